@@ -1,0 +1,292 @@
+//! Response heads: parsed with httparse under the caller's limits.
+//!
+//! The limits trip on the bytes buffered so far, so a server can never make
+//! us hold more than `max_header_bytes` waiting for a head to end.
+use std::ops::Range;
+
+use super::error::{ProtoError, ProtoErrorKind};
+use super::limits::Limits;
+
+/// A parsed response head. It owns one copy of the head bytes; names,
+/// values and the reason are ranges into it, so a head costs two allocations
+/// whatever its header count.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    raw: Vec<u8>,
+    pub status: u16,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    reason: Range<usize>,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl ResponseHead {
+    pub fn reason(&self) -> &[u8] {
+        &self.raw[self.reason.clone()]
+    }
+
+    /// Header fields in received order, names as received.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
+        self.headers.iter().map(|(n, v)| (&self.raw[n.clone()], &self.raw[v.clone()]))
+    }
+
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// Every value of `name`, compared case-insensitively, in received order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+    }
+
+    /// The first value of `name`, if any.
+    pub fn value<'a>(&'a self, name: &'a str) -> Option<&'a [u8]> {
+        self.values(name).next()
+    }
+
+    /// True when any value of `name` lists `token` (comma-separated, case-insensitive).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.values(name)
+            .flat_map(|v| v.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    }
+
+    /// Total bytes of names, values and reason: what a flat copy needs.
+    pub fn text_len(&self) -> usize {
+        self.reason.len() + self.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+    }
+}
+
+/// Checks every line seen so far against `max_line_bytes`, and the head as a
+/// whole against `max_header_bytes`. `complete` is the head length when the
+/// parser found its end.
+fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result<(), ProtoError> {
+    let seen = complete.unwrap_or(input.len());
+    if seen > limits.max_header_bytes {
+        return Err(ProtoError::new(
+            ProtoErrorKind::HeaderTooLarge,
+            format!(
+                "response head exceeds max_header_bytes ({}): {} bytes{}",
+                limits.max_header_bytes,
+                seen,
+                if complete.is_some() { "" } else { " without an end yet" }
+            ),
+        ));
+    }
+    let mut line_start = 0;
+    let mut line_no = 0;
+    for line in input[..seen].split(|&b| b == b'\n') {
+        let len = line.strip_suffix(b"\r").unwrap_or(line).len();
+        if len > limits.max_line_bytes {
+            let what = if line_no == 0 { "status line".to_string() } else { format!("header line {}", line_no) };
+            return Err(ProtoError::new(
+                ProtoErrorKind::HeaderTooLarge,
+                format!("{} exceeds max_line_bytes ({}): {} bytes at offset {}", what, limits.max_line_bytes, len, line_start),
+            ));
+        }
+        line_start += line.len() + 1;
+        line_no += 1;
+    }
+    Ok(())
+}
+
+fn range_in(base: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// Parses one response head from the start of `input`.
+///
+/// Returns `Ok(None)` when more bytes are needed, or `Ok(Some((consumed,
+/// head)))` where `consumed` is the head's length including the blank line.
+/// Interim (1xx) heads are returned like any other; the caller skips them.
+pub fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<(usize, ResponseHead)>, ProtoError> {
+    const STACK_HEADERS: usize = 128;
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap;
+    let slots: &mut [httparse::Header<'_>] = if limits.max_header_count <= STACK_HEADERS {
+        &mut stack[..limits.max_header_count]
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; limits.max_header_count];
+        &mut heap
+    };
+    let mut resp = httparse::Response::new(slots);
+    // httparse rejects obs-fold and whitespace before a colon in responses
+    // by default, which is what RFC 9112 §5.1/§5.2 ask of a client.
+    let status = match resp.parse(input) {
+        Ok(httparse::Status::Partial) => {
+            check_sizes(input, None, limits)?;
+            return Ok(None);
+        }
+        Ok(httparse::Status::Complete(n)) => {
+            check_sizes(input, Some(n), limits)?;
+            n
+        }
+        Err(e) => {
+            // A line may have failed to parse only because it is over-long
+            // garbage: report the size problem first when there is one.
+            check_sizes(input, None, limits)?;
+            return Err(map_parse_error(e, input, limits));
+        }
+    };
+    let code = resp.code.unwrap_or(0);
+    if !(100..=599).contains(&code) {
+        return Err(ProtoError::new(
+            ProtoErrorKind::InvalidStatusLine,
+            format!("status code {} is outside 100-599", code),
+        ));
+    }
+    let minor = resp.version.unwrap_or(1);
+    let raw = input[..status].to_vec();
+    let reason = range_in(input, resp.reason.unwrap_or("").as_bytes());
+    let headers = resp
+        .headers
+        .iter()
+        .map(|h| (range_in(input, h.name.as_bytes()), range_in(input, h.value)))
+        .collect();
+    Ok(Some((status, ResponseHead { raw, status: code, minor, reason, headers })))
+}
+
+fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoError {
+    use httparse::Error as E;
+    let first_line = input.split(|&b| b == b'\n').next().unwrap_or(b"");
+    let shown = String::from_utf8_lossy(&first_line[..first_line.len().min(64)]).into_owned();
+    match e {
+        E::TooManyHeaders => ProtoError::new(
+            ProtoErrorKind::TooManyHeaders,
+            format!("response has more than max_header_count ({}) header fields", limits.max_header_count),
+        ),
+        E::Version => ProtoError::new(
+            ProtoErrorKind::InvalidStatusLine,
+            format!("unsupported HTTP version in status line {:?} (only HTTP/1.0 and HTTP/1.1)", shown),
+        ),
+        _ if !status_line_ok(first_line) => {
+            ProtoError::new(ProtoErrorKind::InvalidStatusLine, format!("malformed status line {:?}", shown))
+        }
+        other => {
+            let line = offending_line(input);
+            ProtoError::new(
+                ProtoErrorKind::InvalidResponseHeader,
+                format!("malformed header line {:?}: {}", line, other),
+            )
+        }
+    }
+}
+
+/// A status line as RFC 9112 §4 wants it: `HTTP/1.x SP 3DIGIT SP reason`.
+fn status_line_ok(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut h = [httparse::EMPTY_HEADER; 0];
+    let mut probe = Vec::with_capacity(line.len() + 4);
+    probe.extend_from_slice(line);
+    probe.extend_from_slice(b"\r\n\r\n");
+    !matches!(httparse::Response::new(&mut h).parse(&probe), Err(_))
+}
+
+/// The header line httparse stopped at: the first after the status line
+/// that has no colon, or starts with whitespace (obs-fold), or holds a bad byte.
+fn offending_line(input: &[u8]) -> String {
+    for line in input.split(|&b| b == b'\n').skip(1) {
+        let l = line.strip_suffix(b"\r").unwrap_or(line);
+        if l.is_empty() {
+            break;
+        }
+        let bad = l.starts_with(b" ")
+            || l.starts_with(b"\t")
+            || !l.contains(&b':')
+            || l.iter().any(|&b| b < 0x20 && b != b'\t')
+            || l.split(|&b| b == b':').next().is_some_and(|n| n.is_empty() || n.iter().any(|&b| !(b.is_ascii_graphic())));
+        if bad {
+            return String::from_utf8_lossy(&l[..l.len().min(64)]).into_owned();
+        }
+    }
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &[u8]) -> Result<Option<(usize, ResponseHead)>, ProtoError> {
+        parse_head(s, &Limits::default())
+    }
+
+    #[test]
+    fn head_parses_status_reason_and_headers_in_order() {
+        let (n, h) = parse(b"HTTP/1.1 200 OK\r\nB: 1\r\na: 2\r\nB: 3\r\n\r\nbody").unwrap().unwrap();
+        assert_eq!(n, 37);
+        assert_eq!((h.status, h.minor, h.reason()), (200, 1, &b"OK"[..]));
+        let hs: Vec<_> = h.headers().collect();
+        assert_eq!(hs, vec![(&b"B"[..], &b"1"[..]), (&b"a"[..], &b"2"[..]), (&b"B"[..], &b"3"[..])]);
+        assert_eq!(h.values("b").collect::<Vec<_>>(), vec![&b"1"[..], &b"3"[..]]);
+    }
+
+    #[test]
+    fn head_accepts_no_space_after_colon() {
+        let (_, h) = parse(b"HTTP/1.1 200 OK\r\nName:value\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.value("name"), Some(&b"value"[..]));
+    }
+
+    #[test]
+    fn head_needs_more_until_blank_line() {
+        assert!(parse(b"HTTP/1.1 200 OK\r\nA: b\r\n").unwrap().is_none());
+        assert!(parse(b"HTT").unwrap().is_none());
+    }
+
+    #[test]
+    fn head_rejects_obs_fold() {
+        let e = parse(b"HTTP/1.1 200 OK\r\nA: b\r\n  folded\r\n\r\n").unwrap_err();
+        assert_eq!(e.kind, ProtoErrorKind::InvalidResponseHeader);
+    }
+
+    #[test]
+    fn head_rejects_space_before_colon() {
+        let e = parse(b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n").unwrap_err();
+        assert_eq!(e.kind, ProtoErrorKind::InvalidResponseHeader);
+    }
+
+    #[test]
+    fn head_rejects_unknown_versions_and_statuses() {
+        assert_eq!(parse(b"HTTP/2.0 200 OK\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
+        assert_eq!(parse(b"HTTP/1.1 099 Low\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
+        assert_eq!(parse(b"HTTP/1.1 600 High\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
+        assert_eq!(parse(b"HTTP/1.1 20 OK\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
+        assert_eq!(parse(b"ICY 200 OK\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
+    }
+
+    #[test]
+    fn head_limit_counts_headers() {
+        let limits = Limits { max_header_count: 2, ..Limits::default() };
+        let e = parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &limits).unwrap_err();
+        assert_eq!(e.kind, ProtoErrorKind::TooManyHeaders);
+        assert!(e.message.contains("(2)"), "{}", e.message);
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", &limits).unwrap().is_some());
+    }
+
+    #[test]
+    fn head_limit_trips_before_the_head_ends() {
+        let limits = Limits { max_header_bytes: 64, max_line_bytes: 1000, ..Limits::default() };
+        let mut partial = b"HTTP/1.1 200 OK\r\n".to_vec();
+        partial.extend(std::iter::repeat_n(b"X: yyyyyyyy\r\n".iter().copied(), 5).flatten());
+        let e = parse_head(&partial, &limits).unwrap_err();
+        assert_eq!(e.kind, ProtoErrorKind::HeaderTooLarge);
+        assert!(e.message.contains("max_header_bytes (64)"), "{}", e.message);
+    }
+
+    #[test]
+    fn head_limit_checks_each_line() {
+        let limits = Limits { max_line_bytes: 20, ..Limits::default() };
+        let e = parse_head(b"HTTP/1.1 200 OK\r\nLong: 0123456789012345\r\n\r\n", &limits).unwrap_err();
+        assert_eq!(e.kind, ProtoErrorKind::HeaderTooLarge);
+        assert!(e.message.contains("header line 1"), "{}", e.message);
+        // An unterminated over-long line trips too, before its end arrives.
+        let e = parse_head(b"HTTP/1.1 200 OK OK OK OK OK OK", &limits).unwrap_err();
+        assert!(e.message.contains("status line"), "{}", e.message);
+    }
+
+    #[test]
+    fn head_flat_text_length_counts_names_values_reason() {
+        let (_, h) = parse(b"HTTP/1.1 404 Not Found\r\nAb: cde\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.text_len(), 9 + 2 + 3);
+    }
+}
