@@ -1,0 +1,22 @@
+//! Policy that spans exchanges: sessions, URL joining, default headers,
+//! redirects, the stale-connection retry, buffered and streamed bodies.
+//!
+//! Rule for this layer: it decides *what* to send and whether to go on; it
+//! never parses bytes (that is `proto`) and never waits on a socket itself
+//! (that is `net`).
+#![deny(unsafe_code)]
+
+mod error;
+mod exchange;
+mod headers;
+mod redirect;
+mod request;
+mod response;
+mod session;
+mod stream;
+
+pub use error::{ClientError, ClientErrorKind};
+pub use request::Request;
+pub use response::{Response, Timings};
+pub use session::{Session, SessionConfig};
+pub use stream::Stream;

@@ -1,0 +1,21 @@
+//! The C ABI. Thin by rule: each exported body is the panic boundary,
+//! argument checks through the handle helpers, one call into `client` or
+//! `net`, and writing outputs. No HTTP logic lives here; if a function grows
+//! past ~25 lines, logic has leaked and belongs in a lower layer.
+//!
+//! `unsafe` is allowed in this layer only; every block names its invariant.
+#![allow(non_camel_case_types)]
+
+#[macro_use]
+mod boundary;
+mod handle;
+
+pub mod cancel;
+pub mod config;
+pub mod error;
+pub mod pool;
+pub mod request;
+pub mod response;
+pub mod session;
+pub mod stream;
+pub mod version;

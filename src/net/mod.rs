@@ -1,0 +1,19 @@
+//! Everything that waits: DNS, connect, socket reads and writes, the pool.
+//!
+//! Rule for this layer: every wait is bounded by a timeout from `Budget` or
+//! ended by its `Cancel`; no function here decides what bytes mean (that is
+//! `proto`) or follows policy across exchanges (that is `client`).
+#![deny(unsafe_code)]
+
+mod budget;
+mod cancel;
+mod conn;
+mod connect;
+mod error;
+mod pool;
+
+pub use budget::{Budget, Timeouts};
+pub use cancel::Cancel;
+pub use conn::{Conn, ConnTimings};
+pub use error::{NetError, NetErrorKind};
+pub use pool::{Lease, Pool, PoolConfig, PoolKey, PoolStats};

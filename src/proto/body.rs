@@ -21,17 +21,26 @@ pub struct Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading hex digits of a chunk size.
-    Size { value: u64, digits: u8 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
     /// After the size: optional extensions until CR.
     Ext,
     /// Saw the CR ending a size line.
     SizeLf,
-    Data { left: u64 },
+    Data {
+        left: u64,
+    },
     DataCr,
     DataLf,
     /// In the trailer section; `line_empty` is true at the start of a line.
-    Trailer { line_empty: bool },
-    TrailerLf { line_empty: bool },
+    Trailer {
+        line_empty: bool,
+    },
+    TrailerLf {
+        line_empty: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +73,10 @@ fn chunk_error(message: String) -> ProtoError {
 fn too_large(limit: u64, seen: u64) -> ProtoError {
     ProtoError::new(
         ProtoErrorKind::BodyTooLarge,
-        format!("response body exceeds max_body_bytes ({}): at least {} bytes", limit, seen),
+        format!(
+            "response body exceeds max_body_bytes ({}): at least {} bytes",
+            limit, seen
+        ),
     )
 }
 
@@ -74,12 +86,24 @@ impl BodyDecoder {
     pub fn new(mode: BodyMode, limits: &Limits) -> Result<Self, ProtoError> {
         let state = match mode {
             BodyMode::None | BodyMode::Length(0) => State::Done,
-            BodyMode::Length(n) if n > limits.max_body_bytes => return Err(too_large(limits.max_body_bytes, n)),
+            BodyMode::Length(n) if n > limits.max_body_bytes => {
+                return Err(too_large(limits.max_body_bytes, n))
+            }
             BodyMode::Length(n) => State::Length { left: n },
-            BodyMode::Chunked => State::Chunked(Chunk::Size { value: 0, digits: 0 }),
+            BodyMode::Chunked => State::Chunked(Chunk::Size {
+                value: 0,
+                digits: 0,
+            }),
             BodyMode::CloseDelimited => State::Close,
         };
-        Ok(BodyDecoder { state, limits: *limits, produced: 0, line_len: 0, trailer_len: 0, pending_size: 0 })
+        Ok(BodyDecoder {
+            state,
+            limits: *limits,
+            produced: 0,
+            line_len: 0,
+            trailer_len: 0,
+            pending_size: 0,
+        })
     }
 
     /// True once the whole body has been decoded.
@@ -106,12 +130,24 @@ impl BodyDecoder {
     /// end of the body are never consumed.
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, ProtoError> {
         match self.state {
-            State::Done => Ok(Step { consumed: 0, data: 0..0 }),
+            State::Done => Ok(Step {
+                consumed: 0,
+                data: 0..0,
+            }),
             State::Length { left } => {
                 let n = (left.min(input.len() as u64)) as usize;
                 self.produced += n as u64;
-                self.state = if left == n as u64 { State::Done } else { State::Length { left: left - n as u64 } };
-                Ok(Step { consumed: n, data: 0..n })
+                self.state = if left == n as u64 {
+                    State::Done
+                } else {
+                    State::Length {
+                        left: left - n as u64,
+                    }
+                };
+                Ok(Step {
+                    consumed: n,
+                    data: 0..n,
+                })
             }
             State::Close => {
                 let seen = self.produced + input.len() as u64;
@@ -119,7 +155,10 @@ impl BodyDecoder {
                     return Err(too_large(self.limits.max_body_bytes, seen));
                 }
                 self.produced = seen;
-                Ok(Step { consumed: input.len(), data: 0..input.len() })
+                Ok(Step {
+                    consumed: input.len(),
+                    data: 0..input.len(),
+                })
             }
             State::Chunked(_) => self.decode_chunked(input),
         }
@@ -137,11 +176,18 @@ impl BodyDecoder {
             }
             State::Length { left } => Err(ProtoError::new(
                 ProtoErrorKind::UnexpectedEof,
-                format!("connection closed with {} of {} body bytes missing", left, left + self.produced),
+                format!(
+                    "connection closed with {} of {} body bytes missing",
+                    left,
+                    left + self.produced
+                ),
             )),
             State::Chunked(_) => Err(ProtoError::new(
                 ProtoErrorKind::UnexpectedEof,
-                format!("connection closed inside a chunked body after {} bytes", self.produced),
+                format!(
+                    "connection closed inside a chunked body after {} bytes",
+                    self.produced
+                ),
             )),
         }
     }
@@ -149,7 +195,10 @@ impl BodyDecoder {
     fn bump_line(&mut self, what: &str) -> Result<(), ProtoError> {
         self.line_len += 1;
         if self.line_len > self.limits.max_line_bytes {
-            return Err(chunk_error(format!("{} exceeds max_line_bytes ({})", what, self.limits.max_line_bytes)));
+            return Err(chunk_error(format!(
+                "{} exceeds max_line_bytes ({})",
+                what, self.limits.max_line_bytes
+            )));
         }
         Ok(())
     }
@@ -157,15 +206,25 @@ impl BodyDecoder {
     fn decode_chunked(&mut self, input: &[u8]) -> Result<Step, ProtoError> {
         let mut i = 0;
         while i < input.len() {
-            let State::Chunked(chunk) = self.state else { break };
+            let State::Chunked(chunk) = self.state else {
+                break;
+            };
             let b = input[i];
             match chunk {
                 Chunk::Data { left } => {
                     let n = left.min((input.len() - i) as u64) as usize;
                     self.produced += n as u64;
-                    self.state =
-                        State::Chunked(if left == n as u64 { Chunk::DataCr } else { Chunk::Data { left: left - n as u64 } });
-                    return Ok(Step { consumed: i + n, data: i..i + n });
+                    self.state = State::Chunked(if left == n as u64 {
+                        Chunk::DataCr
+                    } else {
+                        Chunk::Data {
+                            left: left - n as u64,
+                        }
+                    });
+                    return Ok(Step {
+                        consumed: i + n,
+                        data: i..i + n,
+                    });
                 }
                 Chunk::Size { value, digits } => {
                     self.bump_line("chunk size line")?;
@@ -173,9 +232,15 @@ impl BodyDecoder {
                         if digits >= 16 {
                             return Err(chunk_error("chunk size overflows 64 bits".into()));
                         }
-                        self.state = State::Chunked(Chunk::Size { value: value << 4 | u64::from(d), digits: digits + 1 });
+                        self.state = State::Chunked(Chunk::Size {
+                            value: value << 4 | u64::from(d),
+                            digits: digits + 1,
+                        });
                     } else if digits == 0 {
-                        return Err(chunk_error(format!("chunk size line starts with byte 0x{:02x}, not a hex digit", b)));
+                        return Err(chunk_error(format!(
+                            "chunk size line starts with byte 0x{:02x}, not a hex digit",
+                            b
+                        )));
                     } else if b == b'\r' {
                         self.start_chunk(value)?;
                     } else if b == b';' || b == b' ' || b == b'\t' {
@@ -183,7 +248,10 @@ impl BodyDecoder {
                         self.state = State::Chunked(Chunk::Ext);
                         self.pending_size = value;
                     } else {
-                        return Err(chunk_error(format!("unexpected byte 0x{:02x} in chunk size", b)));
+                        return Err(chunk_error(format!(
+                            "unexpected byte 0x{:02x} in chunk size",
+                            b
+                        )));
                     }
                 }
                 Chunk::Ext => {
@@ -191,7 +259,10 @@ impl BodyDecoder {
                     if b == b'\r' {
                         self.start_chunk(self.pending_size)?;
                     } else if (b < 0x20 && b != b'\t') || b == 0x7f {
-                        return Err(chunk_error(format!("control byte 0x{:02x} in chunk extension", b)));
+                        return Err(chunk_error(format!(
+                            "control byte 0x{:02x} in chunk extension",
+                            b
+                        )));
                     }
                 }
                 Chunk::SizeLf => {
@@ -202,12 +273,17 @@ impl BodyDecoder {
                     self.state = State::Chunked(if self.pending_size == 0 {
                         Chunk::Trailer { line_empty: true }
                     } else {
-                        Chunk::Data { left: self.pending_size }
+                        Chunk::Data {
+                            left: self.pending_size,
+                        }
                     });
                 }
                 Chunk::DataCr => {
                     if b != b'\r' {
-                        return Err(chunk_error(format!("chunk data not followed by CRLF (byte 0x{:02x})", b)));
+                        return Err(chunk_error(format!(
+                            "chunk data not followed by CRLF (byte 0x{:02x})",
+                            b
+                        )));
                     }
                     self.state = State::Chunked(Chunk::DataLf);
                 }
@@ -216,7 +292,10 @@ impl BodyDecoder {
                         return Err(chunk_error("chunk data not followed by CRLF".into()));
                     }
                     self.line_len = 0;
-                    self.state = State::Chunked(Chunk::Size { value: 0, digits: 0 });
+                    self.state = State::Chunked(Chunk::Size {
+                        value: 0,
+                        digits: 0,
+                    });
                 }
                 Chunk::Trailer { line_empty } => {
                     self.trailer_len += 1;
@@ -240,14 +319,20 @@ impl BodyDecoder {
                     self.line_len = 0;
                     if line_empty {
                         self.state = State::Done;
-                        return Ok(Step { consumed: i + 1, data: i + 1..i + 1 });
+                        return Ok(Step {
+                            consumed: i + 1,
+                            data: i + 1..i + 1,
+                        });
                     }
                     self.state = State::Chunked(Chunk::Trailer { line_empty: true });
                 }
             }
             i += 1;
         }
-        Ok(Step { consumed: i, data: i..i })
+        Ok(Step {
+            consumed: i,
+            data: i..i,
+        })
     }
 
     /// The size line ended (CR seen): check the limit before any data.
@@ -273,29 +358,58 @@ mod tests {
 
     #[test]
     fn length_body_stops_at_its_end() {
-        decode_all_ways(BodyMode::Length(5), &limits(), b"hello", Outcome::Body(b"hello"));
+        decode_all_ways(
+            BodyMode::Length(5),
+            &limits(),
+            b"hello",
+            Outcome::Body(b"hello"),
+        );
     }
 
     #[test]
     fn length_body_eof_inside_is_unexpected_eof() {
-        decode_all_ways(BodyMode::Length(10), &limits(), b"hello", Outcome::Error(ProtoErrorKind::UnexpectedEof));
+        decode_all_ways(
+            BodyMode::Length(10),
+            &limits(),
+            b"hello",
+            Outcome::Error(ProtoErrorKind::UnexpectedEof),
+        );
     }
 
     #[test]
     fn length_over_limit_fails_before_reading() {
-        let l = Limits { max_body_bytes: 4, ..limits() };
-        assert_eq!(BodyDecoder::new(BodyMode::Length(5), &l).unwrap_err().kind, ProtoErrorKind::BodyTooLarge);
+        let l = Limits {
+            max_body_bytes: 4,
+            ..limits()
+        };
+        assert_eq!(
+            BodyDecoder::new(BodyMode::Length(5), &l).unwrap_err().kind,
+            ProtoErrorKind::BodyTooLarge
+        );
     }
 
     #[test]
     fn close_delimited_body_ends_at_eof() {
-        decode_all_ways(BodyMode::CloseDelimited, &limits(), b"all of it", Outcome::BodyAtEof(b"all of it"));
+        decode_all_ways(
+            BodyMode::CloseDelimited,
+            &limits(),
+            b"all of it",
+            Outcome::BodyAtEof(b"all of it"),
+        );
     }
 
     #[test]
     fn close_delimited_body_obeys_limit() {
-        let l = Limits { max_body_bytes: 4, ..limits() };
-        decode_all_ways(BodyMode::CloseDelimited, &l, b"12345", Outcome::Error(ProtoErrorKind::BodyTooLarge));
+        let l = Limits {
+            max_body_bytes: 4,
+            ..limits()
+        };
+        decode_all_ways(
+            BodyMode::CloseDelimited,
+            &l,
+            b"12345",
+            Outcome::Error(ProtoErrorKind::BodyTooLarge),
+        );
     }
 
     #[test]
@@ -310,12 +424,20 @@ mod tests {
 
     #[test]
     fn chunked_accepts_bounded_trailers() {
-        decode_all_ways(BodyMode::Chunked, &limits(), b"3\r\nabc\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n", Outcome::Body(b"abc"));
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"3\r\nabc\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n",
+            Outcome::Body(b"abc"),
+        );
     }
 
     #[test]
     fn chunked_rejects_oversized_trailers() {
-        let l = Limits { max_header_bytes: 16, ..limits() };
+        let l = Limits {
+            max_header_bytes: 16,
+            ..limits()
+        };
         decode_all_ways(
             BodyMode::Chunked,
             &l,
@@ -326,35 +448,96 @@ mod tests {
 
     #[test]
     fn chunked_rejects_size_overflow() {
-        decode_all_ways(BodyMode::Chunked, &limits(), b"10000000000000000\r\n", Outcome::Error(ProtoErrorKind::InvalidChunk));
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"10000000000000000\r\n",
+            Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
     }
 
     #[test]
     fn chunked_rejects_bad_size_and_missing_crlf() {
-        decode_all_ways(BodyMode::Chunked, &limits(), b"zz\r\n", Outcome::Error(ProtoErrorKind::InvalidChunk));
-        decode_all_ways(BodyMode::Chunked, &limits(), b"\r\n", Outcome::Error(ProtoErrorKind::InvalidChunk));
-        decode_all_ways(BodyMode::Chunked, &limits(), b"3\r\nabcX", Outcome::Error(ProtoErrorKind::InvalidChunk));
-        decode_all_ways(BodyMode::Chunked, &limits(), b"3\nabc\r\n", Outcome::Error(ProtoErrorKind::InvalidChunk));
-        decode_all_ways(BodyMode::Chunked, &limits(), b"-3\r\n", Outcome::Error(ProtoErrorKind::InvalidChunk));
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"zz\r\n",
+            Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"\r\n",
+            Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"3\r\nabcX",
+            Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"3\nabc\r\n",
+            Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"-3\r\n",
+            Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
     }
 
     #[test]
     fn chunked_rejects_long_size_line() {
-        let l = Limits { max_line_bytes: 8, ..limits() };
-        decode_all_ways(BodyMode::Chunked, &l, b"3;aaaaaaaaaaaa\r\nabc\r\n0\r\n\r\n", Outcome::Error(ProtoErrorKind::InvalidChunk));
+        let l = Limits {
+            max_line_bytes: 8,
+            ..limits()
+        };
+        decode_all_ways(
+            BodyMode::Chunked,
+            &l,
+            b"3;aaaaaaaaaaaa\r\nabc\r\n0\r\n\r\n",
+            Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
     }
 
     #[test]
     fn chunked_limit_trips_on_announced_size() {
-        let l = Limits { max_body_bytes: 5, ..limits() };
-        decode_all_ways(BodyMode::Chunked, &l, b"3\r\nabc\r\n3\r\n", Outcome::Error(ProtoErrorKind::BodyTooLarge));
+        let l = Limits {
+            max_body_bytes: 5,
+            ..limits()
+        };
+        decode_all_ways(
+            BodyMode::Chunked,
+            &l,
+            b"3\r\nabc\r\n3\r\n",
+            Outcome::Error(ProtoErrorKind::BodyTooLarge),
+        );
     }
 
     #[test]
     fn chunked_eof_inside_is_unexpected_eof() {
-        decode_all_ways(BodyMode::Chunked, &limits(), b"5\r\nhel", Outcome::Error(ProtoErrorKind::UnexpectedEof));
-        decode_all_ways(BodyMode::Chunked, &limits(), b"5\r\nhello\r\n", Outcome::Error(ProtoErrorKind::UnexpectedEof));
-        decode_all_ways(BodyMode::Chunked, &limits(), b"0\r\n", Outcome::Error(ProtoErrorKind::UnexpectedEof));
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"5\r\nhel",
+            Outcome::Error(ProtoErrorKind::UnexpectedEof),
+        );
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"5\r\nhello\r\n",
+            Outcome::Error(ProtoErrorKind::UnexpectedEof),
+        );
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"0\r\n",
+            Outcome::Error(ProtoErrorKind::UnexpectedEof),
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ pub struct ProtoError {
 
 impl ProtoError {
     pub fn new(kind: ProtoErrorKind, message: impl Into<String>) -> Self {
-        ProtoError { kind, message: message.into() }
+        ProtoError {
+            kind,
+            message: message.into(),
+        }
     }
 }
 

@@ -40,7 +40,9 @@ pub fn response_body(request_was_head: bool, head: &ResponseHead) -> Result<Body
     // Step 3: TE and CL together "ought to be handled as an error"; a client
     // that guesses here is the other half of a smuggling attack.
     if has_te && has_cl {
-        return Err(framing_error("response has both Transfer-Encoding and Content-Length".into()));
+        return Err(framing_error(
+            "response has both Transfer-Encoding and Content-Length".into(),
+        ));
     }
     if has_te {
         return transfer_coding(head);
@@ -69,21 +71,34 @@ fn transfer_coding(head: &ResponseHead) -> Result<BodyMode, ProtoError> {
         [] => Err(framing_error("Transfer-Encoding header is empty".into())),
         _ => Err(framing_error(format!(
             "unsupported Transfer-Encoding {:?} (only a single \"chunked\" is accepted)",
-            codings.iter().map(|c| String::from_utf8_lossy(c)).collect::<Vec<_>>().join(", ")
+            codings
+                .iter()
+                .map(|c| String::from_utf8_lossy(c))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
 
 fn content_length(head: &ResponseHead) -> Result<u64, ProtoError> {
     let mut found: Option<u64> = None;
-    for raw in head.values("content-length").flat_map(|v| v.split(|&b| b == b',')) {
+    for raw in head
+        .values("content-length")
+        .flat_map(|v| v.split(|&b| b == b','))
+    {
         let text = raw.trim_ascii();
         let n = parse_decimal(text).ok_or_else(|| {
-            framing_error(format!("invalid Content-Length {:?}", String::from_utf8_lossy(text)))
+            framing_error(format!(
+                "invalid Content-Length {:?}",
+                String::from_utf8_lossy(text)
+            ))
         })?;
         match found {
             Some(prev) if prev != n => {
-                return Err(framing_error(format!("conflicting Content-Length values {} and {}", prev, n)));
+                return Err(framing_error(format!(
+                    "conflicting Content-Length values {} and {}",
+                    prev, n
+                )));
             }
             _ => found = Some(n),
         }
@@ -96,7 +111,9 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    s.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// Whether the connection may carry another request after this response
@@ -122,7 +139,10 @@ mod tests {
     use crate::proto::{parse_head, Limits};
 
     fn head(s: &str) -> ResponseHead {
-        parse_head(s.as_bytes(), &Limits::default()).unwrap().unwrap().1
+        parse_head(s.as_bytes(), &Limits::default())
+            .unwrap()
+            .unwrap()
+            .1
     }
 
     fn mode(s: &str) -> Result<BodyMode, ProtoErrorKind> {
@@ -138,8 +158,14 @@ mod tests {
     #[test]
     fn framing_1xx_204_304_have_no_body() {
         assert_eq!(mode("HTTP/1.1 100 Continue\r\n\r\n"), Ok(BodyMode::None));
-        assert_eq!(mode("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"), Ok(BodyMode::None));
-        assert_eq!(mode("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"), Ok(BodyMode::None));
+        assert_eq!(
+            mode("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n"),
+            Ok(BodyMode::None)
+        );
+        assert_eq!(
+            mode("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Ok(BodyMode::None)
+        );
     }
 
     #[test]
@@ -152,25 +178,46 @@ mod tests {
 
     #[test]
     fn framing_chunked_only_as_single_coding() {
-        assert_eq!(mode("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n"), Ok(BodyMode::Chunked));
-        assert_eq!(mode("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), Err(ProtoErrorKind::InvalidFraming));
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n"),
+            Ok(BodyMode::Chunked)
+        );
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Err(ProtoErrorKind::InvalidFraming)
+        );
         assert_eq!(
             mode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Err(ProtoErrorKind::InvalidFraming)
         );
-        assert_eq!(mode("HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n"), Err(ProtoErrorKind::InvalidFraming));
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n"),
+            Err(ProtoErrorKind::InvalidFraming)
+        );
     }
 
     #[test]
     fn framing_identical_duplicate_cl_is_accepted() {
-        assert_eq!(mode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), Ok(BodyMode::Length(5)));
-        assert_eq!(mode("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n"), Ok(BodyMode::Length(5)));
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            Ok(BodyMode::Length(5))
+        );
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n"),
+            Ok(BodyMode::Length(5))
+        );
     }
 
     #[test]
     fn framing_differing_cl_is_an_error() {
-        assert_eq!(mode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), Err(ProtoErrorKind::InvalidFraming));
-        assert_eq!(mode("HTTP/1.1 200 OK\r\nContent-Length: 5,6\r\n\r\n"), Err(ProtoErrorKind::InvalidFraming));
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+            Err(ProtoErrorKind::InvalidFraming)
+        );
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\nContent-Length: 5,6\r\n\r\n"),
+            Err(ProtoErrorKind::InvalidFraming)
+        );
     }
 
     #[test]
@@ -183,7 +230,10 @@ mod tests {
 
     #[test]
     fn framing_without_length_reads_to_close() {
-        assert_eq!(mode("HTTP/1.1 200 OK\r\n\r\n"), Ok(BodyMode::CloseDelimited));
+        assert_eq!(
+            mode("HTTP/1.1 200 OK\r\n\r\n"),
+            Ok(BodyMode::CloseDelimited)
+        );
     }
 
     #[test]
@@ -193,10 +243,19 @@ mod tests {
             keep_alive(&h, response_body(false, &h).unwrap())
         };
         assert!(ka("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
-        assert!(!ka("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"));
-        assert!(!ka("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!ka(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!ka(
+            "HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\nContent-Length: 0\r\n\r\n"
+        ));
         assert!(!ka("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
-        assert!(ka("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"));
-        assert!(!ka("HTTP/1.1 200 OK\r\n\r\n"), "close-delimited bodies end the connection");
+        assert!(ka(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(
+            !ka("HTTP/1.1 200 OK\r\n\r\n"),
+            "close-delimited bodies end the connection"
+        );
     }
 }

@@ -14,11 +14,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT_LINE_BYTES: usize = 8192;
-    pub const DEFAULT_HEADER_BYTES: usize = 65536;
-    pub const DEFAULT_HEADER_COUNT: usize = 100;
+    pub(crate) const DEFAULT_LINE_BYTES: usize = 8192;
+    pub(crate) const DEFAULT_HEADER_BYTES: usize = 65536;
+    pub(crate) const DEFAULT_HEADER_COUNT: usize = 100;
     /// Default cap on a body held in memory (buffered sends).
-    pub const DEFAULT_BUFFERED_BODY_BYTES: u64 = 1 << 30;
+    pub(crate) const DEFAULT_BUFFERED_BODY_BYTES: u64 = 1 << 30;
 }
 
 impl Default for Limits {

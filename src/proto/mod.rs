@@ -18,7 +18,9 @@ pub use body::{BodyDecoder, Step};
 pub use error::{ProtoError, ProtoErrorKind};
 pub use framing::{keep_alive, response_body, BodyMode};
 pub use limits::Limits;
-pub use request::{encode_request_head, validate_header_name, validate_header_value, validate_method};
+pub use request::{
+    encode_request_head, validate_header_name, validate_header_value, validate_method,
+};
 pub use response::{parse_head, ResponseHead};
 
 #[cfg(test)]

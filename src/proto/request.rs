@@ -24,7 +24,10 @@ pub fn validate_method(method: &str) -> Result<(), ProtoError> {
         ));
     }
     if method.eq_ignore_ascii_case("CONNECT") {
-        return Err(ProtoError::new(ProtoErrorKind::InvalidMethod, "method CONNECT is not supported"));
+        return Err(ProtoError::new(
+            ProtoErrorKind::InvalidMethod,
+            "method CONNECT is not supported",
+        ));
     }
     Ok(())
 }
@@ -36,7 +39,10 @@ pub fn validate_header_name(name: &[u8]) -> Result<(), ProtoError> {
     } else {
         Err(ProtoError::new(
             ProtoErrorKind::InvalidHeader,
-            format!("header name {:?} is not a valid token", String::from_utf8_lossy(name)),
+            format!(
+                "header name {:?} is not a valid token",
+                String::from_utf8_lossy(name)
+            ),
         ))
     }
 }
@@ -44,7 +50,9 @@ pub fn validate_header_name(name: &[u8]) -> Result<(), ProtoError> {
 /// A header value may hold visible characters, spaces, tabs and obs-text,
 /// never CR, LF, NUL or another control character (RFC 9110 §5.5).
 pub fn validate_header_value(name: &[u8], value: &[u8]) -> Result<(), ProtoError> {
-    let bad = value.iter().position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f);
+    let bad = value
+        .iter()
+        .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f);
     match bad {
         None => Ok(()),
         Some(i) => Err(ProtoError::new(
@@ -62,7 +70,12 @@ pub fn validate_header_value(name: &[u8], value: &[u8]) -> Result<(), ProtoError
 /// Writes `METHOD target HTTP/1.1`, the given header lines and the blank
 /// line into `out`. Every name and value is validated again here, so no
 /// caller of this function can emit a split request.
-pub fn encode_request_head<'a, I>(out: &mut Vec<u8>, method: &str, target: &str, headers: I) -> Result<(), ProtoError>
+pub fn encode_request_head<'a, I>(
+    out: &mut Vec<u8>,
+    method: &str,
+    target: &str,
+    headers: I,
+) -> Result<(), ProtoError>
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
@@ -70,7 +83,10 @@ where
     if target.is_empty() || target.bytes().any(|b| b <= 0x20 || b == 0x7f) {
         return Err(ProtoError::new(
             ProtoErrorKind::InvalidHeader,
-            format!("request target {:?} contains whitespace or control bytes", target),
+            format!(
+                "request target {:?} contains whitespace or control bytes",
+                target
+            ),
         ));
     }
     out.extend_from_slice(method.as_bytes());
@@ -96,14 +112,24 @@ mod tests {
     #[test]
     fn request_head_is_encoded_in_order() {
         let mut out = Vec::new();
-        encode_request_head(&mut out, "GET", "/a?b=1", [("Host", "example.com:8080"), ("Accept", "*/*")]).unwrap();
-        assert_eq!(out, b"GET /a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n");
+        encode_request_head(
+            &mut out,
+            "GET",
+            "/a?b=1",
+            [("Host", "example.com:8080"), ("Accept", "*/*")],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            b"GET /a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n"
+        );
     }
 
     #[test]
     fn request_rejects_crlf_in_header_value() {
         let mut out = Vec::new();
-        let err = encode_request_head(&mut out, "GET", "/", [("X-A", "ok\r\nInjected: 1")]).unwrap_err();
+        let err =
+            encode_request_head(&mut out, "GET", "/", [("X-A", "ok\r\nInjected: 1")]).unwrap_err();
         assert_eq!(err.kind, ProtoErrorKind::InvalidHeader);
         assert!(err.message.contains("X-A"), "{}", err.message);
     }
@@ -121,9 +147,18 @@ mod tests {
         assert!(validate_header_name(b"").is_err());
         assert!(validate_header_name(b"X:Y").is_err());
         assert!(validate_header_name(b"X-Good_1").is_ok());
-        assert_eq!(validate_method("GE T").unwrap_err().kind, ProtoErrorKind::InvalidMethod);
-        assert_eq!(validate_method("").unwrap_err().kind, ProtoErrorKind::InvalidMethod);
-        assert_eq!(validate_method("CONNECT").unwrap_err().kind, ProtoErrorKind::InvalidMethod);
+        assert_eq!(
+            validate_method("GE T").unwrap_err().kind,
+            ProtoErrorKind::InvalidMethod
+        );
+        assert_eq!(
+            validate_method("").unwrap_err().kind,
+            ProtoErrorKind::InvalidMethod
+        );
+        assert_eq!(
+            validate_method("CONNECT").unwrap_err().kind,
+            ProtoErrorKind::InvalidMethod
+        );
         assert!(validate_method("PROPFIND").is_ok());
     }
 

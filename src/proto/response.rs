@@ -27,7 +27,9 @@ impl ResponseHead {
 
     /// Header fields in received order, names as received.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
-        self.headers.iter().map(|(n, v)| (&self.raw[n.clone()], &self.raw[v.clone()]))
+        self.headers
+            .iter()
+            .map(|(n, v)| (&self.raw[n.clone()], &self.raw[v.clone()]))
     }
 
     pub fn header_count(&self) -> usize {
@@ -36,7 +38,9 @@ impl ResponseHead {
 
     /// Every value of `name`, compared case-insensitively, in received order.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers().filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 
     /// The first value of `name`, if any.
@@ -53,7 +57,12 @@ impl ResponseHead {
 
     /// Total bytes of names, values and reason: what a flat copy needs.
     pub fn text_len(&self) -> usize {
-        self.reason.len() + self.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+        self.reason.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>()
     }
 }
 
@@ -69,7 +78,11 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
                 "response head exceeds max_header_bytes ({}): {} bytes{}",
                 limits.max_header_bytes,
                 seen,
-                if complete.is_some() { "" } else { " without an end yet" }
+                if complete.is_some() {
+                    ""
+                } else {
+                    " without an end yet"
+                }
             ),
         ));
     }
@@ -78,10 +91,17 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
     for line in input[..seen].split(|&b| b == b'\n') {
         let len = line.strip_suffix(b"\r").unwrap_or(line).len();
         if len > limits.max_line_bytes {
-            let what = if line_no == 0 { "status line".to_string() } else { format!("header line {}", line_no) };
+            let what = if line_no == 0 {
+                "status line".to_string()
+            } else {
+                format!("header line {}", line_no)
+            };
             return Err(ProtoError::new(
                 ProtoErrorKind::HeaderTooLarge,
-                format!("{} exceeds max_line_bytes ({}): {} bytes at offset {}", what, limits.max_line_bytes, len, line_start),
+                format!(
+                    "{} exceeds max_line_bytes ({}): {} bytes at offset {}",
+                    what, limits.max_line_bytes, len, line_start
+                ),
             ));
         }
         line_start += line.len() + 1;
@@ -100,7 +120,10 @@ fn range_in(base: &[u8], part: &[u8]) -> Range<usize> {
 /// Returns `Ok(None)` when more bytes are needed, or `Ok(Some((consumed,
 /// head)))` where `consumed` is the head's length including the blank line.
 /// Interim (1xx) heads are returned like any other; the caller skips them.
-pub fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<(usize, ResponseHead)>, ProtoError> {
+pub fn parse_head(
+    input: &[u8],
+    limits: &Limits,
+) -> Result<Option<(usize, ResponseHead)>, ProtoError> {
     const STACK_HEADERS: usize = 128;
     let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
     let mut heap;
@@ -144,7 +167,16 @@ pub fn parse_head(input: &[u8], limits: &Limits) -> Result<Option<(usize, Respon
         .iter()
         .map(|h| (range_in(input, h.name.as_bytes()), range_in(input, h.value)))
         .collect();
-    Ok(Some((status, ResponseHead { raw, status: code, minor, reason, headers })))
+    Ok(Some((
+        status,
+        ResponseHead {
+            raw,
+            status: code,
+            minor,
+            reason,
+            headers,
+        },
+    )))
 }
 
 fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoError {
@@ -154,15 +186,22 @@ fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoEr
     match e {
         E::TooManyHeaders => ProtoError::new(
             ProtoErrorKind::TooManyHeaders,
-            format!("response has more than max_header_count ({}) header fields", limits.max_header_count),
+            format!(
+                "response has more than max_header_count ({}) header fields",
+                limits.max_header_count
+            ),
         ),
         E::Version => ProtoError::new(
             ProtoErrorKind::InvalidStatusLine,
-            format!("unsupported HTTP version in status line {:?} (only HTTP/1.0 and HTTP/1.1)", shown),
+            format!(
+                "unsupported HTTP version in status line {:?} (only HTTP/1.0 and HTTP/1.1)",
+                shown
+            ),
         ),
-        _ if !status_line_ok(first_line) => {
-            ProtoError::new(ProtoErrorKind::InvalidStatusLine, format!("malformed status line {:?}", shown))
-        }
+        _ if !status_line_ok(first_line) => ProtoError::new(
+            ProtoErrorKind::InvalidStatusLine,
+            format!("malformed status line {:?}", shown),
+        ),
         other => {
             let line = offending_line(input);
             ProtoError::new(
@@ -195,7 +234,9 @@ fn offending_line(input: &[u8]) -> String {
             || l.starts_with(b"\t")
             || !l.contains(&b':')
             || l.iter().any(|&b| b < 0x20 && b != b'\t')
-            || l.split(|&b| b == b':').next().is_some_and(|n| n.is_empty() || n.iter().any(|&b| !(b.is_ascii_graphic())));
+            || l.split(|&b| b == b':')
+                .next()
+                .is_some_and(|n| n.is_empty() || n.iter().any(|&b| !(b.is_ascii_graphic())));
         if bad {
             return String::from_utf8_lossy(&l[..l.len().min(64)]).into_owned();
         }
@@ -213,17 +254,31 @@ mod tests {
 
     #[test]
     fn head_parses_status_reason_and_headers_in_order() {
-        let (n, h) = parse(b"HTTP/1.1 200 OK\r\nB: 1\r\na: 2\r\nB: 3\r\n\r\nbody").unwrap().unwrap();
+        let (n, h) = parse(b"HTTP/1.1 200 OK\r\nB: 1\r\na: 2\r\nB: 3\r\n\r\nbody")
+            .unwrap()
+            .unwrap();
         assert_eq!(n, 37);
         assert_eq!((h.status, h.minor, h.reason()), (200, 1, &b"OK"[..]));
         let hs: Vec<_> = h.headers().collect();
-        assert_eq!(hs, vec![(&b"B"[..], &b"1"[..]), (&b"a"[..], &b"2"[..]), (&b"B"[..], &b"3"[..])]);
-        assert_eq!(h.values("b").collect::<Vec<_>>(), vec![&b"1"[..], &b"3"[..]]);
+        assert_eq!(
+            hs,
+            vec![
+                (&b"B"[..], &b"1"[..]),
+                (&b"a"[..], &b"2"[..]),
+                (&b"B"[..], &b"3"[..])
+            ]
+        );
+        assert_eq!(
+            h.values("b").collect::<Vec<_>>(),
+            vec![&b"1"[..], &b"3"[..]]
+        );
     }
 
     #[test]
     fn head_accepts_no_space_after_colon() {
-        let (_, h) = parse(b"HTTP/1.1 200 OK\r\nName:value\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"HTTP/1.1 200 OK\r\nName:value\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.value("name"), Some(&b"value"[..]));
     }
 
@@ -247,25 +302,52 @@ mod tests {
 
     #[test]
     fn head_rejects_unknown_versions_and_statuses() {
-        assert_eq!(parse(b"HTTP/2.0 200 OK\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
-        assert_eq!(parse(b"HTTP/1.1 099 Low\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
-        assert_eq!(parse(b"HTTP/1.1 600 High\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
-        assert_eq!(parse(b"HTTP/1.1 20 OK\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
-        assert_eq!(parse(b"ICY 200 OK\r\n\r\n").unwrap_err().kind, ProtoErrorKind::InvalidStatusLine);
+        assert_eq!(
+            parse(b"HTTP/2.0 200 OK\r\n\r\n").unwrap_err().kind,
+            ProtoErrorKind::InvalidStatusLine
+        );
+        assert_eq!(
+            parse(b"HTTP/1.1 099 Low\r\n\r\n").unwrap_err().kind,
+            ProtoErrorKind::InvalidStatusLine
+        );
+        assert_eq!(
+            parse(b"HTTP/1.1 600 High\r\n\r\n").unwrap_err().kind,
+            ProtoErrorKind::InvalidStatusLine
+        );
+        assert_eq!(
+            parse(b"HTTP/1.1 20 OK\r\n\r\n").unwrap_err().kind,
+            ProtoErrorKind::InvalidStatusLine
+        );
+        assert_eq!(
+            parse(b"ICY 200 OK\r\n\r\n").unwrap_err().kind,
+            ProtoErrorKind::InvalidStatusLine
+        );
     }
 
     #[test]
     fn head_limit_counts_headers() {
-        let limits = Limits { max_header_count: 2, ..Limits::default() };
-        let e = parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &limits).unwrap_err();
+        let limits = Limits {
+            max_header_count: 2,
+            ..Limits::default()
+        };
+        let e =
+            parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &limits).unwrap_err();
         assert_eq!(e.kind, ProtoErrorKind::TooManyHeaders);
         assert!(e.message.contains("(2)"), "{}", e.message);
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", &limits).unwrap().is_some());
+        assert!(
+            parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", &limits)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
     fn head_limit_trips_before_the_head_ends() {
-        let limits = Limits { max_header_bytes: 64, max_line_bytes: 1000, ..Limits::default() };
+        let limits = Limits {
+            max_header_bytes: 64,
+            max_line_bytes: 1000,
+            ..Limits::default()
+        };
         let mut partial = b"HTTP/1.1 200 OK\r\n".to_vec();
         partial.extend(std::iter::repeat_n(b"X: yyyyyyyy\r\n".iter().copied(), 5).flatten());
         let e = parse_head(&partial, &limits).unwrap_err();
@@ -275,8 +357,15 @@ mod tests {
 
     #[test]
     fn head_limit_checks_each_line() {
-        let limits = Limits { max_line_bytes: 20, ..Limits::default() };
-        let e = parse_head(b"HTTP/1.1 200 OK\r\nLong: 0123456789012345\r\n\r\n", &limits).unwrap_err();
+        let limits = Limits {
+            max_line_bytes: 20,
+            ..Limits::default()
+        };
+        let e = parse_head(
+            b"HTTP/1.1 200 OK\r\nLong: 0123456789012345\r\n\r\n",
+            &limits,
+        )
+        .unwrap_err();
         assert_eq!(e.kind, ProtoErrorKind::HeaderTooLarge);
         assert!(e.message.contains("header line 1"), "{}", e.message);
         // An unterminated over-long line trips too, before its end arrives.
@@ -286,7 +375,9 @@ mod tests {
 
     #[test]
     fn head_flat_text_length_counts_names_values_reason() {
-        let (_, h) = parse(b"HTTP/1.1 404 Not Found\r\nAb: cde\r\n\r\n").unwrap().unwrap();
+        let (_, h) = parse(b"HTTP/1.1 404 Not Found\r\nAb: cde\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.text_len(), 9 + 2 + 3);
     }
 }

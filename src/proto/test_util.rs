@@ -14,7 +14,11 @@ pub enum Outcome<'a> {
 }
 
 /// Feeds `input` split into `pieces`; then EOF if the body has not ended.
-fn run(mode: BodyMode, limits: &Limits, pieces: &[&[u8]]) -> (Result<Vec<u8>, ProtoErrorKind>, usize, bool) {
+fn run(
+    mode: BodyMode,
+    limits: &Limits,
+    pieces: &[&[u8]],
+) -> (Result<Vec<u8>, ProtoErrorKind>, usize, bool) {
     let mut d = match BodyDecoder::new(mode, limits) {
         Ok(d) => d,
         Err(e) => return (Err(e.kind), 0, false),
@@ -30,7 +34,10 @@ fn run(mode: BodyMode, limits: &Limits, pieces: &[&[u8]]) -> (Result<Vec<u8>, Pr
             }
             match d.decode(rest) {
                 Ok(step) => {
-                    assert!(step.data.end <= step.consumed, "data must lie inside the consumed bytes");
+                    assert!(
+                        step.data.end <= step.consumed,
+                        "data must lie inside the consumed bytes"
+                    );
                     body.extend_from_slice(&rest[step.data.clone()]);
                     consumed_total += step.consumed;
                     rest = &rest[step.consumed..];
@@ -52,15 +59,22 @@ pub fn decode_all_ways(mode: BodyMode, limits: &Limits, input: &[u8], expected: 
     let bytewise: Vec<&[u8]> = input.chunks(1).collect();
     let mut with_junk = input.to_vec();
     with_junk.extend_from_slice(b"JUNK");
-    let ways: [(&str, Vec<&[u8]>, bool); 3] =
-        [("whole", vec![input], false), ("bytewise", bytewise, false), ("trailing junk", vec![&with_junk], true)];
+    let ways: [(&str, Vec<&[u8]>, bool); 3] = [
+        ("whole", vec![input], false),
+        ("bytewise", bytewise, false),
+        ("trailing junk", vec![&with_junk], true),
+    ];
     for (name, pieces, junk) in ways {
         let (result, consumed, ended) = run(mode, limits, &pieces);
         match expected {
             Outcome::Body(want) => {
                 assert_eq!(result.as_deref(), Ok(want), "{name}: body");
                 assert!(ended, "{name}: body must end before EOF");
-                assert_eq!(consumed, input.len(), "{name}: consumed exactly the message");
+                assert_eq!(
+                    consumed,
+                    input.len(),
+                    "{name}: consumed exactly the message"
+                );
             }
             Outcome::BodyAtEof(want) if !junk => {
                 assert_eq!(result.as_deref(), Ok(want), "{name}: body");

@@ -1,0 +1,55 @@
+/* A GET through a session: status, headers, timings, and whether the
+ * connection was reused. Usage: get URL [URL...] (all through one session). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "reqivo.h"
+
+static int fetch(reqivo_session *session, const char *url) {
+  reqivo_error err;
+  reqivo_request *req = reqivo_request_new("GET", 3, url, strlen(url), &err);
+  if (req == NULL) {
+    fprintf(stderr, "request: %s (%s)\n", err.message, reqivo_code_name(err.code));
+    return 1;
+  }
+  const reqivo_response *resp = reqivo_session_send(session, req, NULL, &err);
+  reqivo_request_free(req);
+  if (resp == NULL) {
+    fprintf(stderr, "GET %s failed: %s: %s\n", url, reqivo_code_name(err.code), err.message);
+    return 1;
+  }
+  printf("GET %s -> HTTP/%u.%u %u %s\n", resp->url.ptr, resp->http_major, resp->http_minor,
+         resp->status, resp->reason.ptr);
+  for (size_t i = 0; i < resp->header_count; i++) {
+    printf("  %s: %s\n", resp->headers[i].name.ptr, resp->headers[i].value.ptr);
+  }
+  printf("  body: %zu bytes, redirects: %u, connection %s\n", resp->body_len,
+         resp->redirect_count, (resp->flags & REQIVO_RESPONSE_REUSED) ? "reused" : "new");
+  printf("  timings (us): connect %" PRIu64 ", sent %" PRIu64 ", first byte %" PRIu64
+         ", total %" PRIu64 "\n",
+         resp->timings.connect_ns / 1000, resp->timings.sent_ns / 1000,
+         resp->timings.first_byte_ns / 1000, resp->timings.total_ns / 1000);
+  reqivo_response_free(resp);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s URL [URL...]\n", argv[0]);
+    return 2;
+  }
+  printf("libreqivo %s\n", reqivo_version());
+  reqivo_error err;
+  reqivo_session *session = reqivo_session_new(NULL, &err);
+  if (session == NULL) {
+    fprintf(stderr, "session: %s\n", err.message);
+    return 1;
+  }
+  int failures = 0;
+  for (int i = 1; i < argc; i++) {
+    failures += fetch(session, argv[i]);
+  }
+  reqivo_session_free(session);
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,73 @@
+//! The client layer's error: its own kinds, or one from the layer below.
+use std::fmt;
+
+use crate::net::NetError;
+use crate::proto::{ProtoError, ProtoErrorKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientErrorKind {
+    InvalidArgument,
+    InvalidUrl,
+    UnsupportedScheme,
+    TooManyRedirects,
+    RedirectLoop,
+    InvalidLocation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    Client {
+        kind: ClientErrorKind,
+        message: String,
+    },
+    Proto(ProtoError),
+    Net(NetError),
+}
+
+impl ClientError {
+    pub fn new(kind: ClientErrorKind, message: impl Into<String>) -> Self {
+        ClientError::Client {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            ClientError::Client { message, .. } => message,
+            ClientError::Proto(e) => &e.message,
+            ClientError::Net(e) => &e.message,
+        }
+    }
+
+    /// True when the server closed before sending any response byte: the
+    /// one failure after which an idempotent request may be sent again.
+    pub(crate) fn closed_before_response(&self) -> bool {
+        use crate::net::NetErrorKind as N;
+        match self {
+            ClientError::Net(e) => matches!(e.kind, N::ConnectionClosed | N::Io),
+            ClientError::Proto(e) => e.kind == ProtoErrorKind::UnexpectedEof,
+            ClientError::Client { .. } => false,
+        }
+    }
+}
+
+impl From<ProtoError> for ClientError {
+    fn from(e: ProtoError) -> Self {
+        ClientError::Proto(e)
+    }
+}
+
+impl From<NetError> for ClientError {
+    fn from(e: NetError) -> Self {
+        ClientError::Net(e)
+    }
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for ClientError {}

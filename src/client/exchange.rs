@@ -1,0 +1,245 @@
+//! One request/response exchange on one pooled connection, and the single
+//! transparent retry when a reused connection turns out to be dead.
+use url::Url;
+
+use super::error::ClientError;
+use super::headers::HeaderList;
+use super::request::is_idempotent;
+use super::response::Timings;
+use crate::net::{Budget, Lease, Pool, PoolKey};
+use crate::proto::{self, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead};
+
+/// Bodies up to this size go out in the same write as the head.
+const COALESCE_BODY: usize = 16 * 1024;
+
+/// What one hop sends: everything already decided by the session.
+pub(crate) struct Hop<'a> {
+    pub method: &'a str,
+    pub url: &'a Url,
+    /// Complete header list, Host and Content-Length included.
+    pub headers: &'a HeaderList,
+    pub body: Option<&'a [u8]>,
+}
+
+/// A response whose head has been read; its body is still on the connection.
+pub(crate) struct Exchanged {
+    pub lease: Lease,
+    pub head: ResponseHead,
+    pub decoder: BodyDecoder,
+    /// Whether the connection may serve another request once the body is read.
+    pub keep_alive: bool,
+    pub timings: Timings,
+}
+
+pub(crate) fn pool_key(url: &Url) -> PoolKey {
+    PoolKey {
+        scheme: url.scheme().to_string(),
+        host: url.host_str().unwrap_or_default().to_string(),
+        port: url.port_or_known_default().unwrap_or(80),
+    }
+}
+
+fn request_target(url: &Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{}", url.path(), q),
+        None => url.path().to_string(),
+    }
+}
+
+/// Sends `hop` and reads the final response head, skipping 1xx interim
+/// responses. A failure on a reused connection before any response byte,
+/// for an idempotent method, is retried once on a fresh connection.
+pub(crate) fn exchange(
+    pool: &Pool,
+    hop: &Hop<'_>,
+    limits: &Limits,
+    budget: &Budget<'_>,
+) -> Result<Exchanged, ClientError> {
+    let mut head_bytes =
+        Vec::with_capacity(256 + hop.body.map_or(0, |b| b.len().min(COALESCE_BODY)));
+    encode_request_head(
+        &mut head_bytes,
+        hop.method,
+        &request_target(hop.url),
+        hop.headers.iter(),
+    )?;
+    let key = pool_key(hop.url);
+    match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
+        Err((e, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
+            attempt(pool, &key, hop, &head_bytes, limits, budget, true).map_err(|(e, _)| e)
+        }
+        other => other.map_err(|(e, _)| e),
+    }
+}
+
+/// One try. The error's flag says whether it happened on a reused connection
+/// before any response byte arrived.
+fn attempt(
+    pool: &Pool,
+    key: &PoolKey,
+    hop: &Hop<'_>,
+    head_bytes: &[u8],
+    limits: &Limits,
+    budget: &Budget<'_>,
+    fresh: bool,
+) -> Result<Exchanged, (ClientError, bool)> {
+    let mut lease = pool
+        .checkout(key, fresh, budget)
+        .map_err(|e| (e.into(), false))?;
+    let reused = lease.reused;
+    let mut timings = Timings::default();
+    if !reused {
+        let t = lease.conn().timings;
+        timings.dns = t.dns;
+        timings.connect = t.connect;
+    }
+    let mut got_bytes = false;
+    // On error the lease drops, which closes the connection.
+    let head = send_and_read_head(
+        &mut lease,
+        hop,
+        head_bytes,
+        limits,
+        budget,
+        &mut timings,
+        &mut got_bytes,
+    )
+    .map_err(|e| (e, reused && !got_bytes))?;
+    let framed = proto::response_body(hop.method.eq_ignore_ascii_case("HEAD"), &head)
+        .and_then(|mode| Ok((mode, BodyDecoder::new(mode, limits)?)));
+    let (mode, decoder) = framed.map_err(|e| (e.into(), false))?;
+    let keep_alive =
+        proto::keep_alive(&head, mode) && !hop.headers.has_token("connection", "close");
+    Ok(Exchanged {
+        lease,
+        head,
+        decoder,
+        keep_alive,
+        timings,
+    })
+}
+
+fn send_and_read_head(
+    lease: &mut Lease,
+    hop: &Hop<'_>,
+    head_bytes: &[u8],
+    limits: &Limits,
+    budget: &Budget<'_>,
+    timings: &mut Timings,
+    got_bytes: &mut bool,
+) -> Result<ResponseHead, ClientError> {
+    let conn = lease.conn();
+    match hop.body {
+        Some(body) if body.len() <= COALESCE_BODY => {
+            let mut out = Vec::with_capacity(head_bytes.len() + body.len());
+            out.extend_from_slice(head_bytes);
+            out.extend_from_slice(body);
+            conn.write_all(&out, budget)?;
+        }
+        Some(body) => {
+            conn.write_all(head_bytes, budget)?;
+            conn.write_all(body, budget)?;
+        }
+        None => conn.write_all(head_bytes, budget)?,
+    }
+    timings.sent = budget.started.elapsed();
+    // The buffer may hold up to one head plus one read beyond it.
+    let max_buffered = limits.max_header_bytes + 16 * 1024;
+    loop {
+        if let Some((n, head)) = parse_head(conn.buffered(), limits)? {
+            conn.consume(n);
+            // RFC 9110 §15.2: 1xx responses are interim, except 101 which
+            // ends HTTP on this connection and is returned as final.
+            if (100..200).contains(&head.status) && head.status != 101 {
+                continue;
+            }
+            return Ok(head);
+        }
+        let n = conn.fill(max_buffered, budget)?;
+        if n == 0 {
+            let what = if *got_bytes {
+                "inside the response head"
+            } else {
+                "before sending a response"
+            };
+            return Err(ClientError::Net(crate::net::NetError::new(
+                crate::net::NetErrorKind::ConnectionClosed,
+                format!("{} closed the connection {}", conn.peer(), what),
+            )));
+        }
+        if !*got_bytes {
+            *got_bytes = true;
+            timings.first_byte = budget.started.elapsed();
+        }
+    }
+}
+
+/// Reads the rest of the body into memory under the limits, then returns the
+/// connection to the pool (kept only when the response allows it and the
+/// server sent nothing past the body).
+/// `cap` stops early (closing the connection) for bodies we only drain.
+pub(crate) fn read_body(
+    mut ex: Exchanged,
+    budget: &Budget<'_>,
+    cap: u64,
+) -> Result<(ResponseHead, Vec<u8>, Timings), ClientError> {
+    if ex.decoder.remaining_length().unwrap_or(0) > cap {
+        return Err(too_big_to_drain(cap));
+    }
+    let mut body = Vec::new();
+    if let Some(left) = ex.decoder.remaining_length() {
+        // Content-Length was checked against the limit when the decoder was made.
+        body.reserve_exact(left.min(64 << 20) as usize);
+    }
+    let conn = ex.lease.conn();
+    while !ex.decoder.is_done() {
+        if ex.decoder.produced() > cap {
+            return Err(too_big_to_drain(cap));
+        }
+        if !conn.buffered().is_empty() {
+            let step = ex.decoder.decode(conn.buffered())?;
+            body.extend_from_slice(&conn.buffered()[step.data]);
+            conn.consume(step.consumed);
+            continue;
+        }
+        if let Some(left) = ex.decoder.remaining_length() {
+            // Large known-length bodies: read from the kernel straight into place.
+            let at = body.len();
+            let want = left.min(1 << 20) as usize;
+            body.resize(at + want, 0);
+            let n = conn.read_direct(&mut body[at..], budget);
+            let n = match n {
+                Ok(n) => n,
+                Err(e) => return Err(e.into()),
+            };
+            body.truncate(at + n);
+            if n == 0 {
+                ex.decoder.feed_eof()?;
+            } else {
+                ex.decoder.decode(&body[at..])?;
+            }
+            continue;
+        }
+        if conn.fill(64 * 1024, budget)? == 0 {
+            ex.decoder.feed_eof()?;
+        }
+    }
+    let clean = conn.buffered().is_empty();
+    let Exchanged {
+        lease,
+        head,
+        keep_alive,
+        timings,
+        ..
+    } = ex;
+    lease.release(keep_alive && clean);
+    Ok((head, body, timings))
+}
+
+fn too_big_to_drain(cap: u64) -> ClientError {
+    crate::proto::ProtoError::new(
+        crate::proto::ProtoErrorKind::BodyTooLarge,
+        format!("body larger than {} bytes is not drained", cap),
+    )
+    .into()
+}

@@ -1,0 +1,134 @@
+//! A request as the caller built it: validated once, sendable many times.
+use url::Url;
+
+use super::error::{ClientError, ClientErrorKind};
+use super::headers::HeaderList;
+use crate::net::Timeouts;
+use crate::proto::{validate_header_name, validate_header_value, validate_method};
+
+/// Headers the library writes itself from the body it sends; a caller value
+/// could disagree with the body and desynchronise the connection.
+const FRAMING_HEADERS: [&str; 2] = ["content-length", "transfer-encoding"];
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    Absolute(Url),
+    /// Joined with the session's base URL at send time.
+    Relative(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub(crate) method: String,
+    pub(crate) target: Target,
+    pub(crate) headers: HeaderList,
+    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) timeouts: Option<Timeouts>,
+}
+
+/// Parses an absolute http(s) URL; anything else is an error naming the problem.
+pub(crate) fn parse_absolute(text: &str) -> Result<Url, ClientError> {
+    let url = Url::parse(text).map_err(|e| {
+        ClientError::new(
+            ClientErrorKind::InvalidUrl,
+            format!("invalid URL {:?}: {}", text, e),
+        )
+    })?;
+    check_scheme(&url)?;
+    Ok(url)
+}
+
+pub(crate) fn check_scheme(url: &Url) -> Result<(), ClientError> {
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(ClientError::new(
+                ClientErrorKind::UnsupportedScheme,
+                format!("https is not supported by this build yet: {}", url),
+            ))
+        }
+        other => {
+            return Err(ClientError::new(
+                ClientErrorKind::UnsupportedScheme,
+                format!("unsupported URL scheme {:?} (only http and https)", other),
+            ))
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ClientError::new(
+            ClientErrorKind::InvalidUrl,
+            format!("URL {:?} has no host", url.as_str()),
+        ));
+    }
+    Ok(())
+}
+
+impl Request {
+    /// A request for `method` and `url`; `url` may be relative to the
+    /// session's base URL.
+    pub fn new(method: &str, url: &str) -> Result<Request, ClientError> {
+        validate_method(method)?;
+        let target = match Url::parse(url) {
+            Ok(_) => Target::Absolute(parse_absolute(url)?),
+            Err(url::ParseError::RelativeUrlWithoutBase) => Target::Relative(url.to_string()),
+            Err(e) => {
+                return Err(ClientError::new(
+                    ClientErrorKind::InvalidUrl,
+                    format!("invalid URL {:?}: {}", url, e),
+                ))
+            }
+        };
+        Ok(Request {
+            method: method.to_string(),
+            target,
+            headers: HeaderList::default(),
+            body: None,
+            timeouts: None,
+        })
+    }
+
+    /// Adds a header field (repeats allowed). Framing headers are refused:
+    /// the library sets them from the body.
+    pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), ClientError> {
+        validate_header(name, value)?;
+        if FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            return Err(ClientError::Proto(crate::proto::ProtoError::new(
+                crate::proto::ProtoErrorKind::InvalidHeader,
+                format!(
+                    "header {:?} is set by the library from the body and cannot be given",
+                    name
+                ),
+            )));
+        }
+        self.headers.add(name, value);
+        Ok(())
+    }
+
+    pub fn set_body(&mut self, body: &[u8]) {
+        self.body = Some(body.to_vec());
+    }
+
+    pub fn set_timeouts(&mut self, t: Timeouts) {
+        self.timeouts = Some(t);
+    }
+
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+}
+
+/// A header the caller gives: a token name and a value without CR/LF/NUL.
+pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), ClientError> {
+    validate_header_name(name.as_bytes())?;
+    validate_header_value(name.as_bytes(), value.as_bytes())?;
+    Ok(())
+}
+
+/// RFC 9110 §9.2.2: methods whose repetition has the same effect; only these
+/// are retried after a stale connection.
+pub(crate) fn is_idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+    )
+}

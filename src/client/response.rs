@@ -1,0 +1,27 @@
+//! A finished response as the client hands it up.
+use std::time::Duration;
+
+use crate::proto::ResponseHead;
+
+/// When each phase ended, measured from the start of the send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    pub dns: Duration,
+    pub connect: Duration,
+    pub tls: Duration,
+    pub sent: Duration,
+    pub first_byte: Duration,
+    pub total: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub head: ResponseHead,
+    pub body: Vec<u8>,
+    /// The final URL, after redirects.
+    pub url: String,
+    /// True when the final exchange ran on a connection used before.
+    pub reused: bool,
+    pub redirect_count: u32,
+    pub timings: Timings,
+}

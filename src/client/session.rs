@@ -1,0 +1,373 @@
+//! The session: shared configuration and the send loop (redirects, retries,
+//! total deadline) over a pool.
+use std::sync::{Arc, Mutex};
+
+use url::Url;
+
+use super::error::{ClientError, ClientErrorKind};
+use super::exchange::{exchange, read_body, Exchanged, Hop};
+use super::headers::HeaderList;
+use super::redirect::{is_redirect, next_method, resolve_location, same_origin, LoopGuard};
+use super::request::{parse_absolute, validate_header, Request, Target};
+use super::response::{Response, Timings};
+use super::stream::Stream;
+use crate::net::{Budget, Cancel, Pool, Timeouts};
+use crate::proto::Limits;
+
+const USER_AGENT: &str = concat!("reqivo/", env!("CARGO_PKG_VERSION"));
+/// Headers that carry credentials: never sent to another origin than the
+/// one the caller addressed (DESIGN §5).
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+/// Headers that describe the body: dropped when a redirect drops the body.
+const CONTENT_HEADERS: [&str; 4] = [
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-location",
+];
+/// A redirect body larger than this is not drained; its connection is closed.
+const DRAIN_LIMIT: u64 = 64 * 1024;
+
+/// Settings of a session; a send takes a snapshot, so setters apply to later sends.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub base_url: Option<Url>,
+    pub headers: HeaderList,
+    pub timeouts: Timeouts,
+    /// `max_body_bytes` of `None` means the default of the mode (1 GiB
+    /// buffered, unlimited streamed).
+    pub limits: Limits,
+    pub max_body_bytes: Option<u64>,
+    pub max_redirects: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let five = Some(std::time::Duration::from_secs(5));
+        SessionConfig {
+            base_url: None,
+            headers: HeaderList::default(),
+            timeouts: Timeouts {
+                connect: five,
+                read: five,
+                write: five,
+                total: None,
+                pool: five,
+            },
+            limits: Limits::default(),
+            max_body_bytes: None,
+            max_redirects: 30,
+        }
+    }
+}
+
+pub struct Session {
+    pool: Pool,
+    config: Mutex<Arc<SessionConfig>>,
+}
+
+/// How the final response's body is delivered.
+enum Delivery {
+    Buffered,
+    Streamed,
+}
+
+enum Finished {
+    Buffered(Response),
+    Streamed(Stream),
+}
+
+impl Session {
+    pub fn new(pool: Pool) -> Session {
+        Session {
+            pool,
+            config: Mutex::new(Arc::new(SessionConfig::default())),
+        }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn config(&self) -> Arc<SessionConfig> {
+        self.config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies `f` to a copy of the configuration and installs the copy.
+    fn update<T>(
+        &self,
+        f: impl FnOnce(&mut SessionConfig) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let mut guard = self.config.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = (**guard).clone();
+        let out = f(&mut next)?;
+        *guard = Arc::new(next);
+        Ok(out)
+    }
+
+    pub fn set_base_url(&self, url: &str) -> Result<(), ClientError> {
+        let url = parse_absolute(url)?;
+        self.update(|c| {
+            c.base_url = Some(url);
+            Ok(())
+        })
+    }
+
+    /// Sets a default header, replacing any earlier value of the same name.
+    pub fn set_header(&self, name: &str, value: &str) -> Result<(), ClientError> {
+        validate_header(name, value)?;
+        if name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            return Err(ClientError::new(
+                ClientErrorKind::InvalidArgument,
+                format!("header {:?} is set by the library", name),
+            ));
+        }
+        self.update(|c| {
+            c.headers.set(name, value);
+            Ok(())
+        })
+    }
+
+    pub fn set_timeouts(&self, t: Timeouts) {
+        let _ = self.update(|c| {
+            c.timeouts = t;
+            Ok(())
+        });
+    }
+
+    pub fn set_limits(&self, limits: Limits, max_body_bytes: Option<u64>) {
+        let _ = self.update(|c| {
+            c.limits = limits;
+            c.max_body_bytes = max_body_bytes;
+            Ok(())
+        });
+    }
+
+    pub fn set_max_redirects(&self, n: u32) {
+        let _ = self.update(|c| {
+            c.max_redirects = n;
+            Ok(())
+        });
+    }
+
+    /// Sends `req` and reads the whole body into memory.
+    pub fn send(
+        &self,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+    ) -> Result<Response, ClientError> {
+        match self.run(req, cancel, Delivery::Buffered)? {
+            Finished::Buffered(r) => Ok(r),
+            Finished::Streamed(_) => unreachable!("buffered delivery returns a buffered response"),
+        }
+    }
+
+    /// Sends `req` and returns once the final response head is read; the body
+    /// is read from the returned stream.
+    pub fn open(&self, req: &Request, cancel: Option<Arc<Cancel>>) -> Result<Stream, ClientError> {
+        match self.run(req, cancel, Delivery::Streamed)? {
+            Finished::Streamed(s) => Ok(s),
+            Finished::Buffered(_) => unreachable!("streamed delivery returns a stream"),
+        }
+    }
+
+    fn resolve(&self, cfg: &SessionConfig, req: &Request) -> Result<Url, ClientError> {
+        match &req.target {
+            Target::Absolute(u) => Ok(u.clone()),
+            Target::Relative(rel) => {
+                let base = cfg.base_url.as_ref().ok_or_else(|| {
+                    ClientError::new(
+                        ClientErrorKind::InvalidUrl,
+                        format!("relative URL {:?} needs a session base URL", rel),
+                    )
+                })?;
+                let url = base.join(rel).map_err(|e| {
+                    ClientError::new(
+                        ClientErrorKind::InvalidUrl,
+                        format!("cannot join {:?} to {}: {}", rel, base, e),
+                    )
+                })?;
+                super::request::check_scheme(&url)?;
+                Ok(url)
+            }
+        }
+    }
+
+    /// The redirect loop. Each hop gets its method, URL, headers and body from
+    /// the previous hop's answer; the total deadline spans all of them.
+    fn run(
+        &self,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+        delivery: Delivery,
+    ) -> Result<Finished, ClientError> {
+        let cfg = self.config();
+        let timeouts = req.timeouts.unwrap_or(cfg.timeouts);
+        let budget = Budget::new(timeouts, cancel.as_deref());
+        let mut limits = cfg.limits;
+        limits.max_body_bytes = cfg.max_body_bytes.unwrap_or(match delivery {
+            Delivery::Buffered => Limits::DEFAULT_BUFFERED_BODY_BYTES,
+            Delivery::Streamed => u64::MAX,
+        });
+        let origin = self.resolve(&cfg, req)?;
+        let mut url = origin.clone();
+        let mut method = req.method.clone();
+        let mut body = req.body.as_deref();
+        let mut guard = LoopGuard::default();
+        let mut redirects = 0u32;
+        loop {
+            guard.visit(&method, &url, body.is_some())?;
+            let headers = hop_headers(&cfg, req, &origin, &url, &method, body);
+            let hop = Hop {
+                method: &method,
+                url: &url,
+                headers: &headers,
+                body,
+            };
+            let ex = exchange(&self.pool, &hop, &limits, &budget)?;
+            let location = ex.head.value("location").map(<[u8]>::to_vec);
+            let follow = cfg.max_redirects > 0 && is_redirect(ex.head.status) && location.is_some();
+            if !follow {
+                return self.deliver(
+                    ex,
+                    url,
+                    redirects,
+                    &budget,
+                    cancel.clone(),
+                    timeouts,
+                    delivery,
+                );
+            }
+            if redirects >= cfg.max_redirects {
+                return Err(ClientError::new(
+                    ClientErrorKind::TooManyRedirects,
+                    format!(
+                        "more than max_redirects ({}) redirects, last to {}",
+                        cfg.max_redirects, url
+                    ),
+                ));
+            }
+            let next = resolve_location(&url, location.as_deref().unwrap_or_default())?;
+            let (next_method, keep_body) = next_method(ex.head.status, &method);
+            drain(ex, &budget);
+            redirects += 1;
+            url = next;
+            method = next_method;
+            if !keep_body {
+                body = None;
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &self,
+        ex: Exchanged,
+        url: Url,
+        redirect_count: u32,
+        budget: &Budget<'_>,
+        cancel: Option<Arc<Cancel>>,
+        timeouts: Timeouts,
+        delivery: Delivery,
+    ) -> Result<Finished, ClientError> {
+        let reused = ex.lease.reused;
+        match delivery {
+            Delivery::Buffered => {
+                let (head, body, mut timings) = read_body(ex, budget, u64::MAX)?;
+                timings.total = budget.started.elapsed();
+                Ok(Finished::Buffered(Response {
+                    head,
+                    body,
+                    url: url.into(),
+                    reused,
+                    redirect_count,
+                    timings,
+                }))
+            }
+            Delivery::Streamed => {
+                let mut timings: Timings = ex.timings;
+                timings.total = budget.started.elapsed();
+                Ok(Finished::Streamed(Stream::new(
+                    ex,
+                    url.into(),
+                    reused,
+                    redirect_count,
+                    timings,
+                    budget,
+                    cancel,
+                    timeouts,
+                )))
+            }
+        }
+    }
+}
+
+/// Reads and discards a redirect's body so its connection can be reused;
+/// a large or broken one just closes the connection.
+fn drain(ex: Exchanged, budget: &Budget<'_>) {
+    // Errors only mean the connection is closed instead of reused.
+    let _ = read_body(ex, budget, DRAIN_LIMIT);
+}
+
+/// The full header list of one hop: Host, defaults, session headers, request
+/// headers (each overriding the one before), framing; minus credentials when
+/// the hop leaves the origin the caller addressed, minus content headers when
+/// the body was dropped.
+fn hop_headers(
+    cfg: &SessionConfig,
+    req: &Request,
+    origin: &Url,
+    url: &Url,
+    method: &str,
+    body: Option<&[u8]>,
+) -> HeaderList {
+    let mut h = HeaderList::default();
+    let host = match url.port() {
+        Some(p) => format!("{}:{}", url.host_str().unwrap_or_default(), p),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    h.add("Host", &host);
+    h.add("User-Agent", USER_AGENT);
+    h.add("Accept", "*/*");
+    for (n, v) in cfg.headers.iter() {
+        h.set(n, v);
+    }
+    // Request headers replace session defaults of the same name; repeats
+    // within the request itself are all kept.
+    let mut seen: Vec<&str> = Vec::new();
+    for (n, v) in req.headers.iter() {
+        if seen.iter().any(|s| s.eq_ignore_ascii_case(n)) {
+            h.add(n, v);
+        } else {
+            seen.push(n);
+            h.set(n, v);
+        }
+    }
+    if !same_origin(origin, url) {
+        for name in CREDENTIAL_HEADERS {
+            h.remove(name);
+        }
+        // A Host the caller forced was meant for the origin they addressed.
+        h.set("Host", &host);
+    }
+    if body.is_none() && !method.eq_ignore_ascii_case(&req.method) {
+        for name in CONTENT_HEADERS {
+            h.remove(name);
+        }
+    }
+    if h.get("connection").is_none() {
+        h.add("Connection", "keep-alive");
+    }
+    match body {
+        Some(b) => h.add("Content-Length", &b.len().to_string()),
+        // RFC 9110 §8.6: send a zero length for methods that expect content.
+        None if matches!(method, "POST" | "PUT" | "PATCH") => h.add("Content-Length", "0"),
+        None => {}
+    }
+    h
+}

@@ -1,0 +1,50 @@
+//! Cancellation tokens.
+use crate::net::Cancel;
+
+use super::handle::{free_arc, to_arc_ptr, try_ref, Castable, OwnedArc};
+
+/// A cancellation token: pass it to `reqivo_session_send` or
+/// `reqivo_session_open`, trigger it from any thread. Reference-counted:
+/// a send or stream in flight keeps it alive even after `reqivo_cancel_free`.
+pub struct reqivo_cancel {
+    _private: [u8; 0],
+}
+
+impl Castable for reqivo_cancel {
+    type Ownership = OwnedArc;
+    type RustType = Cancel;
+}
+
+/// Creates a cancellation token, or NULL if the OS has no file descriptor
+/// to spare. One token may serve any number of sends; once triggered it
+/// stays triggered. Free with `reqivo_cancel_free`. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_cancel_new() -> *mut reqivo_cancel {
+    ffi_boundary!({
+        match Cancel::new() {
+            Ok(c) => to_arc_ptr::<reqivo_cancel>(std::sync::Arc::new(c)).cast_mut(),
+            Err(_) => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// Cancels every send, open and stream read using `c`: each returns
+/// `REQIVO_ERR_CANCELLED` within 50 ms, whatever it waits on (DNS, connect,
+/// pool, read, write). Callable from any thread, any number of times.
+/// NULL is ignored. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_cancel_trigger(c: *const reqivo_cancel) {
+    ffi_boundary!({
+        // SAFETY: `c` is NULL or a live token from reqivo_cancel_new.
+        if let Some(c) = unsafe { try_ref(c) } {
+            c.trigger();
+        }
+    })
+}
+
+/// Releases the caller's reference to `c`. NULL is ignored. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_cancel_free(c: *mut reqivo_cancel) {
+    // SAFETY: `c` is NULL or the caller's reference from reqivo_cancel_new.
+    ffi_boundary!({ unsafe { free_arc(c.cast_const()) } })
+}

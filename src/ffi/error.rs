@@ -1,0 +1,323 @@
+//! Error codes, the caller-owned error struct, and the one map from every
+//! layer's error to a code. Numbers are grouped in classes (DESIGN §4) and
+//! never reused or renumbered; a retired number stays here as a comment.
+use std::any::Any;
+use std::ffi::{c_char, CStr, CString};
+use std::sync::OnceLock;
+
+use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
+
+use crate::client::{ClientError, ClientErrorKind};
+use crate::net::{NetError, NetErrorKind};
+use crate::proto::{ProtoError, ProtoErrorKind};
+
+/// Result codes. 0 is success; the thousands give the class (see
+/// `reqivo_code_class`). Functions return them as `uint32_t`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, IntoStaticStr)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum reqivo_code {
+    /// Success.
+    REQIVO_OK = 0,
+    /// A required pointer was NULL, or a value was out of range.
+    REQIVO_ERR_INVALID_ARGUMENT = 1001,
+    /// The URL could not be parsed, has no host, or is relative without a base URL.
+    REQIVO_ERR_INVALID_URL = 1002,
+    /// The URL scheme is not http (or https, where TLS is built).
+    REQIVO_ERR_UNSUPPORTED_SCHEME = 1003,
+    /// The method is not an HTTP token, or is CONNECT.
+    REQIVO_ERR_INVALID_METHOD = 1004,
+    /// A header name is not a token, a value holds CR, LF, NUL or another
+    /// control byte, or the header is one the library sets itself.
+    REQIVO_ERR_INVALID_HEADER = 1005,
+    /// A configuration item (PEM, pin, pool setting) is invalid.
+    REQIVO_ERR_INVALID_CONFIG = 1006,
+    /// The host name did not resolve.
+    REQIVO_ERR_DNS = 2001,
+    /// Every address of the host refused the connection.
+    REQIVO_ERR_CONNECT_REFUSED = 2002,
+    /// The server closed or reset the connection early.
+    REQIVO_ERR_CONNECTION_CLOSED = 2003,
+    /// Another socket error; `os_error` holds errno.
+    REQIVO_ERR_IO = 2004,
+    /// The TLS handshake failed.
+    REQIVO_ERR_TLS_HANDSHAKE = 2101,
+    /// The server certificate does not chain to a trusted root.
+    REQIVO_ERR_TLS_CERT_UNTRUSTED = 2102,
+    /// The server certificate is not valid for the host name.
+    REQIVO_ERR_TLS_HOSTNAME = 2103,
+    /// The server key matches none of the configured pins.
+    REQIVO_ERR_TLS_PIN_MISMATCH = 2104,
+    /// Connecting to an address took longer than the connect timeout.
+    REQIVO_ERR_TIMEOUT_CONNECT = 3001,
+    /// The server sent nothing for longer than the read timeout.
+    REQIVO_ERR_TIMEOUT_READ = 3002,
+    /// The server took no bytes for longer than the write timeout.
+    REQIVO_ERR_TIMEOUT_WRITE = 3003,
+    /// The whole send (redirects and retries included) passed the total timeout.
+    REQIVO_ERR_TIMEOUT_TOTAL = 3004,
+    /// No pooled connection became free within the pool timeout.
+    REQIVO_ERR_TIMEOUT_POOL = 3005,
+    /// The status line is malformed, or its version or status is unsupported.
+    REQIVO_ERR_INVALID_STATUS_LINE = 4001,
+    /// A response header line is malformed (obs-fold included).
+    REQIVO_ERR_INVALID_RESPONSE_HEADER = 4002,
+    /// The response head or one of its lines is over the limit.
+    REQIVO_ERR_HEADER_TOO_LARGE = 4003,
+    /// The response has more header fields than the limit.
+    REQIVO_ERR_TOO_MANY_HEADERS = 4004,
+    /// The response body is over `max_body_bytes`.
+    REQIVO_ERR_BODY_TOO_LARGE = 4005,
+    /// The body framing is invalid: Transfer-Encoding with Content-Length,
+    /// differing Content-Length values, or an unknown transfer-coding.
+    REQIVO_ERR_INVALID_FRAMING = 4006,
+    /// The chunked encoding is malformed.
+    REQIVO_ERR_INVALID_CHUNK = 4007,
+    /// The connection closed inside a response.
+    REQIVO_ERR_UNEXPECTED_EOF = 4008,
+    /// A compressed body could not be decoded.
+    REQIVO_ERR_DECOMPRESSION = 4009,
+    /// More redirects than `max_redirects`.
+    REQIVO_ERR_TOO_MANY_REDIRECTS = 5001,
+    /// A redirect led back to a request already made in the chain.
+    REQIVO_ERR_REDIRECT_LOOP = 5002,
+    /// A redirect's Location is invalid or has an unsupported scheme.
+    REQIVO_ERR_INVALID_LOCATION = 5003,
+    /// The caller triggered the request's `reqivo_cancel`.
+    REQIVO_ERR_CANCELLED = 6001,
+    /// A caller callback returned non-zero.
+    REQIVO_ERR_ABORTED_BY_CALLBACK = 6002,
+    /// A bug inside the library was caught at the API boundary.
+    REQIVO_ERR_PANIC = 9001,
+}
+
+/// Details of a failure, written by the library into memory the caller owns.
+/// Every fallible function takes one as its last argument (NULL to ignore).
+/// It is cleared on entry, so after a successful call `code` is 0.
+#[repr(C)]
+pub struct reqivo_error {
+    /// A `reqivo_code`; 0 on success.
+    pub code: u32,
+    /// The operating system's errno behind the failure, or 0.
+    pub os_error: i32,
+    /// A NUL-terminated UTF-8 message saying what went wrong and where.
+    pub message: [c_char; 256],
+}
+
+/// A failure on its way to C.
+pub(crate) struct Fail {
+    pub code: reqivo_code,
+    pub message: String,
+    pub os_error: i32,
+}
+
+impl Fail {
+    pub fn new(code: reqivo_code, message: impl Into<String>) -> Self {
+        Fail {
+            code,
+            message: message.into(),
+            os_error: 0,
+        }
+    }
+}
+
+fn proto_code(k: ProtoErrorKind) -> reqivo_code {
+    use reqivo_code::*;
+    match k {
+        ProtoErrorKind::InvalidMethod => REQIVO_ERR_INVALID_METHOD,
+        ProtoErrorKind::InvalidHeader => REQIVO_ERR_INVALID_HEADER,
+        ProtoErrorKind::InvalidStatusLine => REQIVO_ERR_INVALID_STATUS_LINE,
+        ProtoErrorKind::InvalidResponseHeader => REQIVO_ERR_INVALID_RESPONSE_HEADER,
+        ProtoErrorKind::HeaderTooLarge => REQIVO_ERR_HEADER_TOO_LARGE,
+        ProtoErrorKind::TooManyHeaders => REQIVO_ERR_TOO_MANY_HEADERS,
+        ProtoErrorKind::BodyTooLarge => REQIVO_ERR_BODY_TOO_LARGE,
+        ProtoErrorKind::InvalidFraming => REQIVO_ERR_INVALID_FRAMING,
+        ProtoErrorKind::InvalidChunk => REQIVO_ERR_INVALID_CHUNK,
+        ProtoErrorKind::UnexpectedEof => REQIVO_ERR_UNEXPECTED_EOF,
+    }
+}
+
+fn net_code(k: NetErrorKind) -> reqivo_code {
+    use reqivo_code::*;
+    match k {
+        NetErrorKind::Dns => REQIVO_ERR_DNS,
+        NetErrorKind::ConnectRefused => REQIVO_ERR_CONNECT_REFUSED,
+        NetErrorKind::ConnectionClosed => REQIVO_ERR_CONNECTION_CLOSED,
+        NetErrorKind::Io => REQIVO_ERR_IO,
+        NetErrorKind::TimeoutConnect => REQIVO_ERR_TIMEOUT_CONNECT,
+        NetErrorKind::TimeoutRead => REQIVO_ERR_TIMEOUT_READ,
+        NetErrorKind::TimeoutWrite => REQIVO_ERR_TIMEOUT_WRITE,
+        NetErrorKind::TimeoutTotal => REQIVO_ERR_TIMEOUT_TOTAL,
+        NetErrorKind::TimeoutPool => REQIVO_ERR_TIMEOUT_POOL,
+        NetErrorKind::Cancelled => REQIVO_ERR_CANCELLED,
+    }
+}
+
+fn client_code(k: ClientErrorKind) -> reqivo_code {
+    use reqivo_code::*;
+    match k {
+        ClientErrorKind::InvalidArgument => REQIVO_ERR_INVALID_ARGUMENT,
+        ClientErrorKind::InvalidUrl => REQIVO_ERR_INVALID_URL,
+        ClientErrorKind::UnsupportedScheme => REQIVO_ERR_UNSUPPORTED_SCHEME,
+        ClientErrorKind::TooManyRedirects => REQIVO_ERR_TOO_MANY_REDIRECTS,
+        ClientErrorKind::RedirectLoop => REQIVO_ERR_REDIRECT_LOOP,
+        ClientErrorKind::InvalidLocation => REQIVO_ERR_INVALID_LOCATION,
+    }
+}
+
+impl From<ClientError> for Fail {
+    fn from(e: ClientError) -> Fail {
+        match e {
+            ClientError::Client { kind, message } => Fail::new(client_code(kind), message),
+            ClientError::Proto(ProtoError { kind, message }) => {
+                Fail::new(proto_code(kind), message)
+            }
+            ClientError::Net(NetError {
+                kind,
+                message,
+                os_error,
+            }) => Fail {
+                code: net_code(kind),
+                message,
+                os_error,
+            },
+        }
+    }
+}
+
+/// The return value a function of type `R` gives for a failure code.
+pub(crate) trait FailReturn {
+    fn from_code(code: u32) -> Self;
+}
+
+impl FailReturn for u32 {
+    fn from_code(code: u32) -> Self {
+        code
+    }
+}
+
+impl<T> FailReturn for *const T {
+    fn from_code(_: u32) -> Self {
+        std::ptr::null()
+    }
+}
+
+impl<T> FailReturn for *mut T {
+    fn from_code(_: u32) -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+impl FailReturn for i64 {
+    fn from_code(_: u32) -> Self {
+        -1
+    }
+}
+
+/// Fills `err` (if not NULL) and returns the failure value for `R`.
+pub(crate) fn fail<R: FailReturn>(f: impl Into<Fail>, err: *mut reqivo_error) -> R {
+    let f = f.into();
+    write(err, f.code as u32, f.os_error, &f.message);
+    R::from_code(f.code as u32)
+}
+
+/// Lets `try_or_fail!` call `Failure::fail(e, err)` on any error convertible to `Fail`.
+pub(crate) trait Failure {
+    fn fail<R: FailReturn>(self, err: *mut reqivo_error) -> R;
+}
+
+impl<E: Into<Fail>> Failure for E {
+    fn fail<R: FailReturn>(self, err: *mut reqivo_error) -> R {
+        fail(self, err)
+    }
+}
+
+fn write(err: *mut reqivo_error, code: u32, os_error: i32, message: &str) {
+    // SAFETY: a non-NULL `err` points to a caller-owned reqivo_error (API contract).
+    let Some(e) = (unsafe { err.as_mut() }) else {
+        return;
+    };
+    e.code = code;
+    e.os_error = os_error;
+    // Truncate on a UTF-8 boundary, leaving room for the NUL.
+    let mut n = message.len().min(e.message.len() - 1);
+    while !message.is_char_boundary(n) {
+        n -= 1;
+    }
+    for (dst, &src) in e.message.iter_mut().zip(&message.as_bytes()[..n]) {
+        *dst = src as c_char;
+    }
+    e.message[n] = 0;
+}
+
+pub(crate) fn clear(err: *mut reqivo_error) {
+    write(err, 0, 0, "");
+}
+
+pub(crate) fn set_null_argument(err: *mut reqivo_error, name: &str) {
+    let code = reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32;
+    write(err, code, 0, &format!("argument `{}` is NULL", name));
+}
+
+pub(crate) fn set_panic(err: *mut reqivo_error, payload: Box<dyn Any + Send>) {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    write(
+        err,
+        reqivo_code::REQIVO_ERR_PANIC as u32,
+        0,
+        &format!("internal error (please report): {}", what),
+    );
+}
+
+fn code_names() -> &'static [(u32, CString)] {
+    static NAMES: OnceLock<Vec<(u32, CString)>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        reqivo_code::iter()
+            .map(|c| {
+                (
+                    c as u32,
+                    CString::new(<&'static str>::from(c)).expect("code names have no NUL"),
+                )
+            })
+            .collect()
+    })
+}
+
+/// The name of a result code, e.g. `"REQIVO_ERR_TIMEOUT_READ"`, or
+/// `"REQIVO_ERR_UNKNOWN"` for a number that is no code. The string is
+/// static: never free it. Thread-safe. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_code_name(code: u32) -> *const c_char {
+    let name = ffi_boundary!({
+        let found = code_names().iter().find(|(c, _)| *c == code);
+        super::boundary::StaticStr(
+            found.map_or(c"REQIVO_ERR_UNKNOWN".as_ptr(), |(_, n)| n.as_ptr()),
+        )
+    });
+    name.0
+}
+
+/// The class of a result code: the base of its range (1000 usage, 2000
+/// network, 2100 TLS, 3000 timeout, 4000 protocol, 5000 redirect, 6000
+/// stopped by the caller, 7000 WebSocket, 9000 internal); 0 for
+/// `REQIVO_OK`. Bindings map classes to their exception types. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_code_class(code: u32) -> u32 {
+    ffi_boundary!({
+        match code {
+            2100..=2199 => 2100,
+            _ => code / 1000 * 1000,
+        }
+    })
+}
+
+/// For Rust callers and tests: the message in an error struct.
+pub fn message_of(err: &reqivo_error) -> &str {
+    // SAFETY: `write` always leaves a NUL inside the array.
+    let c = unsafe { CStr::from_ptr(err.message.as_ptr()) };
+    c.to_str().unwrap_or("")
+}

@@ -1,0 +1,157 @@
+//! Connection pools.
+use std::mem::size_of;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::{reqivo_code, reqivo_error, Fail};
+use super::handle::{free_arc, to_arc_ptr, try_ref, Castable, OwnedArc};
+use crate::net::{Pool, PoolConfig};
+
+/// A connection pool: thread-safe, shareable by any number of sessions,
+/// reference-counted (a session keeps its pool alive after
+/// `reqivo_pool_free`).
+pub struct reqivo_pool {
+    _private: [u8; 0],
+}
+
+impl Castable for reqivo_pool {
+    type Ownership = OwnedArc;
+    type RustType = Pool;
+}
+
+/// Pool settings. Set `struct_size = sizeof(reqivo_pool_config)`; the
+/// struct only ever grows by appending fields. Get one filled with the
+/// defaults from `reqivo_pool_config_default`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reqivo_pool_config {
+    pub struct_size: u32,
+    /// Most connections to one scheme/host/port, idle or in use. Default 10.
+    pub max_per_host: u32,
+    /// Most connections in all. Default 100.
+    pub max_total: u32,
+    /// Idle connections older than this are closed, not reused. Default 30000.
+    pub max_idle_ms: u32,
+}
+
+/// Pool counters since creation and gauges now. Set `struct_size =
+/// sizeof(reqivo_pool_stats)` before the call; 0 is taken as the first
+/// version's size.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct reqivo_pool_stats {
+    pub struct_size: u32,
+    /// Connections opened.
+    pub opened: u64,
+    /// Checkouts served by an idle connection.
+    pub reused: u64,
+    /// Connections closed (by limits, errors, expiry or the server).
+    pub closed: u64,
+    /// Connections idle now.
+    pub idle: u64,
+    /// Connections checked out now.
+    pub in_use: u64,
+    /// Callers waiting for a free slot now.
+    pub waiting: u64,
+}
+
+/// The default pool settings, with `struct_size` set. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_pool_config_default() -> reqivo_pool_config {
+    let d = PoolConfig::default();
+    reqivo_pool_config {
+        struct_size: size_of::<reqivo_pool_config>() as u32,
+        max_per_host: d.max_per_host as u32,
+        max_total: d.max_total as u32,
+        max_idle_ms: d.max_idle.as_millis() as u32,
+    }
+}
+
+fn to_config(c: &reqivo_pool_config) -> Result<PoolConfig, Fail> {
+    if (c.struct_size as usize) < size_of::<reqivo_pool_config>() {
+        return Err(Fail::new(
+            reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+            format!(
+                "reqivo_pool_config.struct_size is {}, expected at least {}",
+                c.struct_size,
+                size_of::<reqivo_pool_config>()
+            ),
+        ));
+    }
+    if c.max_per_host == 0 || c.max_total == 0 {
+        return Err(Fail::new(
+            reqivo_code::REQIVO_ERR_INVALID_CONFIG,
+            "max_per_host and max_total must be at least 1",
+        ));
+    }
+    Ok(PoolConfig {
+        max_per_host: c.max_per_host as usize,
+        max_total: c.max_total as usize,
+        max_idle: Duration::from_millis(u64::from(c.max_idle_ms)),
+    })
+}
+
+/// Creates a pool with `cfg` (NULL for the defaults). Free with
+/// `reqivo_pool_free`. Returns NULL and fills `err` on a bad config.
+/// Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_pool_new(
+    cfg: *const reqivo_pool_config,
+    err: *mut reqivo_error,
+) -> *mut reqivo_pool {
+    ffi_boundary!(err, {
+        // SAFETY: `cfg` is NULL or points to a caller-owned config.
+        let config = match unsafe { cfg.as_ref() } {
+            None => PoolConfig::default(),
+            Some(c) => try_or_fail!(to_config(c), err),
+        };
+        to_arc_ptr::<reqivo_pool>(Arc::new(Pool::new(config))).cast_mut()
+    })
+}
+
+/// Releases the caller's reference. Idle connections close when the last
+/// session using the pool is freed too. NULL is ignored. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_pool_free(pool: *mut reqivo_pool) {
+    // SAFETY: NULL or the caller's reference from reqivo_pool_new.
+    ffi_boundary!({ unsafe { free_arc(pool.cast_const()) } })
+}
+
+/// Writes the pool's statistics into `out` (as many fields as
+/// `out->struct_size` covers). Does nothing if either pointer is NULL.
+/// Thread-safe. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_pool_get_stats(pool: *const reqivo_pool, out: *mut reqivo_pool_stats) {
+    ffi_boundary!({
+        require!(out);
+        // SAFETY: NULL or a live pool.
+        let Some(pool) = (unsafe { try_ref(pool) }) else {
+            return;
+        };
+        let s = pool.stats();
+        let full = reqivo_pool_stats {
+            struct_size: size_of::<reqivo_pool_stats>() as u32,
+            opened: s.opened,
+            reused: s.reused,
+            closed: s.closed,
+            idle: s.idle,
+            in_use: s.in_use,
+            waiting: s.waiting,
+        };
+        // SAFETY: `out` is non-NULL and caller-owned; we write no more than
+        // the size it declares (0 = the first version, this one).
+        unsafe {
+            let declared = match (*out).struct_size as usize {
+                0 => size_of::<reqivo_pool_stats>(),
+                n if n < size_of::<u32>() => return,
+                n => n.min(size_of::<reqivo_pool_stats>()),
+            };
+            std::ptr::copy_nonoverlapping(
+                (&full as *const reqivo_pool_stats).cast::<u8>(),
+                out.cast::<u8>(),
+                declared,
+            );
+            (*out).struct_size = declared as u32;
+        }
+    })
+}

@@ -1,0 +1,124 @@
+//! Requests: built once, sendable many times, used by one thread at a time.
+use std::ffi::c_char;
+
+use super::boundary::{bytes_in, str_in};
+use super::config::reqivo_timeout;
+use super::error::{reqivo_code, reqivo_error};
+use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
+use crate::client::Request;
+
+/// A request: method, URL, headers, body and optional timeouts. Not
+/// thread-safe to modify; may be sent by one thread at a time, many times.
+pub struct reqivo_request {
+    _private: [u8; 0],
+}
+
+impl Castable for reqivo_request {
+    type Ownership = OwnedBox;
+    type RustType = Request;
+}
+
+/// Creates a request. `method` must be an HTTP token other than CONNECT
+/// (`REQIVO_ERR_INVALID_METHOD`); `url` is absolute http(s), or relative
+/// to the session's base URL (joined at send time). An unparsable URL is
+/// `REQIVO_ERR_INVALID_URL`, another scheme `REQIVO_ERR_UNSUPPORTED_SCHEME`.
+/// Returns NULL on error. Free with `reqivo_request_free`. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_request_new(
+    method: *const c_char,
+    mlen: usize,
+    url: *const c_char,
+    ulen: usize,
+    err: *mut reqivo_error,
+) -> *mut reqivo_request {
+    ffi_boundary!(err, {
+        require!(method, err);
+        require!(url, err);
+        // SAFETY: both point to the given number of bytes (API contract).
+        let (method, url) = unsafe {
+            (
+                try_or_fail!(str_in(method, mlen, "method"), err),
+                try_or_fail!(str_in(url, ulen, "url"), err),
+            )
+        };
+        let req = try_or_fail!(Request::new(method, url), err);
+        to_boxed_ptr::<reqivo_request>(req)
+    })
+}
+
+/// Adds a header field; repeated names are all sent. The name must be a
+/// token and the value free of CR, LF, NUL and other control bytes, else
+/// `REQIVO_ERR_INVALID_HEADER` and nothing is added. `Content-Length` and
+/// `Transfer-Encoding` are refused: the library sets them from the body.
+/// A request header replaces a session default of the same name.
+/// Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_request_add_header(
+    r: *mut reqivo_request,
+    name: *const c_char,
+    nlen: usize,
+    value: *const c_char,
+    vlen: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(r, err);
+        require!(name, err);
+        // SAFETY: `r` is a live request used by this thread only; strings per contract.
+        let (req, name, value) = unsafe {
+            (
+                try_mut(r).expect("checked non-NULL"),
+                try_or_fail!(str_in(name, nlen, "name"), err),
+                try_or_fail!(str_in(value, vlen, "value"), err),
+            )
+        };
+        try_or_fail!(req.add_header(name, value), err);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Sets the body to a copy of `len` bytes at `data` (NULL allowed when
+/// `len` is 0), sent with Content-Length. Replaces an earlier body.
+/// Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_body(
+    r: *mut reqivo_request,
+    data: *const u8,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(r, err);
+        // SAFETY: `r` is live and unaliased; `data` holds `len` bytes.
+        let (req, body) = unsafe {
+            (
+                try_mut(r).expect("checked non-NULL"),
+                try_or_fail!(bytes_in(data, len, "data"), err),
+            )
+        };
+        req.set_body(body);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Overrides the session's timeouts for this request. Returns
+/// `REQIVO_ERR_INVALID_ARGUMENT` if `r` is NULL. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_timeout) -> u32 {
+    ffi_boundary!({
+        require!(r);
+        // SAFETY: `r` is live and unaliased.
+        unsafe { try_mut(r) }
+            .expect("checked non-NULL")
+            .set_timeouts(t.into());
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Frees a request. NULL is ignored. Responses and streams made from it
+/// stay valid. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_request_free(r: *mut reqivo_request) {
+    // SAFETY: NULL or the caller's request.
+    ffi_boundary!({ unsafe { free_box(r) } })
+}

@@ -1,0 +1,256 @@
+//! The fixed-layout response: one allocation holds the struct, the header
+//! views and every byte they point to (URL, reason, names, values, body),
+//! each string NUL-terminated for C convenience.
+//!
+//! Layout: [Block { size, resp }][reqivo_header; n][bytes...]. The block's
+//! first word records the allocation size so `reqivo_response_free` can
+//! release it with the right layout.
+use std::alloc::{alloc, dealloc, Layout};
+use std::ffi::c_char;
+use std::mem::{align_of, offset_of, size_of};
+
+use super::handle::{try_ref, Castable};
+use crate::client::{Response, Timings};
+
+/// A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reqivo_str {
+    pub ptr: *const c_char,
+    pub len: usize,
+}
+
+/// One header field: name as received, value without surrounding whitespace.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reqivo_header {
+    pub name: reqivo_str,
+    pub value: reqivo_str,
+}
+
+/// When each phase ended, in nanoseconds since the send began; 0 when the
+/// phase did not happen (no DNS for an IP literal, no connect on reuse).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct reqivo_timings {
+    pub dns_ns: u64,
+    pub connect_ns: u64,
+    pub tls_ns: u64,
+    pub sent_ns: u64,
+    pub first_byte_ns: u64,
+    pub total_ns: u64,
+}
+
+/// The response was read on a connection that served an earlier request.
+pub const REQIVO_RESPONSE_REUSED: u32 = 1;
+/// The response came over TLS.
+pub const REQIVO_RESPONSE_TLS: u32 = 2;
+/// The body was decompressed by the library.
+pub const REQIVO_RESPONSE_DECOMPRESSED: u32 = 4;
+
+/// A complete response in one allocation: read the fields directly. It is
+/// immutable and may be read from any thread; free it once with
+/// `reqivo_response_free`, after which every pointer in it is invalid.
+#[repr(C)]
+pub struct reqivo_response {
+    /// `sizeof(reqivo_response)` of the library that made it; fields only
+    /// ever get appended.
+    pub struct_size: u32,
+    pub status: u16,
+    pub http_major: u8,
+    pub http_minor: u8,
+    /// `REQIVO_RESPONSE_*` bits.
+    pub flags: u32,
+    /// Redirects followed to reach this response.
+    pub redirect_count: u32,
+    /// The final URL, after redirects.
+    pub url: reqivo_str,
+    pub reason: reqivo_str,
+    /// `header_count` fields in received order, names as received.
+    pub headers: *const reqivo_header,
+    pub header_count: usize,
+    /// The body (NUL-terminated past `body_len`; may contain NULs itself).
+    pub body: *const u8,
+    pub body_len: usize,
+    pub timings: reqivo_timings,
+}
+
+impl Castable for reqivo_response {
+    type Ownership = ();
+    type RustType = reqivo_response;
+}
+
+#[repr(C)]
+struct Block {
+    size: usize,
+    resp: reqivo_response,
+}
+
+fn ns(d: std::time::Duration) -> u64 {
+    d.as_nanos().min(u128::from(u64::MAX)) as u64
+}
+
+fn timings(t: &Timings) -> reqivo_timings {
+    reqivo_timings {
+        dns_ns: ns(t.dns),
+        connect_ns: ns(t.connect),
+        tls_ns: ns(t.tls),
+        sent_ns: ns(t.sent),
+        first_byte_ns: ns(t.first_byte),
+        total_ns: ns(t.total),
+    }
+}
+
+/// Copies strings into the byte area, each followed by a NUL.
+struct Writer {
+    at: *mut u8,
+}
+
+impl Writer {
+    /// # Safety
+    /// The byte area has room for `s.len() + 1` more bytes.
+    unsafe fn put(&mut self, s: &[u8]) -> reqivo_str {
+        let ptr = self.at;
+        // SAFETY: room reserved by the size computation in `into_c`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), ptr, s.len());
+            *ptr.add(s.len()) = 0;
+            self.at = ptr.add(s.len() + 1);
+        }
+        reqivo_str {
+            ptr: ptr.cast(),
+            len: s.len(),
+        }
+    }
+}
+
+/// Builds the single allocation for `r`. Returns NULL only if memory is
+/// exhausted (which Rust treats as an abort elsewhere; here we report it).
+pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
+    let n = r.head.header_count();
+    let text = r.url.len() + 1 + r.head.text_len() + 1 + 2 * n + r.body.len() + 1;
+    let headers_at = size_of::<Block>().next_multiple_of(align_of::<reqivo_header>());
+    let bytes_at = headers_at + n * size_of::<reqivo_header>();
+    let size = bytes_at + text;
+    let Ok(layout) = Layout::from_size_align(size, align_of::<Block>()) else {
+        return std::ptr::null();
+    };
+    // SAFETY: `layout` has non-zero size (Block alone is non-empty).
+    let base = unsafe { alloc(layout) };
+    if base.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: every write below stays inside `size` bytes: the header array
+    // spans [headers_at, bytes_at) and the strings exactly fill `text`.
+    unsafe {
+        let headers = base.add(headers_at).cast::<reqivo_header>();
+        let mut w = Writer {
+            at: base.add(bytes_at),
+        };
+        for (i, (name, value)) in r.head.headers().enumerate() {
+            let h = reqivo_header {
+                name: w.put(name),
+                value: w.put(value),
+            };
+            headers.add(i).write(h);
+        }
+        let url = w.put(r.url.as_bytes());
+        let reason = w.put(r.head.reason());
+        let body = w.put(&r.body);
+        debug_assert_eq!(w.at, base.add(size));
+        let block = base.cast::<Block>();
+        block.write(Block {
+            size,
+            resp: reqivo_response {
+                struct_size: size_of::<reqivo_response>() as u32,
+                status: r.head.status,
+                http_major: 1,
+                http_minor: r.head.minor,
+                flags: if r.reused { REQIVO_RESPONSE_REUSED } else { 0 },
+                redirect_count: r.redirect_count,
+                url,
+                reason,
+                headers,
+                header_count: n,
+                body: body.ptr.cast(),
+                body_len: body.len,
+                timings: timings(&r.timings),
+            },
+        });
+        &raw const (*block).resp
+    }
+}
+
+/// # Safety
+/// `resp` is NULL or came from `into_c` and was not freed.
+pub(crate) unsafe fn free_c(resp: *const reqivo_response) {
+    if resp.is_null() {
+        return;
+    }
+    // SAFETY: `resp` is the `resp` field of a Block made by `into_c`, whose
+    // `size` field records the layout it was allocated with.
+    unsafe {
+        let block = resp.cast::<u8>().sub(offset_of!(Block, resp)).cast_mut();
+        let size = (*block.cast::<Block>()).size;
+        dealloc(
+            block,
+            Layout::from_size_align_unchecked(size, align_of::<Block>()),
+        );
+    }
+}
+
+/// Frees a response from `reqivo_session_send`. NULL is ignored. Never free
+/// the response of a stream (`reqivo_stream_response`): the stream owns it.
+/// Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_response_free(resp: *const reqivo_response) {
+    // SAFETY: NULL or a response the caller owns.
+    ffi_boundary!({ unsafe { free_c(resp) } })
+}
+
+/// Finds the `nth` (0-based) value of header `name` (`len` bytes, compared
+/// case-insensitively) and points `out` at it. Returns false, leaving `out`
+/// untouched, when there is no such value or an argument is NULL.
+/// Thread-safe. Since 0.1.0.
+#[no_mangle]
+pub extern "C" fn reqivo_response_header(
+    resp: *const reqivo_response,
+    name: *const c_char,
+    len: usize,
+    nth: usize,
+    out: *mut reqivo_str,
+) -> bool {
+    ffi_boundary!({
+        require!(out);
+        // SAFETY: NULL or a live response.
+        let Some(r) = (unsafe { try_ref(resp) }) else {
+            return false;
+        };
+        // SAFETY: `name` points to `len` bytes per the API contract.
+        let Ok(name) = (unsafe { super::boundary::bytes_in(name.cast(), len, "name") }) else {
+            return false;
+        };
+        let fields = if r.header_count == 0 {
+            &[][..]
+        } else {
+            // SAFETY: `headers` holds `header_count` entries inside the block.
+            unsafe { std::slice::from_raw_parts(r.headers, r.header_count) }
+        };
+        let found = fields
+            .iter()
+            // SAFETY: each name points into the live block.
+            .filter(|h| {
+                unsafe { std::slice::from_raw_parts(h.name.ptr.cast::<u8>(), h.name.len) }
+                    .eq_ignore_ascii_case(name)
+            })
+            .nth(nth);
+        match found {
+            Some(h) => {
+                // SAFETY: `out` checked non-NULL; caller-owned.
+                unsafe { out.write(h.value) };
+                true
+            }
+            None => false,
+        }
+    })
+}

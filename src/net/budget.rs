@@ -1,0 +1,176 @@
+//! Time budgets: the per-operation timeouts, the total deadline and the
+//! cancel token of one send, and the single function that waits on a socket
+//! under them.
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+
+use super::cancel::Cancel;
+use super::error::{NetError, NetErrorKind};
+
+/// Timeouts of one send; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Per address tried (DNS counts against the first).
+    pub connect: Option<Duration>,
+    /// Per read: the longest the server may stay silent.
+    pub read: Option<Duration>,
+    /// Per write: the longest the server may refuse to take bytes.
+    pub write: Option<Duration>,
+    /// The whole send, across redirects and retries.
+    pub total: Option<Duration>,
+    /// Waiting for a free connection slot in the pool.
+    pub pool: Option<Duration>,
+}
+
+/// What kind of wait a timeout belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Connect,
+    Read,
+    Write,
+    Pool,
+}
+
+/// The timeouts, total deadline and cancel token that bound one send.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget<'a> {
+    pub timeouts: Timeouts,
+    pub started: Instant,
+    pub total_deadline: Option<Instant>,
+    pub cancel: Option<&'a Cancel>,
+}
+
+impl<'a> Budget<'a> {
+    pub fn new(timeouts: Timeouts, cancel: Option<&'a Cancel>) -> Self {
+        let started = Instant::now();
+        Budget {
+            timeouts,
+            started,
+            total_deadline: timeouts.total.map(|t| started + t),
+            cancel,
+        }
+    }
+
+    /// The deadline of one operation of kind `op` starting now: the earlier
+    /// of its own timeout and the total deadline.
+    pub fn op_deadline(&self, op: Op) -> Option<Instant> {
+        let own = match op {
+            Op::Connect => self.timeouts.connect,
+            Op::Read => self.timeouts.read,
+            Op::Write => self.timeouts.write,
+            Op::Pool => self.timeouts.pool,
+        }
+        .map(|t| Instant::now() + t);
+        match (own, self.total_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fails with `Cancelled` if the token fired.
+    pub fn check_cancel(&self) -> Result<(), NetError> {
+        match self.cancel {
+            Some(c) if c.is_triggered() => Err(NetError::new(
+                NetErrorKind::Cancelled,
+                "cancelled by the caller",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The error for a wait of kind `op` that reached `deadline`: the total
+    /// deadline wins when it is the one that passed.
+    pub fn timeout_error(&self, op: Op, what: &str) -> NetError {
+        if self.total_deadline.is_some_and(|d| Instant::now() >= d) {
+            let ms = self.timeouts.total.unwrap_or_default().as_millis();
+            return NetError::new(
+                NetErrorKind::TimeoutTotal,
+                format!("total timeout ({} ms) reached while {}", ms, what),
+            );
+        }
+        let (kind, t) = match op {
+            Op::Connect => (NetErrorKind::TimeoutConnect, self.timeouts.connect),
+            Op::Read => (NetErrorKind::TimeoutRead, self.timeouts.read),
+            Op::Write => (NetErrorKind::TimeoutWrite, self.timeouts.write),
+            Op::Pool => (NetErrorKind::TimeoutPool, self.timeouts.pool),
+        };
+        let name = match op {
+            Op::Connect => "connect",
+            Op::Read => "read",
+            Op::Write => "write",
+            Op::Pool => "pool",
+        };
+        NetError::new(
+            kind,
+            format!(
+                "{} timeout ({} ms) reached while {}",
+                name,
+                t.unwrap_or_default().as_millis(),
+                what
+            ),
+        )
+    }
+
+    /// Waits until `fd` is readable (or writable), the deadline of `op`
+    /// passes, or the cancel token fires. `what` names the wait in errors.
+    pub fn wait_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        writable: bool,
+        op: Op,
+        what: &str,
+    ) -> Result<(), NetError> {
+        let deadline = self.op_deadline(op);
+        let flags = if writable {
+            PollFlags::OUT
+        } else {
+            PollFlags::IN
+        };
+        loop {
+            self.check_cancel()?;
+            let timeout = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(self.timeout_error(op, what));
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            let ts = timeout.map(|t| {
+                rustix::event::Timespec::try_from(t).unwrap_or(rustix::event::Timespec {
+                    tv_sec: i64::MAX,
+                    tv_nsec: 0,
+                })
+            });
+            let mut fds = [PollFd::from_borrowed_fd(fd, flags)];
+            let mut with_cancel;
+            let set: &mut [PollFd<'_>] = match self.cancel {
+                Some(c) => {
+                    with_cancel = [
+                        PollFd::from_borrowed_fd(fd, flags),
+                        PollFd::from_borrowed_fd(c.fd(), PollFlags::IN),
+                    ];
+                    &mut with_cancel
+                }
+                None => &mut fds,
+            };
+            match poll(set, ts.as_ref()) {
+                Ok(0) => continue, // deadline check at the loop head reports it
+                Ok(_) => {
+                    self.check_cancel()?;
+                    // HUP/ERR count as ready: the following read or write reports them.
+                    if !set[0].revents().is_empty() {
+                        return Ok(());
+                    }
+                }
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(NetError::io(&e.into(), what)),
+            }
+        }
+    }
+}

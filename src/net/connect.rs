@@ -1,0 +1,150 @@
+//! Opening a TCP connection: resolve every address, try each in turn with
+//! its own connect timeout, all bounded by the send's budget.
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::budget::{Budget, Op};
+use super::cancel::Cancel;
+use super::error::{NetError, NetErrorKind};
+
+/// How long name resolution and the TCP handshake took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectTimings {
+    pub dns: Duration,
+    pub connect: Duration,
+}
+
+/// Resolves `host`. IP literals (IPv6 with or without brackets) skip DNS.
+/// Names are resolved on a helper thread, because getaddrinfo cannot be
+/// interrupted: the caller stops waiting at the connect deadline or on
+/// cancel, and the thread finishes on its own.
+fn resolve(host: &str, port: u16, budget: &Budget<'_>) -> Result<Vec<SocketAddr>, NetError> {
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("reqivo-dns".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(|a| a.collect::<Vec<_>>()),
+            );
+        })
+        .map_err(|e| NetError::io(&e, "starting the resolver thread"))?;
+    let deadline = budget.op_deadline(Op::Connect);
+    let what = format!("resolving {}", host);
+    loop {
+        budget.check_cancel()?;
+        let slice = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(budget.timeout_error(Op::Connect, &what));
+                }
+                (d - now).min(Cancel::SLICE)
+            }
+            None => Cancel::SLICE,
+        };
+        match rx.recv_timeout(slice) {
+            Ok(Ok(addrs)) if !addrs.is_empty() => return Ok(addrs),
+            Ok(Ok(_)) => {
+                return Err(NetError::new(
+                    NetErrorKind::Dns,
+                    format!("{} has no addresses", host),
+                ))
+            }
+            Ok(Err(e)) => {
+                let mut err = NetError::new(
+                    NetErrorKind::Dns,
+                    format!("could not resolve {}: {}", host, e),
+                );
+                err.os_error = e.raw_os_error().unwrap_or(0);
+                return Err(err);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(NetError::new(
+                    NetErrorKind::Dns,
+                    format!("resolver for {} stopped", host),
+                ))
+            }
+        }
+    }
+}
+
+/// One non-blocking connect, waited on under the connect timeout.
+fn connect_one(addr: SocketAddr, budget: &Budget<'_>) -> Result<TcpStream, NetError> {
+    let what = format!("connecting to {}", addr);
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| NetError::io(&e, &what))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| NetError::io(&e, &what))?;
+    match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS)
+                || e.kind() == io::ErrorKind::WouldBlock =>
+        {
+            budget.wait_fd(socket.as_fd(), true, Op::Connect, &what)?;
+            if let Some(e) = socket.take_error().map_err(|e| NetError::io(&e, &what))? {
+                return Err(NetError::io(&e, &what));
+            }
+        }
+        Err(e) => return Err(NetError::io(&e, &what)),
+    }
+    // Small requests go out at once instead of waiting on Nagle.
+    socket
+        .set_tcp_nodelay(true)
+        .map_err(|e| NetError::io(&e, &what))?;
+    Ok(socket.into())
+}
+
+/// Connects to `host:port`, trying every resolved address in order. The
+/// error of the last address tried is returned when all fail, unless the
+/// cause is the caller's (cancel) or the total deadline.
+pub fn connect(
+    host: &str,
+    port: u16,
+    budget: &Budget<'_>,
+) -> Result<(TcpStream, ConnectTimings), NetError> {
+    let t0 = Instant::now();
+    let addrs = resolve(host, port, budget)?;
+    let dns = t0.elapsed();
+    let mut last = None;
+    for addr in addrs {
+        match connect_one(addr, budget) {
+            Ok(stream) => {
+                return Ok((
+                    stream,
+                    ConnectTimings {
+                        dns,
+                        connect: t0.elapsed(),
+                    },
+                ))
+            }
+            Err(e) if matches!(e.kind, NetErrorKind::Cancelled | NetErrorKind::TimeoutTotal) => {
+                return Err(e)
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| NetError::new(NetErrorKind::Dns, format!("{} has no addresses", host))))
+}

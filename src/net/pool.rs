@@ -1,0 +1,317 @@
+//! The connection pool: thread-safe, shared by any number of sessions.
+//!
+//! Idle connections are kept per key (scheme, host, port) in LIFO order, so
+//! the most recently used, least likely to have been closed by the server, is
+//! handed out first. Every checked-out connection is a `Lease`; dropping a
+//! lease without `release(true)` closes the connection, so an error path can
+//! never leak a slot.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::budget::{Budget, Op};
+use super::cancel::Cancel;
+use super::conn::Conn;
+use super::error::NetError;
+
+/// Connections are shared only between requests with the same key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub max_per_host: usize,
+    pub max_total: usize,
+    /// Idle connections older than this are closed instead of reused.
+    pub max_idle: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_per_host: 10,
+            max_total: 100,
+            max_idle: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters (since creation) and gauges (now).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub opened: u64,
+    pub reused: u64,
+    pub closed: u64,
+    pub idle: u64,
+    pub in_use: u64,
+    pub waiting: u64,
+}
+
+#[derive(Default)]
+struct State {
+    idle: HashMap<PoolKey, Vec<Conn>>,
+    /// Open connections per key, idle or in use.
+    open: HashMap<PoolKey, usize>,
+    open_total: usize,
+    idle_count: usize,
+    in_use: usize,
+    waiting: usize,
+}
+
+impl State {
+    fn forget(&mut self, key: &PoolKey) {
+        self.open_total -= 1;
+        if let Some(n) = self.open.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.open.remove(key);
+            }
+        }
+    }
+
+    fn pop_idle(&mut self, key: &PoolKey) -> Option<Conn> {
+        let list = self.idle.get_mut(key)?;
+        let conn = list.pop();
+        if list.is_empty() {
+            self.idle.remove(key);
+        }
+        if conn.is_some() {
+            self.idle_count -= 1;
+        }
+        conn
+    }
+
+    /// Removes the oldest idle connection of any key but `keep`, to make room.
+    fn evict_other(&mut self, keep: &PoolKey) -> Option<(PoolKey, Conn)> {
+        let key = self
+            .idle
+            .iter()
+            .filter(|(k, v)| *k != keep && !v.is_empty())
+            .min_by_key(|(_, v)| v[0].idle_since)
+            .map(|(k, _)| k.clone())?;
+        let list = self.idle.get_mut(&key)?;
+        let conn = list.remove(0);
+        if list.is_empty() {
+            self.idle.remove(&key);
+        }
+        self.idle_count -= 1;
+        Some((key, conn))
+    }
+}
+
+struct Shared {
+    config: PoolConfig,
+    state: Mutex<State>,
+    freed: Condvar,
+    opened: AtomicU64,
+    reused: AtomicU64,
+    closed: AtomicU64,
+}
+
+/// A handle to a pool; clones share it.
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+/// A connection checked out of the pool.
+pub struct Lease {
+    conn: Option<Conn>,
+    key: PoolKey,
+    pool: Pool,
+    /// True when the connection had served an earlier request.
+    pub reused: bool,
+}
+
+impl Lease {
+    pub fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until released")
+    }
+
+    /// Gives the connection back: kept idle when `reusable`, else closed.
+    pub fn release(mut self, reusable: bool) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.checkin(&self.key, conn, reusable);
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.checkin(&self.key, conn, false);
+        }
+    }
+}
+
+impl Pool {
+    pub fn new(config: PoolConfig) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                config,
+                state: Mutex::new(State::default()),
+                freed: Condvar::new(),
+                opened: AtomicU64::new(0),
+                reused: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> PoolConfig {
+        self.shared.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves counts that are still
+        // consistent (every update is a single statement), so keep going.
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let st = self.lock();
+        PoolStats {
+            opened: self.shared.opened.load(Ordering::Relaxed),
+            reused: self.shared.reused.load(Ordering::Relaxed),
+            closed: self.shared.closed.load(Ordering::Relaxed),
+            idle: st.idle_count as u64,
+            in_use: st.in_use as u64,
+            waiting: st.waiting as u64,
+        }
+    }
+
+    fn close(&self, conn: Conn) {
+        self.shared.closed.fetch_add(1, Ordering::Relaxed);
+        drop(conn);
+    }
+
+    /// Checks out a connection for `key`: the most recent idle one that is
+    /// still fresh, else a new one when the limits allow, else waits for a
+    /// slot under the pool timeout. `fresh` skips idle connections (the retry
+    /// after a stale reuse).
+    pub fn checkout(
+        &self,
+        key: &PoolKey,
+        fresh: bool,
+        budget: &Budget<'_>,
+    ) -> Result<Lease, NetError> {
+        let cfg = self.shared.config;
+        let mut deadline: Option<Option<Instant>> = None;
+        let mut st = self.lock();
+        loop {
+            budget.check_cancel()?;
+            if !fresh {
+                while let Some(conn) = st.pop_idle(key) {
+                    st.in_use += 1;
+                    drop(st);
+                    if conn.idle_for() <= cfg.max_idle && !conn.is_stale() {
+                        self.shared.reused.fetch_add(1, Ordering::Relaxed);
+                        return Ok(Lease {
+                            conn: Some(conn),
+                            key: key.clone(),
+                            pool: self.clone(),
+                            reused: true,
+                        });
+                    }
+                    self.close(conn);
+                    st = self.lock();
+                    st.in_use -= 1;
+                    st.forget(key);
+                }
+            }
+            let per_key = st.open.get(key).copied().unwrap_or(0);
+            if per_key < cfg.max_per_host && st.open_total < cfg.max_total {
+                return self.open_new(st, key, budget);
+            }
+            // Room can be made by closing an idle connection: of another key
+            // when the total is full, of this key when a fresh one is needed.
+            let victim = if per_key < cfg.max_per_host {
+                st.evict_other(key)
+            } else if fresh {
+                st.pop_idle(key).map(|c| (key.clone(), c))
+            } else {
+                None
+            };
+            if let Some((k, conn)) = victim {
+                st.forget(&k);
+                self.close(conn);
+                continue;
+            }
+            let until = *deadline.get_or_insert_with(|| budget.op_deadline(Op::Pool));
+            let now = Instant::now();
+            if until.is_some_and(|d| now >= d) {
+                let what = format!(
+                    "waiting for a free connection to {}:{} ({} per host, {} total)",
+                    key.host, key.port, cfg.max_per_host, cfg.max_total
+                );
+                return Err(budget.timeout_error(Op::Pool, &what));
+            }
+            let mut wait = until.map_or(Duration::from_secs(3600), |d| d - now);
+            if budget.cancel.is_some() {
+                wait = wait.min(Cancel::SLICE);
+            }
+            st.waiting += 1;
+            st = self
+                .shared
+                .freed
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            st.waiting -= 1;
+        }
+    }
+
+    fn open_new(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        key: &PoolKey,
+        budget: &Budget<'_>,
+    ) -> Result<Lease, NetError> {
+        // Reserve the slot, then connect without holding the lock.
+        *st.open.entry(key.clone()).or_insert(0) += 1;
+        st.open_total += 1;
+        st.in_use += 1;
+        drop(st);
+        match Conn::open(&key.host, key.port, budget) {
+            Ok(conn) => {
+                self.shared.opened.fetch_add(1, Ordering::Relaxed);
+                Ok(Lease {
+                    conn: Some(conn),
+                    key: key.clone(),
+                    pool: self.clone(),
+                    reused: false,
+                })
+            }
+            Err(e) => {
+                let mut st = self.lock();
+                st.in_use -= 1;
+                st.forget(key);
+                drop(st);
+                self.shared.freed.notify_all();
+                Err(e)
+            }
+        }
+    }
+
+    fn checkin(&self, key: &PoolKey, mut conn: Conn, reusable: bool) {
+        let mut st = self.lock();
+        st.in_use -= 1;
+        if reusable {
+            conn.idle_since = Instant::now();
+            st.idle.entry(key.clone()).or_default().push(conn);
+            st.idle_count += 1;
+        } else {
+            st.forget(key);
+            drop(st);
+            self.close(conn);
+        }
+        self.shared.freed.notify_all();
+    }
+}
