@@ -24,12 +24,16 @@ static int fetch(reqivo_session *session, const char *url) {
   for (size_t i = 0; i < resp->header_count; i++) {
     printf("  %s: %s\n", resp->headers[i].name.ptr, resp->headers[i].value.ptr);
   }
-  printf("  body: %zu bytes, redirects: %u, connection %s\n", resp->body_len,
+  printf("  %zu body bytes, redirects: %u, connection %s\n", resp->body_len,
          resp->redirect_count, (resp->flags & REQIVO_RESPONSE_REUSED) ? "reused" : "new");
   printf("  timings (us): connect %" PRIu64 ", sent %" PRIu64 ", first byte %" PRIu64
          ", total %" PRIu64 "\n",
          resp->timings.connect_ns / 1000, resp->timings.sent_ns / 1000,
          resp->timings.first_byte_ns / 1000, resp->timings.total_ns / 1000);
+  if (resp->body_len > 0) {
+    int shown = resp->body_len > 200 ? 200 : (int)resp->body_len;
+    printf("  body: %.*s%s\n", shown, (const char *)resp->body, resp->body_len > 200 ? "..." : "");
+  }
   reqivo_response_free(resp);
   return 0;
 }
