@@ -9,7 +9,7 @@ CC ?= cc
 CFLAGS_TEST := -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude
 PYTHON ?= python3
 
-.PHONY: all lib header header-check deps demo test test-rust test-c fmt-check clean
+.PHONY: all lib header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -52,7 +52,15 @@ demo: lib
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-test: deps fmt-check header-check test-rust test-c
+test: deps fmt-check header-check test-rust test-c test-cpp
+
+# The C++ wrapper, warnings as errors, under AddressSanitizer and UBSan.
+test-cpp:
+	$(CARGO) build --locked
+	@mkdir -p $(BUILD)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -g -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude \
+	  tests/cpp/wrapper_test.cpp -o $(BUILD)/wrapper_test -L$(DEBUG_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(DEBUG_DIR) -pthread
+	timeout 120 $(BUILD)/wrapper_test
 
 test-rust:
 	$(CARGO) test --locked

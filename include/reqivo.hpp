@@ -1,0 +1,306 @@
+/*
+ * reqivo.hpp: a header-only C++17 wrapper over reqivo.h.
+ *
+ * RAII, move-only handles (no double free); std::string_view in; a
+ * reqivo::response that exposes the library's fixed-layout struct without
+ * copying; failures thrown as exceptions that mirror the error classes.
+ *
+ *   reqivo::session s;
+ *   s.base_url("http://127.0.0.1:8080/");
+ *   reqivo::response r = s.send(reqivo::request("GET", "hello"));
+ *   std::cout << r.status() << " " << r.body() << "\n";
+ */
+#ifndef REQIVO_HPP
+#define REQIVO_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "reqivo.h"
+
+namespace reqivo {
+
+/* ---- errors --------------------------------------------------------- */
+
+/** Base of every reqivo exception: the code, its name and the message. */
+class error : public std::runtime_error {
+ public:
+  error(uint32_t code, int32_t os_error, const std::string &message)
+      : std::runtime_error(std::string(reqivo_code_name(code)) + ": " + message),
+        code_(code), os_error_(os_error) {}
+  uint32_t code() const noexcept { return code_; }
+  /** The code's name, e.g. "REQIVO_ERR_TIMEOUT_READ". */
+  const char *name() const noexcept { return reqivo_code_name(code_); }
+  /** The class base: 1000, 2000, 2100, 3000, ... (see reqivo_code_class). */
+  uint32_t error_class() const noexcept { return reqivo_code_class(code_); }
+  int32_t os_error() const noexcept { return os_error_; }
+
+ private:
+  uint32_t code_;
+  int32_t os_error_;
+};
+
+/** 1000: the caller passed something invalid (NULL, bad URL, CR/LF in a header). */
+class usage_error : public error { using error::error; };
+/** 2000: DNS, refused, closed, I/O. */
+class network_error : public error { using error::error; };
+/** 2100: TLS failures, a kind of network error. */
+class tls_error : public network_error { using network_error::network_error; };
+/** 3000: a connect, read, write, total or pool timeout. */
+class timeout_error : public error { using error::error; };
+/** 4000: the server broke HTTP/1.1 or a limit. */
+class protocol_error : public error { using error::error; };
+/** 5000: too many redirects, a loop, a bad Location. */
+class redirect_error : public error { using error::error; };
+/** 6000: cancelled by the caller or a callback. */
+class cancelled_error : public error { using error::error; };
+/** 9000 and anything unknown: a bug inside the library. */
+class internal_error : public error { using error::error; };
+
+namespace detail {
+
+[[noreturn]] inline void throw_error(const reqivo_error &e) {
+  const std::string msg(e.message);
+  switch (reqivo_code_class(e.code)) {
+    case 1000: throw usage_error(e.code, e.os_error, msg);
+    case 2000: throw network_error(e.code, e.os_error, msg);
+    case 2100: throw tls_error(e.code, e.os_error, msg);
+    case 3000: throw timeout_error(e.code, e.os_error, msg);
+    case 4000: throw protocol_error(e.code, e.os_error, msg);
+    case 5000: throw redirect_error(e.code, e.os_error, msg);
+    case 6000: throw cancelled_error(e.code, e.os_error, msg);
+    default: throw internal_error(e.code, e.os_error, msg);
+  }
+}
+
+inline void check(uint32_t code, const reqivo_error &e) {
+  if (code != REQIVO_OK) throw_error(e);
+}
+
+template <typename T>
+T *check_ptr(T *p, const reqivo_error &e) {
+  if (p == nullptr) throw_error(e);
+  return p;
+}
+
+/** A move-only owner of a C handle freed by `Free`. */
+template <typename T, void (*Free)(T *)>
+class handle {
+ public:
+  handle() noexcept = default;
+  explicit handle(T *p) noexcept : p_(p) {}
+  handle(const handle &) = delete;
+  handle &operator=(const handle &) = delete;
+  handle(handle &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  handle &operator=(handle &&o) noexcept {
+    if (this != &o) reset(std::exchange(o.p_, nullptr));
+    return *this;
+  }
+  ~handle() { reset(); }
+  void reset(T *p = nullptr) noexcept {
+    if (p_ != nullptr) Free(p_);
+    p_ = p;
+  }
+  T *get() const noexcept { return p_; }
+  T *operator->() const noexcept { return p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+ private:
+  T *p_ = nullptr;
+};
+
+inline void free_response(const reqivo_response *r) { reqivo_response_free(r); }
+inline std::string_view view(reqivo_str s) { return {s.ptr, s.len}; }
+
+}  // namespace detail
+
+/* ---- value types ---------------------------------------------------- */
+
+/** Timeouts in milliseconds, 0 = no limit; starts at the library defaults. */
+struct timeouts : reqivo_timeout {
+  timeouts() : reqivo_timeout(reqivo_timeout_default()) {}
+};
+
+/** Response limits, 0 = library default. */
+struct limits : reqivo_limits {
+  limits() : reqivo_limits{0, 0, 0, 0} {}
+};
+
+/* ---- handles -------------------------------------------------------- */
+
+/** A cancellation token; trigger() from any thread. */
+class cancel {
+ public:
+  cancel() : h_(reqivo_cancel_new()) {
+    if (!h_) throw internal_error(REQIVO_ERR_IO, 0, "no file descriptor for a cancel token");
+  }
+  void trigger() const noexcept { reqivo_cancel_trigger(h_.get()); }
+  const reqivo_cancel *get() const noexcept { return h_.get(); }
+
+ private:
+  detail::handle<reqivo_cancel, reqivo_cancel_free> h_;
+};
+
+/** A connection pool, shareable by sessions. */
+class pool {
+ public:
+  pool() : pool(reqivo_pool_config_default()) {}
+  explicit pool(const reqivo_pool_config &cfg) {
+    reqivo_error e;
+    h_.reset(detail::check_ptr(reqivo_pool_new(&cfg, &e), e));
+  }
+  reqivo_pool_stats stats() const noexcept {
+    reqivo_pool_stats s{};
+    s.struct_size = sizeof s;
+    reqivo_pool_get_stats(h_.get(), &s);
+    return s;
+  }
+  const reqivo_pool *get() const noexcept { return h_.get(); }
+
+ private:
+  detail::handle<reqivo_pool, reqivo_pool_free> h_;
+};
+
+/** A response: the library's struct, read in place, freed on destruction. */
+class response {
+ public:
+  explicit response(const reqivo_response *r) noexcept : r_(r) {}
+  uint16_t status() const noexcept { return r_->status; }
+  std::string_view reason() const noexcept { return detail::view(r_->reason); }
+  std::string_view url() const noexcept { return detail::view(r_->url); }
+  std::string_view body() const noexcept {
+    return {reinterpret_cast<const char *>(r_->body), r_->body_len};
+  }
+  bool reused() const noexcept { return (r_->flags & REQIVO_RESPONSE_REUSED) != 0; }
+  uint32_t redirect_count() const noexcept { return r_->redirect_count; }
+  const reqivo_timings &timings() const noexcept { return r_->timings; }
+  /** Header fields in received order: iterate with for (auto &h : r.headers()). */
+  struct header_range {
+    const reqivo_header *first, *last;
+    const reqivo_header *begin() const noexcept { return first; }
+    const reqivo_header *end() const noexcept { return last; }
+    std::size_t size() const noexcept { return static_cast<std::size_t>(last - first); }
+  };
+  header_range headers() const noexcept {
+    return {r_->headers, r_->headers + r_->header_count};
+  }
+  /** The nth value of a header, compared case-insensitively. */
+  std::optional<std::string_view> header(std::string_view name, std::size_t nth = 0) const noexcept {
+    reqivo_str out;
+    if (!reqivo_response_header(r_.get(), name.data(), name.size(), nth, &out)) return std::nullopt;
+    return detail::view(out);
+  }
+  /** The whole struct, for fields without an accessor. */
+  const reqivo_response &raw() const noexcept { return *r_.get(); }
+
+ private:
+  detail::handle<const reqivo_response, detail::free_response> r_;
+};
+
+/** A request: method, URL (maybe relative to the session's base URL), headers, body. */
+class request {
+ public:
+  request(std::string_view method, std::string_view url) {
+    reqivo_error e;
+    h_.reset(detail::check_ptr(reqivo_request_new(method.data(), method.size(), url.data(), url.size(), &e), e));
+  }
+  request &header(std::string_view name, std::string_view value) {
+    reqivo_error e;
+    detail::check(reqivo_request_add_header(h_.get(), name.data(), name.size(), value.data(), value.size(), &e), e);
+    return *this;
+  }
+  request &body(std::string_view data) {
+    reqivo_error e;
+    detail::check(reqivo_request_set_body(h_.get(), reinterpret_cast<const uint8_t *>(data.data()), data.size(), &e), e);
+    return *this;
+  }
+  request &timeout(const reqivo_timeout &t) {
+    reqivo_request_set_timeout(h_.get(), t);
+    return *this;
+  }
+  const reqivo_request *get() const noexcept { return h_.get(); }
+
+ private:
+  detail::handle<reqivo_request, reqivo_request_free> h_;
+};
+
+/** A streamed response: the head now, the body read piece by piece. */
+class stream {
+ public:
+  explicit stream(reqivo_stream *s) noexcept : h_(s) {}
+  /** The head (empty body); owned by the stream. */
+  const reqivo_response &head() const noexcept { return *reqivo_stream_response(h_.get()); }
+  uint16_t status() const noexcept { return head().status; }
+  /** Reads up to `cap` bytes; 0 at the end of the body. */
+  std::size_t read(void *buf, std::size_t cap) {
+    reqivo_error e;
+    int64_t n = reqivo_stream_read(h_.get(), static_cast<uint8_t *>(buf), cap, &e);
+    if (n < 0) detail::throw_error(e);
+    return static_cast<std::size_t>(n);
+  }
+  /** Calls `sink` with each piece until the body ends; returns the total. */
+  std::size_t each(const std::function<void(std::string_view)> &sink, std::size_t piece = 64 * 1024) {
+    std::string buf(piece, '\0');
+    std::size_t total = 0;
+    for (std::size_t n; (n = read(buf.data(), buf.size())) > 0; total += n) sink({buf.data(), n});
+    return total;
+  }
+
+ private:
+  detail::handle<reqivo_stream, reqivo_stream_free> h_;
+};
+
+/** A session: base URL, default headers, timeouts, limits, redirects; thread-safe. */
+class session {
+ public:
+  session() { init(nullptr); }
+  explicit session(const pool &p) { init(p.get()); }
+  session &base_url(std::string_view url) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_base_url(h_.get(), url.data(), url.size(), &e), e);
+    return *this;
+  }
+  session &header(std::string_view name, std::string_view value) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_header(h_.get(), name.data(), name.size(), value.data(), value.size(), &e), e);
+    return *this;
+  }
+  session &timeout(const reqivo_timeout &t) {
+    reqivo_session_set_timeout(h_.get(), t);
+    return *this;
+  }
+  session &limit(const reqivo_limits &l) {
+    reqivo_session_set_limits(h_.get(), l);
+    return *this;
+  }
+  session &max_redirects(uint32_t n) {
+    reqivo_session_set_max_redirects(h_.get(), n);
+    return *this;
+  }
+  response send(const request &r, const cancel *c = nullptr) {
+    reqivo_error e;
+    return response(detail::check_ptr(reqivo_session_send(h_.get(), r.get(), c ? c->get() : nullptr, &e), e));
+  }
+  response get(std::string_view url) { return send(request("GET", url)); }
+  stream open(const request &r, const cancel *c = nullptr) {
+    reqivo_error e;
+    return stream(detail::check_ptr(reqivo_session_open(h_.get(), r.get(), c ? c->get() : nullptr, &e), e));
+  }
+
+ private:
+  void init(const reqivo_pool *p) {
+    reqivo_error e;
+    h_.reset(detail::check_ptr(reqivo_session_new(p, &e), e));
+  }
+  detail::handle<reqivo_session, reqivo_session_free> h_;
+};
+
+}  // namespace reqivo
+
+#endif /* REQIVO_HPP */
