@@ -8,13 +8,22 @@ BUILD := build
 CC ?= cc
 CFLAGS_TEST := -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude
 PYTHON ?= python3
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
-.PHONY: all lib header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
+# The shared library's soname is libreqivo.so.$(ABI_MAJOR) (build.rs), so
+# programs linked in the tree look for that name: link it beside the file.
 lib:
 	$(CARGO) build --release --locked
+	ln -sf libreqivo.so $(RELEASE_DIR)/libreqivo.so.$(ABI_MAJOR)
+
+lib-debug:
+	$(CARGO) build --locked
+	ln -sf libreqivo.so $(DEBUG_DIR)/libreqivo.so.$(ABI_MAJOR)
 
 # Regenerate include/reqivo.h with the pinned cbindgen.
 header: deps-cbindgen
@@ -39,10 +48,46 @@ deps-system:
 	  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	  command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	  command -v $(CC) >/dev/null 2>&1 || missing="$$missing gcc"; \
+	  command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
+	  command -v cmake >/dev/null 2>&1 || missing="$$missing cmake"; \
+	  command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi
+
+# ---- install ----------------------------------------------------------
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+DESTDIR ?=
+STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+# Path from lib/cmake/reqivo back to the prefix, for a relocatable package.
+LIBREL := $(patsubst $(PREFIX)/%,%,$(LIBDIR))
+REL_PREFIX := $(shell echo "$(LIBREL)/cmake/reqivo" | sed 's|[^/]*|..|g')
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+  -e 's|@ABI_MAJOR@|$(ABI_MAJOR)|g' -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|g' -e 's|@LIBREL@|$(LIBREL)|g' \
+  -e 's|@REL_PREFIX@|$(REL_PREFIX)|g' -e 's|@STATIC_LIBS_CMAKE@|$(subst $(space),;,$(STATIC_LIBS))|g'
+empty :=
+space := $(empty) $(empty)
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/reqivo $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(RELEASE_DIR)/libreqivo.so $(DESTDIR)$(LIBDIR)/libreqivo.so.$(VERSION)
+	ln -sf libreqivo.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libreqivo.so.$(ABI_MAJOR)
+	ln -sf libreqivo.so.$(ABI_MAJOR) $(DESTDIR)$(LIBDIR)/libreqivo.so
+	install -m 644 $(RELEASE_DIR)/libreqivo.a $(DESTDIR)$(LIBDIR)/libreqivo.a
+	install -m 644 include/reqivo.h include/reqivo.hpp $(DESTDIR)$(PREFIX)/include/
+	$(SUBST) packaging/reqivo.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/reqivo.pc
+	$(SUBST) packaging/reqivoConfig.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfig.cmake
+	$(SUBST) packaging/reqivoConfigVersion.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfigVersion.cmake
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libreqivo.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libreqivo.so.$(ABI_MAJOR) \
+	  $(DESTDIR)$(LIBDIR)/libreqivo.so $(DESTDIR)$(LIBDIR)/libreqivo.a \
+	  $(DESTDIR)$(PREFIX)/include/reqivo.h $(DESTDIR)$(PREFIX)/include/reqivo.hpp \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/reqivo.pc \
+	  $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfigVersion.cmake
+	-rmdir $(DESTDIR)$(LIBDIR)/cmake/reqivo 2>/dev/null
 
 demo: lib
 	@mkdir -p $(BUILD)
@@ -52,11 +97,15 @@ demo: lib
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-test: deps fmt-check header-check test-rust test-c test-cpp
+test: deps fmt-check header-check test-rust test-c test-cpp test-install
+
+# Installs into a temporary prefix; builds C (pkg-config) and C++ (CMake)
+# programs against the installed copy; checks exported symbols and soname.
+test-install: lib
+	tests/install/run.sh
 
 # The C++ wrapper, warnings as errors, under AddressSanitizer and UBSan.
-test-cpp:
-	$(CARGO) build --locked
+test-cpp: lib-debug
 	@mkdir -p $(BUILD)
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -g -fsanitize=address,undefined -fno-omit-frame-pointer -Iinclude \
 	  tests/cpp/wrapper_test.cpp -o $(BUILD)/wrapper_test -L$(DEBUG_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(DEBUG_DIR) -pthread
@@ -65,8 +114,7 @@ test-cpp:
 test-rust:
 	$(CARGO) test --locked
 
-test-c: lib
-	$(CARGO) build --locked
+test-c: lib lib-debug
 	tests/c/run.sh
 
 clean:
