@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# The C test suite: builds every tests/c/test_*.c program and runs each
+#   release   against target/release/libreqivo.so,
+#   valgrind  the same binary under valgrind (leaks and memory errors fail),
+#   asan      rebuilt with ASan+UBSan against target/debug/libreqivo.so,
+# all against one tests/c/server.py on 127.0.0.1. Expects both libraries to
+# be built (`make test-c` does that). Prints one line per program and mode,
+# then exactly one line `c-tests: N passed, M failed`; exits non-zero if
+# anything failed.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+CC=${CC:-cc}
+PYTHON=${PYTHON:-python3}
+OUT=$ROOT/build/c-tests
+CFLAGS=(-std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude)
+RELEASE_LIB=$ROOT/target/release
+DEBUG_LIB=$ROOT/target/debug
+# Bounds on every wait: a hung program is killed and counted as failed, and
+# the whole suite stops starting programs after SUITE_LIMIT seconds (a normal
+# run takes well under a minute).
+RUN_TIMEOUT=30
+VALGRIND_TIMEOUT=60
+SUITE_LIMIT=180
+SUITE_DEADLINE=$(($(date +%s) + SUITE_LIMIT))
+
+mkdir -p "$OUT"
+rm -f "$OUT"/*.log
+
+passed=0
+failed=0
+report() { # report PASS|FAIL NAME MODE DETAIL
+  printf '%-4s  %-12s %-9s %s\n' "$1" "$2" "$3" "$4"
+  if [ "$1" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+show_log() { # the tail of a failed run's log, indented
+  sed -e 's/^/    | /' "$1" | tail -n 40
+}
+
+for lib in "$RELEASE_LIB" "$DEBUG_LIB"; do
+  if [ ! -f "$lib/libreqivo.so" ]; then
+    echo "missing $lib/libreqivo.so: run cargo build --release and cargo build first" >&2
+    echo "c-tests: 0 passed, 1 failed"
+    exit 1
+  fi
+done
+
+# Every function the header declares must be called by some test program.
+missing=()
+for fn in $(grep -oE '\breqivo_[a-z0-9_]+\(' include/reqivo.h | tr -d '(' | sort -u); do
+  grep -q "\b$fn(" tests/c/test_*.c || missing+=("$fn")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  report PASS api-coverage header "every function in include/reqivo.h is called"
+else
+  report FAIL api-coverage header "never called: ${missing[*]}"
+fi
+
+# The server prints its port on its first line.
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+"$PYTHON" tests/c/server.py >"$OUT/server.port" 2>"$OUT/server.log" &
+SERVER_PID=$!
+PORT=
+for _ in $(seq 50); do
+  PORT=$(head -n 1 "$OUT/server.port" 2>/dev/null || true)
+  [ -n "$PORT" ] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$PORT" ]; then
+  echo "tests/c/server.py did not start:" >&2
+  cat "$OUT/server.log" >&2
+  echo "c-tests: $passed passed, $((failed + 1)) failed"
+  exit 1
+fi
+
+PROGRAMS=()
+for src in tests/c/test_*.c; do
+  PROGRAMS+=("$(basename "$src" .c)")
+done
+
+# build NAME VARIANT LIBDIR [extra flags]: compiles, and checks that the
+# binary resolves libreqivo from LIBDIR through its rpath alone.
+build() {
+  local name=$1 variant=$2 libdir=$3
+  shift 3
+  local bin=$OUT/$name.$variant
+  if ! "$CC" "${CFLAGS[@]}" "$@" "tests/c/$name.c" -o "$bin" -L"$libdir" -lreqivo \
+    -Wl,-rpath,"$libdir" -pthread >"$OUT/$name.$variant.build.log" 2>&1; then
+    return 1
+  fi
+  # Captured first: `ldd | grep -q` can die of SIGPIPE, which pipefail reports.
+  local deps
+  deps=$(env -u LD_LIBRARY_PATH ldd "$bin" 2>&1 || true)
+  if [[ "$deps" != *"=> $libdir/libreqivo.so"* ]]; then
+    printf '%s does not load %s/libreqivo.so:\n%s\n' "$bin" "$libdir" "$deps" \
+      >>"$OUT/$name.$variant.build.log"
+    return 1
+  fi
+}
+
+# run NAME MODE LOG LIMIT COMMAND...: runs a program for at most LIMIT
+# seconds (less if the suite's time is running out) and reports its line.
+run() {
+  local name=$1 mode=$2 log=$3 limit=$4
+  shift 4
+  local left=$((SUITE_DEADLINE - $(date +%s)))
+  if [ "$left" -le 0 ]; then
+    report FAIL "$name" "$mode" "not run: the suite passed its ${SUITE_LIMIT}s limit"
+    return
+  fi
+  [ "$left" -lt "$limit" ] && limit=$left
+  local start end rc=0
+  start=$(date +%s.%N)
+  env -u LD_LIBRARY_PATH timeout "$limit" "$@" >"$log" 2>&1 || rc=$?
+  end=$(date +%s.%N)
+  local secs tally
+  secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1fs", b - a }')
+  tally=$(grep -E "^$name: [0-9]+ checks" "$log" | tail -n 1 | sed -e "s/^$name: //" || true)
+  [ -n "$tally" ] || tally="no tally"
+  if [ "$mode" = valgrind ]; then
+    # valgrind's own verdict: error contexts and bytes lost per kind.
+    local verdict
+    verdict=$(awk '/ERROR SUMMARY:/ { e = $4 }
+      /definitely lost:/ { d = $4 } /indirectly lost:/ { i = $4 } /possibly lost:/ { p = $4 }
+      END { printf "%s errors, lost %s/%s/%s bytes definite/indirect/possible", e, d, i, p }' "$log")
+    tally="$tally; $verdict"
+  fi
+  if [ "$rc" -eq 0 ] && [ "$tally" != "no tally" ]; then
+    report PASS "$name" "$mode" "$tally ($secs)"
+  else
+    local why="exit $rc"
+    [ "$rc" -eq 124 ] && why="timed out"
+    report FAIL "$name" "$mode" "$why, $tally ($secs), log $log"
+    show_log "$log"
+  fi
+}
+
+for name in "${PROGRAMS[@]}"; do
+  if ! build "$name" release "$RELEASE_LIB"; then
+    report FAIL "$name" release "does not build"
+    show_log "$OUT/$name.release.build.log"
+    report FAIL "$name" valgrind "does not build"
+    continue
+  fi
+  run "$name" release "$OUT/$name.release.log" "$RUN_TIMEOUT" "$OUT/$name.release" "$PORT"
+  run "$name" valgrind "$OUT/$name.valgrind.log" "$VALGRIND_TIMEOUT" valgrind --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+    "$OUT/$name.release" "$PORT"
+done
+
+for name in "${PROGRAMS[@]}"; do
+  if ! build "$name" asan "$DEBUG_LIB" -fsanitize=address,undefined -fno-omit-frame-pointer; then
+    report FAIL "$name" asan "does not build"
+    show_log "$OUT/$name.asan.build.log"
+    continue
+  fi
+  run "$name" asan "$OUT/$name.asan.log" "$RUN_TIMEOUT" \
+    env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$OUT/$name.asan" "$PORT"
+done
+
+echo "c-tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Scripted HTTP/1.1 peer for the C tests (stdlib only).
+
+Binds 127.0.0.1 on a free port, prints the port on the first line of stdout,
+and answers every request with exact canned bytes chosen by path, so the tests
+see precisely what the library had to parse. Each connection gets its own
+thread and serves requests until the client closes it (keep-alive), unless
+the route closes it.
+
+Routes (the query string is ignored; a path ending in /echo is /echo, so the
+base-URL tests can check which path the library joined; a HEAD request to
+a fixed route gets its head without the body):
+
+  /ok            200, Content-Length body "hello\\n", repeated X-Multi header
+  /chunked       200, chunked "hello world\\n" in three chunks (one with an extension)
+  /big           200, 100000 pattern bytes (i % 251) with Content-Length
+  /big-chunked   the same bytes, chunked, chunk sizes 1..4000
+  /redirect      302 -> /ok
+  /redirect2     301 -> /redirect (two hops to /ok)
+  /loop          302 -> /loop
+  /echo          200, body = the request head and body exactly as received
+  /http10        HTTP/1.0 200 without keep-alive, then close
+  /nocontent     204
+  /close         Content-Length 100 but only 10 bytes, then close
+  /stall         reads the request, never answers (until the client closes)
+  /slow-body     Content-Length 10, sends 5 bytes, then stalls
+  /stats         "connections=N requests=M" and close: N counts accepted
+                 connections (this one included), M requests other than /stats
+  anything else  404
+
+The server exits by itself after LIFETIME seconds, so a test run that lost its
+trap cannot leave it behind.
+"""
+import os
+import socket
+import sys
+import threading
+
+LIFETIME = 600
+# How long a stalled route or an idle keep-alive connection is held open.
+HOLD = 60
+
+lock = threading.Lock()
+connections = 0
+requests = 0
+
+PATTERN = bytes(i % 251 for i in range(100000))
+
+
+def response(status_line, headers, body=b""):
+    head = status_line + "\r\n" + "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
+    return head.encode("latin-1") + body
+
+
+def chunked(data, sizes):
+    out = b""
+    at = 0
+    i = 0
+    while at < len(data):
+        n = sizes[i % len(sizes)]
+        part = data[at : at + n]
+        out += b"%x\r\n%s\r\n" % (len(part), part)
+        at += n
+        i += 1
+    return out + b"0\r\n\r\n"
+
+
+OK = response(
+    "HTTP/1.1 200 OK",
+    [
+        ("Content-Type", "text/plain"),
+        ("X-Multi", "one"),
+        ("x-multi", "two"),
+        ("Content-Length", "6"),
+    ],
+    b"hello\n",
+)
+CHUNKED = response("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")]) + (
+    b"5\r\nhello\r\n1;ext=yes\r\n \r\n6\r\nworld\n\r\n0\r\n\r\n"
+)
+BIG = response("HTTP/1.1 200 OK", [("Content-Length", str(len(PATTERN)))], PATTERN)
+BIG_CHUNKED = response("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")]) + chunked(
+    PATTERN, [1, 7, 4000, 100, 333, 2048, 13]
+)
+REDIRECT = response("HTTP/1.1 302 Found", [("Location", "/ok"), ("Content-Length", "0")])
+REDIRECT2 = response(
+    "HTTP/1.1 301 Moved Permanently", [("Location", "/redirect"), ("Content-Length", "0")]
+)
+LOOP = response("HTTP/1.1 302 Found", [("Location", "/loop"), ("Content-Length", "0")])
+HTTP10 = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+NOCONTENT = response("HTTP/1.1 204 No Content", [("X-Empty", "yes")])
+CLOSE = response("HTTP/1.1 200 OK", [("Content-Length", "100")], b"0123456789")
+SLOW_BODY = response("HTTP/1.1 200 OK", [("Content-Length", "10")], b"12345")
+NOT_FOUND = response(
+    "HTTP/1.1 404 Not Found", [("Content-Length", "10")], b"not found\n"
+)
+
+# Routes that answer and keep the connection for the next request.
+FIXED = {
+    "/ok": OK,
+    "/chunked": CHUNKED,
+    "/big": BIG,
+    "/big-chunked": BIG_CHUNKED,
+    "/redirect": REDIRECT,
+    "/redirect2": REDIRECT2,
+    "/loop": LOOP,
+    "/nocontent": NOCONTENT,
+}
+
+
+def read_request(conn, buf):
+    """Returns (head, body, rest) or None at EOF. The head includes its
+    blank line; the body is read by Content-Length (the library never sends
+    chunked bodies in these tests)."""
+    while b"\r\n\r\n" not in buf:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buf += data
+    end = buf.index(b"\r\n\r\n") + 4
+    head, buf = buf[:end], buf[end:]
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(buf) < length:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buf += data
+    return head, buf[:length], buf[length:]
+
+
+def hold(conn):
+    """Keeps the connection open without answering until the client closes
+    it (or HOLD seconds pass)."""
+    try:
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
+def serve(conn):
+    global requests
+    conn.settimeout(HOLD)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = b""
+    try:
+        while True:
+            got = read_request(conn, buf)
+            if got is None:
+                return
+            head, body, buf = got
+            target = head.split(b" ", 2)[1].decode("latin-1")
+            path = target.split("?", 1)[0]
+            if path != "/stats":
+                with lock:
+                    requests += 1
+            if path in FIXED:
+                data = FIXED[path]
+                if head.startswith(b"HEAD "):
+                    data = data[: data.index(b"\r\n\r\n") + 4]
+                conn.sendall(data)
+            elif path == "/echo" or path.endswith("/echo"):
+                data = head + body
+                conn.sendall(
+                    response("HTTP/1.1 200 OK", [("Content-Length", str(len(data)))], data)
+                )
+            elif path == "/http10":
+                conn.sendall(HTTP10)
+                return
+            elif path == "/close":
+                conn.sendall(CLOSE)
+                return
+            elif path == "/stall":
+                hold(conn)
+                return
+            elif path == "/slow-body":
+                conn.sendall(SLOW_BODY)
+                hold(conn)
+                return
+            elif path == "/stats":
+                with lock:
+                    text = "connections=%d requests=%d" % (connections, requests)
+                conn.sendall(
+                    response(
+                        "HTTP/1.1 200 OK",
+                        [("Connection", "close"), ("Content-Length", str(len(text)))],
+                        text.encode(),
+                    )
+                )
+                return
+            else:
+                conn.sendall(NOT_FOUND)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def main():
+    global connections
+    threading.Timer(LIFETIME, lambda: os._exit(3)).start()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        conn, _ = listener.accept()
+        with lock:
+            connections += 1
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(0)
