@@ -11,7 +11,7 @@ PYTHON ?= python3
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
-.PHONY: all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -56,6 +56,14 @@ deps-system:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi
 
+# docs/API.md is generated from the header; every function's comment must
+# state ownership, NULL handling, thread safety, returns and version.
+docs:
+	$(PYTHON) tools/gen_api_docs.py
+
+docs-check:
+	$(PYTHON) tools/gen_api_docs.py --check
+
 # ---- install ----------------------------------------------------------
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
@@ -97,7 +105,7 @@ demo: lib
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-test: deps fmt-check header-check test-rust test-c test-cpp test-install
+test: deps fmt-check header-check docs-check test-rust test-c test-cpp test-install
 
 # Installs into a temporary prefix; builds C (pkg-config) and C++ (CMake)
 # programs against the installed copy; checks exported symbols and soname.

@@ -344,7 +344,13 @@ typedef struct reqivo_pool_stats {
  * A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
  */
 typedef struct reqivo_str {
+  /**
+   * The first byte; never NULL in a response (an empty string points at its NUL).
+   */
   const char *ptr;
+  /**
+   * The length in bytes, without the NUL.
+   */
   size_t len;
 } reqivo_str;
 
@@ -352,7 +358,13 @@ typedef struct reqivo_str {
  * One header field: name as received, value without surrounding whitespace.
  */
 typedef struct reqivo_header {
+  /**
+   * The field name, with the case the server sent.
+   */
   struct reqivo_str name;
+  /**
+   * The field value, without leading or trailing whitespace.
+   */
   struct reqivo_str value;
 } reqivo_header;
 
@@ -361,11 +373,29 @@ typedef struct reqivo_header {
  * phase did not happen (no DNS for an IP literal, no connect on reuse).
  */
 typedef struct reqivo_timings {
+  /**
+   * Name resolution done (0 for an IP literal or a reused connection).
+   */
   uint64_t dns_ns;
+  /**
+   * TCP connection established (0 on a reused connection).
+   */
   uint64_t connect_ns;
+  /**
+   * TLS handshake done (0 without TLS).
+   */
   uint64_t tls_ns;
+  /**
+   * Request head and body written.
+   */
   uint64_t sent_ns;
+  /**
+   * First response byte read.
+   */
   uint64_t first_byte_ns;
+  /**
+   * Response complete: body read (send) or head read (open).
+   */
   uint64_t total_ns;
 } reqivo_timings;
 
@@ -380,8 +410,17 @@ typedef struct reqivo_response {
    * ever get appended.
    */
   uint32_t struct_size;
+  /**
+   * The status code, 100-599 (a final response: 1xx other than 101 are skipped).
+   */
   uint16_t status;
+  /**
+   * 1: the HTTP version is HTTP/`http_major`.`http_minor`.
+   */
   uint8_t http_major;
+  /**
+   * 0 or 1.
+   */
   uint8_t http_minor;
   /**
    * `REQIVO_RESPONSE_*` bits.
@@ -395,6 +434,9 @@ typedef struct reqivo_response {
    * The final URL, after redirects.
    */
   struct reqivo_str url;
+  /**
+   * The reason phrase as sent (may be empty).
+   */
   struct reqivo_str reason;
   /**
    * `header_count` fields in received order, names as received.
@@ -405,7 +447,13 @@ typedef struct reqivo_response {
    * The body (NUL-terminated past `body_len`; may contain NULs itself).
    */
   const uint8_t *body;
+  /**
+   * The body length in bytes.
+   */
   size_t body_len;
+  /**
+   * When each phase of the final exchange ended.
+   */
   struct reqivo_timings timings;
 } reqivo_response;
 
@@ -438,77 +486,143 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Creates a cancellation token, or NULL if the OS has no file descriptor
- * to spare. One token may serve any number of sends; once triggered it
- * stays triggered. Free with `reqivo_cancel_free`. Since 0.1.0.
+ * Creates a cancellation token. One token may serve any number of sends;
+ * once triggered it stays triggered.
+ *
+ * Ownership: the caller owns the token and frees it with `reqivo_cancel_free`;
+ * sends and streams using it hold their own references.
+ * NULL: no pointer arguments.
+ * Thread safety: the token may be used from any thread.
+ * Returns: the token, or NULL if the OS has no file descriptor to spare.
+ * Since: 0.1.0
  */
 struct reqivo_cancel *reqivo_cancel_new(void);
 
 /**
  * Cancels every send, open and stream read using `c`: each returns
  * `REQIVO_ERR_CANCELLED` within 50 ms, whatever it waits on (DNS, connect,
- * pool, read, write). Callable from any thread, any number of times.
- * NULL is ignored. Since 0.1.0.
+ * pool, read, write).
+ *
+ * Ownership: nothing is allocated.
+ * NULL: ignored.
+ * Thread safety: callable from any thread, any number of times.
+ * Returns: nothing.
+ * Since: 0.1.0
  */
 void reqivo_cancel_trigger(const struct reqivo_cancel *c);
 
 /**
- * Releases the caller's reference to `c`. NULL is ignored. Since 0.1.0.
+ * Releases the caller's reference to a token.
+ *
+ * Ownership: the caller's reference ends; sends in flight keep theirs.
+ * NULL: ignored.
+ * Thread safety: do not free a token another thread is passing to a call.
+ * Returns: nothing.
+ * Since: 0.1.0
  */
 void reqivo_cancel_free(struct reqivo_cancel *c);
 
 /**
  * The default timeouts: 5 s connect, read, write and pool; no total limit.
- * Since 0.1.0.
+ *
+ * Ownership: returned by value.
+ * NULL: no pointer arguments.
+ * Thread safety: callable from any thread.
+ * Returns: the defaults.
+ * Since: 0.1.0
  */
 struct reqivo_timeout reqivo_timeout_default(void);
 
 /**
- * The name of a result code, e.g. `"REQIVO_ERR_TIMEOUT_READ"`, or
- * `"REQIVO_ERR_UNKNOWN"` for a number that is no code. The string is
- * static: never free it. Thread-safe. Since 0.1.0.
+ * The name of a result code, e.g. "REQIVO_ERR_TIMEOUT_READ".
+ *
+ * Ownership: a static string; never free it.
+ * NULL: no pointer arguments.
+ * Thread safety: callable from any thread.
+ * Returns: the name, or "REQIVO_ERR_UNKNOWN" for a number that is no code; never NULL.
+ * Since: 0.1.0
  */
 const char *reqivo_code_name(uint32_t code);
 
 /**
- * The class of a result code: the base of its range (1000 usage, 2000
- * network, 2100 TLS, 3000 timeout, 4000 protocol, 5000 redirect, 6000
- * stopped by the caller, 7000 WebSocket, 9000 internal); 0 for
- * `REQIVO_OK`. Bindings map classes to their exception types. Since 0.1.0.
+ * The class of a result code: the base of its range. Bindings map
+ * classes to their exception types: 1000 usage, 2000 network, 2100 TLS,
+ * 3000 timeout, 4000 protocol, 5000 redirect, 6000 stopped by the caller,
+ * 7000 WebSocket, 9000 internal.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: no pointer arguments.
+ * Thread safety: callable from any thread.
+ * Returns: the class base; 0 for `REQIVO_OK`.
+ * Since: 0.1.0
  */
 uint32_t reqivo_code_class(uint32_t code);
 
 /**
- * The default pool settings, with `struct_size` set. Since 0.1.0.
+ * The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
+ * with `struct_size` set. Start from this and change the fields you need.
+ *
+ * Ownership: returned by value.
+ * NULL: no pointer arguments.
+ * Thread safety: callable from any thread.
+ * Returns: the defaults.
+ * Since: 0.1.0
  */
 struct reqivo_pool_config reqivo_pool_config_default(void);
 
 /**
- * Creates a pool with `cfg` (NULL for the defaults). Free with
- * `reqivo_pool_free`. Returns NULL and fills `err` on a bad config.
- * Since 0.1.0.
+ * Creates a connection pool. Sessions created on it share its
+ * connections (`reqivo_session_new`).
+ *
+ * Ownership: the caller owns the pool and releases it with
+ * `reqivo_pool_free`; sessions hold their own references, so freeing the
+ * pool while sessions use it is safe.
+ * NULL: `cfg` NULL means the defaults; `err` may be NULL.
+ * Thread safety: the pool may be used from any number of threads at once.
+ * Returns: the pool, or NULL with `err` filled: `REQIVO_ERR_INVALID_ARGUMENT`
+ * for a `struct_size` smaller than this version's, `REQIVO_ERR_INVALID_CONFIG`
+ * for zero limits.
+ * Since: 0.1.0
  */
 struct reqivo_pool *reqivo_pool_new(const struct reqivo_pool_config *cfg, struct reqivo_error *err);
 
 /**
- * Releases the caller's reference. Idle connections close when the last
- * session using the pool is freed too. NULL is ignored. Since 0.1.0.
+ * Releases the caller's reference to a pool. Idle connections close when
+ * the last session using the pool is freed too.
+ *
+ * Ownership: the caller's reference ends; do not use `pool` afterwards.
+ * NULL: ignored.
+ * Thread safety: do not free a pool another thread is passing to a call.
+ * Returns: nothing.
+ * Since: 0.1.0
  */
 void reqivo_pool_free(struct reqivo_pool *pool);
 
 /**
- * Writes the pool's statistics into `out` (as many fields as
- * `out->struct_size` covers). Does nothing if either pointer is NULL.
- * Thread-safe. Since 0.1.0.
+ * Writes the pool's counters (opened, reused, closed since creation) and
+ * gauges (idle, in use, waiting now) into `out`, as many fields as
+ * `out->struct_size` covers (0 means this first version's size).
+ *
+ * Ownership: `out` is caller-owned; nothing is allocated.
+ * NULL: does nothing if `pool` or `out` is NULL.
+ * Thread safety: callable from any thread while the pool is in use.
+ * Returns: nothing; `out->struct_size` is set to the size written.
+ * Since: 0.1.0
  */
 void reqivo_pool_get_stats(const struct reqivo_pool *pool, struct reqivo_pool_stats *out);
 
 /**
- * Creates a request. `method` must be an HTTP token other than CONNECT
- * (`REQIVO_ERR_INVALID_METHOD`); `url` is absolute http(s), or relative
- * to the session's base URL (joined at send time). An unparsable URL is
- * `REQIVO_ERR_INVALID_URL`, another scheme `REQIVO_ERR_UNSUPPORTED_SCHEME`.
- * Returns NULL on error. Free with `reqivo_request_free`. Since 0.1.0.
+ * Creates a request. `method` must be an HTTP token other than CONNECT;
+ * `url` is an absolute http(s) URL, or a reference relative to the session's
+ * base URL (joined at send time).
+ *
+ * Ownership: the caller owns the request and frees it with
+ * `reqivo_request_free`; `method` and `url` are copied.
+ * NULL: `method` or `url` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+ * Thread safety: a request is modified by one thread at a time.
+ * Returns: the request, or NULL with `err` filled: `REQIVO_ERR_INVALID_METHOD`,
+ * `REQIVO_ERR_INVALID_URL`, `REQIVO_ERR_UNSUPPORTED_SCHEME`.
+ * Since: 0.1.0
  */
 struct reqivo_request *reqivo_request_new(const char *method,
                                           size_t mlen,
@@ -518,11 +632,16 @@ struct reqivo_request *reqivo_request_new(const char *method,
 
 /**
  * Adds a header field; repeated names are all sent. The name must be a
- * token and the value free of CR, LF, NUL and other control bytes, else
- * `REQIVO_ERR_INVALID_HEADER` and nothing is added. `Content-Length` and
- * `Transfer-Encoding` are refused: the library sets them from the body.
- * A request header replaces a session default of the same name.
- * Since 0.1.0.
+ * token and the value free of CR, LF, NUL and other control bytes; nothing
+ * is added otherwise. `Content-Length` and `Transfer-Encoding` are refused:
+ * the library sets them from the body.
+ *
+ * Ownership: `name` and `value` are copied.
+ * NULL: `r` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+ * NULL when `vlen` is 0.
+ * Thread safety: a request is modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_HEADER` with `err` naming the header.
+ * Since: 0.1.0
  */
 uint32_t reqivo_request_add_header(struct reqivo_request *r,
                                    const char *name,
@@ -532,9 +651,14 @@ uint32_t reqivo_request_add_header(struct reqivo_request *r,
                                    struct reqivo_error *err);
 
 /**
- * Sets the body to a copy of `len` bytes at `data` (NULL allowed when
- * `len` is 0), sent with Content-Length. Replaces an earlier body.
- * Since 0.1.0.
+ * Sets the body, sent with a Content-Length. Replaces an earlier body.
+ *
+ * Ownership: the `len` bytes at `data` are copied.
+ * NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `data` may be NULL when
+ * `len` is 0.
+ * Thread safety: a request is modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
  */
 uint32_t reqivo_request_set_body(struct reqivo_request *r,
                                  const uint8_t *data,
@@ -542,29 +666,50 @@ uint32_t reqivo_request_set_body(struct reqivo_request *r,
                                  struct reqivo_error *err);
 
 /**
- * Overrides the session's timeouts for this request. Returns
- * `REQIVO_ERR_INVALID_ARGUMENT` if `r` is NULL. Since 0.1.0.
+ * Overrides the session's timeouts for this request.
+ *
+ * Ownership: `t` is passed by value.
+ * NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a request is modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
  */
 uint32_t reqivo_request_set_timeout(struct reqivo_request *r, struct reqivo_timeout t);
 
 /**
- * Frees a request. NULL is ignored. Responses and streams made from it
- * stay valid. Since 0.1.0.
+ * Frees a request. Responses and streams made from it stay valid.
+ *
+ * Ownership: the request ends; do not use `r` afterwards.
+ * NULL: ignored.
+ * Thread safety: no call may be using `r` in another thread.
+ * Returns: nothing.
+ * Since: 0.1.0
  */
 void reqivo_request_free(struct reqivo_request *r);
 
 /**
- * Frees a response from `reqivo_session_send`. NULL is ignored. Never free
- * the response of a stream (`reqivo_stream_response`): the stream owns it.
- * Since 0.1.0.
+ * Frees a response from `reqivo_session_send`: the struct, its headers
+ * and every byte they point to, in one release.
+ *
+ * Ownership: every pointer in the response is invalid afterwards. Never
+ * free the head of a stream (`reqivo_stream_response`): the stream owns it.
+ * NULL: ignored.
+ * Thread safety: no other thread may still be reading the response.
+ * Returns: nothing.
+ * Since: 0.1.0
  */
 void reqivo_response_free(const struct reqivo_response *resp);
 
 /**
  * Finds the `nth` (0-based) value of header `name` (`len` bytes, compared
- * case-insensitively) and points `out` at it. Returns false, leaving `out`
- * untouched, when there is no such value or an argument is NULL.
- * Thread-safe. Since 0.1.0.
+ * case-insensitively) and points `out` at it.
+ *
+ * Ownership: `out` points into the response; valid until it is freed.
+ * NULL: returns false if `resp`, `name` (with `len` > 0) or `out` is NULL.
+ * Thread safety: responses are immutable; callable from any thread.
+ * Returns: true and `out` set, or false with `out` untouched when there is
+ * no such value.
+ * Since: 0.1.0
  */
 bool reqivo_response_header(const struct reqivo_response *resp,
                             const char *name,
@@ -573,22 +718,41 @@ bool reqivo_response_header(const struct reqivo_response *resp,
                             struct reqivo_str *out);
 
 /**
- * Creates a session on `pool` (shared; the session holds a reference), or
- * on a pool of its own with default settings when `pool` is NULL. Free
- * with `reqivo_session_free`. Since 0.1.0.
+ * Creates a session: base URL, default headers, timeouts, limits and
+ * redirect policy over a connection pool.
+ *
+ * Ownership: the caller owns the session and frees it with
+ * `reqivo_session_free`. The session takes its own reference to `pool`.
+ * NULL: `pool` NULL gives the session a pool of its own with default
+ * settings; `err` may be NULL.
+ * Thread safety: the session may be used by any number of threads at once;
+ * setters apply to sends that start after them.
+ * Returns: the session, or NULL with `err` filled.
+ * Since: 0.1.0
  */
 struct reqivo_session *reqivo_session_new(const struct reqivo_pool *pool, struct reqivo_error *err);
 
 /**
- * Frees a session. NULL is ignored. No send may be in flight on it.
- * Streams opened from it stay valid. Since 0.1.0.
+ * Frees a session. Streams opened from it stay valid.
+ *
+ * Ownership: the session ends; do not use `s` afterwards.
+ * NULL: ignored.
+ * Thread safety: no call may be in flight on `s` in another thread.
+ * Returns: nothing.
+ * Since: 0.1.0
  */
 void reqivo_session_free(struct reqivo_session *s);
 
 /**
- * Sets the base URL that relative request URLs are joined to (RFC 3986
- * reference resolution: "a/b" joins after the last "/" of the base).
- * Since 0.1.0.
+ * Sets the absolute http(s) URL that relative request URLs are joined to
+ * (RFC 3986 resolution: "a/b" joins after the last "/" of the base).
+ *
+ * Ownership: `url` is copied.
+ * NULL: `s` or `url` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_URL` / `REQIVO_ERR_UNSUPPORTED_SCHEME`
+ * with `err` filled.
+ * Since: 0.1.0
  */
 uint32_t reqivo_session_set_base_url(struct reqivo_session *s,
                                      const char *url,
@@ -596,27 +760,50 @@ uint32_t reqivo_session_set_base_url(struct reqivo_session *s,
                                      struct reqivo_error *err);
 
 /**
- * Sets the default timeouts of later sends (a request's own override
- * them). Since 0.1.0.
+ * Sets the timeouts of later sends; a request's own timeouts override them.
+ *
+ * Ownership: `t` is passed by value.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
  */
 uint32_t reqivo_session_set_timeout(struct reqivo_session *s, struct reqivo_timeout t);
 
 /**
- * Sets the response limits of later sends; 0 fields take the defaults.
- * Since 0.1.0.
+ * Sets the response limits of later sends; fields left 0 take the defaults.
+ *
+ * Ownership: `l` is passed by value.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
  */
 uint32_t reqivo_session_set_limits(struct reqivo_session *s, struct reqivo_limits l);
 
 /**
- * Sets how many redirects a send follows; 0 returns 3xx responses as
- * they are. Default 30. Since 0.1.0.
+ * Sets how many redirects a send follows; 0 returns 3xx responses as they
+ * are. The default is 30.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
  */
 uint32_t reqivo_session_set_max_redirects(struct reqivo_session *s, uint32_t n);
 
 /**
  * Sets a default header sent with every request, replacing an earlier
- * default of the same name. Validated like `reqivo_request_add_header`.
- * Since 0.1.0.
+ * default of the same name (a request's own header of that name replaces it
+ * in turn). Validated like `reqivo_request_add_header`.
+ *
+ * Ownership: `name` and `value` are copied.
+ * NULL: `s` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+ * NULL when `vlen` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_HEADER` with `err` naming the header.
+ * Since: 0.1.0
  */
 uint32_t reqivo_session_set_header(struct reqivo_session *s,
                                    const char *name,
@@ -626,11 +813,20 @@ uint32_t reqivo_session_set_header(struct reqivo_session *s,
                                    struct reqivo_error *err);
 
 /**
- * Sends `r` and reads the whole response. Follows redirects, retries once
- * on a stale pooled connection (idempotent methods only), and honours the
- * timeouts, limits and `cancel` (NULL for none). Returns the response
- * (free with `reqivo_response_free`) or NULL with `err` filled. Blocks the
- * calling thread. Since 0.1.0.
+ * Sends `r` and reads the whole response into memory. Follows redirects
+ * (per the session's policy), retries once on a pooled connection the server
+ * had closed (idempotent methods only), and honours the timeouts, the limits
+ * (body default 1 GiB) and `cancel`. Blocks the calling thread.
+ *
+ * Ownership: the caller owns the response and frees it with
+ * `reqivo_response_free`. `r` is only read and may be sent again.
+ * NULL: `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel` NULL means
+ * no cancellation; `err` may be NULL.
+ * Thread safety: any number of threads may send through one session at once;
+ * one request may be sent by one thread at a time.
+ * Returns: the response, or NULL with `err` filled (any class: usage,
+ * network, timeout, protocol, redirect, cancelled).
+ * Since: 0.1.0
  */
 const struct reqivo_response *reqivo_session_send(struct reqivo_session *s,
                                                   const struct reqivo_request *r,
@@ -638,10 +834,18 @@ const struct reqivo_response *reqivo_session_send(struct reqivo_session *s,
                                                   struct reqivo_error *err);
 
 /**
- * Sends `r` and returns once the final response head is read; read the
- * body with `reqivo_stream_read`. Same policy as `reqivo_session_send`;
- * the body limit defaults to unlimited. Free with `reqivo_stream_free`.
- * Since 0.1.0.
+ * Sends `r` like `reqivo_session_send` but returns once the final response
+ * head is read; read the body with `reqivo_stream_read`. The body limit
+ * defaults to unlimited; memory stays flat whatever the body size.
+ *
+ * Ownership: the caller owns the stream and frees it with
+ * `reqivo_stream_free`. The stream keeps `cancel` alive while it exists.
+ * NULL: `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel` NULL means
+ * no cancellation; `err` may be NULL.
+ * Thread safety: as `reqivo_session_send`; the stream is then used by one
+ * thread at a time.
+ * Returns: the stream, or NULL with `err` filled.
+ * Since: 0.1.0
  */
 struct reqivo_stream *reqivo_session_open(struct reqivo_session *s,
                                           const struct reqivo_request *r,
@@ -649,17 +853,30 @@ struct reqivo_stream *reqivo_session_open(struct reqivo_session *s,
                                           struct reqivo_error *err);
 
 /**
- * The response head (status, headers, URL, timings) with an empty body.
- * Owned by the stream: valid until `reqivo_stream_free`, never freed by
- * the caller. NULL if `st` is NULL. Since 0.1.0.
+ * The response head of a stream (status, headers, URL, timings) as a
+ * `reqivo_response` with an empty body.
+ *
+ * Ownership: owned by the stream; valid until `reqivo_stream_free`; never
+ * pass it to `reqivo_response_free`.
+ * NULL: returns NULL if `st` is NULL.
+ * Thread safety: the head is immutable; readable from any thread.
+ * Returns: the head, or NULL.
+ * Since: 0.1.0
  */
 const struct reqivo_response *reqivo_stream_response(const struct reqivo_stream *st);
 
 /**
- * Reads up to `cap` body bytes into `buf`. Returns the count (> 0), 0 at
- * the end of the body, or -1 with `err` filled; after an error every later
- * call fails the same way. Blocks under the read timeout, the total
- * timeout and the stream's cancel token. Since 0.1.0.
+ * Reads up to `cap` body bytes into `buf`, blocking under the read and
+ * total timeouts and the stream's cancel token.
+ *
+ * Ownership: `buf` is caller-owned.
+ * NULL: `st` or `buf` NULL is -1 with `REQIVO_ERR_INVALID_ARGUMENT`, as is a
+ * `cap` of 0; the stream itself is unaffected.
+ * Thread safety: a stream is used by one thread at a time.
+ * Returns: the number of bytes read (> 0), 0 at the end of the body, or -1
+ * with `err` filled. After an error from the connection or the server every
+ * later read fails the same way.
+ * Since: 0.1.0
  */
 int64_t reqivo_stream_read(struct reqivo_stream *st,
                            uint8_t *buf,
@@ -667,16 +884,26 @@ int64_t reqivo_stream_read(struct reqivo_stream *st,
                            struct reqivo_error *err);
 
 /**
- * Frees a stream. Its connection goes back to the pool only if the body
- * was read to its end; otherwise it is closed. NULL is ignored.
- * Since 0.1.0.
+ * Frees a stream and its head. The connection goes back to the pool only
+ * if the body was read to its end; otherwise it is closed.
+ *
+ * Ownership: the stream and its head end; do not use them afterwards.
+ * NULL: ignored.
+ * Thread safety: no other thread may be using `st`.
+ * Returns: nothing.
+ * Since: 0.1.0
  */
 void reqivo_stream_free(struct reqivo_stream *st);
 
 /**
- * The library's version as "MAJOR.MINOR.PATCH", a static string (never free
- * it). Compare with the `REQIVO_VERSION_*` macros to detect a header/library
- * mismatch. Thread-safe. Since 0.1.0.
+ * The library's version as "MAJOR.MINOR.PATCH". Compare it with the
+ * `REQIVO_VERSION_*` macros to detect a header/library mismatch.
+ *
+ * Ownership: a static string; never free it.
+ * NULL: no pointer arguments.
+ * Thread safety: callable from any thread.
+ * Returns: the version string, never NULL.
+ * Since: 0.1.0
  */
 const char *reqivo_version(void);
 

@@ -15,9 +15,15 @@ impl Castable for reqivo_cancel {
     type RustType = Cancel;
 }
 
-/// Creates a cancellation token, or NULL if the OS has no file descriptor
-/// to spare. One token may serve any number of sends; once triggered it
-/// stays triggered. Free with `reqivo_cancel_free`. Since 0.1.0.
+/// Creates a cancellation token. One token may serve any number of sends;
+/// once triggered it stays triggered.
+///
+/// Ownership: the caller owns the token and frees it with `reqivo_cancel_free`;
+/// sends and streams using it hold their own references.
+/// NULL: no pointer arguments.
+/// Thread safety: the token may be used from any thread.
+/// Returns: the token, or NULL if the OS has no file descriptor to spare.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_cancel_new() -> *mut reqivo_cancel {
     ffi_boundary!({
@@ -30,8 +36,13 @@ pub extern "C" fn reqivo_cancel_new() -> *mut reqivo_cancel {
 
 /// Cancels every send, open and stream read using `c`: each returns
 /// `REQIVO_ERR_CANCELLED` within 50 ms, whatever it waits on (DNS, connect,
-/// pool, read, write). Callable from any thread, any number of times.
-/// NULL is ignored. Since 0.1.0.
+/// pool, read, write).
+///
+/// Ownership: nothing is allocated.
+/// NULL: ignored.
+/// Thread safety: callable from any thread, any number of times.
+/// Returns: nothing.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_cancel_trigger(c: *const reqivo_cancel) {
     ffi_boundary!({
@@ -42,7 +53,13 @@ pub extern "C" fn reqivo_cancel_trigger(c: *const reqivo_cancel) {
     })
 }
 
-/// Releases the caller's reference to `c`. NULL is ignored. Since 0.1.0.
+/// Releases the caller's reference to a token.
+///
+/// Ownership: the caller's reference ends; sends in flight keep theirs.
+/// NULL: ignored.
+/// Thread safety: do not free a token another thread is passing to a call.
+/// Returns: nothing.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_cancel_free(c: *mut reqivo_cancel) {
     // SAFETY: `c` is NULL or the caller's reference from reqivo_cancel_new.

@@ -87,7 +87,12 @@ impl reqivo_limits {
 }
 
 /// The default timeouts: 5 s connect, read, write and pool; no total limit.
-/// Since 0.1.0.
+///
+/// Ownership: returned by value.
+/// NULL: no pointer arguments.
+/// Thread safety: callable from any thread.
+/// Returns: the defaults.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_timeout_default() -> reqivo_timeout {
     ffi_boundary!({ reqivo_timeout::DEFAULT })

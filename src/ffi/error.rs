@@ -287,9 +287,13 @@ fn code_names() -> &'static [(u32, CString)] {
     })
 }
 
-/// The name of a result code, e.g. `"REQIVO_ERR_TIMEOUT_READ"`, or
-/// `"REQIVO_ERR_UNKNOWN"` for a number that is no code. The string is
-/// static: never free it. Thread-safe. Since 0.1.0.
+/// The name of a result code, e.g. "REQIVO_ERR_TIMEOUT_READ".
+///
+/// Ownership: a static string; never free it.
+/// NULL: no pointer arguments.
+/// Thread safety: callable from any thread.
+/// Returns: the name, or "REQIVO_ERR_UNKNOWN" for a number that is no code; never NULL.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_code_name(code: u32) -> *const c_char {
     let name = ffi_boundary!({
@@ -301,10 +305,16 @@ pub extern "C" fn reqivo_code_name(code: u32) -> *const c_char {
     name.0
 }
 
-/// The class of a result code: the base of its range (1000 usage, 2000
-/// network, 2100 TLS, 3000 timeout, 4000 protocol, 5000 redirect, 6000
-/// stopped by the caller, 7000 WebSocket, 9000 internal); 0 for
-/// `REQIVO_OK`. Bindings map classes to their exception types. Since 0.1.0.
+/// The class of a result code: the base of its range. Bindings map
+/// classes to their exception types: 1000 usage, 2000 network, 2100 TLS,
+/// 3000 timeout, 4000 protocol, 5000 redirect, 6000 stopped by the caller,
+/// 7000 WebSocket, 9000 internal.
+///
+/// Ownership: nothing is allocated.
+/// NULL: no pointer arguments.
+/// Thread safety: callable from any thread.
+/// Returns: the class base; 0 for `REQIVO_OK`.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_code_class(code: u32) -> u32 {
     ffi_boundary!({

@@ -55,7 +55,14 @@ pub struct reqivo_pool_stats {
     pub waiting: u64,
 }
 
-/// The default pool settings, with `struct_size` set. Since 0.1.0.
+/// The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
+/// with `struct_size` set. Start from this and change the fields you need.
+///
+/// Ownership: returned by value.
+/// NULL: no pointer arguments.
+/// Thread safety: callable from any thread.
+/// Returns: the defaults.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_pool_config_default() -> reqivo_pool_config {
     let d = PoolConfig::default();
@@ -91,9 +98,18 @@ fn to_config(c: &reqivo_pool_config) -> Result<PoolConfig, Fail> {
     })
 }
 
-/// Creates a pool with `cfg` (NULL for the defaults). Free with
-/// `reqivo_pool_free`. Returns NULL and fills `err` on a bad config.
-/// Since 0.1.0.
+/// Creates a connection pool. Sessions created on it share its
+/// connections (`reqivo_session_new`).
+///
+/// Ownership: the caller owns the pool and releases it with
+/// `reqivo_pool_free`; sessions hold their own references, so freeing the
+/// pool while sessions use it is safe.
+/// NULL: `cfg` NULL means the defaults; `err` may be NULL.
+/// Thread safety: the pool may be used from any number of threads at once.
+/// Returns: the pool, or NULL with `err` filled: `REQIVO_ERR_INVALID_ARGUMENT`
+/// for a `struct_size` smaller than this version's, `REQIVO_ERR_INVALID_CONFIG`
+/// for zero limits.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_pool_new(
     cfg: *const reqivo_pool_config,
@@ -109,17 +125,29 @@ pub extern "C" fn reqivo_pool_new(
     })
 }
 
-/// Releases the caller's reference. Idle connections close when the last
-/// session using the pool is freed too. NULL is ignored. Since 0.1.0.
+/// Releases the caller's reference to a pool. Idle connections close when
+/// the last session using the pool is freed too.
+///
+/// Ownership: the caller's reference ends; do not use `pool` afterwards.
+/// NULL: ignored.
+/// Thread safety: do not free a pool another thread is passing to a call.
+/// Returns: nothing.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_pool_free(pool: *mut reqivo_pool) {
     // SAFETY: NULL or the caller's reference from reqivo_pool_new.
     ffi_boundary!({ unsafe { free_arc(pool.cast_const()) } })
 }
 
-/// Writes the pool's statistics into `out` (as many fields as
-/// `out->struct_size` covers). Does nothing if either pointer is NULL.
-/// Thread-safe. Since 0.1.0.
+/// Writes the pool's counters (opened, reused, closed since creation) and
+/// gauges (idle, in use, waiting now) into `out`, as many fields as
+/// `out->struct_size` covers (0 means this first version's size).
+///
+/// Ownership: `out` is caller-owned; nothing is allocated.
+/// NULL: does nothing if `pool` or `out` is NULL.
+/// Thread safety: callable from any thread while the pool is in use.
+/// Returns: nothing; `out->struct_size` is set to the size written.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_pool_get_stats(pool: *const reqivo_pool, out: *mut reqivo_pool_stats) {
     ffi_boundary!({

@@ -18,11 +18,17 @@ impl Castable for reqivo_request {
     type RustType = Request;
 }
 
-/// Creates a request. `method` must be an HTTP token other than CONNECT
-/// (`REQIVO_ERR_INVALID_METHOD`); `url` is absolute http(s), or relative
-/// to the session's base URL (joined at send time). An unparsable URL is
-/// `REQIVO_ERR_INVALID_URL`, another scheme `REQIVO_ERR_UNSUPPORTED_SCHEME`.
-/// Returns NULL on error. Free with `reqivo_request_free`. Since 0.1.0.
+/// Creates a request. `method` must be an HTTP token other than CONNECT;
+/// `url` is an absolute http(s) URL, or a reference relative to the session's
+/// base URL (joined at send time).
+///
+/// Ownership: the caller owns the request and frees it with
+/// `reqivo_request_free`; `method` and `url` are copied.
+/// NULL: `method` or `url` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+/// Thread safety: a request is modified by one thread at a time.
+/// Returns: the request, or NULL with `err` filled: `REQIVO_ERR_INVALID_METHOD`,
+/// `REQIVO_ERR_INVALID_URL`, `REQIVO_ERR_UNSUPPORTED_SCHEME`.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_request_new(
     method: *const c_char,
@@ -47,11 +53,16 @@ pub extern "C" fn reqivo_request_new(
 }
 
 /// Adds a header field; repeated names are all sent. The name must be a
-/// token and the value free of CR, LF, NUL and other control bytes, else
-/// `REQIVO_ERR_INVALID_HEADER` and nothing is added. `Content-Length` and
-/// `Transfer-Encoding` are refused: the library sets them from the body.
-/// A request header replaces a session default of the same name.
-/// Since 0.1.0.
+/// token and the value free of CR, LF, NUL and other control bytes; nothing
+/// is added otherwise. `Content-Length` and `Transfer-Encoding` are refused:
+/// the library sets them from the body.
+///
+/// Ownership: `name` and `value` are copied.
+/// NULL: `r` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+/// NULL when `vlen` is 0.
+/// Thread safety: a request is modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_HEADER` with `err` naming the header.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_request_add_header(
     r: *mut reqivo_request,
@@ -77,9 +88,14 @@ pub extern "C" fn reqivo_request_add_header(
     })
 }
 
-/// Sets the body to a copy of `len` bytes at `data` (NULL allowed when
-/// `len` is 0), sent with Content-Length. Replaces an earlier body.
-/// Since 0.1.0.
+/// Sets the body, sent with a Content-Length. Replaces an earlier body.
+///
+/// Ownership: the `len` bytes at `data` are copied.
+/// NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `data` may be NULL when
+/// `len` is 0.
+/// Thread safety: a request is modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_request_set_body(
     r: *mut reqivo_request,
@@ -101,8 +117,13 @@ pub extern "C" fn reqivo_request_set_body(
     })
 }
 
-/// Overrides the session's timeouts for this request. Returns
-/// `REQIVO_ERR_INVALID_ARGUMENT` if `r` is NULL. Since 0.1.0.
+/// Overrides the session's timeouts for this request.
+///
+/// Ownership: `t` is passed by value.
+/// NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: a request is modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_timeout) -> u32 {
     ffi_boundary!({
@@ -115,8 +136,13 @@ pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_t
     })
 }
 
-/// Frees a request. NULL is ignored. Responses and streams made from it
-/// stay valid. Since 0.1.0.
+/// Frees a request. Responses and streams made from it stay valid.
+///
+/// Ownership: the request ends; do not use `r` afterwards.
+/// NULL: ignored.
+/// Thread safety: no call may be using `r` in another thread.
+/// Returns: nothing.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_request_free(r: *mut reqivo_request) {
     // SAFETY: NULL or the caller's request.

@@ -16,7 +16,9 @@ use crate::client::{Response, Timings};
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct reqivo_str {
+    /// The first byte; never NULL in a response (an empty string points at its NUL).
     pub ptr: *const c_char,
+    /// The length in bytes, without the NUL.
     pub len: usize,
 }
 
@@ -24,7 +26,9 @@ pub struct reqivo_str {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct reqivo_header {
+    /// The field name, with the case the server sent.
     pub name: reqivo_str,
+    /// The field value, without leading or trailing whitespace.
     pub value: reqivo_str,
 }
 
@@ -33,11 +37,17 @@ pub struct reqivo_header {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct reqivo_timings {
+    /// Name resolution done (0 for an IP literal or a reused connection).
     pub dns_ns: u64,
+    /// TCP connection established (0 on a reused connection).
     pub connect_ns: u64,
+    /// TLS handshake done (0 without TLS).
     pub tls_ns: u64,
+    /// Request head and body written.
     pub sent_ns: u64,
+    /// First response byte read.
     pub first_byte_ns: u64,
+    /// Response complete: body read (send) or head read (open).
     pub total_ns: u64,
 }
 
@@ -56,8 +66,11 @@ pub struct reqivo_response {
     /// `sizeof(reqivo_response)` of the library that made it; fields only
     /// ever get appended.
     pub struct_size: u32,
+    /// The status code, 100-599 (a final response: 1xx other than 101 are skipped).
     pub status: u16,
+    /// 1: the HTTP version is HTTP/`http_major`.`http_minor`.
     pub http_major: u8,
+    /// 0 or 1.
     pub http_minor: u8,
     /// `REQIVO_RESPONSE_*` bits.
     pub flags: u32,
@@ -65,13 +78,16 @@ pub struct reqivo_response {
     pub redirect_count: u32,
     /// The final URL, after redirects.
     pub url: reqivo_str,
+    /// The reason phrase as sent (may be empty).
     pub reason: reqivo_str,
     /// `header_count` fields in received order, names as received.
     pub headers: *const reqivo_header,
     pub header_count: usize,
     /// The body (NUL-terminated past `body_len`; may contain NULs itself).
     pub body: *const u8,
+    /// The body length in bytes.
     pub body_len: usize,
+    /// When each phase of the final exchange ended.
     pub timings: reqivo_timings,
 }
 
@@ -199,9 +215,15 @@ pub(crate) unsafe fn free_c(resp: *const reqivo_response) {
     }
 }
 
-/// Frees a response from `reqivo_session_send`. NULL is ignored. Never free
-/// the response of a stream (`reqivo_stream_response`): the stream owns it.
-/// Since 0.1.0.
+/// Frees a response from `reqivo_session_send`: the struct, its headers
+/// and every byte they point to, in one release.
+///
+/// Ownership: every pointer in the response is invalid afterwards. Never
+/// free the head of a stream (`reqivo_stream_response`): the stream owns it.
+/// NULL: ignored.
+/// Thread safety: no other thread may still be reading the response.
+/// Returns: nothing.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_response_free(resp: *const reqivo_response) {
     // SAFETY: NULL or a response the caller owns.
@@ -209,9 +231,14 @@ pub extern "C" fn reqivo_response_free(resp: *const reqivo_response) {
 }
 
 /// Finds the `nth` (0-based) value of header `name` (`len` bytes, compared
-/// case-insensitively) and points `out` at it. Returns false, leaving `out`
-/// untouched, when there is no such value or an argument is NULL.
-/// Thread-safe. Since 0.1.0.
+/// case-insensitively) and points `out` at it.
+///
+/// Ownership: `out` points into the response; valid until it is freed.
+/// NULL: returns false if `resp`, `name` (with `len` > 0) or `out` is NULL.
+/// Thread safety: responses are immutable; callable from any thread.
+/// Returns: true and `out` set, or false with `out` untouched when there is
+/// no such value.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_response_header(
     resp: *const reqivo_response,

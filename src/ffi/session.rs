@@ -28,9 +28,17 @@ impl Castable for reqivo_session {
 
 const OK: u32 = reqivo_code::REQIVO_OK as u32;
 
-/// Creates a session on `pool` (shared; the session holds a reference), or
-/// on a pool of its own with default settings when `pool` is NULL. Free
-/// with `reqivo_session_free`. Since 0.1.0.
+/// Creates a session: base URL, default headers, timeouts, limits and
+/// redirect policy over a connection pool.
+///
+/// Ownership: the caller owns the session and frees it with
+/// `reqivo_session_free`. The session takes its own reference to `pool`.
+/// NULL: `pool` NULL gives the session a pool of its own with default
+/// settings; `err` may be NULL.
+/// Thread safety: the session may be used by any number of threads at once;
+/// setters apply to sends that start after them.
+/// Returns: the session, or NULL with `err` filled.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_new(
     pool: *const reqivo_pool,
@@ -44,17 +52,28 @@ pub extern "C" fn reqivo_session_new(
     })
 }
 
-/// Frees a session. NULL is ignored. No send may be in flight on it.
-/// Streams opened from it stay valid. Since 0.1.0.
+/// Frees a session. Streams opened from it stay valid.
+///
+/// Ownership: the session ends; do not use `s` afterwards.
+/// NULL: ignored.
+/// Thread safety: no call may be in flight on `s` in another thread.
+/// Returns: nothing.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_free(s: *mut reqivo_session) {
     // SAFETY: NULL or the caller's session.
     ffi_boundary!({ unsafe { free_box(s) } })
 }
 
-/// Sets the base URL that relative request URLs are joined to (RFC 3986
-/// reference resolution: "a/b" joins after the last "/" of the base).
-/// Since 0.1.0.
+/// Sets the absolute http(s) URL that relative request URLs are joined to
+/// (RFC 3986 resolution: "a/b" joins after the last "/" of the base).
+///
+/// Ownership: `url` is copied.
+/// NULL: `s` or `url` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_URL` / `REQIVO_ERR_UNSUPPORTED_SCHEME`
+/// with `err` filled.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_base_url(
     s: *mut reqivo_session,
@@ -77,8 +96,13 @@ pub extern "C" fn reqivo_session_set_base_url(
     })
 }
 
-/// Sets the default timeouts of later sends (a request's own override
-/// them). Since 0.1.0.
+/// Sets the timeouts of later sends; a request's own timeouts override them.
+///
+/// Ownership: `t` is passed by value.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_timeout(s: *mut reqivo_session, t: reqivo_timeout) -> u32 {
     ffi_boundary!({
@@ -91,8 +115,13 @@ pub extern "C" fn reqivo_session_set_timeout(s: *mut reqivo_session, t: reqivo_t
     })
 }
 
-/// Sets the response limits of later sends; 0 fields take the defaults.
-/// Since 0.1.0.
+/// Sets the response limits of later sends; fields left 0 take the defaults.
+///
+/// Ownership: `l` is passed by value.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_limits(s: *mut reqivo_session, l: reqivo_limits) -> u32 {
     ffi_boundary!({
@@ -106,8 +135,14 @@ pub extern "C" fn reqivo_session_set_limits(s: *mut reqivo_session, l: reqivo_li
     })
 }
 
-/// Sets how many redirects a send follows; 0 returns 3xx responses as
-/// they are. Default 30. Since 0.1.0.
+/// Sets how many redirects a send follows; 0 returns 3xx responses as they
+/// are. The default is 30.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_max_redirects(s: *mut reqivo_session, n: u32) -> u32 {
     ffi_boundary!({
@@ -119,8 +154,15 @@ pub extern "C" fn reqivo_session_set_max_redirects(s: *mut reqivo_session, n: u3
 }
 
 /// Sets a default header sent with every request, replacing an earlier
-/// default of the same name. Validated like `reqivo_request_add_header`.
-/// Since 0.1.0.
+/// default of the same name (a request's own header of that name replaces it
+/// in turn). Validated like `reqivo_request_add_header`.
+///
+/// Ownership: `name` and `value` are copied.
+/// NULL: `s` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+/// NULL when `vlen` is 0.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_HEADER` with `err` naming the header.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_header(
     s: *mut reqivo_session,
@@ -146,11 +188,20 @@ pub extern "C" fn reqivo_session_set_header(
     })
 }
 
-/// Sends `r` and reads the whole response. Follows redirects, retries once
-/// on a stale pooled connection (idempotent methods only), and honours the
-/// timeouts, limits and `cancel` (NULL for none). Returns the response
-/// (free with `reqivo_response_free`) or NULL with `err` filled. Blocks the
-/// calling thread. Since 0.1.0.
+/// Sends `r` and reads the whole response into memory. Follows redirects
+/// (per the session's policy), retries once on a pooled connection the server
+/// had closed (idempotent methods only), and honours the timeouts, the limits
+/// (body default 1 GiB) and `cancel`. Blocks the calling thread.
+///
+/// Ownership: the caller owns the response and frees it with
+/// `reqivo_response_free`. `r` is only read and may be sent again.
+/// NULL: `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel` NULL means
+/// no cancellation; `err` may be NULL.
+/// Thread safety: any number of threads may send through one session at once;
+/// one request may be sent by one thread at a time.
+/// Returns: the response, or NULL with `err` filled (any class: usage,
+/// network, timeout, protocol, redirect, cancelled).
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_send(
     s: *mut reqivo_session,
@@ -174,10 +225,18 @@ pub extern "C" fn reqivo_session_send(
     })
 }
 
-/// Sends `r` and returns once the final response head is read; read the
-/// body with `reqivo_stream_read`. Same policy as `reqivo_session_send`;
-/// the body limit defaults to unlimited. Free with `reqivo_stream_free`.
-/// Since 0.1.0.
+/// Sends `r` like `reqivo_session_send` but returns once the final response
+/// head is read; read the body with `reqivo_stream_read`. The body limit
+/// defaults to unlimited; memory stays flat whatever the body size.
+///
+/// Ownership: the caller owns the stream and frees it with
+/// `reqivo_stream_free`. The stream keeps `cancel` alive while it exists.
+/// NULL: `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel` NULL means
+/// no cancellation; `err` may be NULL.
+/// Thread safety: as `reqivo_session_send`; the stream is then used by one
+/// thread at a time.
+/// Returns: the stream, or NULL with `err` filled.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_session_open(
     s: *mut reqivo_session,

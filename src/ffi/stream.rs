@@ -1,5 +1,5 @@
 //! Streaming downloads.
-use super::error::reqivo_error;
+use super::error::{reqivo_code, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, try_mut, try_ref, Castable, OwnedBox};
 use super::response::{free_c, into_c, reqivo_response};
 use crate::client::Stream;
@@ -32,9 +32,15 @@ pub(crate) fn new_stream(stream: Stream) -> *mut reqivo_stream {
     to_boxed_ptr::<reqivo_stream>(StreamHandle { stream, head })
 }
 
-/// The response head (status, headers, URL, timings) with an empty body.
-/// Owned by the stream: valid until `reqivo_stream_free`, never freed by
-/// the caller. NULL if `st` is NULL. Since 0.1.0.
+/// The response head of a stream (status, headers, URL, timings) as a
+/// `reqivo_response` with an empty body.
+///
+/// Ownership: owned by the stream; valid until `reqivo_stream_free`; never
+/// pass it to `reqivo_response_free`.
+/// NULL: returns NULL if `st` is NULL.
+/// Thread safety: the head is immutable; readable from any thread.
+/// Returns: the head, or NULL.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_stream_response(st: *const reqivo_stream) -> *const reqivo_response {
     ffi_boundary!({
@@ -43,10 +49,17 @@ pub extern "C" fn reqivo_stream_response(st: *const reqivo_stream) -> *const req
     })
 }
 
-/// Reads up to `cap` body bytes into `buf`. Returns the count (> 0), 0 at
-/// the end of the body, or -1 with `err` filled; after an error every later
-/// call fails the same way. Blocks under the read timeout, the total
-/// timeout and the stream's cancel token. Since 0.1.0.
+/// Reads up to `cap` body bytes into `buf`, blocking under the read and
+/// total timeouts and the stream's cancel token.
+///
+/// Ownership: `buf` is caller-owned.
+/// NULL: `st` or `buf` NULL is -1 with `REQIVO_ERR_INVALID_ARGUMENT`, as is a
+/// `cap` of 0; the stream itself is unaffected.
+/// Thread safety: a stream is used by one thread at a time.
+/// Returns: the number of bytes read (> 0), 0 at the end of the body, or -1
+/// with `err` filled. After an error from the connection or the server every
+/// later read fails the same way.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_stream_read(
     st: *mut reqivo_stream,
@@ -57,6 +70,15 @@ pub extern "C" fn reqivo_stream_read(
     ffi_boundary!(err, {
         require!(st, err);
         require!(buf, err);
+        if cap == 0 {
+            // 0 is the end-of-body answer: a zero-sized read could not be
+            // told apart from it.
+            let f = Fail::new(
+                reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+                "cap is 0: nothing can be read into an empty buffer",
+            );
+            return super::error::fail(f, err);
+        }
         // SAFETY: live stream used by one thread; `buf` holds `cap` writable bytes.
         let (h, buf) = unsafe {
             (
@@ -71,9 +93,14 @@ pub extern "C" fn reqivo_stream_read(
     })
 }
 
-/// Frees a stream. Its connection goes back to the pool only if the body
-/// was read to its end; otherwise it is closed. NULL is ignored.
-/// Since 0.1.0.
+/// Frees a stream and its head. The connection goes back to the pool only
+/// if the body was read to its end; otherwise it is closed.
+///
+/// Ownership: the stream and its head end; do not use them afterwards.
+/// NULL: ignored.
+/// Thread safety: no other thread may be using `st`.
+/// Returns: nothing.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_stream_free(st: *mut reqivo_stream) {
     // SAFETY: NULL or the caller's stream.

@@ -10,9 +10,14 @@ pub const REQIVO_VERSION_PATCH: u32 = 0;
 
 const VERSION: &std::ffi::CStr = c"0.1.0";
 
-/// The library's version as "MAJOR.MINOR.PATCH", a static string (never free
-/// it). Compare with the `REQIVO_VERSION_*` macros to detect a header/library
-/// mismatch. Thread-safe. Since 0.1.0.
+/// The library's version as "MAJOR.MINOR.PATCH". Compare it with the
+/// `REQIVO_VERSION_*` macros to detect a header/library mismatch.
+///
+/// Ownership: a static string; never free it.
+/// NULL: no pointer arguments.
+/// Thread safety: callable from any thread.
+/// Returns: the version string, never NULL.
+/// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_version() -> *const c_char {
     VERSION.as_ptr()

@@ -163,6 +163,9 @@ static void test_connection_return(void) {
   CHECK_EQ(reqivo_stream_read(st, NULL, 10, &err), -1);
   CHECK_ERR(err, REQIVO_ERR_INVALID_ARGUMENT, "buf");
   CHECK_EQ(reqivo_stream_read(st, NULL, 0, NULL), -1);
+  /* A zero-sized read would look like the end of the body: refused too. */
+  CHECK_EQ(reqivo_stream_read(st, buf, 0, &err), -1);
+  CHECK_ERR(err, REQIVO_ERR_INVALID_ARGUMENT, "cap");
   dirty(&err);
   CHECK(reqivo_stream_read(st, buf, 10, &err) > 0);
   CHECK_OK(err);
