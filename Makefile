@@ -8,10 +8,11 @@ BUILD := build
 CC ?= cc
 CFLAGS_TEST := -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude
 PYTHON ?= python3
+GO ?= go
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
-.PHONY: docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: test-go docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -100,12 +101,17 @@ uninstall:
 demo: lib
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/get.c -o $(BUILD)/get -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
-	$(PYTHON) examples/demo_server.py $(BUILD)/get
+	cd examples/go && CGO_CFLAGS="$$(../../bindings/go/cgo_cflags.sh)" $(GO) build -o ../../$(BUILD)/go-demo .
+	$(PYTHON) examples/demo_server.py $(BUILD)/get $(BUILD)/go-demo
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-test: deps fmt-check header-check docs-check test-rust test-c test-cpp test-install
+test: deps fmt-check header-check docs-check test-rust test-c test-cpp test-install test-go
+
+# The Go binding: generated codes current, vet, -race, and -tags reqivo_debug.
+test-go: lib
+	bindings/go/test.sh
 
 # Installs into a temporary prefix; builds C (pkg-config) and C++ (CMake)
 # programs against the installed copy; checks exported symbols and soname.

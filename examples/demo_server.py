@@ -48,8 +48,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/hello")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/download":
+            self.send_body(200, DOWNLOAD, "application/octet-stream")
         else:
             self.send_body(404, b"not found\n", "text/plain")
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/echo":
+            echo = {"method": self.command, "content_type": self.headers.get("Content-Type"),
+                    "length": len(body), "body": body.decode("utf-8", "replace")}
+            self.send_body(200, json.dumps(echo).encode(), "application/json")
+        else:
+            self.send_body(404, b"not found\n", "text/plain")
+
+
+# 4 MiB of a repeating pattern for streamed downloads (/download).
+DOWNLOAD = bytes(range(256)) * (4 * 1024 * 1024 // 256)
 
 
 def main():

@@ -1,0 +1,239 @@
+package reqivo
+
+// #include <reqivo.h>
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+//go:generate go run ./internal/cmd/gencodes -o codes_gen.go ../../include/reqivo.h
+
+// Code is a reqivo result code (REQIVO_OK, REQIVO_ERR_*). The constants are
+// generated from include/reqivo.h into codes_gen.go. A Code is also an
+// error, usable as an errors.Is target: errors.Is(err, reqivo.CodeDNS).
+type Code uint32
+
+// Class is the base of a code range (DESIGN §4): 1000 usage, 2000 network,
+// 2100 TLS (inside network), 3000 timeout, and so on. A Class is an error
+// usable as an errors.Is target that matches every code of its range.
+type Class uint32
+
+type codeInfo struct {
+	code  Code
+	name  string
+	class Class
+}
+
+type classInfo struct {
+	class Class
+	desc  string
+}
+
+var codeIndex = func() map[Code]*codeInfo {
+	m := make(map[Code]*codeInfo, len(codeTable))
+	for i := range codeTable {
+		m[codeTable[i].code] = &codeTable[i]
+	}
+	return m
+}()
+
+// Name is the C name of the code, e.g. "REQIVO_ERR_TIMEOUT_READ". A code
+// this package does not know is named by the library.
+func (c Code) Name() string {
+	if info, ok := codeIndex[c]; ok {
+		return info.name
+	}
+	return libCodeName(c)
+}
+
+// Class is the class of the code (0 for CodeOK).
+func (c Code) Class() Class {
+	if info, ok := codeIndex[c]; ok {
+		return info.class
+	}
+	return libCodeClass(c)
+}
+
+// Error makes a Code usable as a sentinel error.
+func (c Code) Error() string { return "reqivo: " + c.Name() }
+
+// Is lets a Code sentinel match its class: errors.Is(ErrReadTimeout, ErrTimeout).
+func (c Code) Is(target error) bool {
+	switch t := target.(type) {
+	case Code:
+		return c == t
+	case Class:
+		return c.Class().within(t)
+	}
+	return false
+}
+
+// Parent is the enclosing class (ClassNetwork for ClassTLS), or 0.
+func (c Class) Parent() Class {
+	if p := c / 1000 * 1000; p != c {
+		return p
+	}
+	return 0
+}
+
+func (c Class) within(t Class) bool {
+	return c != 0 && (c == t || c.Parent() == t)
+}
+
+// String describes the class, e.g. "timeout".
+func (c Class) String() string {
+	for _, ci := range classTable {
+		if ci.class == c {
+			return ci.desc
+		}
+	}
+	return fmt.Sprintf("class %d", uint32(c))
+}
+
+// Error makes a Class usable as a sentinel error.
+func (c Class) Error() string { return "reqivo: " + c.String() + " error" }
+
+// Is lets a subclass sentinel match its parent: errors.Is(ErrTLS, ErrNetwork).
+func (c Class) Is(target error) bool {
+	t, ok := target.(Class)
+	return ok && c.within(t)
+}
+
+// Sentinels for errors.Is. Classes match every code in their range (ErrTLS
+// is inside ErrNetwork); codes match exactly. Every generated Code constant
+// is a sentinel too.
+const (
+	ErrUsage    = ClassUsage    // a bad argument, URL, method, header or config
+	ErrNetwork  = ClassNetwork  // DNS, connect, I/O, TLS
+	ErrTLS      = ClassTLS      // TLS handshake and certificate checks
+	ErrTimeout  = ClassTimeout  // any timeout
+	ErrProtocol = ClassProtocol // the server broke HTTP/1.1
+	ErrRedirect = ClassRedirect // redirect policy
+	ErrStopped  = ClassStopped  // stopped by the caller (cancel, callback)
+	ErrInternal = ClassInternal // a bug inside the library
+
+	ErrInvalidURL       = CodeInvalidURL
+	ErrInvalidHeader    = CodeInvalidHeader
+	ErrDNS              = CodeDNS
+	ErrConnectRefused   = CodeConnectRefused
+	ErrConnectionClosed = CodeConnectionClosed
+	ErrConnectTimeout   = CodeTimeoutConnect
+	ErrReadTimeout      = CodeTimeoutRead
+	ErrWriteTimeout     = CodeTimeoutWrite
+	ErrTotalTimeout     = CodeTimeoutTotal
+	ErrPoolTimeout      = CodeTimeoutPool
+	ErrBodyTooLarge     = CodeBodyTooLarge
+	ErrUnexpectedEOF    = CodeUnexpectedEOF
+	ErrTooManyRedirects = CodeTooManyRedirects
+	ErrRedirectLoop     = CodeRedirectLoop
+	ErrCanceled         = CodeCancelled
+)
+
+// Error is a failure reported by the library (or, for a few argument
+// checks, by this package before calling it).
+type Error struct {
+	Code    Code
+	Class   Class
+	Name    string        // the code's C name, e.g. "REQIVO_ERR_TIMEOUT_READ"
+	Message string        // the library's message: what went wrong and where
+	OSError syscall.Errno // errno behind the failure, or 0
+}
+
+func (e *Error) Error() string {
+	s := "reqivo: " + e.Name + ": " + e.Message
+	if e.OSError != 0 {
+		s += fmt.Sprintf(" (errno %d: %v)", int(e.OSError), e.OSError)
+	}
+	return s
+}
+
+// Is matches Code and Class sentinels, and another *Error with the same code.
+func (e *Error) Is(target error) bool {
+	switch t := target.(type) {
+	case Code:
+		return e.Code == t
+	case Class:
+		return e.Class.within(t)
+	case *Error:
+		return t != nil && e.Code == t.Code
+	}
+	return false
+}
+
+// Unwrap exposes the errno, so errors.Is(err, syscall.ECONNRESET) works.
+func (e *Error) Unwrap() error {
+	if e.OSError != 0 {
+		return e.OSError
+	}
+	return nil
+}
+
+// Timeout reports a timeout class error, as net.Error does (url.Error and
+// http.Client consult it).
+func (e *Error) Timeout() bool { return e.Class == ClassTimeout }
+
+func newError(code Code, msg string) *Error {
+	return &Error{Code: code, Class: code.Class(), Name: code.Name(), Message: msg}
+}
+
+// errorFromC copies a filled reqivo_error into Go memory.
+func errorFromC(cerr *C.reqivo_error) *Error {
+	e := newError(Code(cerr.code), C.GoString(&cerr.message[0]))
+	e.OSError = syscall.Errno(cerr.os_error)
+	if e.Code == CodeOK { // a failure without a code would be a library bug
+		e.Code, e.Class, e.Name = CodePanic, ClassInternal, CodePanic.Name()
+		e.Message = "library reported failure without an error code: " + e.Message
+	}
+	return e
+}
+
+// codeError turns a returned code into an error (nil for REQIVO_OK).
+func codeError(code C.uint32_t, cerr *C.reqivo_error) error {
+	if code == 0 {
+		return nil
+	}
+	if cerr == nil || cerr.code == 0 {
+		return newError(Code(code), "")
+	}
+	return errorFromC(cerr)
+}
+
+// ContextError is returned when the request's context ended the request:
+// it wraps both the context's error (context.Canceled or
+// context.DeadlineExceeded) and the library's *Error, so errors.Is matches
+// either.
+type ContextError struct {
+	Ctx error  // ctx.Err()
+	Err *Error // usually REQIVO_ERR_CANCELLED
+}
+
+func (e *ContextError) Error() string { return e.Ctx.Error() + ": " + e.Err.Error() }
+
+// Unwrap returns both errors for errors.Is and errors.As.
+func (e *ContextError) Unwrap() []error { return []error{e.Ctx, e.Err} }
+
+// Timeout is true when the context's deadline passed.
+func (e *ContextError) Timeout() bool { return errors.Is(e.Ctx, context.DeadlineExceeded) }
+
+// withContext returns err as a *ContextError when ctx is done, so the caller
+// sees why the request stopped.
+func withContext(ctx context.Context, err *Error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return &ContextError{Ctx: cerr, Err: err}
+	}
+	return err
+}
+
+// libCodeName asks the library for a code's name.
+func libCodeName(c Code) string {
+	return C.GoString(C.reqivo_code_name(C.uint32_t(c)))
+}
+
+// libCodeClass asks the library for a code's class.
+func libCodeClass(c Code) Class {
+	return Class(C.reqivo_code_class(C.uint32_t(c)))
+}

@@ -1,0 +1,3 @@
+module github.com/reqivo/reqivo/bindings/go
+
+go 1.24

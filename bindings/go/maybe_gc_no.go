@@ -1,0 +1,6 @@
+//go:build !reqivo_debug
+
+package reqivo
+
+// maybeGC is a no-op outside the reqivo_debug build tag.
+func maybeGC() {}

@@ -1,0 +1,113 @@
+package reqivo
+
+// #include <reqivo.h>
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// PoolConfig configures a connection pool; zero fields take the defaults
+// (10 per host, 100 in all, idle connections closed after 30 s).
+type PoolConfig struct {
+	MaxPerHost int           // most connections to one scheme/host/port
+	MaxTotal   int           // most connections in all
+	MaxIdle    time.Duration // idle connections older than this are not reused
+}
+
+// PoolStats are counters since the pool was made and gauges now.
+type PoolStats struct {
+	Opened  uint64 // connections opened
+	Reused  uint64 // checkouts served by an idle connection
+	Closed  uint64 // connections closed
+	Idle    uint64 // connections idle now
+	InUse   uint64 // connections checked out now
+	Waiting uint64 // callers waiting for a free slot now
+}
+
+// Pool is a connection pool that several sessions can share (WithPool).
+// It is safe for concurrent use. Call Close when done; the cleanup that
+// frees a forgotten Pool is only a safety net.
+type Pool struct {
+	mu      sync.RWMutex // readers: Stats; writer: Close
+	_ptr    *C.reqivo_pool
+	cleanup runtime.Cleanup
+}
+
+// NewPool creates a pool.
+func NewPool(cfg PoolConfig) (*Pool, error) {
+	c := C.reqivo_pool_config_default()
+	set := func(name string, v int, dst *C.uint32_t) error {
+		if v < 0 || int64(v) > math.MaxUint32 {
+			return newError(CodeInvalidArgument, fmt.Sprintf("PoolConfig.%s out of range: %d", name, v))
+		}
+		if v > 0 {
+			*dst = C.uint32_t(v)
+		}
+		return nil
+	}
+	if err := set("MaxPerHost", cfg.MaxPerHost, &c.max_per_host); err != nil {
+		return nil, err
+	}
+	if err := set("MaxTotal", cfg.MaxTotal, &c.max_total); err != nil {
+		return nil, err
+	}
+	if cfg.MaxIdle < 0 || cfg.MaxIdle > math.MaxUint32*time.Millisecond {
+		return nil, newError(CodeInvalidArgument, fmt.Sprintf("PoolConfig.MaxIdle out of range: %v", cfg.MaxIdle))
+	}
+	if cfg.MaxIdle > 0 {
+		c.max_idle_ms = C.uint32_t((cfg.MaxIdle + time.Millisecond - 1) / time.Millisecond)
+	}
+	var cerr C.reqivo_error
+	p := C.reqivo_pool_new(&c, &cerr)
+	if p == nil {
+		return nil, errorFromC(&cerr)
+	}
+	pool := &Pool{_ptr: p}
+	pool.cleanup = runtime.AddCleanup(pool, freePool, p)
+	return pool, nil
+}
+
+func freePool(p *C.reqivo_pool) {
+	C.reqivo_pool_free(p)
+	cleanupsRun.Add(1)
+}
+
+func (p *Pool) ptr() *C.reqivo_pool {
+	if p._ptr == nil {
+		panic("reqivo: Pool used after Close")
+	}
+	maybeGC()
+	return p._ptr
+}
+
+// Stats returns the pool's statistics.
+func (p *Pool) Stats() PoolStats {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var s C.reqivo_pool_stats
+	s.struct_size = C.uint32_t(C.sizeof_reqivo_pool_stats)
+	C.reqivo_pool_get_stats(p.ptr(), &s)
+	runtime.KeepAlive(p)
+	return PoolStats{
+		Opened: uint64(s.opened), Reused: uint64(s.reused), Closed: uint64(s.closed),
+		Idle: uint64(s.idle), InUse: uint64(s.in_use), Waiting: uint64(s.waiting),
+	}
+}
+
+// Close releases this reference to the pool; sessions using it keep it
+// alive. Close is idempotent; using the Pool afterwards panics.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p._ptr == nil {
+		return
+	}
+	p.cleanup.Stop()
+	C.reqivo_pool_free(p._ptr)
+	p._ptr = nil
+}

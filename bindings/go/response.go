@@ -1,0 +1,120 @@
+package reqivo
+
+// #include <reqivo.h>
+import "C"
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// HeaderField is one response header field as received.
+type HeaderField struct {
+	Name  string // as received, not canonicalised
+	Value string
+}
+
+// Timings say when each phase ended, measured from the start of the send;
+// zero when the phase did not happen (no DNS for an IP literal, no connect
+// on a reused connection).
+type Timings struct {
+	DNS       time.Duration
+	Connect   time.Duration
+	TLS       time.Duration
+	Sent      time.Duration
+	FirstByte time.Duration
+	Total     time.Duration
+}
+
+// ResponseHead is everything about a response but its body. It is plain
+// Go memory, copied out of the library's fixed-layout reqivo_response.
+type ResponseHead struct {
+	StatusCode int    // e.g. 200
+	Status     string // e.g. "200 OK"
+	Reason     string // e.g. "OK", as sent
+	Proto      string // e.g. "HTTP/1.1"
+	ProtoMajor int
+	ProtoMinor int
+	// Header holds the fields under canonical names; the values of each
+	// name are in received order.
+	Header http.Header
+	// Fields holds every field in received order, names as received.
+	Fields        []HeaderField
+	URL           string // final URL, after redirects
+	RedirectCount int    // redirects followed to reach this response
+	Reused        bool   // read on a connection that served an earlier request
+	TLS           bool   // came over TLS
+	Decompressed  bool   // the body was decompressed by the library
+	Timings       Timings
+}
+
+// Response is a complete response. It owns no C memory: the library's
+// response is copied into it and freed before Do returns, so there is
+// nothing to Close.
+type Response struct {
+	ResponseHead
+	Body []byte
+}
+
+// JSON decodes the body into v with encoding/json.
+func (r *Response) JSON(v any) error { return json.Unmarshal(r.Body, v) }
+
+// Text returns the body as a string.
+func (r *Response) Text() string { return string(r.Body) }
+
+// headFromC copies a reqivo_response's head. The struct is read field by
+// field in Go (DESIGN §4: no call per field); the caller frees it.
+func headFromC(r *C.reqivo_response) ResponseHead {
+	h := ResponseHead{
+		StatusCode:    int(r.status),
+		Reason:        gostr(r.reason),
+		ProtoMajor:    int(r.http_major),
+		ProtoMinor:    int(r.http_minor),
+		URL:           gostr(r.url),
+		RedirectCount: int(r.redirect_count),
+		Reused:        r.flags&C.REQIVO_RESPONSE_REUSED != 0,
+		TLS:           r.flags&C.REQIVO_RESPONSE_TLS != 0,
+		Decompressed:  r.flags&C.REQIVO_RESPONSE_DECOMPRESSED != 0,
+		Timings: Timings{
+			DNS:       time.Duration(r.timings.dns_ns),
+			Connect:   time.Duration(r.timings.connect_ns),
+			TLS:       time.Duration(r.timings.tls_ns),
+			Sent:      time.Duration(r.timings.sent_ns),
+			FirstByte: time.Duration(r.timings.first_byte_ns),
+			Total:     time.Duration(r.timings.total_ns),
+		},
+	}
+	h.Proto = "HTTP/" + strconv.Itoa(h.ProtoMajor) + "." + strconv.Itoa(h.ProtoMinor)
+	h.Status = strconv.Itoa(h.StatusCode)
+	if h.Reason != "" {
+		h.Status += " " + h.Reason
+	}
+	n := int(r.header_count)
+	h.Fields = make([]HeaderField, n)
+	h.Header = make(http.Header, n)
+	if n > 0 {
+		cfields := unsafe.Slice((*C.reqivo_header)(unsafe.Pointer(r.headers)), n)
+		for i, f := range cfields {
+			name, value := gostr(f.name), gostr(f.value)
+			h.Fields[i] = HeaderField{Name: name, Value: value}
+			key := textproto.CanonicalMIMEHeaderKey(name)
+			h.Header[key] = append(h.Header[key], value)
+		}
+	}
+	return h
+}
+
+// responseFromC copies a complete reqivo_response; the caller frees it.
+func responseFromC(r *C.reqivo_response) *Response {
+	resp := &Response{ResponseHead: headFromC(r)}
+	resp.Body = []byte{}
+	if r.body_len > 0 {
+		// One copy into Go memory; append does not zero it first.
+		resp.Body = append(resp.Body, unsafe.Slice((*byte)(unsafe.Pointer(r.body)), int(r.body_len))...)
+	}
+	return resp
+}

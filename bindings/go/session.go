@@ -1,0 +1,269 @@
+package reqivo
+
+// #include <reqivo.h>
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// Session holds a base URL, default headers, timeouts, limits and a
+// redirect policy over a connection pool. It is safe for concurrent use by
+// any number of goroutines. Call Close when done; the cleanup that frees a
+// forgotten Session is only a safety net.
+type Session struct {
+	// Readers are sends in flight; the writer is Close, which the C API
+	// forbids while a send is in flight on the session.
+	mu      sync.RWMutex
+	_ptr    *C.reqivo_session
+	cleanup runtime.Cleanup
+}
+
+// NewSession creates a session with its own pool, or on WithPool's pool.
+func NewSession(opts ...Option) (*Session, error) {
+	var cfg sessionConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return newSession(&cfg)
+}
+
+func newSession(cfg *sessionConfig) (*Session, error) {
+	var (
+		cerr C.reqivo_error
+		p    *C.reqivo_session
+	)
+	if cfg.pool != nil {
+		cfg.pool.mu.RLock()
+		p = C.reqivo_session_new(cfg.pool.ptr(), &cerr)
+		runtime.KeepAlive(cfg.pool)
+		cfg.pool.mu.RUnlock()
+	} else {
+		p = C.reqivo_session_new(nil, &cerr)
+	}
+	if p == nil {
+		return nil, errorFromC(&cerr)
+	}
+	s := &Session{_ptr: p}
+	s.cleanup = runtime.AddCleanup(s, freeSession, p)
+	if err := s.configure(cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func freeSession(p *C.reqivo_session) {
+	C.reqivo_session_free(p)
+	cleanupsRun.Add(1)
+}
+
+// ptr needs s.mu held (either way).
+func (s *Session) ptr() *C.reqivo_session {
+	if s._ptr == nil {
+		panic("reqivo: Session used after Close")
+	}
+	maybeGC()
+	return s._ptr
+}
+
+func (s *Session) configure(cfg *sessionConfig) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var cerr C.reqivo_error
+	if cfg.baseURL != nil {
+		u, ulen := cstr(*cfg.baseURL)
+		code := C.reqivo_session_set_base_url(s.ptr(), u, ulen, &cerr)
+		runtime.KeepAlive(s)
+		if err := codeError(code, &cerr); err != nil {
+			return err
+		}
+	}
+	for _, h := range cfg.headers {
+		n, nlen := cstr(h[0])
+		v, vlen := cstr(h[1])
+		code := C.reqivo_session_set_header(s.ptr(), n, nlen, v, vlen, &cerr)
+		runtime.KeepAlive(s)
+		if err := codeError(code, &cerr); err != nil {
+			return err
+		}
+	}
+	if cfg.timeouts != nil {
+		t, err := cfg.timeouts.toC()
+		if err != nil {
+			return err
+		}
+		code := C.reqivo_session_set_timeout(s.ptr(), t)
+		runtime.KeepAlive(s)
+		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.limits != nil {
+		code := C.reqivo_session_set_limits(s.ptr(), cfg.limits.toC())
+		runtime.KeepAlive(s)
+		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.maxRedirects != nil {
+		n := *cfg.maxRedirects
+		if n < 0 || int64(n) > int64(^uint32(0)) {
+			return newError(CodeInvalidArgument, fmt.Sprintf("max redirects out of range: %d", n))
+		}
+		code := C.reqivo_session_set_max_redirects(s.ptr(), C.uint32_t(n))
+		runtime.KeepAlive(s)
+		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close frees the session, after waiting for its sends in flight. Streams
+// opened from it stay valid. Close is idempotent; using the Session
+// afterwards panics.
+func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s._ptr == nil {
+		return
+	}
+	s.cleanup.Stop()
+	C.reqivo_session_free(s._ptr)
+	s._ptr = nil
+}
+
+// canceledBeforeSend is the error for a context that was done before the
+// request started.
+func canceledBeforeSend(ctx context.Context) error {
+	return &ContextError{Ctx: ctx.Err(), Err: newError(CodeCancelled, "the context was done before the request was sent")}
+}
+
+// Do sends req and reads the whole response into memory. It follows
+// redirects, retries once on a stale pooled connection (idempotent methods
+// only) and honours the session's timeouts and limits. When ctx is done
+// the request stops within 100 ms and Do returns a *ContextError wrapping
+// ctx.Err() and the *Error (REQIVO_ERR_CANCELLED): errors.Is matches both.
+// Other failures are *Error values.
+func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if ctx.Err() != nil {
+		return nil, canceledBeforeSend(ctx)
+	}
+	k, err := newCanceler(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer k.free()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	req.mu.Lock()
+	defer req.mu.Unlock()
+	var cerr C.reqivo_error
+	r := C.reqivo_session_send(s.ptr(), req.ptr(), k.ptr(), &cerr)
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(req)
+	runtime.KeepAlive(k)
+	if r == nil {
+		return nil, withContext(ctx, errorFromC(&cerr))
+	}
+	resp := responseFromC(r)
+	C.reqivo_response_free(r)
+	return resp, nil
+}
+
+// Open sends req and returns once the final response head is read; the
+// body is streamed through the returned Body, which the caller must
+// Close. The connection goes back to the pool when the body has been read
+// to its end. ctx cancels the send and every later Read.
+func (s *Session) Open(ctx context.Context, req *Request) (*StreamResponse, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if ctx.Err() != nil {
+		return nil, canceledBeforeSend(ctx)
+	}
+	k, err := newCanceler(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.open(req, k)
+	if err != nil {
+		k.free()
+		return nil, withContext(ctx, err.(*Error))
+	}
+	head := headFromC(C.reqivo_stream_response(st))
+	return &StreamResponse{ResponseHead: head, Body: newStream(ctx, st, k)}, nil
+}
+
+func (s *Session) open(req *Request, k *canceler) (*C.reqivo_stream, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	req.mu.Lock()
+	defer req.mu.Unlock()
+	var cerr C.reqivo_error
+	st := C.reqivo_session_open(s.ptr(), req.ptr(), k.ptr(), &cerr)
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(req)
+	runtime.KeepAlive(k)
+	if st == nil {
+		return nil, errorFromC(&cerr)
+	}
+	return st, nil
+}
+
+func (s *Session) simple(ctx context.Context, method, url, contentType string, body []byte) (*Response, error) {
+	req, err := NewRequest(method, url)
+	if err != nil {
+		return nil, err
+	}
+	defer req.Close()
+	if contentType != "" {
+		if err := req.AddHeader("Content-Type", contentType); err != nil {
+			return nil, err
+		}
+	}
+	if body != nil {
+		if err := req.SetBody(body); err != nil {
+			return nil, err
+		}
+	}
+	return s.Do(ctx, req)
+}
+
+// Get sends a GET request.
+func (s *Session) Get(ctx context.Context, url string) (*Response, error) {
+	return s.simple(ctx, "GET", url, "", nil)
+}
+
+// Head sends a HEAD request.
+func (s *Session) Head(ctx context.Context, url string) (*Response, error) {
+	return s.simple(ctx, "HEAD", url, "", nil)
+}
+
+// Delete sends a DELETE request.
+func (s *Session) Delete(ctx context.Context, url string) (*Response, error) {
+	return s.simple(ctx, "DELETE", url, "", nil)
+}
+
+// Post sends a POST request with body (Content-Type contentType, omitted
+// when empty).
+func (s *Session) Post(ctx context.Context, url, contentType string, body []byte) (*Response, error) {
+	return s.simple(ctx, "POST", url, contentType, body)
+}
+
+// Put sends a PUT request with body.
+func (s *Session) Put(ctx context.Context, url, contentType string, body []byte) (*Response, error) {
+	return s.simple(ctx, "PUT", url, contentType, body)
+}
+
+// Patch sends a PATCH request with body.
+func (s *Session) Patch(ctx context.Context, url, contentType string, body []byte) (*Response, error) {
+	return s.simple(ctx, "PATCH", url, contentType, body)
+}

@@ -1,0 +1,124 @@
+package reqivo
+
+// #include <reqivo.h>
+import "C"
+
+import (
+	"context"
+	"errors"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrStreamClosed is returned by Stream.Read after Close.
+var ErrStreamClosed = errors.New("reqivo: read on closed stream")
+
+// StreamResponse is a response whose body is read piece by piece from
+// Body. Close it (or its Body) when done.
+type StreamResponse struct {
+	ResponseHead
+	Body io.ReadCloser // a *Stream
+}
+
+// Close closes the body.
+func (r *StreamResponse) Close() error { return r.Body.Close() }
+
+// Stream is a response body streamed with reqivo_stream_read. It is an
+// io.ReadCloser: Read returns io.EOF at the end, after which the C stream
+// is already freed and its connection back in the pool; Close may be called
+// from any goroutine, interrupts a Read blocked in another one, and is
+// idempotent. A Stream closed before its end closes its connection.
+type Stream struct {
+	mu      sync.Mutex // serialises Read and release
+	c       *streamC   // nil once released
+	k       *canceler  // never nil; immutable
+	ctx     context.Context
+	cerr    *C.reqivo_error // reused by every Read (guarded by mu)
+	err     error           // sticky: io.EOF, the failure, or ErrStreamClosed
+	closing atomic.Bool
+	cleanup runtime.Cleanup
+}
+
+// streamC is what a Stream owns in C; the cleanup gets it, not the Stream.
+type streamC struct {
+	st *C.reqivo_stream
+	k  *canceler
+}
+
+func (c *streamC) free() {
+	C.reqivo_stream_free(c.st)
+	c.k.free()
+}
+
+func newStream(ctx context.Context, st *C.reqivo_stream, k *canceler) *Stream {
+	s := &Stream{c: &streamC{st: st, k: k}, k: k, ctx: ctx, cerr: new(C.reqivo_error)}
+	s.cleanup = runtime.AddCleanup(s, freeStreamC, s.c)
+	return s
+}
+
+func freeStreamC(c *streamC) {
+	c.free()
+	cleanupsRun.Add(1)
+}
+
+// ptr needs s.mu held.
+func (s *Stream) ptr() *C.reqivo_stream {
+	if s.c == nil {
+		panic("reqivo: Stream used after release")
+	}
+	maybeGC()
+	return s.c.st
+}
+
+// Read reads body bytes into p.
+func (s *Stream) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	buf, n := cbytes(p)
+	got := C.reqivo_stream_read(s.ptr(), buf, n, s.cerr)
+	runtime.KeepAlive(s)
+	switch {
+	case got > 0:
+		return int(got), nil
+	case got == 0:
+		s.err = io.EOF
+	case s.closing.Load():
+		s.err = ErrStreamClosed
+	default:
+		s.err = withContext(s.ctx, errorFromC(s.cerr))
+	}
+	s.release()
+	return 0, s.err
+}
+
+// release frees the C stream early (at the end of the body or on an
+// error); needs s.mu held.
+func (s *Stream) release() {
+	if s.c == nil {
+		return
+	}
+	s.cleanup.Stop()
+	s.c.free()
+	s.c = nil
+}
+
+// Close frees the stream; unread body bytes close its connection.
+func (s *Stream) Close() error {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.k.trigger() // wakes a Read blocked in another goroutine
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.release()
+	s.err = ErrStreamClosed
+	return nil
+}
