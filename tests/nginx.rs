@@ -26,17 +26,25 @@ impl Drop for Nginx {
 }
 
 fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts nginx serving `files` (name, contents) from a fresh directory.
 fn start(name: &str, files: &[(&str, &[u8])]) -> Option<Nginx> {
     let Some(bin) = nginx_binary() else {
-        let required = std::env::var_os("REQIVO_REQUIRE_NGINX").is_some() || std::env::var_os("CI").is_some();
+        let required =
+            std::env::var_os("REQIVO_REQUIRE_NGINX").is_some() || std::env::var_os("CI").is_some();
         assert!(!required, "nginx is required here but not installed");
         eprintln!("skipping: nginx is not installed");
         return None;
@@ -46,7 +54,10 @@ fn start(name: &str, files: &[(&str, &[u8])]) -> Option<Nginx> {
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::create_dir_all(dir.join("tmp")).unwrap();
     for (file, body) in files {
-        std::fs::File::create(dir.join("www").join(file)).unwrap().write_all(body).unwrap();
+        std::fs::File::create(dir.join("www").join(file))
+            .unwrap()
+            .write_all(body)
+            .unwrap();
     }
     let port = free_port();
     let d = dir.display();
@@ -72,7 +83,11 @@ fn start(name: &str, files: &[(&str, &[u8])]) -> Option<Nginx> {
     let nginx = Nginx { child, dir, port };
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nginx did not listen on {} within 10 s", port);
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not listen on {} within 10 s",
+            port
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Some(nginx)
@@ -85,25 +100,39 @@ fn url(n: &Nginx, path: &str) -> String {
 #[test]
 fn nginx_thousand_requests_reuse_one_connection() {
     let body = b"{\"small\": true}\n".repeat(6);
-    let Some(nginx) = start("reuse", &[("small.json", &body)]) else { return };
+    let Some(nginx) = start("reuse", &[("small.json", &body)]) else {
+        return;
+    };
     let pool = Pool::new(PoolConfig::default());
     let session = Session::new(pool.clone());
     let req = Request::new("GET", &url(&nginx, "small.json")).unwrap();
     for i in 0..1000 {
-        let resp = session.send(&req, None).unwrap_or_else(|e| panic!("request {} failed: {}", i, e));
+        let resp = session
+            .send(&req, None)
+            .unwrap_or_else(|e| panic!("request {} failed: {}", i, e));
         assert_eq!(resp.head.status, 200);
         assert_eq!(resp.body, body, "request {}", i);
         assert_eq!(resp.reused, i > 0, "request {}", i);
     }
     let stats = pool.stats();
-    assert_eq!((stats.opened, stats.reused, stats.in_use, stats.idle), (1, 999, 0, 1), "{:?}", stats);
+    assert_eq!(
+        (stats.opened, stats.reused, stats.in_use, stats.idle),
+        (1, 999, 0, 1),
+        "{:?}",
+        stats
+    );
 }
 
 /// Resident set size of this process, from /proc.
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -113,7 +142,9 @@ fn pattern(len: usize) -> Vec<u8> {
 #[test]
 fn nginx_streams_64_mib_with_flat_memory() {
     const SIZE: usize = 64 << 20;
-    let Some(nginx) = start("stream", &[("big.bin", &pattern(SIZE))]) else { return };
+    let Some(nginx) = start("stream", &[("big.bin", &pattern(SIZE))]) else {
+        return;
+    };
     let session = Session::new(Pool::new(PoolConfig::default()));
     let req = Request::new("GET", &url(&nginx, "big.bin")).unwrap();
     let mut stream = session.open(&req, None).expect("stream opens");
@@ -130,7 +161,11 @@ fn nginx_streams_64_mib_with_flat_memory() {
             break;
         }
         if mismatch.is_none() {
-            mismatch = buf[..n].iter().enumerate().find(|(j, &b)| b != ((total + j) % 251) as u8).map(|(j, _)| total + j);
+            mismatch = buf[..n]
+                .iter()
+                .enumerate()
+                .find(|(j, &b)| b != ((total + j) % 251) as u8)
+                .map(|(j, _)| total + j);
         }
         total += n;
         if total % (4 << 20) < n {
@@ -140,5 +175,9 @@ fn nginx_streams_64_mib_with_flat_memory() {
     assert_eq!(total, SIZE);
     assert_eq!(mismatch, None, "body differs from the file at this offset");
     let growth = peak.saturating_sub(before);
-    assert!(growth < 8 << 20, "memory grew by {} bytes while streaming 64 MiB", growth);
+    assert!(
+        growth < 8 << 20,
+        "memory grew by {} bytes while streaming 64 MiB",
+        growth
+    );
 }

@@ -89,9 +89,12 @@ fn attempt(
     let reused = lease.reused;
     let mut timings = Timings::default();
     if !reused {
+        // Reported from the start of the send, so a pool wait before the
+        // connect shows in them.
         let t = lease.conn().timings;
-        timings.dns = t.dns;
-        timings.connect = t.connect;
+        let since_start = |i: std::time::Instant| i.saturating_duration_since(budget.started);
+        timings.dns = t.dns_done.map(since_start).unwrap_or_default();
+        timings.connect = since_start(t.connected);
     }
     let mut got_bytes = false;
     // On error the lease drops, which closes the connection.
@@ -207,11 +210,7 @@ pub(crate) fn read_body(
             let at = body.len();
             let want = left.min(1 << 20) as usize;
             body.resize(at + want, 0);
-            let n = conn.read_direct(&mut body[at..], budget);
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => return Err(e.into()),
-            };
+            let n = conn.read_direct(&mut body[at..], budget)?;
             body.truncate(at + n);
             if n == 0 {
                 ex.decoder.feed_eof()?;

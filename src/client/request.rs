@@ -54,7 +54,8 @@ pub(crate) fn check_scheme(url: &Url) -> Result<(), ClientError> {
             ))
         }
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    // `map_or`, not `is_none_or`: the crate's MSRV (1.80) predates it.
+    if url.host_str().map_or(true, str::is_empty) {
         return Err(ClientError::new(
             ClientErrorKind::InvalidUrl,
             format!("URL {:?} has no host", url.as_str()),
@@ -91,15 +92,6 @@ impl Request {
     /// the library sets them from the body.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
-        if FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-            return Err(ClientError::Proto(crate::proto::ProtoError::new(
-                crate::proto::ProtoErrorKind::InvalidHeader,
-                format!(
-                    "header {:?} is set by the library from the body and cannot be given",
-                    name
-                ),
-            )));
-        }
         self.headers.add(name, value);
         Ok(())
     }
@@ -117,10 +109,21 @@ impl Request {
     }
 }
 
-/// A header the caller gives: a token name and a value without CR/LF/NUL.
+/// A header the caller gives (per request or as a session default): a
+/// token name, a value without CR/LF/NUL, and not one of the framing
+/// headers the library derives from the body.
 pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), ClientError> {
     validate_header_name(name.as_bytes())?;
     validate_header_value(name.as_bytes(), value.as_bytes())?;
+    if FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+        return Err(ClientError::Proto(crate::proto::ProtoError::new(
+            crate::proto::ProtoErrorKind::InvalidHeader,
+            format!(
+                "header {:?} is set by the library from the body and cannot be given",
+                name
+            ),
+        )));
+    }
     Ok(())
 }
 

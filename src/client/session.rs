@@ -119,14 +119,6 @@ impl Session {
     /// Sets a default header, replacing any earlier value of the same name.
     pub fn set_header(&self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
-        if name.eq_ignore_ascii_case("content-length")
-            || name.eq_ignore_ascii_case("transfer-encoding")
-        {
-            return Err(ClientError::new(
-                ClientErrorKind::InvalidArgument,
-                format!("header {:?} is set by the library", name),
-            ));
-        }
         self.update(|c| {
             c.headers.set(name, value);
             Ok(())
@@ -310,6 +302,13 @@ impl Session {
 /// Reads and discards a redirect's body so its connection can be reused;
 /// a large or broken one just closes the connection.
 fn drain(ex: Exchanged, budget: &Budget<'_>) {
+    // Draining only pays when the connection can be reused. One that cannot
+    // (Connection: close, HTTP/1.0, a body delimited by close per RFC 9112
+    // §6.3 step 8) is closed at once: reading its body could wait for the
+    // server's close, i.e. a whole read timeout, for bytes nobody wants.
+    if !ex.keep_alive {
+        return; // dropping the lease closes the connection
+    }
     // Errors only mean the connection is closed instead of reused.
     let _ = read_body(ex, budget, DRAIN_LIMIT);
 }

@@ -81,10 +81,17 @@ impl<'a> Budget<'a> {
         }
     }
 
+    /// True once the total deadline has passed. Waits check it too, but a
+    /// peer that always has bytes ready (or always takes them) means no wait
+    /// ever happens, so each read and write asks first.
+    pub fn total_passed(&self) -> bool {
+        self.total_deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
     /// The error for a wait of kind `op` that reached `deadline`: the total
     /// deadline wins when it is the one that passed.
     pub fn timeout_error(&self, op: Op, what: &str) -> NetError {
-        if self.total_deadline.is_some_and(|d| Instant::now() >= d) {
+        if self.total_passed() {
             let ms = self.timeouts.total.unwrap_or_default().as_millis();
             return NetError::new(
                 NetErrorKind::TimeoutTotal,

@@ -26,7 +26,7 @@ pub struct Conn {
     start: usize,
     end: usize,
     pub(crate) idle_since: Instant,
-    /// How long opening this connection took (zero timings once reused).
+    /// When opening this connection resolved and connected.
     pub timings: ConnTimings,
 }
 
@@ -94,6 +94,11 @@ impl Conn {
 
     pub fn write_all(&mut self, mut data: &[u8], budget: &Budget<'_>) -> Result<(), NetError> {
         while !data.is_empty() {
+            budget.check_cancel()?;
+            if budget.total_passed() {
+                let what = format!("writing to {}", self.peer);
+                return Err(budget.timeout_error(Op::Write, &what));
+            }
             match self.stream.write(data) {
                 Ok(0) => {
                     return Err(NetError::io(
@@ -142,8 +147,11 @@ fn read_with(
     budget: &Budget<'_>,
 ) -> Result<usize, NetError> {
     // Checked before each read too: a server that never stops sending must
-    // not keep a cancelled transfer alive.
+    // not keep a cancelled or overdue transfer alive.
     budget.check_cancel()?;
+    if budget.total_passed() {
+        return Err(budget.timeout_error(Op::Read, &format!("reading from {}", peer)));
+    }
     loop {
         match stream.read(dst) {
             Ok(n) => return Ok(n),
@@ -156,5 +164,44 @@ fn read_with(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+    use crate::net::{NetErrorKind, Timeouts};
+
+    #[test]
+    fn conn_read_with_bytes_ready_still_stops_at_the_total_deadline() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let budget = Budget::new(Timeouts::default(), None);
+        let mut conn = Conn::open("127.0.0.1", port, &budget).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.write_all(b"ready").unwrap();
+        budget
+            .wait_fd(
+                conn.stream.as_fd(),
+                false,
+                Op::Read,
+                "waiting for test bytes",
+            )
+            .unwrap();
+        // Bytes are ready, so the read would never wait: only the check
+        // before it can notice that the deadline has passed.
+        let overdue = Budget {
+            timeouts: Timeouts {
+                total: Some(Duration::from_millis(1)),
+                ..Timeouts::default()
+            },
+            total_deadline: Some(Instant::now()),
+            ..budget
+        };
+        let e = conn.fill(1024, &overdue).unwrap_err();
+        assert_eq!(e.kind, NetErrorKind::TimeoutTotal, "{e:?}");
+        assert_eq!(conn.fill(1024, &budget).unwrap(), 5);
     }
 }

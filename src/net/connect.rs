@@ -4,7 +4,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -12,24 +12,32 @@ use super::budget::{Budget, Op};
 use super::cancel::Cancel;
 use super::error::{NetError, NetErrorKind};
 
-/// How long name resolution and the TCP handshake took.
-#[derive(Debug, Clone, Copy, Default)]
+/// When name resolution and the TCP handshake ended. Instants, not
+/// durations, so callers can report them from the start of their send
+/// (which may include a wait for the pool).
+#[derive(Debug, Clone, Copy)]
 pub struct ConnectTimings {
-    pub dns: Duration,
-    pub connect: Duration,
+    /// `None` when no resolution happened (an IP literal).
+    pub dns_done: Option<Instant>,
+    pub connected: Instant,
 }
 
 /// Resolves `host`. IP literals (IPv6 with or without brackets) skip DNS.
 /// Names are resolved on a helper thread, because getaddrinfo cannot be
 /// interrupted: the caller stops waiting at the connect deadline or on
-/// cancel, and the thread finishes on its own.
-fn resolve(host: &str, port: u16, budget: &Budget<'_>) -> Result<Vec<SocketAddr>, NetError> {
+/// cancel, and the thread finishes on its own. The flag says whether a
+/// resolution happened.
+fn resolve(
+    host: &str,
+    port: u16,
+    budget: &Budget<'_>,
+) -> Result<(Vec<SocketAddr>, bool), NetError> {
     let literal = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if let Ok(ip) = literal.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, port)]);
+        return Ok((vec![SocketAddr::new(ip, port)], false));
     }
     let (tx, rx) = mpsc::channel();
     let name = host.to_string();
@@ -58,7 +66,7 @@ fn resolve(host: &str, port: u16, budget: &Budget<'_>) -> Result<Vec<SocketAddr>
             None => Cancel::SLICE,
         };
         match rx.recv_timeout(slice) {
-            Ok(Ok(addrs)) if !addrs.is_empty() => return Ok(addrs),
+            Ok(Ok(addrs)) if !addrs.is_empty() => return Ok((addrs, true)),
             Ok(Ok(_)) => {
                 return Err(NetError::new(
                     NetErrorKind::Dns,
@@ -124,9 +132,8 @@ pub fn connect(
     port: u16,
     budget: &Budget<'_>,
 ) -> Result<(TcpStream, ConnectTimings), NetError> {
-    let t0 = Instant::now();
-    let addrs = resolve(host, port, budget)?;
-    let dns = t0.elapsed();
+    let (addrs, resolved) = resolve(host, port, budget)?;
+    let dns_done = resolved.then(Instant::now);
     let mut last = None;
     for addr in addrs {
         match connect_one(addr, budget) {
@@ -134,8 +141,8 @@ pub fn connect(
                 return Ok((
                     stream,
                     ConnectTimings {
-                        dns,
-                        connect: t0.elapsed(),
+                        dns_done,
+                        connected: Instant::now(),
                     },
                 ))
             }

@@ -184,13 +184,20 @@ fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoEr
     let first_line = input.split(|&b| b == b'\n').next().unwrap_or(b"");
     let shown = String::from_utf8_lossy(&first_line[..first_line.len().min(64)]).into_owned();
     match e {
-        E::TooManyHeaders => ProtoError::new(
-            ProtoErrorKind::TooManyHeaders,
-            format!(
-                "response has more than max_header_count ({}) header fields",
-                limits.max_header_count
-            ),
-        ),
+        E::TooManyHeaders => {
+            // httparse stops at the first field past the limit, which may be
+            // before the head ends: then only a lower bound is known.
+            let (count, complete) = header_lines(input);
+            ProtoError::new(
+                ProtoErrorKind::TooManyHeaders,
+                format!(
+                    "response has {}{} header fields, more than max_header_count ({})",
+                    if complete { "" } else { "at least " },
+                    count,
+                    limits.max_header_count
+                ),
+            )
+        }
         E::Version => ProtoError::new(
             ProtoErrorKind::InvalidStatusLine,
             format!(
@@ -210,6 +217,22 @@ fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoEr
             )
         }
     }
+}
+
+/// The complete header lines after the status line, up to the blank line
+/// that ends the head, and whether that blank line was seen.
+fn header_lines(input: &[u8]) -> (usize, bool) {
+    let mut count = 0;
+    // Only LF-terminated lines count: the bytes after the last LF are a line
+    // still arriving. The first line is the status line.
+    let finished = input.iter().filter(|&&b| b == b'\n').count();
+    for line in input.split(|&b| b == b'\n').take(finished).skip(1) {
+        if line.strip_suffix(b"\r").unwrap_or(line).is_empty() {
+            return (count, true);
+        }
+        count += 1;
+    }
+    (count, false)
 }
 
 /// A status line as RFC 9112 §4 wants it: `HTTP/1.x SP 3DIGIT SP reason`.
@@ -334,6 +357,10 @@ mod tests {
             parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &limits).unwrap_err();
         assert_eq!(e.kind, ProtoErrorKind::TooManyHeaders);
         assert!(e.message.contains("(2)"), "{}", e.message);
+        assert!(e.message.contains("has 3 header"), "{}", e.message);
+        let e =
+            parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4", &limits).unwrap_err();
+        assert!(e.message.contains("at least 3 header"), "{}", e.message);
         assert!(
             parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n", &limits)
                 .unwrap()
