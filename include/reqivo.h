@@ -33,6 +33,12 @@
 #define REQIVO_RESPONSE_DECOMPRESSED 4
 
 /**
+ * This is a 307/308 redirect that was not followed because the request
+ * body came from a callback and cannot be sent again.
+ */
+#define REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED 16
+
+/**
  * Major version of the header; a change means an ABI break (soname bump).
  */
 #define REQIVO_VERSION_MAJOR 0
@@ -339,6 +345,25 @@ typedef struct reqivo_pool_stats {
    */
   uint64_t waiting;
 } reqivo_pool_stats;
+
+/**
+ * Reads request body bytes into `buf` (at most `cap`): returns the count,
+ * 0 at the end of the body, or a negative value to abort the send
+ * (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int64_t (*reqivo_read_callback)(void *userdata, uint8_t *buf, size_t cap);
+
+/**
+ * Reports progress: request body bytes sent and their total (-1 when
+ * unknown), response body bytes received and their total (-1 when
+ * unknown). Return 0 to go on, non-zero to abort the transfer
+ * (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int32_t (*reqivo_progress_callback)(void *userdata,
+                                            uint64_t sent,
+                                            int64_t send_total,
+                                            uint64_t received,
+                                            int64_t receive_total);
 
 /**
  * A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
@@ -664,6 +689,45 @@ uint32_t reqivo_request_set_body(struct reqivo_request *r,
                                  const uint8_t *data,
                                  size_t len,
                                  struct reqivo_error *err);
+
+/**
+ * Makes the body come from `cb`, called on the sending thread whenever
+ * the library is ready for more: with a Content-Length of `size`, or
+ * chunked when `size` is -1. Replaces an earlier body. Such a body is
+ * read once: a stale-connection retry does not happen after it was read
+ * from, and a 307/308 redirect that would resend it is returned instead of
+ * followed, with `REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED` set. A callback
+ * that ends before `size` bytes fails the send (`REQIVO_ERR_INVALID_ARGUMENT`);
+ * one that returns a negative value aborts it (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ *
+ * Ownership: `userdata` stays the caller's; it must remain valid while the
+ * request may be sent.
+ * NULL: `r` or `cb` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `userdata` may be NULL.
+ * Thread safety: `cb` runs on the thread that sends; one send at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (also for `size` < -1).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_request_set_body_callback(struct reqivo_request *r,
+                                          reqivo_read_callback cb,
+                                          void *userdata,
+                                          int64_t size,
+                                          struct reqivo_error *err);
+
+/**
+ * Sets (or, with `cb` NULL, removes) a progress callback, called on the
+ * sending thread after each piece of request body written and each piece
+ * of response body read (redirect hops are not reported).
+ *
+ * Ownership: `userdata` stays the caller's; it must remain valid while the
+ * request may be sent.
+ * NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cb` NULL removes the callback.
+ * Thread safety: `cb` runs on the thread that sends; one send at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_request_set_progress(struct reqivo_request *r,
+                                     reqivo_progress_callback cb,
+                                     void *userdata);
 
 /**
  * Overrides the session's timeouts for this request.

@@ -12,6 +12,8 @@ pub enum ClientErrorKind {
     TooManyRedirects,
     RedirectLoop,
     InvalidLocation,
+    /// A caller callback (body source, progress, hook) asked to stop.
+    AbortedByCallback,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,12 +2,16 @@
 //! transparent retry when a reused connection turns out to be dead.
 use url::Url;
 
-use super::error::ClientError;
+use super::body::{Body, Tracker};
+use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
 use super::request::is_idempotent;
 use super::response::Timings;
 use crate::net::{Budget, Lease, Pool, PoolKey};
-use crate::proto::{self, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead};
+use crate::proto::{
+    self, encode_chunk, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead,
+    LAST_CHUNK,
+};
 
 /// Bodies up to this size go out in the same write as the head.
 const COALESCE_BODY: usize = 16 * 1024;
@@ -18,7 +22,8 @@ pub(crate) struct Hop<'a> {
     pub url: &'a Url,
     /// Complete header list, Host and Content-Length included.
     pub headers: &'a HeaderList,
-    pub body: Option<&'a [u8]>,
+    pub body: Option<&'a Body>,
+    pub tracker: &'a Tracker,
 }
 
 /// A response whose head has been read; its body is still on the connection.
@@ -29,6 +34,9 @@ pub(crate) struct Exchanged {
     /// Whether the connection may serve another request once the body is read.
     pub keep_alive: bool,
     pub timings: Timings,
+    /// Request body bytes sent, and who to tell about progress.
+    pub sent: u64,
+    pub tracker: Tracker,
 }
 
 pub(crate) fn pool_key(url: &Url) -> PoolKey {
@@ -55,8 +63,7 @@ pub(crate) fn exchange(
     limits: &Limits,
     budget: &Budget<'_>,
 ) -> Result<Exchanged, ClientError> {
-    let mut head_bytes =
-        Vec::with_capacity(256 + hop.body.map_or(0, |b| b.len().min(COALESCE_BODY)));
+    let mut head_bytes = Vec::with_capacity(256);
     encode_request_head(
         &mut head_bytes,
         hop.method,
@@ -97,7 +104,9 @@ fn attempt(
         timings.connect = since_start(t.connected);
     }
     let mut got_bytes = false;
-    // On error the lease drops, which closes the connection.
+    let mut progress = Sent::default();
+    // On error the lease drops, which closes the connection. A retry needs
+    // the body again: impossible once a source body has been read from.
     let head = send_and_read_head(
         &mut lease,
         hop,
@@ -106,8 +115,9 @@ fn attempt(
         budget,
         &mut timings,
         &mut got_bytes,
+        &mut progress,
     )
-    .map_err(|e| (e, reused && !got_bytes))?;
+    .map_err(|e| (e, reused && !got_bytes && !progress.pulled))?;
     let framed = proto::response_body(hop.method.eq_ignore_ascii_case("HEAD"), &head)
         .and_then(|mode| Ok((mode, BodyDecoder::new(mode, limits)?)));
     let (mode, decoder) = framed.map_err(|e| (e.into(), false))?;
@@ -119,9 +129,103 @@ fn attempt(
         decoder,
         keep_alive,
         timings,
+        sent: progress.bytes,
+        tracker: hop.tracker.clone(),
     })
 }
 
+/// What writing the request body did.
+#[derive(Default)]
+struct Sent {
+    /// Body bytes written.
+    bytes: u64,
+    /// True once a source body was read from (it cannot be sent again).
+    pulled: bool,
+}
+
+/// Piece size for bodies written after the head.
+const WRITE_PIECE: usize = 64 * 1024;
+
+/// Writes the head and the body: small in-memory bodies in the same write
+/// as the head, larger ones in pieces, source bodies as they are read
+/// (chunked when no size was given), reporting progress after each piece.
+fn write_request(
+    conn: &mut crate::net::Conn,
+    head_bytes: &[u8],
+    hop: &Hop<'_>,
+    budget: &Budget<'_>,
+    sent: &mut Sent,
+) -> Result<(), ClientError> {
+    match hop.body {
+        None => conn.write_all(head_bytes, budget)?,
+        Some(Body::Bytes(body)) if body.len() <= COALESCE_BODY => {
+            let mut out = Vec::with_capacity(head_bytes.len() + body.len());
+            out.extend_from_slice(head_bytes);
+            out.extend_from_slice(body);
+            conn.write_all(&out, budget)?;
+            sent.bytes = body.len() as u64;
+            hop.tracker.report(sent.bytes, 0, None)?;
+        }
+        Some(Body::Bytes(body)) => {
+            conn.write_all(head_bytes, budget)?;
+            for piece in body.chunks(WRITE_PIECE) {
+                conn.write_all(piece, budget)?;
+                sent.bytes += piece.len() as u64;
+                hop.tracker.report(sent.bytes, 0, None)?;
+            }
+        }
+        Some(Body::Source { source, size }) => {
+            conn.write_all(head_bytes, budget)?;
+            let mut source = source.lock().unwrap_or_else(|p| p.into_inner());
+            let mut buf = vec![0u8; WRITE_PIECE];
+            let mut framed = Vec::with_capacity(WRITE_PIECE + 16);
+            loop {
+                let want = size.map_or(WRITE_PIECE, |total| {
+                    (total - sent.bytes).min(WRITE_PIECE as u64) as usize
+                });
+                if want == 0 {
+                    break;
+                }
+                sent.pulled = true;
+                let n = source.read(&mut buf[..want])?;
+                if n > want {
+                    return Err(ClientError::new(
+                        ClientErrorKind::InvalidArgument,
+                        format!(
+                            "body source returned {} bytes for a {}-byte buffer",
+                            n, want
+                        ),
+                    ));
+                }
+                if n == 0 {
+                    if let Some(total) = size {
+                        return Err(ClientError::new(
+                            ClientErrorKind::InvalidArgument,
+                            format!(
+                                "body source ended after {} of the {} bytes it declared",
+                                sent.bytes, total
+                            ),
+                        ));
+                    }
+                    conn.write_all(LAST_CHUNK, budget)?;
+                    break;
+                }
+                if size.is_some() {
+                    conn.write_all(&buf[..n], budget)?;
+                } else {
+                    framed.clear();
+                    encode_chunk(&mut framed, &buf[..n]);
+                    conn.write_all(&framed, budget)?;
+                }
+                sent.bytes += n as u64;
+                hop.tracker.report(sent.bytes, 0, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn send_and_read_head(
     lease: &mut Lease,
     hop: &Hop<'_>,
@@ -130,21 +234,10 @@ fn send_and_read_head(
     budget: &Budget<'_>,
     timings: &mut Timings,
     got_bytes: &mut bool,
+    sent: &mut Sent,
 ) -> Result<ResponseHead, ClientError> {
     let conn = lease.conn();
-    match hop.body {
-        Some(body) if body.len() <= COALESCE_BODY => {
-            let mut out = Vec::with_capacity(head_bytes.len() + body.len());
-            out.extend_from_slice(head_bytes);
-            out.extend_from_slice(body);
-            conn.write_all(&out, budget)?;
-        }
-        Some(body) => {
-            conn.write_all(head_bytes, budget)?;
-            conn.write_all(body, budget)?;
-        }
-        None => conn.write_all(head_bytes, budget)?,
-    }
+    write_request(conn, head_bytes, hop, budget, sent)?;
     timings.sent = budget.started.elapsed();
     // The buffer may hold up to one head plus one read beyond it.
     let max_buffered = limits.max_header_bytes + 16 * 1024;
@@ -194,11 +287,13 @@ pub(crate) fn read_body(
         // Content-Length was checked against the limit when the decoder was made.
         body.reserve_exact(left.min(64 << 20) as usize);
     }
+    let total = ex.decoder.remaining_length();
     let conn = ex.lease.conn();
     while !ex.decoder.is_done() {
         if ex.decoder.produced() > cap {
             return Err(too_big_to_drain(cap));
         }
+        ex.tracker.report(ex.sent, body.len() as u64, total)?;
         if !conn.buffered().is_empty() {
             let step = ex.decoder.decode(conn.buffered())?;
             body.extend_from_slice(&conn.buffered()[step.data]);
@@ -223,6 +318,7 @@ pub(crate) fn read_body(
             ex.decoder.feed_eof()?;
         }
     }
+    ex.tracker.report(ex.sent, body.len() as u64, total)?;
     let clean = conn.buffered().is_empty();
     let Exchanged {
         lease,

@@ -6,6 +6,7 @@
 //! (that is `net`).
 #![deny(unsafe_code)]
 
+mod body;
 mod error;
 mod exchange;
 mod headers;
@@ -15,6 +16,7 @@ mod response;
 mod session;
 mod stream;
 
+pub use body::{BodySource, Progress};
 pub use error::{ClientError, ClientErrorKind};
 pub use request::Request;
 pub use response::{Response, Timings};

@@ -1,6 +1,9 @@
 //! A request as the caller built it: validated once, sendable many times.
 use url::Url;
 
+use std::sync::Arc;
+
+use super::body::{Body, BodySource, Progress};
 use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
 use crate::net::Timeouts;
@@ -17,12 +20,12 @@ pub enum Target {
     Relative(String),
 }
 
-#[derive(Debug, Clone)]
 pub struct Request {
     pub(crate) method: String,
     pub(crate) target: Target,
     pub(crate) headers: HeaderList,
-    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) body: Option<Body>,
+    pub(crate) progress: Option<Arc<dyn Progress>>,
     pub(crate) timeouts: Option<Timeouts>,
 }
 
@@ -64,6 +67,18 @@ pub(crate) fn check_scheme(url: &Url) -> Result<(), ClientError> {
     Ok(())
 }
 
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
 impl Request {
     /// A request for `method` and `url`; `url` may be relative to the
     /// session's base URL.
@@ -84,6 +99,7 @@ impl Request {
             target,
             headers: HeaderList::default(),
             body: None,
+            progress: None,
             timeouts: None,
         })
     }
@@ -97,7 +113,22 @@ impl Request {
     }
 
     pub fn set_body(&mut self, body: &[u8]) {
-        self.body = Some(body.to_vec());
+        self.body = Some(Body::Bytes(body.to_vec()));
+    }
+
+    /// A body read from `source` while sending: with a Content-Length of
+    /// `size` when given, chunked otherwise. It is sent once: a redirect
+    /// that would resend it is not followed.
+    pub fn set_body_source(&mut self, source: Box<dyn BodySource>, size: Option<u64>) {
+        self.body = Some(Body::Source {
+            source: std::sync::Mutex::new(source),
+            size,
+        });
+    }
+
+    /// Reports transfer progress of each send of this request.
+    pub fn set_progress(&mut self, progress: Option<Arc<dyn Progress>>) {
+        self.progress = progress;
     }
 
     pub fn set_timeouts(&mut self, t: Timeouts) {

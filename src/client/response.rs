@@ -24,4 +24,6 @@ pub struct Response {
     pub reused: bool,
     pub redirect_count: u32,
     pub timings: Timings,
+    /// A 307/308 was returned instead of followed: its body could not be resent.
+    pub redirect_not_followed: bool,
 }

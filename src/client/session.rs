@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use url::Url;
 
+use super::body::{Body, Tracker};
 use super::error::{ClientError, ClientErrorKind};
 use super::exchange::{exchange, read_body, Exchanged, Hop};
 use super::headers::HeaderList;
@@ -209,7 +210,11 @@ impl Session {
         let origin = self.resolve(&cfg, req)?;
         let mut url = origin.clone();
         let mut method = req.method.clone();
-        let mut body = req.body.as_deref();
+        let mut body = req.body.as_ref();
+        let tracker = Tracker {
+            progress: req.progress.clone(),
+            send_total: body.and_then(Body::length),
+        };
         let mut guard = LoopGuard::default();
         let mut redirects = 0u32;
         loop {
@@ -220,6 +225,7 @@ impl Session {
                 url: &url,
                 headers: &headers,
                 body,
+                tracker: &tracker,
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;
             let location = ex.head.value("location").map(<[u8]>::to_vec);
@@ -246,6 +252,24 @@ impl Session {
             }
             let next = resolve_location(&url, location.as_deref().unwrap_or_default())?;
             let (next_method, keep_body) = next_method(ex.head.status, &method);
+            if keep_body && body.is_some_and(|b| !b.replayable()) {
+                // 307/308 would resend a body that was read from a source and
+                // is gone: hand the redirect itself to the caller, flagged.
+                let mut done = self.deliver(
+                    ex,
+                    url,
+                    redirects,
+                    &budget,
+                    cancel.clone(),
+                    timeouts,
+                    delivery,
+                )?;
+                match &mut done {
+                    Finished::Buffered(r) => r.redirect_not_followed = true,
+                    Finished::Streamed(s) => s.mark_redirect_not_followed(),
+                }
+                return Ok(done);
+            }
             drain(ex, &budget);
             redirects += 1;
             url = next;
@@ -279,6 +303,7 @@ impl Session {
                     reused,
                     redirect_count,
                     timings,
+                    redirect_not_followed: false,
                 }))
             }
             Delivery::Streamed => {
@@ -323,7 +348,7 @@ fn hop_headers(
     origin: &Url,
     url: &Url,
     method: &str,
-    body: Option<&[u8]>,
+    body: Option<&Body>,
 ) -> HeaderList {
     let mut h = HeaderList::default();
     let host = match url.port() {
@@ -362,8 +387,10 @@ fn hop_headers(
     if h.get("connection").is_none() {
         h.add("Connection", "keep-alive");
     }
-    match body {
-        Some(b) => h.add("Content-Length", &b.len().to_string()),
+    match body.map(Body::length) {
+        Some(Some(len)) => h.add("Content-Length", &len.to_string()),
+        // RFC 9112 §6.1: a body of unknown length goes chunked.
+        Some(None) => h.add("Transfer-Encoding", "chunked"),
         // RFC 9110 §8.6: send a zero length for methods that expect content.
         None if matches!(method, "POST" | "PUT" | "PATCH") => h.add("Content-Length", "0"),
         None => {}

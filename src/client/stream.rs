@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::body::Tracker;
 use super::error::ClientError;
 use super::exchange::Exchanged;
 use super::response::{Response, Timings};
@@ -21,6 +22,10 @@ pub struct Stream {
     total_deadline: Option<Instant>,
     /// The first error; every later read reports it again.
     failed: Option<ClientError>,
+    /// Progress reporting: request bytes sent, response body length if known.
+    tracker: Tracker,
+    sent: u64,
+    receive_total: Option<u64>,
 }
 
 impl Stream {
@@ -40,8 +45,11 @@ impl Stream {
             head,
             decoder,
             keep_alive,
+            sent,
+            tracker,
             ..
         } = ex;
+        let receive_total = decoder.remaining_length();
         let mut s = Stream {
             response: Response {
                 head,
@@ -50,6 +58,7 @@ impl Stream {
                 reused,
                 redirect_count,
                 timings,
+                redirect_not_followed: false,
             },
             lease: Some(lease),
             decoder,
@@ -59,9 +68,16 @@ impl Stream {
             started: budget.started,
             total_deadline: budget.total_deadline,
             failed: None,
+            tracker,
+            sent,
+            receive_total,
         };
         s.finish_if_done();
         s
+    }
+
+    pub(crate) fn mark_redirect_not_followed(&mut self) {
+        self.response.redirect_not_followed = true;
     }
 
     pub fn response(&self) -> &Response {
@@ -119,6 +135,9 @@ impl Stream {
             conn.consume(step.consumed);
             if n > 0 {
                 self.finish_if_done();
+                let received = self.decoder.produced();
+                self.tracker
+                    .report(self.sent, received, self.receive_total)?;
                 return Ok(n);
             }
         }

@@ -162,6 +162,7 @@ fn client_code(k: ClientErrorKind) -> reqivo_code {
         ClientErrorKind::TooManyRedirects => REQIVO_ERR_TOO_MANY_REDIRECTS,
         ClientErrorKind::RedirectLoop => REQIVO_ERR_REDIRECT_LOOP,
         ClientErrorKind::InvalidLocation => REQIVO_ERR_INVALID_LOCATION,
+        ClientErrorKind::AbortedByCallback => REQIVO_ERR_ABORTED_BY_CALLBACK,
     }
 }
 

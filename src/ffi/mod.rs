@@ -14,6 +14,7 @@
 mod boundary;
 mod handle;
 
+pub mod callback;
 pub mod cancel;
 pub mod config;
 pub mod error;

@@ -1,11 +1,16 @@
 //! Requests: built once, sendable many times, used by one thread at a time.
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use super::callback::{
+    reqivo_progress_callback, reqivo_read_callback, CallbackBody, CallbackProgress, Userdata,
+};
 
 use super::boundary::{bytes_in, str_in};
 use super::config::reqivo_timeout;
-use super::error::{reqivo_code, reqivo_error};
+use super::error::{fail, reqivo_code, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
-use crate::client::Request;
+use crate::client::{Progress, Request};
 
 /// A request: method, URL, headers, body and optional timeouts. Not
 /// thread-safe to modify; may be sent by one thread at a time, many times.
@@ -113,6 +118,89 @@ pub extern "C" fn reqivo_request_set_body(
             )
         };
         req.set_body(body);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Makes the body come from `cb`, called on the sending thread whenever
+/// the library is ready for more: with a Content-Length of `size`, or
+/// chunked when `size` is -1. Replaces an earlier body. Such a body is
+/// read once: a stale-connection retry does not happen after it was read
+/// from, and a 307/308 redirect that would resend it is returned instead of
+/// followed, with `REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED` set. A callback
+/// that ends before `size` bytes fails the send (`REQIVO_ERR_INVALID_ARGUMENT`);
+/// one that returns a negative value aborts it (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+///
+/// Ownership: `userdata` stays the caller's; it must remain valid while the
+/// request may be sent.
+/// NULL: `r` or `cb` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `userdata` may be NULL.
+/// Thread safety: `cb` runs on the thread that sends; one send at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (also for `size` < -1).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_body_callback(
+    r: *mut reqivo_request,
+    cb: reqivo_read_callback,
+    userdata: *mut c_void,
+    size: i64,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(r, err);
+        let Some(cb) = cb else {
+            return fail(
+                Fail::new(
+                    reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+                    "argument `cb` is NULL",
+                ),
+                err,
+            );
+        };
+        if size < -1 {
+            let msg = format!("size is {}: give the body length, or -1 when unknown", size);
+            return fail(
+                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
+                err,
+            );
+        }
+        // SAFETY: `r` is a live request used by this thread only.
+        let req = unsafe { try_mut(r) }.expect("checked non-NULL");
+        let body = CallbackBody {
+            cb,
+            userdata: Userdata(userdata),
+        };
+        req.set_body_source(Box::new(body), u64::try_from(size).ok());
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Sets (or, with `cb` NULL, removes) a progress callback, called on the
+/// sending thread after each piece of request body written and each piece
+/// of response body read (redirect hops are not reported).
+///
+/// Ownership: `userdata` stays the caller's; it must remain valid while the
+/// request may be sent.
+/// NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cb` NULL removes the callback.
+/// Thread safety: `cb` runs on the thread that sends; one send at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_progress(
+    r: *mut reqivo_request,
+    cb: reqivo_progress_callback,
+    userdata: *mut c_void,
+) -> u32 {
+    ffi_boundary!({
+        require!(r);
+        // SAFETY: `r` is a live request used by this thread only.
+        let req = unsafe { try_mut(r) }.expect("checked non-NULL");
+        let progress = cb.map(|cb| {
+            Arc::new(CallbackProgress {
+                cb,
+                userdata: Userdata(userdata),
+            }) as Arc<dyn Progress>
+        });
+        req.set_progress(progress);
         reqivo_code::REQIVO_OK as u32
     })
 }

@@ -57,6 +57,9 @@ pub const REQIVO_RESPONSE_REUSED: u32 = 1;
 pub const REQIVO_RESPONSE_TLS: u32 = 2;
 /// The body was decompressed by the library.
 pub const REQIVO_RESPONSE_DECOMPRESSED: u32 = 4;
+/// This is a 307/308 redirect that was not followed because the request
+/// body came from a callback and cannot be sent again.
+pub const REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED: u32 = 16;
 
 /// A complete response in one allocation: read the fields directly. It is
 /// immutable and may be read from any thread; free it once with
@@ -100,6 +103,17 @@ impl Castable for reqivo_response {
 struct Block {
     size: usize,
     resp: reqivo_response,
+}
+
+fn flags(r: &Response) -> u32 {
+    let mut f = 0;
+    if r.reused {
+        f |= REQIVO_RESPONSE_REUSED;
+    }
+    if r.redirect_not_followed {
+        f |= REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED;
+    }
+    f
 }
 
 fn ns(d: std::time::Duration) -> u64 {
@@ -182,7 +196,7 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
                 status: r.head.status,
                 http_major: 1,
                 http_minor: r.head.minor,
-                flags: if r.reused { REQIVO_RESPONSE_REUSED } else { 0 },
+                flags: flags(r),
                 redirect_count: r.redirect_count,
                 url,
                 reason,

@@ -19,7 +19,8 @@ pub use error::{ProtoError, ProtoErrorKind};
 pub use framing::{keep_alive, response_body, BodyMode};
 pub use limits::Limits;
 pub use request::{
-    encode_request_head, validate_header_name, validate_header_value, validate_method,
+    encode_chunk, encode_request_head, validate_header_name, validate_header_value,
+    validate_method, LAST_CHUNK,
 };
 pub use response::{parse_head, ResponseHead};
 

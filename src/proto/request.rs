@@ -105,8 +105,32 @@ where
     Ok(())
 }
 
+/// The last chunk and empty trailer section that end a chunked body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Appends `data` as one chunk (RFC 9112 §7.1). An empty `data` would read
+/// as the last chunk, so it writes nothing.
+pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    use std::io::Write;
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn chunk_encoding_frames_data_and_skips_empty() {
+        let mut out = Vec::new();
+        encode_chunk(&mut out, b"hello world, 26 bytes long");
+        encode_chunk(&mut out, b"");
+        out.extend_from_slice(LAST_CHUNK);
+        assert_eq!(out, b"1a\r\nhello world, 26 bytes long\r\n0\r\n\r\n");
+    }
+
     use super::*;
 
     #[test]

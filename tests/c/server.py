@@ -16,6 +16,7 @@ a fixed route gets its head without the body):
   /big           200, 100000 pattern bytes (i % 251) with Content-Length
   /big-chunked   the same bytes, chunked, chunk sizes 1..4000
   /redirect      302 -> /ok
+  /redirect307   307 to /echo (method and body kept)
   /redirect2     301 -> /redirect (two hops to /ok)
   /loop          302 -> /loop
   /echo          200, body = the request head and body exactly as received
@@ -86,6 +87,9 @@ REDIRECT = response("HTTP/1.1 302 Found", [("Location", "/ok"), ("Content-Length
 REDIRECT2 = response(
     "HTTP/1.1 301 Moved Permanently", [("Location", "/redirect"), ("Content-Length", "0")]
 )
+REDIRECT307 = response(
+    "HTTP/1.1 307 Temporary Redirect", [("Location", "/echo"), ("Content-Length", "0")]
+)
 LOOP = response("HTTP/1.1 302 Found", [("Location", "/loop"), ("Content-Length", "0")])
 HTTP10 = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
 NOCONTENT = response("HTTP/1.1 204 No Content", [("X-Empty", "yes")])
@@ -103,15 +107,26 @@ FIXED = {
     "/big-chunked": BIG_CHUNKED,
     "/redirect": REDIRECT,
     "/redirect2": REDIRECT2,
+    "/redirect307": REDIRECT307,
     "/loop": LOOP,
     "/nocontent": NOCONTENT,
 }
 
 
+def recv_until(conn, buf, needed):
+    """Reads until buf holds `needed` bytes; None at EOF."""
+    while len(buf) < needed:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buf += data
+    return buf
+
+
 def read_request(conn, buf):
     """Returns (head, body, rest) or None at EOF. The head includes its
-    blank line; the body is read by Content-Length (the library never sends
-    chunked bodies in these tests)."""
+    blank line; the body is read by Content-Length, or de-chunked when the
+    request is chunked (the body is then the decoded bytes)."""
     while b"\r\n\r\n" not in buf:
         data = conn.recv(65536)
         if not data:
@@ -119,17 +134,32 @@ def read_request(conn, buf):
         buf += data
     end = buf.index(b"\r\n\r\n") + 4
     head, buf = buf[:end], buf[end:]
-    length = 0
+    length, chunked = 0, False
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value.strip())
-    while len(buf) < length:
-        data = conn.recv(65536)
-        if not data:
+        if name.strip().lower() == b"transfer-encoding" and value.strip().lower() == b"chunked":
+            chunked = True
+    if not chunked:
+        buf = recv_until(conn, buf, length)
+        return None if buf is None else (head, buf[:length], buf[length:])
+    body = b""
+    while True:
+        while b"\r\n" not in buf:
+            data = conn.recv(65536)
+            if not data:
+                return None
+            buf += data
+        size_line, _, buf = buf.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        buf = recv_until(conn, buf, size + 2)
+        if buf is None:
             return None
-        buf += data
-    return head, buf[:length], buf[length:]
+        if size == 0:
+            return head, body, buf[2:]  # the empty trailer section's CRLF
+        body += buf[:size]
+        buf = buf[size + 2:]
 
 
 def hold(conn):
