@@ -92,6 +92,10 @@ enum reqivo_code
    */
   REQIVO_ERR_INVALID_CONFIG = 1006,
   /**
+   * A JSON body is not valid JSON; the message gives line and column.
+   */
+  REQIVO_ERR_INVALID_JSON = 1007,
+  /**
    * The host name did not resolve.
    */
   REQIVO_ERR_DNS = 2001,
@@ -247,6 +251,26 @@ typedef struct reqivo_session reqivo_session;
 typedef struct reqivo_stream reqivo_stream;
 
 /**
+ * Details of a failure, written by the library into memory the caller owns.
+ * Every fallible function takes one as its last argument (NULL to ignore).
+ * It is cleared on entry, so after a successful call `code` is 0.
+ */
+typedef struct reqivo_error {
+  /**
+   * A `reqivo_code`; 0 on success.
+   */
+  uint32_t code;
+  /**
+   * The operating system's errno behind the failure, or 0.
+   */
+  int32_t os_error;
+  /**
+   * A NUL-terminated UTF-8 message saying what went wrong and where.
+   */
+  char message[256];
+} reqivo_error;
+
+/**
  * Timeouts in milliseconds; 0 means no limit. Passed by value.
  */
 typedef struct reqivo_timeout {
@@ -292,26 +316,6 @@ typedef struct reqivo_pool_config {
    */
   uint32_t max_idle_ms;
 } reqivo_pool_config;
-
-/**
- * Details of a failure, written by the library into memory the caller owns.
- * Every fallible function takes one as its last argument (NULL to ignore).
- * It is cleared on entry, so after a successful call `code` is 0.
- */
-typedef struct reqivo_error {
-  /**
-   * A `reqivo_code`; 0 on success.
-   */
-  uint32_t code;
-  /**
-   * The operating system's errno behind the failure, or 0.
-   */
-  int32_t os_error;
-  /**
-   * A NUL-terminated UTF-8 message saying what went wrong and where.
-   */
-  char message[256];
-} reqivo_error;
 
 /**
  * Pool counters since creation and gauges now. Set `struct_size =
@@ -509,6 +513,63 @@ typedef struct reqivo_limits {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Sends `Authorization: Basic` (RFC 7617) built from `user` and `pass`
+ * with every later request, to the origin each request addresses: it is
+ * dropped on a redirect to another origin. A request's own Authorization
+ * header replaces it. Credentials in a URL (`http://user:pass@host/`) are
+ * used the same way and removed from the URL.
+ *
+ * Ownership: `user` and `pass` are copied.
+ * NULL: `s` or `user` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pass` may be
+ * NULL when `plen` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (a ':' in `user`, non-UTF-8)
+ * with `err` filled.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_basic_auth(struct reqivo_session *s,
+                                       const char *user,
+                                       size_t ulen,
+                                       const char *pass,
+                                       size_t plen,
+                                       struct reqivo_error *err);
+
+/**
+ * Sends `Authorization: Bearer <token>` (RFC 6750) with every later
+ * request to the origin it addresses; an empty token removes the
+ * session's Authorization. A request's own Authorization header replaces it.
+ *
+ * Ownership: `token` is copied.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `token` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_HEADER` for a token with whitespace or
+ * control bytes.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_bearer_token(struct reqivo_session *s,
+                                         const char *token,
+                                         size_t len,
+                                         struct reqivo_error *err);
+
+/**
+ * Sets the body to the JSON text `json`, validated as one JSON value, sent
+ * as is with `Content-Type: application/json` (replacing a Content-Type
+ * added before). Replaces an earlier body.
+ *
+ * Ownership: `json` is copied.
+ * NULL: `r` or `json` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a request is modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_JSON` with the line and column of the
+ * problem in `err`, leaving the request unchanged.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_request_set_json(struct reqivo_request *r,
+                                 const char *json,
+                                 size_t len,
+                                 struct reqivo_error *err);
 
 /**
  * Creates a cancellation token. One token may serve any number of sends;

@@ -18,6 +18,8 @@ const (
 	CodeInvalidHeader Code = 1005
 	// CodeInvalidConfig is REQIVO_ERR_INVALID_CONFIG: A configuration item (PEM, pin, pool setting) is invalid.
 	CodeInvalidConfig Code = 1006
+	// CodeInvalidJSON is REQIVO_ERR_INVALID_JSON: A JSON body is not valid JSON; the message gives line and column.
+	CodeInvalidJSON Code = 1007
 	// CodeDNS is REQIVO_ERR_DNS: The host name did not resolve.
 	CodeDNS Code = 2001
 	// CodeConnectRefused is REQIVO_ERR_CONNECT_REFUSED: Every address of the host refused the connection.
@@ -107,6 +109,7 @@ var codeTable = [...]codeInfo{
 	{CodeInvalidMethod, "REQIVO_ERR_INVALID_METHOD", ClassUsage},
 	{CodeInvalidHeader, "REQIVO_ERR_INVALID_HEADER", ClassUsage},
 	{CodeInvalidConfig, "REQIVO_ERR_INVALID_CONFIG", ClassUsage},
+	{CodeInvalidJSON, "REQIVO_ERR_INVALID_JSON", ClassUsage},
 	{CodeDNS, "REQIVO_ERR_DNS", ClassNetwork},
 	{CodeConnectRefused, "REQIVO_ERR_CONNECT_REFUSED", ClassNetwork},
 	{CodeConnectionClosed, "REQIVO_ERR_CONNECTION_CLOSED", ClassNetwork},

@@ -14,6 +14,8 @@ pub enum ClientErrorKind {
     InvalidLocation,
     /// A caller callback (body source, progress, hook) asked to stop.
     AbortedByCallback,
+    /// A JSON body the caller gave is not valid JSON.
+    InvalidJson,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -126,6 +126,26 @@ impl Request {
         });
     }
 
+    /// Sets a JSON body: `text` must be one valid JSON value (RFC 8259);
+    /// it is sent as is, with `Content-Type: application/json` replacing any
+    /// Content-Type given before.
+    pub fn set_json(&mut self, text: &str) -> Result<(), ClientError> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
+            ClientError::new(
+                ClientErrorKind::InvalidJson,
+                format!(
+                    "invalid JSON body at line {} column {}: {}",
+                    e.line(),
+                    e.column(),
+                    e
+                ),
+            )
+        })?;
+        self.headers.set("Content-Type", "application/json");
+        self.body = Some(Body::Bytes(text.as_bytes().to_vec()));
+        Ok(())
+    }
+
     /// Reports transfer progress of each send of this request.
     pub fn set_progress(&mut self, progress: Option<Arc<dyn Progress>>) {
         self.progress = progress;

@@ -126,6 +126,37 @@ impl Session {
         })
     }
 
+    /// Sends `Authorization: Basic` (RFC 7617) with every request to the
+    /// origin addressed; a request's own Authorization replaces it.
+    pub fn set_basic_auth(&self, user: &str, password: &str) -> Result<(), ClientError> {
+        if user.contains(':') {
+            return Err(ClientError::new(
+                ClientErrorKind::InvalidArgument,
+                "basic auth user may not contain ':' (RFC 7617 §2)",
+            ));
+        }
+        self.set_header("Authorization", &basic_credentials(user, password))
+    }
+
+    /// Sends `Authorization: Bearer <token>` (RFC 6750); an empty token
+    /// removes the session's Authorization.
+    pub fn set_bearer_token(&self, token: &str) -> Result<(), ClientError> {
+        if token.is_empty() {
+            return self.update(|c| {
+                c.headers.remove("authorization");
+                Ok(())
+            });
+        }
+        // RFC 6750 §2.1 b64token: no spaces, no controls.
+        if token.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(ClientError::Proto(crate::proto::ProtoError::new(
+                crate::proto::ProtoErrorKind::InvalidHeader,
+                "bearer token contains whitespace or control bytes",
+            )));
+        }
+        self.set_header("Authorization", &format!("Bearer {}", token))
+    }
+
     pub fn set_timeouts(&self, t: Timeouts) {
         let _ = self.update(|c| {
             c.timeouts = t;
@@ -207,7 +238,10 @@ impl Session {
             Delivery::Buffered => Limits::DEFAULT_BUFFERED_BODY_BYTES,
             Delivery::Streamed => u64::MAX,
         });
-        let origin = self.resolve(&cfg, req)?;
+        let mut origin = self.resolve(&cfg, req)?;
+        // Credentials in the URL become Basic auth for that origin, and
+        // leave the URL so they never show in responses or logs.
+        let url_auth = take_userinfo(&mut origin);
         let mut url = origin.clone();
         let mut method = req.method.clone();
         let mut body = req.body.as_ref();
@@ -219,7 +253,7 @@ impl Session {
         let mut redirects = 0u32;
         loop {
             guard.visit(&method, &url, body.is_some())?;
-            let headers = hop_headers(&cfg, req, &origin, &url, &method, body);
+            let headers = hop_headers(&cfg, req, &origin, &url, &method, body, url_auth.as_deref());
             let hop = Hop {
                 method: &method,
                 url: &url,
@@ -349,6 +383,7 @@ fn hop_headers(
     url: &Url,
     method: &str,
     body: Option<&Body>,
+    url_auth: Option<&str>,
 ) -> HeaderList {
     let mut h = HeaderList::default();
     let host = match url.port() {
@@ -360,6 +395,9 @@ fn hop_headers(
     h.add("Accept", "*/*");
     for (n, v) in cfg.headers.iter() {
         h.set(n, v);
+    }
+    if let Some(auth) = url_auth {
+        h.set("Authorization", auth);
     }
     // Request headers replace session defaults of the same name; repeats
     // within the request itself are all kept.
@@ -396,4 +434,33 @@ fn hop_headers(
         None => {}
     }
     h
+}
+
+fn basic_credentials(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let raw = format!("{}:{}", user, password);
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// Removes user and password from `url`, returning them as Basic
+/// credentials (percent-decoded, as RFC 3986 §3.2.1 encodes them).
+fn take_userinfo(url: &mut Url) -> Option<String> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let auth = basic_credentials(
+        &decode(url.username()),
+        &decode(url.password().unwrap_or("")),
+    );
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(auth)
 }

@@ -32,6 +32,8 @@ pub enum reqivo_code {
     REQIVO_ERR_INVALID_HEADER = 1005,
     /// A configuration item (PEM, pin, pool setting) is invalid.
     REQIVO_ERR_INVALID_CONFIG = 1006,
+    /// A JSON body is not valid JSON; the message gives line and column.
+    REQIVO_ERR_INVALID_JSON = 1007,
     /// The host name did not resolve.
     REQIVO_ERR_DNS = 2001,
     /// Every address of the host refused the connection.
@@ -163,6 +165,7 @@ fn client_code(k: ClientErrorKind) -> reqivo_code {
         ClientErrorKind::RedirectLoop => REQIVO_ERR_REDIRECT_LOOP,
         ClientErrorKind::InvalidLocation => REQIVO_ERR_INVALID_LOCATION,
         ClientErrorKind::AbortedByCallback => REQIVO_ERR_ABORTED_BY_CALLBACK,
+        ClientErrorKind::InvalidJson => REQIVO_ERR_INVALID_JSON,
     }
 }
 

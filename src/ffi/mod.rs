@@ -14,6 +14,7 @@
 mod boundary;
 mod handle;
 
+pub mod auth;
 pub mod callback;
 pub mod cancel;
 pub mod config;
