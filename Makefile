@@ -12,7 +12,7 @@ GO ?= go
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
-.PHONY: test-go docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -43,7 +43,8 @@ deps-cbindgen:
 	@cbindgen --version 2>/dev/null | grep -q " $(CBINDGEN_VERSION)$$" || \
 	  $(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --quiet
 
-# nginx and valgrind for the tests; installed only where missing (needs root).
+# nginx, valgrind and openssl (the C TLS tests' PKI) for the tests;
+# installed only where missing (needs root).
 deps-system:
 	@missing=""; \
 	  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
@@ -52,6 +53,9 @@ deps-system:
 	  command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
 	  command -v cmake >/dev/null 2>&1 || missing="$$missing cmake"; \
 	  command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	  for p in ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday; do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -102,12 +106,18 @@ demo: lib
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/get.c -o $(BUILD)/get -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 	cd examples/go && CGO_CFLAGS="$$(../../bindings/go/cgo_cflags.sh)" $(GO) build -o ../../$(BUILD)/go-demo .
-	$(PYTHON) examples/demo_server.py $(BUILD)/get $(BUILD)/go-demo
+	$(PYTHON) examples/demo_server.py $(BUILD)/get $(BUILD)/go-demo \
+	  "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/demo.rb"
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-test: deps fmt-check header-check docs-check test-rust test-c test-cpp test-install test-go
+test: deps fmt-check header-check docs-check test-rust test-c test-cpp test-install test-go test-ruby
+
+# The Ruby binding, against this checkout's library (REQIVO_LIB wins over
+# an installed copy found through pkg-config).
+test-ruby: lib
+	REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so bindings/ruby/test.sh
 
 # The Go binding: generated codes current, vet, -race, and -tags reqivo_debug.
 test-go: lib

@@ -18,6 +18,41 @@
 #include <stdint.h>
 
 /**
+ * `reqivo_json_value.type`: JSON null.
+ */
+#define REQIVO_JSON_NULL 0
+
+/**
+ * `reqivo_json_value.type`: true or false, in `boolean`.
+ */
+#define REQIVO_JSON_BOOL 1
+
+/**
+ * `reqivo_json_value.type`: a number that fits int64_t, in `integer` (and `number`).
+ */
+#define REQIVO_JSON_INTEGER 2
+
+/**
+ * `reqivo_json_value.type`: any other number, in `number`.
+ */
+#define REQIVO_JSON_FLOAT 3
+
+/**
+ * `reqivo_json_value.type`: a string; decode it with `reqivo_json_string`.
+ */
+#define REQIVO_JSON_STRING 4
+
+/**
+ * `reqivo_json_value.type`: an array; its text is in `raw`.
+ */
+#define REQIVO_JSON_ARRAY 5
+
+/**
+ * `reqivo_json_value.type`: an object; its text is in `raw`.
+ */
+#define REQIVO_JSON_OBJECT 6
+
+/**
  * The response was read on a connection that served an earlier request.
  */
 #define REQIVO_RESPONSE_REUSED 1
@@ -33,10 +68,26 @@
 #define REQIVO_RESPONSE_DECOMPRESSED 4
 
 /**
+ * The TLS connection was made by resuming an earlier session of the same
+ * `reqivo_tls_config` (an abbreviated handshake, no certificate exchange).
+ */
+#define REQIVO_RESPONSE_TLS_RESUMED 8
+
+/**
  * This is a 307/308 redirect that was not followed because the request
  * body came from a callback and cannot be sent again.
  */
 #define REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED 16
+
+/**
+ * TLS 1.2, as `reqivo_tls_config_builder_set_min_version` takes it (the wire number).
+ */
+#define REQIVO_TLS_VERSION_1_2 771
+
+/**
+ * TLS 1.3, as `reqivo_tls_config_builder_set_min_version` takes it (the wire number).
+ */
+#define REQIVO_TLS_VERSION_1_3 772
 
 /**
  * Major version of the header; a change means an ABI break (soname bump).
@@ -96,6 +147,20 @@ enum reqivo_code
    */
   REQIVO_ERR_INVALID_JSON = 1007,
   /**
+   * A JSON pointer is malformed (RFC 6901: empty, or '/'-separated tokens
+   * with '~0' and '~1' escapes).
+   */
+  REQIVO_ERR_INVALID_JSON_POINTER = 1008,
+  /**
+   * A JSON pointer refers to no value: a missing member, an index past
+   * the end, or a step into a scalar.
+   */
+  REQIVO_ERR_JSON_NOT_FOUND = 1009,
+  /**
+   * A caller's buffer is too small; the call reports the size needed.
+   */
+  REQIVO_ERR_BUFFER_TOO_SMALL = 1010,
+  /**
    * The host name did not resolve.
    */
   REQIVO_ERR_DNS = 2001,
@@ -116,7 +181,8 @@ enum reqivo_code
    */
   REQIVO_ERR_TLS_HANDSHAKE = 2101,
   /**
-   * The server certificate does not chain to a trusted root.
+   * The server certificate does not chain to a trusted root, has
+   * expired or is not valid yet (the message says which).
    */
   REQIVO_ERR_TLS_CERT_UNTRUSTED = 2102,
   /**
@@ -251,6 +317,19 @@ typedef struct reqivo_session reqivo_session;
 typedef struct reqivo_stream reqivo_stream;
 
 /**
+ * An immutable TLS configuration: trusted roots, client certificate,
+ * minimum version, pins, and a cache of sessions to resume. Thread-safe and
+ * reference-counted: a session keeps it alive after `reqivo_tls_config_free`.
+ */
+typedef struct reqivo_tls_config reqivo_tls_config;
+
+/**
+ * Collects TLS settings; `reqivo_tls_config_builder_build` turns it into a
+ * `reqivo_tls_config`. Used by one thread at a time.
+ */
+typedef struct reqivo_tls_config_builder reqivo_tls_config_builder;
+
+/**
  * Details of a failure, written by the library into memory the caller owns.
  * Every fallible function takes one as its last argument (NULL to ignore).
  * It is cleared on entry, so after a successful call `code` is 0.
@@ -295,79 +374,6 @@ typedef struct reqivo_timeout {
    */
   uint32_t pool_ms;
 } reqivo_timeout;
-
-/**
- * Pool settings. Set `struct_size = sizeof(reqivo_pool_config)`; the
- * struct only ever grows by appending fields. Get one filled with the
- * defaults from `reqivo_pool_config_default`.
- */
-typedef struct reqivo_pool_config {
-  uint32_t struct_size;
-  /**
-   * Most connections to one scheme/host/port, idle or in use. Default 10.
-   */
-  uint32_t max_per_host;
-  /**
-   * Most connections in all. Default 100.
-   */
-  uint32_t max_total;
-  /**
-   * Idle connections older than this are closed, not reused. Default 30000.
-   */
-  uint32_t max_idle_ms;
-} reqivo_pool_config;
-
-/**
- * Pool counters since creation and gauges now. Set `struct_size =
- * sizeof(reqivo_pool_stats)` before the call; 0 is taken as the first
- * version's size.
- */
-typedef struct reqivo_pool_stats {
-  uint32_t struct_size;
-  /**
-   * Connections opened.
-   */
-  uint64_t opened;
-  /**
-   * Checkouts served by an idle connection.
-   */
-  uint64_t reused;
-  /**
-   * Connections closed (by limits, errors, expiry or the server).
-   */
-  uint64_t closed;
-  /**
-   * Connections idle now.
-   */
-  uint64_t idle;
-  /**
-   * Connections checked out now.
-   */
-  uint64_t in_use;
-  /**
-   * Callers waiting for a free slot now.
-   */
-  uint64_t waiting;
-} reqivo_pool_stats;
-
-/**
- * Reads request body bytes into `buf` (at most `cap`): returns the count,
- * 0 at the end of the body, or a negative value to abort the send
- * (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
- */
-typedef int64_t (*reqivo_read_callback)(void *userdata, uint8_t *buf, size_t cap);
-
-/**
- * Reports progress: request body bytes sent and their total (-1 when
- * unknown), response body bytes received and their total (-1 when
- * unknown). Return 0 to go on, non-zero to abort the transfer
- * (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
- */
-typedef int32_t (*reqivo_progress_callback)(void *userdata,
-                                            uint64_t sent,
-                                            int64_t send_total,
-                                            uint64_t received,
-                                            int64_t receive_total);
 
 /**
  * A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
@@ -485,6 +491,108 @@ typedef struct reqivo_response {
    */
   struct reqivo_timings timings;
 } reqivo_response;
+
+/**
+ * A value found in a response's JSON body. Set `struct_size` before the
+ * call; the struct only grows by appending fields.
+ */
+typedef struct reqivo_json_value {
+  uint32_t struct_size;
+  /**
+   * One of `REQIVO_JSON_*`.
+   */
+  uint32_t type;
+  /**
+   * For `REQIVO_JSON_BOOL`.
+   */
+  bool boolean;
+  /**
+   * For `REQIVO_JSON_INTEGER`.
+   */
+  int64_t integer;
+  /**
+   * For `REQIVO_JSON_INTEGER` and `REQIVO_JSON_FLOAT`.
+   */
+  double number;
+  /**
+   * The value's JSON text inside the response body (strings with their
+   * quotes and escapes); not NUL-terminated. Valid while the response is.
+   */
+  struct reqivo_str raw;
+} reqivo_json_value;
+
+/**
+ * Pool settings. Set `struct_size = sizeof(reqivo_pool_config)`; the
+ * struct only ever grows by appending fields. Get one filled with the
+ * defaults from `reqivo_pool_config_default`.
+ */
+typedef struct reqivo_pool_config {
+  uint32_t struct_size;
+  /**
+   * Most connections to one scheme/host/port, idle or in use. Default 10.
+   */
+  uint32_t max_per_host;
+  /**
+   * Most connections in all. Default 100.
+   */
+  uint32_t max_total;
+  /**
+   * Idle connections older than this are closed, not reused. Default 30000.
+   */
+  uint32_t max_idle_ms;
+} reqivo_pool_config;
+
+/**
+ * Pool counters since creation and gauges now. Set `struct_size =
+ * sizeof(reqivo_pool_stats)` before the call; 0 is taken as the first
+ * version's size.
+ */
+typedef struct reqivo_pool_stats {
+  uint32_t struct_size;
+  /**
+   * Connections opened.
+   */
+  uint64_t opened;
+  /**
+   * Checkouts served by an idle connection.
+   */
+  uint64_t reused;
+  /**
+   * Connections closed (by limits, errors, expiry or the server).
+   */
+  uint64_t closed;
+  /**
+   * Connections idle now.
+   */
+  uint64_t idle;
+  /**
+   * Connections checked out now.
+   */
+  uint64_t in_use;
+  /**
+   * Callers waiting for a free slot now.
+   */
+  uint64_t waiting;
+} reqivo_pool_stats;
+
+/**
+ * Reads request body bytes into `buf` (at most `cap`): returns the count,
+ * 0 at the end of the body, or a negative value to abort the send
+ * (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int64_t (*reqivo_read_callback)(void *userdata, uint8_t *buf, size_t cap);
+
+/**
+ * Reports progress: request body bytes sent and their total (-1 when
+ * unknown), response body bytes received and their total (-1 when
+ * unknown). Return 0 to go on, non-zero to abort the transfer
+ * (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int32_t (*reqivo_progress_callback)(void *userdata,
+                                            uint64_t sent,
+                                            int64_t send_total,
+                                            uint64_t received,
+                                            int64_t receive_total);
 
 /**
  * Limits on what a response may make the library hold; 0 means the
@@ -643,6 +751,62 @@ const char *reqivo_code_name(uint32_t code);
  * Since: 0.1.0
  */
 uint32_t reqivo_code_class(uint32_t code);
+
+/**
+ * Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
+ * document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
+ * response body, parsed as JSON, and describes it in `out` without copying.
+ *
+ * Ownership: `out->raw` points into the response; valid until it is freed.
+ * NULL: `resp` or `out` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pointer`
+ * may be NULL when `len` is 0.
+ * Thread safety: responses are immutable; callable from any thread.
+ * Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the body is
+ * not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
+ * `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_response_json(const struct reqivo_response *resp,
+                              const char *pointer,
+                              size_t len,
+                              struct reqivo_json_value *out,
+                              struct reqivo_error *err);
+
+/**
+ * Decodes a `REQIVO_JSON_STRING` value (escapes undone, UTF-8) into `buf`,
+ * NUL-terminated. Call with `cap` 0 to learn the size: `*out_len` always
+ * receives the decoded length (without the NUL) when the value is a string.
+ *
+ * Ownership: `buf` and `out_len` are caller-owned.
+ * NULL: `value` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf`
+ * may be NULL when `cap` is 0.
+ * Thread safety: callable from any thread while the response lives.
+ * Returns: 0 when the text and its NUL fit; `REQIVO_ERR_BUFFER_TOO_SMALL`
+ * (with `*out_len` set) when they do not; `REQIVO_ERR_INVALID_ARGUMENT` when
+ * the value is no string.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_json_string(const struct reqivo_json_value *value,
+                            char *buf,
+                            size_t cap,
+                            size_t *out_len,
+                            struct reqivo_error *err);
+
+/**
+ * Turns content decoding on or off for later sends. On (the default), the
+ * library sends `Accept-Encoding: gzip, deflate` unless the request has its
+ * own, and decodes a gzip or deflate body, buffered or streamed, setting
+ * `REQIVO_RESPONSE_DECOMPRESSED`; headers stay as received, and the decoded
+ * size counts against `max_body_bytes` (`REQIVO_ERR_BODY_TOO_LARGE`). A
+ * corrupt body is `REQIVO_ERR_DECOMPRESSION`. Off, bodies arrive as sent.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_decompress(struct reqivo_session *s, bool on);
 
 /**
  * The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
@@ -885,6 +1049,20 @@ uint32_t reqivo_session_set_base_url(struct reqivo_session *s,
                                      struct reqivo_error *err);
 
 /**
+ * Sets the TLS configuration of later https sends. The session takes its
+ * own reference, so the caller may free `tls` at once. Connections made
+ * under another config are never reused for these sends.
+ *
+ * Ownership: the session keeps a reference to `tls` until replaced or freed.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `tls` NULL returns to the
+ * default config (system roots, TLS 1.2 minimum), shared by the process.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_tls(struct reqivo_session *s, const struct reqivo_tls_config *tls);
+
+/**
  * Sets the timeouts of later sends; a request's own timeouts override them.
  *
  * Ownership: `t` is passed by value.
@@ -1019,6 +1197,157 @@ int64_t reqivo_stream_read(struct reqivo_stream *st,
  * Since: 0.1.0
  */
 void reqivo_stream_free(struct reqivo_stream *st);
+
+/**
+ * Creates a TLS config builder with the defaults: the system's trusted
+ * roots (the Mozilla set when the system has none), TLS 1.2 minimum with
+ * 1.3 preferred, no client certificate, no pins, full verification.
+ *
+ * Ownership: the caller owns the builder; `reqivo_tls_config_builder_build`
+ * consumes it, `reqivo_tls_config_builder_free` discards it.
+ * NULL: no pointer arguments.
+ * Thread safety: a builder is used by one thread at a time.
+ * Returns: the builder (NULL only if memory ran out).
+ * Since: 0.1.0
+ */
+struct reqivo_tls_config_builder *reqivo_tls_config_builder_new(void);
+
+/**
+ * Discards a builder that will not be built.
+ *
+ * Ownership: the builder ends; do not use `b` afterwards.
+ * NULL: ignored.
+ * Thread safety: no other call may be using `b`.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_tls_config_builder_free(struct reqivo_tls_config_builder *b);
+
+/**
+ * Trusts the certificates in `pem` (one or more "BEGIN CERTIFICATE"
+ * blocks) as roots, besides the system's unless
+ * `reqivo_tls_config_builder_use_system_roots(b, false)`.
+ *
+ * Ownership: `pem` is copied.
+ * NULL: `b` or `pem` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a builder is used by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_CONFIG` naming the PEM item (no
+ * certificate, bad encoding, unusable root); nothing is added then.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_tls_config_builder_add_root_pem(struct reqivo_tls_config_builder *b,
+                                                const uint8_t *pem,
+                                                size_t len,
+                                                struct reqivo_error *err);
+
+/**
+ * Whether the system's trusted roots (or the Mozilla set when the system
+ * has none) are trusted besides the added ones. Default true; false trusts
+ * only roots added with `reqivo_tls_config_builder_add_root_pem`.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `b` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a builder is used by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_tls_config_builder_use_system_roots(struct reqivo_tls_config_builder *b, bool on);
+
+/**
+ * Sets the client certificate presented when a server asks for one
+ * (mutual TLS): `cert_pem` holds the chain, leaf first; `key_pem` its
+ * private key (RSA, ECDSA or Ed25519, as PKCS#8, PKCS#1 or SEC1 PEM).
+ * Replaces an earlier client certificate.
+ *
+ * Ownership: both PEMs are copied.
+ * NULL: `b`, `cert_pem` or `key_pem` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a builder is used by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_CONFIG` naming the item (no
+ * certificate, no usable key, key not matching the certificate).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_tls_config_builder_set_client_auth_pem(struct reqivo_tls_config_builder *b,
+                                                       const uint8_t *cert_pem,
+                                                       size_t cert_len,
+                                                       const uint8_t *key_pem,
+                                                       size_t key_len,
+                                                       struct reqivo_error *err);
+
+/**
+ * Sets the lowest TLS version accepted: `REQIVO_TLS_VERSION_1_2` (the
+ * default) or `REQIVO_TLS_VERSION_1_3`. TLS 1.3 is always preferred.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `b` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a builder is used by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` for another value.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_tls_config_builder_set_min_version(struct reqivo_tls_config_builder *b,
+                                                   uint32_t version,
+                                                   struct reqivo_error *err);
+
+/**
+ * Pins a server key: `pin` is the base64 SHA-256 of a SubjectPublicKeyInfo
+ * (DER), optionally prefixed "sha256//" as curl writes it. With pins set,
+ * the server's leaf key must match one of them (checked after the usual
+ * verification, or alone with verification disabled); otherwise the
+ * handshake fails with `REQIVO_ERR_TLS_PIN_MISMATCH`. Get a pin with
+ * `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der |
+ * openssl dgst -sha256 -binary | base64`.
+ *
+ * Ownership: `pin` is copied.
+ * NULL: `b` or `pin` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a builder is used by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_CONFIG` naming the pin (not base64,
+ * not 32 bytes).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_tls_config_builder_add_spki_pin_sha256(struct reqivo_tls_config_builder *b,
+                                                       const char *pin,
+                                                       size_t len,
+                                                       struct reqivo_error *err);
+
+/**
+ * Accepts any server certificate, trusted or not, for any name (pins, if
+ * set, are still checked). Only for tests against self-signed servers: it
+ * makes the connection open to interception.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `b` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a builder is used by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_tls_config_builder_dangerous_disable_verification(struct reqivo_tls_config_builder *b);
+
+/**
+ * Makes the immutable config from the builder's settings. Always consumes
+ * the builder, on failure too.
+ *
+ * Ownership: takes ownership of `b` (do not use or free it afterwards);
+ * the caller owns the config and releases it with `reqivo_tls_config_free`.
+ * NULL: `b` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+ * Thread safety: a builder is used by one thread at a time; the config may
+ * be used from any number of threads.
+ * Returns: the config, or NULL with `err` filled: `REQIVO_ERR_INVALID_CONFIG`
+ * when no root is trusted (system roots off and none added).
+ * Since: 0.1.0
+ */
+const struct reqivo_tls_config *reqivo_tls_config_builder_build(struct reqivo_tls_config_builder *b,
+                                                                struct reqivo_error *err);
+
+/**
+ * Releases the caller's reference to a config. Sessions using it keep
+ * their own.
+ *
+ * Ownership: the caller's reference ends; do not use `c` afterwards.
+ * NULL: ignored.
+ * Thread safety: do not free a config another thread is passing to a call.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_tls_config_free(const struct reqivo_tls_config *c);
 
 /**
  * The library's version as "MAJOR.MINOR.PATCH". Compare it with the

@@ -20,6 +20,12 @@ const (
 	CodeInvalidConfig Code = 1006
 	// CodeInvalidJSON is REQIVO_ERR_INVALID_JSON: A JSON body is not valid JSON; the message gives line and column.
 	CodeInvalidJSON Code = 1007
+	// CodeInvalidJSONPointer is REQIVO_ERR_INVALID_JSON_POINTER: A JSON pointer is malformed (RFC 6901: empty, or '/'-separated tokens with '~0' and '~1' escapes).
+	CodeInvalidJSONPointer Code = 1008
+	// CodeJSONNotFound is REQIVO_ERR_JSON_NOT_FOUND: A JSON pointer refers to no value: a missing member, an index past the end, or a step into a scalar.
+	CodeJSONNotFound Code = 1009
+	// CodeBufferTooSmall is REQIVO_ERR_BUFFER_TOO_SMALL: A caller's buffer is too small; the call reports the size needed.
+	CodeBufferTooSmall Code = 1010
 	// CodeDNS is REQIVO_ERR_DNS: The host name did not resolve.
 	CodeDNS Code = 2001
 	// CodeConnectRefused is REQIVO_ERR_CONNECT_REFUSED: Every address of the host refused the connection.
@@ -30,7 +36,7 @@ const (
 	CodeIO Code = 2004
 	// CodeTLSHandshake is REQIVO_ERR_TLS_HANDSHAKE: The TLS handshake failed.
 	CodeTLSHandshake Code = 2101
-	// CodeTLSCertUntrusted is REQIVO_ERR_TLS_CERT_UNTRUSTED: The server certificate does not chain to a trusted root.
+	// CodeTLSCertUntrusted is REQIVO_ERR_TLS_CERT_UNTRUSTED: The server certificate does not chain to a trusted root, has expired or is not valid yet (the message says which).
 	CodeTLSCertUntrusted Code = 2102
 	// CodeTLSHostname is REQIVO_ERR_TLS_HOSTNAME: The server certificate is not valid for the host name.
 	CodeTLSHostname Code = 2103
@@ -110,6 +116,9 @@ var codeTable = [...]codeInfo{
 	{CodeInvalidHeader, "REQIVO_ERR_INVALID_HEADER", ClassUsage},
 	{CodeInvalidConfig, "REQIVO_ERR_INVALID_CONFIG", ClassUsage},
 	{CodeInvalidJSON, "REQIVO_ERR_INVALID_JSON", ClassUsage},
+	{CodeInvalidJSONPointer, "REQIVO_ERR_INVALID_JSON_POINTER", ClassUsage},
+	{CodeJSONNotFound, "REQIVO_ERR_JSON_NOT_FOUND", ClassUsage},
+	{CodeBufferTooSmall, "REQIVO_ERR_BUFFER_TOO_SMALL", ClassUsage},
 	{CodeDNS, "REQIVO_ERR_DNS", ClassNetwork},
 	{CodeConnectRefused, "REQIVO_ERR_CONNECT_REFUSED", ClassNetwork},
 	{CodeConnectionClosed, "REQIVO_ERR_CONNECTION_CLOSED", ClassNetwork},

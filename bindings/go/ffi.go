@@ -1,7 +1,8 @@
 package reqivo
 
-// #cgo CFLAGS: -I${SRCDIR}/../../include
-// #cgo LDFLAGS: ${SRCDIR}/../../target/release/libreqivo.a -lm -ldl -pthread
+// /* Link flags: link_tree.go (this checkout's static library, the
+//    default) or link_pkgconfig.go (an installed libreqivo through
+//    pkg-config, with -tags reqivo_pkgconfig). */
 // #include <reqivo.h>
 import "C"
 

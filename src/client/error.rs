@@ -14,8 +14,12 @@ pub enum ClientErrorKind {
     InvalidLocation,
     /// A caller callback (body source, progress, hook) asked to stop.
     AbortedByCallback,
-    /// A JSON body the caller gave is not valid JSON.
+    /// A JSON body the caller gave, or a response body looked up, is not valid JSON.
     InvalidJson,
+    /// A JSON pointer is malformed (RFC 6901).
+    InvalidJsonPointer,
+    /// A JSON pointer refers to no value in the document.
+    JsonNotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! One request/response exchange on one pooled connection, and the single
 //! transparent retry when a reused connection turns out to be dead.
+use std::sync::Arc;
+
 use url::Url;
 
 use super::body::{Body, Tracker};
@@ -7,7 +9,7 @@ use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
 use super::request::is_idempotent;
 use super::response::Timings;
-use crate::net::{Budget, Lease, Pool, PoolKey};
+use crate::net::{Budget, Lease, Pool, PoolKey, TlsConfig};
 use crate::proto::{
     self, encode_chunk, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead,
     LAST_CHUNK,
@@ -24,6 +26,8 @@ pub(crate) struct Hop<'a> {
     pub headers: &'a HeaderList,
     pub body: Option<&'a Body>,
     pub tracker: &'a Tracker,
+    /// The session's TLS configuration; `None` means the shared default.
+    pub tls: Option<&'a Arc<TlsConfig>>,
 }
 
 /// A response whose head has been read; its body is still on the connection.
@@ -39,11 +43,16 @@ pub(crate) struct Exchanged {
     pub tracker: Tracker,
 }
 
-pub(crate) fn pool_key(url: &Url) -> PoolKey {
+/// The pool key of `url`: https connections are also keyed by the TLS
+/// configuration they are made with.
+pub(crate) fn pool_key(url: &Url, tls: Option<&Arc<TlsConfig>>) -> PoolKey {
+    let tls =
+        (url.scheme() == "https").then(|| tls.cloned().unwrap_or_else(TlsConfig::shared_default));
     PoolKey {
         scheme: url.scheme().to_string(),
         host: url.host_str().unwrap_or_default().to_string(),
         port: url.port_or_known_default().unwrap_or(80),
+        tls,
     }
 }
 
@@ -70,7 +79,7 @@ pub(crate) fn exchange(
         &request_target(hop.url),
         hop.headers.iter(),
     )?;
-    let key = pool_key(hop.url);
+    let key = pool_key(hop.url, hop.tls);
     match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
         Err((e, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
             attempt(pool, &key, hop, &head_bytes, limits, budget, true).map_err(|(e, _)| e)
@@ -102,6 +111,7 @@ fn attempt(
         let since_start = |i: std::time::Instant| i.saturating_duration_since(budget.started);
         timings.dns = t.dns_done.map(since_start).unwrap_or_default();
         timings.connect = since_start(t.connected);
+        timings.tls = t.tls_done.map(since_start).unwrap_or_default();
     }
     let mut got_bytes = false;
     let mut progress = Sent::default();

@@ -7,9 +7,11 @@
 #![deny(unsafe_code)]
 
 mod body;
+mod decode;
 mod error;
 mod exchange;
 mod headers;
+pub mod json;
 mod redirect;
 mod request;
 mod response;

@@ -43,13 +43,7 @@ pub(crate) fn parse_absolute(text: &str) -> Result<Url, ClientError> {
 
 pub(crate) fn check_scheme(url: &Url) -> Result<(), ClientError> {
     match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(ClientError::new(
-                ClientErrorKind::UnsupportedScheme,
-                format!("https is not supported by this build yet: {}", url),
-            ))
-        }
+        "http" | "https" => {}
         other => {
             return Err(ClientError::new(
                 ClientErrorKind::UnsupportedScheme,

@@ -26,4 +26,9 @@ pub struct Response {
     pub timings: Timings,
     /// A 307/308 was returned instead of followed: its body could not be resent.
     pub redirect_not_followed: bool,
+    /// The body was content-decoded (gzip or deflate); headers are as received.
+    pub decompressed: bool,
+    /// What the TLS handshake of the final exchange's connection settled
+    /// on; `None` over plain HTTP.
+    pub tls: Option<crate::net::TlsInfo>,
 }

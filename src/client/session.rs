@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use url::Url;
 
 use super::body::{Body, Tracker};
+use super::decode;
 use super::error::{ClientError, ClientErrorKind};
 use super::exchange::{exchange, read_body, Exchanged, Hop};
 use super::headers::HeaderList;
@@ -12,7 +13,7 @@ use super::redirect::{is_redirect, next_method, resolve_location, same_origin, L
 use super::request::{parse_absolute, validate_header, Request, Target};
 use super::response::{Response, Timings};
 use super::stream::Stream;
-use crate::net::{Budget, Cancel, Pool, Timeouts};
+use crate::net::{Budget, Cancel, Pool, Timeouts, TlsConfig};
 use crate::proto::Limits;
 
 const USER_AGENT: &str = concat!("reqivo/", env!("CARGO_PKG_VERSION"));
@@ -40,6 +41,10 @@ pub struct SessionConfig {
     pub limits: Limits,
     pub max_body_bytes: Option<u64>,
     pub max_redirects: u32,
+    /// Ask for and undo gzip/deflate content coding.
+    pub decompress: bool,
+    /// TLS for https URLs; `None` uses the process-wide default config.
+    pub tls: Option<Arc<TlsConfig>>,
 }
 
 impl Default for SessionConfig {
@@ -58,6 +63,8 @@ impl Default for SessionConfig {
             limits: Limits::default(),
             max_body_bytes: None,
             max_redirects: 30,
+            decompress: true,
+            tls: None,
         }
     }
 }
@@ -172,6 +179,24 @@ impl Session {
         });
     }
 
+    /// Turns gzip/deflate decoding (and the Accept-Encoding that asks for
+    /// it) on or off for later sends. On by default.
+    pub fn set_decompress(&self, on: bool) {
+        let _ = self.update(|c| {
+            c.decompress = on;
+            Ok(())
+        });
+    }
+
+    /// Sets the TLS configuration of later https sends; `None` returns to
+    /// the shared default. Connections made under another config are not reused.
+    pub fn set_tls(&self, tls: Option<Arc<TlsConfig>>) {
+        let _ = self.update(|c| {
+            c.tls = tls;
+            Ok(())
+        });
+    }
+
     pub fn set_max_redirects(&self, n: u32) {
         let _ = self.update(|c| {
             c.max_redirects = n;
@@ -260,6 +285,7 @@ impl Session {
                 headers: &headers,
                 body,
                 tracker: &tracker,
+                tls: cfg.tls.as_ref(),
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;
             let location = ex.head.value("location").map(<[u8]>::to_vec);
@@ -273,6 +299,8 @@ impl Session {
                     cancel.clone(),
                     timeouts,
                     delivery,
+                    &limits,
+                    cfg.decompress,
                 );
             }
             if redirects >= cfg.max_redirects {
@@ -297,6 +325,8 @@ impl Session {
                     cancel.clone(),
                     timeouts,
                     delivery,
+                    &limits,
+                    cfg.decompress,
                 )?;
                 match &mut done {
                     Finished::Buffered(r) => r.redirect_not_followed = true,
@@ -324,11 +354,19 @@ impl Session {
         cancel: Option<Arc<Cancel>>,
         timeouts: Timeouts,
         delivery: Delivery,
+        limits: &Limits,
+        decode: bool,
     ) -> Result<Finished, ClientError> {
         let reused = ex.lease.reused;
+        let tls = ex.lease.tls_info();
         match delivery {
             Delivery::Buffered => {
-                let (head, body, mut timings) = read_body(ex, budget, u64::MAX)?;
+                let (head, mut body, mut timings) = read_body(ex, budget, u64::MAX)?;
+                let coding = decode.then(|| decode::coding_of(&head)).flatten();
+                let decompressed = coding.is_some() && !body.is_empty();
+                if let (Some(coding), true) = (coding, decompressed) {
+                    body = decode::decode_all(coding, body, limits.max_body_bytes)?;
+                }
                 timings.total = budget.started.elapsed();
                 Ok(Finished::Buffered(Response {
                     head,
@@ -338,11 +376,17 @@ impl Session {
                     redirect_count,
                     timings,
                     redirect_not_followed: false,
+                    decompressed,
+                    tls,
                 }))
             }
             Delivery::Streamed => {
                 let mut timings: Timings = ex.timings;
                 timings.total = budget.started.elapsed();
+                let coding = decode.then(|| decode::coding_of(&ex.head)).flatten();
+                let coding = coding
+                    .filter(|_| !ex.decoder.is_done())
+                    .map(|c| (c, limits.max_body_bytes));
                 Ok(Finished::Streamed(Stream::new(
                     ex,
                     url.into(),
@@ -352,7 +396,8 @@ impl Session {
                     budget,
                     cancel,
                     timeouts,
-                )))
+                    coding,
+                )?))
             }
         }
     }
@@ -421,6 +466,9 @@ fn hop_headers(
         for name in CONTENT_HEADERS {
             h.remove(name);
         }
+    }
+    if cfg.decompress && h.get("accept-encoding").is_none() {
+        h.add("Accept-Encoding", decode::ACCEPT_ENCODING);
     }
     if h.get("connection").is_none() {
         h.add("Connection", "keep-alive");

@@ -1,18 +1,20 @@
 //! A response whose body is read by the caller piece by piece. Memory stays
-//! flat: at most one socket read is buffered, whatever the body size.
+//! flat: at most one socket read (and, for a content-coded body, one
+//! decoder window) is buffered, whatever the body size.
+use std::io::{self, Read};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::body::Tracker;
+use super::decode::{self, carry, uncarry, Coding};
 use super::error::ClientError;
 use super::exchange::Exchanged;
 use super::response::{Response, Timings};
 use crate::net::{Budget, Cancel, Lease, Timeouts};
 use crate::proto::BodyDecoder;
 
-pub struct Stream {
-    /// The head, with an empty body.
-    response: Response,
+/// The body as framed on the connection (transfer coding undone).
+struct Raw {
     lease: Option<Lease>,
     decoder: BodyDecoder,
     keep_alive: bool,
@@ -20,15 +22,43 @@ pub struct Stream {
     timeouts: Timeouts,
     started: Instant,
     total_deadline: Option<Instant>,
-    /// The first error; every later read reports it again.
-    failed: Option<ClientError>,
     /// Progress reporting: request bytes sent, response body length if known.
     tracker: Tracker,
     sent: u64,
     receive_total: Option<u64>,
 }
 
+impl Read for Raw {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_body(buf).map_err(carry)
+    }
+}
+
+/// What the caller reads: the raw body, or the raw body through a
+/// content decoder.
+enum Reader {
+    Plain(Raw),
+    Decoded {
+        inner: Box<dyn Read + Send>,
+        coding: Coding,
+        produced: u64,
+        limit: u64,
+        ended: bool,
+    },
+    /// After an error: the connection is gone.
+    Closed,
+}
+
+pub struct Stream {
+    /// The head, with an empty body.
+    response: Response,
+    reader: Reader,
+    /// The first error; every later read reports it again.
+    failed: Option<ClientError>,
+}
+
 impl Stream {
+    /// `decode` is the content coding to undo, with the decoded-size limit.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         ex: Exchanged,
@@ -39,7 +69,8 @@ impl Stream {
         budget: &Budget<'_>,
         cancel: Option<Arc<Cancel>>,
         timeouts: Timeouts,
-    ) -> Stream {
+        decode: Option<(Coding, u64)>,
+    ) -> Result<Stream, ClientError> {
         let Exchanged {
             lease,
             head,
@@ -50,7 +81,38 @@ impl Stream {
             ..
         } = ex;
         let receive_total = decoder.remaining_length();
-        let mut s = Stream {
+        let tls = lease.tls_info();
+        let mut raw = Raw {
+            lease: Some(lease),
+            decoder,
+            keep_alive,
+            cancel,
+            timeouts,
+            started: budget.started,
+            total_deadline: budget.total_deadline,
+            tracker,
+            sent,
+            receive_total,
+        };
+        raw.finish_if_done();
+        let reader = match decode {
+            None => Reader::Plain(raw),
+            Some((coding, limit)) => {
+                // The first byte tells zlib-wrapped from raw deflate.
+                let mut first = [0u8; 1];
+                let n = raw.read_body(&mut first)?;
+                let src = io::Cursor::new(first[..n].to_vec()).chain(raw);
+                Reader::Decoded {
+                    inner: decode::decoder(coding, src, first[..n].first().copied()),
+                    coding,
+                    produced: 0,
+                    limit,
+                    ended: false,
+                }
+            }
+        };
+        let decompressed = matches!(reader, Reader::Decoded { .. });
+        Ok(Stream {
             response: Response {
                 head,
                 body: Vec::new(),
@@ -59,21 +121,12 @@ impl Stream {
                 redirect_count,
                 timings,
                 redirect_not_followed: false,
+                decompressed,
+                tls,
             },
-            lease: Some(lease),
-            decoder,
-            keep_alive,
-            cancel,
-            timeouts,
-            started: budget.started,
-            total_deadline: budget.total_deadline,
+            reader,
             failed: None,
-            tracker,
-            sent,
-            receive_total,
-        };
-        s.finish_if_done();
-        s
+        })
     }
 
     pub(crate) fn mark_redirect_not_followed(&mut self) {
@@ -86,7 +139,11 @@ impl Stream {
 
     /// True once the body has been read to its end.
     pub fn is_done(&self) -> bool {
-        self.decoder.is_done()
+        match &self.reader {
+            Reader::Plain(raw) => raw.decoder.is_done(),
+            Reader::Decoded { ended, .. } => *ended,
+            Reader::Closed => false,
+        }
     }
 
     /// Reads body bytes into `buf`; 0 means the body has ended.
@@ -94,18 +151,42 @@ impl Stream {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        match self.read_inner(buf) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                // Dropping the lease closes the connection.
-                self.lease = None;
-                self.failed = Some(e.clone());
-                Err(e)
-            }
+        let result = match &mut self.reader {
+            Reader::Plain(raw) => raw.read_body(buf),
+            Reader::Decoded {
+                inner,
+                coding,
+                produced,
+                limit,
+                ended,
+            } => match inner.read(buf) {
+                Ok(0) => {
+                    *ended = !buf.is_empty();
+                    Ok(0)
+                }
+                Ok(n) => {
+                    *produced += n as u64;
+                    if *produced > *limit {
+                        Err(decode::too_large(*limit))
+                    } else {
+                        Ok(n)
+                    }
+                }
+                Err(e) => Err(uncarry(e, *coding)),
+            },
+            Reader::Closed => Ok(0),
+        };
+        if let Err(e) = &result {
+            // Dropping the connection unreleased closes it.
+            self.reader = Reader::Closed;
+            self.failed = Some(e.clone());
         }
+        result
     }
+}
 
-    fn read_inner(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
+impl Raw {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
         if buf.is_empty() || self.decoder.is_done() {
             return Ok(0);
         }

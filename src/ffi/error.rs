@@ -34,6 +34,14 @@ pub enum reqivo_code {
     REQIVO_ERR_INVALID_CONFIG = 1006,
     /// A JSON body is not valid JSON; the message gives line and column.
     REQIVO_ERR_INVALID_JSON = 1007,
+    /// A JSON pointer is malformed (RFC 6901: empty, or '/'-separated tokens
+    /// with '~0' and '~1' escapes).
+    REQIVO_ERR_INVALID_JSON_POINTER = 1008,
+    /// A JSON pointer refers to no value: a missing member, an index past
+    /// the end, or a step into a scalar.
+    REQIVO_ERR_JSON_NOT_FOUND = 1009,
+    /// A caller's buffer is too small; the call reports the size needed.
+    REQIVO_ERR_BUFFER_TOO_SMALL = 1010,
     /// The host name did not resolve.
     REQIVO_ERR_DNS = 2001,
     /// Every address of the host refused the connection.
@@ -44,7 +52,8 @@ pub enum reqivo_code {
     REQIVO_ERR_IO = 2004,
     /// The TLS handshake failed.
     REQIVO_ERR_TLS_HANDSHAKE = 2101,
-    /// The server certificate does not chain to a trusted root.
+    /// The server certificate does not chain to a trusted root, has
+    /// expired or is not valid yet (the message says which).
     REQIVO_ERR_TLS_CERT_UNTRUSTED = 2102,
     /// The server certificate is not valid for the host name.
     REQIVO_ERR_TLS_HOSTNAME = 2103,
@@ -136,6 +145,7 @@ fn proto_code(k: ProtoErrorKind) -> reqivo_code {
         ProtoErrorKind::InvalidFraming => REQIVO_ERR_INVALID_FRAMING,
         ProtoErrorKind::InvalidChunk => REQIVO_ERR_INVALID_CHUNK,
         ProtoErrorKind::UnexpectedEof => REQIVO_ERR_UNEXPECTED_EOF,
+        ProtoErrorKind::Decompression => REQIVO_ERR_DECOMPRESSION,
     }
 }
 
@@ -152,6 +162,11 @@ fn net_code(k: NetErrorKind) -> reqivo_code {
         NetErrorKind::TimeoutTotal => REQIVO_ERR_TIMEOUT_TOTAL,
         NetErrorKind::TimeoutPool => REQIVO_ERR_TIMEOUT_POOL,
         NetErrorKind::Cancelled => REQIVO_ERR_CANCELLED,
+        NetErrorKind::InvalidConfig => REQIVO_ERR_INVALID_CONFIG,
+        NetErrorKind::TlsHandshake => REQIVO_ERR_TLS_HANDSHAKE,
+        NetErrorKind::TlsCertUntrusted => REQIVO_ERR_TLS_CERT_UNTRUSTED,
+        NetErrorKind::TlsHostname => REQIVO_ERR_TLS_HOSTNAME,
+        NetErrorKind::TlsPinMismatch => REQIVO_ERR_TLS_PIN_MISMATCH,
     }
 }
 
@@ -166,6 +181,8 @@ fn client_code(k: ClientErrorKind) -> reqivo_code {
         ClientErrorKind::InvalidLocation => REQIVO_ERR_INVALID_LOCATION,
         ClientErrorKind::AbortedByCallback => REQIVO_ERR_ABORTED_BY_CALLBACK,
         ClientErrorKind::InvalidJson => REQIVO_ERR_INVALID_JSON,
+        ClientErrorKind::InvalidJsonPointer => REQIVO_ERR_INVALID_JSON_POINTER,
+        ClientErrorKind::JsonNotFound => REQIVO_ERR_JSON_NOT_FOUND,
     }
 }
 

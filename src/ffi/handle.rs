@@ -65,6 +65,20 @@ pub(crate) unsafe fn free_box<C: Castable<Ownership = OwnedBox>>(p: *mut C) {
     }
 }
 
+/// Takes the value out of a boxed handle, freeing the box: for calls that
+/// consume their argument (a builder's `_build`).
+///
+/// # Safety
+/// `p` is NULL or came from `to_boxed_ptr` for `C` and was not freed; the
+/// caller never uses `p` again.
+pub(crate) unsafe fn take_box<C: Castable<Ownership = OwnedBox>>(p: *mut C) -> Option<C::RustType> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract, `p` is the Box's pointer, taken once.
+    Some(*unsafe { Box::from_raw(p.cast::<C::RustType>()) })
+}
+
 /// # Safety
 /// `p` is NULL or came from `to_arc_ptr` for `C`, and the caller gives up
 /// its reference.

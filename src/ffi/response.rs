@@ -57,6 +57,9 @@ pub const REQIVO_RESPONSE_REUSED: u32 = 1;
 pub const REQIVO_RESPONSE_TLS: u32 = 2;
 /// The body was decompressed by the library.
 pub const REQIVO_RESPONSE_DECOMPRESSED: u32 = 4;
+/// The TLS connection was made by resuming an earlier session of the same
+/// `reqivo_tls_config` (an abbreviated handshake, no certificate exchange).
+pub const REQIVO_RESPONSE_TLS_RESUMED: u32 = 8;
 /// This is a 307/308 redirect that was not followed because the request
 /// body came from a callback and cannot be sent again.
 pub const REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED: u32 = 16;
@@ -110,8 +113,17 @@ fn flags(r: &Response) -> u32 {
     if r.reused {
         f |= REQIVO_RESPONSE_REUSED;
     }
+    if let Some(tls) = r.tls {
+        f |= REQIVO_RESPONSE_TLS;
+        if tls.resumed {
+            f |= REQIVO_RESPONSE_TLS_RESUMED;
+        }
+    }
     if r.redirect_not_followed {
         f |= REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED;
+    }
+    if r.decompressed {
+        f |= REQIVO_RESPONSE_DECOMPRESSED;
     }
     f
 }

@@ -10,6 +10,7 @@ use super::pool::reqivo_pool;
 use super::request::reqivo_request;
 use super::response::{into_c, reqivo_response};
 use super::stream::reqivo_stream;
+use super::tls::reqivo_tls_config;
 use crate::client::Session;
 use crate::net::{Pool, PoolConfig};
 
@@ -92,6 +93,30 @@ pub extern "C" fn reqivo_session_set_base_url(
             )
         };
         try_or_fail!(s.set_base_url(url), err);
+        OK
+    })
+}
+
+/// Sets the TLS configuration of later https sends. The session takes its
+/// own reference, so the caller may free `tls` at once. Connections made
+/// under another config are never reused for these sends.
+///
+/// Ownership: the session keeps a reference to `tls` until replaced or freed.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `tls` NULL returns to the
+/// default config (system roots, TLS 1.2 minimum), shared by the process.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_tls(
+    s: *mut reqivo_session,
+    tls: *const reqivo_tls_config,
+) -> u32 {
+    ffi_boundary!({
+        require!(s);
+        // SAFETY: live session; `tls` NULL or a live config.
+        let (s, tls) = unsafe { (try_ref(s).expect("checked"), clone_arc(tls)) };
+        s.set_tls(tls);
         OK
     })
 }

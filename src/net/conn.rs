@@ -1,55 +1,135 @@
-//! One open connection: a non-blocking socket and its read buffer. Every
-//! read and write waits through `Budget::wait_fd`, so each is bounded by its
-//! timeout, the total deadline and the cancel token.
-use std::io::{self, Read, Write};
+//! One open connection: a non-blocking socket, plain or TLS, and its read
+//! buffer. Every read and write waits through `Budget::wait_fd`, so each is
+//! bounded by its timeout, the total deadline and the cancel token; a TLS
+//! handshake waits the same way, under the connect timeout.
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
+use rustls::{ClientConnection, HandshakeKind};
 
 use super::budget::{Budget, Op};
-use super::connect::{self, ConnectTimings};
-use super::error::NetError;
+use super::connect;
+use super::error::{NetError, NetErrorKind};
+use super::tls::{self, TlsConfig, TlsInfo, TlsVersion};
 
 /// Read buffer size: large enough for typical heads and one socket read.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Time spent opening the connection, reported in response timings.
-pub type ConnTimings = ConnectTimings;
+/// When opening this connection resolved, connected and finished its TLS
+/// handshake. Instants, not durations, so callers can report them from the
+/// start of their send (which may include a wait for the pool).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnTimings {
+    /// `None` when no resolution happened (an IP literal).
+    pub dns_done: Option<Instant>,
+    pub connected: Instant,
+    /// `None` without TLS.
+    pub tls_done: Option<Instant>,
+}
+
+enum Transport {
+    Plain(TcpStream),
+    Tls {
+        tcp: TcpStream,
+        tls: Box<ClientConnection>,
+        min: TlsVersion,
+    },
+}
+
+impl Transport {
+    #[cfg(test)]
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls { tcp, .. } => tcp,
+        }
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transport::Plain(s) => f.debug_tuple("Plain").field(s).finish(),
+            Transport::Tls { tcp, .. } => f.debug_tuple("Tls").field(tcp).finish(),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    transport: Transport,
     peer: String,
     buf: Vec<u8>,
     start: usize,
     end: usize,
     pub(crate) idle_since: Instant,
-    /// When opening this connection resolved and connected.
+    /// When opening this connection resolved, connected and shook hands.
     pub timings: ConnTimings,
+    tls_info: Option<TlsInfo>,
 }
 
 impl Conn {
-    pub fn open(host: &str, port: u16, budget: &Budget<'_>) -> Result<Conn, NetError> {
-        let (stream, timings) = connect::connect(host, port, budget)?;
+    /// Connects to `host:port`, then, with `tls`, runs the TLS handshake
+    /// (SNI and certificate name from `host`) under the connect timeout.
+    pub fn open(
+        host: &str,
+        port: u16,
+        tls: Option<&TlsConfig>,
+        budget: &Budget<'_>,
+    ) -> Result<Conn, NetError> {
+        let (stream, t) = connect::connect(host, port, budget)?;
         let peer = stream
             .peer_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|_| format!("{}:{}", host, port));
+        let mut timings = ConnTimings {
+            dns_done: t.dns_done,
+            connected: t.connected,
+            tls_done: None,
+        };
+        let (transport, tls_info) = match tls {
+            None => (Transport::Plain(stream), None),
+            Some(cfg) => {
+                let min = cfg.min_version();
+                let mut conn = ClientConnection::new(cfg.client_config(), tls::server_name(host)?)
+                    .map_err(|e| tls::map_error(&e, &peer, min))?;
+                handshake(&stream, &mut conn, &peer, min, budget)?;
+                timings.tls_done = Some(Instant::now());
+                let info = TlsInfo {
+                    resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+                    version: conn.protocol_version().map_or(0, u16::from),
+                };
+                let transport = Transport::Tls {
+                    tcp: stream,
+                    tls: Box::new(conn),
+                    min,
+                };
+                (transport, Some(info))
+            }
+        };
         Ok(Conn {
-            stream,
+            transport,
             peer,
             buf: Vec::new(),
             start: 0,
             end: 0,
             idle_since: Instant::now(),
             timings,
+            tls_info,
         })
     }
 
     pub fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// What the TLS handshake settled on; `None` for a plain connection.
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        self.tls_info
     }
 
     /// Bytes read from the socket and not yet consumed.
@@ -79,8 +159,8 @@ impl Conn {
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
-        let (end, stream, peer) = (self.end, &mut self.stream, &self.peer);
-        let n = read_with(stream, peer, &mut self.buf[end..], budget)?;
+        let (end, transport, peer) = (self.end, &mut self.transport, &self.peer);
+        let n = read_with(transport, peer, &mut self.buf[end..], budget)?;
         self.end += n;
         Ok(n)
     }
@@ -89,32 +169,40 @@ impl Conn {
     /// empty: large bodies are copied once, from the kernel to their place.
     pub fn read_direct(&mut self, dst: &mut [u8], budget: &Budget<'_>) -> Result<usize, NetError> {
         debug_assert!(self.buffered().is_empty());
-        read_with(&mut self.stream, &self.peer, dst, budget)
+        read_with(&mut self.transport, &self.peer, dst, budget)
     }
 
     pub fn write_all(&mut self, mut data: &[u8], budget: &Budget<'_>) -> Result<(), NetError> {
+        let peer = &self.peer;
+        let what = || format!("writing to {}", peer);
         while !data.is_empty() {
             budget.check_cancel()?;
             if budget.total_passed() {
-                let what = format!("writing to {}", self.peer);
-                return Err(budget.timeout_error(Op::Write, &what));
+                return Err(budget.timeout_error(Op::Write, &what()));
             }
-            match self.stream.write(data) {
-                Ok(0) => {
-                    return Err(NetError::io(
-                        &io::ErrorKind::WriteZero.into(),
-                        &format!("writing to {}", self.peer),
-                    ))
+            match &mut self.transport {
+                Transport::Plain(stream) => match stream.write(data) {
+                    Ok(0) => return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what())),
+                    Ok(n) => data = &data[n..],
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        budget.wait_fd(stream.as_fd(), true, Op::Write, &what())?
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(NetError::io(&e, &what())),
+                },
+                Transport::Tls { tcp, tls, .. } => {
+                    // rustls encrypts into its own buffer (bounded), which
+                    // is then written out in full before taking more.
+                    let n = tls
+                        .writer()
+                        .write(data)
+                        .map_err(|e| NetError::io(&e, &what()))?;
+                    if n == 0 {
+                        return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what()));
+                    }
+                    data = &data[n..];
+                    flush_tls(tcp, tls, budget, Op::Write, &what())?;
                 }
-                Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
-                    self.stream.as_fd(),
-                    true,
-                    Op::Write,
-                    &format!("writing to {}", self.peer),
-                )?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(NetError::io(&e, &format!("writing to {}", self.peer))),
             }
         }
         Ok(())
@@ -122,17 +210,38 @@ impl Conn {
 
     /// An idle connection is usable only if the server has sent nothing:
     /// readable means it closed (EOF) or sent bytes nobody asked for, and
-    /// either way the next response could not be trusted.
-    pub fn is_stale(&self) -> bool {
+    /// either way the next response could not be trusted. Over TLS, records
+    /// that carry no data (session tickets) are taken in and do not count.
+    pub fn is_stale(&mut self) -> bool {
         if !self.buffered().is_empty() {
             return true;
         }
-        let mut fds = [PollFd::new(&self.stream, PollFlags::IN)];
-        let zero = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        !matches!(poll(&mut fds, Some(&zero)), Ok(0))
+        match &mut self.transport {
+            Transport::Plain(stream) => readable_now(stream),
+            Transport::Tls { tcp, tls, .. } => {
+                // A few records at most; a server that keeps talking is stale.
+                for _ in 0..8 {
+                    match tls.process_new_packets() {
+                        Ok(st) if st.plaintext_bytes_to_read() > 0 || st.peer_has_closed() => {
+                            return true
+                        }
+                        Ok(_) => {}
+                        Err(_) => return true,
+                    }
+                    if !readable_now(tcp) {
+                        return false;
+                    }
+                    let mut r: &TcpStream = tcp;
+                    match tls.read_tls(&mut r) {
+                        Ok(0) => return true,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                        Err(_) => return true,
+                    }
+                }
+                true
+            }
+        }
     }
 
     pub fn idle_for(&self) -> Duration {
@@ -140,8 +249,134 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    /// Over TLS, tells the server the connection ends on purpose
+    /// (close_notify), if the socket takes it at once; never waits.
+    fn drop(&mut self) {
+        if let Transport::Tls { tcp, tls, .. } = &mut self.transport {
+            tls.send_close_notify();
+            let _ = tls.write_tls(&mut NoSigPipe(tcp));
+        }
+    }
+}
+
+/// The socket as rustls writes to it: through send(2) with MSG_NOSIGNAL,
+/// never writev(2), so a peer that has gone away is an EPIPE error and not
+/// a SIGPIPE that would kill the C program calling us.
+struct NoSigPipe<'a>(&'a TcpStream);
+
+impl Write for NoSigPipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0).send_with_flags(buf, libc::MSG_NOSIGNAL)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        socket2::SockRef::from(self.0).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn readable_now(stream: &TcpStream) -> bool {
+    let mut fds = [PollFd::new(stream, PollFlags::IN)];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    !matches!(poll(&mut fds, Some(&zero)), Ok(0))
+}
+
+/// Runs the TLS handshake to its end, every wait under the connect timeout.
+fn handshake(
+    tcp: &TcpStream,
+    tls: &mut ClientConnection,
+    peer: &str,
+    min: TlsVersion,
+    budget: &Budget<'_>,
+) -> Result<(), NetError> {
+    let what = format!("the TLS handshake with {}", peer);
+    while tls.is_handshaking() {
+        if tls.wants_write() {
+            flush_tls(tcp, tls, budget, Op::Connect, &what)?;
+            continue;
+        }
+        if !pump_tls(tcp, tls, peer, min, budget, Op::Connect, &what)? {
+            return Err(NetError::new(
+                NetErrorKind::TlsHandshake,
+                format!(
+                    "TLS with {}: the server closed the connection during the handshake",
+                    peer
+                ),
+            ));
+        }
+    }
+    flush_tls(tcp, tls, budget, Op::Connect, &what)
+}
+
+/// Writes every TLS record rustls has queued, waiting under `op`.
+fn flush_tls(
+    tcp: &TcpStream,
+    tls: &mut ClientConnection,
+    budget: &Budget<'_>,
+    op: Op,
+    what: &str,
+) -> Result<(), NetError> {
+    while tls.wants_write() {
+        budget.check_cancel()?;
+        if budget.total_passed() {
+            return Err(budget.timeout_error(op, what));
+        }
+        match tls.write_tls(&mut NoSigPipe(tcp)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                budget.wait_fd(tcp.as_fd(), true, op, what)?
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(NetError::io(&e, what)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads TLS records from the socket, waiting under `op`, until rustls has
+/// taken some in. Returns false at EOF.
+fn pump_tls(
+    tcp: &TcpStream,
+    tls: &mut ClientConnection,
+    peer: &str,
+    min: TlsVersion,
+    budget: &Budget<'_>,
+    op: Op,
+    what: &str,
+) -> Result<bool, NetError> {
+    loop {
+        budget.check_cancel()?;
+        if budget.total_passed() {
+            return Err(budget.timeout_error(op, what));
+        }
+        let mut r = tcp;
+        match tls.read_tls(&mut r) {
+            Ok(n) => {
+                if let Err(e) = tls.process_new_packets() {
+                    // rustls queued an alert saying why; best effort, no wait.
+                    let _ = tls.write_tls(&mut NoSigPipe(tcp));
+                    return Err(tls::map_error(&e, peer, min));
+                }
+                return Ok(n > 0);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                budget.wait_fd(tcp.as_fd(), false, op, what)?
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(NetError::io(&e, what)),
+        }
+    }
+}
+
 fn read_with(
-    stream: &mut TcpStream,
+    transport: &mut Transport,
     peer: &str,
     dst: &mut [u8],
     budget: &Budget<'_>,
@@ -152,18 +387,36 @@ fn read_with(
     if budget.total_passed() {
         return Err(budget.timeout_error(Op::Read, &format!("reading from {}", peer)));
     }
-    loop {
-        match stream.read(dst) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
-                stream.as_fd(),
-                false,
-                Op::Read,
-                &format!("reading from {}", peer),
-            )?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
-        }
+    match transport {
+        Transport::Plain(stream) => loop {
+            match stream.read(dst) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
+                    stream.as_fd(),
+                    false,
+                    Op::Read,
+                    &format!("reading from {}", peer),
+                )?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
+            }
+        },
+        Transport::Tls { tcp, tls, min } => loop {
+            match tls.reader().read(dst) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let what = format!("reading from {}", peer);
+                    // Replies rustls owes the server (a key update) go first.
+                    flush_tls(tcp, tls, budget, Op::Write, &what)?;
+                    pump_tls(tcp, tls, peer, *min, budget, Op::Read, &what)?;
+                }
+                // The server closed without close_notify. Bodies framed by
+                // length or chunks still detect truncation in proto; a
+                // close-delimited body ends here, as in most clients.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
+            }
+        },
     }
 }
 
@@ -179,12 +432,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let budget = Budget::new(Timeouts::default(), None);
-        let mut conn = Conn::open("127.0.0.1", port, &budget).unwrap();
+        let mut conn = Conn::open("127.0.0.1", port, None, &budget).unwrap();
         let (mut peer, _) = listener.accept().unwrap();
         peer.write_all(b"ready").unwrap();
         budget
             .wait_fd(
-                conn.stream.as_fd(),
+                conn.transport.tcp().as_fd(),
                 false,
                 Op::Read,
                 "waiting for test bytes",

@@ -18,6 +18,18 @@ pub enum NetErrorKind {
     TimeoutTotal,
     TimeoutPool,
     Cancelled,
+    /// A configuration item (PEM, pin, roots) is unusable.
+    InvalidConfig,
+    /// The TLS handshake failed: an alert, a refused protocol version, a
+    /// connection closed mid-handshake.
+    TlsHandshake,
+    /// The server certificate does not chain to a trusted root, has
+    /// expired, is not valid yet, or was rejected for another reason.
+    TlsCertUntrusted,
+    /// The server certificate is not valid for the host name.
+    TlsHostname,
+    /// The server key matches none of the configured pins.
+    TlsPinMismatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

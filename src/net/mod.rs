@@ -1,4 +1,5 @@
-//! Everything that waits: DNS, connect, socket reads and writes, the pool.
+//! Everything that waits: DNS, connect, TLS handshakes, socket reads and
+//! writes, the pool.
 //!
 //! Rule for this layer: every wait is bounded by a timeout from `Budget` or
 //! ended by its `Cancel`; no function here decides what bytes mean (that is
@@ -11,9 +12,11 @@ mod conn;
 mod connect;
 mod error;
 mod pool;
+mod tls;
 
 pub use budget::{Budget, Timeouts};
 pub use cancel::Cancel;
 pub use conn::{Conn, ConnTimings};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{Lease, Pool, PoolConfig, PoolKey, PoolStats};
+pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};

@@ -1,10 +1,11 @@
 //! The connection pool: thread-safe, shared by any number of sessions.
 //!
-//! Idle connections are kept per key (scheme, host, port) in LIFO order, so
-//! the most recently used, least likely to have been closed by the server, is
-//! handed out first. Every checked-out connection is a `Lease`; dropping a
-//! lease without `release(true)` closes the connection, so an error path can
-//! never leak a slot.
+//! Idle connections are kept per key (scheme, host, port, TLS config) in
+//! LIFO order, so the most recently used, least likely to have been closed
+//! by the server, is handed out first. Every checked-out connection is a
+//! `Lease`; dropping a lease without `release(true)` closes the connection,
+//! so an error path can never leak a slot. The per-host limit counts per
+//! key: each TLS config to a host has its own `max_per_host`.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -14,6 +15,7 @@ use super::budget::{Budget, Op};
 use super::cancel::Cancel;
 use super::conn::Conn;
 use super::error::NetError;
+use super::tls::{TlsConfig, TlsInfo};
 
 /// Connections are shared only between requests with the same key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,6 +23,11 @@ pub struct PoolKey {
     pub scheme: String,
     pub host: String,
     pub port: u16,
+    /// The TLS configuration new connections are made with; `None` for
+    /// plain HTTP. Compared by identity, so a connection made under one
+    /// trust store or client certificate never serves a request made under
+    /// another.
+    pub tls: Option<Arc<TlsConfig>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +142,11 @@ impl Lease {
             .expect("a lease holds its connection until released")
     }
 
+    /// What the connection's TLS handshake settled on; `None` for plain HTTP.
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        self.conn.as_ref().and_then(Conn::tls_info)
+    }
+
     /// Gives the connection back: kept idle when `reusable`, else closed.
     pub fn release(mut self, reusable: bool) {
         if let Some(conn) = self.conn.take() {
@@ -208,7 +220,7 @@ impl Pool {
         loop {
             budget.check_cancel()?;
             if !fresh {
-                while let Some(conn) = st.pop_idle(key) {
+                while let Some(mut conn) = st.pop_idle(key) {
                     st.in_use += 1;
                     drop(st);
                     if conn.idle_for() <= cfg.max_idle && !conn.is_stale() {
@@ -279,7 +291,7 @@ impl Pool {
         st.open_total += 1;
         st.in_use += 1;
         drop(st);
-        match Conn::open(&key.host, key.port, budget) {
+        match Conn::open(&key.host, key.port, key.tls.as_deref(), budget) {
             Ok(conn) => {
                 self.shared.opened.fetch_add(1, Ordering::Relaxed);
                 Ok(Lease {

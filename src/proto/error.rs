@@ -25,6 +25,8 @@ pub enum ProtoErrorKind {
     InvalidChunk,
     /// The peer closed the connection inside a framed message.
     UnexpectedEof,
+    /// A content-coded body could not be decoded.
+    Decompression,
 }
 
 /// A protocol error with a message that says what was seen and where.

@@ -3,7 +3,8 @@
 #   release   against target/release/libreqivo.so,
 #   valgrind  the same binary under valgrind (leaks and memory errors fail),
 #   asan      rebuilt with ASan+UBSan against target/debug/libreqivo.so,
-# all against one tests/c/server.py on 127.0.0.1. Expects both libraries to
+# all against one tests/c/server.py on 127.0.0.1 (and tests/c/tls_server.py,
+# whose test PKI is made fresh with openssl). Expects both libraries to
 # be built (`make test-c` does that). Prints one line per program and mode,
 # then exactly one line `c-tests: N passed, M failed`; exits non-zero if
 # anything failed.
@@ -59,11 +60,15 @@ fi
 
 # The server prints its port on its first line.
 SERVER_PID=
+TLS_SERVER_PID=
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in "$SERVER_PID" "$TLS_SERVER_PID"; do
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  [ -z "${TLS_DIR:-}" ] || rm -rf "$TLS_DIR" "$TLS_DIR.ports"
 }
 trap cleanup EXIT
 "$PYTHON" tests/c/server.py >"$OUT/server.port" 2>"$OUT/server.log" &
@@ -81,6 +86,28 @@ if [ -z "$PORT" ]; then
   echo "c-tests: $passed passed, $((failed + 1)) failed"
   exit 1
 fi
+
+# The HTTPS peer prints its four ports (OK MTLS TLS12 WRONG) once its PKI
+# is made (in a directory of this run's own); test_tls reads them and the
+# PEM files from the environment.
+TLS_DIR=$OUT/tls.$$
+rm -rf "$TLS_DIR"
+"$PYTHON" tests/c/tls_server.py "$TLS_DIR" "$PORT" >"$TLS_DIR.ports" 2>"$OUT/tls_server.log" &
+TLS_SERVER_PID=$!
+TLS_PORTS=
+for _ in $(seq 300); do
+  TLS_PORTS=$(head -n 1 "$TLS_DIR.ports" 2>/dev/null || true)
+  [ -n "$TLS_PORTS" ] && break
+  kill -0 "$TLS_SERVER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$TLS_PORTS" ]; then
+  echo "tests/c/tls_server.py did not start:" >&2
+  cat "$OUT/tls_server.log" >&2
+  echo "c-tests: $passed passed, $((failed + 1)) failed"
+  exit 1
+fi
+export REQIVO_TLS_DIR="$TLS_DIR" REQIVO_TLS_PORTS="$TLS_PORTS"
 
 PROGRAMS=()
 for src in tests/c/test_*.c; do
@@ -154,6 +181,7 @@ for name in "${PROGRAMS[@]}"; do
   run "$name" release "$OUT/$name.release.log" "$RUN_TIMEOUT" "$OUT/$name.release" "$PORT"
   run "$name" valgrind "$OUT/$name.valgrind.log" "$VALGRIND_TIMEOUT" valgrind --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
+    --suppressions=tests/c/valgrind.supp \
     "$OUT/$name.release" "$PORT"
 done
 

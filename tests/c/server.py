@@ -17,6 +17,8 @@ a fixed route gets its head without the body):
   /big-chunked   the same bytes, chunked, chunk sizes 1..4000
   /redirect      302 -> /ok
   /redirect307   307 to /echo (method and body kept)
+  /gzip, /deflate  a text body, content-coded
+  /json          a JSON document with every value type and escapes
   /redirect2     301 -> /redirect (two hops to /ok)
   /loop          302 -> /loop
   /echo          200, body = the request head and body exactly as received
@@ -32,6 +34,8 @@ a fixed route gets its head without the body):
 The server exits by itself after LIFETIME seconds, so a test run that lost its
 trap cannot leave it behind.
 """
+import gzip
+import zlib
 import os
 import socket
 import sys
@@ -87,6 +91,27 @@ REDIRECT = response("HTTP/1.1 302 Found", [("Location", "/ok"), ("Content-Length
 REDIRECT2 = response(
     "HTTP/1.1 301 Moved Permanently", [("Location", "/redirect"), ("Content-Length", "0")]
 )
+GZIP_TEXT = b"reqivo decodes gzip and deflate. " * 300
+GZIP = response(
+    "HTTP/1.1 200 OK",
+    [("Content-Encoding", "gzip"), ("Content-Length", str(len(gzip.compress(GZIP_TEXT))))],
+    gzip.compress(GZIP_TEXT),
+)
+DEFLATE = response(
+    "HTTP/1.1 200 OK",
+    [("Content-Encoding", "deflate"), ("Content-Length", str(len(zlib.compress(GZIP_TEXT))))],
+    zlib.compress(GZIP_TEXT),
+)
+JSON_DOC = (
+    '{"name": "reqivo", "version": [0, 1], "ok": true, "none": null, "pi": 3.25,'
+    ' "big": -9223372036854775808, "text": "tab\\tquote\\"caf\\u00e9 \\ud83d\\ude00",'
+    ' "a/b": {"m~n": "escaped keys"}}'
+).encode()
+JSON = response(
+    "HTTP/1.1 200 OK",
+    [("Content-Type", "application/json"), ("Content-Length", str(len(JSON_DOC)))],
+    JSON_DOC,
+)
 REDIRECT307 = response(
     "HTTP/1.1 307 Temporary Redirect", [("Location", "/echo"), ("Content-Length", "0")]
 )
@@ -108,6 +133,9 @@ FIXED = {
     "/redirect": REDIRECT,
     "/redirect2": REDIRECT2,
     "/redirect307": REDIRECT307,
+    "/gzip": GZIP,
+    "/json": JSON,
+    "/deflate": DEFLATE,
     "/loop": LOOP,
     "/nocontent": NOCONTENT,
 }

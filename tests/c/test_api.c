@@ -25,6 +25,9 @@ static const struct {
     CODE(REQIVO_ERR_INVALID_HEADER, 1000),
     CODE(REQIVO_ERR_INVALID_CONFIG, 1000),
     CODE(REQIVO_ERR_INVALID_JSON, 1000),
+    CODE(REQIVO_ERR_INVALID_JSON_POINTER, 1000),
+    CODE(REQIVO_ERR_JSON_NOT_FOUND, 1000),
+    CODE(REQIVO_ERR_BUFFER_TOO_SMALL, 1000),
     CODE(REQIVO_ERR_DNS, 2000),
     CODE(REQIVO_ERR_CONNECT_REFUSED, 2000),
     CODE(REQIVO_ERR_CONNECTION_CLOSED, 2000),
@@ -71,7 +74,7 @@ static void test_codes(void) {
            CODES[i].name, reqivo_code_class(CODES[i].code), CODES[i].cls);
     CHECK(reqivo_code_name(CODES[i].code) == reqivo_code_name(CODES[i].code));
   }
-  const uint32_t unknown[] = {12345, 1, 999, 1000, 1008, 2000, 2100, 2105, 3006,
+  const uint32_t unknown[] = {12345, 1, 999, 1000, 1011, 2000, 2100, 2105, 3006,
                               4010, 5004, 6003, 7000, 9000, 9002, UINT32_MAX};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     CHECKF(strcmp(reqivo_code_name(unknown[i]), "REQIVO_ERR_UNKNOWN") == 0, "code %u named %s",

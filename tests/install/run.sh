@@ -14,6 +14,17 @@ bad() { echo "FAILED: $1"; failed=$((failed + 1)); }
 
 make -s install PREFIX="$prefix" >/dev/null
 
+# A staged install (DESTDIR) puts files under the stage but records the
+# real prefix in reqivo.pc.
+stage="$work/stage"
+make -s install PREFIX=/opt/reqivo DESTDIR="$stage" >/dev/null
+if [ -L "$stage/opt/reqivo/lib/libreqivo.so.0" ] && [ -f "$stage/opt/reqivo/lib/libreqivo.a" ] &&
+  grep -q '^prefix=/opt/reqivo$' "$stage/opt/reqivo/lib/pkgconfig/reqivo.pc"; then
+  ok "DESTDIR staging keeps the real prefix"
+else
+  bad "DESTDIR staging"
+fi
+
 # Only the C API is exported, under the versioned node.
 extra=$(nm -D --defined-only "$prefix/lib/libreqivo.so" | awk '$2 != "A" {print $3}' | sed 's/@.*//' | grep -v '^reqivo_' || true)
 if [ -z "$extra" ]; then ok "only reqivo_* symbols exported"; else bad "unexpected exported symbols: $extra"; fi
@@ -38,7 +49,7 @@ fi
 # C, static, through pkg-config --static.
 cc -std=c11 -Wall -Wextra -Werror -pedantic examples/get.c -o "$work/get_static" \
   $(pkg-config --cflags reqivo) "$prefix/lib/libreqivo.a" $(pkg-config --libs-only-l --static reqivo | sed 's/-lreqivo//')
-if ! ldd "$work/get_static" | grep -q libreqivo && python3 examples/demo_server.py "$work/get_static" >"$work/c_static.log" 2>&1; then
+if ! ldd "$work/get_static" | grep libreqivo >/dev/null && python3 examples/demo_server.py "$work/get_static" >"$work/c_static.log" 2>&1; then
   ok "C program linked statically made requests"
 else
   bad "C program linked statically"; cat "$work/c_static.log"
@@ -51,6 +62,39 @@ if cmake -S tests/install/cmake_app -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefi
   ok "C++ program via CMake find_package made requests"
 else
   bad "C++ program via CMake"; cat "$work/cmake.log"
+fi
+
+# Go, through `#cgo pkg-config: reqivo` (build tag reqivo_pkgconfig), linked
+# against the installed shared library.
+if (cd examples/go && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$prefix/lib" \
+  go build -tags reqivo_pkgconfig -o "$work/go_get" . ) >"$work/go.log" 2>&1 &&
+  ldd "$work/go_get" | grep "$prefix/lib/libreqivo.so" >/dev/null &&
+  python3 examples/demo_server.py "$work/go_get" >>"$work/go.log" 2>&1; then
+  ok "Go program via pkg-config made requests with the installed library"
+else
+  bad "Go program via pkg-config"; cat "$work/go.log"
+fi
+
+# Ruby, finding the installed library through pkg-config (no REQIVO_LIB).
+if found=$(env -u REQIVO_LIB PKG_CONFIG_PATH="$prefix/lib/pkgconfig" ruby -Ibindings/ruby/lib \
+    -e 'require "reqivo"; print Reqivo::Library.path' 2>"$work/ruby.log") &&
+  [ "$(readlink -f "$found")" = "$(readlink -f "$prefix/lib/libreqivo.so")" ] &&
+  env -u REQIVO_LIB PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
+    python3 examples/demo_server.py "ruby -Ibindings/ruby/lib examples/ruby/demo.rb" >>"$work/ruby.log" 2>&1; then
+  ok "Ruby binding found the installed library through pkg-config and made requests"
+else
+  bad "Ruby via pkg-config (found: ${found:-nothing})"; cat "$work/ruby.log"
+fi
+
+# The README's C and C++ examples compile against the installed copy.
+awk '/^## C$/{f=1} f&&/^```c$/{g=1;next} g&&/^```$/{exit} g{print}' README.md >"$work/readme.c"
+awk '/^## C\+\+/{f=1} f&&/^```cpp$/{g=1;next} g&&/^```$/{exit} g{print}' README.md >"$work/readme.cpp"
+if [ -s "$work/readme.c" ] && [ -s "$work/readme.cpp" ] &&
+  cc -std=c11 -Wall -Wextra -Werror -pedantic "$work/readme.c" -o "$work/readme_c" $(pkg-config --cflags --libs reqivo) &&
+  c++ -std=c++17 -Wall -Wextra -Werror "$work/readme.cpp" -o "$work/readme_cpp" $(pkg-config --cflags --libs reqivo); then
+  ok "README's C and C++ examples compile"
+else
+  bad "README examples do not compile"
 fi
 
 make -s uninstall PREFIX="$prefix" >/dev/null

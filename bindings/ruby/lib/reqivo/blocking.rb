@@ -1,0 +1,124 @@
+# frozen_string_literal: true
+
+module Reqivo
+  # Runs the C calls that wait on the network so that Timeout.timeout,
+  # Thread#raise and Thread#kill still stop them.
+  #
+  # ffi's `blocking: true` releases the GVL, but a thread inside C cannot
+  # take an interrupt until the call returns (ffi installs no unblocking
+  # function that could stop reqivo), and an interrupt raised as the call
+  # returns would drop its result (a response or stream nobody frees). So:
+  #
+  # 1. The call, and the copy of its result into Ruby objects, run inside
+  #    `Thread.handle_interrupt(Object => :never)`: interrupts wait in the
+  #    thread's queue until the block ends, and nothing is lost.
+  # 2. Meanwhile the call is registered with one watchdog thread, which
+  #    every POLL seconds asks each registered thread `pending_interrupt?`
+  #    (true once Thread#raise/#kill -- which Timeout uses -- has queued
+  #    something) and, if so, triggers that call's reqivo_cancel. The
+  #    library returns within 50 ms; the block ends; the interrupt is
+  #    raised. The library, not Ruby, unwinds the request, so its
+  #    connection is closed cleanly and the session keeps working.
+  #
+  # The call runs on the caller's own thread: no hand-off per request. The
+  # watchdog polls only while calls are in flight (then idles on a
+  # condition variable).
+  module Blocking
+    # Watchdog period: an interrupt reaches the library within POLL, and
+    # the library stops within 50 ms more.
+    POLL = 0.01
+    # Polls with nothing in flight before the watchdog idles (so a steady
+    # stream of requests does not signal it every time).
+    IDLE_POLLS = 100
+
+    @lock = Mutex.new
+    @wake = ConditionVariable.new
+    @calls = {}.compare_by_identity
+    @watchdog = nil
+    @idle = false
+    @pid = Process.pid
+
+    class << self
+      # Runs the block (the blocking C call and the copy of its result),
+      # cancelling `cancel` (a Reqivo::Cancel) if the calling thread is
+      # interrupted meanwhile. Async interrupts are raised after the block,
+      # never inside it; the block's own exceptions propagate as usual.
+      def run(cancel)
+        Thread.handle_interrupt(Object => :never) do
+          entry = [Thread.current, cancel]
+          register(entry)
+          begin
+            yield
+          ensure
+            @lock.synchronize { @calls.delete(entry) }
+          end
+        end
+      end
+
+      # Calls in flight now (for tests and diagnostics).
+      def in_flight
+        @lock.synchronize { @calls.size }
+      end
+
+      # The watchdog thread, if started.
+      def watchdog
+        @lock.synchronize { @watchdog }
+      end
+
+      private
+
+      def register(entry)
+        @lock.synchronize do
+          if @pid != Process.pid # forked: the watchdog and the calls stayed behind
+            @calls = {}.compare_by_identity
+            @watchdog = nil
+            @idle = false
+            @pid = Process.pid
+          end
+          @calls[entry] = true
+          if @watchdog.nil? || !@watchdog.alive?
+            @watchdog = start_watchdog
+          elsif @idle
+            @wake.signal
+          end
+        end
+      end
+
+      # Called inside run's handle_interrupt(:never), whose mask a new
+      # thread inherits: the watchdog restores :immediate, or it could
+      # never be killed (and the process would hang at exit).
+      def start_watchdog
+        th = Thread.new { Thread.handle_interrupt(Object => :immediate) { watch } }
+        th.name = 'reqivo-watchdog'
+        th.report_on_exception = false
+        th
+      end
+
+      def watch
+        empty_polls = 0
+        loop do
+          @lock.synchronize do
+            if @calls.empty?
+              empty_polls += 1
+              if empty_polls > IDLE_POLLS
+                @idle = true
+                @wake.wait(@lock) while @calls.empty?
+                @idle = false
+                empty_polls = 0
+              end
+            end
+            # Under the lock: a call unregisters (under it too) before its
+            # token goes back to the free list, so a token triggered here
+            # still belongs to the call that was interrupted.
+            @calls.each_key do |thread, cancel|
+              cancel.cancel if !cancel.cancelled? && thread.pending_interrupt?
+            rescue StandardError
+              nil # a user's token closed under us: that call gets Cancelled or ends anyway
+            end
+          end
+          sleep POLL
+        end
+      end
+    end
+  end
+end

@@ -1,0 +1,76 @@
+# frozen_string_literal: true
+
+require_relative 'handle'
+
+module Reqivo
+  # A cancellation token (reqivo_cancel). Pass it as `cancel:` to a request
+  # and call #cancel from any thread: the request raises Reqivo::Cancelled
+  # within 50 ms. Once cancelled it stays cancelled.
+  #
+  # Every request also gets a token of its own from a small free list; the
+  # binding triggers it when the calling thread is interrupted (Timeout,
+  # Thread#kill, Thread#raise) so the library stops, and an untriggered
+  # token goes back to the list for the next request.
+  class Cancel
+    def initialize
+      ptr = Native.reqivo_cancel_new
+      if ptr.null?
+        raise Error.for_code(CODES_BY_NAME.fetch('REQIVO_ERR_IO').code,
+                             'reqivo_cancel_new failed: no file descriptor to spare')
+      end
+      @handle = Handle.new(ptr, Native::FREE[:cancel], 'cancel token')
+      @cancelled = false
+    end
+
+    # Triggers the token: every send, open and stream read using it stops.
+    def cancel
+      @cancelled = true
+      @handle.use { |ptr| Native.reqivo_cancel_trigger(ptr) }
+      self
+    end
+    alias cancel! cancel
+
+    def cancelled?
+      @cancelled
+    end
+
+    # Runs the block with the token's pointer (kept alive meanwhile).
+    def use(&block)
+      @handle.use(&block)
+    end
+
+    # Frees the token (requests in flight keep their own reference).
+    def close
+      @handle.close
+    end
+
+    # A free list of untriggered tokens, so a request costs no new token
+    # (each holds a file descriptor).
+    module Recycler
+      MAX = 64
+      @free = []
+      @lock = Mutex.new
+      @pid = Process.pid
+
+      class << self
+        def checkout
+          tok = @lock.synchronize do
+            if @pid != Process.pid # forked: start afresh
+              @free = []
+              @pid = Process.pid
+            end
+            @free.pop
+          end
+          tok || Cancel.new
+        end
+
+        def checkin(tok)
+          return tok.close if tok.cancelled?
+
+          keep = @lock.synchronize { @free.size < MAX && (@free << tok) }
+          tok.close unless keep
+        end
+      end
+    end
+  end
+end

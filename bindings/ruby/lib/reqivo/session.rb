@@ -1,0 +1,365 @@
+# frozen_string_literal: true
+
+require 'json'
+require 'uri'
+require_relative 'handle'
+require_relative 'config'
+require_relative 'pool'
+require_relative 'cancel'
+require_relative 'blocking'
+require_relative 'response'
+require_relative 'stream'
+require_relative 'callbacks'
+
+module Reqivo
+  # A session (reqivo_session): base URL, default headers, timeouts, limits
+  # and redirect policy over a keep-alive connection pool. Thread-safe: any
+  # number of threads may send through one session at once, and while one
+  # waits on the network the others run (the GVL is released).
+  #
+  #   s = Reqivo::Session.new(base_url: 'http://127.0.0.1:8080/api/',
+  #                           timeout: { connect: 2, read: 5, total: 30 },
+  #                           headers: { 'Accept' => 'application/json' })
+  #   r = s.get('users', params: { page: 2 })
+  #   r.status; r.json
+  #   s.post('users', json: { name: 'x' })
+  #   s.stream(:get, 'export.csv') { |chunk| io.write(chunk) }
+  #
+  # A request interrupted by Timeout.timeout, Thread#raise or Thread#kill is
+  # cancelled inside the library (see Reqivo::Blocking), so the connection
+  # is not left half-read and the session keeps working.
+  class Session
+    METHODS = %i[get post put patch delete head options].freeze
+
+    attr_reader :pool, :base_url
+
+    # base_url:      relative request URLs are joined to it (RFC 3986: "a/b"
+    #                joins after the last "/" of the base).
+    # timeout:       seconds for connect, read, write and pool, or a hash of
+    #                connect:/read:/write:/total:/pool: (nil = no limit;
+    #                keys left out keep the defaults: 5 s each, no total).
+    # headers:       default headers ({name => value}); a request's own
+    #                header of the same name replaces them.
+    # max_redirects: redirects to follow (0 returns 3xx as is; default 30).
+    # pool:          a Reqivo::Pool to share; by default the session makes
+    #                its own (reachable as #pool, for #stats).
+    # limits:        {max_line_bytes:, max_header_bytes:, max_header_count:,
+    #                max_body_bytes:}; 0 or missing = library default.
+    # auth:          ['user', 'pass'] or { user:, password: } for Basic
+    #                (RFC 7617), { bearer: 'token' } for Bearer (RFC 6750);
+    #                sent to the origin each request addresses, dropped on
+    #                a redirect to another origin. Credentials in a URL
+    #                (http://user:pass@host/) are used the same way.
+    # tls:           TODO (issue 7): the TLS configuration API is not in
+    #                the committed C API yet; passing it raises
+    #                ArgumentError instead of silently ignoring it.
+    def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
+                   pool: nil, limits: nil, auth: nil, tls: nil)
+      raise ArgumentError, 'tls: not supported yet (no TLS configuration in the bound C API)' unless tls.nil?
+      raise ArgumentError, "pool must be a Reqivo::Pool, got #{pool.class}" unless pool.nil? || pool.is_a?(Pool)
+
+      @own_pool = pool.nil?
+      @pool = pool || Pool.new
+      err = Native::Error.new
+      ptr = @pool.use { |p| Native.reqivo_session_new(p, err) }
+      raise Error.from_native(err) if ptr.null?
+
+      @handle = Handle.new(ptr, Native::FREE[:session], 'session')
+      @timeout_ms = Config.timeout_ms(timeout, Config.default_timeout_ms)
+      configure(base_url, headers, max_redirects, limits)
+      configure_auth(auth) unless auth.nil?
+    rescue StandardError
+      close if @handle
+      raise
+    end
+
+    METHODS.each do |m|
+      verb = m.to_s.upcase.freeze
+      define_method(m) do |url, **opts|
+        request(verb, url, **opts)
+      end
+    end
+
+    # Sends a request and reads the whole response.
+    #
+    # params:  query parameters ({k => v} or [[k, v]]; array values repeat
+    #          the key), URL-encoded and appended to url.
+    # headers: {name => value or [values]}.
+    # body:    a String (sent as is); an IO or anything with #read
+    #          (streamed: Content-Length when its size is known, chunked
+    #          otherwise; read once, so a 307/308 redirect is returned, not
+    #          followed -- see Response#redirect_not_followed?); or a
+    #          Hash/Array (form-encoded, Content-Type
+    #          application/x-www-form-urlencoded).
+    # json:    any JSON-able object: JSON.generate, Content-Type
+    #          application/json unless headers set one.
+    # timeout: this request's timeouts, same forms as the session's (keys
+    #          left out keep the session's values).
+    # cancel:  a Reqivo::Cancel; cancelling it raises Reqivo::Cancelled.
+    # progress: called as (sent, send_total, received, receive_total) after
+    #          each piece of body written or read (totals nil when
+    #          unknown); an exception it raises aborts the transfer and is
+    #          re-raised here.
+    def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
+                cancel: nil, progress: nil)
+      req = build_request(method, url, params, headers, body, json, timeout, progress)
+      token = own_token(cancel)
+      result = Blocking.run(token) { send_request(req, token) }
+      req.keep&.raise_stashed
+      raise result if result.is_a?(Reqivo::Error)
+
+      result
+    ensure
+      req&.close
+      Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
+    end
+
+    # Streams a response body. With a block, yields each chunk (binary
+    # String) as it arrives, then returns the Response head (body empty);
+    # without one, returns an open Reqivo::Stream to read and #close.
+    # Same options as #request. The body has no size limit unless
+    # limits: max_body_bytes says so.
+    def stream(method, url, **opts, &block)
+      st = open_stream(method, url, **opts)
+      return st unless block
+
+      begin
+        st.each(&block)
+        st.response
+      ensure
+        st.close
+      end
+    end
+
+    # Frees the session (now, or when its last call in flight returns) and
+    # its own pool. Idempotent; later calls raise Reqivo::ClosedError.
+    def close
+      @handle&.close
+      @pool.close if @own_pool && @pool
+      nil
+    end
+
+    def closed?
+      @handle.closed?
+    end
+
+    def inspect
+      "#<Reqivo::Session base_url=#{@base_url.inspect}#{' closed' if closed?}>"
+    end
+
+    private
+
+    def configure(base_url, headers, max_redirects, limits)
+      err = Native::Error.new
+      @handle.use do |s|
+        if base_url
+          @base_url = base_url.to_s.dup.freeze
+          check(Native.reqivo_session_set_base_url(s, @base_url, @base_url.bytesize, err), err)
+        end
+        each_header(headers) do |name, value|
+          check(Native.reqivo_session_set_header(s, name, name.bytesize, value, value.bytesize, err), err)
+        end
+        unless max_redirects.nil?
+          unless max_redirects.is_a?(Integer) && max_redirects >= 0 && max_redirects <= Config::U32_MAX
+            raise ArgumentError, "max_redirects must be a non-negative Integer, got #{max_redirects.inspect}"
+          end
+
+          check_code(Native.reqivo_session_set_max_redirects(s, max_redirects))
+        end
+        check_code(Native.reqivo_session_set_limits(s, Config.native_limits(limits))) if limits
+        check_code(Native.reqivo_session_set_timeout(s, Config.native_timeout(@timeout_ms)))
+      end
+    end
+
+    # Inside Blocking.run: the blocking send, then the copy of the response
+    # (or the exception to raise, built while the error struct is fresh).
+    def send_request(req, token)
+      @handle.use do |s|
+        req.use do |r|
+          token.use do |c|
+            err = Native.error_struct
+            ptr = Native.reqivo_session_send(s, r, c, err)
+            next Error.from_native(err) if ptr.null?
+
+            begin
+              Response.from_native(ptr)
+            ensure
+              Native.reqivo_response_free(ptr)
+            end
+          end
+        end
+      end
+    end
+
+    def open_stream(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
+                    cancel: nil, progress: nil)
+      req = build_request(method, url, params, headers, body, json, timeout, progress)
+      token = own_token(cancel)
+      owned = !token.equal?(cancel)
+      result = Blocking.run(token) do
+        @handle.use do |s|
+          req.use do |r|
+            token.use do |c|
+              err = Native.error_struct
+              ptr = Native.reqivo_session_open(s, r, c, err)
+              # The stream keeps the callbacks: progress is called by its reads.
+              ptr.null? ? Error.from_native(err) : Stream.new(ptr, token, owned, req.keep)
+            end
+          end
+        end
+      end
+      if (stashed = req.keep&.error)
+        result.close if result.is_a?(Stream)
+        raise stashed
+      end
+      raise result if result.is_a?(Reqivo::Error)
+
+      token = nil # the stream owns it now
+      result
+    ensure
+      req&.close
+      Cancel::Recycler.checkin(token) if token && owned
+    end
+
+    def own_token(cancel)
+      return Cancel::Recycler.checkout if cancel.nil?
+      raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}" unless cancel.is_a?(Cancel)
+
+      cancel
+    end
+
+    def build_request(method, url, params, headers, body, json, timeout, progress = nil)
+      raise ArgumentError, 'pass body: or json:, not both' if body && !json.nil?
+      raise ArgumentError, 'progress must respond to #call' unless progress.nil? || progress.respond_to?(:call)
+
+      method = method.to_s.upcase
+      url = with_params(url.to_s, params)
+      headers = normalize_headers(headers)
+      if !json.nil?
+        body = JSON.generate(json)
+        headers << ['Content-Type', 'application/json'] unless header?(headers, 'content-type')
+      elsif body.is_a?(Hash) || body.is_a?(Array)
+        body = URI.encode_www_form(body)
+        headers << ['Content-Type', 'application/x-www-form-urlencoded'] unless header?(headers, 'content-type')
+      elsif body.respond_to?(:read)
+        io = body
+        body = nil
+      elsif !body.nil?
+        raise ArgumentError, "body must be a String, IO, Hash or Array, got #{body.class}" unless body.is_a?(String)
+      end
+
+      err = Native.error_struct
+      ptr = Native.reqivo_request_new(method, method.bytesize, url, url.bytesize, err)
+      raise Error.from_native(err) if ptr.null?
+
+      req = Handle.new(ptr, Native::FREE[:request], 'request', gc: false)
+      req.use do |r|
+        headers.each do |name, value|
+          check(Native.reqivo_request_add_header(r, name, name.bytesize, value, value.bytesize, err), err)
+        end
+        check(Native.reqivo_request_set_body(r, body, body.bytesize, err), err) if body
+        if io || progress
+          req.keep = cbs = Callbacks.new
+          check(Native.reqivo_request_set_body_callback(r, cbs.body_reader(io), nil, io_size(io), err), err) if io
+          check_code(Native.reqivo_request_set_progress(r, cbs.progress(progress), nil)) if progress
+        end
+        if timeout
+          ms = Config.timeout_ms(timeout, @timeout_ms)
+          check_code(Native.reqivo_request_set_timeout(r, Config.native_timeout(ms)))
+        end
+      end
+      req
+    rescue StandardError
+      req&.close
+      raise
+    end
+
+    # Bytes left in `io` when that is knowable (a regular file, a
+    # StringIO), else -1 (sent chunked).
+    def io_size(io)
+      return -1 unless io.respond_to?(:size) && io.respond_to?(:pos)
+      return -1 if io.is_a?(File) && !io.stat.file?
+
+      [io.size - io.pos, 0].max
+    rescue StandardError
+      -1
+    end
+
+    def configure_auth(auth)
+      err = Native.error_struct
+      user, pass, bearer =
+        case auth
+        when Array
+          raise ArgumentError, 'auth: [user, password] takes two strings' unless auth.size == 2
+
+          auth
+        when Hash
+          unknown = auth.keys - %i[user username password bearer]
+          raise ArgumentError, "unknown auth key(s): #{unknown.join(', ')}" unless unknown.empty?
+
+          [auth[:user] || auth[:username], auth[:password], auth[:bearer]]
+        else
+          raise ArgumentError, "auth must be [user, password], { user:, password: } or { bearer: }, got #{auth.class}"
+        end
+      @handle.use do |s|
+        if bearer
+          raise ArgumentError, 'auth: give bearer or user/password, not both' if user
+
+          tok = bearer.to_s
+          check(Native.reqivo_session_set_bearer_token(s, tok, tok.bytesize, err), err)
+        else
+          raise ArgumentError, 'auth: no user given' if user.nil?
+
+          u = user.to_s
+          p = pass.to_s
+          check(Native.reqivo_session_set_basic_auth(s, u, u.bytesize, p, p.bytesize, err), err)
+        end
+      end
+    end
+
+    def with_params(url, params)
+      return url if params.nil? || (params.respond_to?(:empty?) && params.empty?)
+
+      query = params.is_a?(String) ? params : URI.encode_www_form(params)
+      url, hash, fragment = url.partition('#')
+      sep = if !url.include?('?') then '?'
+            elsif url.end_with?('?', '&') then ''
+            else '&'
+            end
+      "#{url}#{sep}#{query}#{hash}#{fragment}"
+    end
+
+    # [[name, value], ...] with String names and values; array values repeat.
+    def normalize_headers(headers)
+      out = []
+      each_header(headers) { |n, v| out << [n, v] }
+      out
+    end
+
+    def each_header(headers)
+      return if headers.nil?
+      raise ArgumentError, "headers must be a Hash or an Array of pairs, got #{headers.class}" unless headers.respond_to?(:each)
+
+      headers.each do |name, value|
+        name = name.to_s
+        if value.is_a?(Array)
+          value.each { |v| yield name, v.to_s }
+        else
+          yield name, value.to_s
+        end
+      end
+    end
+
+    def header?(headers, lower)
+      headers.any? { |n, _| n.downcase == lower }
+    end
+
+    def check(code, err)
+      raise Error.from_native(err) unless code.zero?
+    end
+
+    def check_code(code)
+      raise Error.for_code(code, Native.reqivo_code_name(code)) unless code.zero?
+    end
+  end
+end

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Ruby binding tests: builds libreqivo if needed, checks that
+# lib/reqivo/codes.rb is what tools/gen_codes.rb makes from
+# include/reqivo.h, then runs every test/*_test.rb with minitest, bounded
+# in time. Extra arguments go to minitest (e.g. -v, -n /timeout/).
+# Needs: ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday (Debian).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$here"
+
+if [ -z "${REQIVO_LIB:-}" ]; then
+  # cargo rebuilds only what changed; the tests load this build, not an
+  # installed copy that pkg-config might find.
+  (cd "$root" && cargo build --release --locked --quiet)
+  export REQIVO_LIB="$root/target/release/libreqivo.so"
+fi
+
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+ruby tools/gen_codes.rb "$root/include/reqivo.h" "$tmp"
+if ! diff -u lib/reqivo/codes.rb "$tmp"; then
+  echo "lib/reqivo/codes.rb is stale: run 'ruby bindings/ruby/tools/gen_codes.rb'" >&2
+  exit 1
+fi
+echo "codes: lib/reqivo/codes.rb matches include/reqivo.h"
+
+timeout -k 10 "${REQIVO_RUBY_TEST_TIMEOUT:-300}" \
+  ruby -Ilib -Itest -e 'Dir.glob("test/*_test.rb").sort.each { |f| require File.expand_path(f) }' -- "$@"

@@ -1,0 +1,112 @@
+# frozen_string_literal: true
+
+require_relative 'test_helper'
+require 'stringio'
+
+# Lifetimes under GC.stress (a collection at every allocation): handles
+# held by AutoPointers, responses copied before the C memory is freed,
+# streams, pools and cancel tokens. Small and bounded: GC.stress is slow.
+# One test runs under full stress (a major GC at every allocation, ~0.7 s a
+# request here); the others use minor-GC stress (flag 0x01), which still
+# collects every young object -- the wrappers, pointers and structs a call
+# makes -- at every allocation. REQIVO_GC_STRESS=full runs all of them
+# under full stress.
+class GcTest < Minitest::Test
+  MODE = ENV['REQIVO_GC_STRESS'] == 'full' ? true : 0x01
+
+  def setup
+    @srv = RawServer.fixed("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: 1\r\nx-a: 2\r\n" \
+                           "Content-Length: 11\r\n\r\nhello world")
+  end
+
+  def teardown
+    GC.stress = false
+    @srv.close
+  end
+
+  def stress(mode = MODE)
+    GC.stress = mode
+    yield
+  ensure
+    GC.stress = false
+  end
+
+  def test_requests_and_responses_survive_collections
+    s = Reqivo::Session.new(timeout: 5, headers: { 'X-S' => 'v' })
+    s.get(@srv.url) # the connection, and lazily loaded code, come first
+    r = nil
+    stress(true) do
+      r = s.post(@srv.url('/p'), json: { 'k' => [1, 2] }, params: { q: 1 })
+    end
+    s = nil # rubocop:disable Lint/UselessAssignment -- dropped for the GC
+    GC.start
+    assert_equal 200, r.status
+    assert_equal 'hello world', r.body
+    assert_equal %w[1 2], r.headers.get_all('x-a')
+    assert_equal @srv.url('/p?q=1'), r.url
+  end
+
+  def test_streams_pools_and_tokens_survive_collections
+    chunks = []
+    stats = nil
+    stress do
+      pool = Reqivo::Pool.new(max_per_host: 2)
+      s = Reqivo::Session.new(pool: pool)
+      st = s.stream(:get, @srv.url)
+      chunks << st.read
+      st.close
+      token = Reqivo::Cancel.new
+      chunks << s.get(@srv.url, cancel: token).body
+      stats = pool.stats
+    end
+    assert_equal 'hello world' * 2, chunks.join
+    assert_equal 1, stats.opened
+  end
+
+  def test_callbacks_stay_referenced_while_c_may_call_them
+    echo = RawServer.new do |sock|
+      while (req = TestSupport.read_request(sock))
+        sock.write("HTTP/1.1 200 OK\r\nContent-Length: #{req[1].bytesize}\r\n\r\n#{req[1]}")
+      end
+    end
+    s = Reqivo::Session.new(timeout: 5)
+    ticks = 0
+    r = nil
+    chunks = []
+    stress do
+      r = s.post(echo.url, body: StringIO.new('streamed body'), progress: ->(*) { ticks += 1 })
+      s.stream(:get, @srv.url, progress: ->(*) { ticks += 1 }) { |c| chunks << c }
+    end
+    assert_equal 'streamed body', r.body
+    assert_equal 'hello world', chunks.join
+    assert_operator ticks, :>=, 2
+  ensure
+    s&.close
+    echo&.close
+  end
+
+  def test_forgotten_handles_are_freed_by_the_collector
+    stress do
+      Reqivo::Session.new.get(@srv.url)
+      Reqivo::Session.new.stream(:get, @srv.url) # never read, never closed
+      Reqivo::Pool.new
+      Reqivo::Cancel.new
+    end
+    GC.start
+    # If a finalizer had freed something twice or too early we would have
+    # crashed by now; the library still works.
+    assert_equal 'hello world', Reqivo::Session.new.get(@srv.url).body
+  end
+
+  def test_errors_are_copied_before_the_struct_goes
+    e = nil
+    @session = Reqivo::Session.new
+    @port = TestSupport.closed_port
+    stress do
+      e = assert_raises(Reqivo::NetworkError) { @session.get("http://127.0.0.1:#{@port}/") }
+    end
+    GC.start
+    assert_equal 'REQIVO_ERR_CONNECT_REFUSED', e.name
+    refute_empty e.message
+  end
+end

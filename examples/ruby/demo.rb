@@ -1,0 +1,44 @@
+#!/usr/bin/env ruby
+# frozen_string_literal: true
+
+# reqivo from Ruby: a GET, a JSON POST and a streamed download against the
+# demo server (examples/demo_server.py).
+#
+#   ruby -Ibindings/ruby/lib examples/ruby/demo.rb http://127.0.0.1:PORT
+#
+# The first argument is the server's base URL; a URL with a path (as
+# `make demo` passes, e.g. .../hello) works too: its origin is used.
+require 'digest'
+require 'uri'
+require 'reqivo'
+
+abort "usage: #{$PROGRAM_NAME} BASE_URL" if ARGV.empty?
+origin = URI(ARGV[0])
+base = "#{origin.scheme}://#{origin.host}:#{origin.port}/"
+
+session = Reqivo::Session.new(base_url: base, timeout: { connect: 2, read: 5, total: 30 },
+                              headers: { 'User-Agent' => "reqivo-ruby/#{Reqivo::VERSION}" })
+puts "reqivo #{Reqivo.library_version}, base URL #{base}"
+
+# 1. GET
+r = session.get('hello')
+puts "GET #{r.url} -> #{r.status} #{r.reason}, #{r.headers['content-type']}: #{r.text.inspect}"
+
+# 2. JSON POST (the response is read on the same kept-alive connection)
+r = session.post('echo', json: { library: 'reqivo', binding: 'ruby', list: [1, 2, 3] })
+puts "POST #{r.url} -> #{r.status}, reused connection: #{r.reused?}, echo: #{r.json.inspect}"
+
+# 3. Streamed download: chunks as they arrive, flat memory
+digest = Digest::SHA256.new
+bytes = 0
+chunks = 0
+head = session.stream(:get, 'download') do |chunk|
+  digest << chunk
+  bytes += chunk.bytesize
+  chunks += 1
+end
+puts "STREAM #{head.url} -> #{head.status}, #{bytes} bytes in #{chunks} chunks, sha256 #{digest.hexdigest[0, 16]}..."
+
+stats = session.pool.stats
+puts "pool: #{stats.opened} opened, #{stats.reused} reused"
+session.close

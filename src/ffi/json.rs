@@ -1,0 +1,177 @@
+//! JSON lookups on a response body for C callers.
+use std::ffi::c_char;
+use std::mem::size_of;
+
+use super::boundary::{bytes_in, str_in};
+use super::error::{fail, reqivo_code, reqivo_error, Fail};
+use super::handle::try_ref;
+use super::response::{reqivo_response, reqivo_str};
+use crate::client::json::{decode_string, lookup, JsonKind};
+
+/// `reqivo_json_value.type`: JSON null.
+pub const REQIVO_JSON_NULL: u32 = 0;
+/// `reqivo_json_value.type`: true or false, in `boolean`.
+pub const REQIVO_JSON_BOOL: u32 = 1;
+/// `reqivo_json_value.type`: a number that fits int64_t, in `integer` (and `number`).
+pub const REQIVO_JSON_INTEGER: u32 = 2;
+/// `reqivo_json_value.type`: any other number, in `number`.
+pub const REQIVO_JSON_FLOAT: u32 = 3;
+/// `reqivo_json_value.type`: a string; decode it with `reqivo_json_string`.
+pub const REQIVO_JSON_STRING: u32 = 4;
+/// `reqivo_json_value.type`: an array; its text is in `raw`.
+pub const REQIVO_JSON_ARRAY: u32 = 5;
+/// `reqivo_json_value.type`: an object; its text is in `raw`.
+pub const REQIVO_JSON_OBJECT: u32 = 6;
+
+/// A value found in a response's JSON body. Set `struct_size` before the
+/// call; the struct only grows by appending fields.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reqivo_json_value {
+    pub struct_size: u32,
+    /// One of `REQIVO_JSON_*`.
+    pub r#type: u32,
+    /// For `REQIVO_JSON_BOOL`.
+    pub boolean: bool,
+    /// For `REQIVO_JSON_INTEGER`.
+    pub integer: i64,
+    /// For `REQIVO_JSON_INTEGER` and `REQIVO_JSON_FLOAT`.
+    pub number: f64,
+    /// The value's JSON text inside the response body (strings with their
+    /// quotes and escapes); not NUL-terminated. Valid while the response is.
+    pub raw: reqivo_str,
+}
+
+fn kind_code(k: JsonKind) -> u32 {
+    match k {
+        JsonKind::Null => REQIVO_JSON_NULL,
+        JsonKind::Bool => REQIVO_JSON_BOOL,
+        JsonKind::Integer => REQIVO_JSON_INTEGER,
+        JsonKind::Float => REQIVO_JSON_FLOAT,
+        JsonKind::String => REQIVO_JSON_STRING,
+        JsonKind::Array => REQIVO_JSON_ARRAY,
+        JsonKind::Object => REQIVO_JSON_OBJECT,
+    }
+}
+
+/// Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
+/// document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
+/// response body, parsed as JSON, and describes it in `out` without copying.
+///
+/// Ownership: `out->raw` points into the response; valid until it is freed.
+/// NULL: `resp` or `out` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pointer`
+/// may be NULL when `len` is 0.
+/// Thread safety: responses are immutable; callable from any thread.
+/// Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the body is
+/// not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
+/// `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_response_json(
+    resp: *const reqivo_response,
+    pointer: *const c_char,
+    len: usize,
+    out: *mut reqivo_json_value,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(resp, err);
+        require!(out, err);
+        // SAFETY: live response; `pointer` holds `len` bytes; `out` is caller-owned.
+        let (r, pointer, out) = unsafe {
+            (
+                try_ref(resp).expect("checked"),
+                try_or_fail!(str_in(pointer, len, "pointer"), err),
+                &mut *out,
+            )
+        };
+        if (out.struct_size as usize) < size_of::<reqivo_json_value>() {
+            let msg = format!(
+                "out->struct_size is {}, needs {}",
+                out.struct_size,
+                size_of::<reqivo_json_value>()
+            );
+            return fail(
+                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
+                err,
+            );
+        }
+        // SAFETY: the body pointer and length describe bytes inside the live block.
+        let body = unsafe { try_or_fail!(bytes_in(r.body, r.body_len, "body"), err) };
+        let v = try_or_fail!(lookup(body, pointer), err);
+        *out = reqivo_json_value {
+            struct_size: size_of::<reqivo_json_value>() as u32,
+            r#type: kind_code(v.kind),
+            boolean: v.boolean,
+            integer: v.integer,
+            number: v.number,
+            raw: reqivo_str {
+                ptr: v.raw.as_ptr().cast(),
+                len: v.raw.len(),
+            },
+        };
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Decodes a `REQIVO_JSON_STRING` value (escapes undone, UTF-8) into `buf`,
+/// NUL-terminated. Call with `cap` 0 to learn the size: `*out_len` always
+/// receives the decoded length (without the NUL) when the value is a string.
+///
+/// Ownership: `buf` and `out_len` are caller-owned.
+/// NULL: `value` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf`
+/// may be NULL when `cap` is 0.
+/// Thread safety: callable from any thread while the response lives.
+/// Returns: 0 when the text and its NUL fit; `REQIVO_ERR_BUFFER_TOO_SMALL`
+/// (with `*out_len` set) when they do not; `REQIVO_ERR_INVALID_ARGUMENT` when
+/// the value is no string.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_json_string(
+    value: *const reqivo_json_value,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(value, err);
+        require!(out_len, err);
+        // SAFETY: `value` is caller-owned and filled by reqivo_response_json,
+        // so `raw` points into a live response.
+        let (v, raw) = unsafe {
+            let v = &*value;
+            (
+                v,
+                try_or_fail!(str_in(v.raw.ptr, v.raw.len, "value->raw"), err),
+            )
+        };
+        if v.r#type != REQIVO_JSON_STRING {
+            let msg = format!("value has type {}, not REQIVO_JSON_STRING", v.r#type);
+            return fail(
+                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
+                err,
+            );
+        }
+        let text = try_or_fail!(decode_string(raw), err);
+        // SAFETY: `out_len` is caller-owned.
+        unsafe { out_len.write(text.len()) };
+        if buf.is_null() || cap < text.len() + 1 {
+            let msg = format!(
+                "buffer of {} bytes; the string needs {} and a NUL",
+                cap,
+                text.len()
+            );
+            return fail(
+                Fail::new(reqivo_code::REQIVO_ERR_BUFFER_TOO_SMALL, msg),
+                err,
+            );
+        }
+        // SAFETY: `buf` holds `cap` >= len + 1 writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+            *buf.add(text.len()) = 0;
+        }
+        reqivo_code::REQIVO_OK as u32
+    })
+}
