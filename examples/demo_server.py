@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Local server for `make demo`: serves a few pages on 127.0.0.1 over
-HTTP/1.1 keep-alive, runs the given client command with their URLs, and
-exits with the client's status."""
+HTTP/1.1 keep-alive, and over HTTPS with a demo CA made for the run (where
+the openssl command is available), runs the given client commands with
+their URLs, and exits with the clients' status. The CA's file is passed to
+the clients in REQIVO_DEMO_CA."""
 import http.server
 import json
+import os
+import shutil
+import ssl
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 
 
@@ -67,17 +73,58 @@ class Handler(http.server.BaseHTTPRequestHandler):
 DOWNLOAD = bytes(range(256)) * (4 * 1024 * 1024 // 256)
 
 
-def main():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def make_demo_pki(directory):
+    """A CA and a certificate for 127.0.0.1 signed by it; None without openssl."""
+    if shutil.which("openssl") is None:
+        return None
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, cwd=directory,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
+    openssl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "1",
+            "-subj", "/CN=reqivo demo CA", "-out", "ca.pem")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key")
+    openssl("req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr")
+    with open(os.path.join(directory, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "1", "-sha256", "-extfile", "ext.cnf", "-out", "server.pem")
+    return directory
+
+
+def serve(server):
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def main():
+    server = serve(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler))
     base = "http://127.0.0.1:%d" % server.server_address[1]
+    urls = [base + p for p in ("/hello", "/json", "/chunked", "/redirect")]
     print("demo server on %s" % base, flush=True)
-    status = 0
-    for command in sys.argv[1:]:
-        urls = [base + p for p in ("/hello", "/json", "/chunked", "/redirect")]
-        print("\n$ %s %s" % (command, " ".join(urls)), flush=True)
-        status |= subprocess.run(command.split() + urls, timeout=60).returncode
-    server.shutdown()
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="reqivo-demo-") as pki:
+        tls_server = None
+        if make_demo_pki(pki):
+            tls_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(os.path.join(pki, "server.pem"), os.path.join(pki, "server.key"))
+            tls_server.socket = context.wrap_socket(tls_server.socket, server_side=True)
+            serve(tls_server)
+            urls.append("https://127.0.0.1:%d/hello" % tls_server.server_address[1])
+            env["REQIVO_DEMO_CA"] = os.path.join(pki, "ca.pem")
+            print("demo HTTPS server on %s (CA in REQIVO_DEMO_CA)" % urls[-1], flush=True)
+        else:
+            print("openssl not found: no HTTPS in this demo", flush=True)
+        status = 0
+        for command in sys.argv[1:]:
+            print("\n$ %s %s" % (command, " ".join(urls)), flush=True)
+            status |= subprocess.run(command.split() + urls, env=env, timeout=60).returncode
+        server.shutdown()
+        if tls_server:
+            tls_server.shutdown()
     sys.exit(status)
 
 
