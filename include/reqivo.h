@@ -728,6 +728,68 @@ void reqivo_cancel_free(struct reqivo_cancel *c);
 struct reqivo_timeout reqivo_timeout_default(void);
 
 /**
+ * Turns the session's cookie jar on (the default) or off for later sends.
+ * On, Set-Cookie fields of every response (redirect hops included) are
+ * stored under RFC 6265 rules (domain and host-only, path, Secure,
+ * HttpOnly, Expires, Max-Age) and matching cookies are sent. Each session
+ * has its own jar. Off, nothing is stored or sent; the jar keeps its contents.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_cookies(struct reqivo_session *s, bool on);
+
+/**
+ * Empties the session's cookie jar.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_clear_cookies(struct reqivo_session *s);
+
+/**
+ * Writes the jar's persistent, unexpired cookies as text (JSON) into
+ * `buf`, NUL-terminated, for `reqivo_session_load_cookies` in a later run.
+ * Session cookies (without Expires or Max-Age) are not saved. Call with
+ * `cap` 0 to learn the size: `*out_len` always receives the text length.
+ *
+ * Ownership: `buf` and `out_len` are caller-owned.
+ * NULL: `s` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf` may be
+ * NULL when `cap` is 0.
+ * Thread safety: callable while other threads send.
+ * Returns: 0 when the text and its NUL fit, `REQIVO_ERR_BUFFER_TOO_SMALL`
+ * (with `*out_len` set) when they do not.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_save_cookies(struct reqivo_session *s,
+                                     char *buf,
+                                     size_t cap,
+                                     size_t *out_len,
+                                     struct reqivo_error *err);
+
+/**
+ * Replaces the jar's contents with cookies saved by
+ * `reqivo_session_save_cookies`; expired ones are dropped.
+ *
+ * Ownership: `text` is read, not kept.
+ * NULL: `s` or `text` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` when the text is not a saved
+ * jar (the jar is then unchanged).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_load_cookies(struct reqivo_session *s,
+                                     const char *text,
+                                     size_t len,
+                                     struct reqivo_error *err);
+
+/**
  * The name of a result code, e.g. "REQIVO_ERR_TIMEOUT_READ".
  *
  * Ownership: a static string; never free it.

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 mod body;
+mod cookies;
 mod decode;
 mod error;
 mod exchange;
@@ -19,6 +20,7 @@ mod session;
 mod stream;
 
 pub use body::{BodySource, Progress};
+pub use cookies::Jar;
 pub use error::{ClientError, ClientErrorKind};
 pub use request::Request;
 pub use response::{Response, Timings};

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use url::Url;
 
 use super::body::{Body, Tracker};
+use super::cookies::Jar;
 use super::decode;
 use super::error::{ClientError, ClientErrorKind};
 use super::exchange::{exchange, read_body, Exchanged, Hop};
@@ -43,6 +44,8 @@ pub struct SessionConfig {
     pub max_redirects: u32,
     /// Ask for and undo gzip/deflate content coding.
     pub decompress: bool,
+    /// Send and store cookies through the session's jar.
+    pub cookies: bool,
     /// TLS for https URLs; `None` uses the process-wide default config.
     pub tls: Option<Arc<TlsConfig>>,
 }
@@ -64,6 +67,7 @@ impl Default for SessionConfig {
             max_body_bytes: None,
             max_redirects: 30,
             decompress: true,
+            cookies: true,
             tls: None,
         }
     }
@@ -72,6 +76,8 @@ impl Default for SessionConfig {
 pub struct Session {
     pool: Pool,
     config: Mutex<Arc<SessionConfig>>,
+    /// This session's cookies; never shared with another session.
+    jar: Jar,
 }
 
 /// How the final response's body is delivered.
@@ -90,7 +96,21 @@ impl Session {
         Session {
             pool,
             config: Mutex::new(Arc::new(SessionConfig::default())),
+            jar: Jar::default(),
         }
+    }
+
+    pub fn cookies(&self) -> &Jar {
+        &self.jar
+    }
+
+    /// Turns the cookie jar on (the default) or off for later sends; off,
+    /// no cookie is sent or stored, and the jar keeps what it has.
+    pub fn set_cookies(&self, on: bool) {
+        let _ = self.update(|c| {
+            c.cookies = on;
+            Ok(())
+        });
     }
 
     pub fn pool(&self) -> &Pool {
@@ -278,7 +298,11 @@ impl Session {
         let mut redirects = 0u32;
         loop {
             guard.visit(&method, &url, body.is_some())?;
-            let headers = hop_headers(&cfg, req, &origin, &url, &method, body, url_auth.as_deref());
+            let mut headers =
+                hop_headers(&cfg, req, &origin, &url, &method, body, url_auth.as_deref());
+            if cfg.cookies {
+                add_jar_cookies(&mut headers, &self.jar, &url);
+            }
             let hop = Hop {
                 method: &method,
                 url: &url,
@@ -288,6 +312,10 @@ impl Session {
                 tls: cfg.tls.as_ref(),
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;
+            // Every hop's cookies count, redirects included (RFC 6265 §5.3).
+            if cfg.cookies {
+                self.jar.store_from(&ex.head, &url);
+            }
             let location = ex.head.value("location").map(<[u8]>::to_vec);
             let follow = cfg.max_redirects > 0 && is_redirect(ex.head.status) && location.is_some();
             if !follow {
@@ -511,4 +539,19 @@ fn take_userinfo(url: &mut Url) -> Option<String> {
     let _ = url.set_username("");
     let _ = url.set_password(None);
     Some(auth)
+}
+
+/// Adds the jar's cookies for `url` after any Cookie the caller set (which
+/// was already dropped if this hop left the caller's origin).
+fn add_jar_cookies(headers: &mut HeaderList, jar: &Jar, url: &Url) {
+    let Some(from_jar) = jar.header_for(url) else {
+        return;
+    };
+    match headers.get("cookie") {
+        Some(own) => {
+            let merged = format!("{}; {}", own, from_jar);
+            headers.set("Cookie", &merged);
+        }
+        None => headers.add("Cookie", &from_jar),
+    }
 }

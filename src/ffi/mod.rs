@@ -18,6 +18,7 @@ pub mod auth;
 pub mod callback;
 pub mod cancel;
 pub mod config;
+pub mod cookies;
 pub mod error;
 pub mod json;
 pub mod options;

@@ -19,6 +19,7 @@ a fixed route gets its head without the body):
   /redirect307   307 to /echo (method and body kept)
   /gzip, /deflate  a text body, content-coded
   /json          a JSON document with every value type and escapes
+  /cookie/persistent, /cookie/session, /cookie/scoped   set a cookie (Max-Age, none, Path=/area)
   /redirect2     301 -> /redirect (two hops to /ok)
   /loop          302 -> /loop
   /echo          200, body = the request head and body exactly as received
@@ -112,6 +113,16 @@ JSON = response(
     [("Content-Type", "application/json"), ("Content-Length", str(len(JSON_DOC)))],
     JSON_DOC,
 )
+SET_PERSISTENT = response(
+    "HTTP/1.1 200 OK",
+    [("Set-Cookie", "keep=1; Max-Age=3600; Path=/"), ("Content-Length", "0")],
+)
+SET_SESSION = response(
+    "HTTP/1.1 200 OK", [("Set-Cookie", "tab=2; Path=/"), ("Content-Length", "0")]
+)
+SET_SCOPED = response(
+    "HTTP/1.1 200 OK", [("Set-Cookie", "area=3; Path=/area"), ("Content-Length", "0")]
+)
 REDIRECT307 = response(
     "HTTP/1.1 307 Temporary Redirect", [("Location", "/echo"), ("Content-Length", "0")]
 )
@@ -134,6 +145,9 @@ FIXED = {
     "/redirect2": REDIRECT2,
     "/redirect307": REDIRECT307,
     "/gzip": GZIP,
+    "/cookie/persistent": SET_PERSISTENT,
+    "/cookie/session": SET_SESSION,
+    "/cookie/scoped": SET_SCOPED,
     "/json": JSON,
     "/deflate": DEFLATE,
     "/loop": LOOP,

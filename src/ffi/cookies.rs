@@ -1,0 +1,128 @@
+//! The session cookie jar.
+use std::ffi::c_char;
+
+use super::boundary::str_in;
+use super::error::{fail, reqivo_code, reqivo_error, Fail};
+use super::handle::try_ref;
+use super::session::reqivo_session;
+
+const OK: u32 = reqivo_code::REQIVO_OK as u32;
+
+/// Turns the session's cookie jar on (the default) or off for later sends.
+/// On, Set-Cookie fields of every response (redirect hops included) are
+/// stored under RFC 6265 rules (domain and host-only, path, Secure,
+/// HttpOnly, Expires, Max-Age) and matching cookies are sent. Each session
+/// has its own jar. Off, nothing is stored or sent; the jar keeps its contents.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_cookies(s: *mut reqivo_session, on: bool) -> u32 {
+    ffi_boundary!({
+        require!(s);
+        // SAFETY: live session.
+        unsafe { try_ref(s) }.expect("checked").set_cookies(on);
+        OK
+    })
+}
+
+/// Empties the session's cookie jar.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_clear_cookies(s: *mut reqivo_session) -> u32 {
+    ffi_boundary!({
+        require!(s);
+        // SAFETY: live session.
+        unsafe { try_ref(s) }.expect("checked").cookies().clear();
+        OK
+    })
+}
+
+/// Writes the jar's persistent, unexpired cookies as text (JSON) into
+/// `buf`, NUL-terminated, for `reqivo_session_load_cookies` in a later run.
+/// Session cookies (without Expires or Max-Age) are not saved. Call with
+/// `cap` 0 to learn the size: `*out_len` always receives the text length.
+///
+/// Ownership: `buf` and `out_len` are caller-owned.
+/// NULL: `s` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf` may be
+/// NULL when `cap` is 0.
+/// Thread safety: callable while other threads send.
+/// Returns: 0 when the text and its NUL fit, `REQIVO_ERR_BUFFER_TOO_SMALL`
+/// (with `*out_len` set) when they do not.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_save_cookies(
+    s: *mut reqivo_session,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(s, err);
+        require!(out_len, err);
+        // SAFETY: live session.
+        let text = try_or_fail!(
+            unsafe { try_ref(s) }.expect("checked").cookies().save(),
+            err
+        );
+        // SAFETY: `out_len` is caller-owned.
+        unsafe { out_len.write(text.len()) };
+        if buf.is_null() || cap < text.len() + 1 {
+            let msg = format!(
+                "buffer of {} bytes; the jar needs {} and a NUL",
+                cap,
+                text.len()
+            );
+            return fail(
+                Fail::new(reqivo_code::REQIVO_ERR_BUFFER_TOO_SMALL, msg),
+                err,
+            );
+        }
+        // SAFETY: `buf` holds `cap` >= len + 1 writable bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+            *buf.add(text.len()) = 0;
+        }
+        OK
+    })
+}
+
+/// Replaces the jar's contents with cookies saved by
+/// `reqivo_session_save_cookies`; expired ones are dropped.
+///
+/// Ownership: `text` is read, not kept.
+/// NULL: `s` or `text` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` when the text is not a saved
+/// jar (the jar is then unchanged).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_load_cookies(
+    s: *mut reqivo_session,
+    text: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(s, err);
+        require!(text, err);
+        // SAFETY: live session; `text` holds `len` bytes.
+        let (s, text) = unsafe {
+            (
+                try_ref(s).expect("checked"),
+                try_or_fail!(str_in(text, len, "text"), err),
+            )
+        };
+        try_or_fail!(s.cookies().load(text), err);
+        OK
+    })
+}
