@@ -12,7 +12,7 @@ GO ?= go
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
-.PHONY: test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -68,6 +68,11 @@ docs:
 
 docs-check:
 	$(PYTHON) tools/gen_api_docs.py --check
+
+# Benchmarks (not part of `make test`): nginx on CPU 0, each client on
+# CPU 1; writes bench/REPORT.md. See bench/README.md.
+bench: lib
+	bench/run.sh
 
 # ---- install ----------------------------------------------------------
 PREFIX ?= /usr/local

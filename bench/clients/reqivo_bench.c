@@ -1,0 +1,141 @@
+/* reqivo through its C API: one session (its own pool), one request built
+ * once and sent COUNT times; responses freed after each send, or all held
+ * (mode hold: the reqivo_response pointers are kept). Streams read into a
+ * 64 KiB buffer. */
+#include "common.h"
+
+#include "reqivo.h"
+
+static void fail(const char *what, const reqivo_error *err) {
+  fprintf(stderr, "reqivo_bench: %s: %s (%u): %s\n", what, reqivo_code_name(err->code), err->code,
+          err->message);
+  printf("{\"client\":\"reqivo-c\",\"error\":\"%s\",\"code\":%u}\n", reqivo_code_name(err->code), err->code);
+  exit(1);
+}
+
+static reqivo_request *make(const char *url, int close_hdr) {
+  reqivo_error err;
+  reqivo_request *r = reqivo_request_new("GET", 3, url, strlen(url), &err);
+  if (!r) fail("request_new", &err);
+  if (close_hdr && reqivo_request_add_header(r, "Connection", 10, "close", 5, &err) != 0)
+    fail("add_header Connection: close", &err);
+  return r;
+}
+
+static size_t send1(reqivo_session *s, const reqivo_request *r) {
+  reqivo_error err;
+  const reqivo_response *resp = reqivo_session_send(s, r, NULL, &err);
+  if (!resp) fail("send", &err);
+  if (resp->status != 200) { fprintf(stderr, "status %u\n", resp->status); exit(1); }
+  size_t n = resp->body_len;
+  reqivo_response_free(resp);
+  return n;
+}
+
+/* Trust the benchmark's CA. With the TLS configuration API (the driver
+ * defines BENCH_HAVE_TLS_API when include/reqivo.h has it) the CA is added
+ * explicitly; otherwise the library's system roots are expected to honour
+ * SSL_CERT_FILE, which the driver points at the CA. */
+static void setup_tls(reqivo_session *s) {
+#ifdef BENCH_HAVE_TLS_API
+  const char *ca = getenv("BENCH_CA");
+  if (!ca) return;
+  FILE *f = fopen(ca, "rb");
+  if (!f) return;
+  static char pem[65536];
+  size_t len = fread(pem, 1, sizeof pem, f);
+  fclose(f);
+  reqivo_error err;
+  reqivo_tls_config_builder *b = reqivo_tls_config_builder_new();
+  if (reqivo_tls_config_builder_add_root_pem(b, (const uint8_t *)pem, len, &err) != 0) fail("add_root_pem", &err);
+  const reqivo_tls_config *cfg = reqivo_tls_config_builder_build(b, &err);
+  if (!cfg) fail("tls build", &err);
+  reqivo_session_set_tls(s, cfg);
+  reqivo_tls_config_free(cfg);
+#else
+  (void)s;
+#endif
+}
+
+int main(int argc, char **argv) {
+  struct bench_args a;
+  bench_parse(argc, argv, &a);
+  reqivo_error err;
+  reqivo_pool *pool = reqivo_pool_new(NULL, &err);
+  if (!pool) fail("pool_new", &err);
+  reqivo_session *s = reqivo_session_new(pool, &err);
+  if (!s) fail("session_new", &err);
+  if (!strncmp(a.url, "https:", 6)) setup_tls(s);
+  struct bench_mark st, en;
+  unsigned long long bytes = 0;
+  long n = 0;
+  char extra[512] = "";
+
+  if (a.mode == MODE_STREAM) {
+    if (a.warm_url) {
+      reqivo_request *w = make(a.warm_url, 0);
+      for (int i = 0; i < 3; i++) send1(s, w);
+      reqivo_request_free(w);
+    }
+    reqivo_request *r = make(a.url, 0);
+    static uint8_t buf[65536];
+    bench_reset_hwm();
+    bench_mark_start(&st);
+    reqivo_stream *str = reqivo_session_open(s, r, NULL, &err);
+    if (!str) fail("open", &err);
+    for (;;) {
+      int64_t got = reqivo_stream_read(str, buf, sizeof buf, &err);
+      if (got < 0) fail("stream_read", &err);
+      if (got == 0) break;
+      bytes += (unsigned long long)got;
+    }
+    reqivo_stream_free(str);
+    n = 1;
+    bench_mark_end(&en);
+    reqivo_request_free(r);
+  } else if (a.mode == MODE_HOLD) {
+    reqivo_request *r = make(a.url, 0);
+    for (long i = 0; i < a.warmup; i++) send1(s, r);
+    const reqivo_response **kept = malloc((size_t)a.count * sizeof *kept);
+    /* touched before the baseline, so only the responses count */
+    for (long i = 0; i < a.count; i++) ((void *volatile *)kept)[i] = NULL;
+    bench_mark_start(&st);
+    for (n = 0; n < a.count; n++) {
+      kept[n] = reqivo_session_send(s, r, NULL, &err);
+      if (!kept[n]) fail("send", &err);
+      bytes += kept[n]->body_len;
+    }
+    bench_mark_end(&en);
+    /* the raw size of one response head, and its header count */
+    if (n > 0 && kept[0]) {
+      const reqivo_response *k = kept[0];
+      size_t head = 9 + 4 + k->reason.len + 2 + 2; /* "HTTP/1.1 " "200 " reason CRLF, final CRLF */
+      for (size_t i = 0; i < k->header_count; i++)
+        head += k->headers[i].name.len + 2 + k->headers[i].value.len + 2;
+      snprintf(extra, sizeof extra, "\"head_bytes\":%zu,\"header_count\":%zu,\"body_bytes\":%zu", head,
+               k->header_count, k->body_len);
+    }
+    for (long i = 0; i < n; i++) reqivo_response_free(kept[i]);
+    free(kept);
+    reqivo_request_free(r);
+  } else {
+    reqivo_request *r = make(a.url, a.mode == MODE_NEWCONN);
+    long warm = a.mode == MODE_NEWCONN ? (a.warmup < 10 ? a.warmup : 10) : a.warmup;
+    for (long i = 0; i < warm; i++) send1(s, r);
+    bench_mark_start(&st);
+    while (bench_more(&a, n, st.t)) { bytes += send1(s, r); n++; }
+    bench_mark_end(&en);
+    reqivo_request_free(r);
+  }
+  reqivo_pool_stats ps;
+  memset(&ps, 0, sizeof ps);
+  ps.struct_size = sizeof ps;
+  reqivo_pool_get_stats(pool, &ps);
+  size_t el = strlen(extra);
+  snprintf(extra + el, sizeof extra - el, "%s\"lib_version\":\"%s\",\"pool_opened\":%llu,\"pool_reused\":%llu",
+           el ? "," : "", reqivo_version(), (unsigned long long)ps.opened, (unsigned long long)ps.reused);
+  bench_report("reqivo-c", &a, n, bytes, &st, &en, extra);
+  reqivo_session_free(s);
+  reqivo_pool_free(pool);
+  return 0;
+}

@@ -1,0 +1,7 @@
+module reqivo-bench
+
+go 1.24
+
+require github.com/reqivo/reqivo/bindings/go v0.0.0
+
+replace github.com/reqivo/reqivo/bindings/go => ../../bindings/go

@@ -1,0 +1,1121 @@
+#!/usr/bin/env python3
+"""The reqivo benchmark driver (issue 11). Called by bench/run.sh, which
+installs what is missing first; `make bench` calls run.sh.
+
+It generates the files and a CA, starts nginx on 127.0.0.1 (one worker
+pinned to CPU 0; HTTP and HTTPS; keep-alive without a request cap; access
+log off; stub_status), builds the clients, runs each of them pinned to
+CPU 1, one at a time, and writes bench/REPORT.md (and the raw results to
+build/bench/results.json). nginx is stopped on every exit path.
+
+    python3 bench/run.py [--reps N] [--quick] [--clients raw,reqivo-c,...]
+                         [--phases small,big,...] [--report PATH]
+"""
+import argparse
+import atexit
+import datetime
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+B = ROOT / "build" / "bench"
+WWW = B / "www"
+TLS = B / "tls"
+NGX = B / "nginx"
+VENV = B / "venv"
+REL = ROOT / "target" / "release"
+
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "allocs", "callgrind", "syscalls"]
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def sh(cmd, **kw):
+    """Runs a command, returns (rc, stdout+stderr)."""
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    return p.returncode, p.stdout
+
+
+def first_line(cmd):
+    try:
+        rc, out = sh(cmd)
+    except OSError as e:
+        return "unavailable (%s)" % e
+    out = out.strip().splitlines()
+    return out[0].strip() if out else "?"
+
+
+# ---------------------------------------------------------------- files, TLS
+
+
+def write_if_changed(path, data):
+    if path.exists() and path.read_bytes() == data:
+        return
+    path.write_bytes(data)
+
+
+def prepare_files():
+    WWW.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(11)
+    small = (b"reqivo benchmark /small: " + b"x" * 100)[:99] + b"\n"
+    assert len(small) == 100
+    write_if_changed(WWW / "small", small)
+    items = []
+    i = 0
+    while True:
+        items.append({"id": i, "name": "item-%04d" % i, "ok": i % 3 != 0, "score": round(rnd.random() * 100, 3)})
+        doc = json.dumps({"items": items, "total": len(items)}, separators=(",", ":")).encode()
+        if len(doc) >= 1000:
+            break
+        i += 1
+    write_if_changed(WWW / "json", doc + b"\n")
+    big = WWW / "big"
+    if not big.exists() or big.stat().st_size != 1 << 20:
+        big.write_bytes(rnd.randbytes(1 << 20))
+    huge = WWW / "huge"
+    if not huge.exists() or huge.stat().st_size != 256 << 20:
+        # 256 MiB, generated here (never committed): 1 MiB of random bytes
+        # repeated, so that it is real data in the page cache.
+        with open(huge, "wb") as f:
+            block = rnd.randbytes(1 << 20)
+            for _ in range(256):
+                f.write(block)
+
+
+def prepare_tls():
+    TLS.mkdir(parents=True, exist_ok=True)
+    (TLS / "empty").mkdir(exist_ok=True)
+    if (TLS / "server.pem").exists() and (TLS / "ca.pem").exists():
+        return
+    ext = TLS / "server.ext"
+    ext.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+    )
+    cmds = [
+        ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"],
+        ["openssl", "req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "3650",
+         "-subj", "/CN=reqivo bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.pem"],
+        ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key"],
+        ["openssl", "req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr"],
+        ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "3650", "-sha256", "-extfile", "server.ext", "-out", "server.pem"],
+    ]
+    for c in cmds:
+        rc, out = sh(c, cwd=TLS)
+        if rc != 0:
+            sys.exit("openssl failed: %s\n%s" % (" ".join(c), out))
+
+
+# ---------------------------------------------------------------- nginx
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nginx:
+    def __init__(self):
+        self.proc = None
+        self.port = free_port()
+        self.tls_port = free_port()
+        while self.tls_port == self.port:
+            self.tls_port = free_port()
+        self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
+
+    def conf(self):
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return f"""# generated by bench/run.py
+{user}daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity 01;
+pid {NGX}/nginx.pid;
+error_log {NGX}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    client_body_temp_path {NGX}/tmp/body;
+    proxy_temp_path {NGX}/tmp/proxy;
+    fastcgi_temp_path {NGX}/tmp/fastcgi;
+    uwsgi_temp_path {NGX}/tmp/uwsgi;
+    scgi_temp_path {NGX}/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+    server {{
+        listen 127.0.0.1:{self.port};
+        listen 127.0.0.1:{self.tls_port} ssl;
+        ssl_certificate {TLS}/server.pem;
+        ssl_certificate_key {TLS}/server.key;
+        root {WWW};
+        # small responses leave in one writev (head and body together)
+        location = /small {{ default_type text/plain; sendfile off; }}
+        location = /json {{ default_type application/json; sendfile off; }}
+        location = /nginx_status {{ stub_status; }}
+    }}
+}}
+"""
+
+    def start(self):
+        (NGX / "tmp").mkdir(parents=True, exist_ok=True)
+        (NGX / "nginx.conf").write_text(self.conf())
+        rc, out = sh([self.binary, "-t", "-p", str(NGX), "-c", str(NGX / "nginx.conf")])
+        if rc != 0:
+            sys.exit("nginx -t failed:\n" + out)
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, self.binary, "-p", str(NGX), "-c", str(NGX / "nginx.conf")],
+            stdout=subprocess.DEVNULL, stderr=open(NGX / "stderr.log", "w"),
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                socket.create_connection(("127.0.0.1", self.tls_port), 0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    sys.exit("nginx exited: " + (NGX / "stderr.log").read_text() + (NGX / "error.log").read_text())
+                time.sleep(0.05)
+        sys.exit("nginx did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def accepts(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        c.request("GET", "/nginx_status", headers={"Connection": "close"})
+        body = c.getresponse().read().decode()
+        c.close()
+        # "Active connections: 1 \nserver accepts handled requests\n 5 5 9 \n..."
+        return int(body.splitlines()[2].split()[0])
+
+    def url(self, path, tls=False):
+        if tls:
+            return "https://127.0.0.1:%d/%s" % (self.tls_port, path)
+        return "http://127.0.0.1:%d/%s" % (self.port, path)
+
+
+# ---------------------------------------------------------------- clients
+
+
+class Client:
+    def __init__(self, cid, label, argv, env=None, skip=None, c_api=False):
+        self.id = cid
+        self.label = label
+        self.argv_prefix = argv
+        self.env = env or {}
+        self.skip = skip  # reason, or None
+        self.c_api = c_api  # a C program (in-loop malloc counts, callgrind)
+        self.skip_phase = {}  # phase -> reason
+
+    def argv(self, mode, url, count, warm=None):
+        a = list(self.argv_prefix) + [mode, url, str(count)]
+        if warm:
+            a.append(warm)
+        return a
+
+
+def build_clients(args):
+    """Builds every client; returns the list (unbuildable ones carry a skip reason)."""
+    B.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    cflags = ["-O2", "-g", "-Wall", "-Wextra", "-std=gnu11"]
+    notes = {}
+
+    def cbuild(out, src, extra):
+        rc, o = sh([cc] + cflags + ["-o", str(B / out), str(BENCH / "clients" / src)] + extra)
+        return None if rc == 0 else "compile failed: " + o.strip().splitlines()[-1] if o.strip() else "compile failed"
+
+    rc, o = sh([cc, "-O2", "-shared", "-fPIC", "-o", str(B / "malloc_count.so"), str(BENCH / "malloc_count.c")])
+    if rc != 0:
+        sys.exit("malloc_count.c: " + o)
+
+    lib_ok = (REL / "libreqivo.so").exists() and (REL / "libreqivo.a").exists()
+    lib_skip = None if lib_ok else "target/release/libreqivo.{so,a} missing (run `make lib`)"
+
+    raw_skip = cbuild("raw_bench", "raw_bench.c", ["-lssl", "-lcrypto"])
+    curl_skip = cbuild("curl_bench", "curl_bench.c", ["-lcurl"])
+    reqivo_skip = lib_skip
+    if not reqivo_skip:
+        base = ["-I" + str(ROOT / "include"), "-L" + str(REL), "-lreqivo", "-Wl,-rpath," + str(REL)]
+        header = (ROOT / "include" / "reqivo.h").read_text()
+        reqivo_skip = "no TLS configuration API"
+        if "reqivo_tls_config_builder_add_root_pem" in header and "reqivo_session_set_tls" in header:
+            reqivo_skip = cbuild("reqivo_bench", "reqivo_bench.c", ["-DBENCH_HAVE_TLS_API"] + base)
+            if not reqivo_skip:
+                notes["reqivo C and TLS"] = "the CA is added with reqivo_tls_config_builder_add_root_pem"
+        if reqivo_skip:
+            notes["reqivo C and TLS"] = ("the header has no usable TLS configuration API (%s): the CA reaches "
+                                         "reqivo through SSL_CERT_FILE" % reqivo_skip)
+            reqivo_skip = cbuild("reqivo_bench", "reqivo_bench.c", base)
+
+    clients = [
+        Client("raw", "raw C loop", [str(B / "raw_bench")], skip=raw_skip, c_api=True),
+        Client("reqivo-c", "reqivo (C API)", [str(B / "reqivo_bench")], skip=reqivo_skip, c_api=True),
+        Client("curl", "libcurl easy", [str(B / "curl_bench")], skip=curl_skip, c_api=True),
+    ]
+
+    # Go: one program, three clients.
+    go = shutil.which("go")
+    go_skip = None
+    if not go:
+        go_skip = "go not installed"
+    elif lib_skip:
+        go_skip = lib_skip
+    else:
+        rc, flags = sh([str(ROOT / "bindings" / "go" / "cgo_cflags.sh")])
+        env = dict(os.environ, CGO_CFLAGS=flags.strip(), CGO_ENABLED="1")
+        rc, o = sh([go, "build", "-o", str(B / "gobench"), "."], cwd=BENCH / "go", env=env)
+        if rc != 0:
+            go_skip = "go build failed: " + (o.strip().splitlines() or ["?"])[-1]
+    for impl, label in [("reqivo", "reqivo Go (plain calls)"), ("transport", "reqivo Go (http.Client+Transport)")]:
+        clients.append(Client("go-" + impl, label, [str(B / "gobench"), impl], skip=go_skip))
+    clients.append(Client("go-nethttp", "Go net/http", [str(B / "gobench"), "nethttp"], skip=go_skip))
+
+    # Ruby.
+    ruby = shutil.which("ruby")
+    rb = [ruby or "ruby", str(BENCH / "ruby" / "bench.rb")]
+    rb_env = {"REQIVO_LIB": str(REL / "libreqivo.so")}
+    ruby_reqivo_skip = ruby_skip = None
+    if not ruby:
+        ruby_skip = ruby_reqivo_skip = "ruby not installed"
+    else:
+        rc, o = sh([ruby, "-e", "require 'ffi'"])
+        ffi_missing = rc != 0
+        binding = ROOT / "bindings" / "ruby" / "lib" / "reqivo.rb"
+        if lib_skip:
+            ruby_reqivo_skip = lib_skip
+        elif not binding.exists():
+            ruby_reqivo_skip = "bindings/ruby not present"
+        elif ffi_missing:
+            ruby_reqivo_skip = "the ffi gem is not installed"
+        else:
+            rc, o = sh([ruby, "-I", str(binding.parent), "-e",
+                        "require 'reqivo'; s = Reqivo::Session.new; s.close; print Reqivo.library_version"],
+                       env=dict(os.environ, **rb_env), timeout=60)
+            if rc != 0:
+                ruby_reqivo_skip = "bindings/ruby does not load: " + (o.strip().splitlines() or ["?"])[-1][:200]
+    clients.append(Client("ruby-reqivo", "reqivo Ruby",
+                          [rb[0], "-I", str(ROOT / "bindings" / "ruby" / "lib"), rb[1], "reqivo"],
+                          env=rb_env, skip=ruby_reqivo_skip))
+    clients.append(Client("ruby-nethttp", "Ruby Net::HTTP", rb + ["nethttp"], skip=ruby_skip))
+
+    # Python.
+    py = VENV / "bin" / "python"
+    pyv = [str(py), str(BENCH / "python" / "bench.py")]
+    req_skip = rq_skip = None
+    if not py.exists():
+        req_skip = rq_skip = "no venv at build/bench/venv (bench/run.sh creates it)"
+    else:
+        if sh([str(py), "-c", "import requests"])[0] != 0:
+            req_skip = "requests not installed in build/bench/venv"
+        rc, o = sh([str(py), "-c", "import reqivo; assert reqivo.__version__ == '0.2.0', reqivo.__version__"])
+        if rc != 0:
+            rq_skip = "Reqivo 0.2.0 not installed in build/bench/venv: " + (o.strip().splitlines() or ["?"])[-1]
+    clients.append(Client("py-requests", "Python requests", pyv + ["requests"], skip=req_skip))
+    py_reqivo = Client("py-reqivo", "Python Reqivo 0.2.0", pyv + ["reqivo"], skip=rq_skip)
+    py_reqivo.skip_phase["huge"] = ("Reqivo 0.2.0 has no streaming download: it reads every body whole "
+                                    "with `bytes += recv(4096)` (quadratic; 256 MiB would take hours)")
+    clients.append(py_reqivo)
+
+    if args.clients:
+        want = args.clients.split(",")
+        clients = [c for c in clients if c.id in want]
+    return clients, notes
+
+
+# ---------------------------------------------------------------- running
+
+
+class Runner:
+    def __init__(self, nginx, args):
+        self.ngx = nginx
+        self.args = args
+        self.results = []  # dicts
+        # A small, fixed environment: the same for every client and every
+        # machine (requests, for one, scans os.environ on every request).
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "TMPDIR")
+        self.base_env = {k: os.environ[k] for k in keep if k in os.environ}
+        ca = str(TLS / "ca.pem")
+        self.base_env.update({
+            "BENCH_CA": ca,
+            "SSL_CERT_FILE": ca,
+            "SSL_CERT_DIR": str(TLS / "empty"),
+            "REQUESTS_CA_BUNDLE": ca,
+            "CURL_CA_BUNDLE": ca,
+        })
+        self.stub_overhead = 0
+
+    def calibrate(self):
+        a0 = self.ngx.accepts()
+        a1 = self.ngx.accepts()
+        self.stub_overhead = a1 - a0  # the status request's own connection
+
+    def spawn(self, argv, env, timeout):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.Popen(argv, stdout=out, stderr=err, env=env, start_new_session=True)
+            timed_out = []
+
+            def kill():
+                timed_out.append(1)
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+            t = threading.Timer(timeout, kill)
+            t.start()
+            try:
+                _, status, ru = os.wait4(p.pid, 0)
+            finally:
+                t.cancel()
+            p.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            return p.returncode, out.read().decode(errors="replace"), err.read().decode(errors="replace"), ru, bool(timed_out)
+
+    def run(self, client, phase, rep, mode, url, count, warm=None, wrapper=None, env=None, timeout=240):
+        argv = ["taskset", "-c", CLIENT_CPU] + (wrapper or []) + client.argv(mode, url, count, warm)
+        e = dict(self.base_env, **client.env, **(env or {}))
+        a0 = self.ngx.accepts()
+        rc, out, err, ru, timed_out = self.spawn(argv, e, timeout)
+        a1 = self.ngx.accepts()
+        rec = {
+            "client": client.id, "phase": phase, "rep": rep, "mode": mode, "url": url, "count": str(count),
+            "rc": rc, "conns": a1 - a0 - self.stub_overhead,
+            "child_utime_s": ru.ru_utime, "child_stime_s": ru.ru_stime, "child_maxrss_kb": ru.ru_maxrss,
+        }
+        data = None
+        for line in reversed(out.strip().splitlines()):
+            if line.startswith("{"):
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    pass
+                break
+        if timed_out:
+            rec["error"] = "timed out after %d s" % timeout
+        elif data is None or rc != 0 or "error" in data:
+            msg = (data or {}).get("error") or (err.strip().splitlines() or ["exit %d" % rc])[-1]
+            rec["error"] = msg[:300]
+        rec["data"] = data
+        rec["stderr_tail"] = err[-2000:]
+        self.results.append(rec)
+        return rec
+
+
+def summarize_small(rec):
+    d = rec["data"]
+    n = d["n"]
+    return "%8.0f req/s  %6.1f us/req (u %.1f s %.1f)  conns %d" % (
+        n / d["secs"], (d["utime_us"] + d["stime_us"]) / n, d["utime_us"] / n, d["stime_us"] / n, rec["conns"])
+
+
+def run_phases(runner, clients, args):
+    ngx = runner.ngx
+    q = args.quick
+    small_dur = "0.7s" if q else "2s"
+    big_dur = "0.7s" if q else "1.5s"
+    tls_dur = "0.7s" if q else "2s"
+    new_dur = "0.7s" if q else "1.5s"
+    hold_n = 2000 if q else 10000
+    phases = args.phases.split(",") if args.phases else PHASES
+    reps = args.reps
+    reps_mem = min(reps, 3)  # hold and huge barely vary
+    active = [c for c in clients if not c.skip]
+
+    def each(phase, fn):
+        if phase not in phases:
+            return
+        t0 = time.time()
+        log("== %s" % phase)
+        fn()
+        log("   (%s: %.0f s)" % (phase, time.time() - t0))
+
+    def reps_loop(phase, mode, url, count, warm=None, fmt=None, https=False, timeout=None, n_reps=None):
+        if timeout is None:
+            timeout = 60 + (float(count[:-1]) if str(count).endswith("s") else 120)
+        for rep in range(1, (n_reps or reps) + 1):
+            for c in active:
+                if phase in c.skip_phase:
+                    continue
+                if https and c.skip_phase.get("https"):
+                    continue
+                rec = runner.run(c, phase, rep, mode, url, count, warm, timeout=timeout)
+                if "error" in rec:
+                    log("   %-14s rep %d: FAILED %s" % (c.id, rep, rec["error"]))
+                    if https and "UNSUPPORTED_SCHEME" in rec["error"]:
+                        c.skip_phase["https"] = "https not supported by this build (%s)" % rec["error"]
+                else:
+                    log("   %-14s rep %d: %s" % (c.id, rep, (fmt or summarize_small)(rec)))
+
+    each("small", lambda: reps_loop("small", "ka", ngx.url("small"), small_dur))
+    each("big", lambda: reps_loop(
+        "big", "ka", ngx.url("big"), big_dur,
+        fmt=lambda r: "%8.0f MB/s" % (r["data"]["bytes"] / r["data"]["secs"] / 1e6)))
+    each("huge", lambda: reps_loop(
+        "huge", "stream", ngx.url("huge"), 1, warm=ngx.url("small"), n_reps=reps_mem,
+        fmt=lambda r: "%8.0f MB/s  peak RSS +%d KiB (from %d KiB)" % (
+            r["data"]["bytes"] / r["data"]["secs"] / 1e6,
+            r["data"]["hwm_after_kb"] - r["data"]["rss_before_kb"], r["data"]["rss_before_kb"])))
+    each("hold", lambda: reps_loop(
+        "hold", "hold", ngx.url("json"), hold_n, n_reps=reps_mem,
+        fmt=lambda r: "%8.0f B/response retained" % (
+            (r["data"]["rss_after_kb"] - r["data"]["rss_before_kb"]) * 1024 / r["data"]["n"])))
+    each("https_ka", lambda: reps_loop("https_ka", "ka", ngx.url("small", tls=True), tls_dur, https=True))
+    each("https_new", lambda: reps_loop(
+        "https_new", "newconn", ngx.url("small", tls=True), new_dur, https=True,
+        fmt=lambda r: "%8.0f new conn/s  conns %d" % (r["data"]["n"] / r["data"]["secs"], r["conns"])))
+
+    def allocs():
+        n = 2000
+        for c in active:
+            rec = runner.run(c, "allocs", 1, "ka", ngx.url("small"), n,
+                             env={"LD_PRELOAD": str(B / "malloc_count.so")})
+            if "error" in rec:
+                log("   %-14s FAILED %s" % (c.id, rec["error"]))
+                continue
+            d = rec["data"]
+            extra = ""
+            if "go_mallocs" in d:
+                extra = "  Go heap objects/req %.1f" % (d["go_mallocs"] / d["n"])
+            if "ruby_objects" in d:
+                extra = "  Ruby objects/req %.1f" % (d["ruby_objects"] / d["n"])
+            if "mallocs" in d:
+                log("   %-14s malloc-family calls/req %.2f (realloc %.2f) bytes/req %.0f%s" % (
+                    c.id, (d["mallocs"] + d["reallocs"]) / d["n"], d["reallocs"] / d["n"],
+                    d["malloc_bytes"] / d["n"], extra))
+            else:
+                log("   %-14s no counter readable%s" % (c.id, extra))
+
+    each("allocs", allocs)
+
+    def callgrind():
+        if not shutil.which("valgrind"):
+            log("   valgrind missing: skipped")
+            return
+        n_hi, n_lo = (1000, 100) if q else (2000, 200)
+        for c in active:
+            if not c.c_api:
+                continue
+            totals = {}
+            for n in (n_lo, n_hi):
+                out = B / ("callgrind.%s.%d.out" % (c.id, n))
+                rec = runner.run(c, "callgrind", 1, "ka", ngx.url("small"), n,
+                                 wrapper=["valgrind", "--tool=callgrind", "--dump-instr=yes",
+                                          "--callgrind-out-file=" + str(out)],
+                                 env={"BENCH_WARMUP": "20"}, timeout=600)
+                if "error" in rec or not out.exists():
+                    log("   %-14s FAILED %s" % (c.id, rec.get("error")))
+                    break
+                m = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(errors="replace"), re.M)
+                totals[n] = int(m.group(1)) if m else None
+                rec["callgrind_total"] = totals[n]
+            if len(totals) == 2 and all(totals.values()):
+                per = (totals[n_hi] - totals[n_lo]) / (n_hi - n_lo)
+                runner.results.append({"client": c.id, "phase": "callgrind_per_req", "value": per,
+                                       "n_hi": n_hi, "n_lo": n_lo})
+                log("   %-14s %8.0f instructions/request" % (c.id, per))
+                if c.id == "reqivo-c":
+                    runner.results.append({"client": c.id, "phase": "callgrind_functions",
+                                           "value": callgrind_functions(B / ("callgrind.%s.%d.out" % (c.id, n_lo)),
+                                                                        B / ("callgrind.%s.%d.out" % (c.id, n_hi)),
+                                                                        n_hi - n_lo)})
+
+    each("callgrind", callgrind)
+
+    def syscalls():
+        # perf's syscall tracepoints count without slowing the client (strace
+        # does, which changes how often a read finds its data waiting).
+        tool = "perf" if perf_syscalls_work() else ("strace" if shutil.which("strace") else None)
+        if not tool:
+            log("   neither perf tracepoints nor strace: skipped")
+            return
+        log("   counting with %s" % tool)
+        n_hi, n_lo = (600, 100) if q else (2200, 200)
+        for c in active:
+            counts = {}
+            for n in (n_lo, n_hi):
+                out = B / ("syscalls.%s.%d.txt" % (c.id, n))
+                if tool == "perf":
+                    wrapper = ["perf", "stat", "-x,", "-o", str(out), "-e",
+                               ",".join("syscalls:sys_enter_" + x for x in SYSCALLS)]
+                else:
+                    wrapper = ["strace", "-f", "-c", "-o", str(out)]
+                rec = runner.run(c, "syscalls", 1, "ka", ngx.url("small"), n, wrapper=wrapper,
+                                 env={"BENCH_WARMUP": "20"}, timeout=300)
+                if "error" in rec or not out.exists():
+                    log("   %-14s FAILED %s" % (c.id, rec.get("error")))
+                    break
+                counts[n] = (parse_perf if tool == "perf" else parse_strace)(out.read_text())
+            if len(counts) == 2:
+                names = set(counts[n_lo]) | set(counts[n_hi])
+                per = {k: (counts[n_hi].get(k, 0) - counts[n_lo].get(k, 0)) / (n_hi - n_lo) for k in names}
+                per = {k: v for k, v in per.items() if v >= 0.05}
+                runner.results.append({"client": c.id, "phase": "strace_per_req", "value": per, "tool": tool})
+                log("   %-14s %s" % (c.id, fmt_syscalls(per)))
+
+    each("syscalls", syscalls)
+
+
+SYSCALLS = ["read", "write", "recvfrom", "sendto", "recvmsg", "sendmsg", "readv", "writev", "poll", "ppoll",
+            "epoll_wait", "epoll_pwait", "select", "pselect6", "futex", "nanosleep", "clock_nanosleep",
+            "sched_yield", "getpid", "ioctl", "newfstatat", "openat", "close", "socket", "connect", "mmap",
+            "munmap", "brk", "madvise", "getsockopt", "setsockopt", "fcntl", "rt_sigprocmask", "tgkill",
+            "eventfd2", "clock_gettime"]
+
+
+def perf_syscalls_work():
+    if not shutil.which("perf"):
+        return False
+    rc, out = sh(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_getpid", "true"])
+    return rc == 0 and re.search(r"^\d+,", out, re.M) is not None
+
+
+def parse_perf(text):
+    counts = {}
+    for line in text.splitlines():
+        f = line.split(",")
+        if len(f) >= 3 and f[0].isdigit() and f[2].startswith("syscalls:sys_enter_"):
+            counts[f[2][len("syscalls:sys_enter_"):]] = int(f[0])
+    return counts
+
+
+def parse_strace(text):
+    counts = {}
+    for line in text.splitlines():
+        f = line.split()
+        # % time  seconds  usecs/call  calls  [errors]  syscall
+        if len(f) >= 5 and re.match(r"^\d", f[0]) and f[-1] != "total":
+            try:
+                counts[f[-1]] = int(f[3])
+            except ValueError:
+                pass
+    return counts
+
+
+def fmt_syscalls(per):
+    items = sorted(per.items(), key=lambda kv: -kv[1])
+    return " ".join("%s %.2g" % (k, v) for k, v in items) or "-"
+
+
+def callgrind_functions(lo, hi, dn):
+    """Self instructions per request by function: (hi - lo) / dn."""
+    def table(path):
+        rc, out = sh(["callgrind_annotate", "--inclusive=no", "--auto=no", "--threshold=100", str(path)])
+        t = {}
+        for line in out.splitlines():
+            m = re.match(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.+?)\s*$", line)
+            if not m or "PROGRAM TOTALS" in m.group(2):
+                continue
+            where = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2))  # the object file
+            fn = where.split(":", 1)[1] if ":" in where else where  # drop the source file (inlining)
+            t[fn] = t.get(fn, 0) + int(m.group(1).replace(",", ""))
+        return t
+    a, b = table(lo), table(hi)
+    per = {k: (b.get(k, 0) - a.get(k, 0)) / dn for k in set(a) | set(b)}
+    return sorted(([k, v] for k, v in per.items() if v > 0), key=lambda kv: -kv[1])[:25]
+
+
+# ---------------------------------------------------------------- report
+
+
+def med(vals):
+    return statistics.median(vals) if vals else None
+
+
+def cell(vals, fmt="{:,.0f}"):
+    """median and half-range spread, e.g. '8,012 ±2%'."""
+    if not vals:
+        return None
+    m = med(vals)
+    if len(vals) == 1 or m == 0:
+        return fmt.format(m)
+    spread = (max(vals) - min(vals)) / 2 / abs(m) * 100
+    return fmt.format(m) + " ±%.0f%%" % spread
+
+
+def ratio(a, b, digits=2):
+    if a is None or b is None or b == 0:
+        return "—"
+    return "%.*f×" % (digits, a / b)
+
+
+class Report:
+    def __init__(self, runner, clients, notes, args, started, elapsed, load):
+        self.r = runner.results
+        self.clients = clients
+        self.notes = notes
+        self.args = args
+        self.started = started
+        self.elapsed = elapsed
+        self.load = load
+        self.ngx = runner.ngx
+
+    def recs(self, cid, phase):
+        return [x for x in self.r if x["client"] == cid and x["phase"] == phase and "error" not in x and x.get("data")]
+
+    def errors(self, cid, phase):
+        return [x["error"] for x in self.r if x["client"] == cid and x["phase"] == phase and "error" in x]
+
+    def vals(self, cid, phase, f):
+        out = []
+        for x in self.recs(cid, phase):
+            try:
+                out.append(f(x["data"], x))
+            except (KeyError, ZeroDivisionError, TypeError):
+                pass
+        return out
+
+    def metric(self, cid, phase, f):
+        return med(self.vals(cid, phase, f))
+
+    def extra(self, cid, phase):
+        for x in self.r:
+            if x["client"] == cid and x["phase"] == phase:
+                return x["value"]
+        return None
+
+    # metric functions
+    rps = staticmethod(lambda d, x: d["n"] / d["secs"])
+    cpu = staticmethod(lambda d, x: (d["utime_us"] + d["stime_us"]) / d["n"])
+    user = staticmethod(lambda d, x: d["utime_us"] / d["n"])
+    sys_ = staticmethod(lambda d, x: d["stime_us"] / d["n"])
+    mbps = staticmethod(lambda d, x: d["bytes"] / d["secs"] / 1e6)
+    growth = staticmethod(lambda d, x: (d["hwm_after_kb"] - d["rss_before_kb"]) / 1024)
+    held = staticmethod(lambda d, x: (d["rss_after_kb"] - d["rss_before_kb"]) * 1024 / d["n"])
+    conns = staticmethod(lambda d, x: x["conns"])
+    allocs = staticmethod(lambda d, x: (d["mallocs"] + d["reallocs"]) / d["n"])
+
+    def why(self, c, phase):
+        if c.skip:
+            return "skipped"
+        if phase in c.skip_phase:
+            return "n/a"
+        if phase.startswith("https") and c.skip_phase.get("https"):
+            return "n/a"
+        if self.errors(c.id, phase):
+            return "failed"
+        return "—"
+
+    def val_cell(self, c, phase, f, fmt="{:,.0f}"):
+        v = self.vals(c.id, phase, f)
+        return cell(v, fmt) if v else self.why(c, phase)
+
+    def write(self, path):
+        L = []
+        now = self.started
+        cpu_model = "?"
+        try:
+            for line in open("/proc/cpuinfo"):
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        L.append("# reqivo benchmark report")
+        L.append("")
+        L.append("Generated by `make bench` (`bench/run.sh` → `bench/run.py`); do not edit by hand.")
+        L.append("")
+        L.append("- Date: %s (run took %.1f min)" % (now.strftime("%Y-%m-%d %H:%M UTC"), self.elapsed / 60))
+        L.append("- Machine: %s, %d cores online, Linux %s; nginx worker pinned to CPU %s, each client to CPU %s "
+                 "(`taskset`)" % (cpu_model, os.cpu_count(), platform.release(), SERVER_CPU, CLIENT_CPU))
+        L.append("- Load average (1, 5, 15 min) at the start: %s; at the end: %s (other work on the machine "
+                 "shows up as spread)" % self.load)
+        L.append("- Repetitions: %d for the timed cells (/small, /big, HTTPS), %d for /huge and held responses, "
+                 "clients interleaved within each repetition; a cell is the median, `±x%%` is half the range "
+                 "(max − min) over the median" % (self.args.reps, min(self.args.reps, 3)))
+        L.append("- Versions: " + "; ".join(self.versions()))
+        if float(self.load[0].split()[0]) >= 0.5:
+            L.append("")
+            L.append("> **The machine was not idle** (load average %s when the run started): wall-clock figures "
+                     "(req/s, MB/s) carry the spread shown and can swap close neighbours between runs. The "
+                     "instruction, allocation, syscall and memory figures do not depend on load." % self.load[0])
+        L.append("")
+
+        ids = [c.id for c in self.clients]
+
+        def base(cid, phase, f):
+            return self.metric(cid, phase, f) if cid in ids else None
+
+        L.append("## /small (100 B) over HTTP, one kept-alive connection")
+        L.append("")
+        L.append("| client | req/s | × raw | × curl | CPU µs/req (user + sys) | user µs/req | user × curl | "
+                 "connections opened | syscalls/req |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        raw_rps, curl_rps = base("raw", "small", self.rps), base("curl", "small", self.rps)
+        curl_user = base("curl", "small", self.user)
+        for c in self.clients:
+            rps = self.metric(c.id, "small", self.rps)
+            cpu = self.vals(c.id, "small", self.cpu)
+            u = self.metric(c.id, "small", self.user)
+            s = self.metric(c.id, "small", self.sys_)
+            cpu_s = (cell(cpu, "{:.1f}") + " (%.1f + %.1f)" % (u, s)) if cpu else self.why(c, "small")
+            conns = self.vals(c.id, "small", self.conns)
+            conns_s = ("%d" % med(conns) if len(set(conns)) == 1 else "%s (%s)" % (med(conns), ", ".join(map(str, conns)))) if conns else "—"
+            sc = self.extra(c.id, "strace_per_req")
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                c.label, self.val_cell(c, "small", self.rps), ratio(rps, raw_rps), ratio(rps, curl_rps),
+                cpu_s, "%.1f" % u if u is not None else "—", ratio(u, curl_user), conns_s,
+                fmt_syscalls(sc) if sc else "—"))
+        L.append("")
+        tool = next((x.get("tool") for x in self.r if x["phase"] == "strace_per_req"), None)
+        how = {"perf": "`perf stat -e syscalls:sys_enter_…` (tracepoints: the client runs at full speed)",
+               "strace": "`strace -f -c` (which slows the client: a read then finds its data waiting more "
+                         "often than at full speed)"}.get(tool, "not measured")
+        L.append("Connections opened: nginx `stub_status` accepts during the client process (warm-up included); "
+                 "1 means every request went over one kept-alive connection. Syscalls/req: %s, difference of "
+                 "two runs (%s requests) divided by the difference in requests; calls below 0.05/req are "
+                 "left out." % (how, "100/600" if self.args.quick else "200/2,200"))
+        L.append("")
+
+        L.append("## Throughput and memory")
+        L.append("")
+        L.append("| client | /big (1 MiB) MB/s | × raw | × curl | /big page faults/req | "
+                 "/huge (256 MiB) streamed MB/s | /huge peak RSS growth MiB | held /json B/response | × raw | × curl |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        raw_big, curl_big = base("raw", "big", self.mbps), base("curl", "big", self.mbps)
+        raw_held, curl_held = base("raw", "hold", self.held), base("curl", "hold", self.held)
+        for c in self.clients:
+            big = self.metric(c.id, "big", self.mbps)
+            held = self.metric(c.id, "hold", self.held)
+            flt = self.vals(c.id, "big", lambda d, x: d["minflt"] / d["n"])
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                c.label, self.val_cell(c, "big", self.mbps), ratio(big, raw_big), ratio(big, curl_big),
+                "%.0f" % med(flt) if flt else "—",
+                self.val_cell(c, "huge", self.mbps), self.val_cell(c, "huge", self.growth, "{:.2f}"),
+                self.val_cell(c, "hold", self.held), ratio(held, raw_held), ratio(held, curl_held)))
+        L.append("")
+        L.append("/big: keep-alive GETs with the whole body in memory (each client's ordinary buffered call), "
+                 "MB = 10⁶ bytes; page faults are the minor faults (getrusage) of the measured loop per request "
+                 "(256 = every page of a fresh 1 MiB buffer). /huge: one streamed GET read in 64 KiB pieces and dropped; peak RSS growth is "
+                 "VmHWM after the stream minus VmRSS before it (VmHWM reset through `/proc/self/clear_refs` "
+                 "after a warm-up on /small). Held: %s /json responses (%s B body) kept at once; "
+                 "(VmRSS after − VmRSS before) / count, after a GC for Go, Ruby and Python; reqivo C holds the "
+                 "`reqivo_response` pointers, the raw loop and libcurl hold a malloc'd copy of each body." % (
+                     "2,000" if self.args.quick else "10,000", (WWW / "json").stat().st_size))
+        L.append("")
+
+        L.append("## HTTPS (TLS 1.3, ECDSA P-256 certificate from the run's own CA)")
+        L.append("")
+        L.append("| client | keep-alive /small req/s | × raw | × curl | CPU µs/req | new connections/s "
+                 "(full handshake each) | × raw | × curl | × Go net/http |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        raw_t, curl_t = base("raw", "https_ka", self.rps), base("curl", "https_ka", self.rps)
+        raw_n, curl_n, go_n = (base("raw", "https_new", self.rps), base("curl", "https_new", self.rps),
+                               base("go-nethttp", "https_new", self.rps))
+        for c in self.clients:
+            t = self.metric(c.id, "https_ka", self.rps)
+            nn = self.metric(c.id, "https_new", self.rps)
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                c.label, self.val_cell(c, "https_ka", self.rps), ratio(t, raw_t), ratio(t, curl_t),
+                self.val_cell(c, "https_ka", self.cpu, "{:.1f}"), self.val_cell(c, "https_new", self.rps),
+                ratio(nn, raw_n), ratio(nn, curl_n), ratio(nn, go_n)))
+        L.append("")
+        L.append("nginx has `ssl_session_cache off` and `ssl_session_tickets off`, so every new connection is a "
+                 "full handshake; new connections: `Connection: close` on each request (libcurl: "
+                 "FRESH_CONNECT + FORBID_REUSE; Ruby Net::HTTP: a new `start` per request; Go net/http: "
+                 "`Request.Close`).")
+        L.append("")
+
+        L.append("## Cost per keep-alive /small request")
+        L.append("")
+        L.append("| client | malloc-family calls/req | bytes requested/req | runtime objects/req | "
+                 "instructions/req (callgrind) | × raw | × curl |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        ir_raw, ir_curl = self.extra("raw", "callgrind_per_req"), self.extra("curl", "callgrind_per_req")
+        for c in self.clients:
+            a = self.vals(c.id, "allocs", self.allocs)
+            bts = self.vals(c.id, "allocs", lambda d, x: d["malloc_bytes"] / d["n"])
+            obj = self.vals(c.id, "allocs", lambda d, x: d["go_mallocs"] / d["n"]) and \
+                "Go %.1f" % med(self.vals(c.id, "allocs", lambda d, x: d["go_mallocs"] / d["n"]))
+            if not obj and self.vals(c.id, "allocs", lambda d, x: d["ruby_objects"] / d["n"]):
+                obj = "Ruby %.1f" % med(self.vals(c.id, "allocs", lambda d, x: d["ruby_objects"] / d["n"]))
+            ir = self.extra(c.id, "callgrind_per_req")
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                c.label, "%.2f" % med(a) if a else self.why(c, "allocs"), "%.0f" % med(bts) if bts else "—",
+                obj or "—", "{:,.0f}".format(ir) if ir else ("—" if c.c_api else "n/a"),
+                ratio(ir, ir_raw), ratio(ir, ir_curl)))
+        L.append("")
+        L.append("malloc-family calls: malloc, calloc, realloc, posix_memalign/aligned_alloc/memalign counted by "
+                 "`bench/malloc_count.c` (LD_PRELOAD) inside the measured loop of 2,000 requests; for Go, Ruby "
+                 "and Python that is the C heap only (libreqivo's allocations for the bindings; CPython's "
+                 "small objects come from pymalloc arenas and are not seen). Runtime objects: Go "
+                 "`MemStats.Mallocs`, Ruby `GC.stat(:total_allocated_objects)`. Instructions: callgrind totals "
+                 "of a %s-request run minus a %s-request run, divided by the difference (user space only)." % (
+                     "1,000" if self.args.quick else "2,000", "100" if self.args.quick else "200"))
+        L.append("")
+
+        L.extend(self.targets())
+        L.extend(self.functions())
+        L.extend(self.skips())
+        L.append("## Method")
+        L.append("")
+        L.append("- nginx %s: 1 worker, `keepalive_requests 1000000000`, `keepalive_timeout 300s`, access log "
+                 "off, `stub_status`; /small and /json with `sendfile off` (head and body in one write), /big "
+                 "and /huge with sendfile. Files are generated into build/bench/www." % self.nginx_version())
+        L.append("- Each client program (bench/clients/*.c, bench/go, bench/ruby/bench.rb, "
+                 "bench/python/bench.py) takes MODE URL COUNT, runs a warm-up (100 requests), then the measured "
+                 "part, and prints one JSON line: wall time, getrusage(RUSAGE_SELF) user and system time "
+                 "around the measured part (all threads), /proc/self/status VmRSS/VmHWM, counters. The "
+                 "driver also records the child's whole-process rusage from wait4 (build/bench/results.json).")
+        L.append("- Timed phases run for a fixed duration (%s) rather than a fixed count, so that slow and fast "
+                 "clients take the same time." % ("0.7 s" if self.args.quick else "2 s for /small, 1.5 s for /big and new TLS connections"))
+        L.append("- Only 127.0.0.1; the CA is passed explicitly where a client takes one and through "
+                 "SSL_CERT_FILE / REQUESTS_CA_BUNDLE otherwise. Clients run with a minimal environment (PATH, "
+                 "HOME, LANG and the benchmark's variables).")
+        for k, v in self.notes.items():
+            if v:
+                L.append("- %s: %s" % (k, v))
+        L.append("")
+        Path(path).write_text("\n".join(L) + "\n")
+
+    def nginx_version(self):
+        return first_line([self.ngx.binary, "-v"]).replace("nginx version: ", "")
+
+    def versions(self):
+        v = []
+        rv = {}
+        for x in self.r:
+            d = x.get("data") or {}
+            if d.get("lib_version"):
+                rv[x["client"]] = d["lib_version"]
+        rc, commit = sh(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
+        v.append("reqivo %s (git %s, %s)" % (rv.get("reqivo-c", "?"), commit.strip(), first_line(["rustc", "--version"])))
+        v.append("nginx %s" % self.nginx_version())
+        v.append(rv.get("curl", "libcurl ?"))
+        v.append(first_line(["openssl", "version"]))
+        v.append(first_line(["go", "version"]).replace("go version ", ""))
+        v.append(first_line(["ruby", "--version"]).split(" [")[0] + ", ffi " + first_line(
+            ["ruby", "-e", "require 'ffi'; print FFI::VERSION"]))
+        py = VENV / "bin" / "python"
+        if py.exists():
+            v.append(first_line([str(py), "--version"]) + ", " + rv.get("py-requests", "requests ?") + ", " +
+                     rv.get("py-reqivo", "Reqivo ?"))
+        v.append(first_line(["valgrind", "--version"]))
+        return v
+
+    def targets(self):
+        L = ["## Targets (issue 11)", ""]
+        L.append("| target | measured | status |")
+        L.append("|---|---|---|")
+
+        def row(name, measured, ok):
+            status = "n/a" if ok is None else ("**met**" if ok else "**missed**")
+            L.append("| %s | %s | %s |" % (name, measured, status))
+
+        R = "reqivo-c"
+        rq = self.metric(R, "small", self.rps)
+        raw = self.metric("raw", "small", self.rps)
+        row("/small req/s ≥ 0.95× raw C loop",
+            "%s vs %s req/s = %s" % (fmt0(rq), fmt0(raw), ratio(rq, raw)) if rq and raw else "not measured",
+            rq / raw >= 0.95 if rq and raw else None)
+        cpu, cpu_raw = self.metric(R, "small", self.cpu), self.metric("raw", "small", self.cpu)
+        row("CPU/req ≤ 1.15× raw loop's",
+            "%.1f vs %.1f µs = %s" % (cpu, cpu_raw, ratio(cpu, cpu_raw)) if cpu and cpu_raw else "not measured",
+            cpu / cpu_raw <= 1.15 if cpu and cpu_raw else None)
+        u, uc = self.metric(R, "small", self.user), self.metric("curl", "small", self.user)
+        row("user CPU/req ≤ 0.25× libcurl's",
+            "%.1f vs %.1f µs = %s" % (u, uc, ratio(u, uc)) if u is not None and uc else "not measured",
+            u / uc <= 0.25 if u is not None and uc else None)
+        sc = self.extra(R, "strace_per_req")
+        if sc:
+            reads = sum(v for k, v in sc.items() if k in ("read", "recvfrom", "recvmsg", "readv"))
+            writes = sum(v for k, v in sc.items() if k in ("write", "sendto", "sendmsg", "writev"))
+            others = {k: v for k, v in sc.items() if k not in ("read", "recvfrom", "recvmsg", "readv", "write",
+                                                              "sendto", "sendmsg", "writev")}
+            row("one write and one read syscall per keep-alive request",
+                "%.2f writes, %.2f reads%s" % (writes, reads, (", plus " + fmt_syscalls(others)) if others else ""),
+                round(reads, 2) <= 1.0 and round(writes, 2) <= 1.0 and not others)
+        else:
+            row("one write and one read syscall per keep-alive request", "not measured", None)
+        a = self.metric(R, "allocs", self.allocs)
+        row("≤ 3 heap allocations per keep-alive GET (C API)",
+            "%.2f malloc-family calls/req" % a if a is not None else "not measured", a <= 3 if a is not None else None)
+        held = self.metric(R, "hold", self.held)
+        head = self.vals(R, "hold", lambda d, x: (d["head_bytes"], d["header_count"], d["body_bytes"]))
+        if held is not None and head:
+            hb, hc, bb = head[0]
+            limit = hb + bb + 128 + 32 * hc
+            row("held response ≤ raw head + body + 128 + 32/header",
+                "%.0f B vs %d B (head %d + body %d + 128 + 32×%d)" % (held, limit, hb, bb, hc), held <= limit)
+        else:
+            row("held response ≤ raw head + body + 128 + 32/header", "not measured", None)
+        big, big_raw = self.metric(R, "big", self.mbps), self.metric("raw", "big", self.mbps)
+        row("/big ≥ 0.95× raw loop",
+            "%s vs %s MB/s = %s" % (fmt0(big), fmt0(big_raw), ratio(big, big_raw)) if big and big_raw else "not measured",
+            big / big_raw >= 0.95 if big and big_raw else None)
+        g = self.metric(R, "huge", self.growth)
+        row("streaming /huge grows peak RSS ≤ 1 MiB",
+            "%.2f MiB" % g if g is not None else "not measured", g <= 1.0 if g is not None else None)
+        t, tc = self.metric(R, "https_ka", self.rps), self.metric("curl", "https_ka", self.rps)
+        why = self.client_skip(R, "https_ka")
+        row("HTTPS keep-alive req/s ≥ libcurl's",
+            "%s vs %s req/s = %s" % (fmt0(t), fmt0(tc), ratio(t, tc)) if t and tc else (why or "not measured"),
+            t >= tc if t and tc else None)
+        nn, ng = self.metric(R, "https_new", self.rps), self.metric("go-nethttp", "https_new", self.rps)
+        why = self.client_skip(R, "https_new")
+        row("new full handshakes/s ≥ Go's",
+            "%s vs %s /s = %s" % (fmt0(nn), fmt0(ng), ratio(nn, ng)) if nn and ng else (why or "not measured"),
+            nn >= ng if nn and ng else None)
+        gr, gc = self.metric("go-nethttp", "small", self.rps), self.metric("go-nethttp", "small", self.cpu)
+        for cid, name in (("go-reqivo", "plain calls"), ("go-transport", "Transport")):
+            r, c = self.metric(cid, "small", self.rps), self.metric(cid, "small", self.cpu)
+            why = self.client_skip(cid, "small")
+            row("Go binding (%s): req/s ≥ net/http's, less CPU/req" % name,
+                "%s vs %s req/s (%s), %.1f vs %.1f µs/req (%s)" % (fmt0(r), fmt0(gr), ratio(r, gr), c, gc, ratio(c, gc))
+                if r and gr and c and gc else (why or "not measured"),
+                (r >= gr and c < gc) if r and gr and c and gc else None)
+        rc, nc = self.metric("ruby-reqivo", "small", self.cpu), self.metric("ruby-nethttp", "small", self.cpu)
+        why = self.client_skip("ruby-reqivo", "small")
+        row("Ruby binding: CPU/req ≤ 0.4× Net::HTTP's",
+            "%.1f vs %.1f µs/req = %s" % (rc, nc, ratio(rc, nc)) if rc and nc else (why or "not measured"),
+            rc / nc <= 0.4 if rc and nc else None)
+        L.append("")
+        return L
+
+    def client_skip(self, cid, phase):
+        for c in self.clients:
+            if c.id == cid:
+                if c.skip:
+                    return "skipped: " + c.skip
+                if phase.startswith("https") and c.skip_phase.get("https"):
+                    return "skipped: " + c.skip_phase["https"]
+                e = self.errors(cid, phase)
+                if e:
+                    return "failed: " + e[0]
+        return None
+
+    def functions(self):
+        fns = self.extra("reqivo-c", "callgrind_functions")
+        if not fns:
+            return []
+        total = self.extra("reqivo-c", "callgrind_per_req") or 1
+        L = ["## Where reqivo's instructions go (callgrind, self cost per /small request)", ""]
+        L.append("| instructions/req | share | function |")
+        L.append("|---:|---:|---|")
+        for fn, v in fns[:20]:
+            L.append("| %s | %.1f%% | `%s` |" % ("{:,.0f}".format(v), v / total * 100, fn.replace("|", "\\|")[:140]))
+        L.append("")
+        L.append("Annotated profiles: build/bench/callgrind.reqivo-c.*.out (`callgrind_annotate`, "
+                 "`--dump-instr=yes`).")
+        L.append("")
+        return L
+
+    def skips(self):
+        L = []
+        for c in self.clients:
+            if c.skip:
+                L.append("- %s: skipped — %s" % (c.label, c.skip))
+            for ph, why in c.skip_phase.items():
+                L.append("- %s, %s: not measured — %s" % (c.label, ph, why))
+            seen = set()
+            for x in self.r:
+                if x["client"] == c.id and "error" in x and (x["phase"], x["error"]) not in seen:
+                    if x["phase"].startswith("https") and c.skip_phase.get("https"):
+                        continue
+                    seen.add((x["phase"], x["error"]))
+                    L.append("- %s, %s: failed — %s" % (c.label, x["phase"], x["error"]))
+        if not L:
+            return []
+        return ["## Skipped and failed", ""] + L + [""]
+
+
+def loadavg():
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def fmt0(v):
+    return "{:,.0f}".format(v) if v is not None else "?"
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5, help="repetitions of the timed phases (hold and huge: at most 3)")
+    ap.add_argument("--quick", action="store_true", help="short runs (a smoke test, not for the report)")
+    ap.add_argument("--clients", help="comma-separated client ids")
+    ap.add_argument("--phases", help="comma-separated phases: " + ",".join(PHASES))
+    ap.add_argument("--report", default=str(BENCH / "REPORT.md"))
+    args = ap.parse_args()
+    if (os.cpu_count() or 1) < 2:
+        log("warning: fewer than 2 CPUs: nginx and the clients share CPU 0")
+        global CLIENT_CPU
+        CLIENT_CPU = "0"
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.time()
+    load0 = loadavg()
+    log("== prepare: files in build/bench/www, CA and certificate in build/bench/tls")
+    prepare_files()
+    prepare_tls()
+    log("== build clients")
+    clients, notes = build_clients(args)
+    for c in clients:
+        if c.skip:
+            log("   %-14s skipped: %s" % (c.id, c.skip))
+
+    nginx = Nginx()
+
+    def stop(*_):
+        nginx.stop()
+
+    atexit.register(stop)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))
+    nginx.start()
+    log("== nginx on 127.0.0.1:%d (http) and :%d (https), worker on CPU %s" % (nginx.port, nginx.tls_port, SERVER_CPU))
+    runner = Runner(nginx, args)
+    runner.calibrate()
+    try:
+        run_phases(runner, clients, args)
+    finally:
+        nginx.stop()
+    elapsed = time.time() - t0
+    (B / "results.json").write_text(json.dumps({"started": started.isoformat(), "results": runner.results}, indent=1))
+    Report(runner, clients, notes, args, started, elapsed, (load0, loadavg())).write(args.report)
+    log("== wrote %s and build/bench/results.json (%.1f min)" % (os.path.relpath(args.report), elapsed / 60))
+
+
+if __name__ == "__main__":
+    main()
