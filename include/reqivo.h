@@ -18,6 +18,26 @@
 #include <stdint.h>
 
 /**
+ * Log level: each connection opened or reused.
+ */
+#define REQIVO_LOG_DEBUG 0
+
+/**
+ * Log level: retries on a new connection, redirects followed.
+ */
+#define REQIVO_LOG_INFO 1
+
+/**
+ * Log level: problems the library worked around.
+ */
+#define REQIVO_LOG_WARN 2
+
+/**
+ * Log level: a send or open that failed, with its error.
+ */
+#define REQIVO_LOG_ERROR 3
+
+/**
  * `reqivo_json_value.type`: JSON null.
  */
 #define REQIVO_JSON_NULL 0
@@ -291,6 +311,13 @@ typedef uint32_t reqivo_code;
 typedef struct reqivo_cancel reqivo_cancel;
 
 /**
+ * The request of one hop, handed to an `on_request` hook. Valid only
+ * during the callback; change its headers with the `reqivo_hook_request_*`
+ * functions.
+ */
+typedef struct reqivo_hook_request reqivo_hook_request;
+
+/**
  * A connection pool: thread-safe, shareable by any number of sessions,
  * reference-counted (a session keeps its pool alive after
  * `reqivo_pool_free`).
@@ -374,6 +401,12 @@ typedef struct reqivo_timeout {
    */
   uint32_t pool_ms;
 } reqivo_timeout;
+
+/**
+ * Called before each hop (the first request and every redirect) is sent.
+ * Return 0 to go on, non-zero to abort the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int32_t (*reqivo_on_request_callback)(void *userdata, struct reqivo_hook_request *req);
 
 /**
  * A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
@@ -490,7 +523,25 @@ typedef struct reqivo_response {
    * When each phase of the final exchange ended.
    */
   struct reqivo_timings timings;
+  /**
+   * The TLS version of the connection, as its wire number
+   * (`REQIVO_TLS_VERSION_1_2`, `REQIVO_TLS_VERSION_1_3`); 0 without TLS.
+   */
+  uint16_t tls_version;
 } reqivo_response;
+
+/**
+ * Called with each response head (redirect hops included), before its body
+ * is read. `resp` has an empty body and is valid only during the call.
+ * Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int32_t (*reqivo_on_response_callback)(void *userdata, const struct reqivo_response *resp);
+
+/**
+ * Receives a log line: `level` is `REQIVO_LOG_*`; `message` is `len`
+ * bytes, NUL-terminated, valid during the call only.
+ */
+typedef void (*reqivo_log_callback)(void *userdata, uint32_t level, const char *message, size_t len);
 
 /**
  * A value found in a response's JSON body. Set `struct_size` before the
@@ -815,6 +866,117 @@ const char *reqivo_code_name(uint32_t code);
 uint32_t reqivo_code_class(uint32_t code);
 
 /**
+ * Installs hooks on the session for later sends: `on_request` before each
+ * hop is sent (it may set, add or remove headers of that hop), and
+ * `on_response` with each response head, redirect hops included. Both get
+ * `userdata` and run on the sending thread; either may be NULL. Passing
+ * both NULL removes the hooks.
+ *
+ * Ownership: `userdata` stays the caller's and must stay valid while
+ * sends may run.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callbacks may run on several threads at once when
+ * several threads send through the session.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_hooks(struct reqivo_session *s,
+                                  reqivo_on_request_callback on_request,
+                                  reqivo_on_response_callback on_response,
+                                  void *userdata);
+
+/**
+ * The hop's method, NUL-terminated.
+ *
+ * Ownership: valid during the hook call only.
+ * NULL: `r` NULL gives an empty string.
+ * Thread safety: the hook's thread only.
+ * Returns: the method.
+ * Since: 0.1.0
+ */
+struct reqivo_str reqivo_hook_request_method(const struct reqivo_hook_request *r);
+
+/**
+ * The hop's absolute URL, NUL-terminated.
+ *
+ * Ownership: valid during the hook call only.
+ * NULL: `r` NULL gives an empty string.
+ * Thread safety: the hook's thread only.
+ * Returns: the URL.
+ * Since: 0.1.0
+ */
+struct reqivo_str reqivo_hook_request_url(const struct reqivo_hook_request *r);
+
+/**
+ * Replaces every field `name` of this hop with one `name: value` (added
+ * when absent). Validated like `reqivo_request_add_header`.
+ *
+ * Ownership: `name` and `value` are copied.
+ * NULL: `r` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+ * NULL when `vlen` is 0.
+ * Thread safety: the hook's thread only, during the hook call.
+ * Returns: 0, or `REQIVO_ERR_INVALID_HEADER`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_hook_request_set_header(struct reqivo_hook_request *r,
+                                        const char *name,
+                                        size_t nlen,
+                                        const char *value,
+                                        size_t vlen,
+                                        struct reqivo_error *err);
+
+/**
+ * Adds a field to this hop, keeping others of the same name.
+ *
+ * Ownership: `name` and `value` are copied.
+ * NULL: `r` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+ * NULL when `vlen` is 0.
+ * Thread safety: the hook's thread only, during the hook call.
+ * Returns: 0, or `REQIVO_ERR_INVALID_HEADER`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_hook_request_add_header(struct reqivo_hook_request *r,
+                                        const char *name,
+                                        size_t nlen,
+                                        const char *value,
+                                        size_t vlen,
+                                        struct reqivo_error *err);
+
+/**
+ * Removes every field `name` from this hop. Host, Content-Length and
+ * Transfer-Encoding cannot be removed.
+ *
+ * Ownership: nothing is kept.
+ * NULL: `r` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: the hook's thread only, during the hook call.
+ * Returns: 0, or `REQIVO_ERR_INVALID_HEADER` for a header that must stay.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_hook_request_remove_header(struct reqivo_hook_request *r,
+                                           const char *name,
+                                           size_t nlen,
+                                           struct reqivo_error *err);
+
+/**
+ * Sends the session's log lines at `min_level` and above to `cb`:
+ * connections opened and reused (DEBUG), retries and redirects (INFO),
+ * failed sends with their error (ERROR). `cb` NULL turns logging off.
+ * Lines below `min_level` are never formatted.
+ *
+ * Ownership: `userdata` stays the caller's and must stay valid while
+ * sends may run.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: `cb` runs on the sending threads, possibly several at once.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (also for a `min_level`
+ * above `REQIVO_LOG_ERROR`).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_logger(struct reqivo_session *s,
+                                   reqivo_log_callback cb,
+                                   void *userdata,
+                                   uint32_t min_level);
+
+/**
  * Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
  * document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
  * response body, parsed as JSON, and describes it in `out` without copying.
@@ -922,6 +1084,22 @@ void reqivo_pool_free(struct reqivo_pool *pool);
  * Since: 0.1.0
  */
 void reqivo_pool_get_stats(const struct reqivo_pool *pool, struct reqivo_pool_stats *out);
+
+/**
+ * Closes the pool's idle connections now, instead of when they expire
+ * (`max_idle_ms`) or the pool is freed. Connections in use are not
+ * touched: they return to the pool as usual when their response is done.
+ * Later sends open new connections. The closes count in
+ * `reqivo_pool_stats.closed`.
+ *
+ * Ownership: nothing is allocated; `pool` stays the caller's.
+ * NULL: ignored.
+ * Thread safety: callable from any thread while other threads send through
+ * the pool.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_pool_close_idle(const struct reqivo_pool *pool);
 
 /**
  * Creates a request. `method` must be an HTTP token other than CONNECT;
@@ -1093,6 +1271,21 @@ struct reqivo_session *reqivo_session_new(const struct reqivo_pool *pool, struct
  * Since: 0.1.0
  */
 void reqivo_session_free(struct reqivo_session *s);
+
+/**
+ * Returns a new reference to the session's pool: the one given to
+ * `reqivo_session_new`, or the pool the session made for itself. Use it
+ * for `reqivo_pool_get_stats`, `reqivo_pool_close_idle`, or to create more
+ * sessions sharing the connections.
+ *
+ * Ownership: the caller owns the new reference and releases it with
+ * `reqivo_pool_free`; it keeps the pool alive after the session is freed.
+ * NULL: returns NULL if `s` is NULL.
+ * Thread safety: callable while other threads send through `s`.
+ * Returns: the pool, or NULL.
+ * Since: 0.1.0
+ */
+struct reqivo_pool *reqivo_session_pool(const struct reqivo_session *s);
 
 /**
  * Sets the absolute http(s) URL that relative request URLs are joined to

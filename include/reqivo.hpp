@@ -116,6 +116,7 @@ class handle {
 };
 
 inline void free_response(const reqivo_response *r) { reqivo_response_free(r); }
+inline void free_tls_config(const reqivo_tls_config *c) { reqivo_tls_config_free(c); }
 inline std::string_view view(reqivo_str s) { return {s.ptr, s.len}; }
 
 }  // namespace detail
@@ -165,6 +166,57 @@ class pool {
 
  private:
   detail::handle<reqivo_pool, reqivo_pool_free> h_;
+};
+
+/** TLS settings, built once and shared by any number of sessions. */
+class tls_config {
+ public:
+  /** Starts a builder; call the setters, then build(). */
+  class builder {
+   public:
+    builder() : b_(reqivo_tls_config_builder_new()) {
+      if (!b_) throw internal_error(REQIVO_ERR_PANIC, 0, "no TLS config builder");
+    }
+    builder(const builder &) = delete;
+    builder &operator=(const builder &) = delete;
+    ~builder() { reqivo_tls_config_builder_free(b_); }
+    /** Trusts the certificates in `pem`. */
+    builder &add_root_pem(std::string_view pem) {
+      reqivo_error e;
+      detail::check(reqivo_tls_config_builder_add_root_pem(
+                        b_, reinterpret_cast<const uint8_t *>(pem.data()), pem.size(), &e), e);
+      return *this;
+    }
+    builder &use_system_roots(bool on) {
+      reqivo_tls_config_builder_use_system_roots(b_, on);
+      return *this;
+    }
+    /** REQIVO_TLS_VERSION_1_2 or REQIVO_TLS_VERSION_1_3. */
+    builder &min_version(uint32_t version) {
+      reqivo_error e;
+      detail::check(reqivo_tls_config_builder_set_min_version(b_, version, &e), e);
+      return *this;
+    }
+    builder &add_pin_sha256(std::string_view pin) {
+      reqivo_error e;
+      detail::check(reqivo_tls_config_builder_add_spki_pin_sha256(b_, pin.data(), pin.size(), &e), e);
+      return *this;
+    }
+    /** Consumes the builder's settings. */
+    tls_config build() {
+      reqivo_error e;
+      const reqivo_tls_config *c = reqivo_tls_config_builder_build(std::exchange(b_, nullptr), &e);
+      return tls_config(detail::check_ptr(c, e));
+    }
+
+   private:
+    reqivo_tls_config_builder *b_;
+  };
+  const reqivo_tls_config *get() const noexcept { return h_.get(); }
+
+ private:
+  explicit tls_config(const reqivo_tls_config *c) noexcept : h_(c) {}
+  detail::handle<const reqivo_tls_config, detail::free_tls_config> h_;
 };
 
 /** A response: the library's struct, read in place, freed on destruction. */
@@ -277,6 +329,11 @@ class session {
   }
   session &limit(const reqivo_limits &l) {
     reqivo_session_set_limits(h_.get(), l);
+    return *this;
+  }
+  /** Uses `tls` for https; the session keeps its own reference. */
+  session &tls(const tls_config &tls) {
+    reqivo_session_set_tls(h_.get(), tls.get());
     return *this;
   }
   session &max_redirects(uint32_t n) {

@@ -382,3 +382,48 @@ fn full_pool_closes_an_idle_connection_of_another_origin_instead_of_waiting() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn close_idle_closes_idle_connections_and_leaves_ones_in_use() {
+    let one = Server::scripted(vec![serve_n(1, &ok("one")), serve_n(1, &ok("one again"))]);
+    let two = Server::scripted(vec![serve_n(1, &ok("two"))]);
+    let busy = Server::scripted(vec![serve_n(1, &ok("busy"))]);
+    let s = session();
+    assert_eq!(text(&get(&s, &one.url("/")).unwrap()), "one");
+    assert_eq!(text(&get(&s, &two.url("/")).unwrap()), "two");
+    let mut st = s.open(&request("GET", &busy.url("/")), None).unwrap();
+    let stats = s.pool().stats();
+    assert_eq!((stats.idle, stats.in_use), (2, 1), "{stats:?}");
+
+    assert_eq!(s.pool().close_idle(), 2);
+    let stats = s.pool().stats();
+    assert_eq!(
+        (stats.idle, stats.in_use, stats.closed),
+        (0, 1, 2),
+        "{stats:?}"
+    );
+    assert!(one.wait_client_closes(1) && two.wait_client_closes(1));
+    assert_eq!(s.pool().close_idle(), 0);
+
+    // The connection in use finishes its body and goes back to the pool.
+    let mut buf = [0u8; 16];
+    let mut body = Vec::new();
+    loop {
+        let n = st.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(body, b"busy");
+    drop(st);
+    let stats = s.pool().stats();
+    assert_eq!((stats.idle, stats.in_use), (1, 0), "{stats:?}");
+
+    // The next request to a closed origin opens a new connection.
+    let r = get(&s, &one.url("/")).unwrap();
+    assert_eq!((text(&r).as_str(), r.reused), ("one again", false));
+    assert_eq!(one.accepted(), 2);
+    let stats = s.pool().stats();
+    assert_eq!((stats.opened, stats.idle), (4, 2), "{stats:?}");
+}

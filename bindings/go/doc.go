@@ -10,7 +10,15 @@
 //	defer s.Close()
 //	resp, err := s.Get(ctx, "hello")         // whole body in resp.Body
 //	sr, err := s.Open(ctx, req)              // body streamed from sr.Body
+//	req.SetBodyReader(f, size)               // upload streamed from an io.Reader
 //	client := &http.Client{Transport: reqivo.NewTransport()}
+//
+// Options configure a Session or a Transport: WithBaseURL, WithHeader,
+// WithTimeouts, WithLimits, WithMaxRedirects, WithPool, WithTLS (a
+// TLSConfig: trusted roots, client certificate, minimum version, pins),
+// WithBasicAuth, WithBearerToken, WithDecompression (gzip and deflate
+// decoding, on by default) and WithCookies (a jar per Session, on by
+// default; always off in a Transport, where http.Client.Jar does it).
 //
 // Pool, Session, Request and the streamed body (Stream) wrap C handles:
 // call Close when done. Close is idempotent; a cleanup frees a forgotten
@@ -39,15 +47,42 @@
 // errors.Is(err, reqivo.ErrTimeout) holds for ErrReadTimeout and
 // errors.Is(err, reqivo.ErrNetwork) for ErrTLS.
 //
+// # Request bodies
+//
+// Request.SetBody copies a []byte; Request.SetBodyReader streams an
+// io.Reader while the request is sent, with Content-Length or chunked,
+// never holding it in memory. The library calls back into Go for each
+// piece (an exported trampoline, given a cgo.Handle rather than a Go
+// pointer); the reader runs on the goroutine calling Do, Open or
+// RoundTrip. A Read error aborts the send with a *BodyError. A streamed
+// body is sent once: a 307/308 redirect is returned, not followed
+// (ResponseHead.RedirectNotFollowed), while http.Client replays bodies
+// through http.Request.GetBody as usual. Transport streams
+// http.Request.Body the same way.
+//
+// # Connections and TLS
+//
+// Session.PoolStats and Session.CloseIdleConnections reach the session's
+// pool (its own, or the one shared through WithPool);
+// Transport.CloseIdleConnections is what http.Client.CloseIdleConnections
+// calls. https uses rustls inside the library; ResponseHead.TLS,
+// TLSVersion and TLSResumed describe the connection. Note that
+// httptest.NewTLSServer's built-in certificate is a CA certificate used
+// as its own leaf, which the library's verifier (webpki) refuses even when
+// trusted: give test servers a leaf signed by a test CA (see tls_test.go),
+// or use InsecureSkipVerify with PinnedSHA256 set to its key.
+//
 // # Limits of this version
 //
-//   - No streaming upload: the C API has no request body callback yet, so
-//     Transport reads an http.Request body fully into memory and sends it
-//     with Content-Length, and Request.SetBody takes a []byte.
-//   - No https until the library builds TLS (REQIVO_ERR_UNSUPPORTED_SCHEME),
-//     and no TLS configuration option yet.
-//   - Transport has no CloseIdleConnections: the C API cannot close a
-//     pool's idle connections on demand (they expire after PoolConfig.MaxIdle).
+//   - Progress callbacks (reqivo_request_set_progress) and JSON pointer
+//     lookups (reqivo_response_json) are not exposed: wrap the io.Reader
+//     and use encoding/json.
+//   - A request whose streamed body was already read is not retried when
+//     its reused connection turns out closed by the server (net/http
+//     retries such idempotent requests through GetBody; the library
+//     retries only requests whose body it has not read).
+//   - http.Response.TLS carries the version and resumption only, no
+//     certificates.
 //
 // Build with -tags reqivo_debug to force a garbage collection on every
 // handle access, which turns a missing runtime.KeepAlive into a crash.

@@ -116,21 +116,30 @@ const (
 	ErrStopped  = ClassStopped  // stopped by the caller (cancel, callback)
 	ErrInternal = ClassInternal // a bug inside the library
 
-	ErrInvalidURL       = CodeInvalidURL
-	ErrInvalidHeader    = CodeInvalidHeader
-	ErrDNS              = CodeDNS
-	ErrConnectRefused   = CodeConnectRefused
-	ErrConnectionClosed = CodeConnectionClosed
-	ErrConnectTimeout   = CodeTimeoutConnect
-	ErrReadTimeout      = CodeTimeoutRead
-	ErrWriteTimeout     = CodeTimeoutWrite
-	ErrTotalTimeout     = CodeTimeoutTotal
-	ErrPoolTimeout      = CodeTimeoutPool
-	ErrBodyTooLarge     = CodeBodyTooLarge
-	ErrUnexpectedEOF    = CodeUnexpectedEOF
-	ErrTooManyRedirects = CodeTooManyRedirects
-	ErrRedirectLoop     = CodeRedirectLoop
-	ErrCanceled         = CodeCancelled
+	ErrInvalidArgument   = CodeInvalidArgument
+	ErrInvalidURL        = CodeInvalidURL
+	ErrInvalidHeader     = CodeInvalidHeader
+	ErrDNS               = CodeDNS
+	ErrConnectRefused    = CodeConnectRefused
+	ErrConnectionClosed  = CodeConnectionClosed
+	ErrConnectTimeout    = CodeTimeoutConnect
+	ErrReadTimeout       = CodeTimeoutRead
+	ErrWriteTimeout      = CodeTimeoutWrite
+	ErrTotalTimeout      = CodeTimeoutTotal
+	ErrPoolTimeout       = CodeTimeoutPool
+	ErrBodyTooLarge      = CodeBodyTooLarge
+	ErrUnexpectedEOF     = CodeUnexpectedEOF
+	ErrTooManyRedirects  = CodeTooManyRedirects
+	ErrRedirectLoop      = CodeRedirectLoop
+	ErrCanceled          = CodeCancelled
+	ErrTLSHandshake      = CodeTLSHandshake     // the handshake failed (no common version or cipher, ...)
+	ErrTLSCertUntrusted  = CodeTLSCertUntrusted // the server's certificate chains to no trusted root
+	ErrTLSHostname       = CodeTLSHostname      // the certificate is not for the host
+	ErrTLSPinMismatch    = CodeTLSPinMismatch   // the server's key matches no TLSConfig.PinnedSHA256
+	ErrInvalidConfig     = CodeInvalidConfig
+	ErrInvalidJSON       = CodeInvalidJSON
+	ErrDecompression     = CodeDecompression
+	ErrAbortedByCallback = CodeAbortedByCallback
 )
 
 // Error is a failure reported by the library (or, for a few argument

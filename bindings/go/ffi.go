@@ -29,6 +29,9 @@ import (
 //   - Go memory passed to C (strings, []byte, reqivo_error) holds no Go
 //     pointers and is only used for the duration of the call; the library
 //     copies what it keeps.
+//   - The one callback (a request body read, body.go) gets a cgo.Handle
+//     as an integer, never a Go pointer; the handle is deleted when the
+//     send returns, and the exported trampoline never panics into C.
 
 // zeroByte gives C a valid non-NULL pointer for empty strings: the library
 // rejects NULL for required string arguments even when the length is 0.

@@ -87,6 +87,11 @@ type sessionConfig struct {
 	limits       *Limits
 	maxRedirects *int
 	pool         *Pool
+	tls          *TLSConfig
+	basicAuth    *[2]string
+	bearerToken  *string
+	decompress   *bool
+	cookies      *bool
 }
 
 // WithBaseURL sets the absolute http URL that relative request URLs are
@@ -121,4 +126,53 @@ func WithMaxRedirects(n int) Option {
 // session keeps the pool's connections alive even after pool.Close().
 func WithPool(p *Pool) Option {
 	return func(c *sessionConfig) { c.pool = p }
+}
+
+// WithTLS sets the TLS configuration of https requests (by default: the
+// system's roots, TLS 1.2 minimum). The session builds its own library
+// config from cfg (a copy is taken), so connections and TLS session
+// resumption are shared only by requests of this Session or Transport. An
+// invalid cfg fails NewSession with ErrInvalidConfig.
+func WithTLS(cfg TLSConfig) Option {
+	return func(c *sessionConfig) { c.tls = cfg.clone() }
+}
+
+// WithBasicAuth sends Authorization: Basic (RFC 7617) built from user and
+// pass with every request of the session, unless the request has its own
+// Authorization. A redirect followed by the session to another origin
+// drops it. Through a Transport every request is one the caller made
+// (http.Client follows redirects itself), so the credentials go to every
+// origin the transport is asked to reach: set the header per request, or
+// use http.Client's own handling, when redirects may cross origins.
+// user must not contain ':'.
+func WithBasicAuth(user, pass string) Option {
+	return func(c *sessionConfig) { c.basicAuth = &[2]string{user, pass}; c.bearerToken = nil }
+}
+
+// WithBearerToken sends Authorization: Bearer token (RFC 6750) like
+// WithBasicAuth sends its credentials (same rules for redirects and for a
+// Transport). An empty token sends none. The token must be free of
+// whitespace and control bytes (ErrInvalidHeader).
+func WithBearerToken(token string) Option {
+	return func(c *sessionConfig) { c.bearerToken = &token; c.basicAuth = nil }
+}
+
+// WithDecompression turns content decoding on (the default) or off. On,
+// the library sends Accept-Encoding: gzip, deflate unless the request has
+// its own Accept-Encoding, and decodes gzip and deflate bodies, buffered or
+// streamed (ResponseHead.Decompressed is then set; the headers stay as
+// received, and the decoded size counts against Limits.MaxBodyBytes).
+// A Transport decodes only when the caller did not ask for an encoding
+// itself, as net/http does (see Transport).
+func WithDecompression(on bool) Option {
+	return func(c *sessionConfig) { c.decompress = &on }
+}
+
+// WithCookies turns the session's cookie jar on (the default) or off. On,
+// Set-Cookie fields of every response (redirect hops included) are stored
+// under RFC 6265 rules and matching cookies sent; each Session has its own
+// jar. A Transport always has it off: cookies are the business of
+// http.Client.Jar, as with net/http's Transport.
+func WithCookies(on bool) Option {
+	return func(c *sessionConfig) { c.cookies = &on }
 }

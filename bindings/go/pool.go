@@ -67,9 +67,14 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	if p == nil {
 		return nil, errorFromC(&cerr)
 	}
+	return newPoolHandle(p), nil
+}
+
+// newPoolHandle wraps a pool reference the caller owns.
+func newPoolHandle(p *C.reqivo_pool) *Pool {
 	pool := &Pool{_ptr: p}
 	pool.cleanup = runtime.AddCleanup(pool, freePool, p)
-	return pool, nil
+	return pool
 }
 
 func freePool(p *C.reqivo_pool) {
@@ -97,6 +102,16 @@ func (p *Pool) Stats() PoolStats {
 		Opened: uint64(s.opened), Reused: uint64(s.reused), Closed: uint64(s.closed),
 		Idle: uint64(s.idle), InUse: uint64(s.in_use), Waiting: uint64(s.waiting),
 	}
+}
+
+// CloseIdle closes the pool's idle connections now, instead of when they
+// expire (PoolConfig.MaxIdle). Connections in use are left alone and come
+// back to the pool as usual; later requests open new connections.
+func (p *Pool) CloseIdle() {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	C.reqivo_pool_close_idle(p.ptr())
+	runtime.KeepAlive(p)
 }
 
 // Close releases this reference to the pool; sessions using it keep it

@@ -4,8 +4,10 @@ package reqivo
 import "C"
 
 import (
+	"io"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // Request is a request that can be sent many times, by one send at a time
@@ -18,6 +20,10 @@ type Request struct {
 	cleanup runtime.Cleanup
 	method  string
 	url     string
+	// A body reader (SetBodyReader), registered anew for each send.
+	body     io.Reader
+	bodySize int64
+	bodyUsed bool // an earlier send read from body
 }
 
 // NewRequest creates a request. url is absolute (http://...) or relative to
@@ -70,7 +76,8 @@ func (r *Request) AddHeader(name, value string) error {
 	return codeError(code, &cerr)
 }
 
-// SetBody sets the body to a copy of b, sent with Content-Length.
+// SetBody sets the body to a copy of b, sent with Content-Length. It
+// replaces an earlier body, a body reader included.
 func (r *Request) SetBody(b []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -78,7 +85,69 @@ func (r *Request) SetBody(b []byte) error {
 	var cerr C.reqivo_error
 	code := C.reqivo_request_set_body(r.ptr(), d, dlen, &cerr)
 	runtime.KeepAlive(r)
-	return codeError(code, &cerr)
+	if err := codeError(code, &cerr); err != nil {
+		return err
+	}
+	r.body = nil
+	return nil
+}
+
+// SetBodyReader makes the body stream from body while the request is
+// sent, without holding it in memory: with Content-Length size, or chunked
+// when size is -1. It replaces an earlier body.
+//
+// body is read on the goroutine calling Do or Open, only during that call,
+// straight into the library's buffer. A Read error aborts the send, which
+// then returns a *BodyError wrapping it. With a size, the reader must hold
+// exactly size bytes: fewer fail the send (ErrInvalidArgument, from the
+// library), more fail it with a *BodyError (it is read once past size to
+// check, as net/http does); size 0 sends an empty body without reading.
+// A context that is done stops the send before the next Read; a Read that
+// blocks delays that until it returns (close an io.Pipe to unblock it).
+//
+// The body is read once: the library never follows a 307 or 308 redirect
+// that would send it again (the 3xx is returned, with
+// ResponseHead.RedirectNotFollowed set), nor retries the request on a
+// stale pooled connection once it read from body. Sending the Request
+// again needs a new SetBodyReader; otherwise it fails with
+// ErrInvalidArgument. Close does not close body.
+func (r *Request) SetBodyReader(body io.Reader, size int64) error {
+	if body == nil {
+		return newError(CodeInvalidArgument, "SetBodyReader: nil reader (use SetBody(nil) for no body)")
+	}
+	if size < -1 {
+		return newError(CodeInvalidArgument, "SetBodyReader: size must be -1 (chunked) or at least 0")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Replace the body now; the handle comes before each send.
+	if err := r.setBodyCallback(0, size); err != nil {
+		return err
+	}
+	r.body, r.bodySize, r.bodyUsed = body, size, false
+	return nil
+}
+
+// SetJSON sets the body to the JSON text json, sent as is with
+// Content-Type: application/json (replacing a Content-Type added before).
+// The library checks that it is one JSON value: otherwise the error is
+// ErrInvalidJSON (CodeInvalidJSON) with the line and column, and the
+// request is unchanged. Use encoding/json to produce the text.
+func (r *Request) SetJSON(json []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, jlen := cbytes(json)
+	if j == nil {
+		j = (*C.uint8_t)(unsafe.Pointer(&zeroByte))
+	}
+	var cerr C.reqivo_error
+	code := C.reqivo_request_set_json(r.ptr(), (*C.char)(unsafe.Pointer(j)), jlen, &cerr)
+	runtime.KeepAlive(r)
+	if err := codeError(code, &cerr); err != nil {
+		return err
+	}
+	r.body = nil
+	return nil
 }
 
 // SetTimeouts overrides the session's timeouts for this request (zero

@@ -48,8 +48,14 @@ type ResponseHead struct {
 	RedirectCount int    // redirects followed to reach this response
 	Reused        bool   // read on a connection that served an earlier request
 	TLS           bool   // came over TLS
-	Decompressed  bool   // the body was decompressed by the library
-	Timings       Timings
+	TLSResumed    bool   // the TLS handshake resumed an earlier session
+	TLSVersion    uint16 // tls.VersionTLS12 or tls.VersionTLS13; 0 without TLS
+	Decompressed  bool   // the body was decoded (gzip, deflate) by the library
+	// RedirectNotFollowed is set on a 307 or 308 that the session did not
+	// follow because the request body came from a reader (SetBodyReader)
+	// and cannot be sent again.
+	RedirectNotFollowed bool
+	Timings             Timings
 }
 
 // Response is a complete response. It owns no C memory: the library's
@@ -70,15 +76,17 @@ func (r *Response) Text() string { return string(r.Body) }
 // field in Go (DESIGN §4: no call per field); the caller frees it.
 func headFromC(r *C.reqivo_response) ResponseHead {
 	h := ResponseHead{
-		StatusCode:    int(r.status),
-		Reason:        gostr(r.reason),
-		ProtoMajor:    int(r.http_major),
-		ProtoMinor:    int(r.http_minor),
-		URL:           gostr(r.url),
-		RedirectCount: int(r.redirect_count),
-		Reused:        r.flags&C.REQIVO_RESPONSE_REUSED != 0,
-		TLS:           r.flags&C.REQIVO_RESPONSE_TLS != 0,
-		Decompressed:  r.flags&C.REQIVO_RESPONSE_DECOMPRESSED != 0,
+		StatusCode:          int(r.status),
+		Reason:              gostr(r.reason),
+		ProtoMajor:          int(r.http_major),
+		ProtoMinor:          int(r.http_minor),
+		URL:                 gostr(r.url),
+		RedirectCount:       int(r.redirect_count),
+		Reused:              r.flags&C.REQIVO_RESPONSE_REUSED != 0,
+		TLS:                 r.flags&C.REQIVO_RESPONSE_TLS != 0,
+		TLSResumed:          r.flags&C.REQIVO_RESPONSE_TLS_RESUMED != 0,
+		Decompressed:        r.flags&C.REQIVO_RESPONSE_DECOMPRESSED != 0,
+		RedirectNotFollowed: r.flags&C.REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED != 0,
 		Timings: Timings{
 			DNS:       time.Duration(r.timings.dns_ns),
 			Connect:   time.Duration(r.timings.connect_ns),
@@ -87,6 +95,10 @@ func headFromC(r *C.reqivo_response) ResponseHead {
 			FirstByte: time.Duration(r.timings.first_byte_ns),
 			Total:     time.Duration(r.timings.total_ns),
 		},
+	}
+	// A library older than the header may not have the field.
+	if uintptr(r.struct_size) >= unsafe.Offsetof(r.tls_version)+unsafe.Sizeof(r.tls_version) {
+		h.TLSVersion = uint16(r.tls_version)
 	}
 	h.Proto = "HTTP/" + strconv.Itoa(h.ProtoMajor) + "." + strconv.Itoa(h.ProtoMinor)
 	h.Status = strconv.Itoa(h.StatusCode)

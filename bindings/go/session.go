@@ -20,6 +20,7 @@ type Session struct {
 	mu      sync.RWMutex
 	_ptr    *C.reqivo_session
 	cleanup runtime.Cleanup
+	pool    *Pool // the session's own reference to its pool
 }
 
 // NewSession creates a session with its own pool, or on WithPool's pool.
@@ -32,6 +33,21 @@ func NewSession(opts ...Option) (*Session, error) {
 }
 
 func newSession(cfg *sessionConfig) (*Session, error) {
+	var tls *C.reqivo_tls_config
+	if cfg.tls != nil {
+		var err error
+		if tls, err = cfg.tls.build(); err != nil {
+			return nil, err
+		}
+		defer C.reqivo_tls_config_free(tls) // the session keeps its own reference
+	}
+	return newSessionTLS(cfg, tls)
+}
+
+// newSessionTLS creates a session using tls (when not nil) instead of
+// cfg.tls, so sessions can share one built config: connections are only
+// shared between sessions with the same config.
+func newSessionTLS(cfg *sessionConfig, tls *C.reqivo_tls_config) (*Session, error) {
 	var (
 		cerr C.reqivo_error
 		p    *C.reqivo_session
@@ -47,9 +63,15 @@ func newSession(cfg *sessionConfig) (*Session, error) {
 	if p == nil {
 		return nil, errorFromC(&cerr)
 	}
-	s := &Session{_ptr: p}
+	// p belongs to no Go handle yet (no cleanup can free it): no KeepAlive.
+	pool := C.reqivo_session_pool(p)
+	if pool == nil {
+		C.reqivo_session_free(p)
+		return nil, newError(CodePanic, "reqivo_session_pool returned NULL for a live session")
+	}
+	s := &Session{_ptr: p, pool: newPoolHandle(pool)}
 	s.cleanup = runtime.AddCleanup(s, freeSession, p)
-	if err := s.configure(cfg); err != nil {
+	if err := s.configure(cfg, tls); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -70,10 +92,48 @@ func (s *Session) ptr() *C.reqivo_session {
 	return s._ptr
 }
 
-func (s *Session) configure(cfg *sessionConfig) error {
+func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var cerr C.reqivo_error
+	if tls != nil {
+		code := C.reqivo_session_set_tls(s.ptr(), tls)
+		runtime.KeepAlive(s)
+		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.basicAuth != nil {
+		u, ulen := cstr(cfg.basicAuth[0])
+		pw, plen := cstr(cfg.basicAuth[1])
+		code := C.reqivo_session_set_basic_auth(s.ptr(), u, ulen, pw, plen, &cerr)
+		runtime.KeepAlive(s)
+		if err := codeError(code, &cerr); err != nil {
+			return err
+		}
+	}
+	if cfg.bearerToken != nil {
+		t, tlen := cstr(*cfg.bearerToken)
+		code := C.reqivo_session_set_bearer_token(s.ptr(), t, tlen, &cerr)
+		runtime.KeepAlive(s)
+		if err := codeError(code, &cerr); err != nil {
+			return err
+		}
+	}
+	if cfg.cookies != nil {
+		code := C.reqivo_session_set_cookies(s.ptr(), C.bool(*cfg.cookies))
+		runtime.KeepAlive(s)
+		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.decompress != nil {
+		code := C.reqivo_session_set_decompress(s.ptr(), C.bool(*cfg.decompress))
+		runtime.KeepAlive(s)
+		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
 	if cfg.baseURL != nil {
 		u, ulen := cstr(*cfg.baseURL)
 		code := C.reqivo_session_set_base_url(s.ptr(), u, ulen, &cerr)
@@ -135,6 +195,35 @@ func (s *Session) Close() {
 	s.cleanup.Stop()
 	C.reqivo_session_free(s._ptr)
 	s._ptr = nil
+	s.pool.Close()
+}
+
+// PoolStats returns the statistics of the session's pool: its own, or the
+// one given with WithPool (shared with the other sessions on it).
+func (s *Session) PoolStats() PoolStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.ptr() // panics after Close
+	return s.pool.Stats()
+}
+
+// closeIdle is CloseIdleConnections doing nothing after Close.
+func (s *Session) closeIdle() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s._ptr != nil {
+		s.pool.CloseIdle()
+	}
+}
+
+// CloseIdleConnections closes the idle connections of the session's pool
+// (all of them when the pool is shared through WithPool); connections in
+// use are left alone and return to the pool when their response is done.
+func (s *Session) CloseIdleConnections() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.ptr() // panics after Close
+	s.pool.CloseIdle()
 }
 
 // canceledBeforeSend is the error for a context that was done before the
@@ -165,16 +254,21 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 	defer s.mu.RUnlock()
 	req.mu.Lock()
 	defer req.mu.Unlock()
+	body, err := req.attachBody(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var cerr C.reqivo_error
 	r := C.reqivo_session_send(s.ptr(), req.ptr(), k.ptr(), &cerr)
 	runtime.KeepAlive(s)
 	runtime.KeepAlive(req)
 	runtime.KeepAlive(k)
 	if r == nil {
-		return nil, withContext(ctx, errorFromC(&cerr))
+		return nil, req.detach(body, ctx, errorFromC(&cerr))
 	}
 	resp := responseFromC(r)
 	C.reqivo_response_free(r)
+	req.detach(body, ctx, nil)
 	return resp, nil
 }
 
@@ -193,28 +287,40 @@ func (s *Session) Open(ctx context.Context, req *Request) (*StreamResponse, erro
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.open(req, k)
+	opened := false
+	defer func() {
+		if !opened { // an error, or a panic from the body reader re-raised
+			k.free()
+		}
+	}()
+	st, err := s.open(ctx, req, k)
 	if err != nil {
-		k.free()
-		return nil, withContext(ctx, err.(*Error))
+		return nil, err
 	}
+	opened = true
 	head := headFromC(C.reqivo_stream_response(st))
 	return &StreamResponse{ResponseHead: head, Body: newStream(ctx, st, k)}, nil
 }
 
-func (s *Session) open(req *Request, k *canceler) (*C.reqivo_stream, error) {
+// open sends req; the body, if streamed, is fully written when it returns.
+func (s *Session) open(ctx context.Context, req *Request, k *canceler) (*C.reqivo_stream, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	req.mu.Lock()
 	defer req.mu.Unlock()
+	body, err := req.attachBody(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var cerr C.reqivo_error
 	st := C.reqivo_session_open(s.ptr(), req.ptr(), k.ptr(), &cerr)
 	runtime.KeepAlive(s)
 	runtime.KeepAlive(req)
 	runtime.KeepAlive(k)
 	if st == nil {
-		return nil, errorFromC(&cerr)
+		return nil, req.detach(body, ctx, errorFromC(&cerr))
 	}
+	req.detach(body, ctx, nil)
 	return st, nil
 }
 

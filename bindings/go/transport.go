@@ -1,98 +1,206 @@
 package reqivo
 
+// #include <reqivo.h>
+import "C"
+
 import (
-	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
-// Transport is an http.RoundTripper backed by a reqivo Session, so an
+// Transport is an http.RoundTripper backed by reqivo sessions, so an
 // unmodified http.Client can use reqivo:
 //
 //	client := &http.Client{Transport: reqivo.NewTransport()}
 //
-// It does not follow redirects (its session's max redirects is always 0):
-// http.Client follows them and applies its CheckRedirect policy. Response
-// bodies are streamed (reqivo_session_open) and the connection goes back
-// to the pool once a body is read to its end. The request's context
-// cancels the request and reads of its body.
+// It does not follow redirects (its sessions' max redirects is always 0):
+// http.Client follows them and applies its CheckRedirect policy, and
+// replays a request body for a 307 or 308 through http.Request.GetBody as
+// it does with net/http's Transport. Nor does it keep cookies (the
+// library's jar is off): set http.Client.Jar for that.
 //
-// Limitation: the C API has no streaming request body yet, so RoundTrip
-// reads a request Body fully into memory and sends it with Content-Length;
-// it never sends a chunked request. A request body that does not fit in
-// memory cannot be sent through this Transport.
+// Request bodies are streamed from http.Request.Body while the request is
+// sent (Request.SetBodyReader): with Content-Length when ContentLength > 0,
+// chunked otherwise. A Read error aborts the request and RoundTrip returns
+// a *BodyError wrapping it; a body longer or shorter than ContentLength is
+// an error too. The body is closed once sent or on failure, and when the
+// request's context is done (which also unblocks a Read blocked on, for
+// example, an io.Pipe).
 //
-// A Transport is safe for concurrent use. Close frees its session.
+// Response bodies are streamed (reqivo_session_open); the connection goes
+// back to the pool once a body is read to its end. The request's context
+// cancels the request and reads of its body. With decompression on (the
+// default, WithDecompression), a request without its own Accept-Encoding
+// gets gzip or deflate bodies decoded, with http.Response.Uncompressed
+// set and Content-Encoding and Content-Length removed, as net/http does; a
+// request with its own Accept-Encoding gets the body as sent (a second
+// session, decompression off, on the same pool and TLS config serves it).
+//
+// https uses the TLS configuration of WithTLS; http.Response.TLS is set
+// with the version and whether the session was resumed (no certificates).
+//
+// A Transport is safe for concurrent use. Close frees its sessions.
 type Transport struct {
-	s   *Session
-	err error // the options' error; every RoundTrip returns it
+	s   *Session // the session of every request but...
+	raw *Session // ...those with their own Accept-Encoding; nil without decoding
+	err error    // the options' error; every RoundTrip returns it
 }
 
-var _ http.RoundTripper = (*Transport)(nil)
+var (
+	_ http.RoundTripper                   = (*Transport)(nil)
+	_ interface{ CloseIdleConnections() } = (*Transport)(nil)
+)
 
-// NewTransport creates a Transport on its own session, configured with
-// opts; WithMaxRedirects is overridden with 0. An invalid option does not
-// panic: every RoundTrip returns its error (see Err).
+// NewTransport creates a Transport on its own pool (or WithPool's),
+// configured with opts; WithMaxRedirects is overridden with 0 and
+// WithCookies with false. An invalid option does not panic: every
+// RoundTrip returns its error (see Err).
 func NewTransport(opts ...Option) *Transport {
 	var cfg sessionConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
-	noRedirects := 0
+	noRedirects, noCookies := 0, false
 	cfg.maxRedirects = &noRedirects
-	s, err := newSession(&cfg)
-	return &Transport{s: s, err: err}
+	cfg.cookies = &noCookies
+	t := &Transport{}
+	t.s, t.raw, t.err = newTransportSessions(&cfg)
+	return t
+}
+
+// newTransportSessions makes the decoding session and, unless decoding is
+// off, a raw one sharing its pool and its TLS config (connections are only
+// shared under one config).
+func newTransportSessions(cfg *sessionConfig) (*Session, *Session, error) {
+	var tls *C.reqivo_tls_config
+	if cfg.tls != nil {
+		var err error
+		if tls, err = cfg.tls.build(); err != nil {
+			return nil, nil, err
+		}
+		defer C.reqivo_tls_config_free(tls) // the sessions keep their own references
+	}
+	s, err := newSessionTLS(cfg, tls)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.decompress != nil && !*cfg.decompress {
+		return s, nil, nil
+	}
+	rawCfg := *cfg
+	off := false
+	rawCfg.decompress = &off
+	rawCfg.pool = s.pool
+	raw, err := newSessionTLS(&rawCfg, tls)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, raw, nil
 }
 
 // Err is the error of the options given to NewTransport, or nil.
 func (t *Transport) Err() error { return t.err }
 
-// Close frees the transport's session. Response bodies still open stay
+// Close frees the transport's sessions. Response bodies still open stay
 // readable. Close is idempotent; RoundTrip after Close panics.
 func (t *Transport) Close() {
 	if t.s != nil {
 		t.s.Close()
 	}
+	if t.raw != nil {
+		t.raw.Close()
+	}
+}
+
+// CloseIdleConnections closes the idle connections of the transport's
+// pool (every session's on a pool shared through WithPool); connections in
+// use are left alone. http.Client.CloseIdleConnections calls it. It does
+// nothing after Close.
+func (t *Transport) CloseIdleConnections() {
+	if t.s != nil {
+		t.s.closeIdle()
+	}
+}
+
+// PoolStats returns the statistics of the transport's pool.
+func (t *Transport) PoolStats() PoolStats {
+	if t.s == nil {
+		return PoolStats{}
+	}
+	return t.s.PoolStats()
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	closeBody := func() {}
+	if hasBody {
+		closeBody = bodyCloser(req)
+	}
 	if t.err != nil {
-		closeRequestBody(req)
+		closeBody()
 		return nil, t.err
 	}
 	r, err := newRequestFromHTTP(req)
 	if err != nil {
+		closeBody()
 		return nil, err
 	}
 	defer r.Close()
-	sr, err := t.s.Open(req.Context(), r)
+	ctx := req.Context()
+	if hasBody {
+		size := req.ContentLength
+		if size <= 0 {
+			size = -1 // 0 with a Body means unknown, as in net/http
+		}
+		if err := r.SetBodyReader(req.Body, size); err != nil {
+			closeBody()
+			return nil, err
+		}
+		if ctx.Done() != nil {
+			// Close the body when ctx is done: a Read blocked in it returns,
+			// and the send stops (net/http does the same).
+			stop := context.AfterFunc(ctx, closeBody)
+			defer stop()
+		}
+	}
+	s := t.s
+	if t.raw != nil && len(req.Header.Values("Accept-Encoding")) > 0 {
+		s = t.raw
+	}
+	sr, err := s.Open(ctx, r)
+	closeBody()
 	if err != nil {
 		return nil, err
 	}
 	return toHTTPResponse(req, sr), nil
 }
 
-func closeRequestBody(req *http.Request) {
-	if req.Body != nil {
-		req.Body.Close()
-	}
+// bodyCloser closes req.Body once, from whichever goroutine comes first
+// (RoundTrip must close it, even on errors; http.NoBody needs no Close).
+func bodyCloser(req *http.Request) func() {
+	var once sync.Once
+	return func() { once.Do(func() { req.Body.Close() }) }
 }
 
-// newRequestFromHTTP builds a reqivo Request from req, reading and closing
-// req.Body (RoundTrip must close it, even on errors).
+// newRequestFromHTTP builds a reqivo Request from req's method, URL and
+// headers; RoundTrip attaches the body.
 func newRequestFromHTTP(req *http.Request) (*Request, error) {
-	body, err := readRequestBody(req)
-	if err != nil {
-		return nil, err
-	}
 	if req.URL == nil {
 		return nil, errors.New("reqivo: http.Request has a nil URL")
+	}
+	if req.ContentLength > 0 && req.Body == nil {
+		return nil, fmt.Errorf("reqivo: http.Request.ContentLength=%d with nil Body", req.ContentLength)
 	}
 	method := req.Method
 	if method == "" {
@@ -150,34 +258,8 @@ func newRequestFromHTTP(req *http.Request) (*Request, error) {
 			return nil, err
 		}
 	}
-	if body != nil {
-		if err := r.SetBody(body); err != nil {
-			return nil, err
-		}
-	}
 	ok = true
 	return r, nil
-}
-
-// readRequestBody reads the whole request body into memory: the C API
-// cannot stream an upload yet (see the Transport documentation). It
-// returns nil when there is no body.
-func readRequestBody(req *http.Request) ([]byte, error) {
-	if req.Body == nil || req.Body == http.NoBody {
-		return nil, nil
-	}
-	defer req.Body.Close()
-	var buf bytes.Buffer
-	if req.ContentLength > 0 {
-		buf.Grow(int(min(req.ContentLength, 64<<20)))
-	}
-	if _, err := buf.ReadFrom(req.Body); err != nil {
-		return nil, fmt.Errorf("reqivo: reading the request body: %w", err)
-	}
-	if req.ContentLength > 0 && int64(buf.Len()) != req.ContentLength {
-		return nil, fmt.Errorf("reqivo: http.Request.ContentLength=%d with Body length %d", req.ContentLength, buf.Len())
-	}
-	return buf.Bytes(), nil
 }
 
 // toHTTPResponse presents a streamed reqivo response the way net/http's
@@ -202,6 +284,16 @@ func toHTTPResponse(req *http.Request, sr *StreamResponse) *http.Response {
 	} else if cl := h.Values("Content-Length"); len(cl) > 0 {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
 			resp.ContentLength = n
+		}
+	}
+	if sr.TLS {
+		resp.TLS = &tls.ConnectionState{
+			Version:           sr.TLSVersion,
+			HandshakeComplete: true,
+			DidResume:         sr.TLSResumed,
+		}
+		if host := req.URL.Hostname(); net.ParseIP(host) == nil {
+			resp.TLS.ServerName = host // the SNI the library sent
 		}
 	}
 	if sr.Decompressed {

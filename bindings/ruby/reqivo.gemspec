@@ -7,8 +7,9 @@ Gem::Specification.new do |spec|
   spec.version = Reqivo::VERSION
   spec.summary = 'HTTP/1.1 client on libreqivo (Rust, C ABI) through ffi'
   spec.description = <<~DESC
-    Sessions with keep-alive pooling, redirects, timeouts, limits, streaming
-    downloads and cancellation, from the libreqivo C library. Network waits
+    Sessions with keep-alive pooling, HTTPS (custom roots, mutual TLS, pins),
+    gzip/deflate decoding, redirects, timeouts, limits, streaming downloads
+    and cancellation, from the libreqivo C library. Network waits
     release the GVL; Timeout.timeout and Thread#kill cancel a request inside
     the library. Includes a Faraday adapter (require 'reqivo/faraday').
     Needs libreqivo: $REQIVO_LIB, pkg-config, or the build tree.

@@ -7,6 +7,7 @@ use url::Url;
 use super::body::{Body, Tracker};
 use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
+use super::log::{log_at, Level, Log};
 use super::request::is_idempotent;
 use super::response::Timings;
 use crate::net::{Budget, Lease, Pool, PoolKey, TlsConfig};
@@ -28,6 +29,7 @@ pub(crate) struct Hop<'a> {
     pub tracker: &'a Tracker,
     /// The session's TLS configuration; `None` means the shared default.
     pub tls: Option<&'a Arc<TlsConfig>>,
+    pub log: Option<&'a Log>,
 }
 
 /// A response whose head has been read; its body is still on the connection.
@@ -80,12 +82,39 @@ pub(crate) fn exchange(
         hop.headers.iter(),
     )?;
     let key = pool_key(hop.url, hop.tls);
-    match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
+    let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
         Err((e, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
+            log_at!(
+                hop.log,
+                Level::Info,
+                "retrying {} {} on a new connection: {}",
+                hop.method,
+                hop.url,
+                e
+            );
             attempt(pool, &key, hop, &head_bytes, limits, budget, true).map_err(|(e, _)| e)
         }
         other => other.map_err(|(e, _)| e),
+    };
+    match &result {
+        Ok(ex) if ex.lease.reused => log_at!(
+            hop.log,
+            Level::Debug,
+            "{} {}: reused a pooled connection",
+            hop.method,
+            hop.url
+        ),
+        Ok(ex) => log_at!(
+            hop.log,
+            Level::Debug,
+            "{} {}: new connection (connected after {:?})",
+            hop.method,
+            hop.url,
+            ex.timings.connect
+        ),
+        Err(_) => {}
     }
+    result
 }
 
 /// One try. The error's flag says whether it happened on a reused connection

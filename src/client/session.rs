@@ -10,6 +10,8 @@ use super::decode;
 use super::error::{ClientError, ClientErrorKind};
 use super::exchange::{exchange, read_body, Exchanged, Hop};
 use super::headers::HeaderList;
+use super::hooks::{self, HookRequest, Hooks};
+use super::log::{log_at, Level, Log};
 use super::redirect::{is_redirect, next_method, resolve_location, same_origin, LoopGuard};
 use super::request::{parse_absolute, validate_header, Request, Target};
 use super::response::{Response, Timings};
@@ -46,6 +48,10 @@ pub struct SessionConfig {
     pub decompress: bool,
     /// Send and store cookies through the session's jar.
     pub cookies: bool,
+    /// Caller hooks around each hop.
+    pub hooks: Option<Arc<dyn Hooks>>,
+    /// Where the session reports what it does.
+    pub log: Option<Log>,
     /// TLS for https URLs; `None` uses the process-wide default config.
     pub tls: Option<Arc<TlsConfig>>,
 }
@@ -68,6 +74,8 @@ impl Default for SessionConfig {
             max_redirects: 30,
             decompress: true,
             cookies: true,
+            hooks: None,
+            log: None,
             tls: None,
         }
     }
@@ -109,6 +117,32 @@ impl Session {
     pub fn set_cookies(&self, on: bool) {
         let _ = self.update(|c| {
             c.cookies = on;
+            Ok(())
+        });
+    }
+
+    fn log_failure(&self, req: &Request, e: &ClientError) {
+        log_at!(
+            self.config().log.as_ref(),
+            Level::Error,
+            "{} failed: {}",
+            req.method,
+            e
+        );
+    }
+
+    /// Installs (or, with None, removes) the logger of later sends.
+    pub fn set_logger(&self, log: Option<Log>) {
+        let _ = self.update(|c| {
+            c.log = log;
+            Ok(())
+        });
+    }
+
+    /// Installs (or, with None, removes) the hooks of later sends.
+    pub fn set_hooks(&self, hooks: Option<Arc<dyn Hooks>>) {
+        let _ = self.update(|c| {
+            c.hooks = hooks;
             Ok(())
         });
     }
@@ -230,7 +264,10 @@ impl Session {
         req: &Request,
         cancel: Option<Arc<Cancel>>,
     ) -> Result<Response, ClientError> {
-        match self.run(req, cancel, Delivery::Buffered)? {
+        match self
+            .run(req, cancel, Delivery::Buffered)
+            .inspect_err(|e| self.log_failure(req, e))?
+        {
             Finished::Buffered(r) => Ok(r),
             Finished::Streamed(_) => unreachable!("buffered delivery returns a buffered response"),
         }
@@ -239,7 +276,10 @@ impl Session {
     /// Sends `req` and returns once the final response head is read; the body
     /// is read from the returned stream.
     pub fn open(&self, req: &Request, cancel: Option<Arc<Cancel>>) -> Result<Stream, ClientError> {
-        match self.run(req, cancel, Delivery::Streamed)? {
+        match self
+            .run(req, cancel, Delivery::Streamed)
+            .inspect_err(|e| self.log_failure(req, e))?
+        {
             Finished::Streamed(s) => Ok(s),
             Finished::Buffered(_) => unreachable!("streamed delivery returns a stream"),
         }
@@ -303,6 +343,16 @@ impl Session {
             if cfg.cookies {
                 add_jar_cookies(&mut headers, &self.jar, &url);
             }
+            if let Some(hooks) = &cfg.hooks {
+                let mut view = HookRequest {
+                    method: &method,
+                    url: &url,
+                    headers: &mut headers,
+                };
+                if !hooks.on_request(&mut view) {
+                    return Err(hooks::aborted("on_request"));
+                }
+            }
             let hop = Hop {
                 method: &method,
                 url: &url,
@@ -310,11 +360,17 @@ impl Session {
                 body,
                 tracker: &tracker,
                 tls: cfg.tls.as_ref(),
+                log: cfg.log.as_ref(),
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;
             // Every hop's cookies count, redirects included (RFC 6265 §5.3).
             if cfg.cookies {
                 self.jar.store_from(&ex.head, &url);
+            }
+            if let Some(hooks) = &cfg.hooks {
+                if !hooks.on_response(&ex.head, &url) {
+                    return Err(hooks::aborted("on_response"));
+                }
             }
             let location = ex.head.value("location").map(<[u8]>::to_vec);
             let follow = cfg.max_redirects > 0 && is_redirect(ex.head.status) && location.is_some();
@@ -341,6 +397,15 @@ impl Session {
                 ));
             }
             let next = resolve_location(&url, location.as_deref().unwrap_or_default())?;
+            log_at!(
+                cfg.log.as_ref(),
+                Level::Info,
+                "{} {} -> {} {}",
+                method,
+                url,
+                ex.head.status,
+                next
+            );
             let (next_method, keep_body) = next_method(ex.head.status, &method);
             if keep_body && body.is_some_and(|b| !b.replayable()) {
                 // 307/308 would resend a body that was read from a source and

@@ -73,6 +73,15 @@ impl FailValue for reqivo_timeout {
     }
 }
 
+impl FailValue for super::response::reqivo_str {
+    fn panic_value() -> Self {
+        Self::EMPTY
+    }
+    fn null_argument_value() -> Self {
+        Self::EMPTY
+    }
+}
+
 /// A static string for functions returning `const char *` that must never
 /// return NULL.
 pub(crate) struct StaticStr(pub *const c_char);
@@ -181,4 +190,39 @@ pub(crate) unsafe fn str_in<'a>(
             format!("argument `{}` is not UTF-8: {}", what, e),
         )
     })
+}
+
+/// Copies `text` and a NUL into a caller's buffer, snprintf-style:
+/// `*out_len` always receives the text length; the copy happens only when
+/// `cap` holds text and NUL, else `REQIVO_ERR_BUFFER_TOO_SMALL` names the
+/// size needed (`what` says what the text is).
+///
+/// # Safety
+/// `out_len` is non-NULL and writable; a non-NULL `buf` holds `cap` writable bytes.
+pub(crate) unsafe fn copy_out(
+    text: &str,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    what: &str,
+) -> Result<(), super::error::Fail> {
+    // SAFETY: per the contract.
+    unsafe { out_len.write(text.len()) };
+    if buf.is_null() || cap < text.len() + 1 {
+        return Err(super::error::Fail::new(
+            reqivo_code::REQIVO_ERR_BUFFER_TOO_SMALL,
+            format!(
+                "buffer of {} bytes; {} needs {} and a NUL",
+                cap,
+                what,
+                text.len()
+            ),
+        ));
+    }
+    // SAFETY: `buf` holds `cap` >= len + 1 writable bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+        *buf.add(text.len()) = 0;
+    }
+    Ok(())
 }

@@ -1,8 +1,8 @@
 //! The session cookie jar.
 use std::ffi::c_char;
 
-use super::boundary::str_in;
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
+use super::boundary::{copy_out, str_in};
+use super::error::{reqivo_code, reqivo_error};
 use super::handle::try_ref;
 use super::session::reqivo_session;
 
@@ -74,24 +74,11 @@ pub extern "C" fn reqivo_session_save_cookies(
             unsafe { try_ref(s) }.expect("checked").cookies().save(),
             err
         );
-        // SAFETY: `out_len` is caller-owned.
-        unsafe { out_len.write(text.len()) };
-        if buf.is_null() || cap < text.len() + 1 {
-            let msg = format!(
-                "buffer of {} bytes; the jar needs {} and a NUL",
-                cap,
-                text.len()
-            );
-            return fail(
-                Fail::new(reqivo_code::REQIVO_ERR_BUFFER_TOO_SMALL, msg),
-                err,
-            );
-        }
-        // SAFETY: `buf` holds `cap` >= len + 1 writable bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
-            *buf.add(text.len()) = 0;
-        }
+        // SAFETY: `out_len` checked non-NULL; `buf` holds `cap` bytes (API contract).
+        try_or_fail!(
+            unsafe { copy_out(&text, buf, cap, out_len, "the jar") },
+            err
+        );
         OK
     })
 }

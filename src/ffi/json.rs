@@ -2,7 +2,7 @@
 use std::ffi::c_char;
 use std::mem::size_of;
 
-use super::boundary::{bytes_in, str_in};
+use super::boundary::{bytes_in, copy_out, str_in};
 use super::error::{fail, reqivo_code, reqivo_error, Fail};
 use super::handle::try_ref;
 use super::response::{reqivo_response, reqivo_str};
@@ -154,24 +154,11 @@ pub extern "C" fn reqivo_json_string(
             );
         }
         let text = try_or_fail!(decode_string(raw), err);
-        // SAFETY: `out_len` is caller-owned.
-        unsafe { out_len.write(text.len()) };
-        if buf.is_null() || cap < text.len() + 1 {
-            let msg = format!(
-                "buffer of {} bytes; the string needs {} and a NUL",
-                cap,
-                text.len()
-            );
-            return fail(
-                Fail::new(reqivo_code::REQIVO_ERR_BUFFER_TOO_SMALL, msg),
-                err,
-            );
-        }
-        // SAFETY: `buf` holds `cap` >= len + 1 writable bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
-            *buf.add(text.len()) = 0;
-        }
+        // SAFETY: `out_len` checked non-NULL; `buf` holds `cap` bytes (API contract).
+        try_or_fail!(
+            unsafe { copy_out(&text, buf, cap, out_len, "the string") },
+            err
+        );
         reqivo_code::REQIVO_OK as u32
     })
 }

@@ -20,6 +20,7 @@ pub mod cancel;
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod hooks;
 pub mod json;
 pub mod options;
 pub mod pool;

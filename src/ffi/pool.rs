@@ -183,3 +183,25 @@ pub extern "C" fn reqivo_pool_get_stats(pool: *const reqivo_pool, out: *mut reqi
         }
     })
 }
+
+/// Closes the pool's idle connections now, instead of when they expire
+/// (`max_idle_ms`) or the pool is freed. Connections in use are not
+/// touched: they return to the pool as usual when their response is done.
+/// Later sends open new connections. The closes count in
+/// `reqivo_pool_stats.closed`.
+///
+/// Ownership: nothing is allocated; `pool` stays the caller's.
+/// NULL: ignored.
+/// Thread safety: callable from any thread while other threads send through
+/// the pool.
+/// Returns: nothing.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_pool_close_idle(pool: *const reqivo_pool) {
+    ffi_boundary!({
+        // SAFETY: NULL or a live pool.
+        if let Some(pool) = unsafe { try_ref(pool) } {
+            pool.close_idle();
+        }
+    })
+}

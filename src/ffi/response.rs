@@ -95,6 +95,17 @@ pub struct reqivo_response {
     pub body_len: usize,
     /// When each phase of the final exchange ended.
     pub timings: reqivo_timings,
+    /// The TLS version of the connection, as its wire number
+    /// (`REQIVO_TLS_VERSION_1_2`, `REQIVO_TLS_VERSION_1_3`); 0 without TLS.
+    pub tls_version: u16,
+}
+
+impl reqivo_str {
+    /// An empty, NUL-terminated string with static storage.
+    pub(crate) const EMPTY: reqivo_str = reqivo_str {
+        ptr: c"".as_ptr(),
+        len: 0,
+    };
 }
 
 impl Castable for reqivo_response {
@@ -217,6 +228,7 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
                 body: body.ptr.cast(),
                 body_len: body.len,
                 timings: timings(&r.timings),
+                tls_version: r.tls.map_or(0, |t| t.version),
             },
         });
         &raw const (*block).resp

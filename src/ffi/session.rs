@@ -1,11 +1,12 @@
 //! Sessions: configuration shared by many requests, and sending.
 use std::ffi::c_char;
+use std::sync::Arc;
 
 use super::boundary::str_in;
 use super::cancel::reqivo_cancel;
 use super::config::{reqivo_limits, reqivo_timeout};
 use super::error::{reqivo_code, reqivo_error};
-use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
+use super::handle::{clone_arc, free_box, to_arc_ptr, to_boxed_ptr, try_ref, Castable, OwnedBox};
 use super::pool::reqivo_pool;
 use super::request::reqivo_request;
 use super::response::{into_c, reqivo_response};
@@ -64,6 +65,27 @@ pub extern "C" fn reqivo_session_new(
 pub extern "C" fn reqivo_session_free(s: *mut reqivo_session) {
     // SAFETY: NULL or the caller's session.
     ffi_boundary!({ unsafe { free_box(s) } })
+}
+
+/// Returns a new reference to the session's pool: the one given to
+/// `reqivo_session_new`, or the pool the session made for itself. Use it
+/// for `reqivo_pool_get_stats`, `reqivo_pool_close_idle`, or to create more
+/// sessions sharing the connections.
+///
+/// Ownership: the caller owns the new reference and releases it with
+/// `reqivo_pool_free`; it keeps the pool alive after the session is freed.
+/// NULL: returns NULL if `s` is NULL.
+/// Thread safety: callable while other threads send through `s`.
+/// Returns: the pool, or NULL.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_pool(s: *const reqivo_session) -> *mut reqivo_pool {
+    ffi_boundary!({
+        require!(s);
+        // SAFETY: live session.
+        let s = unsafe { try_ref(s) }.expect("checked");
+        to_arc_ptr::<reqivo_pool>(Arc::new(s.pool().clone())).cast_mut()
+    })
 }
 
 /// Sets the absolute http(s) URL that relative request URLs are joined to

@@ -199,6 +199,34 @@ impl Pool {
         }
     }
 
+    /// Closes every idle connection now and returns how many it closed.
+    /// Connections in use are untouched: they come back as usual when
+    /// released, and later checkouts open new connections. Waiters for a
+    /// slot are woken, since the closed connections freed theirs.
+    pub fn close_idle(&self) -> usize {
+        let idle = {
+            let mut st = self.lock();
+            let idle = std::mem::take(&mut st.idle);
+            st.idle_count = 0;
+            for (key, conns) in &idle {
+                for _ in conns {
+                    st.forget(key);
+                }
+            }
+            idle
+        };
+        // Close outside the lock: a TLS connection says goodbye on close.
+        let mut n = 0;
+        for conn in idle.into_values().flatten() {
+            self.close(conn);
+            n += 1;
+        }
+        if n > 0 {
+            self.shared.freed.notify_all();
+        }
+        n
+    }
+
     fn close(&self, conn: Conn) {
         self.shared.closed.fetch_add(1, Ordering::Relaxed);
         drop(conn);

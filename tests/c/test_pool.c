@@ -271,11 +271,96 @@ static void test_concurrent_sends(void) {
   reqivo_pool_free(p);
 }
 
+/* reqivo_pool_close_idle closes idle connections at once (the server sees
+ * a new connection afterwards) and leaves one in use alone; the session's
+ * own pool is reachable through reqivo_session_pool. */
+static void test_close_idle(void) {
+  server_counts before;
+  if (!CHECK(server_stats(&before) == 0)) {
+    return;
+  }
+  reqivo_error err;
+  reqivo_session *a = reqivo_session_new(NULL, &err);
+  reqivo_session *b = reqivo_session_new(NULL, &err);
+  reqivo_pool *p = reqivo_session_pool(a);
+  if (!CHECK(a != NULL && b != NULL && p != NULL)) {
+    return;
+  }
+  CHECK(reqivo_session_pool(NULL) == NULL);
+  reqivo_pool_close_idle(NULL); /* ignored */
+  reqivo_pool_close_idle(p);    /* nothing idle yet */
+  CHECK_EQ(pool_stats(p).closed, 0);
+
+  /* A stream holds one connection while a GET leaves another idle. */
+  reqivo_request *r = request_to("GET", "/big", &err);
+  reqivo_stream *st = reqivo_session_open(a, r, NULL, &err);
+  reqivo_request_free(r);
+  CHECKF(st != NULL, "%s", err.message);
+  const reqivo_response *resp = get(a, "/ok", &err);
+  CHECKF(resp != NULL, "%s", err.message);
+  reqivo_response_free(resp);
+  reqivo_pool_stats ps = pool_stats(p);
+  CHECK_EQ(ps.opened, 2);
+  CHECK_EQ(ps.idle, 1);
+  CHECK_EQ(ps.in_use, 1);
+
+  reqivo_pool_close_idle(p);
+  ps = pool_stats(p);
+  CHECK_EQ(ps.idle, 0);
+  CHECK_EQ(ps.in_use, 1);
+  CHECK_EQ(ps.closed, 1);
+
+  /* The stream still reads to its end; its connection goes back idle. */
+  uint8_t buf[8192];
+  int64_t n, total = 0;
+  while (st != NULL && (n = reqivo_stream_read(st, buf, sizeof buf, &err)) > 0) {
+    total += n;
+  }
+  CHECK_EQ(total, 100000);
+  reqivo_stream_free(st);
+  ps = pool_stats(p);
+  CHECK_EQ(ps.idle, 1);
+  CHECK_EQ(ps.in_use, 0);
+
+  /* Freeing the session leaves the reference from reqivo_session_pool
+   * usable; a session made on it reuses the idle connection. */
+  reqivo_session_free(a);
+  reqivo_session *c = reqivo_session_new(p, &err);
+  resp = get(c, "/ok", &err);
+  CHECKF(resp != NULL && (resp->flags & REQIVO_RESPONSE_REUSED), "%s", err.message);
+  reqivo_response_free(resp);
+  reqivo_pool_close_idle(p);
+  resp = get(c, "/ok", &err);
+  CHECKF(resp != NULL && (resp->flags & REQIVO_RESPONSE_REUSED) == 0, "%s", err.message);
+  reqivo_response_free(resp);
+  ps = pool_stats(p);
+  CHECK_EQ(ps.opened, 3);
+  CHECK_EQ(ps.closed, 2);
+  CHECK_EQ(ps.idle, 1);
+
+  /* Another session's pool is untouched. */
+  resp = get(b, "/ok", &err);
+  reqivo_response_free(resp);
+  reqivo_pool *pb = reqivo_session_pool(b);
+  reqivo_pool_close_idle(p);
+  CHECK_EQ(pool_stats(pb).idle, 1);
+  CHECK_EQ(pool_stats(pb).closed, 0);
+  reqivo_pool_free(pb);
+
+  reqivo_session_free(b);
+  reqivo_session_free(c);
+  reqivo_pool_free(p);
+  server_counts d = server_delta(before);
+  CHECK_EQ(d.connections, 4);
+  CHECK_EQ(d.requests, 5);
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
   test_shared_by_two_sessions();
   test_separate_pools();
   test_limit_and_pool_timeout();
   test_concurrent_sends();
+  test_close_idle();
   return check_finish("test_pool");
 }

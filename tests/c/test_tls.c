@@ -292,6 +292,11 @@ static void test_versions(void) {
   reqivo_session *s = session_from(trusting_test_ca());
   const reqivo_response *r = get_tls(s, "127.0.0.1", port_tls12, "/", &err);
   CHECKF(r != NULL && r->status == 200, "%s", err.message);
+  CHECK(r != NULL && r->tls_version == REQIVO_TLS_VERSION_1_2);
+  reqivo_response_free(r);
+  r = get_tls(s, "127.0.0.1", port_ok, "/", &err);
+  CHECKF(r != NULL && r->status == 200, "%s", err.message);
+  CHECK(r != NULL && r->tls_version == REQIVO_TLS_VERSION_1_3);
   reqivo_response_free(r);
   reqivo_session_free(s);
 
@@ -362,6 +367,7 @@ static void test_downgrade_redirect_drops_credentials(void) {
     CHECK_EQ(r->status, 200);
     CHECK_EQ(r->redirect_count, 1);
     CHECK((r->flags & REQIVO_RESPONSE_TLS) == 0);
+    CHECK_EQ(r->tls_version, 0);
     CHECK(strstr((const char *)r->body, "GET /echo") != NULL);
     CHECK(strstr((const char *)r->body, "uthorization") == NULL);
     CHECK(strstr((const char *)r->body, "ookie") == NULL);

@@ -75,6 +75,13 @@ class CodesTest < Minitest::Test
     end
   end
 
+  def test_tls_versions_match_the_header
+    in_header = header.scan(/#define REQIVO_TLS_VERSION_(\d+)_(\d+) (\d+)/)
+    refute_empty in_header
+    assert_equal in_header.to_h { |a, b, v| [:"tls#{a}_#{b}", Integer(v)] }, Reqivo::TLS_VERSIONS
+    assert_equal Reqivo::TLS_VERSIONS[:tls1_3], Reqivo::TLS.version_number(:tls1_3)
+  end
+
   STRUCTS = {
     'reqivo_error' => [Reqivo::Native::Error, %w[code os_error message]],
     'reqivo_timeout' => [Reqivo::Native::Timeout, %w[connect_ms read_ms write_ms total_ms pool_ms]],
@@ -86,7 +93,7 @@ class CodesTest < Minitest::Test
     'reqivo_timings' => [Reqivo::Native::Timings, %w[dns_ns connect_ns tls_ns sent_ns first_byte_ns total_ns]],
     'reqivo_response' => [Reqivo::Native::Response,
                           %w[struct_size status http_major http_minor flags redirect_count url reason
-                             headers header_count body body_len timings]]
+                             headers header_count body body_len timings tls_version]]
   }.freeze
 
   # Compiles a C program against the header that prints sizeof and

@@ -1,7 +1,8 @@
 # frozen_string_literal: true
 
-require_relative 'test_helper'
+require_relative 'tls_helper'
 require 'reqivo/faraday'
+require 'tmpdir'
 require 'stringio'
 
 # Faraday::Adapter::Reqivo: one line switches a Faraday connection to reqivo.
@@ -111,5 +112,68 @@ class FaradayTest < Minitest::Test
       f.adapter :reqivo
     end
     assert_raises(Faraday::ResourceNotFound) { c.get('/status/404') }
+  end
+
+  def https_conn(server, ssl: nil, **adapter_opts)
+    Faraday.new(url: TlsServers[server].url, ssl: ssl) { |f| f.adapter :reqivo, **adapter_opts }
+  end
+
+  def test_ssl_ca_file_is_passed_through
+    Dir.mktmpdir do |dir|
+      File.write(ca = File.join(dir, 'ca.pem'), TestPKI.pki[:ca].to_pem)
+      r = https_conn(:ok, ssl: { ca_file: ca }).get('/')
+      assert_equal 200, r.status
+      assert_equal 'hello tls', r.body
+      r = https_conn(:ok, ssl: { ca_path: dir }).get('/')
+      assert_equal 200, r.status
+    end
+  end
+
+  def test_an_untrusted_server_raises_ssl_error
+    e = assert_raises(Faraday::SSLError) { https_conn(:ok).get('/') }
+    assert_kind_of Reqivo::TlsError, e.wrapped_exception
+    assert_equal 'REQIVO_ERR_TLS_CERT_UNTRUSTED', e.wrapped_exception.name
+  end
+
+  def test_ssl_verify_false_is_passed_through
+    assert_equal 200, https_conn(:wrong, ssl: { verify: false }).get('/').status
+    assert_equal 200, https_conn(:wrong, ssl: { verify_mode: OpenSSL::SSL::VERIFY_NONE }).get('/').status
+    e = assert_raises(Faraday::SSLError) { https_conn(:wrong, ssl: { ca_file: nil }).get('/') }
+    assert_equal 'REQIVO_ERR_TLS_CERT_UNTRUSTED', e.wrapped_exception.name
+  end
+
+  def test_changed_ssl_options_take_effect
+    c = https_conn(:wrong)
+    assert_raises(Faraday::SSLError) { c.get('/') }
+    c.ssl.verify = false
+    assert_equal 200, c.get('/').status
+  end
+
+  def test_ssl_client_certificate_objects_for_mutual_tls
+    cert, key = TestPKI.pki[:client]
+    pem = TestPKI.pki[:ca].to_pem
+    Dir.mktmpdir do |dir|
+      File.write(ca = File.join(dir, 'ca.pem'), pem)
+      c = https_conn(:mtls, ssl: { ca_file: ca, client_cert: cert, client_key: key, min_version: :TLS1_2 })
+      r = c.get('/client')
+      assert_equal '/CN=reqivo-client', r.body
+      assert_raises(Faraday::SSLError) { https_conn(:mtls, ssl: { ca_file: ca }).get('/client') }
+    end
+  end
+
+  def test_a_tls_adapter_option_wins_over_ssl
+    c = https_conn(:ok, ssl: { verify: false, ca_file: '/nonexistent/ca.pem' },
+                        tls: { ca_pem: TestPKI.pki[:ca].to_pem })
+    assert_equal 200, c.get('/').status
+  end
+
+  def test_an_invalid_tls_config_raises_ssl_error
+    e = assert_raises(Faraday::SSLError) { https_conn(:ok, ssl: { ca_file: '/nonexistent/ca.pem' }).get('/') }
+    assert_kind_of Errno::ENOENT, e.wrapped_exception
+    Dir.mktmpdir do |dir|
+      File.write(junk = File.join(dir, 'junk.pem'), 'junk')
+      e = assert_raises(Faraday::SSLError) { https_conn(:ok, ssl: { ca_file: junk }).get('/') }
+      assert_equal 'REQIVO_ERR_INVALID_CONFIG', e.wrapped_exception.name
+    end
   end
 end

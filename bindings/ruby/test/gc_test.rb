@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require_relative 'test_helper'
+require_relative 'tls_helper'
 require 'stringio'
 
 # Lifetimes under GC.stress (a collection at every allocation): handles
@@ -96,6 +96,22 @@ class GcTest < Minitest::Test
     # If a finalizer had freed something twice or too early we would have
     # crashed by now; the library still works.
     assert_equal 'hello world', Reqivo::Session.new.get(@srv.url).body
+  end
+
+  def test_tls_configs_survive_collections
+    pem = TestPKI.pki[:ca].to_pem
+    url = TlsServers[:ok].url
+    bodies = []
+    stress do
+      cfg = Reqivo::TLS::Config.new(ca_pem: pem)
+      a = Reqivo::Session.new(tls: cfg, timeout: 5)
+      cfg = nil # rubocop:disable Lint/UselessAssignment -- the session keeps its own reference
+      b = Reqivo::Session.new(tls: { ca_pem: pem }, timeout: 5)
+      Reqivo::TLS::Config.new(ca_pem: pem) # forgotten: freed by the collector
+      bodies << a.get(url).body << b.get(url).body
+    end
+    GC.start
+    assert_equal ['hello tls'] * 2, bodies
   end
 
   def test_errors_are_copied_before_the_struct_goes

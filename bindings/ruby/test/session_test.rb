@@ -252,9 +252,18 @@ class SessionTest < Minitest::Test
     assert_raises(Reqivo::UsageError) { Reqivo::Session.new(auth: { bearer: "bad token\r\n" }) }
   end
 
-  def test_tls_is_not_supported_yet
-    e = assert_raises(ArgumentError) { Reqivo::Session.new(tls: { verify: false }) }
-    assert_match(/not supported yet/, e.message)
+  def test_pool_close_idle
+    s = Reqivo::Session.new
+    2.times { s.get(Web.url('/hello')) }
+    assert_equal [1, 1], [s.pool.stats.opened, s.pool.stats.idle]
+    assert_nil s.pool.close_idle
+    st = s.pool.stats
+    assert_equal [0, 1], [st.idle, st.closed]
+    r = s.get(Web.url('/hello'))
+    refute r.reused?, 'a new connection after close_idle'
+    assert_equal 2, s.pool.stats.opened
+  ensure
+    s&.close
   end
 
   def test_bad_options_are_argument_errors

@@ -10,6 +10,7 @@ require 'json'
 require 'socket'
 require 'timeout'
 require 'webrick'
+require 'zlib'
 require 'reqivo'
 
 module TestSupport
@@ -202,10 +203,32 @@ module Web
       when '/cookies'
         res.cookies << WEBrick::Cookie.new('a', '1') << WEBrick::Cookie.new('b', '2')
         res.body = 'cookies'
+      when '/setcookie'
+        # ?name=&value=&max_age=&path= sets one cookie; &to= redirects.
+        c = WEBrick::Cookie.new(q.fetch('name', 'k'), q.fetch('value', 'v'))
+        c.max_age = q['max_age'].to_i if q['max_age']
+        c.path = q['path'] if q['path']
+        res.cookies << c
+        if q['to']
+          res.status = 302
+          res['Location'] = q['to']
+        end
+        res.body = ''
       when '/big'
         n = q.fetch('n', '1048576').to_i
         res.content_type = 'application/octet-stream'
         res.body = Web.pattern(n)
+        res.chunked = true if q['chunked']
+      when '/gzip', '/deflate', '/badgzip'
+        # Content-Encoding as sent; ?n= repeats "hello gzip " n times.
+        text = 'hello gzip ' * q.fetch('n', '100').to_i
+        res.content_type = 'text/plain'
+        res['Content-Encoding'] = req.path == '/deflate' ? 'deflate' : 'gzip'
+        res.body = case req.path
+                   when '/gzip' then Zlib.gzip(text)
+                   when '/deflate' then Zlib::Deflate.deflate(text)
+                   else Zlib.gzip(text).tap { |z| z.setbyte(20, z.getbyte(20) ^ 0xff) }.byteslice(0..-9)
+                   end
         res.chunked = true if q['chunked']
       when %r{\A/status/(\d+)\z}
         res.status = Regexp.last_match(1).to_i

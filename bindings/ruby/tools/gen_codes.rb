@@ -4,7 +4,8 @@
 # Writes lib/reqivo/codes.rb from include/reqivo.h (STYLE.md point 10: the
 # bindings never hand-copy numbers). Everything it emits is read from the
 # header: the REQIVO_ERR_* enumerators with their doc comments, the class
-# bases listed in reqivo_code_class's doc comment, and the version macros.
+# bases listed in reqivo_code_class's doc comment, the version macros, the
+# REQIVO_RESPONSE_* flag bits and the REQIVO_TLS_VERSION_* numbers.
 # The only thing written here by hand is which Ruby exception class a code
 # raises (ERROR_TYPES below), keyed by name and class, never by number.
 #
@@ -97,6 +98,8 @@ version = %w[MAJOR MINOR PATCH].map do |part|
 end.join('.')
 
 flags = src.scan(/#define (REQIVO_RESPONSE_[A-Z0-9_]+) (\d+)/)
+tls_versions = src.scan(/#define REQIVO_TLS_VERSION_(\d+)_(\d+) (\d+)/)
+fail!('no REQIVO_TLS_VERSION_* macros') if tls_versions.empty?
 
 unknown = ERROR_TYPES.keys - codes.map { |_, n, _| n.delete_prefix('REQIVO_ERR_') }
 fail!("ERROR_TYPES names codes the header lacks: #{unknown.join(', ')}") unless unknown.empty?
@@ -136,6 +139,12 @@ out = +<<~RUBY
     # REQIVO_RESPONSE_* flag bits of reqivo_response.flags.
     RESPONSE_FLAGS = {
   #{flags.map { |n, v| "    #{n.delete_prefix('REQIVO_RESPONSE_').downcase}: #{v}," }.join("\n")}
+    }.freeze
+
+    # REQIVO_TLS_VERSION_* (the wire numbers) by the Ruby name min_version:
+    # takes (REQIVO_TLS_VERSION_1_2 -> :tls1_2).
+    TLS_VERSIONS = {
+  #{tls_versions.map { |maj, min, v| "    tls#{maj}_#{min}: #{v}," }.join("\n")}
     }.freeze
   end
 RUBY

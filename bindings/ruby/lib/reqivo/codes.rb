@@ -75,4 +75,11 @@ module Reqivo
     tls_resumed: 8,
     redirect_not_followed: 16,
   }.freeze
+
+  # REQIVO_TLS_VERSION_* (the wire numbers) by the Ruby name min_version:
+  # takes (REQIVO_TLS_VERSION_1_2 -> :tls1_2).
+  TLS_VERSIONS = {
+    tls1_2: 771,
+    tls1_3: 772,
+  }.freeze
 end

@@ -6,8 +6,14 @@
 #   conn = Faraday.new(url: 'http://127.0.0.1:8080') { |f| f.adapter :reqivo }
 #
 # Options given to `f.adapter :reqivo, ...` go to Reqivo::Session.new
-# (pool:, limits:, headers:, timeout:). Redirects are left
-# to Faraday's middleware (the session follows none). Faraday's request
+# (pool:, limits:, headers:, timeout:, tls:, decompress:, cookies:).
+# Redirects and cookies are left to Faraday's middleware (the session
+# follows no redirect and keeps no cookie unless told to). Faraday's ssl options
+# (Faraday.new(ssl: { ca_file:, verify: false, ... })) become the session's
+# TLS config for https URLs unless the adapter was given tls: (see
+# #tls_options for the mapping). A body the library decompressed is handed
+# on without its Content-Encoding and Content-Length, as Net::HTTP does, so
+# a gzip middleware does not decode it twice. Faraday's request
 # timeouts (timeout, open_timeout, read_timeout, write_timeout) become the
 # request's connect/read/write timeouts. Errors become Faraday's:
 # Reqivo::TimeoutError -> Faraday::TimeoutError, Reqivo::TlsError ->
@@ -32,7 +38,7 @@ module Faraday
 
       def call(env)
         super
-        session = reqivo_session
+        session = reqivo_session(env)
         req = env[:request]
         opts = {
           headers: request_headers(env),
@@ -73,16 +79,48 @@ module Faraday
         s&.close
       end
 
+      # Faraday's ssl options as a Reqivo::TLS::Config hash:
+      # verify (false, or verify_mode OpenSSL::SSL::VERIFY_NONE) -> verify:
+      # false; ca_file, ca_path, client_cert, client_key (objects, PEM
+      # text or file names) and min_version as they are. cert_store,
+      # verify_depth, version, max_version, certificate and private_key have
+      # no counterpart and are ignored (TLS 1.3 is always preferred).
+      def self.tls_options(ssl)
+        return {} if ssl.nil?
+
+        tls = {}
+        mode = ssl[:verify_mode]
+        tls[:verify] = false if mode.nil? ? ssl[:verify] == false : mode.to_i.zero?
+        %i[ca_file ca_path client_cert client_key min_version].each do |k|
+          tls[k] = ssl[k] unless ssl[k].nil?
+        end
+        tls
+      end
+
       private
 
-      def reqivo_session
+      # The adapter's session; for an https URL, its TLS config follows the
+      # request's ssl options (rebuilt only when they change).
+      def reqivo_session(env)
+        opts = @connection_options || {}
+        tls = (self.class.tls_options(env[:ssl]) if env[:url]&.scheme == 'https' && !opts.key?(:tls))
         @session_lock.synchronize do
           @session ||= begin
-            opts = { max_redirects: 0 }.merge(@connection_options || {})
-            s = ::Reqivo::Session.new(**opts)
+            s = ::Reqivo::Session.new(**{ max_redirects: 0, cookies: false }.merge(opts))
             @config_block&.call(s)
+            @tls = nil
             s
           end
+          if tls && tls != @tls
+            begin
+              @session.tls = tls.empty? ? nil : tls
+            rescue ::Reqivo::UsageError, SystemCallError => e
+              # PEM, key or pin the library refuses; a file not readable
+              raise Faraday::SSLError, e
+            end
+            @tls = tls
+          end
+          @session
         end
       end
 
@@ -113,8 +151,13 @@ module Faraday
       end
 
       def save_reqivo_response(env, resp, body)
+        decoded = resp.decompressed?
         save_response(env, resp.status, body, nil, resp.reason) do |headers|
-          resp.headers.keys.each { |name| headers[name] = resp.headers[name] }
+          resp.headers.keys.each do |name|
+            next if decoded && %w[content-encoding content-length].include?(name.downcase)
+
+            headers[name] = resp.headers[name]
+          end
         end
       end
     end

@@ -91,7 +91,8 @@ module Reqivo
              :header_count, :size_t,
              :body, :pointer,
              :body_len, :size_t,
-             :timings, Timings
+             :timings, Timings,
+             :tls_version, :uint16
     end
 
     # reqivo_read_callback: fill `buf` with at most `cap` request body
@@ -120,6 +121,7 @@ module Reqivo
       [:reqivo_pool_new, [PoolConfig.by_ref, Error.by_ref], :pointer],
       [:reqivo_pool_free, [:pointer], :void],
       [:reqivo_pool_get_stats, [:pointer, PoolStats.by_ref], :void],
+      [:reqivo_pool_close_idle, [:pointer], :void],
       # request
       [:reqivo_request_new, %i[pointer size_t pointer size_t] + [Error.by_ref], :pointer],
       [:reqivo_request_add_header, %i[pointer pointer size_t pointer size_t] + [Error.by_ref], :uint32],
@@ -142,12 +144,29 @@ module Reqivo
       [:reqivo_session_set_header, %i[pointer pointer size_t pointer size_t] + [Error.by_ref], :uint32],
       [:reqivo_session_set_basic_auth, %i[pointer pointer size_t pointer size_t] + [Error.by_ref], :uint32],
       [:reqivo_session_set_bearer_token, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_session_set_decompress, %i[pointer bool], :uint32],
+      [:reqivo_session_set_cookies, %i[pointer bool], :uint32],
+      [:reqivo_session_clear_cookies, [:pointer], :uint32],
+      [:reqivo_session_save_cookies, %i[pointer pointer size_t pointer] + [Error.by_ref], :uint32],
+      [:reqivo_session_load_cookies, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_session_set_tls, %i[pointer pointer], :uint32],
       [:reqivo_session_send, %i[pointer pointer pointer] + [Error.by_ref], :pointer, { blocking: true }],
       [:reqivo_session_open, %i[pointer pointer pointer] + [Error.by_ref], :pointer, { blocking: true }],
       # stream
       [:reqivo_stream_response, [:pointer], :pointer],
       [:reqivo_stream_read, %i[pointer pointer size_t] + [Error.by_ref], :int64, { blocking: true }],
       [:reqivo_stream_free, [:pointer], :void],
+      # TLS configuration (none of these waits on the network)
+      [:reqivo_tls_config_builder_new, [], :pointer],
+      [:reqivo_tls_config_builder_free, [:pointer], :void],
+      [:reqivo_tls_config_builder_add_root_pem, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_tls_config_builder_use_system_roots, %i[pointer bool], :uint32],
+      [:reqivo_tls_config_builder_set_client_auth_pem, %i[pointer pointer size_t pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_tls_config_builder_set_min_version, %i[pointer uint32] + [Error.by_ref], :uint32],
+      [:reqivo_tls_config_builder_add_spki_pin_sha256, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_tls_config_builder_dangerous_disable_verification, [:pointer], :uint32],
+      [:reqivo_tls_config_builder_build, [:pointer, Error.by_ref], :pointer],
+      [:reqivo_tls_config_free, [:pointer], :void],
       # version
       [:reqivo_version, [], :string]
     ].freeze
@@ -160,24 +179,24 @@ module Reqivo
     # reason. The test that holds FUNCTIONS to the header accepts these and
     # nothing else, so a new C function is either bound or listed here.
     PENDING = {
-      'TLS configuration: in the working tree, not yet committed (issue 7: tls: option)' => %i[
-        reqivo_session_set_tls reqivo_tls_config_builder_new reqivo_tls_config_builder_free
-        reqivo_tls_config_builder_add_root_pem reqivo_tls_config_builder_use_system_roots
-        reqivo_tls_config_builder_set_client_auth_pem reqivo_tls_config_builder_set_min_version
-        reqivo_tls_config_builder_add_spki_pin_sha256 reqivo_tls_config_builder_dangerous_disable_verification
-        reqivo_tls_config_builder_build reqivo_tls_config_free
+      'the session\'s pool: the binding always creates the session on a Reqivo::Pool, ' \
+      'which Session#pool returns' => %i[reqivo_session_pool],
+      'request/response hooks and the session log: C callbacks not bound yet (the next step of ' \
+      'issue 7; Faraday middleware covers hooks for Faraday users)' => %i[
+        reqivo_session_set_hooks reqivo_hook_request_method reqivo_hook_request_url
+        reqivo_hook_request_set_header reqivo_hook_request_add_header reqivo_hook_request_remove_header
+        reqivo_session_set_logger
       ],
-      'decompression switch: in the working tree, not yet committed' => %i[reqivo_session_set_decompress],
-      'JSON pointer lookup into a response: in the working tree, not yet committed; Response#json parses in Ruby' => %i[
-        reqivo_response_json reqivo_json_string
-      ]
+      'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
+      'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
+      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string]
     }.values.flatten.freeze
 
     # The functions that may wait on the network (and so release the GVL).
     BLOCKING = FUNCTIONS.select { |f| f[3]&.fetch(:blocking, false) }.map(&:first).freeze
 
     # The destructors, as callables for Handle / FFI::AutoPointer.
-    FREE = %i[cancel pool request session stream].to_h { |n| [n, method(:"reqivo_#{n}_free")] }.freeze
+    FREE = %i[cancel pool request session stream tls_config].to_h { |n| [n, method(:"reqivo_#{n}_free")] }.freeze
 
     # This thread's reqivo_error, reused call after call (the library
     # clears it on entry). Read it before the thread's next call.

@@ -35,13 +35,15 @@ module Reqivo
         url: copy.str(f[Layout::URL_PTR], f[Layout::URL_LEN]).force_encoding(Encoding::UTF_8),
         headers: Headers.new(copy),
         body: copy.str(f[Layout::BODY], f[Layout::BODY_LEN]),
-        timings: f[Layout::TIMINGS]
+        timings: f[Layout::TIMINGS],
+        tls_version: f[Layout::TLS_VERSION]
       )
     end
 
     # timings: a Timings, or the six nanosecond counts of reqivo_timings.
+    # tls_version: the REQIVO_TLS_VERSION_* number, 0 without TLS.
     def initialize(status:, reason:, headers:, body:, url:, http_version: '1.1',
-                   flags: 0, redirect_count: 0, timings: nil)
+                   flags: 0, redirect_count: 0, timings: nil, tls_version: 0)
       @status = status
       @reason = reason
       @headers = headers
@@ -51,6 +53,16 @@ module Reqivo
       @flags = flags
       @redirect_count = redirect_count
       @timings = timings
+      @tls_version_number = tls_version
+    end
+
+    # The TLS version of the connection as min_version: names it (:tls1_2,
+    # :tls1_3), nil without TLS (a number this binding does not know is
+    # returned as is).
+    def tls_version
+      return nil if @tls_version_number.nil? || @tls_version_number.zero?
+
+      TLS_VERSIONS.key(@tls_version_number) || @tls_version_number
     end
 
     # A Timings (seconds), made on first use.
@@ -80,6 +92,53 @@ module Reqivo
     # to JSON.parse, e.g. symbolize_names: true.
     def json(**opts)
       JSON.parse(text, **opts)
+    end
+
+    # The value at JSON Pointer `pointer` (RFC 6901: "" is the whole body,
+    # "/items/0/name" a member of an element, "~1" stands for "/" and "~0"
+    # for "~"), or nil when the pointer refers to nothing (a missing member,
+    # an index past the end or not a number, a step into a scalar). The body
+    # is parsed once (JSON::ParserError if it is not JSON) and kept, deeply
+    # frozen; a malformed pointer raises Reqivo::UsageError
+    # (REQIVO_ERR_INVALID_JSON_POINTER). The same lookups as the C API's
+    # reqivo_response_json, done on JSON.parse's result.
+    def dig_json(pointer)
+      tokens = JsonPointer.parse(pointer)
+      @json_doc = JSON.parse(text, freeze: true) unless defined?(@json_doc)
+      JsonPointer.resolve(@json_doc, tokens)
+    end
+
+    # RFC 6901 pointers over parsed JSON.
+    module JsonPointer
+      INDEX = /\A(?:0|[1-9][0-9]*)\z/.freeze
+
+      module_function
+
+      # The unescaped reference tokens of `pointer`.
+      def parse(pointer)
+        raise ArgumentError, "JSON pointer must be a String, got #{pointer.class}" unless pointer.is_a?(String)
+        return [] if pointer.empty?
+
+        unless pointer.start_with?('/') && pointer.valid_encoding? && !pointer.match?(/~(?![01])/)
+          code = CODES_BY_NAME.fetch('REQIVO_ERR_INVALID_JSON_POINTER').code
+          raise Error.for_code(code, "invalid JSON pointer #{pointer.inspect}: it must be empty or start " \
+                                     "with '/', and '~' must be followed by '0' or '1'")
+        end
+        pointer.split('/', -1).drop(1).map { |t| t.gsub('~1', '/').gsub('~0', '~') }
+      end
+
+      def resolve(doc, tokens)
+        tokens.reduce(doc) do |node, token|
+          case node
+          when Hash then node.fetch(token) { return nil }
+          when Array
+            return nil unless token.match?(INDEX) && token.to_i < node.size
+
+            node[token.to_i]
+          else return nil
+          end
+        end
+      end
     end
 
     # One predicate per REQIVO_RESPONSE_* flag of the header (generated

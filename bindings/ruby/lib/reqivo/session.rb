@@ -10,6 +10,7 @@ require_relative 'blocking'
 require_relative 'response'
 require_relative 'stream'
 require_relative 'callbacks'
+require_relative 'tls'
 
 module Reqivo
   # A session (reqivo_session): base URL, default headers, timeouts, limits
@@ -30,6 +31,7 @@ module Reqivo
   # is not left half-read and the session keeps working.
   class Session
     METHODS = %i[get post put patch delete head options].freeze
+    BUFFER_TOO_SMALL = CODES_BY_NAME.fetch('REQIVO_ERR_BUFFER_TOO_SMALL').code
 
     attr_reader :pool, :base_url
 
@@ -50,12 +52,23 @@ module Reqivo
     #                sent to the origin each request addresses, dropped on
     #                a redirect to another origin. Credentials in a URL
     #                (http://user:pass@host/) are used the same way.
-    # tls:           TODO (issue 7): the TLS configuration API is not in
-    #                the committed C API yet; passing it raises
-    #                ArgumentError instead of silently ignoring it.
+    # tls:           for https: a Reqivo::TLS::Config (shareable), or a hash
+    #                of its options (ca_file:, ca_pem:, ca_path:,
+    #                system_roots:, client_cert:, client_key:, min_version:,
+    #                pins:, verify:), built for this session alone. nil: the
+    #                system's roots, TLS 1.2 minimum. See #tls=.
+    # decompress:    true (the default): ask for gzip/deflate
+    #                (Accept-Encoding, unless the request sets its own) and
+    #                decode such bodies, buffered or streamed
+    #                (Response#decompressed?; headers stay as received; the
+    #                decoded size counts against max_body_bytes). false:
+    #                bodies arrive as sent.
+    # cookies:       true (the default): the session's own cookie jar
+    #                stores Set-Cookie of every response (redirect hops
+    #                included, RFC 6265 scoping) and sends matching cookies;
+    #                false: nothing stored or sent. See #save_cookies.
     def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
-                   pool: nil, limits: nil, auth: nil, tls: nil)
-      raise ArgumentError, 'tls: not supported yet (no TLS configuration in the bound C API)' unless tls.nil?
+                   pool: nil, limits: nil, auth: nil, tls: nil, decompress: true, cookies: true)
       raise ArgumentError, "pool must be a Reqivo::Pool, got #{pool.class}" unless pool.nil? || pool.is_a?(Pool)
 
       @own_pool = pool.nil?
@@ -68,6 +81,9 @@ module Reqivo
       @timeout_ms = Config.timeout_ms(timeout, Config.default_timeout_ms)
       configure(base_url, headers, max_redirects, limits)
       configure_auth(auth) unless auth.nil?
+      self.decompress = decompress unless decompress == true
+      self.cookies = cookies unless cookies == true
+      self.tls = tls unless tls.nil?
     rescue StandardError
       close if @handle
       raise
@@ -129,6 +145,81 @@ module Reqivo
       ensure
         st.close
       end
+    end
+
+    # Sets the TLS configuration of later https requests: a
+    # Reqivo::TLS::Config, a hash of its options (a config made for this
+    # session, whose reference is given up at once: the session keeps its
+    # own), or nil for the default (system roots, TLS 1.2 minimum).
+    # Connections made under another config are not reused for them.
+    # Callable while other threads send.
+    def tls=(spec)
+      cfg, made_here = spec.nil? ? [nil, false] : TLS::Config.coerce(spec)
+      begin
+        @handle.use do |s|
+          if cfg
+            cfg.use { |c| check_code(Native.reqivo_session_set_tls(s, c)) }
+          else
+            check_code(Native.reqivo_session_set_tls(s, nil))
+          end
+        end
+      ensure
+        cfg.close if made_here
+      end
+    end
+
+    # Turns gzip/deflate decoding of later responses on or off (see
+    # Session.new's decompress:). Callable while other threads send.
+    def decompress=(on)
+      raise ArgumentError, "decompress must be true or false, got #{on.inspect}" unless [true, false].include?(on)
+
+      @handle.use { |s| check_code(Native.reqivo_session_set_decompress(s, on)) }
+    end
+
+    # Turns the cookie jar on or off for later requests; off, nothing is
+    # stored or sent and the jar keeps its contents.
+    def cookies=(on)
+      raise ArgumentError, "cookies must be true or false, got #{on.inspect}" unless [true, false].include?(on)
+
+      @handle.use { |s| check_code(Native.reqivo_session_set_cookies(s, on)) }
+    end
+
+    # Empties the cookie jar.
+    def clear_cookies
+      @handle.use { |s| check_code(Native.reqivo_session_clear_cookies(s)) }
+      nil
+    end
+
+    # The jar's persistent, unexpired cookies (those with Expires or
+    # Max-Age) as text, for #load_cookies in a later run.
+    def save_cookies
+      @handle.use do |s|
+        err = Native::Error.new
+        len = FFI::MemoryPointer.new(:size_t)
+        code = Native.reqivo_session_save_cookies(s, nil, 0, len, err)
+        loop do
+          raise Error.from_native(err) unless code.zero? || err[:code] == BUFFER_TOO_SMALL
+
+          cap = len.read(:size_t) + 1
+          buf = FFI::MemoryPointer.new(:char, cap)
+          code = Native.reqivo_session_save_cookies(s, buf, cap, len, err)
+          # the jar may have grown between the two calls: ask again
+          break buf.read_bytes(len.read(:size_t)).force_encoding(Encoding::UTF_8) if code.zero?
+        end
+      end
+    end
+
+    # Replaces the jar's contents with text from #save_cookies (expired
+    # cookies dropped). Raises Reqivo::UsageError for text that is not a
+    # saved jar (the jar is then unchanged).
+    def load_cookies(text)
+      raise ArgumentError, "cookies text must be a String, got #{text.class}" unless text.is_a?(String)
+
+      @handle.use do |s|
+        err = Native::Error.new
+        check(Native.reqivo_session_load_cookies(s, text, text.bytesize, err), err)
+      end
+      nil
     end
 
     # Frees the session (now, or when its last call in flight returns) and
