@@ -343,15 +343,27 @@ impl Pool {
     fn checkin(&self, key: &PoolKey, mut conn: Conn, reusable: bool) {
         let mut st = self.lock();
         st.in_use -= 1;
+        // Waiters register under this lock before they sleep, so reading
+        // the count here loses no wake-up; skipping the notify when nobody
+        // waits saves a futex call on every request.
+        let wake = st.waiting > 0;
         if reusable {
             conn.idle_since = Instant::now();
-            st.idle.entry(key.clone()).or_default().push(conn);
+            // The key is cloned only for a host's first idle connection.
+            match st.idle.get_mut(key) {
+                Some(list) => list.push(conn),
+                None => {
+                    st.idle.insert(key.clone(), vec![conn]);
+                }
+            }
             st.idle_count += 1;
         } else {
             st.forget(key);
             drop(st);
             self.close(conn);
         }
-        self.shared.freed.notify_all();
+        if wake {
+            self.shared.freed.notify_all();
+        }
     }
 }
