@@ -2,95 +2,23 @@
 //! keep-alive reuse over one connection, and a 64 MiB download streamed with
 //! flat memory. Skipped (with a message) where nginx is not installed,
 //! unless REQIVO_REQUIRE_NGINX or CI is set, where its absence fails.
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod nginx_support;
 
+use nginx_support::Nginx;
 use reqivo::client::{Request, Session};
 use reqivo::net::{Pool, PoolConfig};
 
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts nginx serving `files` (name, contents) from a fresh directory.
+/// Starts nginx serving `files` (name, contents) over plain HTTP.
 fn start(name: &str, files: &[(&str, &[u8])]) -> Option<Nginx> {
-    let Some(bin) = nginx_binary() else {
-        let required =
-            std::env::var_os("REQIVO_REQUIRE_NGINX").is_some() || std::env::var_os("CI").is_some();
-        assert!(!required, "nginx is required here but not installed");
-        eprintln!("skipping: nginx is not installed");
-        return None;
-    };
-    let dir = std::env::temp_dir().join(format!("reqivo-nginx-{}-{}", name, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("www")).unwrap();
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    for (file, body) in files {
-        std::fs::File::create(dir.join("www").join(file))
-            .unwrap()
-            .write_all(body)
-            .unwrap();
-    }
-    let port = free_port();
-    let d = dir.display();
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log off; keepalive_requests 100000; keepalive_timeout 60s;\n\
-           client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
-           uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
-           server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx starts");
-    let nginx = Nginx { child, dir, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not listen on {} within 10 s",
-            port
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(nginx)
+    nginx_support::start(
+        name,
+        |dir| {
+            for (file, body) in files {
+                std::fs::write(dir.join("www").join(file), body).unwrap();
+            }
+        },
+        |d, port| format!("server {{ listen 127.0.0.1:{port}; root {d}/www; }}"),
+    )
 }
 
 fn url(n: &Nginx, path: &str) -> String {

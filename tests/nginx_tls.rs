@@ -5,96 +5,39 @@
 //! not installed, unless REQIVO_REQUIRE_NGINX or CI is set.
 mod tls_support;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod nginx_support;
 
+use std::sync::Arc;
+
+use nginx_support::Nginx;
 use reqivo::client::{ClientError, Request, Response, Session};
 use reqivo::net::{NetErrorKind, Pool, PoolConfig, TlsConfig, TlsConfigBuilder};
 use tls_support::{Ca, Validity};
-
-struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
 
 /// Starts nginx with HTTPS on a free port: `/` and `/mtls/` serve files;
 /// `/mtls/` answers 403 unless the client presented a certificate signed by
 /// `client_ca_pem`.
 fn start(server_cert: &str, server_key: &str, client_ca_pem: &str) -> Option<Nginx> {
-    let Some(bin) = nginx_binary() else {
-        let required =
-            std::env::var_os("REQIVO_REQUIRE_NGINX").is_some() || std::env::var_os("CI").is_some();
-        assert!(!required, "nginx is required here but not installed");
-        eprintln!("skipping: nginx is not installed");
-        return None;
-    };
-    let dir = std::env::temp_dir().join(format!("reqivo-nginx-tls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("www/mtls")).unwrap();
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    std::fs::write(dir.join("www/index.html"), "hello over tls\n").unwrap();
-    std::fs::write(dir.join("www/mtls/index.html"), "hello, client\n").unwrap();
-    std::fs::write(dir.join("server.pem"), server_cert).unwrap();
-    std::fs::write(dir.join("server.key"), server_key).unwrap();
-    std::fs::write(dir.join("client-ca.pem"), client_ca_pem).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let d = dir.display();
-    let conf = format!(
-        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{ access_log off; keepalive_requests 100000; keepalive_timeout 60s;\n\
-           client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
-           uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
-           server {{ listen 127.0.0.1:{port} ssl; root {d}/www;\n\
-             ssl_certificate {d}/server.pem; ssl_certificate_key {d}/server.key;\n\
-             ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:tls:1m;\n\
-             ssl_client_certificate {d}/client-ca.pem; ssl_verify_client optional;\n\
-             location /mtls/ {{ if ($ssl_client_verify != SUCCESS) {{ return 403; }} }} }} }}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new(bin)
-        .arg("-p")
-        .arg(&dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx starts");
-    let nginx = Nginx { child, dir, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not listen within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(nginx)
+    nginx_support::start(
+        "tls",
+        |dir| {
+            std::fs::create_dir_all(dir.join("www/mtls")).unwrap();
+            std::fs::write(dir.join("www/index.html"), "hello over tls\n").unwrap();
+            std::fs::write(dir.join("www/mtls/index.html"), "hello, client\n").unwrap();
+            std::fs::write(dir.join("server.pem"), server_cert).unwrap();
+            std::fs::write(dir.join("server.key"), server_key).unwrap();
+            std::fs::write(dir.join("client-ca.pem"), client_ca_pem).unwrap();
+        },
+        |d, port| {
+            format!(
+                "server {{ listen 127.0.0.1:{port} ssl; root {d}/www;\n\
+                   ssl_certificate {d}/server.pem; ssl_certificate_key {d}/server.key;\n\
+                   ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:tls:1m;\n\
+                   ssl_client_certificate {d}/client-ca.pem; ssl_verify_client optional;\n\
+                   location /mtls/ {{ if ($ssl_client_verify != SUCCESS) {{ return 403; }} }} }}"
+            )
+        },
+    )
 }
 
 fn get(s: &Session, url: &str) -> Result<Response, ClientError> {
