@@ -1,6 +1,7 @@
 //! Time budgets: the per-operation timeouts, the total deadline and the
 //! cancel token of one send, and the single function that waits on a socket
 //! under them.
+use std::fmt;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
@@ -90,7 +91,7 @@ impl<'a> Budget<'a> {
 
     /// The error for a wait of kind `op` that reached `deadline`: the total
     /// deadline wins when it is the one that passed.
-    pub fn timeout_error(&self, op: Op, what: &str) -> NetError {
+    pub fn timeout_error(&self, op: Op, what: &dyn fmt::Display) -> NetError {
         if self.total_passed() {
             let ms = self.timeouts.total.unwrap_or_default().as_millis();
             return NetError::new(
@@ -122,13 +123,15 @@ impl<'a> Budget<'a> {
     }
 
     /// Waits until `fd` is readable (or writable), the deadline of `op`
-    /// passes, or the cancel token fires. `what` names the wait in errors.
+    /// passes, or the cancel token fires. `what` names the wait in errors;
+    /// it is formatted only when one happens, so a wait on the hot path
+    /// (`format_args!` at the call) allocates nothing.
     pub fn wait_fd(
         &self,
         fd: BorrowedFd<'_>,
         writable: bool,
         op: Op,
-        what: &str,
+        what: &dyn fmt::Display,
     ) -> Result<(), NetError> {
         let deadline = self.op_deadline(op);
         let flags = if writable {
@@ -176,7 +179,7 @@ impl<'a> Budget<'a> {
                     }
                 }
                 Err(Errno::INTR) => continue,
-                Err(e) => return Err(NetError::io(&e.into(), what)),
+                Err(e) => return Err(NetError::io(&e.into(), &what.to_string())),
             }
         }
     }

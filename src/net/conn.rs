@@ -184,9 +184,12 @@ impl Conn {
                 Transport::Plain(stream) => match stream.write(data) {
                     Ok(0) => return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what())),
                     Ok(n) => data = &data[n..],
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        budget.wait_fd(stream.as_fd(), true, Op::Write, &what())?
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
+                        stream.as_fd(),
+                        true,
+                        Op::Write,
+                        &format_args!("writing to {}", peer),
+                    )?,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(NetError::io(&e, &what())),
                 },
@@ -201,7 +204,13 @@ impl Conn {
                         return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what()));
                     }
                     data = &data[n..];
-                    flush_tls(tcp, tls, budget, Op::Write, &what())?;
+                    flush_tls(
+                        tcp,
+                        tls,
+                        budget,
+                        Op::Write,
+                        &format_args!("writing to {}", peer),
+                    )?;
                 }
             }
         }
@@ -321,7 +330,7 @@ fn flush_tls(
     tls: &mut ClientConnection,
     budget: &Budget<'_>,
     op: Op,
-    what: &str,
+    what: &dyn fmt::Display,
 ) -> Result<(), NetError> {
     while tls.wants_write() {
         budget.check_cancel()?;
@@ -334,7 +343,7 @@ fn flush_tls(
                 budget.wait_fd(tcp.as_fd(), true, op, what)?
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(NetError::io(&e, what)),
+            Err(e) => return Err(NetError::io(&e, &what.to_string())),
         }
     }
     Ok(())
@@ -349,7 +358,7 @@ fn pump_tls(
     min: TlsVersion,
     budget: &Budget<'_>,
     op: Op,
-    what: &str,
+    what: &dyn fmt::Display,
 ) -> Result<bool, NetError> {
     loop {
         budget.check_cancel()?;
@@ -370,7 +379,7 @@ fn pump_tls(
                 budget.wait_fd(tcp.as_fd(), false, op, what)?
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(NetError::io(&e, what)),
+            Err(e) => return Err(NetError::io(&e, &what.to_string())),
         }
     }
 }
@@ -395,7 +404,7 @@ fn read_with(
                     stream.as_fd(),
                     false,
                     Op::Read,
-                    &format!("reading from {}", peer),
+                    &format_args!("reading from {}", peer),
                 )?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
@@ -405,10 +414,23 @@ fn read_with(
             match tls.reader().read(dst) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let what = format!("reading from {}", peer);
                     // Replies rustls owes the server (a key update) go first.
-                    flush_tls(tcp, tls, budget, Op::Write, &what)?;
-                    pump_tls(tcp, tls, peer, *min, budget, Op::Read, &what)?;
+                    flush_tls(
+                        tcp,
+                        tls,
+                        budget,
+                        Op::Write,
+                        &format_args!("reading from {}", peer),
+                    )?;
+                    pump_tls(
+                        tcp,
+                        tls,
+                        peer,
+                        *min,
+                        budget,
+                        Op::Read,
+                        &format_args!("reading from {}", peer),
+                    )?;
                 }
                 // The server closed without close_notify. Bodies framed by
                 // length or chunks still detect truncation in proto; a
@@ -440,7 +462,7 @@ mod tests {
                 conn.transport.tcp().as_fd(),
                 false,
                 Op::Read,
-                "waiting for test bytes",
+                &"waiting for test bytes",
             )
             .unwrap();
         // Bytes are ready, so the read would never wait: only the check
