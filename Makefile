@@ -53,7 +53,7 @@ deps-system:
 	  command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
 	  command -v cmake >/dev/null 2>&1 || missing="$$missing cmake"; \
 	  command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
-	  for p in ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday; do \
+	  for p in ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday publicsuffix; do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	  if [ -n "$$missing" ]; then \

@@ -197,6 +197,11 @@ enum reqivo_code
    */
   REQIVO_ERR_IO = 2004,
   /**
+   * The proxy refused to open a tunnel (its answer to CONNECT was not
+   * 2xx: 407 when it wants credentials; the message has the status).
+   */
+  REQIVO_ERR_PROXY = 2005,
+  /**
    * The TLS handshake failed.
    */
   REQIVO_ERR_TLS_HANDSHAKE = 2101,
@@ -841,6 +846,31 @@ uint32_t reqivo_session_load_cookies(struct reqivo_session *s,
                                      struct reqivo_error *err);
 
 /**
+ * Sets the public suffix list the jar refuses cookies with (RFC 6265 §5.3
+ * step 5): a cookie whose Domain attribute is a public suffix (`co.uk`,
+ * `github.io`) is dropped, unless the attribute is the request's host
+ * itself, when it becomes a host-only cookie. `text` is in the list's own
+ * format (https://publicsuffix.org/list/); an empty `text` goes back to
+ * the default, the system's list at
+ * `/usr/share/publicsuffix/public_suffix_list.dat` (read once per
+ * process). Without a system list, only single-label domains (`com`) are
+ * refused.
+ *
+ * Ownership: `text` is parsed and not kept.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `text` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to cookies
+ * received afterwards.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) or
+ * `REQIVO_ERR_INVALID_CONFIG` (text that is no list) with `err` filled.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_public_suffix_list(struct reqivo_session *s,
+                                               const char *text,
+                                               size_t len,
+                                               struct reqivo_error *err);
+
+/**
  * The name of a result code, e.g. "REQIVO_ERR_TIMEOUT_READ".
  *
  * Ownership: a static string; never free it.
@@ -1100,6 +1130,72 @@ void reqivo_pool_get_stats(const struct reqivo_pool *pool, struct reqivo_pool_st
  * Since: 0.1.0
  */
 void reqivo_pool_close_idle(const struct reqivo_pool *pool);
+
+/**
+ * Sends later requests through the HTTP proxy at `url`
+ * (`http://[user:password@]host[:port]`; the scheme may be left out, the
+ * port defaults to 80). `http://` requests are forwarded with
+ * absolute-form targets; `https://` requests go through a CONNECT tunnel,
+ * with TLS end to end to the origin. Credentials in the URL
+ * (percent-encoded) are sent as `Proxy-Authorization: Basic` to the proxy
+ * only. An empty `url` connects directly again. The bypass list of
+ * `reqivo_session_set_no_proxy` is kept. The environment is not read
+ * unless `reqivo_session_use_env_proxy` is called.
+ *
+ * Ownership: `url` is copied.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `url` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_URL`, `REQIVO_ERR_UNSUPPORTED_SCHEME`
+ * (an https or SOCKS proxy) or `REQIVO_ERR_INVALID_ARGUMENT` with `err`
+ * filled; a tunnel the proxy refuses later fails the send with
+ * `REQIVO_ERR_PROXY`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_proxy(struct reqivo_session *s,
+                                  const char *url,
+                                  size_t len,
+                                  struct reqivo_error *err);
+
+/**
+ * Sets the hosts that bypass the proxy, in the `NO_PROXY` form: a list
+ * separated by commas or spaces of host names (each matching itself and
+ * its subdomains; a leading `.` or `*.` is allowed), IP addresses and CIDR
+ * ranges, each optionally with `:port`; `*` alone bypasses the proxy for
+ * every host. Names are not resolved: `localhost` does not match
+ * `127.0.0.1`. Entries that fit none of these forms match nothing. An empty
+ * list bypasses nothing.
+ *
+ * Ownership: `list` is copied.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `list` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) with `err` filled.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_no_proxy(struct reqivo_session *s,
+                                     const char *list,
+                                     size_t len,
+                                     struct reqivo_error *err);
+
+/**
+ * Replaces the session's proxy settings with the environment's, read now:
+ * `HTTP_PROXY` for `http://` URLs, `HTTPS_PROXY` for `https://` URLs,
+ * `NO_PROXY` for the bypass list (each also in lower case; upper case
+ * wins). `HTTP_PROXY` is ignored when `REQUEST_METHOD` is set, since in a
+ * CGI program it comes from a client's `Proxy:` header. Unset variables
+ * mean no proxy. A session reads the environment only through this call.
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later
+ * sends. It reads the environment (getenv): do not call it while another
+ * thread changes the environment.
+ * Returns: 0, or `REQIVO_ERR_INVALID_CONFIG` naming the variable whose
+ * proxy URL is unusable (the settings are then unchanged).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_use_env_proxy(struct reqivo_session *s, struct reqivo_error *err);
 
 /**
  * Creates a request. `method` must be an HTTP token other than CONNECT;

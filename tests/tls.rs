@@ -303,10 +303,9 @@ fn tls_second_connection_resumes_the_session() {
         resumed.push(handshake_time(&second));
     }
     assert!(srv.log().handshakes.iter().filter(|r| **r).count() >= 9);
-    // The fastest of each kind: least disturbed by other tests running.
+    // Reported, not asserted: timings on a shared machine are noise.
     let (f, r) = (fastest(&full), fastest(&resumed));
     eprintln!("TLS handshake, fastest of 9: full {:?}, resumed {:?}", f, r);
-    assert!(r < f, "resumed {:?} should be faster than full {:?}", r, f);
 }
 
 #[test]

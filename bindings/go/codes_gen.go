@@ -34,6 +34,8 @@ const (
 	CodeConnectionClosed Code = 2003
 	// CodeIO is REQIVO_ERR_IO: Another socket error; `os_error` holds errno.
 	CodeIO Code = 2004
+	// CodeProxy is REQIVO_ERR_PROXY: The proxy refused to open a tunnel (its answer to CONNECT was not 2xx: 407 when it wants credentials; the message has the status).
+	CodeProxy Code = 2005
 	// CodeTLSHandshake is REQIVO_ERR_TLS_HANDSHAKE: The TLS handshake failed.
 	CodeTLSHandshake Code = 2101
 	// CodeTLSCertUntrusted is REQIVO_ERR_TLS_CERT_UNTRUSTED: The server certificate does not chain to a trusted root, has expired or is not valid yet (the message says which).
@@ -123,6 +125,7 @@ var codeTable = [...]codeInfo{
 	{CodeConnectRefused, "REQIVO_ERR_CONNECT_REFUSED", ClassNetwork},
 	{CodeConnectionClosed, "REQIVO_ERR_CONNECTION_CLOSED", ClassNetwork},
 	{CodeIO, "REQIVO_ERR_IO", ClassNetwork},
+	{CodeProxy, "REQIVO_ERR_PROXY", ClassNetwork},
 	{CodeTLSHandshake, "REQIVO_ERR_TLS_HANDSHAKE", ClassTLS},
 	{CodeTLSCertUntrusted, "REQIVO_ERR_TLS_CERT_UNTRUSTED", ClassTLS},
 	{CodeTLSHostname, "REQIVO_ERR_TLS_HOSTNAME", ClassTLS},

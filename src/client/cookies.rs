@@ -1,19 +1,38 @@
 //! The session's cookie jar (RFC 6265), kept by the cookie_store crate:
 //! domain and host-only matching, paths, Secure, HttpOnly, Expires and
 //! Max-Age. Each session has its own jar; nothing is shared between
-//! sessions.
+//! sessions. Cookies for a public suffix (`Domain=co.uk`) are refused with
+//! the public suffix list (RFC 6265 §5.3 step 5).
 use std::io::BufReader;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use cookie_store::CookieStore;
+use cookie_store::{CookieStore, RawCookie};
+use publicsuffix::{List, Psl};
 use url::Url;
 
 use super::error::{ClientError, ClientErrorKind};
 use crate::proto::ResponseHead;
 
+/// Where Debian's `publicsuffix` package keeps the list (libpsl and curl
+/// read the same file).
+pub const SYSTEM_SUFFIX_LIST: &str = "/usr/share/publicsuffix/public_suffix_list.dat";
+
+/// The system's public suffix list, parsed on first use; `None` when the
+/// file is missing or unreadable.
+fn system_suffixes() -> Option<Arc<List>> {
+    static LIST: OnceLock<Option<Arc<List>>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        let bytes = std::fs::read(SYSTEM_SUFFIX_LIST).ok()?;
+        List::from_bytes(&bytes).ok().map(Arc::new)
+    })
+    .clone()
+}
+
 #[derive(Default)]
 pub struct Jar {
     store: Mutex<CookieStore>,
+    /// A list the caller gave; `None` uses the system's.
+    suffixes: Mutex<Option<Arc<List>>>,
 }
 
 impl Jar {
@@ -39,12 +58,59 @@ impl Jar {
         if values.peek().is_none() {
             return;
         }
+        let suffixes = self.suffix_list();
         let mut store = self.lock();
         for raw in values {
-            if let Ok(text) = std::str::from_utf8(raw) {
-                let _ = store.parse(text, url);
+            let Some(mut cookie) = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|t| RawCookie::parse(t).ok())
+            else {
+                continue;
+            };
+            if let Some(domain) = cookie.domain() {
+                let host = url.host_str().unwrap_or_default();
+                let domain = domain.trim_end_matches('.');
+                if is_public_suffix(suffixes.as_deref(), domain) {
+                    // Step 5: a public suffix is only good as the host itself.
+                    if !domain.eq_ignore_ascii_case(host) {
+                        continue;
+                    }
+                    cookie.unset_domain();
+                }
             }
+            let _ = store.insert_raw(&cookie, url);
         }
+    }
+
+    /// Uses `text` (the public suffix list format) instead of the system's
+    /// list; empty text goes back to the system's.
+    pub fn set_suffix_list(&self, text: &str) -> Result<(), ClientError> {
+        let list = if text.trim().is_empty() {
+            None
+        } else {
+            let list = List::from_bytes(text.as_bytes()).map_err(|e| {
+                ClientError::new(
+                    ClientErrorKind::InvalidConfig,
+                    format!("public suffix list is not valid: {}", e),
+                )
+            })?;
+            if list.is_empty() {
+                // The list's format only counts rules inside its sections.
+                return Err(ClientError::new(
+                    ClientErrorKind::InvalidConfig,
+                    "public suffix list has no rules inside a \"===BEGIN ICANN DOMAINS===\" \
+                     or \"===BEGIN PRIVATE DOMAINS===\" section",
+                ));
+            }
+            Some(Arc::new(list))
+        };
+        *self.suffixes.lock().unwrap_or_else(|p| p.into_inner()) = list;
+        Ok(())
+    }
+
+    fn suffix_list(&self) -> Option<Arc<List>> {
+        let own = self.suffixes.lock().unwrap_or_else(|p| p.into_inner());
+        own.clone().or_else(system_suffixes)
     }
 
     pub fn clear(&self) {
@@ -84,5 +150,47 @@ impl Jar {
             .get_request_values(url)
             .map(|(n, _)| n.to_string())
             .collect()
+    }
+}
+
+/// Whether `domain` (a cookie's Domain attribute) is a public suffix: a
+/// rule of the list, not a name the list merely does not know. Without a
+/// list, every single-label name (`com`, `local`) counts as one, which is
+/// what curl does without libpsl.
+fn is_public_suffix(list: Option<&List>, domain: &str) -> bool {
+    let lower = domain.to_ascii_lowercase();
+    match list {
+        Some(list) => list
+            .suffix(lower.as_bytes())
+            .is_some_and(|s| s.is_known() && s.as_bytes() == lower.as_bytes()),
+        None => !lower.contains('.'),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &str = "// ===BEGIN ICANN DOMAINS===\ncom\nuk\nco.uk\n*.kawasaki.jp\n\
+                        // ===END ICANN DOMAINS===\n\
+                        // ===BEGIN PRIVATE DOMAINS===\ngithub.io\n// ===END PRIVATE DOMAINS===\n";
+
+    #[test]
+    fn public_suffixes_come_from_the_rules() {
+        let list = List::from_bytes(LIST.as_bytes()).unwrap();
+        for suffix in ["com", "co.uk", "CO.UK", "github.io", "city.kawasaki.jp"] {
+            assert!(is_public_suffix(Some(&list), suffix), "{suffix}");
+        }
+        for name in [
+            "example.com",
+            "example.co.uk",
+            "me.github.io",
+            "localhost",
+            "test",
+        ] {
+            assert!(!is_public_suffix(Some(&list), name), "{name}");
+        }
+        assert!(is_public_suffix(None, "com"));
+        assert!(!is_public_suffix(None, "example.com"));
     }
 }

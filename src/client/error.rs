@@ -20,6 +20,9 @@ pub enum ClientErrorKind {
     InvalidJsonPointer,
     /// A JSON pointer refers to no value in the document.
     JsonNotFound,
+    /// A setting the caller gave (a proxy from the environment, a public
+    /// suffix list) is unusable.
+    InvalidConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,14 @@ impl ClientError {
             ClientError::Client { message, .. } => message,
             ClientError::Proto(e) => &e.message,
             ClientError::Net(e) => &e.message,
+        }
+    }
+
+    /// The kind, when the error is the client layer's own.
+    pub fn client_kind(&self) -> Option<ClientErrorKind> {
+        match self {
+            ClientError::Client { kind, .. } => Some(*kind),
+            _ => None,
         }
     }
 

@@ -10,7 +10,7 @@ use super::headers::HeaderList;
 use super::log::{log_at, Level, Log};
 use super::request::is_idempotent;
 use super::response::Timings;
-use crate::net::{Budget, Lease, Pool, PoolKey, TlsConfig};
+use crate::net::{Budget, Lease, Pool, PoolKey, Proxy, Route, TlsConfig};
 use crate::proto::{
     self, encode_chunk, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead,
     LAST_CHUNK,
@@ -29,6 +29,9 @@ pub(crate) struct Hop<'a> {
     pub tracker: &'a Tracker,
     /// The session's TLS configuration; `None` means the shared default.
     pub tls: Option<&'a Arc<TlsConfig>>,
+    /// The proxy this hop goes through: forwarding for http, a CONNECT
+    /// tunnel for https.
+    pub proxy: Option<&'a Arc<Proxy>>,
     pub log: Option<&'a Log>,
 }
 
@@ -46,19 +49,40 @@ pub(crate) struct Exchanged {
 }
 
 /// The pool key of `url`: https connections are also keyed by the TLS
-/// configuration they are made with.
-pub(crate) fn pool_key(url: &Url, tls: Option<&Arc<TlsConfig>>) -> PoolKey {
-    let tls =
-        (url.scheme() == "https").then(|| tls.cloned().unwrap_or_else(TlsConfig::shared_default));
+/// configuration they are made with. Through a proxy, http requests share
+/// the connections to the proxy whatever their origin, and https requests
+/// get tunnels of their own per origin and proxy.
+pub(crate) fn pool_key(
+    url: &Url,
+    tls: Option<&Arc<TlsConfig>>,
+    proxy: Option<&Arc<Proxy>>,
+) -> PoolKey {
+    let https = url.scheme() == "https";
+    let tls = https.then(|| tls.cloned().unwrap_or_else(TlsConfig::shared_default));
+    let (host, port, route) = match proxy {
+        Some(p) if !https => (p.host.as_str(), p.port, Route::Forward),
+        _ => (
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(80),
+            proxy.map_or(Route::Direct, |p| Route::Tunnel(p.clone())),
+        ),
+    };
     PoolKey {
         scheme: url.scheme().to_string(),
-        host: url.host_str().unwrap_or_default().to_string(),
-        port: url.port_or_known_default().unwrap_or(80),
+        host: host.to_string(),
+        port,
+        route,
         tls,
     }
 }
 
-fn request_target(url: &Url) -> String {
+/// The request target: origin-form (`/path?query`), or absolute-form for a
+/// forwarding proxy (RFC 9112 §3.2.2), never with the fragment.
+fn request_target(url: &Url, route: &Route) -> String {
+    if *route == Route::Forward {
+        let end = url.as_str().find('#').unwrap_or(url.as_str().len());
+        return url.as_str()[..end].to_string();
+    }
     match url.query() {
         Some(q) => format!("{}?{}", url.path(), q),
         None => url.path().to_string(),
@@ -74,14 +98,14 @@ pub(crate) fn exchange(
     limits: &Limits,
     budget: &Budget<'_>,
 ) -> Result<Exchanged, ClientError> {
+    let key = pool_key(hop.url, hop.tls, hop.proxy);
     let mut head_bytes = Vec::with_capacity(256);
     encode_request_head(
         &mut head_bytes,
         hop.method,
-        &request_target(hop.url),
+        &request_target(hop.url, &key.route),
         hop.headers.iter(),
     )?;
-    let key = pool_key(hop.url, hop.tls);
     let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
         Err((e, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
             log_at!(

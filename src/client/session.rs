@@ -12,6 +12,7 @@ use super::exchange::{exchange, read_body, Exchanged, Hop};
 use super::headers::HeaderList;
 use super::hooks::{self, HookRequest, Hooks};
 use super::log::{log_at, Level, Log};
+use super::proxy::{parse_proxy_url, NoProxy, ProxySettings};
 use super::redirect::{is_redirect, next_method, resolve_location, same_origin, LoopGuard};
 use super::request::{parse_absolute, validate_header, Request, Target};
 use super::response::{Response, Timings};
@@ -54,6 +55,8 @@ pub struct SessionConfig {
     pub log: Option<Log>,
     /// TLS for https URLs; `None` uses the process-wide default config.
     pub tls: Option<Arc<TlsConfig>>,
+    /// Proxies; `None` connects directly.
+    pub proxy: Option<Arc<ProxySettings>>,
 }
 
 impl Default for SessionConfig {
@@ -77,6 +80,7 @@ impl Default for SessionConfig {
             hooks: None,
             log: None,
             tls: None,
+            proxy: None,
         }
     }
 }
@@ -251,6 +255,41 @@ impl Session {
         });
     }
 
+    /// Sends every request through the HTTP proxy at `url` (forwarding for
+    /// http, CONNECT tunnels for https), or directly when `url` is `None`.
+    /// The bypass list is kept.
+    pub fn set_proxy(&self, url: Option<&str>) -> Result<(), ClientError> {
+        let proxy = url.map(parse_proxy_url).transpose()?.map(Arc::new);
+        self.update_proxy(|p| {
+            p.http = proxy.clone();
+            p.https = proxy;
+        });
+        Ok(())
+    }
+
+    /// Hosts that bypass the proxy, in `NO_PROXY` form.
+    pub fn set_no_proxy(&self, list: &str) {
+        let list = NoProxy::parse(list);
+        self.update_proxy(|p| p.no_proxy = list);
+    }
+
+    /// Replaces the proxy settings with those of the environment
+    /// (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), read now through `var`.
+    pub fn use_env_proxy(&self, var: impl Fn(&str) -> Option<String>) -> Result<(), ClientError> {
+        let settings = ProxySettings::from_env(var)?;
+        self.update_proxy(|p| *p = settings);
+        Ok(())
+    }
+
+    fn update_proxy(&self, f: impl FnOnce(&mut ProxySettings)) {
+        let _ = self.update(|c| {
+            let mut settings = c.proxy.as_deref().cloned().unwrap_or_default();
+            f(&mut settings);
+            c.proxy = Some(Arc::new(settings));
+            Ok(())
+        });
+    }
+
     pub fn set_max_redirects(&self, n: u32) {
         let _ = self.update(|c| {
             c.max_redirects = n;
@@ -338,8 +377,19 @@ impl Session {
         let mut redirects = 0u32;
         loop {
             guard.visit(&method, &url, body.is_some())?;
+            let proxy = cfg.proxy.as_ref().and_then(|p| p.for_url(&url));
             let mut headers =
                 hop_headers(&cfg, req, &origin, &url, &method, body, url_auth.as_deref());
+            if let Some(auth) = proxy
+                .filter(|_| url.scheme() == "http")
+                .and_then(|p| p.authorization.as_deref())
+            {
+                // A forwarding proxy reads credentials from each request;
+                // a tunnel got them in its CONNECT and the origin never does.
+                if headers.get("proxy-authorization").is_none() {
+                    headers.add("Proxy-Authorization", auth);
+                }
+            }
             if cfg.cookies {
                 add_jar_cookies(&mut headers, &self.jar, &url);
             }
@@ -360,6 +410,7 @@ impl Session {
                 body,
                 tracker: &tracker,
                 tls: cfg.tls.as_ref(),
+                proxy,
                 log: cfg.log.as_ref(),
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;
@@ -577,7 +628,7 @@ fn hop_headers(
     h
 }
 
-fn basic_credentials(user: &str, password: &str) -> String {
+pub(crate) fn basic_credentials(user: &str, password: &str) -> String {
     use base64::Engine;
     let raw = format!("{}:{}", user, password);
     format!(
@@ -592,18 +643,20 @@ fn take_userinfo(url: &mut Url) -> Option<String> {
     if url.username().is_empty() && url.password().is_none() {
         return None;
     }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
     let auth = basic_credentials(
-        &decode(url.username()),
-        &decode(url.password().unwrap_or("")),
+        &decode_userinfo(url.username()),
+        &decode_userinfo(url.password().unwrap_or("")),
     );
     let _ = url.set_username("");
     let _ = url.set_password(None);
     Some(auth)
+}
+
+/// A user name or password from a URL, percent-decoded (RFC 3986 §3.2.1).
+pub(crate) fn decode_userinfo(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Adds the jar's cookies for `url` after any Cookie the caller set (which

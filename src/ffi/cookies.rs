@@ -113,3 +113,42 @@ pub extern "C" fn reqivo_session_load_cookies(
         OK
     })
 }
+
+/// Sets the public suffix list the jar refuses cookies with (RFC 6265 §5.3
+/// step 5): a cookie whose Domain attribute is a public suffix (`co.uk`,
+/// `github.io`) is dropped, unless the attribute is the request's host
+/// itself, when it becomes a host-only cookie. `text` is in the list's own
+/// format (https://publicsuffix.org/list/); an empty `text` goes back to
+/// the default, the system's list at
+/// `/usr/share/publicsuffix/public_suffix_list.dat` (read once per
+/// process). Without a system list, only single-label domains (`com`) are
+/// refused.
+///
+/// Ownership: `text` is parsed and not kept.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `text` may be NULL when
+/// `len` is 0.
+/// Thread safety: callable while other threads send; applies to cookies
+/// received afterwards.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) or
+/// `REQIVO_ERR_INVALID_CONFIG` (text that is no list) with `err` filled.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_public_suffix_list(
+    s: *mut reqivo_session,
+    text: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(s, err);
+        // SAFETY: live session; `text` holds `len` bytes.
+        let (s, text) = unsafe {
+            (
+                try_ref(s).expect("checked"),
+                try_or_fail!(str_in(text, len, "text"), err),
+            )
+        };
+        try_or_fail!(s.cookies().set_suffix_list(text), err);
+        OK
+    })
+}

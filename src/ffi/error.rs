@@ -50,6 +50,9 @@ pub enum reqivo_code {
     REQIVO_ERR_CONNECTION_CLOSED = 2003,
     /// Another socket error; `os_error` holds errno.
     REQIVO_ERR_IO = 2004,
+    /// The proxy refused to open a tunnel (its answer to CONNECT was not
+    /// 2xx: 407 when it wants credentials; the message has the status).
+    REQIVO_ERR_PROXY = 2005,
     /// The TLS handshake failed.
     REQIVO_ERR_TLS_HANDSHAKE = 2101,
     /// The server certificate does not chain to a trusted root, has
@@ -156,6 +159,7 @@ fn net_code(k: NetErrorKind) -> reqivo_code {
         NetErrorKind::ConnectRefused => REQIVO_ERR_CONNECT_REFUSED,
         NetErrorKind::ConnectionClosed => REQIVO_ERR_CONNECTION_CLOSED,
         NetErrorKind::Io => REQIVO_ERR_IO,
+        NetErrorKind::Proxy => REQIVO_ERR_PROXY,
         NetErrorKind::TimeoutConnect => REQIVO_ERR_TIMEOUT_CONNECT,
         NetErrorKind::TimeoutRead => REQIVO_ERR_TIMEOUT_READ,
         NetErrorKind::TimeoutWrite => REQIVO_ERR_TIMEOUT_WRITE,
@@ -183,6 +187,7 @@ fn client_code(k: ClientErrorKind) -> reqivo_code {
         ClientErrorKind::InvalidJson => REQIVO_ERR_INVALID_JSON,
         ClientErrorKind::InvalidJsonPointer => REQIVO_ERR_INVALID_JSON_POINTER,
         ClientErrorKind::JsonNotFound => REQIVO_ERR_JSON_NOT_FOUND,
+        ClientErrorKind::InvalidConfig => REQIVO_ERR_INVALID_CONFIG,
     }
 }
 

@@ -24,6 +24,7 @@ pub mod hooks;
 pub mod json;
 pub mod options;
 pub mod pool;
+pub mod proxy;
 pub mod request;
 pub mod response;
 pub mod session;

@@ -14,6 +14,7 @@ use rustls::{ClientConnection, HandshakeKind};
 use super::budget::{Budget, Op};
 use super::connect;
 use super::error::{NetError, NetErrorKind};
+use super::proxy::{self, Proxy};
 use super::tls::{self, TlsConfig, TlsInfo, TlsVersion};
 
 /// Read buffer size: large enough for typical heads and one socket read.
@@ -33,11 +34,13 @@ pub struct ConnTimings {
 
 enum Transport {
     Plain(TcpStream),
-    Tls {
-        tcp: TcpStream,
-        tls: Box<ClientConnection>,
-        min: TlsVersion,
-    },
+    Tls(TlsStream),
+}
+
+struct TlsStream {
+    tcp: TcpStream,
+    tls: Box<ClientConnection>,
+    min: TlsVersion,
 }
 
 impl Transport {
@@ -45,7 +48,7 @@ impl Transport {
     fn tcp(&self) -> &TcpStream {
         match self {
             Transport::Plain(s) => s,
-            Transport::Tls { tcp, .. } => tcp,
+            Transport::Tls(TlsStream { tcp, .. }) => tcp,
         }
     }
 }
@@ -54,7 +57,7 @@ impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Transport::Plain(s) => f.debug_tuple("Plain").field(s).finish(),
-            Transport::Tls { tcp, .. } => f.debug_tuple("Tls").field(tcp).finish(),
+            Transport::Tls(TlsStream { tcp, .. }) => f.debug_tuple("Tls").field(tcp).finish(),
         }
     }
 }
@@ -73,53 +76,77 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects to `host:port`, then, with `tls`, runs the TLS handshake
-    /// (SNI and certificate name from `host`) under the connect timeout.
+    /// Connects to `host:port`, directly or through a CONNECT tunnel opened
+    /// by `tunnel`, then, with `tls`, runs the TLS handshake (SNI and
+    /// certificate name from `host`) under the connect timeout.
     pub fn open(
         host: &str,
         port: u16,
         tls: Option<&TlsConfig>,
+        tunnel: Option<&Proxy>,
         budget: &Budget<'_>,
     ) -> Result<Conn, NetError> {
-        let (stream, t) = connect::connect(host, port, budget)?;
-        let peer = stream
+        let (dial_host, dial_port) = match tunnel {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (host, port),
+        };
+        let (stream, t) = connect::connect(dial_host, dial_port, budget)?;
+        let addr = stream
             .peer_addr()
             .map(|a| a.to_string())
-            .unwrap_or_else(|_| format!("{}:{}", host, port));
-        let mut timings = ConnTimings {
-            dns_done: t.dns_done,
-            connected: t.connected,
-            tls_done: None,
+            .unwrap_or_else(|_| format!("{}:{}", dial_host, dial_port));
+        let peer = match tunnel {
+            Some(_) => format!("{}:{} (via proxy {})", host, port, addr),
+            None => addr,
         };
-        let (transport, tls_info) = match tls {
-            None => (Transport::Plain(stream), None),
-            Some(cfg) => {
-                let min = cfg.min_version();
-                let mut conn = ClientConnection::new(cfg.client_config(), tls::server_name(host)?)
-                    .map_err(|e| tls::map_error(&e, &peer, min))?;
-                handshake(&stream, &mut conn, &peer, min, budget)?;
-                timings.tls_done = Some(Instant::now());
-                let info = TlsInfo {
-                    resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
-                    version: conn.protocol_version().map_or(0, u16::from),
-                };
-                let transport = Transport::Tls {
-                    tcp: stream,
-                    tls: Box::new(conn),
-                    min,
-                };
-                (transport, Some(info))
-            }
-        };
-        Ok(Conn {
-            transport,
+        let mut conn = Conn {
+            transport: Transport::Plain(stream),
             peer,
             buf: Vec::new(),
             start: 0,
             end: 0,
             idle_since: Instant::now(),
-            timings,
-            tls_info,
+            timings: ConnTimings {
+                dns_done: t.dns_done,
+                connected: t.connected,
+                tls_done: None,
+            },
+            tls_info: None,
+        };
+        if let Some(proxy) = tunnel {
+            proxy::open_tunnel(&mut conn, proxy, &format!("{}:{}", host, port), budget)?;
+        }
+        match tls {
+            Some(cfg) => conn.start_tls(host, cfg, budget),
+            None => Ok(conn),
+        }
+    }
+
+    /// Runs the TLS handshake on this (so far plain) connection.
+    fn start_tls(self, host: &str, cfg: &TlsConfig, budget: &Budget<'_>) -> Result<Conn, NetError> {
+        let Transport::Plain(tcp) = self.transport else {
+            unreachable!("TLS starts once, on a plain connection");
+        };
+        let min = cfg.min_version();
+        let mut tls = ClientConnection::new(cfg.client_config(), tls::server_name(host)?)
+            .map_err(|e| tls::map_error(&e, &self.peer, min))?;
+        handshake(&tcp, &mut tls, &self.peer, min, budget)?;
+        let info = TlsInfo {
+            resumed: tls.handshake_kind() == Some(HandshakeKind::Resumed),
+            version: tls.protocol_version().map_or(0, u16::from),
+        };
+        Ok(Conn {
+            transport: Transport::Tls(TlsStream {
+                tcp,
+                tls: Box::new(tls),
+                min,
+            }),
+            timings: ConnTimings {
+                tls_done: Some(Instant::now()),
+                ..self.timings
+            },
+            tls_info: Some(info),
+            ..self
         })
     }
 
@@ -150,6 +177,25 @@ impl Conn {
     /// Reads more bytes into the buffer, growing it up to `max_buffered`
     /// bytes of unconsumed data. Returns the count read; 0 means EOF.
     pub fn fill(&mut self, max_buffered: usize, budget: &Budget<'_>) -> Result<usize, NetError> {
+        self.fill_under(max_buffered, Op::Read, budget)
+    }
+
+    /// `fill` while connecting (a proxy's CONNECT answer): under the
+    /// connect timeout.
+    pub(crate) fn fill_connecting(
+        &mut self,
+        max_buffered: usize,
+        budget: &Budget<'_>,
+    ) -> Result<usize, NetError> {
+        self.fill_under(max_buffered, Op::Connect, budget)
+    }
+
+    fn fill_under(
+        &mut self,
+        max_buffered: usize,
+        op: Op,
+        budget: &Budget<'_>,
+    ) -> Result<usize, NetError> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -160,7 +206,7 @@ impl Conn {
             self.buf.resize(want, 0);
         }
         let (end, transport, peer) = (self.end, &mut self.transport, &self.peer);
-        let n = read_with(transport, peer, &mut self.buf[end..], budget)?;
+        let n = read_with(transport, peer, &mut self.buf[end..], op, budget)?;
         self.end += n;
         Ok(n)
     }
@@ -169,16 +215,35 @@ impl Conn {
     /// empty: large bodies are copied once, from the kernel to their place.
     pub fn read_direct(&mut self, dst: &mut [u8], budget: &Budget<'_>) -> Result<usize, NetError> {
         debug_assert!(self.buffered().is_empty());
-        read_with(&mut self.transport, &self.peer, dst, budget)
+        read_with(&mut self.transport, &self.peer, dst, Op::Read, budget)
     }
 
-    pub fn write_all(&mut self, mut data: &[u8], budget: &Budget<'_>) -> Result<(), NetError> {
+    pub fn write_all(&mut self, data: &[u8], budget: &Budget<'_>) -> Result<(), NetError> {
+        self.write_under(data, Op::Write, budget)
+    }
+
+    /// `write_all` while connecting (a CONNECT request): under the connect
+    /// timeout.
+    pub(crate) fn write_all_connecting(
+        &mut self,
+        data: &[u8],
+        budget: &Budget<'_>,
+    ) -> Result<(), NetError> {
+        self.write_under(data, Op::Connect, budget)
+    }
+
+    fn write_under(
+        &mut self,
+        mut data: &[u8],
+        op: Op,
+        budget: &Budget<'_>,
+    ) -> Result<(), NetError> {
         let peer = &self.peer;
         let what = || format!("writing to {}", peer);
         while !data.is_empty() {
             budget.check_cancel()?;
             if budget.total_passed() {
-                return Err(budget.timeout_error(Op::Write, &what()));
+                return Err(budget.timeout_error(op, &what()));
             }
             match &mut self.transport {
                 Transport::Plain(stream) => match stream.write(data) {
@@ -187,13 +252,13 @@ impl Conn {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
                         stream.as_fd(),
                         true,
-                        Op::Write,
+                        op,
                         &format_args!("writing to {}", peer),
                     )?,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(NetError::io(&e, &what())),
                 },
-                Transport::Tls { tcp, tls, .. } => {
+                Transport::Tls(TlsStream { tcp, tls, .. }) => {
                     // rustls encrypts into its own buffer (bounded), which
                     // is then written out in full before taking more.
                     let n = tls
@@ -204,13 +269,7 @@ impl Conn {
                         return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what()));
                     }
                     data = &data[n..];
-                    flush_tls(
-                        tcp,
-                        tls,
-                        budget,
-                        Op::Write,
-                        &format_args!("writing to {}", peer),
-                    )?;
+                    flush_tls(tcp, tls, budget, op, &format_args!("writing to {}", peer))?;
                 }
             }
         }
@@ -227,7 +286,7 @@ impl Conn {
         }
         match &mut self.transport {
             Transport::Plain(stream) => readable_now(stream),
-            Transport::Tls { tcp, tls, .. } => {
+            Transport::Tls(TlsStream { tcp, tls, .. }) => {
                 // A few records at most; a server that keeps talking is stale.
                 for _ in 0..8 {
                     match tls.process_new_packets() {
@@ -258,14 +317,12 @@ impl Conn {
     }
 }
 
-impl Drop for Conn {
-    /// Over TLS, tells the server the connection ends on purpose
-    /// (close_notify), if the socket takes it at once; never waits.
+impl Drop for TlsStream {
+    /// Tells the server the connection ends on purpose (close_notify), if
+    /// the socket takes it at once; never waits.
     fn drop(&mut self) {
-        if let Transport::Tls { tcp, tls, .. } = &mut self.transport {
-            tls.send_close_notify();
-            let _ = tls.write_tls(&mut NoSigPipe(tcp));
-        }
+        self.tls.send_close_notify();
+        let _ = self.tls.write_tls(&mut NoSigPipe(&self.tcp));
     }
 }
 
@@ -388,13 +445,14 @@ fn read_with(
     transport: &mut Transport,
     peer: &str,
     dst: &mut [u8],
+    op: Op,
     budget: &Budget<'_>,
 ) -> Result<usize, NetError> {
     // Checked before each read too: a server that never stops sending must
     // not keep a cancelled or overdue transfer alive.
     budget.check_cancel()?;
     if budget.total_passed() {
-        return Err(budget.timeout_error(Op::Read, &format!("reading from {}", peer)));
+        return Err(budget.timeout_error(op, &format!("reading from {}", peer)));
     }
     match transport {
         Transport::Plain(stream) => loop {
@@ -403,14 +461,14 @@ fn read_with(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
                     stream.as_fd(),
                     false,
-                    Op::Read,
+                    op,
                     &format_args!("reading from {}", peer),
                 )?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
             }
         },
-        Transport::Tls { tcp, tls, min } => loop {
+        Transport::Tls(TlsStream { tcp, tls, min }) => loop {
             match tls.reader().read(dst) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -428,7 +486,7 @@ fn read_with(
                         peer,
                         *min,
                         budget,
-                        Op::Read,
+                        op,
                         &format_args!("reading from {}", peer),
                     )?;
                 }
@@ -454,7 +512,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let budget = Budget::new(Timeouts::default(), None);
-        let mut conn = Conn::open("127.0.0.1", port, None, &budget).unwrap();
+        let mut conn = Conn::open("127.0.0.1", port, None, None, &budget).unwrap();
         let (mut peer, _) = listener.accept().unwrap();
         peer.write_all(b"ready").unwrap();
         budget

@@ -12,6 +12,8 @@ pub enum NetErrorKind {
     ConnectionClosed,
     /// Any other socket error.
     Io,
+    /// The proxy would not open a CONNECT tunnel.
+    Proxy,
     TimeoutConnect,
     TimeoutRead,
     TimeoutWrite,

@@ -12,6 +12,7 @@ mod conn;
 mod connect;
 mod error;
 mod pool;
+mod proxy;
 mod tls;
 
 pub use budget::{Budget, Timeouts};
@@ -19,4 +20,5 @@ pub use cancel::Cancel;
 pub use conn::{Conn, ConnTimings};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{Lease, Pool, PoolConfig, PoolKey, PoolStats};
+pub use proxy::{Proxy, Route};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};

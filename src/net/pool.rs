@@ -15,14 +15,19 @@ use super::budget::{Budget, Op};
 use super::cancel::Cancel;
 use super::conn::Conn;
 use super::error::NetError;
+use super::proxy::Route;
 use super::tls::{TlsConfig, TlsInfo};
 
 /// Connections are shared only between requests with the same key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     pub scheme: String,
+    /// Where the connection goes: the origin, or for `Route::Forward` the
+    /// proxy itself.
     pub host: String,
     pub port: u16,
+    /// Direct, to a forwarding proxy, or tunnelled through one.
+    pub route: Route,
     /// The TLS configuration new connections are made with; `None` for
     /// plain HTTP. Compared by identity, so a connection made under one
     /// trust store or client certificate never serves a request made under
@@ -319,7 +324,11 @@ impl Pool {
         st.open_total += 1;
         st.in_use += 1;
         drop(st);
-        match Conn::open(&key.host, key.port, key.tls.as_deref(), budget) {
+        let tunnel = match &key.route {
+            Route::Tunnel(proxy) => Some(&**proxy),
+            Route::Direct | Route::Forward => None,
+        };
+        match Conn::open(&key.host, key.port, key.tls.as_deref(), tunnel, budget) {
             Ok(conn) => {
                 self.shared.opened.fetch_add(1, Ordering::Relaxed);
                 Ok(Lease {

@@ -109,9 +109,13 @@ if [ -z "$TLS_PORTS" ]; then
 fi
 export REQIVO_TLS_DIR="$TLS_DIR" REQIVO_TLS_PORTS="$TLS_PORTS"
 
+# C_TESTS="test_a test_b" runs only those programs (while working on them).
 PROGRAMS=()
 for src in tests/c/test_*.c; do
-  PROGRAMS+=("$(basename "$src" .c)")
+  name=$(basename "$src" .c)
+  if [ -z "${C_TESTS:-}" ] || [[ " $C_TESTS " == *" $name "* ]]; then
+    PROGRAMS+=("$name")
+  fi
 done
 
 # build NAME VARIANT LIBDIR [extra flags]: compiles, and checks that the

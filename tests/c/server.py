@@ -30,7 +30,14 @@ a fixed route gets its head without the body):
   /slow-body     Content-Length 10, sends 5 bytes, then stalls
   /stats         "connections=N requests=M" and close: N counts accepted
                  connections (this one included), M requests other than /stats
+  /cookie/psl    sets a=1 for Domain=example.co.uk and b=2 for Domain=co.uk
   anything else  404
+
+It is also an HTTP proxy for the proxy tests: an absolute-form target
+(http://any.host:port/path) is served by path as above, whatever the host,
+so names that do not resolve can be used; CONNECT to any host's port P
+opens a tunnel to 127.0.0.1:P (the TLS peer), except CONNECT to host
+refuse.test, which is answered 407.
 
 The server exits by itself after LIFETIME seconds, so a test run that lost its
 trap cannot leave it behind.
@@ -152,6 +159,12 @@ FIXED = {
     "/deflate": DEFLATE,
     "/loop": LOOP,
     "/nocontent": NOCONTENT,
+    "/cookie/psl": response(
+        "HTTP/1.1 200 OK",
+        [("Set-Cookie", "a=1; Domain=example.co.uk; Path=/"),
+         ("Set-Cookie", "b=2; Domain=co.uk; Path=/"),
+         ("Content-Length", "0")],
+    ),
 }
 
 
@@ -214,6 +227,42 @@ def hold(conn):
         pass
 
 
+def tunnel(conn, authority, rest):
+    """Answers CONNECT: 407 for refuse.test, else 200 and bytes copied both
+    ways between the client and 127.0.0.1:PORT until either side closes."""
+    host, _, port = authority.rpartition(":")
+    if host == "refuse.test":
+        conn.sendall(response("HTTP/1.1 407 Proxy Authentication Required",
+                              [("Content-Length", "0")]))
+        return False
+    upstream = socket.create_connection(("127.0.0.1", int(port)), timeout=HOLD)
+    conn.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+    if rest:
+        upstream.sendall(rest)
+
+    def pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    other = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+    other.start()
+    pump(conn, upstream)
+    other.join(HOLD)
+    upstream.close()
+    return True
+
+
 def serve(conn):
     global requests
     conn.settimeout(HOLD)
@@ -226,6 +275,12 @@ def serve(conn):
                 return
             head, body, buf = got
             target = head.split(b" ", 2)[1].decode("latin-1")
+            if head.startswith(b"CONNECT "):
+                if tunnel(conn, target, buf):
+                    return
+                continue
+            if target.startswith("http://"):
+                target = "/" + target[len("http://"):].partition("/")[2]
             path = target.split("?", 1)[0]
             if path != "/stats":
                 with lock:

@@ -187,6 +187,10 @@ module Reqivo
         reqivo_hook_request_set_header reqivo_hook_request_add_header reqivo_hook_request_remove_header
         reqivo_session_set_logger
       ],
+      'proxies and the public suffix list: not bound yet' => %i[
+        reqivo_session_set_proxy reqivo_session_set_no_proxy reqivo_session_use_env_proxy
+        reqivo_session_set_public_suffix_list
+      ],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
       'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string]
