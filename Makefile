@@ -110,8 +110,9 @@ uninstall:
 demo: lib
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/get.c -o $(BUILD)/get -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
+	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/json_cookies.c -o $(BUILD)/json_cookies -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 	cd examples/go && CGO_CFLAGS="$$(../../bindings/go/cgo_cflags.sh)" $(GO) build -o ../../$(BUILD)/go-demo .
-	$(PYTHON) examples/demo_server.py $(BUILD)/get $(BUILD)/go-demo \
+	$(PYTHON) examples/demo_server.py $(BUILD)/get $(BUILD)/json_cookies $(BUILD)/go-demo \
 	  "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/demo.rb"
 
 fmt-check:

@@ -54,6 +54,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/hello")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/login":
+            # A persistent cookie (Max-Age), so the saved jar shows it too.
+            self.send_response(200)
+            self.send_header("Set-Cookie", "demo_session=demo_user; Max-Age=3600; Path=/; HttpOnly")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/whoami":
+            cookie = self.headers.get("Cookie") or "no cookie"
+            self.send_body(200, ("you sent: %s\n" % cookie).encode(), "text/plain")
         elif self.path == "/download":
             self.send_body(200, DOWNLOAD, "application/octet-stream")
         else:

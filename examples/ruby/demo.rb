@@ -28,7 +28,11 @@ puts "GET #{r.url} -> #{r.status} #{r.reason}, #{r.headers['content-type']}: #{r
 r = session.post('echo', json: { library: 'reqivo', binding: 'ruby', list: [1, 2, 3] })
 puts "POST #{r.url} -> #{r.status}, reused connection: #{r.reused?}, echo: #{r.json.inspect}"
 
-# 3. Streamed download: chunks as they arrive, flat memory
+# 3. Cookie round trip: /login sets a cookie, the session's jar sends it back
+session.get('login')
+puts "GET whoami after login -> #{session.get('whoami').text.strip}"
+
+# 4. Streamed download: chunks as they arrive, flat memory
 digest = Digest::SHA256.new
 bytes = 0
 chunks = 0
