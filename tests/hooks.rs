@@ -18,7 +18,7 @@ struct Recorder {
 }
 
 impl Hooks for Recorder {
-    fn on_request(&self, req: &mut HookRequest<'_>) -> bool {
+    fn on_request(&self, req: &mut HookRequest<'_, '_>) -> bool {
         self.requests
             .lock()
             .unwrap()

@@ -71,11 +71,11 @@ pub(crate) fn uncarry(e: io::Error, coding: Coding) -> ClientError {
 /// A decoder for `coding` reading encoded bytes from `src`. "deflate" is
 /// zlib-wrapped per RFC 9110 §8.4.1.2; raw deflate, which some servers send
 /// instead, is recognised by its missing zlib header.
-pub(crate) fn decoder<R: Read + Send + 'static>(
+pub(crate) fn decoder<'r, R: Read + Send + 'r>(
     coding: Coding,
     src: R,
     first: Option<u8>,
-) -> Box<dyn Read + Send> {
+) -> Box<dyn Read + Send + 'r> {
     match coding {
         Coding::Gzip => Box::new(MultiGzDecoder::new(src)),
         // A zlib stream starts with CMF 0x78 (deflate, 32 KiB window) in practice.
@@ -92,16 +92,19 @@ pub(crate) fn too_large(limit: u64) -> ClientError {
 }
 
 /// Decodes a whole buffered body, stopping as soon as the output passes `limit`.
+/// The decoded bytes come after `front` zero bytes the caller keeps free.
 pub(crate) fn decode_all(
     coding: Coding,
-    body: Vec<u8>,
+    body: &[u8],
     limit: u64,
+    front: usize,
 ) -> Result<Vec<u8>, ClientError> {
     let first = body.first().copied();
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(64 << 20));
+    let mut out = Vec::with_capacity(front + body.len().saturating_mul(4).min(64 << 20));
+    out.resize(front, 0);
     let mut dec = decoder(coding, io::Cursor::new(body), first).take(limit.saturating_add(1));
     dec.read_to_end(&mut out).map_err(|e| uncarry(e, coding))?;
-    if out.len() as u64 > limit {
+    if (out.len() - front) as u64 > limit {
         return Err(too_large(limit));
     }
     Ok(out)

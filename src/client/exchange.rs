@@ -2,7 +2,7 @@
 //! transparent retry when a reused connection turns out to be dead.
 use std::sync::Arc;
 
-use url::Url;
+use url::{Position, Url};
 
 use super::body::{Body, Tracker};
 use super::error::{ClientError, ClientErrorKind};
@@ -20,11 +20,11 @@ use crate::proto::{
 const COALESCE_BODY: usize = 16 * 1024;
 
 /// What one hop sends: everything already decided by the session.
-pub(crate) struct Hop<'a> {
+pub(crate) struct Hop<'a, 'h> {
     pub method: &'a str,
     pub url: &'a Url,
     /// Complete header list, Host and Content-Length included.
-    pub headers: &'a HeaderList,
+    pub headers: &'a HeaderList<'h>,
     pub body: Option<&'a Body>,
     pub tracker: &'a Tracker,
     /// The session's TLS configuration; `None` means the shared default.
@@ -77,15 +77,12 @@ pub(crate) fn pool_key(
 }
 
 /// The request target: origin-form (`/path?query`), or absolute-form for a
-/// forwarding proxy (RFC 9112 §3.2.2), never with the fragment.
-fn request_target(url: &Url, route: &Route) -> String {
-    if *route == Route::Forward {
-        let end = url.as_str().find('#').unwrap_or(url.as_str().len());
-        return url.as_str()[..end].to_string();
-    }
-    match url.query() {
-        Some(q) => format!("{}?{}", url.path(), q),
-        None => url.path().to_string(),
+/// forwarding proxy (RFC 9112 §3.2.2), never with the fragment. Slices of
+/// the URL's own text.
+fn request_target<'u>(url: &'u Url, route: &Route) -> &'u str {
+    match route {
+        Route::Forward => &url[..Position::AfterQuery],
+        _ => &url[Position::BeforePath..Position::AfterQuery],
     }
 }
 
@@ -94,7 +91,7 @@ fn request_target(url: &Url, route: &Route) -> String {
 /// for an idempotent method, is retried once on a fresh connection.
 pub(crate) fn exchange(
     pool: &Pool,
-    hop: &Hop<'_>,
+    hop: &Hop<'_, '_>,
     limits: &Limits,
     budget: &Budget<'_>,
 ) -> Result<Exchanged, ClientError> {
@@ -103,7 +100,7 @@ pub(crate) fn exchange(
     encode_request_head(
         &mut head_bytes,
         hop.method,
-        &request_target(hop.url, &key.route),
+        request_target(hop.url, &key.route),
         hop.headers.iter(),
     )?;
     let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
@@ -146,7 +143,7 @@ pub(crate) fn exchange(
 fn attempt(
     pool: &Pool,
     key: &PoolKey,
-    hop: &Hop<'_>,
+    hop: &Hop<'_, '_>,
     head_bytes: &[u8],
     limits: &Limits,
     budget: &Budget<'_>,
@@ -215,7 +212,7 @@ const WRITE_PIECE: usize = 64 * 1024;
 fn write_request(
     conn: &mut crate::net::Conn,
     head_bytes: &[u8],
-    hop: &Hop<'_>,
+    hop: &Hop<'_, '_>,
     budget: &Budget<'_>,
     sent: &mut Sent,
 ) -> Result<(), ClientError> {
@@ -291,7 +288,7 @@ fn write_request(
 #[allow(clippy::too_many_arguments)]
 fn send_and_read_head(
     lease: &mut Lease,
-    hop: &Hop<'_>,
+    hop: &Hop<'_, '_>,
     head_bytes: &[u8],
     limits: &Limits,
     budget: &Budget<'_>,
@@ -337,26 +334,33 @@ fn send_and_read_head(
 /// connection to the pool (kept only when the response allows it and the
 /// server sent nothing past the body).
 /// `cap` stops early (closing the connection) for bodies we only drain.
+/// The body is read in after `front` zero bytes, room the caller keeps
+/// for itself (see `Finish`); one byte more is reserved past a body of
+/// known length, for a terminator.
 pub(crate) fn read_body(
     mut ex: Exchanged,
     budget: &Budget<'_>,
     cap: u64,
+    front: usize,
 ) -> Result<(ResponseHead, Vec<u8>, Timings), ClientError> {
     if ex.decoder.remaining_length().unwrap_or(0) > cap {
         return Err(too_big_to_drain(cap));
     }
-    let mut body = Vec::new();
-    if let Some(left) = ex.decoder.remaining_length() {
-        // Content-Length was checked against the limit when the decoder was made.
-        body.reserve_exact(left.min(64 << 20) as usize);
-    }
+    // Content-Length was checked against the limit when the decoder was made.
+    let expected = ex
+        .decoder
+        .remaining_length()
+        .map_or(0, |n| n.min(64 << 20) as usize + 1);
+    let mut body = Vec::with_capacity(front + expected);
+    body.resize(front, 0);
     let total = ex.decoder.remaining_length();
     let conn = ex.lease.conn();
     while !ex.decoder.is_done() {
         if ex.decoder.produced() > cap {
             return Err(too_big_to_drain(cap));
         }
-        ex.tracker.report(ex.sent, body.len() as u64, total)?;
+        ex.tracker
+            .report(ex.sent, (body.len() - front) as u64, total)?;
         if !conn.buffered().is_empty() {
             let step = ex.decoder.decode(conn.buffered())?;
             body.extend_from_slice(&conn.buffered()[step.data]);
@@ -381,7 +385,8 @@ pub(crate) fn read_body(
             ex.decoder.feed_eof()?;
         }
     }
-    ex.tracker.report(ex.sent, body.len() as u64, total)?;
+    ex.tracker
+        .report(ex.sent, (body.len() - front) as u64, total)?;
     let clean = conn.buffered().is_empty();
     let Exchanged {
         lease,

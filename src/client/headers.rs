@@ -1,47 +1,61 @@
 //! Header lists: merging defaults with caller headers, case-insensitively.
+//!
+//! A hop's list is rebuilt for every request from the session's and the
+//! request's lists, so its entries borrow from them (`Cow::Borrowed`) and
+//! the first `INLINE` entries live inside the list itself: building the
+//! headers of a typical request allocates nothing. Only values made for the
+//! hop (a merged Cookie, a hook's edit) are owned.
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
+/// Entries kept without a heap allocation; a request rarely has more.
+const INLINE: usize = 12;
+
+type Entry<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 /// An ordered header list; names compare case-insensitively.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderList(pub Vec<(String, String)>);
+pub struct HeaderList<'a>(SmallVec<[Entry<'a>; INLINE]>);
 
-impl HeaderList {
+impl<'a> HeaderList<'a> {
     /// Replaces every field named `name` with one `name: value`, keeping the
     /// position of the first one.
-    pub fn set(&mut self, name: &str, value: &str) {
-        match self
-            .0
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+    pub fn set(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
+        let name = name.into();
+        match self.position(&name) {
             Some(i) => {
-                self.0[i] = (name.to_string(), value.to_string());
                 let mut j = i + 1;
                 while j < self.0.len() {
-                    if self.0[j].0.eq_ignore_ascii_case(name) {
+                    if self.0[j].0.eq_ignore_ascii_case(&name) {
                         self.0.remove(j);
                     } else {
                         j += 1;
                     }
                 }
+                self.0[i] = (name, value.into());
             }
-            None => self.0.push((name.to_string(), value.to_string())),
+            None => self.0.push((name, value.into())),
         }
     }
 
     /// Appends without replacing (for fields that may repeat).
-    pub fn add(&mut self, name: &str, value: &str) {
-        self.0.push((name.to_string(), value.to_string()));
+    pub fn add(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
+        self.0.push((name.into(), value.into()));
     }
 
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    fn position(&self, name: &str) -> Option<usize> {
         self.0
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).map(|i| &*self.0[i].1)
     }
 
     pub fn has_token(&self, name: &str, token: &str) -> bool {
@@ -53,6 +67,38 @@ impl HeaderList {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.0.iter().map(|(n, v)| (&**n, &**v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_replaces_every_field_of_the_name_in_the_first_place() {
+        let mut h = HeaderList::default();
+        h.add("A", "1");
+        h.add("b", "2");
+        h.add("a", "3");
+        h.set("a", String::from("4"));
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("a", "4"), ("b", "2")]);
+        h.remove("B");
+        assert!(h.get("b").is_none());
+        h.add("Connection", "keep-alive, Upgrade");
+        assert!(h.has_token("connection", "upgrade"));
+    }
+
+    #[test]
+    fn a_typical_request_fits_inline() {
+        let mut h = HeaderList::default();
+        for i in 0..INLINE {
+            h.add("X-Name", if i % 2 == 0 { "even" } else { "odd" });
+        }
+        assert!(!h.0.spilled());
     }
 }

@@ -10,13 +10,13 @@ use super::request::validate_header;
 use crate::proto::ResponseHead;
 
 /// The request of one hop, as a hook sees and changes it.
-pub struct HookRequest<'a> {
+pub struct HookRequest<'a, 'h> {
     pub(crate) method: &'a str,
     pub(crate) url: &'a Url,
-    pub(crate) headers: &'a mut HeaderList,
+    pub(crate) headers: &'a mut HeaderList<'h>,
 }
 
-impl HookRequest<'_> {
+impl HookRequest<'_, '_> {
     pub fn method(&self) -> &str {
         self.method
     }
@@ -33,14 +33,14 @@ impl HookRequest<'_> {
     /// Replaces every field named `name` with one `name: value`.
     pub fn set_header(&mut self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
-        self.headers.set(name, value);
+        self.headers.set(name.to_string(), value.to_string());
         Ok(())
     }
 
     /// Adds a field, keeping others of the same name.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
-        self.headers.add(name, value);
+        self.headers.add(name.to_string(), value.to_string());
         Ok(())
     }
 
@@ -63,7 +63,7 @@ impl HookRequest<'_> {
 
 pub trait Hooks: Send + Sync {
     /// Before each hop is sent. Return false to abort the send.
-    fn on_request(&self, _req: &mut HookRequest<'_>) -> bool {
+    fn on_request(&self, _req: &mut HookRequest<'_, '_>) -> bool {
         true
     }
 

@@ -29,6 +29,6 @@ pub use hooks::{HookRequest, Hooks};
 pub use log::{Level, Log, Logger};
 pub use proxy::{parse_proxy_url, NoProxy, ProxySettings};
 pub use request::Request;
-pub use response::{Response, Timings};
+pub use response::{Finish, Parts, Response, Timings, ToResponse};
 pub use session::{Session, SessionConfig};
 pub use stream::Stream;

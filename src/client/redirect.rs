@@ -9,15 +9,16 @@ pub(crate) fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
-/// The method of the next hop and whether the body goes with it.
-/// 301/302 turn POST into GET (what every user agent does, §15.4.2-3);
-/// 303 turns everything but HEAD into GET (§15.4.4); 307/308 keep both.
-pub(crate) fn next_method(status: u16, method: &str) -> (String, bool) {
+/// The method of the next hop (`None`: the same one) and whether the body
+/// goes with it. 301/302 turn POST into GET (what every user agent does,
+/// §15.4.2-3); 303 turns everything but HEAD into GET (§15.4.4); 307/308
+/// keep both.
+pub(crate) fn next_method(status: u16, method: &str) -> (Option<&'static str>, bool) {
     match status {
-        301 | 302 if method == "POST" => ("GET".into(), false),
-        303 if method != "HEAD" => ("GET".into(), false),
-        303 => ("HEAD".into(), false),
-        _ => (method.to_string(), true),
+        301 | 302 if method == "POST" => (Some("GET"), false),
+        303 if method != "HEAD" => (Some("GET"), false),
+        303 => (None, false),
+        _ => (None, true),
     }
 }
 
@@ -59,6 +60,12 @@ pub(crate) struct LoopGuard {
 }
 
 impl LoopGuard {
+    /// True before the first visit: a send that is not redirected never
+    /// records (nor allocates) anything.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
     pub(crate) fn visit(
         &mut self,
         method: &str,
@@ -93,13 +100,13 @@ mod tests {
 
     #[test]
     fn redirect_methods_follow_rfc_9110() {
-        assert_eq!(next_method(301, "POST"), ("GET".into(), false));
-        assert_eq!(next_method(302, "POST"), ("GET".into(), false));
-        assert_eq!(next_method(302, "PUT"), ("PUT".into(), true));
-        assert_eq!(next_method(303, "PUT"), ("GET".into(), false));
-        assert_eq!(next_method(303, "HEAD"), ("HEAD".into(), false));
-        assert_eq!(next_method(307, "POST"), ("POST".into(), true));
-        assert_eq!(next_method(308, "DELETE"), ("DELETE".into(), true));
+        assert_eq!(next_method(301, "POST"), (Some("GET"), false));
+        assert_eq!(next_method(302, "POST"), (Some("GET"), false));
+        assert_eq!(next_method(302, "PUT"), (None, true));
+        assert_eq!(next_method(303, "PUT"), (Some("GET"), false));
+        assert_eq!(next_method(303, "HEAD"), (None, false));
+        assert_eq!(next_method(307, "POST"), (None, true));
+        assert_eq!(next_method(308, "DELETE"), (None, true));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub enum Target {
 pub struct Request {
     pub(crate) method: String,
     pub(crate) target: Target,
-    pub(crate) headers: HeaderList,
+    pub(crate) headers: HeaderList<'static>,
     pub(crate) body: Option<Body>,
     pub(crate) progress: Option<Arc<dyn Progress>>,
     pub(crate) timeouts: Option<Timeouts>,
@@ -102,7 +102,7 @@ impl Request {
     /// the library sets them from the body.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
-        self.headers.add(name, value);
+        self.headers.add(name.to_string(), value.to_string());
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! The session: shared configuration and the send loop (redirects, retries,
 //! total deadline) over a pool.
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-use url::Url;
+use url::{Position, Url};
 
 use super::body::{Body, Tracker};
 use super::cookies::Jar;
@@ -15,7 +16,7 @@ use super::log::{log_at, Level, Log};
 use super::proxy::{parse_proxy_url, NoProxy, ProxySettings};
 use super::redirect::{is_redirect, next_method, resolve_location, same_origin, LoopGuard};
 use super::request::{parse_absolute, validate_header, Request, Target};
-use super::response::{Response, Timings};
+use super::response::{Finish, Parts, Response, Timings, ToResponse};
 use super::stream::Stream;
 use crate::net::{Budget, Cancel, Pool, Timeouts, TlsConfig};
 use crate::proto::Limits;
@@ -38,7 +39,7 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub base_url: Option<Url>,
-    pub headers: HeaderList,
+    pub headers: HeaderList<'static>,
     pub timeouts: Timeouts,
     /// `max_body_bytes` of `None` means the default of the mode (1 GiB
     /// buffered, unlimited streamed).
@@ -93,13 +94,14 @@ pub struct Session {
 }
 
 /// How the final response's body is delivered.
-enum Delivery {
-    Buffered,
+enum Delivery<F> {
+    /// Read whole, then handed to the finisher.
+    Buffered(F),
     Streamed,
 }
 
-enum Finished {
-    Buffered(Response),
+enum Finished<T> {
+    Buffered(T),
     Streamed(Stream),
 }
 
@@ -186,7 +188,7 @@ impl Session {
     pub fn set_header(&self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
         self.update(|c| {
-            c.headers.set(name, value);
+            c.headers.set(name.to_string(), value.to_string());
             Ok(())
         })
     }
@@ -303,8 +305,20 @@ impl Session {
         req: &Request,
         cancel: Option<Arc<Cancel>>,
     ) -> Result<Response, ClientError> {
+        self.send_with(req, cancel, ToResponse)
+    }
+
+    /// Sends `req`, reads the whole body and gives the parts of the final
+    /// response to `finish`, which may ask for room in front of the body
+    /// (to build its own response around it without copying the body).
+    pub fn send_with<F: Finish>(
+        &self,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+        finish: F,
+    ) -> Result<F::Output, ClientError> {
         match self
-            .run(req, cancel, Delivery::Buffered)
+            .run(req, cancel, Delivery::Buffered(finish))
             .inspect_err(|e| self.log_failure(req, e))?
         {
             Finished::Buffered(r) => Ok(r),
@@ -316,7 +330,7 @@ impl Session {
     /// is read from the returned stream.
     pub fn open(&self, req: &Request, cancel: Option<Arc<Cancel>>) -> Result<Stream, ClientError> {
         match self
-            .run(req, cancel, Delivery::Streamed)
+            .run(req, cancel, Delivery::<ToResponse>::Streamed)
             .inspect_err(|e| self.log_failure(req, e))?
         {
             Finished::Streamed(s) => Ok(s),
@@ -324,9 +338,13 @@ impl Session {
         }
     }
 
-    fn resolve(&self, cfg: &SessionConfig, req: &Request) -> Result<Url, ClientError> {
+    fn resolve<'r>(
+        &self,
+        cfg: &SessionConfig,
+        req: &'r Request,
+    ) -> Result<Cow<'r, Url>, ClientError> {
         match &req.target {
-            Target::Absolute(u) => Ok(u.clone()),
+            Target::Absolute(u) => Ok(Cow::Borrowed(u)),
             Target::Relative(rel) => {
                 let base = cfg.base_url.as_ref().ok_or_else(|| {
                     ClientError::new(
@@ -341,33 +359,39 @@ impl Session {
                     )
                 })?;
                 super::request::check_scheme(&url)?;
-                Ok(url)
+                Ok(Cow::Owned(url))
             }
         }
     }
 
     /// The redirect loop. Each hop gets its method, URL, headers and body from
-    /// the previous hop's answer; the total deadline spans all of them.
-    fn run(
+    /// the previous hop's answer; the total deadline spans all of them. The
+    /// first hop borrows the request's method and URL; only a redirect makes
+    /// owned ones.
+    fn run<F: Finish>(
         &self,
         req: &Request,
         cancel: Option<Arc<Cancel>>,
-        delivery: Delivery,
-    ) -> Result<Finished, ClientError> {
+        delivery: Delivery<F>,
+    ) -> Result<Finished<F::Output>, ClientError> {
         let cfg = self.config();
         let timeouts = req.timeouts.unwrap_or(cfg.timeouts);
         let budget = Budget::new(timeouts, cancel.as_deref());
         let mut limits = cfg.limits;
         limits.max_body_bytes = cfg.max_body_bytes.unwrap_or(match delivery {
-            Delivery::Buffered => Limits::DEFAULT_BUFFERED_BODY_BYTES,
+            Delivery::Buffered(_) => Limits::DEFAULT_BUFFERED_BODY_BYTES,
             Delivery::Streamed => u64::MAX,
         });
         let mut origin = self.resolve(&cfg, req)?;
         // Credentials in the URL become Basic auth for that origin, and
         // leave the URL so they never show in responses or logs.
-        let url_auth = take_userinfo(&mut origin);
-        let mut url = origin.clone();
-        let mut method = req.method.clone();
+        let url_auth = if has_userinfo(&origin) {
+            take_userinfo(origin.to_mut())
+        } else {
+            None
+        };
+        let mut url: Cow<'_, Url> = Cow::Borrowed(&origin);
+        let mut method: &str = &req.method;
         let mut body = req.body.as_ref();
         let tracker = Tracker {
             progress: req.progress.clone(),
@@ -376,10 +400,18 @@ impl Session {
         let mut guard = LoopGuard::default();
         let mut redirects = 0u32;
         loop {
-            guard.visit(&method, &url, body.is_some())?;
             let proxy = cfg.proxy.as_ref().and_then(|p| p.for_url(&url));
-            let mut headers =
-                hop_headers(&cfg, req, &origin, &url, &method, body, url_auth.as_deref());
+            let mut content_length = itoa::Buffer::new();
+            let mut headers = hop_headers(
+                &cfg,
+                req,
+                &origin,
+                &url,
+                method,
+                body,
+                url_auth.as_deref(),
+                &mut content_length,
+            );
             if let Some(auth) = proxy
                 .filter(|_| url.scheme() == "http")
                 .and_then(|p| p.authorization.as_deref())
@@ -395,7 +427,7 @@ impl Session {
             }
             if let Some(hooks) = &cfg.hooks {
                 let mut view = HookRequest {
-                    method: &method,
+                    method,
                     url: &url,
                     headers: &mut headers,
                 };
@@ -404,7 +436,7 @@ impl Session {
                 }
             }
             let hop = Hop {
-                method: &method,
+                method,
                 url: &url,
                 headers: &headers,
                 body,
@@ -414,6 +446,8 @@ impl Session {
                 log: cfg.log.as_ref(),
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;
+            // The list borrows from `url`, which a redirect replaces.
+            drop(headers);
             // Every hop's cookies count, redirects included (RFC 6265 §5.3).
             if cfg.cookies {
                 self.jar.store_from(&ex.head, &url);
@@ -423,13 +457,18 @@ impl Session {
                     return Err(hooks::aborted("on_response"));
                 }
             }
-            let location = ex.head.value("location").map(<[u8]>::to_vec);
-            let follow = cfg.max_redirects > 0 && is_redirect(ex.head.status) && location.is_some();
-            if !follow {
+            let location = (cfg.max_redirects > 0 && is_redirect(ex.head.status))
+                .then(|| ex.head.value("location"))
+                .flatten();
+            let Some(location) = location else {
+                let out = Out {
+                    redirect_count: redirects,
+                    not_followed: false,
+                };
                 return self.deliver(
                     ex,
-                    url,
-                    redirects,
+                    &url,
+                    out,
                     &budget,
                     cancel.clone(),
                     timeouts,
@@ -437,7 +476,7 @@ impl Session {
                     &limits,
                     cfg.decompress,
                 );
-            }
+            };
             if redirects >= cfg.max_redirects {
                 return Err(ClientError::new(
                     ClientErrorKind::TooManyRedirects,
@@ -447,7 +486,7 @@ impl Session {
                     ),
                 ));
             }
-            let next = resolve_location(&url, location.as_deref().unwrap_or_default())?;
+            let next = resolve_location(&url, location)?;
             log_at!(
                 cfg.log.as_ref(),
                 Level::Info,
@@ -457,72 +496,88 @@ impl Session {
                 ex.head.status,
                 next
             );
-            let (next_method, keep_body) = next_method(ex.head.status, &method);
+            let (next_method, keep_body) = next_method(ex.head.status, method);
             if keep_body && body.is_some_and(|b| !b.replayable()) {
                 // 307/308 would resend a body that was read from a source and
                 // is gone: hand the redirect itself to the caller, flagged.
-                let mut done = self.deliver(
+                let out = Out {
+                    redirect_count: redirects,
+                    not_followed: true,
+                };
+                return self.deliver(
                     ex,
-                    url,
-                    redirects,
+                    &url,
+                    out,
                     &budget,
                     cancel.clone(),
                     timeouts,
                     delivery,
                     &limits,
                     cfg.decompress,
-                )?;
-                match &mut done {
-                    Finished::Buffered(r) => r.redirect_not_followed = true,
-                    Finished::Streamed(s) => s.mark_redirect_not_followed(),
-                }
-                return Ok(done);
+                );
             }
+            let next_method = next_method.unwrap_or(method);
+            let next_body = if keep_body { body } else { None };
+            // A loop is a state seen before; recorded only once redirected.
+            if guard.is_empty() {
+                guard.visit(method, &url, body.is_some())?;
+            }
+            guard.visit(next_method, &next, next_body.is_some())?;
             drain(ex, &budget);
             redirects += 1;
-            url = next;
+            url = Cow::Owned(next);
             method = next_method;
-            if !keep_body {
-                body = None;
-            }
+            body = next_body;
         }
     }
 
+    /// Hands the final exchange to the caller: its body read into memory
+    /// and given to the finisher, or the open stream.
     #[allow(clippy::too_many_arguments)]
-    fn deliver(
+    fn deliver<F: Finish>(
         &self,
         ex: Exchanged,
-        url: Url,
-        redirect_count: u32,
+        url: &Url,
+        out: Out,
         budget: &Budget<'_>,
         cancel: Option<Arc<Cancel>>,
         timeouts: Timeouts,
-        delivery: Delivery,
+        delivery: Delivery<F>,
         limits: &Limits,
         decode: bool,
-    ) -> Result<Finished, ClientError> {
+    ) -> Result<Finished<F::Output>, ClientError> {
         let reused = ex.lease.reused;
         let tls = ex.lease.tls_info();
         match delivery {
-            Delivery::Buffered => {
-                let (head, mut body, mut timings) = read_body(ex, budget, u64::MAX)?;
-                let coding = decode.then(|| decode::coding_of(&head)).flatten();
-                let decompressed = coding.is_some() && !body.is_empty();
+            Delivery::Buffered(finish) => {
+                let coding = decode.then(|| decode::coding_of(&ex.head)).flatten();
+                // Decoded bodies are made anew, so only a body delivered as
+                // read gets the finisher's room in front of it.
+                let front = match coding {
+                    Some(_) => 0,
+                    None => finish.front(&ex.head, url.as_str()),
+                };
+                let (head, mut body, mut timings) = read_body(ex, budget, u64::MAX, front)?;
+                let mut body_start = front;
+                let decompressed = coding.is_some() && body.len() > front;
                 if let (Some(coding), true) = (coding, decompressed) {
-                    body = decode::decode_all(coding, body, limits.max_body_bytes)?;
+                    let front = finish.front(&head, url.as_str());
+                    body = decode::decode_all(coding, &body, limits.max_body_bytes, front)?;
+                    body_start = front;
                 }
                 timings.total = budget.started.elapsed();
-                Ok(Finished::Buffered(Response {
+                Ok(Finished::Buffered(finish.finish(Parts {
                     head,
                     body,
-                    url: url.into(),
+                    body_start,
+                    url,
                     reused,
-                    redirect_count,
+                    redirect_count: out.redirect_count,
                     timings,
-                    redirect_not_followed: false,
+                    redirect_not_followed: out.not_followed,
                     decompressed,
                     tls,
-                }))
+                })))
             }
             Delivery::Streamed => {
                 let mut timings: Timings = ex.timings;
@@ -531,20 +586,31 @@ impl Session {
                 let coding = coding
                     .filter(|_| !ex.decoder.is_done())
                     .map(|c| (c, limits.max_body_bytes));
-                Ok(Finished::Streamed(Stream::new(
+                let mut stream = Stream::new(
                     ex,
-                    url.into(),
+                    url.as_str().to_string(),
                     reused,
-                    redirect_count,
+                    out.redirect_count,
                     timings,
                     budget,
                     cancel,
                     timeouts,
                     coding,
-                )?))
+                )?;
+                if out.not_followed {
+                    stream.mark_redirect_not_followed();
+                }
+                Ok(Finished::Streamed(stream))
             }
         }
     }
+}
+
+/// How the final exchange ended up being the final one.
+struct Out {
+    redirect_count: u32,
+    /// A 307/308 returned because its body could not be sent again.
+    not_followed: bool,
 }
 
 /// Reads and discards a redirect's body so its connection can be reused;
@@ -558,28 +624,28 @@ fn drain(ex: Exchanged, budget: &Budget<'_>) {
         return; // dropping the lease closes the connection
     }
     // Errors only mean the connection is closed instead of reused.
-    let _ = read_body(ex, budget, DRAIN_LIMIT);
+    let _ = read_body(ex, budget, DRAIN_LIMIT, 0);
 }
 
 /// The full header list of one hop: Host, defaults, session headers, request
 /// headers (each overriding the one before), framing; minus credentials when
 /// the hop leaves the origin the caller addressed, minus content headers when
 /// the body was dropped.
-fn hop_headers(
-    cfg: &SessionConfig,
-    req: &Request,
+#[allow(clippy::too_many_arguments)]
+fn hop_headers<'h>(
+    cfg: &'h SessionConfig,
+    req: &'h Request,
     origin: &Url,
-    url: &Url,
+    url: &'h Url,
     method: &str,
     body: Option<&Body>,
-    url_auth: Option<&str>,
-) -> HeaderList {
+    url_auth: Option<&'h str>,
+    number: &'h mut itoa::Buffer,
+) -> HeaderList<'h> {
     let mut h = HeaderList::default();
-    let host = match url.port() {
-        Some(p) => format!("{}:{}", url.host_str().unwrap_or_default(), p),
-        None => url.host_str().unwrap_or_default().to_string(),
-    };
-    h.add("Host", &host);
+    // `host[:port]` as the URL spells it: brackets around IPv6, no default port.
+    let host = &url[Position::BeforeHost..Position::AfterPort];
+    h.add("Host", host);
     h.add("User-Agent", USER_AGENT);
     h.add("Accept", "*/*");
     for (n, v) in cfg.headers.iter() {
@@ -590,12 +656,15 @@ fn hop_headers(
     }
     // Request headers replace session defaults of the same name; repeats
     // within the request itself are all kept.
-    let mut seen: Vec<&str> = Vec::new();
-    for (n, v) in req.headers.iter() {
-        if seen.iter().any(|s| s.eq_ignore_ascii_case(n)) {
+    for (i, (n, v)) in req.headers.iter().enumerate() {
+        let repeat = req
+            .headers
+            .iter()
+            .take(i)
+            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(n));
+        if repeat {
             h.add(n, v);
         } else {
-            seen.push(n);
             h.set(n, v);
         }
     }
@@ -604,7 +673,7 @@ fn hop_headers(
             h.remove(name);
         }
         // A Host the caller forced was meant for the origin they addressed.
-        h.set("Host", &host);
+        h.set("Host", host);
     }
     if body.is_none() && !method.eq_ignore_ascii_case(&req.method) {
         for name in CONTENT_HEADERS {
@@ -618,7 +687,7 @@ fn hop_headers(
         h.add("Connection", "keep-alive");
     }
     match body.map(Body::length) {
-        Some(Some(len)) => h.add("Content-Length", &len.to_string()),
+        Some(Some(len)) => h.add("Content-Length", number.format(len)),
         // RFC 9112 §6.1: a body of unknown length goes chunked.
         Some(None) => h.add("Transfer-Encoding", "chunked"),
         // RFC 9110 §8.6: send a zero length for methods that expect content.
@@ -639,6 +708,10 @@ pub(crate) fn basic_credentials(user: &str, password: &str) -> String {
 
 /// Removes user and password from `url`, returning them as Basic
 /// credentials (percent-decoded, as RFC 3986 §3.2.1 encodes them).
+fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
 fn take_userinfo(url: &mut Url) -> Option<String> {
     if url.username().is_empty() && url.password().is_none() {
         return None;
@@ -661,15 +734,15 @@ pub(crate) fn decode_userinfo(s: &str) -> String {
 
 /// Adds the jar's cookies for `url` after any Cookie the caller set (which
 /// was already dropped if this hop left the caller's origin).
-fn add_jar_cookies(headers: &mut HeaderList, jar: &Jar, url: &Url) {
+fn add_jar_cookies(headers: &mut HeaderList<'_>, jar: &Jar, url: &Url) {
     let Some(from_jar) = jar.header_for(url) else {
         return;
     };
     match headers.get("cookie") {
         Some(own) => {
             let merged = format!("{}; {}", own, from_jar);
-            headers.set("Cookie", &merged);
+            headers.set("Cookie", merged);
         }
-        None => headers.add("Cookie", &from_jar),
+        None => headers.add("Cookie", from_jar),
     }
 }

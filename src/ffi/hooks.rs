@@ -23,15 +23,15 @@ pub struct reqivo_hook_request {
 }
 
 /// What the hook functions reach through a `reqivo_hook_request` pointer.
-pub(crate) struct HookView<'a, 'b> {
-    req: &'a mut HookRequest<'b>,
+pub(crate) struct HookView<'a, 'b, 'c> {
+    req: &'a mut HookRequest<'b, 'c>,
     method: CString,
     url: CString,
 }
 
 impl Castable for reqivo_hook_request {
     type Ownership = OwnedBox;
-    type RustType = HookView<'static, 'static>;
+    type RustType = HookView<'static, 'static, 'static>;
 }
 
 /// Called before each hop (the first request and every redirect) is sent.
@@ -57,13 +57,13 @@ fn c_text(s: &str) -> CString {
 }
 
 impl Hooks for CHooks {
-    fn on_request(&self, req: &mut HookRequest<'_>) -> bool {
+    fn on_request(&self, req: &mut HookRequest<'_, '_>) -> bool {
         let Some(cb) = self.on_request else {
             return true;
         };
         let (method, url) = (c_text(req.method()), c_text(req.url().as_str()));
         let mut view = HookView { req, method, url };
-        let ptr = (&mut view as *mut HookView<'_, '_>).cast::<reqivo_hook_request>();
+        let ptr = (&mut view as *mut HookView<'_, '_, '_>).cast::<reqivo_hook_request>();
         // SAFETY: the caller's callback with its own userdata; `ptr` is valid
         // for the duration of the call, which is all the API promises.
         unsafe { cb(self.userdata.0, ptr) == 0 }
@@ -154,7 +154,7 @@ pub extern "C" fn reqivo_hook_request_url(r: *const reqivo_hook_request) -> reqi
 
 fn hook_text(
     r: *const reqivo_hook_request,
-    pick: for<'a> fn(&'a HookView<'static, 'static>) -> &'a CString,
+    pick: for<'a> fn(&'a HookView<'static, 'static, 'static>) -> &'a CString,
 ) -> reqivo_str {
     ffi_boundary!({
         // SAFETY: NULL or the view passed to a running hook.

@@ -2,15 +2,15 @@
 //! views and every byte they point to (URL, reason, names, values, body),
 //! each string NUL-terminated for C convenience.
 //!
-//! Layout: [Block { size, resp }][reqivo_header; n][bytes...]. The block's
-//! first word records the allocation size so `reqivo_response_free` can
-//! release it with the right layout.
-use std::alloc::{alloc, dealloc, Layout};
+//! Layout: [pad][Block { base, cap, resp }][reqivo_header; n][strings]
+//! [body][NUL]. The allocation is a `Vec<u8>` the body was read into (see
+//! `ToC`); the block records it so `reqivo_response_free` can release it.
 use std::ffi::c_char;
 use std::mem::{align_of, offset_of, size_of};
 
 use super::handle::{try_ref, Castable};
-use crate::client::{Response, Timings};
+use crate::client::{Finish, Parts, Response, Timings};
+use crate::proto::ResponseHead;
 
 /// A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
 #[repr(C)]
@@ -113,27 +113,118 @@ impl Castable for reqivo_response {
     type RustType = reqivo_response;
 }
 
+/// The start of a response's allocation. The allocation is a `Vec<u8>`'s:
+/// the body is read into it by the session after room for this block, the
+/// header array and the strings (see `ToC`), so a body is never copied.
 #[repr(C)]
 struct Block {
-    size: usize,
+    /// The Vec's buffer and capacity, to give it back in `free_c`.
+    base: *mut u8,
+    cap: usize,
     resp: reqivo_response,
 }
 
-fn flags(r: &Response) -> u32 {
+/// Where things go in front of the body: the block at `pad` (the base is
+/// only byte-aligned), the header array after it, then the strings.
+struct Layout {
+    headers_at: usize,
+    strings_at: usize,
+    /// Room needed in front of the body, whatever the base's alignment.
+    front: usize,
+}
+
+impl Layout {
+    fn new(head: &ResponseHead, url_len: usize) -> Layout {
+        let n = head.header_count();
+        let headers_at = size_of::<Block>().next_multiple_of(align_of::<reqivo_header>());
+        let strings_at = headers_at + n * size_of::<reqivo_header>();
+        // Every string is followed by a NUL: names, values, URL, reason.
+        let strings = head.text_len() + 2 * n + url_len + 1 + 1;
+        Layout {
+            headers_at,
+            strings_at,
+            front: align_of::<Block>() - 1 + strings_at + strings,
+        }
+    }
+}
+
+/// The finisher that builds the C response around the body in place.
+pub(crate) struct ToC;
+
+impl Finish for ToC {
+    type Output = *const reqivo_response;
+
+    fn front(&self, head: &ResponseHead, url: &str) -> usize {
+        Layout::new(head, url.len()).front
+    }
+
+    fn finish(self, p: Parts<'_>) -> *const reqivo_response {
+        let r = Meta {
+            head: &p.head,
+            url: p.url.as_str(),
+            flags: flags(&p),
+            redirect_count: p.redirect_count,
+            timings: timings(&p.timings),
+            tls_version: p.tls.map_or(0, |t| t.version),
+        };
+        build(&r, p.body, p.body_start)
+    }
+}
+
+/// What goes into a response besides the body.
+struct Meta<'a> {
+    head: &'a ResponseHead,
+    url: &'a str,
+    flags: u32,
+    redirect_count: u32,
+    timings: reqivo_timings,
+    tls_version: u16,
+}
+
+/// The `REQIVO_RESPONSE_*` bits of a response, from either form of it.
+trait Flagged {
+    fn reused(&self) -> bool;
+    fn tls(&self) -> Option<crate::net::TlsInfo>;
+    fn redirect_not_followed(&self) -> bool;
+    fn decompressed(&self) -> bool;
+}
+
+macro_rules! flagged {
+    ($t:ty) => {
+        impl Flagged for $t {
+            fn reused(&self) -> bool {
+                self.reused
+            }
+            fn tls(&self) -> Option<crate::net::TlsInfo> {
+                self.tls
+            }
+            fn redirect_not_followed(&self) -> bool {
+                self.redirect_not_followed
+            }
+            fn decompressed(&self) -> bool {
+                self.decompressed
+            }
+        }
+    };
+}
+flagged!(Response);
+flagged!(Parts<'_>);
+
+fn flags(r: &impl Flagged) -> u32 {
     let mut f = 0;
-    if r.reused {
+    if r.reused() {
         f |= REQIVO_RESPONSE_REUSED;
     }
-    if let Some(tls) = r.tls {
+    if let Some(tls) = r.tls() {
         f |= REQIVO_RESPONSE_TLS;
         if tls.resumed {
             f |= REQIVO_RESPONSE_TLS_RESUMED;
         }
     }
-    if r.redirect_not_followed {
+    if r.redirect_not_followed() {
         f |= REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED;
     }
-    if r.decompressed {
+    if r.decompressed() {
         f |= REQIVO_RESPONSE_DECOMPRESSED;
     }
     f
@@ -177,28 +268,53 @@ impl Writer {
     }
 }
 
-/// Builds the single allocation for `r`. Returns NULL only if memory is
-/// exhausted (which Rust treats as an abort elsewhere; here we report it).
+/// Builds the single allocation for `r`, copying its body: for responses
+/// that were not read through `ToC` (a stream's head, a hook's view).
 pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
-    let n = r.head.header_count();
-    let text = r.url.len() + 1 + r.head.text_len() + 1 + 2 * n + r.body.len() + 1;
-    let headers_at = size_of::<Block>().next_multiple_of(align_of::<reqivo_header>());
-    let bytes_at = headers_at + n * size_of::<reqivo_header>();
-    let size = bytes_at + text;
-    let Ok(layout) = Layout::from_size_align(size, align_of::<Block>()) else {
-        return std::ptr::null();
+    let meta = Meta {
+        head: &r.head,
+        url: &r.url,
+        flags: flags(r),
+        redirect_count: r.redirect_count,
+        timings: timings(&r.timings),
+        tls_version: r.tls.map_or(0, |t| t.version),
     };
-    // SAFETY: `layout` has non-zero size (Block alone is non-empty).
-    let base = unsafe { alloc(layout) };
-    if base.is_null() {
-        return std::ptr::null();
+    let front = Layout::new(&r.head, r.url.len()).front;
+    let mut buf = Vec::with_capacity(front + r.body.len() + 1);
+    buf.resize(front, 0);
+    buf.extend_from_slice(&r.body);
+    build(&meta, buf, front)
+}
+
+/// Turns `buf` (room for the layout, then the body from `body_start`) into
+/// the response: writes the block, headers and strings in front of the
+/// body and a NUL after it, and gives up the Vec's ownership to the block.
+fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_response {
+    let layout = Layout::new(r.head, r.url.len());
+    assert!(
+        body_start >= layout.front,
+        "the session keeps the room ToC::front asked for"
+    );
+    let body_len = buf.len() - body_start;
+    buf.push(0);
+    // Slack past the body is memory a held response keeps for nothing:
+    // give it back when it is worth a reallocation.
+    if buf.capacity() - buf.len() > 4096 {
+        buf.shrink_to_fit();
     }
-    // SAFETY: every write below stays inside `size` bytes: the header array
-    // spans [headers_at, bytes_at) and the strings exactly fill `text`.
+    let mut buf = std::mem::ManuallyDrop::new(buf);
+    let (base, cap) = (buf.as_mut_ptr(), buf.capacity());
+    let pad = base.align_offset(align_of::<Block>());
+    // SAFETY: the buffer holds `body_start + body_len + 1` initialised
+    // bytes, and `pad + layout.front - (align - 1) <= body_start`, so the
+    // block (at an aligned address), the header array and the strings all
+    // end before the body. The Vec's memory now belongs to the block and
+    // is released by `free_c` as the same Vec.
     unsafe {
-        let headers = base.add(headers_at).cast::<reqivo_header>();
+        let at = base.add(pad);
+        let headers = at.add(layout.headers_at).cast::<reqivo_header>();
         let mut w = Writer {
-            at: base.add(bytes_at),
+            at: at.add(layout.strings_at),
         };
         for (i, (name, value)) in r.head.headers().enumerate() {
             let h = reqivo_header {
@@ -209,26 +325,26 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
         }
         let url = w.put(r.url.as_bytes());
         let reason = w.put(r.head.reason());
-        let body = w.put(&r.body);
-        debug_assert_eq!(w.at, base.add(size));
-        let block = base.cast::<Block>();
+        debug_assert!(w.at <= base.add(body_start));
+        let block = at.cast::<Block>();
         block.write(Block {
-            size,
+            base,
+            cap,
             resp: reqivo_response {
                 struct_size: size_of::<reqivo_response>() as u32,
                 status: r.head.status,
                 http_major: 1,
                 http_minor: r.head.minor,
-                flags: flags(r),
+                flags: r.flags,
                 redirect_count: r.redirect_count,
                 url,
                 reason,
                 headers,
-                header_count: n,
-                body: body.ptr.cast(),
-                body_len: body.len,
-                timings: timings(&r.timings),
-                tls_version: r.tls.map_or(0, |t| t.version),
+                header_count: r.head.header_count(),
+                body: base.add(body_start),
+                body_len,
+                timings: r.timings,
+                tls_version: r.tls_version,
             },
         });
         &raw const (*block).resp
@@ -236,20 +352,20 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
 }
 
 /// # Safety
-/// `resp` is NULL or came from `into_c` and was not freed.
+/// `resp` is NULL or came from `into_c` or `ToC` and was not freed.
 pub(crate) unsafe fn free_c(resp: *const reqivo_response) {
     if resp.is_null() {
         return;
     }
-    // SAFETY: `resp` is the `resp` field of a Block made by `into_c`, whose
-    // `size` field records the layout it was allocated with.
+    // SAFETY: `resp` is the `resp` field of a Block written by `build`,
+    // whose `base` and `cap` are the Vec it was built in.
     unsafe {
-        let block = resp.cast::<u8>().sub(offset_of!(Block, resp)).cast_mut();
-        let size = (*block.cast::<Block>()).size;
-        dealloc(
-            block,
-            Layout::from_size_align_unchecked(size, align_of::<Block>()),
-        );
+        let block = resp
+            .cast::<u8>()
+            .sub(offset_of!(Block, resp))
+            .cast::<Block>();
+        let (base, cap) = ((*block).base, (*block).cap);
+        drop(Vec::from_raw_parts(base, 0, cap));
     }
 }
 

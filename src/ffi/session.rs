@@ -9,7 +9,7 @@ use super::error::{reqivo_code, reqivo_error};
 use super::handle::{clone_arc, free_box, to_arc_ptr, to_boxed_ptr, try_ref, Castable, OwnedBox};
 use super::pool::reqivo_pool;
 use super::request::reqivo_request;
-use super::response::{into_c, reqivo_response};
+use super::response::{reqivo_response, ToC};
 use super::stream::reqivo_stream;
 use super::tls::reqivo_tls_config;
 use crate::client::Session;
@@ -267,8 +267,8 @@ pub extern "C" fn reqivo_session_send(
                 clone_arc(cancel),
             )
         };
-        let resp = try_or_fail!(s.send(r, cancel), err);
-        into_c(&resp)
+        // The body is read straight into the response's one allocation.
+        try_or_fail!(s.send_with(r, cancel, ToC), err)
     })
 }
 
