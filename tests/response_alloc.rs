@@ -265,3 +265,59 @@ fn redirected_response_is_one_block_with_the_final_url() {
     assert_eq!(string(&r.url), srv.url("/to"));
     free_and_check_one_block(resp);
 }
+
+/// Allocator calls this thread makes during `f`.
+fn counted<T>(f: impl FnOnce() -> T) -> (T, Calls) {
+    let before = calls();
+    let out = f();
+    let after = calls();
+    let d = Calls {
+        allocs: after.allocs - before.allocs,
+        deallocs: after.deallocs - before.deallocs,
+        reallocs: after.reallocs - before.reallocs,
+        last_freed: (0, 0),
+    };
+    (out, d)
+}
+
+#[test]
+fn a_keep_alive_get_costs_two_allocations_and_its_body_is_not_copied() {
+    // Content-Length and chunked bodies, each over a kept-alive connection.
+    let body = "x".repeat(5000);
+    let chunked =
+        bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    for answer in [ok(&body), chunked] {
+        let srv = Server::serve(move |_| answer.clone());
+        let url = srv.url("/small?x=1");
+        let mut err = new_error();
+        let s = reqivo_session_new(std::ptr::null(), &mut err);
+        let r = reqivo_request_new(
+            c"GET".as_ptr(),
+            3,
+            url.as_ptr().cast::<c_char>(),
+            url.len(),
+            &mut err,
+        );
+        // Warm up: the connection, the pool's entry for the host, the
+        // thread's head buffer.
+        for _ in 0..3 {
+            reqivo_response_free(reqivo_session_send(s, r, std::ptr::null(), &mut err));
+        }
+        let (resp, d) = counted(|| reqivo_session_send(s, r, std::ptr::null(), &mut err));
+        assert!(!resp.is_null(), "{}", message_of(&err));
+        // SAFETY: live response.
+        assert!(
+            unsafe { (*resp).flags } & 1 != 0,
+            "the connection was reused"
+        );
+        eprintln!("keep-alive GET: {:?}", d);
+        // The head's one copy, and the response block the body was read
+        // into (a chunked body may grow it: reallocations, not copies
+        // into a second block).
+        assert!(d.allocs <= 2, "allocations per keep-alive GET: {:?}", d);
+        assert!(d.deallocs <= 1, "only the head copy is released: {:?}", d);
+        free_and_check_one_block(resp);
+        reqivo_request_free(r);
+        reqivo_session_free(s);
+    }
+}

@@ -10,7 +10,7 @@ use super::headers::HeaderList;
 use super::log::{log_at, Level, Log};
 use super::request::is_idempotent;
 use super::response::Timings;
-use crate::net::{Budget, Lease, Pool, PoolKey, Proxy, Route, TlsConfig};
+use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, TlsConfig};
 use crate::proto::{
     self, encode_chunk, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead,
     LAST_CHUNK,
@@ -52,11 +52,11 @@ pub(crate) struct Exchanged {
 /// configuration they are made with. Through a proxy, http requests share
 /// the connections to the proxy whatever their origin, and https requests
 /// get tunnels of their own per origin and proxy.
-pub(crate) fn pool_key(
-    url: &Url,
+pub(crate) fn pool_key<'u>(
+    url: &'u Url,
     tls: Option<&Arc<TlsConfig>>,
-    proxy: Option<&Arc<Proxy>>,
-) -> PoolKey {
+    proxy: Option<&'u Arc<Proxy>>,
+) -> KeyRef<'u> {
     let https = url.scheme() == "https";
     let tls = https.then(|| tls.cloned().unwrap_or_else(TlsConfig::shared_default));
     let (host, port, route) = match proxy {
@@ -67,9 +67,9 @@ pub(crate) fn pool_key(
             proxy.map_or(Route::Direct, |p| Route::Tunnel(p.clone())),
         ),
     };
-    PoolKey {
-        scheme: url.scheme().to_string(),
-        host: host.to_string(),
+    KeyRef {
+        scheme: url.scheme(),
+        host,
         port,
         route,
         tls,
@@ -86,6 +86,51 @@ fn request_target<'u>(url: &'u Url, route: &Route) -> &'u str {
     }
 }
 
+std::thread_local! {
+    /// The thread's buffer for encoding request heads, kept between sends.
+    static HEAD_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The thread's head buffer, taken for one send and put back on drop, so
+/// a request head costs no allocation once the thread has sent one. A send
+/// started from inside a callback of another finds it taken and uses a
+/// fresh one.
+struct HeadBuffer(Vec<u8>);
+
+impl HeadBuffer {
+    /// Heads larger than this are not worth keeping memory for.
+    const KEEP: usize = 16 * 1024;
+
+    fn take() -> HeadBuffer {
+        let mut buf = HEAD_BUFFER.take();
+        buf.clear();
+        HeadBuffer(buf)
+    }
+}
+
+impl std::ops::Deref for HeadBuffer {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for HeadBuffer {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for HeadBuffer {
+    fn drop(&mut self) {
+        if self.0.capacity() <= Self::KEEP {
+            // `try_with`: during thread exit the slot may be gone already.
+            let buf = std::mem::take(&mut self.0);
+            let _ = HEAD_BUFFER.try_with(|slot| slot.set(buf));
+        }
+    }
+}
+
 /// Sends `hop` and reads the final response head, skipping 1xx interim
 /// responses. A failure on a reused connection before any response byte,
 /// for an idempotent method, is retried once on a fresh connection.
@@ -96,7 +141,7 @@ pub(crate) fn exchange(
     budget: &Budget<'_>,
 ) -> Result<Exchanged, ClientError> {
     let key = pool_key(hop.url, hop.tls, hop.proxy);
-    let mut head_bytes = Vec::with_capacity(256);
+    let mut head_bytes = HeadBuffer::take();
     encode_request_head(
         &mut head_bytes,
         hop.method,
@@ -142,7 +187,7 @@ pub(crate) fn exchange(
 /// before any response byte arrived.
 fn attempt(
     pool: &Pool,
-    key: &PoolKey,
+    key: &KeyRef<'_>,
     hop: &Hop<'_, '_>,
     head_bytes: &[u8],
     limits: &Limits,

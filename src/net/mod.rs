@@ -19,6 +19,6 @@ pub use budget::{Budget, Timeouts};
 pub use cancel::Cancel;
 pub use conn::{Conn, ConnTimings};
 pub use error::{NetError, NetErrorKind};
-pub use pool::{Lease, Pool, PoolConfig, PoolKey, PoolStats};
+pub use pool::{KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats};
 pub use proxy::{Proxy, Route};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};

@@ -6,7 +6,9 @@
 //! `Lease`; dropping a lease without `release(true)` closes the connection,
 //! so an error path can never leak a slot. The per-host limit counts per
 //! key: each TLS config to a host has its own `max_per_host`.
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher, RandomState};
+
+use hashbrown::Equivalent;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -18,8 +20,10 @@ use super::error::NetError;
 use super::proxy::Route;
 use super::tls::{TlsConfig, TlsInfo};
 
+type HashMap<K, V> = hashbrown::HashMap<K, V, RandomState>;
+
 /// Connections are shared only between requests with the same key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolKey {
     pub scheme: String,
     /// Where the connection goes: the origin, or for `Route::Forward` the
@@ -33,6 +37,52 @@ pub struct PoolKey {
     /// trust store or client certificate never serves a request made under
     /// another.
     pub tls: Option<Arc<TlsConfig>>,
+}
+
+/// A pool key made of borrowed parts, for lookups: a request finds its
+/// connections without building a `PoolKey` (whose strings would be two
+/// allocations per request).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyRef<'a> {
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+    pub route: Route,
+    pub tls: Option<Arc<TlsConfig>>,
+}
+
+impl KeyRef<'_> {
+    pub fn to_owned(&self) -> PoolKey {
+        PoolKey {
+            scheme: self.scheme.to_string(),
+            host: self.host.to_string(),
+            port: self.port,
+            route: self.route.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+/// Hashed field by field as `KeyRef` derives it, so both forms find the
+/// same entries.
+impl Hash for PoolKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.scheme.as_str().hash(state);
+        self.host.as_str().hash(state);
+        self.port.hash(state);
+        self.route.hash(state);
+        self.tls.hash(state);
+    }
+}
+
+impl Equivalent<Arc<PoolKey>> for KeyRef<'_> {
+    fn equivalent(&self, key: &Arc<PoolKey>) -> bool {
+        self.scheme == key.scheme
+            && self.host == key.host
+            && self.port == key.port
+            && self.route == key.route
+            && self.tls == key.tls
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +116,12 @@ pub struct PoolStats {
 
 #[derive(Default)]
 struct State {
-    idle: HashMap<PoolKey, Vec<Conn>>,
+    /// Idle connections per key, most recent last. A key's entry stays
+    /// (possibly empty) while it has open connections, so a keep-alive
+    /// request cycle moves a connection out and back without allocating.
+    idle: HashMap<Arc<PoolKey>, Vec<Conn>>,
     /// Open connections per key, idle or in use.
-    open: HashMap<PoolKey, usize>,
+    open: HashMap<Arc<PoolKey>, usize>,
     open_total: usize,
     idle_count: usize,
     in_use: usize,
@@ -76,43 +129,35 @@ struct State {
 }
 
 impl State {
-    fn forget(&mut self, key: &PoolKey) {
+    /// One connection of `key` is gone; a key with none left is dropped.
+    fn forget<Q: Hash + Equivalent<Arc<PoolKey>> + ?Sized>(&mut self, key: &Q) {
         self.open_total -= 1;
         if let Some(n) = self.open.get_mut(key) {
             *n -= 1;
             if *n == 0 {
                 self.open.remove(key);
+                self.idle.remove(key);
             }
         }
     }
 
-    fn pop_idle(&mut self, key: &PoolKey) -> Option<Conn> {
-        let list = self.idle.get_mut(key)?;
-        let conn = list.pop();
-        if list.is_empty() {
-            self.idle.remove(key);
-        }
-        if conn.is_some() {
-            self.idle_count -= 1;
-        }
-        conn
+    fn pop_idle(&mut self, key: &KeyRef<'_>) -> Option<(Arc<PoolKey>, Conn)> {
+        let (k, list) = self.idle.get_key_value_mut(key)?;
+        let conn = list.pop()?;
+        self.idle_count -= 1;
+        Some((k.clone(), conn))
     }
 
     /// Removes the oldest idle connection of any key but `keep`, to make room.
-    fn evict_other(&mut self, keep: &PoolKey) -> Option<(PoolKey, Conn)> {
-        let key = self
+    fn evict_other(&mut self, keep: &KeyRef<'_>) -> Option<(Arc<PoolKey>, Conn)> {
+        let (key, list) = self
             .idle
-            .iter()
-            .filter(|(k, v)| *k != keep && !v.is_empty())
-            .min_by_key(|(_, v)| v[0].idle_since)
-            .map(|(k, _)| k.clone())?;
-        let list = self.idle.get_mut(&key)?;
+            .iter_mut()
+            .filter(|(k, v)| !keep.equivalent(*k) && !v.is_empty())
+            .min_by_key(|(_, v)| v[0].idle_since)?;
         let conn = list.remove(0);
-        if list.is_empty() {
-            self.idle.remove(&key);
-        }
         self.idle_count -= 1;
-        Some((key, conn))
+        Some((key.clone(), conn))
     }
 }
 
@@ -134,7 +179,7 @@ pub struct Pool {
 /// A connection checked out of the pool.
 pub struct Lease {
     conn: Option<Conn>,
-    key: PoolKey,
+    key: Arc<PoolKey>,
     pool: Pool,
     /// True when the connection had served an earlier request.
     pub reused: bool,
@@ -243,7 +288,7 @@ impl Pool {
     /// after a stale reuse).
     pub fn checkout(
         &self,
-        key: &PoolKey,
+        key: &KeyRef<'_>,
         fresh: bool,
         budget: &Budget<'_>,
     ) -> Result<Lease, NetError> {
@@ -253,14 +298,14 @@ impl Pool {
         loop {
             budget.check_cancel()?;
             if !fresh {
-                while let Some(mut conn) = st.pop_idle(key) {
+                while let Some((owned, mut conn)) = st.pop_idle(key) {
                     st.in_use += 1;
                     drop(st);
                     if conn.idle_for() <= cfg.max_idle && !conn.is_stale() {
                         self.shared.reused.fetch_add(1, Ordering::Relaxed);
                         return Ok(Lease {
                             conn: Some(conn),
-                            key: key.clone(),
+                            key: owned,
                             pool: self.clone(),
                             reused: true,
                         });
@@ -280,7 +325,7 @@ impl Pool {
             let victim = if per_key < cfg.max_per_host {
                 st.evict_other(key)
             } else if fresh {
-                st.pop_idle(key).map(|c| (key.clone(), c))
+                st.pop_idle(key)
             } else {
                 None
             };
@@ -316,11 +361,22 @@ impl Pool {
     fn open_new(
         &self,
         mut st: MutexGuard<'_, State>,
-        key: &PoolKey,
+        key: &KeyRef<'_>,
         budget: &Budget<'_>,
     ) -> Result<Lease, NetError> {
-        // Reserve the slot, then connect without holding the lock.
-        *st.open.entry(key.clone()).or_insert(0) += 1;
+        // Reserve the slot, then connect without holding the lock. The
+        // key's owned form is made once, with its first connection.
+        let owned = match st.open.get_key_value_mut(key) {
+            Some((k, n)) => {
+                *n += 1;
+                k.clone()
+            }
+            None => {
+                let k = Arc::new(key.to_owned());
+                st.open.insert(k.clone(), 1);
+                k
+            }
+        };
         st.open_total += 1;
         st.in_use += 1;
         drop(st);
@@ -333,7 +389,7 @@ impl Pool {
                 self.shared.opened.fetch_add(1, Ordering::Relaxed);
                 Ok(Lease {
                     conn: Some(conn),
-                    key: key.clone(),
+                    key: owned,
                     pool: self.clone(),
                     reused: false,
                 })
@@ -349,7 +405,7 @@ impl Pool {
         }
     }
 
-    fn checkin(&self, key: &PoolKey, mut conn: Conn, reusable: bool) {
+    fn checkin(&self, key: &Arc<PoolKey>, mut conn: Conn, reusable: bool) {
         let mut st = self.lock();
         st.in_use -= 1;
         // Waiters register under this lock before they sleep, so reading
@@ -358,7 +414,6 @@ impl Pool {
         let wake = st.waiting > 0;
         if reusable {
             conn.idle_since = Instant::now();
-            // The key is cloned only for a host's first idle connection.
             match st.idle.get_mut(key) {
                 Some(list) => list.push(conn),
                 None => {
@@ -373,6 +428,45 @@ impl Pool {
         }
         if wake {
             self.shared.freed.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+    use crate::net::Proxy;
+
+    #[test]
+    fn a_key_and_its_borrowed_form_hash_and_compare_alike() {
+        let state = RandomState::new();
+        let proxy = Arc::new(Proxy {
+            host: "proxy.test".into(),
+            port: 3128,
+            authorization: None,
+        });
+        for (route, tls) in [
+            (Route::Direct, None),
+            (Route::Forward, None),
+            (Route::Tunnel(proxy), Some(TlsConfig::shared_default())),
+        ] {
+            let borrowed = KeyRef {
+                scheme: "https",
+                host: "example.test",
+                port: 8443,
+                route,
+                tls,
+            };
+            let owned = Arc::new(borrowed.to_owned());
+            assert_eq!(state.hash_one(&borrowed), state.hash_one(&owned));
+            assert!(borrowed.equivalent(&owned));
+            let other = KeyRef {
+                port: 8444,
+                ..borrowed.clone()
+            };
+            assert!(!other.equivalent(&owned));
         }
     }
 }

@@ -60,19 +60,19 @@ pub fn response_body(request_was_head: bool, head: &ResponseHead) -> Result<Body
 /// never send TE, so any other coding is a server error; reading to close
 /// (as §6.3 allows) would hand the caller encoded bytes as the body.
 fn transfer_coding(head: &ResponseHead) -> Result<BodyMode, ProtoError> {
-    let codings: Vec<&[u8]> = head
-        .values("transfer-encoding")
-        .flat_map(|v| v.split(|&b| b == b','))
-        .map(|c| c.trim_ascii())
-        .filter(|c| !c.is_empty())
-        .collect();
-    match codings.as_slice() {
-        [only] if only.eq_ignore_ascii_case(b"chunked") => Ok(BodyMode::Chunked),
-        [] => Err(framing_error("Transfer-Encoding header is empty".into())),
+    let codings = || {
+        head.values("transfer-encoding")
+            .flat_map(|v| v.split(|&b| b == b','))
+            .map(|c| c.trim_ascii())
+            .filter(|c| !c.is_empty())
+    };
+    let mut first_two = codings();
+    match (first_two.next(), first_two.next()) {
+        (Some(only), None) if only.eq_ignore_ascii_case(b"chunked") => Ok(BodyMode::Chunked),
+        (None, _) => Err(framing_error("Transfer-Encoding header is empty".into())),
         _ => Err(framing_error(format!(
             "unsupported Transfer-Encoding {:?} (only a single \"chunked\" is accepted)",
-            codings
-                .iter()
+            codings()
                 .map(|c| String::from_utf8_lossy(c))
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -4,12 +4,15 @@
 //! us hold more than `max_header_bytes` waiting for a head to end.
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::error::{ProtoError, ProtoErrorKind};
 use super::limits::Limits;
 
 /// A parsed response head. It owns one copy of the head bytes; names,
-/// values and the reason are ranges into it, so a head costs two allocations
-/// whatever its header count.
+/// values and the reason are ranges into it, kept inline for up to
+/// `INLINE_FIELDS` fields, so a head costs one allocation (two with more
+/// fields) whatever its header count.
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
     raw: Vec<u8>,
@@ -17,7 +20,35 @@ pub struct ResponseHead {
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor: u8,
     reason: Range<usize>,
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    headers: SmallVec<[(Span, Span); INLINE_FIELDS]>,
+}
+
+/// Header fields indexed without a heap allocation; most responses have fewer.
+const INLINE_FIELDS: usize = 16;
+
+/// A range of the head bytes (heads are far below 4 GiB).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn of(base: &[u8], part: &[u8]) -> Span {
+        let r = range_in(base, part);
+        Span {
+            start: r.start as u32,
+            end: r.end as u32,
+        }
+    }
+
+    fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    fn slice(self, raw: &[u8]) -> &[u8] {
+        &raw[self.start as usize..self.end as usize]
+    }
 }
 
 impl ResponseHead {
@@ -29,7 +60,7 @@ impl ResponseHead {
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
         self.headers
             .iter()
-            .map(|(n, v)| (&self.raw[n.clone()], &self.raw[v.clone()]))
+            .map(|(n, v)| (n.slice(&self.raw), v.slice(&self.raw)))
     }
 
     pub fn header_count(&self) -> usize {
@@ -165,7 +196,7 @@ pub fn parse_head(
     let headers = resp
         .headers
         .iter()
-        .map(|h| (range_in(input, h.name.as_bytes()), range_in(input, h.value)))
+        .map(|h| (Span::of(input, h.name.as_bytes()), Span::of(input, h.value)))
         .collect();
     Ok(Some((
         status,
