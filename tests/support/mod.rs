@@ -55,6 +55,9 @@ pub enum Step {
     Mark(&'static str),
     /// Closes the connection (FIN).
     Close,
+    /// Half-closes: sends FIN (shutdown of the write side) but keeps
+    /// reading, so the client sees EOF while its own writes still land.
+    HalfClose,
     /// Aborts the connection (RST, via SO_LINGER 0).
     Reset,
     /// Keeps the connection open without answering: reads (and records any
@@ -378,6 +381,10 @@ impl Conn {
             Step::Close => {
                 let _ = self.stream.shutdown(Shutdown::Both);
                 self.done = true;
+                Ok(())
+            }
+            Step::HalfClose => {
+                let _ = self.stream.shutdown(Shutdown::Write);
                 Ok(())
             }
             Step::Reset => {
