@@ -58,6 +58,19 @@ else
   report FAIL api-coverage header "never called: ${missing[*]}"
 fi
 
+# Every function the header declares must be misused in test_misuse.c
+# (NULL pointers, bad lengths, unknown values), so a new export cannot ship
+# without a misuse case.
+unmisused=()
+for fn in $(grep -oE '\breqivo_[a-z0-9_]+\(' include/reqivo.h | tr -d '(' | sort -u); do
+  grep -q "\b$fn(" tests/c/test_misuse.c || unmisused+=("$fn")
+done
+if [ ${#unmisused[@]} -eq 0 ]; then
+  report PASS misuse-coverage header "every function in include/reqivo.h is misused in test_misuse.c"
+else
+  report FAIL misuse-coverage header "no misuse case in test_misuse.c: ${unmisused[*]}"
+fi
+
 # The server prints its port on its first line.
 SERVER_PID=
 TLS_SERVER_PID=
