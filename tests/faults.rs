@@ -63,8 +63,10 @@ fn kind_of(e: &ClientError) -> Option<Kind> {
 
 /// What the faulty request must end with.
 enum Want {
-    /// A complete response with this body.
+    /// A complete 200 response with this body.
     Body(&'static str),
+    /// A complete response with this status and body.
+    Status(u16, &'static str),
     /// An error of one of these kinds. Two kinds are allowed only where the
     /// kernel decides which one the client sees (an RST either arrives as
     /// ECONNRESET or, when it overtakes nothing, as a plain EOF).
@@ -191,7 +193,13 @@ fn run(case: Case) {
             assert_eq!(r.head.status, 200, "{name}");
             assert_eq!(text(&r), *want, "{name}");
         }
-        (Want::Body(want), Err(e)) => panic!("{name}: wanted body {want:?}, got error {e:?}"),
+        (Want::Status(status, want), Ok(r)) => {
+            assert_eq!(r.head.status, *status, "{name}");
+            assert_eq!(text(&r), *want, "{name}");
+        }
+        (Want::Body(want) | Want::Status(_, want), Err(e)) => {
+            panic!("{name}: wanted body {want:?}, got error {e:?}")
+        }
         (Want::Err(kinds), Ok(r)) => panic!(
             "{name}: wanted one of {kinds:?}, got {} with body {:?}",
             r.head.status,
@@ -580,6 +588,59 @@ fn unsolicited_response_on_an_idle_connection_is_never_taken_as_the_next_answer(
     run(c);
 }
 
+#[test]
+fn garbage_after_a_complete_chunked_body_is_not_read_as_the_next_response() {
+    run(Case::new(
+        "garbage after chunked body",
+        vec![
+            Step::Read,
+            Step::Send(bytes(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n0\r\n\r\nGARBAGE",
+            )),
+        ],
+        Want::Body("one"),
+    ));
+}
+
+#[test]
+fn body_sent_to_a_head_request_spoils_the_connection() {
+    // RFC 9112 §6.3: a HEAD response has no body, whatever its
+    // Content-Length says; the bytes that follow are not the next answer.
+    let mut c = Case::new(
+        "body after a HEAD response",
+        vec![Step::Read, Step::Send(ok("body nobody asked for"))],
+        Want::Body(""),
+    );
+    c.method = "HEAD";
+    run(c);
+}
+
+#[test]
+fn body_after_a_204_spoils_the_connection() {
+    run(Case::new(
+        "body after 204",
+        vec![
+            Step::Read,
+            Step::Send(bytes("HTTP/1.1 204 No Content\r\n\r\nsurprise")),
+        ],
+        Want::Status(204, ""),
+    ));
+}
+
+#[test]
+fn reset_while_draining_a_redirect_body_still_follows_the_redirect() {
+    // The redirect's body is drained only to reuse its connection; a reset
+    // there costs the connection, not the request.
+    run(Case::new(
+        "reset while draining a redirect",
+        head_then(
+            "HTTP/1.1 302 Found\r\nLocation: /hop\r\nContent-Length: 100\r\n\r\npartial",
+            Step::Reset,
+        ),
+        Want::Body("fresh"),
+    ));
+}
+
 // ---------------------------------------------------------------- uploads
 
 #[test]
@@ -632,4 +693,59 @@ fn cancel_during_a_trickle_ends_the_send_and_frees_the_connection() {
     assert_no_leak(&s, "after the cancel", "cancel during trickle");
     assert_eq!(text(&get(&s, &srv.url("/next")).unwrap()), "fresh");
     assert_eq!(assert_no_leak(&s, "after next", "cancel during trickle"), 1);
+}
+
+#[test]
+fn cancel_during_a_never_read_upload_ends_the_write_wait() {
+    let _watchdog = Watchdog::new("cancel during upload");
+    let srv = Server::scripted(vec![vec![Step::Freeze], fresh()]);
+    let s = Session::new(pool(2));
+    s.set_timeouts(timeouts_ms(5000));
+    let cancel = Arc::new(Cancel::new().unwrap());
+    let c2 = cancel.clone();
+    let trigger = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(250));
+        c2.trigger();
+    });
+    let mut req = request("PUT", &srv.url("/upload"));
+    req.set_body(&vec![b'u'; 64 << 20]);
+    let started = Instant::now();
+    let e = expect_err(s.send(&req, Some(cancel)));
+    assert!(started.elapsed() < HANG_GUARD);
+    trigger.join().unwrap();
+    assert_eq!(net_kind(&e), Some(NetErrorKind::Cancelled), "{e:?}");
+    assert_no_leak(&s, "after the cancel", "cancel during upload");
+    assert_eq!(text(&get(&s, &srv.url("/next")).unwrap()), "fresh");
+    assert_eq!(assert_no_leak(&s, "after next", "cancel during upload"), 1);
+}
+
+#[test]
+fn a_request_waiting_for_the_only_connection_gets_it_when_a_fault_frees_it() {
+    // Pool of one: the first request stalls on a silent server until its
+    // read timeout; the second waits for the slot meanwhile. The failure
+    // must free the slot and wake the waiter, which then gets a new
+    // connection and a correct answer.
+    let _watchdog = Watchdog::new("waiter woken by a fault");
+    let srv = Server::scripted(vec![vec![Step::Read, Step::Hold], fresh()]);
+    let s = Session::new(pool(1));
+    s.set_timeouts(Timeouts {
+        pool: ms(10_000),
+        ..timeouts_ms(400)
+    });
+    std::thread::scope(|scope| {
+        let stalled = scope.spawn(|| get(&s, &srv.url("/stall")));
+        assert!(srv.wait_requests(1), "the first request reached the server");
+        let started = Instant::now();
+        let waiter = scope.spawn(|| get(&s, &srv.url("/next")));
+        let e = expect_err(stalled.join().unwrap());
+        assert_eq!(net_kind(&e), Some(NetErrorKind::TimeoutRead), "{e:?}");
+        let r = waiter.join().unwrap().expect("the waiter is served");
+        assert_eq!(text(&r), "fresh");
+        assert!(started.elapsed() < HANG_GUARD);
+    });
+    assert_eq!(
+        assert_no_leak(&s, "at the end", "waiter woken by a fault"),
+        1
+    );
+    assert_eq!(srv.accepted(), 2);
 }
