@@ -641,6 +641,25 @@ fn reset_while_draining_a_redirect_body_still_follows_the_redirect() {
     ));
 }
 
+#[test]
+fn endless_interim_responses_are_bounded_by_the_head_limit() {
+    // RFC 9110 §15.2 lets a server send any number of 1xx responses before
+    // the final one, but a server that never stops would keep the client
+    // busy forever: each one is well inside the read timeout and, without
+    // a total timeout, nothing else ends the wait. Their bytes count
+    // against max_header_bytes, as if they were one long head.
+    let mut c = Case::new(
+        "endless 100 Continue",
+        vec![
+            Step::Read,
+            Step::Repeat(bytes("HTTP/1.1 100 Continue\r\n\r\n")),
+        ],
+        Want::Err(&[Kind::Proto(ProtoErrorKind::HeaderTooLarge)]),
+    );
+    c.timeouts = timeouts_ms(5000);
+    run(c);
+}
+
 // ---------------------------------------------------------------- uploads
 
 #[test]

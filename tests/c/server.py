@@ -44,6 +44,8 @@ Faults (test_faults.c), each on the connection of the request:
   /fault/trickle             a head and body one byte every 100 ms
   /fault/garbage-after       /ok's answer followed by garbage
   /fault/extra-response      /ok's answer followed by a second response
+  /fault/endless-continue    "100 Continue" after "100 Continue", until the
+                             client goes away (or HOLD seconds pass)
   /fault/noread              reads the head only, never the body (an upload
                              that cannot drain), for FAULT_HOLD seconds
   anything else  404
@@ -280,6 +282,11 @@ def fault(conn, path):
     elif name == "extra-response":
         conn.sendall(OK + NOT_FOUND)
         return True
+    elif name == "endless-continue":
+        block = b"HTTP/1.1 100 Continue\r\n\r\n" * 1000
+        until = time.time() + HOLD
+        while time.time() < until:
+            conn.sendall(block)
     elif name == "noread":
         time.sleep(FAULT_HOLD)
     else:

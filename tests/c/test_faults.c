@@ -2,8 +2,8 @@
  * tests/c/server.py's /fault/ routes reset the connection (RST) before the
  * head, inside it, inside the body and while it sits idle in the pool;
  * half-close inside a sized body and at the end of an unframed one;
- * trickle one byte every 100 ms; send garbage or a second response after
- * a complete one; never read an upload. tests/faults.rs covers every
+ * trickle one byte every 100 ms; send 1xx responses without end; send
+ * garbage or a second response after a complete one; never read an upload. tests/faults.rs covers every
  * stage; this program takes one case of each kind.
  *
  * Each case checks the result (an error of the right code, or a correct
@@ -180,6 +180,8 @@ int main(int argc, char **argv) {
       {"/fault/trickle", "GET", 0, timeouts(1000, 500), REQIVO_ERR_TIMEOUT_TOTAL, 0, NULL, 0, 0},
       {"/fault/trickle", "GET", 0, timeouts(1000, 500), REQIVO_ERR_TIMEOUT_TOTAL, 0, NULL, 1, 0},
       {"/fault/trickle", "GET", 0, timeouts(50, 0), REQIVO_ERR_TIMEOUT_READ, 0, NULL, 0, 0},
+      /* Interim responses without end count against the head limit. */
+      {"/fault/endless-continue", "GET", 0, second, REQIVO_ERR_HEADER_TOO_LARGE, 0, NULL, 0, 0},
       {"/fault/garbage-after", "GET", 0, second, 0, 0, "hello\n", 0, 100},
       {"/fault/extra-response", "GET", 0, second, 0, 0, "hello\n", 0, 100},
       /* 64 MiB cannot sit in the socket buffers of a server that never reads. */

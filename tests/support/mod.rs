@@ -51,6 +51,9 @@ pub enum Step {
     /// Sends `0xAB` bytes as fast as the client takes them, until the
     /// client goes away (for a close-delimited body that never ends).
     Flood,
+    /// Sends these bytes over and over, as fast as the client takes them,
+    /// until the client goes away (e.g. endless interim responses).
+    Repeat(Vec<u8>),
     /// Records a marker the test can wait for with `Server::wait_mark`.
     Mark(&'static str),
     /// Closes the connection (FIN).
@@ -368,6 +371,14 @@ impl Conn {
             Step::ChunkedBody { chunk, total } => self.chunked_body(chunk, total),
             Step::Flood => {
                 let block = vec![0xABu8; 64 * 1024];
+                let deadline = Instant::now() + WAIT_MAX;
+                while Instant::now() < deadline {
+                    self.send(&block)?;
+                }
+                Err(End::Stop)
+            }
+            Step::Repeat(unit) => {
+                let block = unit.repeat((64 * 1024 / unit.len().max(1)).max(1));
                 let deadline = Instant::now() + WAIT_MAX;
                 while Instant::now() < deadline {
                     self.send(&block)?;
