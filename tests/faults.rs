@@ -660,6 +660,81 @@ fn endless_interim_responses_are_bounded_by_the_head_limit() {
     run(c);
 }
 
+/// Kinds a head or trailer section without end may end with: over the
+/// byte limit, over the field-count limit, or a line over the line limit.
+const HEAD_LIMITS: &[Kind] = &[
+    Kind::Proto(ProtoErrorKind::HeaderTooLarge),
+    Kind::Proto(ProtoErrorKind::TooManyHeaders),
+];
+
+#[test]
+fn endless_header_lines_are_bounded_by_the_head_limits() {
+    let mut c = Case::new(
+        "endless header lines",
+        vec![
+            Step::Read,
+            Step::Send(bytes("HTTP/1.1 200 OK\r\n")),
+            Step::Repeat(bytes("X-More: and more\r\n")),
+        ],
+        Want::Err(HEAD_LIMITS),
+    );
+    c.timeouts = timeouts_ms(5000);
+    run(c);
+}
+
+#[test]
+fn endless_trailer_lines_are_bounded_by_the_head_limits() {
+    let mut c = Case::new(
+        "endless trailer lines",
+        vec![
+            Step::Read,
+            Step::Send(bytes(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n",
+            )),
+            Step::Repeat(bytes("X-Trailer: and more\r\n")),
+        ],
+        // proto reports an oversized trailer section as a chunked-coding
+        // error (it is part of the chunked body, RFC 9112 §7.1.2).
+        Want::Err(&[Kind::Proto(ProtoErrorKind::InvalidChunk)]),
+    );
+    c.timeouts = timeouts_ms(5000);
+    run(c);
+}
+
+#[test]
+fn endless_blank_lines_before_the_status_line_are_bounded() {
+    let mut c = Case::new(
+        "endless blank lines before the head",
+        vec![Step::Read, Step::Repeat(bytes("\r\n"))],
+        Want::Err(&[
+            Kind::Proto(ProtoErrorKind::HeaderTooLarge),
+            Kind::Proto(ProtoErrorKind::InvalidStatusLine),
+        ]),
+    );
+    c.timeouts = timeouts_ms(5000);
+    run(c);
+}
+
+#[test]
+fn endless_chunk_extension_is_bounded_by_the_line_limit() {
+    let mut c = Case::new(
+        "endless chunk extension",
+        vec![
+            Step::Read,
+            Step::Send(bytes(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=",
+            )),
+            Step::Repeat(bytes("aaaaaaaa")),
+        ],
+        Want::Err(&[
+            Kind::Proto(ProtoErrorKind::InvalidChunk),
+            Kind::Proto(ProtoErrorKind::HeaderTooLarge),
+        ]),
+    );
+    c.timeouts = timeouts_ms(5000);
+    run(c);
+}
+
 // ---------------------------------------------------------------- uploads
 
 #[test]
