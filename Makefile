@@ -12,7 +12,10 @@ GO ?= go
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 
-.PHONY: bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+# `make test` covers hardening through test-rust (tests/faults.rs, and
+# tests/stress.rs at 20,000 requests) and test-c (test_faults, test_misuse
+# with its header check, stress_threads plain and under helgrind).
+.PHONY: stress soak bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -73,6 +76,20 @@ docs-check:
 # CPU 1; writes bench/REPORT.md. See bench/README.md.
 bench: lib
 	bench/run.sh
+
+# Thread stress at full size: 200,000 requests on 8 threads sharing one
+# session against nginx (`make test` runs 20,000). STRESS_FLAGS=--release
+# measures the optimized build instead (one more build of the crate).
+STRESS_REQUESTS ?= 200000
+STRESS_FLAGS ?=
+stress:
+	REQIVO_STRESS_REQUESTS=$(STRESS_REQUESTS) REQIVO_REQUIRE_NGINX=1 \
+	  $(CARGO) test --locked $(STRESS_FLAGS) --test stress -- --nocapture
+
+# The soak (not part of `make test`): one million keep-alive requests to
+# nginx through the C API, RSS printed every 100,000; about a minute.
+soak: lib
+	nice tests/soak/run.sh
 
 # ---- install ----------------------------------------------------------
 PREFIX ?= /usr/local

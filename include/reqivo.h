@@ -660,7 +660,8 @@ typedef struct reqivo_limits {
    */
   uint32_t max_line_bytes;
   /**
-   * Largest response head (and trailer section). Default 65536.
+   * Largest response head (and trailer section); the 1xx interim
+   * responses before a final one count against it together. Default 65536.
    */
   uint32_t max_header_bytes;
   /**

@@ -346,12 +346,31 @@ fn send_and_read_head(
     timings.sent = budget.started.elapsed();
     // The buffer may hold up to one head plus one read beyond it.
     let max_buffered = limits.max_header_bytes + 16 * 1024;
+    // Bytes of interim responses skipped so far.
+    let mut interim = 0usize;
     loop {
         if let Some((n, head)) = parse_head(conn.buffered(), limits)? {
             conn.consume(n);
             // RFC 9110 §15.2: 1xx responses are interim, except 101 which
             // ends HTTP on this connection and is returned as final.
             if (100..200).contains(&head.status) && head.status != 101 {
+                // RFC 9110 sets no bound on their number, so a server that
+                // never stops sending them would hold the send forever
+                // (each arrives inside the read timeout): together they
+                // count against the head limit, like one long head.
+                interim += n;
+                if interim > limits.max_header_bytes {
+                    return Err(crate::proto::ProtoError::new(
+                        crate::proto::ProtoErrorKind::HeaderTooLarge,
+                        format!(
+                            "1xx interim responses from {} passed max_header_bytes ({}) \
+                             without a final response",
+                            conn.peer(),
+                            limits.max_header_bytes
+                        ),
+                    )
+                    .into());
+                }
                 continue;
             }
             return Ok(head);

@@ -53,7 +53,8 @@ impl From<reqivo_timeout> for Timeouts {
 pub struct reqivo_limits {
     /// Longest status, header, chunk-size or trailer line. Default 8192.
     pub max_line_bytes: u32,
-    /// Largest response head (and trailer section). Default 65536.
+    /// Largest response head (and trailer section); the 1xx interim
+    /// responses before a final one count against it together. Default 65536.
     pub max_header_bytes: u32,
     /// Most header fields in a head. Default 100.
     pub max_header_count: u32,

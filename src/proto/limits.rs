@@ -5,7 +5,8 @@
 pub struct Limits {
     /// Longest status line, header line, chunk-size line or trailer line.
     pub max_line_bytes: usize,
-    /// Largest response head (status line and header section), and largest trailer section.
+    /// Largest response head (status line and header section), and largest trailer section;
+    /// also the most bytes of 1xx interim responses skipped before a final one.
     pub max_header_bytes: usize,
     /// Most header fields in one response head.
     pub max_header_count: usize,

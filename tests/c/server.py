@@ -31,6 +31,24 @@ a fixed route gets its head without the body):
   /stats         "connections=N requests=M" and close: N counts accepted
                  connections (this one included), M requests other than /stats
   /cookie/psl    sets a=1 for Domain=example.co.uk and b=2 for Domain=co.uk
+
+Faults (test_faults.c), each on the connection of the request:
+
+  /fault/reset-before-head   resets (RST, SO_LINGER 0) without answering
+  /fault/reset-mid-head      part of a head, then a reset
+  /fault/reset-mid-body      a head with Content-Length 100, 10 bytes, a reset
+  /fault/reset-when-idle     /ok's answer, then a reset 50 ms later, while
+                             the connection sits idle in the client's pool
+  /fault/halfclose-mid-body  Content-Length 100, 10 bytes, then FIN (shutdown
+                             of the write side) while still reading
+  /fault/halfclose-ends-body a body without framing headers, ended by FIN
+  /fault/trickle             a head and body one byte every 100 ms
+  /fault/garbage-after       /ok's answer followed by garbage
+  /fault/extra-response      /ok's answer followed by a second response
+  /fault/endless-continue    "100 Continue" after "100 Continue", until the
+                             client goes away (or HOLD seconds pass)
+  /fault/noread              reads the head only, never the body (an upload
+                             that cannot drain), for FAULT_HOLD seconds
   anything else  404
 
 It is also an HTTP proxy for the proxy tests: an absolute-form target
@@ -46,8 +64,10 @@ import gzip
 import zlib
 import os
 import socket
+import struct
 import sys
 import threading
+import time
 
 LIFETIME = 600
 # How long a stalled route or an idle keep-alive connection is held open.
@@ -138,6 +158,10 @@ HTTP10 = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
 NOCONTENT = response("HTTP/1.1 204 No Content", [("X-Empty", "yes")])
 CLOSE = response("HTTP/1.1 200 OK", [("Content-Length", "100")], b"0123456789")
 SLOW_BODY = response("HTTP/1.1 200 OK", [("Content-Length", "10")], b"12345")
+TRICKLE = response("HTTP/1.1 200 OK", [("Content-Length", "20")], b"twenty bytes of body")
+UNFRAMED = b"HTTP/1.1 200 OK\r\n\r\nuntil close"
+# How long /fault/noread keeps the connection without reading.
+FAULT_HOLD = 5
 NOT_FOUND = response(
     "HTTP/1.1 404 Not Found", [("Content-Length", "10")], b"not found\n"
 )
@@ -189,6 +213,8 @@ def read_request(conn, buf):
         buf += data
     end = buf.index(b"\r\n\r\n") + 4
     head, buf = buf[:end], buf[end:]
+    if head.split(b"\r\n", 1)[0].split(b" ")[1].startswith(b"/fault/noread"):
+        return head, b"", b""  # the body is left unread on purpose
     length, chunked = 0, False
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -263,6 +289,61 @@ def tunnel(conn, authority, rest):
     return True
 
 
+def reset(conn):
+    """Closes with SO_LINGER 0, so the peer gets RST instead of FIN."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def fault(conn, path):
+    """Runs one /fault/ route; returns True when the connection may go on."""
+    name = path[len("/fault/"):]
+    if name == "reset-before-head":
+        reset(conn)
+    elif name == "reset-mid-head":
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Le")
+        time.sleep(0.05)
+        reset(conn)
+    elif name == "reset-mid-body":
+        conn.sendall(CLOSE)
+        time.sleep(0.05)
+        reset(conn)
+    elif name == "reset-when-idle":
+        conn.sendall(OK)
+        time.sleep(0.05)
+        reset(conn)
+    elif name == "halfclose-mid-body":
+        conn.sendall(CLOSE)
+        conn.shutdown(socket.SHUT_WR)
+        hold(conn)
+    elif name == "halfclose-ends-body":
+        conn.sendall(UNFRAMED)
+        conn.shutdown(socket.SHUT_WR)
+        hold(conn)
+    elif name == "trickle":
+        for b in TRICKLE:
+            time.sleep(0.1)
+            conn.sendall(bytes([b]))
+        return True
+    elif name == "garbage-after":
+        conn.sendall(OK + b"GARBAGE\r\n\r\n")
+        return True
+    elif name == "extra-response":
+        conn.sendall(OK + NOT_FOUND)
+        return True
+    elif name == "endless-continue":
+        block = b"HTTP/1.1 100 Continue\r\n\r\n" * 1000
+        until = time.time() + HOLD
+        while time.time() < until:
+            conn.sendall(block)
+    elif name == "noread":
+        time.sleep(FAULT_HOLD)
+    else:
+        conn.sendall(NOT_FOUND)
+        return True
+    return False
+
+
 def serve(conn):
     global requests
     conn.settimeout(HOLD)
@@ -308,6 +389,9 @@ def serve(conn):
                 conn.sendall(SLOW_BODY)
                 hold(conn)
                 return
+            elif path.startswith("/fault/"):
+                if not fault(conn, path):
+                    return
             elif path == "/stats":
                 with lock:
                     text = "connections=%d requests=%d" % (connections, requests)

@@ -51,10 +51,16 @@ pub enum Step {
     /// Sends `0xAB` bytes as fast as the client takes them, until the
     /// client goes away (for a close-delimited body that never ends).
     Flood,
+    /// Sends these bytes over and over, as fast as the client takes them,
+    /// until the client goes away (e.g. endless interim responses).
+    Repeat(Vec<u8>),
     /// Records a marker the test can wait for with `Server::wait_mark`.
     Mark(&'static str),
     /// Closes the connection (FIN).
     Close,
+    /// Half-closes: sends FIN (shutdown of the write side) but keeps
+    /// reading, so the client sees EOF while its own writes still land.
+    HalfClose,
     /// Aborts the connection (RST, via SO_LINGER 0).
     Reset,
     /// Keeps the connection open without answering: reads (and records any
@@ -371,6 +377,14 @@ impl Conn {
                 }
                 Err(End::Stop)
             }
+            Step::Repeat(unit) => {
+                let block = unit.repeat((64 * 1024 / unit.len().max(1)).max(1));
+                let deadline = Instant::now() + WAIT_MAX;
+                while Instant::now() < deadline {
+                    self.send(&block)?;
+                }
+                Err(End::Stop)
+            }
             Step::Mark(m) => {
                 self.shared.record(|l| l.marks.push(m));
                 Ok(())
@@ -378,6 +392,10 @@ impl Conn {
             Step::Close => {
                 let _ = self.stream.shutdown(Shutdown::Both);
                 self.done = true;
+                Ok(())
+            }
+            Step::HalfClose => {
+                let _ = self.stream.shutdown(Shutdown::Write);
                 Ok(())
             }
             Step::Reset => {
