@@ -216,6 +216,24 @@ static void misuse_session(reqivo_session *s) {
   MISUSE(reqivo_session_load_cookies(s, BAD_UTF8, BAD_LEN, ERR));
   MISUSE(reqivo_session_load_cookies(s, SOME, SIZE_MAX, ERR));
   MISUSE(reqivo_session_load_cookies(s, "not a jar", 9, ERR));
+  MISUSE(reqivo_session_set_public_suffix_list(NULL, "", 0, ERR));
+  MISUSE(reqivo_session_set_public_suffix_list(s, NULL, 3, ERR));
+  MISUSE(reqivo_session_set_public_suffix_list(s, BAD_UTF8, BAD_LEN, ERR));
+  MISUSE(reqivo_session_set_public_suffix_list(s, SOME, SIZE_MAX, ERR));
+  MISUSE(reqivo_session_set_public_suffix_list(s, "co.uk", 5, ERR)); /* no sections */
+
+  /* proxies */
+  MISUSE(reqivo_session_set_proxy(NULL, "p.test", 6, ERR));
+  MISUSE(reqivo_session_set_proxy(s, NULL, 3, ERR));
+  MISUSE(reqivo_session_set_proxy(s, BAD_UTF8, BAD_LEN, ERR));
+  MISUSE(reqivo_session_set_proxy(s, SOME, SIZE_MAX, ERR));
+  MISUSE(reqivo_session_set_proxy(s, "socks5://p.test", 15, ERR));
+  MISUSE(reqivo_session_set_proxy(s, "http://p.test/path", 18, ERR));
+  MISUSE(reqivo_session_set_no_proxy(NULL, "a", 1, ERR));
+  MISUSE(reqivo_session_set_no_proxy(s, NULL, 3, ERR));
+  MISUSE(reqivo_session_set_no_proxy(s, BAD_UTF8, BAD_LEN, ERR));
+  MISUSE(reqivo_session_set_no_proxy(s, SOME, SIZE_MAX, ERR));
+  MISUSE(reqivo_session_use_env_proxy(NULL, ERR));
 }
 
 /* ---------------------------------------------------------------- request */
