@@ -44,7 +44,6 @@ struct TlsStream {
 }
 
 impl Transport {
-    #[cfg(test)]
     fn tcp(&self) -> &TcpStream {
         match self {
             Transport::Plain(s) => s,
@@ -73,6 +72,10 @@ pub struct Conn {
     /// When opening this connection resolved, connected and shook hands.
     pub timings: ConnTimings,
     tls_info: Option<TlsInfo>,
+    /// A request went out and nothing was read since: the answer cannot be
+    /// there yet, so the next read waits for the socket first instead of
+    /// trying a read that would only say EAGAIN (a system call saved).
+    awaiting_reply: bool,
 }
 
 impl Conn {
@@ -112,6 +115,7 @@ impl Conn {
                 tls_done: None,
             },
             tls_info: None,
+            awaiting_reply: false,
         };
         if let Some(proxy) = tunnel {
             proxy::open_tunnel(&mut conn, proxy, &format!("{}:{}", host, port), budget)?;
@@ -205,6 +209,7 @@ impl Conn {
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
+        self.wait_for_reply(op, budget)?;
         let (end, transport, peer) = (self.end, &mut self.transport, &self.peer);
         let n = read_with(transport, peer, &mut self.buf[end..], op, budget)?;
         self.end += n;
@@ -215,7 +220,22 @@ impl Conn {
     /// empty: large bodies are copied once, from the kernel to their place.
     pub fn read_direct(&mut self, dst: &mut [u8], budget: &Budget<'_>) -> Result<usize, NetError> {
         debug_assert!(self.buffered().is_empty());
+        self.wait_for_reply(Op::Read, budget)?;
         read_with(&mut self.transport, &self.peer, dst, Op::Read, budget)
+    }
+
+    /// Right after a request went out, waits until the socket is readable.
+    fn wait_for_reply(&mut self, op: Op, budget: &Budget<'_>) -> Result<(), NetError> {
+        if !std::mem::take(&mut self.awaiting_reply) {
+            return Ok(());
+        }
+        let peer = &self.peer;
+        budget.wait_fd(
+            self.transport.tcp().as_fd(),
+            false,
+            op,
+            &format_args!("reading from {}", peer),
+        )
     }
 
     pub fn write_all(&mut self, data: &[u8], budget: &Budget<'_>) -> Result<(), NetError> {
@@ -232,12 +252,15 @@ impl Conn {
         self.write_under(data, Op::Connect, budget)
     }
 
-    fn write_under(
-        &mut self,
-        mut data: &[u8],
-        op: Op,
-        budget: &Budget<'_>,
-    ) -> Result<(), NetError> {
+    fn write_under(&mut self, data: &[u8], op: Op, budget: &Budget<'_>) -> Result<(), NetError> {
+        self.write_out(data, op, budget)?;
+        // Bytes the server sent before this request are not its answer;
+        // only with none buffered can the answer be not there yet.
+        self.awaiting_reply = self.buffered().is_empty();
+        Ok(())
+    }
+
+    fn write_out(&mut self, mut data: &[u8], op: Op, budget: &Budget<'_>) -> Result<(), NetError> {
         let peer = &self.peer;
         let what = || format!("writing to {}", peer);
         while !data.is_empty() {

@@ -6,7 +6,7 @@
 //! `Lease`; dropping a lease without `release(true)` closes the connection,
 //! so an error path can never leak a slot. The per-host limit counts per
 //! key: each TLS config to a host has its own `max_per_host`.
-use std::hash::{Hash, Hasher, RandomState};
+use std::hash::{Hash, Hasher};
 
 use hashbrown::Equivalent;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,9 @@ use super::error::NetError;
 use super::proxy::Route;
 use super::tls::{TlsConfig, TlsInfo};
 
-type HashMap<K, V> = hashbrown::HashMap<K, V, RandomState>;
+/// foldhash: the maps hold at most `max_total` keys (one per open
+/// connection), so even crafted colliding hosts cost only a short scan.
+type HashMap<K, V> = hashbrown::HashMap<K, V>;
 
 /// Connections are shared only between requests with the same key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -441,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_key_and_its_borrowed_form_hash_and_compare_alike() {
-        let state = RandomState::new();
+        let state = hashbrown::DefaultHashBuilder::default();
         let proxy = Arc::new(Proxy {
             host: "proxy.test".into(),
             port: 3128,

@@ -2,6 +2,7 @@
 //!
 //! The limits trip on the bytes buffered so far, so a server can never make
 //! us hold more than `max_header_bytes` waiting for a head to end.
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use smallvec::SmallVec;
@@ -117,6 +118,9 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
             ),
         ));
     }
+    if seen <= limits.max_line_bytes {
+        return Ok(()); // no line can be longer than all of them
+    }
     let mut line_start = 0;
     let mut line_no = 0;
     for line in input[..seen].split(|&b| b == b'\n') {
@@ -156,18 +160,24 @@ pub fn parse_head(
     limits: &Limits,
 ) -> Result<Option<(usize, ResponseHead)>, ProtoError> {
     const STACK_HEADERS: usize = 128;
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
-    let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if limits.max_header_count <= STACK_HEADERS {
+    // Left uninitialised: httparse writes the slots it fills, and zeroing
+    // 128 of them (3 KiB) on every parse would cost more than the parse.
+    let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut heap: Vec<MaybeUninit<httparse::Header<'_>>>;
+    let slots = if limits.max_header_count <= STACK_HEADERS {
         &mut stack[..limits.max_header_count]
     } else {
-        heap = vec![httparse::EMPTY_HEADER; limits.max_header_count];
-        &mut heap
+        heap = std::iter::repeat_with(MaybeUninit::uninit)
+            .take(limits.max_header_count)
+            .collect();
+        &mut heap[..]
     };
-    let mut resp = httparse::Response::new(slots);
+    let mut resp = httparse::Response::new(&mut []);
     // httparse rejects obs-fold and whitespace before a colon in responses
     // by default, which is what RFC 9112 §5.1/§5.2 ask of a client.
-    let status = match resp.parse(input) {
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, input, slots);
+    let status = match parsed {
         Ok(httparse::Status::Partial) => {
             check_sizes(input, None, limits)?;
             return Ok(None);
