@@ -436,17 +436,19 @@ struct session_callbacks {
   }
 
   /** Runs `body` for this session's send on this thread: returns 0, or
-   *  1 after catching an exception (kept for the caller's rethrow). */
+   *  1 after catching an exception (the first one is kept for the caller's
+   *  rethrow). After a failure hooks are not called again (the send is
+   *  over), but the logger is (`after_error`): the library logs the failure. */
   template <typename Body>
-  int32_t guard(Body &&body) noexcept {
+  int32_t guard(Body &&body, bool after_error = false) noexcept {
     call_scope *scope = call_scope::find(this);
-    if (scope == nullptr) return 1;  // not inside a send of this wrapper: stop
-    if (scope->error_) return 1;     // an earlier callback failed: the send is over
+    if (scope == nullptr) return 1;                  // not inside a send of this wrapper: stop
+    if (scope->error_ && !after_error) return 1;     // an earlier callback failed
     try {
       body();
       return 0;
     } catch (...) {
-      scope->error_ = std::current_exception();
+      if (!scope->error_) scope->error_ = std::current_exception();
       return 1;
     }
   }
@@ -620,10 +622,12 @@ inline int32_t session_callbacks::on_response_c(void *ud, const reqivo_response 
 
 inline void session_callbacks::log_c(void *ud, uint32_t level, const char *msg, std::size_t len) noexcept {
   auto *self = static_cast<session_callbacks *>(ud);
-  self->guard([&] {
-    auto cb = self->get(&session_callbacks::logger);
-    if (cb) cb(static_cast<log_level>(level), std::string_view(msg, len));
-  });
+  self->guard(
+      [&] {
+        auto cb = self->get(&session_callbacks::logger);
+        if (cb) cb(static_cast<log_level>(level), std::string_view(msg, len));
+      },
+      true);
 }
 
 }  // namespace detail

@@ -255,8 +255,12 @@ static void test_hooks(const py_server &py) {
   CHECK(heads.size() == 3 && heads[0].first == 301 && heads[1].first == 302 && heads[2].first == 200);
   CHECK(heads.size() == 3 && heads[2].second == py.base() + "ok");
 
-  // A throw in on_request stops the send and comes out of send().
+  // A throw in on_request stops the send and comes out of send(); the
+  // logger still hears of the failure.
   s.on_request([](reqivo::hook_request &) { throw hook_failure("no"); });
+  std::string failure_line;
+  s.set_logger([&](reqivo::log_level, std::string_view m) { failure_line = std::string(m); },
+               reqivo::log_level::error);
   heads.clear();
   try {
     s.get("ok");
@@ -265,6 +269,8 @@ static void test_hooks(const py_server &py) {
     CHECK(std::string(e.what()) == "no");
   }
   CHECK(heads.empty());  // nothing was sent
+  CHECK(contains(failure_line, "failed"));
+  s.set_logger(nullptr);
   try {
     s.open(reqivo::request("GET", "ok"));
     CHECK(!"a throwing on_request must throw from open");

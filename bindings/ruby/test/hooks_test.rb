@@ -52,10 +52,13 @@ class HooksTest < Minitest::Test
 
   def test_an_exception_in_on_request_stops_the_request_and_is_raised
     before = Web.hits('/hello')
+    lines = []
+    @s.on_log(level: :error) { |level, msg| lines << [level, msg] }
     @s.on_request { |_req| raise HookFailure, 'no' }
     e = assert_raises(HookFailure) { @s.get(Web.url('/hello')) }
     assert_equal 'no', e.message
     assert_equal before, Web.hits('/hello'), 'nothing was sent'
+    assert(lines.any? { |l, m| l == :error && m.include?('failed') }, "the failure is still logged: #{lines.inspect}")
     # The same for a stream; and the session keeps working once cleared.
     assert_raises(HookFailure) { @s.stream(:get, Web.url('/hello')) { |_| nil } }
     @s.clear_hooks

@@ -132,7 +132,8 @@ module Reqivo
     # The reqivo_log_callback calling block.call(level_symbol, message).
     def log_function(block)
       @log_function ||= keep(FFI::Function.new(:void, %i[pointer uint32 pointer size_t]) do |_ud, level, msg, len|
-        guard(nil) do
+        # Still called after a hook failed: the library logs that failure.
+        guard(nil, after_error: true) do
           text = msg.read_bytes(len).force_encoding(Encoding::UTF_8)
           @log&.call(LEVELS.fetch(level, :error), text)
         end
@@ -188,14 +189,15 @@ module Reqivo
     end
 
     # Runs a callback body; on an exception stashes it for this thread and
-    # returns `abort_value` (and keeps returning it for the rest of the
-    # call: the send is over).
-    def guard(abort_value)
-      return abort_value if @lock.synchronize { @errors.key?(Thread.current) }
+    # returns `abort_value`. Once one is stashed, hooks are not called
+    # again during the call (the send is over) and the first exception is
+    # the one raised; `after_error` callbacks (the log) still run.
+    def guard(abort_value, after_error: false)
+      return abort_value if !after_error && @lock.synchronize { @errors.key?(Thread.current) }
 
       yield
     rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised by the caller
-      @lock.synchronize { @errors[Thread.current] = e }
+      @lock.synchronize { @errors[Thread.current] ||= e }
       abort_value
     end
   end
