@@ -229,6 +229,16 @@ func TestProxyEnvironmentOnlyOnOptIn(t *testing.T) {
 	if seen := p.requests(); seen[0].proxyAuth != basic("env:pw") {
 		t.Errorf("seen %+v", seen)
 	}
+	envClient, _ := newTestClient(t, WithEnvironmentProxy())
+	resp, err = envClient.Get("http://origin.test/tr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "proxied http://origin.test/tr" {
+		t.Errorf("Transport with WithEnvironmentProxy: %q", body)
+	}
 	// WithNoProxy wins over NO_PROXY, WithProxy over HTTP_PROXY.
 	s = newTestSession(t, WithEnvironmentProxy(), WithNoProxy("127.0.0.1"))
 	if r, err := s.Get(testCtx(t), origin.URL+"/c"); err != nil || strings.HasPrefix(r.Text(), "proxied") {
