@@ -9,13 +9,21 @@
  *   s.base_url("http://127.0.0.1:8080/");
  *   reqivo::response r = s.send(reqivo::request("GET", "hello"));
  *   std::cout << r.status() << " " << r.body() << "\n";
+ *
+ * Callbacks (on_request, on_response, set_logger) are std::functions; an
+ * exception one throws never crosses the C library: it is caught, the
+ * send is stopped, and it is rethrown from send()/open() on the caller's
+ * thread once the library has returned.
  */
 #ifndef REQIVO_HPP
 #define REQIVO_HPP
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -50,6 +58,8 @@ class error : public std::runtime_error {
 class usage_error : public error { using error::error; };
 /** 2000: DNS, refused, closed, I/O. */
 class network_error : public error { using error::error; };
+/** 2005: the proxy refused the CONNECT tunnel (407 when it wants credentials). */
+class proxy_error : public network_error { using network_error::network_error; };
 /** 2100: TLS failures, a kind of network error. */
 class tls_error : public network_error { using network_error::network_error; };
 /** 3000: a connect, read, write, total or pool timeout. */
@@ -69,7 +79,9 @@ namespace detail {
   const std::string msg(e.message);
   switch (reqivo_code_class(e.code)) {
     case 1000: throw usage_error(e.code, e.os_error, msg);
-    case 2000: throw network_error(e.code, e.os_error, msg);
+    case 2000:
+      if (e.code == REQIVO_ERR_PROXY) throw proxy_error(e.code, e.os_error, msg);
+      throw network_error(e.code, e.os_error, msg);
     case 2100: throw tls_error(e.code, e.os_error, msg);
     case 3000: throw timeout_error(e.code, e.os_error, msg);
     case 4000: throw protocol_error(e.code, e.os_error, msg);
@@ -308,6 +320,146 @@ class stream {
   detail::handle<reqivo_stream, reqivo_stream_free> h_;
 };
 
+namespace detail {
+struct session_callbacks;
+}  // namespace detail
+
+/** The request of one hop (the first request or a redirect), handed to
+ *  session::on_request callbacks; valid only during the callback. */
+class hook_request {
+ public:
+  std::string_view method() const noexcept { return detail::view(reqivo_hook_request_method(r_)); }
+  /** The hop's absolute URL. */
+  std::string_view url() const noexcept { return detail::view(reqivo_hook_request_url(r_)); }
+  /** Replaces every field `name` with one `name: value` (added when absent). */
+  hook_request &set_header(std::string_view name, std::string_view value) {
+    reqivo_error e;
+    detail::check(reqivo_hook_request_set_header(r_, name.data(), name.size(), value.data(), value.size(), &e), e);
+    return *this;
+  }
+  /** Adds a field, keeping others of the same name. */
+  hook_request &add_header(std::string_view name, std::string_view value) {
+    reqivo_error e;
+    detail::check(reqivo_hook_request_add_header(r_, name.data(), name.size(), value.data(), value.size(), &e), e);
+    return *this;
+  }
+  /** Removes every field `name` (not Host, Content-Length, Transfer-Encoding: usage_error). */
+  hook_request &remove_header(std::string_view name) {
+    reqivo_error e;
+    detail::check(reqivo_hook_request_remove_header(r_, name.data(), name.size(), &e), e);
+    return *this;
+  }
+
+ private:
+  friend struct detail::session_callbacks;
+  explicit hook_request(reqivo_hook_request *r) noexcept : r_(r) {}
+  hook_request(const hook_request &) = delete;
+  hook_request &operator=(const hook_request &) = delete;
+  reqivo_hook_request *r_;
+};
+
+/** A response head handed to session::on_response callbacks (redirect hops
+ *  included); not owned, valid only during the callback. The body is empty. */
+class response_view {
+ public:
+  uint16_t status() const noexcept { return r_->status; }
+  std::string_view reason() const noexcept { return detail::view(r_->reason); }
+  std::string_view url() const noexcept { return detail::view(r_->url); }
+  response::header_range headers() const noexcept { return {r_->headers, r_->headers + r_->header_count}; }
+  /** The nth value of a header, compared case-insensitively. */
+  std::optional<std::string_view> header(std::string_view name, std::size_t nth = 0) const noexcept {
+    reqivo_str out;
+    if (!reqivo_response_header(r_, name.data(), name.size(), nth, &out)) return std::nullopt;
+    return detail::view(out);
+  }
+  const reqivo_response &raw() const noexcept { return *r_; }
+
+ private:
+  friend struct detail::session_callbacks;
+  explicit response_view(const reqivo_response *r) noexcept : r_(r) {}
+  response_view(const response_view &) = delete;
+  response_view &operator=(const response_view &) = delete;
+  const reqivo_response *r_;
+};
+
+/** Log levels of session::set_logger (REQIVO_LOG_*). */
+enum class log_level : uint32_t {
+  debug = REQIVO_LOG_DEBUG,
+  info = REQIVO_LOG_INFO,
+  warn = REQIVO_LOG_WARN,
+  error = REQIVO_LOG_ERROR,
+};
+
+namespace detail {
+
+/** One send in progress on this thread: where a callback's exception
+ *  waits until the C call has returned. Scopes nest (a callback may send
+ *  through another session); a callback finds its own session's scope. */
+struct call_scope {
+  explicit call_scope(const void *owner) noexcept : owner_(owner), prev_(top()) { top() = this; }
+  call_scope(const call_scope &) = delete;
+  call_scope &operator=(const call_scope &) = delete;
+  ~call_scope() { top() = prev_; }
+  /** Rethrows what a callback threw during the call, if anything. */
+  void rethrow() {
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+  static call_scope *find(const void *owner) noexcept {
+    for (call_scope *s = top(); s != nullptr; s = s->prev_)
+      if (s->owner_ == owner) return s;
+    return nullptr;
+  }
+  const void *owner_;
+  call_scope *prev_;
+  std::exception_ptr error_;
+
+ private:
+  static call_scope *&top() noexcept {
+    static thread_local call_scope *t = nullptr;
+    return t;
+  }
+};
+
+/** A session's callbacks, at a stable address (the library's userdata).
+ *  Callbacks are copied out under the lock, so they may be replaced while
+ *  other threads send. */
+struct session_callbacks {
+  std::mutex lock;
+  std::function<void(hook_request &)> on_request;
+  std::function<void(const response_view &)> on_response;
+  std::function<void(log_level, std::string_view)> logger;
+
+  template <typename F>
+  F get(F session_callbacks::*field) {
+    std::lock_guard<std::mutex> g(lock);
+    return this->*field;
+  }
+
+  /** Runs `body` for this session's send on this thread: returns 0, or
+   *  1 after catching an exception (the first one is kept for the caller's
+   *  rethrow). After a failure hooks are not called again (the send is
+   *  over), but the logger is (`after_error`): the library logs the failure. */
+  template <typename Body>
+  int32_t guard(Body &&body, bool after_error = false) noexcept {
+    call_scope *scope = call_scope::find(this);
+    if (scope == nullptr) return 1;                  // not inside a send of this wrapper: stop
+    if (scope->error_ && !after_error) return 1;     // an earlier callback failed
+    try {
+      body();
+      return 0;
+    } catch (...) {
+      if (!scope->error_) scope->error_ = std::current_exception();
+      return 1;
+    }
+  }
+
+  static int32_t on_request_c(void *ud, reqivo_hook_request *r) noexcept;
+  static int32_t on_response_c(void *ud, const reqivo_response *r) noexcept;
+  static void log_c(void *ud, uint32_t level, const char *msg, std::size_t len) noexcept;
+};
+
+}  // namespace detail
+
 /** A session: base URL, default headers, timeouts, limits, redirects; thread-safe. */
 class session {
  public:
@@ -340,14 +492,90 @@ class session {
     reqivo_session_set_max_redirects(h_.get(), n);
     return *this;
   }
+  /** Sends later requests through the HTTP proxy at `url`
+   *  ("http://[user:password@]host[:port]"; credentials go to the proxy as
+   *  Proxy-Authorization: Basic); https goes through CONNECT, TLS end to
+   *  end. An empty `url` connects directly. A refused tunnel throws
+   *  proxy_error from send(). The environment is not read unless
+   *  use_env_proxy() is called. */
+  session &set_proxy(std::string_view url) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_proxy(h_.get(), url.data(), url.size(), &e), e);
+    return *this;
+  }
+  /** Hosts that bypass the proxy, NO_PROXY form: "a.example,10.0.0.0/8,host:8080", or "*". */
+  session &set_no_proxy(std::string_view list) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_no_proxy(h_.get(), list.data(), list.size(), &e), e);
+    return *this;
+  }
+  /** Replaces the proxy settings with HTTP_PROXY, HTTPS_PROXY and NO_PROXY, read now. */
+  session &use_env_proxy() {
+    reqivo_error e;
+    detail::check(reqivo_session_use_env_proxy(h_.get(), &e), e);
+    return *this;
+  }
+  /** The public suffix list (publicsuffix.org text) the cookie jar uses;
+   *  empty: the system's list. */
+  session &set_public_suffix_list(std::string_view text) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_public_suffix_list(h_.get(), text.data(), text.size(), &e), e);
+    return *this;
+  }
+
+  /** Calls `cb` before each hop is sent (the request, each redirect); it
+   *  may change that hop's headers. A throw stops the send and is rethrown
+   *  from send()/open(). Runs on the sending thread, possibly on several
+   *  threads at once. An empty function removes it. */
+  session &on_request(std::function<void(hook_request &)> cb) {
+    {
+      std::lock_guard<std::mutex> g(cbs_->lock);
+      cbs_->on_request = std::move(cb);
+    }
+    return install_hooks();
+  }
+  /** Calls `cb` with each response head (redirect hops included) before
+   *  its body is read. A throw stops the send and is rethrown. */
+  session &on_response(std::function<void(const response_view &)> cb) {
+    {
+      std::lock_guard<std::mutex> g(cbs_->lock);
+      cbs_->on_response = std::move(cb);
+    }
+    return install_hooks();
+  }
+  /** Sends the session's log lines at `min` and above to `cb`: connections
+   *  opened and reused (debug), retries and redirects (info), failed sends
+   *  (error). An empty function turns logging off. A throw cannot stop the
+   *  send; it is rethrown from send()/open() once the call is over. */
+  session &set_logger(std::function<void(log_level, std::string_view)> cb, log_level min = log_level::debug) {
+    bool on = static_cast<bool>(cb);
+    {
+      std::lock_guard<std::mutex> g(cbs_->lock);
+      cbs_->logger = std::move(cb);
+    }
+    reqivo_session_set_logger(h_.get(), on ? &detail::session_callbacks::log_c : nullptr, cbs_.get(),
+                              static_cast<uint32_t>(min));
+    return *this;
+  }
+
   response send(const request &r, const cancel *c = nullptr) {
     reqivo_error e;
-    return response(detail::check_ptr(reqivo_session_send(h_.get(), r.get(), c ? c->get() : nullptr, &e), e));
+    detail::call_scope scope(cbs_.get());
+    const reqivo_response *out = reqivo_session_send(h_.get(), r.get(), c ? c->get() : nullptr, &e);
+    response resp(out);  // owns it even when a callback's exception wins
+    scope.rethrow();
+    detail::check_ptr(out, e);
+    return resp;
   }
   response get(std::string_view url) { return send(request("GET", url)); }
   stream open(const request &r, const cancel *c = nullptr) {
     reqivo_error e;
-    return stream(detail::check_ptr(reqivo_session_open(h_.get(), r.get(), c ? c->get() : nullptr, &e), e));
+    detail::call_scope scope(cbs_.get());
+    reqivo_stream *out = reqivo_session_open(h_.get(), r.get(), c ? c->get() : nullptr, &e);
+    stream st(out);
+    scope.rethrow();
+    detail::check_ptr(out, e);
+    return st;
   }
 
  private:
@@ -355,8 +583,54 @@ class session {
     reqivo_error e;
     h_.reset(detail::check_ptr(reqivo_session_new(p, &e), e));
   }
+  session &install_hooks() {
+    bool req, resp;
+    {
+      std::lock_guard<std::mutex> g(cbs_->lock);
+      req = static_cast<bool>(cbs_->on_request);
+      resp = static_cast<bool>(cbs_->on_response);
+    }
+    reqivo_session_set_hooks(h_.get(), req ? &detail::session_callbacks::on_request_c : nullptr,
+                             resp ? &detail::session_callbacks::on_response_c : nullptr, cbs_.get());
+    return *this;
+  }
+  // Declared before h_, so destroyed after it: the library never holds a
+  // dangling userdata.
+  std::unique_ptr<detail::session_callbacks> cbs_ = std::make_unique<detail::session_callbacks>();
   detail::handle<reqivo_session, reqivo_session_free> h_;
 };
+
+namespace detail {
+
+inline int32_t session_callbacks::on_request_c(void *ud, reqivo_hook_request *r) noexcept {
+  auto *self = static_cast<session_callbacks *>(ud);
+  hook_request req(r);
+  return self->guard([&] {
+    auto cb = self->get(&session_callbacks::on_request);
+    if (cb) cb(req);
+  });
+}
+
+inline int32_t session_callbacks::on_response_c(void *ud, const reqivo_response *r) noexcept {
+  auto *self = static_cast<session_callbacks *>(ud);
+  response_view head(r);
+  return self->guard([&] {
+    auto cb = self->get(&session_callbacks::on_response);
+    if (cb) cb(head);
+  });
+}
+
+inline void session_callbacks::log_c(void *ud, uint32_t level, const char *msg, std::size_t len) noexcept {
+  auto *self = static_cast<session_callbacks *>(ud);
+  self->guard(
+      [&] {
+        auto cb = self->get(&session_callbacks::logger);
+        if (cb) cb(static_cast<log_level>(level), std::string_view(msg, len));
+      },
+      true);
+}
+
+}  // namespace detail
 
 }  // namespace reqivo
 

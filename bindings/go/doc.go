@@ -17,8 +17,11 @@
 // WithTimeouts, WithLimits, WithMaxRedirects, WithPool, WithTLS (a
 // TLSConfig: trusted roots, client certificate, minimum version, pins),
 // WithBasicAuth, WithBearerToken, WithDecompression (gzip and deflate
-// decoding, on by default) and WithCookies (a jar per Session, on by
-// default; always off in a Transport, where http.Client.Jar does it).
+// decoding, on by default), WithCookies (a jar per Session, on by
+// default; always off in a Transport, where http.Client.Jar does it) and
+// WithPublicSuffixList, and the proxy options WithProxy, WithNoProxy and
+// WithEnvironmentProxy (the environment is read only on that opt-in,
+// never by default, not even by a Transport).
 //
 // Pool, Session, Request and the streamed body (Stream) wrap C handles:
 // call Close when done. Close is idempotent; a cleanup frees a forgotten

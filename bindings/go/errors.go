@@ -122,6 +122,7 @@ const (
 	ErrDNS               = CodeDNS
 	ErrConnectRefused    = CodeConnectRefused
 	ErrConnectionClosed  = CodeConnectionClosed
+	ErrProxy             = CodeProxy // the proxy refused the CONNECT tunnel (407 when it wants credentials)
 	ErrConnectTimeout    = CodeTimeoutConnect
 	ErrReadTimeout       = CodeTimeoutRead
 	ErrWriteTimeout      = CodeTimeoutWrite

@@ -92,6 +92,10 @@ type sessionConfig struct {
 	bearerToken  *string
 	decompress   *bool
 	cookies      *bool
+	proxy        *string
+	noProxy      *string
+	envProxy     bool
+	suffixList   *string
 }
 
 // WithBaseURL sets the absolute http URL that relative request URLs are
@@ -175,4 +179,54 @@ func WithDecompression(on bool) Option {
 // http.Client.Jar, as with net/http's Transport.
 func WithCookies(on bool) Option {
 	return func(c *sessionConfig) { c.cookies = &on }
+}
+
+// WithProxy sends requests through the HTTP proxy at url,
+// "http://[user:password@]host[:port]" (the scheme may be left out; the
+// port defaults to 80): http requests are forwarded with absolute-form
+// targets, https requests go through a CONNECT tunnel with TLS end to end
+// to the origin. Credentials in the URL (percent-encoded) are sent to the
+// proxy only, as Proxy-Authorization: Basic. A tunnel the proxy refuses
+// fails the request with ErrProxy (the message has the proxy's status,
+// e.g. 407). An empty url means no proxy. An https:// or SOCKS proxy URL
+// fails NewSession (or every RoundTrip of a Transport) with
+// CodeUnsupportedScheme. Given with WithEnvironmentProxy, WithProxy wins.
+//
+// Unlike http.DefaultTransport, which calls http.ProxyFromEnvironment,
+// neither a Session nor a Transport reads HTTP_PROXY and friends unless
+// WithEnvironmentProxy is given.
+func WithProxy(url string) Option {
+	return func(c *sessionConfig) { c.proxy = &url }
+}
+
+// WithNoProxy sets the hosts that bypass the proxy, in the NO_PROXY form:
+// names (matching themselves and their subdomains; a leading "." or "*."
+// is allowed), IP addresses and CIDR ranges, each optionally with
+// ":port", separated by commas or spaces; "*" alone bypasses the proxy for
+// every host. Names are not resolved: "localhost" does not match
+// 127.0.0.1. Given with WithEnvironmentProxy, WithNoProxy wins over
+// NO_PROXY.
+func WithNoProxy(list string) Option {
+	return func(c *sessionConfig) { c.noProxy = &list }
+}
+
+// WithEnvironmentProxy takes the proxy settings from the environment,
+// read when the Session or Transport is created: HTTP_PROXY for http URLs,
+// HTTPS_PROXY for https URLs, NO_PROXY for the bypass list (each also in
+// lower case; upper case wins). HTTP_PROXY is ignored when REQUEST_METHOD
+// is set (CGI), as http.ProxyFromEnvironment does. An unusable proxy URL
+// fails with ErrInvalidConfig naming the variable. WithProxy and
+// WithNoProxy, when given too, replace the environment's values.
+func WithEnvironmentProxy() Option {
+	return func(c *sessionConfig) { c.envProxy = true }
+}
+
+// WithPublicSuffixList sets the public suffix list (its text, in the
+// publicsuffix.org format) the session's cookie jar refuses Domain
+// cookies for a public suffix with (RFC 6265 §5.3: Domain=co.uk is
+// dropped). By default the system's list is used
+// (/usr/share/publicsuffix/public_suffix_list.dat). Text that is no list
+// fails NewSession with ErrInvalidConfig.
+func WithPublicSuffixList(text string) Option {
+	return func(c *sessionConfig) { c.suffixList = &text }
 }

@@ -169,6 +169,9 @@ func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error 
 			return err
 		}
 	}
+	if err := s.configureProxy(cfg); err != nil {
+		return err
+	}
 	if cfg.maxRedirects != nil {
 		n := *cfg.maxRedirects
 		if n < 0 || int64(n) > int64(^uint32(0)) {
@@ -177,6 +180,45 @@ func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error 
 		code := C.reqivo_session_set_max_redirects(s.ptr(), C.uint32_t(n))
 		runtime.KeepAlive(s)
 		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// configureProxy applies the proxy options: the environment first, so
+// that WithProxy and WithNoProxy replace what it set. s.mu is held.
+func (s *Session) configureProxy(cfg *sessionConfig) error {
+	var cerr C.reqivo_error
+	if cfg.envProxy {
+		code := C.reqivo_session_use_env_proxy(s.ptr(), &cerr)
+		runtime.KeepAlive(s)
+		if err := codeError(code, &cerr); err != nil {
+			return err
+		}
+	}
+	texts := []struct {
+		v   *string
+		set func(*C.reqivo_session, *C.char, C.size_t, *C.reqivo_error) C.uint32_t
+	}{
+		{cfg.proxy, func(p *C.reqivo_session, t *C.char, n C.size_t, e *C.reqivo_error) C.uint32_t {
+			return C.reqivo_session_set_proxy(p, t, n, e)
+		}},
+		{cfg.noProxy, func(p *C.reqivo_session, t *C.char, n C.size_t, e *C.reqivo_error) C.uint32_t {
+			return C.reqivo_session_set_no_proxy(p, t, n, e)
+		}},
+		{cfg.suffixList, func(p *C.reqivo_session, t *C.char, n C.size_t, e *C.reqivo_error) C.uint32_t {
+			return C.reqivo_session_set_public_suffix_list(p, t, n, e)
+		}},
+	}
+	for _, t := range texts {
+		if t.v == nil {
+			continue
+		}
+		p, n := cstr(*t.v)
+		code := t.set(s.ptr(), p, n, &cerr)
+		runtime.KeepAlive(s)
+		if err := codeError(code, &cerr); err != nil {
 			return err
 		}
 	}

@@ -48,6 +48,19 @@ import (
 // https uses the TLS configuration of WithTLS; http.Response.TLS is set
 // with the version and whether the session was resumed (no certificates).
 //
+// Proxies are set with the same options as a Session's: WithProxy,
+// WithNoProxy and WithEnvironmentProxy (there is no Proxy func field as
+// in http.Transport: the library decides per request from the list).
+// Unlike http.DefaultTransport, a Transport does not call
+// http.ProxyFromEnvironment: HTTP_PROXY, HTTPS_PROXY and NO_PROXY are
+// read only with WithEnvironmentProxy, once, by NewTransport.
+//
+//	tr := reqivo.NewTransport(reqivo.WithProxy("http://user:pass@proxy:3128"),
+//		reqivo.WithNoProxy("localhost,10.0.0.0/8"))
+//
+// A CONNECT the proxy refuses fails the request with an error that
+// matches ErrProxy (inside http.Client's *url.Error).
+//
 // A Transport is safe for concurrent use. Close frees its sessions.
 type Transport struct {
 	s   *Session // the session of every request but...

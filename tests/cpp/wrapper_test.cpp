@@ -1,17 +1,25 @@
-// Tests of include/reqivo.hpp against a scripted server in this process.
+// Tests of include/reqivo.hpp against a scripted server in this process,
+// and against tests/c/server.py (started here: an HTTP peer that is also a
+// proxy) for the proxy, hook and logger tests.
 // Built with -std=c++17 -Wall -Wextra -Werror and AddressSanitizer.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "reqivo.hpp"
 
@@ -95,6 +103,261 @@ class server {
   std::atomic<int> accepted_{0};
   std::thread thread_;
 };
+
+// tests/c/server.py in a child process ($REQIVO_SERVER_PY, or the path from
+// the repository root, where `make test-cpp` runs); it prints its port on
+// its first line. Killed when the test ends (it also exits by itself).
+class py_server {
+ public:
+  py_server() {
+    const char *script = std::getenv("REQIVO_SERVER_PY");
+    if (script == nullptr) script = "tests/c/server.py";
+    int fds[2];
+    if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      close(fds[1]);
+      execlp("python3", "python3", script, static_cast<char *>(nullptr));
+      _exit(127);
+    }
+    close(fds[1]);
+    out_ = fds[0];
+    std::string line;
+    pollfd p{out_, POLLIN, 0};
+    char c;
+    while (line.find('\n') == std::string::npos && poll(&p, 1, 10000) == 1 && read(out_, &c, 1) == 1) line += c;
+    port_ = std::atoi(line.c_str());
+    if (port_ <= 0) throw std::runtime_error(std::string(script) + " did not start");
+  }
+  ~py_server() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    close(out_);
+  }
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  int port_ = 0;
+};
+
+static bool contains(std::string_view hay, std::string_view needle) {
+  return hay.find(needle) != std::string_view::npos;
+}
+
+struct hook_failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+static void test_proxy(const server &srv, const py_server &py) {
+  const std::string proxy = "http://user:p%40ss@" + py.base().substr(7);  // userinfo before 127.0.0.1:port/
+  reqivo::session s;
+  s.set_proxy(proxy);
+  {
+    // Forwarded with an absolute-form target and the proxy's credentials
+    // (base64 of "user:p@ss"); /echo returns the request head as received.
+    reqivo::response r = s.get("http://origin.test/echo?q=1");
+    CHECK(r.status() == 200);
+    CHECK(contains(r.body(), "GET http://origin.test/echo?q=1 HTTP/1.1\r\n"));
+    CHECK(contains(r.body(), "\r\nProxy-Authorization: Basic dXNlcjpwQHNz\r\n"));
+    CHECK(contains(r.body(), "\r\nHost: origin.test\r\n"));
+  }
+  try {
+    s.get("https://refuse.test/");
+    CHECK(!"a refused CONNECT must throw");
+  } catch (const reqivo::proxy_error &e) {
+    CHECK(e.code() == REQIVO_ERR_PROXY);
+    CHECK(e.error_class() == 2000);
+    CHECK(contains(e.what(), "407"));
+  }
+  try {
+    s.get("https://refuse.test/");
+    CHECK(!"a refused CONNECT must throw");
+  } catch (const reqivo::network_error &e) {  // a proxy_error is a network_error
+    CHECK(e.code() == REQIVO_ERR_PROXY);
+  }
+  // NO_PROXY: the in-process server answers /hello itself; through the
+  // proxy (server.py) /hello is a 404.
+  s.set_no_proxy("other.example, 127.0.0.1");
+  CHECK(s.get(srv.base() + "hello").body() == "hello");
+  s.set_no_proxy("127.0.0.0/8");
+  CHECK(s.get(srv.base() + "hello").body() == "hello");
+  s.set_no_proxy("");
+  CHECK(s.get(srv.base() + "hello").status() == 404);
+  s.set_proxy("");
+  CHECK(s.get(srv.base() + "hello").body() == "hello");
+  try {
+    s.set_proxy("https://127.0.0.1:1");
+    CHECK(!"an https proxy must throw");
+  } catch (const reqivo::usage_error &e) {
+    CHECK(e.code() == REQIVO_ERR_UNSUPPORTED_SCHEME);
+  }
+  // The environment only on request.
+  setenv("HTTP_PROXY", proxy.c_str(), 1);
+  unsetenv("http_proxy");
+  unsetenv("NO_PROXY");
+  unsetenv("no_proxy");
+  {
+    reqivo::session plain;
+    CHECK(plain.get(srv.base() + "hello").body() == "hello");
+    reqivo::session env;
+    env.use_env_proxy();
+    CHECK(contains(env.get("http://origin.test/echo").body(), "GET http://origin.test/echo HTTP/1.1\r\n"));
+  }
+  unsetenv("HTTP_PROXY");
+  // The public suffix list: /cookie/psl sets a=1 for Domain=example.co.uk
+  // and b=2 for Domain=co.uk.
+  {
+    reqivo::session j;
+    j.set_proxy(proxy).set_public_suffix_list("// ===BEGIN ICANN DOMAINS===\ncom\n// ===END ICANN DOMAINS===\n");  // co.uk is no suffix here
+    j.get("http://www.example.co.uk/cookie/psl");
+    std::string head(j.get("http://www.example.co.uk/echo").body());
+    CHECK(contains(head, "a=1") && contains(head, "b=2"));
+  }
+  {
+    reqivo::session j;
+    j.set_proxy(proxy).set_public_suffix_list("// ===BEGIN ICANN DOMAINS===\nco.uk\nexample.co.uk\n// ===END ICANN DOMAINS===\n");
+    j.get("http://www.example.co.uk/cookie/psl");
+    CHECK(!contains(j.get("http://www.example.co.uk/echo").body(), "Cookie:"));
+    j.set_public_suffix_list("");  // back to the system's list
+  }
+}
+
+static void test_hooks(const py_server &py) {
+  reqivo::session s;
+  s.base_url(py.base()).header("X-Default", "d");
+  std::vector<std::string> hops;
+  s.on_request([&](reqivo::hook_request &req) {
+    hops.push_back(std::string(req.method()) + " " + std::string(req.url()));
+    req.set_header("X-Trace", "1").add_header("X-Multi", "a").add_header("X-Multi", "b").remove_header("X-Default");
+  });
+  {
+    std::string head(s.get("echo").body());
+    CHECK(contains(head, "\r\nX-Trace: 1\r\n"));
+    CHECK(contains(head, "\r\nX-Multi: a\r\nX-Multi: b\r\n"));
+    CHECK(!contains(head, "X-Default"));
+    CHECK(hops.size() == 1 && hops[0] == "GET " + py.base() + "echo");
+  }
+  // Each redirect hop: /redirect2 -> /redirect -> /ok.
+  std::vector<std::pair<uint16_t, std::string>> heads;
+  s.on_response([&](const reqivo::response_view &h) {
+    heads.emplace_back(h.status(), std::string(h.url()));
+    CHECK(h.header("content-length").has_value());
+  });
+  hops.clear();
+  CHECK(s.get("redirect2").status() == 200);
+  CHECK(hops.size() == 3);
+  CHECK(heads.size() == 3 && heads[0].first == 301 && heads[1].first == 302 && heads[2].first == 200);
+  CHECK(heads.size() == 3 && heads[2].second == py.base() + "ok");
+
+  // A throw in on_request stops the send and comes out of send(); the
+  // logger still hears of the failure.
+  s.on_request([](reqivo::hook_request &) { throw hook_failure("no"); });
+  std::string failure_line;
+  s.set_logger([&](reqivo::log_level, std::string_view m) { failure_line = std::string(m); },
+               reqivo::log_level::error);
+  heads.clear();
+  try {
+    s.get("ok");
+    CHECK(!"a throwing on_request must throw from send");
+  } catch (const hook_failure &e) {
+    CHECK(std::string(e.what()) == "no");
+  }
+  CHECK(heads.empty());  // nothing was sent
+  CHECK(contains(failure_line, "failed"));
+  s.set_logger(nullptr);
+  try {
+    s.open(reqivo::request("GET", "ok"));
+    CHECK(!"a throwing on_request must throw from open");
+  } catch (const hook_failure &) {
+  }
+  // The library's own exceptions thrown inside a hook come out unchanged.
+  s.on_request([](reqivo::hook_request &req) { req.remove_header("Host"); });
+  try {
+    s.get("ok");
+    CHECK(!"removing Host must throw");
+  } catch (const reqivo::usage_error &e) {
+    CHECK(e.code() == REQIVO_ERR_INVALID_HEADER);
+  }
+  s.on_request(nullptr);
+  // A throw in on_response stops at that head.
+  s.on_response([](const reqivo::response_view &h) {
+    if (h.status() == 302) throw hook_failure("saw 302");
+  });
+  try {
+    s.get("redirect");
+    CHECK(!"a throwing on_response must throw");
+  } catch (const hook_failure &e) {
+    CHECK(std::string(e.what()) == "saw 302");
+  }
+  s.on_response(nullptr);
+  CHECK(s.get("ok").status() == 200);
+
+  // The logger: new and reused connections (debug), redirects (info).
+  std::vector<std::pair<reqivo::log_level, std::string>> lines;
+  std::mutex lines_lock;
+  s.set_logger([&](reqivo::log_level l, std::string_view m) {
+    std::lock_guard<std::mutex> g(lines_lock);
+    lines.emplace_back(l, std::string(m));
+  });
+  reqivo::session moved = std::move(s);  // callbacks follow the session
+  moved.get("ok");
+  moved.get("redirect");
+  auto logged = [&](reqivo::log_level l, std::string_view text) {
+    for (auto &[lvl, m] : lines)
+      if (lvl == l && contains(m, text)) return true;
+    return false;
+  };
+  CHECK(logged(reqivo::log_level::debug, "reused a pooled connection"));
+  CHECK(logged(reqivo::log_level::info, "-> 302 "));
+  lines.clear();
+  moved.set_logger([&](reqivo::log_level l, std::string_view m) { lines.emplace_back(l, std::string(m)); },
+                   reqivo::log_level::info);
+  moved.get("redirect");
+  CHECK(!lines.empty() && !logged(reqivo::log_level::debug, ""));
+  {
+    reqivo::session fresh;
+    fresh.set_logger([&](reqivo::log_level l, std::string_view m) { lines.emplace_back(l, std::string(m)); });
+    fresh.get(py.base() + "ok");
+    CHECK(logged(reqivo::log_level::debug, "new connection"));
+  }
+  // A throwing logger cannot stop the send, but its exception is rethrown
+  // (the response is freed: ASan would see a leak).
+  moved.set_logger([](reqivo::log_level, std::string_view) { throw hook_failure("log"); });
+  try {
+    moved.get("ok");
+    CHECK(!"a throwing logger must throw from send");
+  } catch (const hook_failure &e) {
+    CHECK(std::string(e.what()) == "log");
+  }
+  moved.set_logger(nullptr);
+  CHECK(moved.get("ok").status() == 200);
+
+  // Several threads: each gets its own callback's exception.
+  moved.on_request([](reqivo::hook_request &req) {
+    if (contains(req.url(), "fail")) throw hook_failure(std::string(req.url()));
+  });
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      std::string path = i % 2 ? "ok?fail" + std::to_string(i) : "ok";
+      try {
+        moved.get(path);
+        ++ok;
+      } catch (const hook_failure &e) {
+        if (contains(e.what(), path)) ++failed;
+      }
+    });
+  }
+  for (auto &t : threads) t.join();
+  CHECK(ok == 3 && failed == 3);
+}
 
 static_assert(!std::is_copy_constructible_v<reqivo::session>, "handles are move-only");
 static_assert(!std::is_copy_constructible_v<reqivo::response>, "responses are move-only");
@@ -180,6 +443,12 @@ int main() {
     CHECK(!"a relative URL without a base must throw");
   } catch (const reqivo::usage_error &e) {
     CHECK(e.code() == REQIVO_ERR_INVALID_URL);
+  }
+
+  {
+    py_server py;
+    test_proxy(srv, py);
+    test_hooks(py);
   }
 
   std::printf("cpp-wrapper: %d passed, %d failed\n", checks - failures, failures);

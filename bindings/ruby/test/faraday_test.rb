@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require_relative 'tls_helper'
+require_relative 'proxy_helper'
 require 'reqivo/faraday'
 require 'tmpdir'
 require 'stringio'
@@ -12,6 +12,18 @@ class FaradayTest < Minitest::Test
       f.request :url_encoded
       f.adapter :reqivo
     end
+  end
+
+  def test_faradays_proxy_becomes_the_sessions
+    proxy = TestProxy.new
+    c = conn(Web.url('/'), proxy: { uri: "http://127.0.0.1:#{proxy.port}", user: 'u s', password: 'p@:' })
+    r = c.get('http://origin.test/via')
+    assert_equal 'GET http://origin.test/via HTTP/1.1', r.body
+    assert_includes proxy.seen.first, "Proxy-Authorization: Basic #{['u s:p@:'].pack('m0')}"
+    e = assert_raises(Faraday::ConnectionFailed) { c.get('https://refuse.test/') }
+    assert_kind_of Reqivo::ProxyError, e.wrapped_exception
+  ensure
+    proxy&.close
   end
 
   def test_the_adapter_is_registered

@@ -85,6 +85,32 @@ class GcTest < Minitest::Test
     echo&.close
   end
 
+  def test_hooks_and_log_blocks_stay_referenced_while_c_may_call_them
+    s = Reqivo::Session.new(timeout: 5)
+    seen = []
+    # Installed, then every Ruby reference but the session's dropped.
+    s.on_request { |req| req.headers['X-Hook'] = 'on' }
+    s.on_response { |status, headers, _url| seen << [status, headers['x-a']] }
+    s.on_log { |level, _msg| seen << level }
+    GC.start
+    body = nil
+    stress do
+      body = s.get(@srv.url).body
+      s.stream(:get, @srv.url) { |_| nil }
+    end
+    assert_equal 'hello world', body
+    assert_includes seen, [200, '1, 2']
+    assert_includes seen, :debug
+    # Replaced blocks stay referenced too (a send in flight may still call them).
+    stress do
+      s.on_log { |_level, _msg| nil }
+      s.on_request { |req| req.headers.add('X-Two', '2') }
+      assert_equal 'hello world', s.get(@srv.url).body
+    end
+  ensure
+    s&.close
+  end
+
   def test_forgotten_handles_are_freed_by_the_collector
     stress do
       Reqivo::Session.new.get(@srv.url)

@@ -20,6 +20,7 @@ out_path = ARGV[1] || File.join(ROOT, 'lib/reqivo/codes.rb')
 # Exception class per code name (without the REQIVO_ERR_ prefix); codes not
 # listed raise the class's type from CLASS_TYPES.
 ERROR_TYPES = {
+  'PROXY' => 'ProxyError',
   'TIMEOUT_CONNECT' => 'ConnectTimeout',
   'TIMEOUT_READ' => 'ReadTimeout',
   'TIMEOUT_WRITE' => 'WriteTimeout',

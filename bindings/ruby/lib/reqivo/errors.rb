@@ -63,6 +63,10 @@ module Reqivo
   # DNS, refused or reset connections, other socket errors (2000 class).
   class NetworkError < RequestError; end
 
+  # The proxy refused the CONNECT tunnel of an https request (its status,
+  # e.g. 407 when it wants credentials, is in the message).
+  class ProxyError < NetworkError; end
+
   # TLS handshake and verification failures (2100 class).
   class TlsError < NetworkError; end
 

@@ -18,7 +18,11 @@
 # request's connect/read/write timeouts. Errors become Faraday's:
 # Reqivo::TimeoutError -> Faraday::TimeoutError, Reqivo::TlsError ->
 # Faraday::SSLError, other network and protocol errors ->
-# Faraday::ConnectionFailed. Written against Faraday 1.x (Debian's
+# Faraday::ConnectionFailed (Reqivo::ProxyError, a refused CONNECT, too).
+# Faraday's proxy (Faraday.new(proxy: 'http://user:pass@host:port'), or the
+# one Faraday itself takes from http_proxy/no_proxy unless
+# Faraday.ignore_env_proxy is set) becomes the session's proxy, unless the
+# adapter was given proxy:. Written against Faraday 1.x (Debian's
 # ruby-faraday); Faraday 2 keeps the same adapter interface.
 require 'faraday'
 require 'reqivo'
@@ -97,6 +101,19 @@ module Faraday
         tls
       end
 
+      # Faraday's ProxyOptions as a proxy URL with percent-encoded
+      # credentials, or nil for none.
+      def self.proxy_url(proxy)
+        return nil if proxy.nil? || proxy.uri.nil?
+
+        uri = proxy.uri.dup
+        if uri.userinfo.nil? && proxy.user
+          enc = ->(t) { t.to_s.b.gsub(/[^A-Za-z0-9\-._~]/n) { |c| format('%%%02X', c.ord) } }
+          uri.userinfo = "#{enc.call(proxy.user)}:#{enc.call(proxy.password)}"
+        end
+        uri.to_s
+      end
+
       private
 
       # The adapter's session; for an https URL, its TLS config follows the
@@ -104,6 +121,7 @@ module Faraday
       def reqivo_session(env)
         opts = @connection_options || {}
         tls = (self.class.tls_options(env[:ssl]) if env[:url]&.scheme == 'https' && !opts.key?(:tls))
+        proxy = self.class.proxy_url(env[:request]&.proxy) unless opts.key?(:proxy)
         @session_lock.synchronize do
           @session ||= begin
             s = ::Reqivo::Session.new(**{ max_redirects: 0, cookies: false }.merge(opts))
@@ -119,6 +137,14 @@ module Faraday
               raise Faraday::SSLError, e
             end
             @tls = tls
+          end
+          if !opts.key?(:proxy) && proxy != @proxy
+            begin
+              @session.proxy = proxy
+            rescue ::Reqivo::UsageError => e
+              raise Faraday::ConnectionFailed, e # an https:// or socks proxy
+            end
+            @proxy = proxy
           end
           @session
         end

@@ -101,6 +101,12 @@ module Reqivo
     # reqivo_progress_callback: (userdata, sent, send_total, received,
     # receive_total), totals -1 when unknown; non-zero aborts.
     callback :reqivo_progress_callback, %i[pointer uint64 int64 uint64 int64], :int32
+    # reqivo_on_request_callback: (userdata, hook request); non-zero aborts.
+    callback :reqivo_on_request_callback, %i[pointer pointer], :int32
+    # reqivo_on_response_callback: (userdata, response head); non-zero aborts.
+    callback :reqivo_on_response_callback, %i[pointer pointer], :int32
+    # reqivo_log_callback: (userdata, REQIVO_LOG_* level, message, length).
+    callback :reqivo_log_callback, %i[pointer uint32 pointer size_t], :void
 
     # Opaque handles are plain pointers. Every function of the header, in
     # header order: [name, argument types, return type, options]. The calls
@@ -150,6 +156,19 @@ module Reqivo
       [:reqivo_session_save_cookies, %i[pointer pointer size_t pointer] + [Error.by_ref], :uint32],
       [:reqivo_session_load_cookies, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
       [:reqivo_session_set_tls, %i[pointer pointer], :uint32],
+      [:reqivo_session_set_public_suffix_list, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      # proxies (set_proxy and use_env_proxy only parse: nothing waits)
+      [:reqivo_session_set_proxy, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_session_set_no_proxy, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_session_use_env_proxy, [:pointer, Error.by_ref], :uint32],
+      # hooks and the session log (the callbacks run inside the blocking sends)
+      [:reqivo_session_set_hooks, %i[pointer reqivo_on_request_callback reqivo_on_response_callback pointer], :uint32],
+      [:reqivo_hook_request_method, [:pointer], Str.by_value],
+      [:reqivo_hook_request_url, [:pointer], Str.by_value],
+      [:reqivo_hook_request_set_header, %i[pointer pointer size_t pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_hook_request_add_header, %i[pointer pointer size_t pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_hook_request_remove_header, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_session_set_logger, %i[pointer reqivo_log_callback pointer uint32], :uint32],
       [:reqivo_session_send, %i[pointer pointer pointer] + [Error.by_ref], :pointer, { blocking: true }],
       [:reqivo_session_open, %i[pointer pointer pointer] + [Error.by_ref], :pointer, { blocking: true }],
       # stream
@@ -181,16 +200,6 @@ module Reqivo
     PENDING = {
       'the session\'s pool: the binding always creates the session on a Reqivo::Pool, ' \
       'which Session#pool returns' => %i[reqivo_session_pool],
-      'request/response hooks and the session log: C callbacks not bound yet (the next step of ' \
-      'issue 7; Faraday middleware covers hooks for Faraday users)' => %i[
-        reqivo_session_set_hooks reqivo_hook_request_method reqivo_hook_request_url
-        reqivo_hook_request_set_header reqivo_hook_request_add_header reqivo_hook_request_remove_header
-        reqivo_session_set_logger
-      ],
-      'proxies and the public suffix list: not bound yet' => %i[
-        reqivo_session_set_proxy reqivo_session_set_no_proxy reqivo_session_use_env_proxy
-        reqivo_session_set_public_suffix_list
-      ],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
       'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string]

@@ -11,6 +11,7 @@ require_relative 'response'
 require_relative 'stream'
 require_relative 'callbacks'
 require_relative 'tls'
+require_relative 'hooks'
 
 module Reqivo
   # A session (reqivo_session): base URL, default headers, timeouts, limits
@@ -67,8 +68,24 @@ module Reqivo
     #                stores Set-Cookie of every response (redirect hops
     #                included, RFC 6265 scoping) and sends matching cookies;
     #                false: nothing stored or sent. See #save_cookies.
+    # proxy:         an HTTP proxy URL, "http://[user:password@]host[:port]"
+    #                (a String or URI): http requests are forwarded to it
+    #                with absolute-form targets, https requests tunnelled
+    #                through CONNECT (TLS stays end to end); credentials go
+    #                to the proxy as Proxy-Authorization: Basic. A tunnel
+    #                the proxy refuses raises Reqivo::ProxyError. See #proxy=.
+    # no_proxy:      hosts that bypass the proxy: "a.example,10.0.0.0/8,
+    #                host:8080" or an Array of entries (NO_PROXY form).
+    # env_proxy:     true: take HTTP_PROXY, HTTPS_PROXY and NO_PROXY from
+    #                the environment, read now (proxy: and no_proxy: given
+    #                too win over them). The environment is never read
+    #                otherwise.
+    # public_suffix_list: the text of a public suffix list
+    #                (publicsuffix.org format) the cookie jar refuses
+    #                Domain=<suffix> cookies with; by default the system's.
     def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
-                   pool: nil, limits: nil, auth: nil, tls: nil, decompress: true, cookies: true)
+                   pool: nil, limits: nil, auth: nil, tls: nil, decompress: true, cookies: true,
+                   proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil)
       raise ArgumentError, "pool must be a Reqivo::Pool, got #{pool.class}" unless pool.nil? || pool.is_a?(Pool)
 
       @own_pool = pool.nil?
@@ -78,12 +95,17 @@ module Reqivo
       raise Error.from_native(err) if ptr.null?
 
       @handle = Handle.new(ptr, Native::FREE[:session], 'session')
+      @hooks = SessionHooks.new
       @timeout_ms = Config.timeout_ms(timeout, Config.default_timeout_ms)
       configure(base_url, headers, max_redirects, limits)
       configure_auth(auth) unless auth.nil?
       self.decompress = decompress unless decompress == true
       self.cookies = cookies unless cookies == true
       self.tls = tls unless tls.nil?
+      use_env_proxy if env_proxy
+      self.proxy = proxy unless proxy.nil?
+      self.no_proxy = no_proxy unless no_proxy.nil?
+      self.public_suffix_list = public_suffix_list unless public_suffix_list.nil?
     rescue StandardError
       close if @handle
       raise
@@ -122,6 +144,9 @@ module Reqivo
       token = own_token(cancel)
       result = Blocking.run(token) { send_request(req, token) }
       req.keep&.raise_stashed
+      if (hooked = @hooks.take_error)
+        raise hooked
+      end
       raise result if result.is_a?(Reqivo::Error)
 
       result
@@ -222,6 +247,111 @@ module Reqivo
       nil
     end
 
+    # Sends later requests through the HTTP proxy at `url` (see
+    # Session.new's proxy:); nil or "" connects directly again. The
+    # no_proxy list is kept. Raises Reqivo::UsageError for a URL the
+    # library cannot use (an https:// or socks5:// proxy, no host).
+    # Callable while other threads send.
+    def proxy=(url)
+      text = url.nil? ? '' : url.to_s
+      set_text(:reqivo_session_set_proxy, text)
+    end
+
+    # Sets the hosts that bypass the proxy: a String in the NO_PROXY form
+    # (names matching themselves and their subdomains, IPs, CIDR ranges,
+    # each optionally with :port, separated by commas or spaces; "*" for
+    # every host) or an Array of entries; nil or "" bypasses nothing.
+    # Names are not resolved: "localhost" does not match 127.0.0.1.
+    def no_proxy=(list)
+      text = list.is_a?(Array) ? list.map(&:to_s).join(',') : list.to_s
+      set_text(:reqivo_session_set_no_proxy, text)
+    end
+
+    # Replaces the proxy settings with the environment's, read now:
+    # HTTP_PROXY for http URLs, HTTPS_PROXY for https URLs, NO_PROXY (each
+    # also in lower case; upper case wins). HTTP_PROXY is ignored when
+    # REQUEST_METHOD is set (CGI). Unset variables mean no proxy. Raises
+    # Reqivo::UsageError naming a variable whose URL is unusable (nothing
+    # changes then). Do not call it while another thread changes ENV.
+    def use_env_proxy
+      @handle.use do |s|
+        err = Native::Error.new
+        check(Native.reqivo_session_use_env_proxy(s, err), err)
+      end
+      nil
+    end
+
+    # Sets the public suffix list (its text, publicsuffix.org format) the
+    # cookie jar uses to refuse cookies for a public suffix (Domain=co.uk);
+    # nil or "" goes back to the system's list. Raises Reqivo::UsageError
+    # for text that is no list.
+    def public_suffix_list=(text)
+      set_text(:reqivo_session_set_public_suffix_list, text.to_s)
+    end
+
+    # Calls the block with a Reqivo::HookRequest before each hop is sent:
+    # the request and each redirect it follows (and a retry on a fresh
+    # connection). The block may set, add or remove that hop's headers:
+    #
+    #   session.on_request { |req| req.headers['X-Trace'] = SecureRandom.hex(8) }
+    #
+    # An exception raised in the block stops the request, which raises it.
+    # Blocks run in the order added, on the thread that sends, possibly on
+    # several threads at once. Returns self.
+    def on_request(&block)
+      raise ArgumentError, 'on_request needs a block' unless block
+
+      install_hooks(@hooks.add_request(block))
+    end
+
+    # Calls the block with (status, headers, url) for each response head
+    # (redirect hops included) before its body is read; headers is a
+    # Reqivo::Headers. An exception raised in the block stops the request,
+    # which raises it. Returns self.
+    def on_response(&block)
+      raise ArgumentError, 'on_response needs a block' unless block
+
+      install_hooks(@hooks.add_response(block))
+    end
+
+    # Removes every on_request and on_response block.
+    def clear_hooks
+      install_hooks(@hooks.clear)
+      nil
+    end
+
+    # Sends the session's log lines to a Logger (or anything with #add
+    # (severity, message, progname) and #level): connections opened and
+    # reused (debug), retries and redirects (info), failed requests
+    # (error), progname "reqivo". Lines below the logger's level at the
+    # time of this call are never formatted. nil turns logging off.
+    def logger=(logger)
+      if logger.nil?
+        set_logger(nil, 0)
+      else
+        raise ArgumentError, 'logger must respond to #add' unless logger.respond_to?(:add)
+
+        level = logger.respond_to?(:level) ? logger.level.to_i.clamp(0, 3) : 0
+        set_logger(->(lvl, msg) { logger.add(LOGGER_SEVERITY.fetch(lvl), msg, 'reqivo') }, level)
+      end
+      @logger = logger
+    end
+
+    attr_reader :logger
+
+    # Calls the block with (level, message) for each log line at `level`
+    # and above (:debug, :info, :warn, :error); see #logger=. An exception
+    # raised in the block is raised by the request once it is over.
+    def on_log(level: :debug, &block)
+      raise ArgumentError, 'on_log needs a block' unless block
+
+      min = SessionHooks::LEVELS.index(level) or
+        raise ArgumentError, "level must be one of #{SessionHooks::LEVELS.join(', ')}, got #{level.inspect}"
+      set_logger(block, min)
+      @logger = nil
+      self
+    end
+
     # Frees the session (now, or when its last call in flight returns) and
     # its own pool. Idempotent; later calls raise Reqivo::ClosedError.
     def close
@@ -239,6 +369,27 @@ module Reqivo
     end
 
     private
+
+    LOGGER_SEVERITY = { debug: Logger::DEBUG, info: Logger::INFO, warn: Logger::WARN, error: Logger::ERROR }.freeze
+
+    def set_text(function, text)
+      @handle.use do |s|
+        err = Native::Error.new
+        check(Native.public_send(function, s, text, text.bytesize, err), err)
+      end
+    end
+
+    def install_hooks((on_req, on_resp))
+      @handle.use { |s| check_code(Native.reqivo_session_set_hooks(s, on_req, on_resp, nil)) }
+      self
+    end
+
+    def set_logger(block, min_level)
+      @handle.use do |s|
+        fn = block && @hooks.log_function(block)
+        check_code(Native.reqivo_session_set_logger(s, fn, nil, min_level))
+      end
+    end
 
     def configure(base_url, headers, max_redirects, limits)
       err = Native::Error.new
@@ -269,6 +420,7 @@ module Reqivo
         req.use do |r|
           token.use do |c|
             err = Native.error_struct
+            @hooks.reset_error
             ptr = Native.reqivo_session_send(s, r, c, err)
             next Error.from_native(err) if ptr.null?
 
@@ -292,6 +444,7 @@ module Reqivo
           req.use do |r|
             token.use do |c|
               err = Native.error_struct
+              @hooks.reset_error
               ptr = Native.reqivo_session_open(s, r, c, err)
               # The stream keeps the callbacks: progress is called by its reads.
               ptr.null? ? Error.from_native(err) : Stream.new(ptr, token, owned, req.keep)
@@ -299,7 +452,7 @@ module Reqivo
           end
         end
       end
-      if (stashed = req.keep&.error)
+      if (stashed = req.keep&.error || @hooks.take_error)
         result.close if result.is_a?(Stream)
         raise stashed
       end
