@@ -1,0 +1,316 @@
+//! Reassembly of received frames into events (RFC 6455 §5.4-5.5): data
+//! frames are joined into messages, control frames may arrive between the
+//! fragments of one, text is validated as it comes in, and both limits are
+//! checked on each frame header before its payload is stored.
+use super::close::{parse_close_payload, CloseFrame};
+use super::error::{WsError, WsErrorKind};
+use super::frame::{FrameHeader, OpCode};
+use super::utf8::Utf8Validator;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Binary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest payload of one frame.
+    pub max_frame: u64,
+    /// Largest message, all its fragments together.
+    pub max_message: u64,
+}
+
+impl Limits {
+    pub const DEFAULT_MAX: u64 = 16 << 20;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame: Self::DEFAULT_MAX,
+            max_message: Self::DEFAULT_MAX,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A whole data message; text has been validated as UTF-8.
+    Message {
+        kind: Kind,
+        data: Vec<u8>,
+    },
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(CloseFrame),
+}
+
+/// Storage grows as bytes arrive beyond this, so a header that announces a
+/// large frame (within the limits) does not reserve it all up front.
+const RESERVE_CAP: u64 = 1 << 20;
+
+#[derive(Debug, Default)]
+pub struct Reassembler {
+    limits: Limits,
+    /// The frame whose payload is arriving, and how many bytes it still owes.
+    frame: Option<(FrameHeader, u64)>,
+    /// The data message being assembled.
+    message: Option<(Kind, Vec<u8>)>,
+    utf8: Utf8Validator,
+    /// The payload of the control frame being received (at most 125 bytes).
+    control: Vec<u8>,
+}
+
+impl Reassembler {
+    pub fn new(limits: Limits) -> Self {
+        Reassembler {
+            limits,
+            ..Default::default()
+        }
+    }
+
+    /// Takes bytes from `input` until one event is complete or the input is
+    /// used up. Returns how many bytes were used and the event, if any.
+    /// After an error the connection must be failed; nothing is retried.
+    pub fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<Event>), WsError> {
+        let mut used = 0;
+        loop {
+            let rest = &input[used..];
+            let Some((h, left)) = self.frame else {
+                match FrameHeader::decode(rest, 0, self.limits.max_frame)? {
+                    None => return Ok((used, None)),
+                    Some((h, n)) => {
+                        self.start(&h)?;
+                        used += n;
+                        self.frame = Some((h, h.len));
+                        continue;
+                    }
+                }
+            };
+            let take = left.min(rest.len() as u64) as usize;
+            let piece = &rest[..take];
+            let last = take as u64 == left;
+            if h.opcode.is_control() {
+                self.control.extend_from_slice(piece);
+            } else if let Some((kind, buf)) = &mut self.message {
+                if *kind == Kind::Text {
+                    self.utf8.feed(piece, h.fin && last)?;
+                }
+                buf.extend_from_slice(piece);
+            }
+            used += take;
+            if !last {
+                self.frame = Some((h, left - take as u64));
+                return Ok((used, None));
+            }
+            self.frame = None;
+            if let Some(ev) = self.finish(&h)? {
+                return Ok((used, Some(ev)));
+            }
+        }
+    }
+
+    /// True while a fragmented message or a frame is only partly received.
+    pub fn in_progress(&self) -> bool {
+        self.frame.is_some() || self.message.is_some()
+    }
+
+    /// Checks a new frame against the message state (§5.4) and the
+    /// message limit, before any of its payload is stored.
+    fn start(&mut self, h: &FrameHeader) -> Result<(), WsError> {
+        let kind = match h.opcode {
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {
+                self.control.clear();
+                return Ok(());
+            }
+            OpCode::Continuation => {
+                if self.message.is_none() {
+                    return Err(WsError::protocol(
+                        "continuation frame without a message to continue (RFC 6455 §5.4)",
+                    ));
+                }
+                None
+            }
+            OpCode::Text => Some(Kind::Text),
+            OpCode::Binary => Some(Kind::Binary),
+        };
+        if let Some(kind) = kind {
+            if self.message.is_some() {
+                return Err(WsError::protocol(
+                    "new data frame while a fragmented message is unfinished (RFC 6455 §5.4)",
+                ));
+            }
+            self.message = Some((kind, Vec::new()));
+            self.utf8 = Utf8Validator::default();
+        }
+        let Some((_, buf)) = &mut self.message else {
+            return Ok(());
+        };
+        let total = buf.len() as u64 + h.len;
+        if total > self.limits.max_message {
+            return Err(WsError::new(
+                WsErrorKind::MessageTooBig,
+                format!(
+                    "message of at least {} bytes is over the maximum message size of {} bytes",
+                    total, self.limits.max_message
+                ),
+            ));
+        }
+        buf.reserve(h.len.min(RESERVE_CAP) as usize);
+        Ok(())
+    }
+
+    fn finish(&mut self, h: &FrameHeader) -> Result<Option<Event>, WsError> {
+        Ok(match h.opcode {
+            OpCode::Ping => Some(Event::Ping(std::mem::take(&mut self.control))),
+            OpCode::Pong => Some(Event::Pong(std::mem::take(&mut self.control))),
+            OpCode::Close => Some(Event::Close(parse_close_payload(&self.control)?)),
+            _ if h.fin => self
+                .message
+                .take()
+                .map(|(kind, data)| Event::Message { kind, data }),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` whole, byte by byte, and with trailing junk after the
+    /// events, collecting the events (or the first error's kind).
+    fn run_ways(input: &[u8], limits: Limits) -> Result<Vec<Event>, WsErrorKind> {
+        let whole = run(input, input.len().max(1), limits);
+        let bytewise = run(input, 1, limits);
+        assert_eq!(whole, bytewise, "whole vs byte by byte");
+        whole
+    }
+
+    fn run(input: &[u8], step: usize, limits: Limits) -> Result<Vec<Event>, WsErrorKind> {
+        let mut r = Reassembler::new(limits);
+        let mut events = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                let (n, ev) = r.feed(&buf).map_err(|e| e.kind)?;
+                buf.drain(..n);
+                match ev {
+                    Some(ev) => events.push(ev),
+                    None => break,
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    fn msg(kind: Kind, data: &[u8]) -> Event {
+        Event::Message {
+            kind,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn message_single_frames() {
+        let ev = run_ways(b"\x81\x05Hello\x82\x00\x81\x00", Limits::default()).unwrap();
+        assert_eq!(
+            ev,
+            vec![
+                msg(Kind::Text, b"Hello"),
+                msg(Kind::Binary, b""),
+                msg(Kind::Text, b"")
+            ]
+        );
+    }
+
+    #[test]
+    fn message_fragments_with_interleaved_control_frames() {
+        // RFC 6455 §5.6 example plus a ping and pong between the fragments.
+        let input = b"\x01\x03Hel\x89\x02hi\x80\x02lo\x8a\x00";
+        let ev = run_ways(input, Limits::default()).unwrap();
+        assert_eq!(
+            ev,
+            vec![
+                Event::Ping(b"hi".to_vec()),
+                msg(Kind::Text, b"Hello"),
+                Event::Pong(vec![])
+            ]
+        );
+    }
+
+    #[test]
+    fn message_text_code_point_split_across_fragments() {
+        let input = b"\x01\x01\xe2\x00\x01\x82\x80\x01\xac";
+        let ev = run_ways(input, Limits::default()).unwrap();
+        assert_eq!(ev, vec![msg(Kind::Text, "€".as_bytes())]);
+    }
+
+    #[test]
+    fn message_refuses_continuation_without_start() {
+        assert_eq!(
+            run_ways(b"\x80\x01a", Limits::default()),
+            Err(WsErrorKind::Protocol)
+        );
+    }
+
+    #[test]
+    fn message_refuses_new_message_inside_fragmented_one() {
+        assert_eq!(
+            run_ways(b"\x01\x01a\x81\x01b", Limits::default()),
+            Err(WsErrorKind::Protocol)
+        );
+    }
+
+    #[test]
+    fn message_invalid_utf8_fails_before_the_message_ends() {
+        // The bad byte is in the first fragment; the rest never arrives.
+        assert_eq!(
+            run_ways(b"\x01\x02a\xff", Limits::default()),
+            Err(WsErrorKind::InvalidUtf8)
+        );
+        // Binary is not checked.
+        assert!(run_ways(b"\x82\x01\xff", Limits::default()).is_ok());
+    }
+
+    #[test]
+    fn message_over_limit_refused_on_the_header() {
+        let small = Limits {
+            max_frame: 10,
+            max_message: 12,
+        };
+        assert_eq!(
+            run_ways(b"\x82\x0b", small),
+            Err(WsErrorKind::MessageTooBig)
+        );
+        // Two fragments of 8: each frame fits, the message does not; the
+        // second header alone trips the limit.
+        let two = b"\x02\x08aaaaaaaa\x80\x08";
+        assert_eq!(run_ways(two, small), Err(WsErrorKind::MessageTooBig));
+    }
+
+    #[test]
+    fn message_close_frames_parsed() {
+        let ev = run_ways(b"\x88\x05\x03\xe8bye", Limits::default()).unwrap();
+        assert_eq!(
+            ev,
+            vec![Event::Close(CloseFrame {
+                code: Some(1000),
+                reason: "bye".into()
+            })]
+        );
+        assert_eq!(
+            run_ways(b"\x88\x02\x03\xed", Limits::default()),
+            Err(WsErrorKind::Protocol)
+        );
+    }
+
+    #[test]
+    fn message_stops_exactly_at_the_event() {
+        let mut r = Reassembler::new(Limits::default());
+        let (n, ev) = r.feed(b"\x81\x01a\x81\x01b").unwrap();
+        assert_eq!((n, ev), (3, Some(msg(Kind::Text, b"a"))));
+    }
+}
