@@ -125,6 +125,18 @@
 #define REQIVO_VERSION_PATCH 0
 
 /**
+ * The longest header: 2 bytes, 8 of extended length, 4 of mask key.
+ */
+#define MAX_HEADER_LEN 14
+
+/**
+ * RFC 6455 §5.5: control frames carry at most 125 payload bytes.
+ */
+#define MAX_CONTROL_PAYLOAD 125
+
+#define Limits_DEFAULT_MAX (16 << 20)
+
+/**
  * Result codes. 0 is success; the thousands give the class (see
  * `reqivo_code_class`). Functions return them as `uint32_t`.
  */
@@ -290,6 +302,40 @@ enum reqivo_code
    * A caller callback returned non-zero.
    */
   REQIVO_ERR_ABORTED_BY_CALLBACK = 6002,
+  /**
+   * The WebSocket handshake failed: the server answered other than 101
+   * (the message gives the status; `reqivo_ws_connect` can return the
+   * response), or its 101 has a wrong Sec-WebSocket-Accept, Upgrade,
+   * extension or subprotocol.
+   */
+  REQIVO_ERR_WS_HANDSHAKE = 7001,
+  /**
+   * The WebSocket is closed: the close handshake happened, or an earlier
+   * failure ended the connection (the message says which).
+   */
+  REQIVO_ERR_WS_CLOSED = 7002,
+  /**
+   * The server broke RFC 6455 (a masked frame, reserved bits or opcode,
+   * a long or fragmented control frame, a bad close code, a continuation
+   * without a start...); the message names the rule. The connection was
+   * closed with code 1002.
+   */
+  REQIVO_ERR_WS_PROTOCOL = 7003,
+  /**
+   * A text message or close reason from the server is not UTF-8; the
+   * connection was closed with code 1007.
+   */
+  REQIVO_ERR_WS_INVALID_UTF8 = 7004,
+  /**
+   * A frame or message from the server is over the maximum frame or
+   * message size; the connection was closed with code 1009.
+   */
+  REQIVO_ERR_WS_MESSAGE_TOO_BIG = 7005,
+  /**
+   * A ping got no pong within the pong timeout; the connection was
+   * closed with code 1001.
+   */
+  REQIVO_ERR_WS_PING_TIMEOUT = 7006,
   /**
    * A bug inside the library was caught at the API boundary.
    */

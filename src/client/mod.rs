@@ -20,6 +20,7 @@ mod request;
 mod response;
 mod session;
 mod stream;
+pub mod ws;
 
 pub use body::{BodySource, Progress};
 pub use cookies::Jar;
@@ -28,5 +29,5 @@ pub use hooks::{HookRequest, Hooks};
 pub use log::{Level, Log, Logger};
 pub use request::Request;
 pub use response::{Response, Timings};
-pub use session::{Session, SessionConfig};
+pub use session::{Session, SessionConfig, Upgrade, Upgraded};
 pub use stream::Stream;

@@ -92,11 +92,37 @@ pub struct Session {
 enum Delivery {
     Buffered,
     Streamed,
+    /// An HTTP/1.1 Upgrade: a 101 hands over the connection, anything else
+    /// is read whole and returned.
+    Upgrade,
 }
 
 enum Finished {
     Buffered(Response),
     Streamed(Stream),
+    Upgraded(Box<Upgraded>),
+}
+
+/// A connection the server switched to another protocol (101), out of the
+/// pool's hands for good.
+pub struct Upgraded {
+    /// The 101 head.
+    pub head: crate::proto::ResponseHead,
+    /// The connection; bytes the server sent after the head are in its buffer.
+    pub conn: crate::net::Conn,
+    pub url: String,
+    pub timings: Timings,
+    pub tls: Option<crate::net::TlsInfo>,
+    /// The timeouts the exchange ran under; the upgraded protocol's reads
+    /// and writes keep the per-operation ones.
+    pub timeouts: Timeouts,
+}
+
+/// What an upgrade request got.
+pub enum Upgrade {
+    Switched(Upgraded),
+    /// Any answer other than 101, body read under the session's limits.
+    Refused(Response),
 }
 
 impl Session {
@@ -269,7 +295,25 @@ impl Session {
             .inspect_err(|e| self.log_failure(req, e))?
         {
             Finished::Buffered(r) => Ok(r),
-            Finished::Streamed(_) => unreachable!("buffered delivery returns a buffered response"),
+            _ => unreachable!("buffered delivery returns a buffered response"),
+        }
+    }
+
+    /// Sends `req` (which carries the Upgrade headers) and, on 101, hands
+    /// the connection over: it never returns to the pool. Redirects are
+    /// not followed; a 3xx is a refusal like any other non-101 answer.
+    pub fn upgrade(
+        &self,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+    ) -> Result<Upgrade, ClientError> {
+        match self
+            .run(req, cancel, Delivery::Upgrade)
+            .inspect_err(|e| self.log_failure(req, e))?
+        {
+            Finished::Upgraded(u) => Ok(Upgrade::Switched(*u)),
+            Finished::Buffered(r) => Ok(Upgrade::Refused(r)),
+            Finished::Streamed(_) => unreachable!("upgrade delivery never streams"),
         }
     }
 
@@ -281,7 +325,7 @@ impl Session {
             .inspect_err(|e| self.log_failure(req, e))?
         {
             Finished::Streamed(s) => Ok(s),
-            Finished::Buffered(_) => unreachable!("streamed delivery returns a stream"),
+            _ => unreachable!("streamed delivery returns a stream"),
         }
     }
 
@@ -322,6 +366,7 @@ impl Session {
         limits.max_body_bytes = cfg.max_body_bytes.unwrap_or(match delivery {
             Delivery::Buffered => Limits::DEFAULT_BUFFERED_BODY_BYTES,
             Delivery::Streamed => u64::MAX,
+            Delivery::Upgrade => Limits::DEFAULT_BUFFERED_BODY_BYTES,
         });
         let mut origin = self.resolve(&cfg, req)?;
         // Credentials in the URL become Basic auth for that origin, and
@@ -373,7 +418,10 @@ impl Session {
                 }
             }
             let location = ex.head.value("location").map(<[u8]>::to_vec);
-            let follow = cfg.max_redirects > 0 && is_redirect(ex.head.status) && location.is_some();
+            let follow = cfg.max_redirects > 0
+                && is_redirect(ex.head.status)
+                && location.is_some()
+                && !matches!(delivery, Delivery::Upgrade);
             if !follow {
                 return self.deliver(
                     ex,
@@ -424,6 +472,7 @@ impl Session {
                 match &mut done {
                     Finished::Buffered(r) => r.redirect_not_followed = true,
                     Finished::Streamed(s) => s.mark_redirect_not_followed(),
+                    Finished::Upgraded(_) => {}
                 }
                 return Ok(done);
             }
@@ -453,7 +502,19 @@ impl Session {
         let reused = ex.lease.reused;
         let tls = ex.lease.tls_info();
         match delivery {
-            Delivery::Buffered => {
+            Delivery::Upgrade if ex.head.status == 101 => {
+                let mut timings: Timings = ex.timings;
+                timings.total = budget.started.elapsed();
+                Ok(Finished::Upgraded(Box::new(Upgraded {
+                    head: ex.head,
+                    conn: ex.lease.detach(),
+                    url: url.into(),
+                    timings,
+                    tls,
+                    timeouts,
+                })))
+            }
+            Delivery::Buffered | Delivery::Upgrade => {
                 let (head, mut body, mut timings) = read_body(ex, budget, u64::MAX)?;
                 let coding = decode.then(|| decode::coding_of(&head)).flatten();
                 let decompressed = coding.is_some() && !body.is_empty();

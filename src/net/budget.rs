@@ -133,7 +133,41 @@ impl<'a> Budget<'a> {
         op: Op,
         what: &dyn fmt::Display,
     ) -> Result<(), NetError> {
-        let deadline = self.op_deadline(op);
+        match self.poll_until(fd, writable, self.op_deadline(op), what)? {
+            true => Ok(()),
+            false => Err(self.timeout_error(op, what)),
+        }
+    }
+
+    /// Waits until `fd` is ready (true) or `until` passes (false), for
+    /// waits whose deadline the caller computes (WebSocket ping timers).
+    /// The cancel token and the total deadline still end it with an error.
+    pub fn wait_fd_until(
+        &self,
+        fd: BorrowedFd<'_>,
+        writable: bool,
+        until: Option<Instant>,
+        what: &dyn fmt::Display,
+    ) -> Result<bool, NetError> {
+        let deadline = match (until, self.total_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let ready = self.poll_until(fd, writable, deadline, what)?;
+        if !ready && self.total_passed() {
+            return Err(self.timeout_error(Op::Read, what));
+        }
+        Ok(ready)
+    }
+
+    /// The one poll loop: true when `fd` is ready, false at `deadline`.
+    fn poll_until(
+        &self,
+        fd: BorrowedFd<'_>,
+        writable: bool,
+        deadline: Option<Instant>,
+        what: &dyn fmt::Display,
+    ) -> Result<bool, NetError> {
         let flags = if writable {
             PollFlags::OUT
         } else {
@@ -145,7 +179,7 @@ impl<'a> Budget<'a> {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return Err(self.timeout_error(op, what));
+                        return Ok(false);
                     }
                     Some(d - now)
                 }
@@ -175,7 +209,7 @@ impl<'a> Budget<'a> {
                     self.check_cancel()?;
                     // HUP/ERR count as ready: the following read or write reports them.
                     if !set[0].revents().is_empty() {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
                 Err(Errno::INTR) => continue,

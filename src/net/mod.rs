@@ -14,9 +14,9 @@ mod error;
 mod pool;
 mod tls;
 
-pub use budget::{Budget, Timeouts};
+pub use budget::{Budget, Op, Timeouts};
 pub use cancel::Cancel;
-pub use conn::{Conn, ConnTimings};
+pub use conn::{Conn, ConnTimings, WriteStep};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{Lease, Pool, PoolConfig, PoolKey, PoolStats};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};

@@ -1,0 +1,573 @@
+//! An open WebSocket connection: sending, receiving, automatic pongs, the
+//! close handshake and keep-alive pings.
+//!
+//! Locking, and why. One thread may send while another receives. Both
+//! directions share one transport (with rustls, one TLS state), kept in
+//! `conn` behind a mutex that is only ever held for a step that cannot
+//! wait: taking in what the socket has, or giving it what it will take.
+//! A thread that must wait polls `waiter`, a duplicate descriptor of the
+//! socket, with that lock released; so a receiver waiting on a silent
+//! server never holds up a sender, and the reverse. Frames must not
+//! interleave on the wire, so a sender holds `send` from a frame's first
+//! byte to its last, waits included. The receiver's replies (pongs, the
+//! Close echo) never wait for `send`: they are queued in `state` and
+//! written by whoever holds or next takes it (`flush_control`).
+//! Lock order: `recv`, then `send`, then `state` or `conn` (never both).
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::connect::WsOptions;
+use crate::client::error::{ClientError, ClientErrorKind};
+use crate::client::response::Response;
+use crate::client::session::Upgraded;
+use crate::net::{Budget, Cancel, Conn, NetError, NetErrorKind, Op, Timeouts};
+use crate::ws::{
+    self, encode_frame, Event, Kind, OpCode, Reassembler, Utf8Validator, WsError, WsErrorKind,
+};
+
+/// Bytes buffered from the socket at most, beyond what a frame needs.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Text(Vec<u8>),
+    Binary(Vec<u8>),
+    /// The server's Close: its code (1005 when it gave none) and reason.
+    /// Returned once; later receives fail with a closed error.
+    Close {
+        code: u16,
+        reason: String,
+    },
+}
+
+struct Sender {
+    /// The fragmented message being sent: its kind, and for text the
+    /// validator that sees each fragment.
+    fragment: Option<(Kind, Utf8Validator)>,
+    scratch: Vec<u8>,
+}
+
+struct Receiver {
+    reasm: Reassembler,
+    next_ping: Option<Instant>,
+}
+
+#[derive(Default)]
+struct State {
+    close_sent: bool,
+    close_received: bool,
+    /// Why the connection is over, once it is.
+    failed: Option<String>,
+    /// Control frames the receiver owes the server.
+    pending: Vec<(OpCode, Vec<u8>)>,
+    /// When the oldest unanswered ping must have its pong.
+    pong_deadline: Option<Instant>,
+}
+
+pub struct WebSocket {
+    conn: Mutex<Conn>,
+    waiter: TcpStream,
+    send: Mutex<Sender>,
+    recv: Mutex<Receiver>,
+    state: Mutex<State>,
+    protocol: Option<String>,
+    response: Response,
+    peer: String,
+    timeouts: Timeouts,
+    ping_interval: Option<Duration>,
+    pong_timeout: Option<Duration>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another thread is caught at the C boundary; the data it
+    // guarded is still consistent at every await point here.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn closed(why: &str) -> ClientError {
+    WsError::new(WsErrorKind::Closed, format!("WebSocket closed: {}", why)).into()
+}
+
+fn invalid(message: impl Into<String>) -> ClientError {
+    ClientError::new(ClientErrorKind::InvalidArgument, message)
+}
+
+fn data_opcode(kind: Kind) -> OpCode {
+    match kind {
+        Kind::Text => OpCode::Text,
+        Kind::Binary => OpCode::Binary,
+    }
+}
+
+/// Errors after which the connection cannot go on: the transport failed,
+/// or a frame may be half-written. Timeouts and cancellation before any
+/// byte moved leave it usable.
+fn is_fatal(e: &ClientError) -> bool {
+    !matches!(
+        e,
+        ClientError::Net(NetError {
+            kind: NetErrorKind::TimeoutRead
+                | NetErrorKind::TimeoutWrite
+                | NetErrorKind::TimeoutTotal
+                | NetErrorKind::Cancelled,
+            ..
+        })
+    )
+}
+
+impl WebSocket {
+    pub(crate) fn new(
+        up: Upgraded,
+        protocol: Option<String>,
+        opts: &WsOptions,
+    ) -> Result<WebSocket, ClientError> {
+        let waiter = up
+            .conn
+            .wait_handle()
+            .map_err(|e| NetError::io(&e, "duplicating the WebSocket descriptor"))?;
+        let peer = up.conn.peer().to_string();
+        Ok(WebSocket {
+            conn: Mutex::new(up.conn),
+            waiter,
+            send: Mutex::new(Sender {
+                fragment: None,
+                scratch: Vec::new(),
+            }),
+            recv: Mutex::new(Receiver {
+                reasm: Reassembler::new(opts.limits),
+                next_ping: None,
+            }),
+            state: Mutex::new(State::default()),
+            protocol,
+            response: Response {
+                head: up.head,
+                body: Vec::new(),
+                url: up.url,
+                reused: false,
+                redirect_count: 0,
+                timings: up.timings,
+                redirect_not_followed: false,
+                decompressed: false,
+                tls: up.tls,
+            },
+            peer,
+            // The total timeout bounded the handshake; a WebSocket lives
+            // as long as its user wants, each wait bounded on its own.
+            timeouts: Timeouts {
+                total: None,
+                ..up.timeouts
+            },
+            ping_interval: opts.ping_interval.filter(|d| !d.is_zero()),
+            pong_timeout: opts.pong_timeout.filter(|d| !d.is_zero()),
+        })
+    }
+
+    /// The subprotocol the server selected, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The 101 response head (empty body).
+    pub fn response(&self) -> &Response {
+        &self.response
+    }
+
+    fn budget<'a>(&self, cancel: Option<&'a Cancel>) -> Budget<'a> {
+        Budget::new(self.timeouts, cancel)
+    }
+
+    /// Sends a whole message. Text must be UTF-8.
+    pub fn send(
+        &self,
+        kind: Kind,
+        data: &[u8],
+        cancel: Option<&Cancel>,
+    ) -> Result<(), ClientError> {
+        if kind == Kind::Text && std::str::from_utf8(data).is_err() {
+            return Err(invalid("text message is not valid UTF-8"));
+        }
+        let budget = self.budget(cancel);
+        let mut s = lock(&self.send);
+        if s.fragment.is_some() {
+            return Err(invalid(
+                "a fragmented message is being sent: finish it (fin) first",
+            ));
+        }
+        self.write_frame(&mut s, true, data_opcode(kind), data, &budget)?;
+        drop(s);
+        self.flush_control(&budget)
+    }
+
+    /// Sends one fragment of a message; `fin` marks the last. Every
+    /// fragment of a message has the kind of the first. Text fragments
+    /// together must be UTF-8; a fragment may end inside a code point.
+    pub fn send_fragment(
+        &self,
+        kind: Kind,
+        data: &[u8],
+        fin: bool,
+        cancel: Option<&Cancel>,
+    ) -> Result<(), ClientError> {
+        let budget = self.budget(cancel);
+        let mut s = lock(&self.send);
+        let (first, mut utf8) = match &s.fragment {
+            None => (true, Utf8Validator::default()),
+            Some((k, _)) if *k != kind => {
+                return Err(invalid(
+                    "a fragment's kind differs from the first fragment of its message",
+                ))
+            }
+            Some((_, v)) => (false, v.clone()),
+        };
+        if kind == Kind::Text {
+            utf8.feed(data, fin)
+                .map_err(|_| invalid("text fragments are not valid UTF-8"))?;
+        }
+        let opcode = if first {
+            data_opcode(kind)
+        } else {
+            OpCode::Continuation
+        };
+        self.write_frame(&mut s, fin, opcode, data, &budget)?;
+        s.fragment = if fin { None } else { Some((kind, utf8)) };
+        drop(s);
+        self.flush_control(&budget)
+    }
+
+    /// Sends a ping with `payload` (at most 125 bytes). With a pong
+    /// timeout set, a receive fails with a ping timeout when no pong has
+    /// come back in time.
+    pub fn ping(&self, payload: &[u8], cancel: Option<&Cancel>) -> Result<(), ClientError> {
+        if payload.len() > ws::MAX_CONTROL_PAYLOAD {
+            return Err(invalid(format!(
+                "ping payload of {} bytes is over 125",
+                payload.len()
+            )));
+        }
+        let budget = self.budget(cancel);
+        let mut s = lock(&self.send);
+        self.write_frame(&mut s, true, OpCode::Ping, payload, &budget)?;
+        drop(s);
+        self.arm_pong_deadline();
+        self.flush_control(&budget)
+    }
+
+    fn arm_pong_deadline(&self) {
+        if let Some(t) = self.pong_timeout {
+            let mut st = lock(&self.state);
+            // The oldest unanswered ping sets the deadline: any pong
+            // proves the peer alive.
+            st.pong_deadline.get_or_insert(Instant::now() + t);
+        }
+    }
+
+    /// Starts the close handshake (RFC 6455 §7.1.2): sends Close with
+    /// `code` and `reason`, then, unless another thread is receiving (it
+    /// will get the server's Close), reads until the server's Close,
+    /// dropping data that arrives meanwhile, under the read timeout.
+    /// Closing a connection already closed or failed does nothing.
+    pub fn close(
+        &self,
+        code: u16,
+        reason: &[u8],
+        cancel: Option<&Cancel>,
+    ) -> Result<(), ClientError> {
+        ws::validate_close_code_to_send(code, reason).map_err(invalid)?;
+        let budget = self.budget(cancel);
+        {
+            let mut s = lock(&self.send);
+            {
+                let st = lock(&self.state);
+                if st.close_sent || st.failed.is_some() {
+                    return Ok(());
+                }
+            }
+            let mut payload = code.to_be_bytes().to_vec();
+            payload.extend_from_slice(reason);
+            self.write_frame(&mut s, true, OpCode::Close, &payload, &budget)?;
+        }
+        let Ok(mut r) = self.recv.try_lock() else {
+            return Ok(());
+        };
+        loop {
+            match self.receive_locked(&mut r, &budget) {
+                Ok(Message::Close { .. }) => return Ok(()),
+                Ok(_) => {}
+                // The server may close the TCP connection right after its
+                // Close, or even instead of it: either way it is closed.
+                Err(ClientError::Ws(e)) if e.kind == WsErrorKind::Closed => return Ok(()),
+                Err(ClientError::Net(e)) if e.kind == NetErrorKind::ConnectionClosed => {
+                    return Ok(())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Receives the next message, answering pings and sending keep-alive
+    /// pings meanwhile. Waits under the read timeout (a timeout or a
+    /// cancel leaves the connection usable) and the pong deadline.
+    pub fn receive(&self, cancel: Option<&Cancel>) -> Result<Message, ClientError> {
+        let budget = self.budget(cancel);
+        let mut r = lock(&self.recv);
+        self.receive_locked(&mut r, &budget)
+    }
+
+    fn receive_locked(
+        &self,
+        r: &mut Receiver,
+        budget: &Budget<'_>,
+    ) -> Result<Message, ClientError> {
+        {
+            let st = lock(&self.state);
+            if let Some(why) = &st.failed {
+                return Err(closed(why));
+            }
+            if st.close_received {
+                return Err(closed("the server's Close was already received"));
+            }
+        }
+        if r.next_ping.is_none() {
+            r.next_ping = self.ping_interval.map(|i| Instant::now() + i);
+        }
+        let mut silence_until = budget.op_deadline(Op::Read);
+        loop {
+            let step = {
+                let mut c = lock(&self.conn);
+                match r.reasm.feed(c.buffered()) {
+                    Err(e) => Step::Violation(e),
+                    Ok((n, ev)) => {
+                        c.consume(n);
+                        match ev {
+                            Some(ev) => Step::Event(ev),
+                            None => match c.try_fill(READ_BUFFER) {
+                                Ok(Some(0)) => Step::Eof(r.reasm.in_progress()),
+                                Ok(Some(_)) => Step::Bytes,
+                                Ok(None) => Step::Nothing,
+                                Err(e) => Step::Failed(e),
+                            },
+                        }
+                    }
+                }
+            };
+            match step {
+                Step::Violation(e) => return Err(self.fail_with(e, budget)),
+                Step::Failed(e) => return Err(self.mark_failed(e.into())),
+                Step::Eof(mid) => {
+                    let what = if mid {
+                        "in the middle of a frame"
+                    } else {
+                        "without a Close frame (1006)"
+                    };
+                    let e = NetError::new(
+                        NetErrorKind::ConnectionClosed,
+                        format!("{} closed the WebSocket connection {}", self.peer, what),
+                    );
+                    return Err(self.mark_failed(e.into()));
+                }
+                Step::Bytes => silence_until = budget.op_deadline(Op::Read),
+                Step::Event(ev) => {
+                    if let Some(m) = self.handle(ev, budget)? {
+                        return Ok(m);
+                    }
+                }
+                Step::Nothing => {
+                    let now = Instant::now();
+                    let pong_due = lock(&self.state).pong_deadline;
+                    if pong_due.is_some_and(|d| now >= d) {
+                        let ms = self.pong_timeout.unwrap_or_default().as_millis();
+                        let e = WsError::new(
+                            WsErrorKind::PingTimeout,
+                            format!("{} sent no pong within {} ms of a ping", self.peer, ms),
+                        );
+                        return Err(self.fail_with(e, budget));
+                    }
+                    if let (Some(t), Some(i)) = (r.next_ping, self.ping_interval) {
+                        if now >= t {
+                            r.next_ping = Some(now + i);
+                            self.ping(b"", budget.cancel)?;
+                            continue;
+                        }
+                    }
+                    let until = [silence_until, pong_due, r.next_ping]
+                        .into_iter()
+                        .flatten()
+                        .min();
+                    let what = format_args!("waiting for a WebSocket message from {}", self.peer);
+                    let ready = budget.wait_fd_until(self.waiter.as_fd(), false, until, &what)?;
+                    if !ready && silence_until.is_some_and(|d| Instant::now() >= d) {
+                        return Err(budget.timeout_error(Op::Read, &what).into());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Acts on a control frame; returns the message to give the caller.
+    fn handle(&self, ev: Event, budget: &Budget<'_>) -> Result<Option<Message>, ClientError> {
+        match ev {
+            Event::Message { kind, data } => Ok(Some(match kind {
+                Kind::Text => Message::Text(data),
+                Kind::Binary => Message::Binary(data),
+            })),
+            // §5.5.2: answer with a pong carrying the same payload.
+            Event::Ping(p) => {
+                {
+                    let mut st = lock(&self.state);
+                    if st.close_sent {
+                        return Ok(None);
+                    }
+                    // §5.5.3: answering only the latest ping is enough.
+                    st.pending.retain(|(op, _)| *op != OpCode::Pong);
+                    st.pending.push((OpCode::Pong, p));
+                }
+                self.flush_control(budget).map(|_| None)
+            }
+            Event::Pong(_) => {
+                lock(&self.state).pong_deadline = None;
+                Ok(None)
+            }
+            Event::Close(cf) => {
+                let code = cf.code.unwrap_or(1005);
+                {
+                    let mut st = lock(&self.state);
+                    st.close_received = true;
+                    st.pong_deadline = None;
+                    if !st.close_sent {
+                        // §5.5.1: echo the status code.
+                        let echo = cf
+                            .code
+                            .map(|c| c.to_be_bytes().to_vec())
+                            .unwrap_or_default();
+                        st.pending.push((OpCode::Close, echo));
+                    }
+                }
+                // The echo is best effort: the server may already be gone.
+                let _ = self.flush_control(budget);
+                Ok(Some(Message::Close {
+                    code,
+                    reason: cf.reason,
+                }))
+            }
+        }
+    }
+
+    /// Writes the control frames the receiver queued, unless another
+    /// thread holds the send lock: that thread runs this after it lets go,
+    /// and sees them, since they were queued before this try.
+    fn flush_control(&self, budget: &Budget<'_>) -> Result<(), ClientError> {
+        loop {
+            if lock(&self.state).pending.is_empty() {
+                return Ok(());
+            }
+            let Ok(mut s) = self.send.try_lock() else {
+                return Ok(());
+            };
+            let pending = std::mem::take(&mut lock(&self.state).pending);
+            for (op, payload) in pending {
+                if lock(&self.state).close_sent {
+                    break;
+                }
+                self.write_frame(&mut s, true, op, &payload, budget)?;
+            }
+        }
+    }
+
+    /// Writes one frame; the caller holds the send lock (`s`).
+    fn write_frame(
+        &self,
+        s: &mut Sender,
+        fin: bool,
+        op: OpCode,
+        payload: &[u8],
+        budget: &Budget<'_>,
+    ) -> Result<(), ClientError> {
+        {
+            let st = lock(&self.state);
+            if let Some(why) = &st.failed {
+                return Err(closed(why));
+            }
+            if st.close_sent {
+                return Err(closed("a Close frame was already sent"));
+            }
+        }
+        // §5.3: a fresh, unpredictable key for every frame.
+        let mut key = [0u8; 4];
+        getrandom::fill(&mut key)
+            .map_err(|e| invalid(format!("no random bytes for the frame mask: {}", e)))?;
+        s.scratch.clear();
+        encode_frame(&mut s.scratch, fin, 0, op, payload, key);
+        let mut data = &s.scratch[..];
+        let mut moved = false;
+        let result = loop {
+            let step = lock(&self.conn).try_write(data);
+            match step {
+                Err(e) => break Err(ClientError::from(e)),
+                Ok(st) => {
+                    moved |= st.accepted > 0;
+                    data = &data[st.accepted..];
+                    if data.is_empty() && !st.blocked {
+                        break Ok(());
+                    }
+                    if st.blocked {
+                        let what = format_args!("writing to {}", self.peer);
+                        if let Err(e) = budget.wait_fd(self.waiter.as_fd(), true, Op::Write, &what)
+                        {
+                            break Err(e.into());
+                        }
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                if op == OpCode::Close {
+                    lock(&self.state).close_sent = true;
+                }
+                Ok(())
+            }
+            // A frame cut short leaves the stream unframeable.
+            Err(e) if moved || is_fatal(&e) => Err(self.mark_failed(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fails the connection for a violation by the server: sends Close
+    /// with the code RFC 6455 §7.4.1 gives it, best effort, then marks the
+    /// connection over.
+    fn fail_with(&self, e: WsError, budget: &Budget<'_>) -> ClientError {
+        if let Some(code) = e.close_code() {
+            let mut reason = e.message.as_str();
+            let mut n = reason.len().min(123);
+            while !reason.is_char_boundary(n) {
+                n -= 1;
+            }
+            reason = &reason[..n];
+            let mut payload = code.to_be_bytes().to_vec();
+            payload.extend_from_slice(reason.as_bytes());
+            let mut s = lock(&self.send);
+            let _ = self.write_frame(&mut s, true, OpCode::Close, &payload, budget);
+        }
+        self.mark_failed(e.into())
+    }
+
+    fn mark_failed(&self, e: ClientError) -> ClientError {
+        let mut st = lock(&self.state);
+        if st.failed.is_none() {
+            st.failed = Some(e.message().to_string());
+        }
+        e
+    }
+}
+
+enum Step {
+    Violation(WsError),
+    Failed(NetError),
+    Eof(bool),
+    Bytes,
+    Event(Event),
+    Nothing,
+}
