@@ -5,9 +5,9 @@ use super::error::{WsError, WsErrorKind};
 use super::mask::apply_mask;
 
 /// The longest header: 2 bytes, 8 of extended length, 4 of mask key.
-pub const MAX_HEADER_LEN: usize = 14;
+pub(crate) const MAX_HEADER_LEN: usize = 14;
 /// RFC 6455 §5.5: control frames carry at most 125 payload bytes.
-pub const MAX_CONTROL_PAYLOAD: usize = 125;
+pub(crate) const MAX_CONTROL_PAYLOAD: usize = 125;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpCode {

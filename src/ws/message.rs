@@ -22,7 +22,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT_MAX: u64 = 16 << 20;
+    pub(crate) const DEFAULT_MAX: u64 = 16 << 20;
 }
 
 impl Default for Limits {

@@ -18,7 +18,8 @@ mod utf8;
 
 pub use close::{parse_close_payload, validate_close_code_to_send, CloseFrame};
 pub use error::{WsError, WsErrorKind};
-pub use frame::{encode_frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+pub(crate) use frame::MAX_CONTROL_PAYLOAD;
+pub use frame::{encode_frame, FrameHeader, OpCode};
 pub use handshake::{accept_for, check_response, generate_key, validate_protocols};
 pub use mask::apply_mask;
 pub use message::{Event, Kind, Limits, Reassembler};

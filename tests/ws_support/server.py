@@ -12,6 +12,9 @@ Paths:
                     "code reason", then waits for the client to close
   /headers          sends the request headers as a JSON object
   /reject           answers 403 with a body, no upgrade
+  /bad-utf8         sends a text frame that is not UTF-8 (raw bytes)
+With --forever it ignores stdin and serves until killed (for shell scripts,
+whose background jobs read /dev/null).
 Subprotocols "chat" and "superchat" are selected when offered, in the
 client's order. No compression is offered.
 """
@@ -60,6 +63,10 @@ async def handler(ws):
         await ws.send(last_close[0])
         async for _ in ws:
             pass
+    elif url.path == "/bad-utf8":
+        ws.transport.write(b"\x81\x02\xc3\x28")
+        async for _ in ws:
+            pass
     elif url.path == "/headers":
         await ws.send(json.dumps({k.lower(): v for k, v in ws.request.headers.raw_items()}))
         async for _ in ws:
@@ -79,6 +86,8 @@ async def main():
     ) as server:
         port = server.sockets[0].getsockname()[1]
         print(port, flush=True)
+        if "--forever" in sys.argv:
+            await asyncio.Future()
         loop = asyncio.get_running_loop()
         # Ends when the test closes our stdin (or exits).
         await loop.run_in_executor(None, sys.stdin.read)

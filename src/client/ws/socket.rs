@@ -494,6 +494,9 @@ impl WebSocket {
                 return Err(closed("a Close frame was already sent"));
             }
         }
+        // A cancelled call sends nothing, even when the socket would take
+        // the frame without waiting (as `Conn::write_all` does).
+        budget.check_cancel()?;
         // §5.3: a fresh, unpredictable key for every frame.
         let mut key = [0u8; 4];
         getrandom::fill(&mut key)
