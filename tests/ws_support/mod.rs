@@ -24,9 +24,23 @@ impl WsServer {
     pub fn url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{}", self.port, path)
     }
+
+    pub fn wss_url(&self, path: &str) -> String {
+        format!("wss://127.0.0.1:{}{}", self.port, path)
+    }
 }
 
 pub fn start() -> Option<WsServer> {
+    start_with(&[])
+}
+
+/// Serves wss:// with the PEM chain and key at these paths.
+pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Option<WsServer> {
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    start_with(&["--tls", &c, &k])
+}
+
+fn start_with(args: &[&str]) -> Option<WsServer> {
     let have = Command::new("python3")
         .args(["-c", "import websockets.asyncio.server"])
         .stderr(Stdio::null())
@@ -45,6 +59,7 @@ pub fn start() -> Option<WsServer> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws_support/server.py");
     let mut child = Command::new("python3")
         .arg(script)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -13,6 +13,7 @@ Paths:
   /headers          sends the request headers as a JSON object
   /reject           answers 403 with a body, no upgrade
   /bad-utf8         sends a text frame that is not UTF-8 (raw bytes)
+With --tls CERT KEY it serves wss:// with that PEM chain and key.
 With --forever it ignores stdin and serves until killed (for shell scripts,
 whose background jobs read /dev/null).
 Subprotocols "chat" and "superchat" are selected when offered, in the
@@ -73,6 +74,17 @@ async def handler(ws):
             pass
 
 
+def tls_context():
+    if "--tls" not in sys.argv:
+        return None
+    import ssl
+
+    i = sys.argv.index("--tls")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[i + 1], sys.argv[i + 2])
+    return ctx
+
+
 async def main():
     async with serve(
         handler,
@@ -83,6 +95,7 @@ async def main():
         compression=None,
         max_size=32 * 1024 * 1024,
         ping_interval=None,
+        ssl=tls_context(),
     ) as server:
         port = server.sockets[0].getsockname()[1]
         print(port, flush=True)
