@@ -2005,6 +2005,29 @@ uint32_t reqivo_ws_options_set_ping(struct reqivo_ws_options *o,
                                     uint32_t interval_ms,
                                     uint32_t pong_timeout_ms);
 
+/**
+ * Offers permessage-deflate (RFC 7692) when `on`: messages the server
+ * flags as compressed are inflated (the inflated size counts against the
+ * maximum message size), and whole messages of 64 bytes or more are sent
+ * compressed (fragments and shorter messages go uncompressed, as the
+ * extension allows; so does every message when the server asks for a
+ * client window under 15 bits). `server_no_context_takeover` asks the
+ * server to compress each message on its own; `client_no_context_takeover`
+ * promises the same of us; `server_max_window_bits` (8-15, or 0 for no
+ * limit) caps the server's window. Off by default.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: options are modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (NULL, window bits not 0 or 8-15).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_set_deflate(struct reqivo_ws_options *o,
+                                       bool on,
+                                       bool server_no_context_takeover,
+                                       bool client_no_context_takeover,
+                                       uint32_t server_max_window_bits);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

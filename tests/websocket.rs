@@ -64,6 +64,14 @@ impl<T> Raw<T> {
 }
 
 fn raw<T: Send + 'static>(script: impl FnOnce(&mut TcpStream) -> T + Send + 'static) -> Raw<T> {
+    raw_with("", script)
+}
+
+/// `extra` is added to the 101 head (e.g. an extension header line).
+fn raw_with<T: Send + 'static>(
+    extra: &'static str,
+    script: impl FnOnce(&mut TcpStream) -> T + Send + 'static,
+) -> Raw<T> {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let thread = std::thread::spawn(move || {
@@ -86,8 +94,9 @@ fn raw<T: Send + 'static>(script: impl FnOnce(&mut TcpStream) -> T + Send + 'sta
             .trim()
             .to_string();
         let reply = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            accept_for(&key)
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{}\r\n",
+            accept_for(&key),
+            extra
         );
         s.write_all(reply.as_bytes()).unwrap();
         script(&mut s)
@@ -112,6 +121,11 @@ fn read_head(s: &mut TcpStream) -> String {
 
 /// Reads one client frame: (fin, opcode, unmasked payload); None at EOF.
 fn read_frame(s: &mut TcpStream) -> Option<(bool, u8, Vec<u8>)> {
+    read_frame_b0(s).map(|(b0, p)| (b0 & 0x80 != 0, b0 & 0x0f, p))
+}
+
+/// Reads one client frame: its first byte and unmasked payload.
+fn read_frame_b0(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     let mut h = [0u8; 2];
     s.read_exact(&mut h).ok()?;
     assert_eq!(h[1] & 0x80, 0x80, "client frames are masked");
@@ -135,7 +149,7 @@ fn read_frame(s: &mut TcpStream) -> Option<(bool, u8, Vec<u8>)> {
     for (i, b) in p.iter_mut().enumerate() {
         *b ^= key[i % 4];
     }
-    Some((h[0] & 0x80 != 0, h[0] & 0x0f, p))
+    Some((h[0], p))
 }
 
 /// Reads client frames until a Close; returns its code (None if empty or EOF).
@@ -703,4 +717,125 @@ fn ws_one_thread_sends_while_another_receives() {
     }
     sender.join().unwrap();
     ws.close(1000, b"", None).unwrap();
+}
+
+// ------------------------------------------------------ permessage-deflate
+
+fn deflate_opts(reset: bool) -> WsOptions {
+    WsOptions {
+        deflate: Some(reqivo::ws::DeflateOffer {
+            server_no_context_takeover: reset,
+            client_no_context_takeover: reset,
+            server_max_window_bits: None,
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn ws_deflate_echo_with_and_without_context_takeover() {
+    let Some(srv) = ws_support::start_deflate() else {
+        return;
+    };
+    for reset in [false, true] {
+        let ws = open(&srv.url("/echo"), &deflate_opts(reset), 20000);
+        let p = ws.deflate().expect("negotiated");
+        assert_eq!(p.server_no_context_takeover, reset);
+        for len in [0usize, 10, 64, 1000, 1 << 20, 16 << 20] {
+            let text: String = (0..len).map(|i| (b'a' + (i % 7) as u8) as char).collect();
+            ws.send(Kind::Text, text.as_bytes(), None).unwrap();
+            assert_eq!(
+                ws.receive(None).unwrap(),
+                Message::Text(text.into_bytes()),
+                "{len}"
+            );
+        }
+        // Incompressible bytes, and fragments (sent uncompressed).
+        let noise: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        ws.send(Kind::Binary, &noise, None).unwrap();
+        assert_eq!(ws.receive(None).unwrap(), Message::Binary(noise));
+        ws.send_fragment(Kind::Text, b"frag", false, None).unwrap();
+        ws.send_fragment(Kind::Text, b"ments", true, None).unwrap();
+        assert_eq!(
+            ws.receive(None).unwrap(),
+            Message::Text(b"fragments".to_vec())
+        );
+        ws.close(1000, b"", None).unwrap();
+    }
+    // Not offered: not used, even by a server that supports it.
+    let ws = open(&srv.url("/echo"), &WsOptions::default(), 5000);
+    assert_eq!(ws.deflate(), None);
+    ws.close(1000, b"", None).unwrap();
+}
+
+#[test]
+fn ws_deflate_inflated_size_counts_against_the_message_limit() {
+    let Some(srv) = ws_support::start_deflate() else {
+        return;
+    };
+    let mut opts = deflate_opts(false);
+    opts.limits = reqivo::ws::Limits {
+        max_frame: 1 << 20,
+        max_message: 100_000,
+    };
+    let ws = open(&srv.url("/echo"), &opts, 5000);
+    // Sent compressed (small on the wire), echoed compressed: the server's
+    // frame passes the frame limit, its inflated size does not.
+    ws.send(Kind::Binary, &vec![0u8; 200_000], None).unwrap();
+    let e = ws.receive(None).unwrap_err();
+    assert_eq!(ws_kind(&e), Some(WsErrorKind::MessageTooBig), "{e}");
+    assert!(e.to_string().contains("inflates"), "{e}");
+}
+
+#[test]
+fn ws_deflate_rsv1_without_negotiation_closes_1002() {
+    // RFC 7692 §7.2.3.1 "Hello" compressed, from a server that never
+    // agreed to the extension.
+    assert_violation(
+        b"\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00",
+        WsErrorKind::Protocol,
+        1002,
+        "reserved bits",
+    );
+}
+
+#[test]
+fn ws_deflate_frames_on_the_wire() {
+    let srv = raw_with(
+        "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n",
+        |s| {
+            let big = read_frame_b0(s).unwrap();
+            let small = read_frame_b0(s).unwrap();
+            // RFC 7692 §7.2.3.1 "Hello", compressed.
+            s.write_all(b"\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00")
+                .unwrap();
+            read_close_code(s);
+            (big, small)
+        },
+    );
+    let ws = open(&srv.url(), &deflate_opts(false), 5000);
+    let p = ws.deflate().unwrap();
+    assert!(p.client_no_context_takeover && !p.server_no_context_takeover);
+    let text = "compress me ".repeat(100);
+    ws.send(Kind::Text, text.as_bytes(), None).unwrap();
+    ws.send(Kind::Text, b"short", None).unwrap();
+    assert_eq!(ws.receive(None).unwrap(), Message::Text(b"Hello".to_vec()));
+    ws.close(1000, b"", None).unwrap();
+    let ((b0, z), (b0_small, plain)) = srv.join();
+    assert_eq!(b0, 0xc1, "FIN, RSV1, text");
+    assert!(z.len() < text.len() / 4, "{} bytes", z.len());
+    let mut inflater = reqivo::ws::Inflater::new(&p);
+    assert_eq!(inflater.inflate(&z, u64::MAX).unwrap(), text.as_bytes());
+    assert_eq!((b0_small, plain.as_slice()), (0x81, &b"short"[..]));
+}
+
+#[test]
+fn ws_deflate_unasked_extension_fails_the_handshake() {
+    let srv = raw_with("Sec-WebSocket-Extensions: permessage-deflate\r\n", |_| ());
+    let r = connect(&session(5000), &srv.url(), &WsOptions::default(), None);
+    let e = r.err().expect("refused").error;
+    assert_eq!(ws_kind(&e), Some(WsErrorKind::Handshake), "{e}");
+    srv.join();
 }

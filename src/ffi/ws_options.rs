@@ -7,7 +7,7 @@ use super::boundary::str_in;
 use super::error::{reqivo_code, reqivo_error};
 use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
 use crate::client::ws::WsOptions;
-use crate::ws::Limits;
+use crate::ws::{DeflateOffer, Limits};
 
 /// Options of a WebSocket connection. Modified by one thread at a time;
 /// `reqivo_ws_connect` copies what it needs, so one options object may
@@ -172,6 +172,47 @@ pub extern "C" fn reqivo_ws_options_set_ping(
         let ms = |v: u32| (v > 0).then(|| Duration::from_millis(v.into()));
         o.ping_interval = ms(interval_ms);
         o.pong_timeout = ms(pong_timeout_ms);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Offers permessage-deflate (RFC 7692) when `on`: messages the server
+/// flags as compressed are inflated (the inflated size counts against the
+/// maximum message size), and whole messages of 64 bytes or more are sent
+/// compressed (fragments and shorter messages go uncompressed, as the
+/// extension allows; so does every message when the server asks for a
+/// client window under 15 bits). `server_no_context_takeover` asks the
+/// server to compress each message on its own; `client_no_context_takeover`
+/// promises the same of us; `server_max_window_bits` (8-15, or 0 for no
+/// limit) caps the server's window. Off by default.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: options are modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (NULL, window bits not 0 or 8-15).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_set_deflate(
+    o: *mut reqivo_ws_options,
+    on: bool,
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: u32,
+) -> u32 {
+    ffi_boundary!({
+        require!(o);
+        // SAFETY: live options used by one thread.
+        let o = unsafe { try_mut(o) }.expect("checked");
+        let bits = match server_max_window_bits {
+            0 => None,
+            b @ 8..=15 => Some(b as u8),
+            _ => return reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32,
+        };
+        o.deflate = on.then_some(DeflateOffer {
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_max_window_bits: bits,
+        });
         reqivo_code::REQIVO_OK as u32
     })
 }

@@ -3,6 +3,7 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use super::deflate::{accept_response, DeflateOffer, DeflateParams};
 use super::error::{WsError, WsErrorKind};
 use crate::proto::ResponseHead;
 
@@ -50,10 +51,41 @@ fn fail(message: String) -> WsError {
     WsError::new(WsErrorKind::Handshake, message)
 }
 
+/// What the handshake settled on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Agreed {
+    pub protocol: Option<String>,
+    /// permessage-deflate, when offered and accepted.
+    pub deflate: Option<DeflateParams>,
+}
+
 /// Checks a 101 answer (§4.2.2 / §4.1 items 2-6): Upgrade, Connection,
 /// the accept value, no extension we did not offer, and a subprotocol
-/// among those offered. Returns the selected subprotocol.
+/// among those offered.
 pub fn check_response(
+    head: &ResponseHead,
+    key: &str,
+    offered: &[String],
+    deflate: Option<&DeflateOffer>,
+) -> Result<Agreed, WsError> {
+    let protocol = check_head(head, key, offered)?;
+    let mut exts = head.values("sec-websocket-extensions");
+    let deflate = match (exts.next(), exts.next(), deflate) {
+        (None, _, _) => None,
+        (Some(v), None, Some(offer)) => Some(accept_response(
+            std::str::from_utf8(v).unwrap_or(""),
+            offer,
+        )?),
+        _ => {
+            return Err(fail(
+                "the server selected an extension that was not offered".into(),
+            ))
+        }
+    };
+    Ok(Agreed { protocol, deflate })
+}
+
+fn check_head(
     head: &ResponseHead,
     key: &str,
     offered: &[String],
@@ -80,11 +112,6 @@ pub fn check_response(
                 "Sec-WebSocket-Accept does not match the key sent (RFC 6455 §4.2.2)".into(),
             ))
         }
-    }
-    if head.value("sec-websocket-extensions").is_some() {
-        return Err(fail(
-            "the server selected an extension that was not offered".into(),
-        ));
     }
     let mut protos = head.values("sec-websocket-protocol");
     match (protos.next(), protos.next()) {
@@ -134,17 +161,17 @@ mod tests {
     #[test]
     fn handshake_checks_the_101_answer() {
         assert_eq!(
-            check_response(&head(&format!("{OK}\r\n")), KEY, &[]).unwrap(),
-            None
+            check_response(&head(&format!("{OK}\r\n")), KEY, &[], None).unwrap(),
+            Agreed::default()
         );
         let bad_accept = OK.replace("s3pP", "AAAA");
-        assert!(check_response(&head(&format!("{bad_accept}\r\n")), KEY, &[]).is_err());
+        assert!(check_response(&head(&format!("{bad_accept}\r\n")), KEY, &[], None).is_err());
         let no_upgrade = OK.replace("Upgrade: websocket\r\n", "");
-        assert!(check_response(&head(&format!("{no_upgrade}\r\n")), KEY, &[]).is_err());
+        assert!(check_response(&head(&format!("{no_upgrade}\r\n")), KEY, &[], None).is_err());
         let ext = format!("{OK}Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n");
-        assert!(check_response(&head(&ext), KEY, &[]).is_err());
+        assert!(check_response(&head(&ext), KEY, &[], None).is_err());
         let not200 = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-        assert!(check_response(&head(not200), KEY, &[]).is_err());
+        assert!(check_response(&head(not200), KEY, &[], None).is_err());
     }
 
     #[test]
@@ -152,12 +179,32 @@ mod tests {
         let offered = vec!["chat".to_string(), "superchat".to_string()];
         let chosen = format!("{OK}Sec-WebSocket-Protocol: superchat\r\n\r\n");
         assert_eq!(
-            check_response(&head(&chosen), KEY, &offered).unwrap(),
+            check_response(&head(&chosen), KEY, &offered, None)
+                .unwrap()
+                .protocol,
             Some("superchat".into())
         );
         let other = format!("{OK}Sec-WebSocket-Protocol: mqtt\r\n\r\n");
-        assert!(check_response(&head(&other), KEY, &offered).is_err());
-        assert!(check_response(&head(&chosen), KEY, &[]).is_err());
+        assert!(check_response(&head(&other), KEY, &offered, None).is_err());
+        assert!(check_response(&head(&chosen), KEY, &[], None).is_err());
+    }
+
+    #[test]
+    fn handshake_deflate_only_when_offered() {
+        let ext = format!(
+            "{OK}Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n"
+        );
+        let offer = DeflateOffer::default();
+        let a = check_response(&head(&ext), KEY, &[], Some(&offer)).unwrap();
+        assert!(a.deflate.unwrap().server_no_context_takeover);
+        assert!(check_response(&head(&ext), KEY, &[], None).is_err());
+        let plain = format!("{OK}\r\n");
+        assert_eq!(
+            check_response(&head(&plain), KEY, &[], Some(&offer))
+                .unwrap()
+                .deflate,
+            None
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! fragments of one, text is validated as it comes in, and both limits are
 //! checked on each frame header before its payload is stored.
 use super::close::{parse_close_payload, CloseFrame};
+use super::deflate::Inflater;
 use super::error::{WsError, WsErrorKind};
 use super::frame::{FrameHeader, OpCode};
 use super::utf8::Utf8Validator;
@@ -55,8 +56,10 @@ pub struct Reassembler {
     limits: Limits,
     /// The frame whose payload is arriving, and how many bytes it still owes.
     frame: Option<(FrameHeader, u64)>,
-    /// The data message being assembled.
-    message: Option<(Kind, Vec<u8>)>,
+    /// The data message being assembled, and whether it is compressed.
+    message: Option<(Kind, Vec<u8>, bool)>,
+    /// permessage-deflate, when negotiated: RSV1 then marks compressed messages.
+    inflater: Option<Inflater>,
     utf8: Utf8Validator,
     /// The payload of the control frame being received (at most 125 bytes).
     control: Vec<u8>,
@@ -70,6 +73,11 @@ impl Reassembler {
         }
     }
 
+    /// Decompresses messages flagged RSV1 (RFC 7692 §6.1) from now on.
+    pub fn set_inflater(&mut self, inflater: Inflater) {
+        self.inflater = Some(inflater);
+    }
+
     /// Takes bytes from `input` until one event is complete or the input is
     /// used up. Returns how many bytes were used and the event, if any.
     /// After an error the connection must be failed; nothing is retried.
@@ -78,7 +86,8 @@ impl Reassembler {
         loop {
             let rest = &input[used..];
             let Some((h, left)) = self.frame else {
-                match FrameHeader::decode(rest, 0, self.limits.max_frame)? {
+                let rsv = if self.inflater.is_some() { 0x40 } else { 0 };
+                match FrameHeader::decode(rest, rsv, self.limits.max_frame)? {
                     None => return Ok((used, None)),
                     Some((h, n)) => {
                         self.start(&h)?;
@@ -93,8 +102,9 @@ impl Reassembler {
             let last = take as u64 == left;
             if h.opcode.is_control() {
                 self.control.extend_from_slice(piece);
-            } else if let Some((kind, buf)) = &mut self.message {
-                if *kind == Kind::Text {
+            } else if let Some((kind, buf, compressed)) = &mut self.message {
+                // Compressed text is validated once inflated.
+                if *kind == Kind::Text && !*compressed {
                     self.utf8.feed(piece, h.fin && last)?;
                 }
                 buf.extend_from_slice(piece);
@@ -119,6 +129,14 @@ impl Reassembler {
     /// Checks a new frame against the message state (§5.4) and the
     /// message limit, before any of its payload is stored.
     fn start(&mut self, h: &FrameHeader) -> Result<(), WsError> {
+        // RFC 7692 §6.1: RSV1 marks the first frame of a compressed
+        // message, and nothing else.
+        if h.rsv != 0 && !matches!(h.opcode, OpCode::Text | OpCode::Binary) {
+            return Err(WsError::protocol(format!(
+                "RSV1 set on a {:?} frame (RFC 7692 §6.1)",
+                h.opcode
+            )));
+        }
         let kind = match h.opcode {
             OpCode::Close | OpCode::Ping | OpCode::Pong => {
                 self.control.clear();
@@ -141,10 +159,10 @@ impl Reassembler {
                     "new data frame while a fragmented message is unfinished (RFC 6455 §5.4)",
                 ));
             }
-            self.message = Some((kind, Vec::new()));
+            self.message = Some((kind, Vec::new(), h.rsv & 0x40 != 0));
             self.utf8 = Utf8Validator::default();
         }
-        let Some((_, buf)) = &mut self.message else {
+        let Some((_, buf, _)) = &mut self.message else {
             return Ok(());
         };
         let total = buf.len() as u64 + h.len;
@@ -166,10 +184,20 @@ impl Reassembler {
             OpCode::Ping => Some(Event::Ping(std::mem::take(&mut self.control))),
             OpCode::Pong => Some(Event::Pong(std::mem::take(&mut self.control))),
             OpCode::Close => Some(Event::Close(parse_close_payload(&self.control)?)),
-            _ if h.fin => self
-                .message
-                .take()
-                .map(|(kind, data)| Event::Message { kind, data }),
+            _ if h.fin => match self.message.take() {
+                Some((kind, data, true)) => {
+                    let inflater = self.inflater.as_mut().ok_or_else(|| {
+                        WsError::protocol("compressed message without permessage-deflate")
+                    })?;
+                    let data = inflater.inflate(&data, self.limits.max_message)?;
+                    if kind == Kind::Text {
+                        Utf8Validator::default().feed(&data, true)?;
+                    }
+                    Some(Event::Message { kind, data })
+                }
+                Some((kind, data, false)) => Some(Event::Message { kind, data }),
+                None => None,
+            },
             _ => None,
         })
     }
@@ -303,6 +331,37 @@ mod tests {
         );
         assert_eq!(
             run_ways(b"\x88\x02\x03\xed", Limits::default()),
+            Err(WsErrorKind::Protocol)
+        );
+    }
+
+    #[test]
+    fn message_compressed_inflated_and_checked() {
+        use crate::ws::deflate::{DeflateParams, Inflater};
+        let mut r = Reassembler::new(Limits::default());
+        r.set_inflater(Inflater::new(&DeflateParams::default()));
+        // RFC 7692 §7.2.3.1 "Hello", then the same split in two fragments.
+        let input =
+            b"\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00\x41\x03\xf2\x48\xcd\x80\x04\xc9\xc9\x07\x00";
+        let mut at = 0;
+        for _ in 0..2 {
+            let (n, ev) = r.feed(&input[at..]).unwrap();
+            at += n;
+            assert_eq!(ev, Some(msg(Kind::Text, b"Hello")));
+        }
+        // RSV1 on a continuation or a control frame is a violation.
+        let mut r = Reassembler::new(Limits::default());
+        r.set_inflater(Inflater::new(&DeflateParams::default()));
+        assert_eq!(
+            r.feed(b"\x01\x01a\xc0\x01b").unwrap_err().kind,
+            WsErrorKind::Protocol
+        );
+        let mut r = Reassembler::new(Limits::default());
+        r.set_inflater(Inflater::new(&DeflateParams::default()));
+        assert_eq!(r.feed(b"\xc9\x00").unwrap_err().kind, WsErrorKind::Protocol);
+        // Without the extension, RSV1 stays a reserved bit.
+        assert_eq!(
+            run_ways(b"\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00", Limits::default()),
             Err(WsErrorKind::Protocol)
         );
     }

@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 mod close;
+mod deflate;
 mod error;
 mod frame;
 mod handshake;
@@ -17,10 +18,13 @@ mod message;
 mod utf8;
 
 pub use close::{parse_close_payload, validate_close_code_to_send, CloseFrame};
+pub use deflate::{
+    accept_response as accept_deflate, DeflateOffer, DeflateParams, Deflater, Inflater,
+};
 pub use error::{WsError, WsErrorKind};
 pub(crate) use frame::MAX_CONTROL_PAYLOAD;
 pub use frame::{encode_frame, FrameHeader, OpCode};
-pub use handshake::{accept_for, check_response, generate_key, validate_protocols};
+pub use handshake::{accept_for, check_response, generate_key, validate_protocols, Agreed};
 pub use mask::apply_mask;
 pub use message::{Event, Kind, Limits, Reassembler};
 pub use utf8::Utf8Validator;

@@ -110,10 +110,11 @@ if [ -z "$TLS_PORTS" ]; then
 fi
 export REQIVO_TLS_DIR="$TLS_DIR" REQIVO_TLS_PORTS="$TLS_PORTS"
 
-# The WebSocket peer (the `websockets` package) prints its port; test_ws
+# The WebSocket peer (the `websockets` package, permessage-deflate accepted
+# when offered) prints its port; test_ws
 # reads it from REQIVO_WS_PORT and skips without it (outside CI).
 if "$PYTHON" -c "import websockets.asyncio.server" 2>/dev/null; then
-  "$PYTHON" tests/ws_support/server.py --forever >"$OUT/ws_server.port" 2>"$OUT/ws_server.log" &
+  "$PYTHON" tests/ws_support/server.py --forever --deflate >"$OUT/ws_server.port" 2>"$OUT/ws_server.log" &
   WS_SERVER_PID=$!
   WS_PORT=
   for _ in $(seq 100); do

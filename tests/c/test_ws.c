@@ -67,6 +67,10 @@ static void test_options(void) {
   CODE_IS(reqivo_ws_options_set_limits(NULL, 0, 0), REQIVO_ERR_INVALID_ARGUMENT);
   CODE_IS(reqivo_ws_options_set_ping(o, 0, 0), REQIVO_OK);
   CODE_IS(reqivo_ws_options_set_ping(NULL, 0, 0), REQIVO_ERR_INVALID_ARGUMENT);
+  CODE_IS(reqivo_ws_options_set_deflate(o, true, true, true, 7), REQIVO_ERR_INVALID_ARGUMENT);
+  CODE_IS(reqivo_ws_options_set_deflate(o, true, true, true, 16), REQIVO_ERR_INVALID_ARGUMENT);
+  CODE_IS(reqivo_ws_options_set_deflate(o, false, false, false, 0), REQIVO_OK);
+  CODE_IS(reqivo_ws_options_set_deflate(NULL, true, false, false, 0), REQIVO_ERR_INVALID_ARGUMENT);
   reqivo_ws_options_free(o);
   reqivo_ws_options_free(NULL);
 }
@@ -134,6 +138,43 @@ static void test_echo(reqivo_session *s) {
   CODE_IS(reqivo_ws_send(ws, REQIVO_WS_TEXT, (const uint8_t *)"x", 1, NULL, &err),
              REQIVO_ERR_WS_CLOSED);
   CHECK(reqivo_code_class(err.code) == 7000);
+  CODE_IS(reqivo_ws_close(ws, 1000, NULL, 0, &err), REQIVO_OK);
+  reqivo_ws_free(ws);
+}
+
+/* permessage-deflate (the server accepts it when offered): negotiated,
+ * and a large compressible message and an incompressible one echo back. */
+static void test_deflate(reqivo_session *s) {
+  reqivo_error err;
+  reqivo_ws_options *o = reqivo_ws_options_new();
+  CODE_IS(reqivo_ws_options_set_deflate(o, true, true, false, 15), REQIVO_OK);
+  reqivo_ws *ws = ws_open(s, "/echo", o, &err);
+  reqivo_ws_options_free(o);
+  CHECK_OK(err);
+  if (!CHECK(ws != NULL)) {
+    return;
+  }
+  reqivo_str ext;
+  CHECK(reqivo_response_header(reqivo_ws_response(ws), "sec-websocket-extensions", 24, 0, &ext));
+  CHECK(ext.ptr != NULL && strstr(ext.ptr, "permessage-deflate") != NULL);
+  size_t n = 100000;
+  char *text = malloc(n);
+  for (size_t i = 0; i < n; i++) {
+    text[i] = (char)('a' + i % 13);
+  }
+  for (int round = 0; round < 3; round++) {
+    CODE_IS(reqivo_ws_send(ws, REQIVO_WS_TEXT, (const uint8_t *)text, n, NULL, &err), REQIVO_OK);
+    expect_message(ws, REQIVO_WS_TEXT, text, n);
+  }
+  uint8_t noise[5000];
+  uint32_t x = 2463534242u;
+  for (size_t i = 0; i < sizeof noise; i++) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    noise[i] = (uint8_t)x;
+  }
+  CODE_IS(reqivo_ws_send(ws, REQIVO_WS_BINARY, noise, sizeof noise, NULL, &err), REQIVO_OK);
+  expect_message(ws, REQIVO_WS_BINARY, noise, sizeof noise);
+  free(text);
   CODE_IS(reqivo_ws_close(ws, 1000, NULL, 0, &err), REQIVO_OK);
   reqivo_ws_free(ws);
 }
@@ -289,6 +330,7 @@ int main(int argc, char **argv) {
   reqivo_error err;
   reqivo_session *s = reqivo_session_new(NULL, &err);
   test_echo(s);
+  test_deflate(s);
   test_threads(s);
   test_server_close(s);
   test_failures(s);

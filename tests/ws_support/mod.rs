@@ -34,6 +34,11 @@ pub fn start() -> Option<WsServer> {
     start_with(&[])
 }
 
+/// Accepts permessage-deflate.
+pub fn start_deflate() -> Option<WsServer> {
+    start_with(&["--deflate"])
+}
+
 /// Serves wss:// with the PEM chain and key at these paths.
 pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Option<WsServer> {
     let (c, k) = (cert.display().to_string(), key.display().to_string());

@@ -14,6 +14,7 @@ Paths:
   /reject           answers 403 with a body, no upgrade
   /bad-utf8         sends a text frame that is not UTF-8 (raw bytes)
 With --tls CERT KEY it serves wss:// with that PEM chain and key.
+With --deflate it accepts permessage-deflate (websockets' defaults).
 With --forever it ignores stdin and serves until killed (for shell scripts,
 whose background jobs read /dev/null).
 Subprotocols "chat" and "superchat" are selected when offered, in the
@@ -92,7 +93,7 @@ async def main():
         0,
         process_request=process_request,
         select_subprotocol=select_subprotocol,
-        compression=None,
+        compression="deflate" if "--deflate" in sys.argv else None,
         max_size=32 * 1024 * 1024,
         ping_interval=None,
         ssl=tls_context(),

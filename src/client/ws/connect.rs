@@ -34,6 +34,8 @@ pub struct WsOptions {
     pub ping_interval: Option<Duration>,
     /// Fail the connection when a ping gets no pong within this long.
     pub pong_timeout: Option<Duration>,
+    /// Offer permessage-deflate (RFC 7692) with these parameters.
+    pub deflate: Option<ws::DeflateOffer>,
 }
 
 impl WsOptions {
@@ -128,10 +130,14 @@ pub fn connect(
     if !opts.protocols.is_empty() {
         req.add_header("Sec-WebSocket-Protocol", &opts.protocols.join(", "))?;
     }
+    if let Some(offer) = &opts.deflate {
+        req.add_header("Sec-WebSocket-Extensions", &offer.header_value())?;
+    }
     match session.upgrade(&req, cancel)? {
         Upgrade::Switched(up) => {
-            let protocol = ws::check_response(&up.head, &key, &opts.protocols)?;
-            Ok(WebSocket::new(up, protocol, opts)?)
+            let agreed =
+                ws::check_response(&up.head, &key, &opts.protocols, opts.deflate.as_ref())?;
+            Ok(WebSocket::new(up, agreed, opts)?)
         }
         Upgrade::Refused(resp) => {
             let error = WsError::new(

@@ -24,7 +24,8 @@ use crate::client::response::Response;
 use crate::client::session::Upgraded;
 use crate::net::{Budget, Cancel, Conn, NetError, NetErrorKind, Op, Timeouts};
 use crate::ws::{
-    self, encode_frame, Event, Kind, OpCode, Reassembler, Utf8Validator, WsError, WsErrorKind,
+    self, encode_frame, Agreed, DeflateParams, Deflater, Event, Inflater, Kind, OpCode,
+    Reassembler, Utf8Validator, WsError, WsErrorKind,
 };
 
 /// Bytes buffered from the socket at most, beyond what a frame needs.
@@ -48,7 +49,13 @@ struct Sender {
     /// validator that sees each fragment.
     fragment: Option<(Kind, Utf8Validator)>,
     scratch: Vec<u8>,
+    /// permessage-deflate for whole messages (fragments go uncompressed,
+    /// which RFC 7692 §6 allows).
+    deflater: Option<Deflater>,
 }
+
+/// Messages shorter than this go uncompressed: deflate would not shrink them.
+const COMPRESS_FROM: usize = 64;
 
 struct Receiver {
     reasm: Reassembler,
@@ -74,6 +81,7 @@ pub struct WebSocket {
     recv: Mutex<Receiver>,
     state: Mutex<State>,
     protocol: Option<String>,
+    deflate: Option<DeflateParams>,
     response: Response,
     peer: String,
     timeouts: Timeouts,
@@ -121,7 +129,7 @@ fn is_fatal(e: &ClientError) -> bool {
 impl WebSocket {
     pub(crate) fn new(
         up: Upgraded,
-        protocol: Option<String>,
+        agreed: Agreed,
         opts: &WsOptions,
     ) -> Result<WebSocket, ClientError> {
         let waiter = up
@@ -129,19 +137,25 @@ impl WebSocket {
             .wait_handle()
             .map_err(|e| NetError::io(&e, "duplicating the WebSocket descriptor"))?;
         let peer = up.conn.peer().to_string();
+        let mut reasm = Reassembler::new(opts.limits);
+        if let Some(p) = &agreed.deflate {
+            reasm.set_inflater(Inflater::new(p));
+        }
         Ok(WebSocket {
             conn: Mutex::new(up.conn),
             waiter,
             send: Mutex::new(Sender {
                 fragment: None,
                 scratch: Vec::new(),
+                deflater: agreed.deflate.as_ref().and_then(Deflater::new),
             }),
             recv: Mutex::new(Receiver {
-                reasm: Reassembler::new(opts.limits),
+                reasm,
                 next_ping: None,
             }),
             state: Mutex::new(State::default()),
-            protocol,
+            protocol: agreed.protocol,
+            deflate: agreed.deflate,
             response: Response {
                 head: up.head,
                 body: Vec::new(),
@@ -170,6 +184,11 @@ impl WebSocket {
         self.protocol.as_deref()
     }
 
+    /// The permessage-deflate parameters agreed, if any.
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.deflate
+    }
+
     /// The 101 response head (empty body).
     pub fn response(&self) -> &Response {
         &self.response
@@ -196,7 +215,14 @@ impl WebSocket {
                 "a fragmented message is being sent: finish it (fin) first",
             ));
         }
-        self.write_frame(&mut s, true, data_opcode(kind), data, &budget)?;
+        let compressed = match &mut s.deflater {
+            Some(d) if data.len() >= COMPRESS_FROM => Some(d.deflate(data)),
+            _ => None,
+        };
+        match &compressed {
+            Some(z) => self.write_frame(&mut s, true, 0x40, data_opcode(kind), z, &budget)?,
+            None => self.write_frame(&mut s, true, 0, data_opcode(kind), data, &budget)?,
+        }
         drop(s);
         self.flush_control(&budget)
     }
@@ -231,7 +257,7 @@ impl WebSocket {
         } else {
             OpCode::Continuation
         };
-        self.write_frame(&mut s, fin, opcode, data, &budget)?;
+        self.write_frame(&mut s, fin, 0, opcode, data, &budget)?;
         s.fragment = if fin { None } else { Some((kind, utf8)) };
         drop(s);
         self.flush_control(&budget)
@@ -249,7 +275,7 @@ impl WebSocket {
         }
         let budget = self.budget(cancel);
         let mut s = lock(&self.send);
-        self.write_frame(&mut s, true, OpCode::Ping, payload, &budget)?;
+        self.write_frame(&mut s, true, 0, OpCode::Ping, payload, &budget)?;
         drop(s);
         self.arm_pong_deadline();
         self.flush_control(&budget)
@@ -287,7 +313,7 @@ impl WebSocket {
             }
             let mut payload = code.to_be_bytes().to_vec();
             payload.extend_from_slice(reason);
-            self.write_frame(&mut s, true, OpCode::Close, &payload, &budget)?;
+            self.write_frame(&mut s, true, 0, OpCode::Close, &payload, &budget)?;
         }
         let Ok(mut r) = self.recv.try_lock() else {
             return Ok(());
@@ -471,7 +497,7 @@ impl WebSocket {
                 if lock(&self.state).close_sent {
                     break;
                 }
-                self.write_frame(&mut s, true, op, &payload, budget)?;
+                self.write_frame(&mut s, true, 0, op, &payload, budget)?;
             }
         }
     }
@@ -481,6 +507,7 @@ impl WebSocket {
         &self,
         s: &mut Sender,
         fin: bool,
+        rsv: u8,
         op: OpCode,
         payload: &[u8],
         budget: &Budget<'_>,
@@ -502,7 +529,7 @@ impl WebSocket {
         getrandom::fill(&mut key)
             .map_err(|e| invalid(format!("no random bytes for the frame mask: {}", e)))?;
         s.scratch.clear();
-        encode_frame(&mut s.scratch, fin, 0, op, payload, key);
+        encode_frame(&mut s.scratch, fin, rsv, op, payload, key);
         let mut data = &s.scratch[..];
         let mut moved = false;
         let result = loop {
@@ -552,7 +579,7 @@ impl WebSocket {
             let mut payload = code.to_be_bytes().to_vec();
             payload.extend_from_slice(reason.as_bytes());
             let mut s = lock(&self.send);
-            let _ = self.write_frame(&mut s, true, OpCode::Close, &payload, budget);
+            let _ = self.write_frame(&mut s, true, 0, OpCode::Close, &payload, budget);
         }
         self.mark_failed(e.into())
     }
