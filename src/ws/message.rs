@@ -366,6 +366,64 @@ mod tests {
         );
     }
 
+    /// Until the fuzz target exists: random bytes, and random frames with
+    /// valid-looking headers, fed whole and in random pieces, with and
+    /// without the deflate extension, never panic, and never store more
+    /// than the limits allow.
+    #[test]
+    fn message_random_input_never_panics() {
+        use crate::ws::deflate::{DeflateParams, Inflater};
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let limits = Limits {
+            max_frame: 300,
+            max_message: 600,
+        };
+        for round in 0..3000 {
+            let mut input = Vec::new();
+            while input.len() < 400 {
+                let r = next();
+                if r % 3 == 0 {
+                    input.push(r as u8);
+                    continue;
+                }
+                // A frame: random FIN/RSV/opcode bits, a short length.
+                let len = (r >> 8) as usize % 140;
+                input.push((r >> 16) as u8 & 0xC0 | [0u8, 1, 2, 8, 9, 10][(r >> 24) as usize % 6]);
+                input.push(len as u8 & 0x7f);
+                input.extend((0..len.min(125)).map(|_| next() as u8));
+            }
+            let mut r = Reassembler::new(limits);
+            if round % 2 == 0 {
+                r.set_inflater(Inflater::new(&DeflateParams::default()));
+            }
+            let mut at = 0;
+            while at < input.len() {
+                let end = (at + 1 + next() as usize % 50).min(input.len());
+                match r.feed(&input[at..end]) {
+                    Ok((0, _)) if end == input.len() => break,
+                    // Too few bytes for a header: offer more next time.
+                    Ok((0, _)) => continue,
+                    Ok((n, ev)) => {
+                        if let Some(Event::Message { data, .. }) = ev {
+                            assert!(data.len() as u64 <= limits.max_message);
+                        }
+                        at += n;
+                    }
+                    Err(_) => break,
+                }
+                if let Some((_, buf, _)) = &r.message {
+                    assert!(buf.len() as u64 <= limits.max_message);
+                }
+            }
+        }
+    }
+
     #[test]
     fn message_stops_exactly_at_the_event() {
         let mut r = Reassembler::new(Limits::default());
