@@ -1841,8 +1841,10 @@ uint32_t reqivo_ws_ping(struct reqivo_ws *ws,
  * (1000-1003, 1007-1014 or 3000-4999) and a UTF-8 `reason` of at most 123
  * bytes, then, unless another thread is in `reqivo_ws_receive` (which
  * then gets the server's Close), reads until the server's Close under
- * the read timeout, discarding messages that arrive meanwhile. Closing a
- * closed or failed connection does nothing. Free the connection after.
+ * the read timeout, discarding messages that arrive meanwhile. Each wait
+ * of the close handshake lasts 5 s at most, even with unlimited
+ * timeouts. Closing a closed or failed connection does nothing. Free the
+ * connection after.
  *
  * Ownership: `reason` is copied.
  * NULL: `ws` NULL, or `reason` NULL with `len` > 0, is

@@ -839,3 +839,29 @@ fn ws_deflate_unasked_extension_fails_the_handshake() {
     assert_eq!(ws_kind(&e), Some(WsErrorKind::Handshake), "{e}");
     srv.join();
 }
+
+#[test]
+fn ws_close_wait_is_bounded_without_a_read_timeout() {
+    // The server takes the Close and never answers it.
+    let srv = raw(|s| {
+        let code = read_close_code(s);
+        std::thread::sleep(Duration::from_secs(7));
+        code
+    });
+    let ws = open(&srv.url(), &WsOptions::default(), 0);
+    let t = Instant::now();
+    let e = ws.close(1000, b"", None).unwrap_err();
+    assert_eq!(net_kind(&e), Some(NetErrorKind::TimeoutRead), "{e}");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(7),
+        "{took:?}"
+    );
+    // Sent, so sending again is refused.
+    assert_eq!(
+        ws_kind(&ws.send(Kind::Text, b"x", None).unwrap_err()),
+        Some(WsErrorKind::Closed)
+    );
+    drop(ws);
+    assert_eq!(srv.join(), Some(1000));
+}

@@ -4,6 +4,7 @@
 //! done by `net`; this module holds the policy in between (auto-pong,
 //! close handshake, keep-alive pings, which failures end the connection).
 mod connect;
+mod receive;
 mod socket;
 
 pub use connect::{connect, WsConnectError, WsOptions};

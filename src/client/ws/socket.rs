@@ -24,12 +24,9 @@ use crate::client::response::Response;
 use crate::client::session::Upgraded;
 use crate::net::{Budget, Cancel, Conn, NetError, NetErrorKind, Op, Timeouts};
 use crate::ws::{
-    self, encode_frame, Agreed, DeflateParams, Deflater, Event, Inflater, Kind, OpCode,
-    Reassembler, Utf8Validator, WsError, WsErrorKind,
+    self, encode_frame, Agreed, DeflateParams, Deflater, Inflater, Kind, OpCode, Reassembler,
+    Utf8Validator, WsError, WsErrorKind,
 };
-
-/// Bytes buffered from the socket at most, beyond what a frame needs.
-const READ_BUFFER: usize = 256 * 1024;
 
 /// A received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +41,7 @@ pub enum Message {
     },
 }
 
-struct Sender {
+pub(super) struct Sender {
     /// The fragmented message being sent: its kind, and for text the
     /// validator that sees each fragment.
     fragment: Option<(Kind, Utf8Validator)>,
@@ -54,48 +51,51 @@ struct Sender {
     deflater: Option<Deflater>,
 }
 
+/// The longest a close handshake waits on the peer, whatever the timeouts.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// Messages shorter than this go uncompressed: deflate would not shrink them.
 const COMPRESS_FROM: usize = 64;
 
-struct Receiver {
-    reasm: Reassembler,
-    next_ping: Option<Instant>,
+pub(super) struct Receiver {
+    pub(super) reasm: Reassembler,
+    pub(super) next_ping: Option<Instant>,
 }
 
 #[derive(Default)]
-struct State {
-    close_sent: bool,
-    close_received: bool,
+pub(super) struct State {
+    pub(super) close_sent: bool,
+    pub(super) close_received: bool,
     /// Why the connection is over, once it is.
-    failed: Option<String>,
+    pub(super) failed: Option<String>,
     /// Control frames the receiver owes the server.
-    pending: Vec<(OpCode, Vec<u8>)>,
+    pub(super) pending: Vec<(OpCode, Vec<u8>)>,
     /// When the oldest unanswered ping must have its pong.
-    pong_deadline: Option<Instant>,
+    pub(super) pong_deadline: Option<Instant>,
 }
 
 pub struct WebSocket {
-    conn: Mutex<Conn>,
-    waiter: TcpStream,
-    send: Mutex<Sender>,
-    recv: Mutex<Receiver>,
-    state: Mutex<State>,
-    protocol: Option<String>,
-    deflate: Option<DeflateParams>,
-    response: Response,
-    peer: String,
-    timeouts: Timeouts,
-    ping_interval: Option<Duration>,
-    pong_timeout: Option<Duration>,
+    pub(super) conn: Mutex<Conn>,
+    pub(super) waiter: TcpStream,
+    pub(super) send: Mutex<Sender>,
+    pub(super) recv: Mutex<Receiver>,
+    pub(super) state: Mutex<State>,
+    pub(super) protocol: Option<String>,
+    pub(super) deflate: Option<DeflateParams>,
+    pub(super) response: Response,
+    pub(super) peer: String,
+    pub(super) timeouts: Timeouts,
+    pub(super) ping_interval: Option<Duration>,
+    pub(super) pong_timeout: Option<Duration>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic in another thread is caught at the C boundary; the data it
     // guarded is still consistent at every await point here.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn closed(why: &str) -> ClientError {
+pub(super) fn closed(why: &str) -> ClientError {
     WsError::new(WsErrorKind::Closed, format!("WebSocket closed: {}", why)).into()
 }
 
@@ -194,8 +194,23 @@ impl WebSocket {
         &self.response
     }
 
-    fn budget<'a>(&self, cancel: Option<&'a Cancel>) -> Budget<'a> {
+    pub(super) fn budget<'a>(&self, cancel: Option<&'a Cancel>) -> Budget<'a> {
         Budget::new(self.timeouts, cancel)
+    }
+
+    /// The budget of a close handshake: its waits are capped at
+    /// `CLOSE_WAIT` even when the caller's timeouts are unlimited, since a
+    /// peer that is going away need not be waited on for long.
+    pub(super) fn closing_budget<'a>(&self, cancel: Option<&'a Cancel>) -> Budget<'a> {
+        let cap = |t: Option<Duration>| Some(t.map_or(CLOSE_WAIT, |t| t.min(CLOSE_WAIT)));
+        Budget::new(
+            Timeouts {
+                read: cap(self.timeouts.read),
+                write: cap(self.timeouts.write),
+                ..self.timeouts
+            },
+            cancel,
+        )
     }
 
     /// Sends a whole message. Text must be UTF-8.
@@ -281,7 +296,7 @@ impl WebSocket {
         self.flush_control(&budget)
     }
 
-    fn arm_pong_deadline(&self) {
+    pub(super) fn arm_pong_deadline(&self) {
         if let Some(t) = self.pong_timeout {
             let mut st = lock(&self.state);
             // The oldest unanswered ping sets the deadline: any pong
@@ -293,8 +308,9 @@ impl WebSocket {
     /// Starts the close handshake (RFC 6455 §7.1.2): sends Close with
     /// `code` and `reason`, then, unless another thread is receiving (it
     /// will get the server's Close), reads until the server's Close,
-    /// dropping data that arrives meanwhile, under the read timeout.
-    /// Closing a connection already closed or failed does nothing.
+    /// dropping data that arrives meanwhile, under the read timeout (at
+    /// most `CLOSE_WAIT`). Closing a connection already closed or failed
+    /// does nothing.
     pub fn close(
         &self,
         code: u16,
@@ -302,7 +318,7 @@ impl WebSocket {
         cancel: Option<&Cancel>,
     ) -> Result<(), ClientError> {
         ws::validate_close_code_to_send(code, reason).map_err(invalid)?;
-        let budget = self.budget(cancel);
+        let budget = self.closing_budget(cancel);
         {
             let mut s = lock(&self.send);
             {
@@ -333,158 +349,10 @@ impl WebSocket {
         }
     }
 
-    /// Receives the next message, answering pings and sending keep-alive
-    /// pings meanwhile. Waits under the read timeout (a timeout or a
-    /// cancel leaves the connection usable) and the pong deadline.
-    pub fn receive(&self, cancel: Option<&Cancel>) -> Result<Message, ClientError> {
-        let budget = self.budget(cancel);
-        let mut r = lock(&self.recv);
-        self.receive_locked(&mut r, &budget)
-    }
-
-    fn receive_locked(
-        &self,
-        r: &mut Receiver,
-        budget: &Budget<'_>,
-    ) -> Result<Message, ClientError> {
-        {
-            let st = lock(&self.state);
-            if let Some(why) = &st.failed {
-                return Err(closed(why));
-            }
-            if st.close_received {
-                return Err(closed("the server's Close was already received"));
-            }
-        }
-        if r.next_ping.is_none() {
-            r.next_ping = self.ping_interval.map(|i| Instant::now() + i);
-        }
-        let mut silence_until = budget.op_deadline(Op::Read);
-        loop {
-            let step = {
-                let mut c = lock(&self.conn);
-                match r.reasm.feed(c.buffered()) {
-                    Err(e) => Step::Violation(e),
-                    Ok((n, ev)) => {
-                        c.consume(n);
-                        match ev {
-                            Some(ev) => Step::Event(ev),
-                            None => match c.try_fill(READ_BUFFER) {
-                                Ok(Some(0)) => Step::Eof(r.reasm.in_progress()),
-                                Ok(Some(_)) => Step::Bytes,
-                                Ok(None) => Step::Nothing,
-                                Err(e) => Step::Failed(e),
-                            },
-                        }
-                    }
-                }
-            };
-            match step {
-                Step::Violation(e) => return Err(self.fail_with(e, budget)),
-                Step::Failed(e) => return Err(self.mark_failed(e.into())),
-                Step::Eof(mid) => {
-                    let what = if mid {
-                        "in the middle of a frame"
-                    } else {
-                        "without a Close frame (1006)"
-                    };
-                    let e = NetError::new(
-                        NetErrorKind::ConnectionClosed,
-                        format!("{} closed the WebSocket connection {}", self.peer, what),
-                    );
-                    return Err(self.mark_failed(e.into()));
-                }
-                Step::Bytes => silence_until = budget.op_deadline(Op::Read),
-                Step::Event(ev) => {
-                    if let Some(m) = self.handle(ev, budget)? {
-                        return Ok(m);
-                    }
-                }
-                Step::Nothing => {
-                    let now = Instant::now();
-                    let pong_due = lock(&self.state).pong_deadline;
-                    if pong_due.is_some_and(|d| now >= d) {
-                        let ms = self.pong_timeout.unwrap_or_default().as_millis();
-                        let e = WsError::new(
-                            WsErrorKind::PingTimeout,
-                            format!("{} sent no pong within {} ms of a ping", self.peer, ms),
-                        );
-                        return Err(self.fail_with(e, budget));
-                    }
-                    if let (Some(t), Some(i)) = (r.next_ping, self.ping_interval) {
-                        if now >= t {
-                            r.next_ping = Some(now + i);
-                            self.ping(b"", budget.cancel)?;
-                            continue;
-                        }
-                    }
-                    let until = [silence_until, pong_due, r.next_ping]
-                        .into_iter()
-                        .flatten()
-                        .min();
-                    let what = format_args!("waiting for a WebSocket message from {}", self.peer);
-                    let ready = budget.wait_fd_until(self.waiter.as_fd(), false, until, &what)?;
-                    if !ready && silence_until.is_some_and(|d| Instant::now() >= d) {
-                        return Err(budget.timeout_error(Op::Read, &what).into());
-                    }
-                }
-            }
-        }
-    }
-
-    /// Acts on a control frame; returns the message to give the caller.
-    fn handle(&self, ev: Event, budget: &Budget<'_>) -> Result<Option<Message>, ClientError> {
-        match ev {
-            Event::Message { kind, data } => Ok(Some(match kind {
-                Kind::Text => Message::Text(data),
-                Kind::Binary => Message::Binary(data),
-            })),
-            // §5.5.2: answer with a pong carrying the same payload.
-            Event::Ping(p) => {
-                {
-                    let mut st = lock(&self.state);
-                    if st.close_sent {
-                        return Ok(None);
-                    }
-                    // §5.5.3: answering only the latest ping is enough.
-                    st.pending.retain(|(op, _)| *op != OpCode::Pong);
-                    st.pending.push((OpCode::Pong, p));
-                }
-                self.flush_control(budget).map(|_| None)
-            }
-            Event::Pong(_) => {
-                lock(&self.state).pong_deadline = None;
-                Ok(None)
-            }
-            Event::Close(cf) => {
-                let code = cf.code.unwrap_or(1005);
-                {
-                    let mut st = lock(&self.state);
-                    st.close_received = true;
-                    st.pong_deadline = None;
-                    if !st.close_sent {
-                        // §5.5.1: echo the status code.
-                        let echo = cf
-                            .code
-                            .map(|c| c.to_be_bytes().to_vec())
-                            .unwrap_or_default();
-                        st.pending.push((OpCode::Close, echo));
-                    }
-                }
-                // The echo is best effort: the server may already be gone.
-                let _ = self.flush_control(budget);
-                Ok(Some(Message::Close {
-                    code,
-                    reason: cf.reason,
-                }))
-            }
-        }
-    }
-
     /// Writes the control frames the receiver queued, unless another
     /// thread holds the send lock: that thread runs this after it lets go,
     /// and sees them, since they were queued before this try.
-    fn flush_control(&self, budget: &Budget<'_>) -> Result<(), ClientError> {
+    pub(super) fn flush_control(&self, budget: &Budget<'_>) -> Result<(), ClientError> {
         loop {
             if lock(&self.state).pending.is_empty() {
                 return Ok(());
@@ -568,7 +436,7 @@ impl WebSocket {
     /// Fails the connection for a violation by the server: sends Close
     /// with the code RFC 6455 §7.4.1 gives it, best effort, then marks the
     /// connection over.
-    fn fail_with(&self, e: WsError, budget: &Budget<'_>) -> ClientError {
+    pub(super) fn fail_with(&self, e: WsError, budget: &Budget<'_>) -> ClientError {
         if let Some(code) = e.close_code() {
             let mut reason = e.message.as_str();
             let mut n = reason.len().min(123);
@@ -578,26 +446,18 @@ impl WebSocket {
             reason = &reason[..n];
             let mut payload = code.to_be_bytes().to_vec();
             payload.extend_from_slice(reason.as_bytes());
+            let budget = self.closing_budget(budget.cancel);
             let mut s = lock(&self.send);
-            let _ = self.write_frame(&mut s, true, 0, OpCode::Close, &payload, budget);
+            let _ = self.write_frame(&mut s, true, 0, OpCode::Close, &payload, &budget);
         }
         self.mark_failed(e.into())
     }
 
-    fn mark_failed(&self, e: ClientError) -> ClientError {
+    pub(super) fn mark_failed(&self, e: ClientError) -> ClientError {
         let mut st = lock(&self.state);
         if st.failed.is_none() {
             st.failed = Some(e.message().to_string());
         }
         e
     }
-}
-
-enum Step {
-    Violation(WsError),
-    Failed(NetError),
-    Eof(bool),
-    Bytes,
-    Event(Event),
-    Nothing,
 }
