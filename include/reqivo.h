@@ -770,6 +770,14 @@ typedef struct reqivo_ws_message {
   struct reqivo_str close_reason;
 } reqivo_ws_message;
 
+/**
+ * Told of each reconnect attempt, on the thread whose call reconnects:
+ * `attempt` counts from 1 within one loss; `code` is 0 when the attempt
+ * worked, else the `reqivo_code` it failed with. It must not call
+ * `reqivo_ws_*` on the same connection.
+ */
+typedef void (*reqivo_ws_reconnect_callback)(void *userdata, uint32_t attempt, uint32_t code);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -2029,6 +2037,36 @@ uint32_t reqivo_ws_options_set_deflate(struct reqivo_ws_options *o,
                                        bool server_no_context_takeover,
                                        bool client_no_context_takeover,
                                        uint32_t server_max_window_bits);
+
+/**
+ * Turns on reconnecting after the connection is lost (closed or reset by
+ * the server, a socket error, a write timeout, a missed pong) — never
+ * after a protocol violation or a close handshake. Up to `max_attempts`
+ * handshakes (0 turns reconnecting off, the default) follow a loss, the
+ * first after `initial_delay_ms`, each next after twice the wait (at most
+ * `max_delay_ms`), every wait scaled by a random factor in [0.5, 1] and
+ * cut short only by the call's cancel. A receive that loses its
+ * connection reconnects and goes on receiving; a send that fails returns
+ * its error and is never resent by the library (the next call
+ * reconnects); a fragmented message cut by a reconnect fails its next
+ * fragment with `REQIVO_ERR_WS_CLOSED`. After the attempts run out the
+ * connection stays closed. Reconnects use the session's settings as they
+ * were at `reqivo_ws_connect`, its pool and cookie jar.
+ *
+ * Ownership: `userdata` stays the caller's and must outlive every
+ * connection made with these options.
+ * NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `callback` may be NULL.
+ * Thread safety: options are modified by one thread at a time; the
+ * callback runs on whichever thread's call reconnects.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_set_reconnect(struct reqivo_ws_options *o,
+                                         uint32_t max_attempts,
+                                         uint32_t initial_delay_ms,
+                                         uint32_t max_delay_ms,
+                                         reqivo_ws_reconnect_callback callback,
+                                         void *userdata);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -626,7 +626,7 @@ fn ws_subprotocol_selection() {
     opts.add_protocol("superchat").unwrap();
     opts.add_protocol("chat").unwrap();
     let ws = open(&srv.url("/echo"), &opts, 5000);
-    assert_eq!(ws.protocol(), Some("superchat"));
+    assert_eq!(ws.protocol().as_deref(), Some("superchat"));
     ws.close(1000, b"", None).unwrap();
     let ws = open(&srv.url("/echo"), &WsOptions::default(), 5000);
     assert_eq!(ws.protocol(), None);
@@ -864,4 +864,202 @@ fn ws_close_wait_is_bounded_without_a_read_timeout() {
     );
     drop(ws);
     assert_eq!(srv.join(), Some(1000));
+}
+
+// ---------------------------------------------------------------- reconnect
+
+type Script = Box<dyn FnOnce(&mut TcpStream) -> Vec<Vec<u8>> + Send>;
+
+/// A server that answers one handshake per script, in order, on fresh
+/// connections, then stops listening (later connects are refused). Each
+/// script returns the client frames it read, for the test to check.
+fn raw_multi(scripts: Vec<Script>) -> Raw<Vec<Vec<Vec<u8>>>> {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let thread = std::thread::spawn(move || {
+        l.set_nonblocking(true).unwrap();
+        let mut seen = Vec::new();
+        for script in scripts {
+            let start = Instant::now();
+            let mut s = loop {
+                match l.accept() {
+                    Ok((s, _)) => break s,
+                    Err(_) if start.elapsed() < BOUND => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(e) => panic!("no client: {e}"),
+                }
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(BOUND)).unwrap();
+            let head = read_head(&mut s);
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .expect("a key")
+                .trim()
+                .to_string();
+            let reply = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(&key)
+            );
+            s.write_all(reply.as_bytes()).unwrap();
+            seen.push(script(&mut s));
+        }
+        seen
+    });
+    Raw {
+        port,
+        thread: Some(thread),
+    }
+}
+
+/// Reads text/binary payloads until the client's Close or EOF.
+fn read_messages(s: &mut TcpStream) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    while let Some((_, op, p)) = read_frame(s) {
+        match op {
+            1 | 2 => got.push(p),
+            8 => break,
+            _ => {}
+        }
+    }
+    got
+}
+
+type Attempts = Arc<std::sync::Mutex<Vec<(u32, bool)>>>;
+
+fn reconnecting(max_attempts: u32) -> (WsOptions, Attempts) {
+    let seen: Attempts = Arc::default();
+    let log = seen.clone();
+    let opts = WsOptions {
+        reconnect: Some(reqivo::client::ws::Reconnect {
+            max_attempts,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            on_attempt: Some(Arc::new(move |n, e| {
+                log.lock().unwrap().push((n, e.is_none()));
+            })),
+        }),
+        ..Default::default()
+    };
+    (opts, seen)
+}
+
+#[test]
+fn ws_reconnect_after_a_drop_mid_frame() {
+    let srv = raw_multi(vec![
+        Box::new(|s| {
+            s.write_all(b"\x82\x0ahalf").unwrap();
+            Vec::new()
+        }),
+        Box::new(|s| {
+            s.write_all(b"\x81\x05again").unwrap();
+            read_messages(s)
+        }),
+    ]);
+    let (opts, attempts) = reconnecting(3);
+    let ws = open(&srv.url(), &opts, 5000);
+    assert_eq!(ws.receive(None).unwrap(), Message::Text(b"again".to_vec()));
+    assert_eq!(ws.reconnects(), 1);
+    assert_eq!(*attempts.lock().unwrap(), vec![(1, true)]);
+    ws.send(Kind::Text, b"on the new one", None).unwrap();
+    ws.close(1000, b"", None).unwrap_err_or_ok();
+    let seen = srv.join();
+    assert_eq!(seen[1], vec![b"on the new one".to_vec()]);
+}
+
+#[test]
+fn ws_failed_send_is_reported_and_never_replayed() {
+    let srv = raw_multi(vec![
+        Box::new(|s| {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+            Vec::new()
+        }),
+        Box::new(read_messages),
+    ]);
+    let (opts, attempts) = reconnecting(3);
+    let ws = open(&srv.url(), &opts, 5000);
+    // Writes into a connection the server closed fail within a few tries.
+    let mut failed = None;
+    for i in 0..200 {
+        match ws.send(Kind::Text, format!("lost {i}").as_bytes(), None) {
+            Ok(()) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        if ws.reconnects() > 0 {
+            break;
+        }
+    }
+    // Either a send failed (and was reported), or the loss was found by
+    // the next send, which reconnected first; nothing is sent twice.
+    if let Some(e) = &failed {
+        assert!(net_kind(e).is_some(), "{e}");
+    }
+    ws.send(Kind::Text, b"after", None).unwrap();
+    assert_eq!(ws.reconnects(), 1);
+    assert_eq!(attempts.lock().unwrap().len(), 1);
+    ws.close(1000, b"", None).unwrap_err_or_ok();
+    let seen = srv.join();
+    assert_eq!(
+        seen[1],
+        vec![b"after".to_vec()],
+        "only the message sent after"
+    );
+}
+
+#[test]
+fn ws_reconnect_gives_up_after_max_attempts() {
+    let srv = raw_multi(vec![Box::new(|s| {
+        s.write_all(b"\x82\x0ahalf").unwrap();
+        Vec::new()
+    })]);
+    let (opts, attempts) = reconnecting(3);
+    let ws = open(&srv.url(), &opts, 5000);
+    srv.join(); // the listener is gone: every attempt is refused
+    let e = ws.receive(None).unwrap_err();
+    assert_eq!(net_kind(&e), Some(NetErrorKind::ConnectRefused), "{e}");
+    assert_eq!(
+        *attempts.lock().unwrap(),
+        vec![(1, false), (2, false), (3, false)]
+    );
+    let again = ws.receive(None).unwrap_err();
+    assert_eq!(ws_kind(&again), Some(WsErrorKind::Closed), "{again}");
+    assert!(again.to_string().contains("gave up"), "{again}");
+}
+
+#[test]
+fn ws_no_reconnect_after_a_violation() {
+    let srv = raw_multi(vec![Box::new(|s| {
+        s.write_all(b"\x81\x81\x01\x02\x03\x04a").unwrap();
+        read_messages(s)
+    })]);
+    let (opts, attempts) = reconnecting(3);
+    let ws = open(&srv.url(), &opts, 5000);
+    assert_eq!(
+        ws_kind(&ws.receive(None).unwrap_err()),
+        Some(WsErrorKind::Protocol)
+    );
+    assert_eq!(
+        ws_kind(&ws.receive(None).unwrap_err()),
+        Some(WsErrorKind::Closed)
+    );
+    assert_eq!(ws.reconnects(), 0);
+    assert!(attempts.lock().unwrap().is_empty());
+    srv.join();
+}
+
+#[test]
+fn ws_reconnect_against_the_real_server() {
+    let srv = server!();
+    let (opts, attempts) = reconnecting(3);
+    let ws = open(&srv.url("/drop-once?id=rust"), &opts, 5000);
+    assert_eq!(ws.receive(None).unwrap(), Message::Text(b"again".to_vec()));
+    assert_eq!(*attempts.lock().unwrap(), vec![(1, true)]);
+    ws.send(Kind::Text, b"echo", None).unwrap();
+    assert_eq!(ws.receive(None).unwrap(), Message::Text(b"echo".to_vec()));
+    ws.close(1000, b"", None).unwrap();
 }

@@ -84,8 +84,9 @@ impl Default for SessionConfig {
 pub struct Session {
     pool: Pool,
     config: Mutex<Arc<SessionConfig>>,
-    /// This session's cookies; never shared with another session.
-    jar: Jar,
+    /// This session's cookies; never shared with another session (a
+    /// `share` of it is the same session, for a WebSocket's reconnects).
+    jar: Arc<Jar>,
 }
 
 /// How the final response's body is delivered.
@@ -130,7 +131,18 @@ impl Session {
         Session {
             pool,
             config: Mutex::new(Arc::new(SessionConfig::default())),
-            jar: Jar::default(),
+            jar: Arc::new(Jar::default()),
+        }
+    }
+
+    /// The same session for work that outlives the caller's handle (a
+    /// WebSocket that reconnects): the same pool and cookie jar, and the
+    /// configuration as it is now; later setters do not reach it.
+    pub(crate) fn share(&self) -> Session {
+        Session {
+            pool: self.pool.clone(),
+            config: Mutex::new(self.config()),
+            jar: self.jar.clone(),
         }
     }
 

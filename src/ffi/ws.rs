@@ -105,9 +105,9 @@ pub extern "C" fn reqivo_ws_connect(
         let opts: WsOptions = opts;
         match connect(s, url, &opts, cancel) {
             Ok(ws) => {
-                let mut protocol = ws.protocol().unwrap_or("").as_bytes().to_vec();
+                let mut protocol = ws.protocol().unwrap_or_default().into_bytes();
                 protocol.push(0);
-                let head = into_c(ws.response());
+                let head = into_c(&ws.response());
                 to_boxed_ptr::<reqivo_ws>(WsHandle { ws, head, protocol })
             }
             Err(WsConnectError { error, refused: r }) => {
@@ -154,7 +154,7 @@ pub extern "C" fn reqivo_ws_send(
                 clone_arc(cancel),
             )
         };
-        try_or_fail!(h.ws.send(kind, data, cancel.as_deref()), err);
+        try_or_fail!(h.ws.send(kind, data, cancel.as_ref()), err);
         reqivo_code::REQIVO_OK as u32
     })
 }
@@ -192,7 +192,7 @@ pub extern "C" fn reqivo_ws_send_fragment(
                 clone_arc(cancel),
             )
         };
-        try_or_fail!(h.ws.send_fragment(kind, data, fin, cancel.as_deref()), err);
+        try_or_fail!(h.ws.send_fragment(kind, data, fin, cancel.as_ref()), err);
         reqivo_code::REQIVO_OK as u32
     })
 }
@@ -226,7 +226,7 @@ pub extern "C" fn reqivo_ws_receive(
         require!(ws, err);
         // SAFETY: live connection and (NULL or live) token.
         let (h, cancel) = unsafe { (try_ref(ws).expect("checked"), clone_arc(cancel)) };
-        let m = try_or_fail!(h.ws.receive(cancel.as_deref()), err);
+        let m = try_or_fail!(h.ws.receive(cancel.as_ref()), err);
         ws_message::into_c(&m)
     })
 }
@@ -260,7 +260,7 @@ pub extern "C" fn reqivo_ws_ping(
                 clone_arc(cancel),
             )
         };
-        try_or_fail!(h.ws.ping(data, cancel.as_deref()), err);
+        try_or_fail!(h.ws.ping(data, cancel.as_ref()), err);
         reqivo_code::REQIVO_OK as u32
     })
 }

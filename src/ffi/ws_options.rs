@@ -1,12 +1,15 @@
 //! WebSocket connection options: subprotocols, extra headers, limits and
 //! keep-alive pings, set once and passed to `reqivo_ws_connect`.
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::boundary::str_in;
-use super::error::{reqivo_code, reqivo_error};
+use super::callback::Userdata;
+use super::error::{reqivo_code, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
-use crate::client::ws::WsOptions;
+use crate::client::ws::{OnReconnect, Reconnect, WsOptions};
+use crate::client::ClientError;
 use crate::ws::{DeflateOffer, Limits};
 
 /// Options of a WebSocket connection. Modified by one thread at a time;
@@ -212,6 +215,68 @@ pub extern "C" fn reqivo_ws_options_set_deflate(
             server_no_context_takeover,
             client_no_context_takeover,
             server_max_window_bits: bits,
+        });
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Told of each reconnect attempt, on the thread whose call reconnects:
+/// `attempt` counts from 1 within one loss; `code` is 0 when the attempt
+/// worked, else the `reqivo_code` it failed with. It must not call
+/// `reqivo_ws_*` on the same connection.
+pub type reqivo_ws_reconnect_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, attempt: u32, code: u32)>;
+
+/// Turns on reconnecting after the connection is lost (closed or reset by
+/// the server, a socket error, a write timeout, a missed pong) — never
+/// after a protocol violation or a close handshake. Up to `max_attempts`
+/// handshakes (0 turns reconnecting off, the default) follow a loss, the
+/// first after `initial_delay_ms`, each next after twice the wait (at most
+/// `max_delay_ms`), every wait scaled by a random factor in [0.5, 1] and
+/// cut short only by the call's cancel. A receive that loses its
+/// connection reconnects and goes on receiving; a send that fails returns
+/// its error and is never resent by the library (the next call
+/// reconnects); a fragmented message cut by a reconnect fails its next
+/// fragment with `REQIVO_ERR_WS_CLOSED`. After the attempts run out the
+/// connection stays closed. Reconnects use the session's settings as they
+/// were at `reqivo_ws_connect`, its pool and cookie jar.
+///
+/// Ownership: `userdata` stays the caller's and must outlive every
+/// connection made with these options.
+/// NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `callback` may be NULL.
+/// Thread safety: options are modified by one thread at a time; the
+/// callback runs on whichever thread's call reconnects.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_set_reconnect(
+    o: *mut reqivo_ws_options,
+    max_attempts: u32,
+    initial_delay_ms: u32,
+    max_delay_ms: u32,
+    callback: reqivo_ws_reconnect_callback,
+    userdata: *mut c_void,
+) -> u32 {
+    ffi_boundary!({
+        require!(o);
+        // SAFETY: live options used by one thread.
+        let o = unsafe { try_mut(o) }.expect("checked");
+        let userdata = Userdata(userdata);
+        let on_attempt: Option<OnReconnect> = callback.map(|f| {
+            Arc::new(move |n: u32, e: Option<&ClientError>| {
+                // The whole `Userdata` (Send + Sync) is captured, not its field.
+                let ud = &userdata;
+                let code = e.map_or(0, |e| Fail::from(e.clone()).code as u32);
+                // SAFETY: the caller's function and userdata, valid for the
+                // connection's life per this function's contract.
+                unsafe { f(ud.0, n, code) }
+            }) as OnReconnect
+        });
+        o.reconnect = (max_attempts > 0).then(|| Reconnect {
+            max_attempts,
+            initial_delay: Duration::from_millis(initial_delay_ms.into()),
+            max_delay: Duration::from_millis(max_delay_ms.max(initial_delay_ms).into()),
+            on_attempt,
         });
         reqivo_code::REQIVO_OK as u32
     })

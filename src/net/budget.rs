@@ -82,6 +82,24 @@ impl<'a> Budget<'a> {
         }
     }
 
+    /// Sleeps for `d` (a backoff), woken early only by the cancel token.
+    pub fn sleep(&self, d: Duration) -> Result<(), NetError> {
+        let until = Instant::now() + d;
+        match self.cancel {
+            Some(c) => {
+                let what = format_args!("waiting to reconnect");
+                // The cancel fd is readable only once triggered, and a
+                // triggered token fails the wait, so only `until` ends it.
+                self.poll_until(c.fd(), false, Some(until), &what)
+                    .map(|_| ())
+            }
+            None => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+        }
+    }
+
     /// True once the total deadline has passed. Waits check it too, but a
     /// peer that always has bytes ready (or always takes them) means no wait
     /// ever happens, so each read and write asks first.

@@ -179,6 +179,48 @@ static void test_deflate(reqivo_session *s) {
   reqivo_ws_free(ws);
 }
 
+static void count_attempt(void *userdata, uint32_t attempt, uint32_t code) {
+  uint32_t *log = userdata; /* [calls, last attempt, last code] */
+  log[0]++;
+  log[1] = attempt;
+  log[2] = code;
+}
+
+/* The server drops the first connection mid-frame: the receive reconnects
+ * (the callback hears of it) and goes on. */
+static void test_reconnect(reqivo_session *s) {
+  reqivo_error err;
+  uint32_t log[3] = {0, 0, 99};
+  reqivo_ws_options *o = reqivo_ws_options_new();
+  CODE_IS(reqivo_ws_options_set_reconnect(o, 3, 10, 100, count_attempt, log), REQIVO_OK);
+  CODE_IS(reqivo_ws_options_set_reconnect(NULL, 3, 10, 100, NULL, NULL),
+          REQIVO_ERR_INVALID_ARGUMENT);
+  char path[64];
+  snprintf(path, sizeof path, "/drop-once?id=c%ld", (long)now_ms());
+  reqivo_ws *ws = ws_open(s, path, o, &err);
+  reqivo_ws_options_free(o);
+  if (!CHECK(ws != NULL)) {
+    return;
+  }
+  expect_message(ws, REQIVO_WS_TEXT, "again", 5);
+  CHECK_EQ(log[0], 1);
+  CHECK_EQ(log[1], 1);
+  CHECK_EQ(log[2], 0);
+  CODE_IS(reqivo_ws_send(ws, REQIVO_WS_TEXT, (const uint8_t *)"still", 5, NULL, &err), REQIVO_OK);
+  expect_message(ws, REQIVO_WS_TEXT, "still", 5);
+  reqivo_ws_close(ws, 1000, NULL, 0, &err);
+  reqivo_ws_free(ws);
+
+  /* Off (the default): the same drop is an error. */
+  snprintf(path, sizeof path, "/drop-once?id=d%ld", (long)now_ms());
+  ws = ws_open(s, path, NULL, &err);
+  if (CHECK(ws != NULL)) {
+    CHECK(reqivo_ws_receive(ws, NULL, &err) == NULL);
+    CHECK_ERR(err, REQIVO_ERR_CONNECTION_CLOSED, "middle of a frame");
+    reqivo_ws_free(ws);
+  }
+}
+
 struct sender {
   reqivo_ws *ws;
   int n;
@@ -331,6 +373,7 @@ int main(int argc, char **argv) {
   reqivo_session *s = reqivo_session_new(NULL, &err);
   test_echo(s);
   test_deflate(s);
+  test_reconnect(s);
   test_threads(s);
   test_server_close(s);
   test_failures(s);

@@ -13,6 +13,8 @@ Paths:
   /headers          sends the request headers as a JSON object
   /reject           answers 403 with a body, no upgrade
   /bad-utf8         sends a text frame that is not UTF-8 (raw bytes)
+  /drop-once?id=X   the first connection with id X gets half a frame and is
+                    dropped; later ones get the text "again", then echo
 With --tls CERT KEY it serves wss:// with that PEM chain and key.
 With --deflate it accepts permessage-deflate (websockets' defaults).
 With --forever it ignores stdin and serves until killed (for shell scripts,
@@ -29,6 +31,7 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 last_close = ["none"]
+dropped = set()
 
 
 def process_request(connection, request):
@@ -65,6 +68,16 @@ async def handler(ws):
         await ws.send(last_close[0])
         async for _ in ws:
             pass
+    elif url.path == "/drop-once":
+        key = parse_qs(url.query).get("id", [""])[0]
+        if key not in dropped:
+            dropped.add(key)
+            ws.transport.write(b"\x82\x0ahalf")
+            ws.transport.abort()
+            return
+        await ws.send("again")
+        async for m in ws:
+            await ws.send(m)
     elif url.path == "/bad-utf8":
         ws.transport.write(b"\x81\x02\xc3\x28")
         async for _ in ws:

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::socket::WebSocket;
+use super::socket::Link;
+use super::websocket::{Reconnect, WebSocket};
 use crate::client::error::{ClientError, ClientErrorKind};
 use crate::client::request::Request;
 use crate::client::response::Response;
@@ -36,6 +37,8 @@ pub struct WsOptions {
     pub pong_timeout: Option<Duration>,
     /// Offer permessage-deflate (RFC 7692) with these parameters.
     pub deflate: Option<ws::DeflateOffer>,
+    /// Reconnect after the connection is lost (off when `None`).
+    pub reconnect: Option<Reconnect>,
 }
 
 impl WsOptions {
@@ -118,6 +121,17 @@ pub fn connect(
     opts: &WsOptions,
     cancel: Option<Arc<Cancel>>,
 ) -> Result<WebSocket, WsConnectError> {
+    let link = handshake(session, url, opts, cancel)?;
+    Ok(WebSocket::new(link, session, url, opts))
+}
+
+/// One opening handshake: the first, or a reconnect's.
+pub(super) fn handshake(
+    session: &Session,
+    url: &str,
+    opts: &WsOptions,
+    cancel: Option<Arc<Cancel>>,
+) -> Result<Link, WsConnectError> {
     let mut req = Request::new("GET", &http_url(url)?)?;
     for (n, v) in &opts.headers {
         req.add_header(n, v)?;
@@ -137,7 +151,7 @@ pub fn connect(
         Upgrade::Switched(up) => {
             let agreed =
                 ws::check_response(&up.head, &key, &opts.protocols, opts.deflate.as_ref())?;
-            Ok(WebSocket::new(up, agreed, opts)?)
+            Ok(Link::new(up, agreed, opts)?)
         }
         Upgrade::Refused(resp) => {
             let error = WsError::new(

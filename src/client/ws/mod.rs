@@ -6,6 +6,8 @@
 mod connect;
 mod receive;
 mod socket;
+mod websocket;
 
 pub use connect::{connect, WsConnectError, WsOptions};
-pub use socket::{Message, WebSocket};
+pub use socket::Message;
+pub use websocket::{OnReconnect, Reconnect, WebSocket};

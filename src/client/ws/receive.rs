@@ -1,10 +1,10 @@
-//! Receiving on a WebSocket: decoding what the socket has, answering
+//! Receiving on a Link: decoding what the socket has, answering
 //! pings, keep-alive pings and the pong deadline, the server's Close.
 //! The locking rules are in `socket.rs`.
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use super::socket::{closed, lock, Message, Receiver, WebSocket};
+use super::socket::{closed, lock, Link, Message, Receiver};
 use crate::client::error::ClientError;
 use crate::net::{Budget, Cancel, NetError, NetErrorKind, Op};
 use crate::ws::{Event, Kind, OpCode, WsError, WsErrorKind};
@@ -12,11 +12,11 @@ use crate::ws::{Event, Kind, OpCode, WsError, WsErrorKind};
 /// Bytes buffered from the socket at most, beyond what a frame needs.
 const READ_BUFFER: usize = 256 * 1024;
 
-impl WebSocket {
+impl Link {
     /// Receives the next message, answering pings and sending keep-alive
     /// pings meanwhile. Waits under the read timeout (a timeout or a
     /// cancel leaves the connection usable) and the pong deadline.
-    pub fn receive(&self, cancel: Option<&Cancel>) -> Result<Message, ClientError> {
+    pub(super) fn receive(&self, cancel: Option<&Cancel>) -> Result<Message, ClientError> {
         let budget = self.budget(cancel);
         let mut r = lock(&self.recv);
         self.receive_locked(&mut r, &budget)
@@ -70,7 +70,7 @@ impl WebSocket {
                     };
                     let e = NetError::new(
                         NetErrorKind::ConnectionClosed,
-                        format!("{} closed the WebSocket connection {}", self.peer, what),
+                        format!("{} closed the Link connection {}", self.peer, what),
                     );
                     return Err(self.mark_failed(e.into()));
                 }
@@ -102,7 +102,7 @@ impl WebSocket {
                         .into_iter()
                         .flatten()
                         .min();
-                    let what = format_args!("waiting for a WebSocket message from {}", self.peer);
+                    let what = format_args!("waiting for a Link message from {}", self.peer);
                     let ready = budget.wait_fd_until(self.waiter.as_fd(), false, until, &what)?;
                     if !ready && silence_until.is_some_and(|d| Instant::now() >= d) {
                         return Err(budget.timeout_error(Op::Read, &what).into());

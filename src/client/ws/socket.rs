@@ -1,4 +1,5 @@
-//! An open WebSocket connection: sending, receiving, automatic pongs, the
+//! One open WebSocket connection (a `Link`; `WebSocket` replaces it on a
+//! reconnect): sending, receiving, automatic pongs, the
 //! close handshake and keep-alive pings.
 //!
 //! Locking, and why. One thread may send while another receives. Both
@@ -68,13 +69,18 @@ pub(super) struct State {
     pub(super) close_received: bool,
     /// Why the connection is over, once it is.
     pub(super) failed: Option<String>,
+    /// It ended by losing the connection (not by a close handshake or a
+    /// violation): a reconnect may replace it.
+    pub(super) lost: bool,
+    /// The caller started the close handshake: never reconnect.
+    pub(super) user_closed: bool,
     /// Control frames the receiver owes the server.
     pub(super) pending: Vec<(OpCode, Vec<u8>)>,
     /// When the oldest unanswered ping must have its pong.
     pub(super) pong_deadline: Option<Instant>,
 }
 
-pub struct WebSocket {
+pub(super) struct Link {
     pub(super) conn: Mutex<Conn>,
     pub(super) waiter: TcpStream,
     pub(super) send: Mutex<Sender>,
@@ -110,6 +116,19 @@ fn data_opcode(kind: Kind) -> OpCode {
     }
 }
 
+/// Failures that lose the connection itself (as opposed to a violation
+/// the peer would repeat): worth a reconnect.
+fn is_loss(e: &ClientError) -> bool {
+    match e {
+        ClientError::Net(n) => matches!(
+            n.kind,
+            NetErrorKind::ConnectionClosed | NetErrorKind::Io | NetErrorKind::TimeoutWrite
+        ),
+        ClientError::Ws(w) => w.kind == WsErrorKind::PingTimeout,
+        _ => false,
+    }
+}
+
 /// Errors after which the connection cannot go on: the transport failed,
 /// or a frame may be half-written. Timeouts and cancellation before any
 /// byte moved leave it usable.
@@ -126,22 +145,18 @@ fn is_fatal(e: &ClientError) -> bool {
     )
 }
 
-impl WebSocket {
-    pub(crate) fn new(
-        up: Upgraded,
-        agreed: Agreed,
-        opts: &WsOptions,
-    ) -> Result<WebSocket, ClientError> {
+impl Link {
+    pub(super) fn new(up: Upgraded, agreed: Agreed, opts: &WsOptions) -> Result<Link, ClientError> {
         let waiter = up
             .conn
             .wait_handle()
-            .map_err(|e| NetError::io(&e, "duplicating the WebSocket descriptor"))?;
+            .map_err(|e| NetError::io(&e, "duplicating the Link descriptor"))?;
         let peer = up.conn.peer().to_string();
         let mut reasm = Reassembler::new(opts.limits);
         if let Some(p) = &agreed.deflate {
             reasm.set_inflater(Inflater::new(p));
         }
-        Ok(WebSocket {
+        Ok(Link {
             conn: Mutex::new(up.conn),
             waiter,
             send: Mutex::new(Sender {
@@ -168,7 +183,7 @@ impl WebSocket {
                 tls: up.tls,
             },
             peer,
-            // The total timeout bounded the handshake; a WebSocket lives
+            // The total timeout bounded the handshake; a Link lives
             // as long as its user wants, each wait bounded on its own.
             timeouts: Timeouts {
                 total: None,
@@ -180,17 +195,17 @@ impl WebSocket {
     }
 
     /// The subprotocol the server selected, if any.
-    pub fn protocol(&self) -> Option<&str> {
+    pub(super) fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
     }
 
     /// The permessage-deflate parameters agreed, if any.
-    pub fn deflate(&self) -> Option<DeflateParams> {
+    pub(super) fn deflate(&self) -> Option<DeflateParams> {
         self.deflate
     }
 
     /// The 101 response head (empty body).
-    pub fn response(&self) -> &Response {
+    pub(super) fn response(&self) -> &Response {
         &self.response
     }
 
@@ -214,7 +229,7 @@ impl WebSocket {
     }
 
     /// Sends a whole message. Text must be UTF-8.
-    pub fn send(
+    pub(super) fn send(
         &self,
         kind: Kind,
         data: &[u8],
@@ -245,7 +260,7 @@ impl WebSocket {
     /// Sends one fragment of a message; `fin` marks the last. Every
     /// fragment of a message has the kind of the first. Text fragments
     /// together must be UTF-8; a fragment may end inside a code point.
-    pub fn send_fragment(
+    pub(super) fn send_fragment(
         &self,
         kind: Kind,
         data: &[u8],
@@ -281,7 +296,7 @@ impl WebSocket {
     /// Sends a ping with `payload` (at most 125 bytes). With a pong
     /// timeout set, a receive fails with a ping timeout when no pong has
     /// come back in time.
-    pub fn ping(&self, payload: &[u8], cancel: Option<&Cancel>) -> Result<(), ClientError> {
+    pub(super) fn ping(&self, payload: &[u8], cancel: Option<&Cancel>) -> Result<(), ClientError> {
         if payload.len() > ws::MAX_CONTROL_PAYLOAD {
             return Err(invalid(format!(
                 "ping payload of {} bytes is over 125",
@@ -311,7 +326,7 @@ impl WebSocket {
     /// dropping data that arrives meanwhile, under the read timeout (at
     /// most `CLOSE_WAIT`). Closing a connection already closed or failed
     /// does nothing.
-    pub fn close(
+    pub(super) fn close(
         &self,
         code: u16,
         reason: &[u8],
@@ -322,7 +337,8 @@ impl WebSocket {
         {
             let mut s = lock(&self.send);
             {
-                let st = lock(&self.state);
+                let mut st = lock(&self.state);
+                st.user_closed = true;
                 if st.close_sent || st.failed.is_some() {
                     return Ok(());
                 }
@@ -457,7 +473,18 @@ impl WebSocket {
         let mut st = lock(&self.state);
         if st.failed.is_none() {
             st.failed = Some(e.message().to_string());
+            st.lost = is_loss(&e) && !st.user_closed && !st.close_received;
         }
         e
+    }
+
+    /// True when the connection was lost (a reconnect may replace it).
+    pub(super) fn is_lost(&self) -> bool {
+        lock(&self.state).lost
+    }
+
+    /// True while a fragmented message is partly sent.
+    pub(super) fn fragment_in_progress(&self) -> bool {
+        lock(&self.send).fragment.is_some()
     }
 }
