@@ -1871,7 +1871,8 @@ uint32_t reqivo_ws_close(struct reqivo_ws *ws,
 
 /**
  * The subprotocol the server selected (`Sec-WebSocket-Protocol`), one of
- * those offered; empty when none was.
+ * those offered; empty when none was. It is the first handshake's: a
+ * reconnect offers the same list but does not change this answer.
  *
  * Ownership: owned by the connection; valid until `reqivo_ws_free`.
  * NULL: `ws` NULL returns an empty string.
@@ -1883,7 +1884,7 @@ struct reqivo_str reqivo_ws_protocol(const struct reqivo_ws *ws);
 
 /**
  * The server's 101 response (status, headers, timings, TLS) with an
- * empty body.
+ * empty body, from the first handshake (a reconnect does not change it).
  *
  * Ownership: owned by the connection; valid until `reqivo_ws_free`;
  * never pass it to `reqivo_response_free`.
