@@ -1063,3 +1063,33 @@ fn ws_reconnect_against_the_real_server() {
     assert_eq!(ws.receive(None).unwrap(), Message::Text(b"echo".to_vec()));
     ws.close(1000, b"", None).unwrap();
 }
+
+#[test]
+fn ws_handshake_stores_and_sends_session_cookies() {
+    let first = raw_with("Set-Cookie: sid=abc; Path=/\r\n", |_| ());
+    let s = session(5000);
+    let ws = connect(&s, &first.url(), &WsOptions::default(), None)
+        .map_err(|e| e.error)
+        .unwrap();
+    drop(ws);
+    first.join();
+    // A second server on the same host records the next handshake's head.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        c.set_read_timeout(Some(BOUND)).unwrap();
+        read_head(&mut c)
+    });
+    let r = connect(
+        &s,
+        &format!("ws://127.0.0.1:{port}/"),
+        &WsOptions::default(),
+        None,
+    );
+    assert!(r.is_err(), "the second server never answers");
+    let head = t.join().unwrap();
+    assert!(head.contains("Cookie: sid=abc\r\n"), "{head}");
+    assert!(head.contains("Upgrade: websocket\r\n"), "{head}");
+    assert!(head.contains("Sec-WebSocket-Version: 13\r\n"), "{head}");
+}
