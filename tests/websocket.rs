@@ -1093,3 +1093,45 @@ fn ws_handshake_stores_and_sends_session_cookies() {
     assert!(head.contains("Upgrade: websocket\r\n"), "{head}");
     assert!(head.contains("Sec-WebSocket-Version: 13\r\n"), "{head}");
 }
+
+#[test]
+fn ws_two_senders_large_messages_never_interleave() {
+    let Some(srv) = ws_support::start_deflate() else {
+        return;
+    };
+    for opts in [WsOptions::default(), deflate_opts(false)] {
+        let ws = Arc::new(open(&srv.url("/echo"), &opts, 20000));
+        let per = 12usize;
+        let body = |who: u8, i: usize| -> Vec<u8> {
+            let len = 1 + i * 170_000;
+            let mut v: Vec<u8> = (0..len).map(|j| (j % 241) as u8).collect();
+            v[0] = who;
+            v
+        };
+        let senders: Vec<_> = [1u8, 2]
+            .into_iter()
+            .map(|who| {
+                let ws = ws.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per {
+                        ws.send(Kind::Binary, &body(who, i), None).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut next = [0usize; 3];
+        for _ in 0..2 * per {
+            let Message::Binary(m) = ws.receive(None).unwrap() else {
+                panic!("not binary")
+            };
+            let who = m[0];
+            assert!(who == 1 || who == 2, "sender tag {who}");
+            assert_eq!(m, body(who, next[who as usize]), "sender {who}");
+            next[who as usize] += 1;
+        }
+        for s in senders {
+            s.join().unwrap();
+        }
+        ws.close(1000, b"", None).unwrap();
+    }
+}
