@@ -91,4 +91,22 @@ fn wss_echo_and_split_send_receive_over_tls() {
     }
     sender.join().unwrap();
     ws.close(1000, b"", None).unwrap();
+
+    // The server's Close over TLS, and a close code sent by the client.
+    let ws = connect(
+        &s,
+        &srv.wss_url("/close?code=4003&reason=tls"),
+        &WsOptions::default(),
+        None,
+    )
+    .map_err(|e| e.error)
+    .unwrap();
+    ws.send(Kind::Text, b"go", None).unwrap();
+    assert_eq!(
+        ws.receive(None).unwrap(),
+        Message::Close {
+            code: 4003,
+            reason: "tls".into()
+        }
+    );
 }
