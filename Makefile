@@ -63,6 +63,8 @@ deps-system:
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi
+	@python3 -c "import websockets.asyncio.server" 2>/dev/null || { echo "installing: websockets (pip)"; \
+	  python3 -m pip install --quiet websockets || python3 -m pip install --quiet --break-system-packages websockets; }
 
 # docs/API.md is generated from the header; every function's comment must
 # state ownership, NULL handling, thread safety, returns and version.

@@ -125,6 +125,22 @@
 #define REQIVO_VERSION_PATCH 0
 
 /**
+ * A text message (`reqivo_ws_message.kind`, `reqivo_ws_send` kind): UTF-8.
+ */
+#define REQIVO_WS_TEXT 1
+
+/**
+ * A binary message.
+ */
+#define REQIVO_WS_BINARY 2
+
+/**
+ * The server's Close (`reqivo_ws_message.kind` only): `close_code` and
+ * `close_reason` say why; the connection receives nothing after it.
+ */
+#define REQIVO_WS_CLOSE 8
+
+/**
  * Result codes. 0 is success; the thousands give the class (see
  * `reqivo_code_class`). Functions return them as `uint32_t`.
  */
@@ -296,6 +312,40 @@ enum reqivo_code
    */
   REQIVO_ERR_ABORTED_BY_CALLBACK = 6002,
   /**
+   * The WebSocket handshake failed: the server answered other than 101
+   * (the message gives the status; `reqivo_ws_connect` can return the
+   * response), or its 101 has a wrong Sec-WebSocket-Accept, Upgrade,
+   * extension or subprotocol.
+   */
+  REQIVO_ERR_WS_HANDSHAKE = 7001,
+  /**
+   * The WebSocket is closed: the close handshake happened, or an earlier
+   * failure ended the connection (the message says which).
+   */
+  REQIVO_ERR_WS_CLOSED = 7002,
+  /**
+   * The server broke RFC 6455 (a masked frame, reserved bits or opcode,
+   * a long or fragmented control frame, a bad close code, a continuation
+   * without a start...); the message names the rule. The connection was
+   * closed with code 1002.
+   */
+  REQIVO_ERR_WS_PROTOCOL = 7003,
+  /**
+   * A text message or close reason from the server is not UTF-8; the
+   * connection was closed with code 1007.
+   */
+  REQIVO_ERR_WS_INVALID_UTF8 = 7004,
+  /**
+   * A frame or message from the server is over the maximum frame or
+   * message size; the connection was closed with code 1009.
+   */
+  REQIVO_ERR_WS_MESSAGE_TOO_BIG = 7005,
+  /**
+   * A ping got no pong within the pong timeout; the connection was
+   * closed with code 1001.
+   */
+  REQIVO_ERR_WS_PING_TIMEOUT = 7006,
+  /**
    * A bug inside the library was caught at the API boundary.
    */
   REQIVO_ERR_PANIC = 9001,
@@ -360,6 +410,20 @@ typedef struct reqivo_tls_config reqivo_tls_config;
  * `reqivo_tls_config`. Used by one thread at a time.
  */
 typedef struct reqivo_tls_config_builder reqivo_tls_config_builder;
+
+/**
+ * An open WebSocket connection. One thread may send (`reqivo_ws_send`,
+ * `_send_fragment`, `_ping`, `_close`) while another receives
+ * (`reqivo_ws_receive`); several senders take turns, a frame at a time.
+ */
+typedef struct reqivo_ws reqivo_ws;
+
+/**
+ * Options of a WebSocket connection. Modified by one thread at a time;
+ * `reqivo_ws_connect` copies what it needs, so one options object may
+ * serve many connections and be freed right after connecting.
+ */
+typedef struct reqivo_ws_options reqivo_ws_options;
 
 /**
  * Details of a failure, written by the library into memory the caller owns.
@@ -674,6 +738,51 @@ typedef struct reqivo_limits {
    */
   uint64_t max_body_bytes;
 } reqivo_limits;
+
+/**
+ * A received message in one allocation: read the fields directly. It is
+ * immutable and may be read from any thread; free it once with
+ * `reqivo_ws_message_free`, after which every pointer in it is invalid.
+ */
+typedef struct reqivo_ws_message {
+  /**
+   * `sizeof(reqivo_ws_message)` of the library that made it; fields only
+   * ever get appended.
+   */
+  uint32_t struct_size;
+  /**
+   * `REQIVO_WS_TEXT`, `REQIVO_WS_BINARY` or `REQIVO_WS_CLOSE`.
+   */
+  uint32_t kind;
+  /**
+   * Reserved for extensions (per-message compression); 0 for now.
+   */
+  uint32_t flags;
+  /**
+   * For `REQIVO_WS_CLOSE`: the server's code, 1005 when it sent none;
+   * 0 otherwise.
+   */
+  uint16_t close_code;
+  /**
+   * The payload (text already validated as UTF-8; for a Close, the
+   * reason), NUL-terminated past `length` (binary may contain NULs).
+   */
+  const uint8_t *data;
+  size_t length;
+  /**
+   * For `REQIVO_WS_CLOSE`: the reason (the same bytes as `data`); empty
+   * otherwise.
+   */
+  struct reqivo_str close_reason;
+} reqivo_ws_message;
+
+/**
+ * Told of each reconnect attempt, on the thread whose call reconnects:
+ * `attempt` counts from 1 within one loss; `code` is 0 when the attempt
+ * worked, else the `reqivo_code` it failed with. It must not call
+ * `reqivo_ws_*` on the same connection.
+ */
+typedef void (*reqivo_ws_reconnect_callback)(void *userdata, uint32_t attempt, uint32_t code);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1712,6 +1821,350 @@ void reqivo_tls_config_free(const struct reqivo_tls_config *c);
  * Since: 0.1.0
  */
 const char *reqivo_version(void);
+
+/**
+ * Opens a WebSocket: the opening handshake (RFC 6455 §4) is a GET through
+ * the session, so its base URL (for a relative `url`), default headers,
+ * auth, cookies, hooks, TLS configuration, timeouts and `cancel` apply.
+ * `url` is `ws://` or `wss://` (or relative to the base URL). Redirects are
+ * not followed. Afterwards each send waits under the session's write
+ * timeout and each receive under its read timeout (0: no limit); the
+ * total timeout bounds the handshake only. The connection never returns
+ * to the pool.
+ *
+ * Ownership: the caller owns the connection and frees it with
+ * `reqivo_ws_free`. `options` is copied (NULL: defaults). When the server
+ * answers other than 101, `*refused` (if `refused` is not NULL) receives
+ * that response, head and body, for the caller to free with
+ * `reqivo_response_free`; in every other case `*refused` is set to NULL.
+ * NULL: `s` or `url` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `options`,
+ * `cancel`, `refused` and `err` may be NULL.
+ * Thread safety: callable while other threads use the session.
+ * Returns: the connection, or NULL with `err` filled:
+ * `REQIVO_ERR_WS_HANDSHAKE` (not 101, or a wrong accept, extension or
+ * subprotocol), URL, network, TLS, timeout and cancel errors.
+ * Since: 0.1.0
+ */
+struct reqivo_ws *reqivo_ws_connect(struct reqivo_session *s,
+                                    const char *url,
+                                    size_t url_len,
+                                    const struct reqivo_ws_options *options,
+                                    const struct reqivo_cancel *cancel,
+                                    const struct reqivo_response **refused,
+                                    struct reqivo_error *err);
+
+/**
+ * Sends one whole message: `kind` is `REQIVO_WS_TEXT` (`data` must be
+ * UTF-8) or `REQIVO_WS_BINARY`. The frame is masked with a fresh random
+ * key. Blocks until the socket has taken it, under the write timeout and
+ * `cancel`; an error after part of the frame went out ends the connection.
+ *
+ * Ownership: `data` is copied before the call returns.
+ * NULL: `ws` NULL, or `data` NULL with `len` > 0, is
+ * `REQIVO_ERR_INVALID_ARGUMENT`; `cancel` and `err` may be NULL.
+ * Thread safety: callable while another thread receives; senders take turns.
+ * Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT` (bad kind, text not UTF-8, a
+ * fragmented message unfinished); `REQIVO_ERR_WS_CLOSED` after a Close was
+ * sent or the connection failed; network, timeout and cancel errors.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_send(struct reqivo_ws *ws,
+                        uint32_t kind,
+                        const uint8_t *data,
+                        size_t len,
+                        const struct reqivo_cancel *cancel,
+                        struct reqivo_error *err);
+
+/**
+ * Sends one fragment of a message (RFC 6455 §5.4); `fin` true marks the
+ * last. Every fragment gives the `kind` of the first. Text fragments may
+ * split a UTF-8 sequence; the whole must be UTF-8. Other senders' whole
+ * messages wait until `fin`; pings, pongs and Close may go in between.
+ *
+ * Ownership: `data` is copied before the call returns.
+ * NULL: as `reqivo_ws_send`.
+ * Thread safety: as `reqivo_ws_send`; one thread should own a fragmented
+ * message from its first fragment to its last.
+ * Returns: as `reqivo_ws_send`; also `REQIVO_ERR_INVALID_ARGUMENT` for a
+ * kind that differs from the first fragment's.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_send_fragment(struct reqivo_ws *ws,
+                                 uint32_t kind,
+                                 const uint8_t *data,
+                                 size_t len,
+                                 bool fin,
+                                 const struct reqivo_cancel *cancel,
+                                 struct reqivo_error *err);
+
+/**
+ * Receives the next message. Pings are answered with pongs while waiting,
+ * pongs are taken in, and with `reqivo_ws_options_set_ping` keep-alive
+ * pings go out. Waits under the read timeout and `cancel`; a timeout or a
+ * cancel leaves the connection usable (a partly received message is kept).
+ * A violation by the server closes the connection with the code RFC 6455
+ * gives it. The server's Close is returned once as a `REQIVO_WS_CLOSE`
+ * message (and answered); later receives fail with `REQIVO_ERR_WS_CLOSED`.
+ *
+ * Ownership: the caller owns the message and frees it with
+ * `reqivo_ws_message_free`.
+ * NULL: `ws` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel` and `err` may
+ * be NULL.
+ * Thread safety: one receiver at a time, while others send.
+ * Returns: the message, or NULL with `err` filled: `REQIVO_ERR_WS_PROTOCOL`
+ * (1002), `REQIVO_ERR_WS_INVALID_UTF8` (1007), `REQIVO_ERR_WS_MESSAGE_TOO_BIG`
+ * (1009), `REQIVO_ERR_WS_PING_TIMEOUT`, `REQIVO_ERR_WS_CLOSED`,
+ * `REQIVO_ERR_CONNECTION_CLOSED` (closed without a Close, or mid-frame),
+ * `REQIVO_ERR_TIMEOUT_READ`, `REQIVO_ERR_CANCELLED`.
+ * Since: 0.1.0
+ */
+const struct reqivo_ws_message *reqivo_ws_receive(struct reqivo_ws *ws,
+                                                  const struct reqivo_cancel *cancel,
+                                                  struct reqivo_error *err);
+
+/**
+ * Sends a ping with up to 125 bytes of payload. With a pong timeout set
+ * (`reqivo_ws_options_set_ping`), a receive fails with
+ * `REQIVO_ERR_WS_PING_TIMEOUT` if no pong comes back in time.
+ *
+ * Ownership: `data` is copied before the call returns.
+ * NULL: `ws` NULL, or `data` NULL with `len` > 0, is
+ * `REQIVO_ERR_INVALID_ARGUMENT`; `cancel` and `err` may be NULL.
+ * Thread safety: as `reqivo_ws_send`.
+ * Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT` (over 125 bytes);
+ * `REQIVO_ERR_WS_CLOSED`; network, timeout and cancel errors.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_ping(struct reqivo_ws *ws,
+                        const uint8_t *data,
+                        size_t len,
+                        const struct reqivo_cancel *cancel,
+                        struct reqivo_error *err);
+
+/**
+ * Starts the close handshake (RFC 6455 §7): sends Close with `code`
+ * (1000-1003, 1007-1014 or 3000-4999) and a UTF-8 `reason` of at most 123
+ * bytes, then, unless another thread is in `reqivo_ws_receive` (which
+ * then gets the server's Close), reads until the server's Close under
+ * the read timeout, discarding messages that arrive meanwhile. Each wait
+ * of the close handshake lasts 5 s at most, even with unlimited
+ * timeouts. Closing a closed or failed connection does nothing. Free the
+ * connection after.
+ *
+ * Ownership: `reason` is copied.
+ * NULL: `ws` NULL, or `reason` NULL with `len` > 0, is
+ * `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+ * Thread safety: as `reqivo_ws_send`.
+ * Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT` (a code that may not be sent,
+ * a long or non-UTF-8 reason); network and timeout errors (the Close may
+ * have been sent; the connection is closed either way once freed).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_close(struct reqivo_ws *ws,
+                         uint16_t code,
+                         const char *reason,
+                         size_t len,
+                         struct reqivo_error *err);
+
+/**
+ * The subprotocol the server selected (`Sec-WebSocket-Protocol`), one of
+ * those offered; empty when none was. It is the first handshake's: a
+ * reconnect offers the same list but does not change this answer.
+ *
+ * Ownership: owned by the connection; valid until `reqivo_ws_free`.
+ * NULL: `ws` NULL returns an empty string.
+ * Thread safety: immutable; readable from any thread.
+ * Returns: the name (NUL-terminated), or an empty string.
+ * Since: 0.1.0
+ */
+struct reqivo_str reqivo_ws_protocol(const struct reqivo_ws *ws);
+
+/**
+ * The server's 101 response (status, headers, timings, TLS) with an
+ * empty body, from the first handshake (a reconnect does not change it).
+ *
+ * Ownership: owned by the connection; valid until `reqivo_ws_free`;
+ * never pass it to `reqivo_response_free`.
+ * NULL: returns NULL if `ws` is NULL.
+ * Thread safety: immutable; readable from any thread.
+ * Returns: the response, or NULL.
+ * Since: 0.1.0
+ */
+const struct reqivo_response *reqivo_ws_response(const struct reqivo_ws *ws);
+
+/**
+ * Frees a connection and closes its socket, without a close handshake
+ * (call `reqivo_ws_close` first for one).
+ *
+ * Ownership: the connection, its response and protocol string end.
+ * NULL: ignored.
+ * Thread safety: no other thread may be using `ws`.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_ws_free(struct reqivo_ws *ws);
+
+/**
+ * Frees a message from `reqivo_ws_receive`: the struct and its bytes, in
+ * one release.
+ *
+ * Ownership: every pointer in the message is invalid afterwards.
+ * NULL: ignored.
+ * Thread safety: no other thread may still be reading the message.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_ws_message_free(const struct reqivo_ws_message *m);
+
+/**
+ * Creates options with the defaults: no subprotocol, no extra header,
+ * 16 MiB maximum frame and message, no keep-alive pings, no pong timeout.
+ *
+ * Ownership: the caller owns the options and frees them with
+ * `reqivo_ws_options_free`.
+ * NULL: no pointer arguments.
+ * Thread safety: the new object is the caller's alone.
+ * Returns: the options; never NULL (NULL only after an internal panic).
+ * Since: 0.1.0
+ */
+struct reqivo_ws_options *reqivo_ws_options_new(void);
+
+/**
+ * Frees options.
+ *
+ * Ownership: the options end; connections made with them are unaffected.
+ * NULL: ignored.
+ * Thread safety: no other thread may be using `o`.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_ws_options_free(struct reqivo_ws_options *o);
+
+/**
+ * Offers a subprotocol (`Sec-WebSocket-Protocol`, RFC 6455 §4.1), after
+ * those offered before, in order of preference. It must be an HTTP token
+ * not offered already. The server's choice is `reqivo_ws_protocol`; a
+ * choice that was not offered fails the handshake.
+ *
+ * Ownership: `p` is copied.
+ * NULL: `o` or `p` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+ * Thread safety: options are modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (not a token, a repeat).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_add_protocol(struct reqivo_ws_options *o,
+                                        const char *p,
+                                        size_t len,
+                                        struct reqivo_error *err);
+
+/**
+ * Adds a header to the handshake request, after the session's default
+ * headers (a name given here replaces a session default of that name;
+ * repeats given here are all sent). The handshake's own headers (Upgrade,
+ * Connection, Sec-WebSocket-*) are refused.
+ *
+ * Ownership: `name` and `value` are copied.
+ * NULL: `o` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+ * NULL when `vlen` is 0; `err` may be NULL.
+ * Thread safety: options are modified by one thread at a time.
+ * Returns: 0, `REQIVO_ERR_INVALID_HEADER` (bad name or value) or
+ * `REQIVO_ERR_INVALID_ARGUMENT` (a handshake header).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_add_header(struct reqivo_ws_options *o,
+                                      const char *name,
+                                      size_t nlen,
+                                      const char *value,
+                                      size_t vlen,
+                                      struct reqivo_error *err);
+
+/**
+ * Sets the largest frame and the largest message (all fragments
+ * together) accepted from the server, in bytes; 0 keeps the default of
+ * 16 MiB. Both are checked on each frame header, before memory is
+ * allocated for its payload; a server over either gets close code 1009
+ * and the receive fails with `REQIVO_ERR_WS_MESSAGE_TOO_BIG`.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: options are modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_set_limits(struct reqivo_ws_options *o,
+                                      uint64_t max_frame,
+                                      uint64_t max_message);
+
+/**
+ * Sets keep-alive pings: while a `reqivo_ws_receive` waits, a ping goes
+ * out every `interval_ms`; with `pong_timeout_ms`, a ping (keep-alive or
+ * `reqivo_ws_ping`) whose pong has not come back in time fails the
+ * receive with `REQIVO_ERR_WS_PING_TIMEOUT` and closes the connection
+ * (code 1001). 0 turns either off (the default for both). Pings and the
+ * deadline are handled inside receives only; no thread is started.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: options are modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_set_ping(struct reqivo_ws_options *o,
+                                    uint32_t interval_ms,
+                                    uint32_t pong_timeout_ms);
+
+/**
+ * Offers permessage-deflate (RFC 7692) when `on`: messages the server
+ * flags as compressed are inflated (the inflated size counts against the
+ * maximum message size), and whole messages of 64 bytes or more are sent
+ * compressed (fragments and shorter messages go uncompressed, as the
+ * extension allows; so does every message when the server asks for a
+ * client window under 15 bits). `server_no_context_takeover` asks the
+ * server to compress each message on its own; `client_no_context_takeover`
+ * promises the same of us; `server_max_window_bits` (8-15, or 0 for no
+ * limit) caps the server's window. Off by default.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: options are modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (NULL, window bits not 0 or 8-15).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_set_deflate(struct reqivo_ws_options *o,
+                                       bool on,
+                                       bool server_no_context_takeover,
+                                       bool client_no_context_takeover,
+                                       uint32_t server_max_window_bits);
+
+/**
+ * Turns on reconnecting after the connection is lost (closed or reset by
+ * the server, a socket error, a write timeout, a missed pong) — never
+ * after a protocol violation or a close handshake. Up to `max_attempts`
+ * handshakes (0 turns reconnecting off, the default) follow a loss, the
+ * first after `initial_delay_ms`, each next after twice the wait (at most
+ * `max_delay_ms`), every wait scaled by a random factor in [0.5, 1] and
+ * cut short only by the call's cancel. A receive that loses its
+ * connection reconnects and goes on receiving; a send that fails returns
+ * its error and is never resent by the library (the next call
+ * reconnects); a fragmented message cut by a reconnect fails its next
+ * fragment with `REQIVO_ERR_WS_CLOSED`. After the attempts run out the
+ * connection stays closed. Reconnects use the session's settings as they
+ * were at `reqivo_ws_connect`, its pool and cookie jar.
+ *
+ * Ownership: `userdata` stays the caller's and must outlive every
+ * connection made with these options.
+ * NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `callback` may be NULL.
+ * Thread safety: options are modified by one thread at a time; the
+ * callback runs on whichever thread's call reconnects.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_ws_options_set_reconnect(struct reqivo_ws_options *o,
+                                         uint32_t max_attempts,
+                                         uint32_t initial_delay_ms,
+                                         uint32_t max_delay_ms,
+                                         reqivo_ws_reconnect_callback callback,
+                                         void *userdata);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -10,3 +10,4 @@ pub mod client;
 pub mod ffi;
 pub mod net;
 pub mod proto;
+pub mod ws;

@@ -82,6 +82,18 @@ const (
 	CodeCancelled Code = 6001
 	// CodeAbortedByCallback is REQIVO_ERR_ABORTED_BY_CALLBACK: A caller callback returned non-zero.
 	CodeAbortedByCallback Code = 6002
+	// CodeWsHandshake is REQIVO_ERR_WS_HANDSHAKE: The WebSocket handshake failed: the server answered other than 101 (the message gives the status; `reqivo_ws_connect` can return the response), or its 101 has a wrong Sec-WebSocket-Accept, Upgrade, extension or subprotocol.
+	CodeWsHandshake Code = 7001
+	// CodeWsClosed is REQIVO_ERR_WS_CLOSED: The WebSocket is closed: the close handshake happened, or an earlier failure ended the connection (the message says which).
+	CodeWsClosed Code = 7002
+	// CodeWsProtocol is REQIVO_ERR_WS_PROTOCOL: The server broke RFC 6455 (a masked frame, reserved bits or opcode, a long or fragmented control frame, a bad close code, a continuation without a start...); the message names the rule. The connection was closed with code 1002.
+	CodeWsProtocol Code = 7003
+	// CodeWsInvalidUtf8 is REQIVO_ERR_WS_INVALID_UTF8: A text message or close reason from the server is not UTF-8; the connection was closed with code 1007.
+	CodeWsInvalidUtf8 Code = 7004
+	// CodeWsMessageTooBig is REQIVO_ERR_WS_MESSAGE_TOO_BIG: A frame or message from the server is over the maximum frame or message size; the connection was closed with code 1009.
+	CodeWsMessageTooBig Code = 7005
+	// CodeWsPingTimeout is REQIVO_ERR_WS_PING_TIMEOUT: A ping got no pong within the pong timeout; the connection was closed with code 1001.
+	CodeWsPingTimeout Code = 7006
 	// CodePanic is REQIVO_ERR_PANIC: A bug inside the library was caught at the API boundary.
 	CodePanic Code = 9001
 )
@@ -149,6 +161,12 @@ var codeTable = [...]codeInfo{
 	{CodeInvalidLocation, "REQIVO_ERR_INVALID_LOCATION", ClassRedirect},
 	{CodeCancelled, "REQIVO_ERR_CANCELLED", ClassStopped},
 	{CodeAbortedByCallback, "REQIVO_ERR_ABORTED_BY_CALLBACK", ClassStopped},
+	{CodeWsHandshake, "REQIVO_ERR_WS_HANDSHAKE", ClassWebSocket},
+	{CodeWsClosed, "REQIVO_ERR_WS_CLOSED", ClassWebSocket},
+	{CodeWsProtocol, "REQIVO_ERR_WS_PROTOCOL", ClassWebSocket},
+	{CodeWsInvalidUtf8, "REQIVO_ERR_WS_INVALID_UTF8", ClassWebSocket},
+	{CodeWsMessageTooBig, "REQIVO_ERR_WS_MESSAGE_TOO_BIG", ClassWebSocket},
+	{CodeWsPingTimeout, "REQIVO_ERR_WS_PING_TIMEOUT", ClassWebSocket},
 	{CodePanic, "REQIVO_ERR_PANIC", ClassInternal},
 }
 

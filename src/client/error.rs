@@ -3,6 +3,7 @@ use std::fmt;
 
 use crate::net::NetError;
 use crate::proto::{ProtoError, ProtoErrorKind};
+use crate::ws::WsError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientErrorKind {
@@ -33,6 +34,8 @@ pub enum ClientError {
     },
     Proto(ProtoError),
     Net(NetError),
+    /// A WebSocket failure (handshake, protocol, limits, closed).
+    Ws(WsError),
 }
 
 impl ClientError {
@@ -48,6 +51,7 @@ impl ClientError {
             ClientError::Client { message, .. } => message,
             ClientError::Proto(e) => &e.message,
             ClientError::Net(e) => &e.message,
+            ClientError::Ws(e) => &e.message,
         }
     }
 
@@ -66,7 +70,7 @@ impl ClientError {
         match self {
             ClientError::Net(e) => matches!(e.kind, N::ConnectionClosed | N::Io),
             ClientError::Proto(e) => e.kind == ProtoErrorKind::UnexpectedEof,
-            ClientError::Client { .. } => false,
+            ClientError::Client { .. } | ClientError::Ws(_) => false,
         }
     }
 }
@@ -74,6 +78,12 @@ impl ClientError {
 impl From<ProtoError> for ClientError {
     fn from(e: ProtoError) -> Self {
         ClientError::Proto(e)
+    }
+}
+
+impl From<WsError> for ClientError {
+    fn from(e: WsError) -> Self {
+        ClientError::Ws(e)
     }
 }
 

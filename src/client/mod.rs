@@ -21,6 +21,7 @@ mod request;
 mod response;
 mod session;
 mod stream;
+pub mod ws;
 
 pub use body::{BodySource, Progress};
 pub use cookies::Jar;
@@ -30,5 +31,5 @@ pub use log::{Level, Log, Logger};
 pub use proxy::{parse_proxy_url, NoProxy, ProxySettings};
 pub use request::Request;
 pub use response::{Finish, Parts, Response, Timings, ToResponse};
-pub use session::{Session, SessionConfig};
+pub use session::{Session, SessionConfig, Upgrade, Upgraded};
 pub use stream::Stream;

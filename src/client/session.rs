@@ -89,8 +89,9 @@ impl Default for SessionConfig {
 pub struct Session {
     pool: Pool,
     config: Mutex<Arc<SessionConfig>>,
-    /// This session's cookies; never shared with another session.
-    jar: Jar,
+    /// This session's cookies; never shared with another session (a
+    /// `share` of it is the same session, for a WebSocket's reconnects).
+    jar: Arc<Jar>,
 }
 
 /// How the final response's body is delivered.
@@ -98,11 +99,37 @@ enum Delivery<F> {
     /// Read whole, then handed to the finisher.
     Buffered(F),
     Streamed,
+    /// An HTTP/1.1 Upgrade: a 101 hands over the connection, anything else
+    /// is read whole and handed to the finisher.
+    Upgrade(F),
 }
 
 enum Finished<T> {
     Buffered(T),
     Streamed(Stream),
+    Upgraded(Box<Upgraded>),
+}
+
+/// A connection the server switched to another protocol (101), out of the
+/// pool's hands for good.
+pub struct Upgraded {
+    /// The 101 head.
+    pub head: crate::proto::ResponseHead,
+    /// The connection; bytes the server sent after the head are in its buffer.
+    pub conn: crate::net::Conn,
+    pub url: String,
+    pub timings: Timings,
+    pub tls: Option<crate::net::TlsInfo>,
+    /// The timeouts the exchange ran under; the upgraded protocol's reads
+    /// and writes keep the per-operation ones.
+    pub timeouts: Timeouts,
+}
+
+/// What an upgrade request got.
+pub enum Upgrade {
+    Switched(Upgraded),
+    /// Any answer other than 101, body read under the session's limits.
+    Refused(Response),
 }
 
 impl Session {
@@ -110,7 +137,18 @@ impl Session {
         Session {
             pool,
             config: Mutex::new(Arc::new(SessionConfig::default())),
-            jar: Jar::default(),
+            jar: Arc::new(Jar::default()),
+        }
+    }
+
+    /// The same session for work that outlives the caller's handle (a
+    /// WebSocket that reconnects): the same pool and cookie jar, and the
+    /// configuration as it is now; later setters do not reach it.
+    pub(crate) fn share(&self) -> Session {
+        Session {
+            pool: self.pool.clone(),
+            config: Mutex::new(self.config()),
+            jar: self.jar.clone(),
         }
     }
 
@@ -322,7 +360,25 @@ impl Session {
             .inspect_err(|e| self.log_failure(req, e))?
         {
             Finished::Buffered(r) => Ok(r),
-            Finished::Streamed(_) => unreachable!("buffered delivery returns a buffered response"),
+            _ => unreachable!("buffered delivery returns a buffered response"),
+        }
+    }
+
+    /// Sends `req` (which carries the Upgrade headers) and, on 101, hands
+    /// the connection over: it never returns to the pool. Redirects are
+    /// not followed; a 3xx is a refusal like any other non-101 answer.
+    pub fn upgrade(
+        &self,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+    ) -> Result<Upgrade, ClientError> {
+        match self
+            .run(req, cancel, Delivery::Upgrade(ToResponse))
+            .inspect_err(|e| self.log_failure(req, e))?
+        {
+            Finished::Upgraded(u) => Ok(Upgrade::Switched(*u)),
+            Finished::Buffered(r) => Ok(Upgrade::Refused(r)),
+            Finished::Streamed(_) => unreachable!("upgrade delivery never streams"),
         }
     }
 
@@ -334,7 +390,7 @@ impl Session {
             .inspect_err(|e| self.log_failure(req, e))?
         {
             Finished::Streamed(s) => Ok(s),
-            Finished::Buffered(_) => unreachable!("streamed delivery returns a stream"),
+            _ => unreachable!("streamed delivery returns a stream"),
         }
     }
 
@@ -381,6 +437,7 @@ impl Session {
         limits.max_body_bytes = cfg.max_body_bytes.unwrap_or(match delivery {
             Delivery::Buffered(_) => Limits::DEFAULT_BUFFERED_BODY_BYTES,
             Delivery::Streamed => u64::MAX,
+            Delivery::Upgrade(_) => Limits::DEFAULT_BUFFERED_BODY_BYTES,
         });
         let mut origin = self.resolve(&cfg, req)?;
         // Credentials in the URL become Basic auth for that origin, and
@@ -457,9 +514,11 @@ impl Session {
                     return Err(hooks::aborted("on_response"));
                 }
             }
-            let location = (cfg.max_redirects > 0 && is_redirect(ex.head.status))
-                .then(|| ex.head.value("location"))
-                .flatten();
+            let location = (cfg.max_redirects > 0
+                && is_redirect(ex.head.status)
+                && !matches!(delivery, Delivery::Upgrade(_)))
+            .then(|| ex.head.value("location"))
+            .flatten();
             let Some(location) = location else {
                 let out = Out {
                     redirect_count: redirects,
@@ -549,7 +608,19 @@ impl Session {
         let reused = ex.lease.reused;
         let tls = ex.lease.tls_info();
         match delivery {
-            Delivery::Buffered(finish) => {
+            Delivery::Upgrade(_) if ex.head.status == 101 => {
+                let mut timings: Timings = ex.timings;
+                timings.total = budget.started.elapsed();
+                Ok(Finished::Upgraded(Box::new(Upgraded {
+                    head: ex.head,
+                    conn: ex.lease.detach(),
+                    url: url.as_str().to_string(),
+                    timings,
+                    tls,
+                    timeouts,
+                })))
+            }
+            Delivery::Buffered(finish) | Delivery::Upgrade(finish) => {
                 let coding = decode.then(|| decode::coding_of(&ex.head)).flatten();
                 // Decoded bodies are made anew, so only a body delivered as
                 // read gets the finisher's room in front of it.

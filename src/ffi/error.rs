@@ -10,6 +10,7 @@ use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 use crate::client::{ClientError, ClientErrorKind};
 use crate::net::{NetError, NetErrorKind};
 use crate::proto::{ProtoError, ProtoErrorKind};
+use crate::ws::{WsError, WsErrorKind};
 
 /// Result codes. 0 is success; the thousands give the class (see
 /// `reqivo_code_class`). Functions return them as `uint32_t`.
@@ -101,6 +102,28 @@ pub enum reqivo_code {
     REQIVO_ERR_CANCELLED = 6001,
     /// A caller callback returned non-zero.
     REQIVO_ERR_ABORTED_BY_CALLBACK = 6002,
+    /// The WebSocket handshake failed: the server answered other than 101
+    /// (the message gives the status; `reqivo_ws_connect` can return the
+    /// response), or its 101 has a wrong Sec-WebSocket-Accept, Upgrade,
+    /// extension or subprotocol.
+    REQIVO_ERR_WS_HANDSHAKE = 7001,
+    /// The WebSocket is closed: the close handshake happened, or an earlier
+    /// failure ended the connection (the message says which).
+    REQIVO_ERR_WS_CLOSED = 7002,
+    /// The server broke RFC 6455 (a masked frame, reserved bits or opcode,
+    /// a long or fragmented control frame, a bad close code, a continuation
+    /// without a start...); the message names the rule. The connection was
+    /// closed with code 1002.
+    REQIVO_ERR_WS_PROTOCOL = 7003,
+    /// A text message or close reason from the server is not UTF-8; the
+    /// connection was closed with code 1007.
+    REQIVO_ERR_WS_INVALID_UTF8 = 7004,
+    /// A frame or message from the server is over the maximum frame or
+    /// message size; the connection was closed with code 1009.
+    REQIVO_ERR_WS_MESSAGE_TOO_BIG = 7005,
+    /// A ping got no pong within the pong timeout; the connection was
+    /// closed with code 1001.
+    REQIVO_ERR_WS_PING_TIMEOUT = 7006,
     /// A bug inside the library was caught at the API boundary.
     REQIVO_ERR_PANIC = 9001,
 }
@@ -191,10 +214,23 @@ fn client_code(k: ClientErrorKind) -> reqivo_code {
     }
 }
 
+fn ws_code(k: WsErrorKind) -> reqivo_code {
+    use reqivo_code::*;
+    match k {
+        WsErrorKind::Handshake => REQIVO_ERR_WS_HANDSHAKE,
+        WsErrorKind::Closed => REQIVO_ERR_WS_CLOSED,
+        WsErrorKind::Protocol => REQIVO_ERR_WS_PROTOCOL,
+        WsErrorKind::InvalidUtf8 => REQIVO_ERR_WS_INVALID_UTF8,
+        WsErrorKind::MessageTooBig => REQIVO_ERR_WS_MESSAGE_TOO_BIG,
+        WsErrorKind::PingTimeout => REQIVO_ERR_WS_PING_TIMEOUT,
+    }
+}
+
 impl From<ClientError> for Fail {
     fn from(e: ClientError) -> Fail {
         match e {
             ClientError::Client { kind, message } => Fail::new(client_code(kind), message),
+            ClientError::Ws(WsError { kind, message }) => Fail::new(ws_code(kind), message),
             ClientError::Proto(ProtoError { kind, message }) => {
                 Fail::new(proto_code(kind), message)
             }

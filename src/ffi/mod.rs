@@ -31,3 +31,6 @@ pub mod session;
 pub mod stream;
 pub mod tls;
 pub mod version;
+pub mod ws;
+pub mod ws_message;
+pub mod ws_options;

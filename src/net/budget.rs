@@ -82,6 +82,24 @@ impl<'a> Budget<'a> {
         }
     }
 
+    /// Sleeps for `d` (a backoff), woken early only by the cancel token.
+    pub fn sleep(&self, d: Duration) -> Result<(), NetError> {
+        let until = Instant::now() + d;
+        match self.cancel {
+            Some(c) => {
+                let what = format_args!("waiting to reconnect");
+                // The cancel fd is readable only once triggered, and a
+                // triggered token fails the wait, so only `until` ends it.
+                self.poll_until(c.fd(), false, Some(until), &what)
+                    .map(|_| ())
+            }
+            None => {
+                std::thread::sleep(d);
+                Ok(())
+            }
+        }
+    }
+
     /// True once the total deadline has passed. Waits check it too, but a
     /// peer that always has bytes ready (or always takes them) means no wait
     /// ever happens, so each read and write asks first.
@@ -133,7 +151,41 @@ impl<'a> Budget<'a> {
         op: Op,
         what: &dyn fmt::Display,
     ) -> Result<(), NetError> {
-        let deadline = self.op_deadline(op);
+        match self.poll_until(fd, writable, self.op_deadline(op), what)? {
+            true => Ok(()),
+            false => Err(self.timeout_error(op, what)),
+        }
+    }
+
+    /// Waits until `fd` is ready (true) or `until` passes (false), for
+    /// waits whose deadline the caller computes (WebSocket ping timers).
+    /// The cancel token and the total deadline still end it with an error.
+    pub fn wait_fd_until(
+        &self,
+        fd: BorrowedFd<'_>,
+        writable: bool,
+        until: Option<Instant>,
+        what: &dyn fmt::Display,
+    ) -> Result<bool, NetError> {
+        let deadline = match (until, self.total_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let ready = self.poll_until(fd, writable, deadline, what)?;
+        if !ready && self.total_passed() {
+            return Err(self.timeout_error(Op::Read, what));
+        }
+        Ok(ready)
+    }
+
+    /// The one poll loop: true when `fd` is ready, false at `deadline`.
+    fn poll_until(
+        &self,
+        fd: BorrowedFd<'_>,
+        writable: bool,
+        deadline: Option<Instant>,
+        what: &dyn fmt::Display,
+    ) -> Result<bool, NetError> {
         let flags = if writable {
             PollFlags::OUT
         } else {
@@ -145,7 +197,7 @@ impl<'a> Budget<'a> {
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        return Err(self.timeout_error(op, what));
+                        return Ok(false);
                     }
                     Some(d - now)
                 }
@@ -175,7 +227,7 @@ impl<'a> Budget<'a> {
                     self.check_cancel()?;
                     // HUP/ERR count as ready: the following read or write reports them.
                     if !set[0].revents().is_empty() {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
                 Err(Errno::INTR) => continue,

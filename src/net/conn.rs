@@ -61,6 +61,15 @@ impl fmt::Debug for Transport {
     }
 }
 
+/// What one `Conn::try_write` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStep {
+    /// Bytes of the caller's data taken (sent, or queued in rustls).
+    pub accepted: usize,
+    /// The socket is full and bytes are still pending.
+    pub blocked: bool,
+}
+
 #[derive(Debug)]
 pub struct Conn {
     transport: Transport,
@@ -297,6 +306,138 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// A second descriptor for the socket, so a thread can wait for it to
+    /// become ready without holding the lock that guards this connection
+    /// (WebSocket send/receive split).
+    pub fn wait_handle(&self) -> io::Result<TcpStream> {
+        match &self.transport {
+            Transport::Plain(s) => s.try_clone(),
+            Transport::Tls(TlsStream { tcp, .. }) => tcp.try_clone(),
+        }
+    }
+
+    /// Like `fill`, but never waits: `Ok(None)` when no byte is available
+    /// now (over TLS: no whole record), `Ok(Some(0))` at EOF.
+    pub fn try_fill(&mut self, max_buffered: usize) -> Result<Option<usize>, NetError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let want = (self.end + READ_CHUNK).min(max_buffered.max(self.end + 1));
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        let peer = &self.peer;
+        let what = || format!("reading from {}", peer);
+        let dst = &mut self.buf[self.end..];
+        let n = match &mut self.transport {
+            Transport::Plain(stream) => loop {
+                match stream.read(dst) {
+                    Ok(n) => break Some(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(NetError::io(&e, &what())),
+                }
+            },
+            Transport::Tls(TlsStream { tcp, tls, min }) => loop {
+                match tls.reader().read(dst) {
+                    Ok(n) => break Some(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Replies rustls owes the server (a key update) go
+                        // out if the socket takes them now; the rest later.
+                        while tls.wants_write() {
+                            if tls.write_tls(&mut NoSigPipe(tcp)).is_err() {
+                                break;
+                            }
+                        }
+                        let mut r: &TcpStream = tcp;
+                        match tls.read_tls(&mut r) {
+                            Ok(_) => {
+                                if let Err(e) = tls.process_new_packets() {
+                                    let _ = tls.write_tls(&mut NoSigPipe(tcp));
+                                    return Err(tls::map_error(&e, peer, *min));
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(NetError::io(&e, &what())),
+                        }
+                    }
+                    // Closed without close_notify: EOF, as in `read_with`.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break Some(0),
+                    Err(e) => return Err(NetError::io(&e, &what())),
+                }
+            },
+        };
+        if let Some(n) = n {
+            self.end += n;
+        }
+        Ok(n)
+    }
+
+    /// Writes what the socket takes now, never waiting. Returns how many
+    /// bytes of `data` were accepted and whether the socket is full with
+    /// bytes still pending (then wait for writability and call again; over
+    /// TLS, an empty `data` flushes what rustls holds).
+    pub fn try_write(&mut self, data: &[u8]) -> Result<WriteStep, NetError> {
+        let peer = &self.peer;
+        let what = || format!("writing to {}", peer);
+        match &mut self.transport {
+            Transport::Plain(stream) => loop {
+                if data.is_empty() {
+                    return Ok(WriteStep::default());
+                }
+                match NoSigPipe(stream).write(data) {
+                    Ok(0) => return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what())),
+                    Ok(n) => {
+                        return Ok(WriteStep {
+                            accepted: n,
+                            blocked: false,
+                        })
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(WriteStep {
+                            accepted: 0,
+                            blocked: true,
+                        })
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(NetError::io(&e, &what())),
+                }
+            },
+            Transport::Tls(TlsStream { tcp, tls, .. }) => {
+                let accepted = if data.is_empty() {
+                    0
+                } else {
+                    tls.writer()
+                        .write(data)
+                        .map_err(|e| NetError::io(&e, &what()))?
+                };
+                while tls.wants_write() {
+                    match tls.write_tls(&mut NoSigPipe(tcp)) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok(WriteStep {
+                                accepted,
+                                blocked: true,
+                            })
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(NetError::io(&e, &what())),
+                    }
+                }
+                if accepted == 0 && !data.is_empty() {
+                    return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what()));
+                }
+                Ok(WriteStep {
+                    accepted,
+                    blocked: false,
+                })
+            }
+        }
     }
 
     /// An idle connection is usable only if the server has sent nothing:

@@ -15,9 +15,9 @@ mod pool;
 mod proxy;
 mod tls;
 
-pub use budget::{Budget, Timeouts};
+pub use budget::{Budget, Op, Timeouts};
 pub use cancel::Cancel;
-pub use conn::{Conn, ConnTimings};
+pub use conn::{Conn, ConnTimings, WriteStep};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats};
 pub use proxy::{Proxy, Route};

@@ -199,6 +199,19 @@ impl Lease {
         self.conn.as_ref().and_then(Conn::tls_info)
     }
 
+    /// Takes the connection out of the pool for good: an upgraded
+    /// connection (WebSocket) speaks another protocol and is never reused.
+    /// Its slot is freed at once, and the pool counts it as closed, since
+    /// it will never see it again.
+    pub fn detach(mut self) -> Conn {
+        let conn = self
+            .conn
+            .take()
+            .expect("a lease holds its connection until released");
+        self.pool.forget_detached(&self.key);
+        conn
+    }
+
     /// Gives the connection back: kept idle when `reusable`, else closed.
     pub fn release(mut self, reusable: bool) {
         if let Some(conn) = self.conn.take() {
@@ -404,6 +417,18 @@ impl Pool {
                 self.shared.freed.notify_all();
                 Err(e)
             }
+        }
+    }
+
+    fn forget_detached(&self, key: &Arc<PoolKey>) {
+        let mut st = self.lock();
+        st.in_use -= 1;
+        st.forget(key);
+        let wake = st.waiting > 0;
+        drop(st);
+        self.shared.closed.fetch_add(1, Ordering::Relaxed);
+        if wake {
+            self.shared.freed.notify_all();
         }
     }
 

@@ -74,8 +74,9 @@ fi
 # The server prints its port on its first line.
 SERVER_PID=
 TLS_SERVER_PID=
+WS_SERVER_PID=
 cleanup() {
-  for pid in "$SERVER_PID" "$TLS_SERVER_PID"; do
+  for pid in "$SERVER_PID" "$TLS_SERVER_PID" "$WS_SERVER_PID"; do
     if [ -n "$pid" ]; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -121,6 +122,28 @@ if [ -z "$TLS_PORTS" ]; then
   exit 1
 fi
 export REQIVO_TLS_DIR="$TLS_DIR" REQIVO_TLS_PORTS="$TLS_PORTS"
+
+# The WebSocket peer (the `websockets` package, permessage-deflate accepted
+# when offered) prints its port; test_ws
+# reads it from REQIVO_WS_PORT and skips without it (outside CI).
+if "$PYTHON" -c "import websockets.asyncio.server" 2>/dev/null; then
+  "$PYTHON" tests/ws_support/server.py --forever --deflate >"$OUT/ws_server.port" 2>"$OUT/ws_server.log" &
+  WS_SERVER_PID=$!
+  WS_PORT=
+  for _ in $(seq 100); do
+    WS_PORT=$(head -n 1 "$OUT/ws_server.port" 2>/dev/null || true)
+    [ -n "$WS_PORT" ] && break
+    kill -0 "$WS_SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$WS_PORT" ]; then
+    echo "tests/ws_support/server.py did not start:" >&2
+    cat "$OUT/ws_server.log" >&2
+    echo "c-tests: $passed passed, $((failed + 1)) failed"
+    exit 1
+  fi
+  export REQIVO_WS_PORT="$WS_PORT"
+fi
 
 # C_TESTS="test_a test_b" runs only those programs (while working on them).
 PROGRAMS=()

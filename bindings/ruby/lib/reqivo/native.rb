@@ -202,7 +202,15 @@ module Reqivo
       'which Session#pool returns' => %i[reqivo_session_pool],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
-      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string]
+      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string],
+      'WebSocket (issue 12): the C API exists; the Ruby WebSocket class is a later step' => %i[
+        reqivo_ws_options_new reqivo_ws_options_free reqivo_ws_options_add_protocol
+        reqivo_ws_options_add_header reqivo_ws_options_set_limits reqivo_ws_options_set_ping
+        reqivo_ws_options_set_deflate reqivo_ws_options_set_reconnect
+        reqivo_ws_connect reqivo_ws_send reqivo_ws_send_fragment reqivo_ws_receive
+        reqivo_ws_message_free reqivo_ws_ping reqivo_ws_close reqivo_ws_protocol
+        reqivo_ws_response reqivo_ws_free
+      ]
     }.values.flatten.freeze
 
     # The functions that may wait on the network (and so release the GVL).

@@ -1,0 +1,283 @@
+//! WebSocket connection options: subprotocols, extra headers, limits and
+//! keep-alive pings, set once and passed to `reqivo_ws_connect`.
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::boundary::str_in;
+use super::callback::Userdata;
+use super::error::{reqivo_code, reqivo_error, Fail};
+use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
+use crate::client::ws::{OnReconnect, Reconnect, WsOptions};
+use crate::client::ClientError;
+use crate::ws::{DeflateOffer, Limits};
+
+/// Options of a WebSocket connection. Modified by one thread at a time;
+/// `reqivo_ws_connect` copies what it needs, so one options object may
+/// serve many connections and be freed right after connecting.
+pub struct reqivo_ws_options {
+    _private: [u8; 0],
+}
+
+impl Castable for reqivo_ws_options {
+    type Ownership = OwnedBox;
+    type RustType = WsOptions;
+}
+
+/// Creates options with the defaults: no subprotocol, no extra header,
+/// 16 MiB maximum frame and message, no keep-alive pings, no pong timeout.
+///
+/// Ownership: the caller owns the options and frees them with
+/// `reqivo_ws_options_free`.
+/// NULL: no pointer arguments.
+/// Thread safety: the new object is the caller's alone.
+/// Returns: the options; never NULL (NULL only after an internal panic).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_new() -> *mut reqivo_ws_options {
+    ffi_boundary!({ to_boxed_ptr::<reqivo_ws_options>(WsOptions::default()) })
+}
+
+/// Frees options.
+///
+/// Ownership: the options end; connections made with them are unaffected.
+/// NULL: ignored.
+/// Thread safety: no other thread may be using `o`.
+/// Returns: nothing.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_free(o: *mut reqivo_ws_options) {
+    // SAFETY: NULL or the caller's options.
+    ffi_boundary!({ unsafe { free_box(o) } })
+}
+
+/// Offers a subprotocol (`Sec-WebSocket-Protocol`, RFC 6455 §4.1), after
+/// those offered before, in order of preference. It must be an HTTP token
+/// not offered already. The server's choice is `reqivo_ws_protocol`; a
+/// choice that was not offered fails the handshake.
+///
+/// Ownership: `p` is copied.
+/// NULL: `o` or `p` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+/// Thread safety: options are modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (not a token, a repeat).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_add_protocol(
+    o: *mut reqivo_ws_options,
+    p: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(o, err);
+        require!(p, err);
+        // SAFETY: live options used by one thread; `p` holds `len` bytes.
+        let (o, p) = unsafe {
+            (
+                try_mut(o).expect("checked"),
+                try_or_fail!(str_in(p, len, "p"), err),
+            )
+        };
+        try_or_fail!(o.add_protocol(p), err);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Adds a header to the handshake request, after the session's default
+/// headers (a name given here replaces a session default of that name;
+/// repeats given here are all sent). The handshake's own headers (Upgrade,
+/// Connection, Sec-WebSocket-*) are refused.
+///
+/// Ownership: `name` and `value` are copied.
+/// NULL: `o` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+/// NULL when `vlen` is 0; `err` may be NULL.
+/// Thread safety: options are modified by one thread at a time.
+/// Returns: 0, `REQIVO_ERR_INVALID_HEADER` (bad name or value) or
+/// `REQIVO_ERR_INVALID_ARGUMENT` (a handshake header).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_add_header(
+    o: *mut reqivo_ws_options,
+    name: *const c_char,
+    nlen: usize,
+    value: *const c_char,
+    vlen: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        require!(o, err);
+        require!(name, err);
+        // SAFETY: live options used by one thread; strings of the given lengths.
+        let (o, name, value) = unsafe {
+            (
+                try_mut(o).expect("checked"),
+                try_or_fail!(str_in(name, nlen, "name"), err),
+                try_or_fail!(str_in(value, vlen, "value"), err),
+            )
+        };
+        try_or_fail!(o.add_header(name, value), err);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Sets the largest frame and the largest message (all fragments
+/// together) accepted from the server, in bytes; 0 keeps the default of
+/// 16 MiB. Both are checked on each frame header, before memory is
+/// allocated for its payload; a server over either gets close code 1009
+/// and the receive fails with `REQIVO_ERR_WS_MESSAGE_TOO_BIG`.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: options are modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_set_limits(
+    o: *mut reqivo_ws_options,
+    max_frame: u64,
+    max_message: u64,
+) -> u32 {
+    ffi_boundary!({
+        require!(o);
+        // SAFETY: live options used by one thread.
+        let o = unsafe { try_mut(o) }.expect("checked");
+        let or_default = |v: u64| if v == 0 { Limits::DEFAULT_MAX } else { v };
+        o.limits = Limits {
+            max_frame: or_default(max_frame),
+            max_message: or_default(max_message),
+        };
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Sets keep-alive pings: while a `reqivo_ws_receive` waits, a ping goes
+/// out every `interval_ms`; with `pong_timeout_ms`, a ping (keep-alive or
+/// `reqivo_ws_ping`) whose pong has not come back in time fails the
+/// receive with `REQIVO_ERR_WS_PING_TIMEOUT` and closes the connection
+/// (code 1001). 0 turns either off (the default for both). Pings and the
+/// deadline are handled inside receives only; no thread is started.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: options are modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_set_ping(
+    o: *mut reqivo_ws_options,
+    interval_ms: u32,
+    pong_timeout_ms: u32,
+) -> u32 {
+    ffi_boundary!({
+        require!(o);
+        // SAFETY: live options used by one thread.
+        let o = unsafe { try_mut(o) }.expect("checked");
+        let ms = |v: u32| (v > 0).then(|| Duration::from_millis(v.into()));
+        o.ping_interval = ms(interval_ms);
+        o.pong_timeout = ms(pong_timeout_ms);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Offers permessage-deflate (RFC 7692) when `on`: messages the server
+/// flags as compressed are inflated (the inflated size counts against the
+/// maximum message size), and whole messages of 64 bytes or more are sent
+/// compressed (fragments and shorter messages go uncompressed, as the
+/// extension allows; so does every message when the server asks for a
+/// client window under 15 bits). `server_no_context_takeover` asks the
+/// server to compress each message on its own; `client_no_context_takeover`
+/// promises the same of us; `server_max_window_bits` (8-15, or 0 for no
+/// limit) caps the server's window. Off by default.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: options are modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (NULL, window bits not 0 or 8-15).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_set_deflate(
+    o: *mut reqivo_ws_options,
+    on: bool,
+    server_no_context_takeover: bool,
+    client_no_context_takeover: bool,
+    server_max_window_bits: u32,
+) -> u32 {
+    ffi_boundary!({
+        require!(o);
+        // SAFETY: live options used by one thread.
+        let o = unsafe { try_mut(o) }.expect("checked");
+        let bits = match server_max_window_bits {
+            0 => None,
+            b @ 8..=15 => Some(b as u8),
+            _ => return reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32,
+        };
+        o.deflate = on.then_some(DeflateOffer {
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_max_window_bits: bits,
+        });
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Told of each reconnect attempt, on the thread whose call reconnects:
+/// `attempt` counts from 1 within one loss; `code` is 0 when the attempt
+/// worked, else the `reqivo_code` it failed with. It must not call
+/// `reqivo_ws_*` on the same connection.
+pub type reqivo_ws_reconnect_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, attempt: u32, code: u32)>;
+
+/// Turns on reconnecting after the connection is lost (closed or reset by
+/// the server, a socket error, a write timeout, a missed pong) — never
+/// after a protocol violation or a close handshake. Up to `max_attempts`
+/// handshakes (0 turns reconnecting off, the default) follow a loss, the
+/// first after `initial_delay_ms`, each next after twice the wait (at most
+/// `max_delay_ms`), every wait scaled by a random factor in [0.5, 1] and
+/// cut short only by the call's cancel. A receive that loses its
+/// connection reconnects and goes on receiving; a send that fails returns
+/// its error and is never resent by the library (the next call
+/// reconnects); a fragmented message cut by a reconnect fails its next
+/// fragment with `REQIVO_ERR_WS_CLOSED`. After the attempts run out the
+/// connection stays closed. Reconnects use the session's settings as they
+/// were at `reqivo_ws_connect`, its pool and cookie jar.
+///
+/// Ownership: `userdata` stays the caller's and must outlive every
+/// connection made with these options.
+/// NULL: `o` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `callback` may be NULL.
+/// Thread safety: options are modified by one thread at a time; the
+/// callback runs on whichever thread's call reconnects.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_options_set_reconnect(
+    o: *mut reqivo_ws_options,
+    max_attempts: u32,
+    initial_delay_ms: u32,
+    max_delay_ms: u32,
+    callback: reqivo_ws_reconnect_callback,
+    userdata: *mut c_void,
+) -> u32 {
+    ffi_boundary!({
+        require!(o);
+        // SAFETY: live options used by one thread.
+        let o = unsafe { try_mut(o) }.expect("checked");
+        let userdata = Userdata(userdata);
+        let on_attempt: Option<OnReconnect> = callback.map(|f| {
+            Arc::new(move |n: u32, e: Option<&ClientError>| {
+                // The whole `Userdata` (Send + Sync) is captured, not its field.
+                let ud = &userdata;
+                let code = e.map_or(0, |e| Fail::from(e.clone()).code as u32);
+                // SAFETY: the caller's function and userdata, valid for the
+                // connection's life per this function's contract.
+                unsafe { f(ud.0, n, code) }
+            }) as OnReconnect
+        });
+        o.reconnect = (max_attempts > 0).then(|| Reconnect {
+            max_attempts,
+            initial_delay: Duration::from_millis(initial_delay_ms.into()),
+            max_delay: Duration::from_millis(max_delay_ms.max(initial_delay_ms).into()),
+            on_attempt,
+        });
+        reqivo_code::REQIVO_OK as u32
+    })
+}
