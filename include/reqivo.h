@@ -960,7 +960,9 @@ uint32_t reqivo_session_load_cookies(struct reqivo_session *s,
  * step 5): a cookie whose Domain attribute is a public suffix (`co.uk`,
  * `github.io`) is dropped, unless the attribute is the request's host
  * itself, when it becomes a host-only cookie. `text` is in the list's own
- * format (https://publicsuffix.org/list/); an empty `text` goes back to
+ * format (https://publicsuffix.org/list/), where rules count only inside a
+ * `// ===BEGIN ICANN DOMAINS===` or `// ===BEGIN PRIVATE DOMAINS===`
+ * section (ended by the matching `===END ...===` line); an empty `text` goes back to
  * the default, the system's list at
  * `/usr/share/publicsuffix/public_suffix_list.dat` (read once per
  * process). Without a system list, only single-label domains (`com`) are
@@ -972,7 +974,8 @@ uint32_t reqivo_session_load_cookies(struct reqivo_session *s,
  * Thread safety: callable while other threads send; applies to cookies
  * received afterwards.
  * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) or
- * `REQIVO_ERR_INVALID_CONFIG` (text that is no list) with `err` filled.
+ * `REQIVO_ERR_INVALID_CONFIG` (no rule inside a section; the message says
+ * so) with `err` filled.
  * Since: 0.1.0
  */
 uint32_t reqivo_session_set_public_suffix_list(struct reqivo_session *s,

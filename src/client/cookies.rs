@@ -88,19 +88,23 @@ impl Jar {
         let list = if text.trim().is_empty() {
             None
         } else {
-            let list = List::from_bytes(text.as_bytes()).map_err(|e| {
+            // The format only counts rules inside its sections; a list
+            // without them parses to nothing (or fails), and either way
+            // the caller needs to hear why.
+            let no_rules = |detail: &str| {
                 ClientError::new(
                     ClientErrorKind::InvalidConfig,
-                    format!("public suffix list is not valid: {}", e),
+                    format!(
+                        "public suffix list has no usable rules ({}): rules must be inside a \
+                         \"// ===BEGIN ICANN DOMAINS===\" or \"// ===BEGIN PRIVATE DOMAINS===\" \
+                         section, as in https://publicsuffix.org/list/public_suffix_list.dat",
+                        detail
+                    ),
                 )
-            })?;
+            };
+            let list = List::from_bytes(text.as_bytes()).map_err(|e| no_rules(&e.to_string()))?;
             if list.is_empty() {
-                // The list's format only counts rules inside its sections.
-                return Err(ClientError::new(
-                    ClientErrorKind::InvalidConfig,
-                    "public suffix list has no rules inside a \"===BEGIN ICANN DOMAINS===\" \
-                     or \"===BEGIN PRIVATE DOMAINS===\" section",
-                ));
+                return Err(no_rules("none found"));
             }
             Some(Arc::new(list))
         };

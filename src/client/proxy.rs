@@ -43,7 +43,7 @@ impl ProxySettings {
                 .iter()
                 .find_map(|n| var(n).filter(|v| !v.trim().is_empty()).map(|v| (*n, v)))
         };
-        let cgi = var("REQUEST_METHOD").is_some();
+        let cgi = var("REQUEST_METHOD").is_some_and(|m| !m.is_empty());
         let http_names: &[&str] = if cgi {
             &["http_proxy"]
         } else {
@@ -314,6 +314,16 @@ mod tests {
         assert_eq!(s.for_url(&url("https://a.test/")).unwrap().host, "tunnel");
         assert!(s.for_url(&url("http://skip.test/")).is_none());
         assert!(s.for_url(&url("https://www.skip.test/")).is_none());
+    }
+
+    #[test]
+    fn an_empty_request_method_is_not_cgi() {
+        let s = ProxySettings::from_env(env(&[
+            ("REQUEST_METHOD", ""),
+            ("HTTP_PROXY", "http://proxy.test:1"),
+        ]))
+        .unwrap();
+        assert!(s.for_url(&url("http://a.test/")).is_some());
     }
 
     #[test]

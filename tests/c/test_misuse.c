@@ -526,6 +526,54 @@ static void misuse_tls(reqivo_session *s) {
   reqivo_tls_config_free(c);
 }
 
+/* -------------------------------------------------------------- websocket */
+
+static void misuse_ws(reqivo_session *s) {
+  const reqivo_response *refused = NULL;
+  MISUSE_NULL(reqivo_ws_connect(NULL, "ws://127.0.0.1:1/", 18, NULL, NULL, &refused, ERR));
+  MISUSE_NULL(reqivo_ws_connect(s, NULL, 3, NULL, NULL, &refused, ERR));
+  MISUSE_NULL(reqivo_ws_connect(s, BAD_UTF8, BAD_LEN, NULL, NULL, &refused, ERR));
+  MISUSE_NULL(reqivo_ws_connect(s, SOME, SIZE_MAX, NULL, NULL, &refused, ERR));
+  MISUSE_NULL(reqivo_ws_connect(s, "ftp://127.0.0.1/", 16, NULL, NULL, &refused, ERR));
+  MISUSE_NULL(reqivo_ws_connect(s, "not a url", 9, NULL, NULL, NULL, ERR));
+  CHECK(refused == NULL); /* set only when a server answered */
+
+  /* Every call on a connection refuses a NULL one. */
+  MISUSE(reqivo_ws_send(NULL, REQIVO_WS_TEXT, (const uint8_t *)"x", 1, NULL, ERR));
+  MISUSE(reqivo_ws_send_fragment(NULL, REQIVO_WS_TEXT, (const uint8_t *)"x", 1, true, NULL, ERR));
+  MISUSE_NULL(reqivo_ws_receive(NULL, NULL, ERR));
+  MISUSE(reqivo_ws_ping(NULL, NULL, 0, NULL, ERR));
+  MISUSE(reqivo_ws_close(NULL, 1000, NULL, 0, ERR));
+  reqivo_str p = reqivo_ws_protocol(NULL);
+  CHECK(p.ptr != NULL && p.len == 0);
+  CHECK(reqivo_ws_response(NULL) == NULL);
+  NOOP(reqivo_ws_free(NULL));
+  NOOP(reqivo_ws_message_free(NULL));
+  NOOP(reqivo_ws_options_free(NULL));
+
+  /* Options. */
+  MISUSE(reqivo_ws_options_add_protocol(NULL, "chat", 4, ERR));
+  MISUSE(reqivo_ws_options_add_header(NULL, "X-A", 3, "b", 1, ERR));
+  MISUSE_CODE(reqivo_ws_options_set_limits(NULL, 0, 0));
+  MISUSE_CODE(reqivo_ws_options_set_ping(NULL, 1000, 1000));
+  MISUSE_CODE(reqivo_ws_options_set_deflate(NULL, true, false, false, 0));
+  MISUSE_CODE(reqivo_ws_options_set_reconnect(NULL, 3, 10, 100, NULL, NULL));
+  reqivo_ws_options *o = reqivo_ws_options_new();
+  CHECK(o != NULL);
+  MISUSE(reqivo_ws_options_add_protocol(o, NULL, 3, ERR));
+  MISUSE(reqivo_ws_options_add_protocol(o, BAD_UTF8, BAD_LEN, ERR));
+  MISUSE(reqivo_ws_options_add_protocol(o, SOME, SIZE_MAX, ERR));
+  MISUSE(reqivo_ws_options_add_protocol(o, "two words", 9, ERR));
+  MISUSE(reqivo_ws_options_add_header(o, NULL, 3, "b", 1, ERR));
+  MISUSE(reqivo_ws_options_add_header(o, "X-A", 3, NULL, 1, ERR));
+  MISUSE(reqivo_ws_options_add_header(o, "X-A", 3, "a\r\nb", 4, ERR));
+  MISUSE(reqivo_ws_options_add_header(o, "bad name", 8, "b", 1, ERR));
+  MISUSE(reqivo_ws_options_add_header(o, BAD_UTF8, BAD_LEN, "b", 1, ERR));
+  MISUSE(reqivo_ws_options_add_header(o, "X-A", 3, SOME, SIZE_MAX, ERR));
+  MISUSE_CODE(reqivo_ws_options_set_deflate(o, true, false, false, 7)); /* window bits 8-15 */
+  reqivo_ws_options_free(o);
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
   reqivo_session *s = reqivo_session_new(NULL, NULL);
@@ -538,6 +586,7 @@ int main(int argc, char **argv) {
   misuse_response(s);
   misuse_hooks();
   misuse_tls(s);
+  misuse_ws(s);
   /* After all that, the session still works. */
   reqivo_error err;
   const reqivo_response *resp = get(s, "/ok", &err);

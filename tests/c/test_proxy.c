@@ -225,6 +225,7 @@ static void test_public_suffix_cookies(void) {
   const char *no_sections = "co.uk\n";
   CHECK_CODE(reqivo_session_set_public_suffix_list(s, no_sections, strlen(no_sections), &err),
              REQIVO_ERR_INVALID_CONFIG);
+  CHECK_CONTAINS(err.message, "===BEGIN ICANN DOMAINS===");
   CHECK_CODE(reqivo_session_set_public_suffix_list(s, "\xff", 1, &err),
              REQIVO_ERR_INVALID_ARGUMENT);
   CHECK_CODE(reqivo_session_set_public_suffix_list(s, NULL, 0, &err), REQIVO_OK);
