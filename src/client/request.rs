@@ -51,8 +51,7 @@ pub(crate) fn check_scheme(url: &Url) -> Result<(), ClientError> {
             ))
         }
     }
-    // `map_or`, not `is_none_or`: the crate's MSRV (1.80) predates it.
-    if url.host_str().map_or(true, str::is_empty) {
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(ClientError::new(
             ClientErrorKind::InvalidUrl,
             format!("URL {:?} has no host", url.as_str()),

@@ -104,6 +104,9 @@ enum Delivery<F> {
     Upgrade(F),
 }
 
+// Lives on the stack for one return; boxing the stream would cost a heap
+// allocation per stream for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Finished<T> {
     Buffered(T),
     Streamed(Stream),

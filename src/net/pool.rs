@@ -396,10 +396,10 @@ impl Pool {
         st.in_use += 1;
         drop(st);
         let tunnel = match &key.route {
-            Route::Tunnel(proxy) => Some(&**proxy),
+            Route::Tunnel(proxy) => Some(proxy.as_ref()),
             Route::Direct | Route::Forward => None,
         };
-        match Conn::open(&key.host, key.port, key.tls.as_deref(), tunnel, budget) {
+        match Conn::open(key.host, key.port, key.tls.as_deref(), tunnel, budget) {
             Ok(conn) => {
                 self.shared.opened.fetch_add(1, Ordering::Relaxed);
                 Ok(Lease {

@@ -122,8 +122,7 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
         return Ok(()); // no line can be longer than all of them
     }
     let mut line_start = 0;
-    let mut line_no = 0;
-    for line in input[..seen].split(|&b| b == b'\n') {
+    for (line_no, line) in input[..seen].split(|&b| b == b'\n').enumerate() {
         let len = line.strip_suffix(b"\r").unwrap_or(line).len();
         if len > limits.max_line_bytes {
             let what = if line_no == 0 {
@@ -140,7 +139,6 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
             ));
         }
         line_start += line.len() + 1;
-        line_no += 1;
     }
     Ok(())
 }
@@ -283,7 +281,7 @@ fn status_line_ok(line: &[u8]) -> bool {
     let mut probe = Vec::with_capacity(line.len() + 4);
     probe.extend_from_slice(line);
     probe.extend_from_slice(b"\r\n\r\n");
-    !matches!(httparse::Response::new(&mut h).parse(&probe), Err(_))
+    httparse::Response::new(&mut h).parse(&probe).is_ok()
 }
 
 /// The header line httparse stopped at: the first after the status line
