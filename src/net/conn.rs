@@ -203,12 +203,9 @@ impl Conn {
         self.fill_under(max_buffered, Op::Connect, budget)
     }
 
-    fn fill_under(
-        &mut self,
-        max_buffered: usize,
-        op: Op,
-        budget: &Budget<'_>,
-    ) -> Result<usize, NetError> {
+    /// Moves unconsumed bytes to the front and grows the buffer for one more
+    /// read, up to `max_buffered` bytes of unconsumed data.
+    fn make_room(&mut self, max_buffered: usize) {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -218,6 +215,15 @@ impl Conn {
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
+    }
+
+    fn fill_under(
+        &mut self,
+        max_buffered: usize,
+        op: Op,
+        budget: &Budget<'_>,
+    ) -> Result<usize, NetError> {
+        self.make_room(max_buffered);
         self.wait_for_reply(op, budget)?;
         let (end, transport, peer) = (self.end, &mut self.transport, &self.peer);
         let n = read_with(transport, peer, &mut self.buf[end..], op, budget)?;
@@ -321,15 +327,7 @@ impl Conn {
     /// Like `fill`, but never waits: `Ok(None)` when no byte is available
     /// now (over TLS: no whole record), `Ok(Some(0))` at EOF.
     pub fn try_fill(&mut self, max_buffered: usize) -> Result<Option<usize>, NetError> {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let want = (self.end + READ_CHUNK).min(max_buffered.max(self.end + 1));
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
-        }
+        self.make_room(max_buffered);
         let peer = &self.peer;
         let what = || format!("reading from {}", peer);
         let dst = &mut self.buf[self.end..];
