@@ -601,7 +601,10 @@ typedef struct reqivo_response {
 
 /**
  * Called with each response head (redirect hops included), before its body
- * is read. `resp` has an empty body and is valid only during the call.
+ * is read. `resp` holds the status, version, reason, headers and the URL
+ * that answered; its body is empty and `flags`, `redirect_count`,
+ * `timings` and `tls_version` are 0 (they describe a finished send). It is
+ * valid only during the call.
  * Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
  */
 typedef int32_t (*reqivo_on_response_callback)(void *userdata, const struct reqivo_response *resp);
