@@ -13,9 +13,45 @@ import (
 // stream read within 50 ms. The mutex makes a trigger racing with free
 // harmless (a trigger after free does nothing).
 type canceler struct {
-	mu   sync.Mutex
-	c    *C.reqivo_cancel
-	stop func() bool
+	mu    sync.Mutex
+	c     *C.reqivo_cancel
+	stop  func() bool
+	fired bool // the token was triggered: it stays so, and is never reused
+}
+
+// spareTokens keeps untriggered tokens for reuse. Making one costs an
+// eventfd(2) and closing it a close(2); a stream needs one per request, so
+// reuse saves two system calls per request. A token goes back only after
+// the library let go of it (the send returned, the stream was freed).
+var spareTokens struct {
+	sync.Mutex
+	list []*C.reqivo_cancel
+}
+
+// maxSpareTokens bounds the file descriptors kept for reuse.
+const maxSpareTokens = 32
+
+func takeToken() *C.reqivo_cancel {
+	spareTokens.Lock()
+	if n := len(spareTokens.list); n > 0 {
+		c := spareTokens.list[n-1]
+		spareTokens.list = spareTokens.list[:n-1]
+		spareTokens.Unlock()
+		return c
+	}
+	spareTokens.Unlock()
+	return C.reqivo_cancel_new()
+}
+
+func putToken(c *C.reqivo_cancel) {
+	spareTokens.Lock()
+	if len(spareTokens.list) < maxSpareTokens {
+		spareTokens.list = append(spareTokens.list, c)
+		spareTokens.Unlock()
+		return
+	}
+	spareTokens.Unlock()
+	C.reqivo_cancel_free(c)
 }
 
 // newCanceler returns a token triggered when ctx is done. It returns nil
@@ -26,7 +62,7 @@ func newCanceler(ctx context.Context, always bool) (*canceler, error) {
 	if ctx.Done() == nil && !always {
 		return nil, nil
 	}
-	c := C.reqivo_cancel_new()
+	c := takeToken()
 	if c == nil {
 		return nil, newError(CodeIO, "reqivo_cancel_new failed: no file descriptor to spare")
 	}
@@ -56,12 +92,14 @@ func (k *canceler) trigger() {
 	defer k.mu.Unlock()
 	if k.c != nil {
 		C.reqivo_cancel_trigger(k.c)
+		k.fired = true
 	}
 }
 
-// free unregisters the context callback and releases the token. A send or
-// stream still using it holds its own reference (the token is
-// reference-counted), so free never pulls it from under the library.
+// free unregisters the context callback and releases the token: an
+// untriggered one is kept for reuse, so it must be called only once the
+// library is done with the token (the send returned, the stream was freed).
+// A trigger racing with free finds k.c nil and does nothing.
 func (k *canceler) free() {
 	if k == nil {
 		return
@@ -72,7 +110,11 @@ func (k *canceler) free() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.c != nil {
-		C.reqivo_cancel_free(k.c)
+		if k.fired {
+			C.reqivo_cancel_free(k.c)
+		} else {
+			putToken(k.c)
+		}
 		k.c = nil
 	}
 }
