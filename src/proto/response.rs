@@ -110,7 +110,13 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
     Ok(())
 }
 
+/// Where `part`, a slice httparse cut from `base`, lies in it. An empty part
+/// may not point into `base` at all (a missing reason phrase is a static
+/// ""), so it maps to an empty range rather than to a bogus offset.
 fn range_in(base: &[u8], part: &[u8]) -> Range<usize> {
+    if part.is_empty() {
+        return 0..0;
+    }
     let start = part.as_ptr() as usize - base.as_ptr() as usize;
     start..start + part.len()
 }
@@ -303,6 +309,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(h.value("name"), Some(&b"value"[..]));
+    }
+
+    #[test]
+    fn head_without_reason_phrase_has_empty_reason() {
+        // RFC 9112 §4: the reason phrase may be empty, and httparse also
+        // takes a status line that ends right after the code.
+        for line in ["HTTP/1.1 200\r\n", "HTTP/1.1 204 \r\n"] {
+            let text = format!("{}X:\r\n\r\n", line);
+            let (_, h) = parse(text.as_bytes()).unwrap().unwrap();
+            assert_eq!(h.reason(), b"", "{:?}", line);
+            assert_eq!(h.value("x"), Some(&b""[..]));
+            assert_eq!(h.text_len(), 1);
+        }
     }
 
     #[test]
