@@ -6,7 +6,7 @@ use super::error::{ProtoError, ProtoErrorKind};
 
 /// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
 /// "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-fn is_tchar(b: u8) -> bool {
+pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
