@@ -152,9 +152,12 @@ pub fn parse_head(
             n
         }
         Err(e) => {
-            // A line may have failed to parse only because it is over-long
-            // garbage: report the size problem first when there is one.
-            check_sizes(input, None, limits)?;
+            // Report whichever problem comes first in the byte stream, so
+            // the error cannot depend on how the bytes were split into
+            // reads: sizes count only up to where parsing first fails (an
+            // over-long garbage line at or before it is a size problem).
+            let fail_at = first_failing_len(input, limits.max_header_count);
+            check_sizes(&input[..fail_at], None, limits)?;
             return Err(map_parse_error(e, input, limits));
         }
     };
@@ -183,6 +186,27 @@ pub fn parse_head(
             headers,
         },
     )))
+}
+
+/// The length of the shortest prefix of `input` that httparse rejects,
+/// given that `input` itself is rejected. Rejection is monotone (a prefix
+/// is rejected only if every longer input is), so a binary search finds it
+/// in a few parses; this runs once, on a response that is already an error.
+fn first_failing_len(input: &[u8], header_slots: usize) -> usize {
+    let mut slots = vec![httparse::EMPTY_HEADER; header_slots];
+    let (mut ok, mut bad) = (0, input.len());
+    while bad - ok > 1 {
+        let mid = ok + (bad - ok) / 2;
+        if httparse::Response::new(&mut slots)
+            .parse(&input[..mid])
+            .is_err()
+        {
+            bad = mid;
+        } else {
+            ok = mid;
+        }
+    }
+    bad
 }
 
 fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoError {
@@ -399,6 +423,32 @@ mod tests {
         let e = parse_head(&partial, &limits).unwrap_err();
         assert_eq!(e.kind, ProtoErrorKind::HeaderTooLarge);
         assert!(e.message.contains("max_header_bytes (64)"), "{}", e.message);
+    }
+
+    #[test]
+    fn head_error_does_not_depend_on_read_boundaries() {
+        // A bad status line, then a line over the limit: the bad status line
+        // comes first, whether the client has read 4 bytes or all of them.
+        let limits = Limits {
+            max_line_bytes: 20,
+            ..Limits::default()
+        };
+        let input = format!("ITTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(30));
+        for n in [4, 16, 30, input.len()] {
+            let e = parse_head(&input.as_bytes()[..n], &limits).unwrap_err();
+            assert_eq!(
+                e.kind,
+                ProtoErrorKind::InvalidStatusLine,
+                "after {} bytes",
+                n
+            );
+        }
+        // And an over-long line before a malformed one is a size error.
+        let input = format!("HTTP/1.1 200 OK\r\nX: {}\r\nbad\r\n\r\n", "a".repeat(30));
+        for n in [45, input.len()] {
+            let e = parse_head(&input.as_bytes()[..n], &limits).unwrap_err();
+            assert_eq!(e.kind, ProtoErrorKind::HeaderTooLarge, "after {} bytes", n);
+        }
     }
 
     #[test]
