@@ -10,3 +10,9 @@ pub mod client;
 pub mod ffi;
 pub mod net;
 pub mod proto;
+
+/// Test entry points for the fuzz targets and the differential check in
+/// `fuzz/`; built only with the `fuzzing` feature and not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;

@@ -58,7 +58,7 @@ pub(crate) fn pool_key(url: &Url, tls: Option<&Arc<TlsConfig>>) -> PoolKey {
     }
 }
 
-fn request_target(url: &Url) -> String {
+pub(crate) fn request_target(url: &Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{}", url.path(), q),
         None => url.path().to_string(),
@@ -283,9 +283,7 @@ fn send_and_read_head(
     loop {
         if let Some((n, head)) = parse_head(conn.buffered(), limits)? {
             conn.consume(n);
-            // RFC 9110 §15.2: 1xx responses are interim, except 101 which
-            // ends HTTP on this connection and is returned as final.
-            if (100..200).contains(&head.status) && head.status != 101 {
+            if proto::is_interim(head.status) {
                 continue;
             }
             return Ok(head);
