@@ -49,15 +49,19 @@ pub struct Reading {
     pub keep_alive: bool,
     pub body: Vec<u8>,
     /// Input bytes that belong to the message (heads and framed body);
-    /// anything after them was left unread.
+    /// anything after them was left unread. Zero after an error.
     pub consumed: usize,
     /// The error class that ended the reading, if it failed: a
     /// `ProtoErrorKind` name, or `ConnectionClosed` for EOF inside a head.
     pub error: Option<String>,
 }
 
+/// Ends a reading with an error. `consumed` is zeroed: a decoder that fails
+/// mid-read does not say how far it got, and nothing after an error is
+/// read anyway. The body bytes delivered before the error stay.
 fn failed(mut r: Reading, e: ProtoError) -> Reading {
     r.error = Some(format!("{:?}", e.kind));
+    r.consumed = 0;
     r
 }
 
@@ -89,6 +93,7 @@ pub fn read_response(pieces: &[&[u8]], request_was_head: bool, limits: &Limits) 
                 Some(piece) => buf.extend_from_slice(piece),
                 None => {
                     r.error = Some("ConnectionClosed".into());
+                    r.consumed = 0;
                     return r;
                 }
             },
