@@ -229,10 +229,17 @@ def rule_te_list_empty_elements(data, method, r, h, diffs):
 CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-def rule_field_value_control(data, method, r, h, diffs):
-    lines = [l[:-1] if l.endswith(b"\r") else l for l in head_part(data).split(b"\n")[1:]]
-    return (diffs == ["accepted-by-h11"] and r["error"] == "InvalidResponseHeader"
+def rule_control_in_head(data, method, r, h, diffs):
+    lines = [l[:-1] if l.endswith(b"\r") else l for l in head_part(data).split(b"\n")]
+    return (diffs == ["accepted-by-h11"]
+            and r["error"] in ("InvalidStatusLine", "InvalidResponseHeader")
             and any(CONTROL.search(l) for l in lines))
+
+
+def rule_trailer_field_semantics(data, method, r, h, diffs):
+    return (diffs == ["accepted-by-reqivo"] and r["framing"] == "chunked"
+            and r["body"] == h["body"]
+            and re.search(r"Content-Length|Transfer-Encoding", h["error"]) is not None)
 
 
 def rule_chunk_ext_control(data, method, r, h, diffs):
@@ -261,7 +268,8 @@ RULES = [
     ("leading-empty-lines", rule_leading_empty_lines),
     ("no-body-framing-fields", rule_no_body_framing_fields),
     ("te-list-empty-elements", rule_te_list_empty_elements),
-    ("field-value-control", rule_field_value_control),
+    ("control-in-head", rule_control_in_head),
+    ("trailer-field-semantics", rule_trailer_field_semantics),
     ("chunk-ext-control", rule_chunk_ext_control),
     ("te-with-cl", rule_te_with_cl),
     ("obs-fold", rule_obs_fold),
