@@ -6,7 +6,9 @@
 #
 # cargo-fuzz needs nightly-only rustc flags. No toolchain can be downloaded
 # on the CI machines, so use nightly where rustup already has it, otherwise
-# the stable compiler with RUSTC_BOOTSTRAP=1.
+# the stable compiler with RUSTC_BOOTSTRAP=1. AddressSanitizer comes with
+# rustc; libfuzzer-sys builds libFuzzer with the system C++ compiler (g++
+# will do, clang is not needed).
 #
 # Inputs the fuzzers find go to fuzz/target/corpus/<target> (not into the
 # checked-in seeds); fuzz/differential reads them from there. A crash stops
