@@ -2,8 +2,8 @@
 """Differential check: reqivo's response reader against h11's.
 
 Every response file of the seed corpora (fuzz/corpus/response_head and
-fuzz/corpus/response_reader) and, when present, of the fuzz-generated ones
-(fuzz/target/corpus/...) is read as the answer to a GET and to a HEAD, by
+response_reader; chunked bodies after a chunked head) and, when present, of
+the fuzz-generated ones (fuzz/target/corpus/...) is read as the answer to a GET and to a HEAD, by
 reqivo (the `wire_view` example) and by h11 acting as a client. The two
 readings are compared: accepted or refused, status, interim responses,
 version, reason, header fields, framing, body, bytes used, connection reuse.
@@ -36,13 +36,19 @@ DOC = os.path.join(FUZZ, "DIFFERENTIAL.md")
 HEAD_LIMIT = 65536
 
 
+# How a corpus file becomes a response: as it is, without the control
+# bytes of fuzz/src/lib.rs, or (chunked bodies) also after a chunked head.
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+KINDS = {"response_head": "raw", "response_reader": "reader", "chunked": "chunked"}
+
+
 def corpus_dirs():
-    """(directory, has the two-byte-plus-cuts control prefix) pairs."""
+    """(directory, kind) pairs for the corpora that exist."""
     out = []
     for base in ("corpus", os.path.join("target", "corpus")):
-        out.append((os.path.join(FUZZ, base, "response_head"), False))
-        out.append((os.path.join(FUZZ, base, "response_reader"), True))
-    return [(d, p) for d, p in out if os.path.isdir(d)]
+        for target, kind in KINDS.items():
+            out.append((os.path.join(FUZZ, base, target), kind))
+    return [(d, k) for d, k in out if os.path.isdir(d)]
 
 
 def strip_control(data):
@@ -263,7 +269,15 @@ def rule_leading_empty_lines(data, method, r, h, diffs):
     return diffs == ["accepted-by-reqivo"] and data[:1] in (b"\r", b"\n")
 
 
+def rule_chunk_ext_bws(data, method, r, h, diffs):
+    body = data[len(head_part(data)):]
+    return (diffs == ["accepted-by-reqivo"] and r["framing"] == "chunked"
+            and "illegal chunk header" in h["error"]
+            and re.search(rb"(?m)^[0-9a-fA-F]+[ \t]+;", body) is not None)
+
+
 RULES = [
+    ("chunk-ext-bws", rule_chunk_ext_bws),
     ("reason-not-utf8", rule_reason_not_utf8),
     ("leading-empty-lines", rule_leading_empty_lines),
     ("no-body-framing-fields", rule_no_body_framing_fields),
@@ -290,15 +304,17 @@ def documented_rules():
 
 def load_cases(paths):
     cases = []
-    for path, prefixed in paths:
+    for path, kind in paths:
         files = [path] if os.path.isfile(path) else sorted(
             os.path.join(path, f) for f in os.listdir(path))
         for f in files:
             data = open(f, "rb").read()
-            if prefixed:
+            if kind != "raw":
                 data = strip_control(data)
                 if data is None:
                     continue
+            if kind == "chunked":
+                data = CHUNKED_HEAD + data
             cases.append((os.path.relpath(f, ROOT), data))
     return cases
 
@@ -310,7 +326,7 @@ def main():
     ap.add_argument("paths", nargs="*", help="response files or directories (raw HTTP)")
     args = ap.parse_args()
 
-    paths = [(p, False) for p in args.paths] if args.paths else corpus_dirs()
+    paths = [(p, "raw") for p in args.paths] if args.paths else corpus_dirs()
     cases = load_cases(paths)
     # Identical inputs are checked once.
     seen, unique = set(), []
