@@ -163,14 +163,19 @@ impl BodyDecoder {
                 })
             }
             State::Close => {
-                let seen = self.produced + input.len() as u64;
-                if seen > self.limits.max_body_bytes {
+                // Up to the limit the bytes are body, and only the byte past
+                // it fails, so what the caller gets before the error does
+                // not depend on how the reads were split.
+                let room = self.limits.max_body_bytes - self.produced;
+                if room == 0 && !input.is_empty() {
+                    let seen = self.produced.saturating_add(input.len() as u64);
                     return Err(too_large(self.limits.max_body_bytes, seen));
                 }
-                self.produced = seen;
+                let n = room.min(input.len() as u64) as usize;
+                self.produced += n as u64;
                 Ok(Step {
-                    consumed: input.len(),
-                    data: 0..input.len(),
+                    consumed: n,
+                    data: 0..n,
                 })
             }
             State::Chunked(_) => self.decode_chunked(input),
@@ -478,6 +483,40 @@ mod tests {
             b"12345",
             Outcome::Error(ProtoErrorKind::BodyTooLarge),
         );
+    }
+
+    #[test]
+    fn close_delimited_body_delivers_up_to_the_limit_then_fails() {
+        let l = Limits {
+            max_body_bytes: 4,
+            ..limits()
+        };
+        for pieces in [
+            vec![&b"12345"[..]],
+            vec![b"12", b"345"],
+            vec![b"1234", b"5"],
+        ] {
+            let mut d = BodyDecoder::new(BodyMode::CloseDelimited, &l).unwrap();
+            let mut body = Vec::new();
+            let mut error = None;
+            'reads: for piece in pieces {
+                let mut rest = piece;
+                while !rest.is_empty() {
+                    match d.decode(rest) {
+                        Ok(step) => {
+                            body.extend_from_slice(&rest[step.data]);
+                            rest = &rest[step.consumed..];
+                        }
+                        Err(e) => {
+                            error = Some(e.kind);
+                            break 'reads;
+                        }
+                    }
+                }
+            }
+            assert_eq!(body, b"1234");
+            assert_eq!(error, Some(ProtoErrorKind::BodyTooLarge));
+        }
     }
 
     #[test]
