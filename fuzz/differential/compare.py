@@ -276,7 +276,30 @@ def rule_chunk_ext_bws(data, method, r, h, diffs):
             and re.search(rb"(?m)^[0-9a-fA-F]+[ \t]+;", body) is not None)
 
 
+def rule_header_count_limit(data, method, r, h, diffs):
+    return (diffs == ["accepted-by-h11"] and r["error"] == "TooManyHeaders"
+            and len(h["headers"]) > 100)
+
+
+LAST_CHUNK = re.compile(rb"(?:^|\n)0+(?:[ \t]*;[^\r\n]*)?\r\n")
+
+
+def rule_trailer_bare_lf(data, method, r, h, diffs):
+    if diffs != ["accepted-by-h11"] or r["error"] != "InvalidChunk":
+        return False
+    # The trailer section as h11 read it: after the last chunk, up to
+    # where h11 ended the message.
+    body = data[len(head_part(data)):h["consumed"]]
+    last = None
+    for last in LAST_CHUNK.finditer(body):
+        pass
+    trailer = body[last.end():] if last else b""
+    return re.search(rb"(?:^|[^\r])\n", trailer) is not None
+
+
 RULES = [
+    ("header-count-limit", rule_header_count_limit),
+    ("trailer-bare-lf", rule_trailer_bare_lf),
     ("chunk-ext-bws", rule_chunk_ext_bws),
     ("reason-not-utf8", rule_reason_not_utf8),
     ("leading-empty-lines", rule_leading_empty_lines),
