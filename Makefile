@@ -1,6 +1,8 @@
 # reqivo build, demo and test entry points. `make` builds the library and
 # checks the header; `make demo` shows it working; `make test` runs everything.
 CBINDGEN_VERSION := 0.29.4
+CARGO_FUZZ_VERSION := 0.13.2
+H11_VERSION := 0.16.0
 CARGO ?= cargo
 RELEASE_DIR := target/release
 DEBUG_DIR := target/debug
@@ -15,7 +17,7 @@ ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 # `make test` covers hardening through test-rust (tests/faults.rs, and
 # tests/stress.rs at 20,000 requests) and test-c (test_faults, test_misuse
 # with its header check, stress_threads plain and under helgrind).
-.PHONY: stress soak bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: stress soak fuzz fuzz-smoke fuzz-diff fuzz-diff-all deps-fuzz bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -40,11 +42,22 @@ header-check: deps-cbindgen
 	@diff -u include/reqivo.h $(BUILD)/reqivo.h || { echo "include/reqivo.h is stale: run 'make header' and commit it"; exit 1; }
 	@echo "header-check: include/reqivo.h matches the sources"
 
-deps: deps-cbindgen deps-system
+deps: deps-cbindgen deps-system deps-fuzz
 
 deps-cbindgen:
 	@cbindgen --version 2>/dev/null | grep -q " $(CBINDGEN_VERSION)$$" || \
 	  $(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --quiet
+
+# cargo-fuzz for fuzz/run.sh, and h11 (the independent parser fuzz-diff
+# compares against), both pinned so results do not drift between machines.
+# A distribution Python refuses pip installs (PEP 668) unless told that
+# this one package is fine.
+deps-fuzz:
+	@cargo fuzz --version 2>/dev/null | grep -q " $(CARGO_FUZZ_VERSION)$$" || \
+	  $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --quiet
+	@$(PYTHON) -c 'import h11, sys; sys.exit(h11.__version__ != "$(H11_VERSION)")' 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check "h11==$(H11_VERSION)" 2>/dev/null || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages "h11==$(H11_VERSION)"
 
 # nginx, valgrind and openssl (the C TLS tests' PKI) for the tests;
 # installed only where missing (needs root).
@@ -59,6 +72,7 @@ deps-system:
 	  for p in ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday publicsuffix; do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	  $(PYTHON) -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -137,7 +151,7 @@ demo: lib
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-test: deps fmt-check header-check docs-check test-rust test-c test-cpp test-install test-go test-ruby
+test: deps fmt-check header-check docs-check test-rust fuzz-smoke fuzz-diff test-c test-cpp test-install test-go test-ruby
 
 # The Ruby binding, against this checkout's library (REQIVO_LIB wins over
 # an installed copy found through pkg-config).
@@ -162,6 +176,28 @@ test-cpp: lib-debug
 
 test-rust:
 	$(CARGO) test --locked
+
+# Fuzzing (fuzz/run.sh): replays fuzz/regressions and fuzz/corpus, then runs
+# each target for FUZZ_SECONDS. The build is cached in fuzz/target.
+fuzz: deps-fuzz
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300) fuzz/run.sh
+
+# The CI run: 60 s per target unless FUZZ_SECONDS says otherwise.
+fuzz-smoke: deps-fuzz
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) fuzz/run.sh
+
+# reqivo's reading of the checked-in corpus against h11's (the same on
+# every run, so `make test` cannot fail by chance); fails on a disagreement
+# fuzz/DIFFERENTIAL.md does not explain. `make fuzz-diff-all` also reads
+# what the fuzzers generated (fuzz/target/corpus): new disagreements to
+# fix or write down, and to seed into fuzz/corpus.
+fuzz-diff: deps-fuzz
+	$(CARGO) build --locked --quiet --features fuzzing --example wire_view
+	$(PYTHON) fuzz/differential/compare.py --wire-view $(DEBUG_DIR)/examples/wire_view
+
+fuzz-diff-all: deps-fuzz
+	$(CARGO) build --locked --quiet --features fuzzing --example wire_view
+	$(PYTHON) fuzz/differential/compare.py --generated --wire-view $(DEBUG_DIR)/examples/wire_view
 
 test-c: lib lib-debug
 	tests/c/run.sh

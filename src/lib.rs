@@ -11,3 +11,9 @@ pub mod ffi;
 pub mod net;
 pub mod proto;
 pub mod ws;
+
+/// Test entry points for the fuzz targets and the differential check in
+/// `fuzz/`; built only with the `fuzzing` feature and not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;

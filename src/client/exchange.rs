@@ -79,7 +79,7 @@ pub(crate) fn pool_key<'u>(
 /// The request target: origin-form (`/path?query`), or absolute-form for a
 /// forwarding proxy (RFC 9112 §3.2.2), never with the fragment. Slices of
 /// the URL's own text.
-fn request_target<'u>(url: &'u Url, route: &Route) -> &'u str {
+pub(crate) fn request_target<'u>(url: &'u Url, route: &Route) -> &'u str {
     match route {
         Route::Forward => &url[..Position::AfterQuery],
         _ => &url[Position::BeforePath..Position::AfterQuery],
@@ -351,9 +351,7 @@ fn send_and_read_head(
     loop {
         if let Some((n, head)) = parse_head(conn.buffered(), limits)? {
             conn.consume(n);
-            // RFC 9110 §15.2: 1xx responses are interim, except 101 which
-            // ends HTTP on this connection and is returned as final.
-            if (100..200).contains(&head.status) && head.status != 101 {
+            if proto::is_interim(head.status) {
                 // RFC 9110 sets no bound on their number, so a server that
                 // never stops sending them would hold the send forever
                 // (each arrives inside the read timeout): together they

@@ -104,14 +104,29 @@ pub fn lookup<'a>(body: &'a [u8], pointer: &str) -> Result<JsonValue<'a>, Client
         };
         value = match raw.as_bytes().first() {
             Some(b'{') => {
+                // Syntax was checked when the body parsed, but not escapes:
+                // a member name with a lone surrogate ("\udfff") is valid
+                // JSON text and no Rust string (RFC 8259 §8.2), so it fails here.
                 let map: BTreeMap<Cow<'a, str>, &'a RawValue> =
-                    serde_json::from_str(raw).expect("a valid object parses as a map");
+                    serde_json::from_str(raw).map_err(|e| {
+                        err(
+                            ClientErrorKind::InvalidJson,
+                            format!(
+                                "JSON object at {:?} has a member name that is not Unicode: {}",
+                                walked, e
+                            ),
+                        )
+                    })?;
                 *map.get(token.as_str())
                     .ok_or_else(|| not_found(&format!("no member {:?}", token)))?
             }
             Some(b'[') => {
-                let items: Vec<&'a RawValue> =
-                    serde_json::from_str(raw).expect("a valid array parses");
+                let items: Vec<&'a RawValue> = serde_json::from_str(raw).map_err(|e| {
+                    err(
+                        ClientErrorKind::InvalidJson,
+                        format!("JSON array at {:?} does not parse: {}", walked, e),
+                    )
+                })?;
                 // RFC 6901 §4: an index is 0 or digits without a leading zero.
                 let index = (token == "0"
                     || (!token.starts_with('0')
@@ -204,6 +219,23 @@ mod tests {
             (whole.kind, whole.raw),
             (JsonKind::Array, r#"[10, -2.5e3, "x\"y\u00e9"]"#)
         );
+    }
+
+    #[test]
+    fn json_pointer_through_lone_surrogate_name_is_invalid_json() {
+        // Valid JSON text, but the member name is no Unicode string.
+        let doc = br#"{"a\udfffb": 1, "c": {"\ud800": 2}}"#;
+        let kind = |p: &str| match lookup(doc, p).unwrap_err() {
+            ClientError::Client { kind, .. } => kind,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(kind("/c"), ClientErrorKind::InvalidJson);
+        assert_eq!(kind("/x/y"), ClientErrorKind::InvalidJson);
+        assert_eq!(lookup(doc, "").unwrap().kind, JsonKind::Object);
+        // A lone surrogate in a value is found; decoding it is what fails.
+        let v = lookup(br#"["\ud800"]"#, "/0").unwrap();
+        assert_eq!(v.kind, JsonKind::String);
+        assert!(decode_string(v.raw).is_err());
     }
 
     #[test]

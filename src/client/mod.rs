@@ -33,3 +33,10 @@ pub use request::Request;
 pub use response::{Finish, Parts, Response, Timings, ToResponse};
 pub use session::{Session, SessionConfig, Upgrade, Upgraded};
 pub use stream::Stream;
+
+// Reached only by the hidden `fuzzing` module, so the fuzzers drive the real
+// redirect code without it joining the API.
+#[cfg(feature = "fuzzing")]
+pub(crate) use exchange::request_target;
+#[cfg(feature = "fuzzing")]
+pub(crate) use redirect::resolve_location;

@@ -9,6 +9,7 @@ use std::ops::Range;
 use super::error::{ProtoError, ProtoErrorKind};
 use super::framing::BodyMode;
 use super::limits::Limits;
+use super::request::is_tchar;
 
 /// The outcome of one `decode` call: `consumed` bytes of input were used,
 /// and `input[data]` (inside the consumed part) is body data.
@@ -20,12 +21,15 @@ pub struct Step {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
-    /// Reading hex digits of a chunk size.
+    /// Reading hex digits of a chunk size; `digits` saturates (leading
+    /// zeros are legal, so it only says whether one was seen).
     Size {
         value: u64,
         digits: u8,
     },
-    /// After the size: optional extensions until CR.
+    /// Whitespace after the size: only more of it, `;` or CR may follow.
+    SizeBws,
+    /// After `;`: extensions until CR.
     Ext,
     /// Saw the CR ending a size line.
     SizeLf,
@@ -34,13 +38,22 @@ enum Chunk {
     },
     DataCr,
     DataLf,
-    /// In the trailer section; `line_empty` is true at the start of a line.
+    /// In the trailer section, at `at` in a field line.
     Trailer {
-        line_empty: bool,
+        at: TrailerAt,
     },
     TrailerLf {
         line_empty: bool,
     },
+}
+
+/// Position in a trailer line, which must be a field line (RFC 9112 §7.1.2,
+/// §5): a token name, a colon, then a value without control bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrailerAt {
+    LineStart,
+    Name,
+    Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,14 +163,19 @@ impl BodyDecoder {
                 })
             }
             State::Close => {
-                let seen = self.produced + input.len() as u64;
-                if seen > self.limits.max_body_bytes {
+                // Up to the limit the bytes are body, and only the byte past
+                // it fails, so what the caller gets before the error does
+                // not depend on how the reads were split.
+                let room = self.limits.max_body_bytes - self.produced;
+                if room == 0 && !input.is_empty() {
+                    let seen = self.produced.saturating_add(input.len() as u64);
                     return Err(too_large(self.limits.max_body_bytes, seen));
                 }
-                self.produced = seen;
+                let n = room.min(input.len() as u64) as usize;
+                self.produced += n as u64;
                 Ok(Step {
-                    consumed: input.len(),
-                    data: 0..input.len(),
+                    consumed: n,
+                    data: 0..n,
                 })
             }
             State::Chunked(_) => self.decode_chunked(input),
@@ -229,12 +247,14 @@ impl BodyDecoder {
                 Chunk::Size { value, digits } => {
                     self.bump_line("chunk size line")?;
                     if let Some(d) = (b as char).to_digit(16) {
-                        if digits >= 16 {
+                        // By value, not digit count: RFC 9112 §7.1 allows
+                        // leading zeros; the line limit bounds their number.
+                        if value > u64::MAX >> 4 {
                             return Err(chunk_error("chunk size overflows 64 bits".into()));
                         }
                         self.state = State::Chunked(Chunk::Size {
                             value: value << 4 | u64::from(d),
-                            digits: digits + 1,
+                            digits: digits.saturating_add(1),
                         });
                     } else if digits == 0 {
                         return Err(chunk_error(format!(
@@ -243,15 +263,35 @@ impl BodyDecoder {
                         )));
                     } else if b == b'\r' {
                         self.start_chunk(value)?;
-                    } else if b == b';' || b == b' ' || b == b'\t' {
-                        // chunk-ext (RFC 9112 §7.1.1), which we ignore; BWS before ';'.
+                    } else if b == b';' {
+                        // chunk-ext (RFC 9112 §7.1.1), which we ignore.
                         self.state = State::Chunked(Chunk::Ext);
+                        self.pending_size = value;
+                    } else if b == b' ' || b == b'\t' {
+                        // BWS, allowed only before a ';' (§7.1.1).
+                        self.state = State::Chunked(Chunk::SizeBws);
                         self.pending_size = value;
                     } else {
                         return Err(chunk_error(format!(
                             "unexpected byte 0x{:02x} in chunk size",
                             b
                         )));
+                    }
+                }
+                Chunk::SizeBws => {
+                    self.bump_line("chunk size line")?;
+                    match b {
+                        b' ' | b'\t' => {}
+                        b';' => self.state = State::Chunked(Chunk::Ext),
+                        b'\r' => self.start_chunk(self.pending_size)?,
+                        _ => {
+                            // "5 junk" is no chunk size: a lenient reading of
+                            // it is how chunked bodies get smuggled.
+                            return Err(chunk_error(format!(
+                                "unexpected byte 0x{:02x} after chunk size and whitespace",
+                                b
+                            )));
+                        }
                     }
                 }
                 Chunk::Ext => {
@@ -271,7 +311,9 @@ impl BodyDecoder {
                     }
                     self.line_len = 0;
                     self.state = State::Chunked(if self.pending_size == 0 {
-                        Chunk::Trailer { line_empty: true }
+                        Chunk::Trailer {
+                            at: TrailerAt::LineStart,
+                        }
                     } else {
                         Chunk::Data {
                             left: self.pending_size,
@@ -297,7 +339,7 @@ impl BodyDecoder {
                         digits: 0,
                     });
                 }
-                Chunk::Trailer { line_empty } => {
+                Chunk::Trailer { at } => {
                     self.trailer_len += 1;
                     if self.trailer_len > self.limits.max_header_bytes {
                         return Err(chunk_error(format!(
@@ -305,12 +347,41 @@ impl BodyDecoder {
                             self.limits.max_header_bytes
                         )));
                     }
-                    if b == b'\r' {
-                        self.state = State::Chunked(Chunk::TrailerLf { line_empty });
-                    } else {
+                    if b != b'\r' {
                         self.bump_line("trailer line")?;
-                        self.state = State::Chunked(Chunk::Trailer { line_empty: false });
                     }
+                    // Trailer fields are discarded, but each line must still
+                    // be a field line, as in the head: a reader that skips
+                    // anything up to CRLF CRLF would frame differently from
+                    // one that does not (obs-fold, bare LF, NUL).
+                    let next = match (at, b) {
+                        (TrailerAt::LineStart, b'\r') => None,
+                        (TrailerAt::LineStart | TrailerAt::Name, b) if is_tchar(b) => {
+                            Some(TrailerAt::Name)
+                        }
+                        (TrailerAt::Name, b':') => Some(TrailerAt::Value),
+                        (TrailerAt::Value, b'\r') => None,
+                        (TrailerAt::Value, b) if (b >= 0x20 && b != 0x7f) || b == b'\t' => {
+                            Some(TrailerAt::Value)
+                        }
+                        _ => {
+                            return Err(chunk_error(format!(
+                                "malformed trailer line: byte 0x{:02x} in its {}",
+                                b,
+                                if at == TrailerAt::Value {
+                                    "value"
+                                } else {
+                                    "name"
+                                }
+                            )))
+                        }
+                    };
+                    self.state = State::Chunked(match next {
+                        Some(at) => Chunk::Trailer { at },
+                        None => Chunk::TrailerLf {
+                            line_empty: at == TrailerAt::LineStart,
+                        },
+                    });
                 }
                 Chunk::TrailerLf { line_empty } => {
                     if b != b'\n' {
@@ -324,7 +395,9 @@ impl BodyDecoder {
                             data: i + 1..i + 1,
                         });
                     }
-                    self.state = State::Chunked(Chunk::Trailer { line_empty: true });
+                    self.state = State::Chunked(Chunk::Trailer {
+                        at: TrailerAt::LineStart,
+                    });
                 }
             }
             i += 1;
@@ -413,6 +486,40 @@ mod tests {
     }
 
     #[test]
+    fn close_delimited_body_delivers_up_to_the_limit_then_fails() {
+        let l = Limits {
+            max_body_bytes: 4,
+            ..limits()
+        };
+        for pieces in [
+            vec![&b"12345"[..]],
+            vec![b"12", b"345"],
+            vec![b"1234", b"5"],
+        ] {
+            let mut d = BodyDecoder::new(BodyMode::CloseDelimited, &l).unwrap();
+            let mut body = Vec::new();
+            let mut error = None;
+            'reads: for piece in pieces {
+                let mut rest = piece;
+                while !rest.is_empty() {
+                    match d.decode(rest) {
+                        Ok(step) => {
+                            body.extend_from_slice(&rest[step.data]);
+                            rest = &rest[step.consumed..];
+                        }
+                        Err(e) => {
+                            error = Some(e.kind);
+                            break 'reads;
+                        }
+                    }
+                }
+            }
+            assert_eq!(body, b"1234");
+            assert_eq!(error, Some(ProtoErrorKind::BodyTooLarge));
+        }
+    }
+
+    #[test]
     fn chunked_decodes_chunks_and_ignores_extensions() {
         decode_all_ways(
             BodyMode::Chunked,
@@ -443,6 +550,64 @@ mod tests {
             &l,
             b"0\r\nX-Trailer: 0123456789\r\n\r\n",
             Outcome::Error(ProtoErrorKind::InvalidChunk),
+        );
+    }
+
+    #[test]
+    fn chunked_accepts_leading_zeros_in_size() {
+        // Twenty digits, value 3: RFC 9112 §7.1 puts no bound on 1*HEXDIG.
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"00000000000000000003\r\nabc\r\n000\r\n\r\n",
+            Outcome::Body(b"abc"),
+        );
+    }
+
+    #[test]
+    fn chunked_rejects_junk_after_size_whitespace() {
+        for input in [
+            &b"3 junk\r\nabc\r\n0\r\n\r\n"[..],
+            b"3\t4\r\n",
+            b"3 \t x;a\r\n",
+        ] {
+            decode_all_ways(
+                BodyMode::Chunked,
+                &limits(),
+                input,
+                Outcome::Error(ProtoErrorKind::InvalidChunk),
+            );
+        }
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"3 \t ;a\r\nabc\r\n0 \r\n\r\n",
+            Outcome::Body(b"abc"),
+        );
+    }
+
+    #[test]
+    fn chunked_rejects_malformed_trailer_lines() {
+        for input in [
+            &b"0\r\nnot a field\r\n\r\n"[..],
+            b"0\r\n folded: x\r\n\r\n",
+            b"0\r\n: no name\r\n\r\n",
+            b"0\r\nX: a\nY: b\r\n\r\n",
+            b"0\r\nX: a\x00b\r\n\r\n",
+            b"0\r\nX\r\n\r\n",
+        ] {
+            decode_all_ways(
+                BodyMode::Chunked,
+                &limits(),
+                input,
+                Outcome::Error(ProtoErrorKind::InvalidChunk),
+            );
+        }
+        decode_all_ways(
+            BodyMode::Chunked,
+            &limits(),
+            b"0\r\nX-Empty:\r\nY:\tv \xe9\r\n\r\n",
+            Outcome::Body(b""),
         );
     }
 

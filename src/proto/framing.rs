@@ -24,6 +24,13 @@ fn framing_error(message: String) -> ProtoError {
     ProtoError::new(ProtoErrorKind::InvalidFraming, message)
 }
 
+/// Whether a response with `status` is interim: the client reads past it
+/// to the final response on the same exchange. RFC 9110 §15.2: every 1xx
+/// except 101, which ends HTTP/1.1 on the connection and so is final.
+pub fn is_interim(status: u16) -> bool {
+    (100..200).contains(&status) && status != 101
+}
+
 /// Decides the framing of `head`, the response to a request whose method
 /// was HEAD when `request_was_head` is true.
 pub fn response_body(request_was_head: bool, head: &ResponseHead) -> Result<BodyMode, ProtoError> {
@@ -234,6 +241,12 @@ mod tests {
             mode("HTTP/1.1 200 OK\r\n\r\n"),
             Ok(BodyMode::CloseDelimited)
         );
+    }
+
+    #[test]
+    fn framing_interim_is_1xx_but_101() {
+        assert!(is_interim(100) && is_interim(103) && is_interim(199));
+        assert!(!is_interim(101) && !is_interim(200) && !is_interim(99));
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod response;
 
 pub use body::{BodyDecoder, Step};
 pub use error::{ProtoError, ProtoErrorKind};
-pub use framing::{keep_alive, response_body, BodyMode};
+pub use framing::{is_interim, keep_alive, response_body, BodyMode};
 pub use limits::Limits;
 pub use request::{
     encode_chunk, encode_request_head, validate_header_name, validate_header_value,

@@ -24,6 +24,10 @@ const TCHAR: [bool; 256] = {
     t
 };
 
+pub(super) fn is_tchar(b: u8) -> bool {
+    TCHAR[b as usize]
+}
+
 fn is_token(s: &[u8]) -> bool {
     // `fold`, not `all`: no early exit, so the loop vectorises.
     !s.is_empty() && s.iter().fold(true, |ok, &b| ok & TCHAR[b as usize])

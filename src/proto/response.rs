@@ -143,7 +143,13 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
     Ok(())
 }
 
+/// Where `part`, a slice httparse cut from `base`, lies in it. An empty part
+/// may not point into `base` at all (a missing reason phrase is a static
+/// ""), so it maps to an empty range rather than to a bogus offset.
 fn range_in(base: &[u8], part: &[u8]) -> Range<usize> {
+    if part.is_empty() {
+        return 0..0;
+    }
     let start = part.as_ptr() as usize - base.as_ptr() as usize;
     start..start + part.len()
 }
@@ -185,9 +191,12 @@ pub fn parse_head(
             n
         }
         Err(e) => {
-            // A line may have failed to parse only because it is over-long
-            // garbage: report the size problem first when there is one.
-            check_sizes(input, None, limits)?;
+            // Report whichever problem comes first in the byte stream, so
+            // the error cannot depend on how the bytes were split into
+            // reads: sizes count only up to where parsing first fails (an
+            // over-long garbage line at or before it is a size problem).
+            let fail_at = first_failing_len(input, limits.max_header_count);
+            check_sizes(&input[..fail_at], None, limits)?;
             return Err(map_parse_error(e, input, limits));
         }
     };
@@ -216,6 +225,27 @@ pub fn parse_head(
             headers,
         },
     )))
+}
+
+/// The length of the shortest prefix of `input` that httparse rejects,
+/// given that `input` itself is rejected. Rejection is monotone (a prefix
+/// is rejected only if every longer input is), so a binary search finds it
+/// in a few parses; this runs once, on a response that is already an error.
+fn first_failing_len(input: &[u8], header_slots: usize) -> usize {
+    let mut slots = vec![httparse::EMPTY_HEADER; header_slots];
+    let (mut ok, mut bad) = (0, input.len());
+    while bad - ok > 1 {
+        let mid = ok + (bad - ok) / 2;
+        if httparse::Response::new(&mut slots)
+            .parse(&input[..mid])
+            .is_err()
+        {
+            bad = mid;
+        } else {
+            ok = mid;
+        }
+    }
+    bad
 }
 
 fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoError {
@@ -345,6 +375,19 @@ mod tests {
     }
 
     #[test]
+    fn head_without_reason_phrase_has_empty_reason() {
+        // RFC 9112 §4: the reason phrase may be empty, and httparse also
+        // takes a status line that ends right after the code.
+        for line in ["HTTP/1.1 200\r\n", "HTTP/1.1 204 \r\n"] {
+            let text = format!("{}X:\r\n\r\n", line);
+            let (_, h) = parse(text.as_bytes()).unwrap().unwrap();
+            assert_eq!(h.reason(), b"", "{:?}", line);
+            assert_eq!(h.value("x"), Some(&b""[..]));
+            assert_eq!(h.text_len(), 1);
+        }
+    }
+
+    #[test]
     fn head_needs_more_until_blank_line() {
         assert!(parse(b"HTTP/1.1 200 OK\r\nA: b\r\n").unwrap().is_none());
         assert!(parse(b"HTT").unwrap().is_none());
@@ -419,6 +462,32 @@ mod tests {
         let e = parse_head(&partial, &limits).unwrap_err();
         assert_eq!(e.kind, ProtoErrorKind::HeaderTooLarge);
         assert!(e.message.contains("max_header_bytes (64)"), "{}", e.message);
+    }
+
+    #[test]
+    fn head_error_does_not_depend_on_read_boundaries() {
+        // A bad status line, then a line over the limit: the bad status line
+        // comes first, whether the client has read 4 bytes or all of them.
+        let limits = Limits {
+            max_line_bytes: 20,
+            ..Limits::default()
+        };
+        let input = format!("ITTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(30));
+        for n in [4, 16, 30, input.len()] {
+            let e = parse_head(&input.as_bytes()[..n], &limits).unwrap_err();
+            assert_eq!(
+                e.kind,
+                ProtoErrorKind::InvalidStatusLine,
+                "after {} bytes",
+                n
+            );
+        }
+        // And an over-long line before a malformed one is a size error.
+        let input = format!("HTTP/1.1 200 OK\r\nX: {}\r\nbad\r\n\r\n", "a".repeat(30));
+        for n in [45, input.len()] {
+            let e = parse_head(&input.as_bytes()[..n], &limits).unwrap_err();
+            assert_eq!(e.kind, ProtoErrorKind::HeaderTooLarge, "after {} bytes", n);
+        }
     }
 
     #[test]
