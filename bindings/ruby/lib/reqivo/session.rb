@@ -6,6 +6,7 @@ require_relative 'handle'
 require_relative 'config'
 require_relative 'pool'
 require_relative 'cancel'
+require_relative 'websocket'
 require_relative 'blocking'
 require_relative 'response'
 require_relative 'stream'
@@ -169,6 +170,39 @@ module Reqivo
         st.response
       ensure
         st.close
+      end
+    end
+
+    # Opens a WebSocket (ws:// or wss://, or relative to base_url): the
+    # handshake goes through this session (default headers, auth, cookies,
+    # TLS, timeouts). With a block, yields the Reqivo::WebSocket, closes it
+    # (1000) when the block ends and returns the block's value; without
+    # one, returns it open (call #close).
+    #
+    # protocols:   subprotocols to offer, in order of preference
+    #              (WebSocket#protocol is the server's choice).
+    # headers:     extra handshake headers, {name => value or [values]}.
+    # max_frame:, max_message: largest frame and message accepted, in
+    #              bytes (default 16 MiB).
+    # ping_interval:, pong_timeout: seconds; keep-alive pings while a
+    #              #receive waits, and the deadline for their pongs.
+    # deflate:     true, or {server_no_context_takeover:,
+    #              client_no_context_takeover:, server_max_window_bits:},
+    #              to offer permessage-deflate.
+    # reconnect:   {attempts:, initial_delay:, max_delay:} (seconds) to
+    #              reconnect after a lost connection.
+    # cancel:      a Reqivo::Cancel for the handshake.
+    #
+    # A refusal (not 101) raises Reqivo::WebSocketHandshakeError, whose
+    # #status and #response give the server's answer.
+    def websocket(url, protocols: nil, headers: nil, cancel: nil, **opts)
+      ws = open_websocket(url.to_s, protocols, headers, cancel, opts)
+      return ws unless block_given?
+
+      begin
+        yield ws
+      ensure
+        ws.close
       end
     end
 
@@ -463,6 +497,76 @@ module Reqivo
     ensure
       req&.close
       Cancel::Recycler.checkin(token) if token && owned
+    end
+
+    WS_OPTIONS = %i[max_frame max_message ping_interval pong_timeout deflate reconnect].freeze
+
+    def open_websocket(url, protocols, headers, cancel, opts)
+      unknown = opts.keys - WS_OPTIONS
+      raise ArgumentError, "unknown websocket option(s): #{unknown.join(', ')}" unless unknown.empty?
+
+      options = FFI::AutoPointer.new(Native.reqivo_ws_options_new, Native::FREE[:ws_options])
+      ws_configure(options, protocols, headers, opts)
+      token = own_token(cancel)
+      refused = FFI::MemoryPointer.new(:pointer)
+      curl = FFI::MemoryPointer.from_string(url) # C memory: the GVL is released during the call
+      result = Blocking.run(token) do
+        @handle.use do |s|
+          token.use do |c|
+            err = Native.error_struct
+            ptr = Native.reqivo_ws_connect(s, curl, url.bytesize, options, c, refused, err)
+            next WebSocket.new(ptr) unless ptr.null?
+
+            e = Error.from_native(err)
+            if (resp = refused.read_pointer) && !resp.null?
+              begin
+                e.response = Response.from_native(resp) if e.respond_to?(:response=)
+              ensure
+                Native.reqivo_response_free(resp)
+              end
+            end
+            e
+          end
+        end
+      end
+      raise result if result.is_a?(Reqivo::Error)
+
+      result
+    ensure
+      Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
+    end
+
+    def ws_configure(o, protocols, headers, opts)
+      err = Native::Error.new
+      Array(protocols).each do |p|
+        p = p.to_s
+        check(Native.reqivo_ws_options_add_protocol(o, p, p.bytesize, err), err)
+      end
+      each_header(headers) do |name, value|
+        check(Native.reqivo_ws_options_add_header(o, name, name.bytesize, value, value.bytesize, err), err)
+      end
+      if opts[:max_frame] || opts[:max_message]
+        check_code(Native.reqivo_ws_options_set_limits(o, opts[:max_frame] || 0, opts[:max_message] || 0))
+      end
+      if opts[:ping_interval] || opts[:pong_timeout]
+        every = opts[:ping_interval] ? Config.seconds_to_ms(opts[:ping_interval], 'ping_interval') : 0
+        pong = opts[:pong_timeout] ? Config.seconds_to_ms(opts[:pong_timeout], 'pong_timeout') : 0
+        check_code(Native.reqivo_ws_options_set_ping(o, every, pong))
+      end
+      if (d = opts[:deflate])
+        d = {} if d == true
+        raise ArgumentError, "deflate must be true or a Hash, got #{d.inspect}" unless d.is_a?(Hash)
+
+        check_code(Native.reqivo_ws_options_set_deflate(o, true, d.fetch(:server_no_context_takeover, false),
+                                                        d.fetch(:client_no_context_takeover, false),
+                                                        d.fetch(:server_max_window_bits, 0)))
+      end
+      return unless (r = opts[:reconnect])
+
+      attempts = r.fetch(:attempts)
+      initial = Config.seconds_to_ms(r.fetch(:initial_delay, 0.1), 'reconnect initial_delay')
+      max = Config.seconds_to_ms(r.fetch(:max_delay, 5), 'reconnect max_delay')
+      check_code(Native.reqivo_ws_options_set_reconnect(o, attempts, initial, max, nil, nil))
     end
 
     def own_token(cancel)
