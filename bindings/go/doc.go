@@ -79,7 +79,8 @@
 //
 // Session.Dial opens a ws:// or wss:// connection through the session
 // (headers, auth, cookies, TLS, timeouts; options WithSubprotocols,
-// WithWSHeader, WithMessageLimits, WithPing, WithDeflate, WithReconnect).
+// WithWSHeader, WithMessageLimits, WithPing, WithDeflate, WithReconnect,
+// WithOnReconnect).
 // A *WebSocket has ReadMessage, WriteMessage, WriteFragment, Ping,
 // Close(code, reason), Subprotocol and Response. One goroutine may read
 // while others write; each call stops when its context is done, and
@@ -99,8 +100,6 @@
 //     retries only requests whose body it has not read).
 //   - http.Response.TLS carries the version and resumption only, no
 //     certificates.
-//   - WithReconnect takes no per-attempt callback
-//     (reqivo_ws_options_set_reconnect's callback is not exposed).
 //
 // Build with -tags reqivo_debug to force a garbage collection on every
 // handle access, which turns a missing runtime.KeepAlive into a crash.

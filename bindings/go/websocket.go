@@ -1,6 +1,23 @@
 package reqivo
 
-// #include <reqivo.h>
+/*
+#include <stdint.h>
+#include <reqivo.h>
+
+// The Go trampoline (websocket_export.go) takes the cgo.Handle as an
+// integer: no Go pointer and no pointer-typed integer crosses into C.
+extern void reqivoGoWSReconnect(uintptr_t handle, uint32_t attempt, uint32_t code);
+
+static void reqivo_go_ws_reconnect(void *userdata, uint32_t attempt, uint32_t code) {
+	reqivoGoWSReconnect((uintptr_t)userdata, attempt, code);
+}
+
+static uint32_t reqivo_go_ws_set_reconnect(reqivo_ws_options *o, uint32_t max_attempts,
+                                           uint32_t initial_ms, uint32_t max_ms, uintptr_t handle) {
+	return reqivo_ws_options_set_reconnect(o, max_attempts, initial_ms, max_ms,
+	                                       handle ? reqivo_go_ws_reconnect : NULL, (void *)handle);
+}
+*/
 import "C"
 
 import (
@@ -8,6 +25,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/cgo"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +64,7 @@ type wsConfig struct {
 	pingEvery, pongIn time.Duration
 	deflate           *Deflate
 	reconnect         *reconnectConfig
+	onReconnect       func(attempt int, err error)
 }
 
 type reconnectConfig struct {
@@ -101,6 +120,54 @@ func WithReconnect(maxAttempts int, initialDelay, maxDelay time.Duration) WSOpti
 	return func(c *wsConfig) { c.reconnect = &reconnectConfig{maxAttempts, initialDelay, maxDelay} }
 }
 
+// WithOnReconnect has fn told of each reconnect attempt (WithReconnect):
+// attempt counts from 1 within one loss, err is nil when the attempt
+// worked, else an *Error with the code it failed with (no message). fn
+// runs on the goroutine whose call reconnects, inside that call: it must
+// not use the same WebSocket. A panic in fn is re-raised by the call.
+func WithOnReconnect(fn func(attempt int, err error)) WSOption {
+	return func(c *wsConfig) { c.onReconnect = fn }
+}
+
+// reconnectNotifier is what a connection's reconnect callback reaches
+// through its cgo.Handle.
+type reconnectNotifier struct {
+	fn       func(attempt int, err error)
+	mu       sync.Mutex
+	panicked any // a panic from fn, re-raised by the call that returns next
+}
+
+func (n *reconnectNotifier) notify(attempt uint32, code uint32) {
+	defer func() {
+		if v := recover(); v != nil {
+			n.mu.Lock()
+			if n.panicked == nil {
+				n.panicked = v
+			}
+			n.mu.Unlock()
+		}
+	}()
+	var err error
+	if code != 0 {
+		err = newError(Code(code), "reconnect attempt failed")
+	}
+	n.fn(int(attempt), err)
+}
+
+// repanic re-raises a panic of the callback; a nil notifier does nothing.
+func (n *reconnectNotifier) repanic() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	v := n.panicked
+	n.panicked = nil
+	n.mu.Unlock()
+	if v != nil {
+		panic(v)
+	}
+}
+
 func durationMS(name string, d time.Duration) (C.uint32_t, error) {
 	if d < 0 {
 		return 0, newError(CodeInvalidArgument, fmt.Sprintf("%s is negative (%v)", name, d))
@@ -130,21 +197,22 @@ func (o *wsOptions) free() {
 	}
 }
 
-// build makes the C options; the caller frees them after connecting.
-func (c *wsConfig) build() (*wsOptions, error) {
+// build makes the C options; the caller frees them after connecting. h
+// is the cgo.Handle of the reconnect callback's notifier (0: none).
+func (c *wsConfig) build(h cgo.Handle) (*wsOptions, error) {
 	p := C.reqivo_ws_options_new()
 	if p == nil {
 		return nil, newError(CodePanic, "reqivo_ws_options_new returned NULL")
 	}
 	o := &wsOptions{_ptr: p}
-	if err := c.apply(o); err != nil {
+	if err := c.apply(o, h); err != nil {
 		o.free()
 		return nil, err
 	}
 	return o, nil
 }
 
-func (c *wsConfig) apply(o *wsOptions) error {
+func (c *wsConfig) apply(o *wsOptions, h cgo.Handle) error {
 	var cerr C.reqivo_error
 	for _, p := range c.protocols {
 		s, n := cstr(p)
@@ -211,7 +279,7 @@ func (c *wsConfig) apply(o *wsOptions) error {
 		if err != nil {
 			return err
 		}
-		code := C.reqivo_ws_options_set_reconnect(o.ptr(), C.uint32_t(r.attempts), initial, maxDelay, nil, nil)
+		code := C.reqivo_go_ws_set_reconnect(o.ptr(), C.uint32_t(r.attempts), initial, maxDelay, C.uintptr_t(h))
 		runtime.KeepAlive(o)
 		if err := codeError(code, nil); err != nil {
 			return err
@@ -267,13 +335,20 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 	for _, o := range opts {
 		o(&cfg)
 	}
-	o, err := cfg.build()
+	c := &wsC{}
+	if cfg.onReconnect != nil && cfg.reconnect != nil {
+		c.notifier = &reconnectNotifier{fn: cfg.onReconnect}
+		c.h = cgo.NewHandle(c.notifier)
+	}
+	o, err := cfg.build(c.h)
 	if err != nil {
+		c.free()
 		return nil, err
 	}
 	defer o.free()
 	k, err := newCanceler(ctx, false)
 	if err != nil {
+		c.free()
 		return nil, err
 	}
 	defer k.free()
@@ -289,6 +364,8 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 	runtime.KeepAlive(k)
 	s.mu.RUnlock()
 	if p == nil {
+		c.free()
+		c.notifier.repanic()
 		e := withContext(ctx, errorFromC(&cerr))
 		if refused != nil {
 			resp := responseFromC(refused)
@@ -297,8 +374,9 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 		}
 		return nil, e
 	}
-	w := &WebSocket{_ptr: p, inflight: map[*canceler]struct{}{}}
-	w.cleanup = runtime.AddCleanup(w, freeWS, p)
+	c.ws = p
+	w := &WebSocket{_ptr: p, c: c, inflight: map[*canceler]struct{}{}}
+	w.cleanup = runtime.AddCleanup(w, freeWS, c)
 	w.protocol = gostr(C.reqivo_ws_protocol(p))
 	if r := C.reqivo_ws_response(p); r != nil {
 		w.head = headFromC(r)
@@ -315,6 +393,7 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 type WebSocket struct {
 	life     sync.RWMutex // read-held by every call, write-held to free
 	_ptr     *C.reqivo_ws // nil once freed
+	c        *wsC         // what the connection owns in C; freed with it
 	readMu   sync.Mutex   // one reader at a time
 	kmu      sync.Mutex   // guards closing and inflight
 	closing  bool
@@ -325,8 +404,30 @@ type WebSocket struct {
 	cleanup  runtime.Cleanup
 }
 
-func freeWS(p *C.reqivo_ws) {
-	C.reqivo_ws_free(p)
+// wsC is what a WebSocket owns: the C connection and the handle its
+// reconnect callback's userdata names. The cleanup gets it, not the
+// WebSocket.
+type wsC struct {
+	ws       *C.reqivo_ws
+	h        cgo.Handle // 0: no reconnect callback
+	notifier *reconnectNotifier
+}
+
+// free frees the connection first: the library calls the callback no
+// more once reqivo_ws_free returned, so the handle can go.
+func (c *wsC) free() {
+	if c.ws != nil {
+		C.reqivo_ws_free(c.ws)
+		c.ws = nil
+	}
+	if c.h != 0 {
+		c.h.Delete()
+		c.h = 0
+	}
+}
+
+func freeWS(c *wsC) {
+	c.free()
 	cleanupsRun.Add(1)
 }
 
@@ -408,10 +509,13 @@ func (w *WebSocket) ReadMessage(ctx context.Context) (MessageKind, []byte, error
 	m := C.reqivo_ws_receive(w.ptr(), k.ptr(), &cerr)
 	runtime.KeepAlive(w)
 	runtime.KeepAlive(k)
+	if m != nil {
+		defer C.reqivo_ws_message_free(m) // also when the callback's panic is re-raised
+	}
+	w.c.notifier.repanic()
 	if m == nil {
 		return 0, nil, w.callError(ctx, &cerr)
 	}
-	defer C.reqivo_ws_message_free(m)
 	kind := MessageKind(m.kind)
 	data := []byte{}
 	if m.length > 0 {
@@ -457,6 +561,7 @@ func (w *WebSocket) write(ctx context.Context, kind MessageKind, data []byte, fr
 	runtime.KeepAlive(w)
 	runtime.KeepAlive(k)
 	runtime.KeepAlive(data)
+	w.c.notifier.repanic()
 	if code != 0 {
 		return w.callError(ctx, &cerr)
 	}
@@ -477,6 +582,7 @@ func (w *WebSocket) Ping(ctx context.Context, data []byte) error {
 	runtime.KeepAlive(w)
 	runtime.KeepAlive(k)
 	runtime.KeepAlive(data)
+	w.c.notifier.repanic()
 	if code != 0 {
 		return w.callError(ctx, &cerr)
 	}
@@ -519,7 +625,7 @@ func (w *WebSocket) Close(code int, reason string) error {
 	defer w.life.Unlock()
 	if w._ptr != nil {
 		w.cleanup.Stop()
-		C.reqivo_ws_free(w._ptr)
+		w.c.free()
 		w._ptr = nil
 	}
 	return err

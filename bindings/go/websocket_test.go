@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -316,5 +317,64 @@ func TestWebSocketDialCanceled(t *testing.T) {
 	cancel()
 	if _, err := newTestSession(t).Dial(ctx, "ws://127.0.0.1:1/"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Dial with a done context: %v", err)
+	}
+}
+
+// A connection dropped mid-frame is replaced (WithReconnect) and the
+// callback hears of the attempt; the read goes on and gets the new
+// connection's first message.
+func TestWebSocketReconnectCallback(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		attempts []string
+	)
+	ws := dialTest(t, newTestSession(t), wsServer(t)+"/drop-once?id=go-reconnect",
+		WithReconnect(3, 10*time.Millisecond, 100*time.Millisecond),
+		WithOnReconnect(func(attempt int, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts = append(attempts, fmt.Sprint(attempt, " ", err))
+		}))
+	kind, data, err := ws.ReadMessage(testCtx(t))
+	if err != nil || kind != TextMessage || string(data) != "again" {
+		t.Fatalf("read across the reconnect: %v %q %v", kind, data, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) != 1 || attempts[0] != "1 <nil>" {
+		t.Fatalf("reconnect callback calls: %q, want one successful attempt", attempts)
+	}
+	echo(t, ws, TextMessage, []byte("on the new connection"))
+}
+
+// A panic in the reconnect callback is raised by the call that reconnected.
+func TestWebSocketReconnectCallbackPanic(t *testing.T) {
+	ws := dialTest(t, newTestSession(t), wsServer(t)+"/drop-once?id=go-panic",
+		WithReconnect(3, 10*time.Millisecond, 100*time.Millisecond),
+		WithOnReconnect(func(int, error) { panic("from the callback") }))
+	mustPanic(t, "ReadMessage", "from the callback", func() { ws.ReadMessage(testCtx(t)) })
+	echo(t, ws, TextMessage, []byte("still usable"))
+}
+
+// A WebSocket the program forgets to Close is freed by its cleanup.
+func TestWebSocketCleanupFreesForgotten(t *testing.T) {
+	base := wsServer(t)
+	s := newTestSession(t)
+	before := cleanupsRun.Load()
+	func() {
+		ws, err := s.Dial(testCtx(t), base+"/echo", WithReconnect(1, time.Millisecond, time.Millisecond),
+			WithOnReconnect(func(int, error) {}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo(t, ws, TextMessage, []byte("forgotten"))
+	}()
+	deadline := time.Now().Add(testTimeout)
+	for cleanupsRun.Load() == before && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if cleanupsRun.Load() == before {
+		t.Fatal("the forgotten WebSocket was not freed by its cleanup")
 	}
 }
