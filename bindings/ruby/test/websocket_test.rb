@@ -188,4 +188,30 @@ class WebSocketTest < Minitest::Test
     assert_equal 'chat', ws.protocol
     ws.close
   end
+
+  # A connection dropped mid-frame is replaced; the receive goes on and
+  # on_reconnect hears of the attempt.
+  def test_reconnect_with_callback
+    attempts = Queue.new
+    @session.websocket("#{@base}/drop-once?id=ruby-reconnect",
+                       reconnect: { attempts: 3, initial_delay: 0.01, max_delay: 0.1 },
+                       on_reconnect: ->(attempt, error) { attempts << [attempt, error] }) do |ws|
+      assert_equal 'again', ws.receive.data
+      assert_equal [1, nil], attempts.pop
+      assert attempts.empty?
+      ws.send('on the new connection')
+      assert_equal 'on the new connection', ws.receive.data
+    end
+  end
+
+  def test_reconnect_callback_exception_is_raised_by_the_call
+    @session.websocket("#{@base}/drop-once?id=ruby-raise",
+                       reconnect: { attempts: 3, initial_delay: 0.01, max_delay: 0.1 },
+                       on_reconnect: ->(_, _) { raise 'from the callback' }) do |ws|
+      e = assert_raises(RuntimeError) { ws.receive }
+      assert_equal 'from the callback', e.message
+      ws.send('still usable')
+      assert_equal 'still usable', ws.receive.data
+    end
+  end
 end

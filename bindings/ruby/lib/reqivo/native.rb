@@ -118,8 +118,8 @@ module Reqivo
     callback :reqivo_on_response_callback, %i[pointer pointer], :int32
     # reqivo_log_callback: (userdata, REQIVO_LOG_* level, message, length).
     callback :reqivo_log_callback, %i[pointer uint32 pointer size_t], :void
-    # reqivo_ws_reconnect_callback: (userdata, attempt, code); the binding
-    # passes NULL (no Ruby callback per reconnect yet).
+    # reqivo_ws_reconnect_callback: (userdata, attempt, code 0 or the
+    # failure's); told of each reconnect attempt.
     callback :reqivo_ws_reconnect_callback, %i[pointer uint32 uint32], :void
 
     # Opaque handles are plain pointers. Every function of the header, in

@@ -191,6 +191,10 @@ module Reqivo
     #              to offer permessage-deflate.
     # reconnect:   {attempts:, initial_delay:, max_delay:} (seconds) to
     #              reconnect after a lost connection.
+    # on_reconnect: called as (attempt, error) on each reconnect attempt
+    #              (error nil when it worked), on the thread whose call
+    #              reconnects; it must not use the WebSocket. What it
+    #              raises is raised by that call.
     # cancel:      a Reqivo::Cancel for the handshake.
     #
     # A refusal (not 101) raises Reqivo::WebSocketHandshakeError, whose
@@ -499,14 +503,19 @@ module Reqivo
       Cancel::Recycler.checkin(token) if token && owned
     end
 
-    WS_OPTIONS = %i[max_frame max_message ping_interval pong_timeout deflate reconnect].freeze
+    WS_OPTIONS = %i[max_frame max_message ping_interval pong_timeout deflate reconnect on_reconnect].freeze
 
     def open_websocket(url, protocols, headers, cancel, opts)
       unknown = opts.keys - WS_OPTIONS
       raise ArgumentError, "unknown websocket option(s): #{unknown.join(', ')}" unless unknown.empty?
 
       options = FFI::AutoPointer.new(Native.reqivo_ws_options_new, Native::FREE[:ws_options])
-      ws_configure(options, protocols, headers, opts)
+      if (block = opts[:on_reconnect])
+        raise ArgumentError, 'on_reconnect must respond to #call' unless block.respond_to?(:call)
+
+        notifier = WebSocket::ReconnectNotifier.new(block)
+      end
+      ws_configure(options, protocols, headers, opts, notifier)
       token = own_token(cancel)
       refused = FFI::MemoryPointer.new(:pointer)
       curl = FFI::MemoryPointer.from_string(url) # C memory: the GVL is released during the call
@@ -515,7 +524,7 @@ module Reqivo
           token.use do |c|
             err = Native.error_struct
             ptr = Native.reqivo_ws_connect(s, curl, url.bytesize, options, c, refused, err)
-            next WebSocket.new(ptr) unless ptr.null?
+            next WebSocket.new(ptr, notifier) unless ptr.null?
 
             e = Error.from_native(err)
             if (resp = refused.read_pointer) && !resp.null?
@@ -536,7 +545,7 @@ module Reqivo
       Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
     end
 
-    def ws_configure(o, protocols, headers, opts)
+    def ws_configure(o, protocols, headers, opts, notifier)
       err = Native::Error.new
       Array(protocols).each do |p|
         p = p.to_s
@@ -566,7 +575,7 @@ module Reqivo
       attempts = r.fetch(:attempts)
       initial = Config.seconds_to_ms(r.fetch(:initial_delay, 0.1), 'reconnect initial_delay')
       max = Config.seconds_to_ms(r.fetch(:max_delay, 5), 'reconnect max_delay')
-      check_code(Native.reqivo_ws_options_set_reconnect(o, attempts, initial, max, nil, nil))
+      check_code(Native.reqivo_ws_options_set_reconnect(o, attempts, initial, max, notifier&.function, nil))
     end
 
     def own_token(cancel)

@@ -56,9 +56,36 @@ module Reqivo
     # The server's 101 answer (a Reqivo::Response, body empty).
     attr_reader :response
 
-    # Takes ownership of a reqivo_ws pointer.
-    def initialize(ptr)
+    # Told of each reconnect attempt: keeps the FFI::Function C calls for
+    # as long as the connection lives, and stashes an exception raised by
+    # the block for the call that reconnected to raise.
+    class ReconnectNotifier
+      attr_reader :function
+
+      def initialize(block)
+        @block = block
+        @error = nil
+        @function = FFI::Function.new(:void, %i[pointer uint32 uint32]) do |_userdata, attempt, code|
+          err = code.zero? ? nil : Error.for_code(code, 'reconnect attempt failed')
+          @block.call(attempt, err)
+        rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised by the call
+          @error ||= e
+        end
+      end
+
+      # Raises (once) what the block raised.
+      def raise_stashed
+        e = @error
+        @error = nil
+        raise e if e
+      end
+    end
+
+    # Takes ownership of a reqivo_ws pointer; `notifier` (a
+    # ReconnectNotifier or nil) is the reconnect callback C may call.
+    def initialize(ptr, notifier = nil)
       @handle = Handle.new(ptr, Native::FREE[:ws], 'WebSocket')
+      @handle.keep = notifier
       @read_lock = Mutex.new
       @lock = Mutex.new # guards @closing and @tokens
       @closing = false
@@ -226,6 +253,7 @@ module Reqivo
         @lock.synchronize { @tokens.delete(token) }
         Cancel::Recycler.checkin(token) unless token.equal?(cancel)
       end
+      @handle.keep&.raise_stashed
       if result.is_a?(Cancelled) && closed? && !cancel&.cancelled?
         raise WebSocketClosed.new('the WebSocket was closed with #close', **CLOSED_FIELDS)
       end
