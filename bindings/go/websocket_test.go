@@ -378,3 +378,25 @@ func TestWebSocketCleanupFreesForgotten(t *testing.T) {
 		t.Fatal("the forgotten WebSocket was not freed by its cleanup")
 	}
 }
+
+// Failures from the server's side come back as WebSocket errors.
+func TestWebSocketServerFailures(t *testing.T) {
+	base := wsServer(t)
+	s := newTestSession(t)
+	ctx := testCtx(t)
+	bad := dialTest(t, s, base+"/bad-utf8")
+	if _, _, err := bad.ReadMessage(ctx); !errors.Is(err, ErrWSInvalidUTF8) || !errors.Is(err, ErrWebSocket) {
+		t.Fatalf("text that is not UTF-8: %v, want ErrWSInvalidUTF8", err)
+	}
+	small := dialTest(t, s, base+"/echo", WithMessageLimits(1024, 4096))
+	echo(t, small, BinaryMessage, make([]byte, 1024))
+	if err := small.WriteMessage(ctx, BinaryMessage, make([]byte, 2048)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := small.ReadMessage(ctx); !errors.Is(err, ErrWSMessageTooBig) {
+		t.Fatalf("an echo over the frame limit: %v, want ErrWSMessageTooBig", err)
+	}
+	if _, _, err := small.ReadMessage(ctx); !errors.Is(err, ErrWSClosed) {
+		t.Fatalf("a read after the failure: %v, want ErrWSClosed", err)
+	}
+}

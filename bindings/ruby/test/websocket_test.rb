@@ -214,4 +214,19 @@ class WebSocketTest < Minitest::Test
       assert_equal 'still usable', ws.receive.data
     end
   end
+
+  # Failures from the server's side raise the 7000-class exceptions.
+  def test_server_failures_raise_websocket_errors
+    @session.websocket("#{@base}/bad-utf8") do |ws|
+      e = assert_raises(Reqivo::WebSocketProtocolError) { ws.receive }
+      assert_equal 'REQIVO_ERR_WS_INVALID_UTF8', e.name
+    end
+    @session.websocket("#{@base}/echo", max_frame: 1024, max_message: 4096) do |ws|
+      ws.send_binary('x' * 1024)
+      assert_equal 1024, ws.receive.data.bytesize
+      ws.send_binary('x' * 2048)
+      assert_raises(Reqivo::WebSocketMessageTooBig) { ws.receive }
+      assert_raises(Reqivo::WebSocketClosed) { ws.receive }
+    end
+  end
 end
