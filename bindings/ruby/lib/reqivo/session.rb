@@ -7,6 +7,7 @@ require_relative 'config'
 require_relative 'pool'
 require_relative 'cancel'
 require_relative 'websocket'
+require_relative 'websocket_options'
 require_relative 'blocking'
 require_relative 'response'
 require_relative 'stream'
@@ -503,19 +504,8 @@ module Reqivo
       Cancel::Recycler.checkin(token) if token && owned
     end
 
-    WS_OPTIONS = %i[max_frame max_message ping_interval pong_timeout deflate reconnect on_reconnect].freeze
-
     def open_websocket(url, protocols, headers, cancel, opts)
-      unknown = opts.keys - WS_OPTIONS
-      raise ArgumentError, "unknown websocket option(s): #{unknown.join(', ')}" unless unknown.empty?
-
-      options = FFI::AutoPointer.new(Native.reqivo_ws_options_new, Native::FREE[:ws_options])
-      if (block = opts[:on_reconnect])
-        raise ArgumentError, 'on_reconnect must respond to #call' unless block.respond_to?(:call)
-
-        notifier = WebSocket::ReconnectNotifier.new(block)
-      end
-      ws_configure(options, protocols, headers, opts, notifier)
+      options, notifier = WebSocket::Options.build(protocols, normalize_headers(headers), opts)
       token = own_token(cancel)
       refused = FFI::MemoryPointer.new(:pointer)
       curl = FFI::MemoryPointer.from_string(url) # C memory: the GVL is released during the call
@@ -543,39 +533,6 @@ module Reqivo
       result
     ensure
       Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
-    end
-
-    def ws_configure(o, protocols, headers, opts, notifier)
-      err = Native::Error.new
-      Array(protocols).each do |p|
-        p = p.to_s
-        check(Native.reqivo_ws_options_add_protocol(o, p, p.bytesize, err), err)
-      end
-      each_header(headers) do |name, value|
-        check(Native.reqivo_ws_options_add_header(o, name, name.bytesize, value, value.bytesize, err), err)
-      end
-      if opts[:max_frame] || opts[:max_message]
-        check_code(Native.reqivo_ws_options_set_limits(o, opts[:max_frame] || 0, opts[:max_message] || 0))
-      end
-      if opts[:ping_interval] || opts[:pong_timeout]
-        every = opts[:ping_interval] ? Config.seconds_to_ms(opts[:ping_interval], 'ping_interval') : 0
-        pong = opts[:pong_timeout] ? Config.seconds_to_ms(opts[:pong_timeout], 'pong_timeout') : 0
-        check_code(Native.reqivo_ws_options_set_ping(o, every, pong))
-      end
-      if (d = opts[:deflate])
-        d = {} if d == true
-        raise ArgumentError, "deflate must be true or a Hash, got #{d.inspect}" unless d.is_a?(Hash)
-
-        check_code(Native.reqivo_ws_options_set_deflate(o, true, d.fetch(:server_no_context_takeover, false),
-                                                        d.fetch(:client_no_context_takeover, false),
-                                                        d.fetch(:server_max_window_bits, 0)))
-      end
-      return unless (r = opts[:reconnect])
-
-      attempts = r.fetch(:attempts)
-      initial = Config.seconds_to_ms(r.fetch(:initial_delay, 0.1), 'reconnect initial_delay')
-      max = Config.seconds_to_ms(r.fetch(:max_delay, 5), 'reconnect max_delay')
-      check_code(Native.reqivo_ws_options_set_reconnect(o, attempts, initial, max, notifier&.function, nil))
     end
 
     def own_token(cancel)
