@@ -144,9 +144,12 @@ demo: lib
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/get.c -o $(BUILD)/get -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/json_cookies.c -o $(BUILD)/json_cookies -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
+	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/ws_echo.c -o $(BUILD)/ws_echo -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 	cd examples/go && CGO_CFLAGS="$$(../../bindings/go/cgo_cflags.sh)" $(GO) build -o ../../$(BUILD)/go-demo .
 	$(PYTHON) examples/demo_server.py $(BUILD)/get $(BUILD)/json_cookies $(BUILD)/go-demo \
-	  "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/demo.rb"
+	  "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/demo.rb" \
+	  --ws $(BUILD)/ws_echo --ws "$(BUILD)/go-demo ws" \
+	  --ws "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/ws_echo.rb"
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -3,7 +3,13 @@
 HTTP/1.1 keep-alive, and over HTTPS with a demo CA made for the run (where
 the openssl command is available), runs the given client commands with
 their URLs, and exits with the clients' status. The CA's file is passed to
-the clients in REQIVO_DEMO_CA."""
+the clients in REQIVO_DEMO_CA.
+
+Commands given after --ws (each its own argument) are WebSocket clients:
+they get the URL of a WebSocket echo server (ws://127.0.0.1:PORT/chat,
+selecting the subprotocol "chat", permessage-deflate accepted) that runs
+only when the `websockets` package is importable; without it they are
+skipped, with a note, and the demo still succeeds."""
 import http.server
 import json
 import os
@@ -103,6 +109,27 @@ def make_demo_pki(directory):
     return directory
 
 
+def start_ws_echo():
+    """A WebSocket echo server on 127.0.0.1 (websockets' threaded server);
+    returns (server, url), or None when the package is missing."""
+    try:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.server import serve as ws_serve
+    except ImportError:
+        return None
+
+    def echo(ws):
+        try:
+            for message in ws:
+                ws.send(message)
+        except ConnectionClosed:
+            pass
+
+    server = ws_serve(echo, "127.0.0.1", 0, subprotocols=["chat"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, "ws://127.0.0.1:%d/chat" % server.socket.getsockname()[1]
+
+
 def serve(server):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -127,10 +154,28 @@ def main():
             print("demo HTTPS server on %s (CA in REQIVO_DEMO_CA)" % urls[-1], flush=True)
         else:
             print("openssl not found: no HTTPS in this demo", flush=True)
+        http_clients, ws_clients = [], []
+        args = iter(sys.argv[1:])
+        for arg in args:
+            if arg == "--ws":
+                ws_clients.append(next(args))
+            else:
+                http_clients.append(arg)
         status = 0
-        for command in sys.argv[1:]:
+        for command in http_clients:
             print("\n$ %s %s" % (command, " ".join(urls)), flush=True)
             status |= subprocess.run(command.split() + urls, env=env, timeout=60).returncode
+        if ws_clients:
+            ws = start_ws_echo()
+            if ws is None:
+                print("\nthe websockets package is not importable: the WebSocket part of the "
+                      "demo is skipped (pip install websockets)", flush=True)
+            else:
+                print("\nWebSocket echo server on %s" % ws[1], flush=True)
+                for command in ws_clients:
+                    print("\n$ %s %s" % (command, ws[1]), flush=True)
+                    status |= subprocess.run(command.split() + [ws[1]], env=env, timeout=60).returncode
+                ws[0].shutdown()
         server.shutdown()
         if tls_server:
             tls_server.shutdown()

@@ -75,6 +75,20 @@
 // trusted: give test servers a leaf signed by a test CA (see tls_test.go),
 // or use InsecureSkipVerify with PinnedSHA256 set to its key.
 //
+// # WebSocket
+//
+// Session.Dial opens a ws:// or wss:// connection through the session
+// (headers, auth, cookies, TLS, timeouts; options WithSubprotocols,
+// WithWSHeader, WithMessageLimits, WithPing, WithDeflate, WithReconnect,
+// WithOnReconnect).
+// A *WebSocket has ReadMessage, WriteMessage, WriteFragment, Ping,
+// Close(code, reason), Subprotocol and Response. One goroutine may read
+// while others write; each call stops when its context is done, and
+// Close wakes a blocked ReadMessage. A refused handshake is a
+// *HandshakeError holding the server's answer; the server's Close comes
+// from ReadMessage as CloseMessage with a *CloseError; every WebSocket
+// failure matches ErrWebSocket.
+//
 // # Limits of this version
 //
 //   - Progress callbacks (reqivo_request_set_progress) and JSON pointer

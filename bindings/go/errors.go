@@ -107,14 +107,15 @@ func (c Class) Is(target error) bool {
 // is inside ErrNetwork); codes match exactly. Every generated Code constant
 // is a sentinel too.
 const (
-	ErrUsage    = ClassUsage    // a bad argument, URL, method, header or config
-	ErrNetwork  = ClassNetwork  // DNS, connect, I/O, TLS
-	ErrTLS      = ClassTLS      // TLS handshake and certificate checks
-	ErrTimeout  = ClassTimeout  // any timeout
-	ErrProtocol = ClassProtocol // the server broke HTTP/1.1
-	ErrRedirect = ClassRedirect // redirect policy
-	ErrStopped  = ClassStopped  // stopped by the caller (cancel, callback)
-	ErrInternal = ClassInternal // a bug inside the library
+	ErrUsage     = ClassUsage     // a bad argument, URL, method, header or config
+	ErrNetwork   = ClassNetwork   // DNS, connect, I/O, TLS
+	ErrTLS       = ClassTLS       // TLS handshake and certificate checks
+	ErrTimeout   = ClassTimeout   // any timeout
+	ErrProtocol  = ClassProtocol  // the server broke HTTP/1.1
+	ErrRedirect  = ClassRedirect  // redirect policy
+	ErrStopped   = ClassStopped   // stopped by the caller (cancel, callback)
+	ErrWebSocket = ClassWebSocket // a WebSocket handshake, close or frame failure
+	ErrInternal  = ClassInternal  // a bug inside the library
 
 	ErrInvalidArgument   = CodeInvalidArgument
 	ErrInvalidURL        = CodeInvalidURL
@@ -141,6 +142,12 @@ const (
 	ErrInvalidJSON       = CodeInvalidJSON
 	ErrDecompression     = CodeDecompression
 	ErrAbortedByCallback = CodeAbortedByCallback
+	ErrWSHandshake       = CodeWsHandshake     // the server refused the upgrade (see HandshakeError) or answered it wrongly
+	ErrWSClosed          = CodeWsClosed        // the WebSocket is closed (close handshake done, Close called, or failed earlier)
+	ErrWSProtocol        = CodeWsProtocol      // the server broke RFC 6455 (closed with 1002)
+	ErrWSInvalidUTF8     = CodeWsInvalidUtf8   // text from the server is not UTF-8 (closed with 1007)
+	ErrWSMessageTooBig   = CodeWsMessageTooBig // over WithMessageLimits (closed with 1009)
+	ErrWSPingTimeout     = CodeWsPingTimeout   // no pong within WithPing's timeout
 )
 
 // Error is a failure reported by the library (or, for a few argument

@@ -1,10 +1,12 @@
 // Command reqivo-go-demo shows the reqivo Go binding: a GET, a JSON POST, a
-// streamed download, and the same GET through an unmodified http.Client.
+// streamed download, and the same GET through an unmodified http.Client;
+// its `ws` subcommand is an echo chat over a WebSocket (ws.go).
 //
 // It is its own module, using the binding in ../../bindings/go through a
 // replace directive. Build the library first (cargo build --release), then:
 //
 //	cd examples/go && go run . http://127.0.0.1:8000
+//	cd examples/go && go run . ws ws://127.0.0.1:8765/chat
 //
 // After rebuilding the library, build with
 // CGO_CFLAGS="$(../../bindings/go/cgo_cflags.sh)" so Go notices the change.
@@ -31,11 +33,17 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: reqivo-go-demo BASE_URL")
+	if len(os.Args) < 2 || (os.Args[1] == "ws" && len(os.Args) < 3) {
+		fmt.Fprintln(os.Stderr, "usage: reqivo-go-demo BASE_URL | reqivo-go-demo ws WS_URL [MESSAGE...]")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1]); err != nil {
+	var err error
+	if os.Args[1] == "ws" {
+		err = runWS(os.Args[2], os.Args[3:])
+	} else {
+		err = run(os.Args[1])
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}

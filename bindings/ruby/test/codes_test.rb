@@ -65,7 +65,8 @@ class CodesTest < Minitest::Test
     assert_empty attached - in_header, 'FUNCTIONS has functions the header lacks'
     assert_empty pending - in_header, 'PENDING lists functions the header lacks'
     assert_empty pending & attached, 'PENDING lists functions that are bound'
-    assert_equal %i[reqivo_session_send reqivo_session_open reqivo_stream_read].sort,
+    assert_equal %i[reqivo_session_send reqivo_session_open reqivo_stream_read reqivo_ws_connect reqivo_ws_send
+                    reqivo_ws_send_fragment reqivo_ws_receive reqivo_ws_ping reqivo_ws_close].sort,
                  Reqivo::Native::BLOCKING.sort
   end
 

@@ -34,7 +34,13 @@ ERROR_TYPES = {
   'DECOMPRESSION' => 'InvalidResponseError',
   'TOO_MANY_REDIRECTS' => 'TooManyRedirects',
   'REDIRECT_LOOP' => 'RedirectLoopError',
-  'ABORTED_BY_CALLBACK' => 'CallbackError'
+  'ABORTED_BY_CALLBACK' => 'CallbackError',
+  'WS_HANDSHAKE' => 'WebSocketHandshakeError',
+  'WS_CLOSED' => 'WebSocketClosed',
+  'WS_PROTOCOL' => 'WebSocketProtocolError',
+  'WS_INVALID_UTF8' => 'WebSocketProtocolError',
+  'WS_MESSAGE_TOO_BIG' => 'WebSocketMessageTooBig',
+  'WS_PING_TIMEOUT' => 'WebSocketPingTimeout'
 }.freeze
 
 # Exception class per class word as the header's reqivo_code_class doc

@@ -52,12 +52,12 @@ module Reqivo
     5003 => Code.new(5003, 'REQIVO_ERR_INVALID_LOCATION', 5000, :RedirectError, "A redirect's Location is invalid or has an unsupported scheme."),
     6001 => Code.new(6001, 'REQIVO_ERR_CANCELLED', 6000, :Cancelled, "The caller triggered the request's `reqivo_cancel`."),
     6002 => Code.new(6002, 'REQIVO_ERR_ABORTED_BY_CALLBACK', 6000, :CallbackError, "A caller callback returned non-zero."),
-    7001 => Code.new(7001, 'REQIVO_ERR_WS_HANDSHAKE', 7000, :WebSocketError, "The WebSocket handshake failed: the server answered other than 101 (the message gives the status; `reqivo_ws_connect` can return the response), or its 101 has a wrong Sec-WebSocket-Accept, Upgrade, extension or subprotocol."),
-    7002 => Code.new(7002, 'REQIVO_ERR_WS_CLOSED', 7000, :WebSocketError, "The WebSocket is closed: the close handshake happened, or an earlier failure ended the connection (the message says which)."),
-    7003 => Code.new(7003, 'REQIVO_ERR_WS_PROTOCOL', 7000, :WebSocketError, "The server broke RFC 6455 (a masked frame, reserved bits or opcode, a long or fragmented control frame, a bad close code, a continuation without a start...); the message names the rule. The connection was closed with code 1002."),
-    7004 => Code.new(7004, 'REQIVO_ERR_WS_INVALID_UTF8', 7000, :WebSocketError, "A text message or close reason from the server is not UTF-8; the connection was closed with code 1007."),
-    7005 => Code.new(7005, 'REQIVO_ERR_WS_MESSAGE_TOO_BIG', 7000, :WebSocketError, "A frame or message from the server is over the maximum frame or message size; the connection was closed with code 1009."),
-    7006 => Code.new(7006, 'REQIVO_ERR_WS_PING_TIMEOUT', 7000, :WebSocketError, "A ping got no pong within the pong timeout; the connection was closed with code 1001."),
+    7001 => Code.new(7001, 'REQIVO_ERR_WS_HANDSHAKE', 7000, :WebSocketHandshakeError, "The WebSocket handshake failed: the server answered other than 101 (the message gives the status; `reqivo_ws_connect` can return the response), or its 101 has a wrong Sec-WebSocket-Accept, Upgrade, extension or subprotocol."),
+    7002 => Code.new(7002, 'REQIVO_ERR_WS_CLOSED', 7000, :WebSocketClosed, "The WebSocket is closed: the close handshake happened, or an earlier failure ended the connection (the message says which)."),
+    7003 => Code.new(7003, 'REQIVO_ERR_WS_PROTOCOL', 7000, :WebSocketProtocolError, "The server broke RFC 6455 (a masked frame, reserved bits or opcode, a long or fragmented control frame, a bad close code, a continuation without a start...); the message names the rule. The connection was closed with code 1002."),
+    7004 => Code.new(7004, 'REQIVO_ERR_WS_INVALID_UTF8', 7000, :WebSocketProtocolError, "A text message or close reason from the server is not UTF-8; the connection was closed with code 1007."),
+    7005 => Code.new(7005, 'REQIVO_ERR_WS_MESSAGE_TOO_BIG', 7000, :WebSocketMessageTooBig, "A frame or message from the server is over the maximum frame or message size; the connection was closed with code 1009."),
+    7006 => Code.new(7006, 'REQIVO_ERR_WS_PING_TIMEOUT', 7000, :WebSocketPingTimeout, "A ping got no pong within the pong timeout; the connection was closed with code 1001."),
     9001 => Code.new(9001, 'REQIVO_ERR_PANIC', 9000, :InternalError, "A bug inside the library was caught at the API boundary."),
   }.freeze
 

@@ -95,8 +95,31 @@ module Reqivo
   # A callback asked the library to stop.
   class CallbackError < Cancelled; end
 
-  # WebSocket failures (7000 class; no codes yet).
+  # WebSocket failures (7000 class).
   class WebSocketError < Error; end
+
+  # The server refused the WebSocket handshake (not 101: #status and
+  # #response, head and body, tell its answer; nil for a wrong 101).
+  class WebSocketHandshakeError < WebSocketError
+    attr_accessor :response
+
+    def status
+      response&.status
+    end
+  end
+
+  # The WebSocket is closed (close handshake done, #close called, or an
+  # earlier failure).
+  class WebSocketClosed < WebSocketError; end
+
+  # The server broke RFC 6455, or sent text that is not UTF-8.
+  class WebSocketProtocolError < WebSocketError; end
+
+  # A frame or message from the server is over max_frame:/max_message:.
+  class WebSocketMessageTooBig < WebSocketError; end
+
+  # A ping got no pong within pong_timeout:.
+  class WebSocketPingTimeout < WebSocketError; end
 
   # A bug inside the library, caught at its boundary (9000 class).
   class InternalError < Error; end

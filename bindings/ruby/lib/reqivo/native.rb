@@ -95,6 +95,17 @@ module Reqivo
              :tls_version, :uint16
     end
 
+    # reqivo_ws_message: a received WebSocket message, one allocation.
+    class WsMessage < FFI::Struct
+      layout :struct_size, :uint32,
+             :kind, :uint32,
+             :flags, :uint32,
+             :close_code, :uint16,
+             :data, :pointer,
+             :length, :size_t,
+             :close_reason, Str
+    end
+
     # reqivo_read_callback: fill `buf` with at most `cap` request body
     # bytes; return the count, 0 at the end, negative to abort.
     callback :reqivo_read_callback, %i[pointer pointer size_t], :int64
@@ -107,6 +118,9 @@ module Reqivo
     callback :reqivo_on_response_callback, %i[pointer pointer], :int32
     # reqivo_log_callback: (userdata, REQIVO_LOG_* level, message, length).
     callback :reqivo_log_callback, %i[pointer uint32 pointer size_t], :void
+    # reqivo_ws_reconnect_callback: (userdata, attempt, code 0 or the
+    # failure's); told of each reconnect attempt.
+    callback :reqivo_ws_reconnect_callback, %i[pointer uint32 uint32], :void
 
     # Opaque handles are plain pointers. Every function of the header, in
     # header order: [name, argument types, return type, options]. The calls
@@ -187,7 +201,29 @@ module Reqivo
       [:reqivo_tls_config_builder_build, [:pointer, Error.by_ref], :pointer],
       [:reqivo_tls_config_free, [:pointer], :void],
       # version
-      [:reqivo_version, [], :string]
+      [:reqivo_version, [], :string],
+      # WebSocket: the connection's calls wait on the network; the options'
+      # setters only store values
+      [:reqivo_ws_connect, %i[pointer pointer size_t pointer pointer pointer] + [Error.by_ref], :pointer,
+       { blocking: true }],
+      [:reqivo_ws_send, %i[pointer uint32 pointer size_t pointer] + [Error.by_ref], :uint32, { blocking: true }],
+      [:reqivo_ws_send_fragment, %i[pointer uint32 pointer size_t bool pointer] + [Error.by_ref], :uint32,
+       { blocking: true }],
+      [:reqivo_ws_receive, %i[pointer pointer] + [Error.by_ref], :pointer, { blocking: true }],
+      [:reqivo_ws_ping, %i[pointer pointer size_t pointer] + [Error.by_ref], :uint32, { blocking: true }],
+      [:reqivo_ws_close, %i[pointer uint16 pointer size_t] + [Error.by_ref], :uint32, { blocking: true }],
+      [:reqivo_ws_protocol, [:pointer], Str.by_value],
+      [:reqivo_ws_response, [:pointer], :pointer],
+      [:reqivo_ws_free, [:pointer], :void],
+      [:reqivo_ws_message_free, [:pointer], :void],
+      [:reqivo_ws_options_new, [], :pointer],
+      [:reqivo_ws_options_free, [:pointer], :void],
+      [:reqivo_ws_options_add_protocol, %i[pointer pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_ws_options_add_header, %i[pointer pointer size_t pointer size_t] + [Error.by_ref], :uint32],
+      [:reqivo_ws_options_set_limits, %i[pointer uint64 uint64], :uint32],
+      [:reqivo_ws_options_set_ping, %i[pointer uint32 uint32], :uint32],
+      [:reqivo_ws_options_set_deflate, %i[pointer bool bool bool uint32], :uint32],
+      [:reqivo_ws_options_set_reconnect, %i[pointer uint32 uint32 uint32 reqivo_ws_reconnect_callback pointer], :uint32]
     ].freeze
 
     FUNCTIONS.each do |name, args, ret, opts|
@@ -202,22 +238,14 @@ module Reqivo
       'which Session#pool returns' => %i[reqivo_session_pool],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
-      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string],
-      'WebSocket (issue 12): the C API exists; the Ruby WebSocket class is a later step' => %i[
-        reqivo_ws_options_new reqivo_ws_options_free reqivo_ws_options_add_protocol
-        reqivo_ws_options_add_header reqivo_ws_options_set_limits reqivo_ws_options_set_ping
-        reqivo_ws_options_set_deflate reqivo_ws_options_set_reconnect
-        reqivo_ws_connect reqivo_ws_send reqivo_ws_send_fragment reqivo_ws_receive
-        reqivo_ws_message_free reqivo_ws_ping reqivo_ws_close reqivo_ws_protocol
-        reqivo_ws_response reqivo_ws_free
-      ]
+      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string]
     }.values.flatten.freeze
 
     # The functions that may wait on the network (and so release the GVL).
     BLOCKING = FUNCTIONS.select { |f| f[3]&.fetch(:blocking, false) }.map(&:first).freeze
 
     # The destructors, as callables for Handle / FFI::AutoPointer.
-    FREE = %i[cancel pool request session stream tls_config].to_h { |n| [n, method(:"reqivo_#{n}_free")] }.freeze
+    FREE = %i[cancel pool request session stream tls_config ws ws_options].to_h { |n| [n, method(:"reqivo_#{n}_free")] }.freeze
 
     # This thread's reqivo_error, reused call after call (the library
     # clears it on entry). Read it before the thread's next call.

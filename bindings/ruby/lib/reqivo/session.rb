@@ -6,6 +6,8 @@ require_relative 'handle'
 require_relative 'config'
 require_relative 'pool'
 require_relative 'cancel'
+require_relative 'websocket'
+require_relative 'websocket_options'
 require_relative 'blocking'
 require_relative 'response'
 require_relative 'stream'
@@ -169,6 +171,43 @@ module Reqivo
         st.response
       ensure
         st.close
+      end
+    end
+
+    # Opens a WebSocket (ws:// or wss://, or relative to base_url): the
+    # handshake goes through this session (default headers, auth, cookies,
+    # TLS, timeouts). With a block, yields the Reqivo::WebSocket, closes it
+    # (1000) when the block ends and returns the block's value; without
+    # one, returns it open (call #close).
+    #
+    # protocols:   subprotocols to offer, in order of preference
+    #              (WebSocket#protocol is the server's choice).
+    # headers:     extra handshake headers, {name => value or [values]}.
+    # max_frame:, max_message: largest frame and message accepted, in
+    #              bytes (default 16 MiB).
+    # ping_interval:, pong_timeout: seconds; keep-alive pings while a
+    #              #receive waits, and the deadline for their pongs.
+    # deflate:     true, or {server_no_context_takeover:,
+    #              client_no_context_takeover:, server_max_window_bits:},
+    #              to offer permessage-deflate.
+    # reconnect:   {attempts:, initial_delay:, max_delay:} (seconds) to
+    #              reconnect after a lost connection.
+    # on_reconnect: called as (attempt, error) on each reconnect attempt
+    #              (error nil when it worked), on the thread whose call
+    #              reconnects; it must not use the WebSocket. What it
+    #              raises is raised by that call.
+    # cancel:      a Reqivo::Cancel for the handshake.
+    #
+    # A refusal (not 101) raises Reqivo::WebSocketHandshakeError, whose
+    # #status and #response give the server's answer.
+    def websocket(url, protocols: nil, headers: nil, cancel: nil, **opts)
+      ws = open_websocket(url.to_s, protocols, headers, cancel, opts)
+      return ws unless block_given?
+
+      begin
+        yield ws
+      ensure
+        ws.close
       end
     end
 
@@ -463,6 +502,37 @@ module Reqivo
     ensure
       req&.close
       Cancel::Recycler.checkin(token) if token && owned
+    end
+
+    def open_websocket(url, protocols, headers, cancel, opts)
+      options, notifier = WebSocket::Options.build(protocols, normalize_headers(headers), opts)
+      token = own_token(cancel)
+      refused = FFI::MemoryPointer.new(:pointer)
+      curl = FFI::MemoryPointer.from_string(url) # C memory: the GVL is released during the call
+      result = Blocking.run(token) do
+        @handle.use do |s|
+          token.use do |c|
+            err = Native.error_struct
+            ptr = Native.reqivo_ws_connect(s, curl, url.bytesize, options, c, refused, err)
+            next WebSocket.new(ptr, notifier) unless ptr.null?
+
+            e = Error.from_native(err)
+            if (resp = refused.read_pointer) && !resp.null?
+              begin
+                e.response = Response.from_native(resp) if e.respond_to?(:response=)
+              ensure
+                Native.reqivo_response_free(resp)
+              end
+            end
+            e
+          end
+        end
+      end
+      raise result if result.is_a?(Reqivo::Error)
+
+      result
+    ensure
+      Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
     end
 
     def own_token(cancel)
