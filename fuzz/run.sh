@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-300}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(response_head chunked response_reader location cookies json_pointer)
+  targets=(response_head chunked response_reader location cookies json_pointer ws_frames)
 fi
 
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
