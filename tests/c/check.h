@@ -42,10 +42,14 @@ static inline int check_atf(int ok, const char *file, int line, const char *expr
 /* CHECKF(expr, fmt, args...): the note says what was seen instead. */
 #define CHECKF(expr, ...) check_atf(!!(expr), __FILE__, __LINE__, #expr, __VA_ARGS__)
 
-/* Integers of any width (all fit a long long in these tests). */
-#define CHECK_EQ(got, want)                                                                \
-  check_atf((long long)(got) == (long long)(want), __FILE__, __LINE__, #got " == " #want, \
-            "got %lld, want %lld", (long long)(got), (long long)(want))
+static inline int check_eq_at(long long got, long long want, const char *file, int line,
+                              const char *expr) {
+  return check_atf(got == want, file, line, expr, "got %lld, want %lld", got, want);
+}
+/* Integers of any width (all fit a long long in these tests); each side is
+ * evaluated once. */
+#define CHECK_EQ(got, want) \
+  check_eq_at((long long)(got), (long long)(want), __FILE__, __LINE__, #got " == " #want)
 
 static inline int check_str_eq(const char *got, const char *want, const char *file, int line,
                                const char *expr) {

@@ -129,11 +129,15 @@ static inline int check_err_at(const reqivo_error *err, uint32_t code, const cha
   check_err_at(&(err), (code), (needle), __FILE__, __LINE__, #err " is " #code)
 #define CHECK_OK(err) check_err_at(&(err), 0, NULL, __FILE__, __LINE__, #err " is OK")
 
-/* A returned code equals the wanted one; names both when it does not. */
-#define CHECK_CODE(got, want)                                                              \
-  check_atf((uint32_t)(got) == (uint32_t)(want), __FILE__, __LINE__, #got " == " #want,   \
-            "got %s (%u), want %s (%u)", reqivo_code_name((uint32_t)(got)), (unsigned)(got), \
-            reqivo_code_name((uint32_t)(want)), (unsigned)(want))
+static inline int check_code_at(uint32_t got, uint32_t want, const char *file, int line,
+                                const char *expr) {
+  return check_atf(got == want, file, line, expr, "got %s (%u), want %s (%u)",
+                   reqivo_code_name(got), (unsigned)got, reqivo_code_name(want), (unsigned)want);
+}
+/* A returned code equals the wanted one; names both when it does not. The
+ * call is evaluated once. */
+#define CHECK_CODE(got, want) \
+  check_code_at((uint32_t)(got), (uint32_t)(want), __FILE__, __LINE__, #got " == " #want)
 
 /* Fills err with garbage, so a test can see that a call cleared it. */
 static inline void dirty(reqivo_error *err) {
