@@ -4,6 +4,8 @@
 #
 #   fuzz/run.sh [target...]        all targets when none is named
 #
+# FUZZ_JOBS sets how many targets fuzz at once (default: the core count).
+#
 # cargo-fuzz needs nightly-only rustc flags. No toolchain can be downloaded
 # on the CI machines, so use nightly where rustup already has it, otherwise
 # the stable compiler with RUSTC_BOOTSTRAP=1. AddressSanitizer comes with
@@ -41,6 +43,7 @@ dirs_of() {
   return 0
 }
 
+# Replays first, one target at a time: quick, and a failure names its input.
 for t in "${targets[@]}"; do
   mkdir -p "target/corpus/$t"
   mapfile -t kept < <(dirs_of "regressions/$t" "corpus/$t")
@@ -52,14 +55,40 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t: a kept input fails (log: fuzz/target/$t.replay.log)"
     exit 1
   }
-  echo "fuzz: $t: fuzzing for ${seconds}s"
-  fuzz run "$t" "target/corpus/$t" "${kept[@]}" -- \
+done
+
+# Then FUZZ_JOBS targets fuzz at a time (default: one per core), each for
+# the full FUZZ_SECONDS on a core of its own.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+fuzz_one() { # fuzz_one TARGET: fuzzes, then prints its result line
+  local t=$1
+  mapfile -t kept < <(dirs_of "regressions/$t" "corpus/$t")
+  if fuzz run "$t" "target/corpus/$t" "${kept[@]}" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    >"target/$t.fuzz.log" 2>&1 || {
+    >"target/$t.fuzz.log" 2>&1; then
+    grep -E '^stat::number_of_executed_units' "target/$t.fuzz.log" | sed "s/^/fuzz: $t: /" || true
+  else
     tail -n 60 "target/$t.fuzz.log"
     echo "fuzz: $t: crashed; the input is in fuzz/artifacts/$t/ (log: fuzz/target/$t.fuzz.log)"
-    exit 1
-  }
-  grep -E '^stat::number_of_executed_units' "target/$t.fuzz.log" | sed "s/^/fuzz: $t: /" || true
+    return 1
+  fi
+}
+failed=0
+pids=()
+for t in "${targets[@]}"; do
+  echo "fuzz: $t: fuzzing for ${seconds}s"
+  fuzz_one "$t" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge "$jobs" ]; then
+    wait "${pids[0]}" || failed=1
+    pids=("${pids[@]:1}")
+  fi
 done
-echo "fuzz: ${#targets[@]} target(s) passed (${seconds}s each)"
+for pid in "${pids[@]}"; do
+  wait "$pid" || failed=1
+done
+if [ "$failed" -ne 0 ]; then
+  echo "fuzz: a target crashed (see above)"
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} target(s) passed (${seconds}s each, $jobs at a time)"
