@@ -10,6 +10,7 @@ use std::mem::{align_of, offset_of, size_of};
 
 use super::handle::{try_ref, Castable};
 use crate::client::{Finish, Parts, Response, Timings};
+use crate::net::TlsInfo;
 use crate::proto::ResponseHead;
 
 /// A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
@@ -162,7 +163,7 @@ impl Finish for ToC {
         let r = Meta {
             head: &p.head,
             url: p.url.as_str(),
-            flags: flags(&p),
+            flags: flags(p.reused, p.tls, p.redirect_not_followed, p.decompressed),
             redirect_count: p.redirect_count,
             timings: timings(&p.timings),
             tls_version: p.tls.map_or(0, |t| t.version),
@@ -181,50 +182,28 @@ struct Meta<'a> {
     tls_version: u16,
 }
 
-/// The `REQIVO_RESPONSE_*` bits of a response, from either form of it.
-trait Flagged {
-    fn reused(&self) -> bool;
-    fn tls(&self) -> Option<crate::net::TlsInfo>;
-    fn redirect_not_followed(&self) -> bool;
-    fn decompressed(&self) -> bool;
-}
-
-macro_rules! flagged {
-    ($t:ty) => {
-        impl Flagged for $t {
-            fn reused(&self) -> bool {
-                self.reused
-            }
-            fn tls(&self) -> Option<crate::net::TlsInfo> {
-                self.tls
-            }
-            fn redirect_not_followed(&self) -> bool {
-                self.redirect_not_followed
-            }
-            fn decompressed(&self) -> bool {
-                self.decompressed
-            }
-        }
-    };
-}
-flagged!(Response);
-flagged!(Parts<'_>);
-
-fn flags(r: &impl Flagged) -> u32 {
+/// The `REQIVO_RESPONSE_*` bits of a response, from the fields both of its
+/// forms (`Response`, `Parts`) carry.
+fn flags(
+    reused: bool,
+    tls: Option<TlsInfo>,
+    redirect_not_followed: bool,
+    decompressed: bool,
+) -> u32 {
     let mut f = 0;
-    if r.reused() {
+    if reused {
         f |= REQIVO_RESPONSE_REUSED;
     }
-    if let Some(tls) = r.tls() {
+    if let Some(tls) = tls {
         f |= REQIVO_RESPONSE_TLS;
         if tls.resumed {
             f |= REQIVO_RESPONSE_TLS_RESUMED;
         }
     }
-    if r.redirect_not_followed() {
+    if redirect_not_followed {
         f |= REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED;
     }
-    if r.decompressed() {
+    if decompressed {
         f |= REQIVO_RESPONSE_DECOMPRESSED;
     }
     f
@@ -274,7 +253,7 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
     let meta = Meta {
         head: &r.head,
         url: &r.url,
-        flags: flags(r),
+        flags: flags(r.reused, r.tls, r.redirect_not_followed, r.decompressed),
         redirect_count: r.redirect_count,
         timings: timings(&r.timings),
         tls_version: r.tls.map_or(0, |t| t.version),
