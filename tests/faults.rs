@@ -767,6 +767,18 @@ fn upload_to_a_server_that_never_reads_hits_the_total_timeout_first() {
 
 // ----------------------------------------------------------- cancellation
 
+/// Triggers `cancel` 250 ms after the server accepted the send's
+/// connection: on a loaded machine a fixed delay alone could fire before the
+/// client connected, and the next request would then meet the fault script.
+fn cancel_once_accepted(srv: &Server, cancel: Arc<Cancel>) -> std::thread::JoinHandle<()> {
+    let log = srv.log_handle();
+    std::thread::spawn(move || {
+        log.wait_for(|l| l.accepted >= 1);
+        std::thread::sleep(Duration::from_millis(250));
+        cancel.trigger();
+    })
+}
+
 #[test]
 fn cancel_during_a_trickle_ends_the_send_and_frees_the_connection() {
     let _watchdog = Watchdog::new("cancel during trickle");
@@ -775,10 +787,7 @@ fn cancel_during_a_trickle_ends_the_send_and_frees_the_connection() {
     s.set_timeouts(timeouts_ms(5000));
     let cancel = Arc::new(Cancel::new().unwrap());
     let c2 = cancel.clone();
-    let trigger = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(250));
-        c2.trigger();
-    });
+    let trigger = cancel_once_accepted(&srv, c2);
     let started = Instant::now();
     let e = expect_err(s.send(&request("GET", &srv.url("/fault")), Some(cancel)));
     assert!(started.elapsed() < HANG_GUARD);
@@ -797,10 +806,7 @@ fn cancel_during_a_never_read_upload_ends_the_write_wait() {
     s.set_timeouts(timeouts_ms(5000));
     let cancel = Arc::new(Cancel::new().unwrap());
     let c2 = cancel.clone();
-    let trigger = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(250));
-        c2.trigger();
-    });
+    let trigger = cancel_once_accepted(&srv, c2);
     let mut req = request("PUT", &srv.url("/upload"));
     req.set_body(&vec![b'u'; 64 << 20]);
     let started = Instant::now();

@@ -349,7 +349,13 @@ fn send_and_read_head(
     // Bytes of interim responses skipped so far.
     let mut interim = 0usize;
     loop {
-        if let Some((n, head)) = parse_head(conn.buffered(), limits)? {
+        // Nothing buffered is the usual case right after a request: no
+        // head to look for until the first read.
+        let parsed = match conn.buffered() {
+            [] => None,
+            bytes => parse_head(bytes, limits)?,
+        };
+        if let Some((n, head)) = parsed {
             conn.consume(n);
             if proto::is_interim(head.status) {
                 // RFC 9110 sets no bound on their number, so a server that

@@ -128,7 +128,9 @@ pub struct Upgraded {
     pub timeouts: Timeouts,
 }
 
-/// What an upgrade request got.
+/// What an upgrade request got. One per WebSocket handshake, moved once:
+/// the size difference of its variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Upgrade {
     Switched(Upgraded),
     /// Any answer other than 101, body read under the session's limits.

@@ -58,13 +58,18 @@ impl<'a> Budget<'a> {
     /// The deadline of one operation of kind `op` starting now: the earlier
     /// of its own timeout and the total deadline.
     pub fn op_deadline(&self, op: Op) -> Option<Instant> {
+        self.op_deadline_at(op, Instant::now())
+    }
+
+    /// `op_deadline` for an operation starting at `now`.
+    pub fn op_deadline_at(&self, op: Op, now: Instant) -> Option<Instant> {
         let own = match op {
             Op::Connect => self.timeouts.connect,
             Op::Read => self.timeouts.read,
             Op::Write => self.timeouts.write,
             Op::Pool => self.timeouts.pool,
         }
-        .map(|t| Instant::now() + t);
+        .map(|t| now + t);
         match (own, self.total_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -104,7 +109,12 @@ impl<'a> Budget<'a> {
     /// peer that always has bytes ready (or always takes them) means no wait
     /// ever happens, so each read and write asks first.
     pub fn total_passed(&self) -> bool {
-        self.total_deadline.is_some_and(|d| Instant::now() >= d)
+        self.total_passed_at(Instant::now())
+    }
+
+    /// `total_passed` at `now`.
+    pub fn total_passed_at(&self, now: Instant) -> bool {
+        self.total_deadline.is_some_and(|d| now >= d)
     }
 
     /// The error for a wait of kind `op` that reached `deadline`: the total

@@ -1,11 +1,10 @@
-//! One open connection: a non-blocking socket, plain or TLS, and its read
-//! buffer. Every read and write waits through `Budget::wait_fd`, so each is
-//! bounded by its timeout, the total deadline and the cancel token; a TLS
-//! handshake waits the same way, under the connect timeout.
+//! One open connection: a socket, plain or TLS, and its read buffer. Every
+//! read and write goes through `Socket`, so each is bounded by its timeout,
+//! the total deadline and the cancel token; a TLS handshake waits the same
+//! way, under the connect timeout.
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -15,6 +14,7 @@ use super::budget::{Budget, Op};
 use super::connect;
 use super::error::{NetError, NetErrorKind};
 use super::proxy::{self, Proxy};
+use super::socket::{net_error, Bounded, Now, Socket};
 use super::tls::{self, TlsConfig, TlsInfo, TlsVersion};
 
 /// Read buffer size: large enough for typical heads and one socket read.
@@ -33,31 +33,39 @@ pub struct ConnTimings {
 }
 
 enum Transport {
-    Plain(TcpStream),
+    Plain(Socket),
     Tls(TlsStream),
 }
 
 struct TlsStream {
-    tcp: TcpStream,
+    sock: Socket,
     tls: Box<ClientConnection>,
     min: TlsVersion,
 }
 
 impl Transport {
-    fn tcp(&self) -> &TcpStream {
+    fn socket(&mut self) -> &mut Socket {
         match self {
             Transport::Plain(s) => s,
-            Transport::Tls(TlsStream { tcp, .. }) => tcp,
+            Transport::Tls(TlsStream { sock, .. }) => sock,
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s.tcp(),
+            Transport::Tls(TlsStream { sock, .. }) => sock.tcp(),
         }
     }
 }
 
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Transport::Plain(s) => f.debug_tuple("Plain").field(s).finish(),
-            Transport::Tls(TlsStream { tcp, .. }) => f.debug_tuple("Tls").field(tcp).finish(),
-        }
+        let name = match self {
+            Transport::Plain(_) => "Plain",
+            Transport::Tls(_) => "Tls",
+        };
+        f.debug_tuple(name).field(self.tcp()).finish()
     }
 }
 
@@ -81,10 +89,6 @@ pub struct Conn {
     /// When opening this connection resolved, connected and shook hands.
     pub timings: ConnTimings,
     tls_info: Option<TlsInfo>,
-    /// A request went out and nothing was read since: the answer cannot be
-    /// there yet, so the next read waits for the socket first instead of
-    /// trying a read that would only say EAGAIN (a system call saved).
-    awaiting_reply: bool,
 }
 
 impl Conn {
@@ -112,7 +116,7 @@ impl Conn {
             None => addr,
         };
         let mut conn = Conn {
-            transport: Transport::Plain(stream),
+            transport: Transport::Plain(Socket::new(stream)),
             peer,
             buf: Vec::new(),
             start: 0,
@@ -124,33 +128,36 @@ impl Conn {
                 tls_done: None,
             },
             tls_info: None,
-            awaiting_reply: false,
         };
         if let Some(proxy) = tunnel {
             proxy::open_tunnel(&mut conn, proxy, &format!("{}:{}", host, port), budget)?;
         }
-        match tls {
-            Some(cfg) => conn.start_tls(host, cfg, budget),
-            None => Ok(conn),
+        if let Some(cfg) = tls {
+            conn = conn.start_tls(host, cfg, budget)?;
         }
+        conn.transport
+            .socket()
+            .set_blocking()
+            .map_err(|e| NetError::io(&e, &format!("setting up {}", conn.peer)))?;
+        Ok(conn)
     }
 
     /// Runs the TLS handshake on this (so far plain) connection.
     fn start_tls(self, host: &str, cfg: &TlsConfig, budget: &Budget<'_>) -> Result<Conn, NetError> {
-        let Transport::Plain(tcp) = self.transport else {
+        let Transport::Plain(mut sock) = self.transport else {
             unreachable!("TLS starts once, on a plain connection");
         };
         let min = cfg.min_version();
         let mut tls = ClientConnection::new(cfg.client_config(), tls::server_name(host)?)
             .map_err(|e| tls::map_error(&e, &self.peer, min))?;
-        handshake(&tcp, &mut tls, &self.peer, min, budget)?;
+        handshake(&mut sock, &mut tls, &self.peer, min, budget)?;
         let info = TlsInfo {
             resumed: tls.handshake_kind() == Some(HandshakeKind::Resumed),
             version: tls.protocol_version().map_or(0, u16::from),
         };
         Ok(Conn {
             transport: Transport::Tls(TlsStream {
-                tcp,
+                sock,
                 tls: Box::new(tls),
                 min,
             }),
@@ -224,7 +231,6 @@ impl Conn {
         budget: &Budget<'_>,
     ) -> Result<usize, NetError> {
         self.make_room(max_buffered);
-        self.wait_for_reply(op, budget)?;
         let (end, transport, peer) = (self.end, &mut self.transport, &self.peer);
         let n = read_with(transport, peer, &mut self.buf[end..], op, budget)?;
         self.end += n;
@@ -235,22 +241,7 @@ impl Conn {
     /// empty: large bodies are copied once, from the kernel to their place.
     pub fn read_direct(&mut self, dst: &mut [u8], budget: &Budget<'_>) -> Result<usize, NetError> {
         debug_assert!(self.buffered().is_empty());
-        self.wait_for_reply(Op::Read, budget)?;
         read_with(&mut self.transport, &self.peer, dst, Op::Read, budget)
-    }
-
-    /// Right after a request went out, waits until the socket is readable.
-    fn wait_for_reply(&mut self, op: Op, budget: &Budget<'_>) -> Result<(), NetError> {
-        if !std::mem::take(&mut self.awaiting_reply) {
-            return Ok(());
-        }
-        let peer = &self.peer;
-        budget.wait_fd(
-            self.transport.tcp().as_fd(),
-            false,
-            op,
-            &format_args!("reading from {}", peer),
-        )
     }
 
     pub fn write_all(&mut self, data: &[u8], budget: &Budget<'_>) -> Result<(), NetError> {
@@ -267,49 +258,36 @@ impl Conn {
         self.write_under(data, Op::Connect, budget)
     }
 
-    fn write_under(&mut self, data: &[u8], op: Op, budget: &Budget<'_>) -> Result<(), NetError> {
-        self.write_out(data, op, budget)?;
-        // Bytes the server sent before this request are not its answer;
-        // only with none buffered can the answer be not there yet.
-        self.awaiting_reply = self.buffered().is_empty();
-        Ok(())
-    }
-
-    fn write_out(&mut self, mut data: &[u8], op: Op, budget: &Budget<'_>) -> Result<(), NetError> {
+    fn write_under(
+        &mut self,
+        mut data: &[u8],
+        op: Op,
+        budget: &Budget<'_>,
+    ) -> Result<(), NetError> {
         let peer = &self.peer;
-        let what = || format!("writing to {}", peer);
+        let what = format_args!("writing to {}", peer);
         while !data.is_empty() {
-            budget.check_cancel()?;
-            if budget.total_passed() {
-                return Err(budget.timeout_error(op, &what()));
-            }
-            match &mut self.transport {
-                Transport::Plain(stream) => match stream.write(data) {
-                    Ok(0) => return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what())),
-                    Ok(n) => data = &data[n..],
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
-                        stream.as_fd(),
-                        true,
-                        op,
-                        &format_args!("writing to {}", peer),
-                    )?,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(NetError::io(&e, &what())),
-                },
-                Transport::Tls(TlsStream { tcp, tls, .. }) => {
+            let n = match &mut self.transport {
+                Transport::Plain(sock) => sock.send(data, op, budget, &what)?,
+                Transport::Tls(TlsStream { sock, tls, .. }) => {
                     // rustls encrypts into its own buffer (bounded), which
                     // is then written out in full before taking more.
+                    budget.check_cancel()?;
                     let n = tls
                         .writer()
                         .write(data)
-                        .map_err(|e| NetError::io(&e, &what()))?;
-                    if n == 0 {
-                        return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what()));
-                    }
-                    data = &data[n..];
-                    flush_tls(tcp, tls, budget, op, &format_args!("writing to {}", peer))?;
+                        .map_err(|e| NetError::io(&e, &what.to_string()))?;
+                    flush_tls(sock, tls, budget, op, &what)?;
+                    n
                 }
+            };
+            if n == 0 {
+                return Err(NetError::io(
+                    &io::ErrorKind::WriteZero.into(),
+                    &what.to_string(),
+                ));
             }
+            data = &data[n..];
         }
         Ok(())
     }
@@ -318,10 +296,7 @@ impl Conn {
     /// become ready without holding the lock that guards this connection
     /// (WebSocket send/receive split).
     pub fn wait_handle(&self) -> io::Result<TcpStream> {
-        match &self.transport {
-            Transport::Plain(s) => s.try_clone(),
-            Transport::Tls(TlsStream { tcp, .. }) => tcp.try_clone(),
-        }
+        self.transport.tcp().try_clone()
     }
 
     /// Like `fill`, but never waits: `Ok(None)` when no byte is available
@@ -332,30 +307,30 @@ impl Conn {
         let what = || format!("reading from {}", peer);
         let dst = &mut self.buf[self.end..];
         let n = match &mut self.transport {
-            Transport::Plain(stream) => loop {
-                match stream.read(dst) {
+            Transport::Plain(sock) => loop {
+                match Now(sock.tcp()).read(dst) {
                     Ok(n) => break Some(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(NetError::io(&e, &what())),
                 }
             },
-            Transport::Tls(TlsStream { tcp, tls, min }) => loop {
+            Transport::Tls(TlsStream { sock, tls, min }) => loop {
+                let tcp = sock.tcp();
                 match tls.reader().read(dst) {
                     Ok(n) => break Some(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         // Replies rustls owes the server (a key update) go
                         // out if the socket takes them now; the rest later.
                         while tls.wants_write() {
-                            if tls.write_tls(&mut NoSigPipe(tcp)).is_err() {
+                            if tls.write_tls(&mut Now(tcp)).is_err() {
                                 break;
                             }
                         }
-                        let mut r: &TcpStream = tcp;
-                        match tls.read_tls(&mut r) {
+                        match tls.read_tls(&mut Now(tcp)) {
                             Ok(_) => {
                                 if let Err(e) = tls.process_new_packets() {
-                                    let _ = tls.write_tls(&mut NoSigPipe(tcp));
+                                    let _ = tls.write_tls(&mut Now(tcp));
                                     return Err(tls::map_error(&e, peer, *min));
                                 }
                             }
@@ -384,11 +359,11 @@ impl Conn {
         let peer = &self.peer;
         let what = || format!("writing to {}", peer);
         match &mut self.transport {
-            Transport::Plain(stream) => loop {
+            Transport::Plain(sock) => loop {
                 if data.is_empty() {
                     return Ok(WriteStep::default());
                 }
-                match NoSigPipe(stream).write(data) {
+                match Now(sock.tcp()).write(data) {
                     Ok(0) => return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what())),
                     Ok(n) => {
                         return Ok(WriteStep {
@@ -406,7 +381,8 @@ impl Conn {
                     Err(e) => return Err(NetError::io(&e, &what())),
                 }
             },
-            Transport::Tls(TlsStream { tcp, tls, .. }) => {
+            Transport::Tls(TlsStream { sock, tls, .. }) => {
+                let tcp = sock.tcp();
                 let accepted = if data.is_empty() {
                     0
                 } else {
@@ -415,7 +391,7 @@ impl Conn {
                         .map_err(|e| NetError::io(&e, &what()))?
                 };
                 while tls.wants_write() {
-                    match tls.write_tls(&mut NoSigPipe(tcp)) {
+                    match tls.write_tls(&mut Now(tcp)) {
                         Ok(_) => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             return Ok(WriteStep {
@@ -447,8 +423,9 @@ impl Conn {
             return true;
         }
         match &mut self.transport {
-            Transport::Plain(stream) => readable_now(stream),
-            Transport::Tls(TlsStream { tcp, tls, .. }) => {
+            Transport::Plain(sock) => readable_now(sock.tcp()),
+            Transport::Tls(TlsStream { sock, tls, .. }) => {
+                let tcp = sock.tcp();
                 // A few records at most; a server that keeps talking is stale.
                 for _ in 0..8 {
                     match tls.process_new_packets() {
@@ -461,8 +438,7 @@ impl Conn {
                     if !readable_now(tcp) {
                         return false;
                     }
-                    let mut r: &TcpStream = tcp;
-                    match tls.read_tls(&mut r) {
+                    match tls.read_tls(&mut Now(tcp)) {
                         Ok(0) => return true,
                         Ok(_) => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
@@ -484,26 +460,7 @@ impl Drop for TlsStream {
     /// the socket takes it at once; never waits.
     fn drop(&mut self) {
         self.tls.send_close_notify();
-        let _ = self.tls.write_tls(&mut NoSigPipe(&self.tcp));
-    }
-}
-
-/// The socket as rustls writes to it: through send(2) with MSG_NOSIGNAL,
-/// never writev(2), so a peer that has gone away is an EPIPE error and not
-/// a SIGPIPE that would kill the C program calling us.
-struct NoSigPipe<'a>(&'a TcpStream);
-
-impl Write for NoSigPipe<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        socket2::SockRef::from(self.0).send_with_flags(buf, libc::MSG_NOSIGNAL)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        socket2::SockRef::from(self.0).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        let _ = self.tls.write_tls(&mut Now(self.sock.tcp()));
     }
 }
 
@@ -518,7 +475,7 @@ fn readable_now(stream: &TcpStream) -> bool {
 
 /// Runs the TLS handshake to its end, every wait under the connect timeout.
 fn handshake(
-    tcp: &TcpStream,
+    sock: &mut Socket,
     tls: &mut ClientConnection,
     peer: &str,
     min: TlsVersion,
@@ -527,10 +484,10 @@ fn handshake(
     let what = format!("the TLS handshake with {}", peer);
     while tls.is_handshaking() {
         if tls.wants_write() {
-            flush_tls(tcp, tls, budget, Op::Connect, &what)?;
+            flush_tls(sock, tls, budget, Op::Connect, &what)?;
             continue;
         }
-        if !pump_tls(tcp, tls, peer, min, budget, Op::Connect, &what)? {
+        if !pump_tls(sock, tls, peer, min, budget, Op::Connect, &what)? {
             return Err(NetError::new(
                 NetErrorKind::TlsHandshake,
                 format!(
@@ -540,30 +497,25 @@ fn handshake(
             ));
         }
     }
-    flush_tls(tcp, tls, budget, Op::Connect, &what)
+    flush_tls(sock, tls, budget, Op::Connect, &what)
 }
 
 /// Writes every TLS record rustls has queued, waiting under `op`.
 fn flush_tls(
-    tcp: &TcpStream,
+    sock: &mut Socket,
     tls: &mut ClientConnection,
     budget: &Budget<'_>,
     op: Op,
     what: &dyn fmt::Display,
 ) -> Result<(), NetError> {
     while tls.wants_write() {
-        budget.check_cancel()?;
-        if budget.total_passed() {
-            return Err(budget.timeout_error(op, what));
-        }
-        match tls.write_tls(&mut NoSigPipe(tcp)) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                budget.wait_fd(tcp.as_fd(), true, op, what)?
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(NetError::io(&e, &what.to_string())),
-        }
+        let mut out = Bounded {
+            sock,
+            op,
+            budget,
+            what,
+        };
+        tls.write_tls(&mut out).map_err(|e| net_error(e, what))?;
     }
     Ok(())
 }
@@ -571,7 +523,7 @@ fn flush_tls(
 /// Reads TLS records from the socket, waiting under `op`, until rustls has
 /// taken some in. Returns false at EOF.
 fn pump_tls(
-    tcp: &TcpStream,
+    sock: &mut Socket,
     tls: &mut ClientConnection,
     peer: &str,
     min: TlsVersion,
@@ -579,28 +531,19 @@ fn pump_tls(
     op: Op,
     what: &dyn fmt::Display,
 ) -> Result<bool, NetError> {
-    loop {
-        budget.check_cancel()?;
-        if budget.total_passed() {
-            return Err(budget.timeout_error(op, what));
-        }
-        let mut r = tcp;
-        match tls.read_tls(&mut r) {
-            Ok(n) => {
-                if let Err(e) = tls.process_new_packets() {
-                    // rustls queued an alert saying why; best effort, no wait.
-                    let _ = tls.write_tls(&mut NoSigPipe(tcp));
-                    return Err(tls::map_error(&e, peer, min));
-                }
-                return Ok(n > 0);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                budget.wait_fd(tcp.as_fd(), false, op, what)?
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(NetError::io(&e, &what.to_string())),
-        }
+    let mut input = Bounded {
+        sock,
+        op,
+        budget,
+        what,
+    };
+    let n = tls.read_tls(&mut input).map_err(|e| net_error(e, what))?;
+    if let Err(e) = tls.process_new_packets() {
+        // rustls queued an alert saying why; best effort, no wait.
+        let _ = tls.write_tls(&mut Now(input.sock.tcp()));
+        return Err(tls::map_error(&e, peer, min));
     }
+    Ok(n > 0)
 }
 
 fn read_with(
@@ -610,53 +553,29 @@ fn read_with(
     op: Op,
     budget: &Budget<'_>,
 ) -> Result<usize, NetError> {
-    // Checked before each read too: a server that never stops sending must
-    // not keep a cancelled or overdue transfer alive.
-    budget.check_cancel()?;
-    if budget.total_passed() {
-        return Err(budget.timeout_error(op, &format!("reading from {}", peer)));
-    }
+    let what = format_args!("reading from {}", peer);
     match transport {
-        Transport::Plain(stream) => loop {
-            match stream.read(dst) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => budget.wait_fd(
-                    stream.as_fd(),
-                    false,
-                    op,
-                    &format_args!("reading from {}", peer),
-                )?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
+        Transport::Plain(sock) => sock.recv(dst, op, budget, &what),
+        Transport::Tls(TlsStream { sock, tls, min }) => loop {
+            // Checked here too: plaintext rustls already holds is read
+            // without a socket call, and a server that never stops sending
+            // must not keep a cancelled or overdue transfer alive.
+            budget.check_cancel()?;
+            if budget.total_passed() {
+                return Err(budget.timeout_error(op, &what));
             }
-        },
-        Transport::Tls(TlsStream { tcp, tls, min }) => loop {
             match tls.reader().read(dst) {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Replies rustls owes the server (a key update) go first.
-                    flush_tls(
-                        tcp,
-                        tls,
-                        budget,
-                        Op::Write,
-                        &format_args!("reading from {}", peer),
-                    )?;
-                    pump_tls(
-                        tcp,
-                        tls,
-                        peer,
-                        *min,
-                        budget,
-                        op,
-                        &format_args!("reading from {}", peer),
-                    )?;
+                    flush_tls(sock, tls, budget, Op::Write, &what)?;
+                    pump_tls(sock, tls, peer, *min, budget, op, &what)?;
                 }
                 // The server closed without close_notify. Bodies framed by
                 // length or chunks still detect truncation in proto; a
                 // close-delimited body ends here, as in most clients.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                Err(e) => return Err(NetError::io(&e, &format!("reading from {}", peer))),
+                Err(e) => return Err(NetError::io(&e, &what.to_string())),
             }
         },
     }
@@ -679,7 +598,7 @@ mod tests {
         peer.write_all(b"ready").unwrap();
         budget
             .wait_fd(
-                conn.transport.tcp().as_fd(),
+                std::os::fd::AsFd::as_fd(conn.transport.tcp()),
                 false,
                 Op::Read,
                 &"waiting for test bytes",
@@ -698,5 +617,83 @@ mod tests {
         let e = conn.fill(1024, &overdue).unwrap_err();
         assert_eq!(e.kind, NetErrorKind::TimeoutTotal, "{e:?}");
         assert_eq!(conn.fill(1024, &budget).unwrap(), 5);
+    }
+
+    fn silent_server() -> (TcpListener, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    #[test]
+    fn conn_blocking_read_ends_at_the_read_timeout() {
+        let (listener, port) = silent_server();
+        let budget = Budget::new(Timeouts::default(), None);
+        let mut conn = Conn::open("127.0.0.1", port, None, None, &budget).unwrap();
+        let _peer = listener.accept().unwrap();
+        let short = Budget::new(
+            Timeouts {
+                read: Some(Duration::from_millis(150)),
+                ..Timeouts::default()
+            },
+            None,
+        );
+        let started = Instant::now();
+        let e = conn.fill(1024, &short).unwrap_err();
+        assert_eq!(e.kind, NetErrorKind::TimeoutRead, "{e:?}");
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        // The total deadline, when nearer, ends the same wait as TimeoutTotal.
+        let total = Budget::new(
+            Timeouts {
+                read: Some(Duration::from_secs(10)),
+                total: Some(Duration::from_millis(100)),
+                ..Timeouts::default()
+            },
+            None,
+        );
+        let e = conn.fill(1024, &total).unwrap_err();
+        assert_eq!(e.kind, NetErrorKind::TimeoutTotal, "{e:?}");
+    }
+
+    #[test]
+    fn conn_blocking_read_and_write_wake_on_cancel() {
+        let (listener, port) = silent_server();
+        let budget = Budget::new(Timeouts::default(), None);
+        for write in [false, true] {
+            let mut conn = Conn::open("127.0.0.1", port, None, None, &budget).unwrap();
+            let (mut peer, _) = listener.accept().unwrap();
+            let cancel = std::sync::Arc::new(crate::net::Cancel::new().unwrap());
+            let c2 = cancel.clone();
+            let trigger = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                c2.trigger();
+            });
+            let long = Budget::new(
+                Timeouts {
+                    read: Some(Duration::from_secs(30)),
+                    write: Some(Duration::from_secs(30)),
+                    ..Timeouts::default()
+                },
+                Some(&cancel),
+            );
+            let started = Instant::now();
+            // The peer never reads: 64 MiB cannot all fit in the buffers.
+            let e = if write {
+                conn.write_all(&vec![0u8; 64 << 20], &long).unwrap_err()
+            } else {
+                conn.fill(1024, &long).unwrap_err()
+            };
+            trigger.join().unwrap();
+            assert_eq!(e.kind, NetErrorKind::Cancelled, "write={write}: {e:?}");
+            assert!(started.elapsed() < Duration::from_secs(10), "write={write}");
+            if !write {
+                // The call blocked in the kernel and the token ended it by
+                // shutting the socket down (a wait in poll would have left
+                // the connection open until dropped): the peer sees EOF.
+                peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                assert_eq!(peer.read(&mut [0u8; 1]).unwrap(), 0);
+            }
+            drop(conn);
+        }
     }
 }

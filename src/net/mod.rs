@@ -13,6 +13,7 @@ mod connect;
 mod error;
 mod pool;
 mod proxy;
+mod socket;
 mod tls;
 
 pub use budget::{Budget, Op, Timeouts};

@@ -143,6 +143,32 @@ enum Plan {
 }
 
 /// A scripted server on 127.0.0.1. Dropping it stops everything it runs.
+/// The server's log, shareable with other threads.
+pub struct LogHandle(Arc<Shared>);
+
+impl LogHandle {
+    /// Waits (at most `WAIT_MAX`) until `pred` holds; returns whether it did.
+    pub fn wait_for(&self, pred: impl Fn(&Log) -> bool) -> bool {
+        let deadline = Instant::now() + WAIT_MAX;
+        let mut log = self.0.log();
+        loop {
+            if pred(&log) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            log = self
+                .0
+                .changed
+                .wait_timeout(log, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -222,23 +248,12 @@ impl Server {
 
     /// Waits (at most `WAIT_MAX`) until `pred` holds; returns whether it did.
     pub fn wait_for(&self, pred: impl Fn(&Log) -> bool) -> bool {
-        let deadline = Instant::now() + WAIT_MAX;
-        let mut log = self.shared.log();
-        loop {
-            if pred(&log) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            log = self
-                .shared
-                .changed
-                .wait_timeout(log, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        self.log_handle().wait_for(pred)
+    }
+
+    /// A handle on the log that another thread can wait on.
+    pub fn log_handle(&self) -> LogHandle {
+        LogHandle(self.shared.clone())
     }
 
     pub fn wait_requests(&self, n: usize) -> bool {
