@@ -1,6 +1,13 @@
 package reqivo
 
 // #include <reqivo.h>
+//
+// /* These keep no pointer after returning and never call back into Go, so
+//    the reqivo_error buffers passed to them can stay on the stack. */
+// #cgo noescape reqivo_request_new
+// #cgo nocallback reqivo_request_new
+// #cgo noescape reqivo_request_add_header
+// #cgo nocallback reqivo_request_add_header
 import "C"
 
 import (
@@ -24,6 +31,9 @@ type Request struct {
 	body     io.Reader
 	bodySize int64
 	bodyUsed bool // an earlier send read from body
+	// The error buffer of Session.Do's send (held under mu). Heap memory
+	// because the send may call back into Go, where the stack can move.
+	cerr C.reqivo_error
 }
 
 // NewRequest creates a request. url is absolute (http://...) or relative to
