@@ -39,6 +39,18 @@ type Request struct {
 // NewRequest creates a request. url is absolute (http://...) or relative to
 // the session's base URL, joined when the request is sent.
 func NewRequest(method, url string) (*Request, error) {
+	r, err := newRequest(method, url)
+	if err != nil {
+		return nil, err
+	}
+	r.cleanup = runtime.AddCleanup(r, freeRequest, r._ptr)
+	return r, nil
+}
+
+// newRequest is NewRequest without the cleanup, for a Request its maker
+// closes on every path (a deferred Close): the session's Get and the
+// like, and the Transport, save registering and stopping one per request.
+func newRequest(method, url string) (*Request, error) {
 	m, mlen := cstr(method)
 	u, ulen := cstr(url)
 	var cerr C.reqivo_error
@@ -46,9 +58,7 @@ func NewRequest(method, url string) (*Request, error) {
 	if p == nil {
 		return nil, errorFromC(&cerr)
 	}
-	r := &Request{_ptr: p, method: method, url: url}
-	r.cleanup = runtime.AddCleanup(r, freeRequest, p)
-	return r, nil
+	return &Request{_ptr: p, method: method, url: url}, nil
 }
 
 func freeRequest(p *C.reqivo_request) {

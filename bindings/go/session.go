@@ -382,7 +382,7 @@ func (s *Session) open(ctx context.Context, req *Request, c *streamC) error {
 }
 
 func (s *Session) simple(ctx context.Context, method, url, contentType string, body []byte) (*Response, error) {
-	req, err := NewRequest(method, url)
+	req, err := newRequest(method, url)
 	if err != nil {
 		return nil, err
 	}

@@ -188,7 +188,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	s := t.s
-	if t.raw != nil && len(req.Header.Values("Accept-Encoding")) > 0 {
+	// Header keys are canonical: index the map rather than canonicalise
+	// a constant on every request (here and in toHTTPResponse).
+	if t.raw != nil && len(req.Header["Accept-Encoding"]) > 0 {
 		s = t.raw
 	}
 	head, body, err := s.openStream(ctx, r, false)
@@ -227,7 +229,7 @@ func newRequestFromHTTP(req *http.Request) (*Request, error) {
 		u.User = nil
 		target = &u
 	}
-	r, err := NewRequest(method, target.String())
+	r, err := newRequest(method, target.String()) // RoundTrip closes it
 	if err != nil {
 		return nil, err
 	}
@@ -290,11 +292,11 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		ContentLength: -1,
 		Request:       req,
 	}
-	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
 		// net/http moves the transfer codings out of Header.
 		resp.TransferEncoding = te
 		h.Del("Transfer-Encoding")
-	} else if cl := h.Values("Content-Length"); len(cl) > 0 {
+	} else if cl := h["Content-Length"]; len(cl) > 0 {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
 			resp.ContentLength = n
 		}
@@ -315,7 +317,7 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		h.Del("Content-Encoding")
 		h.Del("Content-Length")
 	}
-	for _, v := range h.Values("Connection") {
+	for _, v := range h["Connection"] {
 		if strings.EqualFold(strings.TrimSpace(v), "close") {
 			resp.Close = true
 		}
