@@ -6,6 +6,7 @@ import "C"
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // canceler ties a reqivo_cancel to a context: a context.AfterFunc triggers
@@ -28,6 +29,10 @@ var spareTokens struct {
 	list []*C.reqivo_cancel
 }
 
+// tokensMade and tokensFreed count the tokens made and freed; tests read
+// them to check that tokens are reused and that triggered ones are not.
+var tokensMade, tokensFreed atomic.Int64
+
 // maxSpareTokens bounds the file descriptors kept for reuse.
 const maxSpareTokens = 32
 
@@ -40,7 +45,16 @@ func takeToken() *C.reqivo_cancel {
 		return c
 	}
 	spareTokens.Unlock()
-	return C.reqivo_cancel_new()
+	c := C.reqivo_cancel_new()
+	if c != nil {
+		tokensMade.Add(1)
+	}
+	return c
+}
+
+func freeToken(c *C.reqivo_cancel) {
+	C.reqivo_cancel_free(c)
+	tokensFreed.Add(1)
 }
 
 func putToken(c *C.reqivo_cancel) {
@@ -51,7 +65,7 @@ func putToken(c *C.reqivo_cancel) {
 		return
 	}
 	spareTokens.Unlock()
-	C.reqivo_cancel_free(c)
+	freeToken(c)
 }
 
 // newCanceler returns a token triggered when ctx is done. It returns nil
@@ -62,15 +76,26 @@ func newCanceler(ctx context.Context, always bool) (*canceler, error) {
 	if ctx.Done() == nil && !always {
 		return nil, nil
 	}
+	k := new(canceler)
+	if err := k.start(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// start gives a zero canceler a token, triggered when ctx is done. A
+// canceler can live inside a larger object (a stream's) this way, without
+// an allocation of its own.
+func (k *canceler) start(ctx context.Context) error {
 	c := takeToken()
 	if c == nil {
-		return nil, newError(CodeIO, "reqivo_cancel_new failed: no file descriptor to spare")
+		return newError(CodeIO, "reqivo_cancel_new failed: no file descriptor to spare")
 	}
-	k := &canceler{c: c}
+	k.c = c
 	if ctx.Done() != nil {
 		k.stop = context.AfterFunc(ctx, k.trigger)
 	}
-	return k, nil
+	return nil
 }
 
 // ptr is the token to pass to C, NULL for a nil canceler. Only the
@@ -111,7 +136,7 @@ func (k *canceler) free() {
 	defer k.mu.Unlock()
 	if k.c != nil {
 		if k.fired {
-			C.reqivo_cancel_free(k.c)
+			freeToken(k.c)
 		} else {
 			putToken(k.c)
 		}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // cancelBound is how fast a done context must stop a request (issue 6:
@@ -123,5 +125,134 @@ func TestStreamContextCancelDuringRead(t *testing.T) {
 	// The error sticks.
 	if _, err2 := sr.Body.Read(buf); err2 != err {
 		t.Errorf("second read: %v", err2)
+	}
+}
+
+// transportGet sends a GET through client and reads the body to its end.
+func transportGet(t *testing.T, client *http.Client, ctx context.Context, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
+}
+
+// Transport requests (each one a stream, which always has a token) take
+// untriggered tokens from the spares instead of making new ones, with
+// contexts that can be done or not.
+func TestTransportReusesTokens(t *testing.T) {
+	srv := newCountingServer(t, http.HandlerFunc(echoHandler))
+	client, _ := newTestClient(t)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	transportGet(t, client, ctx, srv.URL+"/warm")
+	made, freed := tokensMade.Load(), tokensFreed.Load()
+	for i := 0; i < 20; i++ {
+		c := ctx
+		if i%2 == 1 {
+			c = context.Background()
+		}
+		if body := transportGet(t, client, c, srv.URL+"/get"); body != "GET /get " {
+			t.Fatalf("body %q", body)
+		}
+	}
+	if m, f := tokensMade.Load()-made, tokensFreed.Load()-freed; m != 0 || f != 0 {
+		t.Errorf("20 requests made %d tokens and freed %d, want 0 and 0 (reused)", m, f)
+	}
+}
+
+// A cancelled context still stops a Transport request whose token was
+// reused, and the triggered token is freed, never reused: the requests
+// after it succeed.
+func TestTransportCancelWithReusedToken(t *testing.T) {
+	srv := newCountingServer(t, http.HandlerFunc(echoHandler))
+	rs, got := stalledServer(t)
+	client, _ := newTestClient(t)
+	transportGet(t, client, context.Background(), srv.URL+"/warm") // leaves a spare
+	spareTokens.Lock()
+	n := len(spareTokens.list)
+	var next unsafe.Pointer // the token the next request takes
+	if n > 0 {
+		next = unsafe.Pointer(spareTokens.list[n-1])
+	}
+	spareTokens.Unlock()
+	if next == nil {
+		t.Fatal("no spare token after a finished request")
+	}
+	made, freed := tokensMade.Load(), tokensFreed.Load()
+
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", rs.URL+"/stall", nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := client.Do(req)
+		errc <- err
+	}()
+	recvOrFail(t, got, "the request to reach the server")
+	canceledAt := time.Now()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCanceled) {
+			t.Fatalf("error %v", err)
+		}
+		if took := time.Since(canceledAt); took > cancelBound {
+			t.Errorf("cancel took %v", took)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("client.Do did not return after cancel")
+	}
+	if m := tokensMade.Load() - made; m != 0 {
+		t.Errorf("the cancelled request made %d tokens, want 0 (a spare reused)", m)
+	}
+	if f := tokensFreed.Load() - freed; f != 1 {
+		t.Errorf("%d tokens freed after the cancel, want 1 (the triggered one)", f)
+	}
+	spareTokens.Lock()
+	for _, c := range spareTokens.list {
+		if unsafe.Pointer(c) == next {
+			t.Error("the triggered token went back to the spares")
+		}
+	}
+	spareTokens.Unlock()
+	for i := 0; i < 3; i++ {
+		if body := transportGet(t, client, context.Background(), srv.URL+"/after"); body != "GET /after " {
+			t.Fatalf("request %d after the cancel: body %q", i, body)
+		}
+	}
+}
+
+// Closing a stream before its end triggers its token (to wake a Read in
+// another goroutine): that token is freed, and later streams work.
+func TestStreamCloseEarlyDoesNotReuseToken(t *testing.T) {
+	srv := newCountingServer(t, bigHandler(bigBody(1<<20)))
+	s := newTestSession(t)
+	req, _ := NewRequest("GET", srv.URL+"/big")
+	defer req.Close()
+	for i := 0; i < 3; i++ {
+		freed := tokensFreed.Load()
+		sr, err := s.Open(context.Background(), req)
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		buf := make([]byte, 10)
+		if _, err := sr.Body.Read(buf); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		sr.Close()
+		if f := tokensFreed.Load() - freed; f != 1 {
+			t.Errorf("stream %d closed early: %d tokens freed, want 1", i, f)
+		}
 	}
 }

@@ -4,10 +4,12 @@ package reqivo
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"syscall"
+	"unsafe"
 )
 
 //go:generate go run ./internal/cmd/gencodes -o codes_gen.go ../../include/reqivo.h
@@ -199,7 +201,13 @@ func newError(code Code, msg string) *Error {
 
 // errorFromC copies a filled reqivo_error into Go memory.
 func errorFromC(cerr *C.reqivo_error) *Error {
-	e := newError(Code(cerr.code), C.GoString(&cerr.message[0]))
+	// Read in Go rather than with C.GoString: a cgo call would make every
+	// caller's reqivo_error escape to the heap.
+	msg := unsafe.Slice((*byte)(unsafe.Pointer(&cerr.message[0])), len(cerr.message))
+	if i := bytes.IndexByte(msg, 0); i >= 0 {
+		msg = msg[:i]
+	}
+	e := newError(Code(cerr.code), string(msg))
 	e.OSError = syscall.Errno(cerr.os_error)
 	if e.Code == CodeOK { // a failure without a code would be a library bug
 		e.Code, e.Class, e.Name = CodePanic, ClassInternal, CodePanic.Name()

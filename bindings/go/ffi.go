@@ -62,6 +62,15 @@ func gostr(s C.reqivo_str) string {
 	return string(unsafe.Slice((*byte)(unsafe.Pointer(s.ptr)), int(s.len)))
 }
 
+// cbytesView is a library-owned reqivo_str as a []byte, valid only while
+// the library keeps the bytes; copy what must outlive that.
+func cbytesView(s C.reqivo_str) []byte {
+	if s.ptr == nil || s.len == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(s.ptr)), int(s.len))
+}
+
 // Version returns the library's version, "MAJOR.MINOR.PATCH".
 func Version() string {
 	return C.GoString(C.reqivo_version())

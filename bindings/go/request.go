@@ -1,6 +1,13 @@
 package reqivo
 
 // #include <reqivo.h>
+//
+// /* These keep no pointer after returning and never call back into Go, so
+//    the reqivo_error buffers passed to them can stay on the stack. */
+// #cgo noescape reqivo_request_new
+// #cgo nocallback reqivo_request_new
+// #cgo noescape reqivo_request_add_header
+// #cgo nocallback reqivo_request_add_header
 import "C"
 
 import (
@@ -24,11 +31,26 @@ type Request struct {
 	body     io.Reader
 	bodySize int64
 	bodyUsed bool // an earlier send read from body
+	// The error buffer of Session.Do's send (held under mu). Heap memory
+	// because the send may call back into Go, where the stack can move.
+	cerr C.reqivo_error
 }
 
 // NewRequest creates a request. url is absolute (http://...) or relative to
 // the session's base URL, joined when the request is sent.
 func NewRequest(method, url string) (*Request, error) {
+	r, err := newRequest(method, url)
+	if err != nil {
+		return nil, err
+	}
+	r.cleanup = runtime.AddCleanup(r, freeRequest, r._ptr)
+	return r, nil
+}
+
+// newRequest is NewRequest without the cleanup, for a Request its maker
+// closes on every path (a deferred Close): the session's Get and the
+// like, and the Transport, save registering and stopping one per request.
+func newRequest(method, url string) (*Request, error) {
 	m, mlen := cstr(method)
 	u, ulen := cstr(url)
 	var cerr C.reqivo_error
@@ -36,9 +58,7 @@ func NewRequest(method, url string) (*Request, error) {
 	if p == nil {
 		return nil, errorFromC(&cerr)
 	}
-	r := &Request{_ptr: p, method: method, url: url}
-	r.cleanup = runtime.AddCleanup(r, freeRequest, p)
-	return r, nil
+	return &Request{_ptr: p, method: method, url: url}, nil
 }
 
 func freeRequest(p *C.reqivo_request) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -75,12 +76,21 @@ func (r *Response) Text() string { return string(r.Body) }
 // headFromC copies a reqivo_response's head. The struct is read field by
 // field in Go (DESIGN §4: no call per field); the caller frees it.
 func headFromC(r *C.reqivo_response) ResponseHead {
+	return headFromCFields(r, true)
+}
+
+// headFromCFields is headFromC that fills Fields only when fields is set
+// (the Transport has no use for them).
+//
+// Every string of the head (status line, URL, header names and values) is
+// cut from one copy of the library's bytes, and every value slice of
+// Header from one []string, as net/textproto does: a small response's head
+// costs a handful of allocations instead of two or three per field.
+func headFromCFields(r *C.reqivo_response, fields bool) ResponseHead {
 	h := ResponseHead{
 		StatusCode:          int(r.status),
-		Reason:              gostr(r.reason),
 		ProtoMajor:          int(r.http_major),
 		ProtoMinor:          int(r.http_minor),
-		URL:                 gostr(r.url),
 		RedirectCount:       int(r.redirect_count),
 		Reused:              r.flags&C.REQIVO_RESPONSE_REUSED != 0,
 		TLS:                 r.flags&C.REQIVO_RESPONSE_TLS != 0,
@@ -100,24 +110,82 @@ func headFromC(r *C.reqivo_response) ResponseHead {
 	if uintptr(r.struct_size) >= unsafe.Offsetof(r.tls_version)+unsafe.Sizeof(r.tls_version) {
 		h.TLSVersion = uint16(r.tls_version)
 	}
-	h.Proto = "HTTP/" + strconv.Itoa(h.ProtoMajor) + "." + strconv.Itoa(h.ProtoMinor)
-	h.Status = strconv.Itoa(h.StatusCode)
-	if h.Reason != "" {
-		h.Status += " " + h.Reason
-	}
+	h.Proto = protoString(h.ProtoMajor, h.ProtoMinor)
+
 	n := int(r.header_count)
-	h.Fields = make([]HeaderField, n)
-	h.Header = make(http.Header, n)
+	var cfields []C.reqivo_header
 	if n > 0 {
-		cfields := unsafe.Slice((*C.reqivo_header)(unsafe.Pointer(r.headers)), n)
-		for i, f := range cfields {
-			name, value := gostr(f.name), gostr(f.value)
+		cfields = unsafe.Slice((*C.reqivo_header)(unsafe.Pointer(r.headers)), n)
+	}
+	var num [20]byte
+	code := strconv.AppendInt(num[:0], int64(h.StatusCode), 10)
+	reason, url := cbytesView(r.reason), cbytesView(r.url)
+	size := len(code) + 1 + len(reason) + len(url)
+	for _, f := range cfields {
+		size += int(f.name.len) + int(f.value.len)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.Write(code)
+	if len(reason) > 0 {
+		b.WriteByte(' ')
+		b.Write(reason)
+	}
+	b.Write(url)
+	for _, f := range cfields {
+		b.Write(cbytesView(f.name))
+		b.Write(cbytesView(f.value))
+	}
+	all := b.String()
+	next := func(n int) string {
+		s := all[:n]
+		all = all[n:]
+		return s
+	}
+	statusLen := len(code)
+	if len(reason) > 0 {
+		statusLen += 1 + len(reason)
+	}
+	h.Status = next(statusLen)
+	if len(reason) > 0 {
+		h.Reason = h.Status[len(code)+1:]
+	}
+	h.URL = next(len(url))
+
+	if fields {
+		h.Fields = make([]HeaderField, n)
+	}
+	h.Header = make(http.Header, n)
+	values := make([]string, n)
+	for i, f := range cfields {
+		name, value := next(int(f.name.len)), next(int(f.value.len))
+		if fields {
 			h.Fields[i] = HeaderField{Name: name, Value: value}
-			key := textproto.CanonicalMIMEHeaderKey(name)
-			h.Header[key] = append(h.Header[key], value)
 		}
+		// An already canonical name (what servers send) is returned as
+		// is, without an allocation.
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		if vs, ok := h.Header[key]; ok {
+			h.Header[key] = append(vs, value)
+			continue
+		}
+		values[i] = value
+		// cap 1: a caller's append copies instead of overwriting the
+		// next field's value.
+		h.Header[key] = values[i : i+1 : i+1]
 	}
 	return h
+}
+
+// protoString is "HTTP/major.minor", without an allocation for 1.1 and 1.0.
+func protoString(major, minor int) string {
+	switch {
+	case major == 1 && minor == 1:
+		return "HTTP/1.1"
+	case major == 1 && minor == 0:
+		return "HTTP/1.0"
+	}
+	return "HTTP/" + strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
 
 // responseFromC copies a complete reqivo_response; the caller frees it.

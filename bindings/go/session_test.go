@@ -425,3 +425,37 @@ func TestUsageErrors(t *testing.T) {
 		t.Errorf("relative URL without base: %v", err)
 	}
 }
+
+// The head's strings and value slices share memory (headFromCFields):
+// appending to one name's values must not change another's, and an empty
+// reason leaves Status the bare code.
+func TestResponseHeadSharedMemory(t *testing.T) {
+	rs := newRawServer(t, func(c net.Conn, r *bufio.Reader) {
+		for {
+			if _, _, err := readHead(r); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.0 299 \r\nA: 1\r\nB: 2\r\nc: 3\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	s := newTestSession(t)
+	resp, err := s.Get(testCtx(t), rs.URL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != "299" || resp.Reason != "" || resp.Proto != "HTTP/1.0" || resp.ProtoMinor != 0 {
+		t.Errorf("status %q reason %q proto %q", resp.Status, resp.Reason, resp.Proto)
+	}
+	resp.Header["A"] = append(resp.Header["A"], "appended")
+	resp.Header.Add("B", "added")
+	if a, b, c := resp.Header["A"], resp.Header["B"], resp.Header["C"]; strings.Join(a, ",") != "1,appended" ||
+		strings.Join(b, ",") != "2,added" || strings.Join(c, ",") != "3" {
+		t.Errorf("after appends: A %q B %q C %q", a, b, c)
+	}
+	if resp.Fields[1] != (HeaderField{"B", "2"}) || resp.Fields[2] != (HeaderField{"c", "3"}) {
+		t.Errorf("Fields %q", resp.Fields)
+	}
+	if resp.URL != rs.URL+"/" || string(resp.Body) != "ok" {
+		t.Errorf("URL %q body %q", resp.URL, resp.Body)
+	}
+}

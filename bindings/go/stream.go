@@ -1,6 +1,11 @@
 package reqivo
 
 // #include <reqivo.h>
+//
+// /* A read keeps no pointer after returning and never calls back into Go:
+//    a caller's buffer need not be moved to the heap for it. */
+// #cgo noescape reqivo_stream_read
+// #cgo nocallback reqivo_stream_read
 import "C"
 
 import (
@@ -33,18 +38,20 @@ func (r *StreamResponse) Close() error { return r.Body.Close() }
 type Stream struct {
 	mu      sync.Mutex // serialises Read and release
 	c       *streamC   // nil once released
-	k       *canceler  // never nil; immutable
+	k       *canceler  // &c.k, kept after release; never nil; immutable
 	ctx     context.Context
-	cerr    *C.reqivo_error // reused by every Read (guarded by mu)
-	err     error           // sticky: io.EOF, the failure, or ErrStreamClosed
+	err     error // sticky: io.EOF, the failure, or ErrStreamClosed
 	closing atomic.Bool
 	cleanup runtime.Cleanup
 }
 
 // streamC is what a Stream owns in C; the cleanup gets it, not the Stream.
+// The token and the error buffer live in it, so that a stream costs one
+// allocation for all three.
 type streamC struct {
-	st *C.reqivo_stream
-	k  *canceler
+	st   *C.reqivo_stream
+	k    canceler
+	cerr C.reqivo_error // used by the open, then by every Read (Stream.mu)
 }
 
 func (c *streamC) free() {
@@ -52,8 +59,9 @@ func (c *streamC) free() {
 	c.k.free()
 }
 
-func newStream(ctx context.Context, st *C.reqivo_stream, k *canceler) *Stream {
-	s := &Stream{c: &streamC{st: st, k: k}, k: k, ctx: ctx, cerr: new(C.reqivo_error)}
+// newStream wraps c, whose stream is open and whose token is started.
+func newStream(ctx context.Context, c *streamC) *Stream {
+	s := &Stream{c: c, k: &c.k, ctx: ctx}
 	s.cleanup = runtime.AddCleanup(s, freeStreamC, s.c)
 	return s
 }
@@ -83,7 +91,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	buf, n := cbytes(p)
-	got := C.reqivo_stream_read(s.ptr(), buf, n, s.cerr)
+	got := C.reqivo_stream_read(s.ptr(), buf, n, &s.c.cerr)
 	runtime.KeepAlive(s)
 	switch {
 	case got > 0:
@@ -93,7 +101,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 	case s.closing.Load():
 		s.err = ErrStreamClosed
 	default:
-		s.err = withContext(s.ctx, errorFromC(s.cerr))
+		s.err = withContext(s.ctx, errorFromC(&s.c.cerr))
 	}
 	s.release()
 	return 0, s.err

@@ -188,15 +188,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	s := t.s
-	if t.raw != nil && len(req.Header.Values("Accept-Encoding")) > 0 {
+	// Header keys are canonical: index the map rather than canonicalise
+	// a constant on every request (here and in toHTTPResponse).
+	if t.raw != nil && len(req.Header["Accept-Encoding"]) > 0 {
 		s = t.raw
 	}
-	sr, err := s.Open(ctx, r)
+	head, body, err := s.openStream(ctx, r, false)
 	closeBody()
 	if err != nil {
 		return nil, err
 	}
-	return toHTTPResponse(req, sr), nil
+	return toHTTPResponse(req, &head, body), nil
 }
 
 // bodyCloser closes req.Body once, from whichever goroutine comes first
@@ -227,7 +229,7 @@ func newRequestFromHTTP(req *http.Request) (*Request, error) {
 		u.User = nil
 		target = &u
 	}
-	r, err := NewRequest(method, target.String())
+	r, err := newRequest(method, target.String()) // RoundTrip closes it
 	if err != nil {
 		return nil, err
 	}
@@ -277,51 +279,51 @@ func newRequestFromHTTP(req *http.Request) (*Request, error) {
 
 // toHTTPResponse presents a streamed reqivo response the way net/http's
 // own Transport does.
-func toHTTPResponse(req *http.Request, sr *StreamResponse) *http.Response {
-	h := sr.Header
+func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.Response {
+	h := head.Header
 	resp := &http.Response{
-		Status:        sr.Status,
-		StatusCode:    sr.StatusCode,
-		Proto:         sr.Proto,
-		ProtoMajor:    sr.ProtoMajor,
-		ProtoMinor:    sr.ProtoMinor,
+		Status:        head.Status,
+		StatusCode:    head.StatusCode,
+		Proto:         head.Proto,
+		ProtoMajor:    head.ProtoMajor,
+		ProtoMinor:    head.ProtoMinor,
 		Header:        h,
-		Body:          sr.Body,
+		Body:          body,
 		ContentLength: -1,
 		Request:       req,
 	}
-	if te := h.Values("Transfer-Encoding"); len(te) > 0 {
+	if te := h["Transfer-Encoding"]; len(te) > 0 {
 		// net/http moves the transfer codings out of Header.
 		resp.TransferEncoding = te
 		h.Del("Transfer-Encoding")
-	} else if cl := h.Values("Content-Length"); len(cl) > 0 {
+	} else if cl := h["Content-Length"]; len(cl) > 0 {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
 			resp.ContentLength = n
 		}
 	}
-	if sr.TLS {
+	if head.TLS {
 		resp.TLS = &tls.ConnectionState{
-			Version:           sr.TLSVersion,
+			Version:           head.TLSVersion,
 			HandshakeComplete: true,
-			DidResume:         sr.TLSResumed,
+			DidResume:         head.TLSResumed,
 		}
 		if host := req.URL.Hostname(); net.ParseIP(host) == nil {
 			resp.TLS.ServerName = host // the SNI the library sent
 		}
 	}
-	if sr.Decompressed {
+	if head.Decompressed {
 		resp.Uncompressed = true
 		resp.ContentLength = -1
 		h.Del("Content-Encoding")
 		h.Del("Content-Length")
 	}
-	for _, v := range h.Values("Connection") {
+	for _, v := range h["Connection"] {
 		if strings.EqualFold(strings.TrimSpace(v), "close") {
 			resp.Close = true
 		}
 	}
-	noBody := req.Method == http.MethodHead || sr.StatusCode/100 == 1 ||
-		sr.StatusCode == http.StatusNoContent || sr.StatusCode == http.StatusNotModified
+	noBody := req.Method == http.MethodHead || head.StatusCode/100 == 1 ||
+		head.StatusCode == http.StatusNoContent || head.StatusCode == http.StatusNotModified
 	if noBody && req.Method != http.MethodHead {
 		resp.ContentLength = 0
 	}
@@ -329,8 +331,8 @@ func toHTTPResponse(req *http.Request, sr *StreamResponse) *http.Response {
 		// Nothing to read: reaching the end now returns the connection to
 		// the pool without waiting for the caller's Close.
 		var one [1]byte
-		sr.Body.Read(one[:])
-		sr.Body.Close()
+		body.Read(one[:])
+		body.Close()
 		resp.Body = http.NoBody
 	}
 	return resp
