@@ -2,9 +2,11 @@
 //! views and every byte they point to (URL, reason, names, values, body),
 //! each string NUL-terminated for C convenience.
 //!
-//! Layout: [pad][Block { base, cap, resp }][reqivo_header; n][strings]
-//! [body][NUL]. The allocation is a `Vec<u8>` the body was read into (see
-//! `ToC`); the block records it so `reqivo_response_free` can release it.
+//! Layout: [pad][Block { vec, resp }][reqivo_header; n][strings][body][NUL].
+//! The allocation is a `Vec<u8>` the body was read into (see `ToC`); the
+//! block records it so `reqivo_response_free` can release it. The pad is 0
+//! with every common allocator (their blocks are 16-aligned), so no room is
+//! kept for it: a misaligned buffer is the rare case that moves the body.
 use std::ffi::c_char;
 use std::mem::{align_of, offset_of, size_of};
 
@@ -119,18 +121,42 @@ impl Castable for reqivo_response {
 /// header array and the strings (see `ToC`), so a body is never copied.
 #[repr(C)]
 struct Block {
-    /// The Vec's buffer and capacity, to give it back in `free_c`.
-    base: *mut u8,
-    cap: usize,
+    /// The Vec to give back in `free_c`, in one word: its capacity, and the
+    /// pad between its buffer and this block (`VecWord`).
+    vec: u64,
     resp: reqivo_response,
 }
 
-/// Where things go in front of the body: the block at `pad` (the base is
-/// only byte-aligned), the header array after it, then the strings.
+/// A Vec's capacity and the pad (0-7) from its buffer to the block, packed
+/// as `capacity << 3 | pad`: a response keeps 8 bytes, not a pointer and a
+/// length.
+struct VecWord;
+
+impl VecWord {
+    const PAD_BITS: u32 = 3;
+
+    fn pack(cap: usize, pad: usize) -> u64 {
+        debug_assert!(pad < align_of::<Block>());
+        // An allocation is at most isize::MAX bytes, far from 2^61 on 64-bit
+        // targets; on 32-bit ones the u64 has room to spare.
+        let cap = u64::try_from(cap).expect("capacity fits u64");
+        assert!(cap < 1 << (64 - Self::PAD_BITS), "capacity fits the word");
+        cap << Self::PAD_BITS | pad as u64
+    }
+
+    /// (capacity, pad).
+    fn unpack(word: u64) -> (usize, usize) {
+        ((word >> Self::PAD_BITS) as usize, (word & 0b111) as usize)
+    }
+}
+
+/// Where things go in front of the body, from the block: the block, the
+/// header array after it, then the strings.
 struct Layout {
     headers_at: usize,
     strings_at: usize,
-    /// Room needed in front of the body, whatever the base's alignment.
+    /// Room needed in front of the body when the buffer is aligned for the
+    /// block (`build` moves the body of one that is not).
     front: usize,
 }
 
@@ -144,7 +170,7 @@ impl Layout {
         Layout {
             headers_at,
             strings_at,
-            front: align_of::<Block>() - 1 + strings_at + strings,
+            front: strings_at + strings,
         }
     }
 }
@@ -265,6 +291,21 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
     build(&meta, buf, front)
 }
 
+/// `buf` (body and NUL from `body_start`) if the block, `pad` bytes into
+/// it, and then `front` bytes fit before the body; else, for an allocator
+/// that gave a buffer not aligned for the block, a copy with room for any
+/// pad, and where its body starts.
+fn with_room(buf: Vec<u8>, body_start: usize, front: usize, pad: usize) -> (Vec<u8>, usize) {
+    if pad + front <= body_start {
+        return (buf, body_start);
+    }
+    let room = front + align_of::<Block>() - 1;
+    let mut moved = Vec::with_capacity(room + buf.len() - body_start);
+    moved.resize(room, 0);
+    moved.extend_from_slice(&buf[body_start..]);
+    (moved, room)
+}
+
 /// Turns `buf` (room for the layout, then the body from `body_start`) into
 /// the response: writes the block, headers and strings in front of the
 /// body and a NUL after it, and gives up the Vec's ownership to the block.
@@ -281,11 +322,13 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
     if buf.capacity() - buf.len() > 4096 {
         buf.shrink_to_fit();
     }
+    let pad = buf.as_ptr().align_offset(align_of::<Block>());
+    let (buf, body_start) = with_room(buf, body_start, layout.front, pad);
     let mut buf = std::mem::ManuallyDrop::new(buf);
     let (base, cap) = (buf.as_mut_ptr(), buf.capacity());
     let pad = base.align_offset(align_of::<Block>());
     // SAFETY: the buffer holds `body_start + body_len + 1` initialised
-    // bytes, and `pad + layout.front - (align - 1) <= body_start`, so the
+    // bytes, and `pad + layout.front <= body_start` (checked above), so the
     // block (at an aligned address), the header array and the strings all
     // end before the body. The Vec's memory now belongs to the block and
     // is released by `free_c` as the same Vec.
@@ -307,8 +350,7 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
         debug_assert!(w.at <= base.add(body_start));
         let block = at.cast::<Block>();
         block.write(Block {
-            base,
-            cap,
+            vec: VecWord::pack(cap, pad),
             resp: reqivo_response {
                 struct_size: size_of::<reqivo_response>() as u32,
                 status: r.head.status,
@@ -337,13 +379,14 @@ pub(crate) unsafe fn free_c(resp: *const reqivo_response) {
         return;
     }
     // SAFETY: `resp` is the `resp` field of a Block written by `build`,
-    // whose `base` and `cap` are the Vec it was built in.
+    // `pad` bytes into the Vec of capacity `cap` it was built in.
     unsafe {
         let block = resp
             .cast::<u8>()
             .sub(offset_of!(Block, resp))
             .cast::<Block>();
-        let (base, cap) = ((*block).base, (*block).cap);
+        let (cap, pad) = VecWord::unpack((*block).vec);
+        let base = block.cast::<u8>().sub(pad).cast_mut();
         drop(Vec::from_raw_parts(base, 0, cap));
     }
 }
@@ -413,4 +456,37 @@ pub extern "C" fn reqivo_response_header(
             None => false,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_vec_word_keeps_capacity_and_pad() {
+        for (cap, pad) in [(0, 0), (1, 7), (1234, 3), (1 << 40, 5)] {
+            assert_eq!(VecWord::unpack(VecWord::pack(cap, pad)), (cap, pad));
+        }
+    }
+
+    #[test]
+    fn response_room_is_kept_when_the_block_fits_and_made_when_it_does_not() {
+        let front = 40;
+        let mut buf = vec![0u8; front];
+        buf.extend_from_slice(b"body\0");
+        // Aligned: the same buffer, nothing moved.
+        let ptr = buf.as_ptr();
+        let (same, start) = with_room(buf, front, front, 0);
+        assert_eq!((same.as_ptr(), start), (ptr, front));
+        // A pad the front has no room for: the body moves past room for
+        // any pad, intact.
+        let (moved, start) = with_room(same, front, front, 3);
+        assert_eq!(start, front + align_of::<Block>() - 1);
+        assert_eq!(&moved[start..], b"body\0");
+    }
+
+    #[test]
+    fn response_block_is_the_struct_and_one_word() {
+        assert_eq!(size_of::<Block>(), size_of::<reqivo_response>() + 8);
+    }
 }
