@@ -59,12 +59,13 @@ deps-fuzz:
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check "h11==$(H11_VERSION)" 2>/dev/null || \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages "h11==$(H11_VERSION)"
 
-# nginx, valgrind and openssl (the C TLS tests' PKI) for the tests;
+# nginx, valgrind, strace (tests/syscalls.rs) and openssl (the C TLS tests' PKI) for the tests;
 # installed only where missing (needs root).
 deps-system:
 	@missing=""; \
 	  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	  command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
+	  command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
 	  command -v $(CC) >/dev/null 2>&1 || missing="$$missing gcc"; \
 	  command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
 	  command -v cmake >/dev/null 2>&1 || missing="$$missing cmake"; \
