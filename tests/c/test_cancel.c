@@ -176,6 +176,69 @@ static void test_cancel_pool_wait(void) {
   reqivo_session_free(s);
 }
 
+static void *send_stall(void *arg) {
+  struct sender *x = arg;
+  reqivo_request *r = request_to("GET", "/stall", &x->err);
+  x->resp = reqivo_session_send(x->s, r, x->c, &x->err);
+  x->done_ms = now_ms();
+  reqivo_request_free(r);
+  return NULL;
+}
+
+/* One token shared by three sends in flight at once, each blocked reading
+ * from a silent server on its own connection: one trigger ends them all.
+ * (A blocking read is ended by shutting its socket down, and a token
+ * watches one socket at a time; the other sends wait in poll on the
+ * token's descriptor. Both ways must wake.) */
+static void test_cancel_shared_token(void) {
+  enum { SENDERS = 3 };
+  reqivo_error err;
+  reqivo_session *s = reqivo_session_new(NULL, &err);
+  reqivo_cancel *c = reqivo_cancel_new();
+  server_counts before;
+  if (!CHECK(server_stats(&before) == 0)) {
+    reqivo_cancel_free(c);
+    reqivo_session_free(s);
+    return;
+  }
+  struct sender x[SENDERS];
+  pthread_t th[SENDERS];
+  int started[SENDERS];
+  memset(x, 0, sizeof x);
+  for (int i = 0; i < SENDERS; i++) {
+    x[i].s = s;
+    x[i].c = c;
+    started[i] = CHECK(pthread_create(&th[i], NULL, send_stall, &x[i]) == 0);
+  }
+  /* Every request reached the server (each send is now waiting for its
+   * answer) before the trigger; bounded. Each look is a connection of its
+   * own, which server_delta counts for all but the latest. */
+  server_counts d = server_delta(before);
+  long looks = 1;
+  for (; looks < 100 && d.requests < SENDERS; looks++) {
+    sleep_ms(20);
+    d = server_delta(before);
+  }
+  CHECK_EQ(d.requests, SENDERS);
+  CHECK_EQ(d.connections - (looks - 1), SENDERS);
+  sleep_ms(50);
+  double at = now_ms();
+  reqivo_cancel_trigger(c);
+  for (int i = 0; i < SENDERS; i++) {
+    if (!started[i]) {
+      continue;
+    }
+    pthread_join(th[i], NULL);
+    CHECK(x[i].resp == NULL);
+    CHECK_ERR(x[i].err, REQIVO_ERR_CANCELLED, NULL);
+    CHECKF(x[i].done_ms - at < CANCEL_BOUND_MS, "send %d ended %.0f ms after the trigger", i,
+           x[i].done_ms - at);
+    reqivo_response_free(x[i].resp);
+  }
+  reqivo_cancel_free(c);
+  reqivo_session_free(s);
+}
+
 /* The caller may free its token while a stream still uses it: the stream
  * holds its own reference. One token serves many sends. */
 static void test_token_lifetime(void) {
@@ -260,6 +323,7 @@ int main(int argc, char **argv) {
   test_cancel_send();
   test_cancel_stream_read();
   test_cancel_pool_wait();
+  test_cancel_shared_token();
   test_token_lifetime();
   test_timeouts();
   return check_finish("test_cancel");
