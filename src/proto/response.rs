@@ -69,10 +69,16 @@ impl ResponseHead {
     }
 
     /// Every value of `name`, compared case-insensitively, in received order.
+    /// Names are compared by length first, before either span is sliced:
+    /// the framing rules look up several names in every response.
     pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+        let name = name.as_bytes();
+        self.headers
+            .iter()
+            .filter(move |(n, _)| {
+                n.len() == name.len() && n.slice(&self.raw).eq_ignore_ascii_case(name)
+            })
+            .map(|(_, v)| v.slice(&self.raw))
     }
 
     /// The first value of `name`, if any.
