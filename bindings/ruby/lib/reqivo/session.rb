@@ -113,10 +113,15 @@ module Reqivo
       raise
     end
 
+    # get(url, **options), post, ...: #request with that method. The
+    # options are spelled out rather than taken as **opts, so that a call
+    # without any allocates no Hash.
     METHODS.each do |m|
       verb = m.to_s.upcase.freeze
-      define_method(m) do |url, **opts|
-        request(verb, url, **opts)
+      define_method(m) do |url, params: nil, headers: nil, body: nil, json: nil, timeout: nil, cancel: nil,
+                           progress: nil|
+        request(verb, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
+                           cancel: cancel, progress: progress)
       end
     end
 
@@ -409,6 +414,10 @@ module Reqivo
 
     private
 
+    NO_HEADERS = [].freeze
+    # The method names a request most often gets, mapped to what is sent
+    # without a new String per request; anything else is upcased.
+    VERB_NAMES = METHODS.flat_map { |m| [m, m.to_s, m.to_s.upcase] }.to_h { |k| [k, k.to_s.upcase.freeze] }.freeze
     LOGGER_SEVERITY = { debug: Logger::DEBUG, info: Logger::INFO, warn: Logger::WARN, error: Logger::ERROR }.freeze
 
     def set_text(function, text)
@@ -546,27 +555,16 @@ module Reqivo
       raise ArgumentError, 'pass body: or json:, not both' if body && !json.nil?
       raise ArgumentError, 'progress must respond to #call' unless progress.nil? || progress.respond_to?(:call)
 
-      method = method.to_s.upcase
+      method = VERB_NAMES[method] || method.to_s.upcase
       url = with_params(url.to_s, params)
       headers = normalize_headers(headers)
-      if !json.nil?
-        body = JSON.generate(json)
-        headers << ['Content-Type', 'application/json'] unless header?(headers, 'content-type')
-      elsif body.is_a?(Hash) || body.is_a?(Array)
-        body = URI.encode_www_form(body)
-        headers << ['Content-Type', 'application/x-www-form-urlencoded'] unless header?(headers, 'content-type')
-      elsif body.respond_to?(:read)
-        io = body
-        body = nil
-      elsif !body.nil?
-        raise ArgumentError, "body must be a String, IO, Hash or Array, got #{body.class}" unless body.is_a?(String)
-      end
+      body, io, headers = encode_body(body, json, headers) unless body.nil? && json.nil?
 
       err = Native.error_struct
       ptr = Native.reqivo_request_new(method, method.bytesize, url, url.bytesize, err)
       raise Error.from_native(err) if ptr.null?
 
-      req = Handle.new(ptr, Native::FREE[:request], 'request', gc: false)
+      req = Handle::Private.new(ptr, Native::FREE[:request], 'request')
       req.use do |r|
         headers.each do |name, value|
           check(Native.reqivo_request_add_header(r, name, name.bytesize, value, value.bytesize, err), err)
@@ -586,6 +584,22 @@ module Reqivo
     rescue StandardError
       req&.close
       raise
+    end
+
+    # [body String or nil, body IO or nil, headers] for body: or json:.
+    def encode_body(body, json, headers)
+      if !json.nil?
+        body = JSON.generate(json)
+        headers += [['Content-Type', 'application/json']] unless header?(headers, 'content-type')
+      elsif body.is_a?(Hash) || body.is_a?(Array)
+        body = URI.encode_www_form(body)
+        headers += [['Content-Type', 'application/x-www-form-urlencoded']] unless header?(headers, 'content-type')
+      elsif body.respond_to?(:read)
+        return [nil, body, headers]
+      elsif !body.is_a?(String)
+        raise ArgumentError, "body must be a String, IO, Hash or Array, got #{body.class}"
+      end
+      [body, nil, headers]
     end
 
     # Bytes left in `io` when that is knowable (a regular file, a
@@ -643,8 +657,11 @@ module Reqivo
       "#{url}#{sep}#{query}#{hash}#{fragment}"
     end
 
-    # [[name, value], ...] with String names and values; array values repeat.
+    # [[name, value], ...] with String names and values; array values
+    # repeat. Frozen and shared when there are none.
     def normalize_headers(headers)
+      return NO_HEADERS if headers.nil?
+
       out = []
       each_header(headers) { |n, v| out << [n, v] }
       out
