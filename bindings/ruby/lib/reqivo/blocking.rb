@@ -30,6 +30,8 @@ module Reqivo
     # Polls with nothing in flight before the watchdog idles (so a steady
     # stream of requests does not signal it every time).
     IDLE_POLLS = 100
+    # The mask of run: a constant, so a request does not build the Hash.
+    DEFER_INTERRUPTS = { Object => :never }.freeze
 
     @lock = Mutex.new
     @wake = ConditionVariable.new
@@ -44,7 +46,7 @@ module Reqivo
       # interrupted meanwhile. Async interrupts are raised after the block,
       # never inside it; the block's own exceptions propagate as usual.
       def run(cancel)
-        Thread.handle_interrupt(Object => :never) do
+        Thread.handle_interrupt(DEFER_INTERRUPTS) do
           entry = [Thread.current, cancel]
           register(entry)
           begin
@@ -65,23 +67,37 @@ module Reqivo
         @lock.synchronize { @watchdog }
       end
 
+      # Whether the watchdog runs in this process. Threads do not survive
+      # fork, so while this is true the process is the one that started
+      # it: a cheap fork check for what a request does before #run (Cancel
+      # tokens). Read without the lock; a stale answer only means asking
+      # for the pid.
+      def watching?
+        @watchdog&.alive? || false
+      end
+
       private
 
       def register(entry)
         @lock.synchronize do
-          if @pid != Process.pid # forked: the watchdog and the calls stayed behind
-            @calls = {}.compare_by_identity
-            @watchdog = nil
-            @idle = false
-            @pid = Process.pid
+          if watching?
+            @wake.signal if @idle
+          else
+            # A forked child has no live watchdog (threads do not survive
+            # fork): only then is the pid, a system call, worth asking for.
+            forget_parent if @pid != Process.pid
+            @watchdog = start_watchdog
           end
           @calls[entry] = true
-          if @watchdog.nil? || !@watchdog.alive?
-            @watchdog = start_watchdog
-          elsif @idle
-            @wake.signal
-          end
         end
+      end
+
+      # In a forked child: the parent's watchdog and calls stayed behind.
+      def forget_parent
+        @calls = {}.compare_by_identity
+        @watchdog = nil
+        @idle = false
+        @pid = Process.pid
       end
 
       # Called inside run's handle_interrupt(:never), whose mask a new

@@ -55,7 +55,9 @@ module Reqivo
       class << self
         def checkout
           tok = @lock.synchronize do
-            if @pid != Process.pid # forked: start afresh
+            # Forked: the parent's tokens (its file descriptors) are not
+            # ours to use. Blocking.watching? spares the pid system call.
+            unless Blocking.watching? || @pid == Process.pid
               @free = []
               @pid = Process.pid
             end
