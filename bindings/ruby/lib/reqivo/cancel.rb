@@ -39,6 +39,13 @@ module Reqivo
       @handle.use(&block)
     end
 
+    # The token's pointer, for the one call that holds a token of the
+    # Recycler: nobody else can close it meanwhile (the watchdog only
+    # triggers it, through #cancel), so no use is counted.
+    def owned_pointer
+      @handle.pointer
+    end
+
     # Frees the token (requests in flight keep their own reference).
     def close
       @handle.close

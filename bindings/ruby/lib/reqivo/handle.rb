@@ -39,6 +39,14 @@ module Reqivo
       end
     end
 
+    # The pointer, not counted as in use: only for the sole holder of the
+    # handle, which no other thread can close meanwhile.
+    def pointer
+      raise ClosedError, "#{@what} is closed" if @closed
+
+      @ptr
+    end
+
     # Frees the handle now, or when the last call using it ends. Idempotent.
     def close
       free_now = @lock.synchronize do

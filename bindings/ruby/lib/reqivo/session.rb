@@ -149,7 +149,7 @@ module Reqivo
                 cancel: nil, progress: nil)
       req = build_request(method, url, params, headers, body, json, timeout, progress)
       token = own_token(cancel)
-      result = Blocking.run(token) { send_request(req, token) }
+      result = Blocking.run(token) { send_request(req, token, !token.equal?(cancel)) }
       req.keep&.raise_stashed
       if (hooked = @hooks.take_error)
         raise hooked
@@ -463,10 +463,10 @@ module Reqivo
 
     # Inside Blocking.run: the blocking send, then the copy of the response
     # (or the exception to raise, built while the error struct is fresh).
-    def send_request(req, token)
+    def send_request(req, token, owned)
       @handle.use do |s|
         req.use do |r|
-          token.use do |c|
+          use_token(token, owned) do |c|
             err = Native.error_struct
             @hooks.reset_error
             ptr = Native.reqivo_session_send(s, r, c, err)
@@ -490,7 +490,7 @@ module Reqivo
       result = Blocking.run(token) do
         @handle.use do |s|
           req.use do |r|
-            token.use do |c|
+            use_token(token, owned) do |c|
               err = Native.error_struct
               @hooks.reset_error
               ptr = Native.reqivo_session_open(s, r, c, err)
@@ -542,6 +542,13 @@ module Reqivo
       result
     ensure
       Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
+    end
+
+    # Yields the pointer of `token`: one of the Recycler's (`owned`) only
+    # this call holds, so no use is counted; a caller's may be closed by
+    # another thread meanwhile.
+    def use_token(token, owned, &block)
+      owned ? yield(token.owned_pointer) : token.use(&block)
     end
 
     def own_token(cancel)
