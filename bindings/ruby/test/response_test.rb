@@ -146,6 +146,16 @@ class ResponseTest < Minitest::Test
     assert_fake(r)
   end
 
+  def test_a_frozen_response_still_reads_its_fields
+    buf = FFI::MemoryPointer.new(:char, 4096)
+    r = Reqivo::Response.from_native(fake_response(buf, struct: 0, headers: 256, strings: 512, url: 1024,
+                                                         reason: 1100, body: 1200))
+    buf.clear
+    r.freeze
+    assert_fake(r)
+    assert_fake(r)
+  end
+
   def test_built_responses_keep_what_they_were_given
     h = Reqivo::Headers.new([%w[Content-Type text/plain]])
     r = Reqivo::Response.new(status: 201, reason: 'Created', headers: h, body: 'x', url: 'http://x/',

@@ -51,39 +51,39 @@ module Reqivo
 
     # The reason phrase (UTF-8).
     def reason
-      @reason ||= @copy&.reason
+      @reason || keep(:@reason, @copy&.reason)
     end
 
     # A Reqivo::Headers.
     def headers
-      @headers ||= @copy && Headers.new(@copy)
+      @headers || keep(:@headers, @copy && Headers.new(@copy))
     end
 
     # The final URL, after redirects (UTF-8).
     def url
-      @url ||= @copy&.url
+      @url || keep(:@url, @copy&.url)
     end
 
     # "1.1" or "1.0".
     def http_version
-      @http_version ||= @copy&.http_version
+      @http_version || keep(:@http_version, @copy&.http_version)
     end
 
     # The REQIVO_RESPONSE_* bits (see the predicates below).
     def flags
-      @flags ||= @copy&.flag_bits
+      @flags || keep(:@flags, @copy&.flag_bits)
     end
 
     # Redirects followed to reach this response.
     def redirect_count
-      @redirect_count ||= @copy&.redirect_count
+      @redirect_count || keep(:@redirect_count, @copy&.redirect_count)
     end
 
     # The TLS version of the connection as min_version: names it (:tls1_2,
     # :tls1_3), nil without TLS (a number this binding does not know is
     # returned as is).
     def tls_version
-      number = (@tls_version_number ||= @copy&.tls_version_number)
+      number = @tls_version_number || keep(:@tls_version_number, @copy&.tls_version_number)
       return nil if number.nil? || number.zero?
 
       TLS_VERSIONS.key(number) || number
@@ -91,10 +91,10 @@ module Reqivo
 
     # A Timings (seconds), made on first use.
     def timings
-      @timings ||= @copy&.timings_ns
-      return @timings if @timings.nil? || @timings.is_a?(Timings)
+      t = @timings || keep(:@timings, @copy&.timings_ns)
+      return t if t.nil? || t.is_a?(Timings)
 
-      @timings = Timings.new(*@timings.map { |ns| ns.zero? ? nil : ns / 1e9 })
+      keep(:@timings, Timings.new(*t.map { |ns| ns.zero? ? nil : ns / 1e9 }))
     end
 
     # The body decoded with the charset of Content-Type (UTF-8 if none or
@@ -190,6 +190,12 @@ module Reqivo
     end
 
     private
+
+    # A field made on first use, kept for the next (not when the response
+    # is frozen, e.g. by Ractor.make_shareable: it is then made each time).
+    def keep(ivar, value)
+      frozen? ? value : instance_variable_set(ivar, value)
+    end
 
     # from_native's initializer: the status and body now, the rest from
     # `copy` when asked for.
