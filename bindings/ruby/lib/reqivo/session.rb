@@ -571,21 +571,20 @@ module Reqivo
       ptr = Native.reqivo_request_new(method, method.bytesize, url, url.bytesize, err)
       raise Error.from_native(err) if ptr.null?
 
+      # Only this call has the new request yet: `ptr` is used as it is.
       req = Handle::Private.new(ptr, Native::FREE[:request], 'request')
-      req.use do |r|
-        headers.each do |name, value|
-          check(Native.reqivo_request_add_header(r, name, name.bytesize, value, value.bytesize, err), err)
-        end
-        check(Native.reqivo_request_set_body(r, body, body.bytesize, err), err) if body
-        if io || progress
-          req.keep = cbs = Callbacks.new
-          check(Native.reqivo_request_set_body_callback(r, cbs.body_reader(io), nil, io_size(io), err), err) if io
-          check_code(Native.reqivo_request_set_progress(r, cbs.progress(progress), nil)) if progress
-        end
-        if timeout
-          ms = Config.timeout_ms(timeout, @timeout_ms)
-          check_code(Native.reqivo_request_set_timeout(r, Config.native_timeout(ms)))
-        end
+      headers.each do |name, value|
+        check(Native.reqivo_request_add_header(ptr, name, name.bytesize, value, value.bytesize, err), err)
+      end
+      check(Native.reqivo_request_set_body(ptr, body, body.bytesize, err), err) if body
+      if io || progress
+        req.keep = cbs = Callbacks.new
+        check(Native.reqivo_request_set_body_callback(ptr, cbs.body_reader(io), nil, io_size(io), err), err) if io
+        check_code(Native.reqivo_request_set_progress(ptr, cbs.progress(progress), nil)) if progress
+      end
+      if timeout
+        ms = Config.timeout_ms(timeout, @timeout_ms)
+        check_code(Native.reqivo_request_set_timeout(ptr, Config.native_timeout(ms)))
       end
       req
     rescue StandardError
