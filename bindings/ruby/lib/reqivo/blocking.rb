@@ -41,20 +41,28 @@ module Reqivo
     @pid = Process.pid
 
     class << self
-      # Runs the block (the blocking C call and the copy of its result),
-      # cancelling `cancel` (a Reqivo::Cancel) if the calling thread is
-      # interrupted meanwhile. Async interrupts are raised after the block,
-      # never inside it; the block's own exceptions propagate as usual.
-      def run(cancel)
+      # Runs the block (the blocking C call and the copy of its result)
+      # with `cancel` (a Reqivo::Cancel), cancelling it if the calling
+      # thread is interrupted meanwhile. With cancel nil, the block gets a
+      # token of Cancel::Recycler, taken as the call registers and given
+      # back as it unregisters, under the same lock. Async interrupts are
+      # raised after the block, never inside it; the block's own exceptions
+      # propagate as usual.
+      def run(cancel = nil)
         Thread.handle_interrupt(DEFER_INTERRUPTS) do
-          entry = [Thread.current, cancel]
-          register(entry)
+          entry = register(cancel)
           begin
-            yield
+            yield entry[1]
           ensure
-            @lock.synchronize { @calls.delete(entry) }
+            unregister(entry, cancel.nil?)
           end
         end
+      end
+
+      # Runs the block under the lock of the calls in flight, which also
+      # guards Cancel::Recycler's free list.
+      def synchronize(&block)
+        @lock.synchronize(&block)
       end
 
       # Calls in flight now (for tests and diagnostics).
@@ -78,7 +86,8 @@ module Reqivo
 
       private
 
-      def register(entry)
+      # The call's entry, [thread, token], registered.
+      def register(cancel)
         @lock.synchronize do
           if watching?
             @wake.signal if @idle
@@ -88,16 +97,30 @@ module Reqivo
             forget_parent if @pid != Process.pid
             @watchdog = start_watchdog
           end
+          entry = [Thread.current, cancel || Cancel::Recycler.take]
           @calls[entry] = true
+          entry
         end
       end
 
-      # In a forked child: the parent's watchdog and calls stayed behind.
+      # Under the lock: a call unregisters before its token goes back to
+      # the free list, so a token the watchdog triggers still belongs to
+      # the call that was interrupted.
+      def unregister(entry, recycle)
+        @lock.synchronize do
+          @calls.delete(entry)
+          Cancel::Recycler.give(entry[1]) if recycle
+        end
+      end
+
+      # In a forked child: the parent's watchdog, calls and tokens stayed
+      # behind.
       def forget_parent
         @calls = {}.compare_by_identity
         @watchdog = nil
         @idle = false
         @pid = Process.pid
+        Cancel::Recycler.forget_parent
       end
 
       # Called inside run's handle_interrupt(:never), whose mask a new

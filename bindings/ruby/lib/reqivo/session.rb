@@ -148,8 +148,8 @@ module Reqivo
     def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
                 cancel: nil, progress: nil)
       req = build_request(method, url, params, headers, body, json, timeout, progress)
-      token = own_token(cancel)
-      result = Blocking.run(token) { send_request(req, token, !token.equal?(cancel)) }
+      check_cancel(cancel)
+      result = Blocking.run(cancel) { |token| send_request(req, token, cancel.nil?) }
       req.keep&.raise_stashed
       if (hooked = @hooks.take_error)
         raise hooked
@@ -159,7 +159,6 @@ module Reqivo
       result
     ensure
       req&.close
-      Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
     end
 
     # Streams a response body. With a block, yields each chunk (binary
@@ -553,9 +552,13 @@ module Reqivo
 
     def own_token(cancel)
       return Cancel::Recycler.checkout if cancel.nil?
-      raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}" unless cancel.is_a?(Cancel)
 
+      check_cancel(cancel)
       cancel
+    end
+
+    def check_cancel(cancel)
+      raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}" unless cancel.nil? || cancel.is_a?(Cancel)
     end
 
     def build_request(method, url, params, headers, body, json, timeout, progress = nil)
