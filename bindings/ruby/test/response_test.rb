@@ -64,6 +64,21 @@ class ResponseTest < Minitest::Test
     assert_predicate rs[1], :reused?
   end
 
+  # Past the header counts whose index tables are kept, and with one long
+  # header against a short body (the quick bounds test fails, each string
+  # is checked).
+  def test_many_headers_and_a_long_one
+    names = Array.new(70) { |i| ["X-H#{i}", "v#{i}"] } + [['X-Long', 'L' * 3000]]
+    @srv = RawServer.fixed("HTTP/1.1 200 OK\r\n#{names.map { |n, v| "#{n}: #{v}\r\n" }.join}" \
+                           "Content-Length: 1\r\n\r\nx")
+    @session = Reqivo::Session.new(timeout: 5)
+    r = @session.get(@srv.url('/'))
+    @session.get(@srv.url('/')).status
+    compact
+    assert_equal 'x', r.body
+    assert_equal names + [%w[Content-Length 1]], r.headers.to_a
+  end
+
   def test_fields_read_late_under_gc_stress
     @srv = numbered_server
     @session = Reqivo::Session.new(timeout: 5)

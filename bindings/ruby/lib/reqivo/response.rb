@@ -265,15 +265,18 @@ module Reqivo
 
       module_function
 
-      # The indexes of the addresses, and of the lengths, among the words
-      # of `n` headers' strings; made once per count up to SPLIT_MAX.
+      # split(n) for the header counts most responses have, made once each.
       SPLIT_MAX = 64
-      SPLIT = Hash.new do |h, n|
-        h[n] = [(0...n * HEADER_WORDS).step(2).to_a.freeze, (1...n * HEADER_WORDS).step(2).to_a.freeze].freeze
+      SPLIT = Hash.new { |h, n| h[n] = split_indexes(n) }
+
+      # The indexes of the addresses, and of the lengths, among the words
+      # of `n` headers' strings.
+      def split(n)
+        n <= SPLIT_MAX ? SPLIT[n] : split_indexes(n)
       end
 
-      def split(n)
-        n <= SPLIT_MAX ? SPLIT[n] : SPLIT.default_proc.call({}, n)
+      def split_indexes(n)
+        [(0...n * HEADER_WORDS).step(2).to_a.freeze, (1...n * HEADER_WORDS).step(2).to_a.freeze].freeze
       end
 
       # `n` pointer-sized words at `off` bytes from `ptr`.
