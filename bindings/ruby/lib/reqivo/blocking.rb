@@ -77,9 +77,9 @@ module Reqivo
 
       # Whether the watchdog runs in this process. Threads do not survive
       # fork, so while this is true the process is the one that started
-      # it: a cheap fork check for what a request does before #run (Cancel
-      # tokens). Read without the lock; a stale answer only means asking
-      # for the pid.
+      # it: a fork check without a system call (here and in
+      # Cancel::Recycler.take). Read without the lock; a stale answer only
+      # means asking for the pid.
       def watching?
         @watchdog&.alive? || false
       end
@@ -97,6 +97,7 @@ module Reqivo
             forget_parent if @pid != Process.pid
             @watchdog = start_watchdog
           end
+          # (In a forked child, forget_parent has emptied the free list.)
           entry = [Thread.current, cancel || Cancel::Recycler.take]
           @calls[entry] = true
           entry
