@@ -558,7 +558,9 @@ module Reqivo
     end
 
     def check_cancel(cancel)
-      raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}" unless cancel.nil? || cancel.is_a?(Cancel)
+      return if cancel.nil? || cancel.is_a?(Cancel)
+
+      raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}"
     end
 
     def build_request(method, url, params, headers, body, json, timeout, progress = nil)
