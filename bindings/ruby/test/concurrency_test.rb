@@ -218,6 +218,36 @@ class ConcurrencyTest < Minitest::Test
     s&.close
   end
 
+  # A forked child neither uses the parent's cancel tokens (their file
+  # descriptors are shared with the parent) nor counts on its watchdog,
+  # though the binding asks for the pid only when its watchdog is missing.
+  def test_a_forked_child_starts_afresh
+    skip 'no fork here' unless Process.respond_to?(:fork)
+    srv = RawServer.fixed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    @servers << srv
+    s = Reqivo::Session.new
+    s.get(srv.url)
+    parent_tokens = Reqivo::Cancel::Recycler.instance_variable_get(:@free).map(&:object_id)
+    refute_empty parent_tokens
+    parent_watchdog = Reqivo::Blocking.watchdog
+    rd, wr = IO.pipe
+    pid = fork do
+      rd.close
+      got = Reqivo::Session.new.get(srv.url).body
+      wr.write([got, parent_tokens.include?(Reqivo::Cancel::Recycler.checkout.object_id),
+                Reqivo::Blocking.watchdog.equal?(parent_watchdog), Reqivo::Blocking.watching?,
+                Reqivo::Blocking.in_flight].inspect)
+      wr.close
+      exit!(0)
+    end
+    wr.close
+    Process.wait(pid)
+    assert_equal '["ok", false, false, true, 0]', rd.read
+    assert_equal 'ok', s.get(srv.url).body
+  ensure
+    s&.close
+  end
+
   def test_close_while_a_request_is_in_flight_defers_the_free
     srv = stalling(0.3)
     s = Reqivo::Session.new(timeout: 5)

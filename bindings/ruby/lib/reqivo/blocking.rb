@@ -30,6 +30,8 @@ module Reqivo
     # Polls with nothing in flight before the watchdog idles (so a steady
     # stream of requests does not signal it every time).
     IDLE_POLLS = 100
+    # The mask of run: a constant, so a request does not build the Hash.
+    DEFER_INTERRUPTS = { Object => :never }.freeze
 
     @lock = Mutex.new
     @wake = ConditionVariable.new
@@ -39,20 +41,28 @@ module Reqivo
     @pid = Process.pid
 
     class << self
-      # Runs the block (the blocking C call and the copy of its result),
-      # cancelling `cancel` (a Reqivo::Cancel) if the calling thread is
-      # interrupted meanwhile. Async interrupts are raised after the block,
-      # never inside it; the block's own exceptions propagate as usual.
-      def run(cancel)
-        Thread.handle_interrupt(Object => :never) do
-          entry = [Thread.current, cancel]
-          register(entry)
+      # Runs the block (the blocking C call and the copy of its result)
+      # with `cancel` (a Reqivo::Cancel), cancelling it if the calling
+      # thread is interrupted meanwhile. With cancel nil, the block gets a
+      # token of Cancel::Recycler, taken as the call registers and given
+      # back as it unregisters, under the same lock. Async interrupts are
+      # raised after the block, never inside it; the block's own exceptions
+      # propagate as usual.
+      def run(cancel = nil)
+        Thread.handle_interrupt(DEFER_INTERRUPTS) do
+          entry = register(cancel)
           begin
-            yield
+            yield entry[1]
           ensure
-            @lock.synchronize { @calls.delete(entry) }
+            unregister(entry, cancel.nil?)
           end
         end
+      end
+
+      # Runs the block under the lock of the calls in flight, which also
+      # guards Cancel::Recycler's free list.
+      def synchronize(&block)
+        @lock.synchronize(&block)
       end
 
       # Calls in flight now (for tests and diagnostics).
@@ -65,23 +75,53 @@ module Reqivo
         @lock.synchronize { @watchdog }
       end
 
+      # Whether the watchdog runs in this process. Threads do not survive
+      # fork, so while this is true the process is the one that started
+      # it: a fork check without a system call (here and in
+      # Cancel::Recycler.take). Read without the lock; a stale answer only
+      # means asking for the pid.
+      def watching?
+        @watchdog&.alive? || false
+      end
+
       private
 
-      def register(entry)
+      # The call's entry, [thread, token], registered.
+      def register(cancel)
         @lock.synchronize do
-          if @pid != Process.pid # forked: the watchdog and the calls stayed behind
-            @calls = {}.compare_by_identity
-            @watchdog = nil
-            @idle = false
-            @pid = Process.pid
-          end
-          @calls[entry] = true
-          if @watchdog.nil? || !@watchdog.alive?
+          if watching?
+            @wake.signal if @idle
+          else
+            # A forked child has no live watchdog (threads do not survive
+            # fork): only then is the pid, a system call, worth asking for.
+            forget_parent if @pid != Process.pid
             @watchdog = start_watchdog
-          elsif @idle
-            @wake.signal
           end
+          # (In a forked child, forget_parent has emptied the free list.)
+          entry = [Thread.current, cancel || Cancel::Recycler.take]
+          @calls[entry] = true
+          entry
         end
+      end
+
+      # Under the lock: a call unregisters before its token goes back to
+      # the free list, so a token the watchdog triggers still belongs to
+      # the call that was interrupted.
+      def unregister(entry, recycle)
+        @lock.synchronize do
+          @calls.delete(entry)
+          Cancel::Recycler.give(entry[1]) if recycle
+        end
+      end
+
+      # In a forked child: the parent's watchdog, calls and tokens stayed
+      # behind.
+      def forget_parent
+        @calls = {}.compare_by_identity
+        @watchdog = nil
+        @idle = false
+        @pid = Process.pid
+        Cancel::Recycler.forget_parent
       end
 
       # Called inside run's handle_interrupt(:never), whose mask a new

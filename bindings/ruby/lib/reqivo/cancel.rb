@@ -39,36 +39,57 @@ module Reqivo
       @handle.use(&block)
     end
 
+    # The token's pointer, for the one call that holds a token of the
+    # Recycler: nobody else can close it meanwhile (the watchdog only
+    # triggers it, through #cancel), so no use is counted.
+    def owned_pointer
+      @handle.pointer
+    end
+
     # Frees the token (requests in flight keep their own reference).
     def close
       @handle.close
     end
 
     # A free list of untriggered tokens, so a request costs no new token
-    # (each holds a file descriptor).
+    # (each holds a file descriptor). Guarded by Blocking's lock, under
+    # which Blocking.run takes a request's token and gives it back along
+    # with the call's registration (#take, #give); #checkout and #checkin
+    # take the lock for tokens that outlive one Blocking.run (a stream's).
     module Recycler
       MAX = 64
       @free = []
-      @lock = Mutex.new
       @pid = Process.pid
 
       class << self
         def checkout
-          tok = @lock.synchronize do
-            if @pid != Process.pid # forked: start afresh
-              @free = []
-              @pid = Process.pid
-            end
-            @free.pop
-          end
-          tok || Cancel.new
+          Blocking.synchronize { take }
         end
 
         def checkin(tok)
-          return tok.close if tok.cancelled?
+          Blocking.synchronize { give(tok) }
+        end
 
-          keep = @lock.synchronize { @free.size < MAX && (@free << tok) }
-          tok.close unless keep
+        # A token of the list, or a new one. Under Blocking's lock.
+        def take
+          # Forked: the parent's tokens (its file descriptors) are not ours
+          # to use. Blocking.watching? spares the pid system call.
+          forget_parent unless Blocking.watching? || @pid == Process.pid
+          @free.pop || Cancel.new
+        end
+
+        # Keeps an untriggered token for a later call. Under Blocking's lock.
+        def give(tok)
+          if tok.cancelled? || @free.size >= MAX
+            tok.close
+          else
+            @free << tok
+          end
+        end
+
+        def forget_parent
+          @free = []
+          @pid = Process.pid
         end
       end
     end

@@ -4,25 +4,17 @@ module Reqivo
   # A C handle held by an FFI::AutoPointer (freed by GC if forgotten) plus a
   # use count, so that #close never frees memory a call still uses: when
   # another thread closes a session or stream in the middle of a call, the
-  # free is deferred to the end of the last #use.
-  #
-  # `gc: false` is for handles private to one call (a request), which the
-  # call always closes in an `ensure`: no finalizer, which saves the cost
-  # of registering one per request.
+  # free is deferred to the end of the last #use. (A request, private to
+  # one call, has a Handle::Private instead.)
   class Handle
     # Objects C may call into while this handle lives (Callbacks), kept
     # referenced here.
     attr_accessor :keep
 
-    def initialize(ptr, releaser, what, gc: true)
+    def initialize(ptr, releaser, what)
       raise ArgumentError, "NULL #{what}" if ptr.nil? || ptr.null?
 
-      if gc
-        @ptr = FFI::AutoPointer.new(ptr, releaser)
-      else
-        @ptr = ptr
-        @releaser = releaser
-      end
+      @ptr = FFI::AutoPointer.new(ptr, releaser)
       @what = what
       @lock = Mutex.new
       @users = 0
@@ -47,6 +39,14 @@ module Reqivo
       end
     end
 
+    # The pointer, not counted as in use: only for the sole holder of the
+    # handle, which no other thread can close meanwhile.
+    def pointer
+      raise ClosedError, "#{@what} is closed" if @closed
+
+      @ptr
+    end
+
     # Frees the handle now, or when the last call using it ends. Idempotent.
     def close
       free_now = @lock.synchronize do
@@ -66,7 +66,37 @@ module Reqivo
     private
 
     def release
-      @releaser ? @releaser.call(@ptr) : @ptr.free
+      @ptr.free
+    end
+
+    # A handle private to one call on one thread (a request: built, sent
+    # and closed by one Session#request or #stream, which closes it in an
+    # `ensure`). Nothing else can reach it, so it needs no lock, use count
+    # or finalizer: a request makes no Mutex and takes no lock for them.
+    class Private
+      attr_accessor :keep
+
+      def initialize(ptr, releaser, what)
+        raise ArgumentError, "NULL #{what}" if ptr.nil? || ptr.null?
+
+        @ptr = ptr
+        @releaser = releaser
+        @what = what
+      end
+
+      def use
+        raise ClosedError, "#{@what} is closed" if @ptr.nil?
+
+        yield @ptr
+      end
+
+      # Frees the handle. Idempotent.
+      def close
+        ptr = @ptr
+        @ptr = nil
+        @releaser.call(ptr) if ptr
+        nil
+      end
     end
   end
 end

@@ -145,11 +145,16 @@ module Reqivo
     # Forgets what an earlier call on this thread may have left (a log
     # line's exception from a stream read).
     def reset_error
-      @lock.synchronize { @errors.delete(Thread.current) }
+      take_error
+      nil
     end
 
     # The exception a hook raised on this thread during the last call, once.
+    # Only this thread stashes its own, so an empty table (every call of a
+    # session without failing hooks) needs no lock.
     def take_error
+      return nil if @errors.empty?
+
       @lock.synchronize { @errors.delete(Thread.current) }
     end
 

@@ -4,40 +4,32 @@ require 'json'
 require_relative 'headers'
 
 module Reqivo
-  # A complete response, copied into Ruby objects from the library's
-  # fixed-layout reqivo_response (read field by field from the struct, no
-  # call per field), which is then freed. Immutable.
+  # A complete response, copied into Ruby from the library's fixed-layout
+  # reqivo_response, which is then freed. Immutable.
+  #
+  # A response from the library is copied with one read of its bytes (see
+  # Layout::Copy); the status and body are taken at once, everything else
+  # (reason, URL, headers, timings, ...) is cut from that copy when first
+  # asked for, so a caller that reads only the status and body pays for
+  # nothing more. The copy is plain Ruby memory: nothing refers to the
+  # C response once from_native has returned. Two threads asking for the
+  # same field at once may both build it; they get equal values.
   class Response
     # When each phase ended, in seconds since the send began (Float); nil
     # for a phase that did not happen (no DNS for an IP literal, no connect
     # or TLS on a reused connection).
     Timings = Struct.new(:dns, :connect, :tls, :sent, :first_byte, :total)
 
-    attr_reader :status, :reason, :headers, :body, :url, :http_version,
-                :redirect_count, :flags
+    attr_reader :status, :body
 
     # Copies a reqivo_response (a pointer to one, or a Native::Response).
     # Does not free it.
     def self.from_native(resp)
       base = resp.is_a?(Native::Response) ? resp.pointer : resp
-      f = Layout.read_response(base)
-      if f[Layout::STRUCT_SIZE] < Layout::SIZE
-        raise InternalError, "reqivo_response is #{f[Layout::STRUCT_SIZE]} bytes, this binding needs #{Layout::SIZE}"
-      end
+      size = base.get_uint32(Layout::STRUCT_SIZE_AT)
+      raise InternalError, "reqivo_response is #{size} bytes, this binding needs #{Layout::SIZE}" if size < Layout::SIZE
 
-      copy = Layout::Copy.new(base, f)
-      new(
-        status: f[Layout::STATUS],
-        reason: copy.str(f[Layout::REASON_PTR], f[Layout::REASON_LEN]).force_encoding(Encoding::UTF_8),
-        http_version: "#{f[Layout::HTTP_MAJOR]}.#{f[Layout::HTTP_MINOR]}",
-        flags: f[Layout::FLAGS],
-        redirect_count: f[Layout::REDIRECT_COUNT],
-        url: copy.str(f[Layout::URL_PTR], f[Layout::URL_LEN]).force_encoding(Encoding::UTF_8),
-        headers: Headers.new(copy),
-        body: copy.str(f[Layout::BODY], f[Layout::BODY_LEN]),
-        timings: f[Layout::TIMINGS],
-        tls_version: f[Layout::TLS_VERSION]
-      )
+      allocate.__send__(:copied, base.get_uint16(Layout::STATUS_AT), Layout::Copy.new(base))
     end
 
     # timings: a Timings, or the six nanosecond counts of reqivo_timings.
@@ -54,22 +46,55 @@ module Reqivo
       @redirect_count = redirect_count
       @timings = timings
       @tls_version_number = tls_version
+      @copy = nil
+    end
+
+    # The reason phrase (UTF-8).
+    def reason
+      @reason || keep(:@reason, @copy&.reason)
+    end
+
+    # A Reqivo::Headers.
+    def headers
+      @headers || keep(:@headers, @copy && Headers.new(@copy))
+    end
+
+    # The final URL, after redirects (UTF-8).
+    def url
+      @url || keep(:@url, @copy&.url)
+    end
+
+    # "1.1" or "1.0".
+    def http_version
+      @http_version || keep(:@http_version, @copy&.http_version)
+    end
+
+    # The REQIVO_RESPONSE_* bits (see the predicates below).
+    def flags
+      @flags || keep(:@flags, @copy&.flag_bits)
+    end
+
+    # Redirects followed to reach this response.
+    def redirect_count
+      @redirect_count || keep(:@redirect_count, @copy&.redirect_count)
     end
 
     # The TLS version of the connection as min_version: names it (:tls1_2,
     # :tls1_3), nil without TLS (a number this binding does not know is
     # returned as is).
     def tls_version
-      return nil if @tls_version_number.nil? || @tls_version_number.zero?
+      number = @tls_version_number || keep(:@tls_version_number, @copy&.tls_version_number)
+      return nil if number.nil? || number.zero?
 
-      TLS_VERSIONS.key(@tls_version_number) || @tls_version_number
+      TLS_VERSIONS.key(number) || number
     end
 
     # A Timings (seconds), made on first use.
     def timings
-      return @timings if @timings.nil? || @timings.is_a?(Timings)
+      t = @timings || keep(:@timings, @copy&.timings_ns)
+      return t if t.nil? || t.is_a?(Timings)
 
-      @timings = Timings.new(*@timings.map { |ns| ns.zero? ? nil : ns / 1e9 })
+      keep(:@timings, Timings.new(*t.map { |ns| ns.zero? ? nil : ns / 1e9 }))
     end
 
     # The body decoded with the charset of Content-Type (UTF-8 if none or
@@ -84,7 +109,7 @@ module Reqivo
 
     # The charset parameter of Content-Type, or nil.
     def charset
-      ct = @headers['content-type'] or return nil
+      ct = headers['content-type'] or return nil
       ct[/;\s*charset\s*=\s*"?([^";\s]+)"?/i, 1]
     end
 
@@ -146,7 +171,7 @@ module Reqivo
     # tls?, decompressed?, redirect_not_followed? (a 307/308 returned
     # because a streamed body cannot be sent again), ...
     RESPONSE_FLAGS.each do |name, bit|
-      define_method(:"#{name}?") { (@flags & bit).nonzero? ? true : false }
+      define_method(:"#{name}?") { (flags & bit).nonzero? ? true : false }
     end
 
     # 2xx.
@@ -161,13 +186,29 @@ module Reqivo
     end
 
     def inspect
-      "#<Reqivo::Response #{@status} #{@reason} #{@url} (#{@body.bytesize} bytes)>"
+      "#<Reqivo::Response #{@status} #{reason} #{url} (#{@body.bytesize} bytes)>"
     end
 
-    # Reads reqivo_response in one copy: the struct's bytes are unpacked
-    # with a template built from Native::Response's layout (offsets and
-    # types as ffi computed them), so there is no per-field call and no
-    # nested struct object per string.
+    private
+
+    # A field made on first use, kept for the next (not when the response
+    # is frozen, e.g. by Ractor.make_shareable: it is then made each time).
+    def keep(ivar, value)
+      frozen? ? value : instance_variable_set(ivar, value)
+    end
+
+    # from_native's initializer: the status and body now, the rest from
+    # `copy` when asked for.
+    def copied(status, copy)
+      @status = status
+      @body = copy.body
+      @copy = copy
+      self
+    end
+
+    # Where reqivo_response's fields are (offsets and types as ffi computed
+    # them for Native::Response, so nothing is copied by hand from the
+    # header), and the Ruby copy of one response (Copy).
     module Layout
       DIRECTIVES = {
         FFI::Type::UINT8 => 'C', FFI::Type::UINT16 => 'S', FFI::Type::UINT32 => 'L',
@@ -194,27 +235,59 @@ module Reqivo
       end
 
       FIELDS = flatten(Native::Response).freeze
-      NAMES = FIELDS.map(&:first).freeze
-      TEMPLATE = FIELDS.map { |_, off, dir| "@#{off}#{dir}" }.join.freeze
       SIZE = Native::Response.size
+      WORD = FFI.type_size(:pointer)
 
-      # Index of each scalar in read_response's array: STATUS, URL_PTR, ...
-      NAMES.each_with_index { |name, i| const_set(name.upcase, i) }
-      # The six reqivo_timings counts, as a slice of that array.
-      TIMINGS = (NAMES.index(Native::Timings.members.first)..NAMES.index(Native::Timings.members.last)).freeze
+      # For each scalar: its offset (STATUS_AT, URL_PTR_AT, ...) and the
+      # unpack1 template that reads it from a copy of the struct (STATUS_T).
+      FIELDS.each do |name, off, dir|
+        const_set(:"#{name.upcase}_AT", off)
+        const_set(:"#{name.upcase}_T", "@#{off}#{dir}".freeze)
+      end
+      # The six reqivo_timings counts, in order.
+      TIMINGS_T = Native::Timings.members.map { |m| const_get(:"#{m.upcase}_T") }.join.freeze
+
+      # The strings' pointers and lengths and the header array, eight
+      # consecutive words, are read with one call.
+      SPANS = %i[url_ptr url_len reason_ptr reason_len headers header_count body body_len].freeze
+      SPANS_AT = URL_PTR_AT
+      unless SPANS.each_with_index.all? { |n, i| FIELDS.include?([n, SPANS_AT + i * WORD, 'J']) }
+        raise LoadError, 'unexpected reqivo_response layout'
+      end
 
       # reqivo_header is four pointer-sized words with no padding.
-      HEADER_WORDS = Native::Header.size / FFI.type_size(:pointer)
-      unless flatten(Native::Header).each_with_index.all? { |(_, off, dir), i| dir == 'J' && off == i * FFI.type_size(:pointer) } &&
+      HEADER_SIZE = Native::Header.size
+      HEADER_WORDS = HEADER_SIZE / WORD
+      unless flatten(Native::Header).each_with_index.all? { |(_, off, dir), i| dir == 'J' && off == i * WORD } &&
              HEADER_WORDS == 4
         raise LoadError, 'unexpected reqivo_header layout'
       end
 
       module_function
 
-      # Every scalar of the struct at `ptr`, in NAMES order.
-      def read_response(ptr)
-        ptr.get_bytes(0, SIZE).unpack(TEMPLATE)
+      # split(n) for the header counts most responses have, made once each.
+      SPLIT_MAX = 64
+      SPLIT = Hash.new { |h, n| h[n] = split_indexes(n) }
+
+      # The indexes of the addresses, and of the lengths, among the words
+      # of `n` headers' strings.
+      def split(n)
+        n <= SPLIT_MAX ? SPLIT[n] : split_indexes(n)
+      end
+
+      def split_indexes(n)
+        [(0...n * HEADER_WORDS).step(2).to_a.freeze, (1...n * HEADER_WORDS).step(2).to_a.freeze].freeze
+      end
+
+      # `n` pointer-sized words at `off` bytes from `ptr`.
+      def words(ptr, off, n)
+        WORD == 8 ? ptr.get_array_of_uint64(off, n) : ptr.get_array_of_uint32(off, n)
+      end
+
+      # `n` words at address `addr`, read through `base` when after it.
+      def words_at(base, addr, n)
+        off = addr - base.address
+        off >= 0 ? words(base, off, n) : words(FFI::Pointer.new(addr), 0, n)
       end
 
       # `len` bytes at address `addr`, read through `base` when after it.
@@ -225,67 +298,146 @@ module Reqivo
         off >= 0 ? base.get_bytes(off, len) : FFI::Pointer.new(addr).get_bytes(0, len)
       end
 
-      # A Ruby copy of one response's bytes. The library puts the struct,
-      # the header array and every string in one allocation (DESIGN §4),
-      # so this normally reads [struct, last byte) in one get_bytes and
-      # cuts strings out of it; if some string lies before the struct or
-      # the span is much larger than the bytes in it, each string is read
-      # on its own instead. Header fields are cut out when first asked for.
+      def utf8(s)
+        s.force_encoding(Encoding::UTF_8)
+      end
+
+      def text_or_binary(s)
+        s.force_encoding(Encoding::UTF_8)
+        s.valid_encoding? ? s : s.force_encoding(Encoding::BINARY)
+      end
+
+      # A Ruby copy of one response, taken while the C response lives and
+      # read after it is freed. The library puts the struct, the header
+      # array and every string in one allocation, struct first (DESIGN §4),
+      # so this normally reads [struct, last byte) with one get_bytes, cuts
+      # the body out at once and everything else when asked for. If some
+      # string lies before the struct, or the span is much larger than the
+      # bytes in it, every string is read on its own now instead.
       class Copy
         SLACK = 4096
 
-        attr_reader :header_count
+        attr_reader :body
 
-        def initialize(base, f)
+        def initialize(base)
           lo = base.address
-          @header_count = count = f[HEADER_COUNT]
-          @words = count.zero? ? [] : Layout.bytes(base, f[HEADERS], count * Native::Header.size).unpack("J#{count * HEADER_WORDS}")
-          spans = [f[URL_PTR], f[URL_LEN], f[REASON_PTR], f[REASON_LEN], f[BODY], f[BODY_LEN],
-                   f[HEADERS], count * Native::Header.size]
-          hi = lo + SIZE
-          total = SIZE
-          contiguous = true
-          [spans, @words].each do |list|
-            i = 0
-            while i < list.size
-              addr = list[i]
-              len = list[i + 1]
-              i += 2
-              next if len.zero?
+          spans = Layout.words(base, SPANS_AT, SPANS.size)
+          count = spans[5]
+          words = count.zero? ? [] : Layout.words_at(base, spans[4], count * HEADER_WORDS)
+          @lo = lo
+          if (hi = extent(lo, spans, words))
+            @blob = base.get_bytes(0, hi - lo)
+            @body = str(spans[6], spans[7])
+          else
+            copy_each(base, spans, words)
+          end
+        end
 
-              contiguous = false if addr < lo
-              e = addr + len
-              hi = e if e > hi
-              total += len
+        def reason
+          @reason || Layout.utf8(str(@blob.unpack1(REASON_PTR_T), @blob.unpack1(REASON_LEN_T)))
+        end
+
+        def url
+          @url || Layout.utf8(str(@blob.unpack1(URL_PTR_T), @blob.unpack1(URL_LEN_T)))
+        end
+
+        # [[name, value], ...] in received order.
+        def header_fields
+          return @fields if @fields
+
+          count = @blob.unpack1(HEADER_COUNT_T)
+          return [] if count.zero?
+
+          w = @blob.unpack("@#{@blob.unpack1(HEADERS_T) - @lo}J#{count * HEADER_WORDS}")
+          fields(w, count) { |addr, len| str(addr, len) }
+        end
+
+        def http_version
+          "#{@blob.unpack1(HTTP_MAJOR_T)}.#{@blob.unpack1(HTTP_MINOR_T)}"
+        end
+
+        def flag_bits
+          @blob.unpack1(FLAGS_T)
+        end
+
+        def redirect_count
+          @blob.unpack1(REDIRECT_COUNT_T)
+        end
+
+        def tls_version_number
+          @blob.unpack1(TLS_VERSION_T)
+        end
+
+        # The six reqivo_timings counts (nanoseconds).
+        def timings_ns
+          @blob.unpack(TIMINGS_T)
+        end
+
+        private
+
+        # The end of [lo, end) holding the struct at `lo`, its strings and
+        # its header array, or nil when one lies before the struct or the
+        # span is much larger than the bytes in it. `spans` is turned into
+        # (address, length) pairs. The header strings normally lie between
+        # the header array and the body, which one test over all of them
+        # shows at C speed (lowest address, highest address plus longest
+        # length); only when it fails is each one checked.
+        def extent(lo, spans, words)
+          spans[5] *= HEADER_SIZE
+          hi = scan(spans, lo, lo + SIZE) or return nil
+          total = SIZE + spans[1] + spans[3] + spans[5] + spans[7]
+          unless words.empty?
+            addr_at, len_at = Layout.split(words.size / HEADER_WORDS)
+            addrs = words.values_at(*addr_at)
+            lens = words.values_at(*len_at)
+            total += lens.sum
+            unless addrs.min >= lo && addrs.max + lens.max <= hi
+              hi = scan(words, lo, hi) or return nil
             end
           end
-          if contiguous && hi - lo <= total + total / 4 + SLACK
-            @lo = lo
-            @blob = base.get_bytes(0, hi - lo)
-          else
-            @base = base
+          hi - lo <= total + total / 4 + SLACK ? hi : nil
+        end
+
+        # `hi`, or the end of the last of the (address, length) `pairs` if
+        # later; nil if one starts before `lo`. Empty strings are skipped.
+        def scan(pairs, lo, hi)
+          i = 0
+          n = pairs.size
+          while i < n
+            len = pairs[i + 1]
+            if len != 0
+              addr = pairs[i]
+              return nil if addr < lo
+
+              e = addr + len
+              hi = e if e > hi
+            end
+            i += 2
+          end
+          hi
+        end
+
+        # The rare layout: every string copied now, the struct for the scalars.
+        def copy_each(base, spans, words)
+          @blob = base.get_bytes(0, SIZE)
+          @body = Layout.bytes(base, spans[6], spans[7])
+          @reason = Layout.utf8(Layout.bytes(base, spans[2], spans[3]))
+          @url = Layout.utf8(Layout.bytes(base, spans[0], spans[1]))
+          @fields = fields(words, words.size / HEADER_WORDS) { |addr, len| Layout.bytes(base, addr, len) }
+        end
+
+        def fields(w, count)
+          Array.new(count) do |i|
+            j = i * HEADER_WORDS
+            [Layout.text_or_binary(yield(w[j], w[j + 1])), Layout.text_or_binary(yield(w[j + 2], w[j + 3]))]
           end
         end
 
         def str(addr, len)
           return String.new(encoding: Encoding::BINARY) if len.zero?
 
-          @blob ? @blob.byteslice(addr - @lo, len) : Layout.bytes(@base, addr, len)
+          @blob.byteslice(addr - @lo, len)
         end
-
-        # [[name, value], ...] in received order.
-        def header_fields
-          w = @words
-          Array.new(@header_count) do |i|
-            j = i * 4
-            [Layout.text_or_binary(str(w[j], w[j + 1])), Layout.text_or_binary(str(w[j + 2], w[j + 3]))]
-          end
-        end
-      end
-
-      def text_or_binary(s)
-        s.force_encoding(Encoding::UTF_8)
-        s.valid_encoding? ? s : s.force_encoding(Encoding::BINARY)
       end
     end
   end

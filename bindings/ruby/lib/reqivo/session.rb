@@ -113,10 +113,15 @@ module Reqivo
       raise
     end
 
+    # get(url, **options), post, ...: #request with that method. The
+    # options are spelled out rather than taken as **opts, so that a call
+    # without any allocates no Hash.
     METHODS.each do |m|
       verb = m.to_s.upcase.freeze
-      define_method(m) do |url, **opts|
-        request(verb, url, **opts)
+      define_method(m) do |url, params: nil, headers: nil, body: nil, json: nil, timeout: nil, cancel: nil,
+                           progress: nil|
+        request(verb, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
+                           cancel: cancel, progress: progress)
       end
     end
 
@@ -143,8 +148,8 @@ module Reqivo
     def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
                 cancel: nil, progress: nil)
       req = build_request(method, url, params, headers, body, json, timeout, progress)
-      token = own_token(cancel)
-      result = Blocking.run(token) { send_request(req, token) }
+      check_cancel(cancel)
+      result = Blocking.run(cancel) { |token| send_request(req, token, cancel.nil?) }
       req.keep&.raise_stashed
       if (hooked = @hooks.take_error)
         raise hooked
@@ -154,7 +159,6 @@ module Reqivo
       result
     ensure
       req&.close
-      Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
     end
 
     # Streams a response body. With a block, yields each chunk (binary
@@ -409,6 +413,10 @@ module Reqivo
 
     private
 
+    NO_HEADERS = [].freeze
+    # The method names a request most often gets, mapped to what is sent
+    # without a new String per request; anything else is upcased.
+    VERB_NAMES = METHODS.flat_map { |m| [m, m.to_s, m.to_s.upcase] }.to_h { |k| [k, k.to_s.upcase.freeze] }.freeze
     LOGGER_SEVERITY = { debug: Logger::DEBUG, info: Logger::INFO, warn: Logger::WARN, error: Logger::ERROR }.freeze
 
     def set_text(function, text)
@@ -454,10 +462,10 @@ module Reqivo
 
     # Inside Blocking.run: the blocking send, then the copy of the response
     # (or the exception to raise, built while the error struct is fresh).
-    def send_request(req, token)
+    def send_request(req, token, owned)
       @handle.use do |s|
         req.use do |r|
-          token.use do |c|
+          use_token(token, owned) do |c|
             err = Native.error_struct
             @hooks.reset_error
             ptr = Native.reqivo_session_send(s, r, c, err)
@@ -481,7 +489,7 @@ module Reqivo
       result = Blocking.run(token) do
         @handle.use do |s|
           req.use do |r|
-            token.use do |c|
+            use_token(token, owned) do |c|
               err = Native.error_struct
               @hooks.reset_error
               ptr = Native.reqivo_session_open(s, r, c, err)
@@ -535,57 +543,74 @@ module Reqivo
       Cancel::Recycler.checkin(token) if token && !token.equal?(cancel)
     end
 
+    # Yields the pointer of `token`: one of the Recycler's (`owned`) only
+    # this call holds, so no use is counted; a caller's may be closed by
+    # another thread meanwhile.
+    def use_token(token, owned, &block)
+      owned ? yield(token.owned_pointer) : token.use(&block)
+    end
+
     def own_token(cancel)
       return Cancel::Recycler.checkout if cancel.nil?
-      raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}" unless cancel.is_a?(Cancel)
 
+      check_cancel(cancel)
       cancel
+    end
+
+    def check_cancel(cancel)
+      return if cancel.nil? || cancel.is_a?(Cancel)
+
+      raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}"
     end
 
     def build_request(method, url, params, headers, body, json, timeout, progress = nil)
       raise ArgumentError, 'pass body: or json:, not both' if body && !json.nil?
       raise ArgumentError, 'progress must respond to #call' unless progress.nil? || progress.respond_to?(:call)
 
-      method = method.to_s.upcase
+      method = VERB_NAMES[method] || method.to_s.upcase
       url = with_params(url.to_s, params)
       headers = normalize_headers(headers)
-      if !json.nil?
-        body = JSON.generate(json)
-        headers << ['Content-Type', 'application/json'] unless header?(headers, 'content-type')
-      elsif body.is_a?(Hash) || body.is_a?(Array)
-        body = URI.encode_www_form(body)
-        headers << ['Content-Type', 'application/x-www-form-urlencoded'] unless header?(headers, 'content-type')
-      elsif body.respond_to?(:read)
-        io = body
-        body = nil
-      elsif !body.nil?
-        raise ArgumentError, "body must be a String, IO, Hash or Array, got #{body.class}" unless body.is_a?(String)
-      end
+      body, io, headers = encode_body(body, json, headers) unless body.nil? && json.nil?
 
       err = Native.error_struct
       ptr = Native.reqivo_request_new(method, method.bytesize, url, url.bytesize, err)
       raise Error.from_native(err) if ptr.null?
 
-      req = Handle.new(ptr, Native::FREE[:request], 'request', gc: false)
-      req.use do |r|
-        headers.each do |name, value|
-          check(Native.reqivo_request_add_header(r, name, name.bytesize, value, value.bytesize, err), err)
-        end
-        check(Native.reqivo_request_set_body(r, body, body.bytesize, err), err) if body
-        if io || progress
-          req.keep = cbs = Callbacks.new
-          check(Native.reqivo_request_set_body_callback(r, cbs.body_reader(io), nil, io_size(io), err), err) if io
-          check_code(Native.reqivo_request_set_progress(r, cbs.progress(progress), nil)) if progress
-        end
-        if timeout
-          ms = Config.timeout_ms(timeout, @timeout_ms)
-          check_code(Native.reqivo_request_set_timeout(r, Config.native_timeout(ms)))
-        end
+      # Only this call has the new request yet: `ptr` is used as it is.
+      req = Handle::Private.new(ptr, Native::FREE[:request], 'request')
+      headers.each do |name, value|
+        check(Native.reqivo_request_add_header(ptr, name, name.bytesize, value, value.bytesize, err), err)
+      end
+      check(Native.reqivo_request_set_body(ptr, body, body.bytesize, err), err) if body
+      if io || progress
+        req.keep = cbs = Callbacks.new
+        check(Native.reqivo_request_set_body_callback(ptr, cbs.body_reader(io), nil, io_size(io), err), err) if io
+        check_code(Native.reqivo_request_set_progress(ptr, cbs.progress(progress), nil)) if progress
+      end
+      if timeout
+        ms = Config.timeout_ms(timeout, @timeout_ms)
+        check_code(Native.reqivo_request_set_timeout(ptr, Config.native_timeout(ms)))
       end
       req
     rescue StandardError
       req&.close
       raise
+    end
+
+    # [body String or nil, body IO or nil, headers] for body: or json:.
+    def encode_body(body, json, headers)
+      if !json.nil?
+        body = JSON.generate(json)
+        headers += [['Content-Type', 'application/json']] unless header?(headers, 'content-type')
+      elsif body.is_a?(Hash) || body.is_a?(Array)
+        body = URI.encode_www_form(body)
+        headers += [['Content-Type', 'application/x-www-form-urlencoded']] unless header?(headers, 'content-type')
+      elsif body.respond_to?(:read)
+        return [nil, body, headers]
+      elsif !body.is_a?(String)
+        raise ArgumentError, "body must be a String, IO, Hash or Array, got #{body.class}"
+      end
+      [body, nil, headers]
     end
 
     # Bytes left in `io` when that is knowable (a regular file, a
@@ -643,8 +668,11 @@ module Reqivo
       "#{url}#{sep}#{query}#{hash}#{fragment}"
     end
 
-    # [[name, value], ...] with String names and values; array values repeat.
+    # [[name, value], ...] with String names and values; array values
+    # repeat. Frozen and shared when there are none.
     def normalize_headers(headers)
+      return NO_HEADERS if headers.nil?
+
       out = []
       each_header(headers) { |n, v| out << [n, v] }
       out
