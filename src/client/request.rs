@@ -78,7 +78,10 @@ impl Request {
     pub fn new(method: &str, url: &str) -> Result<Request, ClientError> {
         validate_method(method)?;
         let target = match Url::parse(url) {
-            Ok(_) => Target::Absolute(parse_absolute(url)?),
+            Ok(parsed) => {
+                check_scheme(&parsed)?;
+                Target::Absolute(parsed)
+            }
             Err(url::ParseError::RelativeUrlWithoutBase) => Target::Relative(url.to_string()),
             Err(e) => {
                 return Err(ClientError::new(
