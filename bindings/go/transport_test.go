@@ -225,9 +225,25 @@ func TestTransportStreamLargeBody(t *testing.T) {
 func TestTransportContextCancel(t *testing.T) {
 	rs, got := stalledServer(t)
 	client, _ := newTestClient(t)
+	err, took := cancelStalledDo(t, client, rs.URL+"/stall", got)
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		t.Errorf("http.Client error %T is not a *url.Error", err)
+	}
+	if took > cancelBound {
+		t.Errorf("cancel took %v", took)
+	}
+}
+
+// cancelStalledDo sends a GET for url (a stalled route) through client,
+// cancels its context once the server has it (got), and returns the error
+// client.Do gave, which must be a cancellation, and how long after the
+// cancel it returned.
+func cancelStalledDo(t *testing.T, client *http.Client, url string, got <-chan struct{}) (error, time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", rs.URL+"/stall", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	errc := make(chan error, 1)
 	var returned atomic.Int64
 	go func() {
@@ -243,15 +259,10 @@ func TestTransportContextCancel(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCanceled) {
 			t.Fatalf("error %v", err)
 		}
-		var ue *url.Error
-		if !errors.As(err, &ue) {
-			t.Errorf("http.Client error %T is not a *url.Error", err)
-		}
-		if took := time.Duration(returned.Load() - canceledAt.UnixNano()); took > cancelBound {
-			t.Errorf("cancel took %v", took)
-		}
+		return err, time.Duration(returned.Load() - canceledAt.UnixNano())
 	case <-time.After(testTimeout):
 		t.Fatal("client.Do did not return after cancel")
+		return nil, 0
 	}
 }
 
