@@ -103,16 +103,10 @@ impl Cancel {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
 
     use super::*;
-
-    fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (client, server)
-    }
+    use crate::net::test_support::tcp_pair as pair;
 
     fn reads_eof_at_once(s: &TcpStream) -> bool {
         s.set_nonblocking(true).unwrap();

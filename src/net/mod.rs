@@ -23,3 +23,16 @@ pub use error::{NetError, NetErrorKind};
 pub use pool::{KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats};
 pub use proxy::{Proxy, Route};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::net::{TcpListener, TcpStream};
+
+    /// A connected pair of loopback TCP sockets: (client, server).
+    pub fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+}

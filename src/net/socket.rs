@@ -280,14 +280,11 @@ impl Write for Now<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
-
     use super::*;
+    use crate::net::test_support::tcp_pair;
 
     fn connected() -> (Socket, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
+        let (client, server) = tcp_pair();
         let mut sock = Socket::new(client);
         sock.set_blocking().unwrap();
         (sock, server)
@@ -337,9 +334,7 @@ mod tests {
 
     #[test]
     fn socket_not_yet_blocking_waits_in_poll_and_now_never_waits() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (_server, _) = listener.accept().unwrap();
+        let (client, _server) = tcp_pair();
         let mut sock = Socket::new(client);
         // Still in blocking mode as std made it, but `Now` must not wait.
         let mut buf = [0u8; 8];
