@@ -121,7 +121,9 @@ struct State {
     /// Idle connections per key, most recent last. A key's entry stays
     /// (possibly empty) while it has open connections, so a keep-alive
     /// request cycle moves a connection out and back without allocating.
-    idle: HashMap<Arc<PoolKey>, Vec<Conn>>,
+    /// Boxed: a connection moves in and out of here on every request,
+    /// and a pointer is cheaper to move than the connection.
+    idle: HashMap<Arc<PoolKey>, Vec<Box<Conn>>>,
     /// Open connections per key, idle or in use.
     open: HashMap<Arc<PoolKey>, usize>,
     open_total: usize,
@@ -143,7 +145,7 @@ impl State {
         }
     }
 
-    fn pop_idle(&mut self, key: &KeyRef<'_>) -> Option<(Arc<PoolKey>, Conn)> {
+    fn pop_idle(&mut self, key: &KeyRef<'_>) -> Option<(Arc<PoolKey>, Box<Conn>)> {
         let (k, list) = self.idle.get_key_value_mut(key)?;
         let conn = list.pop()?;
         self.idle_count -= 1;
@@ -151,7 +153,7 @@ impl State {
     }
 
     /// Removes the oldest idle connection of any key but `keep`, to make room.
-    fn evict_other(&mut self, keep: &KeyRef<'_>) -> Option<(Arc<PoolKey>, Conn)> {
+    fn evict_other(&mut self, keep: &KeyRef<'_>) -> Option<(Arc<PoolKey>, Box<Conn>)> {
         let (key, list) = self
             .idle
             .iter_mut()
@@ -180,7 +182,7 @@ pub struct Pool {
 
 /// A connection checked out of the pool.
 pub struct Lease {
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
     key: Arc<PoolKey>,
     pool: Pool,
     /// True when the connection had served an earlier request.
@@ -196,7 +198,7 @@ impl Lease {
 
     /// What the connection's TLS handshake settled on; `None` for plain HTTP.
     pub fn tls_info(&self) -> Option<TlsInfo> {
-        self.conn.as_ref().and_then(Conn::tls_info)
+        self.conn.as_ref().and_then(|c| c.tls_info())
     }
 
     /// Takes the connection out of the pool for good: an upgraded
@@ -209,7 +211,7 @@ impl Lease {
             .take()
             .expect("a lease holds its connection until released");
         self.pool.forget_detached(&self.key);
-        conn
+        *conn
     }
 
     /// Gives the connection back: kept idle when `reusable`, else closed.
@@ -292,7 +294,7 @@ impl Pool {
         n
     }
 
-    fn close(&self, conn: Conn) {
+    fn close(&self, conn: Box<Conn>) {
         self.shared.closed.fetch_add(1, Ordering::Relaxed);
         drop(conn);
     }
@@ -403,7 +405,7 @@ impl Pool {
             Ok(conn) => {
                 self.shared.opened.fetch_add(1, Ordering::Relaxed);
                 Ok(Lease {
-                    conn: Some(conn),
+                    conn: Some(Box::new(conn)),
                     key: owned,
                     pool: self.clone(),
                     reused: false,
@@ -432,7 +434,7 @@ impl Pool {
         }
     }
 
-    fn checkin(&self, key: &Arc<PoolKey>, mut conn: Conn, reusable: bool) {
+    fn checkin(&self, key: &Arc<PoolKey>, mut conn: Box<Conn>, reusable: bool) {
         let mut st = self.lock();
         st.in_use -= 1;
         // Waiters register under this lock before they sleep, so reading
