@@ -123,6 +123,7 @@ struct State {
     /// request cycle moves a connection out and back without allocating.
     /// Boxed: a connection moves in and out of here on every request,
     /// and a pointer is cheaper to move than the connection.
+    #[allow(clippy::vec_box)]
     idle: HashMap<Arc<PoolKey>, Vec<Box<Conn>>>,
     /// Open connections per key, idle or in use.
     open: HashMap<Arc<PoolKey>, usize>,
