@@ -146,7 +146,11 @@ impl VecWord {
 
     /// (capacity, pad).
     fn unpack(word: u64) -> (usize, usize) {
-        ((word >> Self::PAD_BITS) as usize, (word & 0b111) as usize)
+        let pad_mask = (1 << Self::PAD_BITS) - 1;
+        (
+            (word >> Self::PAD_BITS) as usize,
+            (word & pad_mask) as usize,
+        )
     }
 }
 

@@ -75,12 +75,7 @@ impl Socket {
         what: &dyn fmt::Display,
     ) -> Result<usize, NetError> {
         self.call(Dir::Read, op, budget, what, |fd, now| {
-            let flags = if now {
-                RecvFlags::DONTWAIT
-            } else {
-                RecvFlags::empty()
-            };
-            Ok(rustix::net::recv(fd, &mut *dst, flags)?.0)
+            sys_recv(fd, dst, now)
         })
     }
 
@@ -94,7 +89,7 @@ impl Socket {
         what: &dyn fmt::Display,
     ) -> Result<usize, NetError> {
         self.call(Dir::Write, op, budget, what, |fd, now| {
-            Ok(rustix::net::send(fd, src, send_flags(now))?)
+            sys_send(fd, src, now)
         })
     }
 
@@ -106,8 +101,7 @@ impl Socket {
         what: &dyn fmt::Display,
     ) -> Result<usize, NetError> {
         self.call(Dir::Write, op, budget, what, |fd, now| {
-            socket2::SockRef::from(&fd)
-                .send_vectored_with_flags(bufs, send_flags(now).bits() as i32)
+            sys_send_vectored(fd, bufs, now)
         })
     }
 
@@ -201,6 +195,26 @@ impl Socket {
     }
 }
 
+// The system calls, made to wait or not (`now`) whatever the socket's
+// mode. Sends never raise SIGPIPE: a peer that has gone away is EPIPE.
+
+fn sys_recv(fd: BorrowedFd<'_>, dst: &mut [u8], now: bool) -> io::Result<usize> {
+    let flags = if now {
+        RecvFlags::DONTWAIT
+    } else {
+        RecvFlags::empty()
+    };
+    Ok(rustix::net::recv(fd, dst, flags)?.0)
+}
+
+fn sys_send(fd: BorrowedFd<'_>, src: &[u8], now: bool) -> io::Result<usize> {
+    Ok(rustix::net::send(fd, src, send_flags(now))?)
+}
+
+fn sys_send_vectored(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>], now: bool) -> io::Result<usize> {
+    socket2::SockRef::from(&fd).send_vectored_with_flags(bufs, send_flags(now).bits() as i32)
+}
+
 fn send_flags(now: bool) -> SendFlags {
     if now {
         SendFlags::NOSIGNAL | SendFlags::DONTWAIT
@@ -259,18 +273,17 @@ pub(crate) struct Now<'a>(pub &'a TcpStream);
 
 impl Read for Now<'_> {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        Ok(rustix::net::recv(self.0, dst, RecvFlags::DONTWAIT)?.0)
+        sys_recv(self.0.as_fd(), dst, true)
     }
 }
 
 impl Write for Now<'_> {
     fn write(&mut self, src: &[u8]) -> io::Result<usize> {
-        Ok(rustix::net::send(self.0, src, send_flags(true))?)
+        sys_send(self.0.as_fd(), src, true)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        socket2::SockRef::from(self.0)
-            .send_vectored_with_flags(bufs, send_flags(true).bits() as i32)
+        sys_send_vectored(self.0.as_fd(), bufs, true)
     }
 
     fn flush(&mut self) -> io::Result<()> {
