@@ -17,7 +17,7 @@ ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 # `make test` covers hardening through test-rust (tests/faults.rs, and
 # tests/stress.rs at 20,000 requests) and test-c (test_faults, test_misuse
 # with its header check, stress_threads plain and under helgrind).
-.PHONY: stress soak fuzz fuzz-smoke fuzz-diff fuzz-diff-all deps-fuzz bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: deps-demo stress soak fuzz fuzz-smoke fuzz-diff fuzz-diff-all deps-fuzz bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -45,41 +45,38 @@ header-check: deps-cbindgen
 deps: deps-cbindgen deps-system deps-fuzz
 
 deps-cbindgen:
-	@cbindgen --version 2>/dev/null | grep -q " $(CBINDGEN_VERSION)$$" || \
-	  $(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --quiet
+	@cbindgen --version 2>/dev/null | grep -q " $(CBINDGEN_VERSION)$$" || { \
+	  echo "installing (cargo): cbindgen $(CBINDGEN_VERSION), about a minute"; \
+	  $(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --quiet; }
 
 # cargo-fuzz for fuzz/run.sh, and h11 (the independent parser fuzz-diff
 # compares against), both pinned so results do not drift between machines.
 # A distribution Python refuses pip installs (PEP 668) unless told that
 # this one package is fine.
 deps-fuzz:
-	@cargo fuzz --version 2>/dev/null | grep -q " $(CARGO_FUZZ_VERSION)$$" || \
-	  $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --quiet
+	@cargo fuzz --version 2>/dev/null | grep -q " $(CARGO_FUZZ_VERSION)$$" || { \
+	  echo "installing (cargo): cargo-fuzz $(CARGO_FUZZ_VERSION), about two minutes"; \
+	  $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --quiet; }
 	@$(PYTHON) -c 'import h11, sys; sys.exit(h11.__version__ != "$(H11_VERSION)")' 2>/dev/null || \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check "h11==$(H11_VERSION)" 2>/dev/null || \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --break-system-packages "h11==$(H11_VERSION)"
 
-# nginx, valgrind, strace (tests/syscalls.rs) and openssl (the C TLS tests' PKI) for the tests;
-# installed only where missing (needs root).
+# What `make demo` needs on a fresh machine: a C compiler, Ruby with its ffi
+# gem (the Ruby demo) and the `websockets` Python package (the WebSocket echo
+# server) and openssl (the demo's HTTPS CA); installed only where missing (apt needs root). Go and Rust are
+# expected, as the README says.
+DEMO_APT := ruby ruby-ffi openssl
+# What `make test` needs on top: nginx, valgrind, strace (tests/syscalls.rs),
+# openssl (the C TLS tests' PKI), the C++ and CMake toolchain, Ruby's test
+# and Faraday packages, and the system's public suffix list.
+TEST_APT := $(DEMO_APT) nginx-light valgrind strace g++ cmake pkg-config \
+  ruby-minitest ruby-webrick ruby-faraday publicsuffix
+
+deps-demo:
+	@tools/install_deps.sh $(DEMO_APT)
+
 deps-system:
-	@missing=""; \
-	  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
-	  command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
-	  command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
-	  command -v $(CC) >/dev/null 2>&1 || missing="$$missing gcc"; \
-	  command -v g++ >/dev/null 2>&1 || missing="$$missing g++"; \
-	  command -v cmake >/dev/null 2>&1 || missing="$$missing cmake"; \
-	  command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
-	  for p in ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday publicsuffix; do \
-	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	  command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
-	  $(PYTHON) -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
-	  if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  fi
-	@python3 -c "import websockets.asyncio.server" 2>/dev/null || { echo "installing: websockets (pip)"; \
-	  python3 -m pip install --quiet websockets || python3 -m pip install --quiet --break-system-packages websockets; }
+	@tools/install_deps.sh $(TEST_APT)
 
 # docs/API.md is generated from the header; every function's comment must
 # state ownership, NULL handling, thread safety, returns and version.
@@ -141,7 +138,7 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfigVersion.cmake
 	-rmdir $(DESTDIR)$(LIBDIR)/cmake/reqivo 2>/dev/null
 
-demo: lib
+demo: deps-demo lib
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/get.c -o $(BUILD)/get -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/json_cookies.c -o $(BUILD)/json_cookies -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
@@ -153,6 +150,7 @@ demo: lib
 	  --ws "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/ws_echo.rb"
 
 fmt-check:
+	@$(CARGO) fmt --version >/dev/null 2>&1 || { echo "installing (rustup): rustfmt"; rustup component add rustfmt; }
 	$(CARGO) fmt --all -- --check
 
 test: deps fmt-check header-check docs-check test-rust fuzz-smoke fuzz-diff test-c test-cpp test-install test-go test-ruby

@@ -85,13 +85,18 @@ int main(int argc, char **argv) {
   } else {
     failures++;
   }
-  r = send_request(s, "POST", url, "{\"unterminated\": ");
-  if (r == NULL) {
-    printf("POST with invalid JSON is refused before sending (see the message above)\n");
+  /* Invalid JSON is refused by reqivo_request_set_json, before anything
+   * is sent: this refusal is what the demo means to show. */
+  const char *bad = "{\"unterminated\": ";
+  reqivo_request *req = reqivo_request_new("POST", 4, url, strlen(url), &err);
+  if (req != NULL && reqivo_request_set_json(req, bad, strlen(bad), &err) == REQIVO_ERR_INVALID_JSON) {
+    printf("POST with the invalid JSON %s is refused before sending, as intended:\n  %s: %s\n", bad,
+           reqivo_code_name(err.code), err.message);
   } else {
-    reqivo_response_free(r);
+    printf("invalid JSON was not refused\n");
     failures++;
   }
+  reqivo_request_free(req);
 
   /* 2. Cookie round trip: /login sets it, /whoami shows what came back. */
   snprintf(url, sizeof url, "%s/login", base);

@@ -2,10 +2,12 @@
 //! answer, and the per-message compressor and decompressor (raw DEFLATE
 //! with a sync flush whose 00 00 FF FF tail is left off on the wire).
 //!
-//! The compressor is flate2's default backend, whose window is always
-//! 32 KiB: when the server asks for a smaller client window, messages go
-//! out uncompressed, which RFC 7692 §6 allows for any message. The
-//! decompressor's 32 KiB window reads any server window.
+//! Both run on flate2's zlib-rs backend (zlib's algorithm and contract in
+//! Rust), so the compressor keeps to any client window the server asks
+//! for from 2^9 to 2^15; zlib has no raw 2^8 window, so for
+//! `client_max_window_bits=8` messages go out uncompressed, which RFC 7692
+//! §6 allows for any message. The decompressor's 32 KiB window reads any
+//! server window.
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::error::{WsError, WsErrorKind};
@@ -227,35 +229,52 @@ impl std::fmt::Debug for Deflater {
     }
 }
 
+/// Spare output room kept for each compressor call: zlib asks for more
+/// than six bytes during a sync flush, or it may repeat the flush marker.
+const FLUSH_ROOM: usize = 64;
+
 impl Deflater {
-    /// `None` when the server asked for a client window below 32 KiB,
-    /// which this compressor cannot keep to: messages then go uncompressed.
+    /// `None` when the server asked for a client window of 2^8, which
+    /// zlib's raw deflate cannot keep to: messages then go uncompressed.
     pub fn new(p: &DeflateParams) -> Option<Self> {
-        if p.client_max_window_bits.is_some_and(|b| b < 15) {
+        let bits = p.client_max_window_bits.unwrap_or(15);
+        if bits < 9 {
             return None;
         }
         Some(Deflater {
-            c: Compress::new(Compression::fast(), false),
+            c: Compress::new_with_window_bits(Compression::fast(), false, bits),
             reset_each: p.client_no_context_takeover,
         })
     }
 
-    /// Compresses one whole message (RFC 7692 §7.2.1).
+    /// Compresses one whole message (RFC 7692 §7.2.1): every input byte,
+    /// then a sync flush, whose 00 00 FF FF tail is cut off.
+    ///
+    /// The flush is complete only when a compressor call, given room to
+    /// spare, has nothing more to write: room left after one call does not
+    /// prove it (what once cut messages short at some sizes). So after the
+    /// input is consumed the compressor is called again with no input
+    /// until it produces nothing.
     pub fn deflate(&mut self, mut input: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(input.len() / 2 + 64);
+        // Incompressible input grows by a few bytes per 16 KiB block: with
+        // this much room one call usually does it all, without a regrowth.
+        let mut out = Vec::with_capacity(input.len() + input.len() / 1024 + FLUSH_ROOM);
         loop {
-            if out.capacity() - out.len() < 64 {
+            if out.capacity() - out.len() < FLUSH_ROOM {
                 out.reserve(out.capacity().max(4096));
             }
-            let in0 = self.c.total_in();
-            // Raw DEFLATE into a Vec cannot fail; a failure would be a bug.
+            let (in0, out0) = (self.c.total_in(), out.len());
+            // Raw DEFLATE into a Vec cannot fail: a failure would be a bug,
+            // and the loop still ends because that call made no progress.
             let _ = self.c.compress_vec(input, &mut out, FlushCompress::Sync);
-            input = &input[(self.c.total_in() - in0) as usize..];
-            // Room left over means the flush is complete.
-            if input.is_empty() && out.len() < out.capacity() {
+            let used = (self.c.total_in() - in0) as usize;
+            input = &input[used..];
+            let made = out.len() - out0;
+            if made == 0 && (input.is_empty() || used == 0) {
                 break;
             }
         }
+        debug_assert!(out.ends_with(&TAIL), "a sync flush ends with its tail");
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
@@ -295,9 +314,11 @@ mod tests {
         .unwrap();
         assert!(p.server_no_context_takeover);
         assert_eq!(p.client_max_window_bits, Some(12));
+        assert!(Deflater::new(&p).is_some(), "zlib keeps to a 2^12 window");
+        let p = accept_response("permessage-deflate; client_max_window_bits=8", &o).unwrap();
         assert!(
             Deflater::new(&p).is_none(),
-            "a small client window: no compression"
+            "no raw 2^8 window: uncompressed"
         );
     }
 

@@ -45,7 +45,7 @@ pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Option<WsServ
     start_with(&["--tls", &c, &k])
 }
 
-fn start_with(args: &[&str]) -> Option<WsServer> {
+pub fn start_with(args: &[&str]) -> Option<WsServer> {
     let have = Command::new("python3")
         .args(["-c", "import websockets.asyncio.server"])
         .stderr(Stdio::null())

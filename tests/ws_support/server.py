@@ -16,7 +16,10 @@ Paths:
   /drop-once?id=X   the first connection with id X gets half a frame and is
                     dropped; later ones get the text "again", then echo
 With --tls CERT KEY it serves wss:// with that PEM chain and key.
-With --deflate it accepts permessage-deflate (websockets' defaults).
+With --deflate it accepts permessage-deflate (websockets' defaults); with
+--deflate-client-bits N it also asks the client for a window of 2^N
+(client_max_window_bits=N) and inflates with that window, and with
+--deflate-no-context both sides reset their context per message.
 With --forever it ignores stdin and serves until killed (for shell scripts,
 whose background jobs read /dev/null).
 Subprotocols "chat" and "superchat" are selected when offered, in the
@@ -99,14 +102,37 @@ def tls_context():
     return ctx
 
 
+def extensions():
+    """permessage-deflate as the flags ask, or None for websockets' own
+    defaults (--deflate) or no compression."""
+    if "--deflate-client-bits" not in sys.argv and "--deflate-no-context" not in sys.argv:
+        return None
+    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+    bits = None
+    if "--deflate-client-bits" in sys.argv:
+        bits = int(sys.argv[sys.argv.index("--deflate-client-bits") + 1])
+    no_context = "--deflate-no-context" in sys.argv
+    return [
+        ServerPerMessageDeflateFactory(
+            server_no_context_takeover=no_context,
+            client_no_context_takeover=no_context,
+            client_max_window_bits=bits,
+            require_client_max_window_bits=bits is not None,
+        )
+    ]
+
+
 async def main():
+    exts = extensions()
     async with serve(
         handler,
         "127.0.0.1",
         0,
         process_request=process_request,
         select_subprotocol=select_subprotocol,
-        compression="deflate" if "--deflate" in sys.argv else None,
+        compression="deflate" if "--deflate" in sys.argv and exts is None else None,
+        extensions=exts,
         max_size=32 * 1024 * 1024,
         ping_interval=None,
         ssl=tls_context(),
