@@ -17,7 +17,7 @@ ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 # `make test` covers hardening through test-rust (tests/faults.rs, and
 # tests/stress.rs at 20,000 requests) and test-c (test_faults, test_misuse
 # with its header check, stress_threads plain and under helgrind).
-.PHONY: deps-demo stress soak fuzz fuzz-smoke fuzz-diff fuzz-diff-all deps-fuzz bench test-go test-ruby docs docs-check all lib lib-debug install uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: deps-demo stress soak fuzz fuzz-smoke fuzz-diff fuzz-diff-all deps-fuzz bench test-go test-ruby docs docs-check all lib lib-debug install install-lib install-debug uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -119,24 +119,64 @@ SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@VERSI
 empty :=
 space := $(empty) $(empty)
 
-install: lib
+# The installed libraries are stripped (the release build keeps debug info
+# for profiling): the .so loses its symbol table and debug info but keeps its
+# exported reqivo_* symbols, and names its debug file (.gnu_debuglink); the .a
+# loses its debug info and the LLVM bitcode rustc embeds for its own LTO (a C
+# linker never reads it). `make install-debug` adds that debug file in
+# $(LIBDIR)/.debug, where gdb looks, and the .a with its debug info.
+# packaging/ldconfig.sh then runs ldconfig when LIBDIR is in the dynamic
+# linker's search path and we are root (not for a DESTDIR staging), or says
+# how programs find the library when it is not.
+STRIP ?= strip
+OBJCOPY ?= objcopy
+NO_BITCODE := --remove-section=.llvmbc --remove-section=.llvmcmd
+SO := libreqivo.so.$(VERSION)
+DEBUG_FILE := $(DESTDIR)$(LIBDIR)/.debug/$(SO).debug
+
+# install builds the library (make lib) where cargo is on the PATH; where it
+# is not, as under `sudo make install` (sudo's PATH seldom has cargo), it
+# installs what `make lib` built.
+install-lib:
+	@if command -v $(CARGO) >/dev/null 2>&1; then $(MAKE) --no-print-directory lib; \
+	elif [ -f $(RELEASE_DIR)/libreqivo.so ] && [ -f $(RELEASE_DIR)/libreqivo.a ]; then \
+	  echo "$(CARGO) not found: installing the library 'make lib' built"; \
+	else echo "$(CARGO) not found and no library built: run 'make lib', then 'sudo make install'"; exit 1; fi
+
+install: install-lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/reqivo $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(RELEASE_DIR)/libreqivo.so $(DESTDIR)$(LIBDIR)/libreqivo.so.$(VERSION)
-	ln -sf libreqivo.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libreqivo.so.$(ABI_MAJOR)
+	install -m 755 $(RELEASE_DIR)/libreqivo.so $(DESTDIR)$(LIBDIR)/$(SO)
+	$(OBJCOPY) --only-keep-debug $(DESTDIR)$(LIBDIR)/$(SO) $(DESTDIR)$(LIBDIR)/$(SO).debug
+	$(STRIP) --strip-unneeded --remove-section=.comment $(DESTDIR)$(LIBDIR)/$(SO)
+	cd $(DESTDIR)$(LIBDIR) && $(OBJCOPY) --add-gnu-debuglink=$(SO).debug $(SO) && rm $(SO).debug
+	ln -sf $(SO) $(DESTDIR)$(LIBDIR)/libreqivo.so.$(ABI_MAJOR)
 	ln -sf libreqivo.so.$(ABI_MAJOR) $(DESTDIR)$(LIBDIR)/libreqivo.so
-	install -m 644 $(RELEASE_DIR)/libreqivo.a $(DESTDIR)$(LIBDIR)/libreqivo.a
+	$(STRIP) --strip-debug $(NO_BITCODE) --remove-section=.comment --enable-deterministic-archives \
+	  -o $(DESTDIR)$(LIBDIR)/libreqivo.a $(RELEASE_DIR)/libreqivo.a
+	chmod 644 $(DESTDIR)$(LIBDIR)/libreqivo.a
 	install -m 644 include/reqivo.h include/reqivo.hpp $(DESTDIR)$(PREFIX)/include/
 	$(SUBST) packaging/reqivo.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/reqivo.pc
+	$(SUBST) packaging/reqivo-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/reqivo-static.pc
 	$(SUBST) packaging/reqivoConfig.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfig.cmake
 	$(SUBST) packaging/reqivoConfigVersion.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfigVersion.cmake
+	@DESTDIR="$(DESTDIR)" packaging/ldconfig.sh install $(LIBDIR)
+
+# The same debug info as the installed .so (objcopy's output is the same for
+# the same build, so it matches the .so's debuglink), and the .a unstripped.
+install-debug: install
+	install -d $(dir $(DEBUG_FILE))
+	$(OBJCOPY) --only-keep-debug $(RELEASE_DIR)/libreqivo.so $(DEBUG_FILE)
+	chmod 644 $(DEBUG_FILE)
+	$(OBJCOPY) $(NO_BITCODE) $(RELEASE_DIR)/libreqivo.a $(DESTDIR)$(LIBDIR)/libreqivo.a
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libreqivo.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libreqivo.so.$(ABI_MAJOR) \
-	  $(DESTDIR)$(LIBDIR)/libreqivo.so $(DESTDIR)$(LIBDIR)/libreqivo.a \
+	rm -f $(DESTDIR)$(LIBDIR)/$(SO) $(DESTDIR)$(LIBDIR)/libreqivo.so.$(ABI_MAJOR) \
+	  $(DESTDIR)$(LIBDIR)/libreqivo.so $(DESTDIR)$(LIBDIR)/libreqivo.a $(DEBUG_FILE) \
 	  $(DESTDIR)$(PREFIX)/include/reqivo.h $(DESTDIR)$(PREFIX)/include/reqivo.hpp \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/reqivo.pc \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/reqivo.pc $(DESTDIR)$(LIBDIR)/pkgconfig/reqivo-static.pc \
 	  $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/reqivo/reqivoConfigVersion.cmake
-	-rmdir $(DESTDIR)$(LIBDIR)/cmake/reqivo 2>/dev/null
+	rmdir $(DESTDIR)$(LIBDIR)/cmake/reqivo $(dir $(DEBUG_FILE)) 2>/dev/null || true
+	@DESTDIR="$(DESTDIR)" packaging/ldconfig.sh uninstall $(LIBDIR)
 
 demo: deps-demo lib
 	@mkdir -p $(BUILD)
