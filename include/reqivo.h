@@ -18,6 +18,17 @@
 #include <stdint.h>
 
 /**
+ * In a 32-bit field of `reqivo_timeout` or `reqivo_limits`: no limit.
+ * (A field left 0 takes the default.)
+ */
+#define REQIVO_NO_LIMIT UINT32_MAX
+
+/**
+ * In a 64-bit field of `reqivo_limits` (`max_body_bytes`): no limit.
+ */
+#define REQIVO_NO_LIMIT_64 UINT64_MAX
+
+/**
  * Log level: each connection opened or reused.
  */
 #define REQIVO_LOG_DEBUG 0
@@ -446,27 +457,30 @@ typedef struct reqivo_error {
 } reqivo_error;
 
 /**
- * Timeouts in milliseconds; 0 means no limit. Passed by value.
+ * Timeouts in milliseconds. A field left 0 takes the default (for a
+ * session, the library's: `reqivo_timeout_default`; for a request, its
+ * session's); `REQIVO_NO_LIMIT` means no limit. Passed by value.
  */
 typedef struct reqivo_timeout {
   /**
-   * Per address tried, DNS included.
+   * Per address tried, DNS included. Default 5000.
    */
   uint32_t connect_ms;
   /**
-   * Longest silence from the server during one read.
+   * Longest silence from the server during one read. Default 5000.
    */
   uint32_t read_ms;
   /**
-   * Longest stall while the server takes no bytes.
+   * Longest stall while the server takes no bytes. Default 5000.
    */
   uint32_t write_ms;
   /**
    * Whole send, across redirects and retries (and a stream's reads).
+   * Default no limit.
    */
   uint32_t total_ms;
   /**
-   * Waiting for a free pooled connection.
+   * Waiting for a free pooled connection. Default 5000.
    */
   uint32_t pool_ms;
 } reqivo_timeout;
@@ -718,25 +732,29 @@ typedef int32_t (*reqivo_progress_callback)(void *userdata,
                                             int64_t receive_total);
 
 /**
- * Limits on what a response may make the library hold; 0 means the
- * library default. Passed by value.
+ * Limits on what a response may make the library hold. A field left 0
+ * takes the default; `REQIVO_NO_LIMIT` (`REQIVO_NO_LIMIT_64` for
+ * `max_body_bytes`) means no limit. Memory grows with what the server
+ * sends, never with a limit. Passed by value.
  */
 typedef struct reqivo_limits {
   /**
-   * Longest status, header, chunk-size or trailer line. Default 8192.
+   * Longest status, header, chunk-size or trailer line. Default 102400
+   * (100 KiB).
    */
   uint32_t max_line_bytes;
   /**
    * Largest response head (and trailer section); the 1xx interim
-   * responses before a final one count against it together. Default 65536.
+   * responses before a final one count against it together. Default
+   * 307200 (300 KiB).
    */
   uint32_t max_header_bytes;
   /**
-   * Most header fields in a head. Default 100.
+   * Most header fields in a head. Default 10000.
    */
   uint32_t max_header_count;
   /**
-   * Largest body: default 1 GiB for `reqivo_session_send`, unlimited
+   * Largest body: default 1 GiB for `reqivo_session_send`, no limit
    * for `reqivo_session_open`.
    */
   uint64_t max_body_bytes;
@@ -886,7 +904,8 @@ void reqivo_cancel_trigger(const struct reqivo_cancel *c);
 void reqivo_cancel_free(struct reqivo_cancel *c);
 
 /**
- * The default timeouts: 5 s connect, read, write and pool; no total limit.
+ * The default timeouts: 5 s connect, read, write and pool; no total limit
+ * (`total_ms` is `REQIVO_NO_LIMIT`).
  *
  * Ownership: returned by value.
  * NULL: no pointer arguments.
@@ -1407,7 +1426,9 @@ uint32_t reqivo_request_set_progress(struct reqivo_request *r,
                                      void *userdata);
 
 /**
- * Overrides the session's timeouts for this request.
+ * Overrides the session's timeouts for this request: the fields set
+ * replace the session's, fields left 0 keep them, `REQIVO_NO_LIMIT` lifts
+ * that limit. Start from `(reqivo_timeout){0}`.
  *
  * Ownership: `t` is passed by value.
  * NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
@@ -1530,7 +1551,9 @@ uint32_t reqivo_session_set_base_url(struct reqivo_session *s,
 uint32_t reqivo_session_set_tls(struct reqivo_session *s, const struct reqivo_tls_config *tls);
 
 /**
- * Sets the timeouts of later sends; a request's own timeouts override them.
+ * Sets the timeouts of later sends: fields left 0 take the library's
+ * defaults, `REQIVO_NO_LIMIT` lifts that limit; a request's own timeouts
+ * override them.
  *
  * Ownership: `t` is passed by value.
  * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
@@ -1541,7 +1564,8 @@ uint32_t reqivo_session_set_tls(struct reqivo_session *s, const struct reqivo_tl
 uint32_t reqivo_session_set_timeout(struct reqivo_session *s, struct reqivo_timeout t);
 
 /**
- * Sets the response limits of later sends; fields left 0 take the defaults.
+ * Sets the response limits of later sends; fields left 0 take the
+ * defaults, `REQIVO_NO_LIMIT` (`REQIVO_NO_LIMIT_64`) lifts that limit.
  *
  * Ownership: `l` is passed by value.
  * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.

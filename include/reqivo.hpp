@@ -135,12 +135,15 @@ inline std::string_view view(reqivo_str s) { return {s.ptr, s.len}; }
 
 /* ---- value types ---------------------------------------------------- */
 
-/** Timeouts in milliseconds, 0 = no limit; starts at the library defaults. */
+/** Timeouts in milliseconds; starts at the library defaults. A field set
+ * to 0 takes the default (for a request, the session's), REQIVO_NO_LIMIT
+ * lifts that limit. */
 struct timeouts : reqivo_timeout {
   timeouts() : reqivo_timeout(reqivo_timeout_default()) {}
 };
 
-/** Response limits, 0 = library default. */
+/** Response limits; 0 = library default, REQIVO_NO_LIMIT (REQIVO_NO_LIMIT_64
+ * for max_body_bytes) = no limit. */
 struct limits : reqivo_limits {
   limits() : reqivo_limits{0, 0, 0, 0} {}
 };

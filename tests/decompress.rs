@@ -170,8 +170,88 @@ fn decompression_off_sends_no_accept_encoding_and_keeps_bytes() {
     assert_eq!(srv.requests()[0].header("accept-encoding"), None);
 }
 
+/// `body` encoded by each coding in `chain`, in order (the order
+/// Content-Encoding lists them).
+fn encode_chain(chain: &[&str], body: &[u8]) -> Vec<u8> {
+    chain.iter().fold(body.to_vec(), |b, c| match *c {
+        "gzip" => gzip(&b),
+        "deflate" => zlib(&b),
+        "raw" => raw_deflate(&b),
+        other => panic!("no coding {other}"),
+    })
+}
+
 #[test]
-fn unknown_or_stacked_codings_are_left_alone() {
+fn coding_chains_up_to_five_layers_are_decoded() {
+    let body = text_body();
+    for chain in [
+        &["gzip"][..],
+        &["gzip", "gzip"],
+        &["deflate", "gzip"],
+        &["gzip", "raw", "deflate", "gzip", "gzip"],
+    ] {
+        let listed = chain
+            .iter()
+            .map(|c| if *c == "raw" { "deflate" } else { c })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let wire = coded(&listed, &encode_chain(chain, &body));
+        let srv = Server::serve(move |_| wire.clone());
+        let s = session();
+        let resp = get(&s, &srv.url("/chain")).unwrap_or_else(|e| panic!("{listed}: {e}"));
+        assert_eq!(resp.body, body, "{listed}");
+        assert!(resp.decompressed);
+        // Streamed, in small reads.
+        let mut st = s.open(&request("GET", &srv.url("/chain")), None).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 333];
+        for _ in 0..100_000 {
+            match st.read(&mut buf).unwrap() {
+                0 => break,
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert_eq!(out, body, "{listed}, streamed");
+    }
+}
+
+#[test]
+fn a_chain_of_six_codings_is_a_decompression_error() {
+    let chain = ["gzip"; 6];
+    let wire = coded(&chain.join(", "), &encode_chain(&chain, &text_body()));
+    let srv = Server::serve(move |_| wire.clone());
+    let s = session();
+    let e = expect_err(get(&s, &srv.url("/six")));
+    assert_eq!(proto_kind(&e), Some(ProtoErrorKind::Decompression), "{e:?}");
+    assert!(e.message().contains("6 content codings"), "{}", e.message());
+    let Err(e) = s.open(&request("GET", &srv.url("/six")), None) else {
+        panic!("a stream of six codings opened");
+    };
+    assert_eq!(proto_kind(&e), Some(ProtoErrorKind::Decompression), "{e:?}");
+}
+
+#[test]
+fn a_five_layer_bomb_stops_at_the_body_limit() {
+    // 64 MiB of zeros through five gzip layers is a few kilobytes.
+    let mut layer = gzip(&vec![0u8; 64 << 20]);
+    for _ in 0..4 {
+        layer = gzip(&layer);
+    }
+    let wire = coded("gzip, gzip, gzip, gzip, gzip", &layer);
+    let srv = Server::serve(move |_| wire.clone());
+    let s = session();
+    s.set_limits(Limits::default(), Some(1 << 20));
+    let e = expect_err(get(&s, &srv.url("/bomb5")));
+    assert_eq!(proto_kind(&e), Some(ProtoErrorKind::BodyTooLarge), "{e:?}");
+    assert!(
+        e.message().contains("max_body_bytes (1048576)"),
+        "{}",
+        e.message()
+    );
+}
+
+#[test]
+fn unknown_codings_are_left_alone() {
     let wire = coded("br", b"not really brotli");
     let srv = Server::serve(move |_| wire.clone());
     let resp = get(&session(), &srv.url("/br")).unwrap();

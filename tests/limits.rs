@@ -177,6 +177,105 @@ fn exactly_max_header_count_headers_are_accepted() {
     assert_eq!(text(&get(&s, &srv.url("/")).unwrap()), "ok");
 }
 
+/// A head with `fields` fields named X-0..X-(n-1), each `value_len` bytes
+/// of value, and a two-byte body.
+fn wide_head(fields: usize, value_len: usize) -> String {
+    let value = "v".repeat(value_len);
+    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+    for i in 0..fields {
+        head.push_str(&format!("X-{}: {}\r\n", i, value));
+    }
+    head.push_str("Content-Length: 2\r\n\r\nok");
+    head
+}
+
+fn serve_once(head: String) -> Server {
+    Server::scripted(vec![vec![Step::Read, Step::Send(bytes(&head))]])
+}
+
+#[test]
+fn default_limits_accept_what_curl_accepts() {
+    // 120 fields, a 10,000-byte value and a 99 KiB line: real servers send
+    // heads like these (large cookies, CSP and Link headers, baggage).
+    for (fields, value_len) in [(120, 1), (1, 10_000), (1, 99 * 1024), (2000, 100)] {
+        let srv = serve_once(wide_head(fields, value_len));
+        let r = get(&session(), &srv.url("/"))
+            .unwrap_or_else(|e| panic!("{fields} fields of {value_len} bytes: {e}"));
+        assert_eq!(r.head.header_count(), fields + 1);
+        assert_eq!(r.head.value("X-0").map(<[u8]>::len), Some(value_len));
+        assert_eq!(text(&r), "ok");
+    }
+}
+
+#[test]
+fn default_limits_refuse_past_100_kib_lines_and_300_kib_heads() {
+    let srv = serve_once(wide_head(1, 100 * 1024));
+    let e = expect_err(get(&session(), &srv.url("/")));
+    assert_limit_error(
+        &e,
+        ProtoErrorKind::HeaderTooLarge,
+        &["max_line_bytes", "102400", "102405"],
+    );
+    // 4 fields of 80 KiB: each line fits, the head does not.
+    let srv = serve_once(wide_head(4, 80 * 1024));
+    let e = expect_err(get(&session(), &srv.url("/")));
+    assert_limit_error(
+        &e,
+        ProtoErrorKind::HeaderTooLarge,
+        &["max_header_bytes", "307200"],
+    );
+}
+
+#[test]
+fn a_huge_header_count_limit_reserves_nothing_up_front() {
+    // A limit of u32::MAX fields once made the first send reserve 128 GiB
+    // and abort; slots now grow with the lines that arrived.
+    for max_header_count in [u32::MAX as usize, usize::MAX] {
+        let s = limited(
+            Limits {
+                max_header_count,
+                ..Limits::default()
+            },
+            None,
+        );
+        for fields in [0, 1, 200, 5000] {
+            let srv = serve_once(wide_head(fields, 3));
+            let r = get(&s, &srv.url("/")).unwrap();
+            assert_eq!(r.head.header_count(), fields + 1);
+        }
+    }
+}
+
+#[test]
+fn a_header_count_limit_above_the_stack_slots_still_counts() {
+    // More fields than fit on the stack, fewer than the limit, then more.
+    for (limit, fields, ok) in [(300, 298, true), (300, 299, true), (300, 300, false)] {
+        let srv = serve_once(wide_head(fields, 1));
+        let s = limited(
+            Limits {
+                max_header_count: limit,
+                ..Limits::default()
+            },
+            None,
+        );
+        match get(&s, &srv.url("/")) {
+            Ok(r) => assert!(
+                ok,
+                "{fields} + 1 fields accepted under {limit}: {:?}",
+                r.head
+            ),
+            Err(e) => {
+                assert!(!ok, "{fields} + 1 fields refused under {limit}: {e}");
+                assert_limit_error(
+                    &e,
+                    ProtoErrorKind::TooManyHeaders,
+                    &["max_header_count (300)", "301"],
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn content_length_over_max_body_bytes_fails_before_reading_the_body() {
     // The server announces a large body but never sends it: only a check on

@@ -9,9 +9,11 @@ import (
 	"time"
 )
 
-// Timeouts bound each wait of a send. A zero field means no limit, as in
-// the C API: start from DefaultTimeouts and change what you need.
-// Durations are rounded up to whole milliseconds.
+// Timeouts bound each wait of a send. A zero field takes the default (for
+// a Session, the library's: DefaultTimeouts; for a Request, its session's),
+// and NoTimeout lifts that limit, as in the C API: Timeouts{Total: 10 *
+// time.Second} keeps every other default. Durations are rounded up to
+// whole milliseconds.
 type Timeouts struct {
 	Connect time.Duration // per address tried, DNS included
 	Read    time.Duration // longest silence from the server during one read
@@ -20,11 +22,19 @@ type Timeouts struct {
 	Pool    time.Duration // waiting for a free pooled connection
 }
 
+// NoTimeout in a Timeouts field means no limit (REQIVO_NO_LIMIT).
+const NoTimeout time.Duration = math.MaxInt64
+
 // DefaultTimeouts are the library's defaults: 5 s connect, read, write and
-// pool; no total limit.
+// pool; no total limit (NoTimeout).
 func DefaultTimeouts() Timeouts {
 	t := C.reqivo_timeout_default()
-	ms := func(v C.uint32_t) time.Duration { return time.Duration(v) * time.Millisecond }
+	ms := func(v C.uint32_t) time.Duration {
+		if v == C.REQIVO_NO_LIMIT {
+			return NoTimeout
+		}
+		return time.Duration(v) * time.Millisecond
+	}
 	return Timeouts{ms(t.connect_ms), ms(t.read_ms), ms(t.write_ms), ms(t.total_ms), ms(t.pool_ms)}
 }
 
@@ -46,11 +56,13 @@ func (t Timeouts) toC() (C.reqivo_timeout, error) {
 		case f.d < 0:
 			return out, newError(CodeInvalidArgument, fmt.Sprintf("timeout %s is negative (%v)", f.name, f.d))
 		case f.d == 0:
-			*f.dst = 0
+			*f.dst = 0 // the default
+		case f.d == NoTimeout:
+			*f.dst = C.REQIVO_NO_LIMIT
 		default:
-			ms := (f.d + time.Millisecond - 1) / time.Millisecond // a positive timeout never becomes "no limit"
-			if ms > math.MaxUint32 {
-				return out, newError(CodeInvalidArgument, fmt.Sprintf("timeout %s is too long (%v)", f.name, f.d))
+			ms := (f.d + time.Millisecond - 1) / time.Millisecond // a positive timeout never becomes the default
+			if ms >= C.REQIVO_NO_LIMIT {
+				return out, newError(CodeInvalidArgument, fmt.Sprintf("timeout %s is too long (%v; NoTimeout means no limit)", f.name, f.d))
 			}
 			*f.dst = C.uint32_t(ms)
 		}
@@ -59,8 +71,10 @@ func (t Timeouts) toC() (C.reqivo_timeout, error) {
 }
 
 // Limits bound what a response may make the library hold. A zero field
-// takes the library default (8192-byte lines, 65536-byte heads, 100 header
-// fields, 1 GiB buffered bodies, unlimited streamed bodies).
+// takes the library default (100 KiB lines, 300 KiB heads, 10,000 header
+// fields, 1 GiB buffered bodies, unlimited streamed bodies: what curl
+// accepts); math.MaxUint32 (math.MaxUint64 for MaxBodyBytes) means no
+// limit. Memory grows with what the server sends, never with a limit.
 type Limits struct {
 	MaxLineBytes   uint32
 	MaxHeaderBytes uint32

@@ -170,8 +170,9 @@ func (r *Request) SetJSON(json []byte) error {
 	return nil
 }
 
-// SetTimeouts overrides the session's timeouts for this request (zero
-// fields mean no limit).
+// SetTimeouts overrides the session's timeouts for this request: the
+// fields set replace the session's, zero fields keep them, NoTimeout lifts
+// a limit.
 func (r *Request) SetTimeouts(t Timeouts) error {
 	ct, err := t.toC()
 	if err != nil {

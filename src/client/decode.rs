@@ -1,9 +1,12 @@
-//! Content-Encoding decoding (RFC 9110 §8.4.1): gzip and deflate, for
-//! buffered and streamed bodies, with the decoded size held to the body
-//! limit so a small compressed body cannot expand without bound.
+//! Content-Encoding decoding (RFC 9110 §8.4.1): gzip and deflate, one
+//! layer or a chain of up to `MAX_LAYERS`, for buffered and streamed
+//! bodies. Every layer's output counts against the body limit as it is
+//! produced, so neither a small compressed body nor a chain of them can
+//! expand (or make the decoders work) without bound.
 use std::io::{self, Read};
 
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use smallvec::SmallVec;
 
 use super::error::ClientError;
 use crate::proto::{ProtoError, ProtoErrorKind, ResponseHead};
@@ -11,33 +14,78 @@ use crate::proto::{ProtoError, ProtoErrorKind, ResponseHead};
 /// The value sent in Accept-Encoding when decoding is on.
 pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate";
 
+/// The most codings decoded in one chain, as curl and urllib3 allow: a
+/// longer one is refused rather than delivered still encoded.
+pub(crate) const MAX_LAYERS: usize = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Coding {
     Gzip,
     Deflate,
 }
 
-/// The coding to undo, when the response carries exactly one we know.
-/// Stacked or unknown codings are left alone: the caller gets the bytes as
-/// sent, and Content-Encoding says what they are.
-pub(crate) fn coding_of(head: &ResponseHead) -> Option<Coding> {
-    let codings: Vec<&[u8]> = head
-        .values("content-encoding")
-        .flat_map(|v| v.split(|&b| b == b','))
-        .map(|c| c.trim_ascii())
-        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"))
-        .collect();
-    match codings.as_slice() {
-        [c] if c.eq_ignore_ascii_case(b"gzip") || c.eq_ignore_ascii_case(b"x-gzip") => {
-            Some(Coding::Gzip)
+impl Coding {
+    fn name(self) -> &'static str {
+        match self {
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
         }
-        [c] if c.eq_ignore_ascii_case(b"deflate") => Some(Coding::Deflate),
-        _ => None,
     }
 }
 
+/// The codings of a body in the order the sender applied them (the order
+/// Content-Encoding lists them); decoding undoes the last first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Codings(SmallVec<[Coding; 2]>);
+
+impl std::fmt::Display for Codings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.0.iter().enumerate() {
+            f.write_str(if i == 0 { "" } else { ", " })?;
+            f.write_str(c.name())?;
+        }
+        Ok(())
+    }
+}
+
+fn decompression(message: String) -> ClientError {
+    ClientError::Proto(ProtoError::new(ProtoErrorKind::Decompression, message))
+}
+
+/// The codings to undo. `Ok(None)` when there is nothing to undo, or a
+/// coding this client does not know (the caller gets the bytes as sent,
+/// and Content-Encoding says what they are); an error for a chain of
+/// known codings longer than `MAX_LAYERS`.
+pub(crate) fn codings_of(head: &ResponseHead) -> Result<Option<Codings>, ClientError> {
+    let mut codings = SmallVec::new();
+    let listed = head
+        .values("content-encoding")
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(|c| c.trim_ascii())
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case(b"identity"));
+    for c in listed {
+        codings.push(
+            if c.eq_ignore_ascii_case(b"gzip") || c.eq_ignore_ascii_case(b"x-gzip") {
+                Coding::Gzip
+            } else if c.eq_ignore_ascii_case(b"deflate") {
+                Coding::Deflate
+            } else {
+                return Ok(None);
+            },
+        );
+    }
+    if codings.len() > MAX_LAYERS {
+        return Err(decompression(format!(
+            "response has {} content codings, more than the {} this client decodes",
+            codings.len(),
+            MAX_LAYERS
+        )));
+    }
+    Ok((!codings.is_empty()).then_some(Codings(codings)))
+}
+
 /// An `io::Error` that carries a `ClientError` through a decoder, so the
-/// original error (timeout, cancel, ...) comes out the other side.
+/// original error (timeout, cancel, a limit) comes out the other side.
 #[derive(Debug)]
 pub(crate) struct Carried(pub ClientError);
 
@@ -55,33 +103,14 @@ pub(crate) fn carry(e: ClientError) -> io::Error {
 
 /// The `ClientError` behind an error from a decoder: the carried one, or a
 /// decompression error.
-pub(crate) fn uncarry(e: io::Error, coding: Coding) -> ClientError {
+pub(crate) fn uncarry(e: io::Error, codings: &Codings) -> ClientError {
     if e.get_ref().is_some_and(|inner| inner.is::<Carried>()) {
         if let Ok(c) = e.into_inner().expect("checked").downcast::<Carried>() {
             return c.0;
         }
         unreachable!("checked the type above");
     }
-    ClientError::Proto(ProtoError::new(
-        ProtoErrorKind::Decompression,
-        format!("invalid {:?} body: {}", coding, e).to_lowercase(),
-    ))
-}
-
-/// A decoder for `coding` reading encoded bytes from `src`. "deflate" is
-/// zlib-wrapped per RFC 9110 §8.4.1.2; raw deflate, which some servers send
-/// instead, is recognised by its missing zlib header.
-pub(crate) fn decoder<'r, R: Read + Send + 'r>(
-    coding: Coding,
-    src: R,
-    first: Option<u8>,
-) -> Box<dyn Read + Send + 'r> {
-    match coding {
-        Coding::Gzip => Box::new(MultiGzDecoder::new(src)),
-        // A zlib stream starts with CMF 0x78 (deflate, 32 KiB window) in practice.
-        Coding::Deflate if first.is_none_or(|b| b & 0x0f == 8) => Box::new(ZlibDecoder::new(src)),
-        Coding::Deflate => Box::new(DeflateDecoder::new(src)),
-    }
+    decompression(format!("invalid {} body: {}", codings, e).to_lowercase())
 }
 
 pub(crate) fn too_large(limit: u64) -> ClientError {
@@ -91,21 +120,132 @@ pub(crate) fn too_large(limit: u64) -> ClientError {
     ))
 }
 
-/// Decodes a whole buffered body, stopping as soon as the output passes `limit`.
-/// The decoded bytes come after `front` zero bytes the caller keeps free.
+/// Counts what one layer produces and fails past `limit`, so an inner
+/// layer that expands (or churns out empty gzip members) stops as soon as
+/// the last one would.
+struct Counted<R> {
+    inner: R,
+    produced: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        if self.produced > self.limit {
+            return Err(carry(too_large(self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// "deflate" is zlib-wrapped per RFC 9110 §8.4.1.2; raw deflate, which some
+/// servers send instead, is told apart by its first byte (a zlib stream
+/// starts with CMF 0x?8), read when the first output is asked for.
+enum Deflate<R: Read> {
+    Unread(Option<R>),
+    Zlib(ZlibDecoder<io::Chain<io::Cursor<[u8; 1]>, R>>),
+    Raw(DeflateDecoder<io::Chain<io::Cursor<[u8; 1]>, R>>),
+    Empty,
+}
+
+impl<R: Read> Read for Deflate<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self {
+                Deflate::Zlib(d) => return d.read(buf),
+                Deflate::Raw(d) => return d.read(buf),
+                Deflate::Empty => return Ok(0),
+                Deflate::Unread(src) => {
+                    let mut src = src.take().expect("taken once");
+                    let mut first = [0u8; 1];
+                    let n = loop {
+                        match src.read(&mut first) {
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            other => break other?,
+                        }
+                    };
+                    let chained = io::Cursor::new(first).chain(src);
+                    *self = match (n, first[0] & 0x0f == 8) {
+                        (0, _) => Deflate::Empty,
+                        (_, true) => Deflate::Zlib(ZlibDecoder::new(chained)),
+                        (_, false) => Deflate::Raw(DeflateDecoder::new(chained)),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A reader of the decoded body, reading encoded bytes from `src`; each
+/// layer's output is held to `limit`.
+pub(crate) fn decoder<'r, R: Read + Send + 'r>(
+    codings: &Codings,
+    src: R,
+    limit: u64,
+) -> Box<dyn Read + Send + 'r> {
+    let mut r: Box<dyn Read + Send + 'r> = Box::new(src);
+    for coding in codings.0.iter().rev() {
+        let layer: Box<dyn Read + Send + 'r> = match coding {
+            Coding::Gzip => Box::new(MultiGzDecoder::new(r)),
+            Coding::Deflate => Box::new(Deflate::Unread(Some(r))),
+        };
+        r = Box::new(Counted {
+            inner: layer,
+            produced: 0,
+            limit,
+        });
+    }
+    r
+}
+
+/// Decodes a whole buffered body, stopping as soon as a layer's output
+/// passes `limit`. The decoded bytes come after `front` zero bytes the
+/// caller keeps free.
 pub(crate) fn decode_all(
-    coding: Coding,
+    codings: &Codings,
     body: &[u8],
     limit: u64,
     front: usize,
 ) -> Result<Vec<u8>, ClientError> {
-    let first = body.first().copied();
     let mut out = Vec::with_capacity(front + body.len().saturating_mul(4).min(64 << 20));
     out.resize(front, 0);
-    let mut dec = decoder(coding, io::Cursor::new(body), first).take(limit.saturating_add(1));
-    dec.read_to_end(&mut out).map_err(|e| uncarry(e, coding))?;
-    if (out.len() - front) as u64 > limit {
-        return Err(too_large(limit));
-    }
+    decoder(codings, body, limit)
+        .read_to_end(&mut out)
+        .map_err(|e| uncarry(e, codings))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{parse_head, Limits};
+
+    fn head(encoding: &str) -> ResponseHead {
+        let raw = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\n\r\n");
+        parse_head(raw.as_bytes(), &Limits::default())
+            .unwrap()
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn codings_are_listed_in_applied_order() {
+        let c = codings_of(&head("gzip, identity, deflate"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.to_string(), "gzip, deflate");
+        assert_eq!(codings_of(&head("identity")).unwrap(), None);
+        assert_eq!(
+            codings_of(&head("gzip, br")).unwrap(),
+            None,
+            "unknown: as sent"
+        );
+        assert!(codings_of(&head("gzip,gzip,gzip,gzip,gzip"))
+            .unwrap()
+            .is_some());
+        let e = codings_of(&head("gzip,gzip,gzip,gzip,gzip,gzip")).unwrap_err();
+        assert!(e.to_string().contains("6 content codings"), "{e}");
+    }
 }

@@ -345,7 +345,7 @@ fn send_and_read_head(
     write_request(conn, head_bytes, hop, budget, sent)?;
     timings.sent = budget.started.elapsed();
     // The buffer may hold up to one head plus one read beyond it.
-    let max_buffered = limits.max_header_bytes + 16 * 1024;
+    let max_buffered = limits.max_header_bytes.saturating_add(16 * 1024);
     // Bytes of interim responses skipped so far.
     let mut interim = 0usize;
     loop {

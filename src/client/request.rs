@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::body::{Body, BodySource, Progress};
 use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
-use crate::net::Timeouts;
+use crate::net::{TimeoutOverrides, Timeouts};
 use crate::proto::{validate_header_name, validate_header_value, validate_method};
 
 /// Headers the library writes itself from the body it sends; a caller value
@@ -26,7 +26,7 @@ pub struct Request {
     pub(crate) headers: HeaderList<'static>,
     pub(crate) body: Option<Body>,
     pub(crate) progress: Option<Arc<dyn Progress>>,
-    pub(crate) timeouts: Option<Timeouts>,
+    pub(crate) timeouts: TimeoutOverrides,
 }
 
 /// Parses an absolute http(s) URL; anything else is an error naming the problem.
@@ -96,7 +96,7 @@ impl Request {
             headers: HeaderList::default(),
             body: None,
             progress: None,
-            timeouts: None,
+            timeouts: TimeoutOverrides::default(),
         })
     }
 
@@ -147,8 +147,14 @@ impl Request {
         self.progress = progress;
     }
 
+    /// Replaces every timeout of the session for this request.
     pub fn set_timeouts(&mut self, t: Timeouts) {
-        self.timeouts = Some(t);
+        self.timeouts = TimeoutOverrides::all(t);
+    }
+
+    /// Replaces the session's timeouts that `o` sets, for this request.
+    pub fn override_timeouts(&mut self, o: TimeoutOverrides) {
+        self.timeouts = o;
     }
 
     pub fn method(&self) -> &str {

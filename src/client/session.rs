@@ -436,7 +436,7 @@ impl Session {
         delivery: Delivery<F>,
     ) -> Result<Finished<F::Output>, ClientError> {
         let cfg = self.config();
-        let timeouts = req.timeouts.unwrap_or(cfg.timeouts);
+        let timeouts = req.timeouts.over(cfg.timeouts);
         let budget = Budget::new(timeouts, cancel.as_deref());
         let mut limits = cfg.limits;
         limits.max_body_bytes = cfg.max_body_bytes.unwrap_or(match delivery {
@@ -626,7 +626,10 @@ impl Session {
                 })))
             }
             Delivery::Buffered(finish) | Delivery::Upgrade(finish) => {
-                let coding = decode.then(|| decode::coding_of(&ex.head)).flatten();
+                let coding = match decode {
+                    true => decode::codings_of(&ex.head)?,
+                    false => None,
+                };
                 // Decoded bodies are made anew, so only a body delivered as
                 // read gets the finisher's room in front of it.
                 let front = match coding {
@@ -636,7 +639,7 @@ impl Session {
                 let (head, mut body, mut timings) = read_body(ex, budget, u64::MAX, front)?;
                 let mut body_start = front;
                 let decompressed = coding.is_some() && body.len() > front;
-                if let (Some(coding), true) = (coding, decompressed) {
+                if let (Some(coding), true) = (&coding, decompressed) {
                     let front = finish.front(&head, url.as_str());
                     body = decode::decode_all(coding, &body, limits.max_body_bytes, front)?;
                     body_start = front;
@@ -658,7 +661,10 @@ impl Session {
             Delivery::Streamed => {
                 let mut timings: Timings = ex.timings;
                 timings.total = budget.started.elapsed();
-                let coding = decode.then(|| decode::coding_of(&ex.head)).flatten();
+                let coding = match decode {
+                    true => decode::codings_of(&ex.head)?,
+                    false => None,
+                };
                 let coding = coding
                     .filter(|_| !ex.decoder.is_done())
                     .map(|c| (c, limits.max_body_bytes));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::body::Tracker;
-use super::decode::{self, carry, uncarry, Coding};
+use super::decode::{self, carry, uncarry, Codings};
 use super::error::ClientError;
 use super::exchange::Exchanged;
 use super::response::{Response, Timings};
@@ -40,10 +40,9 @@ impl Read for Raw {
 enum Reader {
     Plain(Raw),
     Decoded {
+        /// Holds each layer's output to the body limit.
         inner: Box<dyn Read + Send>,
-        coding: Coding,
-        produced: u64,
-        limit: u64,
+        codings: Codings,
         ended: bool,
     },
     /// After an error: the connection is gone.
@@ -59,7 +58,7 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// `decode` is the content coding to undo, with the decoded-size limit.
+    /// `decode` is the content codings to undo, with the decoded-size limit.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         ex: Exchanged,
@@ -70,7 +69,7 @@ impl Stream {
         budget: &Budget<'_>,
         cancel: Option<Arc<Cancel>>,
         timeouts: Timeouts,
-        decode: Option<(Coding, u64)>,
+        decode: Option<(Codings, u64)>,
     ) -> Result<Stream, ClientError> {
         let Exchanged {
             lease,
@@ -98,19 +97,11 @@ impl Stream {
         raw.finish_if_done();
         let reader = match decode {
             None => Reader::Plain(raw),
-            Some((coding, limit)) => {
-                // The first byte tells zlib-wrapped from raw deflate.
-                let mut first = [0u8; 1];
-                let n = raw.read_body(&mut first)?;
-                let src = io::Cursor::new(first[..n].to_vec()).chain(raw);
-                Reader::Decoded {
-                    inner: decode::decoder(coding, src, first[..n].first().copied()),
-                    coding,
-                    produced: 0,
-                    limit,
-                    ended: false,
-                }
-            }
+            Some((codings, limit)) => Reader::Decoded {
+                inner: decode::decoder(&codings, raw, limit),
+                codings,
+                ended: false,
+            },
         };
         let decompressed = matches!(reader, Reader::Decoded { .. });
         Ok(Stream {
@@ -156,24 +147,15 @@ impl Stream {
             Reader::Plain(raw) => raw.read_body(buf),
             Reader::Decoded {
                 inner,
-                coding,
-                produced,
-                limit,
+                codings,
                 ended,
             } => match inner.read(buf) {
                 Ok(0) => {
                     *ended = !buf.is_empty();
                     Ok(0)
                 }
-                Ok(n) => {
-                    *produced += n as u64;
-                    if *produced > *limit {
-                        Err(decode::too_large(*limit))
-                    } else {
-                        Ok(n)
-                    }
-                }
-                Err(e) => Err(uncarry(e, *coding)),
+                Ok(n) => Ok(n),
+                Err(e) => Err(uncarry(e, codings)),
             },
             Reader::Closed => Ok(0),
         };

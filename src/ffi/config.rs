@@ -1,22 +1,35 @@
-//! Value types passed by copy: timeouts and limits.
+//! Value types passed by copy: timeouts and limits. Both follow one rule:
+//! a field left 0 takes the default, `REQIVO_NO_LIMIT` (or
+//! `REQIVO_NO_LIMIT_64` for a 64-bit field) means no limit, so a struct
+//! filled in part keeps the defaults of the fields it leaves out.
 use std::time::Duration;
 
-use crate::net::Timeouts;
+use crate::net::{TimeoutOverrides, Timeouts};
 use crate::proto::Limits;
 
-/// Timeouts in milliseconds; 0 means no limit. Passed by value.
+/// In a 32-bit field of `reqivo_timeout` or `reqivo_limits`: no limit.
+/// (A field left 0 takes the default.)
+pub const REQIVO_NO_LIMIT: u32 = u32::MAX;
+
+/// In a 64-bit field of `reqivo_limits` (`max_body_bytes`): no limit.
+pub const REQIVO_NO_LIMIT_64: u64 = u64::MAX;
+
+/// Timeouts in milliseconds. A field left 0 takes the default (for a
+/// session, the library's: `reqivo_timeout_default`; for a request, its
+/// session's); `REQIVO_NO_LIMIT` means no limit. Passed by value.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct reqivo_timeout {
-    /// Per address tried, DNS included.
+    /// Per address tried, DNS included. Default 5000.
     pub connect_ms: u32,
-    /// Longest silence from the server during one read.
+    /// Longest silence from the server during one read. Default 5000.
     pub read_ms: u32,
-    /// Longest stall while the server takes no bytes.
+    /// Longest stall while the server takes no bytes. Default 5000.
     pub write_ms: u32,
     /// Whole send, across redirects and retries (and a stream's reads).
+    /// Default no limit.
     pub total_ms: u32,
-    /// Waiting for a free pooled connection.
+    /// Waiting for a free pooled connection. Default 5000.
     pub pool_ms: u32,
 }
 
@@ -25,49 +38,72 @@ impl reqivo_timeout {
         connect_ms: 5000,
         read_ms: 5000,
         write_ms: 5000,
-        total_ms: 0,
+        total_ms: REQIVO_NO_LIMIT,
         pool_ms: 5000,
     };
-}
 
-fn ms(v: u32) -> Option<Duration> {
-    (v > 0).then(|| Duration::from_millis(u64::from(v)))
-}
+    /// Each field: `None` when left 0 (take the default), else the limit
+    /// (`None` inside for no limit).
+    fn fields(self) -> [Option<Option<Duration>>; 5] {
+        [
+            self.connect_ms,
+            self.read_ms,
+            self.write_ms,
+            self.total_ms,
+            self.pool_ms,
+        ]
+        .map(|v| match v {
+            0 => None,
+            REQIVO_NO_LIMIT => Some(None),
+            ms => Some(Some(Duration::from_millis(u64::from(ms)))),
+        })
+    }
 
-impl From<reqivo_timeout> for Timeouts {
-    fn from(t: reqivo_timeout) -> Timeouts {
-        Timeouts {
-            connect: ms(t.connect_ms),
-            read: ms(t.read_ms),
-            write: ms(t.write_ms),
-            total: ms(t.total_ms),
-            pool: ms(t.pool_ms),
+    /// What a request sets over its session's timeouts.
+    pub(crate) fn to_overrides(self) -> TimeoutOverrides {
+        let [connect, read, write, total, pool] = self.fields();
+        TimeoutOverrides {
+            connect,
+            read,
+            write,
+            total,
+            pool,
         }
+    }
+
+    /// A session's timeouts: fields left 0 take the library's defaults.
+    pub(crate) fn to_session(self) -> Timeouts {
+        let defaults = Self::DEFAULT.to_overrides().over(Timeouts::default());
+        self.to_overrides().over(defaults)
     }
 }
 
-/// Limits on what a response may make the library hold; 0 means the
-/// library default. Passed by value.
+/// Limits on what a response may make the library hold. A field left 0
+/// takes the default; `REQIVO_NO_LIMIT` (`REQIVO_NO_LIMIT_64` for
+/// `max_body_bytes`) means no limit. Memory grows with what the server
+/// sends, never with a limit. Passed by value.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct reqivo_limits {
-    /// Longest status, header, chunk-size or trailer line. Default 8192.
+    /// Longest status, header, chunk-size or trailer line. Default 102400
+    /// (100 KiB).
     pub max_line_bytes: u32,
     /// Largest response head (and trailer section); the 1xx interim
-    /// responses before a final one count against it together. Default 65536.
+    /// responses before a final one count against it together. Default
+    /// 307200 (300 KiB).
     pub max_header_bytes: u32,
-    /// Most header fields in a head. Default 100.
+    /// Most header fields in a head. Default 10000.
     pub max_header_count: u32,
-    /// Largest body: default 1 GiB for `reqivo_session_send`, unlimited
+    /// Largest body: default 1 GiB for `reqivo_session_send`, no limit
     /// for `reqivo_session_open`.
     pub max_body_bytes: u64,
 }
 
 fn or_default(v: u32, d: usize) -> usize {
-    if v == 0 {
-        d
-    } else {
-        v as usize
+    match v {
+        0 => d,
+        REQIVO_NO_LIMIT => usize::MAX,
+        v => v as usize,
     }
 }
 
@@ -87,7 +123,8 @@ impl reqivo_limits {
     }
 }
 
-/// The default timeouts: 5 s connect, read, write and pool; no total limit.
+/// The default timeouts: 5 s connect, read, write and pool; no total limit
+/// (`total_ms` is `REQIVO_NO_LIMIT`).
 ///
 /// Ownership: returned by value.
 /// NULL: no pointer arguments.

@@ -205,7 +205,9 @@ pub extern "C" fn reqivo_request_set_progress(
     })
 }
 
-/// Overrides the session's timeouts for this request.
+/// Overrides the session's timeouts for this request: the fields set
+/// replace the session's, fields left 0 keep them, `REQIVO_NO_LIMIT` lifts
+/// that limit. Start from `(reqivo_timeout){0}`.
 ///
 /// Ownership: `t` is passed by value.
 /// NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
@@ -219,7 +221,7 @@ pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_t
         // SAFETY: `r` is live and unaliased.
         unsafe { try_mut(r) }
             .expect("checked non-NULL")
-            .set_timeouts(t.into());
+            .override_timeouts(t.to_overrides());
         reqivo_code::REQIVO_OK as u32
     })
 }

@@ -143,7 +143,9 @@ pub extern "C" fn reqivo_session_set_tls(
     })
 }
 
-/// Sets the timeouts of later sends; a request's own timeouts override them.
+/// Sets the timeouts of later sends: fields left 0 take the library's
+/// defaults, `REQIVO_NO_LIMIT` lifts that limit; a request's own timeouts
+/// override them.
 ///
 /// Ownership: `t` is passed by value.
 /// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
@@ -157,12 +159,13 @@ pub extern "C" fn reqivo_session_set_timeout(s: *mut reqivo_session, t: reqivo_t
         // SAFETY: live session.
         unsafe { try_ref(s) }
             .expect("checked")
-            .set_timeouts(t.into());
+            .set_timeouts(t.to_session());
         OK
     })
 }
 
-/// Sets the response limits of later sends; fields left 0 take the defaults.
+/// Sets the response limits of later sends; fields left 0 take the
+/// defaults, `REQIVO_NO_LIMIT` (`REQIVO_NO_LIMIT_64`) lifts that limit.
 ///
 /// Ownership: `l` is passed by value.
 /// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.

@@ -26,6 +26,41 @@ pub struct Timeouts {
     pub pool: Option<Duration>,
 }
 
+/// Timeouts a request sets over its session's: a field left `None` keeps
+/// the session's value, `Some(None)` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeoutOverrides {
+    pub connect: Option<Option<Duration>>,
+    pub read: Option<Option<Duration>>,
+    pub write: Option<Option<Duration>>,
+    pub total: Option<Option<Duration>>,
+    pub pool: Option<Option<Duration>>,
+}
+
+impl TimeoutOverrides {
+    /// Overrides every field with `t`.
+    pub fn all(t: Timeouts) -> Self {
+        TimeoutOverrides {
+            connect: Some(t.connect),
+            read: Some(t.read),
+            write: Some(t.write),
+            total: Some(t.total),
+            pool: Some(t.pool),
+        }
+    }
+
+    /// `base` with the fields this sets replaced.
+    pub fn over(self, base: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.unwrap_or(base.connect),
+            read: self.read.unwrap_or(base.read),
+            write: self.write.unwrap_or(base.write),
+            total: self.total.unwrap_or(base.total),
+            pool: self.pool.unwrap_or(base.pool),
+        }
+    }
+}
+
 /// What kind of wait a timeout belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -14,10 +14,15 @@ pub struct Limits {
     pub max_body_bytes: u64,
 }
 
+/// The defaults accept what curl accepts (a 100 KiB header line, a 300 KiB
+/// head): real servers send large cookies, CSP and Link headers and
+/// tracing baggage. Memory grows with what arrives, never with a limit.
 impl Limits {
-    pub(crate) const DEFAULT_LINE_BYTES: usize = 8192;
-    pub(crate) const DEFAULT_HEADER_BYTES: usize = 65536;
-    pub(crate) const DEFAULT_HEADER_COUNT: usize = 100;
+    pub(crate) const DEFAULT_LINE_BYTES: usize = 100 * 1024;
+    pub(crate) const DEFAULT_HEADER_BYTES: usize = 300 * 1024;
+    /// Far above what most heads hold, and below what 300 KiB of
+    /// shortest-possible lines could: the byte limits decide first.
+    pub(crate) const DEFAULT_HEADER_COUNT: usize = 10_000;
     /// Default cap on a body held in memory (buffered sends).
     pub(crate) const DEFAULT_BUFFERED_BODY_BYTES: u64 = 1 << 30;
 }

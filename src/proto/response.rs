@@ -169,24 +169,40 @@ pub fn parse_head(
     input: &[u8],
     limits: &Limits,
 ) -> Result<Option<(usize, ResponseHead)>, ProtoError> {
+    // Most heads fit in slots on the stack, left uninitialised: httparse
+    // writes the slots it fills, and zeroing 128 of them (3 KiB) on every
+    // parse would cost more than the parse.
     const STACK_HEADERS: usize = 128;
-    // Left uninitialised: httparse writes the slots it fills, and zeroing
-    // 128 of them (3 KiB) on every parse would cost more than the parse.
     let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-    let mut heap: Vec<MaybeUninit<httparse::Header<'_>>>;
-    let slots = if limits.max_header_count <= STACK_HEADERS {
-        &mut stack[..limits.max_header_count]
-    } else {
-        heap = std::iter::repeat_with(MaybeUninit::uninit)
-            .take(limits.max_header_count)
-            .collect();
-        &mut heap[..]
-    };
+    let first_try = limits.max_header_count.min(STACK_HEADERS);
     let mut resp = httparse::Response::new(&mut []);
-    // httparse rejects obs-fold and whitespace before a colon in responses
-    // by default, which is what RFC 9112 §5.1/§5.2 ask of a client.
-    let parsed = httparse::ParserConfig::default()
-        .parse_response_with_uninit_headers(&mut resp, input, slots);
+    let mut parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        input,
+        &mut stack[..first_try],
+    );
+    // A head with more fields than the stack holds is parsed again with
+    // slots on the heap: as many as the bytes that arrived can hold (every
+    // field ends a line), never as many as the limit allows, so a huge
+    // limit reserves nothing a server did not send.
+    let mut heap: Vec<MaybeUninit<httparse::Header<'_>>>;
+    if matches!(parsed, Err(httparse::Error::TooManyHeaders))
+        && limits.max_header_count > STACK_HEADERS
+    {
+        let slots = limits.max_header_count.min(line_ends(input) + 1);
+        heap = std::iter::repeat_with(MaybeUninit::uninit)
+            .take(slots)
+            .collect();
+        resp = httparse::Response::new(&mut []);
+        // httparse rejects obs-fold and whitespace before a colon in
+        // responses by default, which is what RFC 9112 §5.1/§5.2 ask of a
+        // client.
+        parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut resp,
+            input,
+            &mut heap[..],
+        );
+    }
     let status = match parsed {
         Ok(httparse::Status::Partial) => {
             check_sizes(input, None, limits)?;
@@ -237,8 +253,8 @@ pub fn parse_head(
 /// given that `input` itself is rejected. Rejection is monotone (a prefix
 /// is rejected only if every longer input is), so a binary search finds it
 /// in a few parses; this runs once, on a response that is already an error.
-fn first_failing_len(input: &[u8], header_slots: usize) -> usize {
-    let mut slots = vec![httparse::EMPTY_HEADER; header_slots];
+fn first_failing_len(input: &[u8], max_header_count: usize) -> usize {
+    let mut slots = vec![httparse::EMPTY_HEADER; max_header_count.min(line_ends(input) + 1)];
     let (mut ok, mut bad) = (0, input.len());
     while bad - ok > 1 {
         let mid = ok + (bad - ok) / 2;
@@ -292,6 +308,11 @@ fn map_parse_error(e: httparse::Error, input: &[u8], limits: &Limits) -> ProtoEr
             )
         }
     }
+}
+
+/// How many lines end in `input`: a bound on the header fields it holds.
+fn line_ends(input: &[u8]) -> usize {
+    input.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// The complete header lines after the status line, up to the blank line

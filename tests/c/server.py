@@ -31,6 +31,12 @@ a fixed route gets its head without the body):
   /stats         "connections=N requests=M" and close: N counts accepted
                  connections (this one included), M requests other than /stats
   /cookie/psl    sets a=1 for Domain=example.co.uk and b=2 for Domain=co.uk
+  /coded/C1,C2,...  GZIP_TEXT (the /gzip text) encoded by Python's gzip or
+                 zlib with each coding in turn (gzip, deflate), listed so in
+                 Content-Encoding; /coded-bomb/N: 64 MiB of zeros through
+                 N gzip layers
+  /wide/N/M      200 with N header fields X-0..X-(N-1), each a value of M
+                 bytes "v", and the body "ok"
 
 Faults (test_faults.c), each on the connection of the request:
 
@@ -375,6 +381,30 @@ def serve(conn):
                 data = head + body
                 conn.sendall(
                     response("HTTP/1.1 200 OK", [("Content-Length", str(len(data)))], data)
+                )
+            elif path.startswith("/coded/") or path.startswith("/coded-bomb/"):
+                if path.startswith("/coded-bomb/"):
+                    chain, data = ["gzip"] * int(path.split("/")[2]), bytes(64 << 20)
+                else:
+                    chain, data = path.split("/")[2].split(","), GZIP_TEXT
+                for c in chain:
+                    data = gzip.compress(data, 1) if c == "gzip" else zlib.compress(data, 1)
+                conn.sendall(
+                    response(
+                        "HTTP/1.1 200 OK",
+                        [("Content-Encoding", ", ".join(chain)), ("Content-Length", str(len(data)))],
+                        data,
+                    )
+                )
+            elif path.startswith("/wide/"):
+                fields, value_len = (int(x) for x in path.split("/")[2:4])
+                value = "v" * value_len
+                conn.sendall(
+                    response(
+                        "HTTP/1.1 200 OK",
+                        [("X-%d" % i, value) for i in range(fields)] + [("Content-Length", "2")],
+                        b"ok",
+                    )
                 )
             elif path == "/http10":
                 conn.sendall(HTTP10)

@@ -92,7 +92,7 @@ static void test_defaults(void) {
   CHECK_EQ(t.connect_ms, 5000);
   CHECK_EQ(t.read_ms, 5000);
   CHECK_EQ(t.write_ms, 5000);
-  CHECK_EQ(t.total_ms, 0);
+  CHECK_EQ(t.total_ms, REQIVO_NO_LIMIT);
   CHECK_EQ(t.pool_ms, 5000);
 
   reqivo_pool_config c = reqivo_pool_config_default();

@@ -59,6 +59,41 @@ static void test_streamed(reqivo_session *s) {
   reqivo_stream_free(st);
 }
 
+/* Chains of codings, encoded by Python's gzip and zlib: up to five layers
+ * are decoded, buffered and streamed; six are refused with the count; a
+ * five-layer bomb stops at the body limit. */
+static void test_chains(void) {
+  reqivo_error err;
+  reqivo_session *s = reqivo_session_new(NULL, &err);
+  const char *chains[] = {"/coded/gzip", "/coded/gzip,gzip", "/coded/deflate,gzip",
+                          "/coded/gzip,deflate,gzip,deflate,gzip"};
+  for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++) {
+    const reqivo_response *resp = get(s, chains[i], &err);
+    CHECKF(resp != NULL && is_text(resp->body, resp->body_len), "%s: %s", chains[i], err.message);
+    CHECK(resp != NULL && (resp->flags & REQIVO_RESPONSE_DECOMPRESSED) != 0);
+    reqivo_response_free(resp);
+    reqivo_request *r = request_to("GET", chains[i], &err);
+    reqivo_stream *st = reqivo_session_open(s, r, NULL, &err);
+    reqivo_request_free(r);
+    static uint8_t out[20000];
+    size_t len = 0;
+    for (int n = 1; st != NULL && n > 0 && len < sizeof out;) {
+      n = (int)reqivo_stream_read(st, out + len, sizeof out - len < 77 ? sizeof out - len : 77, &err);
+      len += n > 0 ? (size_t)n : 0;
+    }
+    CHECKF(is_text(out, len), "%s streamed: %zu bytes", chains[i], len);
+    reqivo_stream_free(st);
+  }
+  const reqivo_response *resp = get(s, "/coded/gzip,gzip,gzip,gzip,gzip,gzip", &err);
+  CHECK(resp == NULL);
+  CHECK_ERR(err, REQIVO_ERR_DECOMPRESSION, "6 content codings");
+  CHECK_CODE(reqivo_session_set_limits(s, (reqivo_limits){.max_body_bytes = 1 << 20}), REQIVO_OK);
+  resp = get(s, "/coded-bomb/5", &err);
+  CHECK(resp == NULL);
+  CHECK_ERR(err, REQIVO_ERR_BODY_TOO_LARGE, "max_body_bytes (1048576)");
+  reqivo_session_free(s);
+}
+
 static void test_off(reqivo_session *s) {
   reqivo_error err;
   CHECK_CODE(reqivo_session_set_decompress(s, false), REQIVO_OK);
@@ -78,6 +113,7 @@ int main(int argc, char **argv) {
   reqivo_session *s = reqivo_session_new(NULL, &err);
   test_buffered(s);
   test_streamed(s);
+  test_chains();
   test_off(s);
   reqivo_session_free(s);
   return check_finish("test_decompress");

@@ -6,11 +6,16 @@ module Reqivo
     TIMEOUT_KEYS = %i[connect read write total pool].freeze
     LIMIT_KEYS = %i[max_line_bytes max_header_bytes max_header_count max_body_bytes].freeze
     U32_MAX = 0xFFFF_FFFF
+    U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
+    # REQIVO_NO_LIMIT and REQIVO_NO_LIMIT_64: "no limit" in the C structs,
+    # where 0 means "the default".
+    NO_LIMIT = U32_MAX
+    NO_LIMIT_64 = U64_MAX
 
     module_function
 
     # The library's default timeouts as {connect:, read:, write:, total:,
-    # pool:} in milliseconds (0 = no limit).
+    # pool:} in milliseconds (NO_LIMIT = no limit).
     def default_timeout_ms
       t = Native.reqivo_timeout_default
       TIMEOUT_KEYS.to_h { |k| [k, t[:"#{k}_ms"]] }
@@ -32,7 +37,7 @@ module Reqivo
         unknown = spec.keys - TIMEOUT_KEYS
         raise ArgumentError, "unknown timeout key(s): #{unknown.join(', ')}; use #{TIMEOUT_KEYS.join(', ')}" unless unknown.empty?
 
-        base.merge(spec.to_h { |k, v| [k, v.nil? ? 0 : seconds_to_ms(v, "timeout #{k}")] })
+        base.merge(spec.to_h { |k, v| [k, v.nil? ? NO_LIMIT : seconds_to_ms(v, "timeout #{k}")] })
       else
         raise ArgumentError, "timeout must be seconds or a hash of #{TIMEOUT_KEYS.join('/')}, got #{spec.inspect}"
       end
@@ -48,11 +53,13 @@ module Reqivo
       raise ArgumentError, "#{what} must be a number of seconds, got #{sec.inspect}" unless sec.is_a?(Numeric)
       raise ArgumentError, "#{what} must be positive (nil means no limit), got #{sec}" unless sec.positive?
 
-      [(sec * 1000).ceil, U32_MAX].min
+      # One below NO_LIMIT: a very long timeout stays a timeout.
+      [(sec * 1000).ceil, NO_LIMIT - 1].min
     end
 
     # reqivo_limits from {max_line_bytes:, max_header_bytes:,
-    # max_header_count:, max_body_bytes:}; missing keys take the defaults.
+    # max_header_count:, max_body_bytes:}; missing keys take the defaults,
+    # nil means no limit.
     def native_limits(spec)
       raise ArgumentError, "limits must be a hash, got #{spec.inspect}" unless spec.is_a?(Hash)
 
@@ -61,8 +68,9 @@ module Reqivo
 
       l = Native::Limits.new
       spec.each do |k, v|
+        v = k == :max_body_bytes ? NO_LIMIT_64 : NO_LIMIT if v.nil?
         raise ArgumentError, "limit #{k} must be a non-negative Integer" unless v.is_a?(Integer) && v >= 0
-        raise ArgumentError, "limit #{k} is too large" if k != :max_body_bytes && v > U32_MAX
+        raise ArgumentError, "limit #{k} is too large (nil means no limit)" if v > (k == :max_body_bytes ? U64_MAX : U32_MAX)
 
         l[k] = v
       end

@@ -19,7 +19,8 @@ module Reqivo
              :message, [:char, 256]
     end
 
-    # reqivo_timeout: milliseconds, 0 = no limit; passed by value.
+    # reqivo_timeout: milliseconds, 0 = default, REQIVO_NO_LIMIT = no limit;
+    # passed by value.
     class Timeout < FFI::Struct
       layout :connect_ms, :uint32,
              :read_ms, :uint32,
@@ -28,7 +29,8 @@ module Reqivo
              :pool_ms, :uint32
     end
 
-    # reqivo_limits: 0 = library default; passed by value.
+    # reqivo_limits: 0 = library default, REQIVO_NO_LIMIT(_64) = no limit;
+    # passed by value.
     class Limits < FFI::Struct
       layout :max_line_bytes, :uint32,
              :max_header_bytes, :uint32,

@@ -49,7 +49,8 @@ module Reqivo
     # pool:          a Reqivo::Pool to share; by default the session makes
     #                its own (reachable as #pool, for #stats).
     # limits:        {max_line_bytes:, max_header_bytes:, max_header_count:,
-    #                max_body_bytes:}; 0 or missing = library default.
+    #                max_body_bytes:}; 0 or missing = library default,
+    #                nil = no limit.
     # auth:          ['user', 'pass'] or { user:, password: } for Basic
     #                (RFC 7617), { bearer: 'token' } for Bearer (RFC 6750);
     #                sent to the origin each request addresses, dropped on
