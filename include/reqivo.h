@@ -963,7 +963,8 @@ uint32_t reqivo_session_save_cookies(struct reqivo_session *s,
 
 /**
  * Replaces the jar's contents with cookies saved by
- * `reqivo_session_save_cookies`; expired ones are dropped.
+ * `reqivo_session_save_cookies`; expired ones, and ones the jar's limits
+ * or the `__Secure-`/`__Host-` prefix rules refuse, are dropped.
  *
  * Ownership: `text` is read, not kept.
  * NULL: `s` or `text` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
@@ -1004,6 +1005,28 @@ uint32_t reqivo_session_set_public_suffix_list(struct reqivo_session *s,
                                                const char *text,
                                                size_t len,
                                                struct reqivo_error *err);
+
+/**
+ * Sets how much the session's jar holds, for received and loaded cookies
+ * alike: `max_cookie_bytes` bounds one cookie's name plus value (default
+ * 4096), `max_per_site` the cookies of one site, its registrable domain by
+ * the public suffix list, so sibling hosts share one count (default 180),
+ * and `max_cookies` the whole jar (default 3000). Past a count the oldest
+ * cookies are evicted first, as browsers do; a larger cookie is refused.
+ * Each value 0 takes the default, `REQIVO_NO_LIMIT` lifts that limit. A
+ * jar already over the new limits is trimmed at once.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to cookies
+ * received afterwards and to the jar as it is.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_cookie_limits(struct reqivo_session *s,
+                                          uint32_t max_cookie_bytes,
+                                          uint32_t max_per_site,
+                                          uint32_t max_cookies);
 
 /**
  * The name of a result code, e.g. "REQIVO_ERR_TIMEOUT_READ".

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,35 @@ func TestTimeoutsGivenInPartKeepTheDefaults(t *testing.T) {
 	}
 	if err := req.SetTimeouts(Timeouts{Read: math.MaxUint32 * time.Millisecond}); !errors.Is(err, ErrUsage) {
 		t.Errorf("a timeout too long for the C struct: %v", err)
+	}
+}
+
+func TestCookieLimitsAndPrefixes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/echo" {
+			_, _ = w.Write([]byte(r.Header.Get("Cookie")))
+			return
+		}
+		for i := 0; i < 5; i++ {
+			w.Header().Add("Set-Cookie", fmt.Sprintf("c%d=1; Path=/", i))
+		}
+		w.Header().Add("Set-Cookie", "big="+strings.Repeat("v", 5000)+"; Path=/")
+		w.Header().Add("Set-Cookie", "__Secure-x=1; Path=/")
+	}))
+	t.Cleanup(srv.Close)
+	s := newTestSession(t, WithCookieLimits(CookieLimits{PerSite: 3}))
+	if _, err := s.Get(testCtx(t), srv.URL+"/set"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Get(testCtx(t), srv.URL+"/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The two oldest of five went; the big cookie and the __Secure- one
+	// without Secure were refused.
+	got := strings.Split(string(resp.Body), "; ")
+	sort.Strings(got)
+	if strings.Join(got, " ") != "c2=1 c3=1 c4=1" {
+		t.Errorf("Cookie sent: %q", resp.Body)
 	}
 }

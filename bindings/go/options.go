@@ -106,6 +106,7 @@ type sessionConfig struct {
 	bearerToken  *string
 	decompress   *bool
 	cookies      *bool
+	cookieLimits *CookieLimits
 	proxy        *string
 	noProxy      *string
 	envProxy     bool
@@ -193,6 +194,20 @@ func WithDecompression(on bool) Option {
 // http.Client.Jar, as with net/http's Transport.
 func WithCookies(on bool) Option {
 	return func(c *sessionConfig) { c.cookies = &on }
+}
+
+// CookieLimits bound the session's cookie jar, for received and loaded
+// cookies alike. A zero field takes the default, math.MaxUint32 lifts the
+// limit. Past a count the oldest cookies are evicted, as browsers do.
+type CookieLimits struct {
+	CookieBytes uint32 // one cookie's name plus value; default 4096
+	PerSite     uint32 // cookies of one site (registrable domain, so sibling hosts share it); default 180
+	Total       uint32 // cookies in the jar; default 3000
+}
+
+// WithCookieLimits sets how much the session's cookie jar holds.
+func WithCookieLimits(l CookieLimits) Option {
+	return func(c *sessionConfig) { c.cookieLimits = &l }
 }
 
 // WithProxy sends requests through the HTTP proxy at url,

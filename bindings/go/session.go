@@ -120,6 +120,13 @@ func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error 
 			return err
 		}
 	}
+	if l := cfg.cookieLimits; l != nil {
+		code := C.reqivo_session_set_cookie_limits(s.ptr(), C.uint32_t(l.CookieBytes), C.uint32_t(l.PerSite), C.uint32_t(l.Total))
+		runtime.KeepAlive(s)
+		if err := codeError(code, nil); err != nil {
+			return err
+		}
+	}
 	if cfg.cookies != nil {
 		code := C.reqivo_session_set_cookies(s.ptr(), C.bool(*cfg.cookies))
 		runtime.KeepAlive(s)

@@ -44,6 +44,23 @@ impl<'a> HeaderList<'a> {
         self.0.push((name.into(), value.into()));
     }
 
+    /// Adds a field a caller gave: repeats are kept, except Host. One Host
+    /// on the wire, always (RFC 9112 §3.2: a server must answer two with
+    /// 400, and intermediaries disagree on which wins), so a second Host
+    /// replaces the first, as the first replaces the one the library makes.
+    pub fn add_from_caller(
+        &mut self,
+        name: impl Into<Cow<'a, str>>,
+        value: impl Into<Cow<'a, str>>,
+    ) {
+        let name = name.into();
+        if name.eq_ignore_ascii_case("host") {
+            self.set(name, value);
+        } else {
+            self.add(name, value);
+        }
+    }
+
     pub fn remove(&mut self, name: &str) {
         self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }

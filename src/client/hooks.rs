@@ -40,7 +40,8 @@ impl HookRequest<'_, '_> {
     /// Adds a field, keeping others of the same name.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
-        self.headers.add(name.to_string(), value.to_string());
+        self.headers
+            .add_from_caller(name.to_string(), value.to_string());
         Ok(())
     }
 

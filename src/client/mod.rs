@@ -24,7 +24,7 @@ mod stream;
 pub mod ws;
 
 pub use body::{BodySource, Progress};
-pub use cookies::Jar;
+pub use cookies::{CookieLimits, Jar};
 pub use error::{ClientError, ClientErrorKind};
 pub use hooks::{HookRequest, Hooks};
 pub use log::{Level, Log, Logger};

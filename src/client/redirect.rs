@@ -29,26 +29,54 @@ pub(crate) fn resolve_location(current: &Url, location: &[u8]) -> Result<Url, Cl
             ClientErrorKind::InvalidLocation,
             format!(
                 "Location {:?} is not UTF-8",
-                String::from_utf8_lossy(location)
+                redact_userinfo(&String::from_utf8_lossy(location))
             ),
         )
     })?;
     let mut next = current.join(text.trim()).map_err(|e| {
         ClientError::new(
             ClientErrorKind::InvalidLocation,
-            format!("Location {:?} is not a valid URL: {}", text, e),
+            format!(
+                "Location {:?} is not a valid URL: {}",
+                redact_userinfo(text),
+                e
+            ),
         )
     })?;
     check_scheme(&next).map_err(|e| {
         ClientError::new(
             ClientErrorKind::InvalidLocation,
-            format!("Location {:?} cannot be followed: {}", text, e.message()),
+            format!(
+                "Location {:?} cannot be followed: {}",
+                redact_userinfo(text),
+                e.message()
+            ),
         )
     })?;
     // RFC 9110 §10.2.2: a Location without a fragment inherits the current one;
     // the fragment is never sent, so just drop it.
     next.set_fragment(None);
+    // Credentials a server puts in a Location are never used (only the
+    // caller's URL gives any), and must not reach the response's URL, the
+    // logs or an error message either.
+    let _ = next.set_username("");
+    let _ = next.set_password(None);
     Ok(next)
+}
+
+/// `text` with the userinfo of its authority (`user:pass@`), if any,
+/// replaced by `***@`, for messages about a URL that did not parse.
+fn redact_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = text.find("://").map(|i| i + 3) else {
+        return text.into();
+    };
+    let authority_end = text[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| scheme_end + i);
+    match text[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..scheme_end], &text[scheme_end + at..]).into(),
+        None => text.into(),
+    }
 }
 
 /// A redirect chain loops when it comes back to a state it was in: the same

@@ -104,7 +104,8 @@ impl Request {
     /// the library sets them from the body.
     pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), ClientError> {
         validate_header(name, value)?;
-        self.headers.add(name.to_string(), value.to_string());
+        self.headers
+            .add_from_caller(name.to_string(), value.to_string());
         Ok(())
     }
 

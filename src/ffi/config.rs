@@ -99,7 +99,8 @@ pub struct reqivo_limits {
     pub max_body_bytes: u64,
 }
 
-fn or_default(v: u32, d: usize) -> usize {
+/// A 32-bit field of the one rule: 0 is `d`, `REQIVO_NO_LIMIT` no limit.
+pub(crate) fn or_default(v: u32, d: usize) -> usize {
     match v {
         0 => d,
         REQIVO_NO_LIMIT => usize::MAX,

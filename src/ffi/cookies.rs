@@ -2,9 +2,11 @@
 use std::ffi::c_char;
 
 use super::boundary::{copy_out, str_in};
+use super::config::or_default;
 use super::error::{reqivo_code, reqivo_error};
 use super::handle::try_ref;
 use super::session::reqivo_session;
+use crate::client::CookieLimits;
 
 const OK: u32 = reqivo_code::REQIVO_OK as u32;
 
@@ -84,7 +86,8 @@ pub extern "C" fn reqivo_session_save_cookies(
 }
 
 /// Replaces the jar's contents with cookies saved by
-/// `reqivo_session_save_cookies`; expired ones are dropped.
+/// `reqivo_session_save_cookies`; expired ones, and ones the jar's limits
+/// or the `__Secure-`/`__Host-` prefix rules refuse, are dropped.
 ///
 /// Ownership: `text` is read, not kept.
 /// NULL: `s` or `text` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
@@ -152,6 +155,45 @@ pub extern "C" fn reqivo_session_set_public_suffix_list(
             )
         };
         try_or_fail!(s.cookies().set_suffix_list(text), err);
+        OK
+    })
+}
+
+/// Sets how much the session's jar holds, for received and loaded cookies
+/// alike: `max_cookie_bytes` bounds one cookie's name plus value (default
+/// 4096), `max_per_site` the cookies of one site, its registrable domain by
+/// the public suffix list, so sibling hosts share one count (default 180),
+/// and `max_cookies` the whole jar (default 3000). Past a count the oldest
+/// cookies are evicted first, as browsers do; a larger cookie is refused.
+/// Each value 0 takes the default, `REQIVO_NO_LIMIT` lifts that limit. A
+/// jar already over the new limits is trimmed at once.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to cookies
+/// received afterwards and to the jar as it is.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_cookie_limits(
+    s: *mut reqivo_session,
+    max_cookie_bytes: u32,
+    max_per_site: u32,
+    max_cookies: u32,
+) -> u32 {
+    ffi_boundary!({
+        require!(s);
+        let d = CookieLimits::default();
+        let limits = CookieLimits {
+            max_cookie_bytes: or_default(max_cookie_bytes, d.max_cookie_bytes),
+            max_per_site: or_default(max_per_site, d.max_per_site),
+            max_cookies: or_default(max_cookies, d.max_cookies),
+        };
+        // SAFETY: live session.
+        let s = unsafe { try_ref(s) }.expect("checked");
+        s.cookies()
+            .set_limits(limits)
+            .expect("every value is at least 1");
         OK
     })
 }

@@ -31,6 +31,9 @@ a fixed route gets its head without the body):
   /stats         "connections=N requests=M" and close: N counts accepted
                  connections (this one included), M requests other than /stats
   /cookie/psl    sets a=1 for Domain=example.co.uk and b=2 for Domain=co.uk
+  /cookie/many/N/M  sets N cookies c0..c(N-1), each with a value of M bytes
+  /redirect-userinfo  302 to http://user:secret@127.0.0.1:PORT/ok (this
+                 server), credentials a client must never use or show
   /coded/C1,C2,...  GZIP_TEXT (the /gzip text) encoded by Python's gzip or
                  zlib with each coding in turn (gzip, deflate), listed so in
                  Content-Encoding; /coded-bomb/N: 64 MiB of zeros through
@@ -381,6 +384,23 @@ def serve(conn):
                 data = head + body
                 conn.sendall(
                     response("HTTP/1.1 200 OK", [("Content-Length", str(len(data)))], data)
+                )
+            elif path.startswith("/cookie/many/"):
+                count, size = (int(x) for x in path.split("/")[3:5])
+                conn.sendall(
+                    response(
+                        "HTTP/1.1 200 OK",
+                        [("Set-Cookie", "c%d=%s; Path=/" % (i, "v" * size)) for i in range(count)]
+                        + [("Content-Length", "0")],
+                    )
+                )
+            elif path == "/redirect-userinfo":
+                port = conn.getsockname()[1]
+                conn.sendall(
+                    response(
+                        "HTTP/1.1 302 Found",
+                        [("Location", "http://user:secret@127.0.0.1:%d/ok" % port), ("Content-Length", "0")],
+                    )
                 )
             elif path.startswith("/coded/") or path.startswith("/coded-bomb/"):
                 if path.startswith("/coded-bomb/"):

@@ -28,8 +28,40 @@ static void fetch(reqivo_session *s, const char *path) {
   reqivo_response_free(r);
 }
 
+/* The jar's limits: a 1 MB cookie is refused by default; past a lowered
+ * per-site count the oldest go; 0 keeps a default. */
+static void test_limits(void) {
+  reqivo_error err;
+  char seen[256];
+  reqivo_session *s = reqivo_session_new(NULL, &err);
+  /* The header limits lifted, so only the jar can refuse it. */
+  CHECK_CODE(reqivo_session_set_limits(s, (reqivo_limits){.max_line_bytes = REQIVO_NO_LIMIT,
+                                                          .max_header_bytes = REQIVO_NO_LIMIT}),
+             REQIVO_OK);
+  fetch(s, "/cookie/many/1/1000000");
+  cookie_seen(s, "/echo", seen, sizeof seen);
+  CHECK_STR_EQ(seen, "");
+  fetch(s, "/cookie/many/1/4000");
+  cookie_seen(s, "/echo", seen, sizeof seen);
+  CHECK_EQ(strlen(seen), sizeof seen - 1); /* 4003 bytes, cut to fit */
+  CHECK_CODE(reqivo_session_clear_cookies(s), REQIVO_OK);
+  CHECK_CODE(reqivo_session_set_cookie_limits(s, 0, 5, 0), REQIVO_OK);
+  fetch(s, "/cookie/many/10/1");
+  cookie_seen(s, "/echo", seen, sizeof seen);
+  /* c5..c9 stay, in some order. */
+  CHECK(strlen(seen) == 5 * 4 + 4 * 2);
+  CHECK(strstr(seen, "c0=") == NULL && strstr(seen, "c4=") == NULL && strstr(seen, "c9=v") != NULL);
+  /* A lower size limit trims the jar as it is. */
+  CHECK_CODE(reqivo_session_set_cookie_limits(s, 1, 0, 0), REQIVO_OK);
+  cookie_seen(s, "/echo", seen, sizeof seen);
+  CHECK_STR_EQ(seen, "");
+  CHECK_CODE(reqivo_session_set_cookie_limits(NULL, 0, 0, 0), REQIVO_ERR_INVALID_ARGUMENT);
+  reqivo_session_free(s);
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
+  test_limits();
   reqivo_error err;
   char seen[256];
   reqivo_session *a = reqivo_session_new(NULL, &err);

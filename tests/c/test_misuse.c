@@ -166,6 +166,7 @@ static void misuse_session(reqivo_session *s) {
   MISUSE_CODE(reqivo_session_set_limits(NULL, l));
   MISUSE_CODE(reqivo_session_set_max_redirects(NULL, 3));
   MISUSE_CODE(reqivo_session_set_cookies(NULL, true));
+  MISUSE_CODE(reqivo_session_set_cookie_limits(NULL, 0, 0, 0));
   MISUSE_CODE(reqivo_session_clear_cookies(NULL));
   MISUSE_CODE(reqivo_session_set_decompress(NULL, false));
   MISUSE_CODE(reqivo_session_set_hooks(NULL, NULL, NULL, NULL));

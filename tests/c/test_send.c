@@ -275,6 +275,26 @@ static void test_header_merging(void) {
   CHECK(end != NULL && end[4] == '\0');
   reqivo_response_free(resp);
   reqivo_request_free(r);
+
+  /* One Host on the wire, always: the caller's second Host replaces the
+   * first, which replaced the one the library makes. */
+  r = request_to("GET", "/echo", &err);
+  CHECK_CODE(reqivo_request_add_header(r, "Host", 4, "first.test", 10, &err), REQIVO_OK);
+  CHECK_CODE(reqivo_request_add_header(r, "host", 4, "second.test", 11, &err), REQIVO_OK);
+  resp = reqivo_session_send(s, r, NULL, &err);
+  echo = echo_text(resp);
+  CHECK_CONTAINS(echo, "\r\nhost: second.test\r\n");
+  CHECK(strstr(echo, "first.test") == NULL && strstr(echo, "Host: 127.0.0.1") == NULL);
+  reqivo_response_free(resp);
+  reqivo_request_free(r);
+
+  /* Credentials in a redirect's Location are never used, nor shown in
+   * the response's URL. */
+  resp = get(s, "/redirect-userinfo", &err);
+  CHECKF(resp != NULL && resp->status == 200, "%s", err.message);
+  CHECK(resp != NULL && strstr(resp->url.ptr, "secret") == NULL && strstr(resp->url.ptr, "user@") == NULL);
+  CHECK(resp != NULL && strstr(resp->url.ptr, "/ok") != NULL);
+  reqivo_response_free(resp);
   reqivo_session_free(s);
 }
 

@@ -105,4 +105,20 @@ class CookiesTest < Minitest::Test
     jar.get('/cookies')
     refute_nil JSON.parse(jar.get('/echo').body)['headers']['cookie']
   end
+
+  def test_cookie_limits_bound_the_jar_and_prefixes_are_enforced
+    s = Reqivo::Session.new
+    # Over 4096 bytes: refused by default.
+    s.get(Web.url("/setcookie?name=big&value=#{'v' * 5000}"))
+    assert_nil sent_cookie(s)
+    # A prefix the cookie does not honour: refused.
+    s.get(Web.url('/setcookie?name=__Host-x&value=1'))
+    assert_nil sent_cookie(s)
+    s.set_cookie_limits(per_site: 3)
+    5.times { |i| s.get(Web.url("/setcookie?name=c#{i}&value=1")) }
+    assert_equal %w[c2=1 c3=1 c4=1], sent_cookie(s).split('; ').sort
+    assert_raises(ArgumentError) { s.set_cookie_limits(total: -1) }
+  ensure
+    s&.close
+  end
 end

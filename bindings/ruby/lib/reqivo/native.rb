@@ -173,6 +173,7 @@ module Reqivo
       [:reqivo_session_set_bearer_token, %i[pointer pointer size_t error_out], :uint32],
       [:reqivo_session_set_decompress, %i[pointer bool], :uint32],
       [:reqivo_session_set_cookies, %i[pointer bool], :uint32],
+      [:reqivo_session_set_cookie_limits, %i[pointer uint32 uint32 uint32], :uint32],
       [:reqivo_session_clear_cookies, [:pointer], :uint32],
       [:reqivo_session_save_cookies, %i[pointer pointer size_t pointer error_out], :uint32],
       [:reqivo_session_load_cookies, %i[pointer pointer size_t error_out], :uint32],

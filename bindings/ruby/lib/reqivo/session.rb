@@ -253,6 +253,25 @@ module Reqivo
       @handle.use { |s| check_code(Native.reqivo_session_set_cookies(s, on)) }
     end
 
+    # Sets how much the cookie jar holds, for received and loaded cookies:
+    # cookie_bytes: (one cookie's name and value, default 4096), per_site:
+    # (cookies of one site, its registrable domain, default 180) and total:
+    # (default 3000). Past a count the oldest are evicted. Keys left out keep
+    # their defaults; nil lifts a limit.
+    def set_cookie_limits(cookie_bytes: 0, per_site: 0, total: 0)
+      values = { cookie_bytes: cookie_bytes, per_site: per_site, total: total }.transform_values do |v|
+        next Config::NO_LIMIT if v.nil?
+        raise ArgumentError, "cookie limits must be Integers 1..#{Config::U32_MAX - 1} (or nil), got #{v.inspect}" \
+          unless v.is_a?(Integer) && v >= 0 && v < Config::U32_MAX
+
+        v
+      end
+      @handle.use do |s|
+        check_code(Native.reqivo_session_set_cookie_limits(s, values[:cookie_bytes], values[:per_site], values[:total]))
+      end
+      nil
+    end
+
     # Empties the cookie jar.
     def clear_cookies
       @handle.use { |s| check_code(Native.reqivo_session_clear_cookies(s)) }
