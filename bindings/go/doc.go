@@ -16,9 +16,11 @@
 // Options configure a Session or a Transport: WithBaseURL, WithHeader,
 // WithTimeouts, WithLimits, WithMaxRedirects, WithPool, WithTLS (a
 // TLSConfig: trusted roots, client certificate, minimum version, pins),
-// WithBasicAuth, WithBearerToken, WithDecompression (gzip and deflate
-// decoding, on by default), WithCookies (a jar per Session, on by
-// default; always off in a Transport, where http.Client.Jar does it) and
+// WithBasicAuth, WithBearerToken (credentials: sent only to the origin of
+// the request the caller made, by a Transport too; see Transport),
+// WithDecompression (gzip and deflate decoding, on by default),
+// WithCookies (a jar per Session, on by default; always off in a
+// Transport, where http.Client.Jar does it) and
 // WithPublicSuffixList, and the proxy options WithProxy, WithNoProxy and
 // WithEnvironmentProxy (the environment is read only on that opt-in,
 // never by default, not even by a Transport).

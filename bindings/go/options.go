@@ -120,7 +120,10 @@ func WithBaseURL(url string) Option {
 }
 
 // WithHeader adds a default header sent with every request; a later
-// WithHeader of the same name, or a request header, replaces it.
+// WithHeader of the same name, or a request header, replaces it. An
+// Authorization, Cookie or Proxy-Authorization default carries
+// credentials: like WithBasicAuth's, it goes only to the origin of the
+// request the caller made, never to another origin a redirect leads to.
 func WithHeader(name, value string) Option {
 	return func(c *sessionConfig) { c.headers = append(c.headers, [2]string{name, value}) }
 }
@@ -157,21 +160,23 @@ func WithTLS(cfg TLSConfig) Option {
 }
 
 // WithBasicAuth sends Authorization: Basic (RFC 7617) built from user and
-// pass with every request of the session, unless the request has its own
-// Authorization. A redirect followed by the session to another origin
-// drops it. Through a Transport every request is one the caller made
-// (http.Client follows redirects itself), so the credentials go to every
-// origin the transport is asked to reach: set the header per request, or
-// use http.Client's own handling, when redirects may cross origins.
-// user must not contain ':'.
+// pass with every request the caller makes, to the origin (scheme, host,
+// port) that request addresses, unless the request has its own
+// Authorization; a redirect to another origin drops it, and a hop back to
+// the caller's origin has it again. A Session follows redirects itself;
+// through a Transport, http.Client follows them, and the Transport sends
+// the credentials only to hops at the origin of the request the caller
+// made (see Transport, "Credentials"), never to the same host on another
+// port. user must not contain ':'.
 func WithBasicAuth(user, pass string) Option {
 	return func(c *sessionConfig) { c.basicAuth = &[2]string{user, pass}; c.bearerToken = nil }
 }
 
 // WithBearerToken sends Authorization: Bearer token (RFC 6750) like
-// WithBasicAuth sends its credentials (same rules for redirects and for a
-// Transport). An empty token sends none. The token must be free of
-// whitespace and control bytes (ErrInvalidHeader).
+// WithBasicAuth sends its credentials: only to the origin of the request
+// the caller made, in a Session and in a Transport alike. An empty token
+// sends none. The token must be free of whitespace and control bytes
+// (ErrInvalidHeader).
 func WithBearerToken(token string) Option {
 	return func(c *sessionConfig) { c.bearerToken = &token; c.basicAuth = nil }
 }

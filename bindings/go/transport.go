@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,11 +62,51 @@ import (
 // A CONNECT the proxy refuses fails the request with an error that
 // matches ErrProxy (inside http.Client's *url.Error).
 //
+// # Credentials
+//
+// Credentials configured on a Transport (WithBasicAuth, WithBearerToken,
+// and WithHeader of Authorization, Cookie or Proxy-Authorization) and
+// userinfo in a request's URL go only to the origin (scheme, host, port) of
+// the request the caller made: to any origin the caller addresses, and on
+// the redirects http.Client follows from there only to hops at that same
+// origin. A redirect to another origin (another host, scheme or port, the
+// same host on another port included) gets none of them, and a later hop
+// back to the caller's origin gets them again, as with a Session following
+// redirects itself. The Transport recognises a redirect hop by
+// http.Request.Response ("the redirect response which caused this request
+// to be created"), set by http.Client, and finds the caller's request at
+// the start of that chain (Response.Request, hop by hop); a hop whose chain
+// cannot be followed back (a Response without its Request) gets no
+// credentials. (Code that follows redirects without setting
+// Request.Response makes every hop look like a request of the caller's.)
+// Origins are compared as written, case-insensitively and with default
+// ports filled in, so two spellings of one host count as two origins: the
+// credentials are then withheld, never sent further.
+//
+// Headers of the http.Request itself are sent as they are, on every hop:
+// which of the caller's headers follow a redirect is http.Client's
+// decision (it drops Authorization and Cookie on a redirect to another
+// domain, keeps them for the same host on another port or a subdomain,
+// and a CheckRedirect func may set them), as with net/http's Transport.
+// A request header of one of the credential names replaces the
+// Transport's.
+//
 // A Transport is safe for concurrent use. Close frees its sessions.
 type Transport struct {
-	s   *Session // the session of every request but...
-	raw *Session // ...those with their own Accept-Encoding; nil without decoding
-	err error    // the options' error; every RoundTrip returns it
+	s     *Session     // the session of every request but...
+	raw   *Session     // ...those with their own Accept-Encoding; nil without decoding
+	creds []credential // sent by RoundTrip, origin permitting; never set on the sessions
+	err   error        // the options' error; every RoundTrip returns it
+}
+
+// credential is a default header that carries credentials; the library's
+// list of them (src/client/session.rs, CREDENTIAL_HEADERS) is the same.
+type credential struct{ name, value string } // name canonical
+
+// isCredentialHeader tells whether a header name carries credentials.
+func isCredentialHeader(name string) bool {
+	return strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Cookie") ||
+		strings.EqualFold(name, "Proxy-Authorization")
 }
 
 var (
@@ -85,9 +126,82 @@ func NewTransport(opts ...Option) *Transport {
 	noRedirects, noCookies := 0, false
 	cfg.maxRedirects = &noRedirects
 	cfg.cookies = &noCookies
+	creds := takeCredentials(&cfg)
 	t := &Transport{}
 	t.s, t.raw, t.err = newTransportSessions(&cfg)
+	if t.err == nil {
+		t.creds, t.err = creds.build(t.s.pool)
+	}
 	return t
+}
+
+// transportCredentials are the credential options of a Transport, taken
+// out of its sessionConfig: a session would send them with every request,
+// and every request of a Transport is a new send to the library, redirect
+// hops included.
+type transportCredentials struct {
+	basicAuth   *[2]string
+	bearerToken *string
+	headers     [][2]string // WithHeader's of credential names, in order
+}
+
+// takeCredentials moves the credential options out of cfg.
+func takeCredentials(cfg *sessionConfig) transportCredentials {
+	c := transportCredentials{basicAuth: cfg.basicAuth, bearerToken: cfg.bearerToken}
+	cfg.basicAuth, cfg.bearerToken = nil, nil
+	var rest [][2]string
+	for _, h := range cfg.headers {
+		if isCredentialHeader(h[0]) {
+			c.headers = append(c.headers, h)
+		} else {
+			rest = append(rest, h)
+		}
+	}
+	cfg.headers = rest
+	return c
+}
+
+// build validates the credentials with the library's own setters (on a
+// session that is dropped at once, on the transport's pool) and returns
+// the headers a Session configured with them would send, in the same
+// precedence: WithBasicAuth or WithBearerToken, then WithHeader's, a
+// later one replacing an earlier one of the same name.
+func (c transportCredentials) build(pool *Pool) ([]credential, error) {
+	if c.basicAuth == nil && c.bearerToken == nil && len(c.headers) == 0 {
+		return nil, nil
+	}
+	check, err := newSessionTLS(&sessionConfig{basicAuth: c.basicAuth, bearerToken: c.bearerToken,
+		headers: c.headers, pool: pool}, nil)
+	if err != nil {
+		return nil, err
+	}
+	check.Close()
+	var out []credential
+	set := func(name, value string) {
+		name = http.CanonicalHeaderKey(name)
+		for i := range out {
+			if out[i].name == name {
+				out[i].value = value
+				return
+			}
+		}
+		out = append(out, credential{name, value})
+	}
+	switch {
+	case c.basicAuth != nil:
+		set("Authorization", basicAuth(c.basicAuth[0], c.basicAuth[1]))
+	case c.bearerToken != nil && *c.bearerToken != "": // empty: none
+		set("Authorization", "Bearer "+*c.bearerToken)
+	}
+	for _, h := range c.headers {
+		set(h[0], h[1])
+	}
+	return out, nil
+}
+
+// basicAuth is the Authorization value of RFC 7617 Basic credentials.
+func basicAuth(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
 // newTransportSessions makes the decoding session and, unless decoding is
@@ -164,7 +278,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody()
 		return nil, t.err
 	}
-	r, err := newRequestFromHTTP(req)
+	r, err := newRequestFromHTTP(req, t.creds)
 	if err != nil {
 		closeBody()
 		return nil, err
@@ -208,9 +322,76 @@ func bodyCloser(req *http.Request) func() {
 	return func() { once.Do(func() { req.Body.Close() }) }
 }
 
+// callerRequest is the request the caller made that req is a redirect hop
+// of (req itself when it is none), or nil when the chain is broken. Each
+// hop made by http.Client has Response set, whose Request is the hop
+// before it.
+func callerRequest(req *http.Request) *http.Request {
+	for req.Response != nil {
+		if req = req.Response.Request; req == nil || req.URL == nil {
+			return nil
+		}
+	}
+	return req
+}
+
+// atCallerOrigin tells whether req may carry the caller's credentials: it
+// is the caller's own request, or a redirect hop at the same origin.
+func atCallerOrigin(req *http.Request) bool {
+	if req.Response == nil {
+		return true
+	}
+	first := callerRequest(req)
+	return first != nil && sameOrigin(first.URL, req.URL)
+}
+
+// sameOrigin tells whether two URLs have one origin (RFC 6454): scheme
+// and host alike but for case, and the same port once a default port is
+// filled in. Different spellings of one host are different origins.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		effectivePort(a) == effectivePort(b)
+}
+
+// effectivePort is u's port as a number, the scheme's default when it has
+// none, -1 when it is neither (such a URL matches no other origin).
+func effectivePort(u *url.URL) int {
+	p := u.Port()
+	if p == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "http", "ws":
+			return 80
+		case "https", "wss":
+			return 443
+		}
+		return -1
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return -1
+	}
+	return n
+}
+
+// hasHeader tells whether h has a field named name (in any case: a
+// Header filled by hand may have keys that are not canonical).
+func hasHeader(h http.Header, name string) bool {
+	if len(h[name]) > 0 {
+		return true
+	}
+	for k, v := range h {
+		if len(v) > 0 && strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // newRequestFromHTTP builds a reqivo Request from req's method, URL and
-// headers; RoundTrip attaches the body.
-func newRequestFromHTTP(req *http.Request) (*Request, error) {
+// headers, adding creds (the Transport's credentials) and Basic
+// credentials from the URL's userinfo when req is at the origin of the
+// caller's request (see Transport); RoundTrip attaches the body.
+func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error) {
 	if req.URL == nil {
 		return nil, errors.New("reqivo: http.Request has a nil URL")
 	}
@@ -244,6 +425,25 @@ func newRequestFromHTTP(req *http.Request) (*Request, error) {
 			return nil, err
 		}
 	}
+	// Credentials are rare: the origin check runs only when there are some.
+	// Precedence as in the library: the request's own header, then the
+	// URL's userinfo, then the Transport's.
+	if (len(creds) > 0 || req.URL.User != nil) && atCallerOrigin(req) {
+		for _, c := range creds {
+			if hasHeader(req.Header, c.name) || (c.name == "Authorization" && req.URL.User != nil) {
+				continue
+			}
+			if err := r.AddHeader(c.name, c.value); err != nil {
+				return nil, err
+			}
+		}
+		if u := req.URL.User; u != nil && !hasHeader(req.Header, "Authorization") {
+			pass, _ := u.Password()
+			if err := r.AddHeader("Authorization", basicAuth(u.Username(), pass)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	names := make([]string, 0, len(req.Header))
 	for name := range req.Header {
 		names = append(names, name)
@@ -259,13 +459,6 @@ func newRequestFromHTTP(req *http.Request) (*Request, error) {
 			if err := r.AddHeader(name, v); err != nil {
 				return nil, err
 			}
-		}
-	}
-	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
-		pass, _ := u.Password()
-		auth := base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pass))
-		if err := r.AddHeader("Authorization", "Basic "+auth); err != nil {
-			return nil, err
 		}
 	}
 	if req.Close && req.Header.Get("Connection") == "" {

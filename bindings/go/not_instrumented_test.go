@@ -1,0 +1,6 @@
+//go:build !race && !reqivo_debug
+
+package reqivo
+
+// instrumentedBuild: see instrumented_test.go.
+const instrumentedBuild = false
