@@ -54,6 +54,9 @@ Faults (test_faults.c), each on the connection of the request:
   /fault/trickle             a head and body one byte every 100 ms
   /fault/garbage-after       /ok's answer followed by garbage
   /fault/extra-response      /ok's answer followed by a second response
+  /fault/http10-chunked      an HTTP/1.0 keep-alive response with a chunked
+                             "hello\n" (faulty framing: RFC 9112 §6.1), then
+                             "stale\n" to any request sent on it
   /fault/endless-continue    "100 Continue" after "100 Continue", until the
                              client goes away (or HOLD seconds pass)
   /fault/noread              reads the head only, never the body (an upload
@@ -340,6 +343,16 @@ def fault(conn, path):
     elif name == "extra-response":
         conn.sendall(OK + NOT_FOUND)
         return True
+    elif name == "http10-chunked":
+        # Framing a client must distrust (RFC 9112 §6.1): the connection
+        # stays open, and a request sent on it anyway gets a wrong answer
+        # the test can see.
+        conn.sendall(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"6\r\nhello\n\r\n0\r\n\r\n"
+        )
+        if read_request(conn, b"") is not None:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstale\n")
     elif name == "endless-continue":
         block = b"HTTP/1.1 100 Continue\r\n\r\n" * 1000
         until = time.time() + HOLD

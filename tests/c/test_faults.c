@@ -184,6 +184,9 @@ int main(int argc, char **argv) {
       {"/fault/endless-continue", "GET", 0, second, REQIVO_ERR_HEADER_TOO_LARGE, 0, NULL, 0, 0},
       {"/fault/garbage-after", "GET", 0, second, 0, 0, "hello\n", 0, 100},
       {"/fault/extra-response", "GET", 0, second, 0, 0, "hello\n", 0, 100},
+      /* Framing to distrust: the connection is closed, never reused. */
+      {"/fault/http10-chunked", "GET", 0, second, 0, 0, "hello\n", 0, 0},
+      {"/fault/http10-chunked", "GET", 0, second, 0, 0, "hello\n", 1, 0},
       /* 64 MiB cannot sit in the socket buffers of a server that never reads. */
       {"/fault/noread", "PUT", 64u << 20, timeouts(300, 0), REQIVO_ERR_TIMEOUT_WRITE, 0, NULL, 0,
        0},
