@@ -128,7 +128,8 @@ func WithHeader(name, value string) Option {
 	return func(c *sessionConfig) { c.headers = append(c.headers, [2]string{name, value}) }
 }
 
-// WithTimeouts sets the session's timeouts (zero fields mean no limit).
+// WithTimeouts sets the session's timeouts (zero fields take the library's
+// defaults, NoTimeout lifts a limit).
 func WithTimeouts(t Timeouts) Option {
 	return func(c *sessionConfig) { c.timeouts = &t }
 }
