@@ -20,9 +20,10 @@ type canceler struct {
 	fired bool // the token was triggered: it stays so, and is never reused
 }
 
-// spareTokens keeps untriggered tokens for reuse. Making one costs an
-// eventfd(2) and closing it a close(2); a stream needs one per request, so
-// reuse saves two system calls per request. A token goes back only after
+// spareTokens keeps untriggered tokens for reuse. A token holds no file
+// descriptor for HTTP requests (a cancel shuts the request's socket down),
+// but making and freeing one is still two allocations; a stream needs one
+// per request, so reuse saves them. A token goes back only after
 // the library let go of it (the send returned, the stream was freed).
 var spareTokens struct {
 	sync.Mutex
@@ -33,7 +34,8 @@ var spareTokens struct {
 // them to check that tokens are reused and that triggered ones are not.
 var tokensMade, tokensFreed atomic.Int64
 
-// maxSpareTokens bounds the file descriptors kept for reuse.
+// maxSpareTokens bounds the tokens kept for reuse (a token used by a
+// WebSocket wait may hold an eventfd).
 const maxSpareTokens = 32
 
 func takeToken() *C.reqivo_cancel {

@@ -16,13 +16,16 @@ impl Castable for reqivo_cancel {
 }
 
 /// Creates a cancellation token. One token may serve any number of sends;
-/// once triggered it stays triggered.
+/// once triggered it stays triggered. A token holds no file descriptor
+/// for HTTP sends and streams (a cancel shuts their sockets down); a
+/// WebSocket call that must stay usable after a cancel makes one eventfd
+/// for its token on first use.
 ///
 /// Ownership: the caller owns the token and frees it with `reqivo_cancel_free`;
 /// sends and streams using it hold their own references.
 /// NULL: no pointer arguments.
 /// Thread safety: the token may be used from any thread.
-/// Returns: the token, or NULL if the OS has no file descriptor to spare.
+/// Returns: the token.
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_cancel_new() -> *mut reqivo_cancel {

@@ -61,6 +61,18 @@ impl TimeoutOverrides {
     }
 }
 
+/// What a cancel does to a wait on a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnCancel {
+    /// Shuts the socket down: the exchange is over, and so is the
+    /// connection. Costs no descriptor.
+    EndConnection,
+    /// Wakes the wait through the token's eventfd and leaves the
+    /// connection usable (a WebSocket that goes on after a cancelled
+    /// receive).
+    KeepConnection,
+}
+
 /// What kind of wait a timeout belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -128,9 +140,12 @@ impl<'a> Budget<'a> {
         match self.cancel {
             Some(c) => {
                 let what = format_args!("waiting to reconnect");
+                let wake = c
+                    .fd()
+                    .map_err(|e| NetError::io(&e, "making a cancel eventfd"))?;
                 // The cancel fd is readable only once triggered, and a
                 // triggered token fails the wait, so only `until` ends it.
-                self.poll_until(c.fd(), false, Some(until), &what)
+                self.poll_until(wake, false, Some(until), OnCancel::KeepConnection, &what)
                     .map(|_| ())
             }
             None => {
@@ -186,17 +201,19 @@ impl<'a> Budget<'a> {
     }
 
     /// Waits until `fd` is readable (or writable), the deadline of `op`
-    /// passes, or the cancel token fires. `what` names the wait in errors;
-    /// it is formatted only when one happens, so a wait on the hot path
-    /// (`format_args!` at the call) allocates nothing.
+    /// passes, or the cancel token fires (doing to the socket what
+    /// `on_cancel` says). `what` names the wait in errors; it is formatted
+    /// only when one happens, so a wait on the hot path (`format_args!` at
+    /// the call) allocates nothing.
     pub fn wait_fd(
         &self,
         fd: BorrowedFd<'_>,
         writable: bool,
         op: Op,
+        on_cancel: OnCancel,
         what: &dyn fmt::Display,
     ) -> Result<(), NetError> {
-        match self.poll_until(fd, writable, self.op_deadline(op), what)? {
+        match self.poll_until(fd, writable, self.op_deadline(op), on_cancel, what)? {
             true => Ok(()),
             false => Err(self.timeout_error(op, what)),
         }
@@ -204,7 +221,8 @@ impl<'a> Budget<'a> {
 
     /// Waits until `fd` is ready (true) or `until` passes (false), for
     /// waits whose deadline the caller computes (WebSocket ping timers).
-    /// The cancel token and the total deadline still end it with an error.
+    /// The cancel token and the total deadline still end it with an error,
+    /// and leave the connection usable.
     pub fn wait_fd_until(
         &self,
         fd: BorrowedFd<'_>,
@@ -216,7 +234,7 @@ impl<'a> Budget<'a> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let ready = self.poll_until(fd, writable, deadline, what)?;
+        let ready = self.poll_until(fd, writable, deadline, OnCancel::KeepConnection, what)?;
         if !ready && self.total_passed() {
             return Err(self.timeout_error(Op::Read, what));
         }
@@ -229,12 +247,29 @@ impl<'a> Budget<'a> {
         fd: BorrowedFd<'_>,
         writable: bool,
         deadline: Option<Instant>,
+        on_cancel: OnCancel,
         what: &dyn fmt::Display,
     ) -> Result<bool, NetError> {
         let flags = if writable {
             PollFlags::OUT
         } else {
             PollFlags::IN
+        };
+        // Ending the connection: the token shuts the socket down, which
+        // wakes the poll. Keeping it: the token's eventfd joins the poll.
+        let (_watch, wake) = match (self.cancel, on_cancel) {
+            (None, _) => (None, None),
+            (Some(c), OnCancel::EndConnection) => match c.watch(fd) {
+                Some(w) => (Some(w), None),
+                None => return self.check_cancel().map(|_| false),
+            },
+            (Some(c), OnCancel::KeepConnection) => (
+                None,
+                Some(
+                    c.fd()
+                        .map_err(|e| NetError::io(&e, "making a cancel eventfd"))?,
+                ),
+            ),
         };
         loop {
             self.check_cancel()?;
@@ -255,14 +290,14 @@ impl<'a> Budget<'a> {
                 })
             });
             let mut fds = [PollFd::from_borrowed_fd(fd, flags)];
-            let mut with_cancel;
-            let set: &mut [PollFd<'_>] = match self.cancel {
-                Some(c) => {
-                    with_cancel = [
+            let mut with_wake;
+            let set: &mut [PollFd<'_>] = match wake {
+                Some(wake) => {
+                    with_wake = [
                         PollFd::from_borrowed_fd(fd, flags),
-                        PollFd::from_borrowed_fd(c.fd(), PollFlags::IN),
+                        PollFd::from_borrowed_fd(wake, PollFlags::IN),
                     ];
-                    &mut with_cancel
+                    &mut with_wake
                 }
                 None => &mut fds,
             };

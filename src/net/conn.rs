@@ -601,6 +601,7 @@ mod tests {
                 std::os::fd::AsFd::as_fd(conn.transport.tcp()),
                 false,
                 Op::Read,
+                crate::net::OnCancel::EndConnection,
                 &"waiting for test bytes",
             )
             .unwrap();

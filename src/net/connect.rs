@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::budget::{Budget, Op};
+use super::budget::{Budget, OnCancel, Op};
 use super::cancel::Cancel;
 use super::error::{NetError, NetErrorKind};
 
@@ -110,7 +110,13 @@ fn connect_one(addr: SocketAddr, budget: &Budget<'_>) -> Result<TcpStream, NetEr
             if e.raw_os_error() == Some(libc::EINPROGRESS)
                 || e.kind() == io::ErrorKind::WouldBlock =>
         {
-            budget.wait_fd(socket.as_fd(), true, Op::Connect, &what)?;
+            budget.wait_fd(
+                socket.as_fd(),
+                true,
+                Op::Connect,
+                OnCancel::EndConnection,
+                &what,
+            )?;
             if let Some(e) = socket.take_error().map_err(|e| NetError::io(&e, &what))? {
                 return Err(NetError::io(&e, &what));
             }

@@ -16,7 +16,7 @@ mod proxy;
 mod socket;
 mod tls;
 
-pub use budget::{Budget, Op, TimeoutOverrides, Timeouts};
+pub use budget::{Budget, OnCancel, Op, TimeoutOverrides, Timeouts};
 pub use cancel::Cancel;
 pub use conn::{Conn, ConnTimings, WriteStep};
 pub use error::{NetError, NetErrorKind};

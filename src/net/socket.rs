@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rustix::net::{RecvFlags, SendFlags};
 
-use super::budget::{Budget, Op};
+use super::budget::{Budget, OnCancel, Op};
 use super::error::NetError;
 
 /// Below this a kernel timeout is not worth a setsockopt (and a zero one
@@ -143,7 +143,13 @@ impl Socket {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !block {
-                        budget.wait_fd(self.tcp.as_fd(), dir == Dir::Write, op, what)?;
+                        budget.wait_fd(
+                            self.tcp.as_fd(),
+                            dir == Dir::Write,
+                            op,
+                            OnCancel::EndConnection,
+                            what,
+                        )?;
                     } else if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(budget.timeout_error(op, what));
                     }

@@ -23,7 +23,7 @@ use super::connect::WsOptions;
 use crate::client::error::{ClientError, ClientErrorKind};
 use crate::client::response::Response;
 use crate::client::session::Upgraded;
-use crate::net::{Budget, Cancel, Conn, NetError, NetErrorKind, Op, Timeouts};
+use crate::net::{Budget, Cancel, Conn, NetError, NetErrorKind, OnCancel, Op, Timeouts};
 use crate::ws::{
     self, encode_frame, Agreed, DeflateParams, Deflater, Inflater, Kind, OpCode, Reassembler,
     Utf8Validator, WsError, WsErrorKind,
@@ -428,8 +428,13 @@ impl Link {
                     }
                     if st.blocked {
                         let what = format_args!("writing to {}", self.peer);
-                        if let Err(e) = budget.wait_fd(self.waiter.as_fd(), true, Op::Write, &what)
-                        {
+                        if let Err(e) = budget.wait_fd(
+                            self.waiter.as_fd(),
+                            true,
+                            Op::Write,
+                            OnCancel::KeepConnection,
+                            &what,
+                        ) {
                             break Err(e.into());
                         }
                     }
