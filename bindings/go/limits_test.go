@@ -116,3 +116,39 @@ func TestCookieLimitsAndPrefixes(t *testing.T) {
 		t.Errorf("Cookie sent: %q", resp.Body)
 	}
 }
+
+func TestTransportHeadLimitIsNetHTTPs(t *testing.T) {
+	get := func(tr *Transport, srv *httptest.Server) error {
+		defer tr.Close()
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	// A 2 MiB head of 400 KiB lines: past the library's defaults, within
+	// net/http's 10 MiB, which the Transport follows.
+	big := wideServer(t, 5, 400*1024)
+	if err := get(NewTransport(), big); err != nil {
+		t.Errorf("a 2 MiB head through the Transport: %v", err)
+	}
+	std := &http.Client{}
+	if resp, err := std.Get(big.URL); err != nil {
+		t.Errorf("net/http itself: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	// 11 MiB: refused by both.
+	huge := wideServer(t, 11, 1<<20)
+	if err := get(NewTransport(), huge); !errors.Is(err, CodeHeaderTooLarge) {
+		t.Errorf("an 11 MiB head: %v", err)
+	}
+	if _, err := std.Get(huge.URL); err == nil {
+		t.Errorf("net/http accepted an 11 MiB head")
+	}
+	// A limit given through the options is honoured.
+	err := get(NewTransport(WithMaxResponseHeaderBytes(64<<10)), wideServer(t, 1, 100<<10))
+	if !errors.Is(err, CodeHeaderTooLarge) || !strings.Contains(err.Error(), "max_header_bytes (65536)") {
+		t.Errorf("a 64 KiB limit: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -126,6 +127,7 @@ func NewTransport(opts ...Option) *Transport {
 	noRedirects, noCookies := 0, false
 	cfg.maxRedirects = &noRedirects
 	cfg.cookies = &noCookies
+	cfg.limits = transportLimits(cfg.limits)
 	creds := takeCredentials(&cfg)
 	t := &Transport{}
 	t.s, t.raw, t.err = newTransportSessions(&cfg)
@@ -133,6 +135,55 @@ func NewTransport(opts ...Option) *Transport {
 		t.creds, t.err = creds.build(t.s.pool)
 	}
 	return t
+}
+
+// DefaultMaxResponseHeaderBytes is a Transport's limit on a response head
+// when no option sets one: net/http's Transport default
+// (MaxResponseHeaderBytes 0 means 10 MiB there too).
+const DefaultMaxResponseHeaderBytes = 10 << 20
+
+// transportLimits gives the limits a Transport uses: net/http's, where
+// the whole head (status line and fields) counts against one byte limit,
+// with no separate line or field-count limit. Fields a caller set with
+// WithLimits or WithMaxResponseHeaderBytes are kept.
+func transportLimits(set *Limits) *Limits {
+	l := Limits{}
+	if set != nil {
+		l = *set
+	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = DefaultMaxResponseHeaderBytes
+	}
+	if l.MaxLineBytes == 0 {
+		l.MaxLineBytes = l.MaxHeaderBytes
+	}
+	if l.MaxHeaderCount == 0 {
+		l.MaxHeaderCount = math.MaxUint32
+	}
+	return &l
+}
+
+// WithMaxResponseHeaderBytes limits the bytes of a response head (status
+// line and header fields), like net/http's Transport.MaxResponseHeaderBytes;
+// a Transport's default is DefaultMaxResponseHeaderBytes, a Session's the
+// library's (see Limits). As in net/http, n <= 0 takes the default; n of
+// 4 GiB or more means no limit. A later WithLimits replaces it.
+func WithMaxResponseHeaderBytes(n int64) Option {
+	return func(c *sessionConfig) {
+		l := Limits{}
+		if c.limits != nil {
+			l = *c.limits
+		}
+		switch {
+		case n <= 0:
+			l.MaxHeaderBytes = 0
+		case n >= math.MaxUint32:
+			l.MaxHeaderBytes = math.MaxUint32
+		default:
+			l.MaxHeaderBytes = uint32(n)
+		}
+		c.limits = &l
+	}
 }
 
 // transportCredentials are the credential options of a Transport, taken
