@@ -2,7 +2,9 @@
 # Ruby binding tests: builds libreqivo if needed, checks that
 # lib/reqivo/codes.rb is what tools/gen_codes.rb makes from
 # include/reqivo.h, then runs every test/*_test.rb with minitest, bounded
-# in time. Extra arguments go to minitest (e.g. -v, -n /timeout/).
+# in time, then test/gem_install_test.sh (the gem built, installed and used
+# from outside the tree; REQIVO_GEM_TEST=0 skips it). Extra arguments go to
+# minitest (e.g. -v, -n /timeout/).
 # Needs: ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday (Debian).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -27,3 +29,10 @@ echo "codes: lib/reqivo/codes.rb matches include/reqivo.h"
 
 timeout -k 10 "${REQIVO_RUBY_TEST_TIMEOUT:-300}" \
   ruby -Ilib -Itest -e 'Dir.glob("test/*_test.rb").sort.each { |f| require File.expand_path(f) }' -- "$@"
+
+# The gem built, installed into a temporary GEM_HOME and used from outside
+# the tree (each of its steps bounded; the first run also builds the
+# crate's dependencies for the gem, a few minutes).
+if [ "${REQIVO_GEM_TEST:-1}" != 0 ]; then
+  timeout -k 10 1800 test/gem_install_test.sh
+fi

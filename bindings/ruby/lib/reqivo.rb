@@ -10,8 +10,10 @@
 #   s = Reqivo::Session.new(base_url: 'http://127.0.0.1:8080/', timeout: 5)
 #   s.post('items', json: { name: 'a' }).json
 #
-# The library is found through $REQIVO_LIB, then `pkg-config --variable=libdir
-# reqivo`, then the build tree (../../target/release).
+# The library is found through $REQIVO_LIB, the copy the gem built when it
+# was installed, `pkg-config --variable=libdir reqivo`, the dynamic linker
+# (libreqivo.so.0), and in a checkout its target/release: see
+# reqivo/library.rb.
 
 require_relative 'reqivo/version'
 require_relative 'reqivo/native'
