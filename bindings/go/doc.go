@@ -50,7 +50,10 @@
 // include/reqivo.h (go generate; codes_gen.go) and are themselves errors,
 // usable with errors.Is: a Class matches every code in its range, so
 // errors.Is(err, reqivo.ErrTimeout) holds for ErrReadTimeout and
-// errors.Is(err, reqivo.ErrNetwork) for ErrTLS.
+// errors.Is(err, reqivo.ErrNetwork) for ErrTLS. An *Error wraps the errno
+// behind it, and a decompression error (ErrDecompression) the standard
+// library's error for the same fault: gzip.ErrHeader, gzip.ErrChecksum, a
+// flate.CorruptInputError or io.ErrUnexpectedEOF.
 //
 // # Request bodies
 //
@@ -102,6 +105,11 @@
 //     retries only requests whose body it has not read).
 //   - http.Response.TLS carries the version and resumption only, no
 //     certificates.
+//   - A Transport calls net/http/httptrace hooks in net/http's order but
+//     once the library's send has returned (GetConn before it), with what
+//     the library reports: the connection's local address, the addresses a
+//     name resolved to, idle times and certificates are not among it (see
+//     Transport).
 //
 // Build with -tags reqivo_debug to force a garbage collection on every
 // handle access, which turns a missing runtime.KeepAlive into a crash.

@@ -5,9 +5,13 @@ import "C"
 
 import (
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -142,7 +146,7 @@ const (
 	ErrTLSPinMismatch    = CodeTLSPinMismatch   // the server's key matches no TLSConfig.PinnedSHA256
 	ErrInvalidConfig     = CodeInvalidConfig
 	ErrInvalidJSON       = CodeInvalidJSON
-	ErrDecompression     = CodeDecompression
+	ErrDecompression     = CodeDecompression // a body that does not decode; its *Error wraps compress/gzip's or compress/flate's error for the fault (Error.Unwrap)
 	ErrAbortedByCallback = CodeAbortedByCallback
 	ErrWSHandshake       = CodeWsHandshake     // the server refused the upgrade (see HandshakeError) or answered it wrongly
 	ErrWSClosed          = CodeWsClosed        // the WebSocket is closed (close handshake done, Close called, or failed earlier)
@@ -183,10 +187,55 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// Unwrap exposes the errno, so errors.Is(err, syscall.ECONNRESET) works.
+// Unwrap exposes the errno, so errors.Is(err, syscall.ECONNRESET) works,
+// and for a decompression error (CodeDecompression) the standard
+// library's error for the same fault, so that code written for
+// compress/gzip and compress/flate recognises it (see decompressionCause).
 func (e *Error) Unwrap() error {
 	if e.OSError != 0 {
 		return e.OSError
+	}
+	if e.Code == CodeDecompression {
+		return decompressionCause(e.Message)
+	}
+	return nil
+}
+
+// decompressionCause is the standard library's error for the fault a
+// decompression message of the library describes, or nil. The library's
+// messages are "invalid <codings> body: <decoder error>" (codings such as
+// "gzip" or "gzip, deflate", lower case; src/client/decode.rs), the
+// decoder's error being flate2's:
+//
+//	invalid gzip header                    gzip.ErrHeader
+//	gzip header field too long             gzip.ErrHeader
+//	corrupt gzip stream does not have      gzip.ErrChecksum (CRC-32 or size)
+//	  a matching checksum
+//	corrupt deflate stream                 flate.CorruptInputError(-1)
+//	incomplete deflate stream              io.ErrUnexpectedEOF
+//	unexpected end of file                 io.ErrUnexpectedEOF
+//
+// flate2 reports a bad zlib header or Adler-32 of a "deflate" body as a
+// corrupt deflate stream (compress/zlib's ErrHeader and ErrChecksum cannot
+// be told apart from it), and no offset: the CorruptInputError is -1.
+// Other decompression errors (a chain of more than five codings) wrap
+// nothing.
+func decompressionCause(msg string) error {
+	rest, ok := strings.CutPrefix(msg, "invalid ")
+	if !ok {
+		return nil
+	}
+	if _, cause, ok := strings.Cut(rest, " body: "); ok {
+		switch cause {
+		case "invalid gzip header", "gzip header field too long":
+			return gzip.ErrHeader
+		case "corrupt gzip stream does not have a matching checksum":
+			return gzip.ErrChecksum
+		case "corrupt deflate stream":
+			return flate.CorruptInputError(-1)
+		case "incomplete deflate stream", "unexpected end of file":
+			return io.ErrUnexpectedEOF
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sort"
 	"strconv"
@@ -92,11 +93,47 @@ import (
 // A request header of one of the credential names replaces the
 // Transport's.
 //
+// # Tracing
+//
+// The hooks of a net/http/httptrace.ClientTrace in the request's context
+// are called in net/http's order, but they report rather than follow the
+// send: the library sends a request and reads its response head in one
+// blocking call that calls no Go code on the way. GetConn is called
+// before that call; the rest once the response head is in, in this order:
+// DNSStart and DNSDone (when the library resolved a name), ConnectStart
+// and ConnectDone, TLSHandshakeStart and TLSHandshakeDone (those on a new
+// connection only), GotConn, WroteHeaders, WroteRequest,
+// GotFirstResponseByte. A request on a reused connection reports GotConn
+// with Reused and WasIdle set, and no DNS, connect or handshake. A send
+// that fails resolving, connecting or in the TLS handshake reports that
+// phase, with the error in DNSDone, ConnectDone or TLSHandshakeDone; one
+// that fails later reports nothing after GetConn (the library's error does
+// not say whether its connection was new or reused).
+//
+// What the library does not report is left zero. GotConnInfo.Conn is a
+// net.Conn that only reports addresses (Read, Write, Close and the
+// deadlines return an error; over TLS it has ConnectionState, as
+// *tls.Conn does): RemoteAddr is the host and port dialled, a
+// *net.TCPAddr when the host is an IP literal and a net.Addr of the name
+// and port otherwise; LocalAddr is a *net.TCPAddr with the unspecified
+// address of the remote's family and port 0 (0.0.0.0:0, [::]:0, or :0
+// for a name). GotConnInfo.IdleTime is 0; DNSDone has no Addrs;
+// ConnectStart and ConnectDone get the name and port, not the address
+// the name resolved to; TLSHandshakeDone's tls.ConnectionState has
+// Version, HandshakeComplete, DidResume and ServerName only (no cipher
+// suite, negotiated protocol or certificates). The host dialled is the
+// request's, or the proxy's when WithProxy is given without WithNoProxy
+// or WithEnvironmentProxy; with those, whether the library went through
+// the proxy is not known, and the request's host is reported.
+// WroteHeaderField, Wait100Continue, Got100Continue, Got1xxResponse and
+// PutIdleConn are not called.
+//
 // A Transport is safe for concurrent use. Close frees its sessions.
 type Transport struct {
 	s     *Session     // the session of every request but...
 	raw   *Session     // ...those with their own Accept-Encoding; nil without decoding
 	creds []credential // sent by RoundTrip, origin permitting; never set on the sessions
+	route traceRoute   // where connections go, for httptrace hooks
 	err   error        // the options' error; every RoundTrip returns it
 }
 
@@ -129,7 +166,7 @@ func NewTransport(opts ...Option) *Transport {
 	cfg.cookies = &noCookies
 	cfg.limits = transportLimits(cfg.limits)
 	creds := takeCredentials(&cfg)
-	t := &Transport{}
+	t := &Transport{route: routeOf(&cfg)}
 	t.s, t.raw, t.err = newTransportSessions(&cfg)
 	if t.err == nil {
 		t.creds, t.err = creds.build(t.s.pool)
@@ -358,8 +395,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.raw != nil && len(req.Header["Accept-Encoding"]) > 0 {
 		s = t.raw
 	}
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil {
+		t.route.traceGetConn(trace, req)
+	}
 	head, body, err := s.openStream(ctx, r, false)
 	closeBody()
+	if trace != nil {
+		t.route.traceSent(trace, req, &head, err)
+	}
 	if err != nil {
 		return nil, err
 	}
