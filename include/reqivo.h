@@ -111,6 +111,12 @@
 #define REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED 16
 
 /**
+ * The chunked body ended with trailer fields: `reqivo_response_trailers`
+ * gives them.
+ */
+#define REQIVO_RESPONSE_TRAILERS 32
+
+/**
  * TLS 1.2, as `reqivo_tls_config_builder_set_min_version` takes it (the wire number).
  */
 #define REQIVO_TLS_VERSION_1_2 771
@@ -1865,6 +1871,35 @@ const struct reqivo_tls_config *reqivo_tls_config_builder_build(struct reqivo_tl
  * Since: 0.1.0
  */
 void reqivo_tls_config_free(const struct reqivo_tls_config *c);
+
+/**
+ * The trailer fields of a chunked response body (RFC 9112 §7.1.2), in
+ * received order, names as received: `*count` fields at the returned
+ * pointer. Most responses have none.
+ *
+ * Ownership: the fields point into the response; valid until it is freed.
+ * NULL: `resp` NULL returns NULL with `*count` 0; `count` may be NULL.
+ * Thread safety: responses are immutable; callable from any thread.
+ * Returns: the fields, or NULL with `*count` 0 when there are none.
+ * Since: 0.1.0
+ */
+const struct reqivo_header *reqivo_response_trailers(const struct reqivo_response *resp,
+                                                     size_t *count);
+
+/**
+ * The trailer fields of a stream's chunked body, once
+ * `reqivo_stream_read` has returned 0 (the end of the body): `*count`
+ * fields at the returned pointer, names as received.
+ *
+ * Ownership: the fields belong to the stream; valid until
+ * `reqivo_stream_free`.
+ * NULL: `st` NULL returns NULL with `*count` 0; `count` may be NULL.
+ * Thread safety: a stream is used by one thread at a time.
+ * Returns: the fields, or NULL with `*count` 0 when there are none or
+ * the body has not been read to its end yet.
+ * Since: 0.1.0
+ */
+const struct reqivo_header *reqivo_stream_trailers(struct reqivo_stream *st, size_t *count);
 
 /**
  * The library's version as "MAJOR.MINOR.PATCH". Compare it with the

@@ -52,7 +52,8 @@ TASKS = [
      ["reqivo_session_new", "reqivo_request_new", "reqivo_request_add_header",
       "reqivo_request_set_body", "reqivo_session_send", "reqivo_response",
       "reqivo_response_header", "reqivo_str", "reqivo_header", "reqivo_timings",
-      "REQIVO_RESPONSE_*", "reqivo_response_free", "reqivo_request_free",
+      "REQIVO_RESPONSE_*", "reqivo_response_trailers", "reqivo_response_free",
+      "reqivo_request_free",
       "reqivo_session_free"]),
     ("Configure a session",
      "Base URL, default headers, credentials, redirects and decoding apply to "
@@ -77,9 +78,9 @@ TASKS = [
      "`reqivo_session_open` returns once the response head is read; read the "
      "body piece by piece with flat memory (no body limit by default), then "
      "free the stream. The connection is reused only if the body was read to "
-     "its end.",
+     "its end; then its trailer fields, if any, are there.",
      ["reqivo_session_open", "reqivo_stream", "reqivo_stream_response",
-      "reqivo_stream_read", "reqivo_stream_free", "reqivo_request_set_progress",
+      "reqivo_stream_read", "reqivo_stream_trailers", "reqivo_stream_free", "reqivo_request_set_progress",
       "reqivo_progress_callback"]),
     ("Upload (body callback)",
      "For a body in memory use `reqivo_request_set_body`. For a body produced "

@@ -65,6 +65,9 @@ type ResponseHead struct {
 type Response struct {
 	ResponseHead
 	Body []byte
+	// Trailer holds the trailer fields of a chunked body (RFC 9112
+	// §7.1.2) under canonical names; nil when there were none.
+	Trailer http.Header
 }
 
 // JSON decodes the body into v with encoding/json.
@@ -177,6 +180,22 @@ func headFromCFields(r *C.reqivo_response, fields bool) ResponseHead {
 	return h
 }
 
+// trailerFromC adds the n trailer fields at fields to into (made when nil
+// and there are fields) and returns it. Values are copied into Go memory.
+func trailerFromC(fields *C.reqivo_header, n C.size_t, into http.Header) http.Header {
+	if n == 0 {
+		return into
+	}
+	if into == nil {
+		into = make(http.Header, int(n))
+	}
+	for _, f := range unsafe.Slice(fields, int(n)) {
+		key := textproto.CanonicalMIMEHeaderKey(string(cbytesView(f.name)))
+		into[key] = append(into[key], string(cbytesView(f.value)))
+	}
+	return into
+}
+
 // protoString is "HTTP/major.minor", without an allocation for 1.1 and 1.0.
 func protoString(major, minor int) string {
 	switch {
@@ -191,6 +210,11 @@ func protoString(major, minor int) string {
 // responseFromC copies a complete reqivo_response; the caller frees it.
 func responseFromC(r *C.reqivo_response) *Response {
 	resp := &Response{ResponseHead: headFromC(r)}
+	if r.flags&C.REQIVO_RESPONSE_TRAILERS != 0 {
+		var n C.size_t
+		fields := C.reqivo_response_trailers(r, &n)
+		resp.Trailer = trailerFromC(fields, n, nil)
+	}
 	resp.Body = []byte{}
 	if r.body_len > 0 {
 		// One copy into Go memory; append does not zero it first.

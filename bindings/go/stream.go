@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -36,13 +37,18 @@ func (r *StreamResponse) Close() error { return r.Body.Close() }
 // from any goroutine, interrupts a Read blocked in another one, and is
 // idempotent. A Stream closed before its end closes its connection.
 type Stream struct {
-	mu      sync.Mutex // serialises Read and release
-	c       *streamC   // nil once released
-	k       *canceler  // &c.k, kept after release; never nil; immutable
-	ctx     context.Context
-	err     error // sticky: io.EOF, the failure, or ErrStreamClosed
-	closing atomic.Bool
-	cleanup runtime.Cleanup
+	mu  sync.Mutex // serialises Read and release
+	c   *streamC   // nil once released
+	k   *canceler  // &c.k, kept after release; never nil; immutable
+	ctx context.Context
+	err error // sticky: io.EOF, the failure, or ErrStreamClosed
+	// trailer gets the trailer fields at the end of the body; made then
+	// when nil (a Transport declares its keys up front, as net/http does).
+	trailer http.Header
+	// trailerTo, when set, gets the same map (an http.Response's Trailer).
+	trailerTo *http.Header
+	closing   atomic.Bool
+	cleanup   runtime.Cleanup
 }
 
 // streamC is what a Stream owns in C; the cleanup gets it, not the Stream.
@@ -98,6 +104,12 @@ func (s *Stream) Read(p []byte) (int, error) {
 		return int(got), nil
 	case got == 0:
 		s.err = io.EOF
+		var n C.size_t
+		fields := C.reqivo_stream_trailers(s.ptr(), &n)
+		s.trailer = trailerFromC(fields, n, s.trailer)
+		if s.trailerTo != nil {
+			*s.trailerTo = s.trailer
+		}
 	case s.closing.Load():
 		s.err = ErrStreamClosed
 	default:
@@ -105,6 +117,17 @@ func (s *Stream) Read(p []byte) (int, error) {
 	}
 	s.release()
 	return 0, s.err
+}
+
+// Trailer returns the trailer fields of a chunked body once Read has
+// returned io.EOF (nil before, or when the server sent none).
+func (s *Stream) Trailer() http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != io.EOF {
+		return nil
+	}
+	return s.trailer
 }
 
 // release frees the C stream early (at the end of the body or on an

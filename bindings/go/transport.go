@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"sort"
 	"strconv"
@@ -584,6 +585,24 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		// net/http moves the transfer codings out of Header.
 		resp.TransferEncoding = te
 		h.Del("Transfer-Encoding")
+		// As net/http: the keys the Trailer field announces, with nil
+		// values until the body's end fills them (the same map).
+		if announced := h["Trailer"]; len(announced) > 0 && body != nil {
+			resp.Trailer = make(http.Header)
+			for _, v := range announced {
+				for _, k := range strings.Split(v, ",") {
+					if k = strings.TrimSpace(k); k != "" {
+						resp.Trailer[textproto.CanonicalMIMEHeaderKey(k)] = nil
+					}
+				}
+			}
+			h.Del("Trailer")
+			body.trailer = resp.Trailer
+		}
+		if body != nil {
+			// Unannounced trailers too, as net/http merges them in.
+			body.trailerTo = &resp.Trailer
+		}
 	} else if cl := h["Content-Length"]; len(cl) > 0 {
 		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
 			resp.ContentLength = n

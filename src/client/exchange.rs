@@ -13,7 +13,7 @@ use super::response::Timings;
 use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, TlsConfig};
 use crate::proto::{
     self, encode_chunk, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead,
-    LAST_CHUNK,
+    Trailers, LAST_CHUNK,
 };
 
 /// Bodies up to this size go out in the same write as the head.
@@ -410,7 +410,7 @@ pub(crate) fn read_body(
     budget: &Budget<'_>,
     cap: u64,
     front: usize,
-) -> Result<(ResponseHead, Vec<u8>, Timings), ClientError> {
+) -> Result<ReadBody, ClientError> {
     if ex.decoder.remaining_length().unwrap_or(0) > cap {
         return Err(too_big_to_drain(cap));
     }
@@ -459,12 +459,28 @@ pub(crate) fn read_body(
     let Exchanged {
         lease,
         head,
+        mut decoder,
         keep_alive,
         timings,
         ..
     } = ex;
     lease.release(keep_alive && clean);
-    Ok((head, body, timings))
+    Ok(ReadBody {
+        head,
+        body,
+        timings,
+        trailers: decoder.take_trailers(),
+    })
+}
+
+/// A body read into memory, with what came with it.
+pub(crate) struct ReadBody {
+    pub head: ResponseHead,
+    /// The body, after the room in front the caller asked for.
+    pub body: Vec<u8>,
+    pub timings: Timings,
+    /// The trailer fields of a chunked body.
+    pub trailers: Trailers,
 }
 
 fn too_big_to_drain(cap: u64) -> ClientError {

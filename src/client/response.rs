@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::proto::ResponseHead;
+use crate::proto::{ResponseHead, Trailers};
 
 /// When each phase ended, measured from the start of the send.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct Response {
     /// What the TLS handshake of the final exchange's connection settled
     /// on; `None` over plain HTTP.
     pub tls: Option<crate::net::TlsInfo>,
+    /// The trailer fields of a chunked body (none for a stream's head).
+    pub trailers: Trailers,
 }
 
 /// The final response of a buffered send, as the session hands it to a
@@ -49,6 +51,7 @@ pub struct Parts<'u> {
     pub redirect_not_followed: bool,
     pub decompressed: bool,
     pub tls: Option<crate::net::TlsInfo>,
+    pub trailers: Trailers,
 }
 
 /// Turns the parts of a finished buffered response into what a caller
@@ -85,6 +88,7 @@ impl Finish for ToResponse {
             redirect_not_followed: p.redirect_not_followed,
             decompressed: p.decompressed,
             tls: p.tls,
+            trailers: p.trailers,
         }
     }
 }

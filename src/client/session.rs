@@ -9,7 +9,7 @@ use super::body::{Body, Tracker};
 use super::cookies::Jar;
 use super::decode;
 use super::error::{ClientError, ClientErrorKind};
-use super::exchange::{exchange, read_body, Exchanged, Hop};
+use super::exchange::{exchange, read_body, Exchanged, Hop, ReadBody};
 use super::headers::HeaderList;
 use super::hooks::{self, HookRequest, Hooks};
 use super::log::{log_at, Level, Log};
@@ -636,7 +636,12 @@ impl Session {
                     Some(_) => 0,
                     None => finish.front(&ex.head, url.as_str()),
                 };
-                let (head, mut body, mut timings) = read_body(ex, budget, u64::MAX, front)?;
+                let ReadBody {
+                    head,
+                    mut body,
+                    mut timings,
+                    trailers,
+                } = read_body(ex, budget, u64::MAX, front)?;
                 let mut body_start = front;
                 let decompressed = coding.is_some() && body.len() > front;
                 if let (Some(coding), true) = (&coding, decompressed) {
@@ -656,6 +661,7 @@ impl Session {
                     redirect_not_followed: out.not_followed,
                     decompressed,
                     tls,
+                    trailers,
                 })))
             }
             Delivery::Streamed => {

@@ -2,7 +2,7 @@
 //! flat: at most one socket read (and, for a content-coded body, one
 //! decoder window) is buffered, whatever the body size.
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::body::Tracker;
@@ -11,7 +11,7 @@ use super::error::ClientError;
 use super::exchange::Exchanged;
 use super::response::{Response, Timings};
 use crate::net::{Budget, Cancel, Lease, Timeouts};
-use crate::proto::BodyDecoder;
+use crate::proto::{BodyDecoder, Trailers};
 
 /// The body as framed on the connection (transfer coding undone).
 struct Raw {
@@ -26,6 +26,9 @@ struct Raw {
     tracker: Tracker,
     sent: u64,
     receive_total: Option<u64>,
+    /// Where the trailer fields go once the body has ended; shared with
+    /// the `Stream`, which cannot reach a `Raw` inside content decoders.
+    trailers: Arc<OnceLock<Trailers>>,
 }
 
 impl Read for Raw {
@@ -55,6 +58,8 @@ pub struct Stream {
     reader: Reader,
     /// The first error; every later read reports it again.
     failed: Option<ClientError>,
+    /// The trailer fields, set once the body has ended.
+    trailers: Arc<OnceLock<Trailers>>,
 }
 
 impl Stream {
@@ -93,7 +98,9 @@ impl Stream {
             tracker,
             sent,
             receive_total,
+            trailers: Arc::default(),
         };
+        let trailers = raw.trailers.clone();
         raw.finish_if_done();
         let reader = match decode {
             None => Reader::Plain(raw),
@@ -115,9 +122,11 @@ impl Stream {
                 redirect_not_followed: false,
                 decompressed,
                 tls,
+                trailers: Default::default(),
             },
             reader,
             failed: None,
+            trailers,
         })
     }
 
@@ -127,6 +136,12 @@ impl Stream {
 
     pub fn response(&self) -> &Response {
         &self.response
+    }
+
+    /// The trailer fields of a chunked body, once it has been read to its
+    /// end (`None` before; empty when the server sent none).
+    pub fn trailers(&self) -> Option<&Trailers> {
+        self.trailers.get()
     }
 
     /// True once the body has been read to its end.
@@ -209,9 +224,13 @@ impl Raw {
         Ok(0)
     }
 
-    /// Returns the connection to the pool once the body has ended.
+    /// Returns the connection to the pool once the body has ended, and
+    /// hands over the trailer fields.
     fn finish_if_done(&mut self) {
         if self.decoder.is_done() {
+            if self.trailers.get().is_none() {
+                let _ = self.trailers.set(self.decoder.take_trailers());
+            }
             if let Some(mut lease) = self.lease.take() {
                 let clean = lease.conn().buffered().is_empty();
                 lease.release(self.keep_alive && clean);

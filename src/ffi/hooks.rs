@@ -86,6 +86,7 @@ impl Hooks for CHooks {
             redirect_not_followed: false,
             decompressed: false,
             tls: None,
+            trailers: Default::default(),
         };
         let c = into_c(&resp);
         // SAFETY: the caller's callback; `c` lives until freed right after.

@@ -30,6 +30,7 @@ pub mod response;
 pub mod session;
 pub mod stream;
 pub mod tls;
+pub mod trailers;
 pub mod version;
 pub mod ws;
 pub mod ws_message;

@@ -2,7 +2,9 @@
 //! views and every byte they point to (URL, reason, names, values, body),
 //! each string NUL-terminated for C convenience.
 //!
-//! Layout: [pad][Block { vec, resp }][reqivo_header; n][strings][body][NUL].
+//! Layout: [pad][Block { vec, resp }][reqivo_header; n][strings][body][NUL],
+//! and, only for a body that ended with trailer fields, an aligned area of
+//! them after the NUL (see `trailers`).
 //! The allocation is a `Vec<u8>` the body was read into (see `ToC`); the
 //! block records it so `reqivo_response_free` can release it. The pad is 0
 //! with every common allocator (their blocks are 16-aligned), so no room is
@@ -11,9 +13,10 @@ use std::ffi::c_char;
 use std::mem::{align_of, offset_of, size_of};
 
 use super::handle::{try_ref, Castable};
+use super::trailers;
 use crate::client::{Finish, Parts, Response, Timings};
 use crate::net::TlsInfo;
-use crate::proto::ResponseHead;
+use crate::proto::{ResponseHead, Trailers};
 
 /// A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
 #[repr(C)]
@@ -66,6 +69,9 @@ pub const REQIVO_RESPONSE_TLS_RESUMED: u32 = 8;
 /// This is a 307/308 redirect that was not followed because the request
 /// body came from a callback and cannot be sent again.
 pub const REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED: u32 = 16;
+/// The chunked body ended with trailer fields: `reqivo_response_trailers`
+/// gives them.
+pub const REQIVO_RESPONSE_TRAILERS: u32 = 32;
 
 /// A complete response in one allocation: read the fields directly. It is
 /// immutable and may be read from any thread; free it once with
@@ -197,6 +203,7 @@ impl Finish for ToC {
             redirect_count: p.redirect_count,
             timings: timings(&p.timings),
             tls_version: p.tls.map_or(0, |t| t.version),
+            trailers: &p.trailers,
         };
         build(&r, p.body, p.body_start)
     }
@@ -210,6 +217,7 @@ struct Meta<'a> {
     redirect_count: u32,
     timings: reqivo_timings,
     tls_version: u16,
+    trailers: &'a Trailers,
 }
 
 /// The `REQIVO_RESPONSE_*` bits of a response, from the fields both of its
@@ -287,6 +295,7 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
         redirect_count: r.redirect_count,
         timings: timings(&r.timings),
         tls_version: r.tls.map_or(0, |t| t.version),
+        trailers: &r.trailers,
     };
     let front = Layout::new(&r.head, r.url.len()).front;
     let mut buf = Vec::with_capacity(front + r.body.len() + 1);
@@ -321,6 +330,12 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
     );
     let body_len = buf.len() - body_start;
     buf.push(0);
+    // Room for the trailer area wherever the buffer ends up: it starts at
+    // the first aligned byte after the NUL.
+    let trailer_len = trailers::area_len(r.trailers);
+    if trailer_len > 0 {
+        buf.resize(buf.len() + trailers::ALIGN - 1 + trailer_len, 0);
+    }
     // Slack past the body is memory a held response keeps for nothing:
     // give it back when it is worth a reallocation.
     if buf.capacity() - buf.len() > 4096 {
@@ -352,6 +367,12 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
         let url = w.put(r.url.as_bytes());
         let reason = w.put(r.head.reason());
         debug_assert!(w.at <= base.add(body_start));
+        let mut flags = r.flags;
+        if trailer_len > 0 {
+            let end = base.add(body_start + body_len + 1);
+            trailers::write_area(end.add(end.align_offset(trailers::ALIGN)), r.trailers);
+            flags |= REQIVO_RESPONSE_TRAILERS;
+        }
         let block = at.cast::<Block>();
         block.write(Block {
             vec: VecWord::pack(cap, pad),
@@ -360,7 +381,7 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
                 status: r.head.status,
                 http_major: 1,
                 http_minor: r.head.minor,
-                flags: r.flags,
+                flags,
                 redirect_count: r.redirect_count,
                 url,
                 reason,

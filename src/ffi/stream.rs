@@ -2,6 +2,7 @@
 use super::error::{reqivo_code, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, try_mut, try_ref, Castable, OwnedBox};
 use super::response::{free_c, into_c, reqivo_response};
+use super::trailers::OwnedArea;
 use crate::client::Stream;
 
 /// A response whose body is read piece by piece. One thread at a time.
@@ -13,6 +14,18 @@ pub(crate) struct StreamHandle {
     stream: Stream,
     /// The head as a `reqivo_response` with an empty body, owned here.
     head: *const reqivo_response,
+    /// The trailer fields in C, made once the body has ended.
+    trailers: Option<OwnedArea>,
+}
+
+impl StreamHandle {
+    /// The trailer fields in C, once the body has ended.
+    pub(crate) fn trailers(&mut self) -> Option<&OwnedArea> {
+        if self.trailers.is_none() {
+            self.trailers = self.stream.trailers().map(OwnedArea::new);
+        }
+        self.trailers.as_ref()
+    }
 }
 
 impl Drop for StreamHandle {
@@ -29,7 +42,11 @@ impl Castable for reqivo_stream {
 
 pub(crate) fn new_stream(stream: Stream) -> *mut reqivo_stream {
     let head = into_c(stream.response());
-    to_boxed_ptr::<reqivo_stream>(StreamHandle { stream, head })
+    to_boxed_ptr::<reqivo_stream>(StreamHandle {
+        stream,
+        head,
+        trailers: None,
+    })
 }
 
 /// The response head of a stream (status, headers, URL, timings) as a

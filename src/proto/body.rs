@@ -10,6 +10,7 @@ use super::error::{ProtoError, ProtoErrorKind};
 use super::framing::BodyMode;
 use super::limits::Limits;
 use super::request::is_tchar;
+use super::trailers::Trailers;
 
 /// The outcome of one `decode` call: `consumed` bytes of input were used,
 /// and `input[data]` (inside the consumed part) is body data.
@@ -77,6 +78,8 @@ pub struct BodyDecoder {
     trailer_len: usize,
     /// The chunk size parsed from the current size line.
     pending_size: u64,
+    /// The trailer fields received so far.
+    trailers: Trailers,
 }
 
 fn chunk_error(message: String) -> ProtoError {
@@ -116,6 +119,7 @@ impl BodyDecoder {
             line_len: 0,
             trailer_len: 0,
             pending_size: 0,
+            trailers: Trailers::default(),
         })
     }
 
@@ -127,6 +131,16 @@ impl BodyDecoder {
     /// Body bytes produced so far.
     pub fn produced(&self) -> u64 {
         self.produced
+    }
+
+    /// The trailer fields of a chunked body, complete once `is_done`.
+    pub fn trailers(&self) -> &Trailers {
+        &self.trailers
+    }
+
+    /// Takes the trailer fields out (the decoder keeps none).
+    pub fn take_trailers(&mut self) -> Trailers {
+        std::mem::take(&mut self.trailers)
     }
 
     /// For a Content-Length body, the bytes still to come.
@@ -350,10 +364,10 @@ impl BodyDecoder {
                     if b != b'\r' {
                         self.bump_line("trailer line")?;
                     }
-                    // Trailer fields are discarded, but each line must still
-                    // be a field line, as in the head: a reader that skips
-                    // anything up to CRLF CRLF would frame differently from
-                    // one that does not (obs-fold, bare LF, NUL).
+                    // Each line must be a field line, as in the head: a
+                    // reader that skips anything up to CRLF CRLF would frame
+                    // differently from one that does not (obs-fold, bare LF,
+                    // NUL). Checked lines are kept for the caller.
                     let next = match (at, b) {
                         (TrailerAt::LineStart, b'\r') => None,
                         (TrailerAt::LineStart | TrailerAt::Name, b) if is_tchar(b) => {
@@ -376,6 +390,9 @@ impl BodyDecoder {
                             )))
                         }
                     };
+                    if next.is_some() {
+                        self.trailers.push_byte(b);
+                    }
                     self.state = State::Chunked(match next {
                         Some(at) => Chunk::Trailer { at },
                         None => Chunk::TrailerLf {
@@ -388,6 +405,9 @@ impl BodyDecoder {
                         return Err(chunk_error("trailer line ends in CR without LF".into()));
                     }
                     self.line_len = 0;
+                    if !line_empty {
+                        self.trailers.end_line();
+                    }
                     if line_empty {
                         self.state = State::Done;
                         return Ok(Step {
@@ -537,6 +557,36 @@ mod tests {
             b"3\r\nabc\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n",
             Outcome::Body(b"abc"),
         );
+    }
+
+    #[test]
+    fn chunked_keeps_its_trailer_fields_whatever_the_split() {
+        let wire = b"3\r\nabc\r\n0\r\nX-T: one \r\nY:2\r\n\r\n";
+        for split in 1..wire.len() {
+            let mut d = BodyDecoder::new(BodyMode::Chunked, &limits()).unwrap();
+            for piece in [&wire[..split], &wire[split..]] {
+                let mut rest = piece;
+                while !rest.is_empty() && !d.is_done() {
+                    let step = d.decode(rest).unwrap();
+                    rest = &rest[step.consumed..];
+                }
+            }
+            assert!(d.is_done(), "split at {split}");
+            let fields: Vec<_> = d.trailers().iter().collect();
+            assert_eq!(
+                fields,
+                [(&b"X-T"[..], &b"one"[..]), (b"Y", b"2")],
+                "split at {split}"
+            );
+        }
+        let mut none = BodyDecoder::new(BodyMode::Chunked, &limits()).unwrap();
+        let mut rest = &b"1\r\nx\r\n0\r\n\r\n"[..];
+        for _ in 0..10 {
+            let step = none.decode(rest).unwrap();
+            rest = &rest[step.consumed..];
+        }
+        assert!(none.is_done());
+        assert!(none.take_trailers().is_empty());
     }
 
     #[test]

@@ -129,11 +129,10 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 /// connection to another protocol. And never after framing a recipient
 /// must distrust: an HTTP/1.0 response with Transfer-Encoding (RFC 9112
 /// §6.1: "MUST treat the message as if the framing is faulty ... and close
-/// the connection"), or a 204 carrying Content-Length or
-/// Transfer-Encoding, which a server MUST NOT send (RFC 9110 §8.6, RFC 9112
-/// §6.1): its idea of where the response ends is not ours.
-/// (The framing errors of `response_body`, an incomplete body and bytes
-/// past the body close the connection where they are found.)
+/// the connection"). (The framing errors of `response_body`, an incomplete
+/// body and bytes past the body close the connection where they are
+/// found. A 204 or 304 with Content-Length ends at its head, RFC 9112 §6.3
+/// step 1, so its connection stays usable, as in curl and net/http.)
 pub fn keep_alive(head: &ResponseHead, mode: BodyMode) -> bool {
     if mode == BodyMode::CloseDelimited || head.status == 101 {
         return false;
@@ -141,11 +140,8 @@ pub fn keep_alive(head: &ResponseHead, mode: BodyMode) -> bool {
     if head.has_token("connection", "close") {
         return false;
     }
-    let has_te = head.values("transfer-encoding").next().is_some();
-    if head.status == 204 && (has_te || head.values("content-length").next().is_some()) {
-        return false;
-    }
     if head.minor == 0 {
+        let has_te = head.values("transfer-encoding").next().is_some();
         return !has_te && head.has_token("connection", "keep-alive");
     }
     true

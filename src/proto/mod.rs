@@ -13,6 +13,7 @@ mod framing;
 mod limits;
 mod request;
 mod response;
+mod trailers;
 
 pub use body::{BodyDecoder, Step};
 pub use error::{ProtoError, ProtoErrorKind};
@@ -23,6 +24,7 @@ pub use request::{
     validate_method, LAST_CHUNK,
 };
 pub use response::{parse_head, ResponseHead};
+pub use trailers::Trailers;
 
 #[cfg(test)]
 mod test_util;

@@ -13,6 +13,8 @@ a fixed route gets its head without the body):
 
   /ok            200, Content-Length body "hello\\n", repeated X-Multi header
   /chunked       200, chunked "hello world\\n" in three chunks (one with an extension)
+  /chunked-trailers  200, chunked "hello" with the trailer fields
+                 X-Checksum: sha256=abc and Server-Timing: db;dur=53
   /big           200, 100000 pattern bytes (i % 251) with Content-Length
   /big-chunked   the same bytes, chunked, chunk sizes 1..4000
   /redirect      302 -> /ok
@@ -123,6 +125,9 @@ OK = response(
 CHUNKED = response("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")]) + (
     b"5\r\nhello\r\n1;ext=yes\r\n \r\n6\r\nworld\n\r\n0\r\n\r\n"
 )
+CHUNKED_TRAILERS = response(
+    "HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked"), ("Trailer", "X-Checksum, Server-Timing")]
+) + (b"5\r\nhello\r\n0\r\nX-Checksum: sha256=abc \r\nServer-Timing: db;dur=53\r\n\r\n")
 BIG = response("HTTP/1.1 200 OK", [("Content-Length", str(len(PATTERN)))], PATTERN)
 BIG_CHUNKED = response("HTTP/1.1 200 OK", [("Transfer-Encoding", "chunked")]) + chunked(
     PATTERN, [1, 7, 4000, 100, 333, 2048, 13]
@@ -182,6 +187,7 @@ NOT_FOUND = response(
 FIXED = {
     "/ok": OK,
     "/chunked": CHUNKED,
+    "/chunked-trailers": CHUNKED_TRAILERS,
     "/big": BIG,
     "/big-chunked": BIG_CHUNKED,
     "/redirect": REDIRECT,

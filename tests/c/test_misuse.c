@@ -321,6 +321,11 @@ static void misuse_send(reqivo_session *s) {
   NOOP(reqivo_response_free(NULL));
   NOOP(reqivo_stream_free(NULL));
   CHECK(reqivo_stream_response(NULL) == NULL);
+  size_t count = 7;
+  CHECK(reqivo_stream_trailers(NULL, &count) == NULL && count == 0);
+  CHECK(reqivo_stream_trailers(NULL, NULL) == NULL);
+  count = 7;
+  CHECK(reqivo_response_trailers(NULL, &count) == NULL && count == 0);
   uint8_t buf[16];
   int64_t got;
   ERR = &E;

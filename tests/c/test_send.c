@@ -307,6 +307,25 @@ static void test_bodies(void) {
   CHECK(body_is(resp, "hello world\n"));
   reqivo_str te;
   CHECK(reqivo_response_header(resp, "transfer-encoding", 17, 0, &te) && str_is(te, "chunked"));
+  /* No trailers: nothing, and no flag. */
+  size_t count = 99;
+  CHECK(reqivo_response_trailers(resp, &count) == NULL && count == 0);
+  CHECK(resp != NULL && (resp->flags & REQIVO_RESPONSE_TRAILERS) == 0);
+  reqivo_response_free(resp);
+
+  /* Trailer fields, in order, as received; NUL-terminated like headers. */
+  resp = get(s, "/chunked-trailers", &err);
+  CHECKF(resp != NULL && body_is(resp, "hello"), "%s", err.message);
+  CHECK(resp != NULL && (resp->flags & REQIVO_RESPONSE_TRAILERS) != 0);
+  const reqivo_header *tr = reqivo_response_trailers(resp, &count);
+  CHECK_EQ(count, 2);
+  if (tr != NULL && count == 2) {
+    CHECK(str_is(tr[0].name, "X-Checksum") && str_is(tr[0].value, "sha256=abc"));
+    CHECK(str_is(tr[1].name, "Server-Timing") && str_is(tr[1].value, "db;dur=53"));
+    CHECK(tr[1].value.ptr[tr[1].value.len] == '\0');
+  }
+  CHECK(reqivo_response_trailers(resp, NULL) == tr);
+  CHECK(reqivo_response_trailers(NULL, &count) == NULL && count == 0);
   reqivo_response_free(resp);
 
   const char *big[] = {"/big", "/big-chunked"};

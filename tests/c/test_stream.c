@@ -318,8 +318,36 @@ static void test_outlives_session(void) {
   reqivo_stream_free(st);
 }
 
+/* A stream's trailer fields come once the body has been read to its end. */
+static void test_trailers(void) {
+  reqivo_error err;
+  reqivo_session *s = reqivo_session_new(NULL, &err);
+  reqivo_stream *st = open_path(s, "/chunked-trailers", &err);
+  CHECKF(st != NULL, "%s", err.message);
+  if (st == NULL) {
+    reqivo_session_free(s);
+    return;
+  }
+  size_t count = 99;
+  CHECK(reqivo_stream_trailers(st, &count) == NULL && count == 0); /* not yet */
+  const size_t caps[] = {2};
+  size_t len = 0;
+  uint8_t *body = read_all(st, caps, 1, &len, &err);
+  CHECK(body != NULL && len == 5 && memcmp(body, "hello", 5) == 0);
+  free(body);
+  const reqivo_header *tr = reqivo_stream_trailers(st, &count);
+  CHECK_EQ(count, 2);
+  CHECK(tr != NULL && tr[0].name.len == 10 && memcmp(tr[0].name.ptr, "X-Checksum", 10) == 0);
+  CHECK(tr != NULL && strcmp(tr[1].value.ptr, "db;dur=53") == 0);
+  CHECK(reqivo_stream_trailers(st, NULL) == tr); /* made once */
+  CHECK(reqivo_stream_trailers(NULL, &count) == NULL && count == 0);
+  reqivo_stream_free(st);
+  reqivo_session_free(s);
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
+  test_trailers();
   test_small_buffers_equal_full_body();
   test_connection_return();
   test_sticky_errors();

@@ -181,6 +181,7 @@ impl Link {
                 redirect_not_followed: false,
                 decompressed: false,
                 tls: up.tls,
+                trailers: Default::default(),
             },
             peer,
             // The total timeout bounded the handshake; a Link lives

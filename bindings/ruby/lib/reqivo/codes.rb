@@ -81,6 +81,7 @@ module Reqivo
     decompressed: 4,
     tls_resumed: 8,
     redirect_not_followed: 16,
+    trailers: 32,
   }.freeze
 
   # REQIVO_TLS_VERSION_* (the wire numbers) by the Ruby name min_version:

@@ -69,6 +69,17 @@ module Reqivo
              :value, Str
     end
 
+    # [[name, value], ...] from the reqivo_header array `fields` of `count`
+    # entries (trailer fields), copied into Ruby strings.
+    def self.header_fields(fields, count)
+      return [] if fields.null? || count.zero?
+
+      Array.new(count) do |i|
+        h = Header.new(fields + (i * Header.size))
+        [h[:name][:ptr].get_bytes(0, h[:name][:len]), h[:value][:ptr].get_bytes(0, h[:value][:len])]
+      end
+    end
+
     # reqivo_timings: nanoseconds since the send began, 0 = phase skipped.
     class Timings < FFI::Struct
       layout :dns_ns, :uint64,
@@ -161,6 +172,7 @@ module Reqivo
       # response
       [:reqivo_response_free, [:pointer], :void],
       [:reqivo_response_header, %i[pointer pointer size_t size_t] + [Str.by_ref], :bool],
+      [:reqivo_response_trailers, %i[pointer pointer], :pointer],
       # session
       [:reqivo_session_new, [:pointer, :error_out], :pointer],
       [:reqivo_session_free, [:pointer], :void],
@@ -195,6 +207,7 @@ module Reqivo
       [:reqivo_session_open, %i[pointer pointer pointer error_out], :pointer, { blocking: true }],
       # stream
       [:reqivo_stream_response, [:pointer], :pointer],
+      [:reqivo_stream_trailers, %i[pointer pointer], :pointer],
       [:reqivo_stream_read, %i[pointer pointer size_t error_out], :int64, { blocking: true }],
       [:reqivo_stream_free, [:pointer], :void],
       # TLS configuration (none of these waits on the network)

@@ -29,7 +29,13 @@ module Reqivo
       size = base.get_uint32(Layout::STRUCT_SIZE_AT)
       raise InternalError, "reqivo_response is #{size} bytes, this binding needs #{Layout::SIZE}" if size < Layout::SIZE
 
-      allocate.__send__(:copied, base.get_uint16(Layout::STATUS_AT), Layout::Copy.new(base))
+      resp = allocate.__send__(:copied, base.get_uint16(Layout::STATUS_AT), Layout::Copy.new(base))
+      if (base.get_uint32(Layout::FLAGS_AT) & RESPONSE_FLAGS.fetch(:trailers)).nonzero?
+        count = FFI::MemoryPointer.new(:size_t)
+        fields = Native.reqivo_response_trailers(base, count)
+        resp.instance_variable_set(:@trailer_fields, Native.header_fields(fields, count.read(:size_t)))
+      end
+      resp
     end
 
     # timings: a Timings, or the six nanosecond counts of reqivo_timings.
@@ -52,6 +58,12 @@ module Reqivo
     # The reason phrase (UTF-8).
     def reason
       @reason || keep(:@reason, @copy&.reason)
+    end
+
+    # The trailer fields of a chunked body (RFC 9112 §7.1.2), a
+    # Reqivo::Headers; empty when the server sent none.
+    def trailers
+      Headers.new(@trailer_fields || [])
     end
 
     # A Reqivo::Headers.

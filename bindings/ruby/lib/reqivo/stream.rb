@@ -52,6 +52,7 @@ module Reqivo
             @handle.use do |st|
               err = Native.error_struct
               n = Native.reqivo_stream_read(st, @buf, CHUNK, err)
+              @trailer_fields = stream_trailers(st) if n.zero?
               n.negative? ? Error.from_native(err) : @buf.get_bytes(0, n)
             end
           end
@@ -74,6 +75,13 @@ module Reqivo
       end
     end
 
+    # The fields reqivo_stream_trailers gives for `st`.
+    def stream_trailers(st)
+      count = FFI::MemoryPointer.new(:size_t)
+      Native.header_fields(Native.reqivo_stream_trailers(st, count), count.read(:size_t))
+    end
+    private :stream_trailers
+
     # Yields every remaining chunk.
     def each
       return enum_for(:each) unless block_given?
@@ -93,6 +101,12 @@ module Reqivo
 
     def eof?
       @eof
+    end
+
+    # The trailer fields of a chunked body once it has been read to its end
+    # (a Reqivo::Headers, empty when the server sent none); nil before.
+    def trailers
+      @eof ? Headers.new(@trailer_fields || []) : nil
     end
 
     # Frees the stream (now, or when a read still in flight returns).
