@@ -3,7 +3,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -39,16 +39,22 @@ fn resolve(
     if let Ok(ip) = literal.parse::<IpAddr>() {
         return Ok((vec![SocketAddr::new(ip, port)], false));
     }
-    let (tx, rx) = mpsc::channel();
+    // The answer is handed over in a slot under a condvar, not a channel:
+    // a channel's timed wait makes std allocate a thread handle for the
+    // caller's thread, which a C program's main thread never frees.
+    let slot: Arc<Answer> = Arc::default();
     let name = host.to_string();
+    let for_thread = slot.clone();
     std::thread::Builder::new()
         .name("reqivo-dns".into())
         .spawn(move || {
-            let _ = tx.send(
-                (name.as_str(), port)
-                    .to_socket_addrs()
-                    .map(|a| a.collect::<Vec<_>>()),
-            );
+            // Answers even if the lookup panics, so the caller never waits
+            // for nothing.
+            let guard = AnswerOnDrop(for_thread);
+            let answer = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>());
+            guard.0.put(answer);
         })
         .map_err(|e| NetError::io(&e, "starting the resolver thread"))?;
     let deadline = budget.op_deadline(Op::Connect);
@@ -65,15 +71,16 @@ fn resolve(
             }
             None => Cancel::SLICE,
         };
-        match rx.recv_timeout(slice) {
-            Ok(Ok(addrs)) if !addrs.is_empty() => return Ok((addrs, true)),
-            Ok(Ok(_)) => {
+        match slot.take_within(slice) {
+            None => continue,
+            Some(Ok(addrs)) if !addrs.is_empty() => return Ok((addrs, true)),
+            Some(Ok(_)) => {
                 return Err(NetError::new(
                     NetErrorKind::Dns,
                     format!("{} has no addresses", host),
                 ))
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 let mut err = NetError::new(
                     NetErrorKind::Dns,
                     format!("could not resolve {}: {}", host, e),
@@ -81,14 +88,43 @@ fn resolve(
                 err.os_error = e.raw_os_error().unwrap_or(0);
                 return Err(err);
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(NetError::new(
-                    NetErrorKind::Dns,
-                    format!("resolver for {} stopped", host),
-                ))
-            }
         }
+    }
+}
+
+/// What the resolver thread found, handed to the waiting caller.
+#[derive(Default)]
+struct Answer {
+    found: Mutex<Option<io::Result<Vec<SocketAddr>>>>,
+    ready: Condvar,
+}
+
+struct AnswerOnDrop(Arc<Answer>);
+
+impl Drop for AnswerOnDrop {
+    fn drop(&mut self) {
+        let mut found = self.0.found.lock().unwrap_or_else(|p| p.into_inner());
+        if found.is_none() {
+            *found = Some(Err(io::Error::other("the resolver thread stopped")));
+            self.0.ready.notify_one();
+        }
+    }
+}
+
+impl Answer {
+    fn put(&self, answer: io::Result<Vec<SocketAddr>>) {
+        *self.found.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+        self.ready.notify_one();
+    }
+
+    /// The answer, if it comes within `wait`.
+    fn take_within(&self, wait: std::time::Duration) -> Option<io::Result<Vec<SocketAddr>>> {
+        let found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut found, _) = self
+            .ready
+            .wait_timeout_while(found, wait, |f| f.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        found.take()
     }
 }
 

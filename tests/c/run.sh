@@ -216,9 +216,7 @@ run() {
 # are counted in its line without failing it. Those known to be benign
 # are suppressed in tests/c/valgrind.supp, each with its reason: what the
 # library keeps for the life of the process on purpose (the system's
-# public suffix list, the default TLS config and its session cache) and
-# Rust's handle of the main thread once it waited for a name to resolve
-# (freed only when a thread exits, which the main thread never does). A
+# public suffix list, the default TLS config and its session cache). A
 # passing line therefore reads "lost 0/0/0"; a third number above 0 is a
 # new case: its stack is in the program's valgrind log.
 for name in "${PROGRAMS[@]}"; do

@@ -179,6 +179,51 @@ static void test_deflate(reqivo_session *s) {
   reqivo_ws_free(ws);
 }
 
+/* Every size and limit field of the WebSocket options through 0, 1, huge
+ * and UINT*_MAX: a connection is made (or refused with a code), a message
+ * echoes (or the limit refuses it), and nothing is reserved in proportion
+ * to a limit. */
+static void test_limit_sweep(reqivo_session *s) {
+  const uint64_t u64s[] = {0, 1, 1000000, UINT64_MAX - 1, UINT64_MAX};
+  const uint32_t u32s[] = {0, 1, 1000000, UINT32_MAX - 1, UINT32_MAX};
+  for (size_t i = 0; i < 5; i++) {
+    for (int field = 0; field < 4; field++) {
+      reqivo_error err;
+      reqivo_ws_options *o = reqivo_ws_options_new();
+      uint32_t code = REQIVO_OK;
+      if (field == 0) {
+        code = reqivo_ws_options_set_limits(o, u64s[i], 0);
+      } else if (field == 1) {
+        code = reqivo_ws_options_set_limits(o, 0, u64s[i]);
+      } else if (field == 2) {
+        code = reqivo_ws_options_set_ping(o, u32s[i], u32s[i]);
+      } else {
+        code = reqivo_ws_options_set_reconnect(o, u32s[i], u32s[i], u32s[i], NULL, NULL);
+      }
+      CHECKF(code == REQIVO_OK || code == REQIVO_ERR_INVALID_ARGUMENT ||
+                 code == REQIVO_ERR_INVALID_CONFIG,
+             "field %d = %llu: %s", field, (unsigned long long)u64s[i], reqivo_code_name(code));
+      reqivo_ws *ws = ws_open(s, "/echo", o, &err);
+      reqivo_ws_options_free(o);
+      CHECKF(ws != NULL, "field %d = %llu: %s", field, (unsigned long long)u64s[i], err.message);
+      if (ws == NULL) {
+        continue;
+      }
+      code = reqivo_ws_send(ws, REQIVO_WS_TEXT, (const uint8_t *)"sweep", 5, NULL, &err);
+      CHECK(code == REQIVO_OK);
+      const reqivo_ws_message *m = reqivo_ws_receive(ws, NULL, &err);
+      /* A 1-byte limit refuses the 5-byte echo (closing with 1009); a 1 ms
+       * pong timeout may pass before the pong. */
+      CHECKF(m != NULL || err.code == REQIVO_ERR_WS_MESSAGE_TOO_BIG ||
+                 err.code == REQIVO_ERR_WS_PING_TIMEOUT,
+             "field %d = %llu: %s", field,
+             (unsigned long long)u64s[i], err.message);
+      reqivo_ws_message_free(m);
+      reqivo_ws_free(ws);
+    }
+  }
+}
+
 static void count_attempt(void *userdata, uint32_t attempt, uint32_t code) {
   uint32_t *log = userdata; /* [calls, last attempt, last code] */
   log[0]++;
@@ -373,6 +418,7 @@ int main(int argc, char **argv) {
   reqivo_session *s = reqivo_session_new(NULL, &err);
   test_echo(s);
   test_deflate(s);
+  test_limit_sweep(s);
   test_reconnect(s);
   test_threads(s);
   test_server_close(s);
