@@ -174,18 +174,7 @@ fn cancelled_token_stops_a_send_before_it_connects() {
 #[test]
 fn cancel_during_connect_returns_cancelled_promptly() {
     // A listener with a full accept queue drops SYNs, so connect hangs.
-    use socket2::{Domain, Socket, Type};
-    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    listener
-        .bind(
-            &"127.0.0.1:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-    listener.listen(0).unwrap();
-    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let (_listener, addr) = unaccepting_listener(0);
     let mut fillers = Vec::new();
     for _ in 0..4 {
         if let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {

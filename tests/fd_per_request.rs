@@ -24,18 +24,8 @@ fn a_cancellable_request_in_flight_holds_one_descriptor() {
     // A listener that accepts nothing: the kernel completes each connect
     // into its backlog, and every request waits for an answer that never
     // comes. No server-side descriptor is made in this process.
-    let listener =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    listener
-        .bind(
-            &"127.0.0.1:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-    listener.listen(4096).unwrap();
-    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let (_listener, addr) = unaccepting_listener(4096);
+    let port = addr.port();
     let url = format!("http://127.0.0.1:{port}/never");
 
     let pool = Pool::new(PoolConfig {

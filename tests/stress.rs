@@ -10,6 +10,7 @@
 //! runs); `make stress` runs 200,000. Skipped where nginx is missing,
 //! unless REQIVO_REQUIRE_NGINX or CI is set.
 mod nginx_support;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use reqivo::client::{ClientError, Request, Session};
 use reqivo::net::{Cancel, NetErrorKind, Pool, PoolConfig, Timeouts};
+use support::Rng;
 
 const THREADS: usize = 8;
 const MAX_PER_HOST: usize = 3;
@@ -48,22 +50,6 @@ fn rss_bytes() -> u64 {
         .and_then(|kb| kb.parse::<u64>().ok())
         .unwrap_or(0)
         * 1024
-}
-
-/// xorshift64*: a fast, seedable source of "random" choices per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 #[derive(Default)]

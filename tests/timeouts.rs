@@ -185,18 +185,7 @@ fn listener_with_a_full_backlog_is_timeout_connect() {
     // A loopback listener whose accept queue is full drops new SYNs
     // (Linux), so the handshake never completes: a connect timeout we can
     // provoke without an unreachable address.
-    use socket2::{Domain, Socket, Type};
-    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    listener
-        .bind(
-            &"127.0.0.1:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-    listener.listen(0).unwrap();
-    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let (_listener, addr) = unaccepting_listener(0);
     // Fill the queue; these never get accepted.
     let mut fillers = Vec::new();
     for _ in 0..4 {

@@ -9,6 +9,7 @@
 //! sizes (once, every size from 58,826 to 60,820 bytes). The sweep covers
 //! every size up to 4 KiB, every size within 64 bytes of each multiple of
 //! 4 KiB up to 256 KiB, and random sizes up to 4 MiB.
+mod support;
 mod ws_support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -19,25 +20,9 @@ use reqivo::client::ws::{connect, Message, WsOptions};
 use reqivo::client::Session;
 use reqivo::net::{Pool, PoolConfig, Timeouts};
 use reqivo::ws::{DeflateOffer, DeflateParams, Deflater, Kind};
+use support::Rng;
 
 const MAX: usize = 4 << 20;
-
-/// A small deterministic generator (xorshift64*), so a failure names a
-/// size and a seed that reproduce it.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Two sources messages are cut from: random bytes (stored blocks,
 /// output larger than input) and text-like bytes (long matches, short
@@ -164,7 +149,7 @@ fn ws_deflate_every_size_inflates_in_python_zlib() {
     }
 }
 
-fn session() -> Session {
+fn ws_session() -> Session {
     let s = Session::new(Pool::new(PoolConfig::default()));
     let t = |ms: u64| Some(Duration::from_millis(ms));
     s.set_timeouts(Timeouts {
@@ -199,7 +184,7 @@ fn ws_deflate_echo_through_websockets_with_every_client_window() {
                 deflate: Some(DeflateOffer::default()),
                 ..Default::default()
             };
-            let ws = connect(&session(), &srv.url("/echo"), &opts, None)
+            let ws = connect(&ws_session(), &srv.url("/echo"), &opts, None)
                 .map_err(|e| e.error)
                 .expect("connects");
             let agreed = ws.deflate().expect("negotiated");

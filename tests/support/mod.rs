@@ -708,3 +708,34 @@ pub fn expect_err(r: Result<Response, ClientError>) -> ClientError {
         Err(e) => e,
     }
 }
+
+/// A listener on 127.0.0.1 that accepts nothing, with room for `backlog`
+/// connections in its queue: the kernel completes that many connects and
+/// leaves the rest hanging (a connect that never finishes, without an
+/// unreachable address). Returns it with its address.
+pub fn unaccepting_listener(backlog: i32) -> (socket2::Socket, std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    listener.bind(&any.into()).unwrap();
+    listener.listen(backlog).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    (listener, addr)
+}
+
+/// xorshift64*: a fast, seedable generator, so a failure names a seed
+/// that reproduces it.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
