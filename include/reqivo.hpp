@@ -263,6 +263,12 @@ class response {
     if (!reqivo_response_header(r_.get(), name.data(), name.size(), nth, &out)) return std::nullopt;
     return detail::view(out);
   }
+  /** Trailer fields of a chunked body, in received order (usually none). */
+  header_range trailers() const noexcept {
+    std::size_t n = 0;
+    const reqivo_header *first = reqivo_response_trailers(r_.get(), &n);
+    return {first, first + n};
+  }
   /** The whole struct, for fields without an accessor. */
   const reqivo_response &raw() const noexcept { return *r_.get(); }
 

@@ -84,7 +84,7 @@ class server {
       if (head.rfind("GET /hello ", 0) == 0) {
         reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Two: a\r\nx-two: b\r\nContent-Length: 5\r\n\r\nhello";
       } else if (head.rfind("GET /chunked ", 0) == 0) {
-        reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n";
+        reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Sum: 7\r\n\r\n";
       } else if (head.rfind("GET /bad ", 0) == 0) {
         reply = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc";
       } else if (head.rfind("GET /stall ", 0) == 0) {
@@ -385,6 +385,16 @@ int main() {
   }
   CHECK(s.get("hello").reused());
   CHECK(pool.stats().reused == 1);
+
+  {
+    reqivo::response r = s.get("chunked");
+    CHECK(r.body() == "abcdefg");
+    CHECK(r.trailers().size() == 1);
+    for (const reqivo_header &t : r.trailers()) {
+      CHECK(reqivo::detail::view(t.name) == "X-Sum" && reqivo::detail::view(t.value) == "7");
+    }
+    CHECK(s.get("hello").trailers().size() == 0);
+  }
 
   {
     reqivo::stream st = s.open(reqivo::request("GET", "chunked"));
