@@ -106,7 +106,8 @@ func (s *Stream) Read(p []byte) (int, error) {
 		s.err = io.EOF
 		var n C.size_t
 		fields := C.reqivo_stream_trailers(s.ptr(), &n)
-		s.trailer = trailerFromC(fields, n, s.trailer)
+		s.trailer = trailerFromC(fields, n, s.trailer) // copies from the stream's memory
+		runtime.KeepAlive(s)
 		if s.trailerTo != nil {
 			*s.trailerTo = s.trailer
 		}
