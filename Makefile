@@ -183,7 +183,7 @@ demo: deps-demo lib
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/get.c -o $(BUILD)/get -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/json_cookies.c -o $(BUILD)/json_cookies -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
 	$(CC) -std=c11 -Wall -Wextra -O2 -Iinclude examples/ws_echo.c -o $(BUILD)/ws_echo -L$(RELEASE_DIR) -lreqivo -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR)
-	cd examples/go && CGO_CFLAGS="$$(../../bindings/go/cgo_cflags.sh)" $(GO) build -o ../../$(BUILD)/go-demo .
+	cd examples/go && CGO_CFLAGS="$$(../../bindings/go/cgo_cflags.sh)" $(GO) build -tags reqivo_tree -o ../../$(BUILD)/go-demo .
 	$(PYTHON) examples/demo_server.py $(BUILD)/get $(BUILD)/json_cookies $(BUILD)/go-demo \
 	  "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/demo.rb" \
 	  --ws $(BUILD)/ws_echo --ws "$(BUILD)/go-demo ws" \
@@ -200,7 +200,9 @@ test: deps fmt-check header-check docs-check test-rust fuzz-smoke fuzz-diff test
 test-ruby: lib
 	REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so bindings/ruby/test.sh
 
-# The Go binding: generated codes current, vet, -race, and -tags reqivo_debug.
+# The Go binding against this checkout's library (-tags reqivo_tree): generated
+# codes current, vet, -race, and -tags reqivo_debug. test-install builds a Go
+# program outside the tree against the installed copy.
 test-go: lib
 	bindings/go/test.sh
 

@@ -1,7 +1,13 @@
 // Package reqivo is the Go binding of libreqivo, an HTTP/1.1 client
-// written in Rust with a C ABI (include/reqivo.h). It links the static
-// library target/release/libreqivo.a with cgo, so programs need no
-// LD_LIBRARY_PATH; build the library first with `cargo build --release`.
+// written in Rust with a C ABI (include/reqivo.h). With cgo it links the
+// installed library (make install), found through pkg-config: shared by
+// default, static with -tags reqivo_static (then build with -a after
+// installing or reinstalling the library: Go's build cache does not see C
+// libraries). -tags reqivo_tree links the checkout's own
+// target/release/libreqivo.a instead, for developing reqivo, with
+// CGO_CFLAGS="$(bindings/go/cgo_cflags.sh)". The module is not published:
+// a program requires it and replaces it with a checkout's bindings/go (see
+// bindings/go/README.md).
 //
 // # Use
 //

@@ -1,8 +1,9 @@
 package reqivo
 
-// /* Link flags: link_tree.go (this checkout's static library, the
-//    default) or link_pkgconfig.go (an installed libreqivo through
-//    pkg-config, with -tags reqivo_pkgconfig). */
+// /* Link flags: link_pkgconfig.go (the default: the installed libreqivo,
+//    shared, through pkg-config), link_static.go (-tags reqivo_static: the
+//    installed libreqivo.a) or link_tree.go (-tags reqivo_tree: this
+//    checkout's build, keyed by cgo_cflags.sh). */
 // #include <reqivo.h>
 import "C"
 

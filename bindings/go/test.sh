@@ -1,8 +1,12 @@
 #!/bin/sh
-# Tests of the Go binding: builds libreqivo.a when needed, checks that
-# codes_gen.go matches include/reqivo.h, vets the binding and the example,
-# then runs the tests with -race and again with -tags reqivo_debug (a GC
-# on every handle access). Every step is bounded by a timeout.
+# Tests of the Go binding against this checkout's build (-tags reqivo_tree,
+# link_tree.go): builds libreqivo.a when needed, checks that codes_gen.go
+# matches include/reqivo.h, vets the binding and the example, checks that a
+# tree build without the library's hash in CGO_CFLAGS stops, then runs the
+# tests with -race and again with -tags reqivo_debug (a GC on every handle
+# access). Every step is bounded by a timeout. Building against an installed
+# copy (the default, and -tags reqivo_static) from a module outside the
+# tree is tests/install/run.sh's part.
 #
 #   bindings/go/test.sh            (from anywhere)
 set -eu
@@ -20,6 +24,7 @@ step "library: cargo build --release"
 # CGO_CFLAGS makes a rebuilt library or header reach the tests.
 CGO_CFLAGS=$(./cgo_cflags.sh)
 export CGO_CFLAGS
+tags=reqivo_tree
 
 step "go generate check: codes_gen.go against include/reqivo.h"
 tmp=$(mktemp -d)
@@ -32,16 +37,27 @@ fi
 echo "codes_gen.go is up to date"
 
 step "go vet"
-timeout 300 "$GO" vet ./...
-(cd ../../examples/go && timeout 300 "$GO" vet ./...)
+timeout 300 "$GO" vet -tags $tags ./...
+(cd ../../examples/go && timeout 300 "$GO" vet -tags $tags ./...)
 unformatted=$(gofmt -l . ../../examples/go)
 if [ -n "$unformatted" ]; then
 	echo "not gofmt-ed: $unformatted" >&2
 	exit 1
 fi
 
+step "a tree build without the library's hash stops"
+if out=$(env -u CGO_CFLAGS timeout 300 "$GO" build -tags $tags . 2>&1); then
+	echo "go build -tags $tags succeeded without cgo_cflags.sh's hash: it could link a stale cached build" >&2
+	exit 1
+elif ! printf '%s\n' "$out" | grep -q 'CGO_CFLAGS=.*cgo_cflags.sh'; then
+	printf '%s\n' "$out" >&2
+	echo "go build -tags $tags without the hash failed, but not saying to use cgo_cflags.sh" >&2
+	exit 1
+fi
+echo "stopped, saying: $(printf '%s\n' "$out" | grep -o 'error: .*cgo_cflags.sh[^,]*' | head -1)"
+
 step "go test -race"
-timeout 600 "$GO" test -count=1 -race -timeout 300s ./...
+timeout 600 "$GO" test -count=1 -race -tags $tags -timeout 300s ./...
 
 step "go test -tags reqivo_debug"
-timeout 600 "$GO" test -count=1 -tags reqivo_debug -timeout 300s ./...
+timeout 600 "$GO" test -count=1 -tags $tags,reqivo_debug -timeout 300s ./...

@@ -3,13 +3,16 @@
 // its `ws` subcommand is an echo chat over a WebSocket (ws.go).
 //
 // It is its own module, using the binding in ../../bindings/go through a
-// replace directive. Build the library first (cargo build --release), then:
+// replace directive. Against this checkout's library (make lib; the tree
+// build, keyed on the library by cgo_cflags.sh), as `make demo` builds it:
 //
-//	cd examples/go && go run . http://127.0.0.1:8000
-//	cd examples/go && go run . ws ws://127.0.0.1:8765/chat
+//	cd examples/go && export CGO_CFLAGS="$(../../bindings/go/cgo_cflags.sh)"
+//	go run -tags reqivo_tree . http://127.0.0.1:8000
+//	go run -tags reqivo_tree . ws ws://127.0.0.1:8765/chat
 //
-// After rebuilding the library, build with
-// CGO_CFLAGS="$(../../bindings/go/cgo_cflags.sh)" so Go notices the change.
+// (run cgo_cflags.sh again after rebuilding the library). Without the tag
+// it links the installed library through pkg-config, as a program outside
+// the tree does (README.md, "A Go program outside this checkout").
 //
 // The first argument is the server's base URL; only its scheme and host
 // are used, so any URL of the server works (examples/demo_server.py passes

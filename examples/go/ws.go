@@ -14,7 +14,7 @@ import (
 // goroutine prints what comes back while the main goroutine writes, then
 // Close ends the conversation with 1000.
 //
-//	go run . ws ws://127.0.0.1:PORT/chat [MESSAGE...]
+//	go run -tags reqivo_tree . ws ws://127.0.0.1:PORT/chat [MESSAGE...]
 func runWS(url string, messages []string) error {
 	if len(messages) == 0 {
 		messages = []string{"hello from Go", "how is the echo?", "bye"}

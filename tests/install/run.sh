@@ -13,16 +13,28 @@
 # Also: the installed libraries are stripped (sizes printed), the shared one
 # exports reqivo_* symbols and nothing else, `make install-debug` provides
 # the debug info (gdb finds a source line), and uninstall removes it all.
-# The Go and Ruby checks use the temporary prefix.
+# Go: a module made in a temporary directory outside the tree with exactly
+# the lines and the program README.md's "A Go program outside this
+# checkout" shows (require + replace of this checkout's bindings/go, go mod
+# tidy), built the ways it shows (shared with the rpath line, static with
+# -tags reqivo_static, and plain against /usr/local in (b)), each run
+# against a local python3 http.server. The Ruby check uses the temporary
+# prefix.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 start=$SECONDS
 unset LD_LIBRARY_PATH PKG_CONFIG_PATH
+# Go: nothing from the caller's environment but the module and build
+# caches; -mod=mod so that no GOFLAGS of the caller's (-mod=vendor) decides,
+# and go.mod and go.sum are checked to be left as go mod tidy wrote them.
+unset CGO_CFLAGS CGO_CPPFLAGS CGO_CXXFLAGS CGO_LDFLAGS GOWORK
+export GOFLAGS=-mod=mod
 prefix=$(mktemp -d /tmp/reqivo-install.XXXXXX)
 work=$(mktemp -d /tmp/reqivo-install-build.XXXXXX)
-sys_installed=
+sys_installed= http_pid=
 cleanup() {
+  if [ -n "$http_pid" ]; then kill "$http_pid" 2>/dev/null || true; fi
   if [ -n "$sys_installed" ]; then make -s uninstall PREFIX=/usr/local >/dev/null 2>&1 || true; fi
   rm -rf "$prefix" "$work"
 }
@@ -155,16 +167,83 @@ else
   bad "C++ program via CMake"; cat "$work/cmake.log" "$work/cmake_run.log" 2>/dev/null || true
 fi
 
-# Go, through `#cgo pkg-config: reqivo` (build tag reqivo_pkgconfig), linked
-# against the installed shared library.
-if (cd examples/go && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$prefix/lib" \
-  go build -tags reqivo_pkgconfig -o "$work/go_get" . ) >"$work/go.log" 2>&1 &&
-  ldd "$work/go_get" | grep "$prefix/lib/libreqivo.so" >/dev/null &&
-  python3 examples/demo_server.py "$work/go_get" >>"$work/go.log" 2>&1; then
-  ok "Go program via pkg-config made requests with the installed library"
+# ---- Go, from a module outside the tree ---------------------------------
+# README.md's "A Go program outside this checkout": its commands (checked to
+# be there word for word, then run with /path/to/reqivo standing for this
+# checkout, /opt/reqivo for the prefix and http://127.0.0.1:8000/ for the
+# test's server), its go.mod lines and its main.go.
+go_start=$SECONDS
+go_section=$(awk '/^### A Go program outside this checkout$/{f=1;next} f&&/^##/{exit} f{print}' README.md)
+go_block() { awk -v fence="$1" 'f&&/^```$/{exit} f{print} $0==fence{f=1}' <<<"$go_section"; }
+go_readme() { # DIR PREFIX COMMAND (output in $work/go_run.log)
+  if ! grep -qF -- "$3" <<<"$go_section"; then
+    echo "README.md's Go section does not show: $3" | tee "$work/go_run.log"
+    return 1
+  fi
+  local cmd=${3//\/opt\/reqivo/$2}
+  cmd=${cmd//\/path\/to\/reqivo/$root}
+  cmd=${cmd//http:\/\/127.0.0.1:8000\//$go_url}
+  [ "$(id -u)" != 0 ] || cmd=${cmd#sudo }
+  (cd "$1" && timeout 600 bash -c "$cmd") >"$work/go_run.log" 2>&1
+}
+# The program prints the status, Content-Type and library version, then the body.
+go_served() { # what the run printed must be the server's answer
+  grep -qxF "200 text/html libreqivo $version" "$work/go_run.log" && grep -qF "$go_marker" "$work/go_run.log"
+}
+GO_INIT_LINE='mkdir app && cd app && go mod init example.com/app'
+GO_TIDY_LINE='go mod tidy'
+GO_PKG_LINE='export PKG_CONFIG_PATH=/opt/reqivo/lib/pkgconfig'
+GO_RPATH_LINE='CGO_LDFLAGS="-Wl,-rpath,$(pkg-config --variable=libdir reqivo)" go build && ./app http://127.0.0.1:8000/'
+GO_STATIC_LINE='go build -a -tags reqivo_static && ./app http://127.0.0.1:8000/'
+GO_SYS_LINE='go build && ./app http://127.0.0.1:8000/'
+
+# The server: python3's http.server on a free port of 127.0.0.1, for as long
+# as these tests may take at most.
+mkdir "$work/www"
+go_marker="served to a Go program outside the tree ($$)"
+echo "<p>$go_marker</p>" >"$work/www/index.html"
+timeout 1800 python3 -u -m http.server --bind 127.0.0.1 --directory "$work/www" 0 >"$work/http.log" 2>&1 &
+http_pid=$!
+go_url=
+for _ in $(seq 100); do
+  port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\) .*/\1/p' "$work/http.log")
+  if [ -n "$port" ]; then go_url="http://127.0.0.1:$port/"; break; fi
+  sleep 0.1
+done
+app=$work/app
+if [ -z "$go_url" ]; then
+  bad "Go: the test's http.server did not start"; cat "$work/http.log"
+elif go_readme "$work" "$prefix" "$GO_INIT_LINE" &&
+  { echo; go_block '```go.mod' | sed "s|/path/to/reqivo|$root|g"; } >>"$app/go.mod" &&
+  go_block '```go' >"$app/main.go" &&
+  grep -q '^require github.com/reqivo/reqivo/bindings/go ' "$app/go.mod" &&
+  grep -qF "=> $root/bindings/go" "$app/go.mod" && [ -s "$app/main.go" ] &&
+  [ -z "$(gofmt -l "$app/main.go")" ] &&
+  go_readme "$app" "$prefix" "$GO_TIDY_LINE" && [ -s "$app/go.sum" ]; then
+  ok "Go: a module outside the tree with the README's go.mod lines and main.go (gofmt-ed); go mod tidy wrote go.sum"
+  go_mod_sum=$(cat "$app/go.mod" "$app/go.sum" | sha256sum)
+  # Shared, through pkg-config, the library's directory built in (rpath).
+  if grep -qF -- "$GO_PKG_LINE" <<<"$go_section" && go_readme "$app" "$prefix" "$GO_RPATH_LINE" && go_served &&
+    ldd "$app/app" | has "$lib/libreqivo.so.0"; then
+    ok "Go: the README's rpath line built against the installed libreqivo.so.0; the program made a request"
+  else
+    bad "Go: the rpath line"; cat "$work/go_run.log"
+  fi
+  # Static, through reqivo-static: nothing to find at run time.
+  if go_readme "$app" "$prefix" "$GO_STATIC_LINE" && go_served && ! ldd "$app/app" | has libreqivo; then
+    ok "Go: the README's -tags reqivo_static line linked the installed libreqivo.a; the program made a request"
+  else
+    bad "Go: the static line"; cat "$work/go_run.log"
+  fi
+  if [ "$(cat "$app/go.mod" "$app/go.sum" | sha256sum)" = "$go_mod_sum" ]; then
+    ok "Go: the builds left go.mod and go.sum as go mod tidy wrote them"
+  else
+    bad "Go: a build changed go.mod or go.sum (the README misses a step)"; cat "$app/go.mod" "$app/go.sum"
+  fi
 else
-  bad "Go program via pkg-config"; cat "$work/go.log"
+  bad "Go: making the module outside the tree"; cat "$work/go_run.log" "$app/go.mod" 2>/dev/null || true
 fi
+echo "Go outside the tree, temporary prefix: $((SECONDS - go_start)) s"
 
 # Ruby, finding the installed library through pkg-config (no REQIVO_LIB).
 if found=$(env -u REQIVO_LIB PKG_CONFIG_PATH="$prefix/lib/pkgconfig" ruby -Ibindings/ruby/lib \
@@ -250,6 +329,18 @@ else
     ok "C++ program built with the README's c++ line against $sys made requests"
   else
     bad "C++ program against $sys"; cat "$work/cpp_sys.log" 2>/dev/null || true
+  fi
+  # Go: the program built above, now the README's plain line against
+  # /usr/local with nothing in the environment (no PKG_CONFIG_PATH).
+  if [ -f "$app/go.sum" ] && [ -n "$go_url" ]; then
+    if go_readme "$app" "$sys" "$GO_SYS_LINE" && go_served && ! readelf -d "$app/app" | has -E 'RPATH|RUNPATH' &&
+      ldd "$app/app" | has "$sys/lib/libreqivo.so.0"; then
+      ok "Go: the README's plain go build against $sys runs with no help and made a request"
+    else
+      bad "Go: go build against $sys"; cat "$work/go_run.log"
+    fi
+  else
+    bad "Go against $sys: no module from (a)"
   fi
   cp -r tests/install/cmake_app "$work/cmake_sys"
   if readme "$work/cmake_sys" "$sys" "$CMAKE_SYS_LINE" >"$work/cmake_sys.log" 2>&1 &&
