@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative 'test_helper'
+require 'reqivo/faraday'
 
 # Header limits and the one rule of timeouts and limits: the defaults accept
 # what curl accepts, a limit names itself when it trips, keys left out keep
@@ -73,5 +74,17 @@ class LimitsTest < Minitest::Test
     assert_operator took, :<, 1.5
     # nil lifts the read limit for this request: the total one ends it.
     assert_raises(Reqivo::TotalTimeout) { s.get(srv.url, timeout: { read: nil, total: 0.5 }) }
+  end
+
+  # The Faraday adapter: the library's defaults (Faraday sets no header
+  # limit of its own), and limits given as adapter options, as Faraday's
+  # adapters take their settings; a refusal is Faraday::ConnectionFailed.
+  def test_the_faraday_adapter_takes_the_defaults_and_its_options
+    srv = wide(120, 1)
+    plain = Faraday.new(url: srv.url) { |f| f.adapter :reqivo }
+    assert_equal 'ok', plain.get('/').body
+    strict = Faraday.new(url: srv.url) { |f| f.adapter :reqivo, limits: { max_header_count: 50 } }
+    e = assert_raises(Faraday::ConnectionFailed) { strict.get('/') }
+    assert_includes e.message, 'max_header_count (50)'
   end
 end
