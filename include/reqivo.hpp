@@ -70,6 +70,10 @@ class protocol_error : public error { using error::error; };
 class redirect_error : public error { using error::error; };
 /** 6000: cancelled by the caller or a callback. */
 class cancelled_error : public error { using error::error; };
+/** 7000: a WebSocket handshake, close or frame failure (the C API's
+ * reqivo_ws_*; the wrapper has no WebSocket class yet, but a code of this
+ * class thrown through check() lands here, not in internal_error). */
+class websocket_error : public error { using error::error; };
 /** 9000 and anything unknown: a bug inside the library. */
 class internal_error : public error { using error::error; };
 
@@ -87,6 +91,7 @@ namespace detail {
     case 4000: throw protocol_error(e.code, e.os_error, msg);
     case 5000: throw redirect_error(e.code, e.os_error, msg);
     case 6000: throw cancelled_error(e.code, e.os_error, msg);
+    case 7000: throw websocket_error(e.code, e.os_error, msg);
     default: throw internal_error(e.code, e.os_error, msg);
   }
 }

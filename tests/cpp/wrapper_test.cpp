@@ -363,7 +363,46 @@ static_assert(!std::is_copy_constructible_v<reqivo::session>, "handles are move-
 static_assert(!std::is_copy_constructible_v<reqivo::response>, "responses are move-only");
 static_assert(std::is_move_constructible_v<reqivo::response>, "responses move");
 
+/* Each error class maps to its exception type, WebSocket's 7000 included. */
+static void error_classes() {
+  const struct {
+    uint32_t code;
+    const char *type;
+  } cases[] = {{REQIVO_ERR_INVALID_URL, "usage"},      {REQIVO_ERR_PROXY, "proxy"},
+               {REQIVO_ERR_TLS_HOSTNAME, "tls"},       {REQIVO_ERR_TIMEOUT_READ, "timeout"},
+               {REQIVO_ERR_INVALID_CHUNK, "protocol"}, {REQIVO_ERR_TOO_MANY_REDIRECTS, "redirect"},
+               {REQIVO_ERR_CANCELLED, "cancelled"},    {REQIVO_ERR_WS_CLOSED, "websocket"},
+               {REQIVO_ERR_PANIC, "internal"}};
+  for (const auto &c : cases) {
+    reqivo_error e{c.code, 0, "x"};
+    std::string got;
+    try {
+      reqivo::detail::throw_error(e);
+    } catch (const reqivo::usage_error &) {
+      got = "usage";
+    } catch (const reqivo::proxy_error &) {
+      got = "proxy";
+    } catch (const reqivo::tls_error &) {
+      got = "tls";
+    } catch (const reqivo::timeout_error &) {
+      got = "timeout";
+    } catch (const reqivo::protocol_error &) {
+      got = "protocol";
+    } catch (const reqivo::redirect_error &) {
+      got = "redirect";
+    } catch (const reqivo::cancelled_error &) {
+      got = "cancelled";
+    } catch (const reqivo::websocket_error &) {
+      got = "websocket";
+    } catch (const reqivo::internal_error &) {
+      got = "internal";
+    }
+    CHECK(got == c.type);
+  }
+}
+
 int main() {
+  error_classes();
   server srv;
   reqivo::pool pool;
   reqivo::session s(pool);
