@@ -8,9 +8,14 @@
  *        newconn COUNT requests, each on a new connection (Connection: close)
  *        stream  one request, body streamed into a 64 KiB buffer and dropped
  *        hold    COUNT responses kept in memory at once
+ *        ws      URL is ws://...: one WebSocket with permessage-deflate
+ *                offered (no context takeover either way, as gorilla's
+ *                client offers), COUNT binary messages of SIZE bytes
+ *                (bench_ws_message), then the close handshake
  * WARM_URL (stream only, optional 4th argument): fetched a few times on
  *        the same connection before the stream, so that the library is
  *        initialised when the RSS baseline is taken
+ * SIZE   (ws only, 4th argument): the message size in bytes
  * COUNT  a number of requests, or a duration such as "2s" (ka and newconn)
  *
  * BENCH_WARMUP (default 100) requests run before the measured part.
@@ -27,7 +32,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-enum bench_mode { MODE_KA, MODE_NEWCONN, MODE_STREAM, MODE_HOLD };
+enum bench_mode { MODE_KA, MODE_NEWCONN, MODE_STREAM, MODE_HOLD, MODE_WS };
 
 struct bench_args {
   enum bench_mode mode;
@@ -37,6 +42,7 @@ struct bench_args {
   double duration; /* seconds, or 0 */
   long warmup;
   const char *warm_url; /* stream: requests made before the stream (same host) */
+  size_t size;          /* ws: message size */
 };
 
 static inline double bench_now(void) {
@@ -47,7 +53,8 @@ static inline double bench_now(void) {
 
 static inline void bench_parse(int argc, char **argv, struct bench_args *a) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s ka|newconn|stream|hold URL COUNT|SECONDSs\n", argv[0]);
+    fprintf(stderr, "usage: %s ka|newconn|stream|hold URL COUNT|SECONDSs [WARM_URL]\n"
+                    "       %s ws ws://HOST:PORT/PATH COUNT|SECONDSs SIZE\n", argv[0], argv[0]);
     exit(2);
   }
   a->mode_name = argv[1];
@@ -55,6 +62,7 @@ static inline void bench_parse(int argc, char **argv, struct bench_args *a) {
   else if (!strcmp(argv[1], "newconn")) a->mode = MODE_NEWCONN;
   else if (!strcmp(argv[1], "stream")) a->mode = MODE_STREAM;
   else if (!strcmp(argv[1], "hold")) a->mode = MODE_HOLD;
+  else if (!strcmp(argv[1], "ws")) a->mode = MODE_WS;
   else { fprintf(stderr, "unknown mode %s\n", argv[1]); exit(2); }
   a->url = argv[2];
   size_t l = strlen(argv[3]);
@@ -63,6 +71,58 @@ static inline void bench_parse(int argc, char **argv, struct bench_args *a) {
   const char *w = getenv("BENCH_WARMUP");
   a->warmup = w ? atol(w) : 100;
   a->warm_url = argc > 4 ? argv[4] : NULL;
+  a->size = 0;
+  if (a->mode == MODE_WS) {
+    a->warm_url = NULL;
+    a->size = argc > 4 ? (size_t)atol(argv[4]) : 1 << 20;
+    const char *ww = getenv("BENCH_WS_WARMUP");
+    a->warmup = ww ? atol(ww) : 2;
+  }
+}
+
+/* The WebSocket phase's message (bench/go/ws.go has the same generator,
+ * and the server checks every message it inflates against it): SIZE
+ * bytes in segments of 1 to 16 KiB (lengths drawn at random), alternately
+ * text-like (words drawn from a fixed list) and random bytes, all from
+ * splitmix64 seeded with the size: about half compressible, half not. */
+static inline uint64_t bench_splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static inline void bench_ws_message(uint8_t *buf, size_t size) {
+  static const char *const words[32] = {
+      "the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog",
+      "reqivo", "websocket", "message", "deflate", "compress", "frame", "server", "client",
+      "{\"id\":", "\"name\":", "true,", "false,", "null,", "12345,", "0.5,", "\"value\"",
+      "request", "response", "header", "body", "stream", "window", "block", "data"};
+  uint64_t s = 0x7265717669766fULL ^ (uint64_t)size;
+  size_t pos = 0;
+  for (unsigned seg = 0; pos < size; seg++) {
+    size_t len = 1024 + (size_t)(bench_splitmix64(&s) % (15 * 1024 + 1));
+    size_t end = pos + len < size ? pos + len : size;
+    if (seg % 2 == 0) {
+      while (pos < end) {
+        const char *w = words[bench_splitmix64(&s) % 32];
+        for (; *w && pos < end; w++) buf[pos++] = (uint8_t)*w;
+        if (pos < end) buf[pos++] = ' ';
+      }
+    } else {
+      while (pos < end) {
+        uint64_t r = bench_splitmix64(&s);
+        for (int i = 0; i < 8 && pos < end; i++) buf[pos++] = (uint8_t)(r >> (8 * i));
+      }
+    }
+  }
+}
+
+/* FNV-1a 64 of the message, printed by every client: the same workload. */
+static inline uint64_t bench_fnv1a(const uint8_t *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
+  return h;
 }
 
 /* Loop control: returns nonzero while the measured loop should go on. */

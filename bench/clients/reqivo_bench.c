@@ -1,7 +1,10 @@
 /* reqivo through its C API: one session (its own pool), one request built
  * once and sent COUNT times; responses freed after each send, or all held
  * (mode hold: the reqivo_response pointers are kept). Streams read into a
- * 64 KiB buffer. */
+ * 64 KiB buffer. Mode ws: one WebSocket (reqivo_ws_connect, deflate
+ * offered with no context takeover either way), COUNT binary messages of
+ * SIZE bytes with reqivo_ws_send, then reqivo_ws_close, which waits for
+ * the server's Close: the server has read every message by then. */
 #include "common.h"
 
 #include "reqivo.h"
@@ -57,6 +60,64 @@ static void setup_tls(reqivo_session *s) {
 #endif
 }
 
+/* Appends `v` to `out` as a JSON string body (no quotes added). */
+static void json_escape(char *out, size_t cap, const char *v, size_t n) {
+  size_t o = strlen(out);
+  for (size_t i = 0; i < n && o + 7 < cap; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c == '"' || c == '\\') { out[o++] = '\\'; out[o++] = (char)c; }
+    else if (c < 0x20) o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+    else out[o++] = (char)c;
+  }
+  out[o] = 0;
+}
+
+static int run_ws(struct bench_args *a, reqivo_session *s) {
+  reqivo_error err;
+  uint8_t *msg = malloc(a->size ? a->size : 1);
+  if (!msg) { perror("malloc"); exit(1); }
+  bench_ws_message(msg, a->size);
+  reqivo_ws_options *o = reqivo_ws_options_new();
+  /* What gorilla's client offers: no context takeover either way. */
+  const char *ctx = getenv("BENCH_WS_CONTEXT_TAKEOVER");
+  int takeover = ctx && *ctx == '1';
+  if (reqivo_ws_options_set_deflate(o, true, !takeover, !takeover, 0) != 0) {
+    fprintf(stderr, "reqivo_bench: set_deflate failed\n");
+    exit(1);
+  }
+  const reqivo_response *refused = NULL;
+  reqivo_ws *ws = reqivo_ws_connect(s, a->url, strlen(a->url), o, NULL, &refused, &err);
+  reqivo_ws_options_free(o);
+  if (!ws) fail("ws_connect", &err);
+  char extra[1024] = "\"ws_extensions\":\"";
+  const reqivo_response *r = reqivo_ws_response(ws);
+  for (size_t i = 0; r && i < r->header_count; i++)
+    if (r->headers[i].name.len == 24 && !strncasecmp(r->headers[i].name.ptr, "Sec-WebSocket-Extensions", 24))
+      json_escape(extra, sizeof extra - 64, r->headers[i].value.ptr, r->headers[i].value.len);
+  for (long i = 0; i < a->warmup; i++)
+    if (reqivo_ws_send(ws, REQIVO_WS_BINARY, msg, a->size, NULL, &err) != 0) fail("ws_send (warm-up)", &err);
+  struct bench_mark st, en;
+  unsigned long long bytes = 0;
+  long n = 0;
+  bench_mark_start(&st);
+  while (bench_more(a, n, st.t)) {
+    if (reqivo_ws_send(ws, REQIVO_WS_BINARY, msg, a->size, NULL, &err) != 0) fail("ws_send", &err);
+    bytes += a->size;
+    n++;
+  }
+  double sent = bench_now();
+  if (reqivo_ws_close(ws, 1000, NULL, 0, &err) != 0) fail("ws_close", &err);
+  bench_mark_end(&en);
+  size_t el = strlen(extra);
+  snprintf(extra + el, sizeof extra - el,
+           "\",\"sent_secs\":%.6f,\"warmup\":%ld,\"size\":%zu,\"msg_fnv\":\"%016llx\",\"lib_version\":\"%s\"",
+           sent - st.t, a->warmup, a->size, (unsigned long long)bench_fnv1a(msg, a->size), reqivo_version());
+  bench_report("reqivo-c", a, n, bytes, &st, &en, extra);
+  reqivo_ws_free(ws);
+  free(msg);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   struct bench_args a;
   bench_parse(argc, argv, &a);
@@ -65,7 +126,13 @@ int main(int argc, char **argv) {
   if (!pool) fail("pool_new", &err);
   reqivo_session *s = reqivo_session_new(pool, &err);
   if (!s) fail("session_new", &err);
-  if (!strncmp(a.url, "https:", 6)) setup_tls(s);
+  if (!strncmp(a.url, "https:", 6) || !strncmp(a.url, "wss:", 4)) setup_tls(s);
+  if (a.mode == MODE_WS) {
+    run_ws(&a, s);
+    reqivo_session_free(s);
+    reqivo_pool_free(pool);
+    return 0;
+  }
   struct bench_mark st, en;
   unsigned long long bytes = 0;
   long n = 0;

@@ -1,6 +1,10 @@
 // Go clients of the benchmark, one program:
 //
 //	gobench reqivo|transport|nethttp MODE URL COUNT [WARM_URL]
+//	gobench reqivo|gorilla ws ws://HOST:PORT/ws?size=SIZE COUNT SIZE
+//	gobench wsserver 127.0.0.1:PORT
+//
+// (ws mode and the WebSocket server: ws.go.)
 //
 // reqivo: the binding's plain calls (Session.Get; newconn: a Request with
 // Connection: close sent with Session.Do; stream: Session.Open).
@@ -110,6 +114,9 @@ type getter func(url string, closeConn bool) (int, error)
 type holder func(url string) (any, int, error)
 
 func main() {
+	if wsMain(os.Args) {
+		return
+	}
 	if len(os.Args) < 5 {
 		fmt.Fprintln(os.Stderr, "usage: gobench reqivo|transport|nethttp ka|newconn|stream|hold URL COUNT|Ns [WARM_URL]")
 		os.Exit(2)
