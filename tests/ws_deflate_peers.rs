@@ -24,12 +24,15 @@ use support::Rng;
 
 const MAX: usize = 4 << 20;
 
-/// Two sources messages are cut from: random bytes (stored blocks,
-/// output larger than input) and text-like bytes (long matches, short
-/// output), each long enough for the largest message.
+/// Three sources messages are cut from: random bytes (stored blocks),
+/// text-like bytes (long matches, short output), and the two mixed in
+/// stretches of 1-16 KiB (the compressor switches between stored and
+/// compressed blocks inside one message), each long enough for the
+/// largest message.
 struct Contents {
     random: Vec<u8>,
     text: Vec<u8>,
+    mixed: Vec<u8>,
 }
 
 impl Contents {
@@ -45,13 +48,28 @@ impl Contents {
             text.extend_from_slice(WORDS[rng.below(WORDS.len() as u64) as usize].as_bytes());
             text.push(b' ');
         }
-        Contents { random, text }
+        let mut mixed = Vec::with_capacity(MAX + 4096 + (16 << 10));
+        while mixed.len() < MAX + 4096 {
+            let len = 1024 + rng.below(15 << 10) as usize;
+            let from: &Vec<u8> = if rng.below(2) == 0 { &random } else { &text };
+            let at = rng.below((from.len() - len) as u64) as usize;
+            mixed.extend_from_slice(&from[at..at + len]);
+        }
+        Contents {
+            random,
+            text,
+            mixed,
+        }
     }
 
     /// Message `i` of length `len`: a window into one source, at an offset
     /// that moves with `i` so consecutive messages differ.
     fn message(&self, i: usize, len: usize) -> &[u8] {
-        let src = if i % 2 == 0 { &self.random } else { &self.text };
+        let src = match i % 3 {
+            0 => &self.random,
+            1 => &self.text,
+            _ => &self.mixed,
+        };
         let at = (i * 7919) % 4096;
         &src[at..at + len]
     }
