@@ -599,6 +599,9 @@ typedef struct reqivo_response {
    * `header_count` fields in received order, names as received.
    */
   const struct reqivo_header *headers;
+  /**
+   * How many entries `headers` holds.
+   */
   size_t header_count;
   /**
    * The body (NUL-terminated past `body_len`; may contain NULs itself).
@@ -640,6 +643,9 @@ typedef void (*reqivo_log_callback)(void *userdata, uint32_t level, const char *
  * call; the struct only grows by appending fields.
  */
 typedef struct reqivo_json_value {
+  /**
+   * Set by the caller to `sizeof(reqivo_json_value)` before the call.
+   */
   uint32_t struct_size;
   /**
    * One of `REQIVO_JSON_*`.
@@ -670,6 +676,9 @@ typedef struct reqivo_json_value {
  * defaults from `reqivo_pool_config_default`.
  */
 typedef struct reqivo_pool_config {
+  /**
+   * `sizeof(reqivo_pool_config)`, set by `reqivo_pool_config_default`.
+   */
   uint32_t struct_size;
   /**
    * Most connections to one scheme/host/port, idle or in use. Default 10.
@@ -691,6 +700,10 @@ typedef struct reqivo_pool_config {
  * version's size.
  */
 typedef struct reqivo_pool_stats {
+  /**
+   * Set by the caller to `sizeof(reqivo_pool_stats)`; 0 is taken as the
+   * first version's size.
+   */
   uint32_t struct_size;
   /**
    * Connections opened.
@@ -795,6 +808,9 @@ typedef struct reqivo_ws_message {
    * reason), NUL-terminated past `length` (binary may contain NULs).
    */
   const uint8_t *data;
+  /**
+   * The payload's length in bytes, without the NUL.
+   */
   size_t length;
   /**
    * For `REQIVO_WS_CLOSE`: the reason (the same bytes as `data`); empty

@@ -28,6 +28,7 @@ pub const REQIVO_JSON_OBJECT: u32 = 6;
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct reqivo_json_value {
+    /// Set by the caller to `sizeof(reqivo_json_value)` before the call.
     pub struct_size: u32,
     /// One of `REQIVO_JSON_*`.
     pub r#type: u32,

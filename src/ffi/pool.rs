@@ -25,6 +25,7 @@ impl Castable for reqivo_pool {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct reqivo_pool_config {
+    /// `sizeof(reqivo_pool_config)`, set by `reqivo_pool_config_default`.
     pub struct_size: u32,
     /// Most connections to one scheme/host/port, idle or in use. Default 10.
     pub max_per_host: u32,
@@ -40,6 +41,8 @@ pub struct reqivo_pool_config {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct reqivo_pool_stats {
+    /// Set by the caller to `sizeof(reqivo_pool_stats)`; 0 is taken as the
+    /// first version's size.
     pub struct_size: u32,
     /// Connections opened.
     pub opened: u64,

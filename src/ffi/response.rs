@@ -97,6 +97,7 @@ pub struct reqivo_response {
     pub reason: reqivo_str,
     /// `header_count` fields in received order, names as received.
     pub headers: *const reqivo_header,
+    /// How many entries `headers` holds.
     pub header_count: usize,
     /// The body (NUL-terminated past `body_len`; may contain NULs itself).
     pub body: *const u8,

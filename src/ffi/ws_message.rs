@@ -33,6 +33,7 @@ pub struct reqivo_ws_message {
     /// The payload (text already validated as UTF-8; for a Close, the
     /// reason), NUL-terminated past `length` (binary may contain NULs).
     pub data: *const u8,
+    /// The payload's length in bytes, without the NUL.
     pub length: usize,
     /// For `REQIVO_WS_CLOSE`: the reason (the same bytes as `data`); empty
     /// otherwise.
