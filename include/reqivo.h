@@ -29,6 +29,52 @@
 #define REQIVO_NO_LIMIT_64 UINT64_MAX
 
 /**
+ * Class of the usage errors (`reqivo_code_class`): a bad argument, URL,
+ * method, header or configuration.
+ */
+#define REQIVO_CLASS_USAGE 1000
+
+/**
+ * Class of the network errors: DNS, connect, I/O, the proxy.
+ */
+#define REQIVO_CLASS_NETWORK 2000
+
+/**
+ * Class of the TLS errors, a kind of network error.
+ */
+#define REQIVO_CLASS_TLS 2100
+
+/**
+ * Class of the timeouts.
+ */
+#define REQIVO_CLASS_TIMEOUT 3000
+
+/**
+ * Class of the protocol errors: the server broke HTTP/1.1, or a limit.
+ */
+#define REQIVO_CLASS_PROTOCOL 4000
+
+/**
+ * Class of the redirect errors.
+ */
+#define REQIVO_CLASS_REDIRECT 5000
+
+/**
+ * Class of the stops the caller asked for: a cancel or a callback.
+ */
+#define REQIVO_CLASS_STOPPED 6000
+
+/**
+ * Class of the WebSocket errors.
+ */
+#define REQIVO_CLASS_WEBSOCKET 7000
+
+/**
+ * Class of the internal errors: a bug inside the library.
+ */
+#define REQIVO_CLASS_INTERNAL 9000
+
+/**
  * Log level: each connection opened or reused.
  */
 #define REQIVO_LOG_DEBUG 0
@@ -1065,10 +1111,11 @@ uint32_t reqivo_session_set_cookie_limits(struct reqivo_session *s,
 const char *reqivo_code_name(uint32_t code);
 
 /**
- * The class of a result code: the base of its range. Bindings map
- * classes to their exception types: 1000 usage, 2000 network, 2100 TLS,
- * 3000 timeout, 4000 protocol, 5000 redirect, 6000 stopped by the caller,
- * 7000 WebSocket, 9000 internal.
+ * The class of a result code: the base of its range, one of the
+ * `REQIVO_CLASS_*` constants. Bindings map classes to their exception
+ * types: 1000 usage, 2000 network, 2100 TLS, 3000 timeout, 4000 protocol,
+ * 5000 redirect, 6000 stopped by the caller, 7000 WebSocket, 9000
+ * internal.
  *
  * Ownership: nothing is allocated.
  * NULL: no pointer arguments.

@@ -82,16 +82,16 @@ namespace detail {
 [[noreturn]] inline void throw_error(const reqivo_error &e) {
   const std::string msg(e.message);
   switch (reqivo_code_class(e.code)) {
-    case 1000: throw usage_error(e.code, e.os_error, msg);
-    case 2000:
+    case REQIVO_CLASS_USAGE: throw usage_error(e.code, e.os_error, msg);
+    case REQIVO_CLASS_NETWORK:
       if (e.code == REQIVO_ERR_PROXY) throw proxy_error(e.code, e.os_error, msg);
       throw network_error(e.code, e.os_error, msg);
-    case 2100: throw tls_error(e.code, e.os_error, msg);
-    case 3000: throw timeout_error(e.code, e.os_error, msg);
-    case 4000: throw protocol_error(e.code, e.os_error, msg);
-    case 5000: throw redirect_error(e.code, e.os_error, msg);
-    case 6000: throw cancelled_error(e.code, e.os_error, msg);
-    case 7000: throw websocket_error(e.code, e.os_error, msg);
+    case REQIVO_CLASS_TLS: throw tls_error(e.code, e.os_error, msg);
+    case REQIVO_CLASS_TIMEOUT: throw timeout_error(e.code, e.os_error, msg);
+    case REQIVO_CLASS_PROTOCOL: throw protocol_error(e.code, e.os_error, msg);
+    case REQIVO_CLASS_REDIRECT: throw redirect_error(e.code, e.os_error, msg);
+    case REQIVO_CLASS_STOPPED: throw cancelled_error(e.code, e.os_error, msg);
+    case REQIVO_CLASS_WEBSOCKET: throw websocket_error(e.code, e.os_error, msg);
     default: throw internal_error(e.code, e.os_error, msg);
   }
 }

@@ -161,6 +161,9 @@ TASKS = [
 # Constant groups, by name prefix: (prefix, title, what they are for).
 # A #define matching none goes to "Other constants", so none is left out.
 GROUPS = [
+    ("REQIVO_CLASS_", "Error class constants",
+     "What `reqivo_code_class` returns: the base of a result code's range. "
+     "Map these to exception types rather than the numbers."),
     ("REQIVO_RESPONSE_", "Response flags",
      "Bits of `reqivo_response.flags`; test one with `flags & REQIVO_RESPONSE_TLS`."),
     ("REQIVO_NO_LIMIT", "No limit",

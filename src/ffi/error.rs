@@ -367,10 +367,31 @@ pub extern "C" fn reqivo_code_name(code: u32) -> *const c_char {
     name.0
 }
 
-/// The class of a result code: the base of its range. Bindings map
-/// classes to their exception types: 1000 usage, 2000 network, 2100 TLS,
-/// 3000 timeout, 4000 protocol, 5000 redirect, 6000 stopped by the caller,
-/// 7000 WebSocket, 9000 internal.
+/// Class of the usage errors (`reqivo_code_class`): a bad argument, URL,
+/// method, header or configuration.
+pub const REQIVO_CLASS_USAGE: u32 = 1000;
+/// Class of the network errors: DNS, connect, I/O, the proxy.
+pub const REQIVO_CLASS_NETWORK: u32 = 2000;
+/// Class of the TLS errors, a kind of network error.
+pub const REQIVO_CLASS_TLS: u32 = 2100;
+/// Class of the timeouts.
+pub const REQIVO_CLASS_TIMEOUT: u32 = 3000;
+/// Class of the protocol errors: the server broke HTTP/1.1, or a limit.
+pub const REQIVO_CLASS_PROTOCOL: u32 = 4000;
+/// Class of the redirect errors.
+pub const REQIVO_CLASS_REDIRECT: u32 = 5000;
+/// Class of the stops the caller asked for: a cancel or a callback.
+pub const REQIVO_CLASS_STOPPED: u32 = 6000;
+/// Class of the WebSocket errors.
+pub const REQIVO_CLASS_WEBSOCKET: u32 = 7000;
+/// Class of the internal errors: a bug inside the library.
+pub const REQIVO_CLASS_INTERNAL: u32 = 9000;
+
+/// The class of a result code: the base of its range, one of the
+/// `REQIVO_CLASS_*` constants. Bindings map classes to their exception
+/// types: 1000 usage, 2000 network, 2100 TLS, 3000 timeout, 4000 protocol,
+/// 5000 redirect, 6000 stopped by the caller, 7000 WebSocket, 9000
+/// internal.
 ///
 /// Ownership: nothing is allocated.
 /// NULL: no pointer arguments.
@@ -381,7 +402,7 @@ pub extern "C" fn reqivo_code_name(code: u32) -> *const c_char {
 pub extern "C" fn reqivo_code_class(code: u32) -> u32 {
     ffi_boundary!({
         match code {
-            2100..=2199 => 2100,
+            2100..=2199 => REQIVO_CLASS_TLS,
             _ => code / 1000 * 1000,
         }
     })

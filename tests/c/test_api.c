@@ -85,6 +85,16 @@ static void test_codes(void) {
   CHECK_EQ(reqivo_code_class(2150), 2100);
   CHECK_EQ(reqivo_code_class(2099), 2000);
   CHECK_EQ(reqivo_code_class(UINT32_MAX), 4294967000u);
+  /* The class constants are what reqivo_code_class returns. */
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_INVALID_URL), REQIVO_CLASS_USAGE);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_PROXY), REQIVO_CLASS_NETWORK);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_TLS_HOSTNAME), REQIVO_CLASS_TLS);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_TIMEOUT_POOL), REQIVO_CLASS_TIMEOUT);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_INVALID_CHUNK), REQIVO_CLASS_PROTOCOL);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_TOO_MANY_REDIRECTS), REQIVO_CLASS_REDIRECT);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_CANCELLED), REQIVO_CLASS_STOPPED);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_WS_CLOSED), REQIVO_CLASS_WEBSOCKET);
+  CHECK_EQ(reqivo_code_class(REQIVO_ERR_PANIC), REQIVO_CLASS_INTERNAL);
 }
 
 static void test_defaults(void) {
