@@ -287,12 +287,34 @@ impl Held {
     /// oldest in the jar while it is over its own. `just_set` (the cookie
     /// that caused this) names the site to look at; `None` checks all.
     fn trim(&mut self, limits: &CookieLimits, suffixes: Option<&List>, just_set: Option<&Key>) {
+        // Nothing can be over a limit while the jar holds no more than the
+        // smaller one: skip the keys, the sites and the sorting (the usual
+        // case, on every response that sets a cookie).
+        let held = self.store.iter_unexpired().count();
+        if held > limits.max_per_site.min(limits.max_cookies) {
+            self.evict_over(limits, suffixes, just_set);
+        }
+        if self.set_at.len() > 2 * limits.max_cookies.min(1 << 20) {
+            // Forget cookies that left the store otherwise (expired, replaced).
+            let store = &self.store;
+            self.set_at
+                .retain(|k, _| store.contains_any(&k.0, &k.1, &k.2));
+        }
+    }
+
+    fn evict_over(
+        &mut self,
+        limits: &CookieLimits,
+        suffixes: Option<&List>,
+        just_set: Option<&Key>,
+    ) {
         let site_of = |domain: &str| site(suffixes, domain);
         let live: Vec<Key> = self.store.iter_unexpired().map(key_of).collect();
+        let only = just_set.map(|j| site_of(&j.0));
         let mut by_site: HashMap<String, Vec<&Key>> = HashMap::new();
         for k in &live {
             let s = site_of(&k.0);
-            if just_set.is_none_or(|j| site_of(&j.0) == s) {
+            if only.as_ref().is_none_or(|o| *o == s) {
                 by_site.entry(s).or_default().push(k);
             }
         }
@@ -317,12 +339,6 @@ impl Held {
         for k in evict {
             self.store.remove(&k.0, &k.1, &k.2);
             self.set_at.remove(&k);
-        }
-        if self.set_at.len() > 2 * limits.max_cookies.min(1 << 20) {
-            // Forget cookies that left the store otherwise (expired, replaced).
-            let store = &self.store;
-            self.set_at
-                .retain(|k, _| store.contains_any(&k.0, &k.1, &k.2));
         }
     }
 }
