@@ -1,6 +1,6 @@
 //! reqivo: an HTTP/1.1 client core with a C ABI.
 //!
-//! Layers, top to bottom (see DESIGN.md §2): `ffi` translates C to Rust and
+//! Layers, top to bottom (see docs/DESIGN.md §2): `ffi` translates C to Rust and
 //! back; `client` holds per-session policy (URL joining, headers, redirects,
 //! retries); `net` waits on sockets, clocks and DNS (pool, connect,
 //! deadlines, cancellation); `proto` is sans-I/O HTTP/1.1. Data flows down as

@@ -1,7 +1,7 @@
 #!/usr/bin/env ruby
 # frozen_string_literal: true
 
-# Writes lib/reqivo/codes.rb from include/reqivo.h (STYLE.md point 10: the
+# Writes lib/reqivo/codes.rb from include/reqivo.h (docs/DESIGN.md §3: the
 # bindings never hand-copy numbers). Everything it emits is read from the
 # header: the REQIVO_ERR_* enumerators with their doc comments, the class
 # bases listed in reqivo_code_class's doc comment, the version macros, the

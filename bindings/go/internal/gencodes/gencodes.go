@@ -1,6 +1,6 @@
 // Package gencodes reads the result codes and their classes from
 // include/reqivo.h and renders codes_gen.go, so the Go binding never holds a
-// hand-copied number (STYLE.md §4 point 10).
+// hand-copied number (docs/DESIGN.md §3).
 //
 // Codes come from the `enum reqivo_code` block (one `REQIVO_... = N,` per
 // code, with the doc comment above it); classes come from the doc comment
