@@ -852,9 +852,11 @@ class Report:
     def errors(self, cid, phase):
         return [x["error"] for x in self.r if x["client"] == cid and x["phase"] == phase and "error" in x]
 
-    def vals(self, cid, phase, f):
+    def vals(self, cid, phase, f, recs=None):
+        """f of each record of cid in phase (or of `recs`), skipping those
+        that lack what f reads."""
         out = []
-        for x in self.recs(cid, phase):
+        for x in self.recs(cid, phase) if recs is None else recs:
             try:
                 out.append(f(x["data"], x))
             except (KeyError, ZeroDivisionError, TypeError):
@@ -1201,13 +1203,7 @@ class Report:
         targets = []
         for size, _ in WS_SIZES:
             def v(cid, f):
-                out = []
-                for x in self.ws_recs(cid, size):
-                    try:
-                        out.append(f(x["data"], x))
-                    except (KeyError, ZeroDivisionError, TypeError):
-                        pass
-                return out
+                return self.vals(cid, "ws_deflate", f, self.ws_recs(cid, size))
             g_mb, g_cpu = med(v("go-gorilla", mbps)), med(v("go-gorilla", cpu))
             for c in ws_clients:
                 mb, cp = v(c.id, mbps), v(c.id, cpu)
