@@ -2,16 +2,13 @@
 //! check against h11), compiled only with the `fuzzing` feature.
 //!
 //! Rule for this file: it wraps crate-internal items so the fuzzers drive the
-//! real code without widening the API, and holds the one sans-I/O response
-//! reader that the `response_reader` target and `wire_view` share. It holds
-//! no protocol decision of its own: those stay in `proto` and `client`.
+//! real code without widening the API. `read_response` feeds byte pieces to
+//! `proto::ResponseReader`, the machine every client path runs, the way a
+//! driver does; it holds no protocol decision of its own.
 use url::Url;
 
 use crate::client::{ClientError, Jar};
-use crate::proto::{
-    is_interim, keep_alive, parse_head, response_body, BodyDecoder, BodyMode, Limits, ProtoError,
-    ResponseHead,
-};
+use crate::proto::{BodyMode, Limits, ProtoError, RequestFacts, ResponseHead, ResponseReader};
 
 /// The URL a redirect goes to, as the session resolves a Location value.
 pub fn resolve_location(current: &Url, location: &[u8]) -> Result<Url, ClientError> {
@@ -66,28 +63,32 @@ fn failed(mut r: Reading, e: ProtoError) -> Reading {
 }
 
 /// Reads one response from `pieces` (the reads a socket would return, then
-/// EOF) the way `client::exchange` does: heads until a final one, interim
-/// ones skipped; framing by `proto::response_body`; the body through a
-/// `BodyDecoder` until it is done or EOF.
+/// EOF) through `proto::ResponseReader`, as the client's drivers do: heads
+/// until the final one, then the body until it is done or EOF.
 ///
-/// Panics when the decoder breaks its contract (data outside the consumed
-/// bytes, or no progress on non-empty input, which would make the client
+/// Panics when the reader breaks its contract (data outside the consumed
+/// bytes, or no progress on non-empty input, which would make a driver
 /// spin), so a fuzzer reports it.
 pub fn read_response(pieces: &[&[u8]], request_was_head: bool, limits: &Limits) -> Reading {
     let mut r = Reading::default();
+    let facts = RequestFacts {
+        head: request_was_head,
+        close: false,
+        connect: false,
+    };
+    let mut reader = ResponseReader::new(facts, limits);
     let mut buf: Vec<u8> = Vec::new();
     let mut next = pieces.iter();
     let head = loop {
-        match parse_head(&buf, limits) {
+        match reader.read_head(&buf) {
             Err(e) => return failed(r, e),
             Ok(Some((n, head))) => {
                 buf.drain(..n);
                 r.consumed += n;
-                if is_interim(head.status) {
-                    r.interim.push(head.status);
-                    continue;
+                if !reader.wants_head() {
+                    break head;
                 }
-                break head;
+                r.interim.push(head.status);
             }
             Ok(None) => match next.next() {
                 Some(piece) => buf.extend_from_slice(piece),
@@ -106,24 +107,17 @@ pub fn read_response(pieces: &[&[u8]], request_was_head: bool, limits: &Limits) 
         .headers()
         .map(|(n, v)| (n.to_vec(), v.to_vec()))
         .collect();
-    let mode = match response_body(request_was_head, &head) {
-        Ok(mode) => mode,
-        Err(e) => return failed(r, e),
-    };
-    r.mode = Some(mode);
-    r.keep_alive = keep_alive(&head, mode);
-    let mut decoder = match BodyDecoder::new(mode, limits) {
-        Ok(d) => d,
-        Err(e) => return failed(r, e),
-    };
+    let mode = reader.mode();
+    r.mode = mode;
+    r.keep_alive = reader.keep_alive();
     // What followed the head in its read comes first, then the later reads.
     let rest: Vec<&[u8]> = std::iter::once(buf.as_slice())
         .chain(next.copied())
         .collect();
     for piece in rest {
         let mut input = piece;
-        while !input.is_empty() && !decoder.is_done() {
-            let step = match decoder.decode(input) {
+        while !input.is_empty() && !reader.is_done() {
+            let step = match reader.read_body(input) {
                 Ok(step) => step,
                 Err(e) => return failed(r, e),
             };
@@ -131,13 +125,13 @@ pub fn read_response(pieces: &[&[u8]], request_was_head: bool, limits: &Limits) 
                 step.data.start <= step.data.end
                     && step.data.end <= step.consumed
                     && step.consumed <= input.len(),
-                "decode returned {:?} for {} input bytes",
+                "read_body returned {:?} for {} input bytes",
                 step,
                 input.len()
             );
             assert!(
-                step.consumed > 0 || decoder.is_done(),
-                "decode made no progress on {} bytes in mode {:?}",
+                step.consumed > 0 || reader.is_done(),
+                "read_body made no progress on {} bytes in mode {:?}",
                 input.len(),
                 mode
             );
@@ -145,12 +139,12 @@ pub fn read_response(pieces: &[&[u8]], request_was_head: bool, limits: &Limits) 
             r.consumed += step.consumed;
             input = &input[step.consumed..];
         }
-        if decoder.is_done() {
+        if reader.is_done() {
             break;
         }
     }
-    if !decoder.is_done() {
-        if let Err(e) = decoder.feed_eof() {
+    if !reader.is_done() {
+        if let Err(e) = reader.eof() {
             return failed(r, e);
         }
     }

@@ -12,7 +12,7 @@ use super::request::is_idempotent;
 use super::response::Timings;
 use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, TlsConfig};
 use crate::proto::{
-    self, encode_chunk, encode_request_head, parse_head, BodyDecoder, Limits, ResponseHead,
+    encode_chunk, encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader,
     Trailers, LAST_CHUNK,
 };
 
@@ -39,9 +39,8 @@ pub(crate) struct Hop<'a, 'h> {
 pub(crate) struct Exchanged {
     pub lease: Lease,
     pub head: ResponseHead,
-    pub decoder: BodyDecoder,
-    /// Whether the connection may serve another request once the body is read.
-    pub keep_alive: bool,
+    /// Reads the body; it also holds the keep-alive verdict.
+    pub reader: ResponseReader,
     pub timings: Timings,
     /// Request body bytes sent, and who to tell about progress.
     pub sent: u64,
@@ -208,31 +207,31 @@ fn attempt(
         timings.connect = since_start(t.connected);
         timings.tls = t.tls_done.map(since_start).unwrap_or_default();
     }
-    let mut got_bytes = false;
     let mut progress = Sent::default();
+    let mut reader = ResponseReader::new(
+        RequestFacts {
+            head: hop.method.eq_ignore_ascii_case("HEAD"),
+            close: hop.headers.has_token("connection", "close"),
+            connect: false,
+        },
+        limits,
+    );
     // On error the lease drops, which closes the connection. A retry needs
     // the body again: impossible once a source body has been read from.
     let head = send_and_read_head(
         &mut lease,
         hop,
         head_bytes,
-        limits,
+        &mut reader,
         budget,
         &mut timings,
-        &mut got_bytes,
         &mut progress,
     )
-    .map_err(|e| (e, reused && !got_bytes && !progress.pulled))?;
-    let framed = proto::response_body(hop.method.eq_ignore_ascii_case("HEAD"), &head)
-        .and_then(|mode| Ok((mode, BodyDecoder::new(mode, limits)?)));
-    let (mode, decoder) = framed.map_err(|e| (e.into(), false))?;
-    let keep_alive =
-        proto::keep_alive(&head, mode) && !hop.headers.has_token("connection", "close");
+    .map_err(|e| (e, reused && !reader.head_started() && !progress.pulled))?;
     Ok(Exchanged {
         lease,
         head,
-        decoder,
-        keep_alive,
+        reader,
         timings,
         sent: progress.bytes,
         tracker: hop.tracker.clone(),
@@ -330,72 +329,54 @@ fn write_request(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Writes the request, then runs `reader` over the connection until the
+/// final head.
 fn send_and_read_head(
     lease: &mut Lease,
     hop: &Hop<'_, '_>,
     head_bytes: &[u8],
-    limits: &Limits,
+    reader: &mut ResponseReader,
     budget: &Budget<'_>,
     timings: &mut Timings,
-    got_bytes: &mut bool,
     sent: &mut Sent,
 ) -> Result<ResponseHead, ClientError> {
     let conn = lease.conn();
     write_request(conn, head_bytes, hop, budget, sent)?;
     timings.sent = budget.started.elapsed();
     // The buffer may hold up to one head plus one read beyond it.
-    let max_buffered = limits.max_header_bytes.saturating_add(16 * 1024);
-    // Bytes of interim responses skipped so far.
-    let mut interim = 0usize;
+    let max_buffered = reader.limits().max_header_bytes.saturating_add(16 * 1024);
     loop {
-        // Nothing buffered is the usual case right after a request: no
-        // head to look for until the first read.
-        let parsed = match conn.buffered() {
-            [] => None,
-            bytes => parse_head(bytes, limits)?,
-        };
-        if let Some((n, head)) = parsed {
-            conn.consume(n);
-            if proto::is_interim(head.status) {
-                // RFC 9110 sets no bound on their number, so a server that
-                // never stops sending them would hold the send forever
-                // (each arrives inside the read timeout): together they
-                // count against the head limit, like one long head.
-                interim += n;
-                if interim > limits.max_header_bytes {
-                    return Err(crate::proto::ProtoError::new(
-                        crate::proto::ProtoErrorKind::HeaderTooLarge,
-                        format!(
-                            "1xx interim responses from {} passed max_header_bytes ({}) \
-                             without a final response",
-                            conn.peer(),
-                            limits.max_header_bytes
-                        ),
-                    )
-                    .into());
+        match reader.read_head(conn.buffered())? {
+            Some((n, head)) => {
+                conn.consume(n);
+                if !reader.wants_head() {
+                    return Ok(head);
                 }
-                continue;
             }
-            return Ok(head);
-        }
-        let n = conn.fill(max_buffered, budget)?;
-        if n == 0 {
-            let what = if *got_bytes {
-                "inside the response head"
-            } else {
-                "before sending a response"
-            };
-            return Err(ClientError::Net(crate::net::NetError::new(
-                crate::net::NetErrorKind::ConnectionClosed,
-                format!("{} closed the connection {}", conn.peer(), what),
-            )));
-        }
-        if !*got_bytes {
-            *got_bytes = true;
-            timings.first_byte = budget.started.elapsed();
+            None => {
+                let started = reader.head_started();
+                if conn.fill(max_buffered, budget)? == 0 {
+                    return Err(closed_in_head(conn.peer(), started));
+                }
+                if !started && timings.first_byte.is_zero() {
+                    timings.first_byte = budget.started.elapsed();
+                }
+            }
         }
     }
+}
+
+/// The server closed the connection before a final head was complete.
+pub(crate) fn closed_in_head(peer: &str, head_started: bool) -> ClientError {
+    let what = if head_started {
+        "inside the response head"
+    } else {
+        "before sending a response"
+    };
+    ClientError::Net(crate::net::NetError::new(
+        crate::net::NetErrorKind::ConnectionClosed,
+        format!("{} closed the connection {}", peer, what),
+    ))
 }
 
 /// Reads the rest of the body into memory under the limits, then returns the
@@ -411,31 +392,31 @@ pub(crate) fn read_body(
     cap: u64,
     front: usize,
 ) -> Result<ReadBody, ClientError> {
-    if ex.decoder.remaining_length().unwrap_or(0) > cap {
+    if ex.reader.remaining_length().unwrap_or(0) > cap {
         return Err(too_big_to_drain(cap));
     }
     // Content-Length was checked against the limit when the decoder was made.
     let expected = ex
-        .decoder
+        .reader
         .remaining_length()
         .map_or(0, |n| n.min(64 << 20) as usize + 1);
     let mut body = Vec::with_capacity(front + expected);
     body.resize(front, 0);
-    let total = ex.decoder.remaining_length();
+    let total = ex.reader.remaining_length();
     let conn = ex.lease.conn();
-    while !ex.decoder.is_done() {
-        if ex.decoder.produced() > cap {
+    while !ex.reader.is_done() {
+        if ex.reader.produced() > cap {
             return Err(too_big_to_drain(cap));
         }
         ex.tracker
             .report(ex.sent, (body.len() - front) as u64, total)?;
         if !conn.buffered().is_empty() {
-            let step = ex.decoder.decode(conn.buffered())?;
+            let step = ex.reader.read_body(conn.buffered())?;
             body.extend_from_slice(&conn.buffered()[step.data]);
             conn.consume(step.consumed);
             continue;
         }
-        if let Some(left) = ex.decoder.remaining_length() {
+        if let Some(left) = ex.reader.remaining_length() {
             // Large known-length bodies: read from the kernel straight into place.
             let at = body.len();
             let want = left.min(1 << 20) as usize;
@@ -443,14 +424,14 @@ pub(crate) fn read_body(
             let n = conn.read_direct(&mut body[at..], budget)?;
             body.truncate(at + n);
             if n == 0 {
-                ex.decoder.feed_eof()?;
+                ex.reader.eof()?;
             } else {
-                ex.decoder.decode(&body[at..])?;
+                ex.reader.read_body(&body[at..])?;
             }
             continue;
         }
         if conn.fill(64 * 1024, budget)? == 0 {
-            ex.decoder.feed_eof()?;
+            ex.reader.eof()?;
         }
     }
     ex.tracker
@@ -459,17 +440,16 @@ pub(crate) fn read_body(
     let Exchanged {
         lease,
         head,
-        mut decoder,
-        keep_alive,
+        mut reader,
         timings,
         ..
     } = ex;
-    lease.release(keep_alive && clean);
+    lease.release(reader.keep_alive() && clean);
     Ok(ReadBody {
         head,
         body,
         timings,
-        trailers: decoder.take_trailers(),
+        trailers: reader.take_trailers(),
     })
 }
 

@@ -672,7 +672,7 @@ impl Session {
                     false => None,
                 };
                 let coding = coding
-                    .filter(|_| !ex.decoder.is_done())
+                    .filter(|_| !ex.reader.is_done())
                     .map(|c| (c, limits.max_body_bytes));
                 let mut stream = Stream::new(
                     ex,
@@ -708,7 +708,7 @@ fn drain(ex: Exchanged, budget: &Budget<'_>) {
     // (Connection: close, HTTP/1.0, a body delimited by close per RFC 9112
     // §6.3 step 8) is closed at once: reading its body could wait for the
     // server's close, i.e. a whole read timeout, for bytes nobody wants.
-    if !ex.keep_alive {
+    if !ex.reader.keep_alive() {
         return; // dropping the lease closes the connection
     }
     // Errors only mean the connection is closed instead of reused.

@@ -11,13 +11,12 @@ use super::error::ClientError;
 use super::exchange::Exchanged;
 use super::response::{Response, Timings};
 use crate::net::{Budget, Cancel, Lease, Timeouts};
-use crate::proto::{BodyDecoder, Trailers};
+use crate::proto::{ResponseReader, Trailers};
 
 /// The body as framed on the connection (transfer coding undone).
 struct Raw {
     lease: Option<Lease>,
-    decoder: BodyDecoder,
-    keep_alive: bool,
+    reader: ResponseReader,
     cancel: Option<Arc<Cancel>>,
     timeouts: Timeouts,
     started: Instant,
@@ -79,18 +78,16 @@ impl Stream {
         let Exchanged {
             lease,
             head,
-            decoder,
-            keep_alive,
+            reader,
             sent,
             tracker,
             ..
         } = ex;
-        let receive_total = decoder.remaining_length();
+        let receive_total = reader.remaining_length();
         let tls = lease.tls_info();
         let mut raw = Raw {
             lease: Some(lease),
-            decoder,
-            keep_alive,
+            reader,
             cancel,
             timeouts,
             started: budget.started,
@@ -147,7 +144,7 @@ impl Stream {
     /// True once the body has been read to its end.
     pub fn is_done(&self) -> bool {
         match &self.reader {
-            Reader::Plain(raw) => raw.decoder.is_done(),
+            Reader::Plain(raw) => raw.reader.is_done(),
             Reader::Decoded { ended, .. } => *ended,
             Reader::Closed => false,
         }
@@ -185,7 +182,7 @@ impl Stream {
 
 impl Raw {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
-        if buf.is_empty() || self.decoder.is_done() {
+        if buf.is_empty() || self.reader.is_done() {
             return Ok(0);
         }
         let budget = Budget {
@@ -199,22 +196,22 @@ impl Raw {
         };
         let conn = lease.conn();
         loop {
-            if self.decoder.is_done() {
+            if self.reader.is_done() {
                 break;
             }
             if conn.buffered().is_empty() && conn.fill(64 * 1024, &budget)? == 0 {
-                self.decoder.feed_eof()?;
+                self.reader.eof()?;
                 break;
             }
             // Offer at most `buf.len()` bytes so the data always fits.
             let input = &conn.buffered()[..conn.buffered().len().min(buf.len())];
-            let step = self.decoder.decode(input)?;
+            let step = self.reader.read_body(input)?;
             let n = step.data.len();
             buf[..n].copy_from_slice(&input[step.data]);
             conn.consume(step.consumed);
             if n > 0 {
                 self.finish_if_done();
-                let received = self.decoder.produced();
+                let received = self.reader.produced();
                 self.tracker
                     .report(self.sent, received, self.receive_total)?;
                 return Ok(n);
@@ -227,13 +224,13 @@ impl Raw {
     /// Returns the connection to the pool once the body has ended, and
     /// hands over the trailer fields.
     fn finish_if_done(&mut self) {
-        if self.decoder.is_done() {
+        if self.reader.is_done() {
             if self.trailers.get().is_none() {
-                let _ = self.trailers.set(self.decoder.take_trailers());
+                let _ = self.trailers.set(self.reader.take_trailers());
             }
             if let Some(mut lease) = self.lease.take() {
                 let clean = lease.conn().buffered().is_empty();
-                lease.release(self.keep_alive && clean);
+                lease.release(self.reader.keep_alive() && clean);
             }
         }
     }

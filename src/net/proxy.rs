@@ -7,7 +7,7 @@ use std::fmt;
 use super::budget::Budget;
 use super::conn::Conn;
 use super::error::{NetError, NetErrorKind};
-use crate::proto::{parse_head, Limits};
+use crate::proto::{encode_connect, Limits, RequestFacts, ResponseHead, ResponseReader};
 
 /// An HTTP proxy: host (IPv6 in brackets, as in a URL), port, and the
 /// `Proxy-Authorization` value to send it, if any.
@@ -61,54 +61,68 @@ pub(crate) fn open_tunnel(
     authority: &str,
     budget: &Budget<'_>,
 ) -> Result<(), NetError> {
-    let mut request = format!(
-        "CONNECT {a} HTTP/1.1\r\nHost: {a}\r\nUser-Agent: reqivo/{v}\r\n",
-        a = authority,
-        v = env!("CARGO_PKG_VERSION")
-    );
-    if let Some(auth) = &proxy.authorization {
-        request.push_str("Proxy-Authorization: ");
-        request.push_str(auth);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    conn.write_all_connecting(request.as_bytes(), budget)?;
-    let limits = Limits {
-        max_header_bytes: CONNECT_HEAD_LIMIT,
-        ..Limits::default()
-    };
-    let refused = |detail: String| {
-        NetError::new(
-            NetErrorKind::Proxy,
-            format!("proxy {} refused CONNECT {}: {}", proxy, authority, detail),
-        )
-    };
+    let mut request = Vec::with_capacity(128);
+    encode_connect(&mut request, authority, proxy.authorization.as_deref())
+        .map_err(|e| NetError::new(NetErrorKind::Proxy, e.message))?;
+    conn.write_all_connecting(&request, budget)?;
+    let mut reader = ResponseReader::new(CONNECT, &CONNECT_LIMITS);
     loop {
-        match parse_head(conn.buffered(), &limits) {
-            Ok(Some((n, head))) => {
-                conn.consume(n);
-                if (100..200).contains(&head.status) {
-                    continue; // interim answers, RFC 9110 §15.2
-                }
-                if !(200..300).contains(&head.status) {
-                    return Err(refused(format!(
-                        "{} {}",
-                        head.status,
-                        String::from_utf8_lossy(head.reason())
-                    )));
-                }
-                // TLS starts with the client: a proxy that already sent
-                // more is not a tunnel we can trust.
-                if !conn.buffered().is_empty() {
-                    return Err(refused("bytes after its 2xx answer".into()));
-                }
-                return Ok(());
+        let answer = reader
+            .read_head(conn.buffered())
+            .map_err(|e| refused(proxy, authority, format!("unreadable answer: {}", e)))?;
+        if let Some((n, head)) = answer {
+            conn.consume(n);
+            if reader.wants_head() {
+                continue; // an interim answer
             }
-            Ok(None) => {}
-            Err(e) => return Err(refused(format!("unreadable answer: {}", e))),
+            return tunnel_verdict(&head, &reader, conn.buffered())
+                .map_err(|why| refused(proxy, authority, why));
         }
         if conn.fill_connecting(CONNECT_HEAD_LIMIT + 1, budget)? == 0 {
-            return Err(refused("closed the connection before answering".into()));
+            let why = "closed the connection before answering".into();
+            return Err(refused(proxy, authority, why));
         }
     }
+}
+
+/// What a CONNECT is read as.
+const CONNECT: RequestFacts = RequestFacts {
+    head: false,
+    close: false,
+    connect: true,
+};
+
+const CONNECT_LIMITS: Limits = Limits {
+    max_line_bytes: CONNECT_HEAD_LIMIT,
+    max_header_bytes: CONNECT_HEAD_LIMIT,
+    max_header_count: 100,
+    max_body_bytes: 0,
+};
+
+/// Whether the final answer to CONNECT opened a tunnel: any 2xx does, and
+/// then TLS starts with the client, so a proxy that already sent more
+/// (`after`) is not a tunnel we can trust. `Err` says why not.
+pub(crate) fn tunnel_verdict(
+    head: &ResponseHead,
+    reader: &ResponseReader,
+    after: &[u8],
+) -> Result<(), String> {
+    if !reader.is_tunnel() {
+        return Err(format!(
+            "{} {}",
+            head.status,
+            String::from_utf8_lossy(head.reason())
+        ));
+    }
+    if !after.is_empty() {
+        return Err("bytes after its 2xx answer".into());
+    }
+    Ok(())
+}
+
+fn refused(proxy: &Proxy, authority: &str, detail: String) -> NetError {
+    NetError::new(
+        NetErrorKind::Proxy,
+        format!("proxy {} refused CONNECT {}: {}", proxy, authority, detail),
+    )
 }

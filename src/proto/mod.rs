@@ -11,6 +11,7 @@ mod body;
 mod error;
 mod framing;
 mod limits;
+mod reader;
 mod request;
 mod response;
 mod trailers;
@@ -19,8 +20,9 @@ pub use body::{BodyDecoder, Step};
 pub use error::{ProtoError, ProtoErrorKind};
 pub use framing::{is_interim, keep_alive, response_body, BodyMode};
 pub use limits::Limits;
+pub use reader::{RequestFacts, ResponseReader};
 pub use request::{
-    encode_chunk, encode_request_head, validate_header_name, validate_header_value,
+    encode_chunk, encode_connect, encode_request_head, validate_header_name, validate_header_value,
     validate_method, LAST_CHUNK,
 };
 pub use response::{parse_head, ResponseHead};

@@ -101,6 +101,19 @@ where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
     validate_method(method)?;
+    write_head(out, method, target, headers)
+}
+
+/// `encode_request_head` for any method token, CONNECT included.
+fn write_head<'a, I>(
+    out: &mut Vec<u8>,
+    method: &str,
+    target: &str,
+    headers: I,
+) -> Result<(), ProtoError>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
     if target.is_empty() || target.bytes().any(|b| b <= 0x20 || b == 0x7f) {
         return Err(ProtoError::new(
             ProtoErrorKind::InvalidHeader,
@@ -124,6 +137,20 @@ where
     }
     out.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// Writes the CONNECT request that asks a proxy for a tunnel to
+/// `authority` (`host:port`, RFC 9110 §9.3.6), with the proxy's
+/// credentials when it has some.
+pub fn encode_connect(
+    out: &mut Vec<u8>,
+    authority: &str,
+    proxy_authorization: Option<&str>,
+) -> Result<(), ProtoError> {
+    let agent = concat!("reqivo/", env!("CARGO_PKG_VERSION"));
+    let fields = [("Host", authority), ("User-Agent", agent)];
+    let auth = proxy_authorization.map(|a| ("Proxy-Authorization", a));
+    write_head(out, "CONNECT", authority, fields.into_iter().chain(auth))
 }
 
 /// The last chunk and empty trailer section that end a chunked body.
