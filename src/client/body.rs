@@ -22,11 +22,13 @@ pub trait Progress: Send + Sync {
     ) -> bool;
 }
 
+#[derive(Clone)]
 pub enum Body {
     Bytes(Vec<u8>),
     /// `size` gives a Content-Length; without it the body is sent chunked.
+    /// Shared by the clones of its request.
     Source {
-        source: Mutex<Box<dyn BodySource>>,
+        source: Arc<Mutex<Box<dyn BodySource>>>,
         size: Option<u64>,
     },
 }

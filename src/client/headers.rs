@@ -9,6 +9,8 @@ use std::borrow::Cow;
 
 use smallvec::SmallVec;
 
+use crate::proto::list_has_token;
+
 /// Entries kept without a heap allocation; a request rarely has more.
 const INLINE: usize = 12;
 
@@ -76,11 +78,9 @@ impl<'a> HeaderList<'a> {
     }
 
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.0
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        self.0.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case(name) && list_has_token(v.as_bytes(), token.as_bytes())
+        })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {

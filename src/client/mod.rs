@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 mod body;
+mod chain;
 mod cookies;
 mod decode;
 mod error;

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use url::Url;
 
+#[cfg(test)]
+use super::chain::basic_credentials;
+use super::chain::userinfo_credentials;
 use super::error::{ClientError, ClientErrorKind};
-use super::session::{basic_credentials, decode_userinfo};
 use crate::net::Proxy;
 
 /// A session's proxies: one for `http://` URLs, one for `https://` URLs
@@ -113,12 +115,7 @@ pub fn parse_proxy_url(text: &str) -> Result<Proxy, ClientError> {
             ),
         ));
     }
-    let authorization = (!url.username().is_empty() || url.password().is_some()).then(|| {
-        basic_credentials(
-            &decode_userinfo(url.username()),
-            &decode_userinfo(url.password().unwrap_or("")),
-        )
-    });
+    let authorization = userinfo_credentials(&url);
     Ok(Proxy {
         host: host.to_string(),
         port: url.port_or_known_default().unwrap_or(80),

@@ -20,6 +20,8 @@ pub enum Target {
     Relative(String),
 }
 
+/// Clones share a source body (it is read once, by whichever sends first).
+#[derive(Clone)]
 pub struct Request {
     pub(crate) method: String,
     pub(crate) target: Target,
@@ -118,7 +120,7 @@ impl Request {
     /// that would resend it is not followed.
     pub fn set_body_source(&mut self, source: Box<dyn BodySource>, size: Option<u64>) {
         self.body = Some(Body::Source {
-            source: std::sync::Mutex::new(source),
+            source: Arc::new(std::sync::Mutex::new(source)),
             size,
         });
     }

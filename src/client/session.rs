@@ -1,37 +1,25 @@
 //! The session: shared configuration and the send loop (redirects, retries,
 //! total deadline) over a pool.
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-use url::{Position, Url};
+use url::Url;
 
 use super::body::{Body, Tracker};
+use super::chain::{basic_credentials, Chain, Next, Out};
 use super::cookies::Jar;
 use super::decode;
 use super::error::{ClientError, ClientErrorKind};
 use super::exchange::{exchange, read_body, Exchanged, Hop, ReadBody};
 use super::headers::HeaderList;
-use super::hooks::{self, HookRequest, Hooks};
+use super::hooks::Hooks;
 use super::log::{log_at, Level, Log};
 use super::proxy::{parse_proxy_url, NoProxy, ProxySettings};
-use super::redirect::{is_redirect, next_method, resolve_location, same_origin, LoopGuard};
-use super::request::{parse_absolute, validate_header, Request, Target};
+use super::request::{parse_absolute, validate_header, Request};
 use super::response::{Finish, Parts, Response, Timings, ToResponse};
 use super::stream::Stream;
 use crate::net::{Budget, Cancel, Pool, Timeouts, TlsConfig};
 use crate::proto::Limits;
 
-const USER_AGENT: &str = concat!("reqivo/", env!("CARGO_PKG_VERSION"));
-/// Headers that carry credentials: never sent to another origin than the
-/// one the caller addressed (DESIGN §5).
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
-/// Headers that describe the body: dropped when a redirect drops the body.
-const CONTENT_HEADERS: [&str; 4] = [
-    "content-type",
-    "content-encoding",
-    "content-language",
-    "content-location",
-];
 /// A redirect body larger than this is not drained; its connection is closed.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
@@ -399,36 +387,6 @@ impl Session {
         }
     }
 
-    fn resolve<'r>(
-        &self,
-        cfg: &SessionConfig,
-        req: &'r Request,
-    ) -> Result<Cow<'r, Url>, ClientError> {
-        match &req.target {
-            Target::Absolute(u) => Ok(Cow::Borrowed(u)),
-            Target::Relative(rel) => {
-                let base = cfg.base_url.as_ref().ok_or_else(|| {
-                    ClientError::new(
-                        ClientErrorKind::InvalidUrl,
-                        format!("relative URL {:?} needs a session base URL", rel),
-                    )
-                })?;
-                let url = base.join(rel).map_err(|e| {
-                    ClientError::new(
-                        ClientErrorKind::InvalidUrl,
-                        format!("cannot join {:?} to {}: {}", rel, base, e),
-                    )
-                })?;
-                super::request::check_scheme(&url)?;
-                Ok(Cow::Owned(url))
-            }
-        }
-    }
-
-    /// The redirect loop. Each hop gets its method, URL, headers and body from
-    /// the previous hop's answer; the total deadline spans all of them. The
-    /// first hop borrows the request's method and URL; only a redirect makes
-    /// owned ones.
     fn run<F: Finish>(
         &self,
         req: &Request,
@@ -444,159 +402,47 @@ impl Session {
             Delivery::Streamed => u64::MAX,
             Delivery::Upgrade(_) => Limits::DEFAULT_BUFFERED_BODY_BYTES,
         });
-        let mut origin = self.resolve(&cfg, req)?;
-        // Credentials in the URL become Basic auth for that origin, and
-        // leave the URL so they never show in responses or logs.
-        let url_auth = if has_userinfo(&origin) {
-            take_userinfo(origin.to_mut())
-        } else {
-            None
-        };
-        let mut url: Cow<'_, Url> = Cow::Borrowed(&origin);
-        let mut method: &str = &req.method;
-        let mut body = req.body.as_ref();
+        let mut chain = Chain::new();
+        chain.begin(&cfg, req)?;
         let tracker = Tracker {
             progress: req.progress.clone(),
-            send_total: body.and_then(Body::length),
+            send_total: req.body.as_ref().and_then(Body::length),
         };
-        let mut guard = LoopGuard::default();
-        let mut redirects = 0u32;
+        let follow = !matches!(delivery, Delivery::Upgrade(_));
         loop {
-            let proxy = cfg.proxy.as_ref().and_then(|p| p.for_url(&url));
             let mut content_length = itoa::Buffer::new();
-            let mut headers = hop_headers(
-                &cfg,
-                req,
-                &origin,
-                &url,
-                method,
-                body,
-                url_auth.as_deref(),
-                &mut content_length,
-            );
-            if let Some(auth) = proxy
-                .filter(|_| url.scheme() == "http")
-                .and_then(|p| p.authorization.as_deref())
-            {
-                // A forwarding proxy reads credentials from each request;
-                // a tunnel got them in its CONNECT and the origin never does.
-                if headers.get("proxy-authorization").is_none() {
-                    headers.add("Proxy-Authorization", auth);
-                }
-            }
-            if cfg.cookies {
-                add_jar_cookies(&mut headers, &self.jar, &url);
-            }
-            if let Some(hooks) = &cfg.hooks {
-                let mut view = HookRequest {
-                    method,
-                    url: &url,
-                    headers: &mut headers,
-                };
-                if !hooks.on_request(&mut view) {
-                    return Err(hooks::aborted("on_request"));
-                }
-            }
+            let headers = chain.headers(&cfg, req, &self.jar, &mut content_length)?;
             let hop = Hop {
-                method,
-                url: &url,
+                method: chain.method(req),
+                url: chain.url(req),
                 headers: &headers,
-                body,
+                body: chain.body(req),
                 tracker: &tracker,
                 tls: cfg.tls.as_ref(),
-                proxy,
+                proxy: chain.proxy(&cfg, req),
                 log: cfg.log.as_ref(),
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;
-            // The list borrows from `url`, which a redirect replaces.
             drop(headers);
-            // Every hop's cookies count, redirects included (RFC 6265 §5.3).
-            if cfg.cookies {
-                self.jar.store_from(&ex.head, &url);
-            }
-            if let Some(hooks) = &cfg.hooks {
-                if !hooks.on_response(&ex.head, &url) {
-                    return Err(hooks::aborted("on_response"));
+            match chain.after_head(&cfg, req, &self.jar, &ex.head, follow)? {
+                Next::Deliver(out) => {
+                    return self.deliver(
+                        ex,
+                        chain.url(req),
+                        out,
+                        &budget,
+                        cancel.clone(),
+                        timeouts,
+                        delivery,
+                        &limits,
+                        cfg.decompress,
+                    )
                 }
+                Next::Follow => drain(ex, &budget),
             }
-            let location = (cfg.max_redirects > 0
-                && is_redirect(ex.head.status)
-                && !matches!(delivery, Delivery::Upgrade(_)))
-            .then(|| ex.head.value("location"))
-            .flatten();
-            let Some(location) = location else {
-                let out = Out {
-                    redirect_count: redirects,
-                    not_followed: false,
-                };
-                return self.deliver(
-                    ex,
-                    &url,
-                    out,
-                    &budget,
-                    cancel.clone(),
-                    timeouts,
-                    delivery,
-                    &limits,
-                    cfg.decompress,
-                );
-            };
-            if redirects >= cfg.max_redirects {
-                return Err(ClientError::new(
-                    ClientErrorKind::TooManyRedirects,
-                    format!(
-                        "more than max_redirects ({}) redirects, last to {}",
-                        cfg.max_redirects, url
-                    ),
-                ));
-            }
-            let next = resolve_location(&url, location)?;
-            log_at!(
-                cfg.log.as_ref(),
-                Level::Info,
-                "{} {} -> {} {}",
-                method,
-                url,
-                ex.head.status,
-                next
-            );
-            let (next_method, keep_body) = next_method(ex.head.status, method);
-            if keep_body && body.is_some_and(|b| !b.replayable()) {
-                // 307/308 would resend a body that was read from a source and
-                // is gone: hand the redirect itself to the caller, flagged.
-                let out = Out {
-                    redirect_count: redirects,
-                    not_followed: true,
-                };
-                return self.deliver(
-                    ex,
-                    &url,
-                    out,
-                    &budget,
-                    cancel.clone(),
-                    timeouts,
-                    delivery,
-                    &limits,
-                    cfg.decompress,
-                );
-            }
-            let next_method = next_method.unwrap_or(method);
-            let next_body = if keep_body { body } else { None };
-            // A loop is a state seen before; recorded only once redirected.
-            if guard.is_empty() {
-                guard.visit(method, &url, body.is_some())?;
-            }
-            guard.visit(next_method, &next, next_body.is_some())?;
-            drain(ex, &budget);
-            redirects += 1;
-            url = Cow::Owned(next);
-            method = next_method;
-            body = next_body;
         }
     }
 
-    /// Hands the final exchange to the caller: its body read into memory
-    /// and given to the finisher, or the open stream.
     #[allow(clippy::too_many_arguments)]
     fn deliver<F: Finish>(
         &self,
@@ -694,13 +540,6 @@ impl Session {
     }
 }
 
-/// How the final exchange ended up being the final one.
-struct Out {
-    redirect_count: u32,
-    /// A 307/308 returned because its body could not be sent again.
-    not_followed: bool,
-}
-
 /// Reads and discards a redirect's body so its connection can be reused;
 /// a large or broken one just closes the connection.
 fn drain(ex: Exchanged, budget: &Budget<'_>) {
@@ -713,124 +552,4 @@ fn drain(ex: Exchanged, budget: &Budget<'_>) {
     }
     // Errors only mean the connection is closed instead of reused.
     let _ = read_body(ex, budget, DRAIN_LIMIT, 0);
-}
-
-/// The full header list of one hop: Host, defaults, session headers, request
-/// headers (each overriding the one before), framing; minus credentials when
-/// the hop leaves the origin the caller addressed, minus content headers when
-/// the body was dropped.
-#[allow(clippy::too_many_arguments)]
-fn hop_headers<'h>(
-    cfg: &'h SessionConfig,
-    req: &'h Request,
-    origin: &Url,
-    url: &'h Url,
-    method: &str,
-    body: Option<&Body>,
-    url_auth: Option<&'h str>,
-    number: &'h mut itoa::Buffer,
-) -> HeaderList<'h> {
-    let mut h = HeaderList::default();
-    // `host[:port]` as the URL spells it: brackets around IPv6, no default port.
-    let host = &url[Position::BeforeHost..Position::AfterPort];
-    h.add("Host", host);
-    h.add("User-Agent", USER_AGENT);
-    h.add("Accept", "*/*");
-    for (n, v) in cfg.headers.iter() {
-        h.set(n, v);
-    }
-    if let Some(auth) = url_auth {
-        h.set("Authorization", auth);
-    }
-    // Request headers replace session defaults of the same name; repeats
-    // within the request itself are all kept.
-    for (i, (n, v)) in req.headers.iter().enumerate() {
-        let repeat = req
-            .headers
-            .iter()
-            .take(i)
-            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(n));
-        if repeat {
-            h.add(n, v);
-        } else {
-            h.set(n, v);
-        }
-    }
-    if !same_origin(origin, url) {
-        for name in CREDENTIAL_HEADERS {
-            h.remove(name);
-        }
-        // A Host the caller forced was meant for the origin they addressed.
-        h.set("Host", host);
-    }
-    if body.is_none() && !method.eq_ignore_ascii_case(&req.method) {
-        for name in CONTENT_HEADERS {
-            h.remove(name);
-        }
-    }
-    if cfg.decompress && h.get("accept-encoding").is_none() {
-        h.add("Accept-Encoding", decode::ACCEPT_ENCODING);
-    }
-    if h.get("connection").is_none() {
-        h.add("Connection", "keep-alive");
-    }
-    match body.map(Body::length) {
-        Some(Some(len)) => h.add("Content-Length", number.format(len)),
-        // RFC 9112 §6.1: a body of unknown length goes chunked.
-        Some(None) => h.add("Transfer-Encoding", "chunked"),
-        // RFC 9110 §8.6: send a zero length for methods that expect content.
-        None if matches!(method, "POST" | "PUT" | "PATCH") => h.add("Content-Length", "0"),
-        None => {}
-    }
-    h
-}
-
-pub(crate) fn basic_credentials(user: &str, password: &str) -> String {
-    use base64::Engine;
-    let raw = format!("{}:{}", user, password);
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
-
-/// Removes user and password from `url`, returning them as Basic
-/// credentials (percent-decoded, as RFC 3986 §3.2.1 encodes them).
-fn has_userinfo(url: &Url) -> bool {
-    !url.username().is_empty() || url.password().is_some()
-}
-
-fn take_userinfo(url: &mut Url) -> Option<String> {
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let auth = basic_credentials(
-        &decode_userinfo(url.username()),
-        &decode_userinfo(url.password().unwrap_or("")),
-    );
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Some(auth)
-}
-
-/// A user name or password from a URL, percent-decoded (RFC 3986 §3.2.1).
-pub(crate) fn decode_userinfo(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// Adds the jar's cookies for `url` after any Cookie the caller set (which
-/// was already dropped if this hop left the caller's origin).
-fn add_jar_cookies(headers: &mut HeaderList<'_>, jar: &Jar, url: &Url) {
-    let Some(from_jar) = jar.header_for(url) else {
-        return;
-    };
-    match headers.get("cookie") {
-        Some(own) => {
-            let merged = format!("{}; {}", own, from_jar);
-            headers.set("Cookie", merged);
-        }
-        None => headers.add("Cookie", from_jar),
-    }
 }

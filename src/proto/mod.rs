@@ -25,7 +25,7 @@ pub use request::{
     encode_chunk, encode_connect, encode_request_head, validate_header_name, validate_header_value,
     validate_method, LAST_CHUNK,
 };
-pub use response::{parse_head, ResponseHead};
+pub use response::{list_has_token, parse_head, ResponseHead};
 pub use trailers::Trailers;
 
 #[cfg(test)]

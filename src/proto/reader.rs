@@ -300,7 +300,11 @@ mod tests {
         r.read_head(b"HTTP/1.1 407 Auth\r\nContent-Length: 2\r\n\r\nno")
             .unwrap()
             .unwrap();
-        assert_eq!(r.mode(), Some(BodyMode::Length(2)), "a refusal is framed as usual");
+        assert_eq!(
+            r.mode(),
+            Some(BodyMode::Length(2)),
+            "a refusal is framed as usual"
+        );
         assert!(!r.is_tunnel());
     }
 

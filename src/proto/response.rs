@@ -89,8 +89,7 @@ impl ResponseHead {
     /// True when any value of `name` lists `token` (comma-separated, case-insensitive).
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.values(name)
-            .flat_map(|v| v.split(|&b| b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            .any(|v| list_has_token(v, token.as_bytes()))
     }
 
     /// Total bytes of names, values and reason: what a flat copy needs.
@@ -147,6 +146,24 @@ fn check_sizes(input: &[u8], complete: Option<usize>, limits: &Limits) -> Result
         line_start += line.len() + 1;
     }
     Ok(())
+}
+
+/// Whether the comma-separated field value `value` has `token` as one of
+/// its elements, compared case-insensitively (RFC 9110 §5.6.1). A plain
+/// loop: the split/trim iterator chain cost a few hundred instructions per
+/// request on `Connection` alone.
+pub fn list_has_token(value: &[u8], token: &[u8]) -> bool {
+    let mut rest = value;
+    loop {
+        let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+        if rest[..end].trim_ascii().eq_ignore_ascii_case(token) {
+            return true;
+        }
+        if end == rest.len() {
+            return false;
+        }
+        rest = &rest[end + 1..];
+    }
 }
 
 /// Where `part`, a slice httparse cut from `base`, lies in it. An empty part
@@ -366,6 +383,19 @@ fn offending_line(input: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_has_token_finds_elements_case_insensitively_and_only_whole() {
+        assert!(list_has_token(b"close", b"close"));
+        assert!(list_has_token(b" Keep-Alive ,  CLOSE ", b"close"));
+        assert!(list_has_token(b"a,,close,", b"close"));
+        assert!(!list_has_token(b"closed, enclose", b"close"));
+        assert!(!list_has_token(b"", b"close"));
+        assert!(
+            list_has_token(b"a, ,b", b""),
+            "an empty element matches an empty token"
+        );
+    }
 
     fn parse(s: &[u8]) -> Result<Option<(usize, ResponseHead)>, ProtoError> {
         parse_head(s, &Limits::default())
