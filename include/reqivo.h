@@ -436,6 +436,14 @@ typedef struct reqivo_cancel reqivo_cancel;
 typedef struct reqivo_hook_request reqivo_hook_request;
 
 /**
+ * A set of transfers in flight, driven without blocking: add requests
+ * from any thread, then call `reqivo_multi_poll` (or `reqivo_multi_perform`
+ * when `reqivo_multi_fd` is readable or `reqivo_multi_timeout_ms` has
+ * passed) and collect finished transfers with `reqivo_multi_next`.
+ */
+typedef struct reqivo_multi reqivo_multi;
+
+/**
  * A connection pool: thread-safe, shareable by any number of sessions,
  * reference-counted (a session keeps its pool alive after
  * `reqivo_pool_free`).
@@ -715,6 +723,30 @@ typedef struct reqivo_json_value {
    */
   struct reqivo_str raw;
 } reqivo_json_value;
+
+/**
+ * A finished transfer, as `reqivo_multi_next` fills it.
+ */
+typedef struct reqivo_multi_done {
+  /**
+   * Set by the caller: `sizeof(reqivo_multi_done)`.
+   */
+  uint32_t struct_size;
+  /**
+   * As given to `reqivo_multi_add`.
+   */
+  void *user_data;
+  /**
+   * The response, which the caller frees with `reqivo_response_free`;
+   * NULL when the transfer failed.
+   */
+  const struct reqivo_response *response;
+  /**
+   * Code 0 on success, else why the transfer failed (the same codes as
+   * `reqivo_session_send`).
+   */
+  struct reqivo_error error;
+} reqivo_multi_done;
 
 /**
  * Pool settings. Set `struct_size = sizeof(reqivo_pool_config)`; the
@@ -1275,6 +1307,149 @@ uint32_t reqivo_json_string(const struct reqivo_json_value *value,
                             size_t cap,
                             size_t *out_len,
                             struct reqivo_error *err);
+
+/**
+ * Creates a multi: a poller and an empty set of transfers.
+ *
+ * Ownership: the caller owns the multi and frees it with
+ * `reqivo_multi_free`.
+ * NULL: `err` may be NULL.
+ * Thread safety: see each function; `reqivo_multi_add` and
+ * `reqivo_multi_wakeup` may be called from any thread.
+ * Returns: the multi, or NULL with `err` filled (no descriptor left).
+ * Since: 0.1.0
+ */
+struct reqivo_multi *reqivo_multi_new(struct reqivo_error *err);
+
+/**
+ * Frees a multi. Transfers still in flight end: their connections close,
+ * their pool slots free, and responses not collected with
+ * `reqivo_multi_next` are freed.
+ *
+ * Ownership: the multi ends; do not use `m` afterwards. No call on `m`
+ * may be running on another thread.
+ * NULL: ignored.
+ * Thread safety: not while another thread uses `m`.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_multi_free(struct reqivo_multi *m);
+
+/**
+ * Adds a transfer: `r` sent through session `s` (its pool, cookies,
+ * configuration as it is now), like `reqivo_session_send`, but without
+ * blocking. Its result comes back from `reqivo_multi_next` with
+ * `user_data`.
+ *
+ * Ownership: `r` is copied; the caller may free or reuse it as soon as
+ * this returns. The transfer keeps the session's pool and cookie jar, and
+ * `cancel`, alive. A request whose body comes from a callback is refused
+ * for now (`REQIVO_ERR_INVALID_ARGUMENT`); https URLs and proxies fail
+ * through `reqivo_multi_next` with the same code until the event-driven
+ * core speaks TLS.
+ * NULL: `m`, `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel`
+ * NULL means no cancellation; `user_data` is never read; `err` may be NULL.
+ * Thread safety: any thread, at any time; an add wakes a poll in progress.
+ * Returns: 0 (`REQIVO_OK`), or an error code with `err` filled.
+ * Since: 0.1.0
+ */
+int reqivo_multi_add(struct reqivo_multi *m,
+                     struct reqivo_session *s,
+                     const struct reqivo_request *r,
+                     const struct reqivo_cancel *cancel,
+                     void *user_data,
+                     struct reqivo_error *err);
+
+/**
+ * Does everything that can be done now without waiting: reads and writes
+ * what the sockets allow, starts added transfers, fires passed deadlines.
+ * Finished transfers are then collected with `reqivo_multi_next`.
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+ * Thread safety: one thread at a time per multi (with `poll`, `next` and
+ * `timeout_ms`).
+ * Returns: 0, or a usage error with `err` filled; a transfer's own failure
+ * comes back through `reqivo_multi_next`.
+ * Since: 0.1.0
+ */
+int reqivo_multi_perform(struct reqivo_multi *m, struct reqivo_error *err);
+
+/**
+ * Waits up to `timeout_ms` milliseconds (-1: until something happens)
+ * for socket activity, a deadline, an add or a wakeup, then performs.
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+ * Thread safety: one thread at a time per multi.
+ * Returns: 0, or a usage error with `err` filled (`timeout_ms` below -1 is
+ * `REQIVO_ERR_INVALID_ARGUMENT`).
+ * Since: 0.1.0
+ */
+int reqivo_multi_poll(struct reqivo_multi *m, int32_t timeout_ms, struct reqivo_error *err);
+
+/**
+ * Takes the next finished transfer into `out`: its `user_data`, its
+ * response (the caller frees it) or why it failed.
+ *
+ * Ownership: the response in `out` belongs to the caller.
+ * NULL: `m` or `out` NULL returns false.
+ * Thread safety: one thread at a time per multi.
+ * Returns: true when `out` was filled; false when no transfer has finished
+ * since the last call, or `out->struct_size` is smaller than
+ * `sizeof(reqivo_multi_done)` (nothing is taken then).
+ * Since: 0.1.0
+ */
+bool reqivo_multi_next(struct reqivo_multi *m, struct reqivo_multi_done *out);
+
+/**
+ * The multi's descriptor for an outside event loop: readable when
+ * `reqivo_multi_perform` has work. Watch it together with
+ * `reqivo_multi_timeout_ms`; do not read, write or close it.
+ *
+ * Ownership: the multi keeps the descriptor; it is valid until
+ * `reqivo_multi_free`.
+ * NULL: `m` NULL returns -1.
+ * Thread safety: any thread.
+ * Returns: the descriptor, or -1.
+ * Since: 0.1.0
+ */
+int reqivo_multi_fd(const struct reqivo_multi *m);
+
+/**
+ * Milliseconds until `reqivo_multi_perform` should run even if the
+ * descriptor stays quiet (a deadline, or work already waiting: then 0).
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `m` NULL returns -1.
+ * Thread safety: one thread at a time per multi (with `perform`).
+ * Returns: the milliseconds (rounded up), or -1 when no timer is pending.
+ * Since: 0.1.0
+ */
+int64_t reqivo_multi_timeout_ms(const struct reqivo_multi *m);
+
+/**
+ * Makes a `reqivo_multi_poll` in progress (or the next one) return.
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: any thread, at any time.
+ * Returns: 0, or an error code.
+ * Since: 0.1.0
+ */
+int reqivo_multi_wakeup(const struct reqivo_multi *m);
+
+/**
+ * Transfers added and not yet finished (finished ones waiting for
+ * `reqivo_multi_next` are not counted).
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `m` NULL returns 0.
+ * Thread safety: any thread.
+ * Returns: the count.
+ * Since: 0.1.0
+ */
+size_t reqivo_multi_in_flight(const struct reqivo_multi *m);
 
 /**
  * Turns content decoding on or off for later sends. On (the default), the

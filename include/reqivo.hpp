@@ -582,6 +582,8 @@ class session {
     return resp;
   }
   response get(std::string_view url) { return send(request("GET", url)); }
+  /** The C handle, for the multi API and calls without a wrapper. */
+  reqivo_session *get() const noexcept { return h_.get(); }
   stream open(const request &r, const cancel *c = nullptr) {
     reqivo_error e;
     detail::call_scope scope(cbs_.get());
@@ -612,6 +614,67 @@ class session {
   // dangling userdata.
   std::unique_ptr<detail::session_callbacks> cbs_ = std::make_unique<detail::session_callbacks>();
   detail::handle<reqivo_session, reqivo_session_free> h_;
+};
+
+/** Many transfers in flight on one thread: add requests (from any
+ *  thread), then poll() in a loop, or watch fd() and timeout_ms() in your
+ *  event loop and call perform() when either fires; next() hands out each
+ *  finished transfer. Hooks and loggers of the sessions run inside
+ *  poll()/perform(). */
+class multi {
+ public:
+  /** A finished transfer: the value given to add(), and its response or
+   *  why it failed. */
+  struct done {
+    std::uintptr_t user;
+    std::optional<response> resp;
+    reqivo_error error;
+    /** The response; throws the transfer's error if it failed. */
+    response take() {
+      if (!resp) detail::throw_error(error);
+      return std::move(*resp);
+    }
+  };
+
+  multi() {
+    reqivo_error e;
+    h_.reset(detail::check_ptr(reqivo_multi_new(&e), e));
+  }
+  /** Queues `r` (copied) on session `s`; `user` comes back with its result. */
+  void add(const session &s, const request &r, std::uintptr_t user, const cancel *c = nullptr) {
+    reqivo_error e;
+    detail::check(static_cast<uint32_t>(reqivo_multi_add(h_.get(), s.get(), r.get(), c ? c->get() : nullptr,
+                                                         reinterpret_cast<void *>(user), &e)),
+                  e);
+  }
+  /** Waits up to `timeout_ms` (-1: until something happens), then performs. */
+  void poll(int32_t timeout_ms = -1) {
+    reqivo_error e;
+    detail::check(static_cast<uint32_t>(reqivo_multi_poll(h_.get(), timeout_ms, &e)), e);
+  }
+  /** Does what can be done now, never waiting. */
+  void perform() {
+    reqivo_error e;
+    detail::check(static_cast<uint32_t>(reqivo_multi_perform(h_.get(), &e)), e);
+  }
+  /** The next finished transfer, if any. */
+  std::optional<done> next() {
+    reqivo_multi_done d{};
+    d.struct_size = sizeof d;
+    if (!reqivo_multi_next(h_.get(), &d)) return std::nullopt;
+    done out{reinterpret_cast<std::uintptr_t>(d.user_data), std::nullopt, d.error};
+    if (d.response != nullptr) out.resp.emplace(d.response);
+    return out;
+  }
+  int fd() const noexcept { return reqivo_multi_fd(h_.get()); }
+  /** Milliseconds until perform() should run anyway; -1: no timer. */
+  int64_t timeout_ms() const noexcept { return reqivo_multi_timeout_ms(h_.get()); }
+  /** Ends a poll() in progress; any thread. */
+  void wakeup() const { detail::check(static_cast<uint32_t>(reqivo_multi_wakeup(h_.get())), reqivo_error{}); }
+  std::size_t in_flight() const noexcept { return reqivo_multi_in_flight(h_.get()); }
+
+ private:
+  detail::handle<reqivo_multi, reqivo_multi_free> h_;
 };
 
 namespace detail {

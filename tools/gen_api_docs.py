@@ -82,6 +82,18 @@ TASKS = [
      ["reqivo_session_open", "reqivo_stream", "reqivo_stream_response",
       "reqivo_stream_read", "reqivo_stream_trailers", "reqivo_stream_free", "reqivo_request_set_progress",
       "reqivo_progress_callback"]),
+    ("Many requests on one thread",
+     "A multi runs any number of transfers in flight on the calling thread: "
+     "add requests (from any thread; each is copied), then call "
+     "`reqivo_multi_poll` in a loop, or hand `reqivo_multi_fd` and "
+     "`reqivo_multi_timeout_ms` to your event loop and call "
+     "`reqivo_multi_perform` when either fires; collect each finished transfer "
+     "with `reqivo_multi_next`. Responses are the same one-allocation struct as "
+     "from `reqivo_session_send`. Plain http for now; https and proxies come next.",
+     ["reqivo_multi_new", "reqivo_multi_add", "reqivo_multi_poll",
+      "reqivo_multi_perform", "reqivo_multi_next", "reqivo_multi_done",
+      "reqivo_multi_fd", "reqivo_multi_timeout_ms", "reqivo_multi_wakeup",
+      "reqivo_multi_in_flight", "reqivo_multi", "reqivo_multi_free"]),
     ("Upload (body callback)",
      "For a body in memory use `reqivo_request_set_body`. For a body produced "
      "as it goes, give its size (sent as Content-Length) or -1 (sent chunked) "

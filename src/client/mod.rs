@@ -16,6 +16,7 @@ mod headers;
 mod hooks;
 pub mod json;
 mod log;
+pub mod multi;
 mod proxy;
 mod redirect;
 mod request;

@@ -23,6 +23,26 @@ impl FailValue for u32 {
     }
 }
 
+/// `int` result codes (the multi API): the same codes as `u32` ones.
+impl FailValue for i32 {
+    fn panic_value() -> Self {
+        reqivo_code::REQIVO_ERR_PANIC as i32
+    }
+    fn null_argument_value() -> Self {
+        reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as i32
+    }
+}
+
+/// Counts: nothing is counted when the call failed.
+impl FailValue for usize {
+    fn panic_value() -> Self {
+        0
+    }
+    fn null_argument_value() -> Self {
+        0
+    }
+}
+
 impl<T> FailValue for *const T {
     fn panic_value() -> Self {
         std::ptr::null()

@@ -258,6 +258,12 @@ impl FailReturn for u32 {
     }
 }
 
+impl FailReturn for i32 {
+    fn from_code(code: u32) -> Self {
+        code as i32
+    }
+}
+
 impl<T> FailReturn for *const T {
     fn from_code(_: u32) -> Self {
         std::ptr::null()

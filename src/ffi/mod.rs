@@ -22,6 +22,7 @@ pub mod cookies;
 pub mod error;
 pub mod hooks;
 pub mod json;
+pub mod multi;
 pub mod options;
 pub mod pool;
 pub mod proxy;

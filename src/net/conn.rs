@@ -142,6 +142,36 @@ impl Conn {
         Ok(conn)
     }
 
+    /// A plain connection over `stream`, connected without blocking by the
+    /// event-driven core (`start_connect`, `finish_connect`). Its socket is
+    /// made blocking like every pooled one: the multi reads and writes it
+    /// with MSG_DONTWAIT, blocking sessions with the kernel's timeouts.
+    pub fn plain(stream: TcpStream, timings: ConnTimings) -> Result<Conn, NetError> {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "the server".into());
+        let mut sock = Socket::new(stream);
+        sock.set_blocking()
+            .map_err(|e| NetError::io(&e, &format!("setting up {}", peer)))?;
+        Ok(Conn {
+            transport: Transport::Plain(sock),
+            peer,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            idle_since: Instant::now(),
+            timings,
+            tls_info: None,
+        })
+    }
+
+    /// The socket, for an event loop to watch.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.transport.tcp().as_fd()
+    }
+
     /// Runs the TLS handshake on this (so far plain) connection.
     fn start_tls(self, host: &str, cfg: &TlsConfig, budget: &Budget<'_>) -> Result<Conn, NetError> {
         let Transport::Plain(mut sock) = self.transport else {

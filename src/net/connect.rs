@@ -32,12 +32,8 @@ fn resolve(
     port: u16,
     budget: &Budget<'_>,
 ) -> Result<(Vec<SocketAddr>, bool), NetError> {
-    let literal = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    if let Ok(ip) = literal.parse::<IpAddr>() {
-        return Ok((vec![SocketAddr::new(ip, port)], false));
+    if let Some(addr) = ip_literal(host, port) {
+        return Ok((vec![addr], false));
     }
     // The answer is handed over in a slot under a condvar, not a channel:
     // a channel's timed wait makes std allocate a thread handle for the
@@ -126,6 +122,57 @@ impl Answer {
             .unwrap_or_else(|p| p.into_inner());
         found.take()
     }
+}
+
+/// `host` as an address, when it is an IP literal (IPv6 with or without
+/// brackets): no resolution needed.
+pub fn ip_literal(host: &str, port: u16) -> Option<SocketAddr> {
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    literal
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, port))
+}
+
+/// Starts a non-blocking connect to `addr`; the socket becomes writable
+/// when it has ended, then `finish_connect` says how.
+pub fn start_connect(addr: SocketAddr) -> Result<Socket, NetError> {
+    let what = || format!("connecting to {}", addr);
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| NetError::io(&e, &what()))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| NetError::io(&e, &what()))?;
+    match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => Ok(socket),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EINPROGRESS)
+                || e.kind() == io::ErrorKind::WouldBlock =>
+        {
+            Ok(socket)
+        }
+        Err(e) => Err(NetError::io(&e, &what())),
+    }
+}
+
+/// The outcome of a connect started by `start_connect`, once its socket
+/// is writable: the connected stream (no Nagle delay), or why it failed.
+pub fn finish_connect(socket: Socket, addr: SocketAddr) -> Result<TcpStream, NetError> {
+    let what = || format!("connecting to {}", addr);
+    if let Some(e) = socket.take_error().map_err(|e| NetError::io(&e, &what()))? {
+        return Err(NetError::io(&e, &what()));
+    }
+    socket
+        .set_tcp_nodelay(true)
+        .map_err(|e| NetError::io(&e, &what()))?;
+    Ok(socket.into())
 }
 
 /// One non-blocking connect, waited on under the connect timeout.

@@ -11,16 +11,19 @@ mod cancel;
 mod conn;
 mod connect;
 mod error;
+pub mod poller;
 mod pool;
 mod proxy;
+pub mod resolver;
 mod socket;
 mod tls;
 
 pub use budget::{Budget, OnCancel, Op, TimeoutOverrides, Timeouts};
 pub use cancel::Cancel;
 pub use conn::{Conn, ConnTimings, WriteStep};
+pub use connect::{finish_connect, ip_literal, start_connect};
 pub use error::{NetError, NetErrorKind};
-pub use pool::{KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats};
+pub use pool::{Checkout, KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats, Reservation};
 pub use proxy::{Proxy, Route};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};
 

@@ -131,6 +131,11 @@ struct State {
     idle_count: usize,
     in_use: usize,
     waiting: usize,
+    /// Event-driven waiters (a multi with requests queued for a slot):
+    /// called once, outside the lock, when a connection is released or
+    /// closed, then forgotten; a waiter that still needs a slot registers
+    /// again.
+    wakers: Vec<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl State {
@@ -179,6 +184,46 @@ struct Shared {
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<Shared>,
+}
+
+/// What a checkout that must not wait found.
+pub enum Checkout {
+    /// An idle connection, checked for staleness.
+    Idle(Lease),
+    /// A slot for a new connection, reserved: open it and `fill` it.
+    Reserved(Reservation),
+    /// No idle connection and no room; `Pool::wake_on_free` tells when to
+    /// try again.
+    Full,
+}
+
+/// A slot in the pool held for a connection being opened without
+/// blocking. Dropping it frees the slot.
+pub struct Reservation {
+    key: Arc<PoolKey>,
+    pool: Option<Pool>,
+}
+
+impl Reservation {
+    /// The connection is open: it becomes a lease in the reserved slot.
+    pub fn fill(mut self, conn: Conn) -> Lease {
+        let pool = self.pool.take().expect("a reservation is filled once");
+        pool.shared.opened.fetch_add(1, Ordering::Relaxed);
+        Lease {
+            conn: Some(Box::new(conn)),
+            key: self.key.clone(),
+            pool,
+            reused: false,
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.forget_detached_slot(&self.key);
+        }
+    }
 }
 
 /// A connection checked out of the pool.
@@ -290,7 +335,7 @@ impl Pool {
             n += 1;
         }
         if n > 0 {
-            self.shared.freed.notify_all();
+            self.notify_freed(self.lock());
         }
         n
     }
@@ -376,14 +421,67 @@ impl Pool {
         }
     }
 
-    fn open_new(
-        &self,
-        mut st: MutexGuard<'_, State>,
-        key: &KeyRef<'_>,
-        budget: &Budget<'_>,
-    ) -> Result<Lease, NetError> {
-        // Reserve the slot, then connect without holding the lock. The
-        // key's owned form is made once, with its first connection.
+    /// `checkout` for the event-driven core: never waits and never
+    /// connects. An idle connection comes back as a lease; otherwise a slot
+    /// is reserved when the limits allow (making room by closing another
+    /// key's idle connection, as `checkout` does), or the pool is full.
+    pub fn try_checkout(&self, key: &KeyRef<'_>, fresh: bool) -> Checkout {
+        let cfg = self.shared.config;
+        let mut st = self.lock();
+        loop {
+            if !fresh {
+                while let Some((owned, mut conn)) = st.pop_idle(key) {
+                    st.in_use += 1;
+                    drop(st);
+                    if conn.idle_for() <= cfg.max_idle && !conn.is_stale() {
+                        self.shared.reused.fetch_add(1, Ordering::Relaxed);
+                        return Checkout::Idle(Lease {
+                            conn: Some(conn),
+                            key: owned,
+                            pool: self.clone(),
+                            reused: true,
+                        });
+                    }
+                    self.close(conn);
+                    st = self.lock();
+                    st.in_use -= 1;
+                    st.forget(key);
+                }
+            }
+            let per_key = st.open.get(key).copied().unwrap_or(0);
+            if per_key < cfg.max_per_host && st.open_total < cfg.max_total {
+                let owned = Self::reserve(&mut st, key);
+                return Checkout::Reserved(Reservation {
+                    key: owned,
+                    pool: Some(self.clone()),
+                });
+            }
+            let victim = if per_key < cfg.max_per_host {
+                st.evict_other(key)
+            } else if fresh {
+                st.pop_idle(key)
+            } else {
+                None
+            };
+            match victim {
+                Some((k, conn)) => {
+                    st.forget(&k);
+                    self.close(conn);
+                }
+                None => return Checkout::Full,
+            }
+        }
+    }
+
+    /// Calls `wake` once, the next time a connection of this pool is
+    /// released or closed (a slot may then be free).
+    pub fn wake_on_free(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+        self.lock().wakers.push(wake);
+    }
+
+    /// Counts a new connection of `key` as open and in use; returns the
+    /// key's shared owned form, made once with its first connection.
+    fn reserve(st: &mut State, key: &KeyRef<'_>) -> Arc<PoolKey> {
         let owned = match st.open.get_key_value_mut(key) {
             Some((k, n)) => {
                 *n += 1;
@@ -397,6 +495,40 @@ impl Pool {
         };
         st.open_total += 1;
         st.in_use += 1;
+        owned
+    }
+
+    /// A reserved slot was given up before its connection opened.
+    fn forget_detached_slot(&self, key: &Arc<PoolKey>) {
+        let mut st = self.lock();
+        st.in_use -= 1;
+        st.forget(key);
+        self.notify_freed(st);
+    }
+
+    /// Wakes every waiter for a slot: threads in `checkout` and registered
+    /// event-driven waiters. Takes the lock's guard so the count of waiters
+    /// is read under it; the wake-ups happen after it is released.
+    fn notify_freed(&self, mut st: MutexGuard<'_, State>) {
+        let wake = st.waiting > 0;
+        let wakers = std::mem::take(&mut st.wakers);
+        drop(st);
+        if wake {
+            self.shared.freed.notify_all();
+        }
+        for w in wakers {
+            w();
+        }
+    }
+
+    fn open_new(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        key: &KeyRef<'_>,
+        budget: &Budget<'_>,
+    ) -> Result<Lease, NetError> {
+        // Reserve the slot, then connect without holding the lock.
+        let owned = Self::reserve(&mut st, key);
         drop(st);
         let tunnel = match &key.route {
             Route::Tunnel(proxy) => Some(proxy.as_ref()),
@@ -416,23 +548,18 @@ impl Pool {
                 let mut st = self.lock();
                 st.in_use -= 1;
                 st.forget(key);
-                drop(st);
-                self.shared.freed.notify_all();
+                self.notify_freed(st);
                 Err(e)
             }
         }
     }
 
     fn forget_detached(&self, key: &Arc<PoolKey>) {
+        self.shared.closed.fetch_add(1, Ordering::Relaxed);
         let mut st = self.lock();
         st.in_use -= 1;
         st.forget(key);
-        let wake = st.waiting > 0;
-        drop(st);
-        self.shared.closed.fetch_add(1, Ordering::Relaxed);
-        if wake {
-            self.shared.freed.notify_all();
-        }
+        self.notify_freed(st);
     }
 
     fn checkin(&self, key: &Arc<PoolKey>, mut conn: Box<Conn>, reusable: bool) {
@@ -441,7 +568,7 @@ impl Pool {
         // Waiters register under this lock before they sleep, so reading
         // the count here loses no wake-up; skipping the notify when nobody
         // waits saves a futex call on every request.
-        let wake = st.waiting > 0;
+        let waiters = st.waiting > 0 || !st.wakers.is_empty();
         if reusable {
             conn.idle_since = Instant::now();
             match st.idle.get_mut(key) {
@@ -451,13 +578,16 @@ impl Pool {
                 }
             }
             st.idle_count += 1;
+            if waiters {
+                self.notify_freed(st);
+            }
         } else {
             st.forget(key);
             drop(st);
             self.close(conn);
-        }
-        if wake {
-            self.shared.freed.notify_all();
+            if waiters {
+                self.notify_freed(self.lock());
+            }
         }
     }
 }

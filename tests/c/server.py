@@ -29,6 +29,8 @@ a fixed route gets its head without the body):
   /nocontent     204
   /close         Content-Length 100 but only 10 bytes, then close
   /stall         reads the request, never answers (until the client closes)
+  /hold/MS       answers "held" (Content-Length) after MS milliseconds: many
+                 requests in flight at once (test_multi.c)
   /slow-body     Content-Length 10, sends 5 bytes, then stalls
   /stats         "connections=N requests=M" and close: N counts accepted
                  connections (this one included), M requests other than /stats
@@ -77,6 +79,7 @@ trap cannot leave it behind.
 import gzip
 import zlib
 import os
+import resource
 import socket
 import struct
 import sys
@@ -451,6 +454,9 @@ def serve(conn):
             elif path == "/close":
                 conn.sendall(CLOSE)
                 return
+            elif path.startswith("/hold/"):
+                time.sleep(int(path.split("/")[2]) / 1000)
+                conn.sendall(response("HTTP/1.1 200 OK", [("Content-Length", "4")], b"held"))
             elif path == "/stall":
                 hold(conn)
                 return
@@ -486,7 +492,11 @@ def main():
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
+    # test_multi.c opens a thousand connections at once: room for them in
+    # the accept queue and in this process's descriptor table.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    listener.listen(2048)
     print(listener.getsockname()[1], flush=True)
     while True:
         conn, _ = listener.accept()

@@ -580,6 +580,51 @@ static void misuse_ws(reqivo_session *s) {
   reqivo_ws_options_free(o);
 }
 
+static int64_t empty_body(void *userdata, uint8_t *buf, size_t cap) {
+  (void)userdata;
+  (void)buf;
+  (void)cap;
+  return 0;
+}
+
+static void misuse_multi(reqivo_session *s) {
+  reqivo_multi *m = reqivo_multi_new(NULL);
+  CHECK(m != NULL);
+  reqivo_request *r = request_to("GET", "/ok", NULL);
+  MISUSE(reqivo_multi_add(NULL, s, r, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add(m, NULL, r, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add(m, s, NULL, NULL, NULL, ERR));
+  /* A body from a callback cannot go through a multi yet. */
+  reqivo_request *streamed = request_to("POST", "/echo", NULL);
+  CHECK_EQ(reqivo_request_set_body_callback(streamed, empty_body, NULL, 0, NULL), 0);
+  MISUSE(reqivo_multi_add(m, s, streamed, NULL, NULL, ERR));
+  reqivo_request_free(streamed);
+  MISUSE(reqivo_multi_perform(NULL, ERR));
+  MISUSE(reqivo_multi_poll(NULL, 0, ERR));
+  MISUSE(reqivo_multi_poll(m, -2, ERR));
+  MISUSE_CODE(reqivo_multi_wakeup(NULL));
+  CHECK_EQ(reqivo_multi_fd(NULL), -1);
+  CHECK_EQ(reqivo_multi_timeout_ms(NULL), -1);
+  CHECK_EQ(reqivo_multi_in_flight(NULL), 0);
+  reqivo_multi_done d = {.struct_size = sizeof d};
+  CHECK(!reqivo_multi_next(NULL, &d));
+  CHECK(!reqivo_multi_next(m, NULL));
+  /* An out struct smaller than this header's is refused; nothing is taken. */
+  CHECK_EQ(reqivo_multi_add(m, s, r, NULL, (void *)9, NULL), 0);
+  int done = 0;
+  for (int i = 0; i < 100 && !done; i++) {
+    reqivo_multi_poll(m, 50, NULL);
+    reqivo_multi_done small = {.struct_size = sizeof small - 1};
+    CHECK(!reqivo_multi_next(m, &small));
+    done = reqivo_multi_next(m, &d);
+  }
+  CHECK(done && d.user_data == (void *)9 && d.response != NULL);
+  reqivo_response_free(d.response);
+  reqivo_request_free(r);
+  NOOP(reqivo_multi_free(NULL));
+  reqivo_multi_free(m);
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
   reqivo_session *s = reqivo_session_new(NULL, NULL);
@@ -593,6 +638,7 @@ int main(int argc, char **argv) {
   misuse_hooks();
   misuse_tls(s);
   misuse_ws(s);
+  misuse_multi(s);
   /* After all that, the session still works. */
   reqivo_error err;
   const reqivo_response *resp = get(s, "/ok", &err);

@@ -401,12 +401,47 @@ static void error_classes() {
   }
 }
 
+// reqivo::multi: transfers in flight on this thread, one failing.
+static void test_multi(const server &srv) {
+  reqivo::session s;
+  reqivo::multi m;
+  for (std::uintptr_t i = 0; i < 5; ++i) m.add(s, reqivo::request("GET", srv.base() + "hello"), i);
+  m.add(s, reqivo::request("GET", srv.base() + "bad"), 99);
+  CHECK(m.in_flight() == 6);
+  CHECK(m.fd() >= 0);
+  int ok = 0, failed = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ok + failed < 6 && std::chrono::steady_clock::now() < until) {
+    m.poll(100);
+    while (auto d = m.next()) {
+      if (d->user == 99) {
+        try {
+          d->take();
+          CHECK(!"a failed transfer must throw from take()");
+        } catch (const reqivo::protocol_error &e) {
+          CHECK(e.code() == REQIVO_ERR_INVALID_FRAMING);
+          ++failed;
+        }
+      } else {
+        reqivo::response r = d->take();
+        CHECK(r.body() == "hello");
+        ++ok;
+      }
+    }
+  }
+  CHECK(ok == 5 && failed == 1);
+  CHECK(m.in_flight() == 0 && m.timeout_ms() == -1);
+  m.wakeup();
+  m.poll(-1);  // returns: woken
+}
+
 int main() {
   error_classes();
   server srv;
   reqivo::pool pool;
   reqivo::session s(pool);
   s.base_url(srv.base()).header("X-Client", "cpp");
+  test_multi(srv);
 
   {
     reqivo::response r = s.get("hello");

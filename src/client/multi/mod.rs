@@ -1,0 +1,380 @@
+//! The event-driven driver: many requests in flight on one thread.
+//!
+//! A `Multi` owns one poller (its descriptor is what an outside event loop
+//! watches), a table of transfers, a heap of deadlines and the queue of
+//! finished transfers. Each transfer runs the same machines as a blocking
+//! send (`Chain` for policy, `proto::ResponseReader` for bytes) over
+//! sockets it never blocks on; connections come from, and go back to, the
+//! pool its session shares with blocking sends. Names resolve on the
+//! process's bounded resolver (`net::resolver`), whose answers come back
+//! through the multi's inbox with a wake-up of its poller.
+//!
+//! Threads: `add` and `wakeup` from any thread (they only touch `Shared`);
+//! `perform`, `poll` and `next` from one thread at a time (`&mut self`).
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use polling::{Events, Poller};
+use slab::Slab;
+
+use super::error::{ClientError, ClientErrorKind};
+use super::request::Request;
+use super::response::Finish;
+use super::session::Session;
+use crate::net::{Cancel, NetError};
+
+mod transfer;
+
+use transfer::{Step, Transfer};
+
+/// A finished transfer, as `Multi::next` hands it out.
+pub struct Done<T> {
+    /// The value given to `add`.
+    pub user: usize,
+    pub result: Result<T, ClientError>,
+}
+
+/// What other threads hand to the driving thread.
+struct Inbox<F> {
+    added: Vec<transfer::Added<F>>,
+    /// Resolver answers: transfer key, its generation, the addresses.
+    resolved: Vec<(usize, u64, Result<Vec<SocketAddr>, NetError>)>,
+    /// A pool this multi waits on freed a slot.
+    pool_freed: bool,
+}
+
+/// The part of a multi other threads reach.
+pub(crate) struct Shared<F> {
+    poller: Poller,
+    inbox: Mutex<Inbox<F>>,
+    /// Added and not yet finished.
+    in_flight: AtomicUsize,
+}
+
+impl<F> Shared<F> {
+    fn inbox(&self) -> std::sync::MutexGuard<'_, Inbox<F>> {
+        self.inbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// See the module comment.
+pub struct Multi<F: Finish> {
+    shared: Arc<Shared<F>>,
+    transfers: Slab<Transfer<F>>,
+    /// Deadlines: (when, transfer key, generation). Stale entries (the
+    /// transfer finished or moved its deadline) are skipped when popped.
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    done: VecDeque<Done<F::Output>>,
+    events: Events,
+    /// Transfers waiting for a pool slot.
+    pool_waiters: Vec<usize>,
+    /// Transfers holding a cancel token: checked on every perform, and
+    /// the poll wait is cut to `Cancel::SLICE` while there are some.
+    cancellable: usize,
+    next_gen: u64,
+}
+
+impl<F> Multi<F>
+where
+    F: Finish + Send + 'static,
+{
+    pub fn new() -> Result<Multi<F>, ClientError> {
+        let poller = Poller::new()
+            .map_err(|e| ClientError::Net(NetError::io(&e, "creating the multi's poller")))?;
+        Ok(Multi {
+            shared: Arc::new(Shared {
+                poller,
+                inbox: Mutex::new(Inbox {
+                    added: Vec::new(),
+                    resolved: Vec::new(),
+                    pool_freed: false,
+                }),
+                in_flight: AtomicUsize::new(0),
+            }),
+            transfers: Slab::new(),
+            timers: BinaryHeap::new(),
+            done: VecDeque::new(),
+            events: Events::new(),
+            pool_waiters: Vec::new(),
+            cancellable: 0,
+            next_gen: 0,
+        })
+    }
+
+    /// The handle other threads use to add transfers and wake the poll.
+    pub fn handle(&self) -> Handle<F> {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The poller's descriptor: readable when `perform` has work.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.shared.poller.as_raw_fd()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Time until the earliest deadline (zero if one has passed, or an add
+    /// or answer waits in the inbox); `None` without any.
+    pub fn timeout(&mut self) -> Option<Duration> {
+        // Entries of finished transfers are dropped here, so a multi with
+        // nothing in flight reports no timer.
+        while let Some(&Reverse((_, key, gen))) = self.timers.peek() {
+            if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
+                break;
+            }
+            self.timers.pop();
+        }
+        {
+            let inbox = self.shared.inbox();
+            if !inbox.added.is_empty() || !inbox.resolved.is_empty() || inbox.pool_freed {
+                return Some(Duration::ZERO);
+            }
+        }
+        let mut next = self
+            .timers
+            .peek()
+            .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
+        if self.cancellable > 0 {
+            next = Some(next.map_or(Cancel::SLICE, |d| d.min(Cancel::SLICE)));
+        }
+        next
+    }
+
+    /// Waits up to `timeout` (`None`: until something happens) for socket
+    /// activity, a deadline, an add or a wakeup, then performs.
+    pub fn poll(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
+        let mut wait = match (timeout, self.timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if self.transfers.is_empty() && self.shared.inbox().added.is_empty() {
+            // Nothing in flight: only an add or a wakeup can end the wait.
+            wait = timeout;
+        }
+        self.events.clear();
+        self.shared
+            .poller
+            .wait(&mut self.events, wait)
+            .map_err(|e| ClientError::Net(NetError::io(&e, "waiting in the multi's poller")))?;
+        self.run_events();
+        self.perform_inner();
+        Ok(())
+    }
+
+    /// Does everything that can be done now, never waiting.
+    pub fn perform(&mut self) -> Result<(), ClientError> {
+        self.events.clear();
+        self.shared
+            .poller
+            .wait(&mut self.events, Some(Duration::ZERO))
+            .map_err(|e| ClientError::Net(NetError::io(&e, "reading the multi's poller")))?;
+        self.run_events();
+        self.perform_inner();
+        Ok(())
+    }
+
+    /// The next finished transfer, if any.
+    pub fn next_done(&mut self) -> Option<Done<F::Output>> {
+        self.done.pop_front()
+    }
+
+    fn run_events(&mut self) {
+        let ready: Vec<usize> = self.events.iter().map(|e| e.key).collect();
+        for key in ready {
+            self.step(key);
+        }
+    }
+
+    fn perform_inner(&mut self) {
+        let (added, resolved, freed) = {
+            let mut inbox = self.shared.inbox();
+            let freed = std::mem::take(&mut inbox.pool_freed);
+            (
+                std::mem::take(&mut inbox.added),
+                std::mem::take(&mut inbox.resolved),
+                freed,
+            )
+        };
+        for a in added {
+            self.next_gen += 1;
+            let t = Transfer::new(a, self.next_gen);
+            if t.has_cancel() {
+                self.cancellable += 1;
+            }
+            let key = self.transfers.insert(t);
+            self.step(key);
+        }
+        for (key, gen, answer) in resolved {
+            if let Some(t) = self.transfers.get_mut(key).filter(|t| t.gen() == gen) {
+                t.resolved(answer);
+                self.step(key);
+            }
+        }
+        if freed {
+            for key in std::mem::take(&mut self.pool_waiters) {
+                if self.transfers.contains(key) {
+                    self.step(key);
+                }
+            }
+        }
+        let now = Instant::now();
+        while let Some(&Reverse((at, key, gen))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
+                self.step(key);
+            }
+        }
+        if self.cancellable > 0 {
+            let cancelled: Vec<usize> = self
+                .transfers
+                .iter()
+                .filter(|(_, t)| t.is_cancelled())
+                .map(|(k, _)| k)
+                .collect();
+            for key in cancelled {
+                self.step(key);
+            }
+        }
+    }
+
+    /// Runs transfer `key` as far as it goes now and files what it waits on.
+    fn step(&mut self, key: usize) {
+        let shared = &self.shared;
+        let Some(t) = self.transfers.get_mut(key) else {
+            return;
+        };
+        let ctx = transfer::Ctx {
+            poller: &shared.poller,
+            key,
+        };
+        match t.run(&ctx) {
+            Step::Wait { deadline } => {
+                if let Some(at) = deadline {
+                    if t.arm(at) {
+                        self.timers.push(Reverse((at, key, t.gen())));
+                    }
+                }
+            }
+            Step::WaitPool { pool } => {
+                self.pool_waiters.push(key);
+                let weak = Arc::downgrade(&self.shared);
+                pool.wake_on_free(Arc::new(move || {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.inbox().pool_freed = true;
+                        let _ = shared.poller.notify();
+                    }
+                }));
+                if let Some(at) = t.pool_deadline() {
+                    if t.arm(at) {
+                        self.timers.push(Reverse((at, key, t.gen())));
+                    }
+                }
+            }
+            Step::Done(result) => {
+                let t = self.transfers.remove(key);
+                if t.has_cancel() {
+                    self.cancellable -= 1;
+                }
+                let user = t.user();
+                drop(t);
+                self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                self.done.push_back(Done { user, result });
+            }
+        }
+    }
+}
+
+impl<F: Finish> Drop for Multi<F> {
+    /// Ends every transfer still in flight: their connections close (a
+    /// half-done exchange cannot be reused), their slots free.
+    fn drop(&mut self) {
+        for (_, t) in self.transfers.iter_mut() {
+            t.abandon(&self.shared.poller);
+        }
+    }
+}
+
+/// Adds transfers and wakes the poll, from any thread.
+pub struct Handle<F> {
+    shared: Arc<Shared<F>>,
+}
+
+impl<F> Clone for Handle<F> {
+    fn clone(&self) -> Self {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<F> Handle<F> {
+    /// Added and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Acquire)
+    }
+}
+
+impl<F: Finish + Send + 'static> Handle<F> {
+    /// Queues `req` (copied: the caller may free or reuse it at once) on
+    /// `session` with the multi; `user` comes back with its result.
+    pub fn add(
+        &self,
+        session: &Session,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+        finish: F,
+        user: usize,
+    ) -> Result<(), ClientError> {
+        if matches!(req.body, Some(super::body::Body::Source { .. })) {
+            return Err(ClientError::new(
+                ClientErrorKind::InvalidArgument,
+                "a request whose body comes from a callback cannot go through a \
+                 multi yet; send it with reqivo_session_send",
+            ));
+        }
+        let added = transfer::Added {
+            session: session.share(),
+            request: req.clone(),
+            cancel,
+            finish,
+            user,
+            weak: Arc::downgrade(&self.shared),
+        };
+        self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.shared.inbox().added.push(added);
+        self.wakeup()
+    }
+
+    /// Makes a poll in progress (or the next one) return.
+    pub fn wakeup(&self) -> Result<(), ClientError> {
+        self.shared
+            .poller
+            .notify()
+            .map_err(|e| ClientError::Net(NetError::io(&e, "waking the multi's poller")))
+    }
+}
+
+/// Where resolver answers for a transfer go.
+pub(crate) fn deliver_answer<F>(
+    weak: &std::sync::Weak<Shared<F>>,
+    key: usize,
+    gen: u64,
+    answer: Result<Vec<SocketAddr>, NetError>,
+) {
+    if let Some(shared) = weak.upgrade() {
+        shared.inbox().resolved.push((key, gen, answer));
+        let _ = shared.poller.notify();
+    }
+}

@@ -1,0 +1,747 @@
+//! One transfer of a multi: a send run as a state machine that never
+//! blocks. Each `run` goes as far as the sockets allow, then says what it
+//! waits for; policy is `Chain`'s and bytes are `ResponseReader`'s, as in
+//! the blocking send.
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use polling::Poller;
+
+use super::Shared;
+use crate::client::body::Body;
+use crate::client::chain::{Chain, Next, Out};
+use crate::client::decode::{self, Codings};
+use crate::client::error::ClientError;
+use crate::client::exchange::{closed_in_head, pool_key, request_target};
+use crate::client::request::{is_idempotent, Request};
+use crate::client::response::{Finish, Parts, Timings};
+use crate::client::session::{Session, SessionConfig};
+use crate::net::poller::{unwatch, watch, Watched};
+use crate::net::{
+    finish_connect, ip_literal, resolver, start_connect, Budget, Cancel, Checkout, Conn,
+    ConnTimings, Lease, NetError, NetErrorKind, Op, Pool, Reservation, Timeouts,
+};
+use crate::proto::{encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader};
+
+/// What `Handle::add` queues for the driving thread.
+pub(crate) struct Added<F> {
+    pub session: Session,
+    pub request: Request,
+    pub cancel: Option<Arc<Cancel>>,
+    pub finish: F,
+    pub user: usize,
+    pub weak: Weak<Shared<F>>,
+}
+
+/// What a transfer's `run` needs from its multi.
+pub(super) struct Ctx<'a> {
+    pub poller: &'a Poller,
+    pub key: usize,
+}
+
+/// Where a `run` stopped.
+pub(super) enum Step<T> {
+    /// Waiting for its socket (registered with the poller) or an answer,
+    /// until `deadline`.
+    Wait {
+        deadline: Option<Instant>,
+    },
+    /// Waiting for a slot in `pool`.
+    WaitPool {
+        pool: Pool,
+    },
+    Done(Result<T, ClientError>),
+}
+
+/// A redirect body larger than this is not drained; its connection closes.
+const DRAIN_LIMIT: u64 = 64 * 1024;
+
+enum Phase {
+    /// About to check out a connection for the current hop.
+    Start,
+    /// The pool had no room; waiting for a slot (under the pool timeout).
+    WaitPool {
+        until: Option<Instant>,
+    },
+    /// A slot is reserved; the resolver has the name.
+    Resolving {
+        slot: Reservation,
+    },
+    /// A slot is reserved; connecting to `addr`, then the rest in turn.
+    Connecting {
+        slot: Reservation,
+        socket: socket2::Socket,
+        addr: SocketAddr,
+        rest: VecDeque<SocketAddr>,
+        dns_done: Option<Instant>,
+    },
+    Exchange(Box<Exchange>),
+    Over,
+}
+
+/// One request and its response on one connection.
+struct Exchange {
+    lease: Lease,
+    /// Bytes of `Transfer::out` written so far.
+    written: usize,
+    reader: ResponseReader,
+    head: Option<ResponseHead>,
+    /// What the final head means; `None` before it.
+    next: Option<Next>,
+    /// The body so far, after `front` bytes kept for the finisher.
+    body: Vec<u8>,
+    front: usize,
+    codings: Option<Codings>,
+}
+
+pub(crate) struct Transfer<F: Finish> {
+    user: usize,
+    gen: u64,
+    weak: Weak<Shared<F>>,
+    session: Session,
+    cfg: Arc<SessionConfig>,
+    req: Request,
+    chain: Chain,
+    finish: Option<F>,
+    cancel: Option<Arc<Cancel>>,
+    timeouts: Timeouts,
+    limits: Limits,
+    started: Instant,
+    total_deadline: Option<Instant>,
+    phase: Phase,
+    /// The current wait's deadline and the kind of wait it bounds.
+    deadline: Option<(Instant, Op)>,
+    /// The earliest deadline this transfer has in the multi's heap.
+    armed: Option<Instant>,
+    watching: Option<Watched>,
+    /// The current hop's request head and in-memory body.
+    out: Vec<u8>,
+    /// The hop's request says `Connection: close`.
+    close: bool,
+    /// The hop has been retried on a fresh connection.
+    retried: bool,
+    fresh: bool,
+    timings: Timings,
+    /// A chain error found when the transfer was added.
+    failed: Option<ClientError>,
+}
+
+impl<F: Finish> Transfer<F> {
+    /// Ends the transfer where it stands: its connection closes.
+    pub(super) fn abandon(&mut self, poller: &Poller) {
+        unwatch(poller, &mut self.watching);
+        self.phase = Phase::Over;
+    }
+}
+
+impl<F: Finish + Send + 'static> Transfer<F> {
+    pub(super) fn new(a: Added<F>, gen: u64) -> Transfer<F> {
+        let cfg = a.session.config();
+        let timeouts = a.request.timeouts.over(cfg.timeouts);
+        let mut limits = cfg.limits;
+        limits.max_body_bytes = cfg
+            .max_body_bytes
+            .unwrap_or(Limits::DEFAULT_BUFFERED_BODY_BYTES);
+        let mut chain = Chain::new();
+        let failed = chain.begin(&cfg, &a.request).err();
+        let budget = Budget::new(timeouts, None);
+        Transfer {
+            user: a.user,
+            gen,
+            weak: a.weak,
+            session: a.session,
+            cfg,
+            req: a.request,
+            chain,
+            finish: Some(a.finish),
+            cancel: a.cancel,
+            timeouts,
+            limits,
+            started: budget.started,
+            total_deadline: budget.total_deadline,
+            phase: Phase::Start,
+            deadline: None,
+            armed: None,
+            watching: None,
+            out: Vec::new(),
+            close: false,
+            retried: false,
+            fresh: false,
+            timings: Timings::default(),
+            failed,
+        }
+    }
+
+    pub(super) fn gen(&self) -> u64 {
+        self.gen
+    }
+
+    pub(super) fn user(&self) -> usize {
+        self.user
+    }
+
+    pub(super) fn has_cancel(&self) -> bool {
+        self.cancel.is_some()
+    }
+
+    pub(super) fn is_cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.is_triggered())
+    }
+
+    /// Records that the heap holds an entry at `at` for this transfer;
+    /// false when an earlier one is already there (it will re-check).
+    pub(super) fn arm(&mut self, at: Instant) -> bool {
+        match self.armed {
+            Some(a) if a <= at && a > Instant::now() => false,
+            _ => {
+                self.armed = Some(at);
+                true
+            }
+        }
+    }
+
+    pub(super) fn pool_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::WaitPool { until } => until,
+            _ => None,
+        }
+    }
+
+    fn budget(&self) -> Budget<'_> {
+        Budget {
+            timeouts: self.timeouts,
+            started: self.started,
+            total_deadline: self.total_deadline,
+            cancel: self.cancel.as_deref(),
+        }
+    }
+
+    /// Starts the clock of a wait of kind `op` (after progress, or when a
+    /// new kind of wait begins).
+    fn progress(&mut self, op: Op) {
+        self.deadline = self.budget().op_deadline(op).map(|at| (at, op));
+    }
+
+    /// The resolver answered for the current hop.
+    pub(super) fn resolved(&mut self, answer: Result<Vec<SocketAddr>, NetError>) {
+        let Phase::Resolving { .. } = self.phase else {
+            return;
+        };
+        let Phase::Resolving { slot } = std::mem::replace(&mut self.phase, Phase::Over) else {
+            unreachable!()
+        };
+        self.phase = match answer {
+            Ok(addrs) => match self.connect(slot, addrs.into(), Some(Instant::now())) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.failed = Some(e.into());
+                    Phase::Over
+                }
+            },
+            Err(e) => {
+                self.failed = Some(e.into());
+                Phase::Over
+            }
+        };
+    }
+
+    /// Runs as far as the transfer can go now.
+    pub(super) fn run(&mut self, ctx: &Ctx<'_>) -> Step<F::Output> {
+        self.armed = self.armed.filter(|&a| a > Instant::now());
+        match self.advance(ctx) {
+            Ok(step) => step,
+            Err(e) => {
+                unwatch(ctx.poller, &mut self.watching);
+                self.phase = Phase::Over;
+                Step::Done(Err(e))
+            }
+        }
+    }
+
+    fn advance(&mut self, ctx: &Ctx<'_>) -> Result<Step<F::Output>, ClientError> {
+        loop {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
+            self.budget().check_cancel()?;
+            match &mut self.phase {
+                Phase::Start => {
+                    if let Some(step) = self.start_hop(ctx)? {
+                        return Ok(step);
+                    }
+                }
+                Phase::WaitPool { until } => {
+                    let until = *until;
+                    self.phase = Phase::Start;
+                    if let Some(step) = self.start_hop(ctx)? {
+                        if let (Step::WaitPool { .. }, Some(at)) = (&step, until) {
+                            if Instant::now() >= at {
+                                return Err(self.timeout(Op::Pool, "waiting for a free connection"));
+                            }
+                            self.phase = Phase::WaitPool { until: Some(at) };
+                        }
+                        return Ok(step);
+                    }
+                }
+                Phase::Resolving { .. } => return self.wait(Op::Connect, "resolving the host"),
+                Phase::Connecting { .. } => {
+                    if let Some(step) = self.step_connect(ctx)? {
+                        return Ok(step);
+                    }
+                }
+                Phase::Exchange(_) => {
+                    if let Some(step) = self.step_exchange(ctx)? {
+                        return Ok(step);
+                    }
+                }
+                Phase::Over => {
+                    return Err(ClientError::Net(NetError::new(
+                        NetErrorKind::Io,
+                        "the transfer ended without a result",
+                    )))
+                }
+            }
+        }
+    }
+
+    /// A wait with nothing to do now: fails if its deadline passed.
+    fn wait(&mut self, op: Op, what: &str) -> Result<Step<F::Output>, ClientError> {
+        if self.deadline.is_none() {
+            self.progress(op);
+        }
+        let deadline = self.deadline.map(|(at, _)| at);
+        if let Some((at, op)) = self.deadline {
+            if Instant::now() >= at {
+                return Err(self.timeout(op, what));
+            }
+        }
+        Ok(Step::Wait { deadline })
+    }
+
+    fn timeout(&self, op: Op, what: &str) -> ClientError {
+        let url = self.chain.url(&self.req);
+        let what = format!("{} ({})", what, url);
+        ClientError::Net(self.budget().timeout_error(op, &what))
+    }
+
+    /// Encodes the hop's request and checks out a connection for it.
+    fn start_hop(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+        let (cfg, req) = (&self.cfg, &self.req);
+        let proxy = self.chain.proxy(cfg, req);
+        let url = self.chain.url(req);
+        let key = pool_key(url, cfg.tls.as_ref(), proxy);
+        if key.tls.is_some() || proxy.is_some() {
+            return Err(ClientError::new(
+                crate::client::ClientErrorKind::InvalidArgument,
+                format!(
+                    "{}: https and proxies do not go through a multi yet; \
+                     send it with reqivo_session_send",
+                    url
+                ),
+            ));
+        }
+        if self.out.is_empty() {
+            let mut number = itoa::Buffer::new();
+            let headers = self
+                .chain
+                .headers(cfg, req, self.session.cookies(), &mut number)?;
+            encode_request_head(
+                &mut self.out,
+                self.chain.method(req),
+                request_target(url, &key.route),
+                headers.iter(),
+            )?;
+            self.close = headers.has_token("connection", "close");
+            if let Some(Body::Bytes(b)) = self.chain.body(req) {
+                self.out.extend_from_slice(b);
+            }
+        }
+        let pool = self.session.pool();
+        match pool.try_checkout(&key, self.fresh) {
+            Checkout::Idle(lease) => {
+                self.begin_exchange(lease);
+                Ok(None)
+            }
+            Checkout::Reserved(slot) => {
+                let literal = ip_literal(key.host, key.port);
+                if literal.is_none() {
+                    let (weak, key_no, gen) = (self.weak.clone(), ctx.key, self.gen);
+                    resolver::resolve(
+                        key.host,
+                        key.port,
+                        Box::new(move |answer| super::deliver_answer(&weak, key_no, gen, answer)),
+                    )?;
+                }
+                self.deadline = None;
+                self.progress(Op::Connect);
+                if let Some(addr) = literal {
+                    self.phase = self.connect(slot, VecDeque::from([addr]), None)?;
+                    return Ok(None);
+                }
+                self.phase = Phase::Resolving { slot };
+                Ok(Some(self.wait(Op::Connect, "resolving the host")?))
+            }
+            Checkout::Full => {
+                let until = match self.phase {
+                    Phase::WaitPool { until } => until,
+                    _ => self.budget().op_deadline(Op::Pool),
+                };
+                self.phase = Phase::WaitPool { until };
+                Ok(Some(Step::WaitPool { pool: pool.clone() }))
+            }
+        }
+    }
+
+    /// Starts connecting to the first address that takes a connect.
+    fn connect(
+        &mut self,
+        slot: Reservation,
+        mut addrs: VecDeque<SocketAddr>,
+        dns_done: Option<Instant>,
+    ) -> Result<Phase, NetError> {
+        let mut last = None;
+        while let Some(addr) = addrs.pop_front() {
+            match start_connect(addr) {
+                Ok(socket) => {
+                    return Ok(Phase::Connecting {
+                        slot,
+                        socket,
+                        addr,
+                        rest: addrs,
+                        dns_done,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| NetError::new(NetErrorKind::Dns, "no address to connect to")))
+    }
+
+    fn step_connect(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+        let Phase::Connecting { socket, .. } = &self.phase else {
+            unreachable!()
+        };
+        use std::os::fd::AsFd;
+        if !writable_now(socket.as_fd()) {
+            let fd = socket.as_fd();
+            watch(ctx.poller, &mut self.watching, fd, ctx.key, false, true)
+                .map_err(|e| NetError::io(&e, "watching a connecting socket"))?;
+            return Ok(Some(self.wait(Op::Connect, "connecting")?));
+        }
+        unwatch(ctx.poller, &mut self.watching);
+        let Phase::Connecting {
+            slot,
+            socket,
+            addr,
+            rest,
+            dns_done,
+        } = std::mem::replace(&mut self.phase, Phase::Over)
+        else {
+            unreachable!()
+        };
+        match finish_connect(socket, addr) {
+            Ok(stream) => {
+                let timings = ConnTimings {
+                    dns_done,
+                    connected: Instant::now(),
+                    tls_done: None,
+                };
+                let conn = Conn::plain(stream, timings)?;
+                let since = |i: Instant| i.saturating_duration_since(self.started);
+                self.timings.dns = dns_done.map(since).unwrap_or_default();
+                self.timings.connect = since(timings.connected);
+                self.begin_exchange(slot.fill(conn));
+                Ok(None)
+            }
+            Err(e) if rest.is_empty() => Err(e.into()),
+            Err(_) => {
+                self.phase = self.connect(slot, rest, dns_done)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn begin_exchange(&mut self, lease: Lease) {
+        let facts = RequestFacts {
+            head: self.chain.method(&self.req).eq_ignore_ascii_case("HEAD"),
+            close: self.close,
+            connect: false,
+        };
+        self.phase = Phase::Exchange(Box::new(Exchange {
+            lease,
+            written: 0,
+            reader: ResponseReader::new(facts, &self.limits),
+            head: None,
+            next: None,
+            body: Vec::new(),
+            front: 0,
+            codings: None,
+        }));
+        self.deadline = None;
+        self.progress(Op::Write);
+    }
+
+    fn step_exchange(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+        match self.exchange_io(ctx) {
+            Ok(step) => Ok(step),
+            Err(e) => {
+                let Phase::Exchange(ex) = &self.phase else {
+                    return Err(e);
+                };
+                // One retry on a fresh connection, as in the blocking send.
+                let retry = ex.lease.reused
+                    && !ex.reader.head_started()
+                    && !self.retried
+                    && is_idempotent(self.chain.method(&self.req))
+                    && e.closed_before_response();
+                unwatch(ctx.poller, &mut self.watching);
+                self.phase = Phase::Over;
+                if !retry {
+                    return Err(e);
+                }
+                self.retried = true;
+                self.fresh = true;
+                self.phase = Phase::Start;
+                Ok(None)
+            }
+        }
+    }
+
+    fn exchange_io(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!()
+        };
+        let conn = ex.lease.conn();
+        let (mut wrote, mut blocked, mut finished) = (false, false, false);
+        while ex.written < self.out.len() {
+            let step = conn.try_write(&self.out[ex.written..])?;
+            ex.written += step.accepted;
+            wrote |= step.accepted > 0;
+            if step.blocked {
+                watch(
+                    ctx.poller,
+                    &mut self.watching,
+                    conn.fd(),
+                    ctx.key,
+                    false,
+                    true,
+                )
+                .map_err(|e| NetError::io(&e, "watching a socket"))?;
+                blocked = true;
+                break;
+            }
+            finished = ex.written == self.out.len();
+        }
+        if blocked {
+            if wrote {
+                self.progress(Op::Write);
+            }
+            return Ok(Some(self.wait(Op::Write, "sending the request")?));
+        }
+        if finished {
+            self.timings.sent = self.started.elapsed();
+            self.deadline = None;
+            self.progress(Op::Read);
+        }
+        let max_head = self.limits.max_header_bytes.saturating_add(16 * 1024);
+        loop {
+            let Phase::Exchange(ex) = &mut self.phase else {
+                unreachable!()
+            };
+            let conn = ex.lease.conn();
+            if ex.reader.wants_head() {
+                if let Some((n, head)) = ex.reader.read_head(conn.buffered())? {
+                    conn.consume(n);
+                    if !ex.reader.wants_head() {
+                        self.on_final_head(head)?;
+                    }
+                    continue;
+                }
+            } else if !ex.reader.is_done() {
+                if !conn.buffered().is_empty() {
+                    let step = ex.reader.read_body(conn.buffered())?;
+                    if matches!(ex.next, Some(Next::Deliver(_))) {
+                        ex.body.extend_from_slice(&conn.buffered()[step.data]);
+                    } else if ex.reader.produced() > DRAIN_LIMIT {
+                        return Err(ClientError::new(
+                            crate::client::ClientErrorKind::InvalidArgument,
+                            "redirect body too large to drain",
+                        ));
+                    }
+                    conn.consume(step.consumed);
+                    continue;
+                }
+            } else {
+                return self.end_exchange(ctx);
+            }
+            let limit = if ex.reader.wants_head() {
+                max_head
+            } else {
+                64 * 1024
+            };
+            match conn.try_fill(limit)? {
+                None => {
+                    watch(
+                        ctx.poller,
+                        &mut self.watching,
+                        conn.fd(),
+                        ctx.key,
+                        true,
+                        false,
+                    )
+                    .map_err(|e| NetError::io(&e, "watching a socket"))?;
+                    return Ok(Some(self.wait(Op::Read, "reading the response")?));
+                }
+                Some(0) if ex.reader.wants_head() => {
+                    return Err(closed_in_head(conn.peer(), ex.reader.head_started()));
+                }
+                Some(0) => ex.reader.eof()?,
+                Some(_) => {
+                    if self.timings.first_byte.is_zero() {
+                        self.timings.first_byte = self.started.elapsed();
+                    }
+                    self.progress(Op::Read);
+                }
+            }
+        }
+    }
+
+    /// The final head of the hop arrived: the chain decides what it means.
+    fn on_final_head(&mut self, head: ResponseHead) -> Result<(), ClientError> {
+        let next =
+            self.chain
+                .after_head(&self.cfg, &self.req, self.session.cookies(), &head, true)?;
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!()
+        };
+        if let Next::Deliver(_) = next {
+            ex.codings = match self.cfg.decompress {
+                true => decode::codings_of(&head)?,
+                false => None,
+            };
+            let url = self.chain.url(&self.req);
+            ex.front = match (&ex.codings, &self.finish) {
+                (None, Some(f)) => f.front(&head, url.as_str()),
+                _ => 0,
+            };
+            let expected = ex
+                .reader
+                .remaining_length()
+                .map_or(0, |n| n.min(64 << 20) as usize + 1);
+            ex.body.reserve_exact(ex.front + expected);
+            ex.body.resize(ex.front, 0);
+        } else if !ex.reader.keep_alive() {
+            // A redirect whose connection cannot be reused: no need to
+            // read its body.
+            let Phase::Exchange(_) = std::mem::replace(&mut self.phase, Phase::Start) else {
+                unreachable!()
+            };
+            self.next_hop();
+            return Ok(());
+        }
+        ex.head = Some(head);
+        ex.next = Some(next);
+        Ok(())
+    }
+
+    /// Prepares the next hop of a followed redirect.
+    fn next_hop(&mut self) {
+        self.out.clear();
+        self.retried = false;
+        self.fresh = false;
+        self.deadline = None;
+    }
+
+    /// The body has ended: the connection goes back to the pool, and the
+    /// response is finished or the redirect followed.
+    fn end_exchange(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+        unwatch(ctx.poller, &mut self.watching);
+        let Phase::Exchange(ex) = std::mem::replace(&mut self.phase, Phase::Over) else {
+            unreachable!()
+        };
+        let Exchange {
+            mut lease,
+            mut reader,
+            head,
+            next,
+            body,
+            front,
+            codings,
+            ..
+        } = *ex;
+        let clean = lease.conn().buffered().is_empty();
+        let reused = lease.reused;
+        let tls = lease.tls_info();
+        lease.release(reader.keep_alive() && clean);
+        let out = match next {
+            Some(Next::Deliver(out)) => out,
+            _ => {
+                self.phase = Phase::Start;
+                self.next_hop();
+                return Ok(None);
+            }
+        };
+        let head = head.expect("a delivered exchange has its head");
+        Ok(Some(Step::Done(self.deliver(
+            head,
+            body,
+            front,
+            codings,
+            out,
+            reused,
+            tls,
+            &mut reader,
+        ))))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &mut self,
+        head: ResponseHead,
+        mut body: Vec<u8>,
+        front: usize,
+        codings: Option<Codings>,
+        out: Out,
+        reused: bool,
+        tls: Option<crate::net::TlsInfo>,
+        reader: &mut ResponseReader,
+    ) -> Result<F::Output, ClientError> {
+        let finish = self.finish.take().expect("a transfer finishes once");
+        let url = self.chain.url(&self.req);
+        let mut body_start = front;
+        let decompressed = codings.is_some() && body.len() > front;
+        if let (Some(codings), true) = (&codings, decompressed) {
+            let front = finish.front(&head, url.as_str());
+            body = decode::decode_all(codings, &body, self.limits.max_body_bytes, front)?;
+            body_start = front;
+        }
+        let mut timings = self.timings;
+        timings.total = self.started.elapsed();
+        Ok(finish.finish(Parts {
+            head,
+            body,
+            body_start,
+            url,
+            reused,
+            redirect_count: out.redirect_count,
+            timings,
+            redirect_not_followed: out.not_followed,
+            decompressed,
+            tls,
+            trailers: reader.take_trailers(),
+        }))
+    }
+}
+
+/// Whether a connecting socket is writable now (its connect has ended).
+fn writable_now(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+}

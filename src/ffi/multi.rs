@@ -1,0 +1,350 @@
+//! The multi API: many transfers in flight on one thread, driven by the
+//! caller's loop (`reqivo_multi_poll`) or by an outside event loop watching
+//! `reqivo_multi_fd` and `reqivo_multi_timeout_ms` (DESIGN §6).
+use std::ffi::{c_int, c_void};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::cancel::reqivo_cancel;
+use super::error::{fail, reqivo_code, reqivo_error};
+use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
+use super::request::reqivo_request;
+use super::response::{reqivo_response, ToC};
+use super::session::reqivo_session;
+use crate::client::multi::{Handle, Multi};
+use crate::client::{Finish, Parts};
+use crate::proto::ResponseHead;
+
+/// A set of transfers in flight, driven without blocking: add requests
+/// from any thread, then call `reqivo_multi_poll` (or `reqivo_multi_perform`
+/// when `reqivo_multi_fd` is readable or `reqivo_multi_timeout_ms` has
+/// passed) and collect finished transfers with `reqivo_multi_next`.
+pub struct reqivo_multi {
+    _private: [u8; 0],
+}
+
+/// What a `reqivo_multi` handle holds: the driver, used by one thread at a
+/// time (the mutex makes a second thread wait rather than race), and the
+/// handle any thread adds through.
+pub(crate) struct MultiState {
+    core: Mutex<Multi<ToCSend>>,
+    handle: Handle<ToCSend>,
+    fd: i32,
+}
+
+impl Castable for reqivo_multi {
+    type Ownership = OwnedBox;
+    type RustType = MultiState;
+}
+
+/// A finished transfer, as `reqivo_multi_next` fills it.
+#[repr(C)]
+pub struct reqivo_multi_done {
+    /// Set by the caller: `sizeof(reqivo_multi_done)`.
+    pub struct_size: u32,
+    /// As given to `reqivo_multi_add`.
+    pub user_data: *mut c_void,
+    /// The response, which the caller frees with `reqivo_response_free`;
+    /// NULL when the transfer failed.
+    pub response: *const reqivo_response,
+    /// Code 0 on success, else why the transfer failed (the same codes as
+    /// `reqivo_session_send`).
+    pub error: reqivo_error,
+}
+
+/// A response built by `ToC`, handed from the driver to `reqivo_multi_next`.
+pub(crate) struct CResponse(*const reqivo_response);
+
+// SAFETY: the response block is one heap allocation no one else refers
+// to until `reqivo_multi_next` hands it to the caller; moving the pointer
+// between threads moves its ownership, nothing is shared.
+unsafe impl Send for CResponse {}
+
+/// `ToC` for the multi: the same one-allocation response.
+pub(crate) struct ToCSend;
+
+impl Finish for ToCSend {
+    type Output = CResponse;
+
+    fn front(&self, head: &ResponseHead, url: &str) -> usize {
+        ToC.front(head, url)
+    }
+
+    fn finish(self, parts: Parts<'_>) -> CResponse {
+        CResponse(ToC.finish(parts))
+    }
+}
+
+impl Drop for CResponse {
+    /// A response no one collected (the multi was freed first) is freed.
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            super::response::reqivo_response_free(self.0);
+        }
+    }
+}
+
+impl CResponse {
+    fn into_raw(mut self) -> *const reqivo_response {
+        std::mem::replace(&mut self.0, std::ptr::null())
+    }
+}
+
+/// Creates a multi: a poller and an empty set of transfers.
+///
+/// Ownership: the caller owns the multi and frees it with
+/// `reqivo_multi_free`.
+/// NULL: `err` may be NULL.
+/// Thread safety: see each function; `reqivo_multi_add` and
+/// `reqivo_multi_wakeup` may be called from any thread.
+/// Returns: the multi, or NULL with `err` filled (no descriptor left).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_new(err: *mut reqivo_error) -> *mut reqivo_multi {
+    ffi_boundary!(err, {
+        let multi = try_or_fail!(Multi::new(), err);
+        let handle = multi.handle();
+        let fd = multi.fd();
+        to_boxed_ptr::<reqivo_multi>(MultiState {
+            core: Mutex::new(multi),
+            handle,
+            fd,
+        })
+    })
+}
+
+/// Frees a multi. Transfers still in flight end: their connections close,
+/// their pool slots free, and responses not collected with
+/// `reqivo_multi_next` are freed.
+///
+/// Ownership: the multi ends; do not use `m` afterwards. No call on `m`
+/// may be running on another thread.
+/// NULL: ignored.
+/// Thread safety: not while another thread uses `m`.
+/// Returns: nothing.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_free(m: *mut reqivo_multi) {
+    ffi_boundary!({
+        // SAFETY: NULL or a live multi the caller gives up.
+        unsafe { free_box(m) }
+    })
+}
+
+/// Adds a transfer: `r` sent through session `s` (its pool, cookies,
+/// configuration as it is now), like `reqivo_session_send`, but without
+/// blocking. Its result comes back from `reqivo_multi_next` with
+/// `user_data`.
+///
+/// Ownership: `r` is copied; the caller may free or reuse it as soon as
+/// this returns. The transfer keeps the session's pool and cookie jar, and
+/// `cancel`, alive. A request whose body comes from a callback is refused
+/// for now (`REQIVO_ERR_INVALID_ARGUMENT`); https URLs and proxies fail
+/// through `reqivo_multi_next` with the same code until the event-driven
+/// core speaks TLS.
+/// NULL: `m`, `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel`
+/// NULL means no cancellation; `user_data` is never read; `err` may be NULL.
+/// Thread safety: any thread, at any time; an add wakes a poll in progress.
+/// Returns: 0 (`REQIVO_OK`), or an error code with `err` filled.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_add(
+    m: *mut reqivo_multi,
+    s: *mut reqivo_session,
+    r: *const reqivo_request,
+    cancel: *const reqivo_cancel,
+    user_data: *mut c_void,
+    err: *mut reqivo_error,
+) -> c_int {
+    ffi_boundary!(err, {
+        require!(m, err);
+        require!(s, err);
+        require!(r, err);
+        // SAFETY: live multi, session, request and (NULL or live) token.
+        let (m, s, r, cancel) = unsafe {
+            (
+                try_ref(m).expect("checked"),
+                try_ref(s).expect("checked"),
+                try_ref(r).expect("checked"),
+                clone_arc(cancel),
+            )
+        };
+        try_or_fail!(m.handle.add(s, r, cancel, ToCSend, user_data as usize), err);
+        0
+    })
+}
+
+/// Does everything that can be done now without waiting: reads and writes
+/// what the sockets allow, starts added transfers, fires passed deadlines.
+/// Finished transfers are then collected with `reqivo_multi_next`.
+///
+/// Ownership: nothing changes hands.
+/// NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+/// Thread safety: one thread at a time per multi (with `poll`, `next` and
+/// `timeout_ms`).
+/// Returns: 0, or a usage error with `err` filled; a transfer's own failure
+/// comes back through `reqivo_multi_next`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_perform(m: *mut reqivo_multi, err: *mut reqivo_error) -> c_int {
+    ffi_boundary!(err, {
+        require!(m, err);
+        // SAFETY: a live multi.
+        let m = unsafe { try_ref(m).expect("checked") };
+        try_or_fail!(lock(m).perform(), err);
+        0
+    })
+}
+
+/// Waits up to `timeout_ms` milliseconds (-1: until something happens)
+/// for socket activity, a deadline, an add or a wakeup, then performs.
+///
+/// Ownership: nothing changes hands.
+/// NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+/// Thread safety: one thread at a time per multi.
+/// Returns: 0, or a usage error with `err` filled (`timeout_ms` below -1 is
+/// `REQIVO_ERR_INVALID_ARGUMENT`).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_poll(
+    m: *mut reqivo_multi,
+    timeout_ms: i32,
+    err: *mut reqivo_error,
+) -> c_int {
+    ffi_boundary!(err, {
+        require!(m, err);
+        if timeout_ms < -1 {
+            return fail::<i32>(
+                super::error::Fail::new(
+                    reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+                    format!("timeout_ms {} is below -1", timeout_ms),
+                ),
+                err,
+            );
+        }
+        // SAFETY: a live multi.
+        let m = unsafe { try_ref(m).expect("checked") };
+        let wait = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
+        try_or_fail!(lock(m).poll(wait), err);
+        0
+    })
+}
+
+/// Takes the next finished transfer into `out`: its `user_data`, its
+/// response (the caller frees it) or why it failed.
+///
+/// Ownership: the response in `out` belongs to the caller.
+/// NULL: `m` or `out` NULL returns false.
+/// Thread safety: one thread at a time per multi.
+/// Returns: true when `out` was filled; false when no transfer has finished
+/// since the last call, or `out->struct_size` is smaller than
+/// `sizeof(reqivo_multi_done)` (nothing is taken then).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi_done) -> bool {
+    ffi_boundary!({
+        require!(m);
+        require!(out);
+        // SAFETY: a live multi and a caller-owned out struct.
+        let (m, out) = unsafe { (try_ref(m).expect("checked"), &mut *out) };
+        if (out.struct_size as usize) < std::mem::size_of::<reqivo_multi_done>() {
+            return false;
+        }
+        let Some(done) = lock(m).next_done() else {
+            return false;
+        };
+        out.user_data = done.user as *mut c_void;
+        super::error::clear(&mut out.error);
+        out.response = match done.result {
+            Ok(resp) => resp.into_raw(),
+            Err(e) => {
+                fail::<i32>(e, &mut out.error);
+                std::ptr::null()
+            }
+        };
+        true
+    })
+}
+
+/// The multi's descriptor for an outside event loop: readable when
+/// `reqivo_multi_perform` has work. Watch it together with
+/// `reqivo_multi_timeout_ms`; do not read, write or close it.
+///
+/// Ownership: the multi keeps the descriptor; it is valid until
+/// `reqivo_multi_free`.
+/// NULL: `m` NULL returns -1.
+/// Thread safety: any thread.
+/// Returns: the descriptor, or -1.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_fd(m: *const reqivo_multi) -> c_int {
+    let fd: i64 = ffi_boundary!({
+        require!(m);
+        // SAFETY: a live multi.
+        i64::from(unsafe { try_ref(m).expect("checked") }.fd)
+    });
+    fd as i32
+}
+
+/// Milliseconds until `reqivo_multi_perform` should run even if the
+/// descriptor stays quiet (a deadline, or work already waiting: then 0).
+///
+/// Ownership: nothing changes hands.
+/// NULL: `m` NULL returns -1.
+/// Thread safety: one thread at a time per multi (with `perform`).
+/// Returns: the milliseconds (rounded up), or -1 when no timer is pending.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_timeout_ms(m: *const reqivo_multi) -> i64 {
+    ffi_boundary!({
+        require!(m);
+        // SAFETY: a live multi.
+        let m = unsafe { try_ref(m).expect("checked") };
+        let timeout = lock(m).timeout();
+        match timeout {
+            None => -1,
+            Some(d) => d.as_nanos().div_ceil(1_000_000).min(i64::MAX as u128) as i64,
+        }
+    })
+}
+
+/// Makes a `reqivo_multi_poll` in progress (or the next one) return.
+///
+/// Ownership: nothing changes hands.
+/// NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: any thread, at any time.
+/// Returns: 0, or an error code.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_wakeup(m: *const reqivo_multi) -> c_int {
+    ffi_boundary!({
+        require!(m);
+        // SAFETY: a live multi.
+        let m = unsafe { try_ref(m).expect("checked") };
+        match m.handle.wakeup() {
+            Ok(()) => 0,
+            Err(e) => fail::<i32>(e, std::ptr::null_mut()),
+        }
+    })
+}
+
+/// Transfers added and not yet finished (finished ones waiting for
+/// `reqivo_multi_next` are not counted).
+///
+/// Ownership: nothing changes hands.
+/// NULL: `m` NULL returns 0.
+/// Thread safety: any thread.
+/// Returns: the count.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_in_flight(m: *const reqivo_multi) -> usize {
+    ffi_boundary!({
+        require!(m);
+        // SAFETY: a live multi.
+        unsafe { try_ref(m).expect("checked") }.handle.in_flight()
+    })
+}
+
+fn lock(m: &MultiState) -> std::sync::MutexGuard<'_, Multi<ToCSend>> {
+    m.core.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,332 @@
+/* The multi API: many transfers in flight on one thread.
+ *
+ * A thousand requests the server holds, all in flight at once on this
+ * thread (the thread count and the descriptor count checked while they
+ * are); keep-alive reuse; redirects; a read timeout that ends only the
+ * stalled transfer; cancel of one transfer among many; freeing a multi with
+ * transfers in flight; an outside loop driving the multi through
+ * reqivo_multi_fd and reqivo_multi_timeout_ms with poll(2); adds from eight
+ * threads while one thread polls. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/resource.h>
+
+#include "support.h"
+
+/* Lines "Threads:" of /proc/self/status, or -1. */
+static long thread_count(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long n = -1;
+  if (f == NULL) {
+    return -1;
+  }
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, "Threads:", 8) == 0) {
+      n = atol(line + 8);
+    }
+  }
+  fclose(f);
+  return n;
+}
+
+static long fd_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  long n = 0;
+  if (d == NULL) {
+    return -1;
+  }
+  while (readdir(d) != NULL) {
+    n++;
+  }
+  closedir(d);
+  return n - 3; /* ".", ".." and the directory's own descriptor */
+}
+
+static reqivo_session *session_with_pool(uint32_t size) {
+  reqivo_error err;
+  reqivo_pool_config cfg = reqivo_pool_config_default();
+  cfg.max_per_host = size;
+  cfg.max_total = size;
+  reqivo_pool *pool = reqivo_pool_new(&cfg, &err);
+  CHECK_OK(err);
+  reqivo_session *s = reqivo_session_new(pool, &err);
+  CHECK_OK(err);
+  reqivo_pool_free(pool);
+  return s;
+}
+
+static void add_get(reqivo_multi *m, reqivo_session *s, const char *path,
+                    const reqivo_cancel *cancel, uintptr_t user) {
+  reqivo_error err;
+  reqivo_request *r = request_to("GET", path, &err);
+  CHECK_OK(err);
+  CHECK_EQ(reqivo_multi_add(m, s, r, cancel, (void *)user, &err), 0);
+  CHECK_OK(err);
+  reqivo_request_free(r); /* the multi copied it */
+}
+
+/* One finished transfer, with its response already checked and freed. */
+typedef struct outcome {
+  uintptr_t user;
+  uint32_t code;
+  int status;
+  int reused;
+  uint32_t redirects;
+  char body[16];
+} outcome;
+
+static outcome take(const reqivo_multi_done *d) {
+  outcome o = {(uintptr_t)d->user_data, d->error.code, 0, 0, 0, {0}};
+  if (d->response != NULL) {
+    o.status = d->response->status;
+    o.reused = (d->response->flags & REQIVO_RESPONSE_REUSED) != 0;
+    o.redirects = d->response->redirect_count;
+    size_t n = d->response->body_len < sizeof o.body - 1 ? d->response->body_len : sizeof o.body - 1;
+    memcpy(o.body, d->response->body, n);
+    reqivo_response_free(d->response);
+  }
+  return o;
+}
+
+/* Polls until n transfers finished (or limit_ms passed); fills out[]. */
+static int collect(reqivo_multi *m, outcome *out, int n, double limit_ms) {
+  int got = 0;
+  double until = now_ms() + limit_ms;
+  while (got < n && now_ms() < until) {
+    reqivo_error err;
+    CHECK_EQ(reqivo_multi_poll(m, 100, &err), 0);
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    while (got < n && reqivo_multi_next(m, &d)) {
+      out[got++] = take(&d);
+    }
+  }
+  CHECKF(got == n, "%d of %d transfers finished", got, n);
+  return got;
+}
+
+enum { MANY = 1000 };
+
+static void test_a_thousand_in_flight_on_one_thread(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(MANY);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  CHECK_OK(err);
+  long fds_before = fd_count();
+  for (uintptr_t i = 0; i < MANY; i++) {
+    add_get(m, s, "/hold/1000", NULL, i);
+  }
+  CHECK_EQ(reqivo_multi_in_flight(m), MANY);
+  /* Let every transfer connect and send, then look while the server holds
+   * them all. */
+  double until = now_ms() + 700;
+  while (now_ms() < until) {
+    CHECK_EQ(reqivo_multi_poll(m, 50, &err), 0);
+  }
+  CHECK_EQ(thread_count(), 1);
+  long fds = fd_count() - fds_before;
+  CHECKF(fds >= MANY && fds <= MANY + 8, "%ld descriptors for %d transfers", fds, MANY);
+  static outcome out[MANY];
+  int got = collect(m, out, MANY, 60000);
+  static char seen[MANY];
+  int ok = 0;
+  for (int i = 0; i < got; i++) {
+    if (out[i].code == 0 && out[i].status == 200 && strcmp(out[i].body, "held") == 0 &&
+        out[i].user < MANY && !seen[out[i].user]) {
+      seen[out[i].user] = 1;
+      ok++;
+    }
+  }
+  CHECK_EQ(ok, MANY);
+  CHECK_EQ(reqivo_multi_in_flight(m), 0);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+static void test_keep_alive_redirects_and_a_timeout(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(10);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  outcome out[4];
+  /* Sequential transfers share one kept-alive connection. */
+  for (uintptr_t i = 0; i < 3; i++) {
+    add_get(m, s, "/ok", NULL, i);
+    collect(m, out, 1, 10000);
+    CHECK_EQ(out[0].status, 200);
+    CHECK_EQ(out[0].reused, i > 0);
+  }
+  add_get(m, s, "/redirect2", NULL, 7);
+  collect(m, out, 1, 10000);
+  CHECK_EQ(out[0].user, 7);
+  CHECK_EQ(out[0].status, 200);
+  CHECK_EQ(out[0].redirects, 2);
+  CHECK_STR_EQ(out[0].body, "hello\n");
+  /* A read timeout ends the stalled transfer only. */
+  reqivo_timeout t = reqivo_timeout_default();
+  t.read_ms = 300;
+  reqivo_session_set_timeout(s, t);
+  add_get(m, s, "/stall", NULL, 1);
+  add_get(m, s, "/hold/100", NULL, 2);
+  collect(m, out, 2, 10000);
+  for (int i = 0; i < 2; i++) {
+    if (out[i].user == 1) {
+      CHECK_CODE(out[i].code, REQIVO_ERR_TIMEOUT_READ);
+    } else {
+      CHECK_EQ(out[i].code, 0);
+      CHECK_STR_EQ(out[i].body, "held");
+    }
+  }
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+static void test_cancel_one_among_many(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(20);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  reqivo_cancel *c = reqivo_cancel_new();
+  for (uintptr_t i = 0; i < 10; i++) {
+    add_get(m, s, "/hold/1500", i == 4 ? c : NULL, i);
+  }
+  for (int i = 0; i < 5; i++) {
+    CHECK_EQ(reqivo_multi_poll(m, 20, &err), 0);
+  }
+  double at = now_ms();
+  reqivo_cancel_trigger(c);
+  outcome out[10];
+  collect(m, out, 1, 5000);
+  fprintf(stderr, "cancel ended its transfer after %.1f ms\n", now_ms() - at);
+  CHECK_EQ(out[0].user, 4);
+  CHECK_CODE(out[0].code, REQIVO_ERR_CANCELLED);
+  collect(m, out, 9, 10000);
+  for (int i = 0; i < 9; i++) {
+    CHECK_EQ(out[i].code, 0);
+    CHECK(out[i].user != 4);
+  }
+  reqivo_cancel_free(c);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+static void test_free_with_transfers_in_flight(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(10);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  for (uintptr_t i = 0; i < 5; i++) {
+    add_get(m, s, "/hold/300", NULL, i);
+  }
+  CHECK_EQ(reqivo_multi_perform(m, &err), 0);
+  reqivo_multi_free(m); /* valgrind: nothing leaks */
+  /* Their slots are free again: a blocking send gets a connection. */
+  const reqivo_response *r = get(s, "/ok", &err);
+  CHECK_OK(err);
+  CHECK(body_is(r, "hello\n"));
+  reqivo_response_free(r);
+  reqivo_session_free(s);
+}
+
+static void test_an_outside_loop_with_poll(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(10);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  int fd = reqivo_multi_fd(m);
+  CHECK(fd >= 0);
+  CHECK_EQ(reqivo_multi_timeout_ms(m), -1);
+  for (uintptr_t i = 0; i < 5; i++) {
+    add_get(m, s, "/hold/200", NULL, i);
+  }
+  CHECK_EQ(reqivo_multi_timeout_ms(m), 0); /* adds wait for perform */
+  int done = 0;
+  double until = now_ms() + 10000;
+  while (done < 5 && now_ms() < until) {
+    int64_t t = reqivo_multi_timeout_ms(m);
+    struct pollfd p = {fd, POLLIN, 0};
+    poll(&p, 1, t < 0 || t > 1000 ? 1000 : (int)t);
+    CHECK_EQ(reqivo_multi_perform(m, &err), 0);
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    while (reqivo_multi_next(m, &d)) {
+      outcome o = take(&d);
+      CHECK_EQ(o.code, 0);
+      CHECK_STR_EQ(o.body, "held");
+      done++;
+    }
+  }
+  CHECK_EQ(done, 5);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+typedef struct adder {
+  reqivo_multi *m;
+  reqivo_session *s;
+  uintptr_t first;
+} adder;
+
+static void *add_from_thread(void *arg) {
+  adder *a = arg;
+  for (uintptr_t i = 0; i < 25; i++) {
+    add_get(a->m, a->s, "/ok", NULL, a->first + i);
+  }
+  return NULL;
+}
+
+static void test_adds_from_eight_threads(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(50);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  pthread_t threads[8];
+  adder adders[8];
+  for (int i = 0; i < 8; i++) {
+    adders[i] = (adder){m, s, (uintptr_t)i * 25};
+    pthread_create(&threads[i], NULL, add_from_thread, &adders[i]);
+  }
+  static outcome out[200];
+  int got = collect(m, out, 200, 30000);
+  for (int i = 0; i < 8; i++) {
+    pthread_join(threads[i], NULL);
+  }
+  int ok = 0;
+  for (int i = 0; i < got; i++) {
+    ok += out[i].code == 0 && strcmp(out[i].body, "hello\n") == 0;
+  }
+  CHECK_EQ(ok, 200);
+  /* A wakeup from another thread ends a poll that would wait forever. */
+  CHECK_EQ(reqivo_multi_wakeup(m), 0);
+  CHECK_EQ(reqivo_multi_poll(m, -1, &err), 0);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+static void test_what_the_multi_does_not_take_yet(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(10);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  reqivo_request *r =
+      reqivo_request_new("GET", 3, "https://127.0.0.1:1/", strlen("https://127.0.0.1:1/"), &err);
+  CHECK_EQ(reqivo_multi_add(m, s, r, NULL, (void *)1, &err), 0);
+  reqivo_request_free(r);
+  outcome out[1];
+  collect(m, out, 1, 5000);
+  CHECK_CODE(out[0].code, REQIVO_ERR_INVALID_ARGUMENT);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+int main(int argc, char **argv) {
+  test_init(argc, argv);
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 4096 && lim.rlim_max >= 4096) {
+    lim.rlim_cur = 4096;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  test_a_thousand_in_flight_on_one_thread();
+  test_keep_alive_redirects_and_a_timeout();
+  test_cancel_one_among_many();
+  test_free_with_transfers_in_flight();
+  test_an_outside_loop_with_poll();
+  test_adds_from_eight_threads();
+  test_what_the_multi_does_not_take_yet();
+  return check_finish("test_multi");
+}

@@ -1,0 +1,292 @@
+//! The event-driven core (`client::multi`) from Rust: many transfers on the
+//! calling thread against scripted servers, keep-alive reuse through the
+//! pool a blocking session shares, redirects, timeouts, cancel and free
+//! with transfers in flight. The C API over it is tested in tests/c.
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqivo::client::multi::Multi;
+use reqivo::client::{Response, Session, ToResponse};
+use reqivo::net::{Cancel, Pool, PoolConfig};
+use support::*;
+
+/// Drives `m` until `n` transfers have finished (bounded by `limit`).
+fn collect(
+    m: &mut Multi<ToResponse>,
+    n: usize,
+    limit: Duration,
+) -> Vec<(usize, Result<Response, String>)> {
+    let until = Instant::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            Instant::now() < until,
+            "only {} of {} transfers finished",
+            out.len(),
+            n
+        );
+        m.poll(Some(Duration::from_millis(100))).expect("poll");
+        while let Some(d) = m.next_done() {
+            out.push((d.user, d.result.map_err(|e| e.to_string())));
+        }
+    }
+    out
+}
+
+/// Names of this process's threads that reqivo started.
+fn reqivo_threads() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+        .filter(|name| name.starts_with("reqivo"))
+        .collect()
+}
+
+#[test]
+fn multi_runs_many_transfers_on_the_calling_thread() {
+    let server = Server::serve(|seen| ok(&format!("answer to {}", seen.target)));
+    let session = Session::new(Pool::new(PoolConfig {
+        max_per_host: 200,
+        max_total: 200,
+        ..PoolConfig::default()
+    }));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let h = m.handle();
+    for i in 0..200 {
+        let req = request("GET", &server.url(&format!("/n/{}", i)));
+        h.add(&session, &req, None, ToResponse, i).unwrap();
+    }
+    assert_eq!(m.in_flight(), 200);
+    let done = collect(&mut m, 200, Duration::from_secs(20));
+    for (i, r) in done {
+        let r = r.unwrap();
+        assert_eq!(r.head.status, 200);
+        assert_eq!(text(&r), format!("answer to /n/{}", i));
+    }
+    assert_eq!(m.in_flight(), 0);
+}
+
+#[test]
+fn multi_resolves_names_on_the_bounded_resolver() {
+    let server = Server::serve(|_| ok("named"));
+    let session = Session::new(pool(100));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let url = format!("http://localhost:{}/", server.port());
+    for i in 0..50 {
+        m.handle()
+            .add(&session, &request("GET", &url), None, ToResponse, i)
+            .unwrap();
+    }
+    let done = collect(&mut m, 50, Duration::from_secs(20));
+    assert!(done
+        .iter()
+        .all(|(_, r)| r.as_ref().is_ok_and(|r| text(r) == "named")));
+    let resolvers = reqivo_threads();
+    assert!(
+        (1..=4).contains(&resolvers.len()),
+        "50 names resolved on {} threads",
+        resolvers.len()
+    );
+}
+
+#[test]
+fn multi_reuses_connections_a_blocking_session_opened() {
+    let server = Server::serve(|_| ok("hi"));
+    let session = session();
+    assert_eq!(text(&get(&session, &server.url("/a")).unwrap()), "hi");
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    for i in 0..5 {
+        m.handle()
+            .add(
+                &session,
+                &request("GET", &server.url("/b")),
+                None,
+                ToResponse,
+                i,
+            )
+            .unwrap();
+        let done = collect(&mut m, 1, Duration::from_secs(10));
+        assert!(
+            done[0].1.as_ref().unwrap().reused,
+            "request {} reused the connection",
+            i
+        );
+    }
+    assert_eq!(server.accepted(), 1);
+    // And back: the blocking session reuses what the multi returned.
+    assert!(get(&session, &server.url("/c")).unwrap().reused);
+}
+
+#[test]
+fn multi_follows_redirects_with_the_sessions_cookies() {
+    let server = Server::serve(|seen| match seen.target.as_str() {
+        "/start" => response(
+            "302 Found",
+            &[
+                ("Location", "/end"),
+                ("Set-Cookie", "k=v"),
+                ("Content-Length", "0"),
+            ],
+            b"",
+        ),
+        _ => ok(&format!("cookie={}", seen.header("cookie").unwrap_or("-"))),
+    });
+    let session = session();
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    m.handle()
+        .add(
+            &session,
+            &request("GET", &server.url("/start")),
+            None,
+            ToResponse,
+            7,
+        )
+        .unwrap();
+    let done = collect(&mut m, 1, Duration::from_secs(10));
+    let r = done[0].1.as_ref().unwrap();
+    assert_eq!((r.redirect_count, text(r).as_str()), (1, "cookie=k=v"));
+    assert!(r.url.ends_with("/end"));
+}
+
+#[test]
+fn multi_read_timeout_ends_only_the_stalled_transfer() {
+    let server = Server::serve(|seen| {
+        if seen.target == "/stall" {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        ok("fine")
+    });
+    let session = session();
+    session.set_timeouts(timeouts_ms(300));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let h = m.handle();
+    h.add(
+        &session,
+        &request("GET", &server.url("/stall")),
+        None,
+        ToResponse,
+        1,
+    )
+    .unwrap();
+    h.add(
+        &session,
+        &request("GET", &server.url("/fast")),
+        None,
+        ToResponse,
+        2,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut done = collect(&mut m, 2, Duration::from_secs(10));
+    done.sort_by_key(|d| d.0);
+    assert!(
+        done[0].1.as_ref().unwrap_err().contains("read timeout"),
+        "{:?}",
+        done[0].1
+    );
+    assert_eq!(text(done[1].1.as_ref().unwrap()), "fine");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn multi_cancel_ends_one_transfer_among_many() {
+    let server = Server::serve(|seen| {
+        if seen.target == "/hold" {
+            std::thread::sleep(Duration::from_millis(800));
+        }
+        ok("held")
+    });
+    let session = Session::new(pool(20));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let h = m.handle();
+    let cancel = Arc::new(Cancel::new().unwrap());
+    for i in 0..10 {
+        let token = (i == 3).then(|| cancel.clone());
+        h.add(
+            &session,
+            &request("GET", &server.url("/hold")),
+            token,
+            ToResponse,
+            i,
+        )
+        .unwrap();
+    }
+    for _ in 0..3 {
+        m.poll(Some(Duration::from_millis(20))).unwrap();
+    }
+    let at = Instant::now();
+    cancel.trigger();
+    let mut first = None;
+    while first.is_none() {
+        m.poll(Some(Duration::from_millis(100))).unwrap();
+        first = m.next_done();
+    }
+    let first = first.unwrap();
+    assert_eq!(first.user, 3);
+    assert!(first.result.unwrap_err().to_string().contains("cancel"));
+    assert!(
+        at.elapsed() < Duration::from_millis(300),
+        "cancel took {:?}",
+        at.elapsed()
+    );
+    let rest = collect(&mut m, 9, Duration::from_secs(10));
+    assert!(rest.iter().all(|(_, r)| r.is_ok()));
+}
+
+#[test]
+fn multi_dropped_with_transfers_in_flight_frees_their_slots() {
+    let server = Server::serve(|_| {
+        std::thread::sleep(Duration::from_millis(500));
+        ok("late")
+    });
+    let session = Session::new(pool(4));
+    {
+        let mut m: Multi<ToResponse> = Multi::new().unwrap();
+        for i in 0..4 {
+            m.handle()
+                .add(
+                    &session,
+                    &request("GET", &server.url("/x")),
+                    None,
+                    ToResponse,
+                    i,
+                )
+                .unwrap();
+        }
+        m.perform().unwrap();
+        assert_eq!(session.pool().stats().in_use, 4);
+    }
+    assert_eq!(session.pool().stats().in_use, 0);
+    // The slots are free for a blocking send.
+    assert_eq!(text(&get(&session, &server.url("/y")).unwrap()), "late");
+}
+
+#[test]
+fn multi_waits_for_pool_slots_a_blocking_send_frees() {
+    let server = Server::serve(|seen| {
+        if seen.target == "/slow" {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        ok("ok")
+    });
+    let session = Arc::new(Session::new(pool(1)));
+    let s2 = session.clone();
+    let url = server.url("/slow");
+    let blocking = std::thread::spawn(move || get(&s2, &url).map(|r| text(&r)));
+    assert!(server.wait_requests(1));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    m.handle()
+        .add(
+            &session,
+            &request("GET", &server.url("/after")),
+            None,
+            ToResponse,
+            1,
+        )
+        .unwrap();
+    let done = collect(&mut m, 1, Duration::from_secs(10));
+    assert_eq!(text(done[0].1.as_ref().unwrap()), "ok");
+    assert_eq!(blocking.join().unwrap().unwrap(), "ok");
+}
