@@ -259,7 +259,12 @@ module Reqivo
       'which Session#pool returns' => %i[reqivo_session_pool],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
-      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string]
+      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string],
+      'the multi API: Ruby batches and the fiber scheduler come with the binding on the ' \
+      'event-driven core (issue 23); until then each call is one blocking send' =>
+        %i[reqivo_multi_new reqivo_multi_free reqivo_multi_add reqivo_multi_perform reqivo_multi_poll
+           reqivo_multi_next reqivo_multi_fd reqivo_multi_timeout_ms reqivo_multi_wakeup
+           reqivo_multi_in_flight]
     }.values.flatten.freeze
 
     # The functions that may wait on the network (and so release the GVL).
