@@ -151,6 +151,39 @@ fn multi_follows_redirects_with_the_sessions_cookies() {
 }
 
 #[test]
+fn multi_follows_redirects_it_cannot_or_need_not_drain_on_a_new_connection() {
+    // A redirect that closes its connection and one whose body is too
+    // large to drain: as in the blocking send, each is followed on another
+    // connection.
+    let big = vec![b'x'; 100 * 1024];
+    let server = Server::serve(move |seen| match seen.target.as_str() {
+        "/close" => response(
+            "302 Found",
+            &[("Location", "/big"), ("Connection", "close")],
+            b"bye",
+        ),
+        "/big" => response("302 Found", &[("Location", "/end")], &big),
+        _ => ok("arrived"),
+    });
+    let session = session();
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    for i in 0..3 {
+        m.handle()
+            .add(
+                &session,
+                &request("GET", &server.url("/close")),
+                None,
+                ToResponse,
+                i,
+            )
+            .unwrap();
+        let done = collect(&mut m, 1, Duration::from_secs(10));
+        let r = done[0].1.as_ref().unwrap();
+        assert_eq!((text(r).as_str(), r.redirect_count), ("arrived", 2));
+    }
+}
+
+#[test]
 fn multi_read_timeout_ends_only_the_stalled_transfer() {
     let server = Server::serve(|seen| {
         if seen.target == "/stall" {

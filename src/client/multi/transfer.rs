@@ -490,6 +490,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 let Phase::Exchange(ex) = &self.phase else {
                     return Err(e);
                 };
+                // A redirect's body is drained only to keep its connection;
+                // when that fails the redirect is followed all the same.
+                if matches!(ex.next, Some(Next::Follow)) {
+                    self.drop_exchange(ctx);
+                    return Ok(None);
+                }
                 // One retry on a fresh connection, as in the blocking send.
                 let retry = ex.lease.reused
                     && !ex.reader.head_started()
@@ -554,8 +560,8 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             if ex.reader.wants_head() {
                 if let Some((n, head)) = ex.reader.read_head(conn.buffered())? {
                     conn.consume(n);
-                    if !ex.reader.wants_head() {
-                        self.on_final_head(head)?;
+                    if !ex.reader.wants_head() && !self.on_final_head(ctx, head)? {
+                        return Ok(None);
                     }
                     continue;
                 }
@@ -565,10 +571,8 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     if matches!(ex.next, Some(Next::Deliver(_))) {
                         ex.body.extend_from_slice(&conn.buffered()[step.data]);
                     } else if ex.reader.produced() > DRAIN_LIMIT {
-                        return Err(ClientError::new(
-                            crate::client::ClientErrorKind::InvalidArgument,
-                            "redirect body too large to drain",
-                        ));
+                        self.drop_exchange(ctx);
+                        return Ok(None);
                     }
                     conn.consume(step.consumed);
                     continue;
@@ -609,7 +613,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     /// The final head of the hop arrived: the chain decides what it means.
-    fn on_final_head(&mut self, head: ResponseHead) -> Result<(), ClientError> {
+    /// False when the exchange is over already: a redirect whose body is
+    /// not worth draining (its connection cannot be reused, or the body is
+    /// larger than `DRAIN_LIMIT`) is followed at once.
+    fn on_final_head(&mut self, ctx: &Ctx<'_>, head: ResponseHead) -> Result<bool, ClientError> {
         let next =
             self.chain
                 .after_head(&self.cfg, &self.req, self.session.cookies(), &head, true)?;
@@ -632,18 +639,23 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 .map_or(0, |n| n.min(64 << 20) as usize + 1);
             ex.body.reserve_exact(ex.front + expected);
             ex.body.resize(ex.front, 0);
-        } else if !ex.reader.keep_alive() {
-            // A redirect whose connection cannot be reused: no need to
-            // read its body.
-            let Phase::Exchange(_) = std::mem::replace(&mut self.phase, Phase::Start) else {
-                unreachable!()
-            };
-            self.next_hop();
-            return Ok(());
+        } else if !ex.reader.keep_alive() || ex.reader.remaining_length().unwrap_or(0) > DRAIN_LIMIT
+        {
+            self.drop_exchange(ctx);
+            return Ok(false);
         }
         ex.head = Some(head);
         ex.next = Some(next);
-        Ok(())
+        Ok(true)
+    }
+
+    /// Ends the exchange of a followed redirect without reading the rest of
+    /// it: the poller forgets the socket, the connection closes, and the
+    /// next hop starts.
+    fn drop_exchange(&mut self, ctx: &Ctx<'_>) {
+        unwatch(ctx.poller, &mut self.watching);
+        self.phase = Phase::Start;
+        self.next_hop();
     }
 
     /// Prepares the next hop of a followed redirect.
