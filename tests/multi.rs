@@ -297,6 +297,30 @@ fn multi_dropped_with_transfers_in_flight_frees_their_slots() {
 }
 
 #[test]
+fn multi_queues_transfers_beyond_the_pool_and_runs_them_as_slots_free() {
+    // Two connections for twenty transfers: the rest wait for slots the
+    // multi's own transfers free, over and over.
+    let server = Server::serve(|seen| ok(&seen.target));
+    let session = Session::new(Pool::new(PoolConfig {
+        max_per_host: 2,
+        max_total: 2,
+        ..PoolConfig::default()
+    }));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    for i in 0..20 {
+        let url = server.url(&format!("/q/{}", i));
+        m.handle()
+            .add(&session, &request("GET", &url), None, ToResponse, i)
+            .unwrap();
+    }
+    let done = collect(&mut m, 20, Duration::from_secs(20));
+    for (i, r) in done {
+        assert_eq!(text(r.as_ref().unwrap()), format!("/q/{}", i));
+    }
+    assert!(server.accepted() <= 2, "{} connections", server.accepted());
+}
+
+#[test]
 fn multi_waits_for_pool_slots_a_blocking_send_frees() {
     let server = Server::serve(|seen| {
         if seen.target == "/slow" {

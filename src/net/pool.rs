@@ -473,6 +473,12 @@ impl Pool {
         }
     }
 
+    /// This pool's identity (every clone has the same), for a waiter that
+    /// must tell pools apart without holding one.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+
     /// Calls `wake` once, the next time a connection of this pool is
     /// released or closed (a slot may then be free).
     pub fn wake_on_free(&self, wake: Arc<dyn Fn() + Send + Sync>) {

@@ -43,8 +43,9 @@ struct Inbox<F> {
     added: Vec<transfer::Added<F>>,
     /// Resolver answers: transfer key, its generation, the addresses.
     resolved: Vec<(usize, u64, Result<Vec<SocketAddr>, NetError>)>,
-    /// A pool this multi waits on freed a slot.
-    pool_freed: bool,
+    /// Pools (`Pool::id`) this multi waits on that freed a slot; each has
+    /// forgotten the multi's waker.
+    freed_pools: Vec<usize>,
 }
 
 /// The part of a multi other threads reach.
@@ -72,6 +73,11 @@ pub struct Multi<F: Finish> {
     events: Events,
     /// Transfers waiting for a pool slot.
     pool_waiters: Vec<usize>,
+    /// Pools that hold a waker of this multi: one per pool, however many
+    /// transfers wait on it.
+    pool_wakes: Vec<usize>,
+    /// Transfer keys to step, reused from one perform to the next.
+    scratch: Vec<usize>,
     /// Transfers holding a cancel token: checked on every perform, and
     /// the poll wait is cut to `Cancel::SLICE` while there are some.
     cancellable: usize,
@@ -91,7 +97,7 @@ where
                 inbox: Mutex::new(Inbox {
                     added: Vec::new(),
                     resolved: Vec::new(),
-                    pool_freed: false,
+                    freed_pools: Vec::new(),
                 }),
                 in_flight: AtomicUsize::new(0),
             }),
@@ -100,6 +106,8 @@ where
             done: VecDeque::new(),
             events: Events::new(),
             pool_waiters: Vec::new(),
+            pool_wakes: Vec::new(),
+            scratch: Vec::new(),
             cancellable: 0,
             next_gen: 0,
         })
@@ -135,7 +143,10 @@ where
         }
         {
             let inbox = self.shared.inbox();
-            if !inbox.added.is_empty() || !inbox.resolved.is_empty() || inbox.pool_freed {
+            if !inbox.added.is_empty()
+                || !inbox.resolved.is_empty()
+                || !inbox.freed_pools.is_empty()
+            {
                 return Some(Duration::ZERO);
             }
         }
@@ -188,8 +199,15 @@ where
     }
 
     fn run_events(&mut self) {
-        let ready: Vec<usize> = self.events.iter().map(|e| e.key).collect();
-        for key in ready {
+        let mut ready = std::mem::take(&mut self.scratch);
+        ready.clear();
+        ready.extend(self.events.iter().map(|e| e.key));
+        self.step_all(&ready);
+        self.scratch = ready;
+    }
+
+    fn step_all(&mut self, keys: &[usize]) {
+        for &key in keys {
             self.step(key);
         }
     }
@@ -197,11 +215,10 @@ where
     fn perform_inner(&mut self) {
         let (added, resolved, freed) = {
             let mut inbox = self.shared.inbox();
-            let freed = std::mem::take(&mut inbox.pool_freed);
             (
                 std::mem::take(&mut inbox.added),
                 std::mem::take(&mut inbox.resolved),
-                freed,
+                std::mem::take(&mut inbox.freed_pools),
             )
         };
         for a in added {
@@ -219,12 +236,10 @@ where
                 self.step(key);
             }
         }
-        if freed {
-            for key in std::mem::take(&mut self.pool_waiters) {
-                if self.transfers.contains(key) {
-                    self.step(key);
-                }
-            }
+        if !freed.is_empty() {
+            self.pool_wakes.retain(|id| !freed.contains(id));
+            let waiters = std::mem::take(&mut self.pool_waiters);
+            self.step_all(&waiters);
         }
         let now = Instant::now();
         while let Some(&Reverse((at, key, gen))) = self.timers.peek() {
@@ -237,15 +252,16 @@ where
             }
         }
         if self.cancellable > 0 {
-            let cancelled: Vec<usize> = self
-                .transfers
-                .iter()
-                .filter(|(_, t)| t.is_cancelled())
-                .map(|(k, _)| k)
-                .collect();
-            for key in cancelled {
-                self.step(key);
-            }
+            let mut cancelled = std::mem::take(&mut self.scratch);
+            cancelled.clear();
+            cancelled.extend(
+                self.transfers
+                    .iter()
+                    .filter(|(_, t)| t.is_cancelled())
+                    .map(|(k, _)| k),
+            );
+            self.step_all(&cancelled);
+            self.scratch = cancelled;
         }
     }
 
@@ -269,13 +285,17 @@ where
             }
             Step::WaitPool { pool } => {
                 self.pool_waiters.push(key);
-                let weak = Arc::downgrade(&self.shared);
-                pool.wake_on_free(Arc::new(move || {
-                    if let Some(shared) = weak.upgrade() {
-                        shared.inbox().pool_freed = true;
-                        let _ = shared.poller.notify();
-                    }
-                }));
+                let id = pool.id();
+                if !self.pool_wakes.contains(&id) {
+                    self.pool_wakes.push(id);
+                    let weak = Arc::downgrade(&self.shared);
+                    pool.wake_on_free(Arc::new(move || {
+                        if let Some(shared) = weak.upgrade() {
+                            shared.inbox().freed_pools.push(id);
+                            let _ = shared.poller.notify();
+                        }
+                    }));
+                }
                 if let Some(at) = t.pool_deadline() {
                     if t.arm(at) {
                         self.timers.push(Reverse((at, key, t.gen())));

@@ -268,20 +268,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             self.budget().check_cancel()?;
             match &mut self.phase {
                 Phase::Start => {
-                    if let Some(step) = self.start_hop(ctx)? {
+                    if let Some(step) = self.start_hop(ctx, None)? {
                         return Ok(step);
                     }
                 }
                 Phase::WaitPool { until } => {
                     let until = *until;
-                    self.phase = Phase::Start;
-                    if let Some(step) = self.start_hop(ctx)? {
-                        if let (Step::WaitPool { .. }, Some(at)) = (&step, until) {
-                            if Instant::now() >= at {
-                                return Err(self.timeout(Op::Pool, "waiting for a free connection"));
-                            }
-                            self.phase = Phase::WaitPool { until: Some(at) };
-                        }
+                    if let Some(step) = self.start_hop(ctx, until)? {
                         return Ok(step);
                     }
                 }
@@ -327,7 +320,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     /// Encodes the hop's request and checks out a connection for it.
-    fn start_hop(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+    /// `pool_until` is the deadline of a wait for a slot already under way.
+    fn start_hop(
+        &mut self,
+        ctx: &Ctx<'_>,
+        pool_until: Option<Instant>,
+    ) -> Result<Option<Step<F::Output>>, ClientError> {
         let (cfg, req) = (&self.cfg, &self.req);
         let proxy = self.chain.proxy(cfg, req);
         let url = self.chain.url(req);
@@ -384,10 +382,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 Ok(Some(self.wait(Op::Connect, "resolving the host")?))
             }
             Checkout::Full => {
-                let until = match self.phase {
-                    Phase::WaitPool { until } => until,
-                    _ => self.budget().op_deadline(Op::Pool),
-                };
+                let until = pool_until.or_else(|| self.budget().op_deadline(Op::Pool));
+                if until.is_some_and(|at| Instant::now() >= at) {
+                    return Err(self.timeout(Op::Pool, "waiting for a free connection"));
+                }
                 self.phase = Phase::WaitPool { until };
                 Ok(Some(Step::WaitPool { pool: pool.clone() }))
             }
