@@ -137,9 +137,10 @@ pub fn ip_literal(host: &str, port: u16) -> Option<SocketAddr> {
         .map(|ip| SocketAddr::new(ip, port))
 }
 
-/// Starts a non-blocking connect to `addr`; the socket becomes writable
-/// when it has ended, then `finish_connect` says how.
-pub fn start_connect(addr: SocketAddr) -> Result<Socket, NetError> {
+/// Starts a non-blocking connect to `addr`. The flag says whether it is
+/// still under way: then the socket becomes writable when it has ended.
+/// Either way `finish_connect` says how it went.
+pub fn start_connect(addr: SocketAddr) -> Result<(Socket, bool), NetError> {
     let what = || format!("connecting to {}", addr);
     let socket = Socket::new(
         Domain::for_address(addr),
@@ -151,19 +152,20 @@ pub fn start_connect(addr: SocketAddr) -> Result<Socket, NetError> {
         .set_nonblocking(true)
         .map_err(|e| NetError::io(&e, &what()))?;
     match socket.connect(&SockAddr::from(addr)) {
-        Ok(()) => Ok(socket),
+        Ok(()) => Ok((socket, false)),
         Err(e)
             if e.raw_os_error() == Some(libc::EINPROGRESS)
                 || e.kind() == io::ErrorKind::WouldBlock =>
         {
-            Ok(socket)
+            Ok((socket, true))
         }
         Err(e) => Err(NetError::io(&e, &what())),
     }
 }
 
-/// The outcome of a connect started by `start_connect`, once its socket
-/// is writable: the connected stream (no Nagle delay), or why it failed.
+/// The outcome of a connect started by `start_connect`, once it is no
+/// longer under way: the connected stream (small requests go out at once
+/// instead of waiting on Nagle), or why it failed.
 pub fn finish_connect(socket: Socket, addr: SocketAddr) -> Result<TcpStream, NetError> {
     let what = || format!("connecting to {}", addr);
     if let Some(e) = socket.take_error().map_err(|e| NetError::io(&e, &what()))? {
@@ -177,40 +179,18 @@ pub fn finish_connect(socket: Socket, addr: SocketAddr) -> Result<TcpStream, Net
 
 /// One non-blocking connect, waited on under the connect timeout.
 fn connect_one(addr: SocketAddr, budget: &Budget<'_>) -> Result<TcpStream, NetError> {
-    let what = format!("connecting to {}", addr);
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.cloexec(),
-        Some(Protocol::TCP),
-    )
-    .map_err(|e| NetError::io(&e, &what))?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| NetError::io(&e, &what))?;
-    match socket.connect(&SockAddr::from(addr)) {
-        Ok(()) => {}
-        Err(e)
-            if e.raw_os_error() == Some(libc::EINPROGRESS)
-                || e.kind() == io::ErrorKind::WouldBlock =>
-        {
-            budget.wait_fd(
-                socket.as_fd(),
-                true,
-                Op::Connect,
-                OnCancel::EndConnection,
-                &what,
-            )?;
-            if let Some(e) = socket.take_error().map_err(|e| NetError::io(&e, &what))? {
-                return Err(NetError::io(&e, &what));
-            }
-        }
-        Err(e) => return Err(NetError::io(&e, &what)),
+    let (socket, pending) = start_connect(addr)?;
+    if pending {
+        let what = format_args!("connecting to {}", addr);
+        budget.wait_fd(
+            socket.as_fd(),
+            true,
+            Op::Connect,
+            OnCancel::EndConnection,
+            &what,
+        )?;
     }
-    // Small requests go out at once instead of waiting on Nagle.
-    socket
-        .set_tcp_nodelay(true)
-        .map_err(|e| NetError::io(&e, &what))?;
-    Ok(socket.into())
+    finish_connect(socket, addr)
 }
 
 /// Connects to `host:port`, trying every resolved address in order. The

@@ -163,14 +163,10 @@ where
     /// Waits up to `timeout` (`None`: until something happens) for socket
     /// activity, a deadline, an add or a wakeup, then performs.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
-        let mut wait = match (timeout, self.timeout()) {
+        let wait = match (timeout, self.timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        if self.transfers.is_empty() && self.shared.inbox().added.is_empty() {
-            // Nothing in flight: only an add or a wakeup can end the wait.
-            wait = timeout;
-        }
         self.events.clear();
         self.shared
             .poller

@@ -402,7 +402,9 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let mut last = None;
         while let Some(addr) = addrs.pop_front() {
             match start_connect(addr) {
-                Ok(socket) => {
+                // Still under way or done at once, the socket is writable
+                // when `step_connect` looks.
+                Ok((socket, _)) => {
                     return Ok(Phase::Connecting {
                         slot,
                         socket,
