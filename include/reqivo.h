@@ -204,6 +204,11 @@
 #define REQIVO_WS_CLOSE 8
 
 /**
+ * The most a read for the answer should buffer.
+ */
+#define TunnelAsk_READ_LIMIT (CONNECT_HEAD_LIMIT + 1)
+
+/**
  * Result codes. 0 is success; the thousands give the class (see
  * `reqivo_code_class`). Functions return them as `uint32_t`.
  */
@@ -1343,10 +1348,10 @@ void reqivo_multi_free(struct reqivo_multi *m);
  *
  * Ownership: `r` is copied; the caller may free or reuse it as soon as
  * this returns. The transfer keeps the session's pool and cookie jar, and
- * `cancel`, alive. A request whose body comes from a callback is refused
- * for now (`REQIVO_ERR_INVALID_ARGUMENT`); https URLs and proxies fail
- * through `reqivo_multi_next` with the same code until the event-driven
- * core speaks TLS.
+ * `cancel`, alive. https (TLS handshakes run without blocking, with the
+ * session's TLS config) and proxies (forwarding for http, CONNECT tunnels
+ * for https) work as in `reqivo_session_send`. A request whose body comes
+ * from a callback is refused for now (`REQIVO_ERR_INVALID_ARGUMENT`).
  * NULL: `m`, `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel`
  * NULL means no cancellation; `user_data` is never read; `err` may be NULL.
  * Thread safety: any thread, at any time; an add wakes a poll in progress.

@@ -8,32 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqivo::client::multi::Multi;
-use reqivo::client::{Response, Session, ToResponse};
+use reqivo::client::{Session, ToResponse};
 use reqivo::net::{Cancel, Pool, PoolConfig};
 use support::*;
-
-/// Drives `m` until `n` transfers have finished (bounded by `limit`).
-fn collect(
-    m: &mut Multi<ToResponse>,
-    n: usize,
-    limit: Duration,
-) -> Vec<(usize, Result<Response, String>)> {
-    let until = Instant::now() + limit;
-    let mut out = Vec::new();
-    while out.len() < n {
-        assert!(
-            Instant::now() < until,
-            "only {} of {} transfers finished",
-            out.len(),
-            n
-        );
-        m.poll(Some(Duration::from_millis(100))).expect("poll");
-        while let Some(d) = m.next_done() {
-            out.push((d.user, d.result.map_err(|e| e.to_string())));
-        }
-    }
-    out
-}
 
 /// Names of this process's threads that reqivo started.
 fn reqivo_threads() -> Vec<String> {

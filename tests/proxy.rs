@@ -399,3 +399,77 @@ fn proxy_urls_are_checked_when_set() {
         assert_eq!(e.client_kind(), Some(kind), "{bad}: {e}");
     }
 }
+
+#[test]
+fn multi_sends_http_through_a_forwarding_proxy() {
+    let origin = Server::serve(|seen| ok(&format!("from origin {}", seen.target)));
+    let proxy = TestProxy::start(None);
+    let s = session();
+    s.set_proxy(Some(&proxy.url().replace("http://", "http://pu:pp@")))
+        .unwrap();
+    let urls: Vec<String> = (0..4).map(|i| origin.url(&format!("/m/{}", i))).collect();
+    for (i, r) in support::multi_get(&s, &urls).into_iter().enumerate() {
+        let r = r.unwrap();
+        let target = format!("http://127.0.0.1:{}/m/{}", origin.port(), i);
+        assert_eq!(support::text(&r), format!("from origin {}", target));
+    }
+    for asked in proxy.asked() {
+        assert!(asked.line.starts_with("GET http://127.0.0.1:"), "{asked:?}");
+        // base64("pu:pp")
+        assert_eq!(asked.header("proxy-authorization"), Some("Basic cHU6cHA="));
+    }
+}
+
+#[test]
+fn multi_sends_https_through_a_connect_tunnel_and_reuses_it() {
+    let (_ca, origin, s) = tls_origin();
+    let proxy = TestProxy::start(None);
+    s.set_proxy(Some(&proxy.url().replace("http://", "http://user:secret@")))
+        .unwrap();
+    let urls: Vec<String> = (0..3)
+        .map(|i| origin.url_named("localhost", &format!("/t/{}", i)))
+        .collect();
+    for (i, r) in support::multi_get(&s, &urls).into_iter().enumerate() {
+        let r = r.unwrap();
+        assert_eq!(support::text(&r), format!("/t/{} proxy-auth=none", i));
+        assert!(r.tls.is_some());
+    }
+    let asked = proxy.asked();
+    assert_eq!(
+        asked.len(),
+        3,
+        "one tunnel per transfer in flight: {asked:?}"
+    );
+    assert_eq!(
+        asked[0].line,
+        format!("CONNECT localhost:{} HTTP/1.1", origin.port())
+    );
+    assert_eq!(
+        asked[0].header("proxy-authorization"),
+        Some("Basic dXNlcjpzZWNyZXQ=")
+    );
+    // The tunnels went back to the pool: a blocking send reuses one.
+    let r = get(&s, &urls[0]).unwrap();
+    assert!(r.reused, "a multi's tunnel should serve a blocking send");
+    assert_eq!(proxy.asked().len(), 3);
+}
+
+#[test]
+fn multi_reports_a_refused_or_closed_tunnel_as_a_proxy_error() {
+    let (_ca, origin, s) = tls_origin();
+    let proxy = TestProxy::start(Some("403 Forbidden"));
+    s.set_proxy(Some(&proxy.url())).unwrap();
+    let e = support::multi_get(&s, &[origin.url("/")])
+        .remove(0)
+        .unwrap_err();
+    assert!(e.contains("refused CONNECT") && e.contains("403"), "{e}");
+    let closing = Server::each(vec![support::Step::Read, support::Step::Close]);
+    s.set_proxy(Some(&closing.origin())).unwrap();
+    let e = support::multi_get(&s, &[origin.url("/")])
+        .remove(0)
+        .unwrap_err();
+    assert!(e.contains("closed the connection before answering"), "{e}");
+    assert_eq!(origin.log().accepted, 0);
+    let st = s.pool().stats();
+    assert_eq!((st.in_use, st.idle), (0, 0), "no connection leaked");
+}

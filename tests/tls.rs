@@ -431,3 +431,85 @@ fn tls_default_config_is_shared_by_sessions() {
     let b = TlsConfig::shared_default();
     assert!(Arc::ptr_eq(&a, &b));
 }
+
+#[test]
+fn multi_runs_https_transfers_with_handshakes_that_never_block() {
+    let (ca, leaf) = pki();
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let big = body.clone();
+    let srv = TlsServer::start(
+        server_config(&leaf, &ServerOptions::default()),
+        move |seen| match seen.target.as_str() {
+            "/big" => {
+                let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", big.len())
+                    .into_bytes();
+                r.extend_from_slice(&big);
+                r
+            }
+            t => ok(&format!(
+                "hello {} {}",
+                t,
+                seen.header("content-length").unwrap_or("0")
+            )),
+        },
+    );
+    let s = session_with(trusting(&ca));
+    let mut urls: Vec<String> = (0..12).map(|i| srv.url(&format!("/n/{}", i))).collect();
+    urls.push(srv.url_named("localhost", "/big"));
+    let results = support::multi_get(&s, &urls);
+    for (i, r) in results.iter().take(12).enumerate() {
+        let r = r.as_ref().unwrap();
+        assert_eq!(r.body, format!("hello /n/{} 0", i).as_bytes());
+        let info = r.tls.expect("a TLS response says so");
+        assert_eq!(info.version, 0x0304);
+        if !r.reused {
+            assert!(r.timings.tls > r.timings.connect, "{:?}", r.timings);
+        }
+    }
+    assert_eq!(results[12].as_ref().unwrap().body, body);
+    // An upload larger than rustls' outgoing buffer, through the multi.
+    let mut m = reqivo::client::multi::Multi::new().unwrap();
+    let mut req = Request::new("POST", &srv.url("/up")).unwrap();
+    req.set_body(&vec![b'x'; 1 << 20]);
+    m.handle()
+        .add(&s, &req, None, reqivo::client::ToResponse, 0)
+        .unwrap();
+    let r = support::collect(&mut m, 1, support::WAIT_MAX)
+        .remove(0)
+        .1
+        .unwrap();
+    assert_eq!(r.body, b"hello /up 1048576");
+    assert!(r.reused, "a connection the multi opened was kept alive");
+    // And a blocking send takes one of them from the pool too.
+    assert!(get(&s, &srv.url("/again")).unwrap().reused);
+}
+
+#[test]
+fn multi_tls_failures_end_only_their_transfer() {
+    let (ca, leaf) = pki();
+    let srv = hello_server(&leaf, &ServerOptions::default());
+    let mute = Server::each(vec![Step::Hold]);
+    // Trusts another CA: the certificate is refused.
+    let stranger = session_with(trusting(&Ca::new("another CA")));
+    let e = support::multi_get(&stranger, &[srv.url("/")])
+        .remove(0)
+        .unwrap_err();
+    assert!(e.contains("certificate"), "{e}");
+    // A server that never speaks TLS: the connect timeout ends the
+    // handshake, and the good transfer beside it is answered.
+    let s = session_with(trusting(&ca));
+    let mut t = support::timeouts_ms(5000);
+    t.connect = Some(Duration::from_millis(200));
+    s.set_timeouts(t);
+    let urls = [format!("https://127.0.0.1:{}/", mute.port()), srv.url("/")];
+    let mut results = support::multi_get(&s, &urls);
+    let good = results.pop().unwrap().unwrap();
+    assert_eq!(good.body, b"hello");
+    let e = results.pop().unwrap().unwrap_err();
+    assert!(
+        e.contains("connect timeout") && e.contains("TLS handshake"),
+        "{e}"
+    );
+    let st = s.pool().stats();
+    assert_eq!(st.in_use, 0, "no slot leaked");
+}

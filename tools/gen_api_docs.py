@@ -89,7 +89,7 @@ TASKS = [
      "`reqivo_multi_timeout_ms` to your event loop and call "
      "`reqivo_multi_perform` when either fires; collect each finished transfer "
      "with `reqivo_multi_next`. Responses are the same one-allocation struct as "
-     "from `reqivo_session_send`. Plain http for now; https and proxies come next.",
+     "from `reqivo_session_send`. https and proxies work as in a blocking send; a body from a callback is refused for now.",
      ["reqivo_multi_new", "reqivo_multi_add", "reqivo_multi_poll",
       "reqivo_multi_perform", "reqivo_multi_next", "reqivo_multi_done",
       "reqivo_multi_fd", "reqivo_multi_timeout_ms", "reqivo_multi_wakeup",

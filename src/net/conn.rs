@@ -69,6 +69,16 @@ impl fmt::Debug for Transport {
     }
 }
 
+/// Where a handshake driven by `Conn::try_handshake` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    Done,
+    /// Call again when the socket is readable.
+    WantRead,
+    /// Call again when the socket is writable.
+    WantWrite,
+}
+
 /// What one `Conn::try_write` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteStep {
@@ -111,13 +121,9 @@ impl Conn {
             .peer_addr()
             .map(|a| a.to_string())
             .unwrap_or_else(|_| format!("{}:{}", dial_host, dial_port));
-        let peer = match tunnel {
-            Some(_) => format!("{}:{} (via proxy {})", host, port, addr),
-            None => addr,
-        };
         let mut conn = Conn {
             transport: Transport::Plain(Socket::new(stream)),
-            peer,
+            peer: addr,
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -130,6 +136,7 @@ impl Conn {
             tls_info: None,
         };
         if let Some(proxy) = tunnel {
+            conn.via_proxy(host, port);
             proxy::open_tunnel(&mut conn, proxy, &format!("{}:{}", host, port), budget)?;
         }
         if let Some(cfg) = tls {
@@ -174,30 +181,98 @@ impl Conn {
 
     /// Runs the TLS handshake on this (so far plain) connection.
     fn start_tls(self, host: &str, cfg: &TlsConfig, budget: &Budget<'_>) -> Result<Conn, NetError> {
-        let Transport::Plain(mut sock) = self.transport else {
+        let mut conn = self.begin_tls(host, cfg)?;
+        let Transport::Tls(TlsStream { sock, tls, min }) = &mut conn.transport else {
+            unreachable!("begin_tls makes a TLS transport");
+        };
+        handshake(sock, tls, &conn.peer, *min, budget)?;
+        conn.tls_done();
+        Ok(conn)
+    }
+
+    /// Makes this plain connection a TLS one (SNI and certificate name from
+    /// `host`) whose handshake has yet to run: `try_handshake` drives it
+    /// without blocking.
+    pub fn begin_tls(self, host: &str, cfg: &TlsConfig) -> Result<Conn, NetError> {
+        let Transport::Plain(sock) = self.transport else {
             unreachable!("TLS starts once, on a plain connection");
         };
         let min = cfg.min_version();
-        let mut tls = ClientConnection::new(cfg.client_config(), tls::server_name(host)?)
+        let tls = ClientConnection::new(cfg.client_config(), tls::server_name(host)?)
             .map_err(|e| tls::map_error(&e, &self.peer, min))?;
-        handshake(&mut sock, &mut tls, &self.peer, min, budget)?;
-        let info = TlsInfo {
-            resumed: tls.handshake_kind() == Some(HandshakeKind::Resumed),
-            version: tls.protocol_version().map_or(0, u16::from),
-        };
         Ok(Conn {
             transport: Transport::Tls(TlsStream {
                 sock,
                 tls: Box::new(tls),
                 min,
             }),
-            timings: ConnTimings {
-                tls_done: Some(Instant::now()),
-                ..self.timings
-            },
-            tls_info: Some(info),
             ..self
         })
+    }
+
+    /// Takes the handshake as far as the socket allows now, never waiting;
+    /// `Done` at once on a plain connection or a finished handshake.
+    pub fn try_handshake(&mut self) -> Result<Handshake, NetError> {
+        let Transport::Tls(TlsStream { sock, tls, min }) = &mut self.transport else {
+            return Ok(Handshake::Done);
+        };
+        if self.tls_info.is_some() {
+            return Ok(Handshake::Done);
+        }
+        let (tcp, peer) = (sock.tcp(), &self.peer);
+        let what = || format!("the TLS handshake with {}", peer);
+        loop {
+            while tls.wants_write() {
+                match tls.write_tls(&mut Now(tcp)) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(Handshake::WantWrite)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(NetError::io(&e, &what())),
+                }
+            }
+            if !tls.is_handshaking() {
+                break;
+            }
+            match tls.read_tls(&mut Now(tcp)) {
+                Ok(0) => return Err(closed_in_handshake(peer)),
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        let _ = tls.write_tls(&mut Now(tcp));
+                        return Err(tls::map_error(&e, peer, *min));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Handshake::WantRead),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(NetError::io(&e, &what())),
+            }
+        }
+        self.tls_done();
+        Ok(Handshake::Done)
+    }
+
+    /// Records what the finished handshake settled on, and when.
+    fn tls_done(&mut self) {
+        if let Transport::Tls(TlsStream { tls, .. }) = &self.transport {
+            self.tls_info = Some(TlsInfo {
+                resumed: tls.handshake_kind() == Some(HandshakeKind::Resumed),
+                version: tls.protocol_version().map_or(0, u16::from),
+            });
+            self.timings.tls_done = Some(Instant::now());
+        }
+    }
+
+    /// Bytes rustls holds for the socket that it has not taken yet (a
+    /// non-blocking write that stopped halfway); never true when plain.
+    pub fn wants_flush(&self) -> bool {
+        matches!(&self.transport, Transport::Tls(TlsStream { tls, .. }) if tls.wants_write())
+    }
+
+    /// Names the connection as reaching `host:port` through the proxy it
+    /// is connected to, for error messages.
+    pub fn via_proxy(&mut self, host: &str, port: u16) {
+        self.peer = format!("{}:{} (via proxy {})", host, port, self.peer);
     }
 
     pub fn peer(&self) -> &str {
@@ -413,33 +488,37 @@ impl Conn {
             },
             Transport::Tls(TlsStream { sock, tls, .. }) => {
                 let tcp = sock.tcp();
-                let accepted = if data.is_empty() {
-                    0
-                } else {
-                    tls.writer()
-                        .write(data)
-                        .map_err(|e| NetError::io(&e, &what()))?
-                };
-                while tls.wants_write() {
-                    match tls.write_tls(&mut Now(tcp)) {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            return Ok(WriteStep {
-                                accepted,
-                                blocked: true,
-                            })
+                // Records already queued go first: rustls takes no more
+                // plaintext while its outgoing buffer is at its limit.
+                let mut accepted = 0;
+                loop {
+                    while tls.wants_write() {
+                        match tls.write_tls(&mut Now(tcp)) {
+                            Ok(_) => {}
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                return Ok(WriteStep {
+                                    accepted,
+                                    blocked: true,
+                                })
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(NetError::io(&e, &what())),
                         }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(NetError::io(&e, &what())),
+                    }
+                    if accepted > 0 || data.is_empty() {
+                        return Ok(WriteStep {
+                            accepted,
+                            blocked: false,
+                        });
+                    }
+                    accepted = tls
+                        .writer()
+                        .write(data)
+                        .map_err(|e| NetError::io(&e, &what()))?;
+                    if accepted == 0 {
+                        return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what()));
                     }
                 }
-                if accepted == 0 && !data.is_empty() {
-                    return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what()));
-                }
-                Ok(WriteStep {
-                    accepted,
-                    blocked: false,
-                })
             }
         }
     }
@@ -511,23 +590,27 @@ fn handshake(
     min: TlsVersion,
     budget: &Budget<'_>,
 ) -> Result<(), NetError> {
-    let what = format!("the TLS handshake with {}", peer);
+    let what = format!("doing the TLS handshake with {}", peer);
     while tls.is_handshaking() {
         if tls.wants_write() {
             flush_tls(sock, tls, budget, Op::Connect, &what)?;
             continue;
         }
         if !pump_tls(sock, tls, peer, min, budget, Op::Connect, &what)? {
-            return Err(NetError::new(
-                NetErrorKind::TlsHandshake,
-                format!(
-                    "TLS with {}: the server closed the connection during the handshake",
-                    peer
-                ),
-            ));
+            return Err(closed_in_handshake(peer));
         }
     }
     flush_tls(sock, tls, budget, Op::Connect, &what)
+}
+
+fn closed_in_handshake(peer: &str) -> NetError {
+    NetError::new(
+        NetErrorKind::TlsHandshake,
+        format!(
+            "TLS with {}: the server closed the connection during the handshake",
+            peer
+        ),
+    )
 }
 
 /// Writes every TLS record rustls has queued, waiting under `op`.

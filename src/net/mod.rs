@@ -20,11 +20,11 @@ mod tls;
 
 pub use budget::{Budget, OnCancel, Op, TimeoutOverrides, Timeouts};
 pub use cancel::Cancel;
-pub use conn::{Conn, ConnTimings, WriteStep};
+pub use conn::{Conn, ConnTimings, Handshake, WriteStep};
 pub use connect::{finish_connect, ip_literal, start_connect};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{Checkout, KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats, Reservation};
-pub use proxy::{Proxy, Route};
+pub use proxy::{Proxy, Route, TunnelAsk};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};
 
 #[cfg(test)]

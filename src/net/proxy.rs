@@ -61,27 +61,82 @@ pub(crate) fn open_tunnel(
     authority: &str,
     budget: &Budget<'_>,
 ) -> Result<(), NetError> {
-    let mut request = Vec::with_capacity(128);
-    encode_connect(&mut request, authority, proxy.authorization.as_deref())
-        .map_err(|e| NetError::new(NetErrorKind::Proxy, e.message))?;
-    conn.write_all_connecting(&request, budget)?;
-    let mut reader = ResponseReader::new(CONNECT, &CONNECT_LIMITS);
-    loop {
-        let answer = reader
-            .read_head(conn.buffered())
-            .map_err(|e| refused(proxy, authority, format!("unreadable answer: {}", e)))?;
-        if let Some((n, head)) = answer {
+    let mut ask = TunnelAsk::new(proxy, authority)?;
+    conn.write_all_connecting(ask.request(), budget)?;
+    while !ask.take_answer(conn)? {
+        if conn.fill_connecting(TunnelAsk::READ_LIMIT, budget)? == 0 {
+            return Err(ask.closed());
+        }
+    }
+    Ok(())
+}
+
+/// One CONNECT exchange, apart from how its bytes move: the request to
+/// write, then the answer read from what the connection has buffered.
+/// The blocking `open_tunnel` and the event-driven core both drive it.
+pub struct TunnelAsk {
+    request: Vec<u8>,
+    reader: ResponseReader,
+    proxy: String,
+    authority: String,
+}
+
+impl TunnelAsk {
+    /// The most a read for the answer should buffer.
+    pub const READ_LIMIT: usize = CONNECT_HEAD_LIMIT + 1;
+
+    pub fn new(proxy: &Proxy, authority: &str) -> Result<TunnelAsk, NetError> {
+        let mut request = Vec::with_capacity(128);
+        encode_connect(&mut request, authority, proxy.authorization.as_deref())
+            .map_err(|e| NetError::new(NetErrorKind::Proxy, e.message))?;
+        Ok(TunnelAsk {
+            request,
+            reader: ResponseReader::new(CONNECT, &CONNECT_LIMITS),
+            proxy: proxy.to_string(),
+            authority: authority.to_string(),
+        })
+    }
+
+    /// The CONNECT request's bytes.
+    pub fn request(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// Reads the proxy's answer from what `conn` holds: true once a 2xx
+    /// opened the tunnel, false while more bytes are needed, an error when
+    /// the proxy refused.
+    pub fn take_answer(&mut self, conn: &mut Conn) -> Result<bool, NetError> {
+        loop {
+            let answer = self
+                .reader
+                .read_head(conn.buffered())
+                .map_err(|e| self.refused(format!("unreadable answer: {}", e)))?;
+            let Some((n, head)) = answer else {
+                return Ok(false);
+            };
             conn.consume(n);
-            if reader.wants_head() {
+            if self.reader.wants_head() {
                 continue; // an interim answer
             }
-            return tunnel_verdict(&head, &reader, conn.buffered())
-                .map_err(|why| refused(proxy, authority, why));
+            return tunnel_verdict(&head, &self.reader, conn.buffered())
+                .map(|()| true)
+                .map_err(|why| self.refused(why));
         }
-        if conn.fill_connecting(CONNECT_HEAD_LIMIT + 1, budget)? == 0 {
-            let why = "closed the connection before answering".into();
-            return Err(refused(proxy, authority, why));
-        }
+    }
+
+    /// The error for a proxy that closed the connection before answering.
+    pub fn closed(&self) -> NetError {
+        self.refused("closed the connection before answering".into())
+    }
+
+    fn refused(&self, detail: String) -> NetError {
+        NetError::new(
+            NetErrorKind::Proxy,
+            format!(
+                "proxy {} refused CONNECT {}: {}",
+                self.proxy, self.authority, detail
+            ),
+        )
     }
 }
 
@@ -102,7 +157,7 @@ const CONNECT_LIMITS: Limits = Limits {
 /// Whether the final answer to CONNECT opened a tunnel: any 2xx does, and
 /// then TLS starts with the client, so a proxy that already sent more
 /// (`after`) is not a tunnel we can trust. `Err` says why not.
-pub(crate) fn tunnel_verdict(
+fn tunnel_verdict(
     head: &ResponseHead,
     reader: &ResponseReader,
     after: &[u8],
@@ -118,11 +173,4 @@ pub(crate) fn tunnel_verdict(
         return Err("bytes after its 2xx answer".into());
     }
     Ok(())
-}
-
-fn refused(proxy: &Proxy, authority: &str, detail: String) -> NetError {
-    NetError::new(
-        NetErrorKind::Proxy,
-        format!("proxy {} refused CONNECT {}: {}", proxy, authority, detail),
-    )
 }

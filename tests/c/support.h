@@ -147,4 +147,28 @@ static inline void dirty(reqivo_error *err) {
   err->message[sizeof err->message - 1] = '\0';
 }
 
+/* A TLS config trusting only the tests' CA ($REQIVO_TLS_DIR/ca.pem, made
+ * by tests/c/tls_server.py); NULL (and a failed check) without it. The
+ * caller frees it with reqivo_tls_config_free. */
+static inline const reqivo_tls_config *test_ca_tls(void) {
+  char path[512];
+  const char *dir = getenv("REQIVO_TLS_DIR");
+  snprintf(path, sizeof path, "%s/ca.pem", dir != NULL ? dir : ".");
+  FILE *f = fopen(path, "rb");
+  CHECKF(f != NULL, "cannot open %s (tests/c/run.sh sets REQIVO_TLS_DIR)", path);
+  if (f == NULL) {
+    return NULL;
+  }
+  static char pem[65536];
+  size_t n = fread(pem, 1, sizeof pem, f);
+  fclose(f);
+  reqivo_error err;
+  reqivo_tls_config_builder *b = reqivo_tls_config_builder_new();
+  reqivo_tls_config_builder_use_system_roots(b, false);
+  CHECK_EQ(reqivo_tls_config_builder_add_root_pem(b, (const uint8_t *)pem, n, &err), 0);
+  const reqivo_tls_config *cfg = reqivo_tls_config_builder_build(b, &err);
+  CHECK_OK(err);
+  return cfg;
+}
+
 #endif /* REQIVO_TEST_SUPPORT_H */

@@ -739,3 +739,47 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Drives `m` until `n` transfers have finished (bounded by `limit`):
+/// each transfer's user value and its result.
+pub fn collect(
+    m: &mut reqivo::client::multi::Multi<reqivo::client::ToResponse>,
+    n: usize,
+    limit: Duration,
+) -> Vec<(usize, Result<Response, String>)> {
+    let until = Instant::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            Instant::now() < until,
+            "only {} of {} transfers finished",
+            out.len(),
+            n
+        );
+        m.poll(Some(Duration::from_millis(100))).expect("poll");
+        while let Some(d) = m.next_done() {
+            out.push((d.user, d.result.map_err(|e| e.to_string())));
+        }
+    }
+    out
+}
+
+/// Sends each of `urls` through one multi on this thread with session
+/// `s`; the results in the order of `urls`.
+pub fn multi_get(s: &Session, urls: &[String]) -> Vec<Result<Response, String>> {
+    let mut m = reqivo::client::multi::Multi::new().unwrap();
+    let h = m.handle();
+    for (i, url) in urls.iter().enumerate() {
+        h.add(
+            s,
+            &Request::new("GET", url).unwrap(),
+            None,
+            reqivo::client::ToResponse,
+            i,
+        )
+        .unwrap();
+    }
+    let mut done = collect(&mut m, urls.len(), WAIT_MAX);
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}

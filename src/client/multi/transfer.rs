@@ -21,7 +21,8 @@ use crate::client::session::{Session, SessionConfig};
 use crate::net::poller::{unwatch, watch, Watched};
 use crate::net::{
     finish_connect, ip_literal, resolver, start_connect, Budget, Cancel, Checkout, Conn,
-    ConnTimings, Lease, NetError, NetErrorKind, Op, Pool, Reservation, Timeouts,
+    ConnTimings, Handshake, Lease, NetError, NetErrorKind, Op, Pool, Reservation, Route, Timeouts,
+    TlsConfig, TunnelAsk,
 };
 use crate::proto::{encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader};
 
@@ -76,6 +77,15 @@ enum Phase {
         addr: SocketAddr,
         rest: VecDeque<SocketAddr>,
         dns_done: Option<Instant>,
+    },
+    /// A slot is reserved and the socket connected; the proxy's tunnel
+    /// (the CONNECT and how much of it is written) and TLS come next.
+    Opening {
+        slot: Reservation,
+        conn: Conn,
+        tunnel: Option<Box<(TunnelAsk, usize)>>,
+        /// TLS to start once the tunnel is open: the origin's name and config.
+        tls_after_tunnel: Option<(String, Arc<TlsConfig>)>,
     },
     Exchange(Box<Exchange>),
     Over,
@@ -284,6 +294,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                         return Ok(step);
                     }
                 }
+                Phase::Opening { .. } => {
+                    if let Some(step) = self.step_opening(ctx)? {
+                        return Ok(step);
+                    }
+                }
                 Phase::Exchange(_) => {
                     if let Some(step) = self.step_exchange(ctx)? {
                         return Ok(step);
@@ -330,16 +345,6 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let proxy = self.chain.proxy(cfg, req);
         let url = self.chain.url(req);
         let key = pool_key(url, cfg.tls.as_ref(), proxy);
-        if key.tls.is_some() || proxy.is_some() {
-            return Err(ClientError::new(
-                crate::client::ClientErrorKind::InvalidArgument,
-                format!(
-                    "{}: https and proxies do not go through a multi yet; \
-                     send it with reqivo_session_send",
-                    url
-                ),
-            ));
-        }
         if self.out.is_empty() {
             let mut number = itoa::Buffer::new();
             let headers = self
@@ -363,12 +368,17 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 Ok(None)
             }
             Checkout::Reserved(slot) => {
-                let literal = ip_literal(key.host, key.port);
+                // A tunnel's connection is dialled to its proxy.
+                let (host, port) = match &key.route {
+                    Route::Tunnel(p) => (p.host.as_str(), p.port),
+                    Route::Direct | Route::Forward => (key.host, key.port),
+                };
+                let literal = ip_literal(host, port);
                 if literal.is_none() {
                     let (weak, key_no, gen) = (self.weak.clone(), ctx.key, self.gen);
                     resolver::resolve(
-                        key.host,
-                        key.port,
+                        host,
+                        port,
                         Box::new(move |answer| super::deliver_answer(&weak, key_no, gen, answer)),
                     )?;
                 }
@@ -452,7 +462,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 let since = |i: Instant| i.saturating_duration_since(self.started);
                 self.timings.dns = dns_done.map(since).unwrap_or_default();
                 self.timings.connect = since(timings.connected);
-                self.begin_exchange(slot.fill(conn));
+                self.phase = self.open(slot, conn)?;
                 Ok(None)
             }
             Err(e) if rest.is_empty() => Err(e.into()),
@@ -461,6 +471,123 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 Ok(None)
             }
         }
+    }
+
+    /// The socket is connected: a proxy tunnel and TLS come next, if the
+    /// hop's route has them.
+    fn open(&mut self, slot: Reservation, mut conn: Conn) -> Result<Phase, NetError> {
+        let (cfg, req) = (&self.cfg, &self.req);
+        let key = pool_key(
+            self.chain.url(req),
+            cfg.tls.as_ref(),
+            self.chain.proxy(cfg, req),
+        );
+        let tunnel = match &key.route {
+            Route::Tunnel(proxy) => {
+                conn.via_proxy(key.host, key.port);
+                let authority = format!("{}:{}", key.host, key.port);
+                Some(Box::new((TunnelAsk::new(proxy, &authority)?, 0)))
+            }
+            Route::Direct | Route::Forward => None,
+        };
+        let tls = match (&key.tls, &tunnel) {
+            (Some(tls), None) => {
+                conn = conn.begin_tls(key.host, tls)?;
+                None
+            }
+            (tls, _) => tls.clone().map(|t| (key.host.to_string(), t)),
+        };
+        self.deadline = None;
+        self.progress(Op::Connect);
+        Ok(Phase::Opening {
+            slot,
+            conn,
+            tunnel,
+            tls_after_tunnel: tls,
+        })
+    }
+
+    /// Sets up a connected socket: the CONNECT exchange with a proxy, then
+    /// the TLS handshake, each wait under the connect timeout.
+    fn step_opening(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+        let Phase::Opening { conn, tunnel, .. } = &mut self.phase else {
+            unreachable!()
+        };
+        let (read, write, what) = loop {
+            if let Some(ask) = tunnel {
+                let (ask, written) = &mut **ask;
+                if *written < ask.request().len() {
+                    let step = conn.try_write(&ask.request()[*written..])?;
+                    *written += step.accepted;
+                    if step.blocked {
+                        break (false, true, "sending CONNECT to the proxy");
+                    }
+                    continue;
+                }
+                if ask.take_answer(conn)? {
+                    *tunnel = None;
+                    self.tunnel_opened()?;
+                    return Ok(None);
+                }
+                match conn.try_fill(TunnelAsk::READ_LIMIT)? {
+                    None => break (true, false, "waiting for the proxy's answer to CONNECT"),
+                    Some(0) => return Err(ask.closed().into()),
+                    Some(_) => continue,
+                }
+            }
+            match conn.try_handshake()? {
+                Handshake::Done => {
+                    self.opened();
+                    return Ok(None);
+                }
+                Handshake::WantRead => break (true, false, "doing the TLS handshake"),
+                Handshake::WantWrite => break (false, true, "doing the TLS handshake"),
+            }
+        };
+        watch(
+            ctx.poller,
+            &mut self.watching,
+            conn.fd(),
+            ctx.key,
+            read,
+            write,
+        )
+        .map_err(|e| NetError::io(&e, "watching a socket"))?;
+        Ok(Some(self.wait(Op::Connect, what)?))
+    }
+
+    /// The proxy opened the tunnel: TLS with the origin starts inside it.
+    fn tunnel_opened(&mut self) -> Result<(), NetError> {
+        let Phase::Opening {
+            slot,
+            conn,
+            tls_after_tunnel: Some((host, tls)),
+            ..
+        } = std::mem::replace(&mut self.phase, Phase::Over)
+        else {
+            unreachable!("only https goes through a tunnel")
+        };
+        self.phase = Phase::Opening {
+            slot,
+            conn: conn.begin_tls(&host, &tls)?,
+            tunnel: None,
+            tls_after_tunnel: None,
+        };
+        self.deadline = None;
+        self.progress(Op::Connect);
+        Ok(())
+    }
+
+    /// The connection is set up: the exchange starts on it.
+    fn opened(&mut self) {
+        let Phase::Opening { slot, conn, .. } = std::mem::replace(&mut self.phase, Phase::Over)
+        else {
+            unreachable!()
+        };
+        if let Some(at) = conn.timings.tls_done {
+            self.timings.tls = at.saturating_duration_since(self.started);
+        }
+        self.begin_exchange(slot.fill(conn));
     }
 
     fn begin_exchange(&mut self, lease: Lease) {
@@ -521,7 +648,9 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         };
         let conn = ex.lease.conn();
         let (mut wrote, mut blocked, mut finished) = (false, false, false);
-        while ex.written < self.out.len() {
+        // Over TLS, records rustls holds after a write that stopped halfway
+        // go out before the request counts as sent.
+        while ex.written < self.out.len() || conn.wants_flush() {
             let step = conn.try_write(&self.out[ex.written..])?;
             ex.written += step.accepted;
             wrote |= step.accepted > 0;
@@ -538,7 +667,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 blocked = true;
                 break;
             }
-            finished = ex.written == self.out.len();
+            finished = ex.written == self.out.len() && !conn.wants_flush();
         }
         if blocked {
             if wrote {
