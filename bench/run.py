@@ -8,10 +8,15 @@ log off; stub_status), builds the clients, runs each of them pinned to
 CPU 1, one at a time, and writes bench/REPORT.md (and the raw results to
 build/bench/results.json). nginx is stopped on every exit path. The
 ws_deflate phase has its own server instead of nginx: gorilla/websocket
-(bench/go/ws.go) on CPU 0, stopped at the end of the phase and on exit.
+(bench/go/ws.go) on CPU 0, stopped at the end of the phase and on exit;
+so has multi_hold (issue 20): `gobench holdserver` (bench/go/hold.go),
+which holds every request 1 s, for thousands of transfers at once from
+reqivo's multi API, libcurl's multi_socket and Go net/http (multi_small
+runs reqivo's and libcurl's multi and wrk against nginx /small).
 
     python3 bench/run.py [--reps N] [--quick] [--clients raw,reqivo-c,...]
-                         [--phases small,big,...] [--report PATH]
+                         [--phases small,big,...] [--report PATH] [--merge]
+                         [--note TEXT]
 """
 import argparse
 import atexit
@@ -40,12 +45,24 @@ WWW = B / "www"
 TLS = B / "tls"
 NGX = B / "nginx"
 VENV = B / "venv"
-REL = ROOT / "target" / "release"
+# BENCH_REQIVO_TREE: measure the library of another checkout (its
+# target/release and include/), e.g. a clone of a commit while this working
+# tree is being edited. The C clients and Ruby use it; the Go clients link
+# this checkout's library (bindings/go, -tags reqivo_tree) all the same.
+REQIVO_TREE = Path(os.environ.get("BENCH_REQIVO_TREE") or ROOT).resolve()
+REL = REQIVO_TREE / "target" / "release"
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
-PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "ws_deflate", "allocs", "callgrind", "syscalls"]
+PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "ws_deflate", "multi_hold", "multi_small",
+          "allocs", "callgrind", "syscalls"]
+
+# multi_hold: transfers started at once, each on its own connection, all
+# held 1 s by the server (issue 20); --quick: the first only.
+MULTI_HOLD_SIZES = [1000, 5000, 10000]
+# multi_small: transfers kept in flight over as many kept-alive connections.
+MULTI_SMALL_CONC = 64
 
 # ws_deflate: message sizes, and messages per run of each (the same
 # 128 MiB of payload per run; --quick: 16 MiB).
@@ -240,7 +257,7 @@ http {{
 
 
 class Client:
-    def __init__(self, cid, label, argv, env=None, skip=None, c_api=False, ws=False, ws_only=False):
+    def __init__(self, cid, label, argv, env=None, skip=None, c_api=False, ws=False, ws_only=False, multi=False):
         self.id = cid
         self.label = label
         self.argv_prefix = argv
@@ -250,6 +267,8 @@ class Client:
         self.skip_phase = {}  # phase -> reason
         self.ws = ws or ws_only  # has the ws mode (phase ws_deflate)
         self.ws_only = ws_only  # a WebSocket client only: no HTTP phase
+        self.multi = multi  # a client of the multi phases only (issue 20)
+        self.multi_phases = {"multi_hold", "multi_small"}  # which of them
 
     def argv(self, mode, url, count, warm=None):
         a = list(self.argv_prefix) + [mode, url, str(count)]
@@ -280,8 +299,8 @@ def build_clients(args):
     curl_skip = cbuild("curl_bench", "curl_bench.c", ["-lcurl"])
     reqivo_skip = lib_skip
     if not reqivo_skip:
-        base = ["-I" + str(ROOT / "include"), "-L" + str(REL), "-lreqivo", "-Wl,-rpath," + str(REL)]
-        header = (ROOT / "include" / "reqivo.h").read_text()
+        base = ["-I" + str(REQIVO_TREE / "include"), "-L" + str(REL), "-lreqivo", "-Wl,-rpath," + str(REL)]
+        header = (REQIVO_TREE / "include" / "reqivo.h").read_text()
         reqivo_skip = "no TLS configuration API"
         if "reqivo_tls_config_builder_add_root_pem" in header and "reqivo_session_set_tls" in header:
             reqivo_skip = cbuild("reqivo_bench", "reqivo_bench.c", ["-DBENCH_HAVE_TLS_API"] + base)
@@ -297,6 +316,18 @@ def build_clients(args):
         Client("reqivo-c", "reqivo (C API)", [str(B / "reqivo_bench")], skip=reqivo_skip, c_api=True, ws=True),
         Client("curl", "libcurl easy", [str(B / "curl_bench")], skip=curl_skip, c_api=True),
     ]
+
+    # The multi phases (issue 20): event-driven clients on one thread.
+    mr_skip = lib_skip
+    if not mr_skip:
+        if "reqivo_multi_poll" not in (REQIVO_TREE / "include" / "reqivo.h").read_text():
+            mr_skip = "include/reqivo.h has no multi API"
+        else:
+            mr_skip = cbuild("multi_reqivo", "multi_reqivo.c", base)
+    clients.append(Client("reqivo-multi", "reqivo multi (C API)", [str(B / "multi_reqivo")], skip=mr_skip,
+                          multi=True))
+    clients.append(Client("curl-multi", "libcurl multi_socket + epoll", [str(B / "multi_curl")],
+                          skip=cbuild("multi_curl", "multi_curl.c", ["-lcurl"]), multi=True))
 
     # Go: one program, four clients (gorilla: the ws_deflate phase only).
     go = shutil.which("go")
@@ -317,6 +348,15 @@ def build_clients(args):
     clients.append(Client("go-nethttp", "Go net/http", [str(B / "gobench"), "nethttp"], skip=go_skip))
     clients.append(Client("go-gorilla", "gorilla/websocket client (Go)", [str(B / "gobench"), "gorilla"],
                           skip=go_skip, ws_only=True))
+    go_multi = Client("go-nethttp-multi", "Go net/http (a goroutine each)", [str(B / "gobench"), "multi"],
+                      skip=go_skip, multi=True)
+    go_multi.multi_phases = {"multi_hold"}
+    clients.append(go_multi)
+    wrk = shutil.which("wrk")
+    wrk_c = Client("wrk", "wrk -t1 -c%d" % MULTI_SMALL_CONC, [wrk or "wrk"],
+                   skip=None if wrk else "wrk not installed (apt package wrk)", multi=True)
+    wrk_c.multi_phases = {"multi_small"}
+    clients.append(wrk_c)
 
     # Ruby.
     ruby = shutil.which("ruby")
@@ -468,7 +508,7 @@ def run_phases(runner, clients, args):
     phases = args.phases.split(",") if args.phases else PHASES
     reps = args.reps
     reps_mem = min(reps, 3)  # hold and huge barely vary
-    active = [c for c in clients if not c.skip and not c.ws_only]
+    active = [c for c in clients if not c.skip and not c.ws_only and not c.multi]
 
     def each(phase, fn):
         if phase not in phases:
@@ -514,6 +554,9 @@ def run_phases(runner, clients, args):
         fmt=lambda r: "%8.0f new conn/s  conns %d" % (r["data"]["n"] / r["data"]["secs"], r["conns"])))
 
     each("ws_deflate", lambda: ws_deflate(runner, [c for c in clients if not c.skip and c.ws], args))
+    multi = [c for c in clients if not c.skip and c.multi]
+    each("multi_hold", lambda: multi_hold(runner, [c for c in multi if "multi_hold" in c.multi_phases], args))
+    each("multi_small", lambda: multi_small(runner, [c for c in multi if "multi_small" in c.multi_phases], args))
 
     def allocs():
         n = 2000
@@ -607,16 +650,18 @@ def run_phases(runner, clients, args):
 
 
 class WsServer:
-    """gobench wsserver: gorilla/websocket with compression, on CPU 0."""
+    """gobench wsserver: gorilla/websocket with compression, on CPU 0 (or
+    another gobench server: `holdserver`, for multi_hold)."""
 
-    def __init__(self):
+    def __init__(self, sub="wsserver"):
         self.port = free_port()
         self.proc = None
-        self.log = B / "wsserver.log"
+        self.sub = sub
+        self.log = B / (sub + ".log")
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, str(B / "gobench"), "wsserver", "127.0.0.1:%d" % self.port],
+            ["taskset", "-c", SERVER_CPU, str(B / "gobench"), self.sub, "127.0.0.1:%d" % self.port],
             stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -625,9 +670,9 @@ class WsServer:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    sys.exit("wsserver exited: " + self.log.read_text())
+                    sys.exit("%s exited: %s" % (self.sub, self.log.read_text()))
                 time.sleep(0.05)
-        sys.exit("wsserver did not start")
+        sys.exit("%s did not start" % self.sub)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -642,9 +687,9 @@ class WsServer:
     def url(self, size):
         return "ws://127.0.0.1:%d/ws?size=%d" % (self.port, size)
 
-    def stats(self):
+    def stats(self, path="/stats"):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        c.request("GET", "/stats", headers={"Connection": "close"})
+        c.request("GET", path, headers={"Connection": "close"})
         body = c.getresponse().read()
         c.close()
         return json.loads(body)
@@ -735,6 +780,119 @@ def ws_deflate(runner, clients, args):
                 log("   %-14s profile: %s" % (c.id, ", ".join("%.0f%% %s" % (p, f[:60]) for p, _, f in top[:4])))
     finally:
         srv.stop()
+
+
+def settle_hold(srv, limit=15):
+    """Waits (at most `limit` s) until the hold server has no connection of
+    the last run open, so that a run does not pay for its predecessor's
+    closes on the server's core."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        try:
+            if srv.stats("/open")["open"] <= 0:
+                return True
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def multi_hold(runner, clients, args):
+    """C transfers at once, each on its own connection, held 1 s by the
+    server (issue 20): wall, CPU, peak RSS, threads, descriptors, successes."""
+    if not clients:
+        log("   no client: skipped")
+        return
+    srv = WsServer("holdserver")
+    atexit.register(srv.stop)
+    srv.start()
+    srv.stats()  # start counting afresh
+    url = "http://127.0.0.1:%d/hold" % srv.port
+    sizes = MULTI_HOLD_SIZES[:1] if args.quick else MULTI_HOLD_SIZES
+    load0 = loadavg()
+    log("   hold server (gobench holdserver) on 127.0.0.1:%d, CPU %s; C = %s" % (
+        srv.port, SERVER_CPU, ", ".join(map(str, sizes))))
+    try:
+        for rep in range(1, min(args.reps, 3) + 1):
+            for n in sizes:
+                for c in clients:
+                    if not settle_hold(srv):
+                        log("   warning: the hold server still has connections of the last run open")
+                    rec = runner.run(c, "multi_hold", rep, "hold", url, n, timeout=120)
+                    rec["size"] = n
+                    try:
+                        rec["server"] = srv.stats()
+                    except (OSError, ValueError) as e:
+                        rec["server"] = None
+                        log("   no server statistics: %s" % e)
+                    d, sv = rec.get("data") or {}, rec["server"] or {}
+                    if "error" in rec:
+                        log("   %-16s C=%-6d rep %d: FAILED %s" % (c.id, n, rep, rec["error"]))
+                        continue
+                    log("   %-16s C=%-6d rep %d: %5.2f s wall  %5.2f s CPU (u %.2f s %.2f)  peak RSS %4.0f MiB  "
+                        "threads %d  fds %d  ok %d/%d%s  server: %s conns, %s held at once" % (
+                            c.id, n, rep, d["secs"], (d["utime_us"] + d["stime_us"]) / 1e6, d["utime_us"] / 1e6,
+                            d["stime_us"] / 1e6, d["hwm_kb"] / 1024, d["threads_peak"], d["fds_peak"], d["ok"], n,
+                            (" (first error: %s)" % d["first_error"]) if d.get("first_error") else "",
+                            sv.get("accepted", "?"), sv.get("peak_held", "?")))
+    finally:
+        srv.stop()
+    runner.results.append({"client": "-", "phase": "multi_load", "which": "multi_hold",
+                           "value": [load0, loadavg()]})
+
+
+def run_wrk(runner, c, rep, url, dur):
+    """wrk -t1 -cK -dDUR URL, recorded like a client's run: its own count
+    and duration, the whole process's CPU time from wait4."""
+    argv = ["taskset", "-c", CLIENT_CPU] + c.argv_prefix + ["-t1", "-c%d" % MULTI_SMALL_CONC, "-d" + dur, url]
+    a0 = runner.ngx.accepts()
+    rc, out, err, ru, timed_out = runner.spawn(argv, dict(runner.base_env), 60 + float(dur[:-1]))
+    a1 = runner.ngx.accepts()
+    rec = {"client": c.id, "phase": "multi_small", "rep": rep, "mode": "wrk", "url": url, "count": dur, "rc": rc,
+           "conns": a1 - a0 - runner.stub_overhead, "child_utime_s": ru.ru_utime, "child_stime_s": ru.ru_stime,
+           "child_maxrss_kb": ru.ru_maxrss, "stdout": out[-2000:], "stderr_tail": err[-2000:]}
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
+    if timed_out:
+        rec["error"] = "timed out"
+    elif rc != 0 or not m:
+        rec["error"] = ((err or out).strip().splitlines() or ["exit %d" % rc])[-1][:300]
+    else:
+        secs = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+        rec["data"] = {"client": "wrk", "mode": "small", "n": int(m.group(1)), "secs": secs,
+                       "utime_us": ru.ru_utime * 1e6, "stime_us": ru.ru_stime * 1e6, "whole_process": True,
+                       "lib_version": first_line([c.argv_prefix[0], "--version"]).split(" Copyright")[0]}
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        sock = re.search(r"Socket errors: (.*)", out)
+        if bad or sock:
+            rec["error"] = "wrk: " + "; ".join(x.group(0) for x in (bad, sock) if x)
+    rec.setdefault("data", None)
+    runner.results.append(rec)
+    return rec
+
+
+def multi_small(runner, clients, args):
+    """/small with K transfers in flight over K kept-alive connections (issue 20)."""
+    if not clients:
+        log("   no client: skipped")
+        return
+    url = runner.ngx.url("small")
+    dur = "1s" if args.quick else "5s"
+    load0 = loadavg()
+    for rep in range(1, args.reps + 1):
+        for c in clients:
+            if c.id == "wrk":
+                rec = run_wrk(runner, c, rep, url, dur)
+            else:
+                rec = runner.run(c, "multi_small", rep, "small", url, dur, warm=str(MULTI_SMALL_CONC), timeout=90)
+            if "error" in rec:
+                log("   %-16s rep %d: FAILED %s" % (c.id, rep, rec["error"]))
+                continue
+            d = rec["data"]
+            log("   %-16s rep %d: %8.0f req/s  %5.1f us CPU/req (u %.1f s %.1f)%s  conns %d" % (
+                c.id, rep, d["n"] / d["secs"], (d["utime_us"] + d["stime_us"]) / d["n"], d["utime_us"] / d["n"],
+                d["stime_us"] / d["n"], " (whole process)" if d.get("whole_process") else "", rec["conns"]))
+    runner.results.append({"client": "-", "phase": "multi_load", "which": "multi_small",
+                           "value": [load0, loadavg()]})
 
 
 def perf_top(data, n=10):
@@ -837,8 +995,10 @@ class Report:
         self.r = runner.results
         self.clients = clients
         self.all_clients = clients
-        # the HTTP tables: WebSocket-only clients (gorilla) have no row there
-        self.clients = [c for c in clients if not c.ws_only]
+        # the HTTP tables: WebSocket-only clients (gorilla) and the multi
+        # phases' clients have no row there
+        self.clients = [c for c in clients if not c.ws_only and not c.multi]
+        self.wanted = set(args.phases.split(",")) if args.phases else set(PHASES)
         self.notes = notes
         self.args = args
         self.started = started
@@ -898,7 +1058,14 @@ class Report:
         v = self.vals(c.id, phase, f)
         return cell(v, fmt) if v else self.why(c, phase)
 
+    def want(self, *phases):
+        """A section is written when one of its phases was asked for."""
+        return any(p in self.wanted for p in phases)
+
     def write(self, path):
+        if self.args.merge and Path(path).exists():
+            self.merge(path)
+            return
         L = []
         now = self.started
         cpu_model = "?"
@@ -922,6 +1089,8 @@ class Report:
                  "clients interleaved within each repetition; a cell is the median, `±x%%` is half the range "
                  "(max − min) over the median" % (self.args.reps, min(self.args.reps, 3)))
         L.append("- Versions: " + "; ".join(self.versions()))
+        if self.args.note:
+            L.append("- Note: " + self.args.note)
         if float(self.load[0].split()[0]) >= 0.5:
             L.append("")
             L.append("> **The machine was not idle** (load average %s when the run started): wall-clock figures "
@@ -934,6 +1103,7 @@ class Report:
         def base(cid, phase, f):
             return self.metric(cid, phase, f) if cid in ids else None
 
+        at = len(L)
         L.append("## /small (100 B) over HTTP, one kept-alive connection")
         L.append("")
         L.append("| client | req/s | × raw | × curl | CPU µs/req (user + sys) | user µs/req | user × curl | "
@@ -965,6 +1135,9 @@ class Report:
                  "left out." % (how, "100/600" if self.args.quick else "200/2,200"))
         L.append("")
 
+        if not self.want("small", "syscalls"):
+            del L[at:]
+        at = len(L)
         L.append("## Throughput and memory")
         L.append("")
         L.append("| client | /big (1 MiB) MB/s | × raw | × curl | /big page faults/req | "
@@ -992,6 +1165,9 @@ class Report:
                      "2,000" if self.args.quick else "10,000", (WWW / "json").stat().st_size))
         L.append("")
 
+        if not self.want("big", "huge", "hold"):
+            del L[at:]
+        at = len(L)
         L.append("## HTTPS (TLS 1.3, ECDSA P-256 certificate from the run's own CA)")
         L.append("")
         L.append("| client | keep-alive /small req/s | × raw | × curl | CPU µs/req | new connections/s "
@@ -1014,8 +1190,12 @@ class Report:
                  "`Request.Close`).")
         L.append("")
 
+        if not self.want("https_ka", "https_new"):
+            del L[at:]
         L.extend(self.ws_section())
+        L.extend(self.multi_section())
 
+        at = len(L)
         L.append("## Cost per keep-alive /small request")
         L.append("")
         L.append("| client | malloc-family calls/req | bytes requested/req | runtime objects/req | "
@@ -1044,7 +1224,10 @@ class Report:
                      "1,000" if self.args.quick else "2,000", "100" if self.args.quick else "200"))
         L.append("")
 
-        L.extend(self.targets())
+        if not self.want("allocs", "callgrind"):
+            del L[at:]
+        if self.want("small", "big", "huge", "hold", "https_ka", "https_new", "allocs", "callgrind", "syscalls"):
+            L.extend(self.targets())
         L.extend(self.functions())
         L.extend(self.skips())
         L.append("## Method")
@@ -1078,10 +1261,12 @@ class Report:
             d = x.get("data") or {}
             if d.get("lib_version"):
                 rv[x["client"]] = d["lib_version"]
-        rc, commit = sh(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
-        v.append("reqivo %s (git %s, %s)" % (rv.get("reqivo-c", "?"), commit.strip(), first_line(["rustc", "--version"])))
+        rc, commit = sh(["git", "-C", str(REQIVO_TREE), "describe", "--always", "--dirty"])
+        v.append("reqivo %s (git %s%s, %s)" % (
+            rv.get("reqivo-c") or rv.get("reqivo-multi") or "?", commit.strip(),
+            "" if REQIVO_TREE == ROOT else ", built in " + str(REQIVO_TREE), first_line(["rustc", "--version"])))
         v.append("nginx %s" % self.nginx_version())
-        v.append(rv.get("curl", "libcurl ?"))
+        v.append(rv.get("curl") or rv.get("curl-multi") or "libcurl ?")
         v.append(first_line(["openssl", "version"]))
         v.append(first_line(["go", "version"]).replace("go version ", ""))
         if "go-gorilla" in rv:
@@ -1287,6 +1472,223 @@ class Report:
         L.extend(WS_NOTE)
         return L
 
+    def merge(self, path):
+        """--merge: replaces (or adds) in the report at `path` only the
+        sections of the phases this run measured that have a section of
+        their own (ws_deflate; multi_hold and multi_small), leaving the rest
+        of it as it was."""
+        text = Path(path).read_text().rstrip("\n").split("\n")
+        secs = [x for x in (self.ws_section(), self.multi_section()) if x]
+        if not secs:
+            log("   --merge: no section of its own among the phases run; %s left as it was" % path)
+            return
+        for sec in secs:
+            title = sec[0]
+            body = sec[:-1] if sec[-1] == "" else sec
+            if title in text:
+                i = text.index(title)
+                j = next((k for k in range(i + 1, len(text)) if text[k].startswith("## ")), len(text))
+                text[i:j] = body + [""]
+            else:
+                j = next((k for k, line in enumerate(text) if line in (
+                    "## Cost per keep-alive /small request", "## Targets (issue 11)", "## Method")), len(text))
+                text[j:j] = body + [""]
+        Path(path).write_text("\n".join(text) + "\n")
+
+    def multi_vals(self, cid, phase, f, size=None):
+        recs = [x for x in self.recs(cid, phase) if size is None or x.get("size") == size]
+        return self.vals(cid, phase, f, recs)
+
+    def multi_section(self):
+        if not any(x["phase"] in ("multi_hold", "multi_small") for x in self.r):
+            return []
+        mc = {c.id: c for c in self.all_clients if c.multi}
+        R, CU, GO, WRK = "reqivo-multi", "curl-multi", "go-nethttp-multi", "wrk"
+        label = {k: c.label for k, c in mc.items()}
+        L = ["## Event-driven multi API: many transfers on one thread (issue 20)", ""]
+        loads = {x["which"]: x["value"] for x in self.r if x["phase"] == "multi_load"}
+        rv = {}
+        for x in self.r:
+            d = x.get("data") or {}
+            if d.get("lib_version") and x["client"] in mc:
+                rv[x["client"]] = d["lib_version"]
+        rc, commit = sh(["git", "-C", str(REQIVO_TREE), "describe", "--always", "--dirty"])
+        reps = {"multi_hold": min(self.args.reps, 3), "multi_small": self.args.reps}
+        L.append("- Date: %s; %s; clients interleaved within each repetition; a cell is the median, `±x%%` half "
+                 "the range over the median" % (
+                     self.started.strftime("%Y-%m-%d %H:%M UTC"),
+                     ", ".join("%s %d repetitions" % (p, reps[p]) for p in ("multi_hold", "multi_small")
+                               if p in loads)))
+        L.append("- Library: reqivo %s, git %s%s; %s; %s; %s" % (
+            rv.get(R, "?"), commit.strip() or "?",
+            "" if REQIVO_TREE == ROOT else " (built in %s, not this working tree)" % REQIVO_TREE,
+            rv.get(CU, "libcurl ?"), rv.get(GO, "Go ?").replace(" net/http", ""), rv.get(WRK, "wrk ?")))
+        L.append("- Load average (1, 5, 15 min): " + "; ".join(
+            "%s %s at the start, %s at the end" % (k, v[0], v[1]) for k, v in loads.items()))
+        L.append("- Noise: 2 cores, the server pinned to CPU %s and each client to CPU %s, but nothing keeps other "
+                 "work off them: wall times and req/s move with whatever else runs (the load averages above), CPU "
+                 "times and memory much less.%s" % (SERVER_CPU, CLIENT_CPU,
+                                                   (" " + self.args.note) if self.args.note else ""))
+        L.append("")
+
+        def mcell(cid, phase, f, size=None, fmt="{:,.2f}"):
+            v = self.multi_vals(cid, phase, f, size)
+            if v:
+                return cell(v, fmt)
+            c = mc.get(cid)
+            return self.why(c, phase) if c else "—"
+
+        def status(ok):
+            return "n/a" if ok is None else ("**met**" if ok else "**missed**")
+
+        wall = lambda d, x: d["secs"]
+        cpu = lambda d, x: (d["utime_us"] + d["stime_us"]) / 1e6
+        rss = lambda d, x: d["hwm_kb"] / 1024
+        sizes = sorted({x["size"] for x in self.r if x["phase"] == "multi_hold" and "size" in x})
+        hold_clients = [mc[k] for k in (R, CU, GO) if k in mc]
+        for n in sizes:
+            L.append("### %s transfers at once, each on its own connection, held 1 s by the server" % "{:,}".format(n))
+            L.append("")
+            L.append("| client | wall s | CPU s (user + sys) | peak RSS MiB | threads (peak) | descriptors at peak | "
+                     "ok / C | server: connections, most held at once |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+            for c in hold_clients:
+                recs = [x for x in self.recs(c.id, "multi_hold") if x.get("size") == n]
+                if not recs:
+                    errs = [x["error"] for x in self.r if x["client"] == c.id and x["phase"] == "multi_hold" and
+                            x.get("size") == n and "error" in x]
+                    L.append("| %s | %s | — | — | — | — | — | — |" % (
+                        c.label, ("failed: " + errs[0][:160].replace("|", "/")) if errs else self.why(c, "multi_hold")))
+                    continue
+                u = med(self.multi_vals(c.id, "multi_hold", lambda d, x: d["utime_us"] / 1e6, n))
+                sy = med(self.multi_vals(c.id, "multi_hold", lambda d, x: d["stime_us"] / 1e6, n))
+                thr = sorted({x["data"]["threads_peak"] for x in recs})
+                fds = [x["data"]["fds_peak"] for x in recs]
+                oks = [x["data"]["ok"] for x in recs]
+                nfail = sum(1 for x in self.r if x["client"] == c.id and x["phase"] == "multi_hold" and
+                            x.get("size") == n and "error" in x)
+                ok_s = ("{:,}/{:,}".format(min(oks), n) if len(set(oks)) == 1 else
+                        "{:,}–{:,}/{:,}".format(min(oks), max(oks), n)) + (
+                            " (+%d run%s failed)" % (nfail, "s" if nfail > 1 else "") if nfail else "")
+                srv = [x.get("server") or {} for x in recs]
+                acc = sorted({v.get("accepted", -1) for v in srv})
+                held = sorted({v.get("peak_held", -1) for v in srv})
+                L.append("| %s | %s | %s (%.2f + %.2f) | %s | %s | %s | %s | %s, %s |" % (
+                    c.label, mcell(c.id, "multi_hold", wall, n), mcell(c.id, "multi_hold", cpu, n), u, sy,
+                    mcell(c.id, "multi_hold", rss, n, "{:,.0f}"), "–".join(map(str, thr)),
+                    "{:,}".format(max(fds)), ok_s, "–".join("{:,}".format(a) for a in (acc[0], acc[-1])[:len(acc)]),
+                    "–".join("{:,}".format(h) for h in (held[0], held[-1])[:len(held)])))
+            L.append("")
+            m = lambda cid, f: med(self.multi_vals(cid, "multi_hold", f, n))
+            rw, cw, gw = m(R, wall), m(CU, wall), m(GO, wall)
+            rc_, cc_, gc_ = m(R, cpu), m(CU, cpu), m(GO, cpu)
+            rr, cr = m(R, rss), m(CU, rss)
+            rrecs = [x for x in self.recs(R, "multi_hold") if x.get("size") == n]
+            L.append("| target (reqivo multi, C = %s) | measured | ratio | status |" % "{:,}".format(n))
+            L.append("|---|---|---:|---|")
+            fast = min((v, k) for v, k in ((cw, CU), (gw, GO)) if v is not None) if (cw or gw) else None
+            L.append("| wall ≤ the faster of libcurl multi and Go | %s | %s | %s |" % (
+                "%.2f s vs %.2f s (%s)" % (rw, fast[0], label[fast[1]]) if rw and fast else "not measured",
+                ratio(rw, fast[0]) if rw and fast else "—", status(rw <= fast[0] if rw and fast else None)))
+            L.append("| CPU ≤ 0.5× libcurl multi's | %s | %s | %s |" % (
+                "%.3f s vs 0.5 × %.3f s" % (rc_, cc_) if rc_ is not None and cc_ else "not measured",
+                ratio(rc_, cc_) if rc_ is not None and cc_ else "—",
+                status(rc_ <= 0.5 * cc_ if rc_ is not None and cc_ else None)))
+            L.append("| CPU ≤ Go's | %s | %s | %s |" % (
+                "%.3f s vs %.3f s" % (rc_, gc_) if rc_ is not None and gc_ else "not measured",
+                ratio(rc_, gc_) if rc_ is not None and gc_ else "—",
+                status(rc_ <= gc_ if rc_ is not None and gc_ else None)))
+            L.append("| peak RSS ≤ libcurl multi's | %s | %s | %s |" % (
+                "%.0f MiB vs %.0f MiB" % (rr, cr) if rr and cr else "not measured",
+                ratio(rr, cr) if rr and cr else "—", status(rr <= cr if rr and cr else None)))
+            thr = [x["data"]["threads_peak"] for x in rrecs]
+            L.append("| threads: 1 | %s | — | %s |" % (
+                "%d at most (every run)" % max(thr) if thr else "not measured",
+                status(max(thr) == 1 if thr else None)))
+            fds = [x["data"]["fds_peak"] for x in rrecs]
+            L.append("| descriptors ≤ connections + 8 | %s | — | %s |" % (
+                "{:,} at most vs {:,} + 8".format(max(fds), n) if fds else "not measured",
+                status(max(fds) <= n + 8 if fds else None)))
+            oks = [x["data"]["ok"] for x in rrecs]
+            failed_runs = [x for x in self.r if x["client"] == R and x["phase"] == "multi_hold" and
+                           x.get("size") == n and "error" in x]
+            L.append("| every transfer a 200 | %s | — | %s |" % (
+                ("{:,}/{:,} in the worst run".format(min(oks), n) if oks else "no run finished") +
+                (", %d run(s) failed" % len(failed_runs) if failed_runs else ""),
+                status(bool(oks) and min(oks) == n and not failed_runs) if oks or failed_runs else "n/a"))
+            L.append("")
+        if sizes:
+            L.append("Each run: one process on CPU %s starts C GETs of `http://127.0.0.1:PORT/hold` at once (the "
+                     "server, `gobench holdserver` on CPU %s, holds each 1 s, then answers 200 with 100 bytes); the "
+                     "client waits for all C (at most 60 s, then it fails). Wall: first add to last response. CPU: "
+                     "getrusage(RUSAGE_SELF) user + system over that time, every thread, less what the samples "
+                     "below cost. Peak RSS: VmHWM at the end (the whole process). Threads and descriptors: "
+                     "/proc/self/status `Threads` and the entries of /proc/self/fd (stdin, stdout and stderr "
+                     "included), read every 100 ms from the first add until the first response and once at the "
+                     "end; the largest. Server: connections it accepted during the run and the most requests it "
+                     "held at the same time (C when all were in flight together). reqivo: `reqivo_multi_add` × C "
+                     "of one request through a session whose pool allows C connections to the host "
+                     "(`reqivo_pool_config.max_per_host = max_total = C`), then `reqivo_multi_poll` until "
+                     "`reqivo_multi_next` has given every transfer back; each response checked and freed. libcurl: "
+                     "C easy handles made and added at once, `curl_multi_socket_action` driven by epoll "
+                     "(CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION), CURLMOPT_MAX_HOST_CONNECTIONS and "
+                     "MAX_TOTAL_CONNECTIONS 0, no pipelining, bodies dropped, each handle cleaned up when done. Go: "
+                     "C goroutines doing `client.Get` through a clone of http.DefaultTransport with MaxConnsPerHost "
+                     "0 and MaxIdleConnsPerHost C, bodies read into io.Discard, GOMAXPROCS %s. Each process raises "
+                     "its descriptor limit to the hard limit (%s here)." % (
+                         CLIENT_CPU, SERVER_CPU,
+                         next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, "multi_hold")), "default"),
+                         next(("{:,}".format(x["data"]["nofile"]) for x in self.recs(R, "multi_hold")), "?")))
+            L.append("")
+
+        if any(x["phase"] == "multi_small" for x in self.r):
+            L.append("### /small, %d transfers in flight over %d kept-alive connections" % (
+                MULTI_SMALL_CONC, MULTI_SMALL_CONC))
+            L.append("")
+            L.append("| client | req/s | × wrk | × libcurl multi | CPU µs/req (user + sys) | CPU s per run | "
+                     "connections opened |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|")
+            rps = lambda d, x: d["n"] / d["secs"]
+            per = lambda d, x: (d["utime_us"] + d["stime_us"]) / d["n"]
+            w_rps, c_rps = med(self.vals(WRK, "multi_small", rps)), med(self.vals(CU, "multi_small", rps))
+            for k in (R, CU, WRK):
+                c = mc.get(k)
+                if not c:
+                    continue
+                v = med(self.vals(k, "multi_small", rps))
+                u = med(self.vals(k, "multi_small", lambda d, x: d["utime_us"] / d["n"]))
+                sy = med(self.vals(k, "multi_small", lambda d, x: d["stime_us"] / d["n"]))
+                conns = self.vals(k, "multi_small", self.conns)
+                L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                    c.label, self.val_cell(c, "multi_small", rps), ratio(v, w_rps), ratio(v, c_rps),
+                    (cell(self.vals(k, "multi_small", per), "{:.1f}") + " (%.1f + %.1f)" % (u, sy)) if v else "—",
+                    cell(self.vals(k, "multi_small", cpu), "{:.2f}") if v else "—",
+                    ", ".join(map(str, sorted(set(conns)))) if conns else "—"))
+            L.append("")
+            r_rps = med(self.vals(R, "multi_small", rps))
+            L.append("| target (reqivo multi) | measured | ratio | status |")
+            L.append("|---|---|---:|---|")
+            L.append("| req/s ≥ 0.9× wrk's | %s | %s | %s |" % (
+                "%s vs %s req/s" % (fmt0(r_rps), fmt0(w_rps)) if r_rps and w_rps else "not measured",
+                ratio(r_rps, w_rps), status(r_rps >= 0.9 * w_rps if r_rps and w_rps else None)))
+            L.append("| req/s ≥ 1.2× libcurl multi's | %s | %s | %s |" % (
+                "%s vs %s req/s" % (fmt0(r_rps), fmt0(c_rps)) if r_rps and c_rps else "not measured",
+                ratio(r_rps, c_rps), status(r_rps >= 1.2 * c_rps if r_rps and c_rps else None)))
+            L.append("")
+            secs = next((x["data"]["secs"] for x in self.recs(R, "multi_small")), None)
+            L.append("nginx /small (the harness's nginx, one worker on CPU %s), %d transfers kept in flight for "
+                     "%s s. reqivo: a session whose pool allows %d connections, `reqivo_multi_add` again on every "
+                     "transfer `reqivo_multi_next` gives back; libcurl: %d easy handles on `curl_multi_socket_action` "
+                     "and epoll, each removed and added again when done (libcurl keeps the connection); both after "
+                     "a 1 s warm-up, counting the transfers that finish in the measured time, CPU from "
+                     "getrusage over it. wrk: `wrk -t1 -c%d -d%s` (its own count and time, which include its "
+                     "connects; CPU: the whole process from wait4, its two threads and start-up included). "
+                     "Connections opened: nginx `stub_status` accepts during the process." % (
+                         SERVER_CPU, MULTI_SMALL_CONC, "%.0f" % secs if secs else "?", MULTI_SMALL_CONC,
+                         MULTI_SMALL_CONC, MULTI_SMALL_CONC, "%.0fs" % secs if secs else "?"))
+            L.append("")
+        return L
+
     def functions(self):
         fns = self.extra("reqivo-c", "callgrind_functions")
         if not fns:
@@ -1306,10 +1708,11 @@ class Report:
     def skips(self):
         L = []
         for c in self.all_clients:
-            if c.skip:
+            if c.skip and self.want(*(c.multi_phases if c.multi else set(PHASES) - {"multi_hold", "multi_small"})):
                 L.append("- %s: skipped — %s" % (c.label, c.skip))
             for ph, why in c.skip_phase.items():
-                L.append("- %s, %s: not measured — %s" % (c.label, ph, why))
+                if ph in self.wanted or (ph == "https" and self.want("https_ka", "https_new")):
+                    L.append("- %s, %s: not measured — %s" % (c.label, ph, why))
             seen = set()
             for x in self.r:
                 if x["client"] == c.id and "error" in x and (x["phase"], x["error"]) not in seen:
@@ -1384,6 +1787,9 @@ def main():
     ap.add_argument("--clients", help="comma-separated client ids")
     ap.add_argument("--phases", help="comma-separated phases: " + ",".join(PHASES))
     ap.add_argument("--report", default=str(BENCH / "REPORT.md"))
+    ap.add_argument("--merge", action="store_true",
+                    help="replace only the sections of the phases run (ws_deflate, multi_*) in the existing report")
+    ap.add_argument("--note", help="a sentence added to the report (e.g. what else ran on the machine)")
     args = ap.parse_args()
     if (os.cpu_count() or 1) < 2:
         log("warning: fewer than 2 CPUs: nginx and the clients share CPU 0")

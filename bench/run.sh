@@ -2,13 +2,16 @@
 # The benchmark harness (issue 11): `make bench` runs this after `make lib`.
 #
 #   bash bench/run.sh [--reps N] [--quick] [--clients raw,reqivo-c,...] [--phases small,big,...]
+#                     [--report PATH] [--merge] [--note TEXT]
+#   BENCH_NO_BUILD=1: skip `make lib`; BENCH_REQIVO_TREE=DIR: measure the
+#   library built in another checkout (bench/README.md)
 #
 # Installs what is missing (apt: nginx-light, libcurl4-openssl-dev,
-# libssl-dev, ruby + ruby-ffi, valgrind, strace, util-linux, openssl;
+# libssl-dev, ruby + ruby-ffi, valgrind, strace, util-linux, openssl, wrk;
 # pip, in a venv under build/bench: requests and Reqivo 0.2.0), then runs
 # bench/run.py, which starts nginx on 127.0.0.1, runs every client and
 # writes bench/REPORT.md. nginx is stopped on every exit (trap here, and
-# atexit in run.py). A full run takes about 10 minutes on 2 cores.
+# atexit in run.py). A full run takes about 14 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -39,6 +42,7 @@ command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "bench: installing ${missing[*]}"

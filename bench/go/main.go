@@ -117,6 +117,9 @@ func main() {
 	if wsMain(os.Args) {
 		return
 	}
+	if holdMain(os.Args) || multiMain(os.Args) { // hold.go, multi.go: the multi phases (issue 20)
+		return
+	}
 	if len(os.Args) < 5 {
 		fmt.Fprintln(os.Stderr, "usage: gobench reqivo|transport|nethttp ka|newconn|stream|hold URL COUNT|Ns [WARM_URL]")
 		os.Exit(2)
