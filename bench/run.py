@@ -61,6 +61,13 @@ PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "ws_deflate",
 # multi_hold: transfers started at once, each on its own connection, all
 # held 1 s by the server (issue 20); --quick: the first only.
 MULTI_HOLD_SIZES = [1000, 5000, 10000]
+# Seconds between two multi_hold runs, once the server has closed the last
+# run's connections: the kernel reuses a port in TIME_WAIT for a new
+# connect only a second after its last segment (tcp_tw_reuse), so a run
+# started at once searches longer for free ports; measured: reqivo at
+# 10,000 took 0.95-1.04 s of system time right after another 10,000-run,
+# 0.38-0.45 s after a pause of 1 s or more.
+MULTI_HOLD_PAUSE = 1.5
 # multi_small: transfers kept in flight over as many kept-alive connections.
 MULTI_SMALL_CONC = 64
 
@@ -818,6 +825,7 @@ def multi_hold(runner, clients, args):
                 for c in clients:
                     if not settle_hold(srv):
                         log("   warning: the hold server still has connections of the last run open")
+                    time.sleep(MULTI_HOLD_PAUSE)
                     rec = runner.run(c, "multi_hold", rep, "hold", url, n, timeout=120)
                     rec["size"] = n
                     try:
@@ -1477,7 +1485,7 @@ class Report:
         sections of the phases this run measured that have a section of
         their own (ws_deflate; multi_hold and multi_small), leaving the rest
         of it as it was."""
-        text = Path(path).read_text().rstrip("\n").split("\n")
+        text = Path(path).read_text().split("\n")
         secs = [x for x in (self.ws_section(), self.multi_section()) if x]
         if not secs:
             log("   --merge: no section of its own among the phases run; %s left as it was" % path)
@@ -1493,7 +1501,7 @@ class Report:
                 j = next((k for k, line in enumerate(text) if line in (
                     "## Cost per keep-alive /small request", "## Targets (issue 11)", "## Method")), len(text))
                 text[j:j] = body + [""]
-        Path(path).write_text("\n".join(text) + "\n")
+        Path(path).write_text("\n".join(text))
 
     def multi_vals(self, cid, phase, f, size=None):
         recs = [x for x in self.recs(cid, phase) if size is None or x.get("size") == size]
@@ -1504,7 +1512,7 @@ class Report:
             return []
         mc = {c.id: c for c in self.all_clients if c.multi}
         R, CU, GO, WRK = "reqivo-multi", "curl-multi", "go-nethttp-multi", "wrk"
-        label = {k: c.label for k, c in mc.items()}
+        label = {R: "reqivo", CU: "libcurl", GO: "Go", WRK: "wrk"}
         L = ["## Event-driven multi API: many transfers on one thread (issue 20)", ""]
         loads = {x["which"]: x["value"] for x in self.r if x["phase"] == "multi_load"}
         rv = {}
@@ -1625,7 +1633,10 @@ class Report:
                      "below cost. Peak RSS: VmHWM at the end (the whole process). Threads and descriptors: "
                      "/proc/self/status `Threads` and the entries of /proc/self/fd (stdin, stdout and stderr "
                      "included), read every 100 ms from the first add until the first response and once at the "
-                     "end; the largest. Server: connections it accepted during the run and the most requests it "
+                     "end; the largest. Runs start %.1f s after the server has closed the previous run's connections "
+                     "(a TIME_WAIT port is reused by connect only 1 s after its last segment; without the pause a "
+                     "10,000-run right after another paid twice the system time searching for ports). "
+                     "Server: connections it accepted during the run and the most requests it "
                      "held at the same time (C when all were in flight together). reqivo: `reqivo_multi_add` × C "
                      "of one request through a session whose pool allows C connections to the host "
                      "(`reqivo_pool_config.max_per_host = max_total = C`), then `reqivo_multi_poll` until "
@@ -1636,7 +1647,7 @@ class Report:
                      "C goroutines doing `client.Get` through a clone of http.DefaultTransport with MaxConnsPerHost "
                      "0 and MaxIdleConnsPerHost C, bodies read into io.Discard, GOMAXPROCS %s. Each process raises "
                      "its descriptor limit to the hard limit (%s here)." % (
-                         CLIENT_CPU, SERVER_CPU,
+                         CLIENT_CPU, SERVER_CPU, MULTI_HOLD_PAUSE,
                          next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, "multi_hold")), "default"),
                          next(("{:,}".format(x["data"]["nofile"]) for x in self.recs(R, "multi_hold")), "?")))
             L.append("")
@@ -1666,15 +1677,30 @@ class Report:
                     ", ".join(map(str, sorted(set(conns)))) if conns else "—"))
             L.append("")
             r_rps = med(self.vals(R, "multi_small", rps))
-            L.append("| target (reqivo multi) | measured | ratio | status |")
-            L.append("|---|---|---:|---|")
-            L.append("| req/s ≥ 0.9× wrk's | %s | %s | %s |" % (
+
+            def per_rep(other):
+                """reqivo's req/s over other's, repetition by repetition (they ran one after the other)."""
+                a = {x["rep"]: rps(x["data"], x) for x in self.recs(R, "multi_small")}
+                b = {x["rep"]: rps(x["data"], x) for x in self.recs(other, "multi_small")}
+                return ", ".join("%.2f" % (a[k] / b[k]) for k in sorted(a) if k in b)
+
+            L.append("| target (reqivo multi) | measured (medians) | ratio | each repetition | status |")
+            L.append("|---|---|---:|---|---|")
+            L.append("| req/s ≥ 0.9× wrk's | %s | %s | %s | %s |" % (
                 "%s vs %s req/s" % (fmt0(r_rps), fmt0(w_rps)) if r_rps and w_rps else "not measured",
-                ratio(r_rps, w_rps), status(r_rps >= 0.9 * w_rps if r_rps and w_rps else None)))
-            L.append("| req/s ≥ 1.2× libcurl multi's | %s | %s | %s |" % (
+                ratio(r_rps, w_rps), per_rep(WRK) or "—", status(r_rps >= 0.9 * w_rps if r_rps and w_rps else None)))
+            L.append("| req/s ≥ 1.2× libcurl multi's | %s | %s | %s | %s |" % (
                 "%s vs %s req/s" % (fmt0(r_rps), fmt0(c_rps)) if r_rps and c_rps else "not measured",
-                ratio(r_rps, c_rps), status(r_rps >= 1.2 * c_rps if r_rps and c_rps else None)))
+                ratio(r_rps, c_rps), per_rep(CU) or "—", status(r_rps >= 1.2 * c_rps if r_rps and c_rps else None)))
             L.append("")
+            rc_, wc_, cc_ = (med(self.vals(k, "multi_small", per)) for k in (R, WRK, CU))
+            if rc_ and wc_ and cc_:
+                L.append("The req/s spread is the machine's (the load averages above): the clients' CPU time per "
+                         "request varies far less, and says where each stands: reqivo %.1f µs, %.2f× wrk's and "
+                         "%.2f× libcurl's. The one nginx worker on CPU %s serves every client, so its own limit "
+                         "compresses the req/s ratios towards 1 as clients get faster." % (
+                             rc_, rc_ / wc_, rc_ / cc_, SERVER_CPU))
+                L.append("")
             secs = next((x["data"]["secs"] for x in self.recs(R, "multi_small")), None)
             L.append("nginx /small (the harness's nginx, one worker on CPU %s), %d transfers kept in flight for "
                      "%s s. reqivo: a session whose pool allows %d connections, `reqivo_multi_add` again on every "
@@ -1687,6 +1713,7 @@ class Report:
                          SERVER_CPU, MULTI_SMALL_CONC, "%.0f" % secs if secs else "?", MULTI_SMALL_CONC,
                          MULTI_SMALL_CONC, MULTI_SMALL_CONC, "%.0fs" % secs if secs else "?"))
             L.append("")
+        L.extend(MULTI_NOTE)
         return L
 
     def functions(self):
@@ -1762,6 +1789,28 @@ WS_NOTE = [
     "gorilla's server, one goroutine on CPU 0, is busy nearly all the time: MB/s then measures how fast it "
     "inflates reqivo's output, and the client CPU column is reqivo's own cost. gorilla's client writes each "
     "message as continuation frames of its 4 KiB write buffer, one `write` each (the system calls above).",
+    "",
+]
+
+
+# What the multi_hold numbers come from, seen when the phase was added
+# (commit 1aed06b, strace -c, perf record, valgrind massif at C = 1,000 and
+# 10,000); the tables above are regenerated on every run, this is not.
+MULTI_NOTE = [
+    "**Where reqivo's multi_hold costs come from (when the phase was added, commit 1aed06b).** CPU: user time is "
+    "a fifth of it or less; the rest is the kernel's TCP work on loopback (connect, which also runs the server side of the "
+    "handshake in the client's softirq; close), the same for every client. Per transfer reqivo makes about 15 "
+    "system calls and libcurl about 21, and several of reqivo's look avoidable: `fcntl` F_GETFL + F_SETFL where "
+    "`socket(SOCK_NONBLOCK)` would do, a `ppoll` with timeout 0 right after each non-blocking `connect`, "
+    "`getpeername`, an `ioctl(FIONBIO, 0)` that puts the socket back in blocking mode (src/net/socket.rs) before "
+    "the `MSG_DONTWAIT` I/O, and a `recvfrom` right after the request is sent that returns EAGAIN; and every "
+    "`reqivo_multi_poll` adds `timerfd_settime`, a `read` of the waker (EAGAIN) and `epoll_ctl` re-arms around "
+    "its `epoll_pwait`. Memory: that eager read makes room for the response with `Vec::resize(16 KiB, 0)` in "
+    "`Conn::make_room` (src/net/conn.rs), so every connection writes 16 KiB of zeros before a byte has arrived "
+    "(massif at C = 1,000: 16.3 of the 20.1 MB heap peak; perf at 10,000: 11–13% of the time in `memset` and its "
+    "page faults), which is why peak RSS grows by about 20 KB per transfer against libcurl's 16 (from 5,000 "
+    "to 10,000). Reading into spare capacity, or only once the socket is readable, would save the "
+    "zeroing, the page faults and the EAGAIN read.",
     "",
 ]
 
