@@ -130,6 +130,17 @@
 #define REQIVO_JSON_OBJECT 6
 
 /**
+ * `reqivo_data_callback`: the bytes were taken.
+ */
+#define REQIVO_DATA_CONTINUE 0
+
+/**
+ * `reqivo_data_callback`: not taken; offer them again after
+ * `reqivo_multi_resume`.
+ */
+#define REQIVO_DATA_PAUSE 1
+
+/**
  * The response was read on a connection that served an earlier request.
  */
 #define REQIVO_RESPONSE_REUSED 1
@@ -202,11 +213,6 @@
  * `close_reason` say why; the connection receives nothing after it.
  */
 #define REQIVO_WS_CLOSE 8
-
-/**
- * The most a read for the answer should buffer.
- */
-#define TunnelAsk_READ_LIMIT (CONNECT_HEAD_LIMIT + 1)
 
 /**
  * Result codes. 0 is success; the thousands give the class (see
@@ -728,6 +734,24 @@ typedef struct reqivo_json_value {
    */
   struct reqivo_str raw;
 } reqivo_json_value;
+
+/**
+ * Takes the body of a transfer added with `reqivo_multi_add_streamed`, a
+ * piece at a time as it arrives (decoded when the session decodes), on
+ * the thread running `reqivo_multi_perform` or `reqivo_multi_poll`.
+ * `head` is the response so far (status, headers, URL, timings; no body),
+ * owned by the multi and valid during the call; `data` (`len` > 0 bytes)
+ * likewise. Return `REQIVO_DATA_CONTINUE` to go on, `REQIVO_DATA_PAUSE` to
+ * stop reading this transfer until `reqivo_multi_resume` (the same bytes
+ * are offered again then), anything else to end the transfer with
+ * `REQIVO_ERR_ABORTED_BY_CALLBACK`. The callback may call
+ * `reqivo_multi_add`, `reqivo_multi_resume` and `reqivo_multi_wakeup`, not
+ * the functions that drive the multi.
+ */
+typedef int32_t (*reqivo_data_callback)(void *userdata,
+                                        const struct reqivo_response *head,
+                                        const uint8_t *data,
+                                        size_t len);
 
 /**
  * A finished transfer, as `reqivo_multi_next` fills it.
@@ -1349,9 +1373,9 @@ void reqivo_multi_free(struct reqivo_multi *m);
  * Ownership: `r` is copied; the caller may free or reuse it as soon as
  * this returns. The transfer keeps the session's pool and cookie jar, and
  * `cancel`, alive. https (TLS handshakes run without blocking, with the
- * session's TLS config) and proxies (forwarding for http, CONNECT tunnels
- * for https) work as in `reqivo_session_send`. A request whose body comes
- * from a callback is refused for now (`REQIVO_ERR_INVALID_ARGUMENT`).
+ * session's TLS config), proxies (forwarding for http, CONNECT tunnels for
+ * https), body and progress callbacks work as in `reqivo_session_send`;
+ * the callbacks run on the thread that drives the multi.
  * NULL: `m`, `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel`
  * NULL means no cancellation; `user_data` is never read; `err` may be NULL.
  * Thread safety: any thread, at any time; an add wakes a poll in progress.
@@ -1364,6 +1388,50 @@ int reqivo_multi_add(struct reqivo_multi *m,
                      const struct reqivo_cancel *cancel,
                      void *user_data,
                      struct reqivo_error *err);
+
+/**
+ * Adds a transfer like `reqivo_multi_add` whose body goes to `on_data` as
+ * it arrives instead of into the response: a download of any size keeps
+ * memory flat, and a callback that cannot take more pauses its transfer
+ * (`REQIVO_DATA_PAUSE`) without holding up the others. The response from
+ * `reqivo_multi_next` then has everything but the body (`body_len` 0;
+ * trailers and final timings included).
+ *
+ * Ownership: as `reqivo_multi_add`; `on_data` and `user_data` are used
+ * until the transfer comes back from `reqivo_multi_next` (or the multi is
+ * freed).
+ * NULL: `m`, `s`, `r` or `on_data` NULL is `REQIVO_ERR_INVALID_ARGUMENT`;
+ * `cancel` NULL means no cancellation; `transfer_id` NULL: not returned;
+ * `err` may be NULL.
+ * Thread safety: any thread, at any time; `on_data` runs on the thread
+ * that drives the multi.
+ * Returns: 0 with `*transfer_id` set (the number `reqivo_multi_resume`
+ * takes), or an error code with `err` filled.
+ * Since: 0.1.0
+ */
+int reqivo_multi_add_streamed(struct reqivo_multi *m,
+                              struct reqivo_session *s,
+                              const struct reqivo_request *r,
+                              const struct reqivo_cancel *cancel,
+                              reqivo_data_callback on_data,
+                              void *user_data,
+                              uint64_t *transfer_id,
+                              struct reqivo_error *err);
+
+/**
+ * Lets a streamed transfer its data callback paused go on: the bytes it
+ * refused are offered again first, on the driving thread. An id that is
+ * not paused, or whose transfer has finished, is ignored.
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+ * Thread safety: any thread, at any time (a poll in progress wakes up).
+ * Returns: 0, or an error code with `err` filled.
+ * Since: 0.1.0
+ */
+int reqivo_multi_resume(const struct reqivo_multi *m,
+                        uint64_t transfer_id,
+                        struct reqivo_error *err);
 
 /**
  * Does everything that can be done now without waiting: reads and writes

@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "reqivo.h"
 
@@ -636,6 +637,19 @@ class multi {
     }
   };
 
+  /** What a streamed transfer's callback says after a piece of body. */
+  enum class flow : int32_t {
+    go_on = REQIVO_DATA_CONTINUE,
+    /** Not taken: offered again after resume(). */
+    pause = REQIVO_DATA_PAUSE,
+    /** Ends the transfer (REQIVO_ERR_ABORTED_BY_CALLBACK). */
+    abort = -1,
+  };
+  /** Takes a piece of a streamed body; `head` is the response so far
+   *  (no body). Runs inside poll()/perform(); an exception it throws ends
+   *  the transfer as abort does. */
+  using data_fn = std::function<flow(const reqivo_response &head, std::string_view data)>;
+
   multi() {
     reqivo_error e;
     h_.reset(detail::check_ptr(reqivo_multi_new(&e), e));
@@ -646,6 +660,27 @@ class multi {
     detail::check(static_cast<uint32_t>(reqivo_multi_add(h_.get(), s.get(), r.get(), c ? c->get() : nullptr,
                                                          reinterpret_cast<void *>(user), &e)),
                   e);
+  }
+  /** Queues `r` with its body handed to `on_data` as it arrives (the
+   *  response from next() then has no body); returns the id resume()
+   *  takes. Any thread. */
+  uint64_t add_streamed(const session &s, const request &r, std::uintptr_t user, data_fn on_data,
+                        const cancel *c = nullptr) {
+    auto holder = std::make_unique<streamed>(streamed{user, std::move(on_data)});
+    reqivo_error e;
+    uint64_t id = 0;
+    std::lock_guard<std::mutex> g(streams_lock_);
+    detail::check(static_cast<uint32_t>(reqivo_multi_add_streamed(h_.get(), s.get(), r.get(),
+                                                                  c ? c->get() : nullptr, &streamed::call,
+                                                                  holder.get(), &id, &e)),
+                  e);
+    streams_.push_back(std::move(holder));
+    return id;
+  }
+  /** Lets streamed transfer `id`, paused by its callback, go on. Any thread. */
+  void resume(uint64_t id) const {
+    reqivo_error e;
+    detail::check(static_cast<uint32_t>(reqivo_multi_resume(h_.get(), id, &e)), e);
   }
   /** Waits up to `timeout_ms` (-1: until something happens), then performs. */
   void poll(int32_t timeout_ms = -1) {
@@ -664,6 +699,18 @@ class multi {
     if (!reqivo_multi_next(h_.get(), &d)) return std::nullopt;
     done out{reinterpret_cast<std::uintptr_t>(d.user_data), std::nullopt, d.error};
     if (d.response != nullptr) out.resp.emplace(d.response);
+    {
+      // A streamed transfer's user_data is its callback holder: give back
+      // the caller's value and let the holder go.
+      std::lock_guard<std::mutex> g(streams_lock_);
+      for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+        if (it->get() == d.user_data) {
+          out.user = (*it)->user;
+          streams_.erase(it);
+          break;
+        }
+      }
+    }
     return out;
   }
   int fd() const noexcept { return reqivo_multi_fd(h_.get()); }
@@ -674,6 +721,22 @@ class multi {
   std::size_t in_flight() const noexcept { return reqivo_multi_in_flight(h_.get()); }
 
  private:
+  struct streamed {
+    std::uintptr_t user;
+    data_fn fn;
+    static int32_t call(void *self, const reqivo_response *head, const uint8_t *data, std::size_t len) noexcept {
+      try {
+        auto *st = static_cast<streamed *>(self);
+        return static_cast<int32_t>(st->fn(*head, std::string_view(reinterpret_cast<const char *>(data), len)));
+      } catch (...) {
+        return static_cast<int32_t>(flow::abort);
+      }
+    }
+  };
+  // Declared before h_, so destroyed after it: freeing the multi ends its
+  // transfers before their callbacks go.
+  std::mutex streams_lock_;
+  std::vector<std::unique_ptr<streamed>> streams_;
   detail::handle<reqivo_multi, reqivo_multi_free> h_;
 };
 

@@ -226,13 +226,27 @@ fn multi_cancel_ends_one_transfer_among_many() {
     for _ in 0..3 {
         m.poll(Some(Duration::from_millis(20))).unwrap();
     }
-    let at = Instant::now();
-    cancel.trigger();
+    // A token does not make the multi wake on a timer to look at it...
+    let wait = m.timeout();
+    assert!(
+        wait.is_none_or(|d| d > Duration::from_secs(1)),
+        "the wait was cut to {wait:?}"
+    );
+    // ...the trigger, from another thread, wakes a poll that would wait
+    // for seconds.
+    let c = cancel.clone();
+    let trigger = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        c.trigger();
+        Instant::now()
+    });
     let mut first = None;
-    while first.is_none() {
-        m.poll(Some(Duration::from_millis(100))).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while first.is_none() && Instant::now() < until {
+        m.poll(Some(Duration::from_secs(5))).unwrap();
         first = m.next_done();
     }
+    let at = trigger.join().unwrap();
     let first = first.unwrap();
     assert_eq!(first.user, 3);
     assert!(first.result.unwrap_err().to_string().contains("cancel"));
@@ -323,4 +337,203 @@ fn multi_waits_for_pool_slots_a_blocking_send_frees() {
     let done = collect(&mut m, 1, Duration::from_secs(10));
     assert_eq!(text(done[0].1.as_ref().unwrap()), "ok");
     assert_eq!(blocking.join().unwrap().unwrap(), "ok");
+}
+
+/// What a test sink saw, shared with the test.
+#[derive(Default)]
+struct Seen {
+    status: u16,
+    heads: usize,
+    body: Vec<u8>,
+    largest_piece: usize,
+    pieces: usize,
+    /// Pieces offered while the sink was paused (must be none).
+    offered_while_paused: usize,
+}
+
+/// Collects the body; pauses on the `pause_every`-th piece (0: never),
+/// refusing it; aborts once `abort_after` bytes arrived.
+struct TestSink {
+    seen: Arc<std::sync::Mutex<Seen>>,
+    pause_every: usize,
+    paused: Arc<std::sync::atomic::AtomicBool>,
+    abort_after: Option<usize>,
+}
+
+impl reqivo::client::multi::Sink for TestSink {
+    fn head(&mut self, parts: reqivo::client::Parts<'_>) {
+        let mut s = self.seen.lock().unwrap();
+        s.heads += 1;
+        s.status = parts.head.status;
+        assert!(parts.body.is_empty());
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> reqivo::client::multi::Flow {
+        use reqivo::client::multi::Flow;
+        use std::sync::atomic::Ordering;
+        let mut s = self.seen.lock().unwrap();
+        assert_eq!(s.heads, 1, "the head comes first");
+        if self.paused.load(Ordering::SeqCst) {
+            s.offered_while_paused += 1;
+        }
+        s.pieces += 1;
+        if self.pause_every > 0 && s.pieces % self.pause_every == 0 {
+            self.paused.store(true, Ordering::SeqCst);
+            return Flow::Pause;
+        }
+        s.body.extend_from_slice(bytes);
+        s.largest_piece = s.largest_piece.max(bytes.len());
+        match self.abort_after {
+            Some(n) if s.body.len() >= n => Flow::Abort,
+            _ => Flow::Continue,
+        }
+    }
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+/// A chunked response of `body` in chunks of `chunk` bytes.
+fn chunked(body: &[u8], chunk: usize, extra_headers: &str) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{extra_headers}\r\n")
+        .into_bytes();
+    for c in body.chunks(chunk) {
+        r.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        r.extend_from_slice(c);
+        r.extend_from_slice(b"\r\n");
+    }
+    r.extend_from_slice(b"0\r\nX-Done: yes\r\n\r\n");
+    r
+}
+
+#[test]
+fn multi_streams_a_body_to_its_sink_with_pauses_and_resumes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let body = pattern(8 << 20);
+    let answer = chunked(&body, 100_000, "");
+    let server = Server::serve(move |_| answer.clone());
+    let session = Session::new(Pool::new(PoolConfig::default()));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let h = m.handle();
+    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+    let paused = Arc::new(AtomicBool::new(false));
+    let sink = TestSink {
+        seen: seen.clone(),
+        pause_every: 7,
+        paused: paused.clone(),
+        abort_after: None,
+    };
+    let id = h
+        .add_streamed(
+            &session,
+            &request("GET", &server.url("/big")),
+            None,
+            ToResponse,
+            Box::new(sink),
+            1,
+        )
+        .unwrap();
+    // A plain transfer beside it is not held up by the pauses.
+    h.add(
+        &session,
+        &request("GET", &server.url("/other")),
+        None,
+        ToResponse,
+        2,
+    )
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let (mut done, mut resumes) = (Vec::new(), 0);
+    while done.len() < 2 {
+        assert!(
+            Instant::now() < until,
+            "the streamed transfer did not finish"
+        );
+        m.poll(Some(Duration::from_millis(20))).unwrap();
+        while let Some(d) = m.next_done() {
+            done.push(d);
+        }
+        if paused.load(Ordering::SeqCst) {
+            // Nothing is offered while paused, however long it lasts.
+            for _ in 0..3 {
+                m.poll(Some(Duration::from_millis(1))).unwrap();
+            }
+            paused.store(false, Ordering::SeqCst);
+            h.resume(id).unwrap();
+            resumes += 1;
+        }
+    }
+    let s = seen.lock().unwrap();
+    assert_eq!(s.status, 200);
+    assert_eq!(s.offered_while_paused, 0);
+    assert!(s.body == body, "the body arrived whole and in order");
+    assert!(
+        s.largest_piece <= 64 * 1024,
+        "pieces of at most a read: {}",
+        s.largest_piece
+    );
+    assert!(resumes >= 10, "paused {resumes} times");
+    let streamed = done
+        .iter()
+        .find(|d| d.user == 1)
+        .unwrap()
+        .result
+        .as_ref()
+        .unwrap();
+    assert!(streamed.body.is_empty(), "a streamed result has no body");
+    let trailers: Vec<_> = streamed.trailers.iter().collect();
+    assert_eq!(trailers, vec![(&b"X-Done"[..], &b"yes"[..])]);
+}
+
+#[test]
+fn multi_streams_decoded_bodies_and_stops_when_the_sink_aborts() {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+    let body = pattern(3 << 20);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(&body).unwrap();
+    let answer = chunked(&gz.finish().unwrap(), 5000, "Content-Encoding: gzip\r\n");
+    let server = Server::serve(move |_| answer.clone());
+    let session = Session::new(Pool::new(PoolConfig::default()));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let h = m.handle();
+    let sink = |abort_after| TestSink {
+        seen: Arc::new(std::sync::Mutex::new(Seen::default())),
+        pause_every: 0,
+        paused: Arc::default(),
+        abort_after,
+    };
+    let (whole, aborting) = (sink(None), sink(Some(100_000)));
+    let (whole_seen, aborting_seen) = (whole.seen.clone(), aborting.seen.clone());
+    let url = server.url("/gz");
+    h.add_streamed(
+        &session,
+        &request("GET", &url),
+        None,
+        ToResponse,
+        Box::new(whole),
+        1,
+    )
+    .unwrap();
+    h.add_streamed(
+        &session,
+        &request("GET", &url),
+        None,
+        ToResponse,
+        Box::new(aborting),
+        2,
+    )
+    .unwrap();
+    let mut done = collect(&mut m, 2, Duration::from_secs(20));
+    done.sort_by_key(|(u, _)| *u);
+    let r = done[0].1.as_ref().unwrap();
+    assert!(r.decompressed);
+    assert!(
+        whole_seen.lock().unwrap().body == body,
+        "decoded as it arrived"
+    );
+    let e = done[1].1.as_ref().unwrap_err();
+    assert!(e.contains("data callback aborted"), "{e}");
+    assert!(aborting_seen.lock().unwrap().body.len() < body.len());
 }

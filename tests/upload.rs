@@ -445,3 +445,115 @@ fn progress_callback_can_abort() {
     );
     assert!(srv.accepted.load(Ordering::SeqCst) <= 1);
 }
+
+/// Runs `reqs` through one multi on this thread; results in order.
+fn multi_send(
+    s: &Session,
+    reqs: Vec<Request>,
+) -> Vec<Result<reqivo::client::Response, ClientError>> {
+    let mut m = reqivo::client::multi::Multi::new().unwrap();
+    let h = m.handle();
+    for (i, r) in reqs.iter().enumerate() {
+        h.add(s, r, None, reqivo::client::ToResponse, i).unwrap();
+    }
+    let mut out: Vec<_> = (0..reqs.len()).map(|_| None).collect();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while out.iter().any(Option::is_none) {
+        assert!(
+            std::time::Instant::now() < until,
+            "the multi did not finish"
+        );
+        m.poll(Some(Duration::from_millis(100))).unwrap();
+        while let Some(d) = m.next_done() {
+            out[d.user] = Some(d.result);
+        }
+    }
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+#[test]
+fn multi_uploads_source_bodies_sized_and_chunked() {
+    let srv = server(ok_with_len);
+    let (sized, chunked) = (1_000_003u64, 5u64 << 20);
+    let mut a = Request::new("PUT", &url(&srv, "/sized")).unwrap();
+    a.set_body_source(
+        Box::new(Pattern {
+            total: sized,
+            done: 0,
+            fail_at: None,
+        }),
+        Some(sized),
+    );
+    let mut b = Request::new("POST", &url(&srv, "/chunked")).unwrap();
+    b.set_body_source(
+        Box::new(Pattern {
+            total: chunked,
+            done: 0,
+            fail_at: None,
+        }),
+        None,
+    );
+    let rec = Arc::new(Recorder::default());
+    b.set_progress(Some(rec.clone()));
+    let results = multi_send(&session(), vec![a, b]);
+    for (r, total) in results.into_iter().zip([sized, chunked]) {
+        let body = String::from_utf8(r.unwrap().body).unwrap();
+        assert_eq!(body, format!("{} {}", total, Pattern::expected_sum(total)));
+    }
+    assert_eq!(rec.last_sent.load(Ordering::SeqCst), chunked);
+    assert!(
+        rec.calls.load(Ordering::SeqCst) >= 80,
+        "one report per 64 KiB piece"
+    );
+    assert!(!rec.send_total_known.load(Ordering::SeqCst));
+    let seen = srv.seen.lock().unwrap();
+    assert!(seen.iter().any(|u| u.len == sized));
+}
+
+#[test]
+fn multi_upload_ends_when_the_source_or_progress_says_so() {
+    let srv = server(ok_with_len);
+    let mut failing = Request::new("POST", &url(&srv, "/f")).unwrap();
+    failing.set_body_source(
+        Box::new(Pattern {
+            total: 1 << 20,
+            done: 0,
+            fail_at: Some(200_000),
+        }),
+        None,
+    );
+    let mut aborted = Request::new("POST", &url(&srv, "/a")).unwrap();
+    aborted.set_body_source(
+        Box::new(Pattern {
+            total: 1 << 20,
+            done: 0,
+            fail_at: None,
+        }),
+        None,
+    );
+    aborted.set_progress(Some(Arc::new(Recorder {
+        abort_after_sent: Some(100_000),
+        ..Recorder::default()
+    })));
+    let mut short = Request::new("PUT", &url(&srv, "/s")).unwrap();
+    short.set_body_source(
+        Box::new(Pattern {
+            total: 10,
+            done: 0,
+            fail_at: None,
+        }),
+        Some(20),
+    );
+    let results = multi_send(&session(), vec![failing, aborted, short]);
+    let msgs: Vec<String> = results
+        .into_iter()
+        .map(|r| r.unwrap_err().to_string())
+        .collect();
+    assert!(msgs[0].contains("source failed on purpose"), "{}", msgs[0]);
+    assert!(msgs[1].contains("progress callback aborted"), "{}", msgs[1]);
+    assert!(
+        msgs[2].contains("ended after 10 of the 20 bytes"),
+        "{}",
+        msgs[2]
+    );
+}

@@ -89,11 +89,12 @@ TASKS = [
      "`reqivo_multi_timeout_ms` to your event loop and call "
      "`reqivo_multi_perform` when either fires; collect each finished transfer "
      "with `reqivo_multi_next`. Responses are the same one-allocation struct as "
-     "from `reqivo_session_send`. https and proxies work as in a blocking send; a body from a callback is refused for now.",
+     "from `reqivo_session_send`. https, proxies and request bodies from callbacks work as in a blocking send. A transfer added with `reqivo_multi_add_streamed` hands its body to a data callback as it arrives (flat memory for any size), and can pause itself until `reqivo_multi_resume`.",
      ["reqivo_multi_new", "reqivo_multi_add", "reqivo_multi_poll",
       "reqivo_multi_perform", "reqivo_multi_next", "reqivo_multi_done",
       "reqivo_multi_fd", "reqivo_multi_timeout_ms", "reqivo_multi_wakeup",
-      "reqivo_multi_in_flight", "reqivo_multi", "reqivo_multi_free"]),
+      "reqivo_multi_in_flight", "reqivo_multi", "reqivo_multi_free",
+      "reqivo_multi_add_streamed", "reqivo_data_callback", "reqivo_multi_resume"]),
     ("Upload (body callback)",
      "For a body in memory use `reqivo_request_set_body`. For a body produced "
      "as it goes, give its size (sent as Content-Length) or -1 (sent chunked) "
@@ -181,6 +182,9 @@ GROUPS = [
     ("REQIVO_NO_LIMIT", "No limit",
      "For the fields of `reqivo_timeout` and `reqivo_limits` and the values "
      "given to `reqivo_session_set_cookie_limits`, where 0 means the default."),
+    ("REQIVO_DATA_", "Data callback verdicts",
+     "What a `reqivo_data_callback` returns for a piece of a streamed body; "
+     "any other value aborts the transfer."),
     ("REQIVO_JSON_", "JSON value types",
      "Values of `reqivo_json_value.type`, as `reqivo_response_json` sets it."),
     ("REQIVO_LOG_", "Log levels",

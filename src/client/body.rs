@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::error::{ClientError, ClientErrorKind};
+use crate::proto::{encode_chunk, LAST_CHUNK};
 
 /// Where a streamed request body comes from. `read` fills `buf` and returns
 /// the count, 0 at the end; an error aborts the send.
@@ -53,6 +54,90 @@ impl std::fmt::Debug for Body {
             Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
             Body::Source { size, .. } => write!(f, "Body::Source(size {:?})", size),
         }
+    }
+}
+
+/// Reads a source body piece by piece and frames each piece for the wire:
+/// as is when the size was declared (and checked against it), as a chunk
+/// otherwise, with the last chunk at the end. The blocking send writes
+/// each piece with waits, the multi when the socket takes it.
+pub(crate) struct SourcePump {
+    size: Option<u64>,
+    /// Body bytes read from the source so far.
+    pub sent: u64,
+    /// The source has been read from (it cannot be sent again).
+    pub pulled: bool,
+    done: bool,
+    buf: Vec<u8>,
+}
+
+impl SourcePump {
+    /// The most read from the source at once.
+    pub(crate) const PIECE: usize = 64 * 1024;
+
+    pub fn new(size: Option<u64>) -> SourcePump {
+        SourcePump {
+            size,
+            sent: 0,
+            pulled: false,
+            done: false,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Whether the whole body (and its last chunk) has been framed.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Reads the next piece from `source` and appends it, framed, to
+    /// `out`; after the last piece `is_done` is true.
+    pub fn next_piece(
+        &mut self,
+        source: &mut dyn BodySource,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ClientError> {
+        let want = self.size.map_or(Self::PIECE, |total| {
+            (total - self.sent).min(Self::PIECE as u64) as usize
+        });
+        if want == 0 {
+            self.done = true;
+            return Ok(());
+        }
+        self.buf.resize(Self::PIECE, 0);
+        self.pulled = true;
+        let n = source.read(&mut self.buf[..want])?;
+        if n > want {
+            return Err(ClientError::new(
+                ClientErrorKind::InvalidArgument,
+                format!(
+                    "body source returned {} bytes for a {}-byte buffer",
+                    n, want
+                ),
+            ));
+        }
+        match (n, self.size) {
+            (0, Some(total)) => {
+                return Err(ClientError::new(
+                    ClientErrorKind::InvalidArgument,
+                    format!(
+                        "body source ended after {} of the {} bytes it declared",
+                        self.sent, total
+                    ),
+                ))
+            }
+            (0, None) => {
+                out.extend_from_slice(LAST_CHUNK);
+                self.done = true;
+            }
+            (n, Some(total)) => {
+                out.extend_from_slice(&self.buf[..n]);
+                self.done = self.sent + n as u64 == total;
+            }
+            (n, None) => encode_chunk(out, &self.buf[..n]),
+        }
+        self.sent += n as u64;
+        Ok(())
     }
 }
 

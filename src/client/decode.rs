@@ -3,7 +3,9 @@
 //! bodies. Every layer's output counts against the body limit as it is
 //! produced, so neither a small compressed body nor a chain of them can
 //! expand (or make the decoders work) without bound.
+use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
 
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use smallvec::SmallVec;
@@ -163,7 +165,12 @@ impl<R: Read> Read for Deflate<R> {
                     let n = loop {
                         match src.read(&mut first) {
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            other => break other?,
+                            // A pushed body with no byte yet: ask again later.
+                            Err(e) => {
+                                *self = Deflate::Unread(Some(src));
+                                return Err(e);
+                            }
+                            Ok(n) => break n,
                         }
                     };
                     let chained = io::Cursor::new(first).chain(src);
@@ -198,6 +205,75 @@ pub(crate) fn decoder<'r, R: Read + Send + 'r>(
         });
     }
     r
+}
+
+/// The encoded bytes of a body that arrives in pieces (the event-driven
+/// core pushes them): reads say WouldBlock when nothing is queued and the
+/// body has not ended.
+#[derive(Default)]
+struct Fed {
+    bytes: VecDeque<u8>,
+    ended: bool,
+}
+
+struct FedReader(Arc<Mutex<Fed>>);
+
+impl Read for FedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut fed = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if fed.bytes.is_empty() {
+            return match fed.ended {
+                true => Ok(0),
+                false => Err(io::ErrorKind::WouldBlock.into()),
+            };
+        }
+        fed.bytes.read(buf)
+    }
+}
+
+/// A decoder the body is pushed into, piece by piece, and decoded bytes
+/// pulled out of: the same layers (and limits) as `decoder`, over a feed
+/// instead of a reader. The decoders take WouldBlock from their source as
+/// "no input yet" and keep their state.
+pub(crate) struct PushDecoder {
+    fed: Arc<Mutex<Fed>>,
+    out: Box<dyn Read + Send>,
+    codings: Codings,
+}
+
+impl PushDecoder {
+    pub(crate) fn new(codings: Codings, limit: u64) -> PushDecoder {
+        let fed = Arc::new(Mutex::new(Fed::default()));
+        let out = decoder(&codings, FedReader(fed.clone()), limit);
+        PushDecoder { fed, out, codings }
+    }
+
+    fn fed(&self) -> std::sync::MutexGuard<'_, Fed> {
+        self.fed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues encoded bytes.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.fed().bytes.extend(bytes);
+    }
+
+    /// Says the encoded body has ended.
+    pub(crate) fn end(&mut self) {
+        self.fed().ended = true;
+    }
+
+    /// Decoded bytes into `buf`: `Some(n)` (0 at the end of the body), or
+    /// `None` when the decoders need more input first.
+    pub(crate) fn pull(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
+        loop {
+            match self.out.read(buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(uncarry(e, &self.codings)),
+            }
+        }
+    }
 }
 
 /// Decodes a whole buffered body, stopping as soon as a layer's output
@@ -247,5 +323,63 @@ mod tests {
             .is_some());
         let e = codings_of(&head("gzip,gzip,gzip,gzip,gzip,gzip")).unwrap_err();
         assert!(e.to_string().contains("6 content codings"), "{e}");
+    }
+
+    /// Pushes `encoded` in pieces of `step` bytes, pulling after each.
+    fn push_through(codings: &str, encoded: &[u8], step: usize) -> Result<Vec<u8>, ClientError> {
+        let name = codings;
+        let codings = codings_of(&head(codings)).unwrap().unwrap();
+        let mut d = PushDecoder::new(codings, 1 << 30);
+        let (mut out, mut buf) = (Vec::new(), [0u8; 333]);
+        let mut drain = |d: &mut PushDecoder, out: &mut Vec<u8>| -> Result<bool, ClientError> {
+            loop {
+                match d.pull(&mut buf)? {
+                    Some(0) => return Ok(true),
+                    Some(n) => out.extend_from_slice(&buf[..n]),
+                    None => return Ok(false),
+                }
+            }
+        };
+        let pieces = encoded.chunks(step).count();
+        for (i, piece) in encoded.chunks(step).enumerate() {
+            d.push(piece);
+            // The last piece may end a zlib stream without the body's end.
+            let ended = drain(&mut d, &mut out)?;
+            assert!(!ended || i + 1 == pieces, "{name}: ended at {}", out.len());
+        }
+        d.end();
+        assert!(drain(&mut d, &mut out)?);
+        Ok(out)
+    }
+
+    #[test]
+    fn a_pushed_body_decodes_whatever_its_pieces() {
+        use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+        use flate2::Compression;
+        use std::io::Write;
+        let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 7 + i / 1000) as u8).collect();
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+        zlib.write_all(&gz).unwrap();
+        let gz_then_zlib = zlib.finish().unwrap();
+        let mut raw = DeflateEncoder::new(Vec::new(), Compression::default());
+        raw.write_all(&plain).unwrap();
+        let raw = raw.finish().unwrap();
+        for step in [1, 7, 4096, usize::MAX] {
+            assert_eq!(push_through("gzip", &gz, step).unwrap(), plain, "{step}");
+            assert_eq!(
+                push_through("gzip, deflate", &gz_then_zlib, step).unwrap(),
+                plain
+            );
+            assert_eq!(
+                push_through("deflate", &raw, step).unwrap(),
+                plain,
+                "{step}"
+            );
+        }
+        let e = push_through("gzip", &gz[..gz.len() - 9], 100).unwrap_err();
+        assert!(e.to_string().contains("gzip"), "{e}");
     }
 }

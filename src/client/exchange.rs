@@ -4,16 +4,15 @@ use std::sync::Arc;
 
 use url::{Position, Url};
 
-use super::body::{Body, Tracker};
-use super::error::{ClientError, ClientErrorKind};
+use super::body::{Body, SourcePump, Tracker};
+use super::error::ClientError;
 use super::headers::HeaderList;
 use super::log::{log_at, Level, Log};
 use super::request::is_idempotent;
 use super::response::Timings;
 use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, TlsConfig};
 use crate::proto::{
-    encode_chunk, encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader,
-    Trailers, LAST_CHUNK,
+    encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader, Trailers,
 };
 
 /// Bodies up to this size go out in the same write as the head.
@@ -281,47 +280,15 @@ fn write_request(
         Some(Body::Source { source, size }) => {
             conn.write_all(head_bytes, budget)?;
             let mut source = source.lock().unwrap_or_else(|p| p.into_inner());
-            let mut buf = vec![0u8; WRITE_PIECE];
-            let mut framed = Vec::with_capacity(WRITE_PIECE + 16);
-            loop {
-                let want = size.map_or(WRITE_PIECE, |total| {
-                    (total - sent.bytes).min(WRITE_PIECE as u64) as usize
-                });
-                if want == 0 {
-                    break;
-                }
-                sent.pulled = true;
-                let n = source.read(&mut buf[..want])?;
-                if n > want {
-                    return Err(ClientError::new(
-                        ClientErrorKind::InvalidArgument,
-                        format!(
-                            "body source returned {} bytes for a {}-byte buffer",
-                            n, want
-                        ),
-                    ));
-                }
-                if n == 0 {
-                    if let Some(total) = size {
-                        return Err(ClientError::new(
-                            ClientErrorKind::InvalidArgument,
-                            format!(
-                                "body source ended after {} of the {} bytes it declared",
-                                sent.bytes, total
-                            ),
-                        ));
-                    }
-                    conn.write_all(LAST_CHUNK, budget)?;
-                    break;
-                }
-                if size.is_some() {
-                    conn.write_all(&buf[..n], budget)?;
-                } else {
-                    framed.clear();
-                    encode_chunk(&mut framed, &buf[..n]);
-                    conn.write_all(&framed, budget)?;
-                }
-                sent.bytes += n as u64;
+            let mut pump = SourcePump::new(*size);
+            let mut framed = Vec::with_capacity(SourcePump::PIECE + 16);
+            while !pump.is_done() {
+                framed.clear();
+                let read = pump.next_piece(&mut **source, &mut framed);
+                sent.pulled = pump.pulled;
+                read?;
+                conn.write_all(&framed, budget)?;
+                sent.bytes = pump.sent;
                 hop.tracker.report(sent.bytes, 0, None)?;
             }
         }

@@ -73,6 +73,7 @@ impl<'a> HeaderList<'a> {
             .position(|(n, _)| n.eq_ignore_ascii_case(name))
     }
 
+    #[inline]
     pub fn get(&self, name: &str) -> Option<&str> {
         self.position(name).map(|i| &*self.0[i].1)
     }

@@ -1,17 +1,19 @@
 //! The multi API: many transfers in flight on one thread, driven by the
 //! caller's loop (`reqivo_multi_poll`) or by an outside event loop watching
 //! `reqivo_multi_fd` and `reqivo_multi_timeout_ms` (DESIGN §6).
+use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::callback::Userdata;
 use super::cancel::reqivo_cancel;
-use super::error::{fail, reqivo_code, reqivo_error};
+use super::error::{fail, reqivo_code, reqivo_error, Fail};
 use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
 use super::session::reqivo_session;
-use crate::client::multi::{Handle, Multi};
+use crate::client::multi::{Flow, Handle, Multi, Sink};
 use crate::client::{Finish, Parts};
 use crate::proto::ResponseHead;
 
@@ -90,6 +92,84 @@ impl CResponse {
     }
 }
 
+/// Takes the body of a transfer added with `reqivo_multi_add_streamed`, a
+/// piece at a time as it arrives (decoded when the session decodes), on
+/// the thread running `reqivo_multi_perform` or `reqivo_multi_poll`.
+/// `head` is the response so far (status, headers, URL, timings; no body),
+/// owned by the multi and valid during the call; `data` (`len` > 0 bytes)
+/// likewise. Return `REQIVO_DATA_CONTINUE` to go on, `REQIVO_DATA_PAUSE` to
+/// stop reading this transfer until `reqivo_multi_resume` (the same bytes
+/// are offered again then), anything else to end the transfer with
+/// `REQIVO_ERR_ABORTED_BY_CALLBACK`. The callback may call
+/// `reqivo_multi_add`, `reqivo_multi_resume` and `reqivo_multi_wakeup`, not
+/// the functions that drive the multi.
+pub type reqivo_data_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        head: *const reqivo_response,
+        data: *const u8,
+        len: usize,
+    ) -> i32,
+>;
+
+/// `reqivo_data_callback`: the bytes were taken.
+pub const REQIVO_DATA_CONTINUE: i32 = 0;
+/// `reqivo_data_callback`: not taken; offer them again after
+/// `reqivo_multi_resume`.
+pub const REQIVO_DATA_PAUSE: i32 = 1;
+
+std::thread_local! {
+    /// Set while a data callback runs, so that a call driving the multi
+    /// from inside it fails instead of deadlocking on the driver's lock.
+    static IN_DATA_CALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A data callback as the multi's `Sink`.
+struct CallbackSink {
+    cb: unsafe extern "C" fn(*mut c_void, *const reqivo_response, *const u8, usize) -> i32,
+    userdata: Userdata,
+    head: Option<CResponse>,
+}
+
+impl CallbackSink {
+    fn call(&mut self, data: &[u8]) -> i32 {
+        let head = self.head.as_ref().map_or(std::ptr::null(), |h| h.0);
+        IN_DATA_CALLBACK.with(|c| c.set(true));
+        // SAFETY: the caller's callback with its own userdata; `head` and
+        // `data` stay valid for the call.
+        let verdict = unsafe { (self.cb)(self.userdata.0, head, data.as_ptr(), data.len()) };
+        IN_DATA_CALLBACK.with(|c| c.set(false));
+        verdict
+    }
+}
+
+impl Sink for CallbackSink {
+    fn head(&mut self, mut parts: Parts<'_>) {
+        let front = ToC.front(&parts.head, parts.url.as_str());
+        parts.body = vec![0; front];
+        parts.body_start = front;
+        self.head = Some(CResponse(ToC.finish(parts)));
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> Flow {
+        match self.call(bytes) {
+            REQIVO_DATA_CONTINUE => Flow::Continue,
+            REQIVO_DATA_PAUSE => Flow::Pause,
+            _ => Flow::Abort,
+        }
+    }
+}
+
+/// The error of a driving call made from inside a data callback.
+fn inside_callback() -> Option<Fail> {
+    IN_DATA_CALLBACK.with(Cell::get).then(|| {
+        Fail::new(
+            reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+            "the multi cannot be driven from inside its data callback",
+        )
+    })
+}
+
 /// Creates a multi: a poller and an empty set of transfers.
 ///
 /// Ownership: the caller owns the multi and frees it with
@@ -126,6 +206,9 @@ pub extern "C" fn reqivo_multi_new(err: *mut reqivo_error) -> *mut reqivo_multi 
 #[no_mangle]
 pub extern "C" fn reqivo_multi_free(m: *mut reqivo_multi) {
     ffi_boundary!({
+        if inside_callback().is_some() {
+            return; // freeing the multi under its own driver: refused
+        }
         // SAFETY: NULL or a live multi the caller gives up.
         unsafe { free_box(m) }
     })
@@ -139,9 +222,9 @@ pub extern "C" fn reqivo_multi_free(m: *mut reqivo_multi) {
 /// Ownership: `r` is copied; the caller may free or reuse it as soon as
 /// this returns. The transfer keeps the session's pool and cookie jar, and
 /// `cancel`, alive. https (TLS handshakes run without blocking, with the
-/// session's TLS config) and proxies (forwarding for http, CONNECT tunnels
-/// for https) work as in `reqivo_session_send`. A request whose body comes
-/// from a callback is refused for now (`REQIVO_ERR_INVALID_ARGUMENT`).
+/// session's TLS config), proxies (forwarding for http, CONNECT tunnels for
+/// https), body and progress callbacks work as in `reqivo_session_send`;
+/// the callbacks run on the thread that drives the multi.
 /// NULL: `m`, `s` or `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel`
 /// NULL means no cancellation; `user_data` is never read; `err` may be NULL.
 /// Thread safety: any thread, at any time; an add wakes a poll in progress.
@@ -174,6 +257,95 @@ pub extern "C" fn reqivo_multi_add(
     })
 }
 
+/// Adds a transfer like `reqivo_multi_add` whose body goes to `on_data` as
+/// it arrives instead of into the response: a download of any size keeps
+/// memory flat, and a callback that cannot take more pauses its transfer
+/// (`REQIVO_DATA_PAUSE`) without holding up the others. The response from
+/// `reqivo_multi_next` then has everything but the body (`body_len` 0;
+/// trailers and final timings included).
+///
+/// Ownership: as `reqivo_multi_add`; `on_data` and `user_data` are used
+/// until the transfer comes back from `reqivo_multi_next` (or the multi is
+/// freed).
+/// NULL: `m`, `s`, `r` or `on_data` NULL is `REQIVO_ERR_INVALID_ARGUMENT`;
+/// `cancel` NULL means no cancellation; `transfer_id` NULL: not returned;
+/// `err` may be NULL.
+/// Thread safety: any thread, at any time; `on_data` runs on the thread
+/// that drives the multi.
+/// Returns: 0 with `*transfer_id` set (the number `reqivo_multi_resume`
+/// takes), or an error code with `err` filled.
+/// Since: 0.1.0
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn reqivo_multi_add_streamed(
+    m: *mut reqivo_multi,
+    s: *mut reqivo_session,
+    r: *const reqivo_request,
+    cancel: *const reqivo_cancel,
+    on_data: reqivo_data_callback,
+    user_data: *mut c_void,
+    transfer_id: *mut u64,
+    err: *mut reqivo_error,
+) -> c_int {
+    ffi_boundary!(err, {
+        require!(m, err);
+        require!(s, err);
+        require!(r, err);
+        let Some(cb) = on_data else {
+            super::error::set_null_argument(err, "on_data");
+            return super::boundary::FailValue::null_argument_value();
+        };
+        // SAFETY: live multi, session, request and (NULL or live) token.
+        let (m, s, r, cancel) = unsafe {
+            (
+                try_ref(m).expect("checked"),
+                try_ref(s).expect("checked"),
+                try_ref(r).expect("checked"),
+                clone_arc(cancel),
+            )
+        };
+        let sink = Box::new(CallbackSink {
+            cb,
+            userdata: Userdata(user_data),
+            head: None,
+        });
+        let id = try_or_fail!(
+            m.handle
+                .add_streamed(s, r, cancel, ToCSend, sink, user_data as usize),
+            err
+        );
+        if !transfer_id.is_null() {
+            // SAFETY: the caller's out pointer.
+            unsafe { *transfer_id = id };
+        }
+        0
+    })
+}
+
+/// Lets a streamed transfer its data callback paused go on: the bytes it
+/// refused are offered again first, on the driving thread. An id that is
+/// not paused, or whose transfer has finished, is ignored.
+///
+/// Ownership: nothing changes hands.
+/// NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
+/// Thread safety: any thread, at any time (a poll in progress wakes up).
+/// Returns: 0, or an error code with `err` filled.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_multi_resume(
+    m: *const reqivo_multi,
+    transfer_id: u64,
+    err: *mut reqivo_error,
+) -> c_int {
+    ffi_boundary!(err, {
+        require!(m, err);
+        // SAFETY: a live multi.
+        let m = unsafe { try_ref(m).expect("checked") };
+        try_or_fail!(m.handle.resume(transfer_id), err);
+        0
+    })
+}
+
 /// Does everything that can be done now without waiting: reads and writes
 /// what the sockets allow, starts added transfers, fires passed deadlines.
 /// Finished transfers are then collected with `reqivo_multi_next`.
@@ -191,6 +363,9 @@ pub extern "C" fn reqivo_multi_perform(m: *mut reqivo_multi, err: *mut reqivo_er
         require!(m, err);
         // SAFETY: a live multi.
         let m = unsafe { try_ref(m).expect("checked") };
+        if let Some(f) = inside_callback() {
+            return fail::<i32>(f, err);
+        }
         try_or_fail!(lock(m).perform(), err);
         0
     })
@@ -224,6 +399,9 @@ pub extern "C" fn reqivo_multi_poll(
         }
         // SAFETY: a live multi.
         let m = unsafe { try_ref(m).expect("checked") };
+        if let Some(f) = inside_callback() {
+            return fail::<i32>(f, err);
+        }
         let wait = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         try_or_fail!(lock(m).poll(wait), err);
         0
@@ -247,7 +425,9 @@ pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi
         require!(out);
         // SAFETY: a live multi and a caller-owned out struct.
         let (m, out) = unsafe { (try_ref(m).expect("checked"), &mut *out) };
-        if (out.struct_size as usize) < std::mem::size_of::<reqivo_multi_done>() {
+        if (out.struct_size as usize) < std::mem::size_of::<reqivo_multi_done>()
+            || inside_callback().is_some()
+        {
             return false;
         }
         let Some(done) = lock(m).next_done() else {
@@ -300,6 +480,9 @@ pub extern "C" fn reqivo_multi_timeout_ms(m: *const reqivo_multi) -> i64 {
         require!(m);
         // SAFETY: a live multi.
         let m = unsafe { try_ref(m).expect("checked") };
+        if inside_callback().is_some() {
+            return -1;
+        }
         let timeout = lock(m).timeout();
         match timeout {
             None => -1,

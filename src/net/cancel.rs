@@ -9,7 +9,9 @@
 //! socket, made the first time such a wait asks for it; a token that only
 //! ever ends HTTP exchanges never makes one, so a request costs one
 //! descriptor, its socket, with or without a token. Waits that can do
-//! neither (pool condvar, DNS thread) check the flag in short slices.
+//! neither (pool condvar, DNS thread) check the flag in short slices. The
+//! event-driven core registers a waker (`on_trigger`) that tells its
+//! poller, so a multi neither scans its transfers nor wakes on a timer.
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +21,6 @@ use std::time::Duration;
 use rustix::event::{eventfd, EventfdFlags};
 use smallvec::SmallVec;
 
-#[derive(Debug)]
 pub struct Cancel {
     flag: AtomicBool,
     /// Made on first use by a wait that must not end its connection.
@@ -30,7 +31,20 @@ pub struct Cancel {
     /// The sockets blocking calls and polls wait on now. Written only under
     /// the lock, and each only while a `Watch` (which borrows it) lives.
     watched: Mutex<SmallVec<[RawFd; 2]>>,
+    /// Called once when the token fires: (registration number, waker).
+    wakers: Mutex<Vec<(u64, Waker)>>,
 }
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancel")
+            .field("triggered", &self.is_triggered())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `Cancel::on_trigger` calls, on the triggering thread.
+pub type Waker = Box<dyn FnOnce() + Send>;
 
 /// While this lives, triggering the token shuts its socket down.
 #[must_use]
@@ -62,7 +76,33 @@ impl Cancel {
             wake: OnceLock::new(),
             wake_lock: Mutex::new(()),
             watched: Mutex::new(SmallVec::new()),
+            wakers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Calls `waker` (once, on the triggering thread) when the token fires;
+    /// at once if it has. Returns the registration's number for `forget`.
+    pub fn on_trigger(&self, waker: Waker) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock: a trigger either finds the waker or has set the
+        // flag before this check.
+        if self.is_triggered() {
+            drop(wakers);
+            waker();
+        } else {
+            wakers.push((id, waker));
+        }
+        id
+    }
+
+    /// Drops the waker registered as `id`, if it has not run.
+    pub fn forget(&self, id: u64) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = wakers.iter().position(|(n, _)| *n == id) {
+            drop(wakers.swap_remove(i));
+        }
     }
 
     /// Cancels every wait that uses this token, now and later. Callable from any thread.
@@ -72,6 +112,10 @@ impl Cancel {
             if let Some(wake) = self.wake.get() {
                 signal(wake);
             }
+        }
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
+        for (_, waker) in wakers {
+            waker();
         }
         for &fd in self.watched().iter() {
             // SAFETY: `fd` is registered only while a `Watch` borrowing the
@@ -194,6 +238,29 @@ mod tests {
         let mut buf = [0u8; 1];
         assert!(rustix::net::recv(&idle, &mut buf[..], rustix::net::RecvFlags::empty()).is_err());
         assert!(!c.has_fd(), "no eventfd for sockets alone");
+    }
+
+    #[test]
+    fn cancel_wakers_run_once_and_forgotten_ones_never() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        let c = Cancel::new().unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let waker = |n: &Arc<AtomicUsize>| -> Waker {
+            let n = n.clone();
+            Box::new(move || {
+                n.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        c.on_trigger(waker(&runs));
+        let forgotten = c.on_trigger(waker(&runs));
+        c.forget(forgotten);
+        c.trigger();
+        c.trigger();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Registered after the trigger: runs at once.
+        c.on_trigger(waker(&runs));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod socket;
 mod tls;
 
 pub use budget::{Budget, OnCancel, Op, TimeoutOverrides, Timeouts};
-pub use cancel::Cancel;
+pub use cancel::{Cancel, Waker as CancelWaker};
 pub use conn::{Conn, ConnTimings, Handshake, WriteStep};
 pub use connect::{finish_connect, ip_literal, start_connect};
 pub use error::{NetError, NetErrorKind};

@@ -83,7 +83,7 @@ pub struct TunnelAsk {
 
 impl TunnelAsk {
     /// The most a read for the answer should buffer.
-    pub const READ_LIMIT: usize = CONNECT_HEAD_LIMIT + 1;
+    pub(crate) const READ_LIMIT: usize = CONNECT_HEAD_LIMIT + 1;
 
     pub fn new(proxy: &Proxy, authority: &str) -> Result<TunnelAsk, NetError> {
         let mut request = Vec::with_capacity(128);

@@ -29,6 +29,8 @@ a fixed route gets its head without the body):
   /nocontent     204
   /close         Content-Length 100 but only 10 bytes, then close
   /stall         reads the request, never answers (until the client closes)
+  /pattern-chunked/N  N pattern bytes (i % 251), chunked in 1 MiB chunks,
+                 written as they are made (a body of any size, for streaming)
   /hold/MS       answers "held" (Content-Length) after MS milliseconds: many
                  requests in flight at once (test_multi.c)
   /slow-body     Content-Length 10, sends 5 bytes, then stalls
@@ -264,6 +266,22 @@ def read_request(conn, buf):
         buf = buf[size + 2:]
 
 
+PATTERN_MIB = bytes(i % 251 for i in range(251 * 4179))  # whole cycles, 1 MiB + 353
+
+
+def send_pattern_chunked(conn, n):
+    """n bytes of i % 251, chunked in 1 MiB chunks, never all in memory."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = 1 << 20
+    done = 0
+    while done < n:
+        size = min(chunk, n - done)
+        start = done % 251
+        conn.sendall(b"%x\r\n" % size + PATTERN_MIB[start:start + size] + b"\r\n")
+        done += size
+    conn.sendall(b"0\r\n\r\n")
+
+
 def hold(conn):
     """Keeps the connection open without answering until the client closes
     it (or HOLD seconds pass)."""
@@ -454,6 +472,8 @@ def serve(conn):
             elif path == "/close":
                 conn.sendall(CLOSE)
                 return
+            elif path.startswith("/pattern-chunked/"):
+                send_pattern_chunked(conn, int(path.split("/")[2]))
             elif path.startswith("/hold/"):
                 time.sleep(int(path.split("/")[2]) / 1000)
                 conn.sendall(response("HTTP/1.1 200 OK", [("Content-Length", "4")], b"held"))

@@ -580,11 +580,10 @@ static void misuse_ws(reqivo_session *s) {
   reqivo_ws_options_free(o);
 }
 
-static int64_t empty_body(void *userdata, uint8_t *buf, size_t cap) {
-  (void)userdata;
-  (void)buf;
-  (void)cap;
-  return 0;
+static int32_t discard_data(void *user, const reqivo_response *head, const uint8_t *data,
+                            size_t len) {
+  (void)user, (void)head, (void)data, (void)len;
+  return REQIVO_DATA_CONTINUE;
 }
 
 static void misuse_multi(reqivo_session *s) {
@@ -594,11 +593,13 @@ static void misuse_multi(reqivo_session *s) {
   MISUSE(reqivo_multi_add(NULL, s, r, NULL, NULL, ERR));
   MISUSE(reqivo_multi_add(m, NULL, r, NULL, NULL, ERR));
   MISUSE(reqivo_multi_add(m, s, NULL, NULL, NULL, ERR));
-  /* A body from a callback cannot go through a multi yet. */
-  reqivo_request *streamed = request_to("POST", "/echo", NULL);
-  CHECK_EQ(reqivo_request_set_body_callback(streamed, empty_body, NULL, 0, NULL), 0);
-  MISUSE(reqivo_multi_add(m, s, streamed, NULL, NULL, ERR));
-  reqivo_request_free(streamed);
+  MISUSE(reqivo_multi_add_streamed(NULL, s, r, NULL, discard_data, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_streamed(m, NULL, r, NULL, discard_data, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_streamed(m, s, NULL, NULL, discard_data, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_streamed(m, s, r, NULL, NULL, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_resume(NULL, 1, ERR));
+  /* An id no transfer has is ignored. */
+  CHECK_EQ(reqivo_multi_resume(m, 424242, NULL), 0);
   MISUSE(reqivo_multi_perform(NULL, ERR));
   MISUSE(reqivo_multi_poll(NULL, 0, ERR));
   MISUSE(reqivo_multi_poll(m, -2, ERR));

@@ -7,7 +7,8 @@
  * transfers in flight; an outside loop driving the multi through
  * reqivo_multi_fd and reqivo_multi_timeout_ms with poll(2); adds from eight
  * threads while one thread polls; HTTPS with the tests' CA, straight and
- * through a proxy. */
+ * through a proxy; a 64 MiB body streamed through a data callback with
+ * flat RSS, pauses and resumes; a request body from a read callback. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <poll.h>
@@ -382,6 +383,169 @@ static void test_https_and_proxies(void) {
   reqivo_session_free(proxied);
 }
 
+/* VmRSS of this process in KiB, or -1. */
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long n = -1;
+  if (f == NULL) {
+    return -1;
+  }
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, "VmRSS:", 6) == 0) {
+      n = atol(line + 6);
+    }
+  }
+  fclose(f);
+  return n;
+}
+
+/* What a streamed transfer's data callback saw. */
+typedef struct streamed {
+  reqivo_multi *m;
+  uint64_t got;
+  uint32_t next_byte; /* the pattern byte expected next: got % 251 */
+  int pieces, bad_heads, mismatches, paused, pause_every;
+  int driving_refused; /* perform from inside the callback was refused */
+  uint64_t abort_after;
+  long rss_peak;
+} streamed;
+
+static int32_t on_data(void *user, const reqivo_response *head, const uint8_t *data, size_t len) {
+  streamed *st = user;
+  if (head == NULL || head->status != 200 || head->body_len != 0 || len == 0) {
+    st->bad_heads++;
+  }
+  if (++st->pieces == 1) {
+    reqivo_error err;
+    st->driving_refused = reqivo_multi_perform(st->m, &err) == REQIVO_ERR_INVALID_ARGUMENT;
+  }
+  if (st->pause_every > 0 && st->pieces % st->pause_every == 0) {
+    st->paused = 1;
+    return REQIVO_DATA_PAUSE;
+  }
+  for (size_t i = 0; i < len; i++) {
+    st->mismatches += data[i] != st->next_byte;
+    st->next_byte = st->next_byte == 250 ? 0 : st->next_byte + 1;
+  }
+  st->got += len;
+  if (st->pieces % 64 == 0) {
+    long rss = rss_kb();
+    st->rss_peak = rss > st->rss_peak ? rss : st->rss_peak;
+  }
+  return st->abort_after != 0 && st->got >= st->abort_after ? -1 : REQIVO_DATA_CONTINUE;
+}
+
+/* A 64 MiB chunked body through a data callback with flat memory, paused
+ * every 40th piece and resumed by this loop, beside a buffered transfer;
+ * a callback that aborts ends only its transfer. */
+static void test_streamed_64_mib_with_flat_rss(void) {
+  enum { MIB64 = 64 << 20 };
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(4);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  streamed big = {.m = m, .pause_every = 40}, aborting = {.m = m, .abort_after = 1 << 20};
+  char path[64];
+  snprintf(path, sizeof path, "/pattern-chunked/%d", MIB64);
+  reqivo_request *r = request_to("GET", path, &err);
+  uint64_t id = 0, other_id = 0;
+  long before = rss_kb();
+  big.rss_peak = before;
+  CHECK_EQ(reqivo_multi_add_streamed(m, s, r, NULL, on_data, &big, &id, &err), 0);
+  CHECK_EQ(reqivo_multi_add_streamed(m, s, r, NULL, on_data, &aborting, &other_id, &err), 0);
+  CHECK(id != 0 && other_id != 0 && id != other_id);
+  CHECK_CODE(reqivo_multi_add_streamed(m, s, r, NULL, NULL, &big, NULL, &err),
+             REQIVO_ERR_INVALID_ARGUMENT);
+  reqivo_request_free(r);
+  add_get(m, s, "/ok", NULL, 7);
+  int done = 0, resumes = 0, big_ok = 0, aborted = 0, plain_ok = 0;
+  double until = now_ms() + 60000;
+  while (done < 3 && now_ms() < until) {
+    CHECKF(reqivo_multi_poll(m, 100, &err) == 0, "%s", err.message);
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    while (reqivo_multi_next(m, &d)) {
+      done++;
+      if (d.user_data == &big) {
+        big_ok = d.error.code == 0 && d.response->status == 200 && d.response->body_len == 0;
+      } else if (d.user_data == &aborting) {
+        aborted = d.error.code == REQIVO_ERR_ABORTED_BY_CALLBACK;
+      } else {
+        plain_ok = d.error.code == 0 && body_is(d.response, "hello\n");
+      }
+      reqivo_response_free(d.response);
+    }
+    if (big.paused) {
+      big.paused = 0;
+      CHECK_EQ(reqivo_multi_resume(m, id, &err), 0);
+      resumes++;
+    }
+  }
+  CHECKF(done == 3, "%d of 3 transfers finished", done);
+  CHECK(big_ok && aborted && plain_ok);
+  CHECK_EQ(big.got, (uint64_t)MIB64);
+  CHECK_EQ(big.mismatches, 0);
+  CHECK_EQ(big.bad_heads + aborting.bad_heads, 0);
+  CHECK(big.driving_refused);
+  CHECKF(resumes >= 100, "%d resumes", resumes);
+  CHECK(aborting.got >= (1 << 20) && aborting.got < (uint64_t)MIB64);
+  /* Flat: the 64 MiB never sit in memory at once. */
+  long grew = big.rss_peak - before;
+  fprintf(stderr, "streamed 64 MiB: RSS grew %ld KiB at most\n", grew);
+  CHECKF(grew < 16 * 1024, "RSS grew %ld KiB while streaming 64 MiB", grew);
+  /* A resume for a finished transfer is ignored. */
+  CHECK_EQ(reqivo_multi_resume(m, id, &err), 0);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+struct upload_source {
+  size_t left;
+};
+
+static int64_t read_upload(void *user, uint8_t *buf, size_t cap) {
+  struct upload_source *src = user;
+  size_t n = src->left < cap ? src->left : cap;
+  n = n > 3000 ? 3000 : n;
+  memset(buf, 'u', n);
+  src->left -= n;
+  return (int64_t)n;
+}
+
+/* A request body from a read callback (chunked) goes through the multi;
+ * /echo answers with the head and the de-chunked body. */
+static void test_upload_from_a_callback(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(4);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  struct upload_source src = {200000};
+  reqivo_request *r = request_to("POST", "/echo", &err);
+  CHECK_CODE(reqivo_request_set_body_callback(r, read_upload, &src, -1, &err), REQIVO_OK);
+  CHECK_EQ(reqivo_multi_add(m, s, r, NULL, (void *)1, &err), 0);
+  reqivo_request_free(r);
+  reqivo_multi_done d = {.struct_size = sizeof d};
+  double until = now_ms() + 10000;
+  int got = 0;
+  while (!got && now_ms() < until) {
+    CHECK_EQ(reqivo_multi_poll(m, 100, &err), 0);
+    got = reqivo_multi_next(m, &d);
+  }
+  CHECK(got && d.error.code == 0);
+  if (got && d.response != NULL) {
+    const char *b = (const char *)d.response->body;
+    size_t n = d.response->body_len;
+    CHECK(strstr(b, "Transfer-Encoding: chunked\r\n") != NULL);
+    int all_u = n > 200000;
+    for (size_t i = n - 200000; all_u && i < n; i++) {
+      all_u = b[i] == 'u';
+    }
+    CHECK(all_u && b[n - 200001] == '\n'); /* the de-chunked body after the head */
+    reqivo_response_free(d.response);
+  }
+  CHECK_EQ(src.left, 0);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
   struct rlimit lim;
@@ -396,5 +560,7 @@ int main(int argc, char **argv) {
   test_an_outside_loop_with_poll();
   test_adds_from_eight_threads();
   test_https_and_proxies();
+  test_streamed_64_mib_with_flat_rss();
+  test_upload_from_a_callback();
   return check_finish("test_multi");
 }

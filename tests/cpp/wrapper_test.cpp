@@ -435,6 +435,51 @@ static void test_multi(const server &srv) {
   m.poll(-1);  // returns: woken
 }
 
+// reqivo::multi::add_streamed: /big-chunked (100,000 pattern bytes in
+// chunks of 1 to 4,000) piece by piece, paused every 5th piece and resumed.
+static void test_multi_streamed(const py_server &py) {
+  reqivo::session s;
+  reqivo::multi m;
+  std::string body;
+  int pieces = 0, status = 0;
+  bool paused = false;
+  uint64_t id = m.add_streamed(s, reqivo::request("GET", py.base() + "big-chunked"), 7,
+                               [&](const reqivo_response &head, std::string_view data) {
+                                 status = head.status;
+                                 if (++pieces % 5 == 0) {
+                                   paused = true;
+                                   return reqivo::multi::flow::pause;
+                                 }
+                                 body.append(data);
+                                 return reqivo::multi::flow::go_on;
+                               });
+  m.add_streamed(s, reqivo::request("GET", py.base() + "big"), 8,
+                 [](const reqivo_response &, std::string_view) -> reqivo::multi::flow {
+                   throw std::runtime_error("a callback that throws aborts its transfer");
+                 });
+  int finished = 0, resumes = 0;
+  bool streamed_ok = false, thrown_aborted = false;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (finished < 2 && std::chrono::steady_clock::now() < until) {
+    m.poll(50);
+    while (auto d = m.next()) {
+      ++finished;
+      if (d->user == 7) streamed_ok = d->take().body().empty();
+      if (d->user == 8) thrown_aborted = d->error.code == REQIVO_ERR_ABORTED_BY_CALLBACK;
+    }
+    if (paused) {
+      paused = false;
+      m.resume(id);
+      ++resumes;
+    }
+  }
+  CHECK(finished == 2 && streamed_ok && thrown_aborted && status == 200);
+  bool pattern = body.size() == 100000;
+  for (std::size_t i = 0; pattern && i < body.size(); ++i) pattern = static_cast<unsigned char>(body[i]) == i % 251;
+  CHECK(pattern);
+  CHECK(resumes > 3);
+}
+
 int main() {
   error_classes();
   server srv;
@@ -533,6 +578,7 @@ int main() {
     py_server py;
     test_proxy(srv, py);
     test_hooks(py);
+    test_multi_streamed(py);
   }
 
   std::printf("cpp-wrapper: %d passed, %d failed\n", checks - failures, failures);

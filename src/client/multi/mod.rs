@@ -12,22 +12,25 @@
 //! Threads: `add` and `wakeup` from any thread (they only touch `Shared`);
 //! `perform`, `poll` and `next` from one thread at a time (`&mut self`).
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use polling::{Events, Poller};
 use slab::Slab;
 
-use super::error::{ClientError, ClientErrorKind};
+use super::error::ClientError;
 use super::request::Request;
 use super::response::Finish;
 use super::session::Session;
 use crate::net::{Cancel, NetError};
 
+mod sink;
 mod transfer;
+
+pub use sink::{Flow, Sink};
 
 use transfer::{Step, Transfer};
 
@@ -46,6 +49,10 @@ struct Inbox<F> {
     /// Pools (`Pool::id`) this multi waits on that freed a slot; each has
     /// forgotten the multi's waker.
     freed_pools: Vec<usize>,
+    /// Streamed transfers (by id) to go on after their sink paused them.
+    resumed: Vec<u64>,
+    /// Transfers (key, generation) whose cancel token fired.
+    cancelled: Vec<(usize, u64)>,
 }
 
 /// The part of a multi other threads reach.
@@ -54,6 +61,8 @@ pub(crate) struct Shared<F> {
     inbox: Mutex<Inbox<F>>,
     /// Added and not yet finished.
     in_flight: AtomicUsize,
+    /// The last transfer id handed out.
+    last_id: AtomicU64,
 }
 
 impl<F> Shared<F> {
@@ -78,9 +87,8 @@ pub struct Multi<F: Finish> {
     pool_wakes: Vec<usize>,
     /// Transfer keys to step, reused from one perform to the next.
     scratch: Vec<usize>,
-    /// Transfers holding a cancel token: checked on every perform, and
-    /// the poll wait is cut to `Cancel::SLICE` while there are some.
-    cancellable: usize,
+    /// Streamed transfers: id to key, for `resume`.
+    streams: HashMap<u64, usize>,
     next_gen: u64,
 }
 
@@ -98,8 +106,11 @@ where
                     added: Vec::new(),
                     resolved: Vec::new(),
                     freed_pools: Vec::new(),
+                    resumed: Vec::new(),
+                    cancelled: Vec::new(),
                 }),
                 in_flight: AtomicUsize::new(0),
+                last_id: AtomicU64::new(0),
             }),
             transfers: Slab::new(),
             timers: BinaryHeap::new(),
@@ -108,7 +119,7 @@ where
             pool_waiters: Vec::new(),
             pool_wakes: Vec::new(),
             scratch: Vec::new(),
-            cancellable: 0,
+            streams: HashMap::new(),
             next_gen: 0,
         })
     }
@@ -146,18 +157,15 @@ where
             if !inbox.added.is_empty()
                 || !inbox.resolved.is_empty()
                 || !inbox.freed_pools.is_empty()
+                || !inbox.resumed.is_empty()
+                || !inbox.cancelled.is_empty()
             {
                 return Some(Duration::ZERO);
             }
         }
-        let mut next = self
-            .timers
+        self.timers
             .peek()
-            .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
-        if self.cancellable > 0 {
-            next = Some(next.map_or(Cancel::SLICE, |d| d.min(Cancel::SLICE)));
-        }
-        next
+            .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()))
     }
 
     /// Waits up to `timeout` (`None`: until something happens) for socket
@@ -209,22 +217,44 @@ where
     }
 
     fn perform_inner(&mut self) {
-        let (added, resolved, freed) = {
+        let (added, resolved, freed, resumed, cancelled) = {
             let mut inbox = self.shared.inbox();
             (
                 std::mem::take(&mut inbox.added),
                 std::mem::take(&mut inbox.resolved),
                 std::mem::take(&mut inbox.freed_pools),
+                std::mem::take(&mut inbox.resumed),
+                std::mem::take(&mut inbox.cancelled),
             )
         };
         for a in added {
             self.next_gen += 1;
-            let t = Transfer::new(a, self.next_gen);
-            if t.has_cancel() {
-                self.cancellable += 1;
-            }
+            let (streamed, gen) = (a.sink.is_some(), self.next_gen);
+            let t = Transfer::new(a, gen);
+            let id = t.id();
             let key = self.transfers.insert(t);
+            if streamed {
+                self.streams.insert(id, key);
+            }
+            let weak = Arc::downgrade(&self.shared);
+            self.transfers[key].wake_on_cancel(Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.inbox().cancelled.push((key, gen));
+                    let _ = shared.poller.notify();
+                }
+            }));
             self.step(key);
+        }
+        for (key, gen) in cancelled {
+            if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
+                self.step(key);
+            }
+        }
+        for id in resumed {
+            if let Some(&key) = self.streams.get(&id) {
+                self.transfers[key].resume();
+                self.step(key);
+            }
         }
         for (key, gen, answer) in resolved {
             if let Some(t) = self.transfers.get_mut(key).filter(|t| t.gen() == gen) {
@@ -246,18 +276,6 @@ where
             if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
                 self.step(key);
             }
-        }
-        if self.cancellable > 0 {
-            let mut cancelled = std::mem::take(&mut self.scratch);
-            cancelled.clear();
-            cancelled.extend(
-                self.transfers
-                    .iter()
-                    .filter(|(_, t)| t.is_cancelled())
-                    .map(|(k, _)| k),
-            );
-            self.step_all(&cancelled);
-            self.scratch = cancelled;
         }
     }
 
@@ -300,9 +318,7 @@ where
             }
             Step::Done(result) => {
                 let t = self.transfers.remove(key);
-                if t.has_cancel() {
-                    self.cancellable -= 1;
-                }
+                self.streams.remove(&t.id());
                 let user = t.user();
                 drop(t);
                 self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -353,13 +369,35 @@ impl<F: Finish + Send + 'static> Handle<F> {
         finish: F,
         user: usize,
     ) -> Result<(), ClientError> {
-        if matches!(req.body, Some(super::body::Body::Source { .. })) {
-            return Err(ClientError::new(
-                ClientErrorKind::InvalidArgument,
-                "a request whose body comes from a callback cannot go through a \
-                 multi yet; send it with reqivo_session_send",
-            ));
-        }
+        self.add_with(session, req, cancel, finish, None, user)
+            .map(|_| ())
+    }
+
+    /// `add`, with the body handed to `sink` as it arrives instead of
+    /// buffered; the result (from `next_done`) then has an empty body.
+    /// Returns the transfer's id, for `resume`.
+    pub fn add_streamed(
+        &self,
+        session: &Session,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+        finish: F,
+        sink: Box<dyn Sink>,
+        user: usize,
+    ) -> Result<u64, ClientError> {
+        self.add_with(session, req, cancel, finish, Some(sink), user)
+    }
+
+    fn add_with(
+        &self,
+        session: &Session,
+        req: &Request,
+        cancel: Option<Arc<Cancel>>,
+        finish: F,
+        sink: Option<Box<dyn Sink>>,
+        user: usize,
+    ) -> Result<u64, ClientError> {
+        let id = self.shared.last_id.fetch_add(1, Ordering::Relaxed) + 1;
         let added = transfer::Added {
             session: session.share(),
             request: req.clone(),
@@ -367,9 +405,20 @@ impl<F: Finish + Send + 'static> Handle<F> {
             finish,
             user,
             weak: Arc::downgrade(&self.shared),
+            sink,
+            id,
         };
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         self.shared.inbox().added.push(added);
+        self.wakeup()?;
+        Ok(id)
+    }
+
+    /// Lets streamed transfer `id`, paused by its sink, go on (from any
+    /// thread); the piece it refused is offered again first. An id that
+    /// is not paused, or has finished, is ignored.
+    pub fn resume(&self, id: u64) -> Result<(), ClientError> {
+        self.shared.inbox().resumed.push(id);
         self.wakeup()
     }
 

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use polling::Poller;
 
+use super::sink::{Sink, Streamed};
 use super::Shared;
-use crate::client::body::Body;
+use crate::client::body::{Body, SourcePump, Tracker};
 use crate::client::chain::{Chain, Next, Out};
 use crate::client::decode::{self, Codings};
 use crate::client::error::ClientError;
@@ -34,6 +35,10 @@ pub(crate) struct Added<F> {
     pub finish: F,
     pub user: usize,
     pub weak: Weak<Shared<F>>,
+    /// Where the body goes as it arrives; `None`: buffered.
+    pub sink: Option<Box<dyn Sink>>,
+    /// The transfer's number for `Handle::resume`.
+    pub id: u64,
 }
 
 /// What a transfer's `run` needs from its multi.
@@ -96,6 +101,8 @@ struct Exchange {
     lease: Lease,
     /// Bytes of `Transfer::out` written so far.
     written: usize,
+    /// The whole request has been written.
+    request_sent: bool,
     reader: ResponseReader,
     head: Option<ResponseHead>,
     /// What the final head means; `None` before it.
@@ -104,6 +111,10 @@ struct Exchange {
     body: Vec<u8>,
     front: usize,
     codings: Option<Codings>,
+    /// The body goes to a sink instead of `body`.
+    streamed: Option<Streamed>,
+    /// The body's length, when the head gave it (for progress).
+    body_total: Option<u64>,
 }
 
 pub(crate) struct Transfer<F: Finish> {
@@ -136,6 +147,26 @@ pub(crate) struct Transfer<F: Finish> {
     timings: Timings,
     /// A chain error found when the transfer was added.
     failed: Option<ClientError>,
+    /// Until the final head: where a streamed transfer's body goes.
+    sink: Option<Box<dyn Sink>>,
+    id: u64,
+    /// The sink paused the transfer; `resume` goes on.
+    paused: bool,
+    /// The hop's body, when it comes from a source, and how far it is.
+    pump: Option<SourcePump>,
+    /// Bytes of `out` that are the request head (the body follows).
+    head_len: usize,
+    tracker: Tracker,
+    /// The waker registered with `cancel`, forgotten when the transfer ends.
+    cancel_waker: Option<u64>,
+}
+
+impl<F: Finish> Drop for Transfer<F> {
+    fn drop(&mut self) {
+        if let (Some(c), Some(id)) = (&self.cancel, self.cancel_waker) {
+            c.forget(id);
+        }
+    }
 }
 
 impl<F: Finish> Transfer<F> {
@@ -151,9 +182,14 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let cfg = a.session.config();
         let timeouts = a.request.timeouts.over(cfg.timeouts);
         let mut limits = cfg.limits;
-        limits.max_body_bytes = cfg
-            .max_body_bytes
-            .unwrap_or(Limits::DEFAULT_BUFFERED_BODY_BYTES);
+        limits.max_body_bytes = cfg.max_body_bytes.unwrap_or(match a.sink {
+            Some(_) => u64::MAX,
+            None => Limits::DEFAULT_BUFFERED_BODY_BYTES,
+        });
+        let tracker = Tracker {
+            progress: a.request.progress.clone(),
+            send_total: a.request.body.as_ref().and_then(Body::length),
+        };
         let mut chain = Chain::new();
         let failed = chain.begin(&cfg, &a.request).err();
         let budget = Budget::new(timeouts, None);
@@ -181,6 +217,35 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             fresh: false,
             timings: Timings::default(),
             failed,
+            sink: a.sink,
+            id: a.id,
+            paused: false,
+            pump: None,
+            head_len: 0,
+            tracker,
+            cancel_waker: None,
+        }
+    }
+
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Goes on after the sink paused: what it refused is offered again.
+    pub(super) fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        self.paused = false;
+        self.deadline = None;
+        if let Phase::Exchange(ex) = &mut self.phase {
+            if let Some(st) = &mut ex.streamed {
+                match st.resume() {
+                    Err(e) => self.failed = Some(e),
+                    // It paused again on what it was offered.
+                    Ok(()) => self.paused = st.is_paused(),
+                }
+            }
         }
     }
 
@@ -192,12 +257,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         self.user
     }
 
-    pub(super) fn has_cancel(&self) -> bool {
-        self.cancel.is_some()
-    }
-
-    pub(super) fn is_cancelled(&self) -> bool {
-        self.cancel.as_ref().is_some_and(|c| c.is_triggered())
+    /// Has the transfer's cancel token (if any) tell the multi when it
+    /// fires: `wake` pushes the transfer into the multi's inbox.
+    pub(super) fn wake_on_cancel(&mut self, wake: crate::net::CancelWaker) {
+        if let Some(c) = &self.cancel {
+            self.cancel_waker = Some(c.on_trigger(wake));
+        }
     }
 
     /// Records that the heap holds an entry at `at` for this transfer;
@@ -276,6 +341,9 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 return Err(e);
             }
             self.budget().check_cancel()?;
+            if self.paused {
+                return self.paused_wait();
+            }
             match &mut self.phase {
                 Phase::Start => {
                     if let Some(step) = self.start_hop(ctx, None)? {
@@ -312,6 +380,23 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 }
             }
         }
+    }
+
+    /// The sink paused: the socket is not read until `resume`, and only
+    /// the total deadline (and cancel) can end the transfer meanwhile.
+    fn pause(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
+        self.paused = true;
+        unwatch(ctx.poller, &mut self.watching);
+        self.paused_wait().map(Some)
+    }
+
+    fn paused_wait(&mut self) -> Result<Step<F::Output>, ClientError> {
+        if self.total_deadline.is_some_and(|at| Instant::now() >= at) {
+            return Err(self.timeout(Op::Read, "paused by the data callback"));
+        }
+        Ok(Step::Wait {
+            deadline: self.total_deadline,
+        })
     }
 
     /// A wait with nothing to do now: fails if its deadline passed.
@@ -357,8 +442,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 headers.iter(),
             )?;
             self.close = headers.has_token("connection", "close");
-            if let Some(Body::Bytes(b)) = self.chain.body(req) {
-                self.out.extend_from_slice(b);
+            self.head_len = self.out.len();
+            self.pump = None;
+            match self.chain.body(req) {
+                Some(Body::Bytes(b)) => self.out.extend_from_slice(b),
+                Some(Body::Source { size, .. }) => self.pump = Some(SourcePump::new(*size)),
+                None => {}
             }
         }
         let pool = self.session.pool();
@@ -599,12 +688,15 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         self.phase = Phase::Exchange(Box::new(Exchange {
             lease,
             written: 0,
+            request_sent: false,
             reader: ResponseReader::new(facts, &self.limits),
             head: None,
             next: None,
             body: Vec::new(),
             front: 0,
             codings: None,
+            streamed: None,
+            body_total: None,
         }));
         self.deadline = None;
         self.progress(Op::Write);
@@ -624,9 +716,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     return Ok(None);
                 }
                 // One retry on a fresh connection, as in the blocking send.
+                // A source body already read cannot be sent again.
                 let retry = ex.lease.reused
                     && !ex.reader.head_started()
                     && !self.retried
+                    && !self.pump.as_ref().is_some_and(|p| p.pulled)
                     && is_idempotent(self.chain.method(&self.req))
                     && e.closed_before_response();
                 unwatch(ctx.poller, &mut self.watching);
@@ -636,6 +730,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 }
                 self.retried = true;
                 self.fresh = true;
+                self.out.clear();
                 self.phase = Phase::Start;
                 Ok(None)
             }
@@ -647,10 +742,25 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             unreachable!()
         };
         let conn = ex.lease.conn();
-        let (mut wrote, mut blocked, mut finished) = (false, false, false);
+        let (mut wrote, mut blocked) = (false, false);
         // Over TLS, records rustls holds after a write that stopped halfway
-        // go out before the request counts as sent.
-        while ex.written < self.out.len() || conn.wants_flush() {
+        // go out before the request counts as sent. A source body is read
+        // a piece at a time, each when the last one is written.
+        let pumping = |p: &Option<SourcePump>| p.as_ref().is_some_and(|p| !p.is_done());
+        while ex.written < self.out.len() || conn.wants_flush() || pumping(&self.pump) {
+            if ex.written == self.out.len() && !conn.wants_flush() {
+                let (Some(pump), Some(Body::Source { source, .. })) =
+                    (&mut self.pump, self.chain.body(&self.req))
+                else {
+                    unreachable!("pumping a source body")
+                };
+                self.out.clear();
+                ex.written = 0;
+                let mut source = source.lock().unwrap_or_else(|p| p.into_inner());
+                pump.next_piece(&mut **source, &mut self.out)?;
+                self.tracker.report(pump.sent, 0, None)?;
+                continue;
+            }
             let step = conn.try_write(&self.out[ex.written..])?;
             ex.written += step.accepted;
             wrote |= step.accepted > 0;
@@ -667,7 +777,6 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 blocked = true;
                 break;
             }
-            finished = ex.written == self.out.len() && !conn.wants_flush();
         }
         if blocked {
             if wrote {
@@ -675,12 +784,21 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             }
             return Ok(Some(self.wait(Op::Write, "sending the request")?));
         }
-        if finished {
+        if !ex.request_sent {
+            ex.request_sent = true;
+            if self.pump.is_none() && self.out.len() > self.head_len {
+                let sent = (self.out.len() - self.head_len) as u64;
+                self.tracker.report(sent, 0, None)?;
+            }
             self.timings.sent = self.started.elapsed();
             self.deadline = None;
             self.progress(Op::Read);
         }
         let max_head = self.limits.max_header_bytes.saturating_add(16 * 1024);
+        let sent = match &self.pump {
+            Some(p) => p.sent,
+            None => (self.out.len() - self.head_len) as u64,
+        };
         loop {
             let Phase::Exchange(ex) = &mut self.phase else {
                 unreachable!()
@@ -697,16 +815,33 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             } else if !ex.reader.is_done() {
                 if !conn.buffered().is_empty() {
                     let step = ex.reader.read_body(conn.buffered())?;
-                    if matches!(ex.next, Some(Next::Deliver(_))) {
-                        ex.body.extend_from_slice(&conn.buffered()[step.data]);
-                    } else if ex.reader.produced() > DRAIN_LIMIT {
-                        self.drop_exchange(ctx);
-                        return Ok(None);
+                    let data = &conn.buffered()[step.data];
+                    let delivered = matches!(ex.next, Some(Next::Deliver(_)));
+                    match &mut ex.streamed {
+                        Some(st) => st.take(data)?,
+                        None if delivered => ex.body.extend_from_slice(data),
+                        None if ex.reader.produced() > DRAIN_LIMIT => {
+                            self.drop_exchange(ctx);
+                            return Ok(None);
+                        }
+                        None => {}
                     }
                     conn.consume(step.consumed);
+                    if delivered {
+                        let total = ex.body_total;
+                        self.tracker.report(sent, ex.reader.produced(), total)?;
+                    }
+                    if ex.streamed.as_ref().is_some_and(Streamed::is_paused) {
+                        return self.pause(ctx);
+                    }
                     continue;
                 }
             } else {
+                if let Some(st) = &mut ex.streamed {
+                    if !st.finish()? {
+                        return self.pause(ctx);
+                    }
+                }
                 return self.end_exchange(ctx);
             }
             let limit = if ex.reader.wants_head() {
@@ -758,6 +893,35 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 false => None,
             };
             let url = self.chain.url(&self.req);
+            ex.body_total = ex.reader.remaining_length();
+            if let (Some(mut sink), Next::Deliver(out)) = (self.sink.take(), &next) {
+                let mut timings = self.timings;
+                timings.total = self.started.elapsed();
+                sink.head(Parts {
+                    head: head.clone(),
+                    body: Vec::new(),
+                    body_start: 0,
+                    url,
+                    reused: ex.lease.reused,
+                    redirect_count: out.redirect_count,
+                    timings,
+                    redirect_not_followed: out.not_followed,
+                    decompressed: ex.codings.is_some(),
+                    tls: ex.lease.tls_info(),
+                    trailers: Default::default(),
+                });
+                let codings = ex.codings.take();
+                ex.streamed = Some(Streamed::new(sink, codings, self.limits.max_body_bytes));
+                // The finished result has no body: only the finisher's room.
+                ex.front = self
+                    .finish
+                    .as_ref()
+                    .map_or(0, |f| f.front(&head, url.as_str()));
+                ex.body.resize(ex.front, 0);
+                ex.head = Some(head);
+                ex.next = Some(next);
+                return Ok(true);
+            }
             ex.front = match (&ex.codings, &self.finish) {
                 (None, Some(f)) => f.front(&head, url.as_str()),
                 _ => 0,
@@ -810,8 +974,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             body,
             front,
             codings,
+            streamed,
             ..
         } = *ex;
+        let decoded = streamed.as_ref().is_some_and(Streamed::decoded);
+        drop(streamed);
         let clean = lease.conn().buffered().is_empty();
         let reused = lease.reused;
         let tls = lease.tls_info();
@@ -830,6 +997,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             body,
             front,
             codings,
+            decoded,
             out,
             reused,
             tls,
@@ -844,6 +1012,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         mut body: Vec<u8>,
         front: usize,
         codings: Option<Codings>,
+        streamed_decoded: bool,
         out: Out,
         reused: bool,
         tls: Option<crate::net::TlsInfo>,
@@ -852,8 +1021,9 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let finish = self.finish.take().expect("a transfer finishes once");
         let url = self.chain.url(&self.req);
         let mut body_start = front;
-        let decompressed = codings.is_some() && body.len() > front;
-        if let (Some(codings), true) = (&codings, decompressed) {
+        let buffered_decoded = codings.is_some() && body.len() > front;
+        let decompressed = streamed_decoded || buffered_decoded;
+        if let (Some(codings), true) = (&codings, buffered_decoded) {
             let front = finish.front(&head, url.as_str());
             body = decode::decode_all(codings, &body, self.limits.max_body_bytes, front)?;
             body_start = front;

@@ -264,7 +264,7 @@ module Reqivo
       'event-driven core (issue 23); until then each call is one blocking send' =>
         %i[reqivo_multi_new reqivo_multi_free reqivo_multi_add reqivo_multi_perform reqivo_multi_poll
            reqivo_multi_next reqivo_multi_fd reqivo_multi_timeout_ms reqivo_multi_wakeup
-           reqivo_multi_in_flight]
+           reqivo_multi_in_flight reqivo_multi_add_streamed reqivo_multi_resume]
     }.values.flatten.freeze
 
     # The functions that may wait on the network (and so release the GVL).
