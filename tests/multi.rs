@@ -97,6 +97,47 @@ fn multi_reuses_connections_a_blocking_session_opened() {
 }
 
 #[test]
+fn blocking_sends_on_a_connection_the_multi_opened_keep_their_timeouts() {
+    let server = Server::serve(|seen| {
+        if seen.target == "/slow" {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        ok("hi")
+    });
+    let session = session();
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    m.handle()
+        .add(
+            &session,
+            &request("GET", &server.url("/a")),
+            None,
+            ToResponse,
+            0,
+        )
+        .unwrap();
+    assert!(collect(&mut m, 1, Duration::from_secs(10))[0].1.is_ok());
+    assert!(get(&session, &server.url("/b")).unwrap().reused);
+    // The connection the multi opened (non-blocking until now) bounds a
+    // blocking read by the read timeout.
+    let mut t = timeouts_ms(5000);
+    t.read = Some(Duration::from_millis(200));
+    session.set_timeouts(t);
+    let at = Instant::now();
+    let e = get(&session, &server.url("/slow")).unwrap_err();
+    assert_eq!(
+        net_kind(&e),
+        Some(reqivo::net::NetErrorKind::TimeoutRead),
+        "{e}"
+    );
+    assert!(
+        at.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        at.elapsed()
+    );
+    assert_eq!(server.accepted(), 1);
+}
+
+#[test]
 fn multi_follows_redirects_with_the_sessions_cookies() {
     let server = Server::serve(|seen| match seen.target.as_str() {
         "/start" => response(

@@ -4,7 +4,7 @@
 //! way, under the connect timeout.
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -19,6 +19,10 @@ use super::tls::{self, TlsConfig, TlsInfo, TlsVersion};
 
 /// Read buffer size: large enough for typical heads and one socket read.
 const READ_CHUNK: usize = 16 * 1024;
+/// A new connection's first buffer: enough for most whole responses to
+/// small requests. Thousands of connections in flight each hold one, and
+/// growing it to `READ_CHUNK` when more comes costs one copy.
+const FIRST_CHUNK: usize = 4 * 1024;
 
 /// When opening this connection resolved, connected and finished its TLS
 /// handshake. Instants, not durations, so callers can report them from the
@@ -149,19 +153,16 @@ impl Conn {
         Ok(conn)
     }
 
-    /// A plain connection over `stream`, connected without blocking by the
-    /// event-driven core (`start_connect`, `finish_connect`). Its socket is
-    /// made blocking like every pooled one: the multi reads and writes it
-    /// with MSG_DONTWAIT, blocking sessions with the kernel's timeouts.
-    pub fn plain(stream: TcpStream, timings: ConnTimings) -> Result<Conn, NetError> {
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| "the server".into());
+    /// A plain connection to `peer` over `stream`, connected without
+    /// blocking by the event-driven core (`start_connect`, `finish_connect`).
+    /// The multi reads and writes it with MSG_DONTWAIT; its socket becomes
+    /// blocking, like every pooled one, the first time a blocking send uses
+    /// it (the kernel's timeouts bound those calls).
+    pub fn plain(stream: TcpStream, peer: SocketAddr, timings: ConnTimings) -> Conn {
+        let peer = peer.to_string();
         let mut sock = Socket::new(stream);
-        sock.set_blocking()
-            .map_err(|e| NetError::io(&e, &format!("setting up {}", peer)))?;
-        Ok(Conn {
+        sock.set_blocking_later();
+        Conn {
             transport: Transport::Plain(sock),
             peer,
             buf: Vec::new(),
@@ -170,7 +171,7 @@ impl Conn {
             idle_since: Instant::now(),
             timings,
             tls_info: None,
-        })
+        }
     }
 
     /// The socket, for an event loop to watch.
@@ -323,7 +324,11 @@ impl Conn {
             self.end -= self.start;
             self.start = 0;
         }
-        let want = (self.end + READ_CHUNK).min(max_buffered.max(self.end + 1));
+        let chunk = match self.buf.is_empty() {
+            true => FIRST_CHUNK,
+            false => READ_CHUNK,
+        };
+        let want = (self.end + chunk).min(max_buffered.max(self.end + 1));
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }

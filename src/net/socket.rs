@@ -38,6 +38,10 @@ enum Dir {
 pub(crate) struct Socket {
     tcp: TcpStream,
     blocking: bool,
+    /// Switch to blocking at the first bounded call: a connection the
+    /// event-driven core opened (it only ever calls `Now`) pays for the
+    /// switch only if a blocking send takes it from the pool.
+    blocking_later: bool,
     /// SO_RCVTIMEO and SO_SNDTIMEO as last set (`None`: no limit), so that
     /// a connection whose timeouts do not change sets each once.
     kernel_timeout: [Option<Duration>; 2],
@@ -49,6 +53,7 @@ impl Socket {
         Socket {
             tcp,
             blocking: false,
+            blocking_later: false,
             kernel_timeout: [None, None],
         }
     }
@@ -63,6 +68,11 @@ impl Socket {
         self.tcp.set_nonblocking(false)?;
         self.blocking = true;
         Ok(())
+    }
+
+    /// `set_blocking`, but only when a bounded read or write first needs it.
+    pub fn set_blocking_later(&mut self) {
+        self.blocking_later = true;
     }
 
     /// Reads what has arrived, waiting under `op` for at least one byte.
@@ -115,6 +125,11 @@ impl Socket {
         what: &dyn fmt::Display,
         mut io: impl FnMut(BorrowedFd<'_>, bool) -> io::Result<usize>,
     ) -> Result<usize, NetError> {
+        if self.blocking_later {
+            self.blocking_later = false;
+            // Failing, the calls go on as MSG_DONTWAIT and polls.
+            let _ = self.set_blocking();
+        }
         loop {
             // Checked before each call too: a peer that always has bytes
             // ready (or always takes them) would never make a call wait.

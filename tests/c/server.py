@@ -23,6 +23,8 @@ a fixed route gets its head without the body):
   /json          a JSON document with every value type and escapes
   /cookie/persistent, /cookie/session, /cookie/scoped   set a cookie (Max-Age, none, Path=/area)
   /redirect2     301 -> /redirect (two hops to /ok)
+  /redirect-close  302 -> /ok with a body and Connection: close, then
+                 closes (the redirect must be followed on a new connection)
   /loop          302 -> /loop
   /echo          200, body = the request head and body exactly as received
   /http10        HTTP/1.0 200 without keep-alive, then close
@@ -171,6 +173,11 @@ SET_SESSION = response(
 )
 SET_SCOPED = response(
     "HTTP/1.1 200 OK", [("Set-Cookie", "area=3; Path=/area"), ("Content-Length", "0")]
+)
+REDIRECT_CLOSE = response(
+    "HTTP/1.1 302 Found",
+    [("Location", "/ok"), ("Connection", "close"), ("Content-Length", "5")],
+    b"moved",
 )
 REDIRECT307 = response(
     "HTTP/1.1 307 Temporary Redirect", [("Location", "/echo"), ("Content-Length", "0")]
@@ -471,6 +478,9 @@ def serve(conn):
                 return
             elif path == "/close":
                 conn.sendall(CLOSE)
+                return
+            elif path == "/redirect-close":
+                conn.sendall(REDIRECT_CLOSE)
                 return
             elif path.startswith("/pattern-chunked/"):
                 send_pattern_chunked(conn, int(path.split("/")[2]))

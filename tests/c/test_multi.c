@@ -167,6 +167,21 @@ static void test_keep_alive_redirects_and_a_timeout(void) {
   CHECK_EQ(out[0].status, 200);
   CHECK_EQ(out[0].redirects, 2);
   CHECK_STR_EQ(out[0].body, "hello\n");
+  /* A redirect whose server closes the connection is followed on a new
+   * one, several at once. */
+  server_counts before;
+  CHECK_EQ(server_stats(&before), 0);
+  for (uintptr_t i = 0; i < 4; i++) {
+    add_get(m, s, "/redirect-close", NULL, 20 + i);
+  }
+  collect(m, out, 4, 10000);
+  for (int i = 0; i < 4; i++) {
+    CHECK(out[i].code == 0 && out[i].status == 200 && out[i].redirects == 1);
+    CHECK_STR_EQ(out[i].body, "hello\n");
+  }
+  server_counts used = server_delta(before);
+  CHECKF(used.connections >= 4 && used.requests == 8, "%ld connections, %ld requests",
+         (long)used.connections, (long)used.requests);
   /* A read timeout ends the stalled transfer only. */
   reqivo_timeout t = reqivo_timeout_default();
   t.read_ms = 300;

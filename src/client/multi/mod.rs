@@ -206,13 +206,15 @@ where
         let mut ready = std::mem::take(&mut self.scratch);
         ready.clear();
         ready.extend(self.events.iter().map(|e| e.key));
-        self.step_all(&ready);
+        for &key in &ready {
+            self.step(key, true);
+        }
         self.scratch = ready;
     }
 
     fn step_all(&mut self, keys: &[usize]) {
         for &key in keys {
-            self.step(key);
+            self.step(key, false);
         }
     }
 
@@ -243,23 +245,23 @@ where
                     let _ = shared.poller.notify();
                 }
             }));
-            self.step(key);
+            self.step(key, false);
         }
         for (key, gen) in cancelled {
             if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
-                self.step(key);
+                self.step(key, false);
             }
         }
         for id in resumed {
             if let Some(&key) = self.streams.get(&id) {
                 self.transfers[key].resume();
-                self.step(key);
+                self.step(key, false);
             }
         }
         for (key, gen, answer) in resolved {
             if let Some(t) = self.transfers.get_mut(key).filter(|t| t.gen() == gen) {
                 t.resolved(answer);
-                self.step(key);
+                self.step(key, false);
             }
         }
         if !freed.is_empty() {
@@ -274,13 +276,14 @@ where
             }
             self.timers.pop();
             if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
-                self.step(key);
+                self.step(key, false);
             }
         }
     }
 
     /// Runs transfer `key` as far as it goes now and files what it waits on.
-    fn step(&mut self, key: usize) {
+    /// `woken`: the poller reported the transfer's socket.
+    fn step(&mut self, key: usize, woken: bool) {
         let shared = &self.shared;
         let Some(t) = self.transfers.get_mut(key) else {
             return;
@@ -288,6 +291,7 @@ where
         let ctx = transfer::Ctx {
             poller: &shared.poller,
             key,
+            woken,
         };
         match t.run(&ctx) {
             Step::Wait { deadline } => {

@@ -45,6 +45,9 @@ pub(crate) struct Added<F> {
 pub(super) struct Ctx<'a> {
     pub poller: &'a Poller,
     pub key: usize,
+    /// The poller reported this transfer's socket ready (for what it is
+    /// watched for); false when a timer, an answer or an add runs it.
+    pub woken: bool,
 }
 
 /// Where a `run` stopped.
@@ -82,6 +85,9 @@ enum Phase {
         addr: SocketAddr,
         rest: VecDeque<SocketAddr>,
         dns_done: Option<Instant>,
+        /// The connect is under way and the poller has not reported the
+        /// socket since: no need to ask the kernel whether it is done.
+        started: bool,
     },
     /// A slot is reserved and the socket connected; the proxy's tunnel
     /// (the CONNECT and how much of it is written) and TLS come next.
@@ -503,13 +509,14 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             match start_connect(addr) {
                 // Still under way or done at once, the socket is writable
                 // when `step_connect` looks.
-                Ok((socket, _)) => {
+                Ok((socket, pending)) => {
                     return Ok(Phase::Connecting {
                         slot,
                         socket,
                         addr,
                         rest: addrs,
                         dns_done,
+                        started: pending,
                     })
                 }
                 Err(e) => last = Some(e),
@@ -519,47 +526,56 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     fn step_connect(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
-        let Phase::Connecting { socket, .. } = &self.phase else {
+        let Phase::Connecting {
+            socket, started, ..
+        } = &mut self.phase
+        else {
             unreachable!()
         };
         use std::os::fd::AsFd;
-        if !writable_now(socket.as_fd()) {
+        // Done when the poller says the socket is writable (this transfer's
+        // socket is watched for nothing else now); otherwise ask the kernel,
+        // unless the connect has only just started.
+        let done = ctx.woken || (!*started && writable_now(socket.as_fd()));
+        if !done {
+            *started = false;
             let fd = socket.as_fd();
             watch(ctx.poller, &mut self.watching, fd, ctx.key, false, true)
                 .map_err(|e| NetError::io(&e, "watching a connecting socket"))?;
             return Ok(Some(self.wait(Op::Connect, "connecting")?));
         }
-        unwatch(ctx.poller, &mut self.watching);
         let Phase::Connecting {
             slot,
             socket,
             addr,
             rest,
             dns_done,
+            ..
         } = std::mem::replace(&mut self.phase, Phase::Over)
         else {
             unreachable!()
         };
-        match finish_connect(socket, addr) {
-            Ok(stream) => {
-                let timings = ConnTimings {
-                    dns_done,
-                    connected: Instant::now(),
-                    tls_done: None,
-                };
-                let conn = Conn::plain(stream, timings)?;
-                let since = |i: Instant| i.saturating_duration_since(self.started);
-                self.timings.dns = dns_done.map(since).unwrap_or_default();
-                self.timings.connect = since(timings.connected);
-                self.phase = self.open(slot, conn)?;
-                Ok(None)
+        if let Err(e) = finish_connect(&socket, addr) {
+            unwatch(ctx.poller, &mut self.watching);
+            drop(socket);
+            if rest.is_empty() {
+                return Err(e.into());
             }
-            Err(e) if rest.is_empty() => Err(e.into()),
-            Err(_) => {
-                self.phase = self.connect(slot, rest, dns_done)?;
-                Ok(None)
-            }
+            self.phase = self.connect(slot, rest, dns_done)?;
+            return Ok(None);
         }
+        // The poller keeps watching the descriptor: it is the connection's.
+        let timings = ConnTimings {
+            dns_done,
+            connected: Instant::now(),
+            tls_done: None,
+        };
+        let conn = Conn::plain(socket.into(), addr, timings);
+        let since = |i: Instant| i.saturating_duration_since(self.started);
+        self.timings.dns = dns_done.map(since).unwrap_or_default();
+        self.timings.connect = since(timings.connected);
+        self.phase = self.open(slot, conn)?;
+        Ok(None)
     }
 
     /// The socket is connected: a proxy tunnel and TLS come next, if the
@@ -793,6 +809,25 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             self.timings.sent = self.started.elapsed();
             self.deadline = None;
             self.progress(Op::Read);
+            // The answer cannot have come yet: wait for the socket rather
+            // than try a read that fails with EAGAIN (and makes room in the
+            // buffer for nothing).
+            let Phase::Exchange(ex) = &mut self.phase else {
+                unreachable!()
+            };
+            let conn = ex.lease.conn();
+            if conn.buffered().is_empty() {
+                watch(
+                    ctx.poller,
+                    &mut self.watching,
+                    conn.fd(),
+                    ctx.key,
+                    true,
+                    false,
+                )
+                .map_err(|e| NetError::io(&e, "watching a socket"))?;
+                return Ok(Some(self.wait(Op::Read, "reading the response")?));
+            }
         }
         let max_head = self.limits.max_header_bytes.saturating_add(16 * 1024);
         let sent = match &self.pump {
