@@ -17,21 +17,26 @@
 
 #include "support.h"
 
-/* Lines "Threads:" of /proc/self/status, or -1. */
-static long thread_count(void) {
+/* The number on line `name` (e.g. "Threads:") of /proc/self/status, or -1. */
+static long status_field(const char *name) {
   FILE *f = fopen("/proc/self/status", "r");
   char line[256];
   long n = -1;
+  size_t len = strlen(name);
   if (f == NULL) {
     return -1;
   }
   while (fgets(line, sizeof line, f) != NULL) {
-    if (strncmp(line, "Threads:", 8) == 0) {
-      n = atol(line + 8);
+    if (strncmp(line, name, len) == 0) {
+      n = atol(line + len);
     }
   }
   fclose(f);
   return n;
+}
+
+static long thread_count(void) {
+  return status_field("Threads:");
 }
 
 static long fd_count(void) {
@@ -196,6 +201,16 @@ static void test_keep_alive_redirects_and_a_timeout(void) {
       CHECK_EQ(out[i].code, 0);
       CHECK_STR_EQ(out[i].body, "held");
     }
+  }
+  /* A total timeout ends a transfer whose server never stops trickling
+   * (a byte every 100 ms keeps the read timeout from firing), and only it. */
+  t.total_ms = 600;
+  reqivo_session_set_timeout(s, t);
+  add_get(m, s, "/fault/trickle", NULL, 3);
+  add_get(m, s, "/hold/100", NULL, 4);
+  collect(m, out, 2, 10000);
+  for (int i = 0; i < 2; i++) {
+    CHECK_CODE(out[i].code, out[i].user == 3 ? REQIVO_ERR_TIMEOUT_TOTAL : REQIVO_OK);
   }
   reqivo_multi_free(m);
   reqivo_session_free(s);
@@ -400,19 +415,7 @@ static void test_https_and_proxies(void) {
 
 /* VmRSS of this process in KiB, or -1. */
 static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long n = -1;
-  if (f == NULL) {
-    return -1;
-  }
-  while (fgets(line, sizeof line, f) != NULL) {
-    if (strncmp(line, "VmRSS:", 6) == 0) {
-      n = atol(line + 6);
-    }
-  }
-  fclose(f);
-  return n;
+  return status_field("VmRSS:");
 }
 
 /* What a streamed transfer's data callback saw. */

@@ -815,18 +815,8 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             let Phase::Exchange(ex) = &mut self.phase else {
                 unreachable!()
             };
-            let conn = ex.lease.conn();
-            if conn.buffered().is_empty() {
-                watch(
-                    ctx.poller,
-                    &mut self.watching,
-                    conn.fd(),
-                    ctx.key,
-                    true,
-                    false,
-                )
-                .map_err(|e| NetError::io(&e, "watching a socket"))?;
-                return Ok(Some(self.wait(Op::Read, "reading the response")?));
+            if ex.lease.conn().buffered().is_empty() {
+                return self.wait_readable(ctx).map(Some);
             }
         }
         let max_head = self.limits.max_header_bytes.saturating_add(16 * 1024);
@@ -885,18 +875,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 64 * 1024
             };
             match conn.try_fill(limit)? {
-                None => {
-                    watch(
-                        ctx.poller,
-                        &mut self.watching,
-                        conn.fd(),
-                        ctx.key,
-                        true,
-                        false,
-                    )
-                    .map_err(|e| NetError::io(&e, "watching a socket"))?;
-                    return Ok(Some(self.wait(Op::Read, "reading the response")?));
-                }
+                None => return self.wait_readable(ctx).map(Some),
                 Some(0) if ex.reader.wants_head() => {
                     return Err(closed_in_head(conn.peer(), ex.reader.head_started()));
                 }
@@ -909,6 +888,17 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 }
             }
         }
+    }
+
+    /// Waits for the exchange's socket to have the response's next bytes.
+    fn wait_readable(&mut self, ctx: &Ctx<'_>) -> Result<Step<F::Output>, ClientError> {
+        let Phase::Exchange(ex) = &mut self.phase else {
+            unreachable!()
+        };
+        let fd = ex.lease.conn().fd();
+        watch(ctx.poller, &mut self.watching, fd, ctx.key, true, false)
+            .map_err(|e| NetError::io(&e, "watching a socket"))?;
+        self.wait(Op::Read, "reading the response")
     }
 
     /// The final head of the hop arrived: the chain decides what it means.
