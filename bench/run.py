@@ -1793,24 +1793,24 @@ WS_NOTE = [
 ]
 
 
-# What the multi_hold numbers come from, seen when the phase was added
-# (commit 1aed06b, strace -c, perf record, valgrind massif at C = 1,000 and
-# 10,000); the tables above are regenerated on every run, this is not.
+# What the multi_hold numbers come from (strace -c, perf record, valgrind
+# massif at C = 1,000 and 10,000); the tables above are regenerated on
+# every run, this is not.
 MULTI_NOTE = [
-    "**Where reqivo's multi_hold costs come from (when the phase was added, commit 1aed06b).** CPU: user time is "
-    "a fifth of it or less; the rest is the kernel's TCP work on loopback (connect, which also runs the server side of the "
-    "handshake in the client's softirq; close), the same for every client. Per transfer reqivo makes about 15 "
-    "system calls and libcurl about 21, and several of reqivo's look avoidable: `fcntl` F_GETFL + F_SETFL where "
-    "`socket(SOCK_NONBLOCK)` would do, a `ppoll` with timeout 0 right after each non-blocking `connect`, "
-    "`getpeername`, an `ioctl(FIONBIO, 0)` that puts the socket back in blocking mode (src/net/socket.rs) before "
-    "the `MSG_DONTWAIT` I/O, and a `recvfrom` right after the request is sent that returns EAGAIN; and every "
-    "`reqivo_multi_poll` adds `timerfd_settime`, a `read` of the waker (EAGAIN) and `epoll_ctl` re-arms around "
-    "its `epoll_pwait`. Memory: that eager read makes room for the response with `Vec::resize(16 KiB, 0)` in "
-    "`Conn::make_room` (src/net/conn.rs), so every connection writes 16 KiB of zeros before a byte has arrived "
-    "(massif at C = 1,000: 16.3 of the 20.1 MB heap peak; perf at 10,000: 11–13% of the time in `memset` and its "
-    "page faults), which is why peak RSS grows by about 20 KB per transfer against libcurl's 16 (from 5,000 "
-    "to 10,000). Reading into spare capacity, or only once the socket is readable, would save the "
-    "zeroing, the page faults and the EAGAIN read.",
+    "**Where reqivo's multi_hold costs come from.** When the phase was added (commit 1aed06b) reqivo made about "
+    "15 system calls per transfer (libcurl about 21), and every connection zeroed a 16 KiB read buffer before a "
+    "byte had arrived (massif at C = 1,000: 16.3 of the 20.1 MB heap peak): peak RSS was 1.15-1.20x libcurl's "
+    "at 5,000 and 10,000. Commit 0b6db57 removed what was avoidable: `socket(2)` makes the socket non-blocking "
+    "(no `fcntl` pair), the poller's writable report ends a connect (no `ppoll`), the address connected to names "
+    "the peer (no `getpeername`), the socket turns blocking only if a blocking send later takes the connection "
+    "from the pool (no `ioctl(FIONBIO)`), no `recvfrom` is tried right after a request is sent, and a new "
+    "connection's read buffer starts at 4 KiB. Per transfer that leaves `socket`, `connect`, `getsockopt` "
+    "(SO_ERROR), `setsockopt` (TCP_NODELAY), `sendto`, `recvfrom`, `close` and three `epoll_ctl` (add for the "
+    "connect, modify for the answer, delete before the connection goes back to the pool), about 10 in all "
+    "(strace -c at C = 1,000); each `reqivo_multi_poll` adds `epoll_pwait`, a `timerfd_settime` and a read of the "
+    "waker. CPU is then mostly the kernel's TCP work on loopback (connect, which also runs the server side of "
+    "the handshake in the client's softirq; close), the same for every client: at C = 1,000 that keeps reqivo "
+    "near half of libcurl's CPU rather than under it, with user time under a fifth of the total.",
     "",
 ]
 
