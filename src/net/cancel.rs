@@ -9,9 +9,10 @@
 //! socket, made the first time such a wait asks for it; a token that only
 //! ever ends HTTP exchanges never makes one, so a request costs one
 //! descriptor, its socket, with or without a token. Waits that can do
-//! neither (pool condvar, DNS thread) check the flag in short slices. The
-//! event-driven core registers a waker (`on_trigger`) that tells its
-//! poller, so a multi neither scans its transfers nor wakes on a timer.
+//! neither register a waker (`on_trigger`) the trigger calls: a wait for a
+//! pool slot is woken through the pool's condvar, and the event-driven
+//! core through its poller, so neither wakes on a timer to look at the
+//! flag. Only the blocking DNS wait still checks it in short slices.
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};

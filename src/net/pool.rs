@@ -171,6 +171,33 @@ impl State {
     }
 }
 
+/// While this lives, a trigger of `cancel` wakes the pool's waiters.
+struct CancelWake<'a> {
+    cancel: &'a Cancel,
+    id: u64,
+}
+
+impl<'a> CancelWake<'a> {
+    fn register(cancel: &'a Cancel, shared: &Arc<Shared>) -> CancelWake<'a> {
+        let shared = Arc::downgrade(shared);
+        let id = cancel.on_trigger(Box::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                // Under the lock: a waiter either waits already (and is
+                // notified) or has yet to check the token (and sees it).
+                let _st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+                shared.freed.notify_all();
+            }
+        }));
+        CancelWake { cancel, id }
+    }
+}
+
+impl Drop for CancelWake<'_> {
+    fn drop(&mut self) {
+        self.cancel.forget(self.id);
+    }
+}
+
 struct Shared {
     config: PoolConfig,
     state: Mutex<State>,
@@ -357,6 +384,7 @@ impl Pool {
     ) -> Result<Lease, NetError> {
         let cfg = self.shared.config;
         let mut deadline: Option<Option<Instant>> = None;
+        let mut woken_by_cancel = None;
         let mut st = self.lock();
         loop {
             budget.check_cancel()?;
@@ -406,9 +434,16 @@ impl Pool {
                 );
                 return Err(budget.timeout_error(Op::Pool, &what));
             }
-            let mut wait = until.map_or(Duration::from_secs(3600), |d| d - now);
-            if budget.cancel.is_some() {
-                wait = wait.min(Cancel::SLICE);
+            let wait = until.map_or(Duration::from_secs(3600), |d| d - now);
+            // The token wakes this wait when it fires: no slices, so a
+            // thousand callers queued here cost nothing while they wait.
+            // (Registered without the lock, which the waker takes: then
+            // everything is checked again under it.)
+            if let (Some(c), None) = (budget.cancel, &woken_by_cancel) {
+                drop(st);
+                woken_by_cancel = Some(CancelWake::register(c, &self.shared));
+                st = self.lock();
+                continue;
             }
             st.waiting += 1;
             st = self

@@ -257,4 +257,33 @@ class ConcurrencyTest < Minitest::Test
     assert_equal 'late', t.value.body
     assert_raises(Reqivo::ClosedError) { s.get(srv.url) }
   end
+
+  # Threads queued behind a full pool sleep while they wait: 200 of them
+  # waiting 2 s cost the process next to no CPU. (Every call carries a
+  # cancel token so that Timeout and Thread#kill can stop it; the library
+  # used to wake each such waiter every 10 ms to look at its token.)
+  def test_threads_waiting_for_a_pool_slot_cost_no_cpu
+    srv = stalling(30)
+    session = Reqivo::Session.new(pool: Reqivo::Pool.new(max_per_host: 1))
+    get = lambda do |path|
+      Thread.new do
+        session.get(srv.url(path))
+      rescue Reqivo::Error => e
+        e
+      end
+    end
+    holder = get.call('/hold')
+    waiters = Array.new(200) { get.call('/wait') }
+    deadline = Time.now + 10
+    sleep 0.01 until session.pool.stats.waiting == 200 || Time.now > deadline
+    assert_equal 200, session.pool.stats.waiting
+    before = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
+    sleep 2
+    spent = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID) - before
+    warn format('200 threads waiting 2 s on the pool used %.3f s of CPU', spent)
+    assert_operator spent, :<, 0.1
+  ensure
+    (waiters || []).each(&:kill).each { |t| t.join(5) }
+    holder&.kill&.join(5)
+  end
 end
