@@ -28,8 +28,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
-#include <vector>
 
 #include "reqivo.h"
 
@@ -674,7 +674,8 @@ class multi {
                                                                   c ? c->get() : nullptr, &streamed::call,
                                                                   holder.get(), &id, &e)),
                   e);
-    streams_.push_back(std::move(holder));
+    void *key = holder.get();
+    streams_.emplace(key, std::move(holder));
     return id;
   }
   /** Lets streamed transfer `id`, paused by its callback, go on. Any thread. */
@@ -703,12 +704,10 @@ class multi {
       // A streamed transfer's user_data is its callback holder: give back
       // the caller's value and let the holder go.
       std::lock_guard<std::mutex> g(streams_lock_);
-      for (auto it = streams_.begin(); it != streams_.end(); ++it) {
-        if (it->get() == d.user_data) {
-          out.user = (*it)->user;
-          streams_.erase(it);
-          break;
-        }
+      auto it = streams_.find(d.user_data);
+      if (it != streams_.end()) {
+        out.user = it->second->user;
+        streams_.erase(it);
       }
     }
     return out;
@@ -736,7 +735,7 @@ class multi {
   // Declared before h_, so destroyed after it: freeing the multi ends its
   // transfers before their callbacks go.
   std::mutex streams_lock_;
-  std::vector<std::unique_ptr<streamed>> streams_;
+  std::unordered_map<void *, std::unique_ptr<streamed>> streams_;
   detail::handle<reqivo_multi, reqivo_multi_free> h_;
 };
 

@@ -238,13 +238,16 @@ where
             if streamed {
                 self.streams.insert(id, key);
             }
-            let weak = Arc::downgrade(&self.shared);
-            self.transfers[key].wake_on_cancel(Box::new(move || {
-                if let Some(shared) = weak.upgrade() {
-                    shared.inbox().cancelled.push((key, gen));
-                    let _ = shared.poller.notify();
-                }
-            }));
+            let shared = &self.shared;
+            self.transfers[key].wake_on_cancel(|| {
+                let weak = Arc::downgrade(shared);
+                Box::new(move || {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.inbox().cancelled.push((key, gen));
+                        let _ = shared.poller.notify();
+                    }
+                })
+            });
             self.step(key, false);
         }
         for (key, gen) in cancelled {

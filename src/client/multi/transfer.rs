@@ -267,10 +267,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     /// Has the transfer's cancel token (if any) tell the multi when it
-    /// fires: `wake` pushes the transfer into the multi's inbox.
-    pub(super) fn wake_on_cancel(&mut self, wake: crate::net::CancelWaker) {
+    /// fires: the waker `make` builds pushes the transfer into the multi's
+    /// inbox. Built only for a transfer with a token (it costs an
+    /// allocation).
+    pub(super) fn wake_on_cancel(&mut self, make: impl FnOnce() -> crate::net::CancelWaker) {
         if let Some(c) = &self.cancel {
-            self.cancel_waker = Some(c.on_trigger(wake));
+            self.cancel_waker = Some(c.on_trigger(make()));
         }
     }
 
