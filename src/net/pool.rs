@@ -233,11 +233,11 @@ pub struct Reservation {
 
 impl Reservation {
     /// The connection is open: it becomes a lease in the reserved slot.
-    pub fn fill(mut self, conn: Conn) -> Lease {
+    pub fn fill(mut self, conn: Box<Conn>) -> Lease {
         let pool = self.pool.take().expect("a reservation is filled once");
         pool.shared.opened.fetch_add(1, Ordering::Relaxed);
         Lease {
-            conn: Some(Box::new(conn)),
+            conn: Some(conn),
             key: self.key.clone(),
             pool,
             reused: false,

@@ -43,7 +43,7 @@ pub struct Done<T> {
 
 /// What other threads hand to the driving thread.
 struct Inbox<F> {
-    added: Vec<transfer::Added<F>>,
+    added: Vec<Box<Transfer<F>>>,
     /// Resolver answers: transfer key, its generation, the addresses.
     resolved: Vec<(usize, u64, Result<Vec<SocketAddr>, NetError>)>,
     /// Pools (`Pool::id`) this multi waits on that freed a slot; each has
@@ -74,7 +74,7 @@ impl<F> Shared<F> {
 /// See the module comment.
 pub struct Multi<F: Finish> {
     shared: Arc<Shared<F>>,
-    transfers: Slab<Transfer<F>>,
+    transfers: Slab<Box<Transfer<F>>>,
     /// Deadlines: (when, transfer key, generation). Stale entries (the
     /// transfer finished or moved its deadline) are skipped when popped.
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
@@ -229,11 +229,11 @@ where
                 std::mem::take(&mut inbox.cancelled),
             )
         };
-        for a in added {
+        for mut t in added {
             self.next_gen += 1;
-            let (streamed, gen) = (a.sink.is_some(), self.next_gen);
-            let t = Transfer::new(a, gen);
-            let id = t.id();
+            let gen = self.next_gen;
+            t.set_gen(gen);
+            let (streamed, id) = (t.is_streamed(), t.id());
             let key = self.transfers.insert(t);
             if streamed {
                 self.streams.insert(id, key);
@@ -405,16 +405,18 @@ impl<F: Finish + Send + 'static> Handle<F> {
         user: usize,
     ) -> Result<u64, ClientError> {
         let id = self.shared.last_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let added = transfer::Added {
-            session: session.share(),
-            request: req.clone(),
-            cancel,
-            finish,
-            user,
-            weak: Arc::downgrade(&self.shared),
-            sink,
-            id,
-        };
+        let added = Transfer::new(
+            transfer::Added {
+                session: session.share(),
+                cancel,
+                finish,
+                user,
+                weak: Arc::downgrade(&self.shared),
+                sink,
+                id,
+            },
+            req,
+        );
         self.shared.in_flight.fetch_add(1, Ordering::AcqRel);
         self.shared.inbox().added.push(added);
         self.wakeup()?;

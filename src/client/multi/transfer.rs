@@ -27,10 +27,10 @@ use crate::net::{
 };
 use crate::proto::{encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader};
 
-/// What `Handle::add` queues for the driving thread.
+/// What `Handle::add` hands over, besides the request (copied straight
+/// into the transfer).
 pub(crate) struct Added<F> {
     pub session: Session,
-    pub request: Request,
     pub cancel: Option<Arc<Cancel>>,
     pub finish: F,
     pub user: usize,
@@ -96,7 +96,8 @@ enum Phase {
     /// (the CONNECT and how much of it is written) and TLS come next.
     Opening {
         slot: Reservation,
-        conn: Conn,
+        /// Boxed: the lease takes it as it is, and the phase stays small.
+        conn: Box<Conn>,
         tunnel: Option<Box<(TunnelAsk, usize)>>,
         /// TLS to start once the tunnel is open: the origin's name and config.
         tls_after_tunnel: Option<(String, Arc<TlsConfig>)>,
@@ -126,13 +127,15 @@ struct Exchange {
     body_total: Option<u64>,
 }
 
-pub(crate) struct Transfer<F: Finish> {
+pub(crate) struct Transfer<F> {
     user: usize,
     gen: u64,
     weak: Weak<Shared<F>>,
     session: Session,
     cfg: Arc<SessionConfig>,
-    req: Request,
+    /// The caller's request, copied; boxed with the rest of the transfer
+    /// small enough for the allocator's per-thread cache.
+    req: Box<Request>,
     chain: Chain,
     finish: Option<F>,
     cancel: Option<Arc<Cancel>>,
@@ -170,7 +173,7 @@ pub(crate) struct Transfer<F: Finish> {
     cancel_waker: Option<u64>,
 }
 
-impl<F: Finish> Drop for Transfer<F> {
+impl<F> Drop for Transfer<F> {
     fn drop(&mut self) {
         if let (Some(c), Some(id)) = (&self.cancel, self.cancel_waker) {
             c.forget(id);
@@ -187,28 +190,32 @@ impl<F: Finish> Transfer<F> {
 }
 
 impl<F: Finish + Send + 'static> Transfer<F> {
-    pub(super) fn new(a: Added<F>, gen: u64) -> Transfer<F> {
+    /// Built by the adding thread, on the heap: a transfer is about 2 KB
+    /// and moves from the inbox to the multi's table by its pointer (moving
+    /// the value cost more than a tenth of a keep-alive transfer's
+    /// instructions). Its generation is set when the multi takes it.
+    pub(super) fn new(a: Added<F>, req: &Request) -> Box<Transfer<F>> {
         let cfg = a.session.config();
-        let timeouts = a.request.timeouts.over(cfg.timeouts);
+        let timeouts = req.timeouts.over(cfg.timeouts);
         let mut limits = cfg.limits;
         limits.max_body_bytes = cfg.max_body_bytes.unwrap_or(match a.sink {
             Some(_) => u64::MAX,
             None => Limits::DEFAULT_BUFFERED_BODY_BYTES,
         });
         let tracker = Tracker {
-            progress: a.request.progress.clone(),
-            send_total: a.request.body.as_ref().and_then(Body::length),
+            progress: req.progress.clone(),
+            send_total: req.body.as_ref().and_then(Body::length),
         };
         let mut chain = Chain::new();
-        let failed = chain.begin(&cfg, &a.request).err();
+        let failed = chain.begin(&cfg, req).err();
         let budget = Budget::new(timeouts, None);
-        Transfer {
+        Box::new(Transfer {
             user: a.user,
-            gen,
+            gen: 0,
             weak: a.weak,
             session: a.session,
             cfg,
-            req: a.request,
+            req: Box::new(req.clone()),
             chain,
             finish: Some(a.finish),
             cancel: a.cancel,
@@ -233,11 +240,16 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             head_len: 0,
             tracker,
             cancel_waker: None,
-        }
+        })
     }
 
     pub(super) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Its body goes to a sink (asked before the transfer starts).
+    pub(super) fn is_streamed(&self) -> bool {
+        self.sink.is_some()
     }
 
     /// Goes on after the sink paused: what it refused is offered again.
@@ -260,6 +272,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
 
     pub(super) fn gen(&self) -> u64 {
         self.gen
+    }
+
+    pub(super) fn set_gen(&mut self, gen: u64) {
+        self.gen = gen;
     }
 
     pub(super) fn user(&self) -> usize {
@@ -582,7 +598,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             connected: Instant::now(),
             tls_done: None,
         };
-        let conn = Conn::plain(socket.into(), addr, timings);
+        let conn = Box::new(Conn::plain(socket.into(), addr, timings));
         let since = |i: Instant| i.saturating_duration_since(self.started);
         self.timings.dns = dns_done.map(since).unwrap_or_default();
         self.timings.connect = since(timings.connected);
@@ -592,7 +608,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
 
     /// The socket is connected: a proxy tunnel and TLS come next, if the
     /// hop's route has them.
-    fn open(&mut self, slot: Reservation, mut conn: Conn) -> Result<Phase, NetError> {
+    fn open(&mut self, slot: Reservation, mut conn: Box<Conn>) -> Result<Phase, NetError> {
         let (cfg, req) = (&self.cfg, &self.req);
         let key = pool_key(
             self.chain.url(req),
@@ -609,7 +625,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         };
         let tls = match (&key.tls, &tunnel) {
             (Some(tls), None) => {
-                conn = conn.begin_tls(key.host, tls)?;
+                conn = Box::new(conn.begin_tls(key.host, tls)?);
                 None
             }
             (tls, _) => tls.clone().map(|t| (key.host.to_string(), t)),
@@ -686,7 +702,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         };
         self.phase = Phase::Opening {
             slot,
-            conn: conn.begin_tls(&host, &tls)?,
+            conn: Box::new(conn.begin_tls(&host, &tls)?),
             tunnel: None,
             tls_after_tunnel: None,
         };
