@@ -740,11 +740,14 @@ typedef struct reqivo_json_value {
  * piece at a time as it arrives (decoded when the session decodes), on
  * the thread running `reqivo_multi_perform` or `reqivo_multi_poll`.
  * `head` is the response so far (status, headers, URL, timings; no body),
- * owned by the multi and valid during the call; `data` (`len` > 0 bytes)
- * likewise. Return `REQIVO_DATA_CONTINUE` to go on, `REQIVO_DATA_PAUSE` to
- * stop reading this transfer until `reqivo_multi_resume` (the same bytes
- * are offered again then), anything else to end the transfer with
- * `REQIVO_ERR_ABORTED_BY_CALLBACK`. The callback may call
+ * owned by the multi and valid during the call; `data` (`len` bytes)
+ * likewise. The first call comes as soon as the final head has arrived,
+ * with `len` 0 and `data` NULL, even when no body follows; each later
+ * call carries the next piece (`len` > 0). Return `REQIVO_DATA_CONTINUE`
+ * to go on, `REQIVO_DATA_PAUSE` to stop reading this transfer until
+ * `reqivo_multi_resume` (the same bytes are offered again then; a pause
+ * at the head holds back the whole body), anything else to end the
+ * transfer with `REQIVO_ERR_ABORTED_BY_CALLBACK`. The callback may call
  * `reqivo_multi_add`, `reqivo_multi_resume` and `reqivo_multi_wakeup`, not
  * the functions that drive the multi.
  */

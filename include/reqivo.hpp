@@ -637,7 +637,8 @@ class multi {
     }
   };
 
-  /** What a streamed transfer's callback says after a piece of body. */
+  /** What a streamed transfer's callback says after the head or a piece
+   *  of body. */
   enum class flow : int32_t {
     go_on = REQIVO_DATA_CONTINUE,
     /** Not taken: offered again after resume(). */
@@ -646,8 +647,10 @@ class multi {
     abort = -1,
   };
   /** Takes a piece of a streamed body; `head` is the response so far
-   *  (no body). Runs inside poll()/perform(); an exception it throws ends
-   *  the transfer as abort does. */
+   *  (no body). Called first with empty `data` as soon as the head has
+   *  arrived (also when no body follows), then once per piece. Runs inside
+   *  poll()/perform(); an exception it throws ends the transfer as abort
+   *  does. */
   using data_fn = std::function<flow(const reqivo_response &head, std::string_view data)>;
 
   multi() {

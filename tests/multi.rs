@@ -402,11 +402,12 @@ struct TestSink {
 }
 
 impl reqivo::client::multi::Sink for TestSink {
-    fn head(&mut self, parts: reqivo::client::Parts<'_>) {
+    fn head(&mut self, parts: reqivo::client::Parts<'_>) -> reqivo::client::multi::Flow {
         let mut s = self.seen.lock().unwrap();
         s.heads += 1;
         s.status = parts.head.status;
         assert!(parts.body.is_empty());
+        reqivo::client::multi::Flow::Continue
     }
 
     fn data(&mut self, bytes: &[u8]) -> reqivo::client::multi::Flow {

@@ -96,11 +96,14 @@ impl CResponse {
 /// piece at a time as it arrives (decoded when the session decodes), on
 /// the thread running `reqivo_multi_perform` or `reqivo_multi_poll`.
 /// `head` is the response so far (status, headers, URL, timings; no body),
-/// owned by the multi and valid during the call; `data` (`len` > 0 bytes)
-/// likewise. Return `REQIVO_DATA_CONTINUE` to go on, `REQIVO_DATA_PAUSE` to
-/// stop reading this transfer until `reqivo_multi_resume` (the same bytes
-/// are offered again then), anything else to end the transfer with
-/// `REQIVO_ERR_ABORTED_BY_CALLBACK`. The callback may call
+/// owned by the multi and valid during the call; `data` (`len` bytes)
+/// likewise. The first call comes as soon as the final head has arrived,
+/// with `len` 0 and `data` NULL, even when no body follows; each later
+/// call carries the next piece (`len` > 0). Return `REQIVO_DATA_CONTINUE`
+/// to go on, `REQIVO_DATA_PAUSE` to stop reading this transfer until
+/// `reqivo_multi_resume` (the same bytes are offered again then; a pause
+/// at the head holds back the whole body), anything else to end the
+/// transfer with `REQIVO_ERR_ABORTED_BY_CALLBACK`. The callback may call
 /// `reqivo_multi_add`, `reqivo_multi_resume` and `reqivo_multi_wakeup`, not
 /// the functions that drive the multi.
 pub type reqivo_data_callback = Option<
@@ -137,26 +140,36 @@ impl CallbackSink {
         IN_DATA_CALLBACK.with(|c| c.set(true));
         // SAFETY: the caller's callback with its own userdata; `head` and
         // `data` stay valid for the call.
-        let verdict = unsafe { (self.cb)(self.userdata.0, head, data.as_ptr(), data.len()) };
+        let ptr = if data.is_empty() {
+            std::ptr::null()
+        } else {
+            data.as_ptr()
+        };
+        let verdict = unsafe { (self.cb)(self.userdata.0, head, ptr, data.len()) };
         IN_DATA_CALLBACK.with(|c| c.set(false));
         verdict
     }
 }
 
 impl Sink for CallbackSink {
-    fn head(&mut self, mut parts: Parts<'_>) {
+    fn head(&mut self, mut parts: Parts<'_>) -> Flow {
         let front = ToC.front(&parts.head, parts.url.as_str());
         parts.body = vec![0; front];
         parts.body_start = front;
         self.head = Some(CResponse(ToC.finish(parts)));
+        flow_of(self.call(&[]))
     }
 
     fn data(&mut self, bytes: &[u8]) -> Flow {
-        match self.call(bytes) {
-            REQIVO_DATA_CONTINUE => Flow::Continue,
-            REQIVO_DATA_PAUSE => Flow::Pause,
-            _ => Flow::Abort,
-        }
+        flow_of(self.call(bytes))
+    }
+}
+
+fn flow_of(verdict: i32) -> Flow {
+    match verdict {
+        REQIVO_DATA_CONTINUE => Flow::Continue,
+        REQIVO_DATA_PAUSE => Flow::Pause,
+        _ => Flow::Abort,
     }
 }
 

@@ -180,20 +180,37 @@ where
             .poller
             .wait(&mut self.events, wait)
             .map_err(|e| ClientError::Net(NetError::io(&e, "waiting in the multi's poller")))?;
-        self.run_events();
+        if self.run_events() {
+            self.run_ready()?;
+        }
         self.perform_inner();
         Ok(())
     }
 
     /// Does everything that can be done now, never waiting.
     pub fn perform(&mut self) -> Result<(), ClientError> {
-        self.events.clear();
-        self.shared
-            .poller
-            .wait(&mut self.events, Some(Duration::ZERO))
-            .map_err(|e| ClientError::Net(NetError::io(&e, "reading the multi's poller")))?;
-        self.run_events();
+        self.run_ready()?;
         self.perform_inner();
+        Ok(())
+    }
+
+    /// Steps the transfers whose sockets are ready now. A full event
+    /// buffer may have left some unreported: the poller is asked again
+    /// (a bounded number of times), so that after a perform the multi's
+    /// descriptor is readable only for what happened since. An
+    /// edge-triggered watcher of it (Go's netpoller) sees nothing new for
+    /// what was left behind.
+    fn run_ready(&mut self) -> Result<(), ClientError> {
+        for _ in 0..16 {
+            self.events.clear();
+            self.shared
+                .poller
+                .wait(&mut self.events, Some(Duration::ZERO))
+                .map_err(|e| ClientError::Net(NetError::io(&e, "reading the multi's poller")))?;
+            if !self.run_events() {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -202,7 +219,9 @@ where
         self.done.pop_front()
     }
 
-    fn run_events(&mut self) {
+    /// Steps the transfers of the events just read; true when they filled
+    /// the buffer (more may be ready).
+    fn run_events(&mut self) -> bool {
         let mut ready = std::mem::take(&mut self.scratch);
         ready.clear();
         ready.extend(self.events.iter().map(|e| e.key));
@@ -210,6 +229,7 @@ where
             self.step(key, true);
         }
         self.scratch = ready;
+        self.events.len() >= self.events.capacity().get()
     }
 
     fn step_all(&mut self, keys: &[usize]) {

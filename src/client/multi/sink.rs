@@ -22,9 +22,10 @@ pub enum Flow {
 /// Where a streamed transfer's response goes. Called on the thread that
 /// drives the multi.
 pub trait Sink: Send {
-    /// The final head, before any body byte: `parts` carries no body and
-    /// no trailers (those come with the finished transfer).
-    fn head(&mut self, parts: Parts<'_>);
+    /// The final head, before any body byte (and even when no body
+    /// follows): `parts` carries no body and no trailers (those come with
+    /// the finished transfer). `Pause` holds the body back until resume.
+    fn head(&mut self, parts: Parts<'_>) -> Flow;
 
     /// The next piece of the body, in order.
     fn data(&mut self, bytes: &[u8]) -> Flow;
@@ -59,6 +60,12 @@ impl Streamed {
 
     pub fn is_paused(&self) -> bool {
         self.paused
+    }
+
+    /// The sink paused at the head: body bytes read from now on are kept
+    /// until resume.
+    pub fn hold(&mut self) {
+        self.paused = true;
     }
 
     /// Whether the sink got decoded bytes.

@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use polling::Poller;
 
-use super::sink::{Sink, Streamed};
+use super::sink::{Flow, Sink, Streamed};
 use super::Shared;
 use crate::client::body::{Body, SourcePump, Tracker};
 use crate::client::chain::{Chain, Next, Out};
 use crate::client::decode::{self, Codings};
-use crate::client::error::ClientError;
+use crate::client::error::{ClientError, ClientErrorKind};
 use crate::client::exchange::{closed_in_head, pool_key, request_target};
 use crate::client::request::{is_idempotent, Request};
 use crate::client::response::{Finish, Parts, Timings};
@@ -253,20 +253,23 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     /// Goes on after the sink paused: what it refused is offered again.
+    /// A sink that paused at the head has not stopped the transfer yet
+    /// (it stops once body bytes come): its resume counts all the same.
     pub(super) fn resume(&mut self) {
-        if !self.paused {
+        let Phase::Exchange(ex) = &mut self.phase else {
             return;
-        }
-        self.paused = false;
+        };
+        let Some(st) = ex.streamed.as_mut().filter(|st| st.is_paused()) else {
+            return;
+        };
         self.deadline = None;
-        if let Phase::Exchange(ex) = &mut self.phase {
-            if let Some(st) = &mut ex.streamed {
-                match st.resume() {
-                    Err(e) => self.failed = Some(e),
-                    // It paused again on what it was offered.
-                    Ok(()) => self.paused = st.is_paused(),
-                }
+        match st.resume() {
+            Err(e) => {
+                self.paused = false;
+                self.failed = Some(e);
             }
+            // It paused again on what it was offered.
+            Ok(()) => self.paused = st.is_paused(),
         }
     }
 
@@ -950,7 +953,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             if let (Some(mut sink), Next::Deliver(out)) = (self.sink.take(), &next) {
                 let mut timings = self.timings;
                 timings.total = self.started.elapsed();
-                sink.head(Parts {
+                let flow = sink.head(Parts {
                     head: head.clone(),
                     body: Vec::new(),
                     body_start: 0,
@@ -963,8 +966,18 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     tls: ex.lease.tls_info(),
                     trailers: Default::default(),
                 });
+                if flow == Flow::Abort {
+                    return Err(ClientError::new(
+                        ClientErrorKind::AbortedByCallback,
+                        "the data callback aborted the transfer at its head",
+                    ));
+                }
                 let codings = ex.codings.take();
-                ex.streamed = Some(Streamed::new(sink, codings, self.limits.max_body_bytes));
+                let mut streamed = Streamed::new(sink, codings, self.limits.max_body_bytes);
+                if flow == Flow::Pause {
+                    streamed.hold();
+                }
+                ex.streamed = Some(streamed);
                 // The finished result has no body: only the finisher's room.
                 ex.front = self
                     .finish
