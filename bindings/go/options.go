@@ -111,6 +111,19 @@ type sessionConfig struct {
 	noProxy      *string
 	envProxy     bool
 	suffixList   *string
+	maxInFlight  *int
+}
+
+// DefaultMaxInFlight is how many requests a Session (or Transport) has in
+// flight at most unless WithMaxInFlight says otherwise.
+const DefaultMaxInFlight = 50000
+
+// WithMaxInFlight caps the requests in flight on the session at once
+// (default DefaultMaxInFlight). A request beyond the cap waits for one to
+// end, under its context: a caller whose context ends while waiting gets
+// a *ContextError, and nothing is sent. n < 1 is an error.
+func WithMaxInFlight(n int) Option {
+	return func(c *sessionConfig) { c.maxInFlight = &n }
 }
 
 // WithBaseURL sets the absolute http URL that relative request URLs are

@@ -21,6 +21,8 @@ type Session struct {
 	_ptr    *C.reqivo_session
 	cleanup runtime.Cleanup
 	pool    *Pool // the session's own reference to its pool
+	// inFlight holds a token per request in flight (WithMaxInFlight).
+	inFlight chan struct{}
 }
 
 // NewSession creates a session with its own pool, or on WithPool's pool.
@@ -69,7 +71,16 @@ func newSessionTLS(cfg *sessionConfig, tls *C.reqivo_tls_config) (*Session, erro
 		C.reqivo_session_free(p)
 		return nil, newError(CodePanic, "reqivo_session_pool returned NULL for a live session")
 	}
-	s := &Session{_ptr: p, pool: newPoolHandle(pool)}
+	limit := DefaultMaxInFlight
+	if cfg.maxInFlight != nil {
+		if limit = *cfg.maxInFlight; limit < 1 {
+			C.reqivo_pool_free(pool)
+			C.reqivo_session_free(p)
+			return nil, newError(CodeInvalidArgument, fmt.Sprintf("max in flight must be at least 1, not %d", limit))
+		}
+	}
+	// A channel of empty structs: no memory per slot, however large.
+	s := &Session{_ptr: p, pool: newPoolHandle(pool), inFlight: make(chan struct{}, limit)}
 	s.cleanup = runtime.AddCleanup(s, freeSession, p)
 	if err := s.configure(cfg, tls); err != nil {
 		s.Close()
@@ -294,6 +305,11 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 	if ctx.Err() != nil {
 		return nil, canceledBeforeSend(ctx)
 	}
+	release, err := s.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	k, err := newCanceler(ctx, false)
 	if err != nil {
 		return nil, err
@@ -303,6 +319,18 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 	defer s.mu.RUnlock()
 	req.mu.Lock()
 	defer req.mu.Unlock()
+	fast := takeBlockingSlot()
+	if !fast && req.body == nil {
+		return s.doEventDriven(ctx, req, k)
+	}
+	if !fast {
+		// A body reader runs on the sending thread: wait for a slot
+		// rather than take a thread of its own.
+		if err := waitBlockingSlot(ctx); err != nil {
+			return nil, err
+		}
+	}
+	defer putBlockingSlot()
 	body, err := req.attachBody(ctx)
 	if err != nil {
 		return nil, err
@@ -322,6 +350,47 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 	req.detach(body, ctx, nil)
 	return resp, nil
 }
+
+// doEventDriven is Do through the process's driver: no thread waits.
+// s.mu and req.mu are held.
+func (s *Session) doEventDriven(ctx context.Context, req *Request, k *canceler) (*Response, error) {
+	d, err := eventDriver()
+	if err != nil {
+		return nil, err
+	}
+	call, err := d.add(s.ptr(), req.ptr(), k.ptr(), &req.cerr)
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(req)
+	if err != nil {
+		return nil, err
+	}
+	<-call.done // the token ends the transfer when ctx is done
+	runtime.KeepAlive(k)
+	if call.resp == nil {
+		return nil, withContext(ctx, call.err)
+	}
+	resp := responseFromC(call.resp)
+	C.reqivo_response_free(call.resp)
+	return resp, nil
+}
+
+// enter takes one of the session's in-flight slots, waiting under ctx
+// when all are taken; release gives it back.
+func (s *Session) enter(ctx context.Context) (release func(), err error) {
+	select {
+	case s.inFlight <- struct{}{}:
+	default:
+		select {
+		case s.inFlight <- struct{}{}:
+		case <-ctx.Done():
+			return nil, &ContextError{Ctx: ctx.Err(), Err: newError(CodeCancelled,
+				fmt.Sprintf("the context was done while the request waited for one of the session's %d requests in flight to end", cap(s.inFlight)))}
+		}
+	}
+	return s.leave, nil
+}
+
+func (s *Session) leave() { <-s.inFlight }
 
 // Open sends req and returns once the final response head is read; the
 // body is streamed through the returned Body, which the caller must

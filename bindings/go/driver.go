@@ -1,0 +1,235 @@
+package reqivo
+
+// #include <stdint.h>
+// #include <stdbool.h>
+// #include <reqivo.h>
+//
+// /* user_data is the call's number in the driver's table, never a Go
+//    pointer: C keeps it after the call returns. */
+// static int reqivo_go_multi_add(reqivo_multi *m, reqivo_session *s, const reqivo_request *r,
+//                                const reqivo_cancel *c, uintptr_t id, reqivo_error *err) {
+//   return reqivo_multi_add(m, s, r, c, (void *)id, err);
+// }
+//
+// /* One finished transfer into *id, *resp and *err; false when none. */
+// static bool reqivo_go_multi_next(reqivo_multi *m, uintptr_t *id, const reqivo_response **resp,
+//                                  reqivo_error *err) {
+//   reqivo_multi_done d = {.struct_size = sizeof d};
+//   if (!reqivo_multi_next(m, &d)) return false;
+//   *id = (uintptr_t)d.user_data;
+//   *resp = d.response;
+//   *err = d.error;
+//   return true;
+// }
+import "C"
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The event-driven path (DESIGN §8): a request that does not take the
+// fast path goes to one reqivo_multi shared by the process. Its driver is
+// a goroutine that waits for the multi's descriptor in Go's own netpoller
+// (an *os.File over a duplicate of it), so no OS thread blocks while
+// requests are in flight; each wake-up is one non-blocking
+// reqivo_multi_perform, and each finished transfer goes to the goroutine
+// waiting for it. A request in flight costs its connection and a small
+// table entry: no thread, no descriptor of its own.
+//
+// The fast path: while fewer than blockingSlots sends are blocked in C, a
+// request is sent with the blocking call on the caller's thread, as
+// before; the hand-off to the driver would cost a sequential caller about
+// a fifth of its throughput. So a few goroutines use a thread each and
+// every further one the driver: the thread count stays bounded however
+// many goroutines send.
+
+// driver runs the process's multi.
+type driver struct {
+	m    *C.reqivo_multi
+	file *os.File
+	rc   syscall.RawConn
+	fd   int // the duplicate the netpoller watches
+
+	mu     sync.Mutex
+	calls  map[uintptr]*multiCall
+	nextID uintptr
+	cerr   C.reqivo_error // perform's, used by the driver goroutine only
+}
+
+// multiCall is one request handed to the driver; done is closed once
+// resp or err is set.
+type multiCall struct {
+	done chan struct{}
+	resp *C.reqivo_response
+	err  *Error
+}
+
+var theDriver struct {
+	once sync.Once
+	d    *driver
+	err  error
+}
+
+// eventDriver returns the process's driver, starting it on first use.
+func eventDriver() (*driver, error) {
+	theDriver.once.Do(func() {
+		theDriver.d, theDriver.err = startDriver()
+	})
+	return theDriver.d, theDriver.err
+}
+
+func startDriver() (*driver, error) {
+	var cerr C.reqivo_error
+	m := C.reqivo_multi_new(&cerr)
+	if m == nil {
+		return nil, errorFromC(&cerr)
+	}
+	// A duplicate, so that closing the *os.File never closes the multi's
+	// own descriptor; non-blocking, so that os.NewFile hands it to the
+	// netpoller.
+	fd, err := syscall.Dup(int(C.reqivo_multi_fd(m)))
+	if err != nil {
+		C.reqivo_multi_free(m)
+		return nil, newError(CodeIO, "duplicating the multi's descriptor: "+err.Error())
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		C.reqivo_multi_free(m)
+		return nil, newError(CodeIO, "making the multi's descriptor non-blocking: "+err.Error())
+	}
+	file := os.NewFile(uintptr(fd), "reqivo-multi")
+	rc, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		C.reqivo_multi_free(m)
+		return nil, newError(CodeIO, "watching the multi's descriptor: "+err.Error())
+	}
+	d := &driver{m: m, file: file, rc: rc, fd: fd, calls: make(map[uintptr]*multiCall)}
+	go d.run()
+	return d, nil
+}
+
+// add hands the request to the multi; the caller waits on the call's done.
+func (d *driver) add(s *C.reqivo_session, r *C.reqivo_request, k *C.reqivo_cancel, cerr *C.reqivo_error) (*multiCall, error) {
+	call := &multiCall{done: make(chan struct{})}
+	d.mu.Lock()
+	d.nextID++
+	id := d.nextID
+	d.calls[id] = call
+	d.mu.Unlock()
+	// The multi copies the request, and wakes the driver.
+	if code := C.reqivo_go_multi_add(d.m, s, r, k, C.uintptr_t(id), cerr); code != 0 {
+		d.mu.Lock()
+		delete(d.calls, id)
+		d.mu.Unlock()
+		return nil, errorFromC(cerr)
+	}
+	return call, nil
+}
+
+// run is the driver goroutine. It never returns while the process lives:
+// parked in the netpoller it costs nothing.
+func (d *driver) run() {
+	for {
+		// Read calls perform, and again each time the descriptor turns
+		// readable; it returns only when the deadline set from the
+		// multi's timers passes.
+		err := d.rc.Read(func(uintptr) bool {
+			d.perform()
+			return false
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			d.file.SetReadDeadline(time.Time{})
+			continue
+		}
+		// The descriptor cannot fail while the multi lives; if it does,
+		// fall back to waking on the timers alone rather than spinning.
+		d.perform()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// perform runs the multi until nothing is left to do now, hands out the
+// finished transfers and sets the deadline for the next timer.
+func (d *driver) perform() {
+	for round := 0; round < 8; round++ {
+		C.reqivo_multi_perform(d.m, &d.cerr)
+		d.collect()
+		// The netpoller reports edges; whatever is still ready now would
+		// not make a new one.
+		if !readableNow(d.fd) {
+			break
+		}
+	}
+	switch ms := int64(C.reqivo_multi_timeout_ms(d.m)); {
+	case ms < 0:
+		d.file.SetReadDeadline(time.Time{})
+	default:
+		d.file.SetReadDeadline(time.Now().Add(time.Duration(ms) * time.Millisecond))
+	}
+}
+
+// collect hands every finished transfer to its caller.
+func (d *driver) collect() {
+	var (
+		id   C.uintptr_t
+		resp *C.reqivo_response
+		cerr C.reqivo_error
+	)
+	for C.reqivo_go_multi_next(d.m, &id, &resp, &cerr) {
+		d.mu.Lock()
+		call := d.calls[uintptr(id)]
+		delete(d.calls, uintptr(id))
+		d.mu.Unlock()
+		if call == nil { // cannot happen: every add has its entry
+			C.reqivo_response_free(resp)
+			continue
+		}
+		if resp == nil {
+			call.err = errorFromC(&cerr)
+		}
+		call.resp = resp
+		close(call.done)
+	}
+}
+
+// inFlight is the number of requests the driver has in hand.
+func (d *driver) inFlight() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.calls)
+}
+
+// blockingSlots bounds the sends blocked in C on the callers' threads
+// (the fast path); the rest go to the driver. At least 2, so that two
+// goroutines alternating keep the fast path.
+var blockingSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// takeBlockingSlot reserves a fast-path slot when one is free.
+func takeBlockingSlot() bool {
+	select {
+	case blockingSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitBlockingSlot reserves a fast-path slot, waiting under ctx.
+func waitBlockingSlot(ctx context.Context) error {
+	select {
+	case blockingSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return &ContextError{Ctx: ctx.Err(), Err: newError(CodeCancelled,
+			"the context was done while the request waited for a thread to send its body reader from")}
+	}
+}
+
+func putBlockingSlot() { <-blockingSlots }
