@@ -11,8 +11,10 @@ ws_deflate phase has its own server instead of nginx: gorilla/websocket
 (bench/go/ws.go) on CPU 0, stopped at the end of the phase and on exit;
 so has multi_hold (issue 20): `gobench holdserver` (bench/go/hold.go),
 which holds every request 1 s, for thousands of transfers at once from
-reqivo's multi API, libcurl's multi_socket and Go net/http (multi_small
-runs reqivo's and libcurl's multi and wrk against nginx /small).
+reqivo's multi API, libcurl's multi_socket, Go net/http and the reqivo Go
+binding (http.Client over its Transport, and Session.Get), a goroutine per
+request (multi_small runs reqivo's and libcurl's multi and wrk against
+nginx /small).
 
     python3 bench/run.py [--reps N] [--quick] [--clients raw,reqivo-c,...]
                          [--phases small,big,...] [--report PATH] [--merge]
@@ -276,9 +278,10 @@ class Client:
         self.ws_only = ws_only  # a WebSocket client only: no HTTP phase
         self.multi = multi  # a client of the multi phases only (issue 20)
         self.multi_phases = {"multi_hold", "multi_small"}  # which of them
+        self.modes = {}  # a phase's mode -> the argument this client takes for it
 
     def argv(self, mode, url, count, warm=None):
-        a = list(self.argv_prefix) + [mode, url, str(count)]
+        a = list(self.argv_prefix) + [self.modes.get(mode, mode), url, str(count)]
         if warm:
             a.append(warm)
         return a
@@ -359,6 +362,14 @@ def build_clients(args):
                       skip=go_skip, multi=True)
     go_multi.multi_phases = {"multi_hold"}
     clients.append(go_multi)
+    # The reqivo Go binding's event-driven path (its process-wide multi on
+    # Go's netpoller): `gobench multi hold-transport|hold-session URL C`.
+    for cid, label, mode in [("go-reqivo-transport-multi", "reqivo Go Transport (a goroutine each)", "hold-transport"),
+                             ("go-reqivo-session-multi", "reqivo Go Session (a goroutine each)", "hold-session")]:
+        c = Client(cid, label, [str(B / "gobench"), "multi"], skip=go_skip, multi=True)
+        c.multi_phases = {"multi_hold"}
+        c.modes = {"hold": mode}
+        clients.append(c)
     wrk = shutil.which("wrk")
     wrk_c = Client("wrk", "wrk -t1 -c%d" % MULTI_SMALL_CONC, [wrk or "wrk"],
                    skip=None if wrk else "wrk not installed (apt package wrk)", multi=True)
@@ -1496,12 +1507,62 @@ class Report:
             if title in text:
                 i = text.index(title)
                 j = next((k for k in range(i + 1, len(text)) if text[k].startswith("## ")), len(text))
+                if title.startswith("## Event-driven multi API"):
+                    body = self.keep_multi_subsections(text[i:j], body)
                 text[i:j] = body + [""]
             else:
                 j = next((k for k, line in enumerate(text) if line in (
                     "## Cost per keep-alive /small request", "## Targets (issue 11)", "## Method")), len(text))
                 text[j:j] = body + [""]
         Path(path).write_text("\n".join(text))
+
+    # The multi section's subsections, by phase (their "### " titles).
+    MULTI_SUBSECTIONS = {"multi_hold": lambda t: t.endswith("held 1 s by the server"),
+                         "multi_small": lambda t: t.startswith("### /small")}
+
+    def keep_multi_subsections(self, old, new):
+        """--merge of the multi section when one of its phases was not run:
+        that phase's subsections are carried over from the old section
+        (`old`, its lines) into the new one, with a header line saying from
+        which run they are, instead of being dropped."""
+        ran = {x["phase"] for x in self.r}
+        keep = [p for p in ("multi_hold", "multi_small") if p not in ran]
+        if not keep:
+            return new
+
+        def split(lines):
+            """(head, [(phase, lines)], tail): the tail starts at MULTI_NOTE."""
+            end = lines.index(MULTI_NOTE[0]) if MULTI_NOTE[0] in lines else len(lines)
+            starts = [k for k in range(end) if lines[k].startswith("### ")]
+            if not starts:
+                return lines[:end], [], lines[end:]
+            subs = []
+            for a, b in zip(starts, starts[1:] + [end]):
+                ph = next((p for p, f in self.MULTI_SUBSECTIONS.items() if f(lines[a])), None)
+                subs.append((ph, lines[a:b]))
+            return lines[:starts[0]], subs, lines[end:]
+
+        ohead, osubs, _ = split(old)
+        nhead, nsubs, ntail = split(new)
+        carried = [(p, ls) for p, ls in osubs if p in keep]
+        if not carried:
+            return new
+        field = lambda name: next((x[len(name):] for x in ohead if x.startswith(name)), "?")
+        date = field("- Date: ").split(";")[0]
+        lib = field("- Library: ")
+        loads = field("- Load average (1, 5, 15 min): ")
+        for p in sorted({p for p, _ in carried}):
+            load = next((x.strip()[len(p) + 1:] for x in loads.split(";") if x.strip().startswith(p + " ")), "?")
+            line = ("- %s: not run this time; its tables below are the previous report's (%s; library: %s; "
+                    "load average %s)" % (p, date, lib, load))
+            k = max((i for i, x in enumerate(nhead) if x.startswith("- ")), default=len(nhead) - 1) + 1
+            nhead = nhead[:k] + [line] + nhead[k:]
+        order = ["multi_hold", "multi_small"]
+        subs = sorted(nsubs + carried, key=lambda s: order.index(s[0]) if s[0] in order else len(order))
+        out = list(nhead)
+        for _, ls in subs:
+            out.extend(ls)
+        return out + ntail
 
     def multi_vals(self, cid, phase, f, size=None):
         recs = [x for x in self.recs(cid, phase) if size is None or x.get("size") == size]
@@ -1512,6 +1573,7 @@ class Report:
             return []
         mc = {c.id: c for c in self.all_clients if c.multi}
         R, CU, GO, WRK = "reqivo-multi", "curl-multi", "go-nethttp-multi", "wrk"
+        GT, GS = "go-reqivo-transport-multi", "go-reqivo-session-multi"  # the reqivo Go binding
         label = {R: "reqivo", CU: "libcurl", GO: "Go", WRK: "wrk"}
         L = ["## Event-driven multi API: many transfers on one thread (issue 20)", ""]
         loads = {x["which"]: x["value"] for x in self.r if x["phase"] == "multi_load"}
@@ -1527,10 +1589,11 @@ class Report:
                      self.started.strftime("%Y-%m-%d %H:%M UTC"),
                      ", ".join("%s %d repetitions" % (p, reps[p]) for p in ("multi_hold", "multi_small")
                                if p in loads)))
-        L.append("- Library: reqivo %s, git %s%s; %s; %s; %s" % (
+        L.append("- Library: reqivo %s, git %s%s%s" % (
             rv.get(R, "?"), commit.strip() or "?",
             "" if REQIVO_TREE == ROOT else " (built in %s, not this working tree)" % REQIVO_TREE,
-            rv.get(CU, "libcurl ?"), rv.get(GO, "Go ?").replace(" net/http", ""), rv.get(WRK, "wrk ?")))
+            "".join("; " + rv.get(k, d).replace(" net/http", "") for k, d in (
+                (CU, "libcurl ?"), (GO, "Go ?"), (WRK, "wrk ?")) if k in rv or any(x["client"] == k for x in self.r))))
         L.append("- Load average (1, 5, 15 min): " + "; ".join(
             "%s %s at the start, %s at the end" % (k, v[0], v[1]) for k, v in loads.items()))
         L.append("- Noise: 2 cores, the server pinned to CPU %s and each client to CPU %s, but nothing keeps other "
@@ -1553,7 +1616,7 @@ class Report:
         cpu = lambda d, x: (d["utime_us"] + d["stime_us"]) / 1e6
         rss = lambda d, x: d["hwm_kb"] / 1024
         sizes = sorted({x["size"] for x in self.r if x["phase"] == "multi_hold" and "size" in x})
-        hold_clients = [mc[k] for k in (R, CU, GO) if k in mc]
+        hold_clients = [mc[k] for k in (R, CU, GO, GT, GS) if k in mc]
         for n in sizes:
             L.append("### %s transfers at once, each on its own connection, held 1 s by the server" % "{:,}".format(n))
             L.append("")
@@ -1587,6 +1650,21 @@ class Report:
                     "{:,}".format(max(fds)), ok_s, "–".join("{:,}".format(a) for a in (acc[0], acc[-1])[:len(acc)]),
                     "–".join("{:,}".format(h) for h in (held[0], held[-1])[:len(held)])))
             L.append("")
+            # Runs that failed, or finished with failed transfers: the first error of each.
+            bad = []
+            for c in hold_clients:
+                for x in self.r:
+                    if x["client"] != c.id or x["phase"] != "multi_hold" or x.get("size") != n:
+                        continue
+                    d = x.get("data") or {}
+                    if "error" in x:
+                        bad.append("- %s, repetition %d: failed — %s" % (c.label, x["rep"], x["error"]))
+                    elif d.get("failed"):
+                        bad.append("- %s, repetition %d: {:,} of {:,} transfers failed, the first with: %s".format(
+                            d["failed"], n) % (c.label, x["rep"], d.get("first_error") or "?"))
+            if bad:
+                L.extend(x.replace("|", "/") for x in bad)
+                L.append("")
             m = lambda cid, f: med(self.multi_vals(cid, "multi_hold", f, n))
             rw, cw, gw = m(R, wall), m(CU, wall), m(GO, wall)
             rc_, cc_, gc_ = m(R, cpu), m(CU, cpu), m(GO, cpu)
@@ -1625,6 +1703,41 @@ class Report:
                 (", %d run(s) failed" % len(failed_runs) if failed_runs else ""),
                 status(bool(oks) and min(oks) == n and not failed_runs) if oks or failed_runs else "n/a"))
             L.append("")
+            # The Go binding's targets (its issue), against Go net/http.
+            gos = [(k, mc[k].label.replace(" (a goroutine each)", "")) for k in (GT, GS) if k in mc]
+            if gos:
+                gc_, gr = m(GO, cpu), m(GO, rss)
+                L.append("| target (reqivo Go binding, C = %s) | client | measured | ratio | status |" %
+                         "{:,}".format(n))
+                L.append("|---|---|---|---:|---|")
+                rows = {}
+                for k, lab in gos:
+                    kw, kc, kr = m(k, wall), m(k, cpu), m(k, rss)
+                    krecs = [x for x in self.recs(k, "multi_hold") if x.get("size") == n]
+                    kfail = [x for x in self.r if x["client"] == k and x["phase"] == "multi_hold" and
+                             x.get("size") == n and "error" in x]
+                    thr = [x["data"]["threads_peak"] for x in krecs]
+                    gmp = max((x["data"].get("gomaxprocs", 0) for x in krecs), default=None)
+                    oks = [x["data"]["ok"] for x in krecs]
+                    rows.setdefault("wall", []).append("| wall ≤ net/http's | %s | %s | %s | %s |" % (
+                        lab, "%.2f s vs %.2f s" % (kw, gw) if kw and gw else "not measured",
+                        ratio(kw, gw), status(kw <= gw if kw and gw else None)))
+                    rows.setdefault("cpu", []).append("| CPU ≤ 0.8× net/http's | %s | %s | %s | %s |" % (
+                        lab, "%.3f s vs 0.8 × %.3f s" % (kc, gc_) if kc is not None and gc_ else "not measured",
+                        ratio(kc, gc_), status(kc <= 0.8 * gc_ if kc is not None and gc_ else None)))
+                    rows.setdefault("rss", []).append("| peak RSS ≤ net/http's | %s | %s | %s | %s |" % (
+                        lab, "%.0f MiB vs %.0f MiB" % (kr, gr) if kr and gr else "not measured",
+                        ratio(kr, gr), status(kr <= gr if kr and gr else None)))
+                    rows.setdefault("thr", []).append("| peak OS threads ≤ GOMAXPROCS + 8 | %s | %s | — | %s |" % (
+                        lab, "%d at most vs %d + 8" % (max(thr), gmp) if thr and gmp else "not measured",
+                        status(max(thr) <= gmp + 8 if thr and gmp else None)))
+                    rows.setdefault("err", []).append("| errors: 0 | %s | %s | — | %s |" % (
+                        lab, ("{:,}/{:,} a 200 in the worst run".format(min(oks), n) if oks else "no run finished") +
+                        (", %d run(s) failed" % len(kfail) if kfail else ""),
+                        status(bool(oks) and min(oks) == n and not kfail) if oks or kfail else "n/a"))
+                for key in ("wall", "cpu", "rss", "thr", "err"):
+                    L.extend(rows[key])
+                L.append("")
         if sizes:
             L.append("Each run: one process on CPU %s starts C GETs of `http://127.0.0.1:PORT/hold` at once (the "
                      "server, `gobench holdserver` on CPU %s, holds each 1 s, then answers 200 with 100 bytes); the "
@@ -1645,7 +1758,16 @@ class Report:
                      "(CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION), CURLMOPT_MAX_HOST_CONNECTIONS and "
                      "MAX_TOTAL_CONNECTIONS 0, no pipelining, bodies dropped, each handle cleaned up when done. Go: "
                      "C goroutines doing `client.Get` through a clone of http.DefaultTransport with MaxConnsPerHost "
-                     "0 and MaxIdleConnsPerHost C, bodies read into io.Discard, GOMAXPROCS %s. Each process raises "
+                     "0 and MaxIdleConnsPerHost C, bodies read into io.Discard, GOMAXPROCS %s. reqivo Go binding "
+                     "(the working tree's bindings/go; a request beyond its few blocking slots goes to its "
+                     "process-wide `reqivo_multi`, driven by a goroutine on Go's netpoller): C goroutines on a "
+                     "pool of `reqivo.NewPool(PoolConfig{MaxPerHost: C, MaxTotal: C})`; Transport: `client.Get` "
+                     "through an http.Client (the same Timeout as net/http's) over "
+                     "`reqivo.NewTransport(reqivo.WithPool(pool))`, bodies read into io.Discard; Session: "
+                     "`Session.Get(context.Background(), URL)` on a session made with `reqivo.WithPool(pool)` "
+                     "(the library's default timeouts), the body kept in the Response until it is dropped; "
+                     "GOMAXPROCS as for net/http. Their targets (the binding's issue) compare medians with "
+                     "net/http's; threads: the largest peak of any run. Each process raises "
                      "its descriptor limit to the hard limit (%s here)." % (
                          CLIENT_CPU, SERVER_CPU, MULTI_HOLD_PAUSE,
                          next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, "multi_hold")), "default"),

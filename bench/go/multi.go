@@ -1,20 +1,30 @@
-// The multi_hold phase's Go client (issue 20):
+// The multi_hold phase's Go clients (issue 20):
 //
-//	gobench multi hold URL C
+//	gobench multi hold URL C             Go net/http
+//	gobench multi hold-transport URL C   http.Client over reqivo.NewTransport
+//	gobench multi hold-session URL C     reqivo Session.Get
 //
-// C goroutines started at once, each doing one GET through one
-// http.Client (a clone of http.DefaultTransport with MaxConnsPerHost 0 and
-// MaxIdleConnsPerHost C, so that every request has its own connection and
-// all are in flight together), reading the body into io.Discard. GOMAXPROCS
-// is Go's default (1 under taskset -c 1). Measured as the C clients
-// (bench/clients/multi_common.c): wall time from the first goroutine to
-// the last response, getrusage(RUSAGE_SELF) over it less the CPU time of
-// the samples of /proc/self/fd and Threads (taken every 100 ms on a locked
-// OS thread until the first response, and at the end), VmHWM. Bounded:
-// BENCH_MULTI_DEADLINE seconds (default 60), then an error line.
+// C goroutines started at once, each doing one GET, all measured the same
+// way. hold: one http.Client (a clone of http.DefaultTransport with
+// MaxConnsPerHost 0 and MaxIdleConnsPerHost C, so that every request has
+// its own connection and all are in flight together), reading the body
+// into io.Discard. hold-transport: one http.Client (the same Timeout) over
+// reqivo.NewTransport(reqivo.WithPool(pool)), body into io.Discard;
+// hold-session: Session.Get(context.Background(), URL) on a session made
+// with reqivo.WithPool(pool) (the library's default timeouts). Both on a
+// pool of reqivo.NewPool(PoolConfig{MaxPerHost: C, MaxTotal: C}), so that
+// every request has its own connection; beyond the binding's few blocking
+// slots they go through its process-wide reqivo_multi on Go's netpoller.
+// GOMAXPROCS is Go's default (1 under taskset -c 1). Measured as the C
+// clients (bench/clients/multi_common.c): wall time from the first
+// goroutine to the last response, getrusage(RUSAGE_SELF) over it less the
+// CPU time of the samples of /proc/self/fd and Threads (taken every 100 ms
+// on a locked OS thread until the first response, and at the end), VmHWM.
+// Bounded: BENCH_MULTI_DEADLINE seconds (default 60), then an error line.
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,12 +36,15 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	reqivo "github.com/reqivo/reqivo/bindings/go"
 )
 
 func multiMain(args []string) bool {
 	if len(args) >= 5 && args[1] == "multi" {
-		if args[2] != "hold" {
-			fmt.Fprintln(os.Stderr, "usage: gobench multi hold URL COUNT")
+		client, ok := multiClients[args[2]]
+		if !ok {
+			fmt.Fprintln(os.Stderr, "usage: gobench multi hold|hold-transport|hold-session URL COUNT")
 			os.Exit(2)
 		}
 		n, err := strconv.Atoi(args[4])
@@ -39,11 +52,21 @@ func multiMain(args []string) bool {
 			fmt.Fprintln(os.Stderr, "gobench multi: COUNT must be a positive number")
 			os.Exit(2)
 		}
-		runMultiHold(args[3], n)
+		multiClient = client
+		runMultiHold(args[2], args[3], n)
 		return true
 	}
 	return false
 }
+
+// The client id of each kind (bench/run.py), for the JSON line.
+var multiClients = map[string]string{
+	"hold":           "go-nethttp-multi",
+	"hold-transport": "go-reqivo-transport-multi",
+	"hold-session":   "go-reqivo-session-multi",
+}
+
+var multiClient = "go-nethttp-multi"
 
 func countFDs() int64 {
 	d, err := os.Open("/proc/self/fd")
@@ -77,13 +100,29 @@ func (s *multiSampler) sample() {
 }
 
 func multiFail(msg string) {
-	b, _ := json.Marshal(map[string]any{"client": "go-nethttp-multi", "error": msg})
+	b, _ := json.Marshal(map[string]any{"client": multiClient, "error": msg})
 	fmt.Fprintln(os.Stderr, "gobench multi:", msg)
 	fmt.Println(string(b))
 	os.Exit(1)
 }
 
-func runMultiHold(url string, n int) {
+// multiGet does one GET: the status, the body's length, or an error.
+type multiGet func(url string) (status int, n int64, err error)
+
+// httpGet is a GET through an http.Client, its body read into io.Discard.
+func httpGet(client *http.Client) multiGet {
+	return func(url string) (int, int64, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return 0, 0, err
+		}
+		m, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, m, err
+	}
+}
+
+func runMultiHold(kind, url string, n int) {
 	nofile := raiseNofile()
 	if nofile > 0 && uint64(n)+16 > nofile {
 		multiFail(fmt.Sprintf("RLIMIT_NOFILE is %d (the hard limit): too low for %d connections", nofile, n))
@@ -92,11 +131,47 @@ func runMultiHold(url string, n int) {
 	if d := os.Getenv("BENCH_MULTI_DEADLINE"); d != "" {
 		limit, _ = strconv.ParseFloat(d, 64)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxConnsPerHost = 0
-	tr.MaxIdleConns = 0 // no limit
-	tr.MaxIdleConnsPerHost = n
-	client := &http.Client{Transport: tr, Timeout: time.Duration(limit * float64(time.Second))}
+	timeout := time.Duration(limit * float64(time.Second))
+	var get multiGet
+	var version string
+	switch kind {
+	case "hold":
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxConnsPerHost = 0
+		tr.MaxIdleConns = 0 // no limit
+		tr.MaxIdleConnsPerHost = n
+		get = httpGet(&http.Client{Transport: tr, Timeout: timeout})
+		version = runtime.Version() + " net/http"
+	case "hold-transport", "hold-session":
+		pool, err := reqivo.NewPool(reqivo.PoolConfig{MaxPerHost: n, MaxTotal: n})
+		if err != nil {
+			multiFail("reqivo.NewPool: " + err.Error())
+		}
+		defer pool.Close()
+		version = "reqivo " + reqivo.Version() + " via the Go binding, " + runtime.Version()
+		if kind == "hold-transport" {
+			t := reqivo.NewTransport(reqivo.WithPool(pool))
+			if t.Err() != nil {
+				multiFail("reqivo.NewTransport: " + t.Err().Error())
+			}
+			defer t.Close()
+			get = httpGet(&http.Client{Transport: t, Timeout: timeout})
+		} else {
+			s, err := reqivo.NewSession(reqivo.WithPool(pool))
+			if err != nil {
+				multiFail("reqivo.NewSession: " + err.Error())
+			}
+			defer s.Close()
+			ctx := context.Background()
+			get = func(url string) (int, int64, error) {
+				resp, err := s.Get(ctx, url)
+				if err != nil {
+					return 0, 0, err
+				}
+				return resp.StatusCode, int64(len(resp.Body)), nil
+			}
+		}
+	}
 
 	var ok, failed, bytes atomic.Int64
 	var firstErr atomic.Value
@@ -135,19 +210,12 @@ func runMultiHold(url string, n int) {
 		go func() {
 			defer wg.Done()
 			defer firstOnce.Do(func() { firstDoneAt = time.Since(st.t); close(firstDone) })
-			resp, err := client.Get(url)
-			if err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-				return
-			}
-			m, err := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			status, m, err := get(url)
 			bytes.Add(m)
-			if err != nil || resp.StatusCode != 200 {
+			if err != nil || status != 200 {
 				failed.Add(1)
 				if err == nil {
-					err = fmt.Errorf("status %d", resp.StatusCode)
+					err = fmt.Errorf("status %d", status)
 				}
 				firstErr.CompareAndSwap(nil, err.Error())
 				return
@@ -173,7 +241,7 @@ func runMultiHold(url string, n int) {
 
 	fe, _ := firstErr.Load().(string)
 	out := map[string]any{
-		"client": "go-nethttp-multi", "mode": "hold", "n": n, "ok": ok.Load(), "failed": failed.Load(),
+		"client": multiClient, "mode": kind, "n": n, "ok": ok.Load(), "failed": failed.Load(),
 		"first_error": fe, "secs": en.t.Sub(st.t).Seconds(),
 		"utime_us":  tvUS(en.ru.Utime) - tvUS(st.ru.Utime) - smp.costU,
 		"stime_us":  tvUS(en.ru.Stime) - tvUS(st.ru.Stime) - smp.costS,
@@ -182,7 +250,7 @@ func runMultiHold(url string, n int) {
 		"threads_peak": smp.threads, "threads_end": statusKB("Threads"),
 		"fds_peak": smp.fds, "fds_base": fdsBase, "nofile": nofile, "concurrency": n,
 		"first_done_secs": firstDoneAt.Seconds(), "bytes": bytes.Load(),
-		"gomaxprocs": runtime.GOMAXPROCS(0), "lib_version": runtime.Version() + " net/http",
+		"gomaxprocs": runtime.GOMAXPROCS(0), "lib_version": version,
 	}
 	b, _ := json.Marshal(out)
 	fmt.Println(string(b))
