@@ -136,3 +136,25 @@ fn logger_reports_connections_redirects_and_failures() {
     get(&s, &srv.url("/a")).unwrap();
     assert!(lines.0.lock().unwrap().is_empty());
 }
+
+#[test]
+fn logger_hears_the_same_from_the_multi() {
+    use reqivo::client::{Level, Log};
+    let srv = redirecting();
+    let s = session();
+    let lines = Arc::new(Lines::default());
+    s.set_logger(Some(Log {
+        logger: lines.clone(),
+        min: Level::Debug,
+    }));
+    let got = multi_get(&s, &[srv.url("/a")]);
+    assert!(got[0].is_ok(), "{:?}", got[0]);
+    let got = multi_get(&s, &["http://127.0.0.1:1/refused".to_string()]);
+    assert!(got[0].is_err());
+    let got = lines.0.lock().unwrap().clone();
+    let has = |level: Level, text: &str| got.iter().any(|(l, m)| *l == level && m.contains(text));
+    assert!(has(Level::Debug, "new connection"), "{got:?}");
+    assert!(has(Level::Debug, "reused a pooled connection"), "{got:?}");
+    assert!(has(Level::Info, "302"), "{got:?}");
+    assert!(has(Level::Error, "GET failed"), "{got:?}");
+}

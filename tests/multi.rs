@@ -579,3 +579,25 @@ fn multi_streams_decoded_bodies_and_stops_when_the_sink_aborts() {
     assert!(e.contains("data callback aborted"), "{e}");
     assert!(aborting_seen.lock().unwrap().body.len() < body.len());
 }
+
+/// A connect the peer refuses ends its transfer with the refusal (the
+/// kernel's answer, or the poller's error report on the socket) and only
+/// it; a transfer beside it is answered.
+#[test]
+fn multi_refused_connect_fails_only_its_transfer() {
+    let server = Server::serve(|_| ok("up"));
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let session = Session::new(pool(10));
+    for _ in 0..20 {
+        let got = multi_get(
+            &session,
+            &[format!("http://127.0.0.1:{}/", closed), server.url("/")],
+        );
+        let refused = got[0].as_ref().unwrap_err();
+        assert!(refused.contains("refused"), "{}", refused);
+        assert_eq!(text(got[1].as_ref().unwrap()), "up");
+    }
+}

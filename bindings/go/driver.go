@@ -11,6 +11,19 @@ package reqivo
 //   return reqivo_multi_add(m, s, r, c, (void *)id, err);
 // }
 //
+// /* The data callback: the Go trampoline (driver_export.go) by number. */
+// extern int32_t reqivoGoOnData(uintptr_t id, const reqivo_response *head, const uint8_t *data,
+//                               size_t len);
+// static int32_t reqivo_go_on_data(void *ud, const reqivo_response *head, const uint8_t *data,
+//                                  size_t len) {
+//   return reqivoGoOnData((uintptr_t)ud, head, data, len);
+// }
+// static int reqivo_go_multi_add_streamed(reqivo_multi *m, reqivo_session *s,
+//                                         const reqivo_request *r, const reqivo_cancel *c,
+//                                         uintptr_t id, uint64_t *transfer, reqivo_error *err) {
+//   return reqivo_multi_add_streamed(m, s, r, c, reqivo_go_on_data, (void *)id, transfer, err);
+// }
+//
 // /* One finished transfer into *id, *resp and *err; false when none. */
 // static bool reqivo_go_multi_next(reqivo_multi *m, uintptr_t *id, const reqivo_response **resp,
 //                                  reqivo_error *err) {
@@ -26,9 +39,11 @@ import "C"
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -63,11 +78,14 @@ type driver struct {
 }
 
 // multiCall is one request handed to the driver; done is closed once
-// resp or err is set.
+// resp or err is set. A streamed call (body set) has its head and body
+// bytes delivered by the data callback, and no done: its end goes to the
+// body.
 type multiCall struct {
 	done chan struct{}
 	resp *C.reqivo_response
 	err  *Error
+	body *multiBody
 }
 
 var theDriver struct {
@@ -133,6 +151,46 @@ func (d *driver) add(s *C.reqivo_session, r *C.reqivo_request, k *C.reqivo_cance
 	return call, nil
 }
 
+// addStreamed hands the request to the multi with its body delivered to
+// b as it arrives; b.headReady closes at the head (or the failure).
+func (d *driver) addStreamed(s *C.reqivo_session, r *C.reqivo_request, b *multiBody, cerr *C.reqivo_error) error {
+	call := &multiCall{body: b}
+	b.d = d
+	d.mu.Lock()
+	d.nextID++
+	id := d.nextID
+	d.calls[id] = call
+	d.mu.Unlock()
+	var transfer C.uint64_t
+	k := &b.k
+	code := C.reqivo_go_multi_add_streamed(d.m, s, r, k.ptr(), C.uintptr_t(id), &transfer, cerr)
+	runtime.KeepAlive(k)
+	if code != 0 {
+		d.mu.Lock()
+		delete(d.calls, id)
+		d.mu.Unlock()
+		return errorFromC(cerr)
+	}
+	b.started(uint64(transfer))
+	return nil
+}
+
+// streamedCall is the body of streamed call id, nil when there is none.
+func (d *driver) streamedCall(id uintptr) *multiBody {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if call := d.calls[id]; call != nil {
+		return call.body
+	}
+	return nil
+}
+
+// resume lets a paused streamed transfer go on; any goroutine.
+func (d *driver) resume(transfer uint64) {
+	var cerr C.reqivo_error
+	C.reqivo_multi_resume(d.m, C.uint64_t(transfer), &cerr)
+}
+
 // run is the driver goroutine. It never returns while the process lives:
 // parked in the netpoller it costs nothing.
 func (d *driver) run() {
@@ -191,6 +249,11 @@ func (d *driver) collect() {
 			C.reqivo_response_free(resp)
 			continue
 		}
+		if call.body != nil {
+			call.body.end(resp, &cerr)
+			C.reqivo_response_free(resp)
+			continue
+		}
 		if resp == nil {
 			call.err = errorFromC(&cerr)
 		}
@@ -207,29 +270,45 @@ func (d *driver) inFlight() int {
 }
 
 // blockingSlots bounds the sends blocked in C on the callers' threads
-// (the fast path); the rest go to the driver. At least 2, so that two
-// goroutines alternating keep the fast path.
-var blockingSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+// (the fast path); the rest go to the driver. Half of GOMAXPROCS, at
+// least 1: the fast path is for callers that take turns, and each slot in
+// use is a thread the runtime cannot run goroutines on. Swapped by tests
+// (a channel without room turns the fast path off).
+var blockingSlots atomic.Pointer[chan struct{}]
 
-// takeBlockingSlot reserves a fast-path slot when one is free.
-func takeBlockingSlot() bool {
+func init() {
+	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+	blockingSlots.Store(&slots)
+}
+
+// takeBlockingSlot reserves a fast-path slot when one is free; put gives
+// it back.
+func takeBlockingSlot() (put func(), ok bool) {
+	slots := *blockingSlots.Load()
 	select {
-	case blockingSlots <- struct{}{}:
-		return true
+	case slots <- struct{}{}:
+		return func() { <-slots }, true
 	default:
-		return false
+		return nil, false
 	}
 }
 
-// waitBlockingSlot reserves a fast-path slot, waiting under ctx.
-func waitBlockingSlot(ctx context.Context) error {
+// readerSlots bounds the sends whose body comes from an io.Reader: the
+// library calls the reader on the sending thread, and a reader may block
+// (a pipe), which must not hold up the driver. Such a send takes a thread
+// of its own, at most this many at once; the rest wait for one.
+var readerSlots = make(chan struct{}, 64)
+
+// waitReaderSlot reserves a reader slot, waiting under ctx.
+func waitReaderSlot(ctx context.Context) error {
 	select {
-	case blockingSlots <- struct{}{}:
+	case readerSlots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return &ContextError{Ctx: ctx.Err(), Err: newError(CodeCancelled,
-			"the context was done while the request waited for a thread to send its body reader from")}
+		return &ContextError{Ctx: ctx.Err(), Err: newError(CodeCancelled, fmt.Sprintf(
+			"the context was done while the request waited for one of the %d sends with a body reader to end",
+			cap(readerSlots)))}
 	}
 }
 
-func putBlockingSlot() { <-blockingSlots }
+func putReaderSlot() { <-readerSlots }

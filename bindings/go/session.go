@@ -319,18 +319,20 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 	defer s.mu.RUnlock()
 	req.mu.Lock()
 	defer req.mu.Unlock()
-	fast := takeBlockingSlot()
-	if !fast && req.body == nil {
-		return s.doEventDriven(ctx, req, k)
-	}
-	if !fast {
-		// A body reader runs on the sending thread: wait for a slot
-		// rather than take a thread of its own.
-		if err := waitBlockingSlot(ctx); err != nil {
+	switch {
+	case req.body != nil:
+		// A body reader runs on the sending thread.
+		if err := waitReaderSlot(ctx); err != nil {
 			return nil, err
 		}
+		defer putReaderSlot()
+	default:
+		put, ok := takeBlockingSlot()
+		if !ok {
+			return s.doEventDriven(ctx, req, k)
+		}
+		defer put()
 	}
-	defer putBlockingSlot()
 	body, err := req.attachBody(ctx)
 	if err != nil {
 		return nil, err
@@ -413,14 +415,29 @@ func (s *Session) openStream(ctx context.Context, req *Request, fields bool) (Re
 	if ctx.Err() != nil {
 		return ResponseHead{}, nil, canceledBeforeSend(ctx)
 	}
-	c := new(streamC)
+	// A blocking stream holds its slot until it is released: each of its
+	// reads blocks a thread.
+	putSlot, ok := takeBlockingSlot()
+	if !ok {
+		if ok, head, body, err := s.openEventDriven(ctx, req, fields); ok {
+			return head, body, err
+		}
+		// A body reader runs on the sending thread.
+		if err := waitReaderSlot(ctx); err != nil {
+			return ResponseHead{}, nil, err
+		}
+		putSlot = putReaderSlot
+	}
+	c := &streamC{putSlot: putSlot}
 	if err := c.k.start(ctx); err != nil {
+		putSlot()
 		return ResponseHead{}, nil, err
 	}
 	opened := false
 	defer func() {
 		if !opened { // an error, or a panic from the body reader re-raised
 			c.k.free()
+			putSlot()
 		}
 	}()
 	if err := s.open(ctx, req, c); err != nil {
@@ -429,6 +446,54 @@ func (s *Session) openStream(ctx context.Context, req *Request, fields bool) (Re
 	opened = true
 	head := headFromCFields(C.reqivo_stream_response(c.st), fields)
 	return head, newStream(ctx, c), nil
+}
+
+// openEventDriven is openStream through the driver, for a request without
+// a body reader; ok is false for one with (the caller sends it blocking).
+func (s *Session) openEventDriven(ctx context.Context, req *Request, fields bool) (ok bool, head ResponseHead, body *Stream, err error) {
+	d, err := eventDriver()
+	if err != nil {
+		return true, ResponseHead{}, nil, err
+	}
+	b := newMultiBody(fields)
+	if err := b.k.start(ctx); err != nil {
+		return true, ResponseHead{}, nil, err
+	}
+	added, err := s.addStreamed(d, req, b)
+	if !added {
+		b.k.free()
+		return err != nil, ResponseHead{}, nil, err
+	}
+	<-b.headReady // or the failure; the token ends the wait when ctx is done
+	b.mu.Lock()
+	head, failed, hadHead := b.head, b.err, b.hadHead
+	b.mu.Unlock()
+	if !hadHead {
+		if failed == nil { // cannot happen: a response has its head first
+			failed = newError(CodeIO, "the transfer ended without a response head")
+		}
+		return true, ResponseHead{}, nil, withContext(ctx, failed)
+	}
+	st := &Stream{mb: b, k: &b.k, ctx: ctx}
+	st.cleanup = runtime.AddCleanup(st, (*multiBody).close, b)
+	return true, head, st, nil
+}
+
+// addStreamed hands req to the driver with its body going to b; false
+// (and no error) for a request with a body reader, which the driver does
+// not take.
+func (s *Session) addStreamed(d *driver, req *Request, b *multiBody) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	req.mu.Lock()
+	defer req.mu.Unlock()
+	if req.body != nil {
+		return false, nil
+	}
+	err := d.addStreamed(s.ptr(), req.ptr(), b, &req.cerr)
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(req)
+	return err == nil, err
 }
 
 // open sends req and sets c.st; the body, if streamed, is fully written

@@ -37,9 +37,12 @@ func (r *StreamResponse) Close() error { return r.Body.Close() }
 // from any goroutine, interrupts a Read blocked in another one, and is
 // idempotent. A Stream closed before its end closes its connection.
 type Stream struct {
-	mu  sync.Mutex // serialises Read and release
-	c   *streamC   // nil once released
-	k   *canceler  // &c.k, kept after release; never nil; immutable
+	mu sync.Mutex // serialises Read and release
+	c  *streamC   // nil once released
+	// mb, when set, is a body streamed through the driver (multibody.go)
+	// instead of a C stream; c is then nil from the start.
+	mb  *multiBody
+	k   *canceler // &c.k, kept after release; never nil; immutable
 	ctx context.Context
 	err error // sticky: io.EOF, the failure, or ErrStreamClosed
 	// trailer gets the trailer fields at the end of the body; made then
@@ -58,11 +61,17 @@ type streamC struct {
 	st   *C.reqivo_stream
 	k    canceler
 	cerr C.reqivo_error // used by the open, then by every Read (Stream.mu)
+	// putSlot gives back the slot (driver.go) the stream holds for its
+	// life, its reads blocking a thread each.
+	putSlot func()
 }
 
 func (c *streamC) free() {
 	C.reqivo_stream_free(c.st)
 	c.k.free()
+	if c.putSlot != nil {
+		c.putSlot()
+	}
 }
 
 // newStream wraps c, whose stream is open and whose token is started.
@@ -96,6 +105,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if s.mb != nil {
+		return s.readMulti(p)
+	}
 	buf, n := cbytes(p)
 	got := C.reqivo_stream_read(s.ptr(), buf, n, &s.c.cerr)
 	runtime.KeepAlive(s)
@@ -117,6 +129,32 @@ func (s *Stream) Read(p []byte) (int, error) {
 		s.err = withContext(s.ctx, errorFromC(&s.c.cerr))
 	}
 	s.release()
+	return 0, s.err
+}
+
+// readMulti is Read for a body streamed through the driver; s.mu held.
+func (s *Stream) readMulti(p []byte) (int, error) {
+	n, trailer, err := s.mb.read(p)
+	switch {
+	case err == nil:
+		return n, nil
+	case err == io.EOF:
+		if len(trailer) > 0 && s.trailer == nil {
+			s.trailer = trailer
+		} else {
+			for k, v := range trailer {
+				s.trailer[k] = v
+			}
+		}
+		if s.trailerTo != nil {
+			*s.trailerTo = s.trailer
+		}
+		s.err = io.EOF
+	case s.closing.Load() || err == ErrStreamClosed:
+		s.err = ErrStreamClosed
+	default:
+		s.err = withContext(s.ctx, err.(*Error))
+	}
 	return 0, s.err
 }
 
@@ -148,6 +186,9 @@ func (s *Stream) Close() error {
 		return nil
 	}
 	s.k.trigger() // wakes a Read blocked in another goroutine
+	if s.mb != nil {
+		s.mb.close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.release()

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -374,6 +375,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	defer r.Close()
 	ctx := req.Context()
+	if hasBody && req.GetBody != nil && req.ContentLength > 0 && req.ContentLength <= inMemoryBodyMax {
+		// An in-memory body (http.NewRequest sets GetBody for bytes and
+		// strings): taken whole, the request needs no reader on the
+		// sending thread and can go to the driver. (A larger one streams
+		// from its reader rather than be copied.)
+		b, err := io.ReadAll(req.Body)
+		closeBody()
+		if err == nil {
+			err = r.SetBody(b)
+		}
+		if err != nil {
+			return nil, err
+		}
+		hasBody = false
+	}
 	if hasBody {
 		size := req.ContentLength
 		if size <= 0 {
@@ -410,6 +426,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return toHTTPResponse(req, &head, body), nil
 }
+
+// inMemoryBodyMax is the largest request body with GetBody the Transport
+// copies whole (and so sends without a thread of its own).
+const inMemoryBodyMax = 16 << 20
 
 // bodyCloser closes req.Body once, from whichever goroutine comes first
 // (RoundTrip must close it, even on errors; http.NoBody needs no Close).

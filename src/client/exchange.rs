@@ -148,37 +148,62 @@ pub(crate) fn exchange(
     )?;
     let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
         Err((e, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
-            log_at!(
-                hop.log,
-                Level::Info,
-                "retrying {} {} on a new connection: {}",
-                hop.method,
-                hop.url,
-                e
-            );
+            log_retry(hop.log, hop.method, hop.url, &e);
             attempt(pool, &key, hop, &head_bytes, limits, budget, true).map_err(|(e, _)| e)
         }
         other => other.map_err(|(e, _)| e),
     };
-    match &result {
-        Ok(ex) if ex.lease.reused => log_at!(
+    if let Ok(ex) = &result {
+        log_connection(
             hop.log,
-            Level::Debug,
-            "{} {}: reused a pooled connection",
-            hop.method,
-            hop.url
-        ),
-        Ok(ex) => log_at!(
-            hop.log,
-            Level::Debug,
-            "{} {}: new connection (connected after {:?})",
             hop.method,
             hop.url,
-            ex.timings.connect
-        ),
-        Err(_) => {}
+            ex.lease.reused,
+            ex.timings.connect,
+        );
     }
     result
+}
+
+/// Logs the retry of a request whose reused connection was found dead
+/// (both drivers).
+pub(crate) fn log_retry(log: Option<&Log>, method: &str, url: &Url, e: &ClientError) {
+    log_at!(
+        log,
+        Level::Info,
+        "retrying {} {} on a new connection: {}",
+        method,
+        url,
+        e
+    );
+}
+
+/// Logs which connection an exchange went out on (both drivers).
+pub(crate) fn log_connection(
+    log: Option<&Log>,
+    method: &str,
+    url: &Url,
+    reused: bool,
+    connect: std::time::Duration,
+) {
+    if reused {
+        log_at!(
+            log,
+            Level::Debug,
+            "{} {}: reused a pooled connection",
+            method,
+            url
+        );
+    } else {
+        log_at!(
+            log,
+            Level::Debug,
+            "{} {}: new connection (connected after {:?})",
+            method,
+            url,
+            connect
+        );
+    }
 }
 
 /// One try. The error's flag says whether it happened on a reused connection

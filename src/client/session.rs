@@ -159,13 +159,7 @@ impl Session {
     }
 
     fn log_failure(&self, req: &Request, e: &ClientError) {
-        log_at!(
-            self.config().log.as_ref(),
-            Level::Error,
-            "{} failed: {}",
-            req.method,
-            e
-        );
+        log_failure(self.config().log.as_ref(), &req.method, e);
     }
 
     /// Installs (or, with None, removes) the logger of later sends.
@@ -552,4 +546,9 @@ fn drain(ex: Exchanged, budget: &Budget<'_>) {
     }
     // Errors only mean the connection is closed instead of reused.
     let _ = read_body(ex, budget, DRAIN_LIMIT, 0);
+}
+
+/// Logs a send that failed (both drivers).
+pub(crate) fn log_failure(log: Option<&Log>, method: &str, e: &ClientError) {
+    log_at!(log, Level::Error, "{} failed: {}", method, e);
 }

@@ -170,10 +170,14 @@ pub fn start_connect(addr: SocketAddr) -> Result<(Socket, bool), NetError> {
 /// longer under way: Ok when connected (small requests then go out at once
 /// instead of waiting on Nagle), or why it failed. The socket stays the
 /// caller's either way, so an event loop can forget it before it closes.
-pub fn finish_connect(socket: &Socket, addr: SocketAddr) -> Result<(), NetError> {
+/// `known_ok`: a poller reported the socket writable without an error
+/// condition, which already says the connect succeeded.
+pub fn finish_connect(socket: &Socket, addr: SocketAddr, known_ok: bool) -> Result<(), NetError> {
     let what = || format!("connecting to {}", addr);
-    if let Some(e) = socket.take_error().map_err(|e| NetError::io(&e, &what()))? {
-        return Err(NetError::io(&e, &what()));
+    if !known_ok {
+        if let Some(e) = socket.take_error().map_err(|e| NetError::io(&e, &what()))? {
+            return Err(NetError::io(&e, &what()));
+        }
     }
     socket
         .set_tcp_nodelay(true)
@@ -193,7 +197,7 @@ fn connect_one(addr: SocketAddr, budget: &Budget<'_>) -> Result<TcpStream, NetEr
             &what,
         )?;
     }
-    finish_connect(&socket, addr)?;
+    finish_connect(&socket, addr, false)?;
     Ok(socket.into())
 }
 

@@ -85,8 +85,9 @@ pub struct Multi<F: Finish> {
     /// Pools that hold a waker of this multi: one per pool, however many
     /// transfers wait on it.
     pool_wakes: Vec<usize>,
-    /// Transfer keys to step, reused from one perform to the next.
-    scratch: Vec<usize>,
+    /// Transfers to step (key, and whether the poller's report was clean),
+    /// reused from one perform to the next.
+    scratch: Vec<(usize, bool)>,
     /// Streamed transfers: id to key, for `resume`.
     streams: HashMap<u64, usize>,
     next_gen: u64,
@@ -224,9 +225,15 @@ where
     fn run_events(&mut self) -> bool {
         let mut ready = std::mem::take(&mut self.scratch);
         ready.clear();
-        ready.extend(self.events.iter().map(|e| e.key));
-        for &key in &ready {
-            self.step(key, true);
+        // Clean: no error or hang-up condition came with the report (a
+        // connect that ended so has succeeded: no need to ask the socket).
+        ready.extend(
+            self.events
+                .iter()
+                .map(|e| (e.key, e.is_err() == Some(false) && !e.is_interrupt())),
+        );
+        for &(key, clean) in &ready {
+            self.step(key, Some(clean));
         }
         self.scratch = ready;
         self.events.len() >= self.events.capacity().get()
@@ -234,7 +241,7 @@ where
 
     fn step_all(&mut self, keys: &[usize]) {
         for &key in keys {
-            self.step(key, false);
+            self.step(key, None);
         }
     }
 
@@ -268,23 +275,23 @@ where
                     }
                 })
             });
-            self.step(key, false);
+            self.step(key, None);
         }
         for (key, gen) in cancelled {
             if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
-                self.step(key, false);
+                self.step(key, None);
             }
         }
         for id in resumed {
             if let Some(&key) = self.streams.get(&id) {
                 self.transfers[key].resume();
-                self.step(key, false);
+                self.step(key, None);
             }
         }
         for (key, gen, answer) in resolved {
             if let Some(t) = self.transfers.get_mut(key).filter(|t| t.gen() == gen) {
                 t.resolved(answer);
-                self.step(key, false);
+                self.step(key, None);
             }
         }
         if !freed.is_empty() {
@@ -299,14 +306,15 @@ where
             }
             self.timers.pop();
             if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
-                self.step(key, false);
+                self.step(key, None);
             }
         }
     }
 
     /// Runs transfer `key` as far as it goes now and files what it waits on.
-    /// `woken`: the poller reported the transfer's socket.
-    fn step(&mut self, key: usize, woken: bool) {
+    /// `woken`: the poller reported the transfer's socket, and whether
+    /// cleanly (see `run_events`).
+    fn step(&mut self, key: usize, woken: Option<bool>) {
         let shared = &self.shared;
         let Some(t) = self.transfers.get_mut(key) else {
             return;
@@ -314,7 +322,8 @@ where
         let ctx = transfer::Ctx {
             poller: &shared.poller,
             key,
-            woken,
+            woken: woken.is_some(),
+            clean: woken == Some(true),
         };
         match t.run(&ctx) {
             Step::Wait { deadline } => {

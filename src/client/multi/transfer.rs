@@ -15,10 +15,12 @@ use crate::client::body::{Body, SourcePump, Tracker};
 use crate::client::chain::{Chain, Next, Out};
 use crate::client::decode::{self, Codings};
 use crate::client::error::{ClientError, ClientErrorKind};
-use crate::client::exchange::{closed_in_head, pool_key, request_target};
+use crate::client::exchange::{
+    closed_in_head, log_connection, log_retry, pool_key, request_target,
+};
 use crate::client::request::{is_idempotent, Request};
 use crate::client::response::{Finish, Parts, Timings};
-use crate::client::session::{Session, SessionConfig};
+use crate::client::session::{log_failure, Session, SessionConfig};
 use crate::net::poller::{unwatch, watch, Watched};
 use crate::net::{
     finish_connect, ip_literal, resolver, start_connect, Budget, Cancel, Checkout, Conn,
@@ -48,6 +50,8 @@ pub(super) struct Ctx<'a> {
     /// The poller reported this transfer's socket ready (for what it is
     /// watched for); false when a timer, an answer or an add runs it.
     pub woken: bool,
+    /// The poller's report carried no error or hang-up condition.
+    pub clean: bool,
 }
 
 /// Where a `run` stopped.
@@ -360,6 +364,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             Err(e) => {
                 unwatch(ctx.poller, &mut self.watching);
                 self.phase = Phase::Over;
+                log_failure(self.cfg.log.as_ref(), &self.req.method, &e);
                 Step::Done(Err(e))
             }
         }
@@ -586,7 +591,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         else {
             unreachable!()
         };
-        if let Err(e) = finish_connect(&socket, addr) {
+        // Reported writable and clean, the connect has succeeded: the
+        // socket need not be asked for its error (one system call less
+        // per connection).
+        let known_ok = ctx.woken && ctx.clean;
+        if let Err(e) = finish_connect(&socket, addr, known_ok) {
             unwatch(ctx.poller, &mut self.watching);
             drop(socket);
             if rest.is_empty() {
@@ -727,6 +736,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     fn begin_exchange(&mut self, lease: Lease) {
+        log_connection(
+            self.cfg.log.as_ref(),
+            self.chain.method(&self.req),
+            self.chain.url(&self.req),
+            lease.reused,
+            self.timings.connect,
+        );
         let facts = RequestFacts {
             head: self.chain.method(&self.req).eq_ignore_ascii_case("HEAD"),
             close: self.close,
@@ -775,6 +791,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 if !retry {
                     return Err(e);
                 }
+                log_retry(
+                    self.cfg.log.as_ref(),
+                    self.chain.method(&self.req),
+                    self.chain.url(&self.req),
+                    &e,
+                );
                 self.retried = true;
                 self.fresh = true;
                 self.out.clear();
