@@ -109,19 +109,12 @@ func inFreshProcess(t *testing.T) bool {
 	return false
 }
 
-func TestEventDrivenTwoThousandGoroutinesOnFewThreads(t *testing.T) {
-	if !inFreshProcess(t) {
-		return
-	}
-	const n = 2000
-	url := holdServerProcess(t, 200*time.Millisecond)
-	pool, err := NewPool(PoolConfig{MaxPerHost: n, MaxTotal: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	s := newTestSession(t, WithPool(pool))
-	ctx := testCtx(t)
+// fanOut runs one(i) for every i below n, each on its own goroutine, all
+// at once, and returns the process's peaks meanwhile; a failure fails the
+// test. The threads allowed are GOMAXPROCS + 8, the descriptors the n
+// connections + 16 more than before.
+func fanOut(t *testing.T, n int, one func(i int) error) {
+	t.Helper()
 	fdsBefore := openFDs(t)
 	stop := make(chan struct{})
 	sampled := samplePeaks(t, stop)
@@ -135,12 +128,7 @@ func TestEventDrivenTwoThousandGoroutinesOnFewThreads(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			path := fmt.Sprintf("/g%d", i)
-			r, err := s.Get(ctx, url+path)
-			if err == nil && (r.StatusCode != 200 || string(r.Body) != "held "+path) {
-				err = fmt.Errorf("status %d, body %q", r.StatusCode, r.Body)
-			}
-			if err != nil {
+			if err := one(i); err != nil {
 				failures.Add(1)
 				firstErr.CompareAndSwap(nil, err)
 			}
@@ -164,17 +152,40 @@ func TestEventDrivenTwoThousandGoroutinesOnFewThreads(t *testing.T) {
 	}
 }
 
+// holdPool is a pool with room for n connections to one host.
+func holdPool(t *testing.T, n int) *Pool {
+	pool, err := NewPool(PoolConfig{MaxPerHost: n, MaxTotal: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func TestEventDrivenTwoThousandGoroutinesOnFewThreads(t *testing.T) {
+	if !inFreshProcess(t) {
+		return
+	}
+	const n = 2000
+	url := holdServerProcess(t, 200*time.Millisecond)
+	s := newTestSession(t, WithPool(holdPool(t, n)))
+	ctx := testCtx(t)
+	fanOut(t, n, func(i int) error {
+		path := fmt.Sprintf("/g%d", i)
+		r, err := s.Get(ctx, url+path)
+		if err == nil && (r.StatusCode != 200 || string(r.Body) != "held "+path) {
+			err = fmt.Errorf("status %d, body %q", r.StatusCode, r.Body)
+		}
+		return err
+	})
+}
+
 func TestEventDrivenCancelOfAThousandInFlight(t *testing.T) {
 	const n = 1000
 	release := make(chan struct{})
 	srv := holdServer(t, time.Minute, release)
 	defer close(release)
-	pool, err := NewPool(PoolConfig{MaxPerHost: n, MaxTotal: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	s := newTestSession(t, WithPool(pool))
+	s := newTestSession(t, WithPool(holdPool(t, n)))
 	goroutinesBefore := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(testCtx(t))
 	var (
@@ -295,60 +306,24 @@ func TestEventDrivenTransportTwoThousandGoroutinesOnFewThreads(t *testing.T) {
 	}
 	const n = 2000
 	url := holdServerProcess(t, 200*time.Millisecond)
-	pool, err := NewPool(PoolConfig{MaxPerHost: n, MaxTotal: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	tr := NewTransport(WithPool(pool))
+	tr := NewTransport(WithPool(holdPool(t, n)))
 	defer tr.Close()
 	client := &http.Client{Transport: tr}
 	ctx := testCtx(t)
-	stop := make(chan struct{})
-	sampled := samplePeaks(t, stop)
-	var (
-		wg       sync.WaitGroup
-		failures atomic.Int64
-		firstErr atomic.Value
-	)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			path := fmt.Sprintf("/t%d", i)
-			err := func() error {
-				req, _ := http.NewRequestWithContext(ctx, "GET", url+path, nil)
-				resp, err := client.Do(req)
-				if err != nil {
-					return err
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				if err == nil && (resp.StatusCode != 200 || string(b) != "held "+path) {
-					err = fmt.Errorf("status %d, body %q", resp.StatusCode, b)
-				}
-				return err
-			}()
-			if err != nil {
-				failures.Add(1)
-				firstErr.CompareAndSwap(nil, err)
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(stop)
-	peak := <-sampled
-	if f := failures.Load(); f > 0 {
-		t.Fatalf("%d of %d round trips failed, first: %v", f, n, firstErr.Load())
-	}
-	limit := runtime.GOMAXPROCS(0) + 8
-	t.Logf("%d round trips held 200 ms: at most %d OS threads (limit %d), %d descriptors", n, peak.threads, limit, peak.fds)
-	if peak.fds > n+32 {
-		t.Errorf("%d descriptors open at the peak, want at most %d connections + 32", peak.fds, n)
-	}
-	if peak.threads > limit {
-		t.Errorf("%d OS threads at the peak, want at most GOMAXPROCS + 8 = %d", peak.threads, limit)
-	}
+	fanOut(t, n, func(i int) error {
+		path := fmt.Sprintf("/t%d", i)
+		req, _ := http.NewRequestWithContext(ctx, "GET", url+path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && (resp.StatusCode != 200 || string(b) != "held "+path) {
+			err = fmt.Errorf("status %d, body %q", resp.StatusCode, b)
+		}
+		return err
+	})
 }
 
 // A body read slowly through the driver stops its socket being read (the

@@ -3,10 +3,13 @@ package reqivo
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,4 +157,49 @@ func recvOrFail(t testing.TB, ch <-chan struct{}, what string) {
 	case <-time.After(testTimeout):
 		t.Fatalf("timed out waiting for %s", what)
 	}
+}
+
+// serverProcess starts cmd as a server for one test and returns the first
+// line it prints (its port or URL), waiting at most testTimeout; closing
+// its stdin at the end of the test stops it (killed if it does not go).
+func serverProcess(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	first := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		first <- strings.TrimSpace(line)
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-first:
+		if line == "" {
+			t.Fatalf("%s printed nothing", cmd.Path)
+		}
+		return line
+	case <-time.After(testTimeout):
+		t.Fatalf("%s printed nothing in time", cmd.Path)
+	}
+	return ""
 }

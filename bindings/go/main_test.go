@@ -1,7 +1,6 @@
 package reqivo
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"io"
@@ -73,33 +72,11 @@ func holdServerProcess(t *testing.T, hold time.Duration) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "REQIVO_HOLD_SERVER="+hold.String())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(testTimeout):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "URL ")
-	if err != nil || !ok {
-		t.Fatalf("the hold server said %q (%v)", line, err)
+	line := serverProcess(t, cmd)
+	url, ok := strings.CutPrefix(line, "URL ")
+	if !ok {
+		t.Fatalf("the hold server said %q", line)
 	}
 	return url
 }

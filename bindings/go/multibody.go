@@ -114,10 +114,13 @@ func (b *multiBody) end(resp *C.reqivo_response, cerr *C.reqivo_error) {
 		var n C.size_t
 		trailer = trailerFromC(C.reqivo_response_trailers(resp, &n), n, nil)
 	}
+	// The token goes back before the end is seen: a reader that saw it
+	// may send again at once and find the token spare, and a Close after
+	// it finds nothing to trigger.
+	b.k.free()
 	b.mu.Lock()
 	b.ended, b.err, b.trailer = true, err, trailer
 	b.mu.Unlock()
-	b.k.free()
 	select {
 	case <-b.headReady:
 	default:

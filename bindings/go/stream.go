@@ -185,9 +185,10 @@ func (s *Stream) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.k.trigger() // wakes a Read blocked in another goroutine
 	if s.mb != nil {
-		s.mb.close()
+		s.mb.close() // ends the transfer if it still runs; wakes a Read
+	} else {
+		s.k.trigger() // wakes a Read blocked in another goroutine
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,12 +1,10 @@
 package reqivo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"runtime"
@@ -25,44 +23,7 @@ func wsServer(t *testing.T, args ...string) string {
 		t.Skip("python3 with the websockets package is not available")
 	}
 	cmd := exec.Command("python3", append([]string{"../../tests/ws_support/server.py"}, args...)...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	port := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		port <- strings.TrimSpace(line)
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case p := <-port:
-		if p == "" {
-			t.Fatal("the WebSocket server printed no port")
-		}
-		return "ws://127.0.0.1:" + p
-	case <-time.After(testTimeout):
-		t.Fatal("the WebSocket server printed no port in time")
-	}
-	return ""
+	return "ws://127.0.0.1:" + serverProcess(t, cmd)
 }
 
 func dialTest(t *testing.T, s *Session, url string, opts ...WSOption) *WebSocket {
