@@ -60,9 +60,10 @@ import (
 // The fast path: while fewer than blockingSlots sends are blocked in C, a
 // request is sent with the blocking call on the caller's thread, as
 // before; the hand-off to the driver would cost a sequential caller about
-// a fifth of its throughput. So a few goroutines use a thread each and
-// every further one the driver: the thread count stays bounded however
-// many goroutines send.
+// a third of its throughput (measured with the fast path off: 40 against
+// 65 µs per GET from an in-process server). So a few goroutines use a
+// thread each and every further one the driver: the thread count stays
+// bounded however many goroutines send.
 
 // driver runs the process's multi.
 type driver struct {
