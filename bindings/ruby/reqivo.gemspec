@@ -8,8 +8,9 @@ Gem::Specification.new do |spec|
   spec.summary = 'HTTP/1.1 client on libreqivo (Rust, C ABI) through ffi'
   spec.description = <<~DESC
     Sessions with keep-alive pooling, HTTPS (custom roots, mutual TLS, pins),
-    gzip/deflate decoding, redirects, timeouts, limits, streaming downloads
-    and cancellation, from the libreqivo C library. Network waits
+    gzip/deflate decoding, redirects, timeouts, limits, streaming downloads,
+    parallel batches on one thread and cancellation, from the libreqivo C
+    library. Network waits
     release the GVL; Timeout.timeout and Thread#kill cancel a request inside
     the library. Includes a Faraday adapter (require 'reqivo/faraday').
     Installing the gem builds libreqivo from the Rust sources it carries when

@@ -59,6 +59,12 @@ module Reqivo
       default_session.stream(method, url, **opts, &block)
     end
 
+    # A parallel batch through the default session (whose pool runs at most
+    # 10 connections per host at once). See Session#parallel.
+    def parallel(**opts, &block)
+      default_session.parallel(**opts, &block)
+    end
+
     # Checks that the loaded library is compatible with the header the
     # code table was generated from: same major, minor at least as new.
     def check_library_version!

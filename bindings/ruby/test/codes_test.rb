@@ -65,8 +65,8 @@ class CodesTest < Minitest::Test
     assert_empty attached - in_header, 'FUNCTIONS has functions the header lacks'
     assert_empty pending - in_header, 'PENDING lists functions the header lacks'
     assert_empty pending & attached, 'PENDING lists functions that are bound'
-    assert_equal %i[reqivo_session_send reqivo_session_open reqivo_stream_read reqivo_ws_connect reqivo_ws_send
-                    reqivo_ws_send_fragment reqivo_ws_receive reqivo_ws_ping reqivo_ws_close].sort,
+    assert_equal %i[reqivo_multi_poll reqivo_session_send reqivo_session_open reqivo_stream_read reqivo_ws_connect
+                    reqivo_ws_send reqivo_ws_send_fragment reqivo_ws_receive reqivo_ws_ping reqivo_ws_close].sort,
                  Reqivo::Native::BLOCKING.sort
   end
 
@@ -94,7 +94,8 @@ class CodesTest < Minitest::Test
     'reqivo_timings' => [Reqivo::Native::Timings, %w[dns_ns connect_ns tls_ns sent_ns first_byte_ns total_ns]],
     'reqivo_response' => [Reqivo::Native::Response,
                           %w[struct_size status http_major http_minor flags redirect_count url reason
-                             headers header_count body body_len timings tls_version]]
+                             headers header_count body body_len timings tls_version]],
+    'reqivo_multi_done' => [Reqivo::Native::MultiDone, %w[struct_size user_data response error]]
   }.freeze
 
   # Compiles a C program against the header that prints sizeof and

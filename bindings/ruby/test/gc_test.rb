@@ -140,6 +140,27 @@ class GcTest < Minitest::Test
     assert_equal ['hello tls'] * 2, bodies
   end
 
+  # A parallel batch: the multi, its done struct, the queued requests'
+  # Ruby halves, a body IO's callbacks while the multi calls them, and the
+  # results copied before each response or error struct goes.
+  def test_parallel_batches_survive_collections
+    s = Reqivo::Session.new(timeout: 5)
+    s.get(@srv.url)
+    got = []
+    stress do
+      s.parallel(max_in_flight: 2) do |b|
+        3.times { |i| b.get(@srv.url("/#{i}"), headers: { 'X-I' => i.to_s }) { |r| got << r.body } }
+        b.put(@srv.url, body: StringIO.new('io')) { |r| got << r.status }
+        b.get("http://127.0.0.1:#{TestSupport.closed_port}/") { |r| got << r.name }
+      end
+    end
+    GC.start
+    expected = ['hello world'] * 3 + [200, 'REQIVO_ERR_CONNECT_REFUSED']
+    assert_equal expected.sort_by(&:to_s), got.sort_by(&:to_s)
+  ensure
+    s&.close
+  end
+
   def test_errors_are_copied_before_the_struct_goes
     e = nil
     @session = Reqivo::Session.new

@@ -119,6 +119,16 @@ module Reqivo
              :close_reason, Str
     end
 
+    # reqivo_multi_done: a finished transfer of a multi, filled by
+    # reqivo_multi_next (the caller sets struct_size). `response` is NULL
+    # when the transfer failed, then `error` says why.
+    class MultiDone < FFI::Struct
+      layout :struct_size, :uint32,
+             :user_data, :pointer,
+             :response, :pointer,
+             :error, Error
+    end
+
     # reqivo_read_callback: fill `buf` with at most `cap` request body
     # bytes; return the count, 0 at the end, negative to abort.
     callback :reqivo_read_callback, %i[pointer pointer size_t], :int64
@@ -154,6 +164,15 @@ module Reqivo
       # codes
       [:reqivo_code_name, [:uint32], :string],
       [:reqivo_code_class, [:uint32], :uint32],
+      # multi (Reqivo::Batch): adds, wakeups and the in-flight count may come
+      # from any thread; poll waits for the network
+      [:reqivo_multi_new, [:error_out], :pointer],
+      [:reqivo_multi_free, [:pointer], :void],
+      [:reqivo_multi_add, %i[pointer pointer pointer pointer pointer error_out], :int],
+      [:reqivo_multi_poll, %i[pointer int32 error_out], :int, { blocking: true }],
+      [:reqivo_multi_next, %i[pointer pointer], :bool],
+      [:reqivo_multi_wakeup, [:pointer], :int],
+      [:reqivo_multi_in_flight, [:pointer], :size_t],
       # pool
       [:reqivo_pool_config_default, [], PoolConfig.by_value],
       [:reqivo_pool_new, [PoolConfig.by_ref, :error_out], :pointer],
@@ -260,18 +279,19 @@ module Reqivo
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
       'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string],
-      'the multi API: Ruby batches and the fiber scheduler come with the binding on the ' \
-      'event-driven core (issue 23); until then each call is one blocking send' =>
-        %i[reqivo_multi_new reqivo_multi_free reqivo_multi_add reqivo_multi_perform reqivo_multi_poll
-           reqivo_multi_next reqivo_multi_fd reqivo_multi_timeout_ms reqivo_multi_wakeup
-           reqivo_multi_in_flight reqivo_multi_add_streamed reqivo_multi_resume]
+      'the multi driven from an outside event loop (descriptor, timer, perform): Session#parallel ' \
+      'waits in reqivo_multi_poll; the fiber scheduler comes later' =>
+        %i[reqivo_multi_perform reqivo_multi_fd reqivo_multi_timeout_ms],
+      'streamed transfers in a multi: Session#parallel buffers each response whole; streamed ' \
+      'batches (a body handed over piece by piece, paused and resumed) come later' =>
+        %i[reqivo_multi_add_streamed reqivo_multi_resume]
     }.values.flatten.freeze
 
     # The functions that may wait on the network (and so release the GVL).
     BLOCKING = FUNCTIONS.select { |f| f[3]&.fetch(:blocking, false) }.map(&:first).freeze
 
     # The destructors, as callables for Handle / FFI::AutoPointer.
-    FREE = %i[cancel pool request session stream tls_config ws ws_options].to_h { |n| [n, method(:"reqivo_#{n}_free")] }.freeze
+    FREE = %i[cancel multi pool request session stream tls_config ws ws_options].to_h { |n| [n, method(:"reqivo_#{n}_free")] }.freeze
 
     # This thread's reqivo_error, reused call after call (the library
     # clears it on entry). Read it before the thread's next call.

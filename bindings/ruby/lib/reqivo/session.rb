@@ -179,6 +179,40 @@ module Reqivo
       end
     end
 
+    # Sends many requests at once from the calling thread, through one
+    # reqivo_multi, and returns the block's value once every request queued
+    # on the batch has been answered:
+    #
+    #   session.parallel(max_in_flight: 100) do |batch|
+    #     urls.each { |u| batch.get(u) { |result| ... } }   # a Response or a Reqivo::Error
+    #     batch.post('items', json: { a: 1 }) { |r| ... }
+    #   end
+    #
+    # The block queues requests on a Reqivo::Batch (same methods and
+    # options as the session's, but no cancel:) and may keep the
+    # Batch::Request each returns; they are sent once it returns, at most
+    # `max_in_flight` at a time (the rest wait in order). Each request's
+    # block runs on this thread, between waits, with its Reqivo::Response
+    # or its failure as an exception object (the class #get would raise:
+    # Reqivo::NetworkError for a refused connection, ...), never raised;
+    # it may queue more requests on the batch. The GVL is released while
+    # the batch waits. Batch#cancel (any thread) ends what is queued or in
+    # flight, each block getting a Reqivo::Cancelled. An exception raised by
+    # the block, by a request's block or by a session hook ends the batch
+    # (transfers in flight are closed) and propagates, as does
+    # Timeout.timeout or Thread#raise.
+    #
+    # Connections come from the session's pool, so a batch to one host
+    # runs at most the pool's max_per_host (default 10) at a time; the
+    # others wait for a connection under the pool timeout. Give the session
+    # a Pool with room for max_in_flight to run them all at once.
+    def parallel(max_in_flight: Batch::DEFAULT_MAX_IN_FLIGHT, &block)
+      raise ArgumentError, 'parallel needs a block' unless block
+
+      batch = Batch.new(self, max_in_flight)
+      @handle.use { |s| batch.__send__(:run, s, @hooks, &block) }
+    end
+
     # Opens a WebSocket (ws:// or wss://, or relative to base_url): the
     # handshake goes through this session (default headers, auth, cookies,
     # TLS, timeouts). With a block, yields the Reqivo::WebSocket, closes it
@@ -583,7 +617,19 @@ module Reqivo
       raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}"
     end
 
+    # A request checked and encoded in Ruby but not yet made in the library
+    # (a Batch queues these): method and URL as sent, [[name, value]]
+    # headers, a String body or an IO, this request's timeouts in
+    # milliseconds (nil: the session's), a progress callable.
+    Prepared = Struct.new(:verb, :url, :headers, :body, :io, :timeout_ms, :progress)
+
     def build_request(method, url, params, headers, body, json, timeout, progress = nil)
+      native_request(prepare_request(method, url, params, headers, body, json, timeout, progress))
+    end
+
+    # The Ruby half of a request: every check of the caller's arguments
+    # (ArgumentError), nothing in C yet.
+    def prepare_request(method, url, params, headers, body, json, timeout, progress)
       raise ArgumentError, 'pass body: or json:, not both' if body && !json.nil?
       raise ArgumentError, 'progress must respond to #call' unless progress.nil? || progress.respond_to?(:call)
 
@@ -591,14 +637,26 @@ module Reqivo
       url = with_params(url.to_s, params)
       headers = normalize_headers(headers)
       body, io, headers = encode_body(body, json, headers) unless body.nil? && json.nil?
+      ms = Config.timeout_ms(timeout, @timeout_ms) if timeout
+      Prepared.new(method, url, headers, body, io, ms, progress)
+    end
 
+    # The reqivo_request for a Prepared, as a Handle::Private whose `keep`
+    # holds the Callbacks C calls (a body IO, progress) while it is sent.
+    # Raises Reqivo::UsageError for what the library refuses (a bad URL).
+    def native_request(prep)
+      method = prep.verb
+      url = prep.url
+      body = prep.body
+      io = prep.io
+      progress = prep.progress
       err = Native.error_struct
       ptr = Native.reqivo_request_new(method, method.bytesize, url, url.bytesize, err)
       raise Error.from_native(err) if ptr.null?
 
       # Only this call has the new request yet: `ptr` is used as it is.
       req = Handle::Private.new(ptr, Native::FREE[:request], 'request')
-      headers.each do |name, value|
+      prep.headers.each do |name, value|
         check(Native.reqivo_request_add_header(ptr, name, name.bytesize, value, value.bytesize, err), err)
       end
       check(Native.reqivo_request_set_body(ptr, body, body.bytesize, err), err) if body
@@ -607,10 +665,7 @@ module Reqivo
         check(Native.reqivo_request_set_body_callback(ptr, cbs.body_reader(io), nil, io_size(io), err), err) if io
         check_code(Native.reqivo_request_set_progress(ptr, cbs.progress(progress), nil)) if progress
       end
-      if timeout
-        ms = Config.timeout_ms(timeout, @timeout_ms)
-        check_code(Native.reqivo_request_set_timeout(ptr, Config.native_timeout(ms)))
-      end
+      check_code(Native.reqivo_request_set_timeout(ptr, Config.native_timeout(prep.timeout_ms))) if prep.timeout_ms
       req
     rescue StandardError
       req&.close
@@ -725,3 +780,7 @@ module Reqivo
     end
   end
 end
+
+# Batch (Session#parallel) builds on Session::METHODS and the request
+# plumbing above.
+require_relative 'batch'
