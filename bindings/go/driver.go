@@ -134,19 +134,31 @@ func startDriver() (*driver, error) {
 	return d, nil
 }
 
+// register files call under a new number, its user_data in the multi.
+func (d *driver) register(call *multiCall) uintptr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nextID++
+	d.calls[d.nextID] = call
+	return d.nextID
+}
+
+// take removes call id from the table and returns it (nil if none).
+func (d *driver) take(id uintptr) *multiCall {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	call := d.calls[id]
+	delete(d.calls, id)
+	return call
+}
+
 // add hands the request to the multi; the caller waits on the call's done.
 func (d *driver) add(s *C.reqivo_session, r *C.reqivo_request, k *C.reqivo_cancel, cerr *C.reqivo_error) (*multiCall, error) {
 	call := &multiCall{done: make(chan struct{})}
-	d.mu.Lock()
-	d.nextID++
-	id := d.nextID
-	d.calls[id] = call
-	d.mu.Unlock()
+	id := d.register(call)
 	// The multi copies the request, and wakes the driver.
 	if code := C.reqivo_go_multi_add(d.m, s, r, k, C.uintptr_t(id), cerr); code != 0 {
-		d.mu.Lock()
-		delete(d.calls, id)
-		d.mu.Unlock()
+		d.take(id)
 		return nil, errorFromC(cerr)
 	}
 	return call, nil
@@ -155,21 +167,14 @@ func (d *driver) add(s *C.reqivo_session, r *C.reqivo_request, k *C.reqivo_cance
 // addStreamed hands the request to the multi with its body delivered to
 // b as it arrives; b.headReady closes at the head (or the failure).
 func (d *driver) addStreamed(s *C.reqivo_session, r *C.reqivo_request, b *multiBody, cerr *C.reqivo_error) error {
-	call := &multiCall{body: b}
 	b.d = d
-	d.mu.Lock()
-	d.nextID++
-	id := d.nextID
-	d.calls[id] = call
-	d.mu.Unlock()
+	id := d.register(&multiCall{body: b})
 	var transfer C.uint64_t
 	k := &b.k
 	code := C.reqivo_go_multi_add_streamed(d.m, s, r, k.ptr(), C.uintptr_t(id), &transfer, cerr)
 	runtime.KeepAlive(k)
 	if code != 0 {
-		d.mu.Lock()
-		delete(d.calls, id)
-		d.mu.Unlock()
+		d.take(id)
 		return errorFromC(cerr)
 	}
 	b.started(uint64(transfer))
@@ -226,10 +231,9 @@ func (d *driver) perform() {
 			break
 		}
 	}
-	switch ms := int64(C.reqivo_multi_timeout_ms(d.m)); {
-	case ms < 0:
+	if ms := int64(C.reqivo_multi_timeout_ms(d.m)); ms < 0 {
 		d.file.SetReadDeadline(time.Time{})
-	default:
+	} else {
 		d.file.SetReadDeadline(time.Now().Add(time.Duration(ms) * time.Millisecond))
 	}
 }
@@ -242,10 +246,7 @@ func (d *driver) collect() {
 		cerr C.reqivo_error
 	)
 	for C.reqivo_go_multi_next(d.m, &id, &resp, &cerr) {
-		d.mu.Lock()
-		call := d.calls[uintptr(id)]
-		delete(d.calls, uintptr(id))
-		d.mu.Unlock()
+		call := d.take(uintptr(id))
 		if call == nil { // cannot happen: every add has its entry
 			C.reqivo_response_free(resp)
 			continue

@@ -110,9 +110,8 @@ func (b *multiBody) end(resp *C.reqivo_response, cerr *C.reqivo_error) {
 	)
 	if resp == nil {
 		err = errorFromC(cerr)
-	} else if resp.flags&C.REQIVO_RESPONSE_TRAILERS != 0 {
-		var n C.size_t
-		trailer = trailerFromC(C.reqivo_response_trailers(resp, &n), n, nil)
+	} else {
+		trailer = trailersOf(resp)
 	}
 	// The token goes back before the end is seen: a reader that saw it
 	// may send again at once and find the token spare, and a Close after

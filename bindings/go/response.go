@@ -207,14 +207,18 @@ func protoString(major, minor int) string {
 	return "HTTP/" + strconv.Itoa(major) + "." + strconv.Itoa(minor)
 }
 
+// trailersOf copies the trailer fields of r, nil when it has none.
+func trailersOf(r *C.reqivo_response) http.Header {
+	if r.flags&C.REQIVO_RESPONSE_TRAILERS == 0 {
+		return nil
+	}
+	var n C.size_t
+	return trailerFromC(C.reqivo_response_trailers(r, &n), n, nil)
+}
+
 // responseFromC copies a complete reqivo_response; the caller frees it.
 func responseFromC(r *C.reqivo_response) *Response {
-	resp := &Response{ResponseHead: headFromC(r)}
-	if r.flags&C.REQIVO_RESPONSE_TRAILERS != 0 {
-		var n C.size_t
-		fields := C.reqivo_response_trailers(r, &n)
-		resp.Trailer = trailerFromC(fields, n, nil)
-	}
+	resp := &Response{ResponseHead: headFromC(r), Trailer: trailersOf(r)}
 	resp.Body = []byte{}
 	if r.body_len > 0 {
 		// One copy into Go memory; append does not zero it first.
