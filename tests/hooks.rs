@@ -109,52 +109,51 @@ impl reqivo::client::Logger for Lines {
     }
 }
 
-#[test]
-fn logger_reports_connections_redirects_and_failures() {
-    use reqivo::client::{Level, Log};
-    let srv = redirecting();
-    let s = session();
+/// Installs on `s` a logger that keeps every line from `min` up.
+fn log_into_lines(s: &reqivo::client::Session, min: reqivo::client::Level) -> Arc<Lines> {
     let lines = Arc::new(Lines::default());
-    s.set_logger(Some(Log {
+    s.set_logger(Some(reqivo::client::Log {
         logger: lines.clone(),
-        min: Level::Debug,
+        min,
     }));
-    get(&s, &srv.url("/a")).unwrap();
-    let _ = get(&s, "http://127.0.0.1:1/refused");
+    lines
+}
+
+/// What a redirected GET (on a connection then reused) and a refused one
+/// must have logged, whichever driver sent them.
+fn assert_logged_connections_redirects_and_failures(lines: &Lines) {
+    use reqivo::client::Level;
     let got = lines.0.lock().unwrap().clone();
     let has = |level: Level, text: &str| got.iter().any(|(l, m)| *l == level && m.contains(text));
     assert!(has(Level::Debug, "new connection"), "{got:?}");
     assert!(has(Level::Debug, "reused a pooled connection"), "{got:?}");
     assert!(has(Level::Info, "302"), "{got:?}");
     assert!(has(Level::Error, "GET failed"), "{got:?}");
+}
+
+#[test]
+fn logger_reports_connections_redirects_and_failures() {
+    use reqivo::client::Level;
+    let srv = redirecting();
+    let s = session();
+    let lines = log_into_lines(&s, Level::Debug);
+    get(&s, &srv.url("/a")).unwrap();
+    let _ = get(&s, "http://127.0.0.1:1/refused");
+    assert_logged_connections_redirects_and_failures(&lines);
     // Below the minimum level nothing is formatted or delivered.
-    lines.0.lock().unwrap().clear();
-    s.set_logger(Some(Log {
-        logger: lines.clone(),
-        min: Level::Error,
-    }));
+    let lines = log_into_lines(&s, Level::Error);
     get(&s, &srv.url("/a")).unwrap();
     assert!(lines.0.lock().unwrap().is_empty());
 }
 
 #[test]
 fn logger_hears_the_same_from_the_multi() {
-    use reqivo::client::{Level, Log};
     let srv = redirecting();
     let s = session();
-    let lines = Arc::new(Lines::default());
-    s.set_logger(Some(Log {
-        logger: lines.clone(),
-        min: Level::Debug,
-    }));
+    let lines = log_into_lines(&s, reqivo::client::Level::Debug);
     let got = multi_get(&s, &[srv.url("/a")]);
     assert!(got[0].is_ok(), "{:?}", got[0]);
     let got = multi_get(&s, &["http://127.0.0.1:1/refused".to_string()]);
     assert!(got[0].is_err());
-    let got = lines.0.lock().unwrap().clone();
-    let has = |level: Level, text: &str| got.iter().any(|(l, m)| *l == level && m.contains(text));
-    assert!(has(Level::Debug, "new connection"), "{got:?}");
-    assert!(has(Level::Debug, "reused a pooled connection"), "{got:?}");
-    assert!(has(Level::Info, "302"), "{got:?}");
-    assert!(has(Level::Error, "GET failed"), "{got:?}");
+    assert_logged_connections_redirects_and_failures(&lines);
 }
