@@ -144,7 +144,10 @@ func fanOut(t *testing.T, n int, one func(i int) error) {
 	limit := runtime.GOMAXPROCS(0) + 8
 	t.Logf("%d requests held 200 ms: %v, at most %d OS threads (limit %d), at most %d descriptors (%d before)",
 		n, took.Round(time.Millisecond), peak.threads, limit, peak.fds, fdsBefore)
-	if peak.threads > limit {
+	// Counted in the plain build only: -race and reqivo_debug (a GC at
+	// every handle access) add runtime threads of their own (13 seen
+	// under reqivo_debug); test.sh runs the plain build too.
+	if peak.threads > limit && !instrumentedBuild {
 		t.Errorf("%d OS threads at the peak, want at most GOMAXPROCS + 8 = %d", peak.threads, limit)
 	}
 	if fds := peak.fds; fds > fdsBefore+n+16 {
