@@ -173,6 +173,16 @@ module Reqivo
       [:reqivo_multi_next, %i[pointer pointer], :bool],
       [:reqivo_multi_wakeup, [:pointer], :int],
       [:reqivo_multi_in_flight, [:pointer], :size_t],
+      # BEGIN fiber-scheduler multi functions (Reqivo::FiberMulti), attached by
+      # hand until the generated signatures replace this block: perform
+      # never waits, so none of these releases the GVL. on_data of
+      # add_streamed is a reqivo_data_callback passed as an FFI::Function.
+      [:reqivo_multi_add_streamed, %i[pointer pointer pointer pointer pointer pointer pointer error_out], :int],
+      [:reqivo_multi_resume, %i[pointer uint64 error_out], :int],
+      [:reqivo_multi_perform, %i[pointer error_out], :int],
+      [:reqivo_multi_fd, [:pointer], :int],
+      [:reqivo_multi_timeout_ms, [:pointer], :int64],
+      # END fiber-scheduler multi functions
       # pool
       [:reqivo_pool_config_default, [], PoolConfig.by_value],
       [:reqivo_pool_new, [PoolConfig.by_ref, :error_out], :pointer],
@@ -278,13 +288,7 @@ module Reqivo
       'which Session#pool returns' => %i[reqivo_session_pool],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
-      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string],
-      'the multi driven from an outside event loop (descriptor, timer, perform): Session#parallel ' \
-      'waits in reqivo_multi_poll; the fiber scheduler comes later' =>
-        %i[reqivo_multi_perform reqivo_multi_fd reqivo_multi_timeout_ms],
-      'streamed transfers in a multi: Session#parallel buffers each response whole; streamed ' \
-      'batches (a body handed over piece by piece, paused and resumed) come later' =>
-        %i[reqivo_multi_add_streamed reqivo_multi_resume]
+      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string]
     }.values.flatten.freeze
 
     # The functions that may wait on the network (and so release the GVL).
