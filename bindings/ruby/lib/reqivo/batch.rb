@@ -2,7 +2,7 @@
 
 require_relative 'cancel'
 require_relative 'blocking'
-require_relative 'response'
+require_relative 'multi'
 
 module Reqivo
   # The requests of one Session#parallel call, all sent through one
@@ -200,11 +200,11 @@ module Reqivo
     # reqivo_multi_next fills.
     def start
       token = Cancel::Recycler.checkout
-      err = Native.error_struct
-      ptr = Native.reqivo_multi_new(err)
-      if ptr.null?
+      begin
+        ptr = Multi.new_pointer
+      rescue Reqivo::Error
         Cancel::Recycler.checkin(token)
-        raise Error.from_native(err)
+        raise
       end
       @done = Native::MultiDone.new
       @lock.synchronize do
@@ -297,22 +297,8 @@ module Reqivo
       raise Error.from_native(err) unless Native.reqivo_multi_poll(m, -1, err).zero?
 
       out = []
-      done = @done
-      loop do
-        done[:struct_size] = Native::MultiDone.size
-        break unless Native.reqivo_multi_next(m, done)
-
-        req, keep = @active.delete(done[:user_data].address)
-        resp = done[:response]
-        result = if resp.null?
-                   Error.from_native(done[:error])
-                 else
-                   begin
-                     Response.from_native(resp)
-                   ensure
-                     Native.reqivo_response_free(resp)
-                   end
-                 end
+      Multi.each_done(m, @done) do |id, result|
+        req, keep = @active.delete(id)
         next if req.nil?
 
         # What a body IO or progress callable raised, rather than the

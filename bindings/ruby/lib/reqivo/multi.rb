@@ -1,0 +1,49 @@
+# frozen_string_literal: true
+
+require_relative 'errors'
+require_relative 'response'
+
+module Reqivo
+  # What the two users of a reqivo_multi share: Batch (Session#parallel,
+  # which waits in reqivo_multi_poll) and FiberMulti (Session calls under a
+  # fiber scheduler, which wait on the multi's descriptor). A finished
+  # transfer becomes the same Ruby value in both, and the same one the
+  # blocking Session#request returns or raises.
+  module Multi
+    module_function
+
+    # A new reqivo_multi; raises the library's error (no descriptor left).
+    def new_pointer
+      err = Native.error_struct
+      ptr = Native.reqivo_multi_new(err)
+      raise Error.from_native(err) if ptr.null?
+
+      ptr
+    end
+
+    # Takes every finished transfer of `multi` (reqivo_multi_next into
+    # `done`, a Native::MultiDone) and yields its user_data as a number and
+    # its result: a Reqivo::Response (the reqivo_response copied, then
+    # freed) or the Reqivo::Error Session#request would raise for it.
+    def each_done(multi, done)
+      loop do
+        done[:struct_size] = Native::MultiDone.size
+        break unless Native.reqivo_multi_next(multi, done)
+
+        yield done[:user_data].address, result(done)
+      end
+    end
+
+    # The result of the transfer in a filled Native::MultiDone.
+    def result(done)
+      resp = done[:response]
+      return Error.from_native(done[:error]) if resp.null?
+
+      begin
+        Response.from_native(resp)
+      ensure
+        Native.reqivo_response_free(resp)
+      end
+    end
+  end
+end
