@@ -18,6 +18,15 @@
 #include <stdint.h>
 
 /**
+ * `reqivo_read_callback`: nothing is ready yet; call again after
+ * `reqivo_multi_resume`. A multi's thread must not wait for the caller's
+ * data (a pipe, another connection), so a callback with nothing at hand
+ * returns this and resumes the transfer when it has. Elsewhere (a
+ * blocking send, a transfer without an id) it aborts the send.
+ */
+#define REQIVO_READ_PAUSE -2
+
+/**
  * In a 32-bit field of `reqivo_timeout` or `reqivo_limits`: no limit.
  * (A field left 0 takes the default.)
  */
@@ -843,8 +852,10 @@ typedef struct reqivo_pool_stats {
 
 /**
  * Reads request body bytes into `buf` (at most `cap`): returns the count,
- * 0 at the end of the body, or a negative value to abort the send
- * (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ * 0 at the end of the body, `REQIVO_READ_PAUSE` when nothing is ready yet
+ * (a transfer of `reqivo_multi_add_streamed` only: it waits, without
+ * writing, for `reqivo_multi_resume`), or another negative value to abort
+ * the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
  */
 typedef int64_t (*reqivo_read_callback)(void *userdata, uint8_t *buf, size_t cap);
 
@@ -1423,8 +1434,10 @@ int reqivo_multi_add_streamed(struct reqivo_multi *m,
 
 /**
  * Lets a streamed transfer its data callback paused go on: the bytes it
- * refused are offered again first, on the driving thread. An id that is
- * not paused, or whose transfer has finished, is ignored.
+ * refused are offered again first, on the driving thread. Also ends the
+ * wait of a transfer whose body read callback returned
+ * `REQIVO_READ_PAUSE`: the callback is called again. An id that is not
+ * paused, or whose transfer has finished, is ignored.
  *
  * Ownership: nothing changes hands.
  * NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.
@@ -1740,7 +1753,9 @@ uint32_t reqivo_request_set_body(struct reqivo_request *r,
  * from, and a 307/308 redirect that would resend it is returned instead of
  * followed, with `REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED` set. A callback
  * that ends before `size` bytes fails the send (`REQIVO_ERR_INVALID_ARGUMENT`);
- * one that returns a negative value aborts it (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ * one that returns a negative value aborts it (`REQIVO_ERR_ABORTED_BY_CALLBACK`),
+ * except `REQIVO_READ_PAUSE` in a transfer of `reqivo_multi_add_streamed`,
+ * which waits for `reqivo_multi_resume` before the callback is called again.
  *
  * Ownership: `userdata` stays the caller's; it must remain valid while the
  * request may be sent.

@@ -185,6 +185,9 @@ GROUPS = [
     ("REQIVO_DATA_", "Data callback verdicts",
      "What a `reqivo_data_callback` returns for a piece of a streamed body; "
      "any other value aborts the transfer."),
+    ("REQIVO_READ_", "Body read callback verdicts",
+     "What a `reqivo_read_callback` may return besides a byte count (0 is "
+     "the end of the body); any other negative value aborts the send."),
     ("REQIVO_JSON_", "JSON value types",
      "Values of `reqivo_json_value.type`, as `reqivo_response_json` sets it."),
     ("REQIVO_LOG_", "Log levels",

@@ -9,7 +9,15 @@ use crate::proto::{encode_chunk, LAST_CHUNK};
 /// Where a streamed request body comes from. `read` fills `buf` and returns
 /// the count, 0 at the end; an error aborts the send.
 pub trait BodySource: Send {
+    /// Reads the next bytes into `buf`: the count, 0 at the end. May block
+    /// (a blocking send waits for it).
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, ClientError>;
+
+    /// Like `read`, for the multi, whose thread must not wait: `None` when
+    /// nothing is ready yet, and the transfer waits for its resume.
+    fn read_now(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
+        self.read(buf).map(Some)
+    }
 }
 
 /// Told about transfer progress; returning false aborts the send.
@@ -97,16 +105,37 @@ impl SourcePump {
         source: &mut dyn BodySource,
         out: &mut Vec<u8>,
     ) -> Result<(), ClientError> {
+        self.next_piece_with(out, |buf| source.read(buf).map(Some))
+            .map(|_| ())
+    }
+
+    /// `next_piece` for the multi: false, with nothing appended, when the
+    /// source has nothing ready yet.
+    pub fn next_piece_now(
+        &mut self,
+        source: &mut dyn BodySource,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, ClientError> {
+        self.next_piece_with(out, |buf| source.read_now(buf))
+    }
+
+    fn next_piece_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        read: impl FnOnce(&mut [u8]) -> Result<Option<usize>, ClientError>,
+    ) -> Result<bool, ClientError> {
         let want = self.size.map_or(Self::PIECE, |total| {
             (total - self.sent).min(Self::PIECE as u64) as usize
         });
         if want == 0 {
             self.done = true;
-            return Ok(());
+            return Ok(true);
         }
         self.buf.resize(Self::PIECE, 0);
         self.pulled = true;
-        let n = source.read(&mut self.buf[..want])?;
+        let Some(n) = read(&mut self.buf[..want])? else {
+            return Ok(false);
+        };
         if n > want {
             return Err(ClientError::new(
                 ClientErrorKind::InvalidArgument,
@@ -137,7 +166,7 @@ impl SourcePump {
             (n, None) => encode_chunk(out, &self.buf[..n]),
         }
         self.sent += n as u64;
-        Ok(())
+        Ok(true)
     }
 }
 

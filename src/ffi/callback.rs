@@ -6,8 +6,10 @@ use std::ffi::c_void;
 use crate::client::{BodySource, ClientError, ClientErrorKind, Progress};
 
 /// Reads request body bytes into `buf` (at most `cap`): returns the count,
-/// 0 at the end of the body, or a negative value to abort the send
-/// (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+/// 0 at the end of the body, `REQIVO_READ_PAUSE` when nothing is ready yet
+/// (a transfer of `reqivo_multi_add_streamed` only: it waits, without
+/// writing, for `reqivo_multi_resume`), or another negative value to abort
+/// the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
 pub type reqivo_read_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, buf: *mut u8, cap: usize) -> i64>;
 
@@ -36,6 +38,13 @@ unsafe impl Send for Userdata {}
 // SAFETY: as above; shared access only copies the pointer.
 unsafe impl Sync for Userdata {}
 
+/// `reqivo_read_callback`: nothing is ready yet; call again after
+/// `reqivo_multi_resume`. A multi's thread must not wait for the caller's
+/// data (a pipe, another connection), so a callback with nothing at hand
+/// returns this and resumes the transfer when it has. Elsewhere (a
+/// blocking send, a transfer without an id) it aborts the send.
+pub const REQIVO_READ_PAUSE: i64 = -2;
+
 pub(crate) struct CallbackBody {
     pub cb: unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> i64,
     pub userdata: Userdata,
@@ -43,16 +52,28 @@ pub(crate) struct CallbackBody {
 
 impl BodySource for CallbackBody {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
+        match self.read_now(buf)? {
+            Some(n) => Ok(n),
+            None => Err(ClientError::new(
+                ClientErrorKind::AbortedByCallback,
+                "the body read callback returned REQIVO_READ_PAUSE, \
+                 which only a transfer of reqivo_multi_add_streamed can wait out",
+            )),
+        }
+    }
+
+    fn read_now(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
         // SAFETY: the caller's callback contract: it writes at most `cap`
         // bytes into `buf`, which is valid for `buf.len()` bytes.
         let n = unsafe { (self.cb)(self.userdata.0, buf.as_mut_ptr(), buf.len()) };
-        if n < 0 {
-            return Err(ClientError::new(
+        match n {
+            REQIVO_READ_PAUSE => Ok(None),
+            n if n < 0 => Err(ClientError::new(
                 ClientErrorKind::AbortedByCallback,
                 format!("body read callback returned {}", n),
-            ));
+            )),
+            n => Ok(Some(n as usize)),
         }
-        Ok(n as usize)
     }
 }
 

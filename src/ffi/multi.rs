@@ -336,8 +336,10 @@ pub extern "C" fn reqivo_multi_add_streamed(
 }
 
 /// Lets a streamed transfer its data callback paused go on: the bytes it
-/// refused are offered again first, on the driving thread. An id that is
-/// not paused, or whose transfer has finished, is ignored.
+/// refused are offered again first, on the driving thread. Also ends the
+/// wait of a transfer whose body read callback returned
+/// `REQIVO_READ_PAUSE`: the callback is called again. An id that is not
+/// paused, or whose transfer has finished, is ignored.
 ///
 /// Ownership: nothing changes hands.
 /// NULL: `m` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `err` may be NULL.

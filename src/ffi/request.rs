@@ -129,7 +129,9 @@ pub extern "C" fn reqivo_request_set_body(
 /// from, and a 307/308 redirect that would resend it is returned instead of
 /// followed, with `REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED` set. A callback
 /// that ends before `size` bytes fails the send (`REQIVO_ERR_INVALID_ARGUMENT`);
-/// one that returns a negative value aborts it (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+/// one that returns a negative value aborts it (`REQIVO_ERR_ABORTED_BY_CALLBACK`),
+/// except `REQIVO_READ_PAUSE` in a transfer of `reqivo_multi_add_streamed`,
+/// which waits for `reqivo_multi_resume` before the callback is called again.
 ///
 /// Ownership: `userdata` stays the caller's; it must remain valid while the
 /// request may be sent.

@@ -622,6 +622,140 @@ static void test_upload_from_a_callback(void) {
   reqivo_session_free(s);
 }
 
+/* A body source that hands out only what the loop made ready, and
+ * returns REQIVO_READ_PAUSE when it has nothing (a pipe that has not
+ * filled yet). */
+struct paced_source {
+  size_t ready, left, paused, calls;
+  int waiting; /* paused and not resumed yet */
+};
+
+static int64_t read_paced(void *user, uint8_t *buf, size_t cap) {
+  struct paced_source *src = user;
+  src->calls++;
+  if (src->left == 0) {
+    return 0;
+  }
+  if (src->ready == 0) {
+    src->paused++;
+    src->waiting = 1;
+    return REQIVO_READ_PAUSE;
+  }
+  size_t n = src->ready < cap ? src->ready : cap;
+  n = n < src->left ? n : src->left;
+  memset(buf, 'p', n);
+  src->ready -= n;
+  src->left -= n;
+  return (int64_t)n;
+}
+
+struct echo_sink {
+  size_t body_len, trailing_p;
+  int heads;
+};
+
+static int32_t collect_echo(void *user, const reqivo_response *head, const uint8_t *data,
+                            size_t len) {
+  (void)head;
+  struct echo_sink *sink = user;
+  sink->heads += len == 0;
+  for (size_t i = 0; i < len; i++) {
+    sink->trailing_p = data[i] == 'p' ? sink->trailing_p + 1 : 0;
+  }
+  sink->body_len += len;
+  return REQIVO_DATA_CONTINUE;
+}
+
+/* An upload whose source has nothing ready pauses its transfer: nothing is
+ * written and the source is not asked again until reqivo_multi_resume,
+ * and the body arrives whole (the /echo handler returns it). A transfer
+ * without an id, a blocking send and a pause past the total timeout fail
+ * with their own errors instead of waiting for ever. */
+static void test_upload_paused_until_resumed(void) {
+  reqivo_error err;
+  reqivo_session *s = session_with_pool(4);
+  reqivo_multi *m = reqivo_multi_new(&err);
+  struct paced_source src = {.left = 100000};
+  struct echo_sink sink = {0};
+  reqivo_request *r = request_to("POST", "/echo", &err);
+  CHECK_CODE(reqivo_request_set_body_callback(r, read_paced, &src, -1, &err), REQIVO_OK);
+  uint64_t id = 0;
+  CHECK_EQ(reqivo_multi_add_streamed(m, s, r, NULL, collect_echo, &sink, &id, &err), 0);
+  reqivo_request_free(r);
+  int done = 0, ok = 0, stray_calls = 0;
+  double until = now_ms() + 10000;
+  while (!done && now_ms() < until) {
+    size_t calls = src.calls;
+    int was_waiting = src.waiting;
+    CHECKF(reqivo_multi_poll(m, 5, &err) == 0, "%s", err.message);
+    /* Paused before this poll: the source was not asked meanwhile. */
+    stray_calls += was_waiting && src.calls != calls;
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    while (reqivo_multi_next(m, &d)) {
+      done = 1;
+      ok = d.error.code == 0 && d.response != NULL && d.response->status == 200;
+      CHECKF(d.error.code == 0, "%s", d.error.message);
+      reqivo_response_free(d.response);
+    }
+    if (was_waiting) {
+      src.ready += 7000;
+      src.waiting = 0;
+      CHECK_EQ(reqivo_multi_resume(m, id, &err), 0);
+    }
+  }
+  CHECK(done && ok);
+  CHECK_EQ(src.left, 0);
+  CHECKF(src.paused >= 10, "paused %zu times", src.paused);
+  CHECK_EQ(stray_calls, 0);
+  CHECK_EQ(sink.heads, 1);
+  CHECKF(sink.trailing_p == 100000, "the echo ends with %zu of the 100000 bytes", sink.trailing_p);
+
+  /* reqivo_multi_add gives no id to resume with: the pause fails the
+   * transfer at once. */
+  struct paced_source dry = {.left = 10};
+  r = request_to("POST", "/echo", &err);
+  CHECK_CODE(reqivo_request_set_body_callback(r, read_paced, &dry, -1, &err), REQIVO_OK);
+  CHECK_EQ(reqivo_multi_add(m, s, r, NULL, (void *)2, &err), 0);
+  reqivo_multi_done d = {.struct_size = sizeof d};
+  outcome o = {0};
+  CHECK_EQ(collect(m, &o, 1, 5000), 1);
+  CHECK_EQ(o.code, REQIVO_ERR_ABORTED_BY_CALLBACK);
+  /* A blocking send cannot wait for a resume either. */
+  dry.waiting = 0;
+  const reqivo_response *resp = reqivo_session_send(s, r, NULL, &err);
+  CHECK(resp == NULL);
+  CHECK_EQ(err.code, REQIVO_ERR_ABORTED_BY_CALLBACK);
+  CHECKF(strstr(err.message, "REQIVO_READ_PAUSE") != NULL, "%s", err.message);
+  reqivo_request_free(r);
+
+  /* A pause nobody resumes ends at the total timeout. */
+  struct paced_source stuck = {.left = 10};
+  struct echo_sink unused = {0};
+  r = request_to("POST", "/echo", &err);
+  CHECK_CODE(reqivo_request_set_body_callback(r, read_paced, &stuck, -1, &err), REQIVO_OK);
+  reqivo_timeout t = {.total_ms = 200};
+  CHECK_CODE(reqivo_request_set_timeout(r, t), REQIVO_OK);
+  CHECK_EQ(reqivo_multi_add_streamed(m, s, r, NULL, collect_echo, &unused, NULL, &err), 0);
+  reqivo_request_free(r);
+  double started = now_ms();
+  until = started + 5000;
+  int ended = 0;
+  while (!ended && now_ms() < until) {
+    CHECK_EQ(reqivo_multi_poll(m, 50, &err), 0);
+    if (reqivo_multi_next(m, &d)) {
+      ended = 1;
+      CHECKF(reqivo_code_class(d.error.code) == REQIVO_CLASS_TIMEOUT, "%u %s", d.error.code,
+             d.error.message);
+      reqivo_response_free(d.response);
+    }
+  }
+  CHECK(ended);
+  CHECK_EQ(stuck.paused, 1);
+  (void)d;
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
   struct rlimit lim;
@@ -639,5 +773,6 @@ int main(int argc, char **argv) {
   test_streamed_head_comes_first();
   test_streamed_64_mib_with_flat_rss();
   test_upload_from_a_callback();
+  test_upload_paused_until_resumed();
   return check_finish("test_multi");
 }

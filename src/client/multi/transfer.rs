@@ -166,8 +166,10 @@ pub(crate) struct Transfer<F> {
     /// Until the final head: where a streamed transfer's body goes.
     sink: Option<Box<dyn Sink>>,
     id: u64,
-    /// The sink paused the transfer; `resume` goes on.
+    /// The sink (or the body source) paused the transfer; `resume` goes on.
     paused: bool,
+    /// It was the body source: nothing is written until `resume`.
+    upload_paused: bool,
     /// The hop's body, when it comes from a source, and how far it is.
     pump: Option<SourcePump>,
     /// Bytes of `out` that are the request head (the body follows).
@@ -240,6 +242,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             sink: a.sink,
             id: a.id,
             paused: false,
+            upload_paused: false,
             pump: None,
             head_len: 0,
             tracker,
@@ -263,6 +266,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let Phase::Exchange(ex) = &mut self.phase else {
             return;
         };
+        if self.upload_paused {
+            // The body source is asked again, from the start of the piece.
+            self.upload_paused = false;
+            self.paused = false;
+            return;
+        }
         let Some(st) = ex.streamed.as_mut().filter(|st| st.is_paused()) else {
             return;
         };
@@ -425,9 +434,36 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         self.paused_wait().map(Some)
     }
 
+    /// The body source had nothing ready: nothing is written until
+    /// `resume`, which only a transfer with an id (a streamed one) can get.
+    fn pause_upload(&mut self, ctx: &Ctx<'_>) -> Result<Step<F::Output>, ClientError> {
+        if !self.is_streamed() {
+            return Err(ClientError::new(
+                ClientErrorKind::AbortedByCallback,
+                "the body read callback paused a transfer that cannot be resumed \
+                 (only a transfer added with reqivo_multi_add_streamed has an id to resume)",
+            ));
+        }
+        self.paused = true;
+        self.upload_paused = true;
+        self.deadline = None;
+        unwatch(ctx.poller, &mut self.watching);
+        self.paused_wait()
+    }
+
     fn paused_wait(&mut self) -> Result<Step<F::Output>, ClientError> {
         if self.total_deadline.is_some_and(|at| Instant::now() >= at) {
-            return Err(self.timeout(Op::Read, "paused by the data callback"));
+            let what = if self.upload_paused {
+                "paused by the body read callback"
+            } else {
+                "paused by the data callback"
+            };
+            let op = if self.upload_paused {
+                Op::Write
+            } else {
+                Op::Read
+            };
+            return Err(self.timeout(op, what));
         }
         Ok(Step::Wait {
             deadline: self.total_deadline,
@@ -826,7 +862,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 self.out.clear();
                 ex.written = 0;
                 let mut source = source.lock().unwrap_or_else(|p| p.into_inner());
-                pump.next_piece(&mut **source, &mut self.out)?;
+                if !pump.next_piece_now(&mut **source, &mut self.out)? {
+                    drop(source);
+                    return self.pause_upload(ctx).map(Some);
+                }
                 self.tracker.report(pump.sent, 0, None)?;
                 continue;
             }
