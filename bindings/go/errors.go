@@ -16,7 +16,7 @@ import (
 	"unsafe"
 )
 
-//go:generate go run ./internal/cmd/gencodes -o codes_gen.go ../../include/reqivo.h
+//go:generate python3 ../../tools/gen_bindings.py go
 
 // Code is a reqivo result code (REQIVO_OK, REQIVO_ERR_*). The constants are
 // generated from include/reqivo.h into codes_gen.go. A Code is also an
