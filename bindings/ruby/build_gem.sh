@@ -21,7 +21,7 @@ stage="$(mktemp -d "${TMPDIR:-/tmp}/reqivo-gem.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 
 mkdir -p "$stage/ext/reqivo/crate"
-cp -R "$here/lib" "$here/tools" "$here/README.md" "$here/reqivo.gemspec" "$stage/"
+cp -R "$here/lib" "$here/README.md" "$here/reqivo.gemspec" "$stage/"
 cp "$here/ext/reqivo/extconf.rb" "$here/ext/reqivo/cargo_build.rb" "$stage/ext/reqivo/"
 (cd "$root" && cp -R Cargo.toml Cargo.lock build.rs reqivo.map cbindgen.toml src include "$stage/ext/reqivo/crate/")
 

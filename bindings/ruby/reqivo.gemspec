@@ -24,7 +24,7 @@ Gem::Specification.new do |spec|
   # time (ext/reqivo) from the crate's sources, which bindings/ruby/build_gem.sh
   # copies into ext/reqivo/crate in a staging copy of this directory (they
   # live at the root of the reqivo repository, outside this folder).
-  files = Dir.glob(%w[{lib,tools}/**/*.rb ext/reqivo/*.rb
+  files = Dir.glob(%w[lib/**/*.rb ext/reqivo/*.rb
                       ext/reqivo/crate/{Cargo.toml,Cargo.lock,build.rs,reqivo.map,cbindgen.toml}
                       ext/reqivo/crate/{src,include}/**/*], base: __dir__)
                .select { |f| File.file?(File.join(__dir__, f)) }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Ruby binding tests: builds libreqivo if needed, checks that
-# lib/reqivo/codes.rb is what tools/gen_codes.rb makes from
-# include/reqivo.h, then runs every test/*_test.rb with minitest, bounded
+# lib/reqivo/codes.rb and native_gen.rb are what tools/gen_bindings.py makes
+# from include/reqivo.h, then runs every test/*_test.rb with minitest, bounded
 # in time, then test/gem_install_test.sh (the gem built, installed and used
 # from outside the tree; REQIVO_GEM_TEST=0 skips it). Extra arguments go to
 # minitest (e.g. -v, -n /timeout/).
-# Needs: ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday (Debian).
+# Needs: ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday python3 (Debian).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -18,14 +18,8 @@ if [ -z "${REQIVO_LIB:-}" ]; then
   export REQIVO_LIB="$root/target/release/libreqivo.so"
 fi
 
-tmp="$(mktemp)"
-trap 'rm -f "$tmp"' EXIT
-ruby tools/gen_codes.rb "$root/include/reqivo.h" "$tmp"
-if ! diff -u lib/reqivo/codes.rb "$tmp"; then
-  echo "lib/reqivo/codes.rb is stale: run 'ruby bindings/ruby/tools/gen_codes.rb'" >&2
-  exit 1
-fi
-echo "codes: lib/reqivo/codes.rb matches include/reqivo.h"
+# Fails with a diff and the command to run (make bindings) when stale.
+"${PYTHON:-python3}" "$root/tools/gen_bindings.py" --check ruby
 
 timeout -k 10 "${REQIVO_RUBY_TEST_TIMEOUT:-300}" \
   ruby -Ilib -Itest -e 'Dir.glob("test/*_test.rb").sort.each { |f| require File.expand_path(f) }' -- "$@"

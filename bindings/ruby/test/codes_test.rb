@@ -5,9 +5,12 @@ require 'open3'
 require 'tmpdir'
 
 # The generated code table, the function table and the struct layouts agree
-# with include/reqivo.h and with the loaded library.
+# with include/reqivo.h and with the loaded library, and lib/ calls every
+# function of the header or gives the reason it does not (Native::PENDING).
 class CodesTest < Minitest::Test
   HEADER = File.expand_path('../../../include/reqivo.h', __dir__)
+  GENERATOR = File.expand_path('../../../tools/gen_bindings.py', __dir__)
+  LIB = File.expand_path('../lib', __dir__)
 
   def header
     @header ||= File.read(HEADER)
@@ -17,8 +20,7 @@ class CodesTest < Minitest::Test
     in_header = header.scan(/^\s*(REQIVO_ERR_[A-Z0-9_]+)\s*=\s*(\d+)/).to_h { |n, c| [n, Integer(c)] }
     refute_empty in_header
     missing = in_header.reject { |name, code| Reqivo::CODES[code]&.name == name }
-    assert_empty missing, 'codes in include/reqivo.h that lib/reqivo/codes.rb lacks: ' \
-                          'run `ruby bindings/ruby/tools/gen_codes.rb`'
+    assert_empty missing, 'codes in include/reqivo.h that lib/reqivo/codes.rb lacks: run `make bindings`'
     assert_equal in_header.size, Reqivo::CODES.size, 'codes.rb has codes the header does not'
   end
 
@@ -42,13 +44,25 @@ class CodesTest < Minitest::Test
       assert Reqivo.const_defined?(type, false), "#{type} for class #{base}"
       assert_operator Reqivo.const_get(type), :<=, Reqivo::Error
     end
+    in_header = header.scan(/^#define REQIVO_CLASS_[A-Z0-9_]+ (\d+)$/).flatten.map { |v| Integer(v) }
+    refute_empty in_header
+    assert_equal in_header.sort, Reqivo::CLASS_ERROR_TYPES.keys.sort, 'REQIVO_CLASS_* against CLASS_ERROR_TYPES'
   end
 
-  def test_generated_file_is_current
-    out, status = Open3.capture2e(RbConfig.ruby, File.expand_path('../tools/gen_codes.rb', __dir__), HEADER, '-')
-    assert status.success?, out
-    assert_equal File.read(File.expand_path('../lib/reqivo/codes.rb', __dir__)), out,
-                 'lib/reqivo/codes.rb is stale: run `ruby bindings/ruby/tools/gen_codes.rb`'
+  def test_generated_files_are_current
+    python = ENV.fetch('PYTHON', 'python3')
+    skip "no #{python} to run tools/gen_bindings.py" unless system(python, '--version', out: File::NULL, err: File::NULL)
+
+    out, status = Open3.capture2e(python, GENERATOR, '--check', 'ruby')
+    assert status.success?, "lib/reqivo/codes.rb or native_gen.rb is stale: run `make bindings`\n#{out}"
+  end
+
+  def test_every_define_is_a_native_constant
+    in_header = header.scan(/^#define (REQIVO_[A-Z0-9_]+) (-?\d+)$/)
+    refute_empty in_header
+    in_header.each { |name, v| assert_equal Integer(v), Reqivo::Native.const_get(name), name }
+    assert_equal 2**32 - 1, Reqivo::Native::REQIVO_NO_LIMIT
+    assert_equal 2**64 - 1, Reqivo::Native::REQIVO_NO_LIMIT_64
   end
 
   def test_versions_agree
@@ -56,15 +70,31 @@ class CodesTest < Minitest::Test
     assert_equal Reqivo::HEADER_VERSION, Reqivo::VERSION
   end
 
-  def test_every_header_function_is_attached_or_listed_as_pending
-    in_header = header.scan(/\b(reqivo_[a-z0-9_]+)\(/).flatten.uniq.map(&:to_sym)
+  # What lib/ calls: Native.reqivo_* calls, reqivo_* names passed as
+  # Symbols (Native.public_send), and the destructors of Native::FREE.
+  # (Symbols that name no function, such as thread-local keys, are dropped
+  # where this is compared with the header.)
+  def used_by_lib
+    files = Dir.glob(File.join(LIB, '**', '*.rb')).reject { |f| %w[native.rb native_gen.rb].include?(File.basename(f)) }
+    names = files.flat_map { |f| File.read(f).scan(/(?:\bNative\.|(?<![\w:]):)(reqivo_[a-z0-9_]+)\b/).flatten }
+    (names.map(&:to_sym) + Reqivo::Native::FREE.values.map(&:name)).uniq
+  end
+
+  def test_every_header_function_is_attached_and_used_or_listed_as_pending
+    in_header = header.scan(/^[^\s\/*#].*?\b(reqivo_[a-z0-9_]+)\(/).flatten.uniq.map(&:to_sym)
+    refute_empty in_header
     attached = Reqivo::Native::FUNCTIONS.map(&:first)
+    assert_equal in_header.sort, attached.sort, 'Native::FUNCTIONS against the header: run `make bindings`'
+    attached.each { |f| assert_respond_to Reqivo::Native, f }
+
     pending = Reqivo::Native::PENDING
-    assert_empty in_header - attached - pending,
-                 'functions in include/reqivo.h neither in Reqivo::Native::FUNCTIONS nor in Native::PENDING'
-    assert_empty attached - in_header, 'FUNCTIONS has functions the header lacks'
-    assert_empty pending - in_header, 'PENDING lists functions the header lacks'
-    assert_empty pending & attached, 'PENDING lists functions that are bound'
+    used = used_by_lib & in_header
+    assert_empty in_header - used - pending.keys,
+                 'functions of include/reqivo.h that lib/ neither calls nor lists, with a reason, in Native::PENDING'
+    assert_empty pending.keys - in_header, 'Native::PENDING lists functions the header lacks'
+    assert_empty pending.keys & used, 'Native::PENDING lists functions lib/ calls: drop them from it'
+    pending.each { |f, reason| assert_kind_of String, reason, f; refute_empty reason.strip, f }
+
     assert_equal %i[reqivo_multi_poll reqivo_session_send reqivo_session_open reqivo_stream_read reqivo_ws_connect
                     reqivo_ws_send reqivo_ws_send_fragment reqivo_ws_receive reqivo_ws_ping reqivo_ws_close].sort,
                  Reqivo::Native::BLOCKING.sort
@@ -83,20 +113,25 @@ class CodesTest < Minitest::Test
     assert_equal Reqivo::TLS_VERSIONS[:tls1_3], Reqivo::TLS.version_number(:tls1_3)
   end
 
-  STRUCTS = {
-    'reqivo_error' => [Reqivo::Native::Error, %w[code os_error message]],
-    'reqivo_timeout' => [Reqivo::Native::Timeout, %w[connect_ms read_ms write_ms total_ms pool_ms]],
-    'reqivo_limits' => [Reqivo::Native::Limits, %w[max_line_bytes max_header_bytes max_header_count max_body_bytes]],
-    'reqivo_pool_config' => [Reqivo::Native::PoolConfig, %w[struct_size max_per_host max_total max_idle_ms]],
-    'reqivo_pool_stats' => [Reqivo::Native::PoolStats, %w[struct_size opened reused closed idle in_use waiting]],
-    'reqivo_str' => [Reqivo::Native::Str, %w[ptr len]],
-    'reqivo_header' => [Reqivo::Native::Header, %w[name value]],
-    'reqivo_timings' => [Reqivo::Native::Timings, %w[dns_ns connect_ns tls_ns sent_ns first_byte_ns total_ns]],
-    'reqivo_response' => [Reqivo::Native::Response,
-                          %w[struct_size status http_major http_minor flags redirect_count url reason
-                             headers header_count body body_len timings tls_version]],
-    'reqivo_multi_done' => [Reqivo::Native::MultiDone, %w[struct_size user_data response error]]
-  }.freeze
+  def test_websocket_kinds_and_log_levels_match_the_header
+    assert_equal header.scan(/#define REQIVO_WS_([A-Z]+) (\d+)/).to_h { |n, v| [n.downcase.to_sym, Integer(v)] },
+                 Reqivo::WS_KINDS
+    assert_equal Reqivo::WS_KINDS.invert, Reqivo::WebSocket::KINDS
+    levels = header.scan(/#define REQIVO_LOG_([A-Z]+) (\d+)/).to_h { |n, v| [n.downcase.to_sym, Integer(v)] }
+    assert_equal levels, Reqivo::LOG_LEVELS
+    levels.each { |name, n| assert_equal name, Reqivo::SessionHooks::LEVELS[n] }
+  end
+
+  # Every struct of the header: its Native class (the name in CamelCase
+  # without reqivo_) and its field names, read here with a pattern of the
+  # test's own rather than the generator's parser.
+  def structs
+    header.scan(/^typedef struct (reqivo_\w+) \{(.*?)^\} \1;/m).to_h do |name, body|
+      fields = body.gsub(%r{/\*.*?\*/}m, '').scan(/(\w+)(?:\[\d+\])?;/).flatten
+      klass = Reqivo::Native.const_get(name.delete_prefix('reqivo_').split('_').map(&:capitalize).join)
+      [name, [klass, fields]]
+    end
+  end
 
   # Compiles a C program against the header that prints sizeof and
   # offsetof of every field, and compares with ffi's layouts.
@@ -104,7 +139,10 @@ class CodesTest < Minitest::Test
     cc = ENV.fetch('CC', 'cc')
     skip "no C compiler (#{cc})" unless system(cc, '--version', out: File::NULL, err: File::NULL)
 
-    lines = STRUCTS.flat_map do |c, (_, fields)|
+    all = structs
+    assert_operator all.size, :>=, 12
+    assert all.key?('reqivo_ws_message')
+    lines = all.flat_map do |c, (_, fields)|
       ["printf(\"#{c} size %zu\\n\", sizeof(#{c}));"] +
         fields.map { |f| "printf(\"#{c} #{f} %zu\\n\", offsetof(#{c}, #{f}));" }
     end
@@ -115,7 +153,7 @@ class CodesTest < Minitest::Test
       out, status = Open3.capture2e(cc, '-std=c11', '-I', File.dirname(HEADER), File.join(dir, 'layout.c'), '-o', exe)
       assert status.success?, out
       c = `#{exe}`.lines.to_h { |l| k, v = l.split(/ (?=\d+$)/); [k, Integer(v)] }
-      STRUCTS.each do |name, (klass, fields)|
+      all.each do |name, (klass, fields)|
         assert_equal c.fetch("#{name} size"), klass.size, "sizeof(#{name})"
         assert_equal fields.map(&:to_sym), klass.members, "fields of #{name}"
         fields.each do |f|

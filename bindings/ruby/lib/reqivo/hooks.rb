@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require 'logger'
+require_relative 'codes'
 require_relative 'response'
 
 module Reqivo
@@ -86,7 +87,9 @@ module Reqivo
   # call has returned (#take_error). A log block cannot stop a send; its
   # exception is re-raised after the call all the same.
   class SessionHooks
-    LEVELS = %i[debug info warn error].freeze
+    # Level symbols by REQIVO_LOG_* number, as the log callback gets them
+    # and reqivo_session_set_logger's min_level takes them.
+    LEVELS = Array.new(LOG_LEVELS.values.max + 1) { |n| LOG_LEVELS.key(n) }.freeze
 
     def initialize
       @lock = Mutex.new

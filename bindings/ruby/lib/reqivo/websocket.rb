@@ -22,7 +22,8 @@ module Reqivo
   #     msg = ws.receive          # => #<Reqivo::WebSocket::Message kind=:text data="hi">
   #   end                         # closes with 1000
   class WebSocket
-    KINDS = { 1 => :text, 2 => :binary, 8 => :close }.freeze
+    # Message kinds by REQIVO_WS_* number.
+    KINDS = WS_KINDS.invert.freeze
 
     # A received message: kind (:text, :binary or :close), data (a UTF-8
     # String for text, binary otherwise; for :close the reason), and for
@@ -104,20 +105,21 @@ module Reqivo
       text = [Encoding::UTF_8, Encoding::US_ASCII].include?(data.encoding)
       raise ArgumentError, 'text to send is not valid UTF-8' if text && !data.valid_encoding?
 
-      transmit(text ? 1 : 2, data, cancel)
+      transmit(WS_KINDS.fetch(text ? :text : :binary), data, cancel)
     end
     alias << send
 
     # Sends `data` (a String, whatever its encoding) as a binary message.
     def send_binary(data, cancel: nil)
-      transmit(2, data.to_str, cancel)
+      transmit(WS_KINDS.fetch(:binary), data.to_str, cancel)
     end
 
     # Sends one fragment of a message (kind :text or :binary, the same for
     # every fragment); `fin: true` marks the last.
     def send_fragment(data, kind: :text, fin: false, cancel: nil)
-      code = KINDS.key(kind)
-      raise ArgumentError, "kind must be :text or :binary, got #{kind.inspect}" unless [1, 2].include?(code)
+      raise ArgumentError, "kind must be :text or :binary, got #{kind.inspect}" unless %i[text binary].include?(kind)
+
+      code = WS_KINDS.fetch(kind)
 
       call(cancel) do |ws, c, err|
         buf = bytes(data.to_str)
