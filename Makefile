@@ -17,7 +17,7 @@ ABI_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
 # `make test` covers hardening through test-rust (tests/faults.rs, and
 # tests/stress.rs at 20,000 requests) and test-c (test_faults, test_misuse
 # with its header check, stress_threads plain and under helgrind).
-.PHONY: deps-demo stress soak fuzz fuzz-smoke fuzz-diff fuzz-diff-all deps-fuzz bench test-go test-ruby docs docs-check all lib lib-debug install install-lib install-debug uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
+.PHONY: deps-demo stress soak fuzz fuzz-smoke fuzz-diff fuzz-diff-all deps-fuzz bench test-go test-ruby docs docs-check bindings bindings-check all lib lib-debug install install-lib install-debug uninstall test-install header header-check deps deps-cbindgen deps-system demo test test-rust test-c test-cpp fmt-check clean
 
 all: lib header-check
 
@@ -85,6 +85,17 @@ docs:
 
 docs-check:
 	$(PYTHON) tools/gen_api_docs.py --check
+
+# What the bindings take from the header (DESIGN §3): Go's codes_gen.go,
+# Ruby's codes.rb and native_gen.rb, and the exception block of
+# include/reqivo.hpp, all written by tools/gen_bindings.py.
+bindings:
+	$(PYTHON) tools/gen_bindings.py
+
+# Fails, with a diff, when a generated file differs from what the header
+# makes now.
+bindings-check:
+	$(PYTHON) tools/gen_bindings.py --check
 
 # Benchmarks (not part of `make test`): nginx on CPU 0, each client on
 # CPU 1; writes bench/REPORT.md. See bench/README.md.
@@ -193,7 +204,7 @@ fmt-check:
 	@$(CARGO) fmt --version >/dev/null 2>&1 || { echo "installing (rustup): rustfmt"; rustup component add rustfmt; }
 	$(CARGO) fmt --all -- --check
 
-test: deps fmt-check header-check docs-check test-rust fuzz-smoke fuzz-diff test-c test-cpp test-install test-go test-ruby
+test: deps fmt-check header-check bindings-check docs-check test-rust fuzz-smoke fuzz-diff test-c test-cpp test-install test-go test-ruby
 
 # The Ruby binding, against this checkout's library (REQIVO_LIB wins over
 # an installed copy found through pkg-config).

@@ -569,7 +569,7 @@ def gen_cpp_block(api):
     if unknown:
         raise Fail("CPP_CODE_TYPES names codes the header lacks: %s" % ", ".join(unknown))
 
-    out = ["%s: %s (%s).\n" % (CPP_BEGIN, STAMP, REGEN)]
+    out = ["%s%s (%s).\n" % (CPP_BEGIN, STAMP[len("generated"):], REGEN)]
     by_class = {}  # class word -> [(code name, type)]
     for code, typ in sorted(CPP_CODE_TYPES.items()):
         by_class.setdefault(api.class_word(api.class_of(code_doc[code][0])), []).append((code, typ))
