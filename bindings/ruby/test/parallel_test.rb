@@ -10,23 +10,8 @@ require 'stringio'
 # Thread.list nor compete for this process's GVL; started once, on
 # 127.0.0.1, killed after the run. Every wait is bounded.
 class ParallelTest < Minitest::Test
-  SERVER_SCRIPT = File.expand_path('../../../tests/c/server.py', __dir__)
-
   def self.server_port
-    @server_port ||= begin
-      io = IO.popen(['python3', SERVER_SCRIPT], 'r')
-      port = Integer(Timeout.timeout(20) { io.gets }.to_s.strip)
-      Minitest.after_run do
-        Process.kill('KILL', io.pid)
-        Timeout.timeout(5) { Process.wait(io.pid) }
-      rescue StandardError
-        nil
-      end
-      port
-    rescue StandardError => e
-      warn "parallel_test: tests/c/server.py did not start: #{e.message}"
-      false
-    end
+    HoldServer.port
   end
 
   def setup

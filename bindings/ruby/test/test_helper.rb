@@ -123,6 +123,59 @@ class RawServer
   end
 end
 
+# tests/c/server.py in another process, started once on first use and
+# killed after the run: /hold/MS answers after MS milliseconds with a
+# thread per connection (so its threads neither show in this process's
+# thread counts nor compete for its GVL), /stats counts connections,
+# /pattern-chunked/N sends N bytes. #port is false when it cannot start.
+module HoldServer
+  SCRIPT = File.expand_path('../../../tests/c/server.py', __dir__)
+
+  def self.port
+    return @port unless @port.nil?
+
+    @port = begin
+      io = IO.popen(['python3', SCRIPT], 'r')
+      port = Integer(Timeout.timeout(20) { io.gets }.to_s.strip)
+      Minitest.after_run do
+        Process.kill('KILL', io.pid)
+        Timeout.timeout(5) { Process.wait(io.pid) }
+      rescue StandardError
+        nil
+      end
+      port
+    rescue StandardError => e
+      warn "tests/c/server.py did not start: #{e.message}"
+      false
+    end
+  end
+end
+
+# tests/ws_support/server.py (the `websockets` package) in another process,
+# started once on first use: #base is its "ws://127.0.0.1:PORT", or false
+# when python3 or the package is missing.
+module WsServer
+  SCRIPT = File.expand_path('../../../tests/ws_support/server.py', __dir__)
+
+  def self.base
+    return @base unless @base.nil?
+
+    @base = if system('python3', '-c', 'import websockets.asyncio.server', out: File::NULL, err: File::NULL)
+              io = IO.popen(['python3', SCRIPT], 'r+')
+              port = Integer(Timeout.timeout(20) { io.gets }.to_s.strip)
+              Minitest.after_run do
+                io.close_write
+                Timeout.timeout(5) { Process.wait(io.pid) }
+              rescue StandardError
+                Process.kill('KILL', io.pid)
+              end
+              "ws://127.0.0.1:#{port}"
+            else
+              false
+            end
+  end
+end
+
 # One WEBrick server for the whole run, with the routes the tests use.
 module Web
   # Handles every method; routes on the path.

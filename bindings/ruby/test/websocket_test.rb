@@ -6,26 +6,8 @@ require_relative 'test_helper'
 # package on 127.0.0.1), started once for these tests; skipped when python3
 # or the package is missing.
 class WebSocketTest < Minitest::Test
-  SERVER_SCRIPT = File.expand_path('../../../tests/ws_support/server.py', __dir__)
-
   def self.server
-    @server ||= begin
-      ok = system('python3', '-c', 'import websockets.asyncio.server', out: File::NULL, err: File::NULL)
-      if ok
-        io = IO.popen(['python3', SERVER_SCRIPT], 'r+')
-        line = Timeout.timeout(20) { io.gets }
-        port = Integer(line.to_s.strip)
-        Minitest.after_run do
-          io.close_write
-          Timeout.timeout(5) { Process.wait(io.pid) }
-        rescue StandardError
-          Process.kill('KILL', io.pid)
-        end
-        "ws://127.0.0.1:#{port}"
-      else
-        false
-      end
-    end
+    WsServer.base
   end
 
   def setup

@@ -90,6 +90,21 @@ module Reqivo
     # Level symbols by REQIVO_LOG_* number, as the log callback gets them
     # and reqivo_session_set_logger's min_level takes them.
     LEVELS = Array.new(LOG_LEVELS.values.max + 1) { |n| LOG_LEVELS.key(n) }.freeze
+    # The fiber-local key of SessionHooks.collecting's sink.
+    SINK = :reqivo_hook_sink
+
+    # Runs the block with the exceptions of every session's hooks and log
+    # block on this fiber going to `sink` as [SessionHooks, exception],
+    # without the rule that a failure skips later hooks: FiberMulti runs
+    # many requests' hooks in one reqivo_multi_perform and hands each
+    # exception to the request it stopped afterwards, so one request's
+    # failing hook must not stop the others'.
+    def self.collecting(sink)
+      Thread.current[SINK] = sink
+      yield
+    ensure
+      Thread.current[SINK] = nil
+    end
 
     def initialize
       @lock = Mutex.new
@@ -201,11 +216,22 @@ module Reqivo
     # again during the call (the send is over) and the first exception is
     # the one raised; `after_error` callbacks (the log) still run.
     def guard(abort_value, after_error: false)
+      sink = Thread.current[SINK]
+      return guard_into(sink, abort_value) { yield } if sink
       return abort_value if !after_error && @lock.synchronize { @errors.key?(Thread.current) }
 
       yield
     rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised by the caller
       @lock.synchronize { @errors[Thread.current] ||= e }
+      abort_value
+    end
+
+    # Inside SessionHooks.collecting: every callback runs, and an exception
+    # goes to the sink.
+    def guard_into(sink, abort_value)
+      yield
+    rescue Exception => e # rubocop:disable Lint/RescueException -- re-raised by the caller
+      sink << [self, e]
       abort_value
     end
   end

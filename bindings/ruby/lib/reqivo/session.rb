@@ -14,6 +14,7 @@ require_relative 'stream'
 require_relative 'callbacks'
 require_relative 'tls'
 require_relative 'hooks'
+require_relative 'fiber_multi'
 
 module Reqivo
   # A session (reqivo_session): base URL, default headers, timeouts, limits
@@ -32,6 +33,14 @@ module Reqivo
   # A request interrupted by Timeout.timeout, Thread#raise or Thread#kill is
   # cancelled inside the library (see Reqivo::Blocking), so the connection
   # is not left half-read and the session keeps working.
+  #
+  # Under a fiber scheduler (Fiber.scheduler set and the calling fiber
+  # non-blocking, as inside `Async do ... end`), #request (#get, #post,
+  # ...), #stream and #websocket block only the calling fiber: requests go
+  # through one reqivo_multi per scheduler and wait on its descriptor, a
+  # WebSocket's calls on a helper thread (Reqivo::FiberMulti). Results,
+  # exceptions, timeouts, hooks and cookies are those of the blocking path;
+  # a stopped fiber cancels its request.
   class Session
     METHODS = %i[get post put patch delete head options].freeze
     BUFFER_TOO_SMALL = CODES_BY_NAME.fetch('REQIVO_ERR_BUFFER_TOO_SMALL').code
@@ -150,6 +159,10 @@ module Reqivo
                 cancel: nil, progress: nil)
       req = build_request(method, url, params, headers, body, json, timeout, progress)
       check_cancel(cancel)
+      if (fibers = FiberMulti.current)
+        return @handle.use { |s| fibers.request(s, req, cancel, @hooks) }
+      end
+
       result = Blocking.run(cancel) { |token| send_request(req, token, cancel.nil?) }
       req.keep&.raise_stashed
       if (hooked = @hooks.take_error)
@@ -206,6 +219,9 @@ module Reqivo
     # runs at most the pool's max_per_host (default 10) at a time; the
     # others wait for a connection under the pool timeout. Give the session
     # a Pool with room for max_in_flight to run them all at once.
+    #
+    # A batch waits in reqivo_multi_poll and so holds its thread even under
+    # a fiber scheduler; there, run the requests as fibers instead.
     def parallel(max_in_flight: Batch::DEFAULT_MAX_IN_FLIGHT, &block)
       raise ArgumentError, 'parallel needs a block' unless block
 
@@ -538,6 +554,11 @@ module Reqivo
     def open_stream(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
                     cancel: nil, progress: nil)
       req = build_request(method, url, params, headers, body, json, timeout, progress)
+      if (fibers = FiberMulti.current)
+        check_cancel(cancel)
+        return @handle.use { |s| fibers.open_stream(s, req, cancel, @hooks) }
+      end
+
       token = own_token(cancel)
       owned = !token.equal?(cancel)
       result = Blocking.run(token) do
@@ -567,6 +588,10 @@ module Reqivo
     end
 
     def open_websocket(url, protocols, headers, cancel, opts)
+      # No event-driven WebSocket in the library: under a fiber scheduler
+      # the handshake runs on a helper thread the fiber waits for.
+      return FiberMulti.offload { open_websocket(url, protocols, headers, cancel, opts) } if FiberMulti.scheduled?
+
       options, notifier = WebSocket::Options.build(protocols, normalize_headers(headers), opts)
       token = own_token(cancel)
       refused = FFI::MemoryPointer.new(:pointer)

@@ -7,6 +7,7 @@ require_relative 'blocking'
 require_relative 'cancel'
 require_relative 'config'
 require_relative 'response'
+require_relative 'fiber_multi'
 
 module Reqivo
   # An open WebSocket connection (reqivo_ws), from Session#websocket. One
@@ -161,6 +162,8 @@ module Reqivo
     # gets the server's Close) -- and frees the connection. Only the first
     # call does anything.
     def close(code = 1000, reason = '')
+      return FiberMulti.offload { close(code, reason) } if FiberMulti.scheduled?
+
       reason = reason.to_s
       @lock.synchronize do
         return nil if @closing
@@ -230,7 +233,12 @@ module Reqivo
     # caller's or one of our own, triggered by an interrupt or by #close)
     # and this thread's error struct. The block returns a code (0 = done),
     # a result, or a Reqivo::Error; errors are raised.
-    def call(cancel)
+    #
+    # Under a fiber scheduler the call runs on a helper thread the fiber
+    # waits for (FiberMulti.offload): the library's WebSocket only blocks.
+    def call(cancel, &block)
+      return FiberMulti.offload { call(cancel, &block) } if FiberMulti.scheduled?
+
       raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}" unless cancel.nil? || cancel.is_a?(Cancel)
 
       token = cancel || Cancel::Recycler.checkout
