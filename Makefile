@@ -67,10 +67,11 @@ deps-fuzz:
 # expected, as the README says.
 DEMO_APT := ruby ruby-ffi openssl
 # What `make test` needs on top: nginx, valgrind, strace (tests/syscalls.rs),
-# openssl (the C TLS tests' PKI), the C++ and CMake toolchain, Ruby's test
-# and Faraday packages, and the system's public suffix list.
+# openssl (the C TLS tests' PKI), the C++ and CMake toolchain, Ruby's test,
+# Faraday and async (the fiber scheduler tests) packages, and the system's
+# public suffix list.
 TEST_APT := $(DEMO_APT) nginx-light valgrind strace g++ cmake pkg-config \
-  ruby-minitest ruby-webrick ruby-faraday publicsuffix
+  ruby-minitest ruby-webrick ruby-faraday ruby-async publicsuffix
 
 deps-demo:
 	@tools/install_deps.sh $(DEMO_APT)

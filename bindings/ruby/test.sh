@@ -5,7 +5,8 @@
 # in time, then test/gem_install_test.sh (the gem built, installed and used
 # from outside the tree; REQIVO_GEM_TEST=0 skips it). Extra arguments go to
 # minitest (e.g. -v, -n /timeout/).
-# Needs: ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday python3 (Debian).
+# Needs: ruby ruby-ffi ruby-minitest ruby-webrick ruby-faraday ruby-async python3
+# (Debian).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
