@@ -28,7 +28,8 @@ import (
 	"runtime/cgo"
 )
 
-// How a streamed request body reaches the library (issue 6):
+// How a streamed request body reaches a blocking send (a transfer of the
+// driver reads it through an uploadPump instead: upload.go):
 //
 //   - Before each send of a Request with a body reader, a cgo.Handle to a
 //     fresh bodySource is registered as the read callback's userdata
@@ -198,21 +199,28 @@ func (r *Request) detach(b *bodyCall, ctx context.Context, libErr *Error) error 
 	if b.src.pulled {
 		r.bodyUsed = true
 	}
-	if b.src.panicked != nil {
-		panic(b.src.panicked)
+	return explainBodyFailure(b.src, ctx, libErr)
+}
+
+// explainBodyFailure turns a send's failure (nil: none) into the error to
+// return, given what happened to its body reader; it re-raises a panic
+// from the reader's Read on the caller's goroutine.
+func explainBodyFailure(src *bodySource, ctx context.Context, libErr *Error) error {
+	if src.panicked != nil {
+		panic(src.panicked)
 	}
 	if libErr == nil {
 		return nil
 	}
-	aborted := libErr.Code == CodeAbortedByCallback && b.src.err != nil
-	if aborted && (b.src.ctxDone || ctx.Err() != nil) {
+	aborted := libErr.Code == CodeAbortedByCallback && src.err != nil
+	if aborted && (src.ctxDone || ctx.Err() != nil) {
 		libErr = newError(CodeCancelled, "the context was done while the request body was read: "+libErr.Message)
 	}
 	if err := ctx.Err(); err != nil {
 		return &ContextError{Ctx: err, Err: libErr}
 	}
 	if aborted {
-		return &BodyError{Err: b.src.err, Lib: libErr}
+		return &BodyError{Err: src.err, Lib: libErr}
 	}
 	return libErr
 }
@@ -224,9 +232,11 @@ func readBodyHandle(handle uintptr, p []byte) (n int64) {
 			n = -1
 		}
 	}()
-	src, ok := cgo.Handle(handle).Value().(*bodySource)
-	if !ok {
-		return -1
+	switch src := cgo.Handle(handle).Value().(type) {
+	case *bodySource: // a blocking send: read on its thread
+		return src.read(p)
+	case *uploadPump: // a transfer of the driver: never wait
+		return src.readNow(p)
 	}
-	return src.read(p)
+	return -1
 }

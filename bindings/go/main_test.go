@@ -3,6 +3,7 @@ package reqivo
 import (
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -54,12 +55,24 @@ func serveHold(hold string) {
 		os.Exit(2)
 	}
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A body is read whole first and answered with its length and
+		// CRC-32, so an upload can be checked byte for byte.
+		sum := crc32.NewIEEE()
+		n, err := io.Copy(sum, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		select {
 		case <-time.After(d):
 		case <-r.Context().Done():
 			return
 		}
-		fmt.Fprintf(w, "held %s", r.URL.Path)
+		if r.Method == http.MethodGet {
+			fmt.Fprintf(w, "held %s", r.URL.Path)
+		} else {
+			fmt.Fprintf(w, "held %s %d %08x", r.URL.Path, n, sum.Sum32())
+		}
 	}))
 	fmt.Printf("URL http://%s\n", ln.Addr())
 	io.Copy(io.Discard, os.Stdin)

@@ -25,8 +25,9 @@ const (
 // multiBody is the shared state of one streamed call.
 type multiBody struct {
 	d      *driver
-	k      canceler // ends the transfer: the caller's context, or Close
-	fields bool     // the head's Fields are wanted
+	k      canceler    // ends the transfer: the caller's context, or Close
+	fields bool        // the head's Fields are wanted
+	upload *uploadPump // the request body's reader, if any
 
 	mu        sync.Mutex
 	headReady chan struct{} // closed at the head, or at a failure before it
@@ -68,6 +69,9 @@ func (b *multiBody) started(transfer uint64) {
 	b.mu.Unlock()
 	if due {
 		b.d.resume(transfer)
+	}
+	if b.upload != nil {
+		b.upload.startedAs(transfer)
 	}
 }
 
@@ -112,6 +116,9 @@ func (b *multiBody) end(resp *C.reqivo_response, cerr *C.reqivo_error) {
 		err = errorFromC(cerr)
 	} else {
 		trailer = trailersOf(resp)
+	}
+	if b.upload != nil {
+		b.upload.end()
 	}
 	// The token goes back before the end is seen: a reader that saw it
 	// may send again at once and find the token spare, and a Close after

@@ -419,14 +419,7 @@ func (s *Session) openStream(ctx context.Context, req *Request, fields bool) (Re
 	// reads blocks a thread.
 	putSlot, ok := takeBlockingSlot()
 	if !ok {
-		if ok, head, body, err := s.openEventDriven(ctx, req, fields); ok {
-			return head, body, err
-		}
-		// A body reader runs on the sending thread.
-		if err := waitReaderSlot(ctx); err != nil {
-			return ResponseHead{}, nil, err
-		}
-		putSlot = putReaderSlot
+		return s.openEventDriven(ctx, req, fields)
 	}
 	c := &streamC{putSlot: putSlot}
 	if err := c.k.start(ctx); err != nil {
@@ -448,21 +441,20 @@ func (s *Session) openStream(ctx context.Context, req *Request, fields bool) (Re
 	return head, newStream(ctx, c), nil
 }
 
-// openEventDriven is openStream through the driver, for a request without
-// a body reader; ok is false for one with (the caller sends it blocking).
-func (s *Session) openEventDriven(ctx context.Context, req *Request, fields bool) (ok bool, head ResponseHead, body *Stream, err error) {
+// openEventDriven is openStream through the driver. A body reader is read
+// by a filler goroutine (upload.go), so no thread waits for it either.
+func (s *Session) openEventDriven(ctx context.Context, req *Request, fields bool) (ResponseHead, *Stream, error) {
 	d, err := eventDriver()
 	if err != nil {
-		return true, ResponseHead{}, nil, err
+		return ResponseHead{}, nil, err
 	}
 	b := newMultiBody(fields)
 	if err := b.k.start(ctx); err != nil {
-		return true, ResponseHead{}, nil, err
+		return ResponseHead{}, nil, err
 	}
-	added, err := s.addStreamed(d, req, b)
-	if !added {
+	if err := s.addStreamed(ctx, d, req, b); err != nil {
 		b.k.free()
-		return err != nil, ResponseHead{}, nil, err
+		return ResponseHead{}, nil, err
 	}
 	<-b.headReady // or the failure; the token ends the wait when ctx is done
 	b.mu.Lock()
@@ -472,28 +464,44 @@ func (s *Session) openEventDriven(ctx context.Context, req *Request, fields bool
 		if failed == nil { // cannot happen: a response has its head first
 			failed = newError(CodeIO, "the transfer ended without a response head")
 		}
-		return true, ResponseHead{}, nil, withContext(ctx, failed)
+		if b.upload == nil {
+			return ResponseHead{}, nil, withContext(ctx, failed)
+		}
+		// The multi writes the whole body before it reads a head, so a
+		// reader's failure always ends the transfer here.
+		err, pulled := b.upload.failure(ctx, failed)
+		if !pulled { // never read: the request may be sent again
+			req.mu.Lock()
+			req.bodyUsed = false
+			req.mu.Unlock()
+		}
+		return ResponseHead{}, nil, err
 	}
 	st := &Stream{mb: b, k: &b.k, ctx: ctx}
 	st.cleanup = runtime.AddCleanup(st, (*multiBody).close, b)
-	return true, head, st, nil
+	return head, st, nil
 }
 
-// addStreamed hands req to the driver with its body going to b; false
-// (and no error) for a request with a body reader, which the driver does
-// not take.
-func (s *Session) addStreamed(d *driver, req *Request, b *multiBody) (bool, error) {
+// addStreamed hands req to the driver with its body going to b (and its
+// body reader, if any, read through b.upload).
+func (s *Session) addStreamed(ctx context.Context, d *driver, req *Request, b *multiBody) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	req.mu.Lock()
 	defer req.mu.Unlock()
-	if req.body != nil {
-		return false, nil
+	up, err := req.attachUpload(ctx, d)
+	if err != nil {
+		return err
 	}
-	err := d.addStreamed(s.ptr(), req.ptr(), b, &req.cerr)
+	b.upload = up
+	err = d.addStreamed(s.ptr(), req.ptr(), b, &req.cerr)
 	runtime.KeepAlive(s)
 	runtime.KeepAlive(req)
-	return err == nil, err
+	if err != nil && up != nil {
+		up.end()
+		req.bodyUsed = false
+	}
+	return err
 }
 
 // open sends req and sets c.st; the body, if streamed, is fully written
