@@ -278,6 +278,7 @@ class Client:
         self.ws_only = ws_only  # a WebSocket client only: no HTTP phase
         self.multi = multi  # a client of the multi phases only (issue 20)
         self.multi_phases = {"multi_hold", "multi_small"}  # which of them
+        self.multi_sizes = None  # the multi_hold sizes it runs (None: every one)
         self.modes = {}  # a phase's mode -> the argument this client takes for it
 
     def argv(self, mode, url, count, warm=None):
@@ -403,6 +404,21 @@ def build_clients(args):
                           [rb[0], "-I", str(ROOT / "bindings" / "ruby" / "lib"), rb[1], "reqivo"],
                           env=rb_env, skip=ruby_reqivo_skip))
     clients.append(Client("ruby-nethttp", "Ruby Net::HTTP", rb + ["nethttp"], skip=ruby_skip))
+    # multi_hold at 1,000 only: the binding under the async gem's fiber
+    # scheduler (a fiber each), and Typhoeus' Hydra (libcurl multi via ethon).
+    rbm = [ruby or "ruby", "-I", str(ROOT / "bindings" / "ruby" / "lib"), str(BENCH / "ruby" / "multi.rb")]
+    for cid, label, impl, gem, pkg, base_skip in [
+            ("ruby-reqivo-async-multi", "reqivo Ruby under Async (a fiber each)", "async", "async", "ruby-async",
+             ruby_reqivo_skip),
+            ("ruby-typhoeus-multi", "Typhoeus Hydra (Ruby, libcurl multi)", "hydra", "typhoeus", "ruby-typhoeus",
+             ruby_skip)]:
+        skip = base_skip
+        if not skip and sh([ruby, "-e", "require '%s'" % gem])[0] != 0:
+            skip = "the %s gem is not installed (apt package %s)" % (gem, pkg)
+        c = Client(cid, label, rbm + [impl], env=rb_env, skip=skip, multi=True)
+        c.multi_phases = {"multi_hold"}
+        c.multi_sizes = {1000}
+        clients.append(c)
 
     # Python.
     py = VENV / "bin" / "python"
@@ -834,6 +850,8 @@ def multi_hold(runner, clients, args):
         for rep in range(1, min(args.reps, 3) + 1):
             for n in sizes:
                 for c in clients:
+                    if c.multi_sizes and n not in c.multi_sizes:
+                        continue
                     if not settle_hold(srv):
                         log("   warning: the hold server still has connections of the last run open")
                     time.sleep(MULTI_HOLD_PAUSE)
@@ -1574,6 +1592,7 @@ class Report:
         mc = {c.id: c for c in self.all_clients if c.multi}
         R, CU, GO, WRK = "reqivo-multi", "curl-multi", "go-nethttp-multi", "wrk"
         GT, GS = "go-reqivo-transport-multi", "go-reqivo-session-multi"  # the reqivo Go binding
+        RA, TY = "ruby-reqivo-async-multi", "ruby-typhoeus-multi"  # Ruby, at 1,000 only
         label = {R: "reqivo", CU: "libcurl", GO: "Go", WRK: "wrk"}
         L = ["## Event-driven multi API: many transfers on one thread (issue 20)", ""]
         loads = {x["which"]: x["value"] for x in self.r if x["phase"] == "multi_load"}
@@ -1616,8 +1635,9 @@ class Report:
         cpu = lambda d, x: (d["utime_us"] + d["stime_us"]) / 1e6
         rss = lambda d, x: d["hwm_kb"] / 1024
         sizes = sorted({x["size"] for x in self.r if x["phase"] == "multi_hold" and "size" in x})
-        hold_clients = [mc[k] for k in (R, CU, GO, GT, GS) if k in mc]
+        all_hold_clients = [mc[k] for k in (R, CU, GO, GT, GS, RA, TY) if k in mc]
         for n in sizes:
+            hold_clients = [c for c in all_hold_clients if not c.multi_sizes or n in c.multi_sizes]
             L.append("### %s transfers at once, each on its own connection, held 1 s by the server" % "{:,}".format(n))
             L.append("")
             L.append("| client | wall s | CPU s (user + sys) | peak RSS MiB | threads (peak) | descriptors at peak | "
@@ -1767,7 +1787,13 @@ class Report:
                      "`Session.Get(context.Background(), URL)` on a session made with `reqivo.WithPool(pool)` "
                      "(the library's default timeouts), the body kept in the Response until it is dropped; "
                      "GOMAXPROCS as for net/http. Their targets (the binding's issue) compare medians with "
-                     "net/http's; threads: the largest peak of any run. Each process raises "
+                     "net/http's; threads: the largest peak of any run. Ruby, at 1,000 only "
+                     "(bench/ruby/multi.rb, Ruby's threads and descriptors counted until the first answer by a "
+                     "fiber, for Hydra once at its first answer, and at the end): reqivo under Async, C async "
+                     "tasks in one reactor doing `Session#get` through a session on a pool of C connections, so "
+                     "the binding's fiber-scheduler path carries them (one `reqivo_multi` per scheduler, waited "
+                     "for in the scheduler's io_wait); Typhoeus: C requests queued on a "
+                     "`Typhoeus::Hydra.new(max_concurrency: C)`, then `hydra.run`. Each process raises "
                      "its descriptor limit to the hard limit (%s here)." % (
                          CLIENT_CPU, SERVER_CPU, MULTI_HOLD_PAUSE,
                          next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, "multi_hold")), "default"),

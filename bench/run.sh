@@ -7,7 +7,8 @@
 #   library built in another checkout (bench/README.md)
 #
 # Installs what is missing (apt: nginx-light, libcurl4-openssl-dev,
-# libssl-dev, ruby + ruby-ffi, valgrind, strace, util-linux, openssl, wrk;
+# libssl-dev, ruby + ruby-ffi + ruby-async + ruby-typhoeus, valgrind, strace,
+# util-linux, openssl, wrk;
 # pip, in a venv under build/bench: requests and Reqivo 0.2.0), then runs
 # bench/run.py, which starts nginx on 127.0.0.1, runs every client and
 # writes bench/REPORT.md. nginx is stopped on every exit (trap here, and
@@ -38,6 +39,8 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v ruby >/dev/null 2>&1 || missing+=(ruby)
 ruby -e "require 'ffi'" >/dev/null 2>&1 || missing+=(ruby-ffi)
+ruby -e "require 'async'" >/dev/null 2>&1 || missing+=(ruby-async)
+ruby -e "require 'typhoeus'" >/dev/null 2>&1 || missing+=(ruby-typhoeus)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
