@@ -2343,6 +2343,47 @@ const struct reqivo_ws_message *reqivo_ws_receive(struct reqivo_ws *ws,
                                                   struct reqivo_error *err);
 
 /**
+ * Receives the next message if that needs no wait, for a caller with its
+ * own event loop (epoll, Go's netpoller, a fiber scheduler): what the
+ * socket already has is read, pings are answered and keep-alive pings
+ * go out as in `reqivo_ws_receive`. When no whole message is there yet
+ * it returns NULL with `err->code` 0 and `*wait_ms` set: call again
+ * once `reqivo_ws_fd` turns readable, or after `*wait_ms` milliseconds
+ * (-1: no timer), whichever comes first. The read timeout counts from
+ * the first call that found nothing, across calls, until data comes.
+ * A reconnect, when reconnecting is on and the connection was lost,
+ * still dials within the call.
+ *
+ * Ownership: the caller owns the message and frees it with
+ * `reqivo_ws_message_free`.
+ * NULL: `ws` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel`, `wait_ms`
+ * and `err` may be NULL.
+ * Thread safety: one receiver at a time, while others send.
+ * Returns: the message; NULL with `err->code` 0 when none is there yet;
+ * or NULL with `err` filled, as `reqivo_ws_receive` (a triggered
+ * `cancel` is `REQIVO_ERR_CANCELLED`).
+ * Since: 0.1.0
+ */
+const struct reqivo_ws_message *reqivo_ws_try_receive(struct reqivo_ws *ws,
+                                                      const struct reqivo_cancel *cancel,
+                                                      int64_t *wait_ms,
+                                                      struct reqivo_error *err);
+
+/**
+ * The connection's descriptor, for a `reqivo_ws_try_receive` caller to
+ * wait on for readability. Only for waiting: reading or writing it
+ * would corrupt the stream. It changes when a reconnect replaces the
+ * connection, so take it again after each `reqivo_ws_try_receive`.
+ *
+ * Ownership: the library's; do not close it.
+ * NULL: `ws` NULL returns -1.
+ * Thread safety: any thread.
+ * Returns: the descriptor, or -1.
+ * Since: 0.1.0
+ */
+int reqivo_ws_fd(const struct reqivo_ws *ws);
+
+/**
  * Sends a ping with up to 125 bytes of payload. With a pong timeout set
  * (`reqivo_ws_options_set_ping`), a receive fails with
  * `REQIVO_ERR_WS_PING_TIMEOUT` if no pong comes back in time.

@@ -44,7 +44,8 @@
  *   configuration is built with the C API.
  * - reqivo_version: a plain C call with nothing to manage; call it as is.
  * - reqivo_ws_connect, reqivo_ws_send, reqivo_ws_send_fragment,
- *   reqivo_ws_receive, reqivo_ws_ping, reqivo_ws_close, reqivo_ws_protocol,
+ *   reqivo_ws_receive, reqivo_ws_try_receive, reqivo_ws_fd, reqivo_ws_ping,
+ *   reqivo_ws_close, reqivo_ws_protocol,
  *   reqivo_ws_response, reqivo_ws_free, reqivo_ws_message_free,
  *   reqivo_ws_options_new, reqivo_ws_options_free,
  *   reqivo_ws_options_add_protocol, reqivo_ws_options_add_header,

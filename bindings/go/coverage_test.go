@@ -38,11 +38,15 @@ var unboundC = map[string]string{
 	"reqivo_multi_poll":      "driver",
 	"reqivo_multi_wakeup":    "driver",
 	"reqivo_multi_in_flight": "driver",
+
+	"reqivo_ws_receive": "wsWait",
 }
 
 // unboundReasons holds the text of each reason unboundC names, so
 // functions unbound for one reason share it.
 var unboundReasons = map[string]string{
+	"wsWait": "ReadMessage waits in Go's netpoller between calls of reqivo_ws_try_receive " +
+		"(websocket_wait.go), never in a blocking receive that would hold a thread",
 	"cookieJar": "a Session's jar is on or off with limits (WithCookies, WithCookieLimits); " +
 		"clearing, saving and loading it are not exposed, and a Transport leaves cookies to http.Client.Jar",
 	"hooks": "per-hop hooks are not exposed: a Go program sets a request's headers before Do, or " +

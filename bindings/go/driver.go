@@ -295,22 +295,33 @@ func takeBlockingSlot() (put func(), ok bool) {
 	}
 }
 
-// readerSlots bounds the sends whose body comes from an io.Reader: the
-// library calls the reader on the sending thread, and a reader may block
-// (a pipe), which must not hold up the driver. Such a send takes a thread
-// of its own, at most this many at once; the rest wait for one.
-var readerSlots = make(chan struct{}, 64)
+// threadSlots bounds one kind of blocking call, each of which holds an OS
+// thread while it runs: the rest wait for a slot under their context.
+type threadSlots struct {
+	ch   chan struct{}
+	what string // "sends with a body reader"
+}
 
-// waitReaderSlot reserves a reader slot, waiting under ctx.
-func waitReaderSlot(ctx context.Context) error {
+// wait reserves a slot, waiting under ctx.
+func (s *threadSlots) wait(ctx context.Context) error {
 	select {
-	case readerSlots <- struct{}{}:
+	case s.ch <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return &ContextError{Ctx: ctx.Err(), Err: newError(CodeCancelled, fmt.Sprintf(
-			"the context was done while the request waited for one of the %d sends with a body reader to end",
-			cap(readerSlots)))}
+			"the context was done while waiting for one of the %d %s at once to end", cap(s.ch), s.what))}
 	}
 }
 
-func putReaderSlot() { <-readerSlots }
+func (s *threadSlots) put() { <-s.ch }
+
+// readerSlots bounds the blocking sends whose body comes from an
+// io.Reader (Session.Do's): the library calls the reader on the sending
+// thread, and a reader may block (a pipe), which must not hold up the
+// driver.
+var readerSlots = &threadSlots{ch: make(chan struct{}, 64), what: "sends with a body reader"}
+
+// dialSlots bounds WebSocket dials, which are blocking calls: ten
+// thousand goroutines dialling at once wait their turn rather than take
+// a thread each.
+var dialSlots = &threadSlots{ch: make(chan struct{}, 64), what: "WebSocket dials"}

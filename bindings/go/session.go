@@ -322,10 +322,10 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 	switch {
 	case req.body != nil:
 		// A body reader runs on the sending thread.
-		if err := waitReaderSlot(ctx); err != nil {
+		if err := readerSlots.wait(ctx); err != nil {
 			return nil, err
 		}
-		defer putReaderSlot()
+		defer readerSlots.put()
 	default:
 		put, ok := takeBlockingSlot()
 		if !ok {

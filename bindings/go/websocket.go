@@ -11,6 +11,7 @@ import (
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -103,6 +104,10 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 		cerr    C.reqivo_error
 		refused *C.reqivo_response
 	)
+	if err := dialSlots.wait(ctx); err != nil {
+		c.free()
+		return nil, err
+	}
 	u, ulen := cstr(url)
 	s.mu.RLock()
 	p := C.reqivo_ws_connect(s.ptr(), u, ulen, o.ptr(), k.ptr(), &refused, &cerr)
@@ -110,6 +115,7 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 	runtime.KeepAlive(o)
 	runtime.KeepAlive(k)
 	s.mu.RUnlock()
+	dialSlots.put()
 	if p == nil {
 		c.free()
 		c.notifier.repanic()
@@ -142,9 +148,10 @@ type WebSocket struct {
 	_ptr     *C.reqivo_ws // nil once freed
 	c        *wsC         // what the connection owns in C; freed with it
 	readMu   sync.Mutex   // one reader at a time
-	kmu      sync.Mutex   // guards closing and inflight
+	kmu      sync.Mutex   // guards closing, inflight and waiter
 	closing  bool
 	inflight map[*canceler]struct{} // tokens of calls in progress, triggered by Close
+	waiter   *wsWaiter              // ReadMessage's wait on the descriptor; nil before the first
 	closed   atomic.Bool
 	protocol string
 	head     ResponseHead
@@ -252,16 +259,13 @@ func (w *WebSocket) ReadMessage(ctx context.Context) (MessageKind, []byte, error
 	defer w.end(k)
 	w.readMu.Lock()
 	defer w.readMu.Unlock()
-	var cerr C.reqivo_error
-	m := C.reqivo_ws_receive(w.ptr(), k.ptr(), &cerr)
-	runtime.KeepAlive(w)
-	runtime.KeepAlive(k)
+	m, err := w.receive(ctx, k)
 	if m != nil {
 		defer C.reqivo_ws_message_free(m) // also when the callback's panic is re-raised
 	}
 	w.c.notifier.repanic()
-	if m == nil {
-		return 0, nil, w.callError(ctx, &cerr)
+	if err != nil {
+		return 0, nil, err
 	}
 	kind := MessageKind(m.kind)
 	data := []byte{}
@@ -272,6 +276,67 @@ func (w *WebSocket) ReadMessage(ctx context.Context) (MessageKind, []byte, error
 		return kind, data, &CloseError{Code: int(m.close_code), Reason: string(data)}
 	}
 	return kind, data, nil
+}
+
+// receive asks the library for the next message without waiting in C,
+// and waits in the netpoller between asks (websocket_wait.go). Needs
+// w.readMu.
+func (w *WebSocket) receive(ctx context.Context, k *canceler) (*C.reqivo_ws_message, error) {
+	stop := func() bool { return ctx.Err() != nil || w.closed.Load() }
+	for {
+		var (
+			cerr C.reqivo_error
+			wait C.int64_t
+		)
+		m := C.reqivo_ws_try_receive(w.ptr(), k.ptr(), &wait, &cerr)
+		fd := int(C.reqivo_ws_fd(w.ptr()))
+		runtime.KeepAlive(w)
+		runtime.KeepAlive(k)
+		if m != nil {
+			return m, nil
+		}
+		if cerr.code != 0 {
+			return nil, w.callError(ctx, &cerr)
+		}
+		if w.closed.Load() {
+			return nil, errWSClosedByClose()
+		}
+		if ctx.Err() != nil {
+			return nil, withContext(ctx, newError(CodeCancelled,
+				"cancelled by the caller while waiting for a WebSocket message"))
+		}
+		ww, err := w.waiterFor(fd)
+		if err != nil {
+			return nil, newError(CodeIO, "watching the WebSocket's descriptor: "+err.Error())
+		}
+		d := time.Duration(-1)
+		if wait >= 0 {
+			d = time.Duration(wait) * time.Millisecond
+		}
+		stopWake := context.AfterFunc(ctx, ww.poke)
+		ww.wait(d, stop)
+		stopWake()
+	}
+}
+
+// waiterFor returns the waiter for the connection's descriptor fd,
+// replacing one left from before a reconnect. Needs w.readMu.
+func (w *WebSocket) waiterFor(fd int) (*wsWaiter, error) {
+	w.kmu.Lock()
+	defer w.kmu.Unlock()
+	if w.waiter != nil && w.waiter.watches(fd) {
+		return w.waiter, nil
+	}
+	if w.waiter != nil {
+		w.waiter.close()
+		w.waiter = nil
+	}
+	ww, err := newWSWaiter(fd)
+	if err != nil {
+		return nil, err
+	}
+	w.waiter = ww
+	return ww, nil
 }
 
 // WriteMessage sends one whole message: TextMessage (data must be UTF-8)
@@ -367,6 +432,9 @@ func (w *WebSocket) Close(code int, reason string) error {
 	for k := range w.inflight {
 		k.trigger() // wakes a ReadMessage waiting for a Close that may never come
 	}
+	if w.waiter != nil {
+		w.waiter.poke() // and one waiting in the netpoller
+	}
 	w.kmu.Unlock()
 	w.life.Lock()
 	defer w.life.Unlock()
@@ -375,5 +443,12 @@ func (w *WebSocket) Close(code int, reason string) error {
 		w.c.free()
 		w._ptr = nil
 	}
+	w.kmu.Lock()
+	if w.waiter != nil {
+		// The duplicate would keep the socket open: close it with the rest.
+		w.waiter.close()
+		w.waiter = nil
+	}
+	w.kmu.Unlock()
 	return err
 }

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -346,5 +348,133 @@ func TestWebSocketGorillaDeflate(t *testing.T) {
 			}
 			t.Logf("%d messages, %d bytes each way, in %v", 2*len(sizes), total, time.Since(start).Round(time.Millisecond))
 		})
+	}
+}
+
+// A thousand WebSockets waiting in ReadMessage at once hold no thread
+// each: the waits are in Go's netpoller (websocket_wait.go), so the
+// process stays within GOMAXPROCS + 8 threads while every one of them
+// waits, then gets the message gorilla/websocket sends it. (A blocking
+// receive took a thread per connection, and ten thousand would have
+// ended the process.)
+func TestWebSocketThousandReadersOnFewThreads(t *testing.T) {
+	if !inFreshProcess(t) {
+		return
+	}
+	const n = 1000
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseAll := func() { releaseOnce.Do(func() { close(release) }) }
+	defer releaseAll() // a failed dial leaves the handlers to end
+	var up websocket.Upgrader
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		<-release
+		conn.WriteMessage(websocket.TextMessage, []byte("hello "+r.URL.Query().Get("i")))
+		conn.SetReadDeadline(time.Now().Add(connDeadline))
+		conn.ReadMessage() // until the client's Close
+	}))
+	t.Cleanup(srv.Close)
+	ctx := testCtx(t)
+	s := newTestSession(t, WithPool(holdPool(t, n)))
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?i="
+	// One dial at a time: a dial is still a blocking call, and this test
+	// counts the threads of the waiting readers, not of the dials.
+	conns := make([]*WebSocket, n)
+	for i := range conns {
+		ws, err := s.Dial(ctx, url+strconv.Itoa(i))
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns[i] = ws
+		defer ws.Close(1000, "")
+	}
+	stop := make(chan struct{})
+	sampled := samplePeaks(t, stop)
+	var (
+		wg      sync.WaitGroup
+		waiting atomic.Int64
+		bad     atomic.Value
+	)
+	for i, ws := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			waiting.Add(1)
+			kind, data, err := ws.ReadMessage(ctx)
+			if want := fmt.Sprintf("hello %d", i); err != nil || kind != TextMessage || string(data) != want {
+				bad.CompareAndSwap(nil, fmt.Sprintf("connection %d: %v %q %v", i, kind, data, err))
+			}
+		}()
+	}
+	for waiting.Load() < n {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // all in their wait
+	releaseAll()
+	wg.Wait()
+	close(stop)
+	peak := <-sampled
+	if b := bad.Load(); b != nil {
+		t.Fatal(b)
+	}
+	limit := runtime.GOMAXPROCS(0) + 8
+	t.Logf("%d WebSockets waiting in ReadMessage: at most %d OS threads (limit %d)", n, peak.threads, limit)
+	if peak.threads > limit && !instrumentedBuild {
+		t.Errorf("%d OS threads at the peak, want at most GOMAXPROCS + 8 = %d", peak.threads, limit)
+	}
+}
+
+// A thousand dials at once wait for one of dialSlots' turns: a dial is
+// still one blocking call, so the threads they take are bounded by the
+// slots, not by the goroutines dialling.
+func TestWebSocketThousandDialsAtOnceAreBounded(t *testing.T) {
+	if !inFreshProcess(t) {
+		return
+	}
+	const n = 1000
+	var up websocket.Upgrader
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conn, err := up.Upgrade(w, r, nil); err == nil {
+			conn.SetReadDeadline(time.Now().Add(connDeadline))
+			conn.ReadMessage() // until the client's Close
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ctx := testCtx(t)
+	s := newTestSession(t, WithPool(holdPool(t, n)))
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
+	stop := make(chan struct{})
+	sampled := samplePeaks(t, stop)
+	conns := make([]*WebSocket, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i], errs[i] = s.Dial(ctx, url)
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	peak := <-sampled
+	for i, ws := range conns {
+		if errs[i] != nil {
+			t.Errorf("dial %d: %v", i, errs[i])
+		} else {
+			defer ws.Close(1000, "")
+		}
+	}
+	limit := runtime.GOMAXPROCS(0) + 8 + cap(dialSlots.ch)
+	t.Logf("%d dials at once: at most %d OS threads (limit %d)", n, peak.threads, limit)
+	if peak.threads > limit && !instrumentedBuild {
+		t.Errorf("%d OS threads at the peak, want at most GOMAXPROCS + 8 + %d dial slots = %d",
+			peak.threads, cap(dialSlots.ch), limit)
 	}
 }

@@ -10,7 +10,7 @@ use super::response::{free_c, into_c, reqivo_response, reqivo_str};
 use super::session::reqivo_session;
 use super::ws_message::{self, reqivo_ws_message, REQIVO_WS_BINARY, REQIVO_WS_TEXT};
 use super::ws_options::reqivo_ws_options;
-use crate::client::ws::{connect, WebSocket, WsConnectError, WsOptions};
+use crate::client::ws::{connect, Received, WebSocket, WsConnectError, WsOptions};
 use crate::ws::Kind;
 
 /// An open WebSocket connection. One thread may send (`reqivo_ws_send`,
@@ -229,6 +229,79 @@ pub extern "C" fn reqivo_ws_receive(
         let m = try_or_fail!(h.ws.receive(cancel.as_ref()), err);
         ws_message::into_c(&m)
     })
+}
+
+/// Receives the next message if that needs no wait, for a caller with its
+/// own event loop (epoll, Go's netpoller, a fiber scheduler): what the
+/// socket already has is read, pings are answered and keep-alive pings
+/// go out as in `reqivo_ws_receive`. When no whole message is there yet
+/// it returns NULL with `err->code` 0 and `*wait_ms` set: call again
+/// once `reqivo_ws_fd` turns readable, or after `*wait_ms` milliseconds
+/// (-1: no timer), whichever comes first. The read timeout counts from
+/// the first call that found nothing, across calls, until data comes.
+/// A reconnect, when reconnecting is on and the connection was lost,
+/// still dials within the call.
+///
+/// Ownership: the caller owns the message and frees it with
+/// `reqivo_ws_message_free`.
+/// NULL: `ws` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `cancel`, `wait_ms`
+/// and `err` may be NULL.
+/// Thread safety: one receiver at a time, while others send.
+/// Returns: the message; NULL with `err->code` 0 when none is there yet;
+/// or NULL with `err` filled, as `reqivo_ws_receive` (a triggered
+/// `cancel` is `REQIVO_ERR_CANCELLED`).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_try_receive(
+    ws: *mut reqivo_ws,
+    cancel: *const reqivo_cancel,
+    wait_ms: *mut i64,
+    err: *mut reqivo_error,
+) -> *const reqivo_ws_message {
+    ffi_boundary!(err, {
+        require!(ws, err);
+        // SAFETY: live connection and (NULL or live) token.
+        let (h, cancel) = unsafe { (try_ref(ws).expect("checked"), clone_arc(cancel)) };
+        let got = try_or_fail!(h.ws.try_receive(cancel.as_ref()), err);
+        let (message, wait) = match got {
+            Received::Message(m) => (ws_message::into_c(&m), -1),
+            Received::Wait(until) => (std::ptr::null(), millis_until(until)),
+        };
+        if !wait_ms.is_null() {
+            // SAFETY: the caller's writable int64_t.
+            unsafe { *wait_ms = wait };
+        }
+        message
+    })
+}
+
+/// Milliseconds from now to `until`, rounded up (a timer that fires a
+/// little early would only find nothing due); -1 for none.
+fn millis_until(until: Option<std::time::Instant>) -> i64 {
+    until.map_or(-1, |at| {
+        let d = at.saturating_duration_since(std::time::Instant::now());
+        i64::try_from(d.as_micros().div_ceil(1000)).unwrap_or(i64::MAX)
+    })
+}
+
+/// The connection's descriptor, for a `reqivo_ws_try_receive` caller to
+/// wait on for readability. Only for waiting: reading or writing it
+/// would corrupt the stream. It changes when a reconnect replaces the
+/// connection, so take it again after each `reqivo_ws_try_receive`.
+///
+/// Ownership: the library's; do not close it.
+/// NULL: `ws` NULL returns -1.
+/// Thread safety: any thread.
+/// Returns: the descriptor, or -1.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_ws_fd(ws: *const reqivo_ws) -> std::ffi::c_int {
+    let fd: i64 = ffi_boundary!({
+        require!(ws);
+        // SAFETY: a live connection.
+        i64::from(unsafe { try_ref(ws).expect("checked") }.ws.fd())
+    });
+    fd as std::ffi::c_int
 }
 
 /// Sends a ping with up to 125 bytes of payload. With a pong timeout set

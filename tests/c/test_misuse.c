@@ -548,6 +548,10 @@ static void misuse_ws(reqivo_session *s) {
   MISUSE(reqivo_ws_send(NULL, REQIVO_WS_TEXT, (const uint8_t *)"x", 1, NULL, ERR));
   MISUSE(reqivo_ws_send_fragment(NULL, REQIVO_WS_TEXT, (const uint8_t *)"x", 1, true, NULL, ERR));
   MISUSE_NULL(reqivo_ws_receive(NULL, NULL, ERR));
+  int64_t wait_ms = 7;
+  MISUSE_NULL(reqivo_ws_try_receive(NULL, NULL, &wait_ms, ERR));
+  CHECK_EQ(wait_ms, 7); /* untouched on a usage error */
+  CHECK_EQ(reqivo_ws_fd(NULL), -1);
   MISUSE(reqivo_ws_ping(NULL, NULL, 0, NULL, ERR));
   MISUSE(reqivo_ws_close(NULL, 1000, NULL, 0, ERR));
   reqivo_str p = reqivo_ws_protocol(NULL);

@@ -5,6 +5,7 @@
  * ways, a refused handshake with its response, a protocol failure, a
  * receive timeout that leaves the connection usable, cancel, NULLs. */
 #define _POSIX_C_SOURCE 200809L
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -386,6 +387,120 @@ static void test_timeout_and_cancel(void) {
   reqivo_session_free(s);
 }
 
+/* Waits up to ms for fd to turn readable; true when it did. */
+static int readable_within(int fd, int64_t ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, (int)ms) == 1;
+}
+
+/* An outside loop drives a receive with reqivo_ws_try_receive and poll(2)
+ * on reqivo_ws_fd: nothing yet is NULL with code 0 and the read timeout
+ * as the wait; a message sent is found once the descriptor turns
+ * readable, and a big one arrives across several calls; keep-alive pings
+ * shorten the wait; the read timeout runs across calls and leaves the
+ * connection usable; a triggered token is CANCELLED. */
+static void test_try_receive(void) {
+  reqivo_error err;
+  reqivo_session *s = reqivo_session_new(NULL, &err);
+  reqivo_timeout t = reqivo_timeout_default();
+  t.read_ms = 300;
+  reqivo_session_set_timeout(s, t);
+  reqivo_ws *ws = ws_open(s, "/echo", NULL, &err);
+  if (!CHECK(ws != NULL)) {
+    reqivo_session_free(s);
+    return;
+  }
+  int fd = reqivo_ws_fd(ws);
+  CHECK(fd >= 0);
+  CHECK_EQ(reqivo_ws_fd(NULL), -1);
+  int64_t wait_ms = -2;
+  CHECK(reqivo_ws_try_receive(ws, NULL, &wait_ms, &err) == NULL);
+  CHECK_OK(err);
+  CHECKF(wait_ms > 200 && wait_ms <= 300, "wait %lld ms, the read timeout is 300",
+         (long long)wait_ms);
+
+  /* 300 KB: more than one read of the socket. */
+  size_t big = 300000;
+  uint8_t *data = malloc(big);
+  for (size_t i = 0; i < big; i++) {
+    data[i] = (uint8_t)(i * 31);
+  }
+  CODE_IS(reqivo_ws_send(ws, REQIVO_WS_BINARY, data, big, NULL, &err), REQIVO_OK);
+  const reqivo_ws_message *m = NULL;
+  int calls = 0;
+  double until = now_ms() + 5000;
+  while (m == NULL && now_ms() < until) {
+    m = reqivo_ws_try_receive(ws, NULL, &wait_ms, &err);
+    calls++;
+    if (m == NULL) {
+      if (!CHECK_OK(err)) {
+        break;
+      }
+      readable_within(fd, wait_ms < 0 || wait_ms > 1000 ? 1000 : wait_ms);
+    }
+  }
+  if (CHECK(m != NULL)) {
+    CHECK_EQ(m->kind, REQIVO_WS_BINARY);
+    CHECK(m->length == big && memcmp(m->data, data, big) == 0);
+    reqivo_ws_message_free(m);
+  }
+  free(data);
+  fprintf(stderr, "try_receive: 300 KB echoed in %d calls\n", calls);
+
+  /* Nothing comes: the read timeout counts across calls. */
+  double start = now_ms();
+  uint32_t code = 0;
+  while (code == 0 && now_ms() - start < 5000) {
+    m = reqivo_ws_try_receive(ws, NULL, &wait_ms, &err);
+    CHECK(m == NULL);
+    code = err.code;
+    if (code == 0) {
+      CHECK(wait_ms >= 0 && wait_ms <= 300);
+      readable_within(fd, wait_ms);
+    }
+  }
+  CHECK_EQ(code, REQIVO_ERR_TIMEOUT_READ);
+  CHECKF(now_ms() - start >= 250, "timed out after %.0f ms, want the 300 ms read timeout",
+         now_ms() - start);
+
+  reqivo_cancel *c = reqivo_cancel_new();
+  reqivo_cancel_trigger(c);
+  CHECK(reqivo_ws_try_receive(ws, c, &wait_ms, &err) == NULL);
+  CHECK_ERR(err, REQIVO_ERR_CANCELLED, NULL);
+  reqivo_cancel_free(c);
+  /* Still usable; and a NULL wait_ms is allowed. */
+  CODE_IS(reqivo_ws_send(ws, REQIVO_WS_TEXT, (const uint8_t *)"ok", 2, NULL, &err), REQIVO_OK);
+  CHECK(readable_within(fd, 2000));
+  m = NULL;
+  for (int i = 0; m == NULL && i < 100; i++) {
+    m = reqivo_ws_try_receive(ws, NULL, NULL, &err);
+    if (m == NULL) {
+      CHECK_OK(err);
+      readable_within(fd, 20);
+    }
+  }
+  if (CHECK(m != NULL)) {
+    CHECK(m->length == 2 && memcmp(m->data, "ok", 2) == 0);
+    reqivo_ws_message_free(m);
+  }
+  reqivo_ws_close(ws, 1000, NULL, 0, &err);
+  reqivo_ws_free(ws);
+
+  /* Keep-alive pings every 50 ms: the wait is the next ping. */
+  reqivo_ws_options *o = reqivo_ws_options_new();
+  CODE_IS(reqivo_ws_options_set_ping(o, 50, 1000), REQIVO_OK);
+  ws = ws_open(s, "/echo", o, &err);
+  reqivo_ws_options_free(o);
+  if (CHECK(ws != NULL)) {
+    CHECK(reqivo_ws_try_receive(ws, NULL, &wait_ms, &err) == NULL);
+    CHECK_OK(err);
+    CHECKF(wait_ms >= 0 && wait_ms <= 50, "wait %lld ms with pings every 50", (long long)wait_ms);
+    reqivo_ws_close(ws, 1000, NULL, 0, &err);
+    reqivo_ws_free(ws);
+  }
+  reqivo_session_free(s);
+}
+
 static void test_nulls(void) {
   reqivo_error err;
   reqivo_ws_free(NULL);
@@ -393,6 +508,8 @@ static void test_nulls(void) {
   CHECK(reqivo_ws_protocol(NULL).len == 0);
   CHECK(reqivo_ws_response(NULL) == NULL);
   CHECK(reqivo_ws_receive(NULL, NULL, &err) == NULL);
+  CHECK_ERR(err, REQIVO_ERR_INVALID_ARGUMENT, NULL);
+  CHECK(reqivo_ws_try_receive(NULL, NULL, NULL, &err) == NULL);
   CHECK_ERR(err, REQIVO_ERR_INVALID_ARGUMENT, NULL);
   CODE_IS(reqivo_ws_send(NULL, REQIVO_WS_TEXT, NULL, 0, NULL, &err),
              REQIVO_ERR_INVALID_ARGUMENT);
@@ -425,5 +542,6 @@ int main(int argc, char **argv) {
   test_failures(s);
   reqivo_session_free(s);
   test_timeout_and_cancel();
+  test_try_receive();
   return check_finish("test_ws");
 }

@@ -9,5 +9,6 @@ mod socket;
 mod websocket;
 
 pub use connect::{connect, WsConnectError, WsOptions};
+pub use receive::Received;
 pub use socket::Message;
 pub use websocket::{OnReconnect, Reconnect, WebSocket};

@@ -12,6 +12,16 @@ use crate::ws::{Event, Kind, OpCode, WsError, WsErrorKind};
 /// Bytes buffered from the socket at most, beyond what a frame needs.
 const READ_BUFFER: usize = 256 * 1024;
 
+/// What a receive that must not wait comes back with.
+#[derive(Debug)]
+pub enum Received {
+    Message(Message),
+    /// Nothing yet: call again once the socket is readable, or at this
+    /// instant (a keep-alive ping, the pong deadline or the read timeout
+    /// falls due), whichever comes first.
+    Wait(Option<Instant>),
+}
+
 impl Link {
     /// Receives the next message, answering pings and sending keep-alive
     /// pings meanwhile. Waits under the read timeout (a timeout or a
@@ -22,11 +32,41 @@ impl Link {
         self.receive_locked(&mut r, &budget)
     }
 
+    /// `receive` for a caller with its own event loop: does what can be
+    /// done without waiting, and says when to come back. The read timeout
+    /// runs from the first call that found nothing to the next byte, over
+    /// as many calls as that takes.
+    pub(super) fn try_receive(&self, cancel: Option<&Cancel>) -> Result<Received, ClientError> {
+        let budget = self.budget(cancel);
+        let mut r = lock(&self.recv);
+        let result = self.receive_step(&mut r, &budget, false);
+        if !matches!(result, Ok(Received::Wait(_))) {
+            r.silence_until = None;
+        }
+        result
+    }
+
     pub(super) fn receive_locked(
         &self,
         r: &mut Receiver,
         budget: &Budget<'_>,
     ) -> Result<Message, ClientError> {
+        r.silence_until = None;
+        match self.receive_step(r, budget, true) {
+            Ok(Received::Message(m)) => Ok(m),
+            Ok(Received::Wait(_)) => unreachable!("a blocking receive waits"),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The receive loop; `blocking` waits on the socket, otherwise the
+    /// first wait is returned as `Received::Wait`.
+    fn receive_step(
+        &self,
+        r: &mut Receiver,
+        budget: &Budget<'_>,
+        blocking: bool,
+    ) -> Result<Received, ClientError> {
         {
             let st = lock(&self.state);
             if let Some(why) = &st.failed {
@@ -39,7 +79,14 @@ impl Link {
         if r.next_ping.is_none() {
             r.next_ping = self.ping_interval.map(|i| Instant::now() + i);
         }
-        let mut silence_until = budget.op_deadline(Op::Read);
+        if !blocking {
+            // A caller's loop wakes the receive to hear of a cancel.
+            budget.check_cancel()?;
+        }
+        let mut silence_until = match r.silence_until {
+            Some(at) => Some(at),
+            None => budget.op_deadline(Op::Read),
+        };
         loop {
             let step = {
                 let mut c = lock(&self.conn);
@@ -77,7 +124,7 @@ impl Link {
                 Step::Bytes => silence_until = budget.op_deadline(Op::Read),
                 Step::Event(ev) => {
                     if let Some(m) = self.handle(ev, budget)? {
-                        return Ok(m);
+                        return Ok(Received::Message(m));
                     }
                 }
                 Step::Nothing => {
@@ -103,6 +150,13 @@ impl Link {
                         .flatten()
                         .min();
                     let what = format_args!("waiting for a Link message from {}", self.peer);
+                    if !blocking {
+                        if silence_until.is_some_and(|d| now >= d) {
+                            return Err(budget.timeout_error(Op::Read, &what).into());
+                        }
+                        r.silence_until = silence_until;
+                        return Ok(Received::Wait(until));
+                    }
                     let ready = budget.wait_fd_until(self.waiter.as_fd(), false, until, &what)?;
                     if !ready && silence_until.is_some_and(|d| Instant::now() >= d) {
                         return Err(budget.timeout_error(Op::Read, &what).into());

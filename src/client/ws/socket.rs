@@ -61,6 +61,9 @@ const COMPRESS_FROM: usize = 64;
 pub(super) struct Receiver {
     pub(super) reasm: Reassembler,
     pub(super) next_ping: Option<Instant>,
+    /// A receive that does not wait: when its read timeout passes (kept
+    /// from one call to the next until a byte or a message comes).
+    pub(super) silence_until: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -167,6 +170,7 @@ impl Link {
             recv: Mutex::new(Receiver {
                 reasm,
                 next_ping: None,
+                silence_until: None,
             }),
             state: Mutex::new(State::default()),
             protocol: agreed.protocol,

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::connect::{handshake, WsOptions};
+use super::receive::Received;
 use super::socket::{closed, lock, Link, Message};
 use crate::client::error::ClientError;
 use crate::client::response::Response;
@@ -248,10 +249,33 @@ impl WebSocket {
     /// on, a lost connection is replaced and the receive goes on, up to
     /// the attempt limit of reconnects in a row without a message.
     pub fn receive(&self, cancel: Option<&Arc<Cancel>>) -> Result<Message, ClientError> {
+        self.receive_with(cancel, |link, cancel| link.receive(cancel))
+    }
+
+    /// `receive` without waiting on the socket (see `Link::try_receive`):
+    /// the caller waits for `fd` to turn readable, or for the instant
+    /// returned. A reconnect, when one is due, still dials before it
+    /// returns.
+    pub fn try_receive(&self, cancel: Option<&Arc<Cancel>>) -> Result<Received, ClientError> {
+        self.receive_with(cancel, |link, cancel| link.try_receive(cancel))
+    }
+
+    /// The descriptor a `try_receive` caller waits on; it changes when a
+    /// reconnect replaces the connection.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.current().waiter.as_raw_fd()
+    }
+
+    fn receive_with<T>(
+        &self,
+        cancel: Option<&Arc<Cancel>>,
+        receive: impl Fn(&Link, Option<&Cancel>) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
         let mut rounds = 0u32;
         loop {
             let link = self.ready(cancel)?;
-            match (link.receive(cancel.map(|c| &**c)), &self.redial) {
+            match (receive(&link, cancel.map(|c| &**c)), &self.redial) {
                 (Err(e), Some(r)) if link.is_lost() => {
                     rounds += 1;
                     if rounds > r.policy.max_attempts {

@@ -36,7 +36,10 @@ module Reqivo
       'a JSON body: json: is JSON.generate\'d in Ruby, valid by construction, and sent as a plain ' \
       'body, with Content-Type application/json unless headers: set one' => %i[reqivo_request_set_json],
       'header lookup in a reqivo_response: a Ruby Response copies every field into ' \
-      'Reqivo::Headers, whose lookups are Ruby\'s' => %i[reqivo_response_header]
+      'Reqivo::Headers, whose lookups are Ruby\'s' => %i[reqivo_response_header],
+      'a WebSocket receive that does not wait: under a fiber scheduler WebSocket calls run on a ' \
+      'helper thread the fiber waits for (FiberMulti.offload); without one, receive blocks ' \
+      'with the GVL released' => %i[reqivo_ws_try_receive reqivo_ws_fd]
     }.flat_map { |reason, names| names.map { |n| [n, reason] } }.to_h.freeze
 
     # The functions that may wait (and so release the GVL).

@@ -294,6 +294,8 @@ module Reqivo
       [:reqivo_ws_send, %i[pointer uint32 pointer size_t pointer error_out], :uint32, { blocking: true }],
       [:reqivo_ws_send_fragment, %i[pointer uint32 pointer size_t bool pointer error_out], :uint32, { blocking: true }],
       [:reqivo_ws_receive, %i[pointer pointer error_out], :pointer, { blocking: true }],
+      [:reqivo_ws_try_receive, %i[pointer pointer pointer error_out], :pointer],
+      [:reqivo_ws_fd, %i[pointer], :int],
       [:reqivo_ws_ping, %i[pointer pointer size_t pointer error_out], :uint32, { blocking: true }],
       [:reqivo_ws_close, %i[pointer uint16 pointer size_t error_out], :uint32, { blocking: true }],
       [:reqivo_ws_protocol, %i[pointer], Str.by_value],
