@@ -994,8 +994,10 @@ uint32_t reqivo_session_set_bearer_token(struct reqivo_session *s,
 
 /**
  * Sets the body to the JSON text `json`, validated as one JSON value, sent
- * as is with `Content-Type: application/json` (replacing a Content-Type
- * added before). Replaces an earlier body.
+ * as is with `Content-Type: application/json`, unless a JSON media type
+ * was added before (`application/json; charset=utf-8` or a `+json` type
+ * such as `application/vnd.api+json` is kept; any other Content-Type is
+ * replaced). Replaces an earlier body.
  *
  * Ownership: `json` is copied.
  * NULL: `r` or `json` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.

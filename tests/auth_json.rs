@@ -128,3 +128,31 @@ fn json_body_is_validated_and_typed() {
     }
     assert!(req.set_json("1 2").is_err(), "one value only");
 }
+
+#[test]
+fn json_body_keeps_a_json_type_the_caller_chose() {
+    let srv = echo_ok();
+    let s = session();
+    for (given, sent) in [
+        ("application/vnd.api+json", "application/vnd.api+json"),
+        (
+            "Application/JSON; charset=utf-8",
+            "Application/JSON; charset=utf-8",
+        ),
+        ("application/jsonp", "application/json"),
+        ("text/plain", "application/json"),
+    ] {
+        let mut req = request("POST", &srv.url("/json"));
+        req.add_header("Content-Type", given).unwrap();
+        req.set_json("[1]").unwrap();
+        s.send(&req, None).unwrap();
+        let seen = srv.requests().pop().unwrap();
+        assert_eq!(seen.header("content-type"), Some(sent), "given {given}");
+        assert_eq!(
+            seen.head.matches("Content-Type").count(),
+            1,
+            "{}",
+            seen.head
+        );
+    }
+}

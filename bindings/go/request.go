@@ -149,7 +149,8 @@ func (r *Request) SetBodyReader(body io.Reader, size int64) error {
 }
 
 // SetJSON sets the body to the JSON text json, sent as is with
-// Content-Type: application/json (replacing a Content-Type added before).
+// Content-Type: application/json, unless a JSON type was added before
+// (application/vnd.api+json is kept, text/plain replaced).
 // The library checks that it is one JSON value: otherwise the error is
 // ErrInvalidJSON (CodeInvalidJSON) with the line and column, and the
 // request is unchanged. Use encoding/json to produce the text.

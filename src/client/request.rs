@@ -126,8 +126,9 @@ impl Request {
     }
 
     /// Sets a JSON body: `text` must be one valid JSON value (RFC 8259);
-    /// it is sent as is, with `Content-Type: application/json` replacing any
-    /// Content-Type given before.
+    /// it is sent as is, with `Content-Type: application/json` unless a
+    /// JSON type was given before (`application/vnd.api+json` is kept,
+    /// `text/plain` replaced).
     pub fn set_json(&mut self, text: &str) -> Result<(), ClientError> {
         serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| {
             ClientError::new(
@@ -140,7 +141,16 @@ impl Request {
                 ),
             )
         })?;
-        self.headers.set("Content-Type", "application/json");
+        // A JSON type the caller chose (application/vnd.api+json, or
+        // application/json with a charset) is kept; any other is replaced,
+        // since the body is JSON whatever was set before.
+        if !self
+            .headers
+            .get("Content-Type")
+            .is_some_and(is_json_media_type)
+        {
+            self.headers.set("Content-Type", "application/json");
+        }
         self.body = Some(Body::Bytes(text.as_bytes().to_vec()));
         Ok(())
     }
@@ -190,4 +200,16 @@ pub(crate) fn is_idempotent(method: &str) -> bool {
         method,
         "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
     )
+}
+
+/// `application/json`, or a structured `+json` type (RFC 6839 §3.1),
+/// whatever its parameters.
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || (essence.contains('/') && essence.ends_with("+json"))
 }

@@ -67,6 +67,14 @@ class SessionTest < Minitest::Test
     assert_equal 'application/vnd.x+json', r.json['headers']['content-type']
   end
 
+  # The library's rule, as from C and Go: a type that is not JSON gives
+  # way to application/json, and the library checks the text it sends.
+  def test_json_replaces_a_content_type_that_is_not_json
+    r = @s.post('echo', json: { a: 1 }, headers: { 'Content-Type' => 'text/plain' })
+    assert_equal 'application/json', r.json['headers']['content-type']
+    assert_equal({ 'a' => 1 }, JSON.parse(r.json['body']))
+  end
+
   def test_form_body_from_a_hash
     echo = @s.post('echo', body: { a: 1, b: 'x y' }).json
     assert_equal 'application/x-www-form-urlencoded', echo['headers']['content-type']

@@ -33,8 +33,6 @@ module Reqivo
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
       'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
       'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string],
-      'a JSON body: json: is JSON.generate\'d in Ruby, valid by construction, and sent as a plain ' \
-      'body, with Content-Type application/json unless headers: set one' => %i[reqivo_request_set_json],
       'header lookup in a reqivo_response: a Ruby Response copies every field into ' \
       'Reqivo::Headers, whose lookups are Ruby\'s' => %i[reqivo_response_header],
       'a WebSocket receive that does not wait: under a fiber scheduler WebSocket calls run on a ' \

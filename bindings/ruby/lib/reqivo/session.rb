@@ -147,7 +147,8 @@ module Reqivo
     #          Hash/Array (form-encoded, Content-Type
     #          application/x-www-form-urlencoded).
     # json:    any JSON-able object: JSON.generate, Content-Type
-    #          application/json unless headers set one.
+    #          application/json unless headers set a JSON type
+    #          (application/vnd.api+json is kept, text/plain replaced).
     # timeout: this request's timeouts, same forms as the session's (keys
     #          left out keep the session's values).
     # cancel:  a Reqivo::Cancel; cancelling it raises Reqivo::Cancelled.
@@ -644,9 +645,10 @@ module Reqivo
 
     # A request checked and encoded in Ruby but not yet made in the library
     # (a Batch queues these): method and URL as sent, [[name, value]]
-    # headers, a String body or an IO, this request's timeouts in
+    # headers, a String body or an IO (json: the body is JSON text, which
+    # the library checks and labels), this request's timeouts in
     # milliseconds (nil: the session's), a progress callable.
-    Prepared = Struct.new(:verb, :url, :headers, :body, :io, :timeout_ms, :progress)
+    Prepared = Struct.new(:verb, :url, :headers, :body, :io, :timeout_ms, :progress, :json)
 
     def build_request(method, url, params, headers, body, json, timeout, progress = nil)
       native_request(prepare_request(method, url, params, headers, body, json, timeout, progress))
@@ -663,7 +665,7 @@ module Reqivo
       headers = normalize_headers(headers)
       body, io, headers = encode_body(body, json, headers) unless body.nil? && json.nil?
       ms = Config.timeout_ms(timeout, @timeout_ms) if timeout
-      Prepared.new(method, url, headers, body, io, ms, progress)
+      Prepared.new(method, url, headers, body, io, ms, progress, !json.nil?)
     end
 
     # The reqivo_request for a Prepared, as a Handle::Private whose `keep`
@@ -684,7 +686,13 @@ module Reqivo
       prep.headers.each do |name, value|
         check(Native.reqivo_request_add_header(ptr, name, name.bytesize, value, value.bytesize, err), err)
       end
-      check(Native.reqivo_request_set_body(ptr, body, body.bytesize, err), err) if body
+      if prep.json
+        # The library's JSON rule: Content-Type application/json unless
+        # headers: named a JSON type (application/vnd.api+json is kept).
+        check(Native.reqivo_request_set_json(ptr, body, body.bytesize, err), err)
+      elsif body
+        check(Native.reqivo_request_set_body(ptr, body, body.bytesize, err), err)
+      end
       if io || progress
         req.keep = cbs = Callbacks.new
         check(Native.reqivo_request_set_body_callback(ptr, cbs.body_reader(io), nil, io_size(io), err), err) if io
@@ -701,7 +709,6 @@ module Reqivo
     def encode_body(body, json, headers)
       if !json.nil?
         body = JSON.generate(json)
-        headers += [['Content-Type', 'application/json']] unless header?(headers, 'content-type')
       elsif body.is_a?(Hash) || body.is_a?(Array)
         body = URI.encode_www_form(body)
         headers += [['Content-Type', 'application/x-www-form-urlencoded']] unless header?(headers, 'content-type')
