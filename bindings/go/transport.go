@@ -518,14 +518,17 @@ func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error)
 	if method == "" {
 		method = http.MethodGet
 	}
+	// Credentials are rare: the origin check runs only when there are some.
+	atOrigin := (len(creds) > 0 || req.URL.User != nil) && atCallerOrigin(req)
 	target := req.URL
-	if target.User != nil {
-		// As net/http does: userinfo becomes Basic credentials, never part
-		// of the request target.
+	if target.User != nil && !atOrigin {
+		// A hop away from the caller's origin gets no credentials.
 		u := *target
 		u.User = nil
 		target = &u
 	}
+	// The library turns userinfo into Basic credentials, as net/http does,
+	// and keeps it out of the request target.
 	r, err := newRequest(method, target.String()) // RoundTrip closes it
 	if err != nil {
 		return nil, err
@@ -541,21 +544,16 @@ func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error)
 			return nil, err
 		}
 	}
-	// Credentials are rare: the origin check runs only when there are some.
 	// Precedence as in the library: the request's own header, then the
-	// URL's userinfo, then the Transport's.
-	if (len(creds) > 0 || req.URL.User != nil) && atCallerOrigin(req) {
+	// URL's userinfo, then the Transport's. The Transport's go as request
+	// headers, which the library ranks above userinfo, so they give way
+	// to it here.
+	if atOrigin {
 		for _, c := range creds {
 			if hasHeader(req.Header, c.name) || (c.name == "Authorization" && req.URL.User != nil) {
 				continue
 			}
 			if err := r.AddHeader(c.name, c.value); err != nil {
-				return nil, err
-			}
-		}
-		if u := req.URL.User; u != nil && !hasHeader(req.Header, "Authorization") {
-			pass, _ := u.Password()
-			if err := r.AddHeader("Authorization", basicAuth(u.Username(), pass)); err != nil {
 				return nil, err
 			}
 		}
