@@ -1813,6 +1813,21 @@ uint32_t reqivo_request_set_timeout(struct reqivo_request *r, struct reqivo_time
 void reqivo_request_free(struct reqivo_request *r);
 
 /**
+ * Whether `name` is a framing header (Content-Length, Transfer-Encoding;
+ * any case): the library writes these itself from the body, and
+ * `reqivo_request_add_header` refuses them. For bindings that adapt
+ * another library's requests (an `http.Request`, a Faraday env), which
+ * drop such fields rather than fail.
+ *
+ * Ownership: `name` is only read.
+ * NULL: `name` NULL is false.
+ * Thread safety: any thread.
+ * Returns: true for a framing header.
+ * Since: 0.1.0
+ */
+bool reqivo_request_header_is_framing(const char *name, size_t len);
+
+/**
  * Frees a response from `reqivo_session_send`: the struct, its headers
  * and every byte they point to, in one release.
  *

@@ -43,6 +43,9 @@
  *   yet, and tls_config::builder keeps its C builder to itself, so such a
  *   configuration is built with the C API.
  * - reqivo_version: a plain C call with nothing to manage; call it as is.
+ * - reqivo_request_header_is_framing: for adapters of another library's
+ *   requests; a C++ caller builds its requests itself and never sets
+ *   framing headers.
  * - reqivo_ws_connect, reqivo_ws_send, reqivo_ws_send_fragment,
  *   reqivo_ws_receive, reqivo_ws_try_receive, reqivo_ws_fd, reqivo_ws_ping,
  *   reqivo_ws_close, reqivo_ws_protocol,

@@ -50,6 +50,7 @@ TASKS = [
      "that fails returns NULL (or a non-zero code) and fills the `reqivo_error` "
      "passed last. See [A first program](#a-first-program).",
      ["reqivo_session_new", "reqivo_request_new", "reqivo_request_add_header",
+      "reqivo_request_header_is_framing",
       "reqivo_request_set_body", "reqivo_session_send", "reqivo_response",
       "reqivo_response_header", "reqivo_str", "reqivo_header", "reqivo_timings",
       "REQIVO_RESPONSE_*", "reqivo_response_trailers", "reqivo_response_free",

@@ -198,3 +198,11 @@ func (r *Request) Close() {
 	C.reqivo_request_free(r._ptr)
 	r._ptr = nil
 }
+
+// isFramingHeader asks the library whether name is a header it writes
+// itself from the body (Content-Length, Transfer-Encoding), which
+// AddHeader refuses.
+func isFramingHeader(name string) bool {
+	n, nlen := cstr(name)
+	return bool(C.reqivo_request_header_is_framing(n, nlen))
+}

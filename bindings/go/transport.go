@@ -564,9 +564,9 @@ func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		switch strings.ToLower(name) {
-		case "content-length", "transfer-encoding", "host":
-			// The library frames the body itself; Host comes from req.Host.
+		// The library frames the body itself (and says which fields that
+		// takes); Host comes from req.Host.
+		if strings.EqualFold(name, "Host") || isFramingHeader(name) {
 			continue
 		}
 		for _, v := range req.Header[name] {

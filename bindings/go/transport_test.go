@@ -330,3 +330,25 @@ type closeTracker struct {
 }
 
 func (c *closeTracker) Close() error { c.closed = true; return nil }
+
+// A Content-Length field in Request.Header is dropped, as net/http drops
+// it: the library frames the body (and is the one that knows which
+// fields that takes).
+func TestTransportDropsFramingHeaderFields(t *testing.T) {
+	srv := newCountingServer(t, http.HandlerFunc(echoHandler))
+	client, _ := newTestClient(t)
+	req, _ := http.NewRequestWithContext(testCtx(t), "POST", srv.URL+"/framed", strings.NewReader("abc"))
+	req.Header.Set("Content-Length", "999")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "POST /framed abc" || resp.Header.Get("X-Content-Length") != "3" {
+		t.Errorf("%q, Content-Length %s", body, resp.Header.Get("X-Content-Length"))
+	}
+	if isFramingHeader("Content-Type") || !isFramingHeader("transfer-encoding") {
+		t.Error("isFramingHeader disagrees with the library")
+	}
+}

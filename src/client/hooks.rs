@@ -48,10 +48,7 @@ impl HookRequest<'_, '_> {
     /// Removes every field named `name`. Host and the framing headers the
     /// library derives from the body cannot be removed.
     pub fn remove_header(&mut self, name: &str) -> Result<(), ClientError> {
-        if ["host", "content-length", "transfer-encoding"]
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(name))
-        {
+        if name.eq_ignore_ascii_case("host") || super::request::is_framing_header(name) {
             return Err(ClientError::Proto(crate::proto::ProtoError::new(
                 crate::proto::ProtoErrorKind::InvalidHeader,
                 format!("header {:?} cannot be removed: the request needs it", name),

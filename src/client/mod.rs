@@ -31,7 +31,7 @@ pub use error::{ClientError, ClientErrorKind};
 pub use hooks::{HookRequest, Hooks};
 pub use log::{Level, Log, Logger};
 pub use proxy::{parse_proxy_url, NoProxy, ProxySettings};
-pub use request::Request;
+pub use request::{is_framing_header, Request};
 pub use response::{Finish, Parts, Response, Timings, ToResponse};
 pub use session::{Session, SessionConfig, Upgrade, Upgraded};
 pub use stream::Stream;

@@ -175,13 +175,18 @@ impl Request {
     }
 }
 
+/// Whether `name` is one of the framing headers (any case).
+pub fn is_framing_header(name: &str) -> bool {
+    FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
 /// A header the caller gives (per request or as a session default): a
 /// token name, a value without CR/LF/NUL, and not one of the framing
 /// headers the library derives from the body.
 pub(crate) fn validate_header(name: &str, value: &str) -> Result<(), ClientError> {
     validate_header_name(name.as_bytes())?;
     validate_header_value(name.as_bytes(), value.as_bytes())?;
-    if FRAMING_HEADERS.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+    if is_framing_header(name) {
         return Err(ClientError::Proto(crate::proto::ProtoError::new(
             crate::proto::ProtoErrorKind::InvalidHeader,
             format!(

@@ -10,7 +10,7 @@ use super::boundary::{bytes_in, str_in};
 use super::config::reqivo_timeout;
 use super::error::{fail, reqivo_code, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
-use crate::client::{Progress, Request};
+use crate::client::{is_framing_header, Progress, Request};
 
 /// A request: method, URL, headers, body and optional timeouts. Not
 /// thread-safe to modify; may be sent by one thread at a time, many times.
@@ -239,4 +239,26 @@ pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_t
 pub extern "C" fn reqivo_request_free(r: *mut reqivo_request) {
     // SAFETY: NULL or the caller's request.
     ffi_boundary!({ unsafe { free_box(r) } })
+}
+
+/// Whether `name` is a framing header (Content-Length, Transfer-Encoding;
+/// any case): the library writes these itself from the body, and
+/// `reqivo_request_add_header` refuses them. For bindings that adapt
+/// another library's requests (an `http.Request`, a Faraday env), which
+/// drop such fields rather than fail.
+///
+/// Ownership: `name` is only read.
+/// NULL: `name` NULL is false.
+/// Thread safety: any thread.
+/// Returns: true for a framing header.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_request_header_is_framing(name: *const c_char, len: usize) -> bool {
+    ffi_boundary!({
+        // SAFETY: `name` holds `len` bytes, or is NULL.
+        match unsafe { bytes_in(name.cast(), len, "name") } {
+            Ok(b) => std::str::from_utf8(b).is_ok_and(is_framing_header),
+            Err(_) => false,
+        }
+    })
 }

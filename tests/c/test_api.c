@@ -454,6 +454,12 @@ static void test_headers(void) {
   CHECK_CODE(reqivo_request_add_header(r, "transfer-encoding", 17, "chunked", 7, &err),
              REQIVO_ERR_INVALID_HEADER);
   CHECK_ERR(err, REQIVO_ERR_INVALID_HEADER, "transfer-encoding");
+  /* Bindings ask which names those are rather than keep a list. */
+  CHECK(reqivo_request_header_is_framing("Content-Length", 14));
+  CHECK(reqivo_request_header_is_framing("TRANSFER-ENCODING", 17));
+  CHECK(!reqivo_request_header_is_framing("Content-Type", 12));
+  CHECK(!reqivo_request_header_is_framing("Content-Length", 7)); /* "Content" */
+  CHECK(!reqivo_request_header_is_framing("Host", 4));
   /* The header docs say session headers are validated like request
    * headers, and INVALID_HEADER covers "a header the library sets itself". */
   uint32_t rc = reqivo_session_set_header(s, "Content-Length", 14, "5", 1, &err);

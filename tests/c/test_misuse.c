@@ -264,6 +264,9 @@ static void misuse_request(void) {
   CHECK(r != NULL);
 
   MISUSE(reqivo_request_add_header(NULL, "A", 1, "b", 1, ERR));
+  CHECK(!reqivo_request_header_is_framing(NULL, 14));
+  CHECK(!reqivo_request_header_is_framing(NULL, 0));
+  CHECK(!reqivo_request_header_is_framing("\xff\xfe", 2));
   MISUSE(reqivo_request_add_header(r, NULL, 1, "b", 1, ERR));
   MISUSE(reqivo_request_add_header(r, "A", 1, NULL, 1, ERR));
   MISUSE(reqivo_request_add_header(r, SOME, 0, "b", 1, ERR));

@@ -55,6 +55,16 @@ class FaradayTest < Minitest::Test
     assert_equal 'application/x-www-form-urlencoded', form['headers']['content-type']
   end
 
+  # Framing fields a middleware or the caller set are dropped, not sent
+  # and not refused: the library frames the body it sends.
+  def test_framing_headers_from_the_caller_are_dropped
+    r = conn.post('/echo', 'abc', 'Content-Length' => '999', 'transfer-encoding' => 'chunked')
+    echo = JSON.parse(r.body)
+    assert_equal 'abc', echo['body']
+    assert_equal '3', echo['headers']['content-length']
+    assert_nil echo['headers']['transfer-encoding']
+  end
+
   def test_an_io_body_is_streamed
     r = conn.post('/echo', StringIO.new('from an io'), 'Content-Type' => 'application/octet-stream')
     assert_equal 'from an io', JSON.parse(r.body)['body']

@@ -32,9 +32,6 @@ module Faraday
     # Faraday adapter backed by one Reqivo::Session (keep-alive pool) per
     # adapter instance, i.e. per Faraday connection.
     class Reqivo < Faraday::Adapter
-      # The library sets these from the body itself and refuses them.
-      FRAMING_HEADERS = %w[content-length transfer-encoding].freeze
-
       def initialize(app = nil, opts = {}, &block)
         super(app, opts, &block)
         @session_lock = Mutex.new
@@ -151,7 +148,12 @@ module Faraday
       end
 
       def request_headers(env)
-        (env[:request_headers] || {}).reject { |name, _| FRAMING_HEADERS.include?(name.to_s.downcase) }
+        # The library sets the framing headers from the body itself and
+        # refuses them; it says which names those are.
+        (env[:request_headers] || {}).reject do |name, _|
+          name = name.to_s
+          ::Reqivo::Native.reqivo_request_header_is_framing(name, name.bytesize)
+        end
       end
 
       # A String; an IO, streamed by the session (chunked unless its size

@@ -261,6 +261,7 @@ module Reqivo
       [:reqivo_request_set_progress, %i[pointer reqivo_progress_callback pointer], :uint32],
       [:reqivo_request_set_timeout, [:pointer, Timeout.by_value], :uint32],
       [:reqivo_request_free, %i[pointer], :void],
+      [:reqivo_request_header_is_framing, %i[pointer size_t], :bool],
       [:reqivo_response_free, %i[pointer], :void],
       [:reqivo_response_header, %i[pointer pointer size_t size_t pointer], :bool],
       [:reqivo_session_new, %i[pointer error_out], :pointer],
