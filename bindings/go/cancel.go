@@ -47,7 +47,9 @@ func takeToken() *C.reqivo_cancel {
 		return c
 	}
 	spareTokens.Unlock()
+	enterC() // it makes a descriptor: a system call
 	c := C.reqivo_cancel_new()
+	leaveC()
 	if c != nil {
 		tokensMade.Add(1)
 	}
@@ -55,7 +57,9 @@ func takeToken() *C.reqivo_cancel {
 }
 
 func freeToken(c *C.reqivo_cancel) {
+	enterC()
 	C.reqivo_cancel_free(c)
+	leaveC()
 	tokensFreed.Add(1)
 }
 
@@ -118,7 +122,9 @@ func (k *canceler) trigger() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.c != nil {
+		enterC() // a thousand cancelled at once must not take a thread each
 		C.reqivo_cancel_trigger(k.c)
+		leaveC()
 		k.fired = true
 	}
 }

@@ -157,7 +157,10 @@ func (d *driver) add(s *C.reqivo_session, r *C.reqivo_request, k *C.reqivo_cance
 	call := &multiCall{done: make(chan struct{})}
 	id := d.register(call)
 	// The multi copies the request, and wakes the driver.
-	if code := C.reqivo_go_multi_add(d.m, s, r, k, C.uintptr_t(id), cerr); code != 0 {
+	enterC()
+	code := C.reqivo_go_multi_add(d.m, s, r, k, C.uintptr_t(id), cerr)
+	leaveC()
+	if code != 0 {
 		d.take(id)
 		return nil, errorFromC(cerr)
 	}
@@ -165,7 +168,8 @@ func (d *driver) add(s *C.reqivo_session, r *C.reqivo_request, k *C.reqivo_cance
 }
 
 // addStreamed hands the request to the multi with its body delivered to
-// b as it arrives; b.headReady closes at the head (or the failure).
+// b as it arrives; b.headReady closes at the head (or the failure). The
+// caller holds the cgo gate.
 func (d *driver) addStreamed(s *C.reqivo_session, r *C.reqivo_request, b *multiBody, cerr *C.reqivo_error) error {
 	b.d = d
 	id := d.register(&multiCall{body: b})
@@ -191,10 +195,19 @@ func (d *driver) streamedCall(id uintptr) *multiBody {
 	return nil
 }
 
-// resume lets a paused streamed transfer go on; any goroutine.
+// resume lets a paused streamed transfer go on; any goroutine (inside
+// the cgo gate: resumeGated, or a section that holds it already).
 func (d *driver) resume(transfer uint64) {
 	var cerr C.reqivo_error
 	C.reqivo_multi_resume(d.m, C.uint64_t(transfer), &cerr)
+}
+
+// resumeGated is resume from outside any gated section; the caller must
+// hold no lock a gated section takes.
+func (d *driver) resumeGated(transfer uint64) {
+	enterC()
+	d.resume(transfer)
+	leaveC()
 }
 
 // run is the driver goroutine. It never returns while the process lives:

@@ -8,11 +8,12 @@ package reqivo
 import "C"
 
 import (
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 )
 
-// Rules for every handle in this package (after wasmtime-go's ffi.go):
+// Rules for every handle in this package:
 //
 //   - A handle is a struct holding one private C pointer, reached only
 //     through its ptr() method. ptr() panics when the handle is closed and,
@@ -86,3 +87,14 @@ func headerVersion() (major, minor, patch int) {
 // cleanupsRun counts C objects freed by a cleanup rather than by Close;
 // tests read it to check the safety net works.
 var cleanupsRun atomic.Int64
+
+// cgoGate bounds the goroutines inside the short C calls and system
+// calls of a request's set-up at once, to GOMAXPROCS. Each such call
+// counts as a system call to the runtime, and a thousand goroutines
+// making them together would each keep a thread when the runtime hands
+// their processors on; gated, the rest wait parked, holding none.
+// Gated sections never nest and never wait for anything but the gate.
+var cgoGate = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+func enterC() { cgoGate <- struct{}{} }
+func leaveC() { <-cgoGate }

@@ -156,7 +156,7 @@ func (b *multiBody) read(p []byte) (int, http.Header, error) {
 			}
 			b.mu.Unlock()
 			if resume {
-				b.d.resume(transfer)
+				b.d.resumeGated(transfer)
 			}
 			return n, nil, nil
 		}

@@ -489,6 +489,8 @@ func (s *Session) addStreamed(ctx context.Context, d *driver, req *Request, b *m
 	defer s.mu.RUnlock()
 	req.mu.Lock()
 	defer req.mu.Unlock()
+	enterC()
+	defer leaveC()
 	up, err := req.attachUpload(ctx, d)
 	if err != nil {
 		return err

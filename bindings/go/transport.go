@@ -508,6 +508,9 @@ func hasHeader(h http.Header, name string) bool {
 // credentials from the URL's userinfo when req is at the origin of the
 // caller's request (see Transport); RoundTrip attaches the body.
 func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error) {
+	// A request is built with a dozen short C calls: gated as one.
+	enterC()
+	defer leaveC()
 	if req.URL == nil {
 		return nil, errors.New("reqivo: http.Request has a nil URL")
 	}

@@ -135,8 +135,11 @@ func (p *uploadPump) fill() {
 			p.off = 0
 		}
 		done := p.failed || p.eof
-		p.wakeLocked()
+		resume := p.wakeLocked()
 		p.mu.Unlock()
+		if resume != 0 {
+			p.d.resumeGated(resume)
+		}
 		if done {
 			return
 		}
@@ -144,20 +147,22 @@ func (p *uploadPump) fill() {
 	}
 }
 
-// wakeLocked resumes the transfer if its callback paused. Needs p.mu.
-func (p *uploadPump) wakeLocked() {
+// wakeLocked returns the transfer to resume if its callback paused (0
+// when none, or when the add has not returned yet: startedAs resumes it
+// then). Needs p.mu.
+func (p *uploadPump) wakeLocked() uint64 {
 	if !p.waiting {
-		return
+		return 0
 	}
 	p.waiting = false
 	if p.transfer == 0 {
 		p.due = true
-		return
 	}
-	p.d.resume(p.transfer)
+	return p.transfer
 }
 
-// startedAs records the transfer's id once the add returned.
+// startedAs records the transfer's id once the add returned (inside the
+// add's gated section).
 func (p *uploadPump) startedAs(transfer uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

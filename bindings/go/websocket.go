@@ -128,7 +128,7 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 		return nil, e
 	}
 	c.ws = p
-	w := &WebSocket{_ptr: p, c: c, inflight: map[*canceler]struct{}{}}
+	w := &WebSocket{_ptr: p, c: c, inflight: map[*canceler]struct{}{}, redials: cfg.reconnect != nil}
 	w.cleanup = runtime.AddCleanup(w, freeWS, c)
 	w.protocol = gostr(C.reqivo_ws_protocol(p))
 	if r := C.reqivo_ws_response(p); r != nil {
@@ -152,6 +152,7 @@ type WebSocket struct {
 	closing  bool
 	inflight map[*canceler]struct{} // tokens of calls in progress, triggered by Close
 	waiter   *wsWaiter              // ReadMessage's wait on the descriptor; nil before the first
+	redials  bool                   // WithReconnect: a receive may dial and call back into Go
 	closed   atomic.Bool
 	protocol string
 	head     ResponseHead
@@ -288,15 +289,34 @@ func (w *WebSocket) receive(ctx context.Context, k *canceler) (*C.reqivo_ws_mess
 			cerr C.reqivo_error
 			wait C.int64_t
 		)
+		// Gated, unless a reconnect could make the call dial and run the
+		// caller's callback, which might itself wait for the gate.
+		gated := !w.redials
+		if gated {
+			enterC()
+		}
 		m := C.reqivo_ws_try_receive(w.ptr(), k.ptr(), &wait, &cerr)
 		fd := int(C.reqivo_ws_fd(w.ptr()))
 		runtime.KeepAlive(w)
 		runtime.KeepAlive(k)
+		var (
+			ww  *wsWaiter
+			err error
+		)
+		if m == nil && cerr.code == 0 {
+			ww, err = w.waiterFor(fd)
+		}
+		if gated {
+			leaveC()
+		}
 		if m != nil {
 			return m, nil
 		}
 		if cerr.code != 0 {
 			return nil, w.callError(ctx, &cerr)
+		}
+		if err != nil {
+			return nil, newError(CodeIO, "watching the WebSocket's descriptor: "+err.Error())
 		}
 		if w.closed.Load() {
 			return nil, errWSClosedByClose()
@@ -304,10 +324,6 @@ func (w *WebSocket) receive(ctx context.Context, k *canceler) (*C.reqivo_ws_mess
 		if ctx.Err() != nil {
 			return nil, withContext(ctx, newError(CodeCancelled,
 				"cancelled by the caller while waiting for a WebSocket message"))
-		}
-		ww, err := w.waiterFor(fd)
-		if err != nil {
-			return nil, newError(CodeIO, "watching the WebSocket's descriptor: "+err.Error())
 		}
 		d := time.Duration(-1)
 		if wait >= 0 {
@@ -429,13 +445,19 @@ func (w *WebSocket) Close(code int, reason string) error {
 	}
 	w.closed.Store(true)
 	w.kmu.Lock()
+	tokens := make([]*canceler, 0, len(w.inflight))
 	for k := range w.inflight {
-		k.trigger() // wakes a ReadMessage waiting for a Close that may never come
+		tokens = append(tokens, k)
 	}
 	if w.waiter != nil {
-		w.waiter.poke() // and one waiting in the netpoller
+		w.waiter.poke() // wakes a ReadMessage waiting in the netpoller
 	}
 	w.kmu.Unlock()
+	// Triggered with kmu let go: a trigger takes the cgo gate, and a
+	// reader holding the gate may be waiting for kmu.
+	for _, k := range tokens {
+		k.trigger() // wakes a ReadMessage waiting for a Close that may never come
+	}
 	w.life.Lock()
 	defer w.life.Unlock()
 	if w._ptr != nil {
