@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The reqivo benchmark driver (issue 11). Called by bench/run.sh, which
+"""The reqivo benchmark driver. Called by bench/run.sh, which
 installs what is missing first; `make bench` calls run.sh.
 
 It generates the files and a CA, starts nginx on 127.0.0.1 (one worker
@@ -9,7 +9,7 @@ CPU 1, one at a time, and writes bench/REPORT.md (and the raw results to
 build/bench/results.json). nginx is stopped on every exit path. The
 ws_deflate phase has its own server instead of nginx: gorilla/websocket
 (bench/go/ws.go) on CPU 0, stopped at the end of the phase and on exit;
-so has multi_hold (issue 20): `gobench holdserver` (bench/go/hold.go),
+so has multi_hold: `gobench holdserver` (bench/go/hold.go),
 which holds every request 1 s, for thousands of transfers at once from
 reqivo's multi API, libcurl's multi_socket, Go net/http and the reqivo Go
 binding (http.Client over its Transport, and Session.Get), a goroutine per
@@ -61,7 +61,7 @@ PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "ws_deflate",
           "allocs", "callgrind", "syscalls"]
 
 # multi_hold: transfers started at once, each on its own connection, all
-# held 1 s by the server (issue 20); --quick: the first only.
+# held 1 s by the server; --quick: the first only.
 MULTI_HOLD_SIZES = [1000, 5000, 10000]
 # Seconds between two multi_hold runs, once the server has closed the last
 # run's connections: the kernel reuses a port in TIME_WAIT for a new
@@ -276,7 +276,7 @@ class Client:
         self.skip_phase = {}  # phase -> reason
         self.ws = ws or ws_only  # has the ws mode (phase ws_deflate)
         self.ws_only = ws_only  # a WebSocket client only: no HTTP phase
-        self.multi = multi  # a client of the multi phases only (issue 20)
+        self.multi = multi  # a client of the multi phases only
         self.multi_phases = {"multi_hold", "multi_small"}  # which of them
         self.multi_sizes = None  # the multi_hold sizes it runs (None: every one)
         self.modes = {}  # a phase's mode -> the argument this client takes for it
@@ -328,7 +328,7 @@ def build_clients(args):
         Client("curl", "libcurl easy", [str(B / "curl_bench")], skip=curl_skip, c_api=True),
     ]
 
-    # The multi phases (issue 20): event-driven clients on one thread.
+    # The multi phases: event-driven clients on one thread.
     mr_skip = lib_skip
     if not mr_skip:
         if "reqivo_multi_poll" not in (REQIVO_TREE / "include" / "reqivo.h").read_text():
@@ -730,7 +730,7 @@ class WsServer:
 
 
 def ws_deflate(runner, clients, args):
-    """Compressed binary sends to gorilla/websocket (issue 18 §1)."""
+    """Compressed binary sends to gorilla/websocket."""
     if not clients:
         log("   no client with a ws mode: skipped")
         return
@@ -833,7 +833,7 @@ def settle_hold(srv, limit=15):
 
 def multi_hold(runner, clients, args):
     """C transfers at once, each on its own connection, held 1 s by the
-    server (issue 20): wall, CPU, peak RSS, threads, descriptors, successes."""
+    server: wall, CPU, peak RSS, threads, descriptors, successes."""
     if not clients:
         log("   no client: skipped")
         return
@@ -908,7 +908,7 @@ def run_wrk(runner, c, rep, url, dur):
 
 
 def multi_small(runner, clients, args):
-    """/small with K transfers in flight over K kept-alive connections (issue 20)."""
+    """/small with K transfers in flight over K kept-alive connections."""
     if not clients:
         log("   no client: skipped")
         return
@@ -1318,7 +1318,7 @@ class Report:
         return v
 
     def targets(self):
-        L = ["## Targets (issue 11)", ""]
+        L = ["## Targets", ""]
         L.append("| target | measured | status |")
         L.append("|---|---|---|")
 
@@ -1415,7 +1415,7 @@ class Report:
         ws_clients = [c for c in self.all_clients if c.ws]
         if not any(x["phase"] == "ws_deflate" for x in self.r):
             return []
-        L = ["## Compressed WebSocket sends (permessage-deflate, issue 18 §1)", ""]
+        L = ["## Compressed WebSocket sends (permessage-deflate)", ""]
         L.append("| client | message | MB/s sent | × gorilla | client CPU ms/MB (user + sys) | CPU × gorilla | "
                  "wire bytes / payload | server CPU ms/MB | server busy | extension negotiated |")
         L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -1500,7 +1500,7 @@ class Report:
             L.append("")
         if targets:
             ok = all(r >= 1.0 for _, _, r, _ in targets)
-            L.append("Target (issue 18 §1), compressed sends at least gorilla's client speed: %s — %s." % (
+            L.append("The phase's target, compressed sends at least gorilla's client speed: %s — %s." % (
                 "**met**" if ok else "**missed**",
                 "; ".join("%s %d MiB %.2f× (CPU/MB %s)" % (c.label, size >> 20, r,
                                                            "%.2f×" % cr if cr else "?")
@@ -1530,7 +1530,7 @@ class Report:
                 text[i:j] = body + [""]
             else:
                 j = next((k for k, line in enumerate(text) if line in (
-                    "## Cost per keep-alive /small request", "## Targets (issue 11)", "## Method")), len(text))
+                    "## Cost per keep-alive /small request", "## Targets", "## Method")), len(text))
                 text[j:j] = body + [""]
         Path(path).write_text("\n".join(text))
 
@@ -1594,7 +1594,7 @@ class Report:
         GT, GS = "go-reqivo-transport-multi", "go-reqivo-session-multi"  # the reqivo Go binding
         RA, TY = "ruby-reqivo-async-multi", "ruby-typhoeus-multi"  # Ruby, at 1,000 only
         label = {R: "reqivo", CU: "libcurl", GO: "Go", WRK: "wrk"}
-        L = ["## Event-driven multi API: many transfers on one thread (issue 20)", ""]
+        L = ["## Event-driven multi API: many transfers on one thread", ""]
         loads = {x["which"]: x["value"] for x in self.r if x["phase"] == "multi_load"}
         rv = {}
         for x in self.r:
@@ -1723,7 +1723,7 @@ class Report:
                 (", %d run(s) failed" % len(failed_runs) if failed_runs else ""),
                 status(bool(oks) and min(oks) == n and not failed_runs) if oks or failed_runs else "n/a"))
             L.append("")
-            # The Go binding's targets (its issue), against Go net/http.
+            # The Go binding's targets, against Go net/http.
             gos = [(k, mc[k].label.replace(" (a goroutine each)", "")) for k in (GT, GS) if k in mc]
             if gos:
                 gc_, gr = m(GO, cpu), m(GO, rss)
@@ -1786,7 +1786,7 @@ class Report:
                      "`reqivo.NewTransport(reqivo.WithPool(pool))`, bodies read into io.Discard; Session: "
                      "`Session.Get(context.Background(), URL)` on a session made with `reqivo.WithPool(pool)` "
                      "(the library's default timeouts), the body kept in the Response until it is dropped; "
-                     "GOMAXPROCS as for net/http. Their targets (the binding's issue) compare medians with "
+                     "GOMAXPROCS as for net/http. Their targets compare medians with "
                      "net/http's; threads: the largest peak of any run. Ruby, at 1,000 only "
                      "(bench/ruby/multi.rb, Ruby's threads and descriptors counted until the first answer by a "
                      "fiber, for Hydra once at its first answer, and at the end): reqivo under Async, C async "
@@ -1901,12 +1901,12 @@ class Report:
 
 
 # Why reqivo's compressed sends are where they are: what the profiles
-# showed when the phase was added (issue 18 §1), and what was changed.
+# showed when the phase was added, and what was changed.
 # The tables above it are regenerated on every run; bench/README.md says
 # how to take the profiles again.
 WS_NOTE = [
-    "**What limited reqivo, and what was changed (issue 18 §1).** The issue measured 0.26–0.30× gorilla's "
-    "client when reqivo made a compressor per message. With flate2's zlib-rs backend and one compressor per "
+    "**What limited reqivo, and what was changed.** With a compressor per message, reqivo measured "
+    "0.26–0.30× gorilla's client. With flate2's zlib-rs backend and one compressor per "
     "connection, this phase first measured reqivo at gorilla's speed, not clearly above it (C API 0.92–1.21× "
     "over five interleaved runs of each size, 10–25% less client CPU per MB), with gorilla's server busy "
     "97–100% of the time. `perf record` put 90% of reqivo's send time in zlib-rs's level-1 `deflate_quick`, "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark harness (issue 11): `make bench` runs this after `make lib`.
+# The benchmark harness: `make bench` runs this after `make lib`.
 #
 #   bash bench/run.sh [--reps N] [--quick] [--clients raw,reqivo-c,...] [--phases small,big,...]
 #                     [--report PATH] [--merge] [--note TEXT]
@@ -56,7 +56,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 fi
 
-# ---- Python clients in a venv: requests and Reqivo 0.2.0 (the library reqivo is modelled on)
+# ---- Python clients in a venv: requests and Reqivo 0.2.0
 VENV=$B/venv
 if [ ! -x "$VENV/bin/python" ]; then
 	python3 -m venv "$VENV" || echo "bench: cannot create $VENV: the Python clients are skipped" >&2

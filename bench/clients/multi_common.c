@@ -1,4 +1,4 @@
-/* Shared by the event-driven clients of the multi phases (issue 20),
+/* Shared by the event-driven clients of the multi phases,
  * bench/clients/multi_reqivo.c and multi_curl.c, which #include this file
  * (it is not compiled on its own):
  *

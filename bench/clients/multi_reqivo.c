@@ -1,4 +1,4 @@
-/* reqivo's multi API (issue 20) on one thread, for the multi phases:
+/* reqivo's multi API on one thread, for the multi phases:
  *
  *   multi_reqivo hold URL C     reqivo_multi_add x C (one request, built
  *                               once; the multi copies it), then

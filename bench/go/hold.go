@@ -1,4 +1,4 @@
-// The multi_hold phase's server (issue 20):
+// The multi_hold phase's server:
 //
 //	gobench holdserver 127.0.0.1:PORT
 //

@@ -117,7 +117,7 @@ func main() {
 	if wsMain(os.Args) {
 		return
 	}
-	if holdMain(os.Args) || multiMain(os.Args) { // hold.go, multi.go: the multi phases (issue 20)
+	if holdMain(os.Args) || multiMain(os.Args) { // hold.go, multi.go: the multi phases
 		return
 	}
 	if len(os.Args) < 5 {

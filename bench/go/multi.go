@@ -1,4 +1,4 @@
-// The multi_hold phase's Go clients (issue 20):
+// The multi_hold phase's Go clients:
 //
 //	gobench multi hold URL C             Go net/http
 //	gobench multi hold-transport URL C   http.Client over reqivo.NewTransport

@@ -1,4 +1,4 @@
-// The ws_deflate phase (compressed WebSocket sends, issue 18 §1):
+// The ws_deflate phase (compressed WebSocket sends):
 //
 //	gobench wsserver 127.0.0.1:PORT
 //	gobench reqivo|gorilla ws ws://127.0.0.1:PORT/ws?size=SIZE COUNT SIZE

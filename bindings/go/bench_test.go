@@ -7,7 +7,7 @@ import (
 )
 
 // Benchmarks compare reqivo with net/http against the same httptest server
-// on 127.0.0.1 (issue 6): a keep-alive small GET and a 1 MiB GET, through
+// on 127.0.0.1: a keep-alive small GET and a 1 MiB GET, through
 // the Transport (driving an unmodified http.Client), through Session.Do,
 // and through net/http's default Transport.
 //

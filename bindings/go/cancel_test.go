@@ -12,8 +12,8 @@ import (
 	"unsafe"
 )
 
-// cancelBound is how fast a done context must stop a request (issue 6:
-// within 100 ms; the library itself promises 50 ms).
+// cancelBound is how fast a done context must stop a request (the Go
+// binding's target: within 100 ms; the library itself promises 50 ms).
 const cancelBound = 100 * time.Millisecond
 
 // checkCanceled asserts err says both "the context was canceled" and

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// TestKeepAliveAfterCalls checks the package's own source (issue 6): every
+// TestKeepAliveAfterCalls checks the package's own source: every
 // C call that passes a pointer from a handle's ptr() must be followed, in
 // the same function, by runtime.KeepAlive of that handle; and every C call
 // that passes a handle's raw _ptr field (Close) must use the handle again

@@ -70,7 +70,7 @@ func expectSeen(t *testing.T, what string, got []string, want ...string) {
 // WithHeader of Authorization, Cookie or Proxy-Authorization) reach the
 // origin of each request the caller makes, and follow http.Client's
 // redirects only within that origin: a redirect to the same host on
-// another port, the issue-18 case, gets none of them.
+// another port, a different origin, gets none of them.
 func TestTransportCredentialsStayAtOrigin(t *testing.T) {
 	const none = "auth= cookie= proxy-auth="
 	cases := []struct {

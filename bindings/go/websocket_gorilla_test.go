@@ -22,7 +22,7 @@ import (
 )
 
 // A WebSocket peer nobody here wrote: gorilla/websocket with
-// permessage-deflate on (issue 18: messages of some sizes reached it as
+// permessage-deflate on (messages of some sizes once reached it as
 // incomplete deflate streams, which it refused with "unexpected EOF").
 
 // gorillaEcho is a gorilla/websocket echo server on 127.0.0.1 with
@@ -192,7 +192,7 @@ const (
 )
 
 // gorillaSweepSizes are the message sizes of the sweep: every 7th size up
-// to 2 KiB, the two ranges where every size failed in issue 18, sizes
+// to 2 KiB, the two ranges where every size once failed, sizes
 // around multiples of 4 KiB, and random sizes up to 4 MiB.
 func gorillaSweepSizes(rng *rand.Rand, level int) []int {
 	var sizes []int
