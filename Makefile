@@ -203,9 +203,12 @@ demo: deps-demo lib
 	  --ws $(BUILD)/ws_echo --ws "$(BUILD)/go-demo ws" \
 	  --ws "env REQIVO_LIB=$(CURDIR)/$(RELEASE_DIR)/libreqivo.so ruby -Ibindings/ruby/lib examples/ruby/ws_echo.rb"
 
+# rustfmt, and no tracked file citing a tracker item instead of saying what
+# it means (tools/check_citations.py).
 fmt-check:
 	@$(CARGO) fmt --version >/dev/null 2>&1 || { echo "installing (rustup): rustfmt"; rustup component add rustfmt; }
 	$(CARGO) fmt --all -- --check
+	$(PYTHON) tools/check_citations.py
 
 test: deps fmt-check header-check bindings-check docs-check test-rust fuzz-smoke fuzz-diff test-c test-cpp test-install test-go test-ruby
 
