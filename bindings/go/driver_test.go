@@ -170,7 +170,10 @@ func TestEventDrivenTwoThousandGoroutinesOnFewThreads(t *testing.T) {
 	if !inFreshProcess(t) {
 		return
 	}
-	const n = 2000
+	n := 2000
+	if debugBuild {
+		n = 200 // a whole collection at every handle access
+	}
 	url := holdServerProcess(t, 200*time.Millisecond)
 	s := newTestSession(t, WithPool(holdPool(t, n)))
 	ctx := testCtx(t)
@@ -308,7 +311,10 @@ func TestEventDrivenTransportTwoThousandGoroutinesOnFewThreads(t *testing.T) {
 	if !inFreshProcess(t) {
 		return
 	}
-	const n = 2000
+	n := 2000
+	if debugBuild {
+		n = 200 // a whole collection at every handle access
+	}
 	url := holdServerProcess(t, 200*time.Millisecond)
 	tr := NewTransport(WithPool(holdPool(t, n)))
 	defer tr.Close()
@@ -338,7 +344,10 @@ func TestEventDrivenTransportUploadsFromReadersOnFewThreads(t *testing.T) {
 	if !inFreshProcess(t) {
 		return
 	}
-	const n = 500
+	n := 500
+	if debugBuild {
+		n = 100 // a whole collection at every handle access
+	}
 	url := holdServerProcess(t, 200*time.Millisecond)
 	tr := NewTransport(WithPool(holdPool(t, n)))
 	defer tr.Close()

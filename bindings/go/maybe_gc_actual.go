@@ -8,3 +8,7 @@ import "runtime"
 // reqivo_debug tag, so a missing runtime.KeepAlive shows up as a crash in
 // tests (the handle's cleanup frees the C object mid-call).
 func maybeGC() { runtime.GC() }
+
+// debugBuild: tests that start thousands of goroutines use fewer here,
+// where every handle access costs a whole collection.
+const debugBuild = true

@@ -69,12 +69,14 @@ func (ww *wsWaiter) wait(wait time.Duration, stop func() bool) {
 		return
 	}
 	first := true
-	ww.rc.Read(func(uintptr) bool {
-		// The library has just found nothing to read: wait for the next
-		// readiness rather than look again.
+	ww.rc.Read(func(fd uintptr) bool {
+		// Read first forgets any readiness the netpoller holds, so bytes
+		// that came after the library last looked would go unnoticed if
+		// this only waited: ask the kernel once, then wait for the next
+		// edge.
 		if first {
 			first = false
-			return false
+			return readableNow(int(fd))
 		}
 		return true
 	})
