@@ -84,6 +84,42 @@ class ParallelTest < Minitest::Test
                 '(before %d)', took, seen_threads.max, threads_before.size, seen_os.max, threads_os)
   end
 
+  def test_500_requests_held_200_ms_take_well_under_a_second
+    results = []
+    took = TestSupport.elapsed do
+      @session.parallel(max_in_flight: 500) do |batch|
+        500.times { |i| batch.get(url("/hold/200?i=#{i}")) { |r| results << r } }
+      end
+    end
+    assert_equal 500, results.size
+    results.each { |r| assert_equal [200, 'held'], [r.status, r.body] }
+    # One after another: 100 s. All at once: 0.2 s and the cost of 500
+    # connections; the bound leaves room for a busy machine.
+    assert_operator took, :<, 3, "500 requests held 200 ms each took #{took.round(2)} s"
+    warn format('parallel: 500 requests held 200 ms each took %.2f s', took)
+  end
+
+  def test_a_timeout_a_refusal_and_a_500_in_one_batch
+    got = {}
+    oks = []
+    took = TestSupport.elapsed do
+      @session.parallel do |batch|
+        batch.get(url('/hold/3000'), timeout: { read: 0.3 }) { |r| got[:slow] = r }
+        batch.get("http://127.0.0.1:#{TestSupport.closed_port}/") { |r| got[:refused] = r }
+        batch.get(Web.url('/status/500')) { |r| got[:failed] = r }
+        5.times { |i| batch.get(url("/hold/100?i=#{i}")) { |r| oks << r } }
+      end
+    end
+    assert_instance_of Reqivo::ReadTimeout, got[:slow]
+    assert_instance_of Reqivo::NetworkError, got[:refused]
+    assert_equal 'REQIVO_ERR_CONNECT_REFUSED', got[:refused].name
+    assert_instance_of Reqivo::Response, got[:failed]
+    assert_equal [500, 'status 500'], [got[:failed].status, got[:failed].body]
+    assert_equal [[200, 'held']] * 5, oks.map { |r| [r.status, r.body] }
+    assert_operator took, :<, 2.5, 'the timeout did not wait for the hold'
+    warn format('parallel: a timeout (0.3 s, held 3 s), a refusal, a 500 and 5 successes took %.2f s', took)
+  end
+
   def test_max_in_flight_caps_the_transfers_in_the_multi
     before = server_connections
     peak = 0
@@ -173,6 +209,7 @@ class ParallelTest < Minitest::Test
     took = TestSupport.now - cancelled_at
     canceller.join(1)
     assert_operator took, :<, 1, "the batch ended #{took.round(3)} s after the cancel (the server holds 5 s)"
+    warn format('parallel: cancel ended 20 requests in flight and 30 queued in %.1f ms', took * 1000)
     assert_equal 50, results.size
     results.each do |r|
       assert_instance_of Reqivo::Cancelled, r
