@@ -16,6 +16,10 @@ module Reqivo
     # (idle, in_use, waiting).
     Stats = Struct.new(:opened, :reused, :closed, :idle, :in_use, :waiting)
 
+    # The limits it was made with (the library's defaults where none was
+    # given): connections to one scheme/host/port, and in all.
+    attr_reader :max_per_host, :max_total
+
     # max_per_host: connections to one scheme/host/port (default 10);
     # max_total: connections in all (default 100); max_idle: seconds an
     # idle connection may wait for reuse (default 30).
@@ -24,6 +28,8 @@ module Reqivo
       cfg[:max_per_host] = count(max_per_host, 'max_per_host') if max_per_host
       cfg[:max_total] = count(max_total, 'max_total') if max_total
       cfg[:max_idle_ms] = Config.seconds_to_ms(max_idle, 'max_idle') if max_idle
+      @max_per_host = cfg[:max_per_host]
+      @max_total = cfg[:max_total]
       err = Native::Error.new
       ptr = Native.reqivo_pool_new(cfg, err)
       raise Error.from_native(err) if ptr.null?
