@@ -48,19 +48,26 @@ pub struct SessionConfig {
     pub proxy: Option<Arc<ProxySettings>>,
 }
 
+/// A session's timeouts when its caller sets none: 5 s to connect (per
+/// address), per read, per write and for a pool slot; no total limit. The
+/// one place they are written (`reqivo_timeout_default` returns them).
+pub const DEFAULT_TIMEOUTS: Timeouts = {
+    let five = Some(std::time::Duration::from_secs(5));
+    Timeouts {
+        connect: five,
+        read: five,
+        write: five,
+        total: None,
+        pool: five,
+    }
+};
+
 impl Default for SessionConfig {
     fn default() -> Self {
-        let five = Some(std::time::Duration::from_secs(5));
         SessionConfig {
             base_url: None,
             headers: HeaderList::default(),
-            timeouts: Timeouts {
-                connect: five,
-                read: five,
-                write: five,
-                total: None,
-                pool: five,
-            },
+            timeouts: DEFAULT_TIMEOUTS,
             limits: Limits::default(),
             max_body_bytes: None,
             max_redirects: 30,
