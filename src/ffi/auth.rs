@@ -3,7 +3,6 @@ use std::ffi::c_char;
 
 use super::boundary::str_in;
 use super::error::{reqivo_code, reqivo_error};
-use super::handle::{try_mut, try_ref};
 use super::request::reqivo_request;
 use super::session::reqivo_session;
 
@@ -32,12 +31,11 @@ pub extern "C" fn reqivo_session_set_basic_auth(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
+        let s = borrow!(s, err);
         require!(user, err);
-        // SAFETY: live session; strings hold the given lengths.
-        let (s, user, pass) = unsafe {
+        // SAFETY: strings hold the given lengths.
+        let (user, pass) = unsafe {
             (
-                try_ref(s).expect("checked"),
                 try_or_fail!(str_in(user, ulen, "user"), err),
                 try_or_fail!(str_in(pass, plen, "pass"), err),
             )
@@ -66,14 +64,9 @@ pub extern "C" fn reqivo_session_set_bearer_token(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
-        // SAFETY: live session; `token` holds `len` bytes.
-        let (s, token) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(token, len, "token"), err),
-            )
-        };
+        let s = borrow!(s, err);
+        // SAFETY: `token` holds `len` bytes.
+        let token = try_or_fail!(unsafe { str_in(token, len, "token") }, err);
         try_or_fail!(s.set_bearer_token(token), err);
         OK
     })
@@ -97,15 +90,10 @@ pub extern "C" fn reqivo_request_set_json(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
+        let req = borrow!(mut r, err);
         require!(json, err);
-        // SAFETY: live request used by this thread; `json` holds `len` bytes.
-        let (req, json) = unsafe {
-            (
-                try_mut(r).expect("checked"),
-                try_or_fail!(str_in(json, len, "json"), err),
-            )
-        };
+        // SAFETY: `json` holds `len` bytes.
+        let json = try_or_fail!(unsafe { str_in(json, len, "json") }, err);
         try_or_fail!(req.set_json(json), err);
         OK
     })

@@ -1,103 +1,86 @@
 //! The panic boundary and argument checks every exported function uses.
 //!
-//! What a function returns when it panics, or when a required pointer is
-//! NULL, is decided once per return type by `FailValue`, so no function
-//! writes its own fallback.
+//! What a function returns when it fails (a panic, a NULL argument, an
+//! error from the client layer) is decided once per return type by
+//! `FailValue`, so no function writes its own fallback. A handle argument
+//! is checked and borrowed in one step by `borrow!`.
 use std::ffi::c_char;
 
 use super::config::reqivo_timeout;
 use super::error::reqivo_code;
 
-/// The value a function of this return type gives back on failure.
+/// The value a function of this return type gives back when it fails with
+/// `code`: the code itself for result codes, else a fixed "nothing" value.
 pub(crate) trait FailValue {
-    fn panic_value() -> Self;
-    fn null_argument_value() -> Self;
+    fn fail_value(code: reqivo_code) -> Self;
 }
 
 impl FailValue for u32 {
-    fn panic_value() -> Self {
-        reqivo_code::REQIVO_ERR_PANIC as u32
-    }
-    fn null_argument_value() -> Self {
-        reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32
+    #[inline]
+    fn fail_value(code: reqivo_code) -> Self {
+        code as u32
     }
 }
 
 /// `int` result codes (the multi API): the same codes as `u32` ones.
 impl FailValue for i32 {
-    fn panic_value() -> Self {
-        reqivo_code::REQIVO_ERR_PANIC as i32
-    }
-    fn null_argument_value() -> Self {
-        reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as i32
+    #[inline]
+    fn fail_value(code: reqivo_code) -> Self {
+        code as i32
     }
 }
 
 /// Counts: nothing is counted when the call failed.
 impl FailValue for usize {
-    fn panic_value() -> Self {
-        0
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         0
     }
 }
 
 impl<T> FailValue for *const T {
-    fn panic_value() -> Self {
-        std::ptr::null()
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         std::ptr::null()
     }
 }
 
 impl<T> FailValue for *mut T {
-    fn panic_value() -> Self {
-        std::ptr::null_mut()
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         std::ptr::null_mut()
     }
 }
 
 impl FailValue for i64 {
-    fn panic_value() -> Self {
-        -1
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         -1
     }
 }
 
 impl FailValue for bool {
-    fn panic_value() -> Self {
-        false
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         false
     }
 }
 
 impl FailValue for () {
-    fn panic_value() -> Self {}
-    fn null_argument_value() -> Self {}
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {}
 }
 
 impl FailValue for reqivo_timeout {
-    fn panic_value() -> Self {
-        reqivo_timeout::DEFAULT
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         reqivo_timeout::DEFAULT
     }
 }
 
 impl FailValue for super::response::reqivo_str {
-    fn panic_value() -> Self {
-        Self::EMPTY
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         Self::EMPTY
     }
 }
@@ -107,11 +90,11 @@ impl FailValue for super::response::reqivo_str {
 pub(crate) struct StaticStr(pub *const c_char);
 
 impl FailValue for StaticStr {
-    fn panic_value() -> Self {
-        StaticStr(c"REQIVO_ERR_PANIC".as_ptr())
-    }
-    fn null_argument_value() -> Self {
-        StaticStr(c"".as_ptr())
+    fn fail_value(code: reqivo_code) -> Self {
+        match code {
+            reqivo_code::REQIVO_ERR_PANIC => StaticStr(c"REQIVO_ERR_PANIC".as_ptr()),
+            _ => StaticStr(c"".as_ptr()),
+        }
     }
 }
 
@@ -125,31 +108,65 @@ macro_rules! ffi_boundary {
             Ok(v) => v,
             Err(payload) => {
                 $crate::ffi::error::set_panic(err_out, payload);
-                $crate::ffi::boundary::FailValue::panic_value()
+                $crate::ffi::boundary::FailValue::fail_value(
+                    $crate::ffi::error::reqivo_code::REQIVO_ERR_PANIC,
+                )
             }
         }
     }};
     ($body:block) => {{
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
-            Err(_) => $crate::ffi::boundary::FailValue::panic_value(),
+            Err(_) => $crate::ffi::boundary::FailValue::fail_value(
+                $crate::ffi::error::reqivo_code::REQIVO_ERR_PANIC,
+            ),
         }
     }};
 }
 
-/// Returns the function's NULL-argument value (and fills `err`) when `$ptr`
-/// is NULL.
-macro_rules! require {
-    ($ptr:expr, $err:expr) => {
-        if $ptr.is_null() {
-            $crate::ffi::error::set_null_argument($err, stringify!($ptr));
-            return $crate::ffi::boundary::FailValue::null_argument_value();
+/// Checks a required pointer argument and borrows what it points to, in
+/// one step: `borrow!(s, err)` gives `&T`, `borrow!(mut r, err)` gives
+/// `&mut T` (a Box-owned handle or a caller-owned out struct), where the
+/// pointer's type says `T` through `Castable` (`handle.rs`). A NULL
+/// pointer fills `err` with `REQIVO_ERR_INVALID_ARGUMENT` ("argument `s`
+/// is NULL") and returns the function's `FailValue`; without `err` only
+/// the value is returned. Use it inside `ffi_boundary!`.
+macro_rules! borrow {
+    (@with $how:ident, $p:ident, $err:expr) => {
+        // SAFETY: by the API contract a non-NULL handle or struct pointer
+        // is live and of its type, and one taken `mut` is used by this
+        // call alone (one thread at a time).
+        match unsafe { $crate::ffi::handle::$how($p) } {
+            Some(v) => v,
+            None => return $crate::ffi::error::null_argument($err, stringify!($p)),
         }
     };
-    ($ptr:expr) => {
+    (mut $p:ident, $err:expr) => {
+        borrow!(@with try_mut, $p, $err)
+    };
+    (mut $p:ident) => {
+        borrow!(@with try_mut, $p, ::std::ptr::null_mut())
+    };
+    ($p:ident, $err:expr) => {
+        borrow!(@with try_ref, $p, $err)
+    };
+    ($p:ident) => {
+        borrow!(@with try_ref, $p, ::std::ptr::null_mut())
+    };
+}
+
+/// Returns the function's failure value (and fills `err`) when `$ptr` is
+/// NULL: for a required pointer that is not borrowed whole (a string for
+/// `str_in`, an out pointer for `copy_out`, a versioned struct that may be
+/// smaller than this version's).
+macro_rules! require {
+    ($ptr:ident, $err:expr) => {
         if $ptr.is_null() {
-            return $crate::ffi::boundary::FailValue::null_argument_value();
+            return $crate::ffi::error::null_argument($err, stringify!($ptr));
         }
+    };
+    ($ptr:ident) => {
+        require!($ptr, ::std::ptr::null_mut())
     };
 }
 
@@ -159,7 +176,7 @@ macro_rules! try_or_fail {
     ($e:expr, $err:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return $crate::ffi::error::Failure::fail(e, $err),
+            Err(e) => return $crate::ffi::error::fail(e, $err),
         }
     };
 }

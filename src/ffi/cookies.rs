@@ -4,7 +4,6 @@ use std::ffi::c_char;
 use super::boundary::{copy_out, str_in};
 use super::config::or_default;
 use super::error::{reqivo_code, reqivo_error};
-use super::handle::try_ref;
 use super::session::reqivo_session;
 use crate::client::CookieLimits;
 
@@ -24,9 +23,7 @@ const OK: u32 = reqivo_code::REQIVO_OK as u32;
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_cookies(s: *mut reqivo_session, on: bool) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        unsafe { try_ref(s) }.expect("checked").set_cookies(on);
+        borrow!(s).set_cookies(on);
         OK
     })
 }
@@ -41,9 +38,7 @@ pub extern "C" fn reqivo_session_set_cookies(s: *mut reqivo_session, on: bool) -
 #[no_mangle]
 pub extern "C" fn reqivo_session_clear_cookies(s: *mut reqivo_session) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        unsafe { try_ref(s) }.expect("checked").cookies().clear();
+        borrow!(s).cookies().clear();
         OK
     })
 }
@@ -69,13 +64,9 @@ pub extern "C" fn reqivo_session_save_cookies(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
+        let s = borrow!(s, err);
         require!(out_len, err);
-        // SAFETY: live session.
-        let text = try_or_fail!(
-            unsafe { try_ref(s) }.expect("checked").cookies().save(),
-            err
-        );
+        let text = try_or_fail!(s.cookies().save(), err);
         // SAFETY: `out_len` checked non-NULL; `buf` holds `cap` bytes (API contract).
         try_or_fail!(
             unsafe { copy_out(&text, buf, cap, out_len, "the jar") },
@@ -103,15 +94,10 @@ pub extern "C" fn reqivo_session_load_cookies(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
+        let s = borrow!(s, err);
         require!(text, err);
-        // SAFETY: live session; `text` holds `len` bytes.
-        let (s, text) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(text, len, "text"), err),
-            )
-        };
+        // SAFETY: `text` holds `len` bytes.
+        let text = try_or_fail!(unsafe { str_in(text, len, "text") }, err);
         try_or_fail!(s.cookies().load(text), err);
         OK
     })
@@ -146,14 +132,9 @@ pub extern "C" fn reqivo_session_set_public_suffix_list(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
-        // SAFETY: live session; `text` holds `len` bytes.
-        let (s, text) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(text, len, "text"), err),
-            )
-        };
+        let s = borrow!(s, err);
+        // SAFETY: `text` holds `len` bytes.
+        let text = try_or_fail!(unsafe { str_in(text, len, "text") }, err);
         try_or_fail!(s.cookies().set_suffix_list(text), err);
         OK
     })
@@ -182,15 +163,13 @@ pub extern "C" fn reqivo_session_set_cookie_limits(
     max_cookies: u32,
 ) -> u32 {
     ffi_boundary!({
-        require!(s);
+        let s = borrow!(s);
         let d = CookieLimits::default();
         let limits = CookieLimits {
             max_cookie_bytes: or_default(max_cookie_bytes, d.max_cookie_bytes),
             max_per_site: or_default(max_per_site, d.max_per_site),
             max_cookies: or_default(max_cookies, d.max_cookies),
         };
-        // SAFETY: live session.
-        let s = unsafe { try_ref(s) }.expect("checked");
         s.cookies()
             .set_limits(limits)
             .expect("every value is at least 1");

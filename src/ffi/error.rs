@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use strum::{EnumIter, IntoEnumIterator, IntoStaticStr};
 
+use super::boundary::FailValue;
 use crate::client::{ClientError, ClientErrorKind};
 use crate::net::{NetError, NetErrorKind};
 use crate::proto::{ProtoError, ProtoErrorKind};
@@ -247,57 +248,21 @@ impl From<ClientError> for Fail {
     }
 }
 
-/// The return value a function of type `R` gives for a failure code.
-pub(crate) trait FailReturn {
-    fn from_code(code: u32) -> Self;
-}
-
-impl FailReturn for u32 {
-    fn from_code(code: u32) -> Self {
-        code
-    }
-}
-
-impl FailReturn for i32 {
-    fn from_code(code: u32) -> Self {
-        code as i32
-    }
-}
-
-impl<T> FailReturn for *const T {
-    fn from_code(_: u32) -> Self {
-        std::ptr::null()
-    }
-}
-
-impl<T> FailReturn for *mut T {
-    fn from_code(_: u32) -> Self {
-        std::ptr::null_mut()
-    }
-}
-
-impl FailReturn for i64 {
-    fn from_code(_: u32) -> Self {
-        -1
-    }
-}
-
 /// Fills `err` (if not NULL) and returns the failure value for `R`.
-pub(crate) fn fail<R: FailReturn>(f: impl Into<Fail>, err: *mut reqivo_error) -> R {
+pub(crate) fn fail<R: FailValue>(f: impl Into<Fail>, err: *mut reqivo_error) -> R {
     let f = f.into();
     write(err, f.code as u32, f.os_error, &f.message);
-    R::from_code(f.code as u32)
+    R::fail_value(f.code)
 }
 
-/// Lets `try_or_fail!` call `Failure::fail(e, err)` on any error convertible to `Fail`.
-pub(crate) trait Failure {
-    fn fail<R: FailReturn>(self, err: *mut reqivo_error) -> R;
-}
-
-impl<E: Into<Fail>> Failure for E {
-    fn fail<R: FailReturn>(self, err: *mut reqivo_error) -> R {
-        fail(self, err)
-    }
+/// Fills `err` for a required pointer argument `name` that was NULL and
+/// returns the failure value for `R` (`borrow!`, `require!`).
+#[cold]
+#[inline(never)]
+pub(crate) fn null_argument<R: FailValue>(err: *mut reqivo_error, name: &str) -> R {
+    let code = reqivo_code::REQIVO_ERR_INVALID_ARGUMENT;
+    write(err, code as u32, 0, &format!("argument `{}` is NULL", name));
+    R::fail_value(code)
 }
 
 fn write(err: *mut reqivo_error, code: u32, os_error: i32, message: &str) {
@@ -320,11 +285,6 @@ fn write(err: *mut reqivo_error, code: u32, os_error: i32, message: &str) {
 
 pub(crate) fn clear(err: *mut reqivo_error) {
     write(err, 0, 0, "");
-}
-
-pub(crate) fn set_null_argument(err: *mut reqivo_error, name: &str) {
-    let code = reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32;
-    write(err, code, 0, &format!("argument `{}` is NULL", name));
 }
 
 pub(crate) fn set_panic(err: *mut reqivo_error, payload: Box<dyn Any + Send>) {

@@ -7,7 +7,7 @@ use url::Url;
 use super::boundary::str_in;
 use super::callback::Userdata;
 use super::error::{reqivo_code, reqivo_error};
-use super::handle::{try_mut, try_ref, Castable, OwnedBox};
+use super::handle::{try_ref, Castable, OwnedBox};
 use super::response::{free_c, into_c, reqivo_response, reqivo_str};
 use super::session::reqivo_session;
 use crate::client::{HookRequest, Hooks, Level, Log, Logger, Response, Timings};
@@ -118,7 +118,7 @@ pub extern "C" fn reqivo_session_set_hooks(
     userdata: *mut c_void,
 ) -> u32 {
     ffi_boundary!({
-        require!(s);
+        let s = borrow!(s);
         let hooks = (on_request.is_some() || on_response.is_some()).then(|| {
             Arc::new(CHooks {
                 on_request,
@@ -126,8 +126,7 @@ pub extern "C" fn reqivo_session_set_hooks(
                 userdata: Userdata(userdata),
             }) as Arc<dyn Hooks>
         });
-        // SAFETY: live session.
-        unsafe { try_ref(s) }.expect("checked").set_hooks(hooks);
+        s.set_hooks(hooks);
         OK
     })
 }
@@ -192,12 +191,11 @@ fn edit(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
+        let v = borrow!(mut r, err);
         require!(name, err);
-        // SAFETY: the view passed to a running hook; strings per contract.
-        let (v, name, value) = unsafe {
+        // SAFETY: strings per contract.
+        let (name, value) = unsafe {
             (
-                try_mut(r).expect("checked"),
                 try_or_fail!(str_in(name, nlen, "name"), err),
                 try_or_fail!(str_in(value, vlen, "value"), err),
             )
@@ -327,7 +325,7 @@ pub extern "C" fn reqivo_session_set_logger(
     min_level: u32,
 ) -> u32 {
     ffi_boundary!({
-        require!(s);
+        let s = borrow!(s);
         let min = match min_level {
             REQIVO_LOG_DEBUG => Level::Debug,
             REQIVO_LOG_INFO => Level::Info,
@@ -342,8 +340,7 @@ pub extern "C" fn reqivo_session_set_logger(
             }),
             min,
         });
-        // SAFETY: live session.
-        unsafe { try_ref(s) }.expect("checked").set_logger(log);
+        s.set_logger(log);
         OK
     })
 }

@@ -4,7 +4,7 @@ use std::mem::size_of;
 
 use super::boundary::{bytes_in, copy_out, str_in};
 use super::error::{fail, reqivo_code, reqivo_error, Fail};
-use super::handle::try_ref;
+use super::handle::{CallerOwned, Castable};
 use super::response::{reqivo_response, reqivo_str};
 use crate::client::json::{decode_string, lookup, JsonKind};
 
@@ -43,6 +43,11 @@ pub struct reqivo_json_value {
     pub raw: reqivo_str,
 }
 
+impl Castable for reqivo_json_value {
+    type Ownership = CallerOwned;
+    type RustType = reqivo_json_value;
+}
+
 fn kind_code(k: JsonKind) -> u32 {
     match k {
         JsonKind::Null => REQIVO_JSON_NULL,
@@ -76,16 +81,9 @@ pub extern "C" fn reqivo_response_json(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(resp, err);
-        require!(out, err);
-        // SAFETY: live response; `pointer` holds `len` bytes; `out` is caller-owned.
-        let (r, pointer, out) = unsafe {
-            (
-                try_ref(resp).expect("checked"),
-                try_or_fail!(str_in(pointer, len, "pointer"), err),
-                &mut *out,
-            )
-        };
+        let (r, out) = (borrow!(resp, err), borrow!(mut out, err));
+        // SAFETY: `pointer` holds `len` bytes.
+        let pointer = try_or_fail!(unsafe { str_in(pointer, len, "pointer") }, err);
         if (out.struct_size as usize) < size_of::<reqivo_json_value>() {
             let msg = format!(
                 "out->struct_size is {}, needs {}",
@@ -136,17 +134,11 @@ pub extern "C" fn reqivo_json_string(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(value, err);
+        let v = borrow!(value, err);
         require!(out_len, err);
-        // SAFETY: `value` is caller-owned and filled by reqivo_response_json,
-        // so `raw` points into a live response.
-        let (v, raw) = unsafe {
-            let v = &*value;
-            (
-                v,
-                try_or_fail!(str_in(v.raw.ptr, v.raw.len, "value->raw"), err),
-            )
-        };
+        // SAFETY: `value` was filled by reqivo_response_json, so `raw`
+        // points into a live response.
+        let raw = try_or_fail!(unsafe { str_in(v.raw.ptr, v.raw.len, "value->raw") }, err);
         if v.r#type != REQIVO_JSON_STRING {
             let msg = format!("value has type {}, not REQIVO_JSON_STRING", v.r#type);
             return fail(

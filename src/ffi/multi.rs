@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::callback::Userdata;
 use super::cancel::reqivo_cancel;
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
-use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
+use super::error::{fail, null_argument, reqivo_code, reqivo_error, Fail};
+use super::handle::{clone_arc, free_box, to_boxed_ptr, CallerOwned, Castable, OwnedBox};
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
 use super::session::reqivo_session;
@@ -52,6 +52,11 @@ pub struct reqivo_multi_done {
     /// Code 0 on success, else why the transfer failed (the same codes as
     /// `reqivo_session_send`).
     pub error: reqivo_error,
+}
+
+impl Castable for reqivo_multi_done {
+    type Ownership = CallerOwned;
+    type RustType = reqivo_multi_done;
 }
 
 /// A response built by `ToC`, handed from the driver to `reqivo_multi_next`.
@@ -253,18 +258,9 @@ pub extern "C" fn reqivo_multi_add(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        require!(s, err);
-        require!(r, err);
-        // SAFETY: live multi, session, request and (NULL or live) token.
-        let (m, s, r, cancel) = unsafe {
-            (
-                try_ref(m).expect("checked"),
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
+        let (m, s, r) = (borrow!(m, err), borrow!(s, err), borrow!(r, err));
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         try_or_fail!(m.handle.add(s, r, cancel, ToCSend, user_data as usize), err);
         0
     })
@@ -301,22 +297,12 @@ pub extern "C" fn reqivo_multi_add_streamed(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        require!(s, err);
-        require!(r, err);
+        let (m, s, r) = (borrow!(m, err), borrow!(s, err), borrow!(r, err));
         let Some(cb) = on_data else {
-            super::error::set_null_argument(err, "on_data");
-            return super::boundary::FailValue::null_argument_value();
+            return null_argument(err, "on_data");
         };
-        // SAFETY: live multi, session, request and (NULL or live) token.
-        let (m, s, r, cancel) = unsafe {
-            (
-                try_ref(m).expect("checked"),
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         let sink = Box::new(CallbackSink {
             cb,
             userdata: Userdata(user_data),
@@ -351,9 +337,7 @@ pub extern "C" fn reqivo_multi_resume(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
+        let m = borrow!(m, err);
         try_or_fail!(m.handle.resume(transfer_id), err);
         0
     })
@@ -373,9 +357,7 @@ pub extern "C" fn reqivo_multi_resume(
 #[no_mangle]
 pub extern "C" fn reqivo_multi_perform(m: *mut reqivo_multi, err: *mut reqivo_error) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
+        let m = borrow!(m, err);
         if let Some(f) = inside_callback() {
             return fail::<i32>(f, err);
         }
@@ -400,7 +382,7 @@ pub extern "C" fn reqivo_multi_poll(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
+        let m = borrow!(m, err);
         if timeout_ms < -1 {
             return fail::<i32>(
                 super::error::Fail::new(
@@ -410,8 +392,6 @@ pub extern "C" fn reqivo_multi_poll(
                 err,
             );
         }
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
         if let Some(f) = inside_callback() {
             return fail::<i32>(f, err);
         }
@@ -434,10 +414,7 @@ pub extern "C" fn reqivo_multi_poll(
 #[no_mangle]
 pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi_done) -> bool {
     ffi_boundary!({
-        require!(m);
-        require!(out);
-        // SAFETY: a live multi and a caller-owned out struct.
-        let (m, out) = unsafe { (try_ref(m).expect("checked"), &mut *out) };
+        let (m, out) = (borrow!(m), borrow!(mut out));
         if (out.struct_size as usize) < std::mem::size_of::<reqivo_multi_done>()
             || inside_callback().is_some()
         {
@@ -471,11 +448,7 @@ pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_multi_fd(m: *const reqivo_multi) -> c_int {
-    let fd: i64 = ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        i64::from(unsafe { try_ref(m).expect("checked") }.fd)
-    });
+    let fd: i64 = ffi_boundary!({ i64::from(borrow!(m).fd) });
     fd as i32
 }
 
@@ -490,9 +463,7 @@ pub extern "C" fn reqivo_multi_fd(m: *const reqivo_multi) -> c_int {
 #[no_mangle]
 pub extern "C" fn reqivo_multi_timeout_ms(m: *const reqivo_multi) -> i64 {
     ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
+        let m = borrow!(m);
         if inside_callback().is_some() {
             return -1;
         }
@@ -514,10 +485,7 @@ pub extern "C" fn reqivo_multi_timeout_ms(m: *const reqivo_multi) -> i64 {
 #[no_mangle]
 pub extern "C" fn reqivo_multi_wakeup(m: *const reqivo_multi) -> c_int {
     ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
-        match m.handle.wakeup() {
+        match borrow!(m).handle.wakeup() {
             Ok(()) => 0,
             Err(e) => fail::<i32>(e, std::ptr::null_mut()),
         }
@@ -534,11 +502,7 @@ pub extern "C" fn reqivo_multi_wakeup(m: *const reqivo_multi) -> c_int {
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_multi_in_flight(m: *const reqivo_multi) -> usize {
-    ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        unsafe { try_ref(m).expect("checked") }.handle.in_flight()
-    })
+    ffi_boundary!({ borrow!(m).handle.in_flight() })
 }
 
 fn lock(m: &MultiState) -> std::sync::MutexGuard<'_, Multi<ToCSend>> {

@@ -1,6 +1,5 @@
 //! Session switches that take no data.
 use super::error::reqivo_code;
-use super::handle::try_ref;
 use super::session::reqivo_session;
 
 /// Turns content decoding on or off for later sends. On (the default), the
@@ -18,9 +17,7 @@ use super::session::reqivo_session;
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_decompress(s: *mut reqivo_session, on: bool) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        unsafe { try_ref(s) }.expect("checked").set_decompress(on);
+        borrow!(s).set_decompress(on);
         reqivo_code::REQIVO_OK as u32
     })
 }

@@ -154,11 +154,9 @@ pub extern "C" fn reqivo_pool_free(pool: *mut reqivo_pool) {
 #[no_mangle]
 pub extern "C" fn reqivo_pool_get_stats(pool: *const reqivo_pool, out: *mut reqivo_pool_stats) {
     ffi_boundary!({
+        // `out` stays a pointer: an older caller's struct may be smaller.
         require!(out);
-        // SAFETY: NULL or a live pool.
-        let Some(pool) = (unsafe { try_ref(pool) }) else {
-            return;
-        };
+        let pool = borrow!(pool);
         let s = pool.stats();
         let full = reqivo_pool_stats {
             struct_size: size_of::<reqivo_pool_stats>() as u32,

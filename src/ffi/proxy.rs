@@ -4,7 +4,6 @@ use std::ffi::c_char;
 
 use super::boundary::str_in;
 use super::error::{reqivo_code, reqivo_error};
-use super::handle::try_ref;
 use super::session::reqivo_session;
 
 const OK: u32 = reqivo_code::REQIVO_OK as u32;
@@ -36,14 +35,9 @@ pub extern "C" fn reqivo_session_set_proxy(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
-        // SAFETY: live session; `url` holds `len` bytes.
-        let (s, url) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(url, len, "url"), err),
-            )
-        };
+        let s = borrow!(s, err);
+        // SAFETY: `url` holds `len` bytes.
+        let url = try_or_fail!(unsafe { str_in(url, len, "url") }, err);
         try_or_fail!(s.set_proxy((!url.is_empty()).then_some(url)), err);
         OK
     })
@@ -71,14 +65,9 @@ pub extern "C" fn reqivo_session_set_no_proxy(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
-        // SAFETY: live session; `list` holds `len` bytes.
-        let (s, list) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(list, len, "list"), err),
-            )
-        };
+        let s = borrow!(s, err);
+        // SAFETY: `list` holds `len` bytes.
+        let list = try_or_fail!(unsafe { str_in(list, len, "list") }, err);
         s.set_no_proxy(list);
         OK
     })
@@ -105,9 +94,7 @@ pub extern "C" fn reqivo_session_use_env_proxy(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
-        // SAFETY: live session.
-        let s = unsafe { try_ref(s).expect("checked") };
+        let s = borrow!(s, err);
         try_or_fail!(s.use_env_proxy(|name| std::env::var(name).ok()), err);
         OK
     })

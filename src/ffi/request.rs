@@ -8,8 +8,8 @@ use super::callback::{
 
 use super::boundary::{bytes_in, str_in};
 use super::config::reqivo_timeout;
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
-use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
+use super::error::{fail, null_argument, reqivo_code, reqivo_error, Fail};
+use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
 use crate::client::{Progress, Request};
 
 /// A request: method, URL, headers, body and optional timeouts. Not
@@ -78,12 +78,11 @@ pub extern "C" fn reqivo_request_add_header(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
+        let req = borrow!(mut r, err);
         require!(name, err);
-        // SAFETY: `r` is a live request used by this thread only; strings per contract.
-        let (req, name, value) = unsafe {
+        // SAFETY: strings per contract.
+        let (name, value) = unsafe {
             (
-                try_mut(r).expect("checked non-NULL"),
                 try_or_fail!(str_in(name, nlen, "name"), err),
                 try_or_fail!(str_in(value, vlen, "value"), err),
             )
@@ -109,14 +108,9 @@ pub extern "C" fn reqivo_request_set_body(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
-        // SAFETY: `r` is live and unaliased; `data` holds `len` bytes.
-        let (req, body) = unsafe {
-            (
-                try_mut(r).expect("checked non-NULL"),
-                try_or_fail!(bytes_in(data, len, "data"), err),
-            )
-        };
+        let req = borrow!(mut r, err);
+        // SAFETY: `data` holds `len` bytes.
+        let body = try_or_fail!(unsafe { bytes_in(data, len, "data") }, err);
         req.set_body(body);
         reqivo_code::REQIVO_OK as u32
     })
@@ -146,15 +140,9 @@ pub extern "C" fn reqivo_request_set_body_callback(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
+        let req = borrow!(mut r, err);
         let Some(cb) = cb else {
-            return fail(
-                Fail::new(
-                    reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
-                    "argument `cb` is NULL",
-                ),
-                err,
-            );
+            return null_argument(err, "cb");
         };
         if size < -1 {
             let msg = format!("size is {}: give the body length, or -1 when unknown", size);
@@ -163,8 +151,6 @@ pub extern "C" fn reqivo_request_set_body_callback(
                 err,
             );
         }
-        // SAFETY: `r` is a live request used by this thread only.
-        let req = unsafe { try_mut(r) }.expect("checked non-NULL");
         let body = CallbackBody {
             cb,
             userdata: Userdata(userdata),
@@ -191,9 +177,7 @@ pub extern "C" fn reqivo_request_set_progress(
     userdata: *mut c_void,
 ) -> u32 {
     ffi_boundary!({
-        require!(r);
-        // SAFETY: `r` is a live request used by this thread only.
-        let req = unsafe { try_mut(r) }.expect("checked non-NULL");
+        let req = borrow!(mut r);
         let progress = cb.map(|cb| {
             Arc::new(CallbackProgress {
                 cb,
@@ -217,11 +201,7 @@ pub extern "C" fn reqivo_request_set_progress(
 #[no_mangle]
 pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_timeout) -> u32 {
     ffi_boundary!({
-        require!(r);
-        // SAFETY: `r` is live and unaliased.
-        unsafe { try_mut(r) }
-            .expect("checked non-NULL")
-            .override_timeouts(t.to_overrides());
+        borrow!(mut r).override_timeouts(t.to_overrides());
         reqivo_code::REQIVO_OK as u32
     })
 }

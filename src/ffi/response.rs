@@ -12,7 +12,7 @@
 use std::ffi::c_char;
 use std::mem::{align_of, offset_of, size_of};
 
-use super::handle::{try_ref, Castable};
+use super::handle::{CallerOwned, Castable};
 use super::trailers;
 use crate::client::{Finish, Parts, Response, Timings};
 use crate::net::TlsInfo;
@@ -116,6 +116,12 @@ impl reqivo_str {
         ptr: c"".as_ptr(),
         len: 0,
     };
+}
+
+/// A `reqivo_str` passed by pointer is always the caller's out slot.
+impl Castable for reqivo_str {
+    type Ownership = CallerOwned;
+    type RustType = reqivo_str;
 }
 
 impl Castable for reqivo_response {
@@ -450,11 +456,7 @@ pub extern "C" fn reqivo_response_header(
     out: *mut reqivo_str,
 ) -> bool {
     ffi_boundary!({
-        require!(out);
-        // SAFETY: NULL or a live response.
-        let Some(r) = (unsafe { try_ref(resp) }) else {
-            return false;
-        };
+        let (out, r) = (borrow!(mut out), borrow!(resp));
         // SAFETY: `name` points to `len` bytes per the API contract.
         let Ok(name) = (unsafe { super::boundary::bytes_in(name.cast(), len, "name") }) else {
             return false;
@@ -475,8 +477,7 @@ pub extern "C" fn reqivo_response_header(
             .nth(nth);
         match found {
             Some(h) => {
-                // SAFETY: `out` checked non-NULL; caller-owned.
-                unsafe { out.write(h.value) };
+                *out = h.value;
                 true
             }
             None => false,

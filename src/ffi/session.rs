@@ -6,7 +6,7 @@ use super::boundary::str_in;
 use super::cancel::reqivo_cancel;
 use super::config::{reqivo_limits, reqivo_timeout};
 use super::error::{reqivo_code, reqivo_error};
-use super::handle::{clone_arc, free_box, to_arc_ptr, to_boxed_ptr, try_ref, Castable, OwnedBox};
+use super::handle::{clone_arc, free_box, to_arc_ptr, to_boxed_ptr, Castable, OwnedBox};
 use super::pool::reqivo_pool;
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
@@ -81,9 +81,7 @@ pub extern "C" fn reqivo_session_free(s: *mut reqivo_session) {
 #[no_mangle]
 pub extern "C" fn reqivo_session_pool(s: *const reqivo_session) -> *mut reqivo_pool {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        let s = unsafe { try_ref(s) }.expect("checked");
+        let s = borrow!(s);
         to_arc_ptr::<reqivo_pool>(Arc::new(s.pool().clone())).cast_mut()
     })
 }
@@ -105,15 +103,10 @@ pub extern "C" fn reqivo_session_set_base_url(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
+        let s = borrow!(s, err);
         require!(url, err);
-        // SAFETY: live session; `url` holds `len` bytes.
-        let (s, url) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(url, len, "url"), err),
-            )
-        };
+        // SAFETY: `url` holds `len` bytes.
+        let url = try_or_fail!(unsafe { str_in(url, len, "url") }, err);
         try_or_fail!(s.set_base_url(url), err);
         OK
     })
@@ -135,10 +128,9 @@ pub extern "C" fn reqivo_session_set_tls(
     tls: *const reqivo_tls_config,
 ) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session; `tls` NULL or a live config.
-        let (s, tls) = unsafe { (try_ref(s).expect("checked"), clone_arc(tls)) };
-        s.set_tls(tls);
+        let s = borrow!(s);
+        // SAFETY: `tls` is NULL or a live config.
+        s.set_tls(unsafe { clone_arc(tls) });
         OK
     })
 }
@@ -155,11 +147,7 @@ pub extern "C" fn reqivo_session_set_tls(
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_timeout(s: *mut reqivo_session, t: reqivo_timeout) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        unsafe { try_ref(s) }
-            .expect("checked")
-            .set_timeouts(t.to_session());
+        borrow!(s).set_timeouts(t.to_session());
         OK
     })
 }
@@ -175,12 +163,9 @@ pub extern "C" fn reqivo_session_set_timeout(s: *mut reqivo_session, t: reqivo_t
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_limits(s: *mut reqivo_session, l: reqivo_limits) -> u32 {
     ffi_boundary!({
-        require!(s);
+        let s = borrow!(s);
         let (limits, body) = l.to_rust();
-        // SAFETY: live session.
-        unsafe { try_ref(s) }
-            .expect("checked")
-            .set_limits(limits, body);
+        s.set_limits(limits, body);
         OK
     })
 }
@@ -196,9 +181,7 @@ pub extern "C" fn reqivo_session_set_limits(s: *mut reqivo_session, l: reqivo_li
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_max_redirects(s: *mut reqivo_session, n: u32) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        unsafe { try_ref(s) }.expect("checked").set_max_redirects(n);
+        borrow!(s).set_max_redirects(n);
         OK
     })
 }
@@ -223,12 +206,11 @@ pub extern "C" fn reqivo_session_set_header(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
+        let s = borrow!(s, err);
         require!(name, err);
-        // SAFETY: live session; strings per contract.
-        let (s, name, value) = unsafe {
+        // SAFETY: strings per contract.
+        let (name, value) = unsafe {
             (
-                try_ref(s).expect("checked"),
                 try_or_fail!(str_in(name, nlen, "name"), err),
                 try_or_fail!(str_in(value, vlen, "value"), err),
             )
@@ -260,16 +242,9 @@ pub extern "C" fn reqivo_session_send(
     err: *mut reqivo_error,
 ) -> *const reqivo_response {
     ffi_boundary!(err, {
-        require!(s, err);
-        require!(r, err);
-        // SAFETY: live session, request and (NULL or live) token.
-        let (s, r, cancel) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
+        let (s, r) = (borrow!(s, err), borrow!(r, err));
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         // The body is read straight into the response's one allocation.
         try_or_fail!(s.send_with(r, cancel, ToC), err)
     })
@@ -295,16 +270,9 @@ pub extern "C" fn reqivo_session_open(
     err: *mut reqivo_error,
 ) -> *mut reqivo_stream {
     ffi_boundary!(err, {
-        require!(s, err);
-        require!(r, err);
-        // SAFETY: live session, request and (NULL or live) token.
-        let (s, r, cancel) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
+        let (s, r) = (borrow!(s, err), borrow!(r, err));
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         let stream = try_or_fail!(s.open(r, cancel), err);
         super::stream::new_stream(stream)
     })

@@ -1,6 +1,6 @@
 //! Streaming downloads.
 use super::error::{reqivo_code, reqivo_error, Fail};
-use super::handle::{free_box, to_boxed_ptr, try_mut, try_ref, Castable, OwnedBox};
+use super::handle::{free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
 use super::response::{free_c, into_c, reqivo_response};
 use super::trailers::OwnedArea;
 use crate::client::Stream;
@@ -85,7 +85,7 @@ pub extern "C" fn reqivo_stream_read(
     err: *mut reqivo_error,
 ) -> i64 {
     ffi_boundary!(err, {
-        require!(st, err);
+        let h = borrow!(mut st, err);
         require!(buf, err);
         if cap == 0 {
             // 0 is the end-of-body answer: a zero-sized read could not be
@@ -96,13 +96,8 @@ pub extern "C" fn reqivo_stream_read(
             );
             return super::error::fail(f, err);
         }
-        // SAFETY: live stream used by one thread; `buf` holds `cap` writable bytes.
-        let (h, buf) = unsafe {
-            (
-                try_mut(st).expect("checked"),
-                std::slice::from_raw_parts_mut(buf, cap.min(isize::MAX as usize)),
-            )
-        };
+        // SAFETY: `buf` holds `cap` writable bytes.
+        let buf = unsafe { std::slice::from_raw_parts_mut(buf, cap.min(isize::MAX as usize)) };
         match h.stream.read(buf) {
             Ok(n) => n as i64,
             Err(e) => super::error::fail(e, err),

@@ -90,13 +90,12 @@ pub extern "C" fn reqivo_ws_connect(
             // SAFETY: a non-NULL `refused` is writable (API contract).
             unsafe { refused.write(std::ptr::null()) };
         }
-        require!(s, err);
+        let s = borrow!(s, err);
         require!(url, err);
-        // SAFETY: live session, (NULL or live) options and token, and `url`
-        // holding `url_len` bytes.
-        let (s, url, opts, cancel) = unsafe {
+        // SAFETY: (NULL or live) options and token, and `url` holding
+        // `url_len` bytes.
+        let (url, opts, cancel) = unsafe {
             (
-                try_ref(s).expect("checked"),
                 try_or_fail!(str_in(url, url_len, "url"), err),
                 try_ref(options).cloned().unwrap_or_default(),
                 clone_arc(cancel),
@@ -144,12 +143,11 @@ pub extern "C" fn reqivo_ws_send(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
+        let h = borrow!(ws, err);
         let kind = try_or_fail!(kind_of(kind), err);
-        // SAFETY: live connection, `data` holding `len` bytes, NULL or live token.
-        let (h, data, cancel) = unsafe {
+        // SAFETY: `data` holding `len` bytes, NULL or live token.
+        let (data, cancel) = unsafe {
             (
-                try_ref(ws).expect("checked"),
                 try_or_fail!(bytes_in(data, len, "data"), err),
                 clone_arc(cancel),
             )
@@ -182,12 +180,11 @@ pub extern "C" fn reqivo_ws_send_fragment(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
+        let h = borrow!(ws, err);
         let kind = try_or_fail!(kind_of(kind), err);
-        // SAFETY: live connection, `data` holding `len` bytes, NULL or live token.
-        let (h, data, cancel) = unsafe {
+        // SAFETY: `data` holding `len` bytes, NULL or live token.
+        let (data, cancel) = unsafe {
             (
-                try_ref(ws).expect("checked"),
                 try_or_fail!(bytes_in(data, len, "data"), err),
                 clone_arc(cancel),
             )
@@ -223,9 +220,9 @@ pub extern "C" fn reqivo_ws_receive(
     err: *mut reqivo_error,
 ) -> *const reqivo_ws_message {
     ffi_boundary!(err, {
-        require!(ws, err);
-        // SAFETY: live connection and (NULL or live) token.
-        let (h, cancel) = unsafe { (try_ref(ws).expect("checked"), clone_arc(cancel)) };
+        let h = borrow!(ws, err);
+        // SAFETY: NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         let m = try_or_fail!(h.ws.receive(cancel.as_ref()), err);
         ws_message::into_c(&m)
     })
@@ -251,11 +248,10 @@ pub extern "C" fn reqivo_ws_ping(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
-        // SAFETY: live connection, `data` holding `len` bytes, NULL or live token.
-        let (h, data, cancel) = unsafe {
+        let h = borrow!(ws, err);
+        // SAFETY: `data` holding `len` bytes, NULL or live token.
+        let (data, cancel) = unsafe {
             (
-                try_ref(ws).expect("checked"),
                 try_or_fail!(bytes_in(data, len, "data"), err),
                 clone_arc(cancel),
             )
@@ -291,14 +287,9 @@ pub extern "C" fn reqivo_ws_close(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
-        // SAFETY: live connection, `reason` holding `len` bytes.
-        let (h, reason) = unsafe {
-            (
-                try_ref(ws).expect("checked"),
-                try_or_fail!(bytes_in(reason.cast(), len, "reason"), err),
-            )
-        };
+        let h = borrow!(ws, err);
+        // SAFETY: `reason` holding `len` bytes.
+        let reason = try_or_fail!(unsafe { bytes_in(reason.cast(), len, "reason") }, err);
         try_or_fail!(h.ws.close(code, reason, None), err);
         reqivo_code::REQIVO_OK as u32
     })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::boundary::str_in;
 use super::callback::Userdata;
 use super::error::{reqivo_code, reqivo_error, Fail};
-use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
+use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
 use crate::client::ws::{OnReconnect, Reconnect, WsOptions};
 use crate::client::ClientError;
 use crate::ws::{DeflateOffer, Limits};
@@ -69,15 +69,10 @@ pub extern "C" fn reqivo_ws_options_add_protocol(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(o, err);
+        let o = borrow!(mut o, err);
         require!(p, err);
-        // SAFETY: live options used by one thread; `p` holds `len` bytes.
-        let (o, p) = unsafe {
-            (
-                try_mut(o).expect("checked"),
-                try_or_fail!(str_in(p, len, "p"), err),
-            )
-        };
+        // SAFETY: `p` holds `len` bytes.
+        let p = try_or_fail!(unsafe { str_in(p, len, "p") }, err);
         try_or_fail!(o.add_protocol(p), err);
         reqivo_code::REQIVO_OK as u32
     })
@@ -105,12 +100,11 @@ pub extern "C" fn reqivo_ws_options_add_header(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(o, err);
+        let o = borrow!(mut o, err);
         require!(name, err);
-        // SAFETY: live options used by one thread; strings of the given lengths.
-        let (o, name, value) = unsafe {
+        // SAFETY: strings of the given lengths.
+        let (name, value) = unsafe {
             (
-                try_mut(o).expect("checked"),
                 try_or_fail!(str_in(name, nlen, "name"), err),
                 try_or_fail!(str_in(value, vlen, "value"), err),
             )
@@ -138,9 +132,7 @@ pub extern "C" fn reqivo_ws_options_set_limits(
     max_message: u64,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
+        let o = borrow!(mut o);
         let or_default = |v: u64| if v == 0 { Limits::DEFAULT_MAX } else { v };
         o.limits = Limits {
             max_frame: or_default(max_frame),
@@ -169,9 +161,7 @@ pub extern "C" fn reqivo_ws_options_set_ping(
     pong_timeout_ms: u32,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
+        let o = borrow!(mut o);
         let ms = |v: u32| (v > 0).then(|| Duration::from_millis(v.into()));
         o.ping_interval = ms(interval_ms);
         o.pong_timeout = ms(pong_timeout_ms);
@@ -203,9 +193,7 @@ pub extern "C" fn reqivo_ws_options_set_deflate(
     server_max_window_bits: u32,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
+        let o = borrow!(mut o);
         let bits = match server_max_window_bits {
             0 => None,
             b @ 8..=15 => Some(b as u8),
@@ -258,9 +246,7 @@ pub extern "C" fn reqivo_ws_options_set_reconnect(
     userdata: *mut c_void,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
+        let o = borrow!(mut o);
         let userdata = Userdata(userdata);
         let on_attempt: Option<OnReconnect> = callback.map(|f| {
             Arc::new(move |n: u32, e: Option<&ClientError>| {
