@@ -229,6 +229,28 @@ pub(crate) unsafe fn str_in<'a>(
     })
 }
 
+/// Borrows a header field from a caller: `name` (`nlen` bytes, required)
+/// and `value` (`vlen` bytes, NULL only when `vlen` is 0), both UTF-8.
+/// Every function that takes a header name and value reads them here.
+///
+/// # Safety
+/// As for `bytes_in`, for each string.
+pub(crate) unsafe fn header_in<'a>(
+    name: *const c_char,
+    nlen: usize,
+    value: *const c_char,
+    vlen: usize,
+) -> Result<(&'a str, &'a str), super::error::Fail> {
+    if name.is_null() {
+        return Err(super::error::Fail::new(
+            reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+            "argument `name` is NULL",
+        ));
+    }
+    // SAFETY: forwarded contract.
+    unsafe { Ok((str_in(name, nlen, "name")?, str_in(value, vlen, "value")?)) }
+}
+
 /// Copies `text` and a NUL into a caller's buffer, snprintf-style:
 /// `*out_len` always receives the text length; the copy happens only when
 /// `cap` holds text and NUL, else `REQIVO_ERR_BUFFER_TOO_SMALL` names the

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use super::boundary::str_in;
+use super::boundary::header_in;
 use super::callback::Userdata;
 use super::error::{reqivo_code, reqivo_error};
 use super::handle::{try_ref, Castable, OwnedBox};
@@ -192,14 +192,8 @@ fn edit(
 ) -> u32 {
     ffi_boundary!(err, {
         let v = borrow!(mut r, err);
-        require!(name, err);
         // SAFETY: strings per contract.
-        let (name, value) = unsafe {
-            (
-                try_or_fail!(str_in(name, nlen, "name"), err),
-                try_or_fail!(str_in(value, vlen, "value"), err),
-            )
-        };
+        let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
         let result = match how {
             Edit::Set => v.req.set_header(name, value),
             Edit::Add => v.req.add_header(name, value),

@@ -12,6 +12,7 @@
 
 #[macro_use]
 mod boundary;
+mod block;
 mod handle;
 
 pub mod auth;

@@ -6,7 +6,7 @@ use super::callback::{
     reqivo_progress_callback, reqivo_read_callback, CallbackBody, CallbackProgress, Userdata,
 };
 
-use super::boundary::{bytes_in, str_in};
+use super::boundary::{bytes_in, header_in, str_in};
 use super::config::reqivo_timeout;
 use super::error::{fail, null_argument, reqivo_code, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
@@ -79,14 +79,8 @@ pub extern "C" fn reqivo_request_add_header(
 ) -> u32 {
     ffi_boundary!(err, {
         let req = borrow!(mut r, err);
-        require!(name, err);
         // SAFETY: strings per contract.
-        let (name, value) = unsafe {
-            (
-                try_or_fail!(str_in(name, nlen, "name"), err),
-                try_or_fail!(str_in(value, vlen, "value"), err),
-            )
-        };
+        let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
         try_or_fail!(req.add_header(name, value), err);
         reqivo_code::REQIVO_OK as u32
     })

@@ -1,17 +1,15 @@
-//! The fixed-layout response: one allocation holds the struct, the header
-//! views and every byte they point to (URL, reason, names, values, body),
-//! each string NUL-terminated for C convenience.
+//! The fixed-layout response: one allocation (a `block`) holds the
+//! struct, the header views and every byte they point to (URL, reason,
+//! names, values, body), each string NUL-terminated for C convenience.
 //!
-//! Layout: [pad][Block { vec, resp }][reqivo_header; n][strings][body][NUL],
+//! Layout: [block word][reqivo_response][reqivo_header; n][strings][body][NUL],
 //! and, only for a body that ended with trailer fields, an aligned area of
 //! them after the NUL (see `trailers`).
-//! The allocation is a `Vec<u8>` the body was read into (see `ToC`); the
-//! block records it so `reqivo_response_free` can release it. The pad is 0
-//! with every common allocator (their blocks are 16-aligned), so no room is
-//! kept for it: a misaligned buffer is the rare case that moves the body.
+//! The allocation is the `Vec<u8>` the body was read into (see `ToC`).
 use std::ffi::c_char;
-use std::mem::{align_of, offset_of, size_of};
+use std::mem::{align_of, size_of};
 
+use super::block;
 use super::handle::{CallerOwned, Castable};
 use super::trailers;
 use crate::client::{Finish, Parts, Response, Timings};
@@ -129,58 +127,21 @@ impl Castable for reqivo_response {
     type RustType = reqivo_response;
 }
 
-/// The start of a response's allocation. The allocation is a `Vec<u8>`'s:
-/// the body is read into it by the session after room for this block, the
-/// header array and the strings (see `ToC`), so a body is never copied.
-#[repr(C)]
-struct Block {
-    /// The Vec to give back in `free_c`, in one word: its capacity, and the
-    /// pad between its buffer and this block (`VecWord`).
-    vec: u64,
-    resp: reqivo_response,
-}
-
-/// A Vec's capacity and the pad (0-7) from its buffer to the block, packed
-/// as `capacity << 3 | pad`: a response keeps 8 bytes, not a pointer and a
-/// length.
-struct VecWord;
-
-impl VecWord {
-    const PAD_BITS: u32 = 3;
-
-    fn pack(cap: usize, pad: usize) -> u64 {
-        debug_assert!(pad < align_of::<Block>());
-        // An allocation is at most isize::MAX bytes, far from 2^61 on 64-bit
-        // targets; on 32-bit ones the u64 has room to spare.
-        let cap = u64::try_from(cap).expect("capacity fits u64");
-        assert!(cap < 1 << (64 - Self::PAD_BITS), "capacity fits the word");
-        cap << Self::PAD_BITS | pad as u64
-    }
-
-    /// (capacity, pad).
-    fn unpack(word: u64) -> (usize, usize) {
-        let pad_mask = (1 << Self::PAD_BITS) - 1;
-        (
-            (word >> Self::PAD_BITS) as usize,
-            (word & pad_mask) as usize,
-        )
-    }
-}
-
 /// Where things go in front of the body, from the block: the block, the
 /// header array after it, then the strings.
 struct Layout {
     headers_at: usize,
     strings_at: usize,
     /// Room needed in front of the body when the buffer is aligned for the
-    /// block (`build` moves the body of one that is not).
+    /// block (`block::build` moves the body of one that is not).
     front: usize,
 }
 
 impl Layout {
     fn new(head: &ResponseHead, url_len: usize) -> Layout {
         let n = head.header_count();
-        let headers_at = size_of::<Block>().next_multiple_of(align_of::<reqivo_header>());
+        let headers_at =
+            block::size::<reqivo_response>().next_multiple_of(align_of::<reqivo_header>());
         let strings_at = headers_at + n * size_of::<reqivo_header>();
         // Every string is followed by a NUL: names, values, URL, reason.
         let strings = head.text_len() + 2 * n + url_len + 1 + 1;
@@ -311,24 +272,9 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
     build(&meta, buf, front)
 }
 
-/// `buf` (body and NUL from `body_start`) if the block, `pad` bytes into
-/// it, and then `front` bytes fit before the body; else, for an allocator
-/// that gave a buffer not aligned for the block, a copy with room for any
-/// pad, and where its body starts.
-fn with_room(buf: Vec<u8>, body_start: usize, front: usize, pad: usize) -> (Vec<u8>, usize) {
-    if pad + front <= body_start {
-        return (buf, body_start);
-    }
-    let room = front + align_of::<Block>() - 1;
-    let mut moved = Vec::with_capacity(room + buf.len() - body_start);
-    moved.resize(room, 0);
-    moved.extend_from_slice(&buf[body_start..]);
-    (moved, room)
-}
-
 /// Turns `buf` (room for the layout, then the body from `body_start`) into
-/// the response: writes the block, headers and strings in front of the
-/// body and a NUL after it, and gives up the Vec's ownership to the block.
+/// the response: writes the headers and strings in front of the body, a
+/// NUL and any trailer area after it, and the struct, as one block.
 fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_response {
     let layout = Layout::new(r.head, r.url.len());
     assert!(
@@ -343,47 +289,32 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
     if trailer_len > 0 {
         buf.resize(buf.len() + trailers::ALIGN - 1 + trailer_len, 0);
     }
-    // Slack past the body is memory a held response keeps for nothing:
-    // give it back when it is worth a reallocation.
-    if buf.capacity() - buf.len() > 4096 {
-        buf.shrink_to_fit();
-    }
-    let pad = buf.as_ptr().align_offset(align_of::<Block>());
-    let (buf, body_start) = with_room(buf, body_start, layout.front, pad);
-    let mut buf = std::mem::ManuallyDrop::new(buf);
-    let (base, cap) = (buf.as_mut_ptr(), buf.capacity());
-    let pad = base.align_offset(align_of::<Block>());
-    // SAFETY: the buffer holds `body_start + body_len + 1` initialised
-    // bytes, and `pad + layout.front <= body_start` (checked above), so the
-    // block (at an aligned address), the header array and the strings all
-    // end before the body. The Vec's memory now belongs to the block and
-    // is released by `free_c` as the same Vec.
-    unsafe {
-        let at = base.add(pad);
-        let headers = at.add(layout.headers_at).cast::<reqivo_header>();
-        let mut w = Writer {
-            at: at.add(layout.strings_at),
-        };
-        for (i, (name, value)) in r.head.headers().enumerate() {
-            let h = reqivo_header {
-                name: w.put(name),
-                value: w.put(value),
+    block::build(buf, body_start, layout.front, |at, body| {
+        // SAFETY: `block::build` gives `layout.front` bytes from `at` (the
+        // block, the header array and the strings fit in them by `Layout`)
+        // and the body, its NUL and the trailer room from `body`.
+        unsafe {
+            let headers = at.add(layout.headers_at).cast::<reqivo_header>();
+            let mut w = Writer {
+                at: at.add(layout.strings_at),
             };
-            headers.add(i).write(h);
-        }
-        let url = w.put(r.url.as_bytes());
-        let reason = w.put(r.head.reason());
-        debug_assert!(w.at <= base.add(body_start));
-        let mut flags = r.flags;
-        if trailer_len > 0 {
-            let end = base.add(body_start + body_len + 1);
-            trailers::write_area(end.add(end.align_offset(trailers::ALIGN)), r.trailers);
-            flags |= REQIVO_RESPONSE_TRAILERS;
-        }
-        let block = at.cast::<Block>();
-        block.write(Block {
-            vec: VecWord::pack(cap, pad),
-            resp: reqivo_response {
+            for (i, (name, value)) in r.head.headers().enumerate() {
+                let h = reqivo_header {
+                    name: w.put(name),
+                    value: w.put(value),
+                };
+                headers.add(i).write(h);
+            }
+            let url = w.put(r.url.as_bytes());
+            let reason = w.put(r.head.reason());
+            debug_assert!(w.at <= body);
+            let mut flags = r.flags;
+            if trailer_len > 0 {
+                let end = body.add(body_len + 1);
+                trailers::write_area(end.add(end.align_offset(trailers::ALIGN)), r.trailers);
+                flags |= REQIVO_RESPONSE_TRAILERS;
+            }
+            reqivo_response {
                 struct_size: size_of::<reqivo_response>() as u32,
                 status: r.head.status,
                 http_major: 1,
@@ -394,33 +325,20 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
                 reason,
                 headers,
                 header_count: r.head.header_count(),
-                body: base.add(body_start),
+                body,
                 body_len,
                 timings: r.timings,
                 tls_version: r.tls_version,
-            },
-        });
-        &raw const (*block).resp
-    }
+            }
+        }
+    })
 }
 
 /// # Safety
 /// `resp` is NULL or came from `into_c` or `ToC` and was not freed.
 pub(crate) unsafe fn free_c(resp: *const reqivo_response) {
-    if resp.is_null() {
-        return;
-    }
-    // SAFETY: `resp` is the `resp` field of a Block written by `build`,
-    // `pad` bytes into the Vec of capacity `cap` it was built in.
-    unsafe {
-        let block = resp
-            .cast::<u8>()
-            .sub(offset_of!(Block, resp))
-            .cast::<Block>();
-        let (cap, pad) = VecWord::unpack((*block).vec);
-        let base = block.cast::<u8>().sub(pad).cast_mut();
-        drop(Vec::from_raw_parts(base, 0, cap));
-    }
+    // SAFETY: per the caller, a block from `build`.
+    unsafe { block::free(resp) }
 }
 
 /// Frees a response from `reqivo_session_send`: the struct, its headers
@@ -483,37 +401,4 @@ pub extern "C" fn reqivo_response_header(
             None => false,
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn response_vec_word_keeps_capacity_and_pad() {
-        for (cap, pad) in [(0, 0), (1, 7), (1234, 3), (1 << 40, 5)] {
-            assert_eq!(VecWord::unpack(VecWord::pack(cap, pad)), (cap, pad));
-        }
-    }
-
-    #[test]
-    fn response_room_is_kept_when_the_block_fits_and_made_when_it_does_not() {
-        let front = 40;
-        let mut buf = vec![0u8; front];
-        buf.extend_from_slice(b"body\0");
-        // Aligned: the same buffer, nothing moved.
-        let ptr = buf.as_ptr();
-        let (same, start) = with_room(buf, front, front, 0);
-        assert_eq!((same.as_ptr(), start), (ptr, front));
-        // A pad the front has no room for: the body moves past room for
-        // any pad, intact.
-        let (moved, start) = with_room(same, front, front, 3);
-        assert_eq!(start, front + align_of::<Block>() - 1);
-        assert_eq!(&moved[start..], b"body\0");
-    }
-
-    #[test]
-    fn response_block_is_the_struct_and_one_word() {
-        assert_eq!(size_of::<Block>(), size_of::<reqivo_response>() + 8);
-    }
 }

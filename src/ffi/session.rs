@@ -2,7 +2,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use super::boundary::str_in;
+use super::boundary::{header_in, str_in};
 use super::cancel::reqivo_cancel;
 use super::config::{reqivo_limits, reqivo_timeout};
 use super::error::{reqivo_code, reqivo_error};
@@ -207,14 +207,8 @@ pub extern "C" fn reqivo_session_set_header(
 ) -> u32 {
     ffi_boundary!(err, {
         let s = borrow!(s, err);
-        require!(name, err);
         // SAFETY: strings per contract.
-        let (name, value) = unsafe {
-            (
-                try_or_fail!(str_in(name, nlen, "name"), err),
-                try_or_fail!(str_in(value, vlen, "value"), err),
-            )
-        };
+        let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
         try_or_fail!(s.set_header(name, value), err);
         OK
     })

@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::boundary::str_in;
+use super::boundary::{header_in, str_in};
 use super::callback::Userdata;
 use super::error::{reqivo_code, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
@@ -101,14 +101,8 @@ pub extern "C" fn reqivo_ws_options_add_header(
 ) -> u32 {
     ffi_boundary!(err, {
         let o = borrow!(mut o, err);
-        require!(name, err);
-        // SAFETY: strings of the given lengths.
-        let (name, value) = unsafe {
-            (
-                try_or_fail!(str_in(name, nlen, "name"), err),
-                try_or_fail!(str_in(value, vlen, "value"), err),
-            )
-        };
+        // SAFETY: strings per contract.
+        let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
         try_or_fail!(o.add_header(name, value), err);
         reqivo_code::REQIVO_OK as u32
     })
