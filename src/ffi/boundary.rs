@@ -4,10 +4,10 @@
 //! error from the client layer) is decided once per return type by
 //! `FailValue`, so no function writes its own fallback. A handle argument
 //! is checked and borrowed in one step by `borrow!`.
-use std::ffi::c_char;
+use std::ffi::{c_char, CString};
 
-use super::config::reqivo_timeout;
-use super::error::reqivo_code;
+use super::code::reqivo_code;
+use super::timeout::reqivo_timeout;
 
 /// The value a function of this return type gives back when it fails with
 /// `code`: the code itself for result codes, else a fixed "nothing" value.
@@ -85,6 +85,19 @@ impl FailValue for super::response::reqivo_str {
     }
 }
 
+/// A struct with only its size set: no limit is 0, so a caller that uses
+/// it anyway gets `REQIVO_ERR_INVALID_CONFIG` from `reqivo_pool_new`.
+impl FailValue for super::pool::reqivo_pool_config {
+    fn fail_value(_: reqivo_code) -> Self {
+        Self {
+            struct_size: std::mem::size_of::<Self>() as u32,
+            max_per_host: 0,
+            max_total: 0,
+            max_idle_ms: 0,
+        }
+    }
+}
+
 /// A static string for functions returning `const char *` that must never
 /// return NULL.
 pub(crate) struct StaticStr(pub *const c_char);
@@ -109,7 +122,7 @@ macro_rules! ffi_boundary {
             Err(payload) => {
                 $crate::ffi::error::set_panic(err_out, payload);
                 $crate::ffi::boundary::FailValue::fail_value(
-                    $crate::ffi::error::reqivo_code::REQIVO_ERR_PANIC,
+                    $crate::ffi::code::reqivo_code::REQIVO_ERR_PANIC,
                 )
             }
         }
@@ -118,7 +131,7 @@ macro_rules! ffi_boundary {
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
             Err(_) => $crate::ffi::boundary::FailValue::fail_value(
-                $crate::ffi::error::reqivo_code::REQIVO_ERR_PANIC,
+                $crate::ffi::code::reqivo_code::REQIVO_ERR_PANIC,
             ),
         }
     }};
@@ -284,4 +297,10 @@ pub(crate) unsafe fn copy_out(
         *buf.add(text.len()) = 0;
     }
     Ok(())
+}
+
+/// A C string of `s` for a callback (methods, URLs, log lines); a NUL
+/// inside, which none of them should hold, is dropped.
+pub(crate) fn c_text(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
 }

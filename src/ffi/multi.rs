@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::callback::Userdata;
 use super::cancel::reqivo_cancel;
-use super::error::{fail, null_argument, reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{fail, null_argument, reqivo_error, Fail};
 use super::handle::{clone_arc, free_box, to_boxed_ptr, CallerOwned, Castable, OwnedBox};
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};

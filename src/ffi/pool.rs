@@ -3,7 +3,8 @@ use std::mem::size_of;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::{reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{reqivo_error, Fail};
 use super::handle::{free_arc, to_arc_ptr, try_ref, Castable, OwnedArc};
 use crate::net::{Pool, PoolConfig};
 
@@ -68,13 +69,15 @@ pub struct reqivo_pool_stats {
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_pool_config_default() -> reqivo_pool_config {
-    let d = PoolConfig::default();
-    reqivo_pool_config {
-        struct_size: size_of::<reqivo_pool_config>() as u32,
-        max_per_host: d.max_per_host as u32,
-        max_total: d.max_total as u32,
-        max_idle_ms: d.max_idle.as_millis() as u32,
-    }
+    ffi_boundary!({
+        let d = PoolConfig::default();
+        reqivo_pool_config {
+            struct_size: size_of::<reqivo_pool_config>() as u32,
+            max_per_host: d.max_per_host as u32,
+            max_total: d.max_total as u32,
+            max_idle_ms: d.max_idle.as_millis() as u32,
+        }
+    })
 }
 
 fn to_config(c: &reqivo_pool_config) -> Result<PoolConfig, Fail> {

@@ -7,9 +7,10 @@ use super::callback::{
 };
 
 use super::boundary::{bytes_in, header_in, str_in};
-use super::config::reqivo_timeout;
-use super::error::{fail, null_argument, reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{fail, null_argument, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
+use super::timeout::reqivo_timeout;
 use crate::client::{Progress, Request};
 
 /// A request: method, URL, headers, body and optional timeouts. Not
@@ -22,6 +23,8 @@ impl Castable for reqivo_request {
     type Ownership = OwnedBox;
     type RustType = Request;
 }
+
+const OK: u32 = reqivo_code::REQIVO_OK as u32;
 
 /// Creates a request. `method` must be an HTTP token other than CONNECT;
 /// `url` is an absolute http(s) URL, or a reference relative to the session's
@@ -82,7 +85,7 @@ pub extern "C" fn reqivo_request_add_header(
         // SAFETY: strings per contract.
         let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
         try_or_fail!(req.add_header(name, value), err);
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 
@@ -106,7 +109,34 @@ pub extern "C" fn reqivo_request_set_body(
         // SAFETY: `data` holds `len` bytes.
         let body = try_or_fail!(unsafe { bytes_in(data, len, "data") }, err);
         req.set_body(body);
-        reqivo_code::REQIVO_OK as u32
+        OK
+    })
+}
+
+/// Sets the body to the JSON text `json`, validated as one JSON value, sent
+/// as is with `Content-Type: application/json` (replacing a Content-Type
+/// added before). Replaces an earlier body.
+///
+/// Ownership: `json` is copied.
+/// NULL: `r` or `json` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: a request is modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_JSON` with the line and column of the
+/// problem in `err`, leaving the request unchanged.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_json(
+    r: *mut reqivo_request,
+    json: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let req = borrow!(mut r, err);
+        require!(json, err);
+        // SAFETY: `json` holds `len` bytes.
+        let json = try_or_fail!(unsafe { str_in(json, len, "json") }, err);
+        try_or_fail!(req.set_json(json), err);
+        OK
     })
 }
 
@@ -150,7 +180,7 @@ pub extern "C" fn reqivo_request_set_body_callback(
             userdata: Userdata(userdata),
         };
         req.set_body_source(Box::new(body), u64::try_from(size).ok());
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 
@@ -179,7 +209,7 @@ pub extern "C" fn reqivo_request_set_progress(
             }) as Arc<dyn Progress>
         });
         req.set_progress(progress);
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 
@@ -196,7 +226,7 @@ pub extern "C" fn reqivo_request_set_progress(
 pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_timeout) -> u32 {
     ffi_boundary!({
         borrow!(mut r).override_timeouts(t.to_overrides());
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 

@@ -10,8 +10,13 @@ use std::ffi::c_char;
 use std::mem::{align_of, size_of};
 
 use super::block;
-use super::handle::{CallerOwned, Castable};
+use super::boundary::{bytes_in, str_in};
+use super::code::reqivo_code;
+use super::error::reqivo_error;
+use super::handle::{try_ref, CallerOwned, Castable};
+use super::json::reqivo_json_value;
 use super::trailers;
+use crate::client::json::lookup;
 use crate::client::{Finish, Parts, Response, Timings};
 use crate::net::TlsInfo;
 use crate::proto::{ResponseHead, Trailers};
@@ -127,6 +132,8 @@ impl Castable for reqivo_response {
     type RustType = reqivo_response;
 }
 
+const OK: u32 = reqivo_code::REQIVO_OK as u32;
+
 /// Where things go in front of the body, from the block: the block, the
 /// header array after it, then the strings.
 struct Layout {
@@ -150,6 +157,27 @@ impl Layout {
             strings_at,
             front: strings_at + strings,
         }
+    }
+}
+
+impl reqivo_response {
+    /// The `nth` value of header `name` (compared case-insensitively).
+    fn header(&self, name: &[u8], nth: usize) -> Option<reqivo_str> {
+        let fields = if self.header_count == 0 {
+            &[][..]
+        } else {
+            // SAFETY: `headers` holds `header_count` entries inside the block.
+            unsafe { std::slice::from_raw_parts(self.headers, self.header_count) }
+        };
+        fields
+            .iter()
+            // SAFETY: each name points into the live block.
+            .filter(|h| {
+                unsafe { std::slice::from_raw_parts(h.name.ptr.cast::<u8>(), h.name.len) }
+                    .eq_ignore_ascii_case(name)
+            })
+            .nth(nth)
+            .map(|h| h.value)
     }
 }
 
@@ -376,29 +404,64 @@ pub extern "C" fn reqivo_response_header(
     ffi_boundary!({
         let (out, r) = (borrow!(mut out), borrow!(resp));
         // SAFETY: `name` points to `len` bytes per the API contract.
-        let Ok(name) = (unsafe { super::boundary::bytes_in(name.cast(), len, "name") }) else {
+        let Ok(name) = (unsafe { bytes_in(name.cast(), len, "name") }) else {
             return false;
         };
-        let fields = if r.header_count == 0 {
-            &[][..]
-        } else {
-            // SAFETY: `headers` holds `header_count` entries inside the block.
-            unsafe { std::slice::from_raw_parts(r.headers, r.header_count) }
-        };
-        let found = fields
-            .iter()
-            // SAFETY: each name points into the live block.
-            .filter(|h| {
-                unsafe { std::slice::from_raw_parts(h.name.ptr.cast::<u8>(), h.name.len) }
-                    .eq_ignore_ascii_case(name)
-            })
-            .nth(nth);
-        match found {
-            Some(h) => {
-                *out = h.value;
-                true
-            }
-            None => false,
+        r.header(name, nth).map(|value| *out = value).is_some()
+    })
+}
+
+/// Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
+/// document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
+/// response body, parsed as JSON, and describes it in `out` without copying.
+///
+/// Ownership: `out->raw` points into the response; valid until it is freed.
+/// NULL: `resp` or `out` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pointer`
+/// may be NULL when `len` is 0.
+/// Thread safety: responses are immutable; callable from any thread.
+/// Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the body is
+/// not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
+/// `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_response_json(
+    resp: *const reqivo_response,
+    pointer: *const c_char,
+    len: usize,
+    out: *mut reqivo_json_value,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let (r, out) = (borrow!(resp, err), borrow!(mut out, err));
+        // SAFETY: `pointer` holds `len` bytes.
+        let pointer = try_or_fail!(unsafe { str_in(pointer, len, "pointer") }, err);
+        try_or_fail!(out.check_size(), err);
+        // SAFETY: the body pointer and length describe bytes inside the live block.
+        let body = unsafe { try_or_fail!(bytes_in(r.body, r.body_len, "body"), err) };
+        *out = reqivo_json_value::of(&try_or_fail!(lookup(body, pointer), err));
+        OK
+    })
+}
+
+/// The trailer fields of a chunked response body (RFC 9112 §7.1.2), in
+/// received order, names as received: `*count` fields at the returned
+/// pointer. Most responses have none.
+///
+/// Ownership: the fields point into the response; valid until it is freed.
+/// NULL: `resp` NULL returns NULL with `*count` 0; `count` may be NULL.
+/// Thread safety: responses are immutable; callable from any thread.
+/// Returns: the fields, or NULL with `*count` 0 when there are none.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_response_trailers(
+    resp: *const reqivo_response,
+    count: *mut usize,
+) -> *const reqivo_header {
+    ffi_boundary!({
+        // SAFETY: `resp` NULL or a live response; `count` NULL or writable.
+        unsafe {
+            let found = try_ref(resp).map_or(trailers::NONE, |r| trailers::of_response(r));
+            trailers::answer(found, count)
         }
     })
 }

@@ -4,7 +4,8 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::boundary::{bytes_in, str_in};
-use super::error::{null_argument, reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{null_argument, reqivo_error, Fail};
 use super::handle::{
     free_arc, free_box, take_box, to_arc_ptr, to_boxed_ptr, Castable, OwnedArc, OwnedBox,
 };

@@ -4,7 +4,8 @@ use std::ffi::c_char;
 
 use super::boundary::{bytes_in, str_in};
 use super::cancel::reqivo_cancel;
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{fail, reqivo_error, Fail};
 use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
 use super::response::{free_c, into_c, reqivo_response, reqivo_str};
 use super::session::reqivo_session;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::boundary::{header_in, str_in};
 use super::callback::Userdata;
-use super::error::{reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
 use crate::client::ws::{OnReconnect, Reconnect, WsOptions};
 use crate::client::ClientError;
