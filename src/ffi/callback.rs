@@ -1,19 +1,21 @@
 //! Caller callbacks wrapped as the client layer's traits: a request's body
 //! source and progress (which travel with the request and run on the
 //! thread that sends, never concurrently for one request), and a session's
-//! hooks and log (which may run on several sending threads at once). The
-//! multi's data callback lives with the multi (`multi.rs`).
+//! hooks and log (which may run on several sending threads at once), and a
+//! WebSocket's reconnect callback. The multi's data callback lives with the
+//! multi (`multi.rs`).
 use std::ffi::{c_char, c_void};
-
-use url::Url;
+use std::sync::Arc;
 
 use super::boundary::c_text;
+use super::error::code_of;
 use super::hook_request::{reqivo_hook_request, HookView};
 use super::response::{free_c, into_c, reqivo_response};
+use crate::client::ws::OnReconnect;
 use crate::client::{
-    BodySource, ClientError, ClientErrorKind, HookRequest, Hooks, Level, Logger, Progress, Response,
+    BodySource, ClientError, ClientErrorKind, HookRequest, Hooks, Level, Logger, Progress,
+    Response, ResponseHead, Url,
 };
-use crate::proto::ResponseHead;
 
 /// Reads request body bytes into `buf` (at most `cap`): returns the count,
 /// 0 at the end of the body, or a negative value to abort the send
@@ -157,6 +159,17 @@ pub const REQIVO_LOG_WARN: u32 = 2;
 /// Log level: a send or open that failed, with its error.
 pub const REQIVO_LOG_ERROR: u32 = 3;
 
+/// The level of a `REQIVO_LOG_*` number.
+pub(crate) fn level_of(level: u32) -> Option<Level> {
+    match level {
+        REQIVO_LOG_DEBUG => Some(Level::Debug),
+        REQIVO_LOG_INFO => Some(Level::Info),
+        REQIVO_LOG_WARN => Some(Level::Warn),
+        REQIVO_LOG_ERROR => Some(Level::Error),
+        _ => None,
+    }
+}
+
 /// The session log of a C caller.
 pub(crate) struct CLogger {
     pub cb: unsafe extern "C" fn(*mut c_void, u32, *const c_char, usize),
@@ -177,4 +190,20 @@ impl Logger for CLogger {
             )
         }
     }
+}
+
+/// A WebSocket reconnect callback as the client's `OnReconnect`: told each
+/// attempt's number and its result code (0 when it worked).
+pub(crate) fn on_reconnect(
+    f: unsafe extern "C" fn(*mut c_void, u32, u32),
+    userdata: Userdata,
+) -> OnReconnect {
+    Arc::new(move |n: u32, e: Option<&ClientError>| {
+        // The whole `Userdata` (Send + Sync) is captured, not its field.
+        let ud = &userdata;
+        let code = e.map_or(0, |e| code_of(e.kind()) as u32);
+        // SAFETY: the caller's function and userdata, valid for the
+        // connection's life per reqivo_ws_options_set_reconnect's contract.
+        unsafe { f(ud.0, n, code) }
+    })
 }

@@ -5,10 +5,7 @@ use std::ffi::{c_char, CStr};
 
 use super::boundary::FailValue;
 use super::code::reqivo_code;
-use crate::client::{ClientError, ClientErrorKind};
-use crate::net::{NetError, NetErrorKind};
-use crate::proto::{ProtoError, ProtoErrorKind};
-use crate::ws::{WsError, WsErrorKind};
+use crate::client::{ClientError, ErrorKind};
 
 /// Details of a failure, written by the library into memory the caller owns.
 /// Every fallible function takes one as its last argument (NULL to ignore).
@@ -40,91 +37,63 @@ impl Fail {
     }
 }
 
-fn proto_code(k: ProtoErrorKind) -> reqivo_code {
+/// The result code of each kind of failure: the one map from the client
+/// layer's errors (whichever layer they came from) to numbers.
+pub(crate) fn code_of(k: ErrorKind) -> reqivo_code {
     use reqivo_code::*;
     match k {
-        ProtoErrorKind::InvalidMethod => REQIVO_ERR_INVALID_METHOD,
-        ProtoErrorKind::InvalidHeader => REQIVO_ERR_INVALID_HEADER,
-        ProtoErrorKind::InvalidStatusLine => REQIVO_ERR_INVALID_STATUS_LINE,
-        ProtoErrorKind::InvalidResponseHeader => REQIVO_ERR_INVALID_RESPONSE_HEADER,
-        ProtoErrorKind::HeaderTooLarge => REQIVO_ERR_HEADER_TOO_LARGE,
-        ProtoErrorKind::TooManyHeaders => REQIVO_ERR_TOO_MANY_HEADERS,
-        ProtoErrorKind::BodyTooLarge => REQIVO_ERR_BODY_TOO_LARGE,
-        ProtoErrorKind::InvalidFraming => REQIVO_ERR_INVALID_FRAMING,
-        ProtoErrorKind::InvalidChunk => REQIVO_ERR_INVALID_CHUNK,
-        ProtoErrorKind::UnexpectedEof => REQIVO_ERR_UNEXPECTED_EOF,
-        ProtoErrorKind::Decompression => REQIVO_ERR_DECOMPRESSION,
-    }
-}
-
-fn net_code(k: NetErrorKind) -> reqivo_code {
-    use reqivo_code::*;
-    match k {
-        NetErrorKind::Dns => REQIVO_ERR_DNS,
-        NetErrorKind::ConnectRefused => REQIVO_ERR_CONNECT_REFUSED,
-        NetErrorKind::ConnectionClosed => REQIVO_ERR_CONNECTION_CLOSED,
-        NetErrorKind::Io => REQIVO_ERR_IO,
-        NetErrorKind::Proxy => REQIVO_ERR_PROXY,
-        NetErrorKind::TimeoutConnect => REQIVO_ERR_TIMEOUT_CONNECT,
-        NetErrorKind::TimeoutRead => REQIVO_ERR_TIMEOUT_READ,
-        NetErrorKind::TimeoutWrite => REQIVO_ERR_TIMEOUT_WRITE,
-        NetErrorKind::TimeoutTotal => REQIVO_ERR_TIMEOUT_TOTAL,
-        NetErrorKind::TimeoutPool => REQIVO_ERR_TIMEOUT_POOL,
-        NetErrorKind::Cancelled => REQIVO_ERR_CANCELLED,
-        NetErrorKind::InvalidConfig => REQIVO_ERR_INVALID_CONFIG,
-        NetErrorKind::TlsHandshake => REQIVO_ERR_TLS_HANDSHAKE,
-        NetErrorKind::TlsCertUntrusted => REQIVO_ERR_TLS_CERT_UNTRUSTED,
-        NetErrorKind::TlsHostname => REQIVO_ERR_TLS_HOSTNAME,
-        NetErrorKind::TlsPinMismatch => REQIVO_ERR_TLS_PIN_MISMATCH,
-    }
-}
-
-fn client_code(k: ClientErrorKind) -> reqivo_code {
-    use reqivo_code::*;
-    match k {
-        ClientErrorKind::InvalidArgument => REQIVO_ERR_INVALID_ARGUMENT,
-        ClientErrorKind::InvalidUrl => REQIVO_ERR_INVALID_URL,
-        ClientErrorKind::UnsupportedScheme => REQIVO_ERR_UNSUPPORTED_SCHEME,
-        ClientErrorKind::TooManyRedirects => REQIVO_ERR_TOO_MANY_REDIRECTS,
-        ClientErrorKind::RedirectLoop => REQIVO_ERR_REDIRECT_LOOP,
-        ClientErrorKind::InvalidLocation => REQIVO_ERR_INVALID_LOCATION,
-        ClientErrorKind::AbortedByCallback => REQIVO_ERR_ABORTED_BY_CALLBACK,
-        ClientErrorKind::InvalidJson => REQIVO_ERR_INVALID_JSON,
-        ClientErrorKind::InvalidJsonPointer => REQIVO_ERR_INVALID_JSON_POINTER,
-        ClientErrorKind::JsonNotFound => REQIVO_ERR_JSON_NOT_FOUND,
-        ClientErrorKind::InvalidConfig => REQIVO_ERR_INVALID_CONFIG,
-    }
-}
-
-fn ws_code(k: WsErrorKind) -> reqivo_code {
-    use reqivo_code::*;
-    match k {
-        WsErrorKind::Handshake => REQIVO_ERR_WS_HANDSHAKE,
-        WsErrorKind::Closed => REQIVO_ERR_WS_CLOSED,
-        WsErrorKind::Protocol => REQIVO_ERR_WS_PROTOCOL,
-        WsErrorKind::InvalidUtf8 => REQIVO_ERR_WS_INVALID_UTF8,
-        WsErrorKind::MessageTooBig => REQIVO_ERR_WS_MESSAGE_TOO_BIG,
-        WsErrorKind::PingTimeout => REQIVO_ERR_WS_PING_TIMEOUT,
+        ErrorKind::InvalidArgument => REQIVO_ERR_INVALID_ARGUMENT,
+        ErrorKind::InvalidUrl => REQIVO_ERR_INVALID_URL,
+        ErrorKind::UnsupportedScheme => REQIVO_ERR_UNSUPPORTED_SCHEME,
+        ErrorKind::InvalidMethod => REQIVO_ERR_INVALID_METHOD,
+        ErrorKind::InvalidHeader => REQIVO_ERR_INVALID_HEADER,
+        ErrorKind::InvalidConfig => REQIVO_ERR_INVALID_CONFIG,
+        ErrorKind::InvalidJson => REQIVO_ERR_INVALID_JSON,
+        ErrorKind::InvalidJsonPointer => REQIVO_ERR_INVALID_JSON_POINTER,
+        ErrorKind::JsonNotFound => REQIVO_ERR_JSON_NOT_FOUND,
+        ErrorKind::Dns => REQIVO_ERR_DNS,
+        ErrorKind::ConnectRefused => REQIVO_ERR_CONNECT_REFUSED,
+        ErrorKind::ConnectionClosed => REQIVO_ERR_CONNECTION_CLOSED,
+        ErrorKind::Io => REQIVO_ERR_IO,
+        ErrorKind::Proxy => REQIVO_ERR_PROXY,
+        ErrorKind::TlsHandshake => REQIVO_ERR_TLS_HANDSHAKE,
+        ErrorKind::TlsCertUntrusted => REQIVO_ERR_TLS_CERT_UNTRUSTED,
+        ErrorKind::TlsHostname => REQIVO_ERR_TLS_HOSTNAME,
+        ErrorKind::TlsPinMismatch => REQIVO_ERR_TLS_PIN_MISMATCH,
+        ErrorKind::TimeoutConnect => REQIVO_ERR_TIMEOUT_CONNECT,
+        ErrorKind::TimeoutRead => REQIVO_ERR_TIMEOUT_READ,
+        ErrorKind::TimeoutWrite => REQIVO_ERR_TIMEOUT_WRITE,
+        ErrorKind::TimeoutTotal => REQIVO_ERR_TIMEOUT_TOTAL,
+        ErrorKind::TimeoutPool => REQIVO_ERR_TIMEOUT_POOL,
+        ErrorKind::InvalidStatusLine => REQIVO_ERR_INVALID_STATUS_LINE,
+        ErrorKind::InvalidResponseHeader => REQIVO_ERR_INVALID_RESPONSE_HEADER,
+        ErrorKind::HeaderTooLarge => REQIVO_ERR_HEADER_TOO_LARGE,
+        ErrorKind::TooManyHeaders => REQIVO_ERR_TOO_MANY_HEADERS,
+        ErrorKind::BodyTooLarge => REQIVO_ERR_BODY_TOO_LARGE,
+        ErrorKind::InvalidFraming => REQIVO_ERR_INVALID_FRAMING,
+        ErrorKind::InvalidChunk => REQIVO_ERR_INVALID_CHUNK,
+        ErrorKind::UnexpectedEof => REQIVO_ERR_UNEXPECTED_EOF,
+        ErrorKind::Decompression => REQIVO_ERR_DECOMPRESSION,
+        ErrorKind::TooManyRedirects => REQIVO_ERR_TOO_MANY_REDIRECTS,
+        ErrorKind::RedirectLoop => REQIVO_ERR_REDIRECT_LOOP,
+        ErrorKind::InvalidLocation => REQIVO_ERR_INVALID_LOCATION,
+        ErrorKind::Cancelled => REQIVO_ERR_CANCELLED,
+        ErrorKind::AbortedByCallback => REQIVO_ERR_ABORTED_BY_CALLBACK,
+        ErrorKind::WsHandshake => REQIVO_ERR_WS_HANDSHAKE,
+        ErrorKind::WsClosed => REQIVO_ERR_WS_CLOSED,
+        ErrorKind::WsProtocol => REQIVO_ERR_WS_PROTOCOL,
+        ErrorKind::WsInvalidUtf8 => REQIVO_ERR_WS_INVALID_UTF8,
+        ErrorKind::WsMessageTooBig => REQIVO_ERR_WS_MESSAGE_TOO_BIG,
+        ErrorKind::WsPingTimeout => REQIVO_ERR_WS_PING_TIMEOUT,
     }
 }
 
 impl From<ClientError> for Fail {
     fn from(e: ClientError) -> Fail {
-        match e {
-            ClientError::Client { kind, message } => Fail::new(client_code(kind), message),
-            ClientError::Ws(WsError { kind, message }) => Fail::new(ws_code(kind), message),
-            ClientError::Proto(ProtoError { kind, message }) => {
-                Fail::new(proto_code(kind), message)
-            }
-            ClientError::Net(NetError {
-                kind,
-                message,
-                os_error,
-            }) => Fail {
-                code: net_code(kind),
-                message,
-                os_error,
-            },
+        Fail {
+            code: code_of(e.kind()),
+            os_error: e.os_error(),
+            message: e.into_message(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::mem::size_of;
 
 use super::boundary::{copy_out, str_in};
 use super::code::reqivo_code;
-use super::error::{fail, reqivo_error, Fail};
+use super::error::{reqivo_error, Fail};
 use super::handle::{CallerOwned, Castable};
 use super::response::reqivo_str;
 use crate::client::json::{decode_string, JsonKind, JsonValue};
@@ -58,6 +58,15 @@ impl reqivo_json_value {
                 self.struct_size,
                 size_of::<reqivo_json_value>()
             );
+            return Err(Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg));
+        }
+        Ok(())
+    }
+
+    /// Fails unless the value is a string.
+    fn check_string(&self) -> Result<(), Fail> {
+        if self.r#type != REQIVO_JSON_STRING {
+            let msg = format!("value has type {}, not REQIVO_JSON_STRING", self.r#type);
             return Err(Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg));
         }
         Ok(())
@@ -117,13 +126,7 @@ pub extern "C" fn reqivo_json_string(
         // SAFETY: `value` was filled by reqivo_response_json, so `raw`
         // points into a live response.
         let raw = try_or_fail!(unsafe { str_in(v.raw.ptr, v.raw.len, "value->raw") }, err);
-        if v.r#type != REQIVO_JSON_STRING {
-            let msg = format!("value has type {}, not REQIVO_JSON_STRING", v.r#type);
-            return fail(
-                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
-                err,
-            );
-        }
+        try_or_fail!(v.check_string(), err);
         let text = try_or_fail!(decode_string(raw), err);
         // SAFETY: `out_len` checked non-NULL; `buf` holds `cap` bytes (API contract).
         try_or_fail!(

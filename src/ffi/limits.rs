@@ -3,7 +3,7 @@
 //! takes the default, `REQIVO_NO_LIMIT` (or `REQIVO_NO_LIMIT_64` for a
 //! 64-bit field) means no limit, so a struct filled in part keeps the
 //! defaults of the fields it leaves out.
-use crate::proto::Limits;
+use crate::client::Limits;
 
 /// In a 32-bit field of `reqivo_timeout` or `reqivo_limits`: no limit.
 /// (A field left 0 takes the default.)

@@ -35,3 +35,71 @@ pub mod version;
 pub mod ws;
 pub mod ws_message;
 pub mod ws_options;
+
+/// The layer's rules, checked on its own sources: it reaches the crate
+/// only through `client` (DESIGN §2), and every export lives in the file
+/// of its noun (DESIGN §3).
+#[cfg(test)]
+mod rules {
+    use std::path::Path;
+
+    /// (file stem, text) of every `src/ffi/*.rs`.
+    fn sources() -> Vec<(String, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi");
+        let mut out: Vec<_> = std::fs::read_dir(dir)
+            .expect("src/ffi is readable")
+            .map(|e| e.expect("a directory entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| {
+                let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+                (stem, std::fs::read_to_string(&p).expect("a source file"))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn ffi_reaches_the_crate_only_through_client() {
+        for (stem, text) in sources() {
+            // Built here so that this file does not name them itself.
+            for below in ["net", "proto", "ws"].map(|l| format!("crate::{}", l)) {
+                assert!(
+                    !text.contains(&below),
+                    "src/ffi/{}.rs uses {}: reach it through client",
+                    stem,
+                    below
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ffi_exports_live_in_the_file_of_their_noun() {
+        let sources = sources();
+        let stems: Vec<&str> = sources.iter().map(|(s, _)| s.as_str()).collect();
+        let mut exports = 0;
+        for (stem, text) in &sources {
+            for line in text.lines() {
+                let Some(rest) = line.strip_prefix("pub extern \"C\" fn reqivo_") else {
+                    continue;
+                };
+                let name = rest.split('(').next().unwrap();
+                // The noun is the longest file name that prefixes the name.
+                let home = stems
+                    .iter()
+                    .filter(|s| name == **s || name.starts_with(&format!("{}_", s)))
+                    .max_by_key(|s| s.len());
+                assert_eq!(
+                    home,
+                    Some(&stem.as_str()),
+                    "reqivo_{} is in src/ffi/{}.rs",
+                    name,
+                    stem
+                );
+                exports += 1;
+            }
+        }
+        assert!(exports > 90, "found only {} exports", exports);
+    }
+}

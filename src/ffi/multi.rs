@@ -3,6 +3,7 @@
 //! `reqivo_multi_fd` and `reqivo_multi_timeout_ms` (DESIGN §6).
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
+use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,9 +15,8 @@ use super::handle::{clone_arc, free_box, to_boxed_ptr, CallerOwned, Castable, Ow
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
 use super::session::reqivo_session;
-use crate::client::multi::{Flow, Handle, Multi, Sink};
-use crate::client::{Finish, Parts};
-use crate::proto::ResponseHead;
+use crate::client::multi::{Done, Flow, Handle, Multi, Sink};
+use crate::client::{Finish, Parts, ResponseHead};
 
 /// A set of transfers in flight, driven without blocking: add requests
 /// from any thread, then call `reqivo_multi_poll` (or `reqivo_multi_perform`
@@ -58,6 +58,21 @@ pub struct reqivo_multi_done {
 impl Castable for reqivo_multi_done {
     type Ownership = CallerOwned;
     type RustType = reqivo_multi_done;
+}
+
+impl reqivo_multi_done {
+    /// Fills in a finished transfer: its response, or why it failed.
+    fn fill(&mut self, done: Done<CResponse>) {
+        self.user_data = done.user as *mut c_void;
+        super::error::clear(&mut self.error);
+        self.response = match done.result {
+            Ok(resp) => resp.into_raw(),
+            Err(e) => {
+                fail::<i32>(e, &mut self.error);
+                std::ptr::null()
+            }
+        };
+    }
 }
 
 /// A response built by `ToC`, handed from the driver to `reqivo_multi_next`.
@@ -141,6 +156,17 @@ struct CallbackSink {
 }
 
 impl CallbackSink {
+    fn new(
+        cb: unsafe extern "C" fn(*mut c_void, *const reqivo_response, *const u8, usize) -> i32,
+        userdata: Userdata,
+    ) -> Box<CallbackSink> {
+        Box::new(CallbackSink {
+            cb,
+            userdata,
+            head: None,
+        })
+    }
+
     fn call(&mut self, data: &[u8]) -> i32 {
         let head = self.head.as_ref().map_or(std::ptr::null(), |h| h.0);
         IN_DATA_CALLBACK.with(|c| c.set(true));
@@ -304,19 +330,15 @@ pub extern "C" fn reqivo_multi_add_streamed(
         };
         // SAFETY: `cancel` is NULL or a live token.
         let cancel = unsafe { clone_arc(cancel) };
-        let sink = Box::new(CallbackSink {
-            cb,
-            userdata: Userdata(user_data),
-            head: None,
-        });
+        let sink = CallbackSink::new(cb, Userdata(user_data));
+        let user = user_data as usize;
         let id = try_or_fail!(
-            m.handle
-                .add_streamed(s, r, cancel, ToCSend, sink, user_data as usize),
+            m.handle.add_streamed(s, r, cancel, ToCSend, sink, user),
             err
         );
-        if !transfer_id.is_null() {
-            // SAFETY: the caller's out pointer.
-            unsafe { *transfer_id = id };
+        // SAFETY: `transfer_id` is NULL or the caller's out pointer.
+        if let Some(out) = unsafe { transfer_id.as_mut() } {
+            *out = id;
         }
         0
     })
@@ -384,19 +406,10 @@ pub extern "C" fn reqivo_multi_poll(
 ) -> c_int {
     ffi_boundary!(err, {
         let m = borrow!(m, err);
-        if timeout_ms < -1 {
-            return fail::<i32>(
-                super::error::Fail::new(
-                    reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
-                    format!("timeout_ms {} is below -1", timeout_ms),
-                ),
-                err,
-            );
-        }
+        let wait = try_or_fail!(wait_of(timeout_ms), err);
         if let Some(f) = inside_callback() {
             return fail::<i32>(f, err);
         }
-        let wait = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         try_or_fail!(lock(m).poll(wait), err);
         0
     })
@@ -416,7 +429,7 @@ pub extern "C" fn reqivo_multi_poll(
 pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi_done) -> bool {
     ffi_boundary!({
         let (m, out) = (borrow!(m), borrow!(mut out));
-        if (out.struct_size as usize) < std::mem::size_of::<reqivo_multi_done>()
+        if (out.struct_size as usize) < size_of::<reqivo_multi_done>()
             || inside_callback().is_some()
         {
             return false;
@@ -424,15 +437,7 @@ pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi
         let Some(done) = lock(m).next_done() else {
             return false;
         };
-        out.user_data = done.user as *mut c_void;
-        super::error::clear(&mut out.error);
-        out.response = match done.result {
-            Ok(resp) => resp.into_raw(),
-            Err(e) => {
-                fail::<i32>(e, &mut out.error);
-                std::ptr::null()
-            }
-        };
+        out.fill(done);
         true
     })
 }
@@ -504,6 +509,17 @@ pub extern "C" fn reqivo_multi_wakeup(m: *const reqivo_multi) -> c_int {
 #[no_mangle]
 pub extern "C" fn reqivo_multi_in_flight(m: *const reqivo_multi) -> usize {
     ffi_boundary!({ borrow!(m).handle.in_flight() })
+}
+
+/// A poll's longest wait: `timeout_ms`, or no limit for -1.
+fn wait_of(timeout_ms: i32) -> Result<Option<Duration>, Fail> {
+    if timeout_ms < -1 {
+        return Err(Fail::new(
+            reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+            format!("timeout_ms {} is below -1", timeout_ms),
+        ));
+    }
+    Ok((timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64)))
 }
 
 fn lock(m: &MultiState) -> std::sync::MutexGuard<'_, Multi<ToCSend>> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::code::reqivo_code;
 use super::error::{reqivo_error, Fail};
 use super::handle::{free_arc, to_arc_ptr, try_ref, Castable, OwnedArc};
-use crate::net::{Pool, PoolConfig};
+use crate::client::{Pool, PoolConfig};
 
 /// A connection pool: thread-safe, shareable by any number of sessions,
 /// reference-counted (a session keeps its pool alive after
@@ -57,6 +57,44 @@ pub struct reqivo_pool_stats {
     pub in_use: u64,
     /// Callers waiting for a free slot now.
     pub waiting: u64,
+}
+
+impl reqivo_pool_stats {
+    fn of(pool: &Pool) -> reqivo_pool_stats {
+        let s = pool.stats();
+        reqivo_pool_stats {
+            struct_size: size_of::<reqivo_pool_stats>() as u32,
+            opened: s.opened,
+            reused: s.reused,
+            closed: s.closed,
+            idle: s.idle,
+            in_use: s.in_use,
+            waiting: s.waiting,
+        }
+    }
+
+    /// Writes as many fields as `out->struct_size` covers (0 = the first
+    /// version, this one) and sets it to the size written; nothing when it
+    /// declares less than its own field.
+    ///
+    /// # Safety
+    /// `out` points to a caller's struct of the size it declares.
+    unsafe fn write_to(&self, out: *mut reqivo_pool_stats) {
+        // SAFETY: per the caller; no more than the declared size is written.
+        unsafe {
+            let declared = match (*out).struct_size as usize {
+                0 => size_of::<reqivo_pool_stats>(),
+                n if n < size_of::<u32>() => return,
+                n => n.min(size_of::<reqivo_pool_stats>()),
+            };
+            std::ptr::copy_nonoverlapping(
+                (self as *const reqivo_pool_stats).cast::<u8>(),
+                out.cast::<u8>(),
+                declared,
+            );
+            (*out).struct_size = declared as u32;
+        }
+    }
 }
 
 /// The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
@@ -159,32 +197,9 @@ pub extern "C" fn reqivo_pool_get_stats(pool: *const reqivo_pool, out: *mut reqi
     ffi_boundary!({
         // `out` stays a pointer: an older caller's struct may be smaller.
         require!(out);
-        let pool = borrow!(pool);
-        let s = pool.stats();
-        let full = reqivo_pool_stats {
-            struct_size: size_of::<reqivo_pool_stats>() as u32,
-            opened: s.opened,
-            reused: s.reused,
-            closed: s.closed,
-            idle: s.idle,
-            in_use: s.in_use,
-            waiting: s.waiting,
-        };
-        // SAFETY: `out` is non-NULL and caller-owned; we write no more than
-        // the size it declares (0 = the first version, this one).
-        unsafe {
-            let declared = match (*out).struct_size as usize {
-                0 => size_of::<reqivo_pool_stats>(),
-                n if n < size_of::<u32>() => return,
-                n => n.min(size_of::<reqivo_pool_stats>()),
-            };
-            std::ptr::copy_nonoverlapping(
-                (&full as *const reqivo_pool_stats).cast::<u8>(),
-                out.cast::<u8>(),
-                declared,
-            );
-            (*out).struct_size = declared as u32;
-        }
+        let stats = reqivo_pool_stats::of(borrow!(pool));
+        // SAFETY: `out` is non-NULL and caller-owned.
+        unsafe { stats.write_to(out) }
     })
 }
 

@@ -8,7 +8,7 @@ use super::callback::{
 
 use super::boundary::{bytes_in, header_in, str_in};
 use super::code::reqivo_code;
-use super::error::{fail, null_argument, reqivo_error, Fail};
+use super::error::{null_argument, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
 use super::timeout::reqivo_timeout;
 use crate::client::{Progress, Request};
@@ -168,18 +168,12 @@ pub extern "C" fn reqivo_request_set_body_callback(
         let Some(cb) = cb else {
             return null_argument(err, "cb");
         };
-        if size < -1 {
-            let msg = format!("size is {}: give the body length, or -1 when unknown", size);
-            return fail(
-                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
-                err,
-            );
-        }
+        let size = try_or_fail!(body_size(size), err);
         let body = CallbackBody {
             cb,
             userdata: Userdata(userdata),
         };
-        req.set_body_source(Box::new(body), u64::try_from(size).ok());
+        req.set_body_source(Box::new(body), size);
         OK
     })
 }
@@ -241,4 +235,13 @@ pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_t
 pub extern "C" fn reqivo_request_free(r: *mut reqivo_request) {
     // SAFETY: NULL or the caller's request.
     ffi_boundary!({ unsafe { free_box(r) } })
+}
+
+/// A callback body's size: its length, or `None` (chunked) for -1.
+fn body_size(size: i64) -> Result<Option<u64>, Fail> {
+    if size < -1 {
+        let msg = format!("size is {}: give the body length, or -1 when unknown", size);
+        return Err(Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg));
+    }
+    Ok(u64::try_from(size).ok())
 }

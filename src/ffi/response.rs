@@ -17,9 +17,7 @@ use super::handle::{try_ref, CallerOwned, Castable};
 use super::json::reqivo_json_value;
 use super::trailers;
 use crate::client::json::lookup;
-use crate::client::{Finish, Parts, Response, Timings};
-use crate::net::TlsInfo;
-use crate::proto::{ResponseHead, Trailers};
+use crate::client::{Finish, Parts, Response, ResponseHead, Timings, TlsInfo, Trailers};
 
 /// A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
 #[repr(C)]

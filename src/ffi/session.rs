@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::boundary::{copy_out, header_in, str_in};
 use super::callback::{
-    reqivo_log_callback, reqivo_on_request_callback, reqivo_on_response_callback, CHooks, CLogger,
-    Userdata, REQIVO_LOG_DEBUG, REQIVO_LOG_ERROR, REQIVO_LOG_INFO, REQIVO_LOG_WARN,
+    level_of, reqivo_log_callback, reqivo_on_request_callback, reqivo_on_response_callback, CHooks,
+    CLogger, Userdata,
 };
 use super::cancel::reqivo_cancel;
 use super::code::reqivo_code;
@@ -19,8 +19,7 @@ use super::response::{reqivo_response, ToC};
 use super::stream::reqivo_stream;
 use super::timeout::reqivo_timeout;
 use super::tls::reqivo_tls_config;
-use crate::client::{CookieLimits, Hooks, Level, Log, Session};
-use crate::net::{Pool, PoolConfig};
+use crate::client::{CookieLimits, Hooks, Log, Pool, PoolConfig, Session};
 
 /// A session: base URL, default headers, timeouts, limits and redirect
 /// policy over a connection pool. Thread-safe: any number of threads may
@@ -620,12 +619,8 @@ pub extern "C" fn reqivo_session_set_logger(
 ) -> u32 {
     ffi_boundary!({
         let s = borrow!(s);
-        let min = match min_level {
-            REQIVO_LOG_DEBUG => Level::Debug,
-            REQIVO_LOG_INFO => Level::Info,
-            REQIVO_LOG_WARN => Level::Warn,
-            REQIVO_LOG_ERROR => Level::Error,
-            _ => return reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32,
+        let Some(min) = level_of(min_level) else {
+            return reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32;
         };
         let log = cb.map(|cb| Log {
             logger: Arc::new(CLogger {

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use super::limits::REQIVO_NO_LIMIT;
-use crate::net::{TimeoutOverrides, Timeouts};
+use crate::client::{TimeoutOverrides, Timeouts};
 
 /// Timeouts in milliseconds. A field left 0 takes the default (for a
 /// session, the library's: `reqivo_timeout_default`; for a request, its

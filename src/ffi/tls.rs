@@ -9,8 +9,7 @@ use super::error::{null_argument, reqivo_error, Fail};
 use super::handle::{
     free_arc, free_box, take_box, to_arc_ptr, to_boxed_ptr, Castable, OwnedArc, OwnedBox,
 };
-use crate::client::ClientError;
-use crate::net::{TlsConfig, TlsConfigBuilder, TlsVersion};
+use crate::client::{ClientError, TlsConfig, TlsConfigBuilder, TlsVersion};
 
 /// Collects TLS settings; `reqivo_tls_config_builder_build` turns it into a
 /// `reqivo_tls_config`. Used by one thread at a time.
@@ -41,10 +40,6 @@ pub const REQIVO_TLS_VERSION_1_2: u32 = 0x0303;
 pub const REQIVO_TLS_VERSION_1_3: u32 = 0x0304;
 
 const OK: u32 = reqivo_code::REQIVO_OK as u32;
-
-fn net(e: crate::net::NetError) -> Fail {
-    ClientError::Net(e).into()
-}
 
 /// Creates a TLS config builder with the defaults: the system's trusted
 /// roots (the Mozilla set when the system has none), TLS 1.2 minimum with
@@ -96,7 +91,7 @@ pub extern "C" fn reqivo_tls_config_builder_add_root_pem(
         require!(pem, err);
         // SAFETY: `pem` holds `len` bytes.
         let pem = try_or_fail!(unsafe { bytes_in(pem, len, "pem") }, err);
-        try_or_fail!(b.add_root_pem(pem).map_err(net), err);
+        try_or_fail!(b.add_root_pem(pem).map_err(ClientError::from), err);
         OK
     })
 }
@@ -152,7 +147,10 @@ pub extern "C" fn reqivo_tls_config_builder_set_client_auth_pem(
                 try_or_fail!(bytes_in(key_pem, key_len, "key_pem"), err),
             )
         };
-        try_or_fail!(b.set_client_auth_pem(cert, key).map_err(net), err);
+        try_or_fail!(
+            b.set_client_auth_pem(cert, key).map_err(ClientError::from),
+            err
+        );
         OK
     })
 }
@@ -214,7 +212,7 @@ pub extern "C" fn reqivo_tls_config_builder_add_spki_pin_sha256(
         require!(pin, err);
         // SAFETY: `pin` holds `len` bytes.
         let pin = try_or_fail!(unsafe { str_in(pin, len, "pin") }, err);
-        try_or_fail!(b.add_spki_pin_sha256(pin).map_err(net), err);
+        try_or_fail!(b.add_spki_pin_sha256(pin).map_err(ClientError::from), err);
         OK
     })
 }
@@ -259,7 +257,7 @@ pub extern "C" fn reqivo_tls_config_builder_build(
         let Some(builder) = (unsafe { take_box(b) }) else {
             return null_argument(err, "b");
         };
-        let config = try_or_fail!(builder.build().map_err(net), err);
+        let config = try_or_fail!(builder.build().map_err(ClientError::from), err);
         to_arc_ptr::<reqivo_tls_config>(Arc::new(config))
     })
 }

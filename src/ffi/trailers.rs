@@ -7,7 +7,7 @@
 use std::mem::{align_of, size_of};
 
 use super::response::{reqivo_header, reqivo_response, reqivo_str, REQIVO_RESPONSE_TRAILERS};
-use crate::proto::Trailers;
+use crate::client::Trailers;
 
 /// Trailer fields as C gets them: the array and its length.
 pub(crate) type Fields = (*const reqivo_header, usize);

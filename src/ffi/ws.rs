@@ -11,8 +11,8 @@ use super::response::{free_c, into_c, reqivo_response, reqivo_str};
 use super::session::reqivo_session;
 use super::ws_message::{self, reqivo_ws_message, REQIVO_WS_BINARY, REQIVO_WS_TEXT};
 use super::ws_options::reqivo_ws_options;
-use crate::client::ws::{connect, WebSocket, WsConnectError, WsOptions};
-use crate::ws::Kind;
+use crate::client::ws::{connect, Kind, WebSocket, WsConnectError, WsOptions};
+use crate::client::Response;
 
 /// An open WebSocket connection. One thread may send (`reqivo_ws_send`,
 /// `_send_fragment`, `_ping`, `_close`) while another receives
@@ -27,6 +27,28 @@ pub(crate) struct WsHandle {
     head: *const reqivo_response,
     /// The selected subprotocol with a NUL after it (empty: none).
     protocol: Vec<u8>,
+}
+
+impl WsHandle {
+    /// The handle C gets for a new connection.
+    fn new_c(ws: WebSocket) -> *mut reqivo_ws {
+        let mut protocol = ws.protocol().unwrap_or_default().into_bytes();
+        protocol.push(0);
+        let head = into_c(&ws.response());
+        to_boxed_ptr::<reqivo_ws>(WsHandle { ws, head, protocol })
+    }
+}
+
+/// Sets `*refused`, when the caller asked for it, to the server's answer
+/// that was not 101 (the caller frees it), or to NULL.
+///
+/// # Safety
+/// `refused` is NULL or writable.
+unsafe fn answer_refused(refused: *mut *const reqivo_response, answer: Option<&Response>) {
+    if !refused.is_null() {
+        // SAFETY: per the caller.
+        unsafe { refused.write(answer.map_or(std::ptr::null(), into_c)) };
+    }
 }
 
 impl Drop for WsHandle {
@@ -87,10 +109,8 @@ pub extern "C" fn reqivo_ws_connect(
     err: *mut reqivo_error,
 ) -> *mut reqivo_ws {
     ffi_boundary!(err, {
-        if !refused.is_null() {
-            // SAFETY: a non-NULL `refused` is writable (API contract).
-            unsafe { refused.write(std::ptr::null()) };
-        }
+        // SAFETY: `refused` is NULL or writable (API contract).
+        unsafe { answer_refused(refused, None) };
         let s = borrow!(s, err);
         require!(url, err);
         // SAFETY: (NULL or live) options and token, and `url` holding
@@ -104,17 +124,10 @@ pub extern "C" fn reqivo_ws_connect(
         };
         let opts: WsOptions = opts;
         match connect(s, url, &opts, cancel) {
-            Ok(ws) => {
-                let mut protocol = ws.protocol().unwrap_or_default().into_bytes();
-                protocol.push(0);
-                let head = into_c(&ws.response());
-                to_boxed_ptr::<reqivo_ws>(WsHandle { ws, head, protocol })
-            }
+            Ok(ws) => WsHandle::new_c(ws),
             Err(WsConnectError { error, refused: r }) => {
-                if let (Some(r), false) = (r, refused.is_null()) {
-                    // SAFETY: checked non-NULL, writable per the contract.
-                    unsafe { refused.write(into_c(&r)) };
-                }
+                // SAFETY: as above.
+                unsafe { answer_refused(refused, r.as_deref()) };
                 fail(error, err)
             }
         }
