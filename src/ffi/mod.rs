@@ -1,7 +1,16 @@
-//! The C ABI. Thin by rule: each exported body is the panic boundary,
-//! argument checks through the handle helpers, one call into `client` or
-//! `net`, and writing outputs. No HTTP logic lives here; if a function grows
-//! past ~25 lines, logic has leaked and belongs in a lower layer.
+//! The C ABI, a thin shell over `client` (DESIGN §2, §3). Each exported
+//! body is the panic boundary (`ffi_boundary!`), argument checks
+//! (`borrow!`, `require!`, `str_in`, `header_in`), one call into `client`,
+//! and writing outputs; a failure is one `FailValue` per return type. No
+//! HTTP logic lives here; if an export grows past a screenful, logic has
+//! leaked and belongs in `client`. The crate is reached only through
+//! `client`.
+//!
+//! Every `reqivo_<noun>_*` function lives in the file named after its noun
+//! (the longest file name that prefixes it: `ws_options.rs` for
+//! `reqivo_ws_options_*`, `ws.rs` for the other `reqivo_ws_*`); the files
+//! that are no noun (`boundary`, `handle`, `block`, `error`, `callback`,
+//! `limits`, `trailers`) hold no export. `rules` below checks both.
 //!
 //! `unsafe` is allowed in this layer only; every block names its invariant.
 #![allow(non_camel_case_types)]

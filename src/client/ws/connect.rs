@@ -67,7 +67,7 @@ impl WsOptions {
         self.pong_timeout = pong_timeout;
     }
 
-    /// Offers permessage-deflate (RFC 7692) when `on`, or stops offering
+    /// Offers permessage-deflate when `on`, or stops offering
     /// it. `server_max_window_bits` is 8-15, or 0 for no limit; another
     /// value is refused and leaves the options as they were.
     pub fn set_deflate(
