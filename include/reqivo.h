@@ -27,15 +27,24 @@
 #define REQIVO_READ_PAUSE -2
 
 /**
- * In a 32-bit field of `reqivo_timeout` or `reqivo_limits`: no limit.
- * (A field left 0 takes the default.)
+ * Log level: each connection opened or reused.
  */
-#define REQIVO_NO_LIMIT UINT32_MAX
+#define REQIVO_LOG_DEBUG 0
 
 /**
- * In a 64-bit field of `reqivo_limits` (`max_body_bytes`): no limit.
+ * Log level: retries on a new connection, redirects followed.
  */
-#define REQIVO_NO_LIMIT_64 UINT64_MAX
+#define REQIVO_LOG_INFO 1
+
+/**
+ * Log level: problems the library worked around.
+ */
+#define REQIVO_LOG_WARN 2
+
+/**
+ * Log level: a send or open that failed, with its error.
+ */
+#define REQIVO_LOG_ERROR 3
 
 /**
  * Class of the usage errors (`reqivo_code_class`): a bad argument, URL,
@@ -84,26 +93,6 @@
 #define REQIVO_CLASS_INTERNAL 9000
 
 /**
- * Log level: each connection opened or reused.
- */
-#define REQIVO_LOG_DEBUG 0
-
-/**
- * Log level: retries on a new connection, redirects followed.
- */
-#define REQIVO_LOG_INFO 1
-
-/**
- * Log level: problems the library worked around.
- */
-#define REQIVO_LOG_WARN 2
-
-/**
- * Log level: a send or open that failed, with its error.
- */
-#define REQIVO_LOG_ERROR 3
-
-/**
  * `reqivo_json_value.type`: JSON null.
  */
 #define REQIVO_JSON_NULL 0
@@ -137,6 +126,17 @@
  * `reqivo_json_value.type`: an object; its text is in `raw`.
  */
 #define REQIVO_JSON_OBJECT 6
+
+/**
+ * In a 32-bit field of `reqivo_timeout` or `reqivo_limits`: no limit.
+ * (A field left 0 takes the default.)
+ */
+#define REQIVO_NO_LIMIT UINT32_MAX
+
+/**
+ * In a 64-bit field of `reqivo_limits` (`max_body_bytes`): no limit.
+ */
+#define REQIVO_NO_LIMIT_64 UINT64_MAX
 
 /**
  * `reqivo_data_callback`: the bytes were taken.
@@ -517,6 +517,20 @@ typedef struct reqivo_ws reqivo_ws;
 typedef struct reqivo_ws_options reqivo_ws_options;
 
 /**
+ * A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
+ */
+typedef struct reqivo_str {
+  /**
+   * The first byte; never NULL in a response (an empty string points at its NUL).
+   */
+  const char *ptr;
+  /**
+   * The length in bytes, without the NUL.
+   */
+  size_t len;
+} reqivo_str;
+
+/**
  * Details of a failure, written by the library into memory the caller owns.
  * Every fallible function takes one as its last argument (NULL to ignore).
  * It is cleared on entry, so after a successful call `code` is 0.
@@ -537,53 +551,36 @@ typedef struct reqivo_error {
 } reqivo_error;
 
 /**
- * Timeouts in milliseconds. A field left 0 takes the default (for a
- * session, the library's: `reqivo_timeout_default`; for a request, its
- * session's); `REQIVO_NO_LIMIT` means no limit. Passed by value.
+ * A value found in a response's JSON body. Set `struct_size` before the
+ * call; the struct only grows by appending fields.
  */
-typedef struct reqivo_timeout {
+typedef struct reqivo_json_value {
   /**
-   * Per address tried, DNS included. Default 5000.
+   * Set by the caller to `sizeof(reqivo_json_value)` before the call.
    */
-  uint32_t connect_ms;
+  uint32_t struct_size;
   /**
-   * Longest silence from the server during one read. Default 5000.
+   * One of `REQIVO_JSON_*`.
    */
-  uint32_t read_ms;
+  uint32_t type;
   /**
-   * Longest stall while the server takes no bytes. Default 5000.
+   * For `REQIVO_JSON_BOOL`.
    */
-  uint32_t write_ms;
+  bool boolean;
   /**
-   * Whole send, across redirects and retries (and a stream's reads).
-   * Default no limit.
+   * For `REQIVO_JSON_INTEGER`.
    */
-  uint32_t total_ms;
+  int64_t integer;
   /**
-   * Waiting for a free pooled connection. Default 5000.
+   * For `REQIVO_JSON_INTEGER` and `REQIVO_JSON_FLOAT`.
    */
-  uint32_t pool_ms;
-} reqivo_timeout;
-
-/**
- * Called before each hop (the first request and every redirect) is sent.
- * Return 0 to go on, non-zero to abort the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
- */
-typedef int32_t (*reqivo_on_request_callback)(void *userdata, struct reqivo_hook_request *req);
-
-/**
- * A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
- */
-typedef struct reqivo_str {
+  double number;
   /**
-   * The first byte; never NULL in a response (an empty string points at its NUL).
+   * The value's JSON text inside the response body (strings with their
+   * quotes and escapes); not NUL-terminated. Valid while the response is.
    */
-  const char *ptr;
-  /**
-   * The length in bytes, without the NUL.
-   */
-  size_t len;
-} reqivo_str;
+  struct reqivo_str raw;
+} reqivo_json_value;
 
 /**
  * One header field: name as received, value without surrounding whitespace.
@@ -695,54 +692,6 @@ typedef struct reqivo_response {
    */
   uint16_t tls_version;
 } reqivo_response;
-
-/**
- * Called with each response head (redirect hops included), before its body
- * is read. `resp` holds the status, version, reason, headers and the URL
- * that answered; its body is empty and `flags`, `redirect_count`,
- * `timings` and `tls_version` are 0 (they describe a finished send). It is
- * valid only during the call.
- * Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
- */
-typedef int32_t (*reqivo_on_response_callback)(void *userdata, const struct reqivo_response *resp);
-
-/**
- * Receives a log line: `level` is `REQIVO_LOG_*`; `message` is `len`
- * bytes, NUL-terminated, valid during the call only.
- */
-typedef void (*reqivo_log_callback)(void *userdata, uint32_t level, const char *message, size_t len);
-
-/**
- * A value found in a response's JSON body. Set `struct_size` before the
- * call; the struct only grows by appending fields.
- */
-typedef struct reqivo_json_value {
-  /**
-   * Set by the caller to `sizeof(reqivo_json_value)` before the call.
-   */
-  uint32_t struct_size;
-  /**
-   * One of `REQIVO_JSON_*`.
-   */
-  uint32_t type;
-  /**
-   * For `REQIVO_JSON_BOOL`.
-   */
-  bool boolean;
-  /**
-   * For `REQIVO_JSON_INTEGER`.
-   */
-  int64_t integer;
-  /**
-   * For `REQIVO_JSON_INTEGER` and `REQIVO_JSON_FLOAT`.
-   */
-  double number;
-  /**
-   * The value's JSON text inside the response body (strings with their
-   * quotes and escapes); not NUL-terminated. Valid while the response is.
-   */
-  struct reqivo_str raw;
-} reqivo_json_value;
 
 /**
  * Takes the body of a transfer added with `reqivo_multi_add_streamed`, a
@@ -872,6 +821,35 @@ typedef int32_t (*reqivo_progress_callback)(void *userdata,
                                             int64_t receive_total);
 
 /**
+ * Timeouts in milliseconds. A field left 0 takes the default (for a
+ * session, the library's: `reqivo_timeout_default`; for a request, its
+ * session's); `REQIVO_NO_LIMIT` means no limit. Passed by value.
+ */
+typedef struct reqivo_timeout {
+  /**
+   * Per address tried, DNS included. Default 5000.
+   */
+  uint32_t connect_ms;
+  /**
+   * Longest silence from the server during one read. Default 5000.
+   */
+  uint32_t read_ms;
+  /**
+   * Longest stall while the server takes no bytes. Default 5000.
+   */
+  uint32_t write_ms;
+  /**
+   * Whole send, across redirects and retries (and a stream's reads).
+   * Default no limit.
+   */
+  uint32_t total_ms;
+  /**
+   * Waiting for a free pooled connection. Default 5000.
+   */
+  uint32_t pool_ms;
+} reqivo_timeout;
+
+/**
  * Limits on what a response may make the library hold. A field left 0
  * takes the default; `REQIVO_NO_LIMIT` (`REQIVO_NO_LIMIT_64` for
  * `max_body_bytes`) means no limit. Memory grows with what the server
@@ -899,6 +877,28 @@ typedef struct reqivo_limits {
    */
   uint64_t max_body_bytes;
 } reqivo_limits;
+
+/**
+ * Called before each hop (the first request and every redirect) is sent.
+ * Return 0 to go on, non-zero to abort the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int32_t (*reqivo_on_request_callback)(void *userdata, struct reqivo_hook_request *req);
+
+/**
+ * Called with each response head (redirect hops included), before its body
+ * is read. `resp` holds the status, version, reason, headers and the URL
+ * that answered; its body is empty and `flags`, `redirect_count`,
+ * `timings` and `tls_version` are 0 (they describe a finished send). It is
+ * valid only during the call.
+ * Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+ */
+typedef int32_t (*reqivo_on_response_callback)(void *userdata, const struct reqivo_response *resp);
+
+/**
+ * Receives a log line: `level` is `REQIVO_LOG_*`; `message` is `len`
+ * bytes, NUL-terminated, valid during the call only.
+ */
+typedef void (*reqivo_log_callback)(void *userdata, uint32_t level, const char *message, size_t len);
 
 /**
  * A received message in one allocation: read the fields directly. It is
@@ -953,65 +953,6 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Sends `Authorization: Basic` (RFC 7617) built from `user` and `pass`
- * with every later request, to the origin each request addresses: it is
- * dropped on a redirect to another origin. A request's own Authorization
- * header replaces it. Credentials in a URL (`http://user:pass@host/`) are
- * used the same way and removed from the URL.
- *
- * Ownership: `user` and `pass` are copied.
- * NULL: `s` or `user` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pass` may be
- * NULL when `plen` is 0.
- * Thread safety: callable while other threads send; applies to later sends.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (a ':' in `user`, non-UTF-8)
- * with `err` filled.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_basic_auth(struct reqivo_session *s,
-                                       const char *user,
-                                       size_t ulen,
-                                       const char *pass,
-                                       size_t plen,
-                                       struct reqivo_error *err);
-
-/**
- * Sends `Authorization: Bearer <token>` (RFC 6750) with every later
- * request to the origin it addresses; an empty token removes the
- * session's Authorization. A request's own Authorization header replaces it.
- *
- * Ownership: `token` is copied.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `token` may be NULL when
- * `len` is 0.
- * Thread safety: callable while other threads send; applies to later sends.
- * Returns: 0, or `REQIVO_ERR_INVALID_HEADER` for a token with whitespace or
- * control bytes.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_bearer_token(struct reqivo_session *s,
-                                         const char *token,
-                                         size_t len,
-                                         struct reqivo_error *err);
-
-/**
- * Sets the body to the JSON text `json`, validated as one JSON value, sent
- * as is with `Content-Type: application/json`, unless a JSON media type
- * was added before (`application/json; charset=utf-8` or a `+json` type
- * such as `application/vnd.api+json` is kept; any other Content-Type is
- * replaced). Replaces an earlier body.
- *
- * Ownership: `json` is copied.
- * NULL: `r` or `json` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: a request is modified by one thread at a time.
- * Returns: 0, or `REQIVO_ERR_INVALID_JSON` with the line and column of the
- * problem in `err`, leaving the request unchanged.
- * Since: 0.1.0
- */
-uint32_t reqivo_request_set_json(struct reqivo_request *r,
-                                 const char *json,
-                                 size_t len,
-                                 struct reqivo_error *err);
-
-/**
  * Creates a cancellation token. One token may serve any number of sends;
  * once triggered it stays triggered. A token holds no file descriptor
  * for HTTP sends and streams (a cancel shuts their sockets down); a
@@ -1052,131 +993,6 @@ void reqivo_cancel_trigger(const struct reqivo_cancel *c);
 void reqivo_cancel_free(struct reqivo_cancel *c);
 
 /**
- * The default timeouts: 5 s connect, read, write and pool; no total limit
- * (`total_ms` is `REQIVO_NO_LIMIT`).
- *
- * Ownership: returned by value.
- * NULL: no pointer arguments.
- * Thread safety: callable from any thread.
- * Returns: the defaults.
- * Since: 0.1.0
- */
-struct reqivo_timeout reqivo_timeout_default(void);
-
-/**
- * Turns the session's cookie jar on (the default) or off for later sends.
- * On, Set-Cookie fields of every response (redirect hops included) are
- * stored under RFC 6265 rules (domain and host-only, path, Secure,
- * HttpOnly, Expires, Max-Age) and matching cookies are sent. Each session
- * has its own jar. Off, nothing is stored or sent; the jar keeps its contents.
- *
- * Ownership: nothing is allocated.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: callable while other threads send; applies to later sends.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_cookies(struct reqivo_session *s, bool on);
-
-/**
- * Empties the session's cookie jar.
- *
- * Ownership: nothing is allocated.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: callable while other threads send.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_clear_cookies(struct reqivo_session *s);
-
-/**
- * Writes the jar's persistent, unexpired cookies as text (JSON) into
- * `buf`, NUL-terminated, for `reqivo_session_load_cookies` in a later run.
- * Session cookies (without Expires or Max-Age) are not saved. Call with
- * `cap` 0 to learn the size: `*out_len` always receives the text length.
- *
- * Ownership: `buf` and `out_len` are caller-owned.
- * NULL: `s` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf` may be
- * NULL when `cap` is 0.
- * Thread safety: callable while other threads send.
- * Returns: 0 when the text and its NUL fit, `REQIVO_ERR_BUFFER_TOO_SMALL`
- * (with `*out_len` set) when they do not.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_save_cookies(struct reqivo_session *s,
-                                     char *buf,
-                                     size_t cap,
-                                     size_t *out_len,
-                                     struct reqivo_error *err);
-
-/**
- * Replaces the jar's contents with cookies saved by
- * `reqivo_session_save_cookies`; expired ones, and ones the jar's limits
- * or the `__Secure-`/`__Host-` prefix rules refuse, are dropped.
- *
- * Ownership: `text` is read, not kept.
- * NULL: `s` or `text` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: callable while other threads send.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` when the text is not a saved
- * jar (the jar is then unchanged).
- * Since: 0.1.0
- */
-uint32_t reqivo_session_load_cookies(struct reqivo_session *s,
-                                     const char *text,
-                                     size_t len,
-                                     struct reqivo_error *err);
-
-/**
- * Sets the public suffix list the jar refuses cookies with (RFC 6265 §5.3
- * step 5): a cookie whose Domain attribute is a public suffix (`co.uk`,
- * `github.io`) is dropped, unless the attribute is the request's host
- * itself, when it becomes a host-only cookie. `text` is in the list's own
- * format (https://publicsuffix.org/list/), where rules count only inside a
- * `// ===BEGIN ICANN DOMAINS===` or `// ===BEGIN PRIVATE DOMAINS===`
- * section (ended by the matching `===END ...===` line); an empty `text` goes back to
- * the default, the system's list at
- * `/usr/share/publicsuffix/public_suffix_list.dat` (read once per
- * process). Without a system list, only single-label domains (`com`) are
- * refused.
- *
- * Ownership: `text` is parsed and not kept.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `text` may be NULL when
- * `len` is 0.
- * Thread safety: callable while other threads send; applies to cookies
- * received afterwards.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) or
- * `REQIVO_ERR_INVALID_CONFIG` (no rule inside a section; the message says
- * so) with `err` filled.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_public_suffix_list(struct reqivo_session *s,
-                                               const char *text,
-                                               size_t len,
-                                               struct reqivo_error *err);
-
-/**
- * Sets how much the session's jar holds, for received and loaded cookies
- * alike: `max_cookie_bytes` bounds one cookie's name plus value (default
- * 4096), `max_per_site` the cookies of one site, its registrable domain by
- * the public suffix list, so sibling hosts share one count (default 180),
- * and `max_cookies` the whole jar (default 3000). Past a count the oldest
- * cookies are evicted first, as browsers do; a larger cookie is refused.
- * Each value 0 takes the default, `REQIVO_NO_LIMIT` lifts that limit. A
- * jar already over the new limits is trimmed at once.
- *
- * Ownership: nothing is allocated.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: callable while other threads send; applies to cookies
- * received afterwards and to the jar as it is.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_cookie_limits(struct reqivo_session *s,
-                                          uint32_t max_cookie_bytes,
-                                          uint32_t max_per_site,
-                                          uint32_t max_cookies);
-
-/**
  * The name of a result code, e.g. "REQIVO_ERR_TIMEOUT_READ".
  *
  * Ownership: a static string; never free it.
@@ -1201,26 +1017,6 @@ const char *reqivo_code_name(uint32_t code);
  * Since: 0.1.0
  */
 uint32_t reqivo_code_class(uint32_t code);
-
-/**
- * Installs hooks on the session for later sends: `on_request` before each
- * hop is sent (it may set, add or remove headers of that hop), and
- * `on_response` with each response head, redirect hops included. Both get
- * `userdata` and run on the sending thread; either may be NULL. Passing
- * both NULL removes the hooks.
- *
- * Ownership: `userdata` stays the caller's and must stay valid while
- * sends may run.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: callbacks may run on several threads at once when
- * several threads send through the session.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_hooks(struct reqivo_session *s,
-                                  reqivo_on_request_callback on_request,
-                                  reqivo_on_response_callback on_response,
-                                  void *userdata);
 
 /**
  * The hop's method, NUL-terminated.
@@ -1293,45 +1089,6 @@ uint32_t reqivo_hook_request_remove_header(struct reqivo_hook_request *r,
                                            const char *name,
                                            size_t nlen,
                                            struct reqivo_error *err);
-
-/**
- * Sends the session's log lines at `min_level` and above to `cb`:
- * connections opened and reused (DEBUG), retries and redirects (INFO),
- * failed sends with their error (ERROR). `cb` NULL turns logging off.
- * Lines below `min_level` are never formatted.
- *
- * Ownership: `userdata` stays the caller's and must stay valid while
- * sends may run.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: `cb` runs on the sending threads, possibly several at once.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (also for a `min_level`
- * above `REQIVO_LOG_ERROR`).
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_logger(struct reqivo_session *s,
-                                   reqivo_log_callback cb,
-                                   void *userdata,
-                                   uint32_t min_level);
-
-/**
- * Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
- * document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
- * response body, parsed as JSON, and describes it in `out` without copying.
- *
- * Ownership: `out->raw` points into the response; valid until it is freed.
- * NULL: `resp` or `out` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pointer`
- * may be NULL when `len` is 0.
- * Thread safety: responses are immutable; callable from any thread.
- * Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the body is
- * not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
- * `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
- * Since: 0.1.0
- */
-uint32_t reqivo_response_json(const struct reqivo_response *resp,
-                              const char *pointer,
-                              size_t len,
-                              struct reqivo_json_value *out,
-                              struct reqivo_error *err);
 
 /**
  * Decodes a `REQIVO_JSON_STRING` value (escapes undone, UTF-8) into `buf`,
@@ -1543,22 +1300,6 @@ int reqivo_multi_wakeup(const struct reqivo_multi *m);
 size_t reqivo_multi_in_flight(const struct reqivo_multi *m);
 
 /**
- * Turns content decoding on or off for later sends. On (the default), the
- * library sends `Accept-Encoding: gzip, deflate` unless the request has its
- * own, and decodes a gzip or deflate body, buffered or streamed, setting
- * `REQIVO_RESPONSE_DECOMPRESSED`; headers stay as received, and the decoded
- * size counts against `max_body_bytes` (`REQIVO_ERR_BODY_TOO_LARGE`). A
- * corrupt body is `REQIVO_ERR_DECOMPRESSION`. Off, bodies arrive as sent.
- *
- * Ownership: nothing is allocated.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: callable while other threads send; applies to later sends.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_decompress(struct reqivo_session *s, bool on);
-
-/**
  * The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
  * with `struct_size` set. Start from this and change the fields you need.
  *
@@ -1628,72 +1369,6 @@ void reqivo_pool_get_stats(const struct reqivo_pool *pool, struct reqivo_pool_st
 void reqivo_pool_close_idle(const struct reqivo_pool *pool);
 
 /**
- * Sends later requests through the HTTP proxy at `url`
- * (`http://[user:password@]host[:port]`; the scheme may be left out, the
- * port defaults to 80). `http://` requests are forwarded with
- * absolute-form targets; `https://` requests go through a CONNECT tunnel,
- * with TLS end to end to the origin. Credentials in the URL
- * (percent-encoded) are sent as `Proxy-Authorization: Basic` to the proxy
- * only. An empty `url` connects directly again. The bypass list of
- * `reqivo_session_set_no_proxy` is kept. The environment is not read
- * unless `reqivo_session_use_env_proxy` is called.
- *
- * Ownership: `url` is copied.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `url` may be NULL when
- * `len` is 0.
- * Thread safety: callable while other threads send; applies to later sends.
- * Returns: 0, or `REQIVO_ERR_INVALID_URL`, `REQIVO_ERR_UNSUPPORTED_SCHEME`
- * (an https or SOCKS proxy) or `REQIVO_ERR_INVALID_ARGUMENT` with `err`
- * filled; a tunnel the proxy refuses later fails the send with
- * `REQIVO_ERR_PROXY`.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_proxy(struct reqivo_session *s,
-                                  const char *url,
-                                  size_t len,
-                                  struct reqivo_error *err);
-
-/**
- * Sets the hosts that bypass the proxy, in the `NO_PROXY` form: a list
- * separated by commas or spaces of host names (each matching itself and
- * its subdomains; a leading `.` or `*.` is allowed), IP addresses and CIDR
- * ranges, each optionally with `:port`; `*` alone bypasses the proxy for
- * every host. Names are not resolved: `localhost` does not match
- * `127.0.0.1`. Entries that fit none of these forms match nothing. An empty
- * list bypasses nothing.
- *
- * Ownership: `list` is copied.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `list` may be NULL when
- * `len` is 0.
- * Thread safety: callable while other threads send; applies to later sends.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) with `err` filled.
- * Since: 0.1.0
- */
-uint32_t reqivo_session_set_no_proxy(struct reqivo_session *s,
-                                     const char *list,
-                                     size_t len,
-                                     struct reqivo_error *err);
-
-/**
- * Replaces the session's proxy settings with the environment's, read now:
- * `HTTP_PROXY` for `http://` URLs, `HTTPS_PROXY` for `https://` URLs,
- * `NO_PROXY` for the bypass list (each also in lower case; upper case
- * wins). `HTTP_PROXY` is ignored when `REQUEST_METHOD` is set, since in a
- * CGI program it comes from a client's `Proxy:` header. Unset variables
- * mean no proxy. A session reads the environment only through this call.
- *
- * Ownership: nothing changes hands.
- * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
- * Thread safety: callable while other threads send; applies to later
- * sends. It reads the environment (getenv): do not call it while another
- * thread changes the environment.
- * Returns: 0, or `REQIVO_ERR_INVALID_CONFIG` naming the variable whose
- * proxy URL is unusable (the settings are then unchanged).
- * Since: 0.1.0
- */
-uint32_t reqivo_session_use_env_proxy(struct reqivo_session *s, struct reqivo_error *err);
-
-/**
  * Creates a request. `method` must be an HTTP token other than CONNECT;
  * `url` is an absolute http(s) URL, or a reference relative to the session's
  * base URL (joined at send time).
@@ -1744,6 +1419,25 @@ uint32_t reqivo_request_add_header(struct reqivo_request *r,
  */
 uint32_t reqivo_request_set_body(struct reqivo_request *r,
                                  const uint8_t *data,
+                                 size_t len,
+                                 struct reqivo_error *err);
+
+/**
+ * Sets the body to the JSON text `json`, validated as one JSON value, sent
+ * as is with `Content-Type: application/json`, unless a JSON media type
+ * was added before (`application/json; charset=utf-8` or a `+json` type
+ * such as `application/vnd.api+json` is kept; any other Content-Type is
+ * replaced). Replaces an earlier body.
+ *
+ * Ownership: `json` is copied.
+ * NULL: `r` or `json` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a request is modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_JSON` with the line and column of the
+ * problem in `err`, leaving the request unchanged.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_request_set_json(struct reqivo_request *r,
+                                 const char *json,
                                  size_t len,
                                  struct reqivo_error *err);
 
@@ -1856,6 +1550,40 @@ bool reqivo_response_header(const struct reqivo_response *resp,
                             size_t len,
                             size_t nth,
                             struct reqivo_str *out);
+
+/**
+ * Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
+ * document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
+ * response body, parsed as JSON, and describes it in `out` without copying.
+ *
+ * Ownership: `out->raw` points into the response; valid until it is freed.
+ * NULL: `resp` or `out` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pointer`
+ * may be NULL when `len` is 0.
+ * Thread safety: responses are immutable; callable from any thread.
+ * Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the body is
+ * not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
+ * `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_response_json(const struct reqivo_response *resp,
+                              const char *pointer,
+                              size_t len,
+                              struct reqivo_json_value *out,
+                              struct reqivo_error *err);
+
+/**
+ * The trailer fields of a chunked response body (RFC 9112 §7.1.2), in
+ * received order, names as received: `*count` fields at the returned
+ * pointer. Most responses have none.
+ *
+ * Ownership: the fields point into the response; valid until it is freed.
+ * NULL: `resp` NULL returns NULL with `*count` 0; `count` may be NULL.
+ * Thread safety: responses are immutable; callable from any thread.
+ * Returns: the fields, or NULL with `*count` 0 when there are none.
+ * Since: 0.1.0
+ */
+const struct reqivo_header *reqivo_response_trailers(const struct reqivo_response *resp,
+                                                     size_t *count);
 
 /**
  * Creates a session: base URL, default headers, timeouts, limits and
@@ -1985,6 +1713,280 @@ uint32_t reqivo_session_set_header(struct reqivo_session *s,
                                    struct reqivo_error *err);
 
 /**
+ * Sends `Authorization: Basic` (RFC 7617) built from `user` and `pass`
+ * with every later request, to the origin each request addresses: it is
+ * dropped on a redirect to another origin. A request's own Authorization
+ * header replaces it. Credentials in a URL (`http://user:pass@host/`) are
+ * used the same way and removed from the URL.
+ *
+ * Ownership: `user` and `pass` are copied.
+ * NULL: `s` or `user` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pass` may be
+ * NULL when `plen` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (a ':' in `user`, non-UTF-8)
+ * with `err` filled.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_basic_auth(struct reqivo_session *s,
+                                       const char *user,
+                                       size_t ulen,
+                                       const char *pass,
+                                       size_t plen,
+                                       struct reqivo_error *err);
+
+/**
+ * Sends `Authorization: Bearer <token>` (RFC 6750) with every later
+ * request to the origin it addresses; an empty token removes the
+ * session's Authorization. A request's own Authorization header replaces it.
+ *
+ * Ownership: `token` is copied.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `token` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_HEADER` for a token with whitespace or
+ * control bytes.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_bearer_token(struct reqivo_session *s,
+                                         const char *token,
+                                         size_t len,
+                                         struct reqivo_error *err);
+
+/**
+ * Turns content decoding on or off for later sends. On (the default), the
+ * library sends `Accept-Encoding: gzip, deflate` unless the request has its
+ * own, and decodes a gzip or deflate body, buffered or streamed, setting
+ * `REQIVO_RESPONSE_DECOMPRESSED`; headers stay as received, and the decoded
+ * size counts against `max_body_bytes` (`REQIVO_ERR_BODY_TOO_LARGE`). A
+ * corrupt body is `REQIVO_ERR_DECOMPRESSION`. Off, bodies arrive as sent.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_decompress(struct reqivo_session *s, bool on);
+
+/**
+ * Sends later requests through the HTTP proxy at `url`
+ * (`http://[user:password@]host[:port]`; the scheme may be left out, the
+ * port defaults to 80). `http://` requests are forwarded with
+ * absolute-form targets; `https://` requests go through a CONNECT tunnel,
+ * with TLS end to end to the origin. Credentials in the URL
+ * (percent-encoded) are sent as `Proxy-Authorization: Basic` to the proxy
+ * only. An empty `url` connects directly again. The bypass list of
+ * `reqivo_session_set_no_proxy` is kept. The environment is not read
+ * unless `reqivo_session_use_env_proxy` is called.
+ *
+ * Ownership: `url` is copied.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `url` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_URL`, `REQIVO_ERR_UNSUPPORTED_SCHEME`
+ * (an https or SOCKS proxy) or `REQIVO_ERR_INVALID_ARGUMENT` with `err`
+ * filled; a tunnel the proxy refuses later fails the send with
+ * `REQIVO_ERR_PROXY`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_proxy(struct reqivo_session *s,
+                                  const char *url,
+                                  size_t len,
+                                  struct reqivo_error *err);
+
+/**
+ * Sets the hosts that bypass the proxy, in the `NO_PROXY` form: a list
+ * separated by commas or spaces of host names (each matching itself and
+ * its subdomains; a leading `.` or `*.` is allowed), IP addresses and CIDR
+ * ranges, each optionally with `:port`; `*` alone bypasses the proxy for
+ * every host. Names are not resolved: `localhost` does not match
+ * `127.0.0.1`. Entries that fit none of these forms match nothing. An empty
+ * list bypasses nothing.
+ *
+ * Ownership: `list` is copied.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `list` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) with `err` filled.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_no_proxy(struct reqivo_session *s,
+                                     const char *list,
+                                     size_t len,
+                                     struct reqivo_error *err);
+
+/**
+ * Replaces the session's proxy settings with the environment's, read now:
+ * `HTTP_PROXY` for `http://` URLs, `HTTPS_PROXY` for `https://` URLs,
+ * `NO_PROXY` for the bypass list (each also in lower case; upper case
+ * wins). `HTTP_PROXY` is ignored when `REQUEST_METHOD` is set, since in a
+ * CGI program it comes from a client's `Proxy:` header. Unset variables
+ * mean no proxy. A session reads the environment only through this call.
+ *
+ * Ownership: nothing changes hands.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later
+ * sends. It reads the environment (getenv): do not call it while another
+ * thread changes the environment.
+ * Returns: 0, or `REQIVO_ERR_INVALID_CONFIG` naming the variable whose
+ * proxy URL is unusable (the settings are then unchanged).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_use_env_proxy(struct reqivo_session *s, struct reqivo_error *err);
+
+/**
+ * Turns the session's cookie jar on (the default) or off for later sends.
+ * On, Set-Cookie fields of every response (redirect hops included) are
+ * stored under RFC 6265 rules (domain and host-only, path, Secure,
+ * HttpOnly, Expires, Max-Age) and matching cookies are sent. Each session
+ * has its own jar. Off, nothing is stored or sent; the jar keeps its contents.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_cookies(struct reqivo_session *s, bool on);
+
+/**
+ * Empties the session's cookie jar.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_clear_cookies(struct reqivo_session *s);
+
+/**
+ * Writes the jar's persistent, unexpired cookies as text (JSON) into
+ * `buf`, NUL-terminated, for `reqivo_session_load_cookies` in a later run.
+ * Session cookies (without Expires or Max-Age) are not saved. Call with
+ * `cap` 0 to learn the size: `*out_len` always receives the text length.
+ *
+ * Ownership: `buf` and `out_len` are caller-owned.
+ * NULL: `s` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf` may be
+ * NULL when `cap` is 0.
+ * Thread safety: callable while other threads send.
+ * Returns: 0 when the text and its NUL fit, `REQIVO_ERR_BUFFER_TOO_SMALL`
+ * (with `*out_len` set) when they do not.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_save_cookies(struct reqivo_session *s,
+                                     char *buf,
+                                     size_t cap,
+                                     size_t *out_len,
+                                     struct reqivo_error *err);
+
+/**
+ * Replaces the jar's contents with cookies saved by
+ * `reqivo_session_save_cookies`; expired ones, and ones the jar's limits
+ * or the `__Secure-`/`__Host-` prefix rules refuse, are dropped.
+ *
+ * Ownership: `text` is read, not kept.
+ * NULL: `s` or `text` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` when the text is not a saved
+ * jar (the jar is then unchanged).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_load_cookies(struct reqivo_session *s,
+                                     const char *text,
+                                     size_t len,
+                                     struct reqivo_error *err);
+
+/**
+ * Sets the public suffix list the jar refuses cookies with (RFC 6265 §5.3
+ * step 5): a cookie whose Domain attribute is a public suffix (`co.uk`,
+ * `github.io`) is dropped, unless the attribute is the request's host
+ * itself, when it becomes a host-only cookie. `text` is in the list's own
+ * format (https://publicsuffix.org/list/), where rules count only inside a
+ * `// ===BEGIN ICANN DOMAINS===` or `// ===BEGIN PRIVATE DOMAINS===`
+ * section (ended by the matching `===END ...===` line); an empty `text` goes back to
+ * the default, the system's list at
+ * `/usr/share/publicsuffix/public_suffix_list.dat` (read once per
+ * process). Without a system list, only single-label domains (`com`) are
+ * refused.
+ *
+ * Ownership: `text` is parsed and not kept.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `text` may be NULL when
+ * `len` is 0.
+ * Thread safety: callable while other threads send; applies to cookies
+ * received afterwards.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) or
+ * `REQIVO_ERR_INVALID_CONFIG` (no rule inside a section; the message says
+ * so) with `err` filled.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_public_suffix_list(struct reqivo_session *s,
+                                               const char *text,
+                                               size_t len,
+                                               struct reqivo_error *err);
+
+/**
+ * Sets how much the session's jar holds, for received and loaded cookies
+ * alike: `max_cookie_bytes` bounds one cookie's name plus value (default
+ * 4096), `max_per_site` the cookies of one site, its registrable domain by
+ * the public suffix list, so sibling hosts share one count (default 180),
+ * and `max_cookies` the whole jar (default 3000). Past a count the oldest
+ * cookies are evicted first, as browsers do; a larger cookie is refused.
+ * Each value 0 takes the default, `REQIVO_NO_LIMIT` lifts that limit. A
+ * jar already over the new limits is trimmed at once.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to cookies
+ * received afterwards and to the jar as it is.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_cookie_limits(struct reqivo_session *s,
+                                          uint32_t max_cookie_bytes,
+                                          uint32_t max_per_site,
+                                          uint32_t max_cookies);
+
+/**
+ * Installs hooks on the session for later sends: `on_request` before each
+ * hop is sent (it may set, add or remove headers of that hop), and
+ * `on_response` with each response head, redirect hops included. Both get
+ * `userdata` and run on the sending thread; either may be NULL. Passing
+ * both NULL removes the hooks.
+ *
+ * Ownership: `userdata` stays the caller's and must stay valid while
+ * sends may run.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callbacks may run on several threads at once when
+ * several threads send through the session.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_hooks(struct reqivo_session *s,
+                                  reqivo_on_request_callback on_request,
+                                  reqivo_on_response_callback on_response,
+                                  void *userdata);
+
+/**
+ * Sends the session's log lines at `min_level` and above to `cb`:
+ * connections opened and reused (DEBUG), retries and redirects (INFO),
+ * failed sends with their error (ERROR). `cb` NULL turns logging off.
+ * Lines below `min_level` are never formatted.
+ *
+ * Ownership: `userdata` stays the caller's and must stay valid while
+ * sends may run.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: `cb` runs on the sending threads, possibly several at once.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (also for a `min_level`
+ * above `REQIVO_LOG_ERROR`).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_logger(struct reqivo_session *s,
+                                   reqivo_log_callback cb,
+                                   void *userdata,
+                                   uint32_t min_level);
+
+/**
  * Sends `r` and reads the whole response into memory. Follows redirects
  * (per the session's policy), retries once on a pooled connection the server
  * had closed (idempotent methods only), and honours the timeouts, the limits
@@ -2056,6 +2058,21 @@ int64_t reqivo_stream_read(struct reqivo_stream *st,
                            struct reqivo_error *err);
 
 /**
+ * The trailer fields of a stream's chunked body, once
+ * `reqivo_stream_read` has returned 0 (the end of the body): `*count`
+ * fields at the returned pointer, names as received.
+ *
+ * Ownership: the fields belong to the stream; valid until
+ * `reqivo_stream_free`.
+ * NULL: `st` NULL returns NULL with `*count` 0; `count` may be NULL.
+ * Thread safety: a stream is used by one thread at a time.
+ * Returns: the fields, or NULL with `*count` 0 when there are none or
+ * the body has not been read to its end yet.
+ * Since: 0.1.0
+ */
+const struct reqivo_header *reqivo_stream_trailers(struct reqivo_stream *st, size_t *count);
+
+/**
  * Frees a stream and its head. The connection goes back to the pool only
  * if the body was read to its end; otherwise it is closed.
  *
@@ -2066,6 +2083,18 @@ int64_t reqivo_stream_read(struct reqivo_stream *st,
  * Since: 0.1.0
  */
 void reqivo_stream_free(struct reqivo_stream *st);
+
+/**
+ * The default timeouts: 5 s connect, read, write and pool; no total limit
+ * (`total_ms` is `REQIVO_NO_LIMIT`).
+ *
+ * Ownership: returned by value.
+ * NULL: no pointer arguments.
+ * Thread safety: callable from any thread.
+ * Returns: the defaults.
+ * Since: 0.1.0
+ */
+struct reqivo_timeout reqivo_timeout_default(void);
 
 /**
  * Creates a TLS config builder with the defaults: the system's trusted
@@ -2217,35 +2246,6 @@ const struct reqivo_tls_config *reqivo_tls_config_builder_build(struct reqivo_tl
  * Since: 0.1.0
  */
 void reqivo_tls_config_free(const struct reqivo_tls_config *c);
-
-/**
- * The trailer fields of a chunked response body (RFC 9112 §7.1.2), in
- * received order, names as received: `*count` fields at the returned
- * pointer. Most responses have none.
- *
- * Ownership: the fields point into the response; valid until it is freed.
- * NULL: `resp` NULL returns NULL with `*count` 0; `count` may be NULL.
- * Thread safety: responses are immutable; callable from any thread.
- * Returns: the fields, or NULL with `*count` 0 when there are none.
- * Since: 0.1.0
- */
-const struct reqivo_header *reqivo_response_trailers(const struct reqivo_response *resp,
-                                                     size_t *count);
-
-/**
- * The trailer fields of a stream's chunked body, once
- * `reqivo_stream_read` has returned 0 (the end of the body): `*count`
- * fields at the returned pointer, names as received.
- *
- * Ownership: the fields belong to the stream; valid until
- * `reqivo_stream_free`.
- * NULL: `st` NULL returns NULL with `*count` 0; `count` may be NULL.
- * Thread safety: a stream is used by one thread at a time.
- * Returns: the fields, or NULL with `*count` 0 when there are none or
- * the body has not been read to its end yet.
- * Since: 0.1.0
- */
-const struct reqivo_header *reqivo_stream_trailers(struct reqivo_stream *st, size_t *count);
 
 /**
  * The library's version as "MAJOR.MINOR.PATCH". Compare it with the

@@ -27,7 +27,7 @@ pub mod ws;
 
 pub use body::{BodySource, Progress};
 pub use cookies::{CookieLimits, Jar};
-pub use error::{ClientError, ClientErrorKind};
+pub use error::{ClientError, ClientErrorKind, ErrorKind};
 pub use hooks::{HookRequest, Hooks};
 pub use log::{Level, Log, Logger};
 pub use proxy::{parse_proxy_url, NoProxy, ProxySettings};
@@ -35,6 +35,15 @@ pub use request::{is_framing_header, Request};
 pub use response::{Finish, Parts, Response, Timings, ToResponse};
 pub use session::{Session, SessionConfig, Upgrade, Upgraded};
 pub use stream::Stream;
+
+// What callers of this layer pass in or read out that the layers below
+// define. The C ABI (`ffi`) reaches them only through here (DESIGN §2).
+pub use crate::net::{
+    Cancel, Pool, PoolConfig, TimeoutOverrides, Timeouts, TlsConfig, TlsConfigBuilder, TlsInfo,
+    TlsVersion,
+};
+pub use crate::proto::{Limits, ResponseHead, Trailers};
+pub use url::Url;
 
 // Reached only by the hidden `fuzzing` module, so the fuzzers drive the real
 // redirect code without it joining the API.

@@ -37,6 +37,25 @@ pub struct Response {
     pub trailers: Trailers,
 }
 
+impl Response {
+    /// A response of `head` alone, as `url` answered it: no body, and
+    /// nothing that describes a finished send (what a hook sees).
+    pub fn of_head(head: ResponseHead, url: String) -> Response {
+        Response {
+            head,
+            body: Vec::new(),
+            url,
+            reused: false,
+            redirect_count: 0,
+            timings: Timings::default(),
+            redirect_not_followed: false,
+            decompressed: false,
+            tls: None,
+            trailers: Default::default(),
+        }
+    }
+}
+
 /// The final response of a buffered send, as the session hands it to a
 /// `Finish`: the body is `body[body_start..]`.
 pub struct Parts<'u> {

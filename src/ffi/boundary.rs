@@ -1,104 +1,100 @@
 //! The panic boundary and argument checks every exported function uses.
 //!
-//! What a function returns when it panics, or when a required pointer is
-//! NULL, is decided once per return type by `FailValue`, so no function
-//! writes its own fallback.
-use std::ffi::c_char;
+//! What a function returns when it fails (a panic, a NULL argument, an
+//! error from the client layer) is decided once per return type by
+//! `FailValue`, so no function writes its own fallback. A handle argument
+//! is checked and borrowed in one step by `borrow!`.
+use std::ffi::{c_char, CString};
 
-use super::config::reqivo_timeout;
-use super::error::reqivo_code;
+use super::code::reqivo_code;
+use super::timeout::reqivo_timeout;
 
-/// The value a function of this return type gives back on failure.
+/// The value a function of this return type gives back when it fails with
+/// `code`: the code itself for result codes, else a fixed "nothing" value.
 pub(crate) trait FailValue {
-    fn panic_value() -> Self;
-    fn null_argument_value() -> Self;
+    fn fail_value(code: reqivo_code) -> Self;
 }
 
 impl FailValue for u32 {
-    fn panic_value() -> Self {
-        reqivo_code::REQIVO_ERR_PANIC as u32
-    }
-    fn null_argument_value() -> Self {
-        reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32
+    #[inline]
+    fn fail_value(code: reqivo_code) -> Self {
+        code as u32
     }
 }
 
 /// `int` result codes (the multi API): the same codes as `u32` ones.
 impl FailValue for i32 {
-    fn panic_value() -> Self {
-        reqivo_code::REQIVO_ERR_PANIC as i32
-    }
-    fn null_argument_value() -> Self {
-        reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as i32
+    #[inline]
+    fn fail_value(code: reqivo_code) -> Self {
+        code as i32
     }
 }
 
 /// Counts: nothing is counted when the call failed.
 impl FailValue for usize {
-    fn panic_value() -> Self {
-        0
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         0
     }
 }
 
 impl<T> FailValue for *const T {
-    fn panic_value() -> Self {
-        std::ptr::null()
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         std::ptr::null()
     }
 }
 
 impl<T> FailValue for *mut T {
-    fn panic_value() -> Self {
-        std::ptr::null_mut()
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         std::ptr::null_mut()
     }
 }
 
 impl FailValue for i64 {
-    fn panic_value() -> Self {
-        -1
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         -1
     }
 }
 
 impl FailValue for bool {
-    fn panic_value() -> Self {
-        false
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         false
     }
 }
 
 impl FailValue for () {
-    fn panic_value() -> Self {}
-    fn null_argument_value() -> Self {}
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {}
 }
 
 impl FailValue for reqivo_timeout {
-    fn panic_value() -> Self {
-        reqivo_timeout::DEFAULT
-    }
-    fn null_argument_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         reqivo_timeout::DEFAULT
     }
 }
 
 impl FailValue for super::response::reqivo_str {
-    fn panic_value() -> Self {
+    #[inline]
+    fn fail_value(_: reqivo_code) -> Self {
         Self::EMPTY
     }
-    fn null_argument_value() -> Self {
-        Self::EMPTY
+}
+
+/// A struct with only its size set: no limit is 0, so a caller that uses
+/// it anyway gets `REQIVO_ERR_INVALID_CONFIG` from `reqivo_pool_new`.
+impl FailValue for super::pool::reqivo_pool_config {
+    fn fail_value(_: reqivo_code) -> Self {
+        Self {
+            struct_size: std::mem::size_of::<Self>() as u32,
+            max_per_host: 0,
+            max_total: 0,
+            max_idle_ms: 0,
+        }
     }
 }
 
@@ -107,11 +103,11 @@ impl FailValue for super::response::reqivo_str {
 pub(crate) struct StaticStr(pub *const c_char);
 
 impl FailValue for StaticStr {
-    fn panic_value() -> Self {
-        StaticStr(c"REQIVO_ERR_PANIC".as_ptr())
-    }
-    fn null_argument_value() -> Self {
-        StaticStr(c"".as_ptr())
+    fn fail_value(code: reqivo_code) -> Self {
+        match code {
+            reqivo_code::REQIVO_ERR_PANIC => StaticStr(c"REQIVO_ERR_PANIC".as_ptr()),
+            _ => StaticStr(c"".as_ptr()),
+        }
     }
 }
 
@@ -125,31 +121,65 @@ macro_rules! ffi_boundary {
             Ok(v) => v,
             Err(payload) => {
                 $crate::ffi::error::set_panic(err_out, payload);
-                $crate::ffi::boundary::FailValue::panic_value()
+                $crate::ffi::boundary::FailValue::fail_value(
+                    $crate::ffi::code::reqivo_code::REQIVO_ERR_PANIC,
+                )
             }
         }
     }};
     ($body:block) => {{
         match ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body)) {
             Ok(v) => v,
-            Err(_) => $crate::ffi::boundary::FailValue::panic_value(),
+            Err(_) => $crate::ffi::boundary::FailValue::fail_value(
+                $crate::ffi::code::reqivo_code::REQIVO_ERR_PANIC,
+            ),
         }
     }};
 }
 
-/// Returns the function's NULL-argument value (and fills `err`) when `$ptr`
-/// is NULL.
-macro_rules! require {
-    ($ptr:expr, $err:expr) => {
-        if $ptr.is_null() {
-            $crate::ffi::error::set_null_argument($err, stringify!($ptr));
-            return $crate::ffi::boundary::FailValue::null_argument_value();
+/// Checks a required pointer argument and borrows what it points to, in
+/// one step: `borrow!(s, err)` gives `&T`, `borrow!(mut r, err)` gives
+/// `&mut T` (a Box-owned handle or a caller-owned out struct), where the
+/// pointer's type says `T` through `Castable` (`handle.rs`). A NULL
+/// pointer fills `err` with `REQIVO_ERR_INVALID_ARGUMENT` ("argument `s`
+/// is NULL") and returns the function's `FailValue`; without `err` only
+/// the value is returned. Use it inside `ffi_boundary!`.
+macro_rules! borrow {
+    (@with $how:ident, $p:ident, $err:expr) => {
+        // SAFETY: by the API contract a non-NULL handle or struct pointer
+        // is live and of its type, and one taken `mut` is used by this
+        // call alone (one thread at a time).
+        match unsafe { $crate::ffi::handle::$how($p) } {
+            Some(v) => v,
+            None => return $crate::ffi::error::null_argument($err, stringify!($p)),
         }
     };
-    ($ptr:expr) => {
+    (mut $p:ident, $err:expr) => {
+        borrow!(@with try_mut, $p, $err)
+    };
+    (mut $p:ident) => {
+        borrow!(@with try_mut, $p, ::std::ptr::null_mut())
+    };
+    ($p:ident, $err:expr) => {
+        borrow!(@with try_ref, $p, $err)
+    };
+    ($p:ident) => {
+        borrow!(@with try_ref, $p, ::std::ptr::null_mut())
+    };
+}
+
+/// Returns the function's failure value (and fills `err`) when `$ptr` is
+/// NULL: for a required pointer that is not borrowed whole (a string for
+/// `str_in`, an out pointer for `copy_out`, a versioned struct that may be
+/// smaller than this version's).
+macro_rules! require {
+    ($ptr:ident, $err:expr) => {
         if $ptr.is_null() {
-            return $crate::ffi::boundary::FailValue::null_argument_value();
+            return $crate::ffi::error::null_argument($err, stringify!($ptr));
         }
+    };
+    ($ptr:ident) => {
+        require!($ptr, ::std::ptr::null_mut())
     };
 }
 
@@ -159,7 +189,7 @@ macro_rules! try_or_fail {
     ($e:expr, $err:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return $crate::ffi::error::Failure::fail(e, $err),
+            Err(e) => return $crate::ffi::error::fail(e, $err),
         }
     };
 }
@@ -212,6 +242,28 @@ pub(crate) unsafe fn str_in<'a>(
     })
 }
 
+/// Borrows a header field from a caller: `name` (`nlen` bytes, required)
+/// and `value` (`vlen` bytes, NULL only when `vlen` is 0), both UTF-8.
+/// Every function that takes a header name and value reads them here.
+///
+/// # Safety
+/// As for `bytes_in`, for each string.
+pub(crate) unsafe fn header_in<'a>(
+    name: *const c_char,
+    nlen: usize,
+    value: *const c_char,
+    vlen: usize,
+) -> Result<(&'a str, &'a str), super::error::Fail> {
+    if name.is_null() {
+        return Err(super::error::Fail::new(
+            reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+            "argument `name` is NULL",
+        ));
+    }
+    // SAFETY: forwarded contract.
+    unsafe { Ok((str_in(name, nlen, "name")?, str_in(value, vlen, "value")?)) }
+}
+
 /// Copies `text` and a NUL into a caller's buffer, snprintf-style:
 /// `*out_len` always receives the text length; the copy happens only when
 /// `cap` holds text and NUL, else `REQIVO_ERR_BUFFER_TOO_SMALL` names the
@@ -245,4 +297,10 @@ pub(crate) unsafe fn copy_out(
         *buf.add(text.len()) = 0;
     }
     Ok(())
+}
+
+/// A C string of `s` for a callback (methods, URLs, log lines); a NUL
+/// inside, which none of them should hold, is dropped.
+pub(crate) fn c_text(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
 }

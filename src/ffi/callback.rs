@@ -1,9 +1,21 @@
-//! Caller callbacks wrapped as the client layer's traits. C function
-//! pointers and their `userdata` travel with the request; the library calls
-//! them on the thread that sends, never concurrently for one request.
-use std::ffi::c_void;
+//! Caller callbacks wrapped as the client layer's traits: a request's body
+//! source and progress (which travel with the request and run on the
+//! thread that sends, never concurrently for one request), and a session's
+//! hooks and log (which may run on several sending threads at once), and a
+//! WebSocket's reconnect callback. The multi's data callback lives with the
+//! multi (`multi.rs`).
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 
-use crate::client::{BodySource, ClientError, ClientErrorKind, Progress};
+use super::boundary::c_text;
+use super::error::code_of;
+use super::hook_request::{reqivo_hook_request, HookView};
+use super::response::{free_c, into_c, reqivo_response};
+use crate::client::ws::OnReconnect;
+use crate::client::{
+    BodySource, ClientError, ClientErrorKind, HookRequest, Hooks, Level, Logger, Progress,
+    Response, ResponseHead, Url,
+};
 
 /// Reads request body bytes into `buf` (at most `cap`): returns the count,
 /// 0 at the end of the body, `REQIVO_READ_PAUSE` when nothing is ready yet
@@ -105,4 +117,114 @@ impl Progress for CallbackProgress {
             ) == 0
         }
     }
+}
+
+/// Called before each hop (the first request and every redirect) is sent.
+/// Return 0 to go on, non-zero to abort the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+pub type reqivo_on_request_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, req: *mut reqivo_hook_request) -> i32>;
+
+/// Called with each response head (redirect hops included), before its body
+/// is read. `resp` holds the status, version, reason, headers and the URL
+/// that answered; its body is empty and `flags`, `redirect_count`,
+/// `timings` and `tls_version` are 0 (they describe a finished send). It is
+/// valid only during the call.
+/// Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
+pub type reqivo_on_response_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, resp: *const reqivo_response) -> i32>;
+
+/// The session hooks of a C caller.
+pub(crate) struct CHooks {
+    pub on_request: reqivo_on_request_callback,
+    pub on_response: reqivo_on_response_callback,
+    pub userdata: Userdata,
+}
+
+impl Hooks for CHooks {
+    fn on_request(&self, req: &mut HookRequest<'_, '_>) -> bool {
+        let Some(cb) = self.on_request else {
+            return true;
+        };
+        let mut view = HookView::new(req);
+        // SAFETY: the caller's callback with its own userdata; the view's
+        // pointer is valid for the duration of the call, which is all the
+        // API promises.
+        unsafe { cb(self.userdata.0, view.as_c()) == 0 }
+    }
+
+    fn on_response(&self, head: &ResponseHead, url: &Url) -> bool {
+        let Some(cb) = self.on_response else {
+            return true;
+        };
+        let c = into_c(&Response::of_head(head.clone(), url.to_string()));
+        // SAFETY: the caller's callback; `c` lives until freed right after.
+        let go_on = unsafe { cb(self.userdata.0, c) == 0 };
+        // SAFETY: `c` came from `into_c` and is freed once.
+        unsafe { free_c(c) };
+        go_on
+    }
+}
+
+/// Receives a log line: `level` is `REQIVO_LOG_*`; `message` is `len`
+/// bytes, NUL-terminated, valid during the call only.
+pub type reqivo_log_callback = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, level: u32, message: *const c_char, len: usize),
+>;
+
+/// Log level: each connection opened or reused.
+pub const REQIVO_LOG_DEBUG: u32 = 0;
+/// Log level: retries on a new connection, redirects followed.
+pub const REQIVO_LOG_INFO: u32 = 1;
+/// Log level: problems the library worked around.
+pub const REQIVO_LOG_WARN: u32 = 2;
+/// Log level: a send or open that failed, with its error.
+pub const REQIVO_LOG_ERROR: u32 = 3;
+
+/// The level of a `REQIVO_LOG_*` number.
+pub(crate) fn level_of(level: u32) -> Option<Level> {
+    match level {
+        REQIVO_LOG_DEBUG => Some(Level::Debug),
+        REQIVO_LOG_INFO => Some(Level::Info),
+        REQIVO_LOG_WARN => Some(Level::Warn),
+        REQIVO_LOG_ERROR => Some(Level::Error),
+        _ => None,
+    }
+}
+
+/// The session log of a C caller.
+pub(crate) struct CLogger {
+    pub cb: unsafe extern "C" fn(*mut c_void, u32, *const c_char, usize),
+    pub userdata: Userdata,
+}
+
+impl Logger for CLogger {
+    fn log(&self, level: Level, message: &str) {
+        let text = c_text(message);
+        // SAFETY: the caller's callback, with a NUL-terminated copy that
+        // lives through the call.
+        unsafe {
+            (self.cb)(
+                self.userdata.0,
+                level as u32,
+                text.as_ptr(),
+                text.as_bytes().len(),
+            )
+        }
+    }
+}
+
+/// A WebSocket reconnect callback as the client's `OnReconnect`: told each
+/// attempt's number and its result code (0 when it worked).
+pub(crate) fn on_reconnect(
+    f: unsafe extern "C" fn(*mut c_void, u32, u32),
+    userdata: Userdata,
+) -> OnReconnect {
+    Arc::new(move |n: u32, e: Option<&ClientError>| {
+        // The whole `Userdata` (Send + Sync) is captured, not its field.
+        let ud = &userdata;
+        let code = e.map_or(0, |e| code_of(e.kind()) as u32);
+        // SAFETY: the caller's function and userdata, valid for the
+        // connection's life per reqivo_ws_options_set_reconnect's contract.
+        unsafe { f(ud.0, n, code) }
+    })
 }

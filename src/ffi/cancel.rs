@@ -1,7 +1,6 @@
 //! Cancellation tokens.
-use crate::net::Cancel;
-
 use super::handle::{free_arc, to_arc_ptr, try_ref, Castable, OwnedArc};
+use crate::client::Cancel;
 
 /// A cancellation token: pass it to `reqivo_session_send` or
 /// `reqivo_session_open`, trigger it from any thread. Reference-counted:

@@ -1,12 +1,23 @@
-//! Ownership of every opaque handle, declared once per type (rustls-ffi's
-//! `Castable`). A handle type says whether C holds a `Box` (one owner) or an
-//! `Arc` (shared, reference-counted); the helpers only accept the matching
-//! kind, so a boxed handle cannot be freed as an Arc. `Box::from_raw` and
-//! `Arc::from_raw` appear nowhere else.
+//! Ownership of every type C passes by pointer, declared once per type
+//! (rustls-ffi's `Castable`). A handle type says whether C holds a `Box`
+//! (one owner) or an `Arc` (shared, reference-counted); a library-made
+//! block (a response, a message) says `()`; a struct the caller fills in
+//! or lends for one call says `CallerOwned`. The helpers only accept the
+//! matching kind, so a boxed handle cannot be freed as an Arc, and only a
+//! Box or the caller's own struct is ever borrowed `mut`. `Box::from_raw`
+//! and `Arc::from_raw` appear nowhere else.
 use std::sync::Arc;
 
 pub(crate) struct OwnedBox;
 pub(crate) struct OwnedArc;
+/// The caller's memory, lent for the duration of one call.
+pub(crate) struct CallerOwned;
+
+/// Ownership kinds whose values one call may borrow `mut`: a Box used by
+/// one thread at a time, or the caller's own struct.
+pub(crate) trait Exclusive {}
+impl Exclusive for OwnedBox {}
+impl Exclusive for CallerOwned {}
 
 /// Links an opaque C type to the Rust value behind its pointer.
 pub(crate) trait Castable {
@@ -23,19 +34,24 @@ pub(crate) fn to_arc_ptr<C: Castable<Ownership = OwnedArc>>(v: Arc<C::RustType>)
 }
 
 /// # Safety
-/// `p` is NULL or came from `to_boxed_ptr` / `to_arc_ptr` for `C` and was not freed.
+/// `p` is NULL or came from `to_boxed_ptr` / `to_arc_ptr` for `C` and was
+/// not freed, or points to a live value of `C` (a block, the caller's struct).
+#[inline]
 pub(crate) unsafe fn try_ref<'a, C: Castable>(p: *const C) -> Option<&'a C::RustType> {
     // SAFETY: per the contract, a non-NULL `p` points to a live `C::RustType`.
     unsafe { p.cast::<C::RustType>().as_ref() }
 }
 
 /// # Safety
-/// `p` is NULL or came from `to_boxed_ptr` for `C`, was not freed, and no
-/// other reference to it is live (C's "one thread at a time" rule).
-pub(crate) unsafe fn try_mut<'a, C: Castable<Ownership = OwnedBox>>(
-    p: *mut C,
-) -> Option<&'a mut C::RustType> {
-    // SAFETY: per the contract, a non-NULL `p` is a live, unaliased Box.
+/// `p` is NULL, or came from `to_boxed_ptr` for `C` and was not freed, or
+/// is the caller's writable struct; no other reference to it is live (C's
+/// "one thread at a time" rule).
+#[inline]
+pub(crate) unsafe fn try_mut<'a, C: Castable>(p: *mut C) -> Option<&'a mut C::RustType>
+where
+    C::Ownership: Exclusive,
+{
+    // SAFETY: per the contract, a non-NULL `p` is live and unaliased.
     unsafe { p.cast::<C::RustType>().as_mut() }
 }
 

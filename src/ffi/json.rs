@@ -2,11 +2,12 @@
 use std::ffi::c_char;
 use std::mem::size_of;
 
-use super::boundary::{bytes_in, copy_out, str_in};
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
-use super::handle::try_ref;
-use super::response::{reqivo_response, reqivo_str};
-use crate::client::json::{decode_string, lookup, JsonKind};
+use super::boundary::{copy_out, str_in};
+use super::code::reqivo_code;
+use super::error::{reqivo_error, Fail};
+use super::handle::{CallerOwned, Castable};
+use super::response::reqivo_str;
+use crate::client::json::{decode_string, JsonKind, JsonValue};
 
 /// `reqivo_json_value.type`: JSON null.
 pub const REQIVO_JSON_NULL: u32 = 0;
@@ -43,6 +44,50 @@ pub struct reqivo_json_value {
     pub raw: reqivo_str,
 }
 
+impl Castable for reqivo_json_value {
+    type Ownership = CallerOwned;
+    type RustType = reqivo_json_value;
+}
+
+impl reqivo_json_value {
+    /// Fails unless the caller's struct is at least this version's size.
+    pub(crate) fn check_size(&self) -> Result<(), Fail> {
+        if (self.struct_size as usize) < size_of::<reqivo_json_value>() {
+            let msg = format!(
+                "out->struct_size is {}, needs {}",
+                self.struct_size,
+                size_of::<reqivo_json_value>()
+            );
+            return Err(Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg));
+        }
+        Ok(())
+    }
+
+    /// Fails unless the value is a string.
+    fn check_string(&self) -> Result<(), Fail> {
+        if self.r#type != REQIVO_JSON_STRING {
+            let msg = format!("value has type {}, not REQIVO_JSON_STRING", self.r#type);
+            return Err(Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg));
+        }
+        Ok(())
+    }
+
+    /// Describes `v`, pointing into the document it was found in.
+    pub(crate) fn of(v: &JsonValue<'_>) -> reqivo_json_value {
+        reqivo_json_value {
+            struct_size: size_of::<reqivo_json_value>() as u32,
+            r#type: kind_code(v.kind),
+            boolean: v.boolean,
+            integer: v.integer,
+            number: v.number,
+            raw: reqivo_str {
+                ptr: v.raw.as_ptr().cast(),
+                len: v.raw.len(),
+            },
+        }
+    }
+}
+
 fn kind_code(k: JsonKind) -> u32 {
     match k {
         JsonKind::Null => REQIVO_JSON_NULL,
@@ -53,66 +98,6 @@ fn kind_code(k: JsonKind) -> u32 {
         JsonKind::Array => REQIVO_JSON_ARRAY,
         JsonKind::Object => REQIVO_JSON_OBJECT,
     }
-}
-
-/// Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
-/// document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
-/// response body, parsed as JSON, and describes it in `out` without copying.
-///
-/// Ownership: `out->raw` points into the response; valid until it is freed.
-/// NULL: `resp` or `out` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pointer`
-/// may be NULL when `len` is 0.
-/// Thread safety: responses are immutable; callable from any thread.
-/// Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the body is
-/// not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
-/// `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
-/// Since: 0.1.0
-#[no_mangle]
-pub extern "C" fn reqivo_response_json(
-    resp: *const reqivo_response,
-    pointer: *const c_char,
-    len: usize,
-    out: *mut reqivo_json_value,
-    err: *mut reqivo_error,
-) -> u32 {
-    ffi_boundary!(err, {
-        require!(resp, err);
-        require!(out, err);
-        // SAFETY: live response; `pointer` holds `len` bytes; `out` is caller-owned.
-        let (r, pointer, out) = unsafe {
-            (
-                try_ref(resp).expect("checked"),
-                try_or_fail!(str_in(pointer, len, "pointer"), err),
-                &mut *out,
-            )
-        };
-        if (out.struct_size as usize) < size_of::<reqivo_json_value>() {
-            let msg = format!(
-                "out->struct_size is {}, needs {}",
-                out.struct_size,
-                size_of::<reqivo_json_value>()
-            );
-            return fail(
-                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
-                err,
-            );
-        }
-        // SAFETY: the body pointer and length describe bytes inside the live block.
-        let body = unsafe { try_or_fail!(bytes_in(r.body, r.body_len, "body"), err) };
-        let v = try_or_fail!(lookup(body, pointer), err);
-        *out = reqivo_json_value {
-            struct_size: size_of::<reqivo_json_value>() as u32,
-            r#type: kind_code(v.kind),
-            boolean: v.boolean,
-            integer: v.integer,
-            number: v.number,
-            raw: reqivo_str {
-                ptr: v.raw.as_ptr().cast(),
-                len: v.raw.len(),
-            },
-        };
-        reqivo_code::REQIVO_OK as u32
-    })
 }
 
 /// Decodes a `REQIVO_JSON_STRING` value (escapes undone, UTF-8) into `buf`,
@@ -136,24 +121,12 @@ pub extern "C" fn reqivo_json_string(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(value, err);
+        let v = borrow!(value, err);
         require!(out_len, err);
-        // SAFETY: `value` is caller-owned and filled by reqivo_response_json,
-        // so `raw` points into a live response.
-        let (v, raw) = unsafe {
-            let v = &*value;
-            (
-                v,
-                try_or_fail!(str_in(v.raw.ptr, v.raw.len, "value->raw"), err),
-            )
-        };
-        if v.r#type != REQIVO_JSON_STRING {
-            let msg = format!("value has type {}, not REQIVO_JSON_STRING", v.r#type);
-            return fail(
-                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
-                err,
-            );
-        }
+        // SAFETY: `value` was filled by reqivo_response_json, so `raw`
+        // points into a live response.
+        let raw = try_or_fail!(unsafe { str_in(v.raw.ptr, v.raw.len, "value->raw") }, err);
+        try_or_fail!(v.check_string(), err);
         let text = try_or_fail!(decode_string(raw), err);
         // SAFETY: `out_len` checked non-NULL; `buf` holds `cap` bytes (API contract).
         try_or_fail!(

@@ -3,19 +3,20 @@
 //! `reqivo_multi_fd` and `reqivo_multi_timeout_ms` (DESIGN §6).
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
+use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use super::callback::Userdata;
 use super::cancel::reqivo_cancel;
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
-use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
+use super::code::reqivo_code;
+use super::error::{fail, null_argument, reqivo_error, Fail};
+use super::handle::{clone_arc, free_box, to_boxed_ptr, CallerOwned, Castable, OwnedBox};
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
 use super::session::reqivo_session;
-use crate::client::multi::{Flow, Handle, Multi, Sink};
-use crate::client::{Finish, Parts};
-use crate::proto::ResponseHead;
+use crate::client::multi::{Done, Flow, Handle, Multi, Sink};
+use crate::client::{Finish, Parts, ResponseHead};
 
 /// A set of transfers in flight, driven without blocking: add requests
 /// from any thread, then call `reqivo_multi_poll` (or `reqivo_multi_perform`
@@ -52,6 +53,26 @@ pub struct reqivo_multi_done {
     /// Code 0 on success, else why the transfer failed (the same codes as
     /// `reqivo_session_send`).
     pub error: reqivo_error,
+}
+
+impl Castable for reqivo_multi_done {
+    type Ownership = CallerOwned;
+    type RustType = reqivo_multi_done;
+}
+
+impl reqivo_multi_done {
+    /// Fills in a finished transfer: its response, or why it failed.
+    fn fill(&mut self, done: Done<CResponse>) {
+        self.user_data = done.user as *mut c_void;
+        super::error::clear(&mut self.error);
+        self.response = match done.result {
+            Ok(resp) => resp.into_raw(),
+            Err(e) => {
+                fail::<i32>(e, &mut self.error);
+                std::ptr::null()
+            }
+        };
+    }
 }
 
 /// A response built by `ToC`, handed from the driver to `reqivo_multi_next`.
@@ -135,6 +156,17 @@ struct CallbackSink {
 }
 
 impl CallbackSink {
+    fn new(
+        cb: unsafe extern "C" fn(*mut c_void, *const reqivo_response, *const u8, usize) -> i32,
+        userdata: Userdata,
+    ) -> Box<CallbackSink> {
+        Box::new(CallbackSink {
+            cb,
+            userdata,
+            head: None,
+        })
+    }
+
     fn call(&mut self, data: &[u8]) -> i32 {
         let head = self.head.as_ref().map_or(std::ptr::null(), |h| h.0);
         IN_DATA_CALLBACK.with(|c| c.set(true));
@@ -253,18 +285,9 @@ pub extern "C" fn reqivo_multi_add(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        require!(s, err);
-        require!(r, err);
-        // SAFETY: live multi, session, request and (NULL or live) token.
-        let (m, s, r, cancel) = unsafe {
-            (
-                try_ref(m).expect("checked"),
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
+        let (m, s, r) = (borrow!(m, err), borrow!(s, err), borrow!(r, err));
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         try_or_fail!(m.handle.add(s, r, cancel, ToCSend, user_data as usize), err);
         0
     })
@@ -301,35 +324,21 @@ pub extern "C" fn reqivo_multi_add_streamed(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        require!(s, err);
-        require!(r, err);
+        let (m, s, r) = (borrow!(m, err), borrow!(s, err), borrow!(r, err));
         let Some(cb) = on_data else {
-            super::error::set_null_argument(err, "on_data");
-            return super::boundary::FailValue::null_argument_value();
+            return null_argument(err, "on_data");
         };
-        // SAFETY: live multi, session, request and (NULL or live) token.
-        let (m, s, r, cancel) = unsafe {
-            (
-                try_ref(m).expect("checked"),
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
-        let sink = Box::new(CallbackSink {
-            cb,
-            userdata: Userdata(user_data),
-            head: None,
-        });
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
+        let sink = CallbackSink::new(cb, Userdata(user_data));
+        let user = user_data as usize;
         let id = try_or_fail!(
-            m.handle
-                .add_streamed(s, r, cancel, ToCSend, sink, user_data as usize),
+            m.handle.add_streamed(s, r, cancel, ToCSend, sink, user),
             err
         );
-        if !transfer_id.is_null() {
-            // SAFETY: the caller's out pointer.
-            unsafe { *transfer_id = id };
+        // SAFETY: `transfer_id` is NULL or the caller's out pointer.
+        if let Some(out) = unsafe { transfer_id.as_mut() } {
+            *out = id;
         }
         0
     })
@@ -353,9 +362,7 @@ pub extern "C" fn reqivo_multi_resume(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
+        let m = borrow!(m, err);
         try_or_fail!(m.handle.resume(transfer_id), err);
         0
     })
@@ -375,9 +382,7 @@ pub extern "C" fn reqivo_multi_resume(
 #[no_mangle]
 pub extern "C" fn reqivo_multi_perform(m: *mut reqivo_multi, err: *mut reqivo_error) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
+        let m = borrow!(m, err);
         if let Some(f) = inside_callback() {
             return fail::<i32>(f, err);
         }
@@ -402,22 +407,11 @@ pub extern "C" fn reqivo_multi_poll(
     err: *mut reqivo_error,
 ) -> c_int {
     ffi_boundary!(err, {
-        require!(m, err);
-        if timeout_ms < -1 {
-            return fail::<i32>(
-                super::error::Fail::new(
-                    reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
-                    format!("timeout_ms {} is below -1", timeout_ms),
-                ),
-                err,
-            );
-        }
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
+        let m = borrow!(m, err);
+        let wait = try_or_fail!(wait_of(timeout_ms), err);
         if let Some(f) = inside_callback() {
             return fail::<i32>(f, err);
         }
-        let wait = (timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64));
         try_or_fail!(lock(m).poll(wait), err);
         0
     })
@@ -436,11 +430,8 @@ pub extern "C" fn reqivo_multi_poll(
 #[no_mangle]
 pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi_done) -> bool {
     ffi_boundary!({
-        require!(m);
-        require!(out);
-        // SAFETY: a live multi and a caller-owned out struct.
-        let (m, out) = unsafe { (try_ref(m).expect("checked"), &mut *out) };
-        if (out.struct_size as usize) < std::mem::size_of::<reqivo_multi_done>()
+        let (m, out) = (borrow!(m), borrow!(mut out));
+        if (out.struct_size as usize) < size_of::<reqivo_multi_done>()
             || inside_callback().is_some()
         {
             return false;
@@ -448,15 +439,7 @@ pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi
         let Some(done) = lock(m).next_done() else {
             return false;
         };
-        out.user_data = done.user as *mut c_void;
-        super::error::clear(&mut out.error);
-        out.response = match done.result {
-            Ok(resp) => resp.into_raw(),
-            Err(e) => {
-                fail::<i32>(e, &mut out.error);
-                std::ptr::null()
-            }
-        };
+        out.fill(done);
         true
     })
 }
@@ -473,11 +456,7 @@ pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_multi_fd(m: *const reqivo_multi) -> c_int {
-    let fd: i64 = ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        i64::from(unsafe { try_ref(m).expect("checked") }.fd)
-    });
+    let fd: i64 = ffi_boundary!({ i64::from(borrow!(m).fd) });
     fd as i32
 }
 
@@ -492,9 +471,7 @@ pub extern "C" fn reqivo_multi_fd(m: *const reqivo_multi) -> c_int {
 #[no_mangle]
 pub extern "C" fn reqivo_multi_timeout_ms(m: *const reqivo_multi) -> i64 {
     ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
+        let m = borrow!(m);
         if inside_callback().is_some() {
             return -1;
         }
@@ -516,10 +493,7 @@ pub extern "C" fn reqivo_multi_timeout_ms(m: *const reqivo_multi) -> i64 {
 #[no_mangle]
 pub extern "C" fn reqivo_multi_wakeup(m: *const reqivo_multi) -> c_int {
     ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        let m = unsafe { try_ref(m).expect("checked") };
-        match m.handle.wakeup() {
+        match borrow!(m).handle.wakeup() {
             Ok(()) => 0,
             Err(e) => fail::<i32>(e, std::ptr::null_mut()),
         }
@@ -536,11 +510,18 @@ pub extern "C" fn reqivo_multi_wakeup(m: *const reqivo_multi) -> c_int {
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_multi_in_flight(m: *const reqivo_multi) -> usize {
-    ffi_boundary!({
-        require!(m);
-        // SAFETY: a live multi.
-        unsafe { try_ref(m).expect("checked") }.handle.in_flight()
-    })
+    ffi_boundary!({ borrow!(m).handle.in_flight() })
+}
+
+/// A poll's longest wait: `timeout_ms`, or no limit for -1.
+fn wait_of(timeout_ms: i32) -> Result<Option<Duration>, Fail> {
+    if timeout_ms < -1 {
+        return Err(Fail::new(
+            reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+            format!("timeout_ms {} is below -1", timeout_ms),
+        ));
+    }
+    Ok((timeout_ms >= 0).then(|| Duration::from_millis(timeout_ms as u64)))
 }
 
 fn lock(m: &MultiState) -> std::sync::MutexGuard<'_, Multi<ToCSend>> {

@@ -3,9 +3,10 @@ use std::mem::size_of;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::{reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{reqivo_error, Fail};
 use super::handle::{free_arc, to_arc_ptr, try_ref, Castable, OwnedArc};
-use crate::net::{Pool, PoolConfig};
+use crate::client::{Pool, PoolConfig};
 
 /// A connection pool: thread-safe, shareable by any number of sessions,
 /// reference-counted (a session keeps its pool alive after
@@ -58,6 +59,44 @@ pub struct reqivo_pool_stats {
     pub waiting: u64,
 }
 
+impl reqivo_pool_stats {
+    fn of(pool: &Pool) -> reqivo_pool_stats {
+        let s = pool.stats();
+        reqivo_pool_stats {
+            struct_size: size_of::<reqivo_pool_stats>() as u32,
+            opened: s.opened,
+            reused: s.reused,
+            closed: s.closed,
+            idle: s.idle,
+            in_use: s.in_use,
+            waiting: s.waiting,
+        }
+    }
+
+    /// Writes as many fields as `out->struct_size` covers (0 = the first
+    /// version, this one) and sets it to the size written; nothing when it
+    /// declares less than its own field.
+    ///
+    /// # Safety
+    /// `out` points to a caller's struct of the size it declares.
+    unsafe fn write_to(&self, out: *mut reqivo_pool_stats) {
+        // SAFETY: per the caller; no more than the declared size is written.
+        unsafe {
+            let declared = match (*out).struct_size as usize {
+                0 => size_of::<reqivo_pool_stats>(),
+                n if n < size_of::<u32>() => return,
+                n => n.min(size_of::<reqivo_pool_stats>()),
+            };
+            std::ptr::copy_nonoverlapping(
+                (self as *const reqivo_pool_stats).cast::<u8>(),
+                out.cast::<u8>(),
+                declared,
+            );
+            (*out).struct_size = declared as u32;
+        }
+    }
+}
+
 /// The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
 /// with `struct_size` set. Start from this and change the fields you need.
 ///
@@ -68,13 +107,15 @@ pub struct reqivo_pool_stats {
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_pool_config_default() -> reqivo_pool_config {
-    let d = PoolConfig::default();
-    reqivo_pool_config {
-        struct_size: size_of::<reqivo_pool_config>() as u32,
-        max_per_host: d.max_per_host as u32,
-        max_total: d.max_total as u32,
-        max_idle_ms: d.max_idle.as_millis() as u32,
-    }
+    ffi_boundary!({
+        let d = PoolConfig::default();
+        reqivo_pool_config {
+            struct_size: size_of::<reqivo_pool_config>() as u32,
+            max_per_host: d.max_per_host as u32,
+            max_total: d.max_total as u32,
+            max_idle_ms: d.max_idle.as_millis() as u32,
+        }
+    })
 }
 
 fn to_config(c: &reqivo_pool_config) -> Result<PoolConfig, Fail> {
@@ -154,36 +195,11 @@ pub extern "C" fn reqivo_pool_free(pool: *mut reqivo_pool) {
 #[no_mangle]
 pub extern "C" fn reqivo_pool_get_stats(pool: *const reqivo_pool, out: *mut reqivo_pool_stats) {
     ffi_boundary!({
+        // `out` stays a pointer: an older caller's struct may be smaller.
         require!(out);
-        // SAFETY: NULL or a live pool.
-        let Some(pool) = (unsafe { try_ref(pool) }) else {
-            return;
-        };
-        let s = pool.stats();
-        let full = reqivo_pool_stats {
-            struct_size: size_of::<reqivo_pool_stats>() as u32,
-            opened: s.opened,
-            reused: s.reused,
-            closed: s.closed,
-            idle: s.idle,
-            in_use: s.in_use,
-            waiting: s.waiting,
-        };
-        // SAFETY: `out` is non-NULL and caller-owned; we write no more than
-        // the size it declares (0 = the first version, this one).
-        unsafe {
-            let declared = match (*out).struct_size as usize {
-                0 => size_of::<reqivo_pool_stats>(),
-                n if n < size_of::<u32>() => return,
-                n => n.min(size_of::<reqivo_pool_stats>()),
-            };
-            std::ptr::copy_nonoverlapping(
-                (&full as *const reqivo_pool_stats).cast::<u8>(),
-                out.cast::<u8>(),
-                declared,
-            );
-            (*out).struct_size = declared as u32;
-        }
+        let stats = reqivo_pool_stats::of(borrow!(pool));
+        // SAFETY: `out` is non-NULL and caller-owned.
+        unsafe { stats.write_to(out) }
     })
 }
 

@@ -6,10 +6,11 @@ use super::callback::{
     reqivo_progress_callback, reqivo_read_callback, CallbackBody, CallbackProgress, Userdata,
 };
 
-use super::boundary::{bytes_in, str_in};
-use super::config::reqivo_timeout;
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
-use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
+use super::boundary::{bytes_in, header_in, str_in};
+use super::code::reqivo_code;
+use super::error::{null_argument, reqivo_error, Fail};
+use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
+use super::timeout::reqivo_timeout;
 use crate::client::{is_framing_header, Progress, Request};
 
 /// A request: method, URL, headers, body and optional timeouts. Not
@@ -22,6 +23,8 @@ impl Castable for reqivo_request {
     type Ownership = OwnedBox;
     type RustType = Request;
 }
+
+const OK: u32 = reqivo_code::REQIVO_OK as u32;
 
 /// Creates a request. `method` must be an HTTP token other than CONNECT;
 /// `url` is an absolute http(s) URL, or a reference relative to the session's
@@ -78,18 +81,11 @@ pub extern "C" fn reqivo_request_add_header(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
-        require!(name, err);
-        // SAFETY: `r` is a live request used by this thread only; strings per contract.
-        let (req, name, value) = unsafe {
-            (
-                try_mut(r).expect("checked non-NULL"),
-                try_or_fail!(str_in(name, nlen, "name"), err),
-                try_or_fail!(str_in(value, vlen, "value"), err),
-            )
-        };
+        let req = borrow!(mut r, err);
+        // SAFETY: strings per contract.
+        let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
         try_or_fail!(req.add_header(name, value), err);
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 
@@ -109,16 +105,40 @@ pub extern "C" fn reqivo_request_set_body(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
-        // SAFETY: `r` is live and unaliased; `data` holds `len` bytes.
-        let (req, body) = unsafe {
-            (
-                try_mut(r).expect("checked non-NULL"),
-                try_or_fail!(bytes_in(data, len, "data"), err),
-            )
-        };
+        let req = borrow!(mut r, err);
+        // SAFETY: `data` holds `len` bytes.
+        let body = try_or_fail!(unsafe { bytes_in(data, len, "data") }, err);
         req.set_body(body);
-        reqivo_code::REQIVO_OK as u32
+        OK
+    })
+}
+
+/// Sets the body to the JSON text `json`, validated as one JSON value, sent
+/// as is with `Content-Type: application/json`, unless a JSON media type
+/// was added before (`application/json; charset=utf-8` or a `+json` type
+/// such as `application/vnd.api+json` is kept; any other Content-Type is
+/// replaced). Replaces an earlier body.
+///
+/// Ownership: `json` is copied.
+/// NULL: `r` or `json` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: a request is modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_JSON` with the line and column of the
+/// problem in `err`, leaving the request unchanged.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_json(
+    r: *mut reqivo_request,
+    json: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let req = borrow!(mut r, err);
+        require!(json, err);
+        // SAFETY: `json` holds `len` bytes.
+        let json = try_or_fail!(unsafe { str_in(json, len, "json") }, err);
+        try_or_fail!(req.set_json(json), err);
+        OK
     })
 }
 
@@ -148,31 +168,17 @@ pub extern "C" fn reqivo_request_set_body_callback(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(r, err);
+        let req = borrow!(mut r, err);
         let Some(cb) = cb else {
-            return fail(
-                Fail::new(
-                    reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
-                    "argument `cb` is NULL",
-                ),
-                err,
-            );
+            return null_argument(err, "cb");
         };
-        if size < -1 {
-            let msg = format!("size is {}: give the body length, or -1 when unknown", size);
-            return fail(
-                Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg),
-                err,
-            );
-        }
-        // SAFETY: `r` is a live request used by this thread only.
-        let req = unsafe { try_mut(r) }.expect("checked non-NULL");
+        let size = try_or_fail!(body_size(size), err);
         let body = CallbackBody {
             cb,
             userdata: Userdata(userdata),
         };
-        req.set_body_source(Box::new(body), u64::try_from(size).ok());
-        reqivo_code::REQIVO_OK as u32
+        req.set_body_source(Box::new(body), size);
+        OK
     })
 }
 
@@ -193,9 +199,7 @@ pub extern "C" fn reqivo_request_set_progress(
     userdata: *mut c_void,
 ) -> u32 {
     ffi_boundary!({
-        require!(r);
-        // SAFETY: `r` is a live request used by this thread only.
-        let req = unsafe { try_mut(r) }.expect("checked non-NULL");
+        let req = borrow!(mut r);
         let progress = cb.map(|cb| {
             Arc::new(CallbackProgress {
                 cb,
@@ -203,7 +207,7 @@ pub extern "C" fn reqivo_request_set_progress(
             }) as Arc<dyn Progress>
         });
         req.set_progress(progress);
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 
@@ -219,12 +223,8 @@ pub extern "C" fn reqivo_request_set_progress(
 #[no_mangle]
 pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_timeout) -> u32 {
     ffi_boundary!({
-        require!(r);
-        // SAFETY: `r` is live and unaliased.
-        unsafe { try_mut(r) }
-            .expect("checked non-NULL")
-            .override_timeouts(t.to_overrides());
-        reqivo_code::REQIVO_OK as u32
+        borrow!(mut r).override_timeouts(t.to_overrides());
+        OK
     })
 }
 
@@ -239,6 +239,15 @@ pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_t
 pub extern "C" fn reqivo_request_free(r: *mut reqivo_request) {
     // SAFETY: NULL or the caller's request.
     ffi_boundary!({ unsafe { free_box(r) } })
+}
+
+/// A callback body's size: its length, or `None` (chunked) for -1.
+fn body_size(size: i64) -> Result<Option<u64>, Fail> {
+    if size < -1 {
+        let msg = format!("size is {}: give the body length, or -1 when unknown", size);
+        return Err(Fail::new(reqivo_code::REQIVO_ERR_INVALID_ARGUMENT, msg));
+    }
+    Ok(u64::try_from(size).ok())
 }
 
 /// Whether `name` is a framing header (Content-Length, Transfer-Encoding;

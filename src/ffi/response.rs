@@ -1,22 +1,23 @@
-//! The fixed-layout response: one allocation holds the struct, the header
-//! views and every byte they point to (URL, reason, names, values, body),
-//! each string NUL-terminated for C convenience.
+//! The fixed-layout response: one allocation (a `block`) holds the
+//! struct, the header views and every byte they point to (URL, reason,
+//! names, values, body), each string NUL-terminated for C convenience.
 //!
-//! Layout: [pad][Block { vec, resp }][reqivo_header; n][strings][body][NUL],
+//! Layout: [block word][reqivo_response][reqivo_header; n][strings][body][NUL],
 //! and, only for a body that ended with trailer fields, an aligned area of
 //! them after the NUL (see `trailers`).
-//! The allocation is a `Vec<u8>` the body was read into (see `ToC`); the
-//! block records it so `reqivo_response_free` can release it. The pad is 0
-//! with every common allocator (their blocks are 16-aligned), so no room is
-//! kept for it: a misaligned buffer is the rare case that moves the body.
+//! The allocation is the `Vec<u8>` the body was read into (see `ToC`).
 use std::ffi::c_char;
-use std::mem::{align_of, offset_of, size_of};
+use std::mem::{align_of, size_of};
 
-use super::handle::{try_ref, Castable};
+use super::block;
+use super::boundary::{bytes_in, str_in};
+use super::code::reqivo_code;
+use super::error::reqivo_error;
+use super::handle::{try_ref, CallerOwned, Castable};
+use super::json::reqivo_json_value;
 use super::trailers;
-use crate::client::{Finish, Parts, Response, Timings};
-use crate::net::TlsInfo;
-use crate::proto::{ResponseHead, Trailers};
+use crate::client::json::lookup;
+use crate::client::{Finish, Parts, Response, ResponseHead, Timings, TlsInfo, Trailers};
 
 /// A byte string owned by the library: `len` bytes at `ptr`, followed by a NUL.
 #[repr(C)]
@@ -118,48 +119,18 @@ impl reqivo_str {
     };
 }
 
+/// A `reqivo_str` passed by pointer is always the caller's out slot.
+impl Castable for reqivo_str {
+    type Ownership = CallerOwned;
+    type RustType = reqivo_str;
+}
+
 impl Castable for reqivo_response {
     type Ownership = ();
     type RustType = reqivo_response;
 }
 
-/// The start of a response's allocation. The allocation is a `Vec<u8>`'s:
-/// the body is read into it by the session after room for this block, the
-/// header array and the strings (see `ToC`), so a body is never copied.
-#[repr(C)]
-struct Block {
-    /// The Vec to give back in `free_c`, in one word: its capacity, and the
-    /// pad between its buffer and this block (`VecWord`).
-    vec: u64,
-    resp: reqivo_response,
-}
-
-/// A Vec's capacity and the pad (0-7) from its buffer to the block, packed
-/// as `capacity << 3 | pad`: a response keeps 8 bytes, not a pointer and a
-/// length.
-struct VecWord;
-
-impl VecWord {
-    const PAD_BITS: u32 = 3;
-
-    fn pack(cap: usize, pad: usize) -> u64 {
-        debug_assert!(pad < align_of::<Block>());
-        // An allocation is at most isize::MAX bytes, far from 2^61 on 64-bit
-        // targets; on 32-bit ones the u64 has room to spare.
-        let cap = u64::try_from(cap).expect("capacity fits u64");
-        assert!(cap < 1 << (64 - Self::PAD_BITS), "capacity fits the word");
-        cap << Self::PAD_BITS | pad as u64
-    }
-
-    /// (capacity, pad).
-    fn unpack(word: u64) -> (usize, usize) {
-        let pad_mask = (1 << Self::PAD_BITS) - 1;
-        (
-            (word >> Self::PAD_BITS) as usize,
-            (word & pad_mask) as usize,
-        )
-    }
-}
+const OK: u32 = reqivo_code::REQIVO_OK as u32;
 
 /// Where things go in front of the body, from the block: the block, the
 /// header array after it, then the strings.
@@ -167,14 +138,15 @@ struct Layout {
     headers_at: usize,
     strings_at: usize,
     /// Room needed in front of the body when the buffer is aligned for the
-    /// block (`build` moves the body of one that is not).
+    /// block (`block::build` moves the body of one that is not).
     front: usize,
 }
 
 impl Layout {
     fn new(head: &ResponseHead, url_len: usize) -> Layout {
         let n = head.header_count();
-        let headers_at = size_of::<Block>().next_multiple_of(align_of::<reqivo_header>());
+        let headers_at =
+            block::size::<reqivo_response>().next_multiple_of(align_of::<reqivo_header>());
         let strings_at = headers_at + n * size_of::<reqivo_header>();
         // Every string is followed by a NUL: names, values, URL, reason.
         let strings = head.text_len() + 2 * n + url_len + 1 + 1;
@@ -183,6 +155,27 @@ impl Layout {
             strings_at,
             front: strings_at + strings,
         }
+    }
+}
+
+impl reqivo_response {
+    /// The `nth` value of header `name` (compared case-insensitively).
+    fn header(&self, name: &[u8], nth: usize) -> Option<reqivo_str> {
+        let fields = if self.header_count == 0 {
+            &[][..]
+        } else {
+            // SAFETY: `headers` holds `header_count` entries inside the block.
+            unsafe { std::slice::from_raw_parts(self.headers, self.header_count) }
+        };
+        fields
+            .iter()
+            // SAFETY: each name points into the live block.
+            .filter(|h| {
+                unsafe { std::slice::from_raw_parts(h.name.ptr.cast::<u8>(), h.name.len) }
+                    .eq_ignore_ascii_case(name)
+            })
+            .nth(nth)
+            .map(|h| h.value)
     }
 }
 
@@ -305,24 +298,9 @@ pub(crate) fn into_c(r: &Response) -> *const reqivo_response {
     build(&meta, buf, front)
 }
 
-/// `buf` (body and NUL from `body_start`) if the block, `pad` bytes into
-/// it, and then `front` bytes fit before the body; else, for an allocator
-/// that gave a buffer not aligned for the block, a copy with room for any
-/// pad, and where its body starts.
-fn with_room(buf: Vec<u8>, body_start: usize, front: usize, pad: usize) -> (Vec<u8>, usize) {
-    if pad + front <= body_start {
-        return (buf, body_start);
-    }
-    let room = front + align_of::<Block>() - 1;
-    let mut moved = Vec::with_capacity(room + buf.len() - body_start);
-    moved.resize(room, 0);
-    moved.extend_from_slice(&buf[body_start..]);
-    (moved, room)
-}
-
 /// Turns `buf` (room for the layout, then the body from `body_start`) into
-/// the response: writes the block, headers and strings in front of the
-/// body and a NUL after it, and gives up the Vec's ownership to the block.
+/// the response: writes the headers and strings in front of the body, a
+/// NUL and any trailer area after it, and the struct, as one block.
 fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_response {
     let layout = Layout::new(r.head, r.url.len());
     assert!(
@@ -337,47 +315,32 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
     if trailer_len > 0 {
         buf.resize(buf.len() + trailers::ALIGN - 1 + trailer_len, 0);
     }
-    // Slack past the body is memory a held response keeps for nothing:
-    // give it back when it is worth a reallocation.
-    if buf.capacity() - buf.len() > 4096 {
-        buf.shrink_to_fit();
-    }
-    let pad = buf.as_ptr().align_offset(align_of::<Block>());
-    let (buf, body_start) = with_room(buf, body_start, layout.front, pad);
-    let mut buf = std::mem::ManuallyDrop::new(buf);
-    let (base, cap) = (buf.as_mut_ptr(), buf.capacity());
-    let pad = base.align_offset(align_of::<Block>());
-    // SAFETY: the buffer holds `body_start + body_len + 1` initialised
-    // bytes, and `pad + layout.front <= body_start` (checked above), so the
-    // block (at an aligned address), the header array and the strings all
-    // end before the body. The Vec's memory now belongs to the block and
-    // is released by `free_c` as the same Vec.
-    unsafe {
-        let at = base.add(pad);
-        let headers = at.add(layout.headers_at).cast::<reqivo_header>();
-        let mut w = Writer {
-            at: at.add(layout.strings_at),
-        };
-        for (i, (name, value)) in r.head.headers().enumerate() {
-            let h = reqivo_header {
-                name: w.put(name),
-                value: w.put(value),
+    block::build(buf, body_start, layout.front, |at, body| {
+        // SAFETY: `block::build` gives `layout.front` bytes from `at` (the
+        // block, the header array and the strings fit in them by `Layout`)
+        // and the body, its NUL and the trailer room from `body`.
+        unsafe {
+            let headers = at.add(layout.headers_at).cast::<reqivo_header>();
+            let mut w = Writer {
+                at: at.add(layout.strings_at),
             };
-            headers.add(i).write(h);
-        }
-        let url = w.put(r.url.as_bytes());
-        let reason = w.put(r.head.reason());
-        debug_assert!(w.at <= base.add(body_start));
-        let mut flags = r.flags;
-        if trailer_len > 0 {
-            let end = base.add(body_start + body_len + 1);
-            trailers::write_area(end.add(end.align_offset(trailers::ALIGN)), r.trailers);
-            flags |= REQIVO_RESPONSE_TRAILERS;
-        }
-        let block = at.cast::<Block>();
-        block.write(Block {
-            vec: VecWord::pack(cap, pad),
-            resp: reqivo_response {
+            for (i, (name, value)) in r.head.headers().enumerate() {
+                let h = reqivo_header {
+                    name: w.put(name),
+                    value: w.put(value),
+                };
+                headers.add(i).write(h);
+            }
+            let url = w.put(r.url.as_bytes());
+            let reason = w.put(r.head.reason());
+            debug_assert!(w.at <= body);
+            let mut flags = r.flags;
+            if trailer_len > 0 {
+                let end = body.add(body_len + 1);
+                trailers::write_area(end.add(end.align_offset(trailers::ALIGN)), r.trailers);
+                flags |= REQIVO_RESPONSE_TRAILERS;
+            }
+            reqivo_response {
                 struct_size: size_of::<reqivo_response>() as u32,
                 status: r.head.status,
                 http_major: 1,
@@ -388,33 +351,20 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
                 reason,
                 headers,
                 header_count: r.head.header_count(),
-                body: base.add(body_start),
+                body,
                 body_len,
                 timings: r.timings,
                 tls_version: r.tls_version,
-            },
-        });
-        &raw const (*block).resp
-    }
+            }
+        }
+    })
 }
 
 /// # Safety
 /// `resp` is NULL or came from `into_c` or `ToC` and was not freed.
 pub(crate) unsafe fn free_c(resp: *const reqivo_response) {
-    if resp.is_null() {
-        return;
-    }
-    // SAFETY: `resp` is the `resp` field of a Block written by `build`,
-    // `pad` bytes into the Vec of capacity `cap` it was built in.
-    unsafe {
-        let block = resp
-            .cast::<u8>()
-            .sub(offset_of!(Block, resp))
-            .cast::<Block>();
-        let (cap, pad) = VecWord::unpack((*block).vec);
-        let base = block.cast::<u8>().sub(pad).cast_mut();
-        drop(Vec::from_raw_parts(base, 0, cap));
-    }
+    // SAFETY: per the caller, a block from `build`.
+    unsafe { block::free(resp) }
 }
 
 /// Frees a response from `reqivo_session_send`: the struct, its headers
@@ -450,69 +400,66 @@ pub extern "C" fn reqivo_response_header(
     out: *mut reqivo_str,
 ) -> bool {
     ffi_boundary!({
-        require!(out);
-        // SAFETY: NULL or a live response.
-        let Some(r) = (unsafe { try_ref(resp) }) else {
-            return false;
-        };
+        let (out, r) = (borrow!(mut out), borrow!(resp));
         // SAFETY: `name` points to `len` bytes per the API contract.
-        let Ok(name) = (unsafe { super::boundary::bytes_in(name.cast(), len, "name") }) else {
+        let Ok(name) = (unsafe { bytes_in(name.cast(), len, "name") }) else {
             return false;
         };
-        let fields = if r.header_count == 0 {
-            &[][..]
-        } else {
-            // SAFETY: `headers` holds `header_count` entries inside the block.
-            unsafe { std::slice::from_raw_parts(r.headers, r.header_count) }
-        };
-        let found = fields
-            .iter()
-            // SAFETY: each name points into the live block.
-            .filter(|h| {
-                unsafe { std::slice::from_raw_parts(h.name.ptr.cast::<u8>(), h.name.len) }
-                    .eq_ignore_ascii_case(name)
-            })
-            .nth(nth);
-        match found {
-            Some(h) => {
-                // SAFETY: `out` checked non-NULL; caller-owned.
-                unsafe { out.write(h.value) };
-                true
-            }
-            None => false,
-        }
+        r.header(name, nth).map(|value| *out = value).is_some()
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Looks up the value at JSON Pointer `pointer` (RFC 6901: "" for the whole
+/// document, "/items/0/name", with "~1" for '/' and "~0" for '~') in the
+/// response body, parsed as JSON, and describes it in `out` without copying.
+///
+/// Ownership: `out->raw` points into the response; valid until it is freed.
+/// NULL: `resp` or `out` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pointer`
+/// may be NULL when `len` is 0.
+/// Thread safety: responses are immutable; callable from any thread.
+/// Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the body is
+/// not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
+/// `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_response_json(
+    resp: *const reqivo_response,
+    pointer: *const c_char,
+    len: usize,
+    out: *mut reqivo_json_value,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let (r, out) = (borrow!(resp, err), borrow!(mut out, err));
+        // SAFETY: `pointer` holds `len` bytes.
+        let pointer = try_or_fail!(unsafe { str_in(pointer, len, "pointer") }, err);
+        try_or_fail!(out.check_size(), err);
+        // SAFETY: the body pointer and length describe bytes inside the live block.
+        let body = unsafe { try_or_fail!(bytes_in(r.body, r.body_len, "body"), err) };
+        *out = reqivo_json_value::of(&try_or_fail!(lookup(body, pointer), err));
+        OK
+    })
+}
 
-    #[test]
-    fn response_vec_word_keeps_capacity_and_pad() {
-        for (cap, pad) in [(0, 0), (1, 7), (1234, 3), (1 << 40, 5)] {
-            assert_eq!(VecWord::unpack(VecWord::pack(cap, pad)), (cap, pad));
+/// The trailer fields of a chunked response body (RFC 9112 §7.1.2), in
+/// received order, names as received: `*count` fields at the returned
+/// pointer. Most responses have none.
+///
+/// Ownership: the fields point into the response; valid until it is freed.
+/// NULL: `resp` NULL returns NULL with `*count` 0; `count` may be NULL.
+/// Thread safety: responses are immutable; callable from any thread.
+/// Returns: the fields, or NULL with `*count` 0 when there are none.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_response_trailers(
+    resp: *const reqivo_response,
+    count: *mut usize,
+) -> *const reqivo_header {
+    ffi_boundary!({
+        // SAFETY: `resp` NULL or a live response; `count` NULL or writable.
+        unsafe {
+            let found = try_ref(resp).map_or(trailers::NONE, |r| trailers::of_response(r));
+            trailers::answer(found, count)
         }
-    }
-
-    #[test]
-    fn response_room_is_kept_when_the_block_fits_and_made_when_it_does_not() {
-        let front = 40;
-        let mut buf = vec![0u8; front];
-        buf.extend_from_slice(b"body\0");
-        // Aligned: the same buffer, nothing moved.
-        let ptr = buf.as_ptr();
-        let (same, start) = with_room(buf, front, front, 0);
-        assert_eq!((same.as_ptr(), start), (ptr, front));
-        // A pad the front has no room for: the body moves past room for
-        // any pad, intact.
-        let (moved, start) = with_room(same, front, front, 3);
-        assert_eq!(start, front + align_of::<Block>() - 1);
-        assert_eq!(&moved[start..], b"body\0");
-    }
-
-    #[test]
-    fn response_block_is_the_struct_and_one_word() {
-        assert_eq!(size_of::<Block>(), size_of::<reqivo_response>() + 8);
-    }
+    })
 }

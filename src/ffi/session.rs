@@ -1,19 +1,25 @@
-//! Sessions: configuration shared by many requests, and sending.
-use std::ffi::c_char;
+//! Sessions: configuration shared by many requests (base URL, headers,
+//! credentials, proxies, cookies, hooks, log), and sending.
+use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use super::boundary::str_in;
+use super::boundary::{copy_out, header_in, str_in};
+use super::callback::{
+    level_of, reqivo_log_callback, reqivo_on_request_callback, reqivo_on_response_callback, CHooks,
+    CLogger, Userdata,
+};
 use super::cancel::reqivo_cancel;
-use super::config::{reqivo_limits, reqivo_timeout};
-use super::error::{reqivo_code, reqivo_error};
-use super::handle::{clone_arc, free_box, to_arc_ptr, to_boxed_ptr, try_ref, Castable, OwnedBox};
+use super::code::reqivo_code;
+use super::error::reqivo_error;
+use super::handle::{clone_arc, free_box, to_arc_ptr, to_boxed_ptr, Castable, OwnedBox};
+use super::limits::{or_default, reqivo_limits};
 use super::pool::reqivo_pool;
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
 use super::stream::reqivo_stream;
+use super::timeout::reqivo_timeout;
 use super::tls::reqivo_tls_config;
-use crate::client::Session;
-use crate::net::{Pool, PoolConfig};
+use crate::client::{CookieLimits, Hooks, Log, Pool, PoolConfig, Session};
 
 /// A session: base URL, default headers, timeouts, limits and redirect
 /// policy over a connection pool. Thread-safe: any number of threads may
@@ -81,9 +87,7 @@ pub extern "C" fn reqivo_session_free(s: *mut reqivo_session) {
 #[no_mangle]
 pub extern "C" fn reqivo_session_pool(s: *const reqivo_session) -> *mut reqivo_pool {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        let s = unsafe { try_ref(s) }.expect("checked");
+        let s = borrow!(s);
         to_arc_ptr::<reqivo_pool>(Arc::new(s.pool().clone())).cast_mut()
     })
 }
@@ -105,15 +109,10 @@ pub extern "C" fn reqivo_session_set_base_url(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
+        let s = borrow!(s, err);
         require!(url, err);
-        // SAFETY: live session; `url` holds `len` bytes.
-        let (s, url) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(url, len, "url"), err),
-            )
-        };
+        // SAFETY: `url` holds `len` bytes.
+        let url = try_or_fail!(unsafe { str_in(url, len, "url") }, err);
         try_or_fail!(s.set_base_url(url), err);
         OK
     })
@@ -135,10 +134,9 @@ pub extern "C" fn reqivo_session_set_tls(
     tls: *const reqivo_tls_config,
 ) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session; `tls` NULL or a live config.
-        let (s, tls) = unsafe { (try_ref(s).expect("checked"), clone_arc(tls)) };
-        s.set_tls(tls);
+        let s = borrow!(s);
+        // SAFETY: `tls` is NULL or a live config.
+        s.set_tls(unsafe { clone_arc(tls) });
         OK
     })
 }
@@ -155,11 +153,7 @@ pub extern "C" fn reqivo_session_set_tls(
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_timeout(s: *mut reqivo_session, t: reqivo_timeout) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        unsafe { try_ref(s) }
-            .expect("checked")
-            .set_timeouts(t.to_session());
+        borrow!(s).set_timeouts(t.to_session());
         OK
     })
 }
@@ -175,12 +169,9 @@ pub extern "C" fn reqivo_session_set_timeout(s: *mut reqivo_session, t: reqivo_t
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_limits(s: *mut reqivo_session, l: reqivo_limits) -> u32 {
     ffi_boundary!({
-        require!(s);
+        let s = borrow!(s);
         let (limits, body) = l.to_rust();
-        // SAFETY: live session.
-        unsafe { try_ref(s) }
-            .expect("checked")
-            .set_limits(limits, body);
+        s.set_limits(limits, body);
         OK
     })
 }
@@ -196,9 +187,7 @@ pub extern "C" fn reqivo_session_set_limits(s: *mut reqivo_session, l: reqivo_li
 #[no_mangle]
 pub extern "C" fn reqivo_session_set_max_redirects(s: *mut reqivo_session, n: u32) -> u32 {
     ffi_boundary!({
-        require!(s);
-        // SAFETY: live session.
-        unsafe { try_ref(s) }.expect("checked").set_max_redirects(n);
+        borrow!(s).set_max_redirects(n);
         OK
     })
 }
@@ -223,17 +212,424 @@ pub extern "C" fn reqivo_session_set_header(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(s, err);
-        require!(name, err);
-        // SAFETY: live session; strings per contract.
-        let (s, name, value) = unsafe {
+        let s = borrow!(s, err);
+        // SAFETY: strings per contract.
+        let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
+        try_or_fail!(s.set_header(name, value), err);
+        OK
+    })
+}
+
+/// Sends `Authorization: Basic` (RFC 7617) built from `user` and `pass`
+/// with every later request, to the origin each request addresses: it is
+/// dropped on a redirect to another origin. A request's own Authorization
+/// header replaces it. Credentials in a URL (`http://user:pass@host/`) are
+/// used the same way and removed from the URL.
+///
+/// Ownership: `user` and `pass` are copied.
+/// NULL: `s` or `user` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pass` may be
+/// NULL when `plen` is 0.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (a ':' in `user`, non-UTF-8)
+/// with `err` filled.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_basic_auth(
+    s: *mut reqivo_session,
+    user: *const c_char,
+    ulen: usize,
+    pass: *const c_char,
+    plen: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        require!(user, err);
+        // SAFETY: strings hold the given lengths.
+        let (user, pass) = unsafe {
             (
-                try_ref(s).expect("checked"),
-                try_or_fail!(str_in(name, nlen, "name"), err),
-                try_or_fail!(str_in(value, vlen, "value"), err),
+                try_or_fail!(str_in(user, ulen, "user"), err),
+                try_or_fail!(str_in(pass, plen, "pass"), err),
             )
         };
-        try_or_fail!(s.set_header(name, value), err);
+        try_or_fail!(s.set_basic_auth(user, pass), err);
+        OK
+    })
+}
+
+/// Sends `Authorization: Bearer <token>` (RFC 6750) with every later
+/// request to the origin it addresses; an empty token removes the
+/// session's Authorization. A request's own Authorization header replaces it.
+///
+/// Ownership: `token` is copied.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `token` may be NULL when
+/// `len` is 0.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_HEADER` for a token with whitespace or
+/// control bytes.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_bearer_token(
+    s: *mut reqivo_session,
+    token: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        // SAFETY: `token` holds `len` bytes.
+        let token = try_or_fail!(unsafe { str_in(token, len, "token") }, err);
+        try_or_fail!(s.set_bearer_token(token), err);
+        OK
+    })
+}
+
+/// Turns content decoding on or off for later sends. On (the default), the
+/// library sends `Accept-Encoding: gzip, deflate` unless the request has its
+/// own, and decodes a gzip or deflate body, buffered or streamed, setting
+/// `REQIVO_RESPONSE_DECOMPRESSED`; headers stay as received, and the decoded
+/// size counts against `max_body_bytes` (`REQIVO_ERR_BODY_TOO_LARGE`). A
+/// corrupt body is `REQIVO_ERR_DECOMPRESSION`. Off, bodies arrive as sent.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_decompress(s: *mut reqivo_session, on: bool) -> u32 {
+    ffi_boundary!({
+        borrow!(s).set_decompress(on);
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Sends later requests through the HTTP proxy at `url`
+/// (`http://[user:password@]host[:port]`; the scheme may be left out, the
+/// port defaults to 80). `http://` requests are forwarded with
+/// absolute-form targets; `https://` requests go through a CONNECT tunnel,
+/// with TLS end to end to the origin. Credentials in the URL
+/// (percent-encoded) are sent as `Proxy-Authorization: Basic` to the proxy
+/// only. An empty `url` connects directly again. The bypass list of
+/// `reqivo_session_set_no_proxy` is kept. The environment is not read
+/// unless `reqivo_session_use_env_proxy` is called.
+///
+/// Ownership: `url` is copied.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `url` may be NULL when
+/// `len` is 0.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_URL`, `REQIVO_ERR_UNSUPPORTED_SCHEME`
+/// (an https or SOCKS proxy) or `REQIVO_ERR_INVALID_ARGUMENT` with `err`
+/// filled; a tunnel the proxy refuses later fails the send with
+/// `REQIVO_ERR_PROXY`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_proxy(
+    s: *mut reqivo_session,
+    url: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        // SAFETY: `url` holds `len` bytes.
+        let url = try_or_fail!(unsafe { str_in(url, len, "url") }, err);
+        try_or_fail!(s.set_proxy((!url.is_empty()).then_some(url)), err);
+        OK
+    })
+}
+
+/// Sets the hosts that bypass the proxy, in the `NO_PROXY` form: a list
+/// separated by commas or spaces of host names (each matching itself and
+/// its subdomains; a leading `.` or `*.` is allowed), IP addresses and CIDR
+/// ranges, each optionally with `:port`; `*` alone bypasses the proxy for
+/// every host. Names are not resolved: `localhost` does not match
+/// `127.0.0.1`. Entries that fit none of these forms match nothing. An empty
+/// list bypasses nothing.
+///
+/// Ownership: `list` is copied.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `list` may be NULL when
+/// `len` is 0.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) with `err` filled.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_no_proxy(
+    s: *mut reqivo_session,
+    list: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        // SAFETY: `list` holds `len` bytes.
+        let list = try_or_fail!(unsafe { str_in(list, len, "list") }, err);
+        s.set_no_proxy(list);
+        OK
+    })
+}
+
+/// Replaces the session's proxy settings with the environment's, read now:
+/// `HTTP_PROXY` for `http://` URLs, `HTTPS_PROXY` for `https://` URLs,
+/// `NO_PROXY` for the bypass list (each also in lower case; upper case
+/// wins). `HTTP_PROXY` is ignored when `REQUEST_METHOD` is set, since in a
+/// CGI program it comes from a client's `Proxy:` header. Unset variables
+/// mean no proxy. A session reads the environment only through this call.
+///
+/// Ownership: nothing changes hands.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later
+/// sends. It reads the environment (getenv): do not call it while another
+/// thread changes the environment.
+/// Returns: 0, or `REQIVO_ERR_INVALID_CONFIG` naming the variable whose
+/// proxy URL is unusable (the settings are then unchanged).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_use_env_proxy(
+    s: *mut reqivo_session,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        try_or_fail!(s.use_env_proxy(|name| std::env::var(name).ok()), err);
+        OK
+    })
+}
+
+/// Turns the session's cookie jar on (the default) or off for later sends.
+/// On, Set-Cookie fields of every response (redirect hops included) are
+/// stored under RFC 6265 rules (domain and host-only, path, Secure,
+/// HttpOnly, Expires, Max-Age) and matching cookies are sent. Each session
+/// has its own jar. Off, nothing is stored or sent; the jar keeps its contents.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_cookies(s: *mut reqivo_session, on: bool) -> u32 {
+    ffi_boundary!({
+        borrow!(s).set_cookies(on);
+        OK
+    })
+}
+
+/// Empties the session's cookie jar.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_clear_cookies(s: *mut reqivo_session) -> u32 {
+    ffi_boundary!({
+        borrow!(s).cookies().clear();
+        OK
+    })
+}
+
+/// Writes the jar's persistent, unexpired cookies as text (JSON) into
+/// `buf`, NUL-terminated, for `reqivo_session_load_cookies` in a later run.
+/// Session cookies (without Expires or Max-Age) are not saved. Call with
+/// `cap` 0 to learn the size: `*out_len` always receives the text length.
+///
+/// Ownership: `buf` and `out_len` are caller-owned.
+/// NULL: `s` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf` may be
+/// NULL when `cap` is 0.
+/// Thread safety: callable while other threads send.
+/// Returns: 0 when the text and its NUL fit, `REQIVO_ERR_BUFFER_TOO_SMALL`
+/// (with `*out_len` set) when they do not.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_save_cookies(
+    s: *mut reqivo_session,
+    buf: *mut c_char,
+    cap: usize,
+    out_len: *mut usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        require!(out_len, err);
+        let text = try_or_fail!(s.cookies().save(), err);
+        // SAFETY: `out_len` checked non-NULL; `buf` holds `cap` bytes (API contract).
+        try_or_fail!(
+            unsafe { copy_out(&text, buf, cap, out_len, "the jar") },
+            err
+        );
+        OK
+    })
+}
+
+/// Replaces the jar's contents with cookies saved by
+/// `reqivo_session_save_cookies`; expired ones, and ones the jar's limits
+/// or the `__Secure-`/`__Host-` prefix rules refuse, are dropped.
+///
+/// Ownership: `text` is read, not kept.
+/// NULL: `s` or `text` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` when the text is not a saved
+/// jar (the jar is then unchanged).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_load_cookies(
+    s: *mut reqivo_session,
+    text: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        require!(text, err);
+        // SAFETY: `text` holds `len` bytes.
+        let text = try_or_fail!(unsafe { str_in(text, len, "text") }, err);
+        try_or_fail!(s.cookies().load(text), err);
+        OK
+    })
+}
+
+/// Sets the public suffix list the jar refuses cookies with (RFC 6265 §5.3
+/// step 5): a cookie whose Domain attribute is a public suffix (`co.uk`,
+/// `github.io`) is dropped, unless the attribute is the request's host
+/// itself, when it becomes a host-only cookie. `text` is in the list's own
+/// format (https://publicsuffix.org/list/), where rules count only inside a
+/// `// ===BEGIN ICANN DOMAINS===` or `// ===BEGIN PRIVATE DOMAINS===`
+/// section (ended by the matching `===END ...===` line); an empty `text` goes back to
+/// the default, the system's list at
+/// `/usr/share/publicsuffix/public_suffix_list.dat` (read once per
+/// process). Without a system list, only single-label domains (`com`) are
+/// refused.
+///
+/// Ownership: `text` is parsed and not kept.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `text` may be NULL when
+/// `len` is 0.
+/// Thread safety: callable while other threads send; applies to cookies
+/// received afterwards.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) or
+/// `REQIVO_ERR_INVALID_CONFIG` (no rule inside a section; the message says
+/// so) with `err` filled.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_public_suffix_list(
+    s: *mut reqivo_session,
+    text: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        // SAFETY: `text` holds `len` bytes.
+        let text = try_or_fail!(unsafe { str_in(text, len, "text") }, err);
+        try_or_fail!(s.cookies().set_suffix_list(text), err);
+        OK
+    })
+}
+
+/// Sets how much the session's jar holds, for received and loaded cookies
+/// alike: `max_cookie_bytes` bounds one cookie's name plus value (default
+/// 4096), `max_per_site` the cookies of one site, its registrable domain by
+/// the public suffix list, so sibling hosts share one count (default 180),
+/// and `max_cookies` the whole jar (default 3000). Past a count the oldest
+/// cookies are evicted first, as browsers do; a larger cookie is refused.
+/// Each value 0 takes the default, `REQIVO_NO_LIMIT` lifts that limit. A
+/// jar already over the new limits is trimmed at once.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to cookies
+/// received afterwards and to the jar as it is.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_cookie_limits(
+    s: *mut reqivo_session,
+    max_cookie_bytes: u32,
+    max_per_site: u32,
+    max_cookies: u32,
+) -> u32 {
+    ffi_boundary!({
+        let s = borrow!(s);
+        let d = CookieLimits::default();
+        let limits = CookieLimits {
+            max_cookie_bytes: or_default(max_cookie_bytes, d.max_cookie_bytes),
+            max_per_site: or_default(max_per_site, d.max_per_site),
+            max_cookies: or_default(max_cookies, d.max_cookies),
+        };
+        s.cookies()
+            .set_limits(limits)
+            .expect("every value is at least 1");
+        OK
+    })
+}
+
+/// Installs hooks on the session for later sends: `on_request` before each
+/// hop is sent (it may set, add or remove headers of that hop), and
+/// `on_response` with each response head, redirect hops included. Both get
+/// `userdata` and run on the sending thread; either may be NULL. Passing
+/// both NULL removes the hooks.
+///
+/// Ownership: `userdata` stays the caller's and must stay valid while
+/// sends may run.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callbacks may run on several threads at once when
+/// several threads send through the session.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_hooks(
+    s: *mut reqivo_session,
+    on_request: reqivo_on_request_callback,
+    on_response: reqivo_on_response_callback,
+    userdata: *mut c_void,
+) -> u32 {
+    ffi_boundary!({
+        let s = borrow!(s);
+        let hooks = (on_request.is_some() || on_response.is_some()).then(|| {
+            Arc::new(CHooks {
+                on_request,
+                on_response,
+                userdata: Userdata(userdata),
+            }) as Arc<dyn Hooks>
+        });
+        s.set_hooks(hooks);
+        OK
+    })
+}
+
+/// Sends the session's log lines at `min_level` and above to `cb`:
+/// connections opened and reused (DEBUG), retries and redirects (INFO),
+/// failed sends with their error (ERROR). `cb` NULL turns logging off.
+/// Lines below `min_level` are never formatted.
+///
+/// Ownership: `userdata` stays the caller's and must stay valid while
+/// sends may run.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: `cb` runs on the sending threads, possibly several at once.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (also for a `min_level`
+/// above `REQIVO_LOG_ERROR`).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_logger(
+    s: *mut reqivo_session,
+    cb: reqivo_log_callback,
+    userdata: *mut c_void,
+    min_level: u32,
+) -> u32 {
+    ffi_boundary!({
+        let s = borrow!(s);
+        let Some(min) = level_of(min_level) else {
+            return reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32;
+        };
+        let log = cb.map(|cb| Log {
+            logger: Arc::new(CLogger {
+                cb,
+                userdata: Userdata(userdata),
+            }),
+            min,
+        });
+        s.set_logger(log);
         OK
     })
 }
@@ -260,16 +656,9 @@ pub extern "C" fn reqivo_session_send(
     err: *mut reqivo_error,
 ) -> *const reqivo_response {
     ffi_boundary!(err, {
-        require!(s, err);
-        require!(r, err);
-        // SAFETY: live session, request and (NULL or live) token.
-        let (s, r, cancel) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
+        let (s, r) = (borrow!(s, err), borrow!(r, err));
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         // The body is read straight into the response's one allocation.
         try_or_fail!(s.send_with(r, cancel, ToC), err)
     })
@@ -295,16 +684,9 @@ pub extern "C" fn reqivo_session_open(
     err: *mut reqivo_error,
 ) -> *mut reqivo_stream {
     ffi_boundary!(err, {
-        require!(s, err);
-        require!(r, err);
-        // SAFETY: live session, request and (NULL or live) token.
-        let (s, r, cancel) = unsafe {
-            (
-                try_ref(s).expect("checked"),
-                try_ref(r).expect("checked"),
-                clone_arc(cancel),
-            )
-        };
+        let (s, r) = (borrow!(s, err), borrow!(r, err));
+        // SAFETY: `cancel` is NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         let stream = try_or_fail!(s.open(r, cancel), err);
         super::stream::new_stream(stream)
     })

@@ -1,8 +1,9 @@
 //! Streaming downloads.
-use super::error::{reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, try_mut, try_ref, Castable, OwnedBox};
-use super::response::{free_c, into_c, reqivo_response};
-use super::trailers::OwnedArea;
+use super::response::{free_c, into_c, reqivo_header, reqivo_response};
+use super::trailers::{self, OwnedArea};
 use crate::client::Stream;
 
 /// A response whose body is read piece by piece. One thread at a time.
@@ -20,11 +21,13 @@ pub(crate) struct StreamHandle {
 
 impl StreamHandle {
     /// The trailer fields in C, once the body has ended.
-    pub(crate) fn trailers(&mut self) -> Option<&OwnedArea> {
+    fn trailers(&mut self) -> trailers::Fields {
         if self.trailers.is_none() {
             self.trailers = self.stream.trailers().map(OwnedArea::new);
         }
-        self.trailers.as_ref()
+        self.trailers
+            .as_ref()
+            .map_or(trailers::NONE, OwnedArea::fields)
     }
 }
 
@@ -85,7 +88,7 @@ pub extern "C" fn reqivo_stream_read(
     err: *mut reqivo_error,
 ) -> i64 {
     ffi_boundary!(err, {
-        require!(st, err);
+        let h = borrow!(mut st, err);
         require!(buf, err);
         if cap == 0 {
             // 0 is the end-of-body answer: a zero-sized read could not be
@@ -96,17 +99,36 @@ pub extern "C" fn reqivo_stream_read(
             );
             return super::error::fail(f, err);
         }
-        // SAFETY: live stream used by one thread; `buf` holds `cap` writable bytes.
-        let (h, buf) = unsafe {
-            (
-                try_mut(st).expect("checked"),
-                std::slice::from_raw_parts_mut(buf, cap.min(isize::MAX as usize)),
-            )
-        };
+        // SAFETY: `buf` holds `cap` writable bytes.
+        let buf = unsafe { std::slice::from_raw_parts_mut(buf, cap.min(isize::MAX as usize)) };
         match h.stream.read(buf) {
             Ok(n) => n as i64,
             Err(e) => super::error::fail(e, err),
         }
+    })
+}
+
+/// The trailer fields of a stream's chunked body, once
+/// `reqivo_stream_read` has returned 0 (the end of the body): `*count`
+/// fields at the returned pointer, names as received.
+///
+/// Ownership: the fields belong to the stream; valid until
+/// `reqivo_stream_free`.
+/// NULL: `st` NULL returns NULL with `*count` 0; `count` may be NULL.
+/// Thread safety: a stream is used by one thread at a time.
+/// Returns: the fields, or NULL with `*count` 0 when there are none or
+/// the body has not been read to its end yet.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_stream_trailers(
+    st: *mut reqivo_stream,
+    count: *mut usize,
+) -> *const reqivo_header {
+    ffi_boundary!({
+        // SAFETY: NULL or a live stream used by one thread.
+        let found = unsafe { try_mut(st) }.map_or(trailers::NONE, StreamHandle::trailers);
+        // SAFETY: `count` NULL or writable.
+        unsafe { trailers::answer(found, count) }
     })
 }
 

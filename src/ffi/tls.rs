@@ -4,12 +4,12 @@ use std::ffi::c_char;
 use std::sync::Arc;
 
 use super::boundary::{bytes_in, str_in};
-use super::error::{reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{null_argument, reqivo_error, Fail};
 use super::handle::{
-    free_arc, free_box, take_box, to_arc_ptr, to_boxed_ptr, try_mut, Castable, OwnedArc, OwnedBox,
+    free_arc, free_box, take_box, to_arc_ptr, to_boxed_ptr, Castable, OwnedArc, OwnedBox,
 };
-use crate::client::ClientError;
-use crate::net::{TlsConfig, TlsConfigBuilder, TlsVersion};
+use crate::client::{ClientError, TlsConfig, TlsConfigBuilder, TlsVersion};
 
 /// Collects TLS settings; `reqivo_tls_config_builder_build` turns it into a
 /// `reqivo_tls_config`. Used by one thread at a time.
@@ -40,10 +40,6 @@ pub const REQIVO_TLS_VERSION_1_2: u32 = 0x0303;
 pub const REQIVO_TLS_VERSION_1_3: u32 = 0x0304;
 
 const OK: u32 = reqivo_code::REQIVO_OK as u32;
-
-fn net(e: crate::net::NetError) -> Fail {
-    ClientError::Net(e).into()
-}
 
 /// Creates a TLS config builder with the defaults: the system's trusted
 /// roots (the Mozilla set when the system has none), TLS 1.2 minimum with
@@ -91,16 +87,11 @@ pub extern "C" fn reqivo_tls_config_builder_add_root_pem(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(b, err);
+        let b = borrow!(mut b, err);
         require!(pem, err);
-        // SAFETY: live builder; `pem` holds `len` bytes.
-        let (b, pem) = unsafe {
-            (
-                try_mut(b).expect("checked"),
-                try_or_fail!(bytes_in(pem, len, "pem"), err),
-            )
-        };
-        try_or_fail!(b.add_root_pem(pem).map_err(net), err);
+        // SAFETY: `pem` holds `len` bytes.
+        let pem = try_or_fail!(unsafe { bytes_in(pem, len, "pem") }, err);
+        try_or_fail!(b.add_root_pem(pem).map_err(ClientError::from), err);
         OK
     })
 }
@@ -120,9 +111,7 @@ pub extern "C" fn reqivo_tls_config_builder_use_system_roots(
     on: bool,
 ) -> u32 {
     ffi_boundary!({
-        require!(b);
-        // SAFETY: live builder.
-        unsafe { try_mut(b) }.expect("checked").use_system_roots(on);
+        borrow!(mut b).use_system_roots(on);
         OK
     })
 }
@@ -148,18 +137,20 @@ pub extern "C" fn reqivo_tls_config_builder_set_client_auth_pem(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(b, err);
+        let b = borrow!(mut b, err);
         require!(cert_pem, err);
         require!(key_pem, err);
-        // SAFETY: live builder; each PEM holds its length in bytes.
-        let (b, cert, key) = unsafe {
+        // SAFETY: each PEM holds its length in bytes.
+        let (cert, key) = unsafe {
             (
-                try_mut(b).expect("checked"),
                 try_or_fail!(bytes_in(cert_pem, cert_len, "cert_pem"), err),
                 try_or_fail!(bytes_in(key_pem, key_len, "key_pem"), err),
             )
         };
-        try_or_fail!(b.set_client_auth_pem(cert, key).map_err(net), err);
+        try_or_fail!(
+            b.set_client_auth_pem(cert, key).map_err(ClientError::from),
+            err
+        );
         OK
     })
 }
@@ -179,7 +170,7 @@ pub extern "C" fn reqivo_tls_config_builder_set_min_version(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(b, err);
+        let b = borrow!(mut b, err);
         let v = try_or_fail!(
             TlsVersion::from_wire(version).ok_or_else(|| Fail::new(
                 reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
@@ -190,8 +181,7 @@ pub extern "C" fn reqivo_tls_config_builder_set_min_version(
             )),
             err
         );
-        // SAFETY: live builder.
-        unsafe { try_mut(b) }.expect("checked").set_min_version(v);
+        b.set_min_version(v);
         OK
     })
 }
@@ -218,16 +208,11 @@ pub extern "C" fn reqivo_tls_config_builder_add_spki_pin_sha256(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(b, err);
+        let b = borrow!(mut b, err);
         require!(pin, err);
-        // SAFETY: live builder; `pin` holds `len` bytes.
-        let (b, pin) = unsafe {
-            (
-                try_mut(b).expect("checked"),
-                try_or_fail!(str_in(pin, len, "pin"), err),
-            )
-        };
-        try_or_fail!(b.add_spki_pin_sha256(pin).map_err(net), err);
+        // SAFETY: `pin` holds `len` bytes.
+        let pin = try_or_fail!(unsafe { str_in(pin, len, "pin") }, err);
+        try_or_fail!(b.add_spki_pin_sha256(pin).map_err(ClientError::from), err);
         OK
     })
 }
@@ -246,11 +231,7 @@ pub extern "C" fn reqivo_tls_config_builder_dangerous_disable_verification(
     b: *mut reqivo_tls_config_builder,
 ) -> u32 {
     ffi_boundary!({
-        require!(b);
-        // SAFETY: live builder.
-        unsafe { try_mut(b) }
-            .expect("checked")
-            .dangerous_disable_verification();
+        borrow!(mut b).dangerous_disable_verification();
         OK
     })
 }
@@ -272,10 +253,11 @@ pub extern "C" fn reqivo_tls_config_builder_build(
     err: *mut reqivo_error,
 ) -> *const reqivo_tls_config {
     ffi_boundary!(err, {
-        require!(b, err);
-        // SAFETY: the caller's builder, given up by this call.
-        let builder = unsafe { take_box(b) }.expect("checked");
-        let config = try_or_fail!(builder.build().map_err(net), err);
+        // SAFETY: NULL or the caller's builder, given up by this call.
+        let Some(builder) = (unsafe { take_box(b) }) else {
+            return null_argument(err, "b");
+        };
+        let config = try_or_fail!(builder.build().map_err(ClientError::from), err);
         to_arc_ptr::<reqivo_tls_config>(Arc::new(config))
     })
 }

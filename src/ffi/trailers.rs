@@ -2,13 +2,18 @@
 //! (each string NUL-terminated), aligned for the count. A response keeps
 //! it in its one allocation, after the body's NUL (flag
 //! `REQIVO_RESPONSE_TRAILERS`), so a response without trailers pays
-//! nothing; a stream builds it once its body has ended.
+//! nothing; a stream builds it once its body has ended. The functions that
+//! hand them out are `reqivo_response_trailers` and `reqivo_stream_trailers`.
 use std::mem::{align_of, size_of};
 
-use super::handle::try_ref;
 use super::response::{reqivo_header, reqivo_response, reqivo_str, REQIVO_RESPONSE_TRAILERS};
-use super::stream::reqivo_stream;
-use crate::proto::Trailers;
+use crate::client::Trailers;
+
+/// Trailer fields as C gets them: the array and its length.
+pub(crate) type Fields = (*const reqivo_header, usize);
+
+/// No trailer fields.
+pub(crate) const NONE: Fields = (std::ptr::null(), 0);
 
 /// The area's alignment: that of its count and of the header array.
 pub(crate) const ALIGN: usize = align_of::<usize>();
@@ -60,7 +65,7 @@ pub(crate) unsafe fn write_area(at: *mut u8, t: &Trailers) {
 ///
 /// # Safety
 /// `at` is an area written by `write_area`, still alive.
-unsafe fn read_area(at: *const u8) -> (*const reqivo_header, usize) {
+unsafe fn read_area(at: *const u8) -> Fields {
     // SAFETY: per the caller.
     unsafe { (at.add(size_of::<usize>()).cast(), at.cast::<usize>().read()) }
 }
@@ -80,12 +85,29 @@ impl OwnedArea {
         OwnedArea { words }
     }
 
-    fn fields(&self) -> (*const reqivo_header, usize) {
+    pub(crate) fn fields(&self) -> Fields {
         if self.words[0] == 0 {
-            return (std::ptr::null(), 0);
+            return NONE;
         }
         // SAFETY: written by `new` and owned here.
         unsafe { read_area(self.words.as_ptr().cast()) }
+    }
+}
+
+/// The trailer fields of a response: in its block after the body's NUL,
+/// when it has any.
+///
+/// # Safety
+/// `r` is a response block built by `response::build`.
+pub(crate) unsafe fn of_response(r: &reqivo_response) -> Fields {
+    if r.flags & REQIVO_RESPONSE_TRAILERS == 0 {
+        return NONE;
+    }
+    // SAFETY: the area starts at the first aligned byte after the body's
+    // NUL, inside the block (`response::build`).
+    unsafe {
+        let end = r.body.add(r.body_len + 1);
+        read_area(end.add(end.align_offset(ALIGN)))
     }
 }
 
@@ -93,71 +115,10 @@ impl OwnedArea {
 ///
 /// # Safety
 /// `count` is NULL or writable.
-unsafe fn answer(
-    (fields, n): (*const reqivo_header, usize),
-    count: *mut usize,
-) -> *const reqivo_header {
+pub(crate) unsafe fn answer((fields, n): Fields, count: *mut usize) -> *const reqivo_header {
     if !count.is_null() {
         // SAFETY: per the caller.
         unsafe { count.write(n) };
     }
     fields
-}
-
-/// The trailer fields of a chunked response body (RFC 9112 §7.1.2), in
-/// received order, names as received: `*count` fields at the returned
-/// pointer. Most responses have none.
-///
-/// Ownership: the fields point into the response; valid until it is freed.
-/// NULL: `resp` NULL returns NULL with `*count` 0; `count` may be NULL.
-/// Thread safety: responses are immutable; callable from any thread.
-/// Returns: the fields, or NULL with `*count` 0 when there are none.
-/// Since: 0.1.0
-#[no_mangle]
-pub extern "C" fn reqivo_response_trailers(
-    resp: *const reqivo_response,
-    count: *mut usize,
-) -> *const reqivo_header {
-    ffi_boundary!({
-        // SAFETY: NULL or a live response; `count` NULL or writable.
-        unsafe {
-            let found = match try_ref(resp) {
-                Some(r) if r.flags & REQIVO_RESPONSE_TRAILERS != 0 => {
-                    let end = r.body.add(r.body_len + 1);
-                    read_area(end.add(end.align_offset(ALIGN)))
-                }
-                _ => (std::ptr::null(), 0),
-            };
-            answer(found, count)
-        }
-    })
-}
-
-/// The trailer fields of a stream's chunked body, once
-/// `reqivo_stream_read` has returned 0 (the end of the body): `*count`
-/// fields at the returned pointer, names as received.
-///
-/// Ownership: the fields belong to the stream; valid until
-/// `reqivo_stream_free`.
-/// NULL: `st` NULL returns NULL with `*count` 0; `count` may be NULL.
-/// Thread safety: a stream is used by one thread at a time.
-/// Returns: the fields, or NULL with `*count` 0 when there are none or
-/// the body has not been read to its end yet.
-/// Since: 0.1.0
-#[no_mangle]
-pub extern "C" fn reqivo_stream_trailers(
-    st: *mut reqivo_stream,
-    count: *mut usize,
-) -> *const reqivo_header {
-    ffi_boundary!({
-        // SAFETY: NULL or a live stream used by one thread.
-        let found = match unsafe { super::handle::try_mut(st) } {
-            Some(h) => h
-                .trailers()
-                .map_or((std::ptr::null(), 0), OwnedArea::fields),
-            None => (std::ptr::null(), 0),
-        };
-        // SAFETY: `count` NULL or writable.
-        unsafe { answer(found, count) }
-    })
 }

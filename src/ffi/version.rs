@@ -1,6 +1,8 @@
 //! Library version, as macros in the header and at run time.
 use std::ffi::c_char;
 
+use super::boundary::StaticStr;
+
 /// Major version of the header; a change means an ABI break (soname bump).
 pub const REQIVO_VERSION_MAJOR: u32 = 0;
 /// Minor version of the header: additions only.
@@ -20,7 +22,7 @@ const VERSION: &std::ffi::CStr = c"0.1.0";
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_version() -> *const c_char {
-    VERSION.as_ptr()
+    ffi_boundary!({ StaticStr(VERSION.as_ptr()) }).0
 }
 
 #[cfg(test)]

@@ -4,14 +4,15 @@ use std::ffi::c_char;
 
 use super::boundary::{bytes_in, str_in};
 use super::cancel::reqivo_cancel;
-use super::error::{fail, reqivo_code, reqivo_error, Fail};
+use super::code::reqivo_code;
+use super::error::{fail, reqivo_error, Fail};
 use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, Castable, OwnedBox};
 use super::response::{free_c, into_c, reqivo_response, reqivo_str};
 use super::session::reqivo_session;
 use super::ws_message::{self, reqivo_ws_message, REQIVO_WS_BINARY, REQIVO_WS_TEXT};
 use super::ws_options::reqivo_ws_options;
-use crate::client::ws::{connect, Received, WebSocket, WsConnectError, WsOptions};
-use crate::ws::Kind;
+use crate::client::ws::{connect, Kind, Received, WebSocket, WsConnectError, WsOptions};
+use crate::client::Response;
 
 /// An open WebSocket connection. One thread may send (`reqivo_ws_send`,
 /// `_send_fragment`, `_ping`, `_close`) while another receives
@@ -26,6 +27,28 @@ pub(crate) struct WsHandle {
     head: *const reqivo_response,
     /// The selected subprotocol with a NUL after it (empty: none).
     protocol: Vec<u8>,
+}
+
+impl WsHandle {
+    /// The handle C gets for a new connection.
+    fn new_c(ws: WebSocket) -> *mut reqivo_ws {
+        let mut protocol = ws.protocol().unwrap_or_default().into_bytes();
+        protocol.push(0);
+        let head = into_c(&ws.response());
+        to_boxed_ptr::<reqivo_ws>(WsHandle { ws, head, protocol })
+    }
+}
+
+/// Sets `*refused`, when the caller asked for it, to the server's answer
+/// that was not 101 (the caller frees it), or to NULL.
+///
+/// # Safety
+/// `refused` is NULL or writable.
+unsafe fn answer_refused(refused: *mut *const reqivo_response, answer: Option<&Response>) {
+    if !refused.is_null() {
+        // SAFETY: per the caller.
+        unsafe { refused.write(answer.map_or(std::ptr::null(), into_c)) };
+    }
 }
 
 impl Drop for WsHandle {
@@ -86,17 +109,14 @@ pub extern "C" fn reqivo_ws_connect(
     err: *mut reqivo_error,
 ) -> *mut reqivo_ws {
     ffi_boundary!(err, {
-        if !refused.is_null() {
-            // SAFETY: a non-NULL `refused` is writable (API contract).
-            unsafe { refused.write(std::ptr::null()) };
-        }
-        require!(s, err);
+        // SAFETY: `refused` is NULL or writable (API contract).
+        unsafe { answer_refused(refused, None) };
+        let s = borrow!(s, err);
         require!(url, err);
-        // SAFETY: live session, (NULL or live) options and token, and `url`
-        // holding `url_len` bytes.
-        let (s, url, opts, cancel) = unsafe {
+        // SAFETY: (NULL or live) options and token, and `url` holding
+        // `url_len` bytes.
+        let (url, opts, cancel) = unsafe {
             (
-                try_ref(s).expect("checked"),
                 try_or_fail!(str_in(url, url_len, "url"), err),
                 try_ref(options).cloned().unwrap_or_default(),
                 clone_arc(cancel),
@@ -104,17 +124,10 @@ pub extern "C" fn reqivo_ws_connect(
         };
         let opts: WsOptions = opts;
         match connect(s, url, &opts, cancel) {
-            Ok(ws) => {
-                let mut protocol = ws.protocol().unwrap_or_default().into_bytes();
-                protocol.push(0);
-                let head = into_c(&ws.response());
-                to_boxed_ptr::<reqivo_ws>(WsHandle { ws, head, protocol })
-            }
+            Ok(ws) => WsHandle::new_c(ws),
             Err(WsConnectError { error, refused: r }) => {
-                if let (Some(r), false) = (r, refused.is_null()) {
-                    // SAFETY: checked non-NULL, writable per the contract.
-                    unsafe { refused.write(into_c(&r)) };
-                }
+                // SAFETY: as above.
+                unsafe { answer_refused(refused, r.as_deref()) };
                 fail(error, err)
             }
         }
@@ -144,12 +157,11 @@ pub extern "C" fn reqivo_ws_send(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
+        let h = borrow!(ws, err);
         let kind = try_or_fail!(kind_of(kind), err);
-        // SAFETY: live connection, `data` holding `len` bytes, NULL or live token.
-        let (h, data, cancel) = unsafe {
+        // SAFETY: `data` holding `len` bytes, NULL or live token.
+        let (data, cancel) = unsafe {
             (
-                try_ref(ws).expect("checked"),
                 try_or_fail!(bytes_in(data, len, "data"), err),
                 clone_arc(cancel),
             )
@@ -182,12 +194,11 @@ pub extern "C" fn reqivo_ws_send_fragment(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
+        let h = borrow!(ws, err);
         let kind = try_or_fail!(kind_of(kind), err);
-        // SAFETY: live connection, `data` holding `len` bytes, NULL or live token.
-        let (h, data, cancel) = unsafe {
+        // SAFETY: `data` holding `len` bytes, NULL or live token.
+        let (data, cancel) = unsafe {
             (
-                try_ref(ws).expect("checked"),
                 try_or_fail!(bytes_in(data, len, "data"), err),
                 clone_arc(cancel),
             )
@@ -223,9 +234,9 @@ pub extern "C" fn reqivo_ws_receive(
     err: *mut reqivo_error,
 ) -> *const reqivo_ws_message {
     ffi_boundary!(err, {
-        require!(ws, err);
-        // SAFETY: live connection and (NULL or live) token.
-        let (h, cancel) = unsafe { (try_ref(ws).expect("checked"), clone_arc(cancel)) };
+        let h = borrow!(ws, err);
+        // SAFETY: NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         let m = try_or_fail!(h.ws.receive(cancel.as_ref()), err);
         ws_message::into_c(&m)
     })
@@ -324,11 +335,10 @@ pub extern "C" fn reqivo_ws_ping(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
-        // SAFETY: live connection, `data` holding `len` bytes, NULL or live token.
-        let (h, data, cancel) = unsafe {
+        let h = borrow!(ws, err);
+        // SAFETY: `data` holding `len` bytes, NULL or live token.
+        let (data, cancel) = unsafe {
             (
-                try_ref(ws).expect("checked"),
                 try_or_fail!(bytes_in(data, len, "data"), err),
                 clone_arc(cancel),
             )
@@ -364,14 +374,9 @@ pub extern "C" fn reqivo_ws_close(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(ws, err);
-        // SAFETY: live connection, `reason` holding `len` bytes.
-        let (h, reason) = unsafe {
-            (
-                try_ref(ws).expect("checked"),
-                try_or_fail!(bytes_in(reason.cast(), len, "reason"), err),
-            )
-        };
+        let h = borrow!(ws, err);
+        // SAFETY: `reason` holding `len` bytes.
+        let reason = try_or_fail!(unsafe { bytes_in(reason.cast(), len, "reason") }, err);
         try_or_fail!(h.ws.close(code, reason, None), err);
         reqivo_code::REQIVO_OK as u32
     })

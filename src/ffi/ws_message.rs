@@ -1,8 +1,8 @@
 //! The fixed-layout received WebSocket message: the struct and its bytes
-//! in one allocation, like `reqivo_response`.
-use std::alloc::{alloc, dealloc, Layout};
-use std::mem::{align_of, offset_of, size_of};
+//! in one allocation (a `block`), like `reqivo_response`.
+use std::mem::size_of;
 
+use super::block;
 use super::handle::Castable;
 use super::response::reqivo_str;
 use crate::client::ws::Message;
@@ -45,35 +45,23 @@ impl Castable for reqivo_ws_message {
     type RustType = reqivo_ws_message;
 }
 
-#[repr(C)]
-struct Block {
-    size: usize,
-    msg: reqivo_ws_message,
-}
-
-/// Builds the single allocation for `m`; NULL if memory is exhausted.
+/// Builds the single allocation for `m` (a `block`: the struct, then the
+/// payload and a NUL); NULL if memory is exhausted.
 pub(crate) fn into_c(m: &Message) -> *const reqivo_ws_message {
     let (kind, code, payload): (u32, u16, &[u8]) = match m {
         Message::Text(d) => (REQIVO_WS_TEXT, 0, d),
         Message::Binary(d) => (REQIVO_WS_BINARY, 0, d),
         Message::Close { code, reason } => (REQIVO_WS_CLOSE, *code, reason.as_bytes()),
     };
-    let bytes_at = size_of::<Block>();
-    let size = bytes_at + payload.len() + 1;
-    let Ok(layout) = Layout::from_size_align(size, align_of::<Block>()) else {
-        return std::ptr::null();
-    };
-    // SAFETY: `layout` has non-zero size.
-    let base = unsafe { alloc(layout) };
-    if base.is_null() {
+    let front = block::size::<reqivo_ws_message>();
+    let mut buf = Vec::new();
+    if buf.try_reserve_exact(front + payload.len() + 1).is_err() {
         return std::ptr::null();
     }
-    // SAFETY: the payload and its NUL fill [bytes_at, size) exactly; the
-    // Block sits at the start, aligned by `layout`.
-    unsafe {
-        let data = base.add(bytes_at);
-        std::ptr::copy_nonoverlapping(payload.as_ptr(), data, payload.len());
-        *data.add(payload.len()) = 0;
+    buf.resize(front, 0);
+    buf.extend_from_slice(payload);
+    buf.push(0);
+    block::build(buf, front, front, |_, data| {
         let close_reason = if kind == REQIVO_WS_CLOSE {
             reqivo_str {
                 ptr: data.cast(),
@@ -82,39 +70,16 @@ pub(crate) fn into_c(m: &Message) -> *const reqivo_ws_message {
         } else {
             reqivo_str::EMPTY
         };
-        let block = base.cast::<Block>();
-        block.write(Block {
-            size,
-            msg: reqivo_ws_message {
-                struct_size: size_of::<reqivo_ws_message>() as u32,
-                kind,
-                flags: 0,
-                close_code: code,
-                data,
-                length: payload.len(),
-                close_reason,
-            },
-        });
-        &raw const (*block).msg
-    }
-}
-
-/// # Safety
-/// `m` is NULL or came from `into_c` and was not freed.
-unsafe fn free_c(m: *const reqivo_ws_message) {
-    if m.is_null() {
-        return;
-    }
-    // SAFETY: `m` is the `msg` field of a Block made by `into_c`, whose
-    // `size` field records the layout it was allocated with.
-    unsafe {
-        let block = m.cast::<u8>().sub(offset_of!(Block, msg)).cast_mut();
-        let size = (*block.cast::<Block>()).size;
-        dealloc(
-            block,
-            Layout::from_size_align_unchecked(size, align_of::<Block>()),
-        );
-    }
+        reqivo_ws_message {
+            struct_size: size_of::<reqivo_ws_message>() as u32,
+            kind,
+            flags: 0,
+            close_code: code,
+            data,
+            length: payload.len(),
+            close_reason,
+        }
+    })
 }
 
 /// Frees a message from `reqivo_ws_receive`: the struct and its bytes, in
@@ -127,6 +92,6 @@ unsafe fn free_c(m: *const reqivo_ws_message) {
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_ws_message_free(m: *const reqivo_ws_message) {
-    // SAFETY: NULL or a message the caller owns.
-    ffi_boundary!({ unsafe { free_c(m) } })
+    // SAFETY: NULL or a message the caller owns, made by `into_c`.
+    ffi_boundary!({ unsafe { block::free(m) } })
 }

@@ -1,16 +1,14 @@
 //! WebSocket connection options: subprotocols, extra headers, limits and
 //! keep-alive pings, set once and passed to `reqivo_ws_connect`.
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::boundary::str_in;
-use super::callback::Userdata;
-use super::error::{reqivo_code, reqivo_error, Fail};
-use super::handle::{free_box, to_boxed_ptr, try_mut, Castable, OwnedBox};
-use crate::client::ws::{OnReconnect, Reconnect, WsOptions};
-use crate::client::ClientError;
-use crate::ws::{DeflateOffer, Limits};
+use super::boundary::{header_in, str_in};
+use super::callback::{on_reconnect, Userdata};
+use super::code::reqivo_code;
+use super::error::reqivo_error;
+use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
+use crate::client::ws::WsOptions;
 
 /// Options of a WebSocket connection. Modified by one thread at a time;
 /// `reqivo_ws_connect` copies what it needs, so one options object may
@@ -23,6 +21,8 @@ impl Castable for reqivo_ws_options {
     type Ownership = OwnedBox;
     type RustType = WsOptions;
 }
+
+const OK: u32 = reqivo_code::REQIVO_OK as u32;
 
 /// Creates options with the defaults: no subprotocol, no extra header,
 /// 16 MiB maximum frame and message, no keep-alive pings, no pong timeout.
@@ -69,17 +69,12 @@ pub extern "C" fn reqivo_ws_options_add_protocol(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(o, err);
+        let o = borrow!(mut o, err);
         require!(p, err);
-        // SAFETY: live options used by one thread; `p` holds `len` bytes.
-        let (o, p) = unsafe {
-            (
-                try_mut(o).expect("checked"),
-                try_or_fail!(str_in(p, len, "p"), err),
-            )
-        };
+        // SAFETY: `p` holds `len` bytes.
+        let p = try_or_fail!(unsafe { str_in(p, len, "p") }, err);
         try_or_fail!(o.add_protocol(p), err);
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 
@@ -105,18 +100,11 @@ pub extern "C" fn reqivo_ws_options_add_header(
     err: *mut reqivo_error,
 ) -> u32 {
     ffi_boundary!(err, {
-        require!(o, err);
-        require!(name, err);
-        // SAFETY: live options used by one thread; strings of the given lengths.
-        let (o, name, value) = unsafe {
-            (
-                try_mut(o).expect("checked"),
-                try_or_fail!(str_in(name, nlen, "name"), err),
-                try_or_fail!(str_in(value, vlen, "value"), err),
-            )
-        };
+        let o = borrow!(mut o, err);
+        // SAFETY: strings per contract.
+        let (name, value) = try_or_fail!(unsafe { header_in(name, nlen, value, vlen) }, err);
         try_or_fail!(o.add_header(name, value), err);
-        reqivo_code::REQIVO_OK as u32
+        OK
     })
 }
 
@@ -138,15 +126,8 @@ pub extern "C" fn reqivo_ws_options_set_limits(
     max_message: u64,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
-        let or_default = |v: u64| if v == 0 { Limits::DEFAULT_MAX } else { v };
-        o.limits = Limits {
-            max_frame: or_default(max_frame),
-            max_message: or_default(max_message),
-        };
-        reqivo_code::REQIVO_OK as u32
+        borrow!(mut o).set_limits(max_frame, max_message);
+        OK
     })
 }
 
@@ -169,13 +150,9 @@ pub extern "C" fn reqivo_ws_options_set_ping(
     pong_timeout_ms: u32,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
         let ms = |v: u32| (v > 0).then(|| Duration::from_millis(v.into()));
-        o.ping_interval = ms(interval_ms);
-        o.pong_timeout = ms(pong_timeout_ms);
-        reqivo_code::REQIVO_OK as u32
+        borrow!(mut o).set_ping(ms(interval_ms), ms(pong_timeout_ms));
+        OK
     })
 }
 
@@ -203,20 +180,16 @@ pub extern "C" fn reqivo_ws_options_set_deflate(
     server_max_window_bits: u32,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
-        let bits = match server_max_window_bits {
-            0 => None,
-            b @ 8..=15 => Some(b as u8),
-            _ => return reqivo_code::REQIVO_ERR_INVALID_ARGUMENT as u32,
-        };
-        o.deflate = on.then_some(DeflateOffer {
+        let o = borrow!(mut o);
+        let offer = o.set_deflate(
+            on,
             server_no_context_takeover,
             client_no_context_takeover,
-            server_max_window_bits: bits,
-        });
-        reqivo_code::REQIVO_OK as u32
+            server_max_window_bits,
+        );
+        // No `err` here: a refused value is its code alone.
+        try_or_fail!(offer, std::ptr::null_mut());
+        OK
     })
 }
 
@@ -258,26 +231,15 @@ pub extern "C" fn reqivo_ws_options_set_reconnect(
     userdata: *mut c_void,
 ) -> u32 {
     ffi_boundary!({
-        require!(o);
-        // SAFETY: live options used by one thread.
-        let o = unsafe { try_mut(o) }.expect("checked");
-        let userdata = Userdata(userdata);
-        let on_attempt: Option<OnReconnect> = callback.map(|f| {
-            Arc::new(move |n: u32, e: Option<&ClientError>| {
-                // The whole `Userdata` (Send + Sync) is captured, not its field.
-                let ud = &userdata;
-                let code = e.map_or(0, |e| Fail::from(e.clone()).code as u32);
-                // SAFETY: the caller's function and userdata, valid for the
-                // connection's life per this function's contract.
-                unsafe { f(ud.0, n, code) }
-            }) as OnReconnect
-        });
-        o.reconnect = (max_attempts > 0).then(|| Reconnect {
+        let o = borrow!(mut o);
+        let on_attempt = callback.map(|f| on_reconnect(f, Userdata(userdata)));
+        let ms = |v: u32| Duration::from_millis(v.into());
+        o.set_reconnect(
             max_attempts,
-            initial_delay: Duration::from_millis(initial_delay_ms.into()),
-            max_delay: Duration::from_millis(max_delay_ms.max(initial_delay_ms).into()),
+            ms(initial_delay_ms),
+            ms(max_delay_ms),
             on_attempt,
-        });
-        reqivo_code::REQIVO_OK as u32
+        );
+        OK
     })
 }

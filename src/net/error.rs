@@ -1,4 +1,5 @@
-//! The one error type of the network layer; `ffi::error` maps it to codes.
+//! The one error type of the network layer; `client::ErrorKind` takes in
+//! its kinds, which the C ABI maps to codes.
 use std::fmt;
 use std::io;
 

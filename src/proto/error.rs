@@ -1,5 +1,5 @@
 //! The one error type of the protocol layer. It knows nothing of C codes;
-//! `ffi::error` maps each kind to its number.
+//! `client::ErrorKind` takes in each kind, which the C ABI maps to its number.
 use std::fmt;
 
 /// What went wrong while encoding a request or decoding a response.

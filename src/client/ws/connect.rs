@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::socket::Link;
-use super::websocket::{Reconnect, WebSocket};
+use super::websocket::{OnReconnect, Reconnect, WebSocket};
 use crate::client::error::{ClientError, ClientErrorKind};
 use crate::client::request::Request;
 use crate::client::response::Response;
@@ -50,6 +50,67 @@ impl WsOptions {
             .map_err(|m| ClientError::new(ClientErrorKind::InvalidArgument, m))?;
         self.protocols = next;
         Ok(())
+    }
+
+    /// Sets the largest frame and message accepted; 0 keeps the default.
+    pub fn set_limits(&mut self, max_frame: u64, max_message: u64) {
+        let or_default = |v: u64| if v == 0 { ws::Limits::DEFAULT_MAX } else { v };
+        self.limits = ws::Limits {
+            max_frame: or_default(max_frame),
+            max_message: or_default(max_message),
+        };
+    }
+
+    /// Sets the keep-alive ping interval and the pong timeout (`None`: off).
+    pub fn set_ping(&mut self, interval: Option<Duration>, pong_timeout: Option<Duration>) {
+        self.ping_interval = interval;
+        self.pong_timeout = pong_timeout;
+    }
+
+    /// Offers permessage-deflate when `on`, or stops offering
+    /// it. `server_max_window_bits` is 8-15, or 0 for no limit; another
+    /// value is refused and leaves the options as they were.
+    pub fn set_deflate(
+        &mut self,
+        on: bool,
+        server_no_context_takeover: bool,
+        client_no_context_takeover: bool,
+        server_max_window_bits: u32,
+    ) -> Result<(), ClientError> {
+        let bits = match server_max_window_bits {
+            0 => None,
+            b @ 8..=15 => Some(b as u8),
+            b => {
+                return Err(ClientError::new(
+                    ClientErrorKind::InvalidArgument,
+                    format!("server_max_window_bits {} is not 0 or 8-15", b),
+                ))
+            }
+        };
+        self.deflate = on.then_some(ws::DeflateOffer {
+            server_no_context_takeover,
+            client_no_context_takeover,
+            server_max_window_bits: bits,
+        });
+        Ok(())
+    }
+
+    /// Reconnects after a loss, up to `max_attempts` times (0: never),
+    /// waiting from `initial_delay` doubling up to `max_delay` (at least
+    /// the initial delay).
+    pub fn set_reconnect(
+        &mut self,
+        max_attempts: u32,
+        initial_delay: Duration,
+        max_delay: Duration,
+        on_attempt: Option<OnReconnect>,
+    ) {
+        self.reconnect = (max_attempts > 0).then(|| Reconnect {
+            max_attempts,
+            initial_delay,
+            max_delay: max_delay.max(initial_delay),
+            on_attempt,
+        });
     }
 
     /// Adds a header to the handshake request; the handshake's own

@@ -8,6 +8,8 @@ mod receive;
 mod socket;
 mod websocket;
 
+/// A data message's kind (text or binary), as sends take it.
+pub use crate::ws::Kind;
 pub use connect::{connect, WsConnectError, WsOptions};
 pub use receive::Received;
 pub use socket::Message;

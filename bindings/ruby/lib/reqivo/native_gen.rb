@@ -16,8 +16,10 @@ module Reqivo
 
     # Every #define of the header.
     REQIVO_READ_PAUSE = -2
-    REQIVO_NO_LIMIT = 4_294_967_295
-    REQIVO_NO_LIMIT_64 = 18_446_744_073_709_551_615
+    REQIVO_LOG_DEBUG = 0
+    REQIVO_LOG_INFO = 1
+    REQIVO_LOG_WARN = 2
+    REQIVO_LOG_ERROR = 3
     REQIVO_CLASS_USAGE = 1000
     REQIVO_CLASS_NETWORK = 2000
     REQIVO_CLASS_TLS = 2100
@@ -27,10 +29,6 @@ module Reqivo
     REQIVO_CLASS_STOPPED = 6000
     REQIVO_CLASS_WEBSOCKET = 7000
     REQIVO_CLASS_INTERNAL = 9000
-    REQIVO_LOG_DEBUG = 0
-    REQIVO_LOG_INFO = 1
-    REQIVO_LOG_WARN = 2
-    REQIVO_LOG_ERROR = 3
     REQIVO_JSON_NULL = 0
     REQIVO_JSON_BOOL = 1
     REQIVO_JSON_INTEGER = 2
@@ -38,6 +36,8 @@ module Reqivo
     REQIVO_JSON_STRING = 4
     REQIVO_JSON_ARRAY = 5
     REQIVO_JSON_OBJECT = 6
+    REQIVO_NO_LIMIT = 4_294_967_295
+    REQIVO_NO_LIMIT_64 = 18_446_744_073_709_551_615
     REQIVO_DATA_CONTINUE = 0
     REQIVO_DATA_PAUSE = 1
     REQIVO_RESPONSE_REUSED = 1
@@ -55,6 +55,13 @@ module Reqivo
     REQIVO_WS_BINARY = 2
     REQIVO_WS_CLOSE = 8
 
+    # reqivo_str: A byte string owned by the library: `len` bytes at `ptr`,
+    # followed by a NUL.
+    class Str < FFI::Struct
+      layout :ptr, :pointer,
+             :len, :size_t
+    end
+
     # reqivo_error: Details of a failure, written by the library into memory the
     # caller owns. Every fallible function takes one as its last argument (NULL
     # to ignore). It is cleared on entry, so after a successful call `code` is
@@ -65,22 +72,15 @@ module Reqivo
              :message, [:char, 256]
     end
 
-    # reqivo_timeout: Timeouts in milliseconds. A field left 0 takes the default
-    # (for a session, the library's: `reqivo_timeout_default`; for a request,
-    # its session's); `REQIVO_NO_LIMIT` means no limit. Passed by value.
-    class Timeout < FFI::Struct
-      layout :connect_ms, :uint32,
-             :read_ms, :uint32,
-             :write_ms, :uint32,
-             :total_ms, :uint32,
-             :pool_ms, :uint32
-    end
-
-    # reqivo_str: A byte string owned by the library: `len` bytes at `ptr`,
-    # followed by a NUL.
-    class Str < FFI::Struct
-      layout :ptr, :pointer,
-             :len, :size_t
+    # reqivo_json_value: A value found in a response's JSON body. Set
+    # `struct_size` before the call; the struct only grows by appending fields.
+    class JsonValue < FFI::Struct
+      layout :struct_size, :uint32,
+             :type, :uint32,
+             :boolean, :bool,
+             :integer, :int64,
+             :number, :double,
+             :raw, Str
     end
 
     # reqivo_header: One header field: name as received, value without
@@ -122,17 +122,6 @@ module Reqivo
              :tls_version, :uint16
     end
 
-    # reqivo_json_value: A value found in a response's JSON body. Set
-    # `struct_size` before the call; the struct only grows by appending fields.
-    class JsonValue < FFI::Struct
-      layout :struct_size, :uint32,
-             :type, :uint32,
-             :boolean, :bool,
-             :integer, :int64,
-             :number, :double,
-             :raw, Str
-    end
-
     # reqivo_multi_done: A finished transfer, as `reqivo_multi_next` fills it.
     class MultiDone < FFI::Struct
       layout :struct_size, :uint32,
@@ -165,6 +154,17 @@ module Reqivo
              :waiting, :uint64
     end
 
+    # reqivo_timeout: Timeouts in milliseconds. A field left 0 takes the default
+    # (for a session, the library's: `reqivo_timeout_default`; for a request,
+    # its session's); `REQIVO_NO_LIMIT` means no limit. Passed by value.
+    class Timeout < FFI::Struct
+      layout :connect_ms, :uint32,
+             :read_ms, :uint32,
+             :write_ms, :uint32,
+             :total_ms, :uint32,
+             :pool_ms, :uint32
+    end
+
     # reqivo_limits: Limits on what a response may make the library hold. A
     # field left 0 takes the default; `REQIVO_NO_LIMIT` (`REQIVO_NO_LIMIT_64`
     # for `max_body_bytes`) means no limit. Memory grows with what the server
@@ -190,12 +190,12 @@ module Reqivo
     end
 
     # The callback types: (argument types, return type).
-    callback :reqivo_on_request_callback, %i[pointer pointer], :int32
-    callback :reqivo_on_response_callback, %i[pointer pointer], :int32
-    callback :reqivo_log_callback, %i[pointer uint32 pointer size_t], :void
     callback :reqivo_data_callback, %i[pointer pointer pointer size_t], :int32
     callback :reqivo_read_callback, %i[pointer pointer size_t], :int64
     callback :reqivo_progress_callback, %i[pointer uint64 int64 uint64 int64], :int32
+    callback :reqivo_on_request_callback, %i[pointer pointer], :int32
+    callback :reqivo_on_response_callback, %i[pointer pointer], :int32
+    callback :reqivo_log_callback, %i[pointer uint32 pointer size_t], :void
     callback :reqivo_ws_reconnect_callback, %i[pointer uint32 uint32], :void
 
     # The reqivo_error *err of every function: a Native::Error passed as a
@@ -209,29 +209,16 @@ module Reqivo
     # `blocking: true`, so ffi releases the GVL while they run and other
     # Ruby threads keep going.
     FUNCTIONS = [
-      [:reqivo_session_set_basic_auth, %i[pointer pointer size_t pointer size_t error_out], :uint32],
-      [:reqivo_session_set_bearer_token, %i[pointer pointer size_t error_out], :uint32],
-      [:reqivo_request_set_json, %i[pointer pointer size_t error_out], :uint32],
       [:reqivo_cancel_new, [], :pointer],
       [:reqivo_cancel_trigger, %i[pointer], :void],
       [:reqivo_cancel_free, %i[pointer], :void],
-      [:reqivo_timeout_default, [], Timeout.by_value],
-      [:reqivo_session_set_cookies, %i[pointer bool], :uint32],
-      [:reqivo_session_clear_cookies, %i[pointer], :uint32],
-      [:reqivo_session_save_cookies, %i[pointer pointer size_t pointer error_out], :uint32],
-      [:reqivo_session_load_cookies, %i[pointer pointer size_t error_out], :uint32],
-      [:reqivo_session_set_public_suffix_list, %i[pointer pointer size_t error_out], :uint32],
-      [:reqivo_session_set_cookie_limits, %i[pointer uint32 uint32 uint32], :uint32],
       [:reqivo_code_name, %i[uint32], :string],
       [:reqivo_code_class, %i[uint32], :uint32],
-      [:reqivo_session_set_hooks, %i[pointer reqivo_on_request_callback reqivo_on_response_callback pointer], :uint32],
       [:reqivo_hook_request_method, %i[pointer], Str.by_value],
       [:reqivo_hook_request_url, %i[pointer], Str.by_value],
       [:reqivo_hook_request_set_header, %i[pointer pointer size_t pointer size_t error_out], :uint32],
       [:reqivo_hook_request_add_header, %i[pointer pointer size_t pointer size_t error_out], :uint32],
       [:reqivo_hook_request_remove_header, %i[pointer pointer size_t error_out], :uint32],
-      [:reqivo_session_set_logger, %i[pointer reqivo_log_callback pointer uint32], :uint32],
-      [:reqivo_response_json, %i[pointer pointer size_t pointer error_out], :uint32],
       [:reqivo_json_string, %i[pointer pointer size_t pointer error_out], :uint32],
       [:reqivo_multi_new, %i[error_out], :pointer],
       [:reqivo_multi_free, %i[pointer], :void],
@@ -245,18 +232,15 @@ module Reqivo
       [:reqivo_multi_timeout_ms, %i[pointer], :int64],
       [:reqivo_multi_wakeup, %i[pointer], :int],
       [:reqivo_multi_in_flight, %i[pointer], :size_t],
-      [:reqivo_session_set_decompress, %i[pointer bool], :uint32],
       [:reqivo_pool_config_default, [], PoolConfig.by_value],
       [:reqivo_pool_new, %i[pointer error_out], :pointer],
       [:reqivo_pool_free, %i[pointer], :void],
       [:reqivo_pool_get_stats, %i[pointer pointer], :void],
       [:reqivo_pool_close_idle, %i[pointer], :void],
-      [:reqivo_session_set_proxy, %i[pointer pointer size_t error_out], :uint32],
-      [:reqivo_session_set_no_proxy, %i[pointer pointer size_t error_out], :uint32],
-      [:reqivo_session_use_env_proxy, %i[pointer error_out], :uint32],
       [:reqivo_request_new, %i[pointer size_t pointer size_t error_out], :pointer],
       [:reqivo_request_add_header, %i[pointer pointer size_t pointer size_t error_out], :uint32],
       [:reqivo_request_set_body, %i[pointer pointer size_t error_out], :uint32],
+      [:reqivo_request_set_json, %i[pointer pointer size_t error_out], :uint32],
       [:reqivo_request_set_body_callback, %i[pointer reqivo_read_callback pointer int64 error_out], :uint32],
       [:reqivo_request_set_progress, %i[pointer reqivo_progress_callback pointer], :uint32],
       [:reqivo_request_set_timeout, [:pointer, Timeout.by_value], :uint32],
@@ -264,6 +248,8 @@ module Reqivo
       [:reqivo_request_header_is_framing, %i[pointer size_t], :bool],
       [:reqivo_response_free, %i[pointer], :void],
       [:reqivo_response_header, %i[pointer pointer size_t size_t pointer], :bool],
+      [:reqivo_response_json, %i[pointer pointer size_t pointer error_out], :uint32],
+      [:reqivo_response_trailers, %i[pointer pointer], :pointer],
       [:reqivo_session_new, %i[pointer error_out], :pointer],
       [:reqivo_session_free, %i[pointer], :void],
       [:reqivo_session_pool, %i[pointer], :pointer],
@@ -273,11 +259,27 @@ module Reqivo
       [:reqivo_session_set_limits, [:pointer, Limits.by_value], :uint32],
       [:reqivo_session_set_max_redirects, %i[pointer uint32], :uint32],
       [:reqivo_session_set_header, %i[pointer pointer size_t pointer size_t error_out], :uint32],
+      [:reqivo_session_set_basic_auth, %i[pointer pointer size_t pointer size_t error_out], :uint32],
+      [:reqivo_session_set_bearer_token, %i[pointer pointer size_t error_out], :uint32],
+      [:reqivo_session_set_decompress, %i[pointer bool], :uint32],
+      [:reqivo_session_set_proxy, %i[pointer pointer size_t error_out], :uint32],
+      [:reqivo_session_set_no_proxy, %i[pointer pointer size_t error_out], :uint32],
+      [:reqivo_session_use_env_proxy, %i[pointer error_out], :uint32],
+      [:reqivo_session_set_cookies, %i[pointer bool], :uint32],
+      [:reqivo_session_clear_cookies, %i[pointer], :uint32],
+      [:reqivo_session_save_cookies, %i[pointer pointer size_t pointer error_out], :uint32],
+      [:reqivo_session_load_cookies, %i[pointer pointer size_t error_out], :uint32],
+      [:reqivo_session_set_public_suffix_list, %i[pointer pointer size_t error_out], :uint32],
+      [:reqivo_session_set_cookie_limits, %i[pointer uint32 uint32 uint32], :uint32],
+      [:reqivo_session_set_hooks, %i[pointer reqivo_on_request_callback reqivo_on_response_callback pointer], :uint32],
+      [:reqivo_session_set_logger, %i[pointer reqivo_log_callback pointer uint32], :uint32],
       [:reqivo_session_send, %i[pointer pointer pointer error_out], :pointer, { blocking: true }],
       [:reqivo_session_open, %i[pointer pointer pointer error_out], :pointer, { blocking: true }],
       [:reqivo_stream_response, %i[pointer], :pointer],
       [:reqivo_stream_read, %i[pointer pointer size_t error_out], :int64, { blocking: true }],
+      [:reqivo_stream_trailers, %i[pointer pointer], :pointer],
       [:reqivo_stream_free, %i[pointer], :void],
+      [:reqivo_timeout_default, [], Timeout.by_value],
       [:reqivo_tls_config_builder_new, [], :pointer],
       [:reqivo_tls_config_builder_free, %i[pointer], :void],
       [:reqivo_tls_config_builder_add_root_pem, %i[pointer pointer size_t error_out], :uint32],
@@ -288,8 +290,6 @@ module Reqivo
       [:reqivo_tls_config_builder_dangerous_disable_verification, %i[pointer], :uint32],
       [:reqivo_tls_config_builder_build, %i[pointer error_out], :pointer],
       [:reqivo_tls_config_free, %i[pointer], :void],
-      [:reqivo_response_trailers, %i[pointer pointer], :pointer],
-      [:reqivo_stream_trailers, %i[pointer pointer], :pointer],
       [:reqivo_version, [], :string],
       [:reqivo_ws_connect, %i[pointer pointer size_t pointer pointer pointer error_out], :pointer, { blocking: true }],
       [:reqivo_ws_send, %i[pointer uint32 pointer size_t pointer error_out], :uint32, { blocking: true }],
