@@ -63,6 +63,10 @@ PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "ws_deflate",
 # multi_hold: transfers started at once, each on its own connection, all
 # held 1 s by the server; --quick: the first only.
 MULTI_HOLD_SIZES = [1000, 5000, 10000]
+# multi_hold's Ruby clients (at 1,000 only): their own table and targets in
+# the report, and their own subsection for --merge.
+RUBY_MULTI = ("ruby-reqivo-parallel-multi", "ruby-reqivo-async-multi", "ruby-typhoeus-multi",
+              "ruby-nethttp-threads-multi")
 # Seconds between two multi_hold runs, once the server has closed the last
 # run's connections: the kernel reuses a port in TIME_WAIT for a new
 # connect only a second after its last segment (tcp_tw_reuse), so a run
@@ -404,16 +408,22 @@ def build_clients(args):
                           [rb[0], "-I", str(ROOT / "bindings" / "ruby" / "lib"), rb[1], "reqivo"],
                           env=rb_env, skip=ruby_reqivo_skip))
     clients.append(Client("ruby-nethttp", "Ruby Net::HTTP", rb + ["nethttp"], skip=ruby_skip))
-    # multi_hold at 1,000 only: the binding under the async gem's fiber
-    # scheduler (a fiber each), and Typhoeus' Hydra (libcurl multi via ethon).
+    # multi_hold at 1,000 only (RUBY_MULTI, a table of their own): the
+    # binding's Session#parallel (one thread) and the binding under the async
+    # gem's fiber scheduler (a fiber each), Typhoeus' Hydra (libcurl multi via
+    # ethon), and Net::HTTP with a Thread per request.
     rbm = [ruby or "ruby", "-I", str(ROOT / "bindings" / "ruby" / "lib"), str(BENCH / "ruby" / "multi.rb")]
     for cid, label, impl, gem, pkg, base_skip in [
+            ("ruby-reqivo-parallel-multi", "reqivo Ruby Session#parallel (one thread)", "parallel", None, None,
+             ruby_reqivo_skip),
             ("ruby-reqivo-async-multi", "reqivo Ruby under Async (a fiber each)", "async", "async", "ruby-async",
              ruby_reqivo_skip),
             ("ruby-typhoeus-multi", "Typhoeus Hydra (Ruby, libcurl multi)", "hydra", "typhoeus", "ruby-typhoeus",
+             ruby_skip),
+            ("ruby-nethttp-threads-multi", "Ruby Net::HTTP (a Thread each)", "nethttp-threads", None, None,
              ruby_skip)]:
         skip = base_skip
-        if not skip and sh([ruby, "-e", "require '%s'" % gem])[0] != 0:
+        if not skip and gem and sh([ruby, "-e", "require '%s'" % gem])[0] != 0:
             skip = "the %s gem is not installed (apt package %s)" % (gem, pkg)
         c = Client(cid, label, rbm + [impl], env=rb_env, skip=skip, multi=True)
         c.multi_phases = {"multi_hold"}
@@ -843,6 +853,7 @@ def multi_hold(runner, clients, args):
     srv.stats()  # start counting afresh
     url = "http://127.0.0.1:%d/hold" % srv.port
     sizes = MULTI_HOLD_SIZES[:1] if args.quick else MULTI_HOLD_SIZES
+    sizes = [n for n in sizes if any(not c.multi_sizes or n in c.multi_sizes for c in clients)]
     load0 = loadavg()
     log("   hold server (gobench holdserver) on 127.0.0.1:%d, CPU %s; C = %s" % (
         srv.port, SERVER_CPU, ", ".join(map(str, sizes))))
@@ -1534,48 +1545,65 @@ class Report:
                 text[j:j] = body + [""]
         Path(path).write_text("\n".join(text))
 
-    # The multi section's subsections, by phase (their "### " titles).
-    MULTI_SUBSECTIONS = {"multi_hold": lambda t: t.endswith("held 1 s by the server"),
+    # The multi section's subsections, by group (their "### " titles): a
+    # phase's, or for multi_hold, its C API and Go clients' and its Ruby
+    # clients' (RUBY_MULTI), which a run may measure without the others.
+    MULTI_SUBSECTIONS = {"multi_hold_ruby": lambda t: t.startswith("### Ruby"),
+                         "multi_hold": lambda t: t.endswith("held 1 s by the server") and not t.startswith("### Ruby"),
                          "multi_small": lambda t: t.startswith("### /small")}
+    MULTI_GROUP_NAMES = {"multi_hold": "multi_hold (the C API and Go clients)",
+                         "multi_hold_ruby": "multi_hold (the Ruby clients)", "multi_small": "multi_small"}
 
     def keep_multi_subsections(self, old, new):
-        """--merge of the multi section when one of its phases was not run:
-        that phase's subsections are carried over from the old section
-        (`old`, its lines) into the new one, with a header line saying from
-        which run they are, instead of being dropped."""
-        ran = {x["phase"] for x in self.r}
-        keep = [p for p in ("multi_hold", "multi_small") if p not in ran]
+        """--merge of the multi section when one of its groups of
+        subsections (MULTI_SUBSECTIONS) was not run: that group's
+        subsections are carried over from the old section (`old`, its lines)
+        into the new one, with a header line saying from which run they are
+        (the old one's own such line if it had one), instead of being
+        dropped."""
+        ran = set()
+        for x in self.r:
+            if x["phase"] == "multi_hold":
+                ran.add("multi_hold_ruby" if x["client"] in RUBY_MULTI else "multi_hold")
+            elif x["phase"] == "multi_small":
+                ran.add("multi_small")
+        keep = [g for g in self.MULTI_SUBSECTIONS if g not in ran]
         if not keep:
             return new
 
         def split(lines):
-            """(head, [(phase, lines)], tail): the tail starts at MULTI_NOTE."""
+            """(head, [(group, lines)], tail): the tail starts at MULTI_NOTE."""
             end = lines.index(MULTI_NOTE[0]) if MULTI_NOTE[0] in lines else len(lines)
             starts = [k for k in range(end) if lines[k].startswith("### ")]
             if not starts:
                 return lines[:end], [], lines[end:]
             subs = []
             for a, b in zip(starts, starts[1:] + [end]):
-                ph = next((p for p, f in self.MULTI_SUBSECTIONS.items() if f(lines[a])), None)
-                subs.append((ph, lines[a:b]))
+                g = next((g for g, f in self.MULTI_SUBSECTIONS.items() if f(lines[a])), None)
+                subs.append((g, lines[a:b]))
             return lines[:starts[0]], subs, lines[end:]
 
         ohead, osubs, _ = split(old)
         nhead, nsubs, ntail = split(new)
-        carried = [(p, ls) for p, ls in osubs if p in keep]
+        carried = [(g, ls) for g, ls in osubs if g in keep]
         if not carried:
             return new
         field = lambda name: next((x[len(name):] for x in ohead if x.startswith(name)), "?")
         date = field("- Date: ").split(";")[0]
         lib = field("- Library: ")
         loads = field("- Load average (1, 5, 15 min): ")
-        for p in sorted({p for p, _ in carried}):
+        # That run's --note, after the Noise line's fixed text.
+        onote = field("- Noise: ").partition("memory much less.")[2].strip()
+        for g in [g for g in self.MULTI_SUBSECTIONS if g in {g for g, _ in carried}]:
+            name = self.MULTI_GROUP_NAMES[g]
+            p = "multi_small" if g == "multi_small" else "multi_hold"
+            prev = next((x for x in ohead if x.startswith("- %s: not run this time" % name)), None)
             load = next((x.strip()[len(p) + 1:] for x in loads.split(";") if x.strip().startswith(p + " ")), "?")
-            line = ("- %s: not run this time; its tables below are the previous report's (%s; library: %s; "
-                    "load average %s)" % (p, date, lib, load))
+            line = prev or ("- %s: not run this time; its tables below are the previous report's (%s; library: %s; "
+                            "load average %s%s)" % (name, date, lib, load, "; its note: " + onote if onote else ""))
             k = max((i for i, x in enumerate(nhead) if x.startswith("- ")), default=len(nhead) - 1) + 1
             nhead = nhead[:k] + [line] + nhead[k:]
-        order = ["multi_hold", "multi_small"]
+        order = ["multi_hold", "multi_hold_ruby", "multi_small"]
         subs = sorted(nsubs + carried, key=lambda s: order.index(s[0]) if s[0] in order else len(order))
         out = list(nhead)
         for _, ls in subs:
@@ -1608,8 +1636,10 @@ class Report:
                      self.started.strftime("%Y-%m-%d %H:%M UTC"),
                      ", ".join("%s %d repetitions" % (p, reps[p]) for p in ("multi_hold", "multi_small")
                                if p in loads)))
+        rver = rv.get(R) or next((mm.group(1) for mm in (re.match(r"reqivo (\S+)", v) for v in rv.values())
+                                  if mm), "?")
         L.append("- Library: reqivo %s, git %s%s%s" % (
-            rv.get(R, "?"), commit.strip() or "?",
+            rver, commit.strip() or "?",
             "" if REQIVO_TREE == ROOT else " (built in %s, not this working tree)" % REQIVO_TREE,
             "".join("; " + rv.get(k, d).replace(" net/http", "") for k, d in (
                 (CU, "libcurl ?"), (GO, "Go ?"), (WRK, "wrk ?")) if k in rv or any(x["client"] == k for x in self.r))))
@@ -1634,21 +1664,20 @@ class Report:
         wall = lambda d, x: d["secs"]
         cpu = lambda d, x: (d["utime_us"] + d["stime_us"]) / 1e6
         rss = lambda d, x: d["hwm_kb"] / 1024
-        sizes = sorted({x["size"] for x in self.r if x["phase"] == "multi_hold" and "size" in x})
-        all_hold_clients = [mc[k] for k in (R, CU, GO, GT, GS, RA, TY) if k in mc]
-        for n in sizes:
-            hold_clients = [c for c in all_hold_clients if not c.multi_sizes or n in c.multi_sizes]
-            L.append("### %s transfers at once, each on its own connection, held 1 s by the server" % "{:,}".format(n))
-            L.append("")
-            L.append("| client | wall s | CPU s (user + sys) | peak RSS MiB | threads (peak) | descriptors at peak | "
-                     "ok / C | server: connections, most held at once |")
-            L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-            for c in hold_clients:
+        hold_sizes = lambda ids: sorted({x["size"] for x in self.r if x["phase"] == "multi_hold" and "size" in x
+                                         and x["client"] in ids})
+
+        def hold_table(n, clients):
+            """The C = n table of these clients, then their failed runs and transfers."""
+            T = ["| client | wall s | CPU s (user + sys) | peak RSS MiB | threads (peak) | descriptors at peak | "
+                 "ok / C | server: connections, most held at once |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for c in clients:
                 recs = [x for x in self.recs(c.id, "multi_hold") if x.get("size") == n]
                 if not recs:
                     errs = [x["error"] for x in self.r if x["client"] == c.id and x["phase"] == "multi_hold" and
                             x.get("size") == n and "error" in x]
-                    L.append("| %s | %s | — | — | — | — | — | — |" % (
+                    T.append("| %s | %s | — | — | — | — | — | — |" % (
                         c.label, ("failed: " + errs[0][:160].replace("|", "/")) if errs else self.why(c, "multi_hold")))
                     continue
                 u = med(self.multi_vals(c.id, "multi_hold", lambda d, x: d["utime_us"] / 1e6, n))
@@ -1664,15 +1693,15 @@ class Report:
                 srv = [x.get("server") or {} for x in recs]
                 acc = sorted({v.get("accepted", -1) for v in srv})
                 held = sorted({v.get("peak_held", -1) for v in srv})
-                L.append("| %s | %s | %s (%.2f + %.2f) | %s | %s | %s | %s | %s, %s |" % (
+                T.append("| %s | %s | %s (%.2f + %.2f) | %s | %s | %s | %s | %s, %s |" % (
                     c.label, mcell(c.id, "multi_hold", wall, n), mcell(c.id, "multi_hold", cpu, n), u, sy,
-                    mcell(c.id, "multi_hold", rss, n, "{:,.0f}"), "–".join(map(str, thr)),
+                    mcell(c.id, "multi_hold", rss, n, "{:,.0f}"), "–".join("{:,}".format(t) for t in thr),
                     "{:,}".format(max(fds)), ok_s, "–".join("{:,}".format(a) for a in (acc[0], acc[-1])[:len(acc)]),
                     "–".join("{:,}".format(h) for h in (held[0], held[-1])[:len(held)])))
-            L.append("")
+            T.append("")
             # Runs that failed, or finished with failed transfers: the first error of each.
             bad = []
-            for c in hold_clients:
+            for c in clients:
                 for x in self.r:
                     if x["client"] != c.id or x["phase"] != "multi_hold" or x.get("size") != n:
                         continue
@@ -1683,8 +1712,19 @@ class Report:
                         bad.append("- %s, repetition %d: {:,} of {:,} transfers failed, the first with: %s".format(
                             d["failed"], n) % (c.label, x["rep"], d.get("first_error") or "?"))
             if bad:
-                L.extend(x.replace("|", "/") for x in bad)
-                L.append("")
+                T.extend(x.replace("|", "/") for x in bad)
+                T.append("")
+            return T
+
+        # The C API and Go clients, at every size run; the Ruby ones
+        # (RUBY_MULTI) after them, in a subsection of their own.
+        all_hold_clients = [mc[k] for k in (R, CU, GO, GT, GS) if k in mc]
+        sizes = hold_sizes({c.id for c in all_hold_clients})
+        for n in sizes:
+            hold_clients = [c for c in all_hold_clients if not c.multi_sizes or n in c.multi_sizes]
+            L.append("### %s transfers at once, each on its own connection, held 1 s by the server" % "{:,}".format(n))
+            L.append("")
+            L.extend(hold_table(n, hold_clients))
             m = lambda cid, f: med(self.multi_vals(cid, "multi_hold", f, n))
             rw, cw, gw = m(R, wall), m(CU, wall), m(GO, wall)
             rc_, cc_, gc_ = m(R, cpu), m(CU, cpu), m(GO, cpu)
@@ -1787,17 +1827,91 @@ class Report:
                      "`Session.Get(context.Background(), URL)` on a session made with `reqivo.WithPool(pool)` "
                      "(the library's default timeouts), the body kept in the Response until it is dropped; "
                      "GOMAXPROCS as for net/http. Their targets compare medians with "
-                     "net/http's; threads: the largest peak of any run. Ruby, at 1,000 only "
-                     "(bench/ruby/multi.rb, Ruby's threads and descriptors counted until the first answer by a "
-                     "fiber, for Hydra once at its first answer, and at the end): reqivo under Async, C async "
-                     "tasks in one reactor doing `Session#get` through a session on a pool of C connections, so "
-                     "the binding's fiber-scheduler path carries them (one `reqivo_multi` per scheduler, waited "
-                     "for in the scheduler's io_wait); Typhoeus: C requests queued on a "
-                     "`Typhoeus::Hydra.new(max_concurrency: C)`, then `hydra.run`. Each process raises "
+                     "net/http's; threads: the largest peak of any run. Each process raises "
                      "its descriptor limit to the hard limit (%s here)." % (
                          CLIENT_CPU, SERVER_CPU, MULTI_HOLD_PAUSE,
                          next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, "multi_hold")), "default"),
                          next(("{:,}".format(x["data"]["nofile"]) for x in self.recs(R, "multi_hold")), "?")))
+            L.append("")
+
+        def ruby_versions(vs):
+            """The clients' lib_version strings, Ruby's own version said once
+            and libcurl's without its list of features."""
+            rubies = sorted({mm.group(1) for mm in (re.search(r", Ruby (\S+)$", v) for v in vs) if mm})
+            vs = [re.sub(r"(libcurl/[^\s,)]+).*\)", r"\1)", re.sub(r", Ruby \S+$", "", v)) for v in vs]
+            return "; ".join(["Ruby " + ", ".join(rubies)] * bool(rubies) + vs).replace("|", "/")
+
+        # Ruby at 1,000: the binding's two event-driven paths against
+        # Typhoeus' Hydra, with Net::HTTP's thread per request beside them.
+        RP, RN = "ruby-reqivo-parallel-multi", "ruby-nethttp-threads-multi"
+        ruby_clients = [mc[k] for k in (RP, RA, TY, RN) if k in mc]
+        for n in hold_sizes({c.id for c in ruby_clients}):
+            L.append("### Ruby: %s transfers at once, each on its own connection, held 1 s by the server" %
+                     "{:,}".format(n))
+            L.append("")
+            L.extend(hold_table(n, ruby_clients))
+            m = lambda cid, f: med(self.multi_vals(cid, "multi_hold", f, n))
+            tw, tc = m(TY, wall), m(TY, cpu)
+            mine = [(k, mc[k].label) for k in (RP, RA) if k in mc]
+            if mine:
+                L.append("| target (reqivo Ruby, C = %s) | client | measured | ratio | status |" % "{:,}".format(n))
+                L.append("|---|---|---|---:|---|")
+                rows = {}
+                for k, lab in mine:
+                    kw, kc = m(k, wall), m(k, cpu)
+                    krecs = [x for x in self.recs(k, "multi_hold") if x.get("size") == n]
+                    kfail = [x for x in self.r if x["client"] == k and x["phase"] == "multi_hold" and
+                             x.get("size") == n and "error" in x]
+                    thr = [x["data"]["threads_peak"] for x in krecs]
+                    oks = [x["data"]["ok"] for x in krecs]
+                    rows.setdefault("wall", []).append("| wall ≤ Hydra's | %s | %s | %s | %s |" % (
+                        lab, "%.2f s vs %.2f s" % (kw, tw) if kw and tw else "not measured",
+                        ratio(kw, tw), status(kw <= tw if kw and tw else None)))
+                    rows.setdefault("cpu", []).append("| CPU ≤ 0.7× Hydra's | %s | %s | %s | %s |" % (
+                        lab, "%.3f s vs 0.7 × %.3f s" % (kc, tc) if kc is not None and tc else "not measured",
+                        ratio(kc, tc), status(kc <= 0.7 * tc if kc is not None and tc else None)))
+                    rows.setdefault("thr", []).append("| OS threads ≤ 4 | %s | %s | %s | %s |" % (
+                        lab, "%d at most vs 4" % max(thr) if thr else "not measured",
+                        ratio(max(thr), 4) if thr else "—", status(max(thr) <= 4 if thr else None)))
+                    rows.setdefault("err", []).append("| errors: 0 | %s | %s | — | %s |" % (
+                        lab, ("{:,}/{:,} a 200 in the worst run".format(min(oks), n) if oks else "no run finished") +
+                        (", %d run(s) failed" % len(kfail) if kfail else ""),
+                        status(bool(oks) and min(oks) == n and not kfail) if oks or kfail else "n/a"))
+                for key in ("wall", "cpu", "thr", "err"):
+                    L.extend(rows[key])
+                L.append("")
+            nw, nc, nr = m(RN, wall), m(RN, cpu), m(RN, rss)
+            nthr = [x["data"]["threads_peak"] for x in self.recs(RN, "multi_hold") if x.get("size") == n]
+            beside = []
+            for k in (RP, RA):
+                kw, kc, kr = m(k, wall), m(k, cpu), m(k, rss)
+                kthr = [x["data"]["threads_peak"] for x in self.recs(k, "multi_hold") if x.get("size") == n]
+                if kw and kc is not None and kr and kthr:
+                    beside.append("%s: wall %s, CPU %s, peak RSS %s, %d threads at most" % (
+                        mc[k].label, ratio(kw, nw), ratio(kc, nc), ratio(kr, nr), max(kthr)))
+            if beside and nw and nc and nr and nthr:
+                L.append("Against Net::HTTP with a thread per request (medians %.2f s wall, %.3f s CPU, %.0f MiB; "
+                         "{:,} threads at most): %s.".format(max(nthr)) % (nw, nc, nr, "; ".join(beside)))
+                L.append("")
+            L.append("bench/ruby/multi.rb, one Ruby process per run, against the same server with the same pauses "
+                     "and measurements as the tables above (VmHWM counts every thread's stack pages that were "
+                     "touched); targets compare medians with Hydra's, threads the largest peak of any run. "
+                     "reqivo Session#parallel: C `batch.get(URL)` queued in one "
+                     "`session.parallel(max_in_flight: C)` block on a session whose pool allows C connections, "
+                     "so one `reqivo_multi`, driven by the calling thread in `reqivo_multi_poll` (the GVL "
+                     "released), carries them and each request's block runs on that thread. reqivo under Async: "
+                     "C async tasks in one reactor doing `Session#get` through such a session, so the binding's "
+                     "fiber-scheduler path carries them (one `reqivo_multi` per scheduler, waited for in the "
+                     "scheduler's io_wait). Typhoeus: C requests queued on a "
+                     "`Typhoeus::Hydra.new(max_concurrency: C)`, then `hydra.run`. Net::HTTP: C "
+                     "`Thread.new { Net::HTTP.start(host, port) { |h| h.get(path) } }` (open and read timeouts "
+                     "60 s), each its own connection and its own OS thread. Session#parallel and Hydra are timed "
+                     "from the start of their run (the end of the `parallel` block, `hydra.run`), their requests "
+                     "queued before; Async and Net::HTTP from the first task or thread started. Threads and "
+                     "descriptors: read every 100 ms until the first answer (Async: by a fiber; Net::HTTP: by "
+                     "the main thread, which then joins the others; Session#parallel and Hydra, whose thread "
+                     "waits in the library: when the run starts and at the first answer) and at the end. "
+                     "Versions: %s." % ruby_versions([rv[k] for k in (RP, RA, TY, RN) if k in rv]))
             L.append("")
 
         if any(x["phase"] == "multi_small" for x in self.r):
