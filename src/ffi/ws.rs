@@ -270,9 +270,9 @@ pub extern "C" fn reqivo_ws_try_receive(
     err: *mut reqivo_error,
 ) -> *const reqivo_ws_message {
     ffi_boundary!(err, {
-        require!(ws, err);
-        // SAFETY: live connection and (NULL or live) token.
-        let (h, cancel) = unsafe { (try_ref(ws).expect("checked"), clone_arc(cancel)) };
+        let h = borrow!(ws, err);
+        // SAFETY: NULL or a live token.
+        let cancel = unsafe { clone_arc(cancel) };
         let got = try_or_fail!(h.ws.try_receive(cancel.as_ref()), err);
         let (message, wait) = match got {
             Received::Message(m) => (ws_message::into_c(&m), -1),
@@ -307,11 +307,7 @@ fn millis_until(until: Option<std::time::Instant>) -> i64 {
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_ws_fd(ws: *const reqivo_ws) -> std::ffi::c_int {
-    let fd: i64 = ffi_boundary!({
-        require!(ws);
-        // SAFETY: a live connection.
-        i64::from(unsafe { try_ref(ws).expect("checked") }.ws.fd())
-    });
+    let fd: i64 = ffi_boundary!({ i64::from(borrow!(ws).ws.fd()) });
     fd as std::ffi::c_int
 }
 
