@@ -68,10 +68,11 @@ deps-fuzz:
 DEMO_APT := ruby ruby-ffi openssl
 # What `make test` needs on top: nginx, valgrind, strace (tests/syscalls.rs),
 # openssl (the C TLS tests' PKI), the C++ and CMake toolchain, Ruby's test,
-# Faraday and async (the fiber scheduler tests) packages, and the system's
-# public suffix list.
+# Faraday and async (the fiber scheduler tests) packages, the system's
+# public suffix list, and the brotli and zstd command-line tools (they
+# compress the br and zstd bodies of the decoding tests in every language).
 TEST_APT := $(DEMO_APT) nginx-light valgrind strace g++ cmake pkg-config \
-  ruby-minitest ruby-webrick ruby-faraday ruby-async publicsuffix
+  ruby-minitest ruby-webrick ruby-faraday ruby-async publicsuffix brotli zstd
 
 deps-demo:
 	@tools/install_deps.sh $(DEMO_APT)

@@ -1754,11 +1754,12 @@ uint32_t reqivo_session_set_bearer_token(struct reqivo_session *s,
 
 /**
  * Turns content decoding on or off for later sends. On (the default), the
- * library sends `Accept-Encoding: gzip, deflate` unless the request has its
- * own, and decodes a gzip or deflate body, buffered or streamed, setting
- * `REQIVO_RESPONSE_DECOMPRESSED`; headers stay as received, and the decoded
- * size counts against `max_body_bytes` (`REQIVO_ERR_BODY_TOO_LARGE`). A
- * corrupt body is `REQIVO_ERR_DECOMPRESSION`. Off, bodies arrive as sent.
+ * library sends `Accept-Encoding: gzip, deflate, br, zstd` unless the
+ * request has its own, and decodes a body in those codings (a chain of up
+ * to five), buffered or streamed, setting `REQIVO_RESPONSE_DECOMPRESSED`;
+ * headers stay as received, and the decoded size counts against
+ * `max_body_bytes` (`REQIVO_ERR_BODY_TOO_LARGE`). A corrupt body is
+ * `REQIVO_ERR_DECOMPRESSION`. Off, bodies arrive as sent.
  *
  * Ownership: nothing is allocated.
  * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.

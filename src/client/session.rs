@@ -271,8 +271,9 @@ impl Session {
         });
     }
 
-    /// Turns gzip/deflate decoding (and the Accept-Encoding that asks for
-    /// it) on or off for later sends. On by default.
+    /// Turns content decoding (gzip, deflate, br, zstd; and the
+    /// Accept-Encoding that asks for them) on or off for later sends. On by
+    /// default.
     pub fn set_decompress(&self, on: bool) {
         let _ = self.update(|c| {
             c.decompress = on;

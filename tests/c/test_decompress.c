@@ -30,7 +30,7 @@ static void test_buffered(reqivo_session *s) {
     reqivo_response_free(resp);
   }
   const reqivo_response *resp = get(s, "/echo", &err);
-  CHECK(resp != NULL && strstr((const char *)resp->body, "Accept-Encoding: gzip, deflate\r\n") != NULL);
+  CHECK(resp != NULL && strstr((const char *)resp->body, "Accept-Encoding: gzip, deflate, br, zstd\r\n") != NULL);
   reqivo_response_free(resp);
 }
 

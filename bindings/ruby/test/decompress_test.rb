@@ -25,7 +25,7 @@ class DecompressTest < Minitest::Test
 
   def test_accept_encoding_is_sent_unless_the_request_has_its_own
     s = Reqivo::Session.new
-    assert_equal 'gzip, deflate', s.get(Web.url('/echo')).json['headers']['accept-encoding']
+    assert_equal 'gzip, deflate, br, zstd', s.get(Web.url('/echo')).json['headers']['accept-encoding']
     echo = s.get(Web.url('/echo'), headers: { 'Accept-Encoding' => 'identity' }).json
     assert_equal 'identity', echo['headers']['accept-encoding']
   ensure
