@@ -42,10 +42,14 @@ a fixed route gets its head without the body):
   /cookie/many/N/M  sets N cookies c0..c(N-1), each with a value of M bytes
   /redirect-userinfo  302 to http://user:secret@127.0.0.1:PORT/ok (this
                  server), credentials a client must never use or show
-  /coded/C1,C2,...  GZIP_TEXT (the /gzip text) encoded by Python's gzip or
-                 zlib with each coding in turn (gzip, deflate), listed so in
-                 Content-Encoding; /coded-bomb/N: 64 MiB of zeros through
-                 N gzip layers
+  /coded/C1,C2,...  GZIP_TEXT (the /gzip text) encoded with each coding in
+                 turn, listed so in Content-Encoding: gzip and deflate by
+                 Python's gzip and zlib, br and zstd by the brotli and zstd
+                 command-line tools (Debian packages brotli and zstd);
+                 /coded-bomb/N: 64 MiB of zeros through N gzip layers;
+                 /coded-cut/C: GZIP_TEXT encoded with C, cut to its first
+                 half (a body that ends inside the coded data);
+                 /zeros/C/N: N MiB of zeros encoded with C (a bomb)
   /wide/N/M      200 with N header fields X-0..X-(N-1), each a value of M
                  bytes "v", and the body "ok"
 
@@ -83,6 +87,7 @@ trap cannot leave it behind.
 import gzip
 import zlib
 import os
+import subprocess
 import resource
 import socket
 import struct
@@ -104,6 +109,17 @@ PATTERN = bytes(i % 251 for i in range(100000))
 def response(status_line, headers, body=b""):
     head = status_line + "\r\n" + "".join("%s: %s\r\n" % h for h in headers) + "\r\n"
     return head.encode("latin-1") + body
+
+
+def encode(coding, data):
+    """data in content coding `coding`: gzip and deflate by Python's
+    modules, br and zstd by the command-line tools."""
+    if coding == "gzip":
+        return gzip.compress(data, 1)
+    if coding == "deflate":
+        return zlib.compress(data, 1)
+    tool = {"br": ["brotli", "-c", "-q", "6"], "zstd": ["zstd", "-q", "-c"]}[coding]
+    return subprocess.run(tool, input=data, stdout=subprocess.PIPE, check=True).stdout
 
 
 def chunked(data, sizes):
@@ -449,13 +465,18 @@ def serve(conn):
                         [("Location", "http://user:secret@127.0.0.1:%d/ok" % port), ("Content-Length", "0")],
                     )
                 )
-            elif path.startswith("/coded/") or path.startswith("/coded-bomb/"):
-                if path.startswith("/coded-bomb/"):
-                    chain, data = ["gzip"] * int(path.split("/")[2]), bytes(64 << 20)
+            elif path.startswith(("/coded/", "/coded-bomb/", "/coded-cut/", "/zeros/")):
+                parts = path.split("/")
+                if parts[1] == "coded-bomb":
+                    chain, data = ["gzip"] * int(parts[2]), bytes(64 << 20)
+                elif parts[1] == "zeros":
+                    chain, data = [parts[2]], bytes(int(parts[3]) << 20)
                 else:
-                    chain, data = path.split("/")[2].split(","), GZIP_TEXT
+                    chain, data = parts[2].split(","), GZIP_TEXT
                 for c in chain:
-                    data = gzip.compress(data, 1) if c == "gzip" else zlib.compress(data, 1)
+                    data = encode(c, data)
+                if parts[1] == "coded-cut":
+                    data = data[: len(data) // 2]
                 conn.sendall(
                     response(
                         "HTTP/1.1 200 OK",
