@@ -11,7 +11,9 @@ import (
 	"io"
 	"math/rand"
 	"net/http"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -169,6 +171,157 @@ func TestDecompressionErrorsWrapStandardErrors(t *testing.T) {
 		var corrupt flate.CorruptInputError
 		if (c.want == nil && !errors.As(stdErr, &corrupt)) || (c.want != nil && !errors.Is(stdErr, c.want)) {
 			t.Errorf("%s: the standard library says %v", c.name, stdErr)
+		}
+	}
+}
+
+// compressWith compresses data with the brotli or zstd command-line tool
+// (Debian packages brotli and zstd, which make deps-system installs): the
+// standard library has neither coding.
+func compressWith(t *testing.T, coding string, data []byte) []byte {
+	t.Helper()
+	args := map[string][]string{"br": {"brotli", "-c", "-q", "6"}, "zstd": {"zstd", "-q", "-c"}}[coding]
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v (Debian package %s; make deps-system installs it)", args[0], err, args[0])
+	}
+	return out
+}
+
+// readAll reads a Session.Open stream or a Transport body to its end.
+func readAll(r io.ReadCloser) ([]byte, error) {
+	b, err := io.ReadAll(r)
+	r.Close()
+	return b, err
+}
+
+// TestDecompressBrotliAndZstd sends bodies made by the brotli and zstd
+// tools (alone, and br over gzip) through Session.Get, Session.Open and
+// the Transport (decoded, Uncompressed, Content-Encoding and
+// Content-Length gone, as for gzip); every request asks for them in its
+// Accept-Encoding. 64 MiB of zeros stops at Limits.MaxBodyBytes
+// (ErrBodyTooLarge), and a body cut short is ErrDecompression wrapping
+// io.ErrUnexpectedEOF, as compress/gzip says for a truncated stream.
+// test.sh runs it again with every request through the multi.
+func TestDecompressBrotliAndZstd(t *testing.T) {
+	var text bytes.Buffer
+	for i := range 20000 {
+		fmt.Fprintf(&text, "line %d of a body in br or zstd\n", i)
+	}
+	type fixture struct {
+		coding string
+		body   []byte
+	}
+	fixtures := map[string]fixture{}
+	for _, c := range []string{"br", "zstd"} {
+		enc := compressWith(t, c, text.Bytes())
+		fixtures["/"+c] = fixture{c, enc}
+		fixtures["/"+c+"/cut"] = fixture{c, enc[:len(enc)/2]}
+		fixtures["/"+c+"/bomb"] = fixture{c, compressWith(t, c, make([]byte, 64<<20))}
+	}
+	var gz bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(text.Bytes())
+	gw.Close()
+	fixtures["/gzip-br"] = fixture{"gzip, br", compressWith(t, "br", gz.Bytes())}
+
+	var mu sync.Mutex // the server's goroutines write, the test reads
+	var accepted []string
+	srv := newCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		accepted = append(accepted, r.Header.Get("Accept-Encoding"))
+		mu.Unlock()
+		f, ok := fixtures[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Encoding", f.coding)
+		w.Write(f.body)
+	}))
+	s := newTestSession(t)
+	client, _ := newTestClient(t)
+	for _, path := range []string{"/br", "/zstd", "/gzip-br"} {
+		u := srv.URL + path
+		if resp, err := s.Get(testCtx(t), u); err != nil {
+			t.Errorf("%s, Session.Get: %v", path, err)
+		} else if !bytes.Equal(resp.Body, text.Bytes()) || !resp.Decompressed ||
+			resp.Header.Get("Content-Encoding") != fixtures[path].coding {
+			t.Errorf("%s, Session.Get: %d bytes, decompressed %v, %v", path, len(resp.Body), resp.Decompressed, resp.Header)
+		}
+
+		req, _ := NewRequest("GET", u)
+		sr, err := s.Open(testCtx(t), req)
+		req.Close()
+		if err != nil {
+			t.Fatalf("%s, Session.Open: %v", path, err)
+		}
+		body, err := readAll(sr.Body)
+		if err != nil || !bytes.Equal(body, text.Bytes()) || !sr.Decompressed {
+			t.Errorf("%s, Session.Open: %v, %d bytes, decompressed %v", path, err, len(body), sr.Decompressed)
+		}
+
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatalf("%s, Transport: %v", path, err)
+		}
+		body, err = readAll(resp.Body)
+		if err != nil || !bytes.Equal(body, text.Bytes()) || !resp.Uncompressed ||
+			resp.Header.Get("Content-Encoding") != "" || resp.ContentLength != -1 {
+			t.Errorf("%s, Transport: %v, %d bytes, %+v", path, err, len(body), resp)
+		}
+	}
+	mu.Lock()
+	for _, a := range accepted {
+		if a != "gzip, deflate, br, zstd" {
+			t.Errorf("Accept-Encoding: %q", a)
+		}
+	}
+	mu.Unlock()
+
+	limits := WithLimits(Limits{MaxBodyBytes: 1 << 20})
+	limited := newTestSession(t, limits)
+	limitedClient, _ := newTestClient(t, limits)
+	for _, c := range []string{"br", "zstd"} {
+		for _, f := range []struct {
+			path string
+			want []error
+		}{
+			{"/" + c + "/bomb", []error{ErrBodyTooLarge}},
+			{"/" + c + "/cut", []error{ErrDecompression, io.ErrUnexpectedEOF}},
+		} {
+			u := srv.URL + f.path
+			check := func(via string, n int, err error) {
+				t.Helper()
+				for _, w := range f.want {
+					if !errors.Is(err, w) {
+						t.Errorf("%s, %s: %v is not %v", f.path, via, err, w)
+					}
+				}
+				if n > 1<<20 {
+					t.Errorf("%s, %s: %d bytes, past the limit", f.path, via, n)
+				}
+			}
+			_, err := limited.Get(testCtx(t), u)
+			check("Session.Get", 0, err)
+
+			req, _ := NewRequest("GET", u)
+			sr, err := limited.Open(testCtx(t), req)
+			req.Close()
+			var body []byte
+			if err == nil {
+				body, err = readAll(sr.Body)
+			}
+			check("Session.Open", len(body), err)
+
+			resp, err := limitedClient.Get(u)
+			body = nil
+			if err == nil {
+				body, err = readAll(resp.Body)
+			}
+			check("Transport", len(body), err)
 		}
 	}
 }

@@ -24,7 +24,7 @@
 // TLSConfig: trusted roots, client certificate, minimum version, pins),
 // WithBasicAuth, WithBearerToken (credentials: sent only to the origin of
 // the request the caller made, by a Transport too; see Transport),
-// WithDecompression (gzip and deflate decoding, on by default),
+// WithDecompression (gzip, deflate, br and zstd decoding, on by default),
 // WithCookies (a jar per Session, on by default; always off in a
 // Transport, where http.Client.Jar does it) and
 // WithPublicSuffixList, and the proxy options WithProxy, WithNoProxy and
@@ -59,7 +59,8 @@
 // errors.Is(err, reqivo.ErrNetwork) for ErrTLS. An *Error wraps the errno
 // behind it, and a decompression error (ErrDecompression) the standard
 // library's error for the same fault: gzip.ErrHeader, gzip.ErrChecksum, a
-// flate.CorruptInputError or io.ErrUnexpectedEOF.
+// flate.CorruptInputError or io.ErrUnexpectedEOF (a truncated body, br and
+// zstd ones too).
 //
 // # Request bodies
 //

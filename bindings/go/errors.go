@@ -218,8 +218,9 @@ func (e *Error) Unwrap() error {
 // flate2 reports a bad zlib header or Adler-32 of a "deflate" body as a
 // corrupt deflate stream (compress/zlib's ErrHeader and ErrChecksum cannot
 // be told apart from it), and no offset: the CorruptInputError is -1.
-// Other decompression errors (a chain of more than five codings) wrap
-// nothing.
+// A br or zstd body cut short is "unexpected end of file" too
+// (io.ErrUnexpectedEOF). Other decompression errors (a chain of more than
+// five codings, corrupt br or zstd data) wrap nothing.
 func decompressionCause(msg string) error {
 	rest, ok := strings.CutPrefix(msg, "invalid ")
 	if !ok {

@@ -196,10 +196,11 @@ func WithBearerToken(token string) Option {
 }
 
 // WithDecompression turns content decoding on (the default) or off. On,
-// the library sends Accept-Encoding: gzip, deflate unless the request has
-// its own Accept-Encoding, and decodes gzip and deflate bodies, buffered or
-// streamed (ResponseHead.Decompressed is then set; the headers stay as
-// received, and the decoded size counts against Limits.MaxBodyBytes).
+// the library sends Accept-Encoding: gzip, deflate, br, zstd unless the
+// request has its own Accept-Encoding, and decodes bodies in those codings,
+// buffered or streamed (ResponseHead.Decompressed is then set; the headers
+// stay as received, and the decoded size counts against
+// Limits.MaxBodyBytes).
 // A Transport decodes only when the caller did not ask for an encoding
 // itself, as net/http does (see Transport).
 func WithDecompression(on bool) Option {

@@ -51,7 +51,7 @@ type ResponseHead struct {
 	TLS           bool   // came over TLS
 	TLSResumed    bool   // the TLS handshake resumed an earlier session
 	TLSVersion    uint16 // tls.VersionTLS12 or tls.VersionTLS13; 0 without TLS
-	Decompressed  bool   // the body was decoded (gzip, deflate) by the library
+	Decompressed  bool   // the body was decoded (gzip, deflate, br, zstd) by the library
 	// RedirectNotFollowed is set on a 307 or 308 that the session did not
 	// follow because the request body came from a reader (SetBodyReader)
 	// and cannot be sent again.

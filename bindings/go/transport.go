@@ -45,10 +45,11 @@ import (
 // back to the pool once a body is read to its end. The request's context
 // cancels the request and reads of its body. With decompression on (the
 // default, WithDecompression), a request without its own Accept-Encoding
-// gets gzip or deflate bodies decoded, with http.Response.Uncompressed
-// set and Content-Encoding and Content-Length removed, as net/http does; a
-// request with its own Accept-Encoding gets the body as sent (a second
-// session, decompression off, on the same pool and TLS config serves it).
+// gets gzip, deflate, br or zstd bodies decoded, with
+// http.Response.Uncompressed set and Content-Encoding and Content-Length
+// removed, as net/http does; a request with its own Accept-Encoding gets
+// the body as sent (a second session, decompression off, on the same pool
+// and TLS config serves it).
 //
 // https uses the TLS configuration of WithTLS; http.Response.TLS is set
 // with the version and whether the session was resumed (no certificates).
