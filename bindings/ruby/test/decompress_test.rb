@@ -3,8 +3,16 @@
 require_relative 'test_helper'
 require 'reqivo/faraday'
 
-# gzip/deflate bodies: decoded by default (Response#decompressed?),
-# untouched with decompress: false, corrupt ones and oversize ones refused.
+begin
+  require 'async'
+rescue LoadError
+  nil # the fiber scheduler test skips
+end
+
+# gzip, deflate, br and zstd bodies: decoded by default
+# (Response#decompressed?), untouched with decompress: false, corrupt ones
+# and oversize ones refused. The br and zstd bodies are made by the brotli
+# and zstd command-line tools (Web.coded).
 class DecompressTest < Minitest::Test
   TEXT = 'hello gzip ' * 100
 
@@ -79,5 +87,84 @@ class DecompressTest < Minitest::Test
     raw = Faraday.new(url: Web.url('/')) { |f| f.adapter :reqivo, decompress: false }.get('/gzip')
     assert_equal 'gzip', raw.headers['content-encoding']
     assert_equal TEXT, Zlib.gunzip(raw.body)
+  end
+
+  def test_decompresses_br_and_zstd_buffered_and_streamed
+    s = Reqivo::Session.new
+    %w[/coded/br /coded/zstd /coded/br?chunked=1 /coded/zstd?chunked=1].each do |path|
+      r = s.get(Web.url(path))
+      assert r.decompressed?, path
+      assert_equal Web::CODED_TEXT, r.body, path
+      assert_equal path[%r{/coded/(\w+)}, 1], r.headers['content-encoding'], 'headers stay as received'
+      got = +''
+      head = s.stream(:get, Web.url(path)) { |c| got << c }
+      assert head.decompressed?, path
+      assert_equal Web::CODED_TEXT, got, "#{path}, streamed"
+    end
+  ensure
+    s&.close
+  end
+
+  def test_decompresses_br_and_zstd_through_the_multi
+    s = Reqivo::Session.new(limits: { max_body_bytes: 1 << 20 })
+    got = {}
+    s.parallel do |batch|
+      %w[br zstd].each do |c|
+        batch.get(Web.url("/coded/#{c}")) { |r| got[c] = r }
+        batch.get(Web.url("/coded/#{c}/bomb")) { |r| got["#{c} bomb"] = r }
+      end
+    end
+    %w[br zstd].each do |c|
+      assert got[c].decompressed?, c
+      assert_equal Web::CODED_TEXT, got[c].body, c
+      assert_instance_of Reqivo::ProtocolError, got["#{c} bomb"]
+      assert_equal 'REQIVO_ERR_BODY_TOO_LARGE', got["#{c} bomb"].name
+    end
+  ensure
+    s&.close
+  end
+
+  def test_decompresses_br_and_zstd_under_a_fiber_scheduler
+    skip 'the async gem is not installed (Debian: ruby-async)' unless defined?(Async::Task)
+    s = Reqivo::Session.new
+    got = Async do |task|
+      task.with_timeout(30) do
+        %w[br zstd].map { |c| task.async { s.get(Web.url("/coded/#{c}")) } }.map(&:wait)
+      end
+    end.wait
+    got.each do |r|
+      assert r.decompressed?
+      assert_equal Web::CODED_TEXT, r.body
+    end
+  ensure
+    s&.close
+  end
+
+  def test_decompression_refuses_br_and_zstd_bombs_and_cut_bodies
+    s = Reqivo::Session.new(limits: { max_body_bytes: 1 << 20 })
+    %w[br zstd].each do |c|
+      e = assert_raises(Reqivo::ProtocolError) { s.get(Web.url("/coded/#{c}/bomb")) }
+      assert_equal 'REQIVO_ERR_BODY_TOO_LARGE', e.name
+      streamed = 0
+      e = assert_raises(Reqivo::ProtocolError) do
+        s.stream(:get, Web.url("/coded/#{c}/bomb")) { |chunk| streamed += chunk.bytesize }
+      end
+      assert_equal 'REQIVO_ERR_BODY_TOO_LARGE', e.name
+      assert_operator streamed, :<=, 1 << 20
+      e = assert_raises(Reqivo::InvalidResponseError) { s.get(Web.url("/coded/#{c}/cut")) }
+      assert_equal 'REQIVO_ERR_DECOMPRESSION', e.name
+      assert_match(/invalid #{c} body: unexpected end of file/, e.message)
+    end
+  ensure
+    s&.close
+  end
+
+  def test_faraday_gets_br_and_zstd_decompressed_without_content_encoding
+    c = Faraday.new(url: Web.url('/')) { |f| f.adapter :reqivo }
+    %w[br zstd].each do |coding|
+      r = c.get("/coded/#{coding}")
+      assert_equal Web::CODED_TEXT, r.body, coding
+      assert_nil r.headers['content-encoding']
+    end
   end
 end

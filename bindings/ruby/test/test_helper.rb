@@ -7,6 +7,7 @@ $LOAD_PATH.unshift File.expand_path('../lib', __dir__)
 
 require 'minitest/autorun'
 require 'json'
+require 'open3'
 require 'socket'
 require 'timeout'
 require 'webrick'
@@ -188,6 +189,10 @@ module Web
   @hits = Hash.new(0)
   @lock = Mutex.new
 
+  # The text of the /coded/ bodies, and the tools that encode it.
+  CODED_TEXT = (1..20_000).map { |i| "line #{i} of a br or zstd body\n" }.join.freeze
+  TOOLS = { 'br' => %w[brotli -c -q 6], 'zstd' => %w[zstd -q -c] }.freeze
+
   class << self
     attr_reader :port
 
@@ -283,12 +288,34 @@ module Web
                    else Zlib.gzip(text).tap { |z| z.setbyte(20, z.getbyte(20) ^ 0xff) }.byteslice(0..-9)
                    end
         res.chunked = true if q['chunked']
+      when %r{\A/coded/(br|zstd)(/cut|/bomb)?\z}
+        # CODED_TEXT in br or zstd, made by the brotli and zstd
+        # command-line tools; /cut: the first half of that; /bomb: 64 MiB
+        # of zeros.
+        coding, variant = Regexp.last_match.captures
+        res.content_type = 'text/plain'
+        res['Content-Encoding'] = coding
+        res.body = Web.coded(coding, variant)
+        res.chunked = true if q['chunked']
       when %r{\A/status/(\d+)\z}
         res.status = Regexp.last_match(1).to_i
         res.body = "status #{res.status}"
       else
         res.status = 404
         res.body = 'not found'
+      end
+    end
+
+    # The /coded/ bodies (made once): see route.
+    def coded(coding, variant)
+      @lock.synchronize do
+        (@coded ||= {})[[coding, variant]] ||= begin
+          plain = variant == '/bomb' ? "\0".b * (64 << 20) : CODED_TEXT
+          out, status = Open3.capture2(*TOOLS.fetch(coding), stdin_data: plain, binmode: true)
+          raise "#{TOOLS[coding].first} failed (Debian package #{TOOLS[coding].first})" unless status.success?
+
+          variant == '/cut' ? out.byteslice(0, out.bytesize / 2) : out
+        end
       end
     end
 

@@ -70,7 +70,7 @@ module Reqivo
     #                system_roots:, client_cert:, client_key:, min_version:,
     #                pins:, verify:), built for this session alone. nil: the
     #                system's roots, TLS 1.2 minimum. See #tls=.
-    # decompress:    true (the default): ask for gzip/deflate
+    # decompress:    true (the default): ask for gzip, deflate, br, zstd
     #                (Accept-Encoding, unless the request sets its own) and
     #                decode such bodies, buffered or streamed
     #                (Response#decompressed?; headers stay as received; the
@@ -288,7 +288,7 @@ module Reqivo
       end
     end
 
-    # Turns gzip/deflate decoding of later responses on or off (see
+    # Turns content decoding of later responses on or off (see
     # Session.new's decompress:). Callable while other threads send.
     def decompress=(on)
       raise ArgumentError, "decompress must be true or false, got #{on.inspect}" unless [true, false].include?(on)
