@@ -1,6 +1,6 @@
 // Tests of include/reqivo.hpp against a scripted server in this process,
 // and against tests/c/server.py (started here: an HTTP peer that is also a
-// proxy) for the proxy, hook and logger tests.
+// proxy) for the proxy, hook, logger and content decoding tests.
 // Built with -std=c++17 -Wall -Wextra -Werror and AddressSanitizer.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -480,6 +480,58 @@ static void test_multi_streamed(const py_server &py) {
   CHECK(resumes > 3);
 }
 
+// br and zstd bodies (made by the brotli and zstd command-line tools in
+// tests/c/server.py) decoded for send, open and the multi; a bomb stops at
+// max_body_bytes, a body cut short is a decompression error.
+static void test_decompress(const py_server &py) {
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "reqivo decodes gzip and deflate. ";
+  reqivo::session s;
+  reqivo::multi m;
+  std::string streamed[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string url = py.base() + (i == 0 ? "coded/br" : "coded/zstd,gzip,br");
+    reqivo::response r = s.get(url);
+    CHECK(r.body() == text);
+    CHECK((r.raw().flags & REQIVO_RESPONSE_DECOMPRESSED) != 0);
+    std::string all;
+    s.open(reqivo::request("GET", url)).each([&](std::string_view piece) { all.append(piece); }, 100);
+    CHECK(all == text);
+    m.add_streamed(s, reqivo::request("GET", url), static_cast<std::uintptr_t>(i),
+                   [&streamed, i](const reqivo_response &, std::string_view data) {
+                     streamed[i].append(data);
+                     return reqivo::multi::flow::go_on;
+                   });
+  }
+  int finished = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (finished < 2 && std::chrono::steady_clock::now() < until) {
+    m.poll(50);
+    while (auto d = m.next()) {
+      ++finished;
+      CHECK(d->error.code == REQIVO_OK);
+    }
+  }
+  CHECK(finished == 2 && streamed[0] == text && streamed[1] == text);
+
+  reqivo::limits l;
+  l.max_body_bytes = 1 << 20;
+  s.limit(l);
+  try {
+    s.get(py.base() + "zeros/zstd/64");
+    CHECK(!"a zstd bomb must throw");
+  } catch (const reqivo::protocol_error &e) {
+    CHECK(e.code() == REQIVO_ERR_BODY_TOO_LARGE);
+  }
+  try {
+    s.get(py.base() + "coded-cut/br");
+    CHECK(!"a br body cut short must throw");
+  } catch (const reqivo::protocol_error &e) {
+    CHECK(e.code() == REQIVO_ERR_DECOMPRESSION);
+    CHECK(contains(e.what(), "unexpected end of file"));
+  }
+}
+
 int main() {
   error_classes();
   server srv;
@@ -579,6 +631,7 @@ int main() {
     test_proxy(srv, py);
     test_hooks(py);
     test_multi_streamed(py);
+    test_decompress(py);
   }
 
   std::printf("cpp-wrapper: %d passed, %d failed\n", checks - failures, failures);
