@@ -33,7 +33,7 @@ pub use log::{Level, Log, Logger};
 pub use proxy::{parse_proxy_url, NoProxy, ProxySettings};
 pub use request::{is_framing_header, Request};
 pub use response::{Finish, Parts, Response, Timings, ToResponse};
-pub use session::{Session, SessionConfig, Upgrade, Upgraded};
+pub use session::{Session, SessionConfig, Upgrade, Upgraded, DEFAULT_TIMEOUTS};
 pub use stream::Stream;
 
 // What callers of this layer pass in or read out that the layers below

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use super::limits::REQIVO_NO_LIMIT;
-use crate::client::{TimeoutOverrides, Timeouts};
+use crate::client::{TimeoutOverrides, Timeouts, DEFAULT_TIMEOUTS};
 
 /// Timeouts in milliseconds. A field left 0 takes the default (for a
 /// session, the library's: `reqivo_timeout_default`; for a request, its
@@ -24,12 +24,33 @@ pub struct reqivo_timeout {
 }
 
 impl reqivo_timeout {
-    pub(crate) const DEFAULT: reqivo_timeout = reqivo_timeout {
-        connect_ms: 5000,
-        read_ms: 5000,
-        write_ms: 5000,
-        total_ms: REQIVO_NO_LIMIT,
-        pool_ms: 5000,
+    /// The library's defaults (`client::DEFAULT_TIMEOUTS`) in milliseconds.
+    pub(crate) const DEFAULT: reqivo_timeout = {
+        const fn ms(limit: Option<Duration>) -> u32 {
+            match limit {
+                None => REQIVO_NO_LIMIT,
+                // Whole milliseconds, never 0 (that means "default") nor
+                // the no-limit value.
+                Some(d) => {
+                    let m = d.as_millis();
+                    if m == 0 {
+                        1
+                    } else if m >= REQIVO_NO_LIMIT as u128 {
+                        REQIVO_NO_LIMIT - 1
+                    } else {
+                        m as u32
+                    }
+                }
+            }
+        }
+        let t = DEFAULT_TIMEOUTS;
+        reqivo_timeout {
+            connect_ms: ms(t.connect),
+            read_ms: ms(t.read),
+            write_ms: ms(t.write),
+            total_ms: ms(t.total),
+            pool_ms: ms(t.pool),
+        }
     };
 
     /// Each field: `None` when left 0 (take the default), else the limit
@@ -63,8 +84,7 @@ impl reqivo_timeout {
 
     /// A session's timeouts: fields left 0 take the library's defaults.
     pub(crate) fn to_session(self) -> Timeouts {
-        let defaults = Self::DEFAULT.to_overrides().over(Timeouts::default());
-        self.to_overrides().over(defaults)
+        self.to_overrides().over(DEFAULT_TIMEOUTS)
     }
 }
 
@@ -79,4 +99,25 @@ impl reqivo_timeout {
 #[no_mangle]
 pub extern "C" fn reqivo_timeout_default() -> reqivo_timeout {
     ffi_boundary!({ reqivo_timeout::DEFAULT })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The C defaults are the library's, field by field.
+    #[test]
+    fn the_c_defaults_are_the_librarys() {
+        let t = reqivo_timeout::DEFAULT;
+        assert_eq!(t.to_session(), DEFAULT_TIMEOUTS);
+        let zero = reqivo_timeout {
+            connect_ms: 0,
+            read_ms: 0,
+            write_ms: 0,
+            total_ms: 0,
+            pool_ms: 0,
+        };
+        assert_eq!(zero.to_session(), DEFAULT_TIMEOUTS, "0 takes the default");
+        assert_eq!(t.total_ms, REQIVO_NO_LIMIT);
+    }
 }

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative 'native'
+
 module Reqivo
   # Turns Ruby option values (seconds, hashes) into the C structs.
   module Config
@@ -7,10 +9,10 @@ module Reqivo
     LIMIT_KEYS = %i[max_line_bytes max_header_bytes max_header_count max_body_bytes].freeze
     U32_MAX = 0xFFFF_FFFF
     U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
-    # REQIVO_NO_LIMIT and REQIVO_NO_LIMIT_64: "no limit" in the C structs,
-    # where 0 means "the default".
-    NO_LIMIT = U32_MAX
-    NO_LIMIT_64 = U64_MAX
+    # "No limit" in the C structs, where 0 means "the default" (the
+    # header's values, through the generated constants).
+    NO_LIMIT = Native::REQIVO_NO_LIMIT
+    NO_LIMIT_64 = Native::REQIVO_NO_LIMIT_64
 
     module_function
 
