@@ -1098,7 +1098,8 @@ uint32_t reqivo_hook_request_remove_header(struct reqivo_hook_request *r,
  * Ownership: `buf` and `out_len` are caller-owned.
  * NULL: `value` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf`
  * may be NULL when `cap` is 0.
- * Thread safety: callable from any thread while the response lives.
+ * Thread safety: callable from any thread while the response (or the
+ * text given to `reqivo_json_lookup`) lives.
  * Returns: 0 when the text and its NUL fit; `REQIVO_ERR_BUFFER_TOO_SMALL`
  * (with `*out_len` set) when they do not; `REQIVO_ERR_INVALID_ARGUMENT` when
  * the value is no string.
@@ -1108,6 +1109,28 @@ uint32_t reqivo_json_string(const struct reqivo_json_value *value,
                             char *buf,
                             size_t cap,
                             size_t *out_len,
+                            struct reqivo_error *err);
+
+/**
+ * Looks up the value at JSON Pointer `pointer` (RFC 6901, as in
+ * `reqivo_response_json`) in the JSON text `json` the caller holds, and
+ * describes it in `out` without copying: for a binding that keeps its own
+ * copy of a body, so that pointers are evaluated by one implementation.
+ *
+ * Ownership: `out->raw` points into `json`; valid while the caller keeps it.
+ * NULL: `json` NULL with `json_len` > 0, or `out` NULL, is
+ * `REQIVO_ERR_INVALID_ARGUMENT`; `pointer` may be NULL when `len` is 0.
+ * Thread safety: callable from any thread.
+ * Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the text is
+ * not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
+ * `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
+ * Since: 0.1.0
+ */
+uint32_t reqivo_json_lookup(const uint8_t *json,
+                            size_t json_len,
+                            const char *pointer,
+                            size_t len,
+                            struct reqivo_json_value *out,
                             struct reqivo_error *err);
 
 /**

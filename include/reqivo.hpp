@@ -35,7 +35,8 @@
  *   reqivo_request_set_progress: not wrapped yet, and request::get() is
  *   const, so a request with a JSON body, a body callback or progress is
  *   built with the C API.
- * - reqivo_response_json, reqivo_json_string: JSON pointer lookups, not
+ * - reqivo_response_json, reqivo_json_string, reqivo_json_lookup: JSON
+ *   pointer lookups, not
  *   wrapped yet; call them on &response::raw().
  * - reqivo_stream_trailers: not wrapped yet (a stream's trailer fields).
  * - reqivo_tls_config_builder_set_client_auth_pem,

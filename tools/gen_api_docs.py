@@ -137,7 +137,7 @@ TASKS = [
     ("JSON",
      "Send a JSON body, and look values up in a response's JSON body by "
      "JSON Pointer without copying.",
-     ["reqivo_request_set_json", "reqivo_response_json", "reqivo_json_value",
+     ["reqivo_request_set_json", "reqivo_response_json", "reqivo_json_lookup", "reqivo_json_value",
       "REQIVO_JSON_*", "reqivo_json_string"]),
     ("Hooks and logging",
      "Hooks see every hop (redirects included) on the sending thread; the "

@@ -32,6 +32,7 @@ var unboundC = map[string]string{
 
 	"reqivo_response_json":        "json",
 	"reqivo_json_string":          "json",
+	"reqivo_json_lookup":          "json",
 	"reqivo_request_set_progress": "progress",
 	"reqivo_response_header":      "header",
 

@@ -1,13 +1,14 @@
-//! JSON lookups on a response body for C callers.
+//! JSON lookups for C callers: in a response body, or in JSON text the
+//! caller holds (a binding's copy of a body).
 use std::ffi::c_char;
 use std::mem::size_of;
 
-use super::boundary::{copy_out, str_in};
+use super::boundary::{bytes_in, copy_out, str_in};
 use super::code::reqivo_code;
 use super::error::{reqivo_error, Fail};
 use super::handle::{CallerOwned, Castable};
 use super::response::reqivo_str;
-use crate::client::json::{decode_string, JsonKind, JsonValue};
+use crate::client::json::{decode_string, lookup, JsonKind, JsonValue};
 
 /// `reqivo_json_value.type`: JSON null.
 pub const REQIVO_JSON_NULL: u32 = 0;
@@ -107,7 +108,8 @@ fn kind_code(k: JsonKind) -> u32 {
 /// Ownership: `buf` and `out_len` are caller-owned.
 /// NULL: `value` or `out_len` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `buf`
 /// may be NULL when `cap` is 0.
-/// Thread safety: callable from any thread while the response lives.
+/// Thread safety: callable from any thread while the response (or the
+/// text given to `reqivo_json_lookup`) lives.
 /// Returns: 0 when the text and its NUL fit; `REQIVO_ERR_BUFFER_TOO_SMALL`
 /// (with `*out_len` set) when they do not; `REQIVO_ERR_INVALID_ARGUMENT` when
 /// the value is no string.
@@ -123,8 +125,8 @@ pub extern "C" fn reqivo_json_string(
     ffi_boundary!(err, {
         let v = borrow!(value, err);
         require!(out_len, err);
-        // SAFETY: `value` was filled by reqivo_response_json, so `raw`
-        // points into a live response.
+        // SAFETY: `value` was filled by reqivo_response_json or
+        // reqivo_json_lookup, so `raw` points into a live response or text.
         let raw = try_or_fail!(unsafe { str_in(v.raw.ptr, v.raw.len, "value->raw") }, err);
         try_or_fail!(v.check_string(), err);
         let text = try_or_fail!(decode_string(raw), err);
@@ -133,6 +135,44 @@ pub extern "C" fn reqivo_json_string(
             unsafe { copy_out(&text, buf, cap, out_len, "the string") },
             err
         );
+        reqivo_code::REQIVO_OK as u32
+    })
+}
+
+/// Looks up the value at JSON Pointer `pointer` (RFC 6901, as in
+/// `reqivo_response_json`) in the JSON text `json` the caller holds, and
+/// describes it in `out` without copying: for a binding that keeps its own
+/// copy of a body, so that pointers are evaluated by one implementation.
+///
+/// Ownership: `out->raw` points into `json`; valid while the caller keeps it.
+/// NULL: `json` NULL with `json_len` > 0, or `out` NULL, is
+/// `REQIVO_ERR_INVALID_ARGUMENT`; `pointer` may be NULL when `len` is 0.
+/// Thread safety: callable from any thread.
+/// Returns: 0 with `*out` filled, or `REQIVO_ERR_INVALID_JSON` (the text is
+/// not JSON), `REQIVO_ERR_INVALID_JSON_POINTER`, `REQIVO_ERR_JSON_NOT_FOUND`,
+/// `REQIVO_ERR_INVALID_ARGUMENT` (`out->struct_size` too small).
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_json_lookup(
+    json: *const u8,
+    json_len: usize,
+    pointer: *const c_char,
+    len: usize,
+    out: *mut reqivo_json_value,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let out = borrow!(mut out, err);
+        // SAFETY: `json` holds `json_len` bytes and `pointer` `len` bytes
+        // (API contract).
+        let (doc, pointer) = unsafe {
+            (
+                try_or_fail!(bytes_in(json, json_len, "json"), err),
+                try_or_fail!(str_in(pointer, len, "pointer"), err),
+            )
+        };
+        try_or_fail!(out.check_size(), err);
+        *out = reqivo_json_value::of(&try_or_fail!(lookup(doc, pointer), err));
         reqivo_code::REQIVO_OK as u32
     })
 }

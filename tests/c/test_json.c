@@ -80,5 +80,24 @@ int main(int argc, char **argv) {
   lookup(r, "", REQIVO_ERR_INVALID_JSON);
   reqivo_response_free(r);
   reqivo_session_free(s);
+
+  /* The same lookups on text the caller holds (a binding's copy). */
+  const char *doc = "{\"a/b\": [10, {\"m~n\": \"x\\u00e9\"}], \"f\": 1.5}";
+  reqivo_json_value jv = {.struct_size = sizeof jv};
+  CHECK_CODE(reqivo_json_lookup((const uint8_t *)doc, strlen(doc), "/a~1b/1/m~0n", 12, &jv, &err),
+             REQIVO_OK);
+  CHECK_EQ(jv.type, REQIVO_JSON_STRING);
+  CHECK(jv.raw.ptr >= doc && jv.raw.ptr < doc + strlen(doc)); /* into the caller's text */
+  CHECK_CODE(reqivo_json_string(&jv, text, sizeof text, &need, &err), REQIVO_OK);
+  CHECK(need == 3 && strcmp(text, "x\xc3\xa9") == 0);
+  CHECK_CODE(reqivo_json_lookup((const uint8_t *)doc, strlen(doc), "/a~1b/0", 7, &jv, &err), REQIVO_OK);
+  CHECK(jv.type == REQIVO_JSON_INTEGER && jv.integer == 10);
+  CHECK_CODE(reqivo_json_lookup((const uint8_t *)doc, strlen(doc), "/f", 2, &jv, &err), REQIVO_OK);
+  CHECK(jv.type == REQIVO_JSON_FLOAT && jv.number == 1.5);
+  CHECK_CODE(reqivo_json_lookup((const uint8_t *)doc, strlen(doc), "/a~1b/01", 8, &jv, &err),
+             REQIVO_ERR_JSON_NOT_FOUND);
+  CHECK_CODE(reqivo_json_lookup((const uint8_t *)doc, strlen(doc), "a", 1, &jv, &err),
+             REQIVO_ERR_INVALID_JSON_POINTER);
+  CHECK_CODE(reqivo_json_lookup((const uint8_t *)"{", 1, "", 0, &jv, &err), REQIVO_ERR_INVALID_JSON);
   return check_finish("test_json");
 }

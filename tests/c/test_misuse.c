@@ -389,7 +389,13 @@ static void misuse_response(reqivo_session *s) {
   MISUSE(reqivo_response_json(resp, "/no/such/member", 15, &jv, ERR));
   jv.struct_size = 0;
   MISUSE(reqivo_response_json(resp, "", 0, &jv, ERR));
+  MISUSE(reqivo_json_lookup((const uint8_t *)"1", 1, "", 0, &jv, ERR));
   jv.struct_size = sizeof jv;
+  MISUSE(reqivo_json_lookup(NULL, 3, "", 0, &jv, ERR));
+  MISUSE(reqivo_json_lookup((const uint8_t *)"1", 1, "", 0, NULL, ERR));
+  MISUSE(reqivo_json_lookup((const uint8_t *)"1", 1, NULL, 2, &jv, ERR));
+  MISUSE(reqivo_json_lookup((const uint8_t *)"1", 1, BAD_UTF8, BAD_LEN, &jv, ERR));
+  MISUSE(reqivo_json_lookup((const uint8_t *)"1", SIZE_MAX, "", 0, &jv, ERR));
 
   /* json_string: a value that is no string, NULL value and length. */
   CHECK_CODE(reqivo_response_json(resp, "", 0, &jv, &err), REQIVO_OK);

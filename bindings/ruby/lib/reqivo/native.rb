@@ -31,8 +31,8 @@ module Reqivo
       'the session\'s pool: the binding always creates the session on a Reqivo::Pool, ' \
       'which Session#pool returns' => %i[reqivo_session_pool],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \
-      'reqivo_response is freed as soon as it is copied; Response#dig_json evaluates the same ' \
-      'RFC 6901 pointers over JSON.parse (README, "JSON")' => %i[reqivo_response_json reqivo_json_string],
+      'reqivo_response is freed as soon as it is copied; Response#dig_json runs the same ' \
+      'lookup on that copy with reqivo_json_lookup' => %i[reqivo_response_json],
       'header lookup in a reqivo_response: a Ruby Response copies every field into ' \
       'Reqivo::Headers, whose lookups are Ruby\'s' => %i[reqivo_response_header],
       'a WebSocket receive that does not wait: under a fiber scheduler WebSocket calls run on a ' \

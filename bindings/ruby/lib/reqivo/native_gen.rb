@@ -220,6 +220,7 @@ module Reqivo
       [:reqivo_hook_request_add_header, %i[pointer pointer size_t pointer size_t error_out], :uint32],
       [:reqivo_hook_request_remove_header, %i[pointer pointer size_t error_out], :uint32],
       [:reqivo_json_string, %i[pointer pointer size_t pointer error_out], :uint32],
+      [:reqivo_json_lookup, %i[pointer size_t pointer size_t pointer error_out], :uint32],
       [:reqivo_multi_new, %i[error_out], :pointer],
       [:reqivo_multi_free, %i[pointer], :void],
       [:reqivo_multi_add, %i[pointer pointer pointer pointer pointer error_out], :int],

@@ -134,49 +134,31 @@ module Reqivo
     # The value at JSON Pointer `pointer` (RFC 6901: "" is the whole body,
     # "/items/0/name" a member of an element, "~1" stands for "/" and "~0"
     # for "~"), or nil when the pointer refers to nothing (a missing member,
-    # an index past the end or not a number, a step into a scalar). The body
-    # is parsed once (JSON::ParserError if it is not JSON) and kept, deeply
-    # frozen; a malformed pointer raises Reqivo::UsageError
-    # (REQIVO_ERR_INVALID_JSON_POINTER). The same lookups as the C API's
-    # reqivo_response_json, done on JSON.parse's result.
+    # an index past the end or not a number, a step into a scalar). The
+    # library evaluates the pointer (reqivo_json_lookup, the same code as
+    # reqivo_response_json) on a copy of the body kept for further
+    # lookups; objects and arrays come back parsed and deeply frozen. A body
+    # that is not JSON raises JSON::ParserError, a malformed pointer
+    # Reqivo::UsageError (REQIVO_ERR_INVALID_JSON_POINTER).
     def dig_json(pointer)
-      tokens = JsonPointer.parse(pointer)
-      @json_doc = JSON.parse(text, freeze: true) unless defined?(@json_doc)
-      JsonPointer.resolve(@json_doc, tokens)
-    end
+      raise ArgumentError, "JSON pointer must be a String, got #{pointer.class}" unless pointer.is_a?(String)
 
-    # RFC 6901 pointers over parsed JSON.
-    module JsonPointer
-      INDEX = /\A(?:0|[1-9][0-9]*)\z/.freeze
-
-      module_function
-
-      # The unescaped reference tokens of `pointer`.
-      def parse(pointer)
-        raise ArgumentError, "JSON pointer must be a String, got #{pointer.class}" unless pointer.is_a?(String)
-        return [] if pointer.empty?
-
-        unless pointer.start_with?('/') && pointer.valid_encoding? && !pointer.match?(/~(?![01])/)
-          code = CODES_BY_NAME.fetch('REQIVO_ERR_INVALID_JSON_POINTER').code
-          raise Error.for_code(code, "invalid JSON pointer #{pointer.inspect}: it must be empty or start " \
-                                     "with '/', and '~' must be followed by '0' or '1'")
-        end
-        pointer.split('/', -1).drop(1).map { |t| t.gsub('~1', '/').gsub('~0', '~') }
-      end
-
-      def resolve(doc, tokens)
-        tokens.reduce(doc) do |node, token|
-          case node
-          when Hash then node.fetch(token) { return nil }
-          when Array
-            return nil unless token.match?(INDEX) && token.to_i < node.size
-
-            node[token.to_i]
-          else return nil
-          end
-        end
+      copy = @json_copy || keep(:@json_copy, FFI::MemoryPointer.new(:uint8, [@body.bytesize, 1].max)
+                                                              .put_bytes(0, @body))
+      value = Native::JsonValue.new
+      value[:struct_size] = Native::JsonValue.size
+      err = Native.error_struct
+      case Native.reqivo_json_lookup(copy, @body.bytesize, pointer, pointer.bytesize, value, err)
+      when 0 then json_value(value)
+      when JSON_NOT_FOUND then nil
+      when INVALID_JSON then raise JSON::ParserError, err[:message].to_s
+      else raise Error.from_native(err)
       end
     end
+
+    JSON_NOT_FOUND = CODES_BY_NAME.fetch('REQIVO_ERR_JSON_NOT_FOUND').code
+    INVALID_JSON = CODES_BY_NAME.fetch('REQIVO_ERR_INVALID_JSON').code
+    private_constant :JSON_NOT_FOUND, :INVALID_JSON
 
     # One predicate per REQIVO_RESPONSE_* flag of the header (generated
     # table): reused? (the connection had served an earlier request),
@@ -202,6 +184,30 @@ module Reqivo
     end
 
     private
+
+    # A value reqivo_json_lookup found, as Ruby: scalars from the struct,
+    # strings decoded by the library, the rest parsed (frozen) from its
+    # text (a number past int64 keeps every digit that way).
+    def json_value(value)
+      case value[:type]
+      when Native::REQIVO_JSON_NULL then nil
+      when Native::REQIVO_JSON_BOOL then value[:boolean]
+      when Native::REQIVO_JSON_INTEGER then value[:integer]
+      when Native::REQIVO_JSON_STRING then json_string(value)
+      else JSON.parse(value[:raw][:ptr].read_bytes(value[:raw][:len]), freeze: true)
+      end
+    end
+
+    def json_string(value)
+      err = Native.error_struct
+      len = FFI::MemoryPointer.new(:size_t)
+      Native.reqivo_json_string(value, nil, 0, len, err) # the length
+      buf = FFI::MemoryPointer.new(:char, len.read(:size_t) + 1)
+      code = Native.reqivo_json_string(value, buf, buf.size, len, err)
+      raise Error.from_native(err) unless code.zero?
+
+      buf.read_bytes(len.read(:size_t)).force_encoding(Encoding::UTF_8).freeze
+    end
 
     # A field made on first use, kept for the next (not when the response
     # is frozen, e.g. by Ractor.make_shareable: it is then made each time).
