@@ -199,6 +199,7 @@ module Reqivo
       @next_id = 0
       @leader = nil # the Transfer whose fiber drives the multi now
       @performing = false
+      @backlog = false # finished transfers left for the next round
       @waiting = {} # Transfer => true: fibers waiting on their queue, in order
       @unclaimed = nil # SessionHooks => [exception]: log-block failures for a later answer
       @retired = false
@@ -354,8 +355,14 @@ module Reqivo
     def drive(t)
       @leader = t
       until t.ready?
-        ms = Native.reqivo_multi_timeout_ms(@multi)
-        wait_readable(ms) unless ms.zero?
+        if @backlog
+          # Finished transfers are still waiting to be taken: let the
+          # fibers woken so far, and every other, run first.
+          Kernel.sleep(0)
+        else
+          ms = Native.reqivo_multi_timeout_ms(@multi)
+          wait_readable(ms) unless ms.zero?
+        end
         perform
       end
     ensure
@@ -408,9 +415,14 @@ module Reqivo
       end
     end
 
-    # One reqivo_multi_perform, then every finished transfer taken out and
-    # its fiber woken. Interrupts from other threads wait until the
-    # responses are copied and freed.
+    # Finished transfers taken out per perform: copying a response costs
+    # about 0.1 ms of Ruby, so 500 finishing together would hold the
+    # thread for 50 ms; in rounds of this many, other fibers run between.
+    DONE_PER_ROUND = 64
+
+    # One reqivo_multi_perform, then the finished transfers (at most
+    # DONE_PER_ROUND) taken out and their fibers woken. Interrupts from
+    # other threads wait until the responses are copied and freed.
     def perform
       sink = []
       finished = []
@@ -420,7 +432,7 @@ module Reqivo
           err = Native.error_struct
           raise Error.from_native(err) unless Native.reqivo_multi_perform(@multi, err).zero?
         end
-        Multi.each_done(@multi, @done) do |id, result|
+        @backlog = Multi.each_done(@multi, @done, DONE_PER_ROUND) do |id, result|
           next unless (t = @transfers.delete(id))
 
           t.result = result

@@ -22,14 +22,20 @@ module Reqivo
     end
 
     # Takes every finished transfer of `multi` (reqivo_multi_next into
-    # `done`, a Native::MultiDone) and yields its user_data as a number and
-    # its result: a Reqivo::Response (the reqivo_response copied, then
-    # freed) or the Reqivo::Error Session#request would raise for it.
-    def each_done(multi, done)
+    # `done`, a Native::MultiDone), or at most `max` of them, and yields
+    # its user_data as a number and its result: a Reqivo::Response (the
+    # reqivo_response copied, then freed) or the Reqivo::Error
+    # Session#request would raise for it. Returns true when it stopped at
+    # `max` (more may be waiting).
+    def each_done(multi, done, max = nil)
+      taken = 0
       loop do
-        done[:struct_size] = Native::MultiDone.size
-        break unless Native.reqivo_multi_next(multi, done)
+        return true if max && taken == max
 
+        done[:struct_size] = Native::MultiDone.size
+        return false unless Native.reqivo_multi_next(multi, done)
+
+        taken += 1
         yield done[:user_data].address, result(done)
       end
     end
