@@ -740,7 +740,9 @@ typedef struct reqivo_multi_done {
 
 /**
  * Pool settings. Set `struct_size = sizeof(reqivo_pool_config)`; the
- * struct only ever grows by appending fields. Get one filled with the
+ * struct only ever grows by appending fields, and a `struct_size` of an
+ * earlier version (at least up to `max_idle_ms`) is accepted: the fields
+ * it does not cover take their defaults. Get one filled with the
  * defaults from `reqivo_pool_config_default`.
  */
 typedef struct reqivo_pool_config {
@@ -749,17 +751,28 @@ typedef struct reqivo_pool_config {
    */
   uint32_t struct_size;
   /**
-   * Most connections to one scheme/host/port, idle or in use. Default 10.
+   * Most connections to one scheme/host/port, idle or in use. Default 10;
+   * `REQIVO_NO_LIMIT` means no limit; 0 is `REQIVO_ERR_INVALID_CONFIG`.
    */
   uint32_t max_per_host;
   /**
-   * Most connections in all. Default 100.
+   * Most connections in all. Default 100; `REQIVO_NO_LIMIT` means no
+   * limit; 0 is `REQIVO_ERR_INVALID_CONFIG`.
    */
   uint32_t max_total;
   /**
    * Idle connections older than this are closed, not reused. Default 30000.
    */
   uint32_t max_idle_ms;
+  /**
+   * Most idle connections kept to one scheme/host/port: a connection
+   * released while its host already has this many idle is closed
+   * instead (counted in `reqivo_pool_stats.closed`). Default 10, as
+   * `max_per_host`; 0, or a `struct_size` without this field, means the
+   * same as `max_per_host` (the behaviour before this field);
+   * `REQIVO_NO_LIMIT` means no cap beyond `max_per_host`.
+   */
+  uint32_t max_idle_per_host;
 } reqivo_pool_config;
 
 /**
@@ -1324,7 +1337,8 @@ size_t reqivo_multi_in_flight(const struct reqivo_multi *m);
 
 /**
  * The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
- * with `struct_size` set. Start from this and change the fields you need.
+ * 10 idle per host, with `struct_size` set. Start from this and change
+ * the fields you need.
  *
  * Ownership: returned by value.
  * NULL: no pointer arguments.
@@ -1344,8 +1358,9 @@ struct reqivo_pool_config reqivo_pool_config_default(void);
  * NULL: `cfg` NULL means the defaults; `err` may be NULL.
  * Thread safety: the pool may be used from any number of threads at once.
  * Returns: the pool, or NULL with `err` filled: `REQIVO_ERR_INVALID_ARGUMENT`
- * for a `struct_size` smaller than this version's, `REQIVO_ERR_INVALID_CONFIG`
- * for zero limits.
+ * for a `struct_size` smaller than the first version's (up to
+ * `max_idle_ms`), `REQIVO_ERR_INVALID_CONFIG` for a zero `max_per_host`
+ * or `max_total`.
  * Since: 0.1.0
  */
 struct reqivo_pool *reqivo_pool_new(const struct reqivo_pool_config *cfg, struct reqivo_error *err);

@@ -427,3 +427,38 @@ fn close_idle_closes_idle_connections_and_leaves_ones_in_use() {
     let stats = s.pool().stats();
     assert_eq!((stats.opened, stats.idle), (4, 2), "{stats:?}");
 }
+
+#[test]
+fn released_connections_beyond_the_idle_cap_are_closed() {
+    let srv = Server::scripted(vec![
+        serve_n(1, &ok("a")),
+        serve_n(1, &ok("b")),
+        serve_n(1, &ok("c")),
+    ]);
+    let p = reqivo::net::Pool::new(reqivo::net::PoolConfig {
+        max_per_host: usize::MAX,
+        max_total: usize::MAX,
+        max_idle_per_host: Some(1),
+        ..reqivo::net::PoolConfig::default()
+    });
+    let s = Session::new(p.clone());
+    // Three connections in use at once, then released one after another:
+    // the first is kept idle, the two beyond the cap are closed.
+    let streams: Vec<_> = (0..3)
+        .map(|_| s.open(&request("GET", &srv.url("/")), None).unwrap())
+        .collect();
+    assert_eq!(p.stats().in_use, 3);
+    for mut st in streams {
+        let mut buf = [0u8; 16];
+        while st.read(&mut buf).unwrap() > 0 {}
+    }
+    assert!(srv.wait_client_closes(2), "two connections were not closed");
+    let stats = p.stats();
+    assert_eq!(
+        (stats.opened, stats.in_use, stats.idle, stats.closed),
+        (3, 0, 1, 2),
+        "{stats:?}"
+    );
+    assert_eq!(p.config().idle_per_host(), 1);
+    assert_eq!(reqivo::net::PoolConfig::default().idle_per_host(), 10);
+}

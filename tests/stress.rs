@@ -159,6 +159,7 @@ fn eight_threads_share_one_session_under_random_cancels() {
         max_per_host: MAX_PER_HOST,
         max_total: MAX_PER_HOST,
         max_idle: Duration::from_millis(20),
+        max_idle_per_host: None,
     });
     let session = Arc::new(Session::new(pool.clone()));
     let five = Some(Duration::from_secs(5));

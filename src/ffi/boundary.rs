@@ -94,6 +94,7 @@ impl FailValue for super::pool::reqivo_pool_config {
             max_per_host: 0,
             max_total: 0,
             max_idle_ms: 0,
+            max_idle_per_host: 0,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::code::reqivo_code;
 use super::error::{reqivo_error, Fail};
 use super::handle::{free_arc, to_arc_ptr, try_ref, Castable, OwnedArc};
+use super::limits::REQIVO_NO_LIMIT;
 use crate::client::{Pool, PoolConfig};
 
 /// A connection pool: thread-safe, shareable by any number of sessions,
@@ -21,20 +22,35 @@ impl Castable for reqivo_pool {
 }
 
 /// Pool settings. Set `struct_size = sizeof(reqivo_pool_config)`; the
-/// struct only ever grows by appending fields. Get one filled with the
+/// struct only ever grows by appending fields, and a `struct_size` of an
+/// earlier version (at least up to `max_idle_ms`) is accepted: the fields
+/// it does not cover take their defaults. Get one filled with the
 /// defaults from `reqivo_pool_config_default`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct reqivo_pool_config {
     /// `sizeof(reqivo_pool_config)`, set by `reqivo_pool_config_default`.
     pub struct_size: u32,
-    /// Most connections to one scheme/host/port, idle or in use. Default 10.
+    /// Most connections to one scheme/host/port, idle or in use. Default 10;
+    /// `REQIVO_NO_LIMIT` means no limit; 0 is `REQIVO_ERR_INVALID_CONFIG`.
     pub max_per_host: u32,
-    /// Most connections in all. Default 100.
+    /// Most connections in all. Default 100; `REQIVO_NO_LIMIT` means no
+    /// limit; 0 is `REQIVO_ERR_INVALID_CONFIG`.
     pub max_total: u32,
     /// Idle connections older than this are closed, not reused. Default 30000.
     pub max_idle_ms: u32,
+    /// Most idle connections kept to one scheme/host/port: a connection
+    /// released while its host already has this many idle is closed
+    /// instead (counted in `reqivo_pool_stats.closed`). Default 10, as
+    /// `max_per_host`; 0, or a `struct_size` without this field, means the
+    /// same as `max_per_host` (the behaviour before this field);
+    /// `REQIVO_NO_LIMIT` means no cap beyond `max_per_host`.
+    pub max_idle_per_host: u32,
 }
+
+/// `sizeof(reqivo_pool_config)` before `max_idle_per_host` was appended:
+/// the smallest `struct_size` accepted.
+const CONFIG_SIZE_V1: usize = std::mem::offset_of!(reqivo_pool_config, max_idle_per_host);
 
 /// Pool counters since creation and gauges now. Set `struct_size =
 /// sizeof(reqivo_pool_stats)` before the call; 0 is taken as the first
@@ -98,7 +114,8 @@ impl reqivo_pool_stats {
 }
 
 /// The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
-/// with `struct_size` set. Start from this and change the fields you need.
+/// 10 idle per host, with `struct_size` set. Start from this and change
+/// the fields you need.
 ///
 /// Ownership: returned by value.
 /// NULL: no pointer arguments.
@@ -114,18 +131,60 @@ pub extern "C" fn reqivo_pool_config_default() -> reqivo_pool_config {
             max_per_host: d.max_per_host as u32,
             max_total: d.max_total as u32,
             max_idle_ms: d.max_idle.as_millis() as u32,
+            max_idle_per_host: limit_to_c(d.idle_per_host()),
         }
     })
 }
 
+/// A limit as C sees it: `usize::MAX` (no limit) is `REQIVO_NO_LIMIT`.
+fn limit_to_c(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(REQIVO_NO_LIMIT)
+}
+
+/// A limit from C: `REQIVO_NO_LIMIT` is `usize::MAX` (no limit).
+fn limit_from_c(n: u32) -> usize {
+    match n {
+        REQIVO_NO_LIMIT => usize::MAX,
+        n => n as usize,
+    }
+}
+
+/// Copies as much of the caller's config as its `struct_size` covers
+/// (an older caller's struct is smaller than this version's); the rest
+/// stays 0, which `to_config` reads as absent.
+///
+/// # Safety
+/// `cfg` is non-NULL and points to a caller's struct of the size it
+/// declares, at least its `struct_size` field.
+unsafe fn read_config(cfg: *const reqivo_pool_config) -> reqivo_pool_config {
+    let mut c = reqivo_pool_config {
+        struct_size: 0,
+        max_per_host: 0,
+        max_total: 0,
+        max_idle_ms: 0,
+        max_idle_per_host: 0,
+    };
+    // SAFETY: per the caller; no more than the declared size is read.
+    unsafe {
+        c.struct_size = std::ptr::addr_of!((*cfg).struct_size).read();
+        let n = (c.struct_size as usize).min(size_of::<reqivo_pool_config>());
+        std::ptr::copy_nonoverlapping(
+            cfg.cast::<u8>(),
+            (&mut c as *mut reqivo_pool_config).cast::<u8>(),
+            n,
+        );
+    }
+    c
+}
+
 fn to_config(c: &reqivo_pool_config) -> Result<PoolConfig, Fail> {
-    if (c.struct_size as usize) < size_of::<reqivo_pool_config>() {
+    let size = c.struct_size as usize;
+    if size < CONFIG_SIZE_V1 {
         return Err(Fail::new(
             reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
             format!(
                 "reqivo_pool_config.struct_size is {}, expected at least {}",
-                c.struct_size,
-                size_of::<reqivo_pool_config>()
+                c.struct_size, CONFIG_SIZE_V1
             ),
         ));
     }
@@ -135,10 +194,18 @@ fn to_config(c: &reqivo_pool_config) -> Result<PoolConfig, Fail> {
             "max_per_host and max_total must be at least 1",
         ));
     }
+    // A field past the caller's struct_size is not read: it is absent.
+    let covers = |end: usize| size >= end;
+    let idle_end = CONFIG_SIZE_V1 + size_of::<u32>();
+    let max_idle_per_host = match covers(idle_end).then_some(c.max_idle_per_host) {
+        None | Some(0) => None,
+        Some(n) => Some(limit_from_c(n)),
+    };
     Ok(PoolConfig {
-        max_per_host: c.max_per_host as usize,
-        max_total: c.max_total as usize,
+        max_per_host: limit_from_c(c.max_per_host),
+        max_total: limit_from_c(c.max_total),
         max_idle: Duration::from_millis(u64::from(c.max_idle_ms)),
+        max_idle_per_host,
     })
 }
 
@@ -151,8 +218,9 @@ fn to_config(c: &reqivo_pool_config) -> Result<PoolConfig, Fail> {
 /// NULL: `cfg` NULL means the defaults; `err` may be NULL.
 /// Thread safety: the pool may be used from any number of threads at once.
 /// Returns: the pool, or NULL with `err` filled: `REQIVO_ERR_INVALID_ARGUMENT`
-/// for a `struct_size` smaller than this version's, `REQIVO_ERR_INVALID_CONFIG`
-/// for zero limits.
+/// for a `struct_size` smaller than the first version's (up to
+/// `max_idle_ms`), `REQIVO_ERR_INVALID_CONFIG` for a zero `max_per_host`
+/// or `max_total`.
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_pool_new(
@@ -161,9 +229,13 @@ pub extern "C" fn reqivo_pool_new(
 ) -> *mut reqivo_pool {
     ffi_boundary!(err, {
         // SAFETY: `cfg` is NULL or points to a caller-owned config.
-        let config = match unsafe { cfg.as_ref() } {
-            None => PoolConfig::default(),
-            Some(c) => try_or_fail!(to_config(c), err),
+        let config = if cfg.is_null() {
+            PoolConfig::default()
+        } else {
+            // SAFETY: `cfg` is non-NULL and points to a caller-owned config
+            // of the size it declares.
+            let c = unsafe { read_config(cfg) };
+            try_or_fail!(to_config(&c), err)
         };
         to_arc_ptr::<reqivo_pool>(Arc::new(Pool::new(config))).cast_mut()
     })
@@ -223,4 +295,55 @@ pub extern "C" fn reqivo_pool_close_idle(pool: *const reqivo_pool) {
             pool.close_idle();
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_idle_per_host_defaults_follow_the_struct_size_and_zero() {
+        let d = reqivo_pool_config_default();
+        assert_eq!(d.struct_size as usize, size_of::<reqivo_pool_config>());
+        assert_eq!(CONFIG_SIZE_V1, 4 * size_of::<u32>());
+        assert_eq!((d.max_per_host, d.max_idle_per_host), (10, 10));
+        let cfg = |c: reqivo_pool_config| {
+            // SAFETY: a whole struct, whatever size it declares.
+            to_config(&unsafe { read_config(&c) })
+                .ok()
+                .expect("a valid config")
+        };
+        assert_eq!(cfg(d).max_idle_per_host, Some(10));
+        // An older caller's struct: the field is not read, whatever it holds.
+        let old = reqivo_pool_config {
+            struct_size: CONFIG_SIZE_V1 as u32,
+            max_per_host: 3,
+            max_idle_per_host: 1,
+            ..d
+        };
+        assert_eq!(cfg(old).max_idle_per_host, None);
+        assert_eq!(cfg(old).idle_per_host(), 3);
+        let zero = reqivo_pool_config {
+            max_idle_per_host: 0,
+            ..d
+        };
+        assert_eq!(cfg(zero).idle_per_host(), 10);
+        let none = reqivo_pool_config {
+            max_per_host: REQIVO_NO_LIMIT,
+            max_total: REQIVO_NO_LIMIT,
+            max_idle_per_host: REQIVO_NO_LIMIT,
+            ..d
+        };
+        let c = cfg(none);
+        assert_eq!(
+            (c.max_per_host, c.max_total, c.idle_per_host()),
+            (usize::MAX, usize::MAX, usize::MAX)
+        );
+        let short = reqivo_pool_config {
+            struct_size: CONFIG_SIZE_V1 as u32 - 1,
+            ..d
+        };
+        // SAFETY: as above.
+        assert!(to_config(&unsafe { read_config(&short) }).is_err());
+    }
 }

@@ -4,8 +4,10 @@
 //! LIFO order, so the most recently used, least likely to have been closed
 //! by the server, is handed out first. Every checked-out connection is a
 //! `Lease`; dropping a lease without `release(true)` closes the connection,
-//! so an error path can never leak a slot. The per-host limit counts per
-//! key: each TLS config to a host has its own `max_per_host`.
+//! so an error path can never leak a slot. The per-host limits count per
+//! key: each TLS config to a host has its own `max_per_host` and
+//! `max_idle_per_host`. A connection released while its key already has
+//! `max_idle_per_host` idle is closed instead of kept.
 use std::hash::{Hash, Hasher};
 
 use hashbrown::Equivalent;
@@ -89,10 +91,23 @@ impl Equivalent<Arc<PoolKey>> for KeyRef<'_> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolConfig {
+    /// Most connections per key, idle or in use (`usize::MAX`: no limit).
     pub max_per_host: usize,
+    /// Most connections in all (`usize::MAX`: no limit).
     pub max_total: usize,
     /// Idle connections older than this are closed instead of reused.
     pub max_idle: Duration,
+    /// Most idle connections kept per key; `None` is `max_per_host` (which
+    /// bounds the idle ones anyway). A connection released beyond it is
+    /// closed.
+    pub max_idle_per_host: Option<usize>,
+}
+
+impl PoolConfig {
+    /// The idle cap in effect: `max_idle_per_host`, or `max_per_host`.
+    pub fn idle_per_host(&self) -> usize {
+        self.max_idle_per_host.unwrap_or(self.max_per_host)
+    }
 }
 
 impl Default for PoolConfig {
@@ -101,7 +116,17 @@ impl Default for PoolConfig {
             max_per_host: 10,
             max_total: 100,
             max_idle: Duration::from_secs(30),
+            max_idle_per_host: None,
         }
+    }
+}
+
+/// A limit for messages: a number, or "no limit" for `usize::MAX`.
+fn limit_text(n: usize) -> String {
+    if n == usize::MAX {
+        "no limit".to_string()
+    } else {
+        n.to_string()
     }
 }
 
@@ -200,6 +225,8 @@ impl Drop for CancelWake<'_> {
 
 struct Shared {
     config: PoolConfig,
+    /// `config.idle_per_host()`, worked out once.
+    idle_cap: usize,
     state: Mutex<State>,
     freed: Condvar,
     opened: AtomicU64,
@@ -307,6 +334,7 @@ impl Pool {
     pub fn new(config: PoolConfig) -> Pool {
         Pool {
             shared: Arc::new(Shared {
+                idle_cap: config.idle_per_host(),
                 config,
                 state: Mutex::new(State::default()),
                 freed: Condvar::new(),
@@ -430,7 +458,10 @@ impl Pool {
             if until.is_some_and(|d| now >= d) {
                 let what = format!(
                     "waiting for a free connection to {}:{} ({} per host, {} total)",
-                    key.host, key.port, cfg.max_per_host, cfg.max_total
+                    key.host,
+                    key.port,
+                    limit_text(cfg.max_per_host),
+                    limit_text(cfg.max_total)
                 );
                 return Err(budget.timeout_error(Op::Pool, &what));
             }
@@ -610,24 +641,36 @@ impl Pool {
         // the count here loses no wake-up; skipping the notify when nobody
         // waits saves a futex call on every request.
         let waiters = st.waiting > 0 || !st.wakers.is_empty();
-        if reusable {
+        // Kept while the key has fewer idle than the cap; else closed.
+        let cap = self.shared.idle_cap;
+        let kept = if !reusable {
+            Err(conn)
+        } else {
             conn.idle_since = Instant::now();
             match st.idle.get_mut(key) {
-                Some(list) => list.push(conn),
+                Some(list) if list.len() >= cap => Err(conn),
+                Some(list) => {
+                    list.push(conn);
+                    Ok(())
+                }
+                None if cap == 0 => Err(conn),
                 None => {
                     st.idle.insert(key.clone(), vec![conn]);
+                    Ok(())
                 }
             }
-            st.idle_count += 1;
-            if waiters {
-                self.notify_freed(st);
-            }
-        } else {
+        };
+        if let Err(conn) = kept {
             st.forget(key);
             drop(st);
             self.close(conn);
             if waiters {
                 self.notify_freed(self.lock());
+            }
+        } else {
+            st.idle_count += 1;
+            if waiters {
+                self.notify_freed(st);
             }
         }
     }

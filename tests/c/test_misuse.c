@@ -112,6 +112,8 @@ static void misuse_pool(void) {
   MISUSE_NULL(reqivo_pool_new(&c, ERR));
   c.struct_size = 1;
   MISUSE_NULL(reqivo_pool_new(&c, ERR));
+  c.struct_size = 12; /* short of the first version (16) */
+  MISUSE_NULL(reqivo_pool_new(&c, ERR));
   c = reqivo_pool_config_default();
   c.max_per_host = 0;
   MISUSE_NULL(reqivo_pool_new(&c, ERR));

@@ -3,6 +3,7 @@
  * a pool timeout, and reference-counted by the sessions that use them. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -355,6 +356,128 @@ static void test_close_idle(void) {
   CHECK_EQ(d.requests, 5);
 }
 
+/* Opens n streams of /big at once on s (n connections in use), then reads
+ * each to its end and frees it, so the connections are released one after
+ * another. Returns how many streams it opened. */
+static int hold_then_release(reqivo_session *s, int n) {
+  reqivo_stream *st[16];
+  reqivo_error err;
+  int opened = 0;
+  for (int i = 0; i < n && i < 16; i++) {
+    reqivo_request *r = request_to("GET", "/big", &err);
+    st[i] = reqivo_session_open(s, r, NULL, &err);
+    reqivo_request_free(r);
+    if (!CHECKF(st[i] != NULL, "%s", err.message)) {
+      break;
+    }
+    opened++;
+  }
+  for (int i = 0; i < opened; i++) {
+    uint8_t buf[8192];
+    int64_t got, total = 0;
+    while ((got = reqivo_stream_read(st[i], buf, sizeof buf, &err)) > 0) {
+      total += got;
+    }
+    CHECK_EQ(total, 100000);
+    reqivo_stream_free(st[i]);
+  }
+  return opened;
+}
+
+/* max_idle_per_host caps the idle connections apart from max_per_host: of
+ * 8 connections in use at once, 2 stay idle and 6 are closed on release. */
+static void test_max_idle_per_host(void) {
+  reqivo_pool_config def = reqivo_pool_config_default();
+  CHECK_EQ(def.struct_size, sizeof def);
+  CHECK_EQ(def.max_per_host, 10);
+  CHECK_EQ(def.max_total, 100);
+  CHECK_EQ(def.max_idle_ms, 30000);
+  CHECK_EQ(def.max_idle_per_host, 10);
+
+  reqivo_error err;
+  reqivo_pool_config cfg = reqivo_pool_config_default();
+  cfg.max_idle_per_host = 2;
+  reqivo_pool *p = reqivo_pool_new(&cfg, &err);
+  CHECKF(p != NULL, "%s", err.message);
+  reqivo_session *s = reqivo_session_new(p, &err);
+  CHECK_EQ(hold_then_release(s, 8), 8);
+  reqivo_pool_stats ps = pool_stats(p);
+  CHECK_EQ(ps.opened, 8);
+  CHECK_EQ(ps.in_use, 0);
+  CHECK_EQ(ps.idle, 2);
+  CHECK(ps.closed >= 6);
+  /* The two kept serve the next requests. */
+  const reqivo_response *resp = get(s, "/ok", &err);
+  CHECKF(resp != NULL && (resp->flags & REQIVO_RESPONSE_REUSED), "%s", err.message);
+  reqivo_response_free(resp);
+  reqivo_session_free(s);
+  reqivo_pool_free(p);
+
+  /* REQIVO_NO_LIMIT lifts max_per_host and max_total (12 at once, past
+   * the default 10) and the idle cap: all 12 stay idle. */
+  cfg = reqivo_pool_config_default();
+  cfg.max_per_host = REQIVO_NO_LIMIT;
+  cfg.max_total = REQIVO_NO_LIMIT;
+  cfg.max_idle_per_host = REQIVO_NO_LIMIT;
+  p = reqivo_pool_new(&cfg, &err);
+  CHECKF(p != NULL, "%s", err.message);
+  s = reqivo_session_new(p, &err);
+  reqivo_timeout t = reqivo_timeout_default();
+  t.pool_ms = 300; /* a limit of 10 would fail the 11th open fast */
+  CHECK_CODE(reqivo_session_set_timeout(s, t), REQIVO_OK);
+  CHECK_EQ(hold_then_release(s, 12), 12);
+  ps = pool_stats(p);
+  CHECK_EQ(ps.opened, 12);
+  CHECK_EQ(ps.idle, 12);
+  CHECK_EQ(ps.closed, 0);
+  reqivo_session_free(s);
+  reqivo_pool_free(p);
+
+  /* 0 means the same as max_per_host: nothing beyond it is closed. */
+  cfg = reqivo_pool_config_default();
+  cfg.max_per_host = 4;
+  cfg.max_idle_per_host = 0;
+  p = reqivo_pool_new(&cfg, &err);
+  CHECKF(p != NULL, "%s", err.message);
+  s = reqivo_session_new(p, &err);
+  CHECK_EQ(hold_then_release(s, 4), 4);
+  ps = pool_stats(p);
+  CHECK_EQ(ps.idle, 4);
+  CHECK_EQ(ps.closed, 0);
+  reqivo_session_free(s);
+  reqivo_pool_free(p);
+}
+
+/* A caller built against the version before max_idle_per_host passes the
+ * smaller struct_size: the field is absent (whatever its bytes hold) and
+ * idle connections are bounded by max_per_host alone, as before. */
+static void test_old_config_size(void) {
+  reqivo_error err;
+  reqivo_pool_config cfg = reqivo_pool_config_default();
+  cfg.struct_size = (uint32_t)offsetof(reqivo_pool_config, max_idle_per_host);
+  CHECK_EQ(cfg.struct_size, 4 * sizeof(uint32_t));
+  cfg.max_per_host = 3;
+  cfg.max_idle_per_host = 1; /* past the declared size: not read */
+  dirty(&err);
+  reqivo_pool *p = reqivo_pool_new(&cfg, &err);
+  CHECKF(p != NULL, "%s", err.message);
+  CHECK_OK(err);
+  reqivo_session *s = reqivo_session_new(p, &err);
+  CHECK_EQ(hold_then_release(s, 3), 3);
+  reqivo_pool_stats ps = pool_stats(p);
+  CHECK_EQ(ps.opened, 3);
+  CHECK_EQ(ps.idle, 3);
+  CHECK_EQ(ps.closed, 0);
+  reqivo_session_free(s);
+  reqivo_pool_free(p);
+
+  /* Smaller than the first version: refused. */
+  cfg.struct_size = 3 * sizeof(uint32_t);
+  p = reqivo_pool_new(&cfg, &err);
+  CHECK(p == NULL);
+  CHECK_ERR(err, REQIVO_ERR_INVALID_ARGUMENT, "struct_size");
+}
+
 int main(int argc, char **argv) {
   test_init(argc, argv);
   test_shared_by_two_sessions();
@@ -362,5 +485,7 @@ int main(int argc, char **argv) {
   test_limit_and_pool_timeout();
   test_concurrent_sends();
   test_close_idle();
+  test_max_idle_per_host();
+  test_old_config_size();
   return check_finish("test_pool");
 }

@@ -132,13 +132,16 @@ module Reqivo
 
     # reqivo_pool_config: Pool settings. Set `struct_size =
     # sizeof(reqivo_pool_config)`; the struct only ever grows by appending
-    # fields. Get one filled with the defaults from
+    # fields, and a `struct_size` of an earlier version (at least up to
+    # `max_idle_ms`) is accepted: the fields it does not cover take their
+    # defaults. Get one filled with the defaults from
     # `reqivo_pool_config_default`.
     class PoolConfig < FFI::Struct
       layout :struct_size, :uint32,
              :max_per_host, :uint32,
              :max_total, :uint32,
-             :max_idle_ms, :uint32
+             :max_idle_ms, :uint32,
+             :max_idle_per_host, :uint32
     end
 
     # reqivo_pool_stats: Pool counters since creation and gauges now. Set
