@@ -12,11 +12,39 @@ import (
 )
 
 // PoolConfig configures a connection pool; zero fields take the defaults
-// (10 per host, 100 in all, idle connections closed after 30 s).
+// (10 per host, 100 in all, idle connections closed after 30 s, as many
+// kept idle per host as MaxPerHost allows). NoLimit in MaxPerHost,
+// MaxTotal or MaxIdlePerHost means no limit (REQIVO_NO_LIMIT).
 type PoolConfig struct {
-	MaxPerHost int           // most connections to one scheme/host/port
+	MaxPerHost int           // most connections to one scheme/host/port, idle or in use
 	MaxTotal   int           // most connections in all
 	MaxIdle    time.Duration // idle connections older than this are not reused
+	// MaxIdlePerHost is how many idle connections to one scheme/host/port
+	// are kept: one released while its host has that many idle is closed
+	// (counted in PoolStats.Closed). 0 means as many as MaxPerHost, which
+	// bounds idle and in use together anyway.
+	MaxIdlePerHost int
+}
+
+// NoLimit in a PoolConfig field (MaxPerHost, MaxTotal, MaxIdlePerHost)
+// means no limit (REQIVO_NO_LIMIT).
+const NoLimit = math.MaxInt
+
+// TransportMaxIdlePerHost is how many idle connections to one host the
+// pool NewTransport makes for itself (without WithPool) keeps. That pool
+// has, as net/http's Transport by default (MaxConnsPerHost 0), no limit
+// on connections per host or in all, so a burst of requests never queues
+// for a slot under the pool timeout; once the burst is over, connections
+// released beyond this many idle per host are closed. net/http keeps 2
+// (DefaultMaxIdleConnsPerHost), which makes a steady load of more than 2
+// concurrent requests to one host open and close connections all the
+// time; 64 keeps such a load on warm connections while a burst of
+// thousands still gives its connections back.
+const TransportMaxIdlePerHost = 64
+
+// transportPoolConfig is the pool NewTransport makes for itself.
+func transportPoolConfig() PoolConfig {
+	return PoolConfig{MaxPerHost: NoLimit, MaxTotal: NoLimit, MaxIdlePerHost: TransportMaxIdlePerHost}
 }
 
 // PoolStats are counters since the pool was made and gauges now.
@@ -42,10 +70,12 @@ type Pool struct {
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	c := C.reqivo_pool_config_default()
 	set := func(name string, v int, dst *C.uint32_t) error {
-		if v < 0 || int64(v) > math.MaxUint32 {
-			return newError(CodeInvalidArgument, fmt.Sprintf("PoolConfig.%s out of range: %d", name, v))
-		}
-		if v > 0 {
+		switch {
+		case v == NoLimit:
+			*dst = C.REQIVO_NO_LIMIT
+		case v < 0 || uint64(v) > math.MaxUint32:
+			return newError(CodeInvalidArgument, fmt.Sprintf("PoolConfig.%s out of range: %d (NoLimit means no limit)", name, v))
+		case v > 0:
 			*dst = C.uint32_t(v)
 		}
 		return nil
@@ -54,6 +84,10 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		return nil, err
 	}
 	if err := set("MaxTotal", cfg.MaxTotal, &c.max_total); err != nil {
+		return nil, err
+	}
+	c.max_idle_per_host = 0 // as many as max_per_host, unless set
+	if err := set("MaxIdlePerHost", cfg.MaxIdlePerHost, &c.max_idle_per_host); err != nil {
 		return nil, err
 	}
 	if cfg.MaxIdle < 0 || cfg.MaxIdle > math.MaxUint32*time.Millisecond {

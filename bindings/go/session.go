@@ -26,6 +26,10 @@ type Session struct {
 }
 
 // NewSession creates a session with its own pool, or on WithPool's pool.
+// Its own pool has the library's defaults, as curl's: 10 connections per
+// host and 100 in all (a request beyond them waits for a slot under the
+// pool timeout), all of them kept idle for reuse. A Transport's own pool
+// is sized as net/http's instead (NewTransport).
 func NewSession(opts ...Option) (*Session, error) {
 	var cfg sessionConfig
 	for _, o := range opts {

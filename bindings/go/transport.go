@@ -51,6 +51,14 @@ import (
 // the body as sent (a second session, decompression off, on the same pool
 // and TLS config serves it).
 //
+// Without WithPool, a Transport's pool is sized as net/http's Transport:
+// no limit on connections per host or in all (so many concurrent
+// requests to one host open as many connections instead of waiting for
+// one under the pool timeout), and at most TransportMaxIdlePerHost (64)
+// of them kept idle per host afterwards; the rest are closed as they are
+// released. A Session's own pool keeps the library's defaults instead
+// (10 per host, 100 in all).
+//
 // https uses the TLS configuration of WithTLS; http.Response.TLS is set
 // with the version and whether the session was resumed (no certificates).
 //
@@ -159,6 +167,13 @@ var (
 // configured with opts; WithMaxRedirects is overridden with 0 and
 // WithCookies with false. An invalid option does not panic: every
 // RoundTrip returns its error (see Err).
+//
+// Its own pool follows net/http's Transport rather than a Session's
+// (NewSession: 10 connections per host, 100 in all, then requests wait
+// for a slot under the pool timeout): no limit on connections per host
+// or in all, and at most TransportMaxIdlePerHost (64) kept idle per host
+// once they are released. Limit connections with WithPool and a Pool of
+// the PoolConfig you choose.
 func NewTransport(opts ...Option) *Transport {
 	var cfg sessionConfig
 	for _, o := range opts {
@@ -170,6 +185,15 @@ func NewTransport(opts ...Option) *Transport {
 	cfg.limits = transportLimits(cfg.limits)
 	creds := takeCredentials(&cfg)
 	t := &Transport{route: routeOf(&cfg)}
+	if cfg.pool == nil {
+		pool, err := NewPool(transportPoolConfig())
+		if err != nil {
+			t.err = err
+			return t
+		}
+		defer pool.Close() // the sessions hold their own references
+		cfg.pool = pool
+	}
 	t.s, t.raw, t.err = newTransportSessions(&cfg)
 	if t.err == nil {
 		t.creds, t.err = creds.build(t.s.pool)
