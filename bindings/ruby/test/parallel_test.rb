@@ -120,6 +120,39 @@ class ParallelTest < Minitest::Test
     warn format('parallel: a timeout (0.3 s, held 3 s), a refusal, a 500 and 5 successes took %.2f s', took)
   end
 
+  # Pool.new(max_idle_per_host:) reaches the pool: of 8 connections in use
+  # at once, 2 stay idle once the batch is done and 6 are closed.
+  def test_pool_max_idle_per_host_closes_connections_beyond_it
+    pool = Reqivo::Pool.new(max_per_host: Reqivo::Config::NO_LIMIT, max_idle_per_host: 2)
+    assert_equal [Reqivo::Config::NO_LIMIT, 2], [pool.max_per_host, pool.max_idle_per_host]
+    session = Reqivo::Session.new(pool: pool, timeout: 10)
+    bodies = []
+    session.parallel(max_in_flight: 8) do |batch|
+      8.times { batch.get(url('/hold/200')) { |r| bodies << r.body } }
+    end
+    assert_equal ['held'] * 8, bodies
+    stats = pool.stats
+    assert_equal [8, 0, 2, 6], [stats.opened, stats.in_use, stats.idle, stats.closed]
+  ensure
+    session&.close
+  end
+
+  # Without it, as many stay idle as max_per_host allows, as before.
+  def test_pool_max_idle_per_host_defaults_to_max_per_host
+    pool = Reqivo::Pool.new(max_per_host: 6)
+    assert_equal 6, pool.max_idle_per_host
+    session = Reqivo::Session.new(pool: pool, timeout: 10)
+    session.parallel(max_in_flight: 6) do |batch|
+      6.times { batch.get(url('/hold/200')) }
+    end
+    stats = pool.stats
+    assert_equal [6, 6, 0], [stats.opened, stats.idle, stats.closed]
+    assert_raises(ArgumentError) { Reqivo::Pool.new(max_idle_per_host: 0) }
+    assert_raises(ArgumentError) { Reqivo::Pool.new(max_idle_per_host: -1) }
+  ensure
+    session&.close
+  end
+
   def test_max_in_flight_caps_the_transfers_in_the_multi
     before = server_connections
     peak = 0
