@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,7 +133,12 @@ func TestPoolConfigMaxIdlePerHost(t *testing.T) {
 		}
 		pool.Close()
 	}
-	for _, bad := range []PoolConfig{{MaxIdlePerHost: -1}, {MaxIdlePerHost: 1 << 40}} {
+	bad := []PoolConfig{{MaxIdlePerHost: -1}}
+	if strconv.IntSize == 64 { // an int past uint32 exists only there
+		past := int64(1) << 40 // a variable: a constant would not compile for 32 bits
+		bad = append(bad, PoolConfig{MaxIdlePerHost: int(past)})
+	}
+	for _, bad := range bad {
 		if _, err := NewPool(bad); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("%+v: %v, want an invalid-argument error", bad, err)
 		}
