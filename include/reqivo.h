@@ -767,10 +767,11 @@ typedef struct reqivo_pool_config {
   /**
    * Most idle connections kept to one scheme/host/port: a connection
    * released while its host already has this many idle is closed
-   * instead (counted in `reqivo_pool_stats.closed`). Default 10, as
-   * `max_per_host`; 0, or a `struct_size` without this field, means the
-   * same as `max_per_host` (the behaviour before this field);
-   * `REQIVO_NO_LIMIT` means no cap beyond `max_per_host`.
+   * instead (counted in `reqivo_pool_stats.closed`). Default 0: as many
+   * as `max_per_host`, so a config that raises `max_per_host` keeps that
+   * many idle, as before this field; a `struct_size` without this field
+   * means the same; `REQIVO_NO_LIMIT` means no cap beyond
+   * `max_per_host`.
    */
   uint32_t max_idle_per_host;
 } reqivo_pool_config;

@@ -41,10 +41,11 @@ pub struct reqivo_pool_config {
     pub max_idle_ms: u32,
     /// Most idle connections kept to one scheme/host/port: a connection
     /// released while its host already has this many idle is closed
-    /// instead (counted in `reqivo_pool_stats.closed`). Default 10, as
-    /// `max_per_host`; 0, or a `struct_size` without this field, means the
-    /// same as `max_per_host` (the behaviour before this field);
-    /// `REQIVO_NO_LIMIT` means no cap beyond `max_per_host`.
+    /// instead (counted in `reqivo_pool_stats.closed`). Default 0: as many
+    /// as `max_per_host`, so a config that raises `max_per_host` keeps that
+    /// many idle, as before this field; a `struct_size` without this field
+    /// means the same; `REQIVO_NO_LIMIT` means no cap beyond
+    /// `max_per_host`.
     pub max_idle_per_host: u32,
 }
 
@@ -131,7 +132,8 @@ pub extern "C" fn reqivo_pool_config_default() -> reqivo_pool_config {
             max_per_host: d.max_per_host as u32,
             max_total: d.max_total as u32,
             max_idle_ms: d.max_idle.as_millis() as u32,
-            max_idle_per_host: limit_to_c(d.idle_per_host()),
+            // 0, not the number: it follows a max_per_host the caller raises.
+            max_idle_per_host: d.max_idle_per_host.map_or(0, limit_to_c),
         }
     })
 }
@@ -306,14 +308,15 @@ mod tests {
         let d = reqivo_pool_config_default();
         assert_eq!(d.struct_size as usize, size_of::<reqivo_pool_config>());
         assert_eq!(CONFIG_SIZE_V1, 4 * size_of::<u32>());
-        assert_eq!((d.max_per_host, d.max_idle_per_host), (10, 10));
+        assert_eq!((d.max_per_host, d.max_idle_per_host), (10, 0));
         let cfg = |c: reqivo_pool_config| {
             // SAFETY: a whole struct, whatever size it declares.
             to_config(&unsafe { read_config(&c) })
                 .ok()
                 .expect("a valid config")
         };
-        assert_eq!(cfg(d).max_idle_per_host, Some(10));
+        assert_eq!(cfg(d).max_idle_per_host, None);
+        assert_eq!(cfg(d).idle_per_host(), 10, "as many as max_per_host");
         // An older caller's struct: the field is not read, whatever it holds.
         let old = reqivo_pool_config {
             struct_size: CONFIG_SIZE_V1 as u32,
