@@ -159,6 +159,22 @@ type bodyCall struct {
 // attachBody registers r's body reader for the send about to start; nil
 // when r has no body reader. Needs r.mu held until detach.
 func (r *Request) attachBody(ctx context.Context) (*bodyCall, error) {
+	src, err := r.newBodySource(ctx)
+	if src == nil {
+		return nil, err
+	}
+	h := cgo.NewHandle(src)
+	if err := r.setBodyCallback(h, r.bodySize); err != nil {
+		h.Delete()
+		return nil, err
+	}
+	return &bodyCall{src: src, h: h}, nil
+}
+
+// newBodySource is the view of r's body reader for one send: nil (and no
+// error) when r has none, an error when an earlier send read it. Needs
+// r.mu held.
+func (r *Request) newBodySource(ctx context.Context) (*bodySource, error) {
 	if r.body == nil {
 		return nil, nil
 	}
@@ -166,13 +182,7 @@ func (r *Request) attachBody(ctx context.Context) (*bodyCall, error) {
 		return nil, newError(CodeInvalidArgument,
 			"the request's body reader was read by an earlier send; call SetBodyReader again")
 	}
-	src := &bodySource{r: r.body, size: r.bodySize, ctx: ctx}
-	h := cgo.NewHandle(src)
-	if err := r.setBodyCallback(h, r.bodySize); err != nil {
-		h.Delete()
-		return nil, err
-	}
-	return &bodyCall{src: src, h: h}, nil
+	return &bodySource{r: r.body, size: r.bodySize, ctx: ctx}, nil
 }
 
 // setBodyCallback makes the trampoline, with handle h, r's body source

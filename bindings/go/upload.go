@@ -51,18 +51,11 @@ type uploadPump struct {
 // transfer about to be added to d; nil when r has no body reader. Needs
 // r.mu held. The reader counts as used from here: the transfer owns it.
 func (r *Request) attachUpload(ctx context.Context, d *driver) (*uploadPump, error) {
-	if r.body == nil {
-		return nil, nil
+	src, err := r.newBodySource(ctx)
+	if src == nil {
+		return nil, err
 	}
-	if r.bodyUsed {
-		return nil, newError(CodeInvalidArgument,
-			"the request's body reader was read by an earlier send; call SetBodyReader again")
-	}
-	p := &uploadPump{
-		src:     &bodySource{r: r.body, size: r.bodySize, ctx: ctx},
-		drained: make(chan struct{}, 1),
-		d:       d,
-	}
+	p := &uploadPump{src: src, drained: make(chan struct{}, 1), d: d}
 	p.h = cgo.NewHandle(p)
 	if err := r.setBodyCallback(p.h, r.bodySize); err != nil {
 		p.h.Delete()
