@@ -577,6 +577,29 @@ class session {
     detail::check(reqivo_session_set_no_proxy(h_.get(), list.data(), list.size(), &e), e);
     return *this;
   }
+  /** Sends connections for a host and port to given addresses, curl's
+   *  --resolve form "host:port:addr[,addr]..." ("-host:port" removes it,
+   *  "" forgets every override); the URL, Host, SNI and certificate checks
+   *  keep the name. Throws usage_error for a malformed entry. */
+  session &add_resolve(std::string_view entry) {
+    reqivo_error e;
+    detail::check(reqivo_session_add_resolve(h_.get(), entry.data(), entry.size(), &e), e);
+    return *this;
+  }
+  /** Sends connections for a host and port to another host and port,
+   *  curl's --connect-to form "HOST1:PORT1:HOST2:PORT2". */
+  session &add_connect_to(std::string_view entry) {
+    reqivo_error e;
+    detail::check(reqivo_session_add_connect_to(h_.get(), entry.data(), entry.size(), &e), e);
+    return *this;
+  }
+  /** Sends every request over the Unix domain socket at `path` (a leading
+   *  NUL: Linux's abstract namespace); an empty `path` returns to TCP. */
+  session &set_unix_socket(std::string_view path) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_unix_socket(h_.get(), path.data(), path.size(), &e), e);
+    return *this;
+  }
   /** Replaces the proxy settings with HTTP_PROXY, HTTPS_PROXY and NO_PROXY, read now. */
   session &use_env_proxy() {
     reqivo_error e;

@@ -134,6 +134,12 @@ TASKS = [
      "environment only when asked to.",
      ["reqivo_session_set_proxy", "reqivo_session_set_no_proxy",
       "reqivo_session_use_env_proxy", "REQIVO_ERR_PROXY"]),
+    ("Where connections go",
+     "Send the socket for a host and port to other addresses, another host "
+     "or a Unix domain socket, while the URL, Host, SNI and certificate "
+     "checks keep the name.",
+     ["reqivo_session_add_resolve", "reqivo_session_add_connect_to",
+      "reqivo_session_set_unix_socket"]),
     ("JSON",
      "Send a JSON body, and look values up in a response's JSON body by "
      "JSON Pointer without copying.",

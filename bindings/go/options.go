@@ -15,7 +15,7 @@ import (
 // time.Second} keeps every other default. Durations are rounded up to
 // whole milliseconds.
 type Timeouts struct {
-	Connect time.Duration // per address tried, DNS included
+	Connect time.Duration // name resolution and connecting, every address together
 	Read    time.Duration // longest silence from the server during one read
 	Write   time.Duration // longest stall while the server takes no bytes
 	Total   time.Duration // the whole send, redirects, retries and stream reads included
@@ -112,6 +112,9 @@ type sessionConfig struct {
 	envProxy     bool
 	suffixList   *string
 	maxInFlight  *int
+	resolve      []string
+	connectTo    []string
+	unixSocket   *string
 }
 
 // DefaultMaxInFlight is how many requests a Session (or Transport) has in

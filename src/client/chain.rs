@@ -122,6 +122,10 @@ impl Chain {
         cfg: &'c SessionConfig,
         req: &Request,
     ) -> Option<&'c std::sync::Arc<Proxy>> {
+        // A Unix socket replaces every route, proxies included.
+        if cfg.targets.as_ref().is_some_and(|t| t.is_unix()) {
+            return None;
+        }
         cfg.proxy.as_ref().and_then(|p| p.for_url(self.url(req)))
     }
 

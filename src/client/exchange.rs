@@ -10,7 +10,7 @@ use super::headers::HeaderList;
 use super::log::{log_at, Level, Log};
 use super::request::is_idempotent;
 use super::response::Timings;
-use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, TlsConfig};
+use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, Targets, TlsConfig};
 use crate::proto::{
     encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader, Trailers,
 };
@@ -31,6 +31,8 @@ pub(crate) struct Hop<'a, 'h> {
     /// The proxy this hop goes through: forwarding for http, a CONNECT
     /// tunnel for https.
     pub proxy: Option<&'a Arc<Proxy>>,
+    /// The session's dialling overrides.
+    pub targets: Option<&'a Targets>,
     pub log: Option<&'a Log>,
 }
 
@@ -54,6 +56,7 @@ pub(crate) fn pool_key<'u>(
     url: &'u Url,
     tls: Option<&Arc<TlsConfig>>,
     proxy: Option<&'u Arc<Proxy>>,
+    targets: Option<&Targets>,
 ) -> KeyRef<'u> {
     let https = url.scheme() == "https";
     let tls = https.then(|| tls.cloned().unwrap_or_else(TlsConfig::shared_default));
@@ -65,12 +68,19 @@ pub(crate) fn pool_key<'u>(
             proxy.map_or(Route::Direct, |p| Route::Tunnel(p.clone())),
         ),
     };
+    // The overrides apply to the host the socket is dialled to: the
+    // origin, or the proxy a tunnel goes through.
+    let dial = targets.and_then(|t| match &route {
+        Route::Tunnel(p) => t.dial_for(&p.host, p.port),
+        Route::Direct | Route::Forward => t.dial_for(host, port),
+    });
     KeyRef {
         scheme: url.scheme(),
         host,
         port,
         route,
         tls,
+        dial,
     }
 }
 
@@ -138,7 +148,7 @@ pub(crate) fn exchange(
     limits: &Limits,
     budget: &Budget<'_>,
 ) -> Result<Exchanged, ClientError> {
-    let key = pool_key(hop.url, hop.tls, hop.proxy);
+    let key = pool_key(hop.url, hop.tls, hop.proxy, hop.targets);
     let mut head_bytes = HeadBuffer::take();
     encode_request_head(
         &mut head_bytes,

@@ -17,7 +17,7 @@ use super::proxy::{parse_proxy_url, NoProxy, ProxySettings};
 use super::request::{parse_absolute, validate_header, Request};
 use super::response::{Finish, Parts, Response, Timings, ToResponse};
 use super::stream::Stream;
-use crate::net::{Budget, Cancel, Pool, Timeouts, TlsConfig};
+use crate::net::{Budget, Cancel, Pool, Targets, Timeouts, TlsConfig};
 use crate::proto::Limits;
 
 /// A redirect body larger than this is not drained; its connection is closed.
@@ -46,10 +46,13 @@ pub struct SessionConfig {
     pub tls: Option<Arc<TlsConfig>>,
     /// Proxies; `None` connects directly.
     pub proxy: Option<Arc<ProxySettings>>,
+    /// Dialling overrides (addresses, hosts, a Unix socket); `None`: none.
+    pub targets: Option<Arc<Targets>>,
 }
 
-/// A session's timeouts when its caller sets none: 5 s to connect (per
-/// address), per read, per write and for a pool slot; no total limit. The
+/// A session's timeouts when its caller sets none: 5 s to connect (name
+/// resolution and every address), per read, per write and for a pool
+/// slot; no total limit. The
 /// one place they are written (`reqivo_timeout_default` returns them).
 pub const DEFAULT_TIMEOUTS: Timeouts = {
     let five = Some(std::time::Duration::from_secs(5));
@@ -77,6 +80,7 @@ impl Default for SessionConfig {
             log: None,
             tls: None,
             proxy: None,
+            targets: None,
         }
     }
 }
@@ -316,6 +320,45 @@ impl Session {
         Ok(())
     }
 
+    /// Sends connections for a host and port to given addresses, in curl's
+    /// `--resolve` syntax (`host:port:addr[,addr]...`, `-host:port`
+    /// removes); the URL, `Host`, SNI and certificate checks keep the name.
+    /// An empty entry forgets every address and connect-to override.
+    pub fn add_resolve(&self, entry: &str) -> Result<(), ClientError> {
+        self.update_targets(|t| match entry {
+            "" => {
+                t.clear_overrides();
+                Ok(())
+            }
+            _ => t.add_resolve(entry),
+        })
+    }
+
+    /// Sends connections for a host and port to another host and port, in
+    /// curl's `--connect-to` syntax (`HOST1:PORT1:HOST2:PORT2`).
+    pub fn add_connect_to(&self, entry: &str) -> Result<(), ClientError> {
+        self.update_targets(|t| t.add_connect_to(entry))
+    }
+
+    /// Sends every request over the Unix domain socket at `path` (a
+    /// leading NUL: Linux's abstract namespace), proxies and overrides
+    /// aside; `None` returns to TCP.
+    pub fn set_unix_socket(&self, path: Option<&[u8]>) -> Result<(), ClientError> {
+        self.update_targets(|t| t.set_unix(path))
+    }
+
+    fn update_targets(
+        &self,
+        f: impl FnOnce(&mut Targets) -> Result<(), String>,
+    ) -> Result<(), ClientError> {
+        self.update(|c| {
+            let mut targets = c.targets.as_deref().cloned().unwrap_or_default();
+            f(&mut targets).map_err(|m| ClientError::new(ClientErrorKind::InvalidArgument, m))?;
+            c.targets = Some(Arc::new(targets));
+            Ok(())
+        })
+    }
+
     fn update_proxy(&self, f: impl FnOnce(&mut ProxySettings)) {
         let _ = self.update(|c| {
             let mut settings = c.proxy.as_deref().cloned().unwrap_or_default();
@@ -422,6 +465,7 @@ impl Session {
                 tracker: &tracker,
                 tls: cfg.tls.as_ref(),
                 proxy: chain.proxy(&cfg, req),
+                targets: cfg.targets.as_deref(),
                 log: cfg.log.as_ref(),
             };
             let ex = exchange(&self.pool, &hop, &limits, &budget)?;

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use super::boundary::{copy_out, header_in, str_in};
+use super::boundary::{bytes_in, copy_out, header_in, str_in};
 use super::callback::{
     level_of, reqivo_log_callback, reqivo_on_request_callback, reqivo_on_response_callback, CHooks,
     CLogger, Userdata,
@@ -366,6 +366,107 @@ pub extern "C" fn reqivo_session_set_no_proxy(
         // SAFETY: `list` holds `len` bytes.
         let list = try_or_fail!(unsafe { str_in(list, len, "list") }, err);
         s.set_no_proxy(list);
+        OK
+    })
+}
+
+/// Sends later connections for one host and port to the given addresses
+/// instead of what DNS says, in curl's `--resolve` syntax:
+/// `host:port:addr[,addr]...` (IPv6 addresses with or without brackets; a
+/// leading `+` is accepted and means nothing more here), or `-host:port` to
+/// remove the entry. The URL, `Host`, SNI and certificate checks keep the
+/// name; only the socket goes to the addresses, which race as for a
+/// resolved name (Happy Eyeballs). A later entry for the same host and
+/// port replaces the earlier one. For a proxied request the entries apply
+/// to the proxy's host, which is what is dialled. An empty `entry` forgets
+/// every address and connect-to override. Connections are pooled apart
+/// from those made without the override.
+///
+/// Ownership: `entry` is copied.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `entry` may be NULL when
+/// `len` is 0.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` with `err` saying what is
+/// malformed.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_add_resolve(
+    s: *mut reqivo_session,
+    entry: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        // SAFETY: `entry` holds `len` bytes.
+        let entry = try_or_fail!(unsafe { str_in(entry, len, "entry") }, err);
+        try_or_fail!(s.add_resolve(entry), err);
+        OK
+    })
+}
+
+/// Sends later connections for a host and port to another host and port,
+/// in curl's `--connect-to` syntax: `HOST1:PORT1:HOST2:PORT2`, where an
+/// empty HOST1 or PORT1 matches any host or port and an empty HOST2 or
+/// PORT2 keeps the request's own. The first matching entry applies; HOST2
+/// is resolved as usual, through `reqivo_session_add_resolve` entries
+/// first. The URL, `Host`, SNI and certificate checks keep the request's
+/// name. `reqivo_session_add_resolve` with an empty entry forgets these
+/// too.
+///
+/// Ownership: `entry` is copied.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `entry` may be NULL when
+/// `len` is 0 (which is malformed).
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` with `err` saying what is
+/// malformed.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_add_connect_to(
+    s: *mut reqivo_session,
+    entry: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        // SAFETY: `entry` holds `len` bytes.
+        let entry = try_or_fail!(unsafe { str_in(entry, len, "entry") }, err);
+        try_or_fail!(s.add_connect_to(entry), err);
+        OK
+    })
+}
+
+/// Sends every later request of the session over the Unix domain socket at
+/// `path` instead of TCP, with the URL's host in `Host` (for example
+/// `http://localhost/v1.43/containers/json` over `/var/run/docker.sock`).
+/// A `path` starting with a NUL byte names a socket in Linux's abstract
+/// namespace (the rest of the bytes are the name). Proxies, address
+/// overrides and Happy Eyeballs do not apply; `https://` URLs run TLS over
+/// the socket. Connections are pooled per socket path. An empty `path`
+/// returns to TCP.
+///
+/// Ownership: `path` is copied.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `path` may be NULL when
+/// `len` is 0.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (a NUL byte after the first,
+/// a path longer than the platform's `sun_path`, an abstract name off
+/// Linux) with `err` filled. A socket that is missing or refuses fails the
+/// send with `REQIVO_ERR_CONNECT_REFUSED`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_unix_socket(
+    s: *mut reqivo_session,
+    path: *const c_char,
+    len: usize,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        // SAFETY: `path` holds `len` bytes.
+        let path = try_or_fail!(unsafe { bytes_in(path.cast(), len, "path") }, err);
+        try_or_fail!(s.set_unix_socket((!path.is_empty()).then_some(path)), err);
         OK
     })
 }

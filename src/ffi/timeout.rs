@@ -10,7 +10,8 @@ use crate::client::{TimeoutOverrides, Timeouts, DEFAULT_TIMEOUTS};
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct reqivo_timeout {
-    /// Per address tried, DNS included. Default 5000.
+    /// Name resolution and connecting, every address together (they race,
+    /// Happy Eyeballs). Default 5000.
     pub connect_ms: u32,
     /// Longest silence from the server during one read. Default 5000.
     pub read_ms: u32,

@@ -14,7 +14,8 @@ use super::error::{NetError, NetErrorKind};
 /// Timeouts of one send; `None` is no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Per address tried (DNS counts against the first).
+    /// Name resolution and the connect race over every address, together
+    /// (RFC 8305: the addresses race rather than each getting its own).
     pub connect: Option<Duration>,
     /// Per read: the longest the server may stay silent.
     pub read: Option<Duration>,
@@ -213,7 +214,21 @@ impl<'a> Budget<'a> {
         on_cancel: OnCancel,
         what: &dyn fmt::Display,
     ) -> Result<(), NetError> {
-        match self.poll_until(fd, writable, self.op_deadline(op), on_cancel, what)? {
+        self.wait_fd_by(fd, writable, self.op_deadline(op), op, on_cancel, what)
+    }
+
+    /// `wait_fd` until a deadline of kind `op` the caller computed (a
+    /// connect's, set once for resolution and every address).
+    pub fn wait_fd_by(
+        &self,
+        fd: BorrowedFd<'_>,
+        writable: bool,
+        deadline: Option<Instant>,
+        op: Op,
+        on_cancel: OnCancel,
+        what: &dyn fmt::Display,
+    ) -> Result<(), NetError> {
+        match self.poll_until(fd, writable, deadline, on_cancel, what)? {
             true => Ok(()),
             false => Err(self.timeout_error(op, what)),
         }

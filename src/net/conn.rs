@@ -4,7 +4,9 @@
 //! way, under the connect timeout.
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
+
+use super::target::{Dial, Endpoint};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -55,10 +57,10 @@ impl Transport {
         }
     }
 
-    fn tcp(&self) -> &TcpStream {
+    fn fd(&self) -> &OwnedFd {
         match self {
-            Transport::Plain(s) => s.tcp(),
-            Transport::Tls(TlsStream { sock, .. }) => sock.tcp(),
+            Transport::Plain(s) => s.fd(),
+            Transport::Tls(TlsStream { sock, .. }) => sock.fd(),
         }
     }
 }
@@ -69,7 +71,7 @@ impl fmt::Debug for Transport {
             Transport::Plain(_) => "Plain",
             Transport::Tls(_) => "Tls",
         };
-        f.debug_tuple(name).field(self.tcp()).finish()
+        f.debug_tuple(name).field(self.fd()).finish()
     }
 }
 
@@ -106,28 +108,30 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects to `host:port`, directly or through a CONNECT tunnel opened
-    /// by `tunnel`, then, with `tls`, runs the TLS handshake (SNI and
-    /// certificate name from `host`) under the connect timeout.
+    /// Connects to `host:port` (or where `dial` says), directly or through
+    /// a CONNECT tunnel opened by `tunnel`, then, with `tls`, runs the TLS
+    /// handshake (SNI and certificate name from `host`) under the connect
+    /// timeout.
     pub fn open(
         host: &str,
         port: u16,
         tls: Option<&TlsConfig>,
         tunnel: Option<&Proxy>,
+        dial: Option<&Dial>,
         budget: &Budget<'_>,
     ) -> Result<Conn, NetError> {
         let (dial_host, dial_port) = match tunnel {
             Some(p) => (p.host.as_str(), p.port),
             None => (host, port),
         };
-        let (stream, t) = connect::connect(dial_host, dial_port, budget)?;
-        let addr = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| format!("{}:{}", dial_host, dial_port));
+        let connect::Connected {
+            fd,
+            peer,
+            timings: t,
+        } = connect::connect(dial_host, dial_port, dial, budget)?;
         let mut conn = Conn {
-            transport: Transport::Plain(Socket::new(stream)),
-            peer: addr,
+            transport: Transport::Plain(Socket::new(fd)),
+            peer: peer.to_string(),
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -158,7 +162,7 @@ impl Conn {
     /// The multi reads and writes it with MSG_DONTWAIT; its socket becomes
     /// blocking, like every pooled one, the first time a blocking send uses
     /// it (the kernel's timeouts bound those calls).
-    pub fn plain(stream: TcpStream, peer: SocketAddr, timings: ConnTimings) -> Conn {
+    pub fn plain(stream: OwnedFd, peer: &Endpoint, timings: ConnTimings) -> Conn {
         let peer = peer.to_string();
         let mut sock = Socket::new(stream);
         sock.set_blocking_later();
@@ -177,7 +181,7 @@ impl Conn {
     /// The socket, for an event loop to watch.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;
-        self.transport.tcp().as_fd()
+        self.transport.fd().as_fd()
     }
 
     /// Runs the TLS handshake on this (so far plain) connection.
@@ -220,7 +224,7 @@ impl Conn {
         if self.tls_info.is_some() {
             return Ok(Handshake::Done);
         }
-        let (tcp, peer) = (sock.tcp(), &self.peer);
+        let (tcp, peer) = (sock.fd(), &self.peer);
         let what = || format!("the TLS handshake with {}", peer);
         loop {
             while tls.wants_write() {
@@ -405,8 +409,8 @@ impl Conn {
     /// A second descriptor for the socket, so a thread can wait for it to
     /// become ready without holding the lock that guards this connection
     /// (WebSocket send/receive split).
-    pub fn wait_handle(&self) -> io::Result<TcpStream> {
-        self.transport.tcp().try_clone()
+    pub fn wait_handle(&self) -> io::Result<OwnedFd> {
+        self.transport.fd().try_clone()
     }
 
     /// Like `fill`, but never waits: `Ok(None)` when no byte is available
@@ -418,7 +422,7 @@ impl Conn {
         let dst = &mut self.buf[self.end..];
         let n = match &mut self.transport {
             Transport::Plain(sock) => loop {
-                match Now(sock.tcp()).read(dst) {
+                match Now(sock.fd()).read(dst) {
                     Ok(n) => break Some(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -426,7 +430,7 @@ impl Conn {
                 }
             },
             Transport::Tls(TlsStream { sock, tls, min }) => loop {
-                let tcp = sock.tcp();
+                let tcp = sock.fd();
                 match tls.reader().read(dst) {
                     Ok(n) => break Some(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -473,7 +477,7 @@ impl Conn {
                 if data.is_empty() {
                     return Ok(WriteStep::default());
                 }
-                match Now(sock.tcp()).write(data) {
+                match Now(sock.fd()).write(data) {
                     Ok(0) => return Err(NetError::io(&io::ErrorKind::WriteZero.into(), &what())),
                     Ok(n) => {
                         return Ok(WriteStep {
@@ -492,7 +496,7 @@ impl Conn {
                 }
             },
             Transport::Tls(TlsStream { sock, tls, .. }) => {
-                let tcp = sock.tcp();
+                let tcp = sock.fd();
                 // Records already queued go first: rustls takes no more
                 // plaintext while its outgoing buffer is at its limit.
                 let mut accepted = 0;
@@ -537,9 +541,9 @@ impl Conn {
             return true;
         }
         match &mut self.transport {
-            Transport::Plain(sock) => readable_now(sock.tcp()),
+            Transport::Plain(sock) => readable_now(sock.fd()),
             Transport::Tls(TlsStream { sock, tls, .. }) => {
-                let tcp = sock.tcp();
+                let tcp = sock.fd();
                 // A few records at most; a server that keeps talking is stale.
                 for _ in 0..8 {
                     match tls.process_new_packets() {
@@ -574,11 +578,11 @@ impl Drop for TlsStream {
     /// the socket takes it at once; never waits.
     fn drop(&mut self) {
         self.tls.send_close_notify();
-        let _ = self.tls.write_tls(&mut Now(self.sock.tcp()));
+        let _ = self.tls.write_tls(&mut Now(self.sock.fd()));
     }
 }
 
-fn readable_now(stream: &TcpStream) -> bool {
+fn readable_now(stream: &OwnedFd) -> bool {
     let mut fds = [PollFd::new(stream, PollFlags::IN)];
     let zero = rustix::event::Timespec {
         tv_sec: 0,
@@ -658,7 +662,7 @@ fn pump_tls(
     let n = tls.read_tls(&mut input).map_err(|e| net_error(e, what))?;
     if let Err(e) = tls.process_new_packets() {
         // rustls queued an alert saying why; best effort, no wait.
-        let _ = tls.write_tls(&mut Now(input.sock.tcp()));
+        let _ = tls.write_tls(&mut Now(input.sock.fd()));
         return Err(tls::map_error(&e, peer, min));
     }
     Ok(n > 0)
@@ -711,12 +715,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let budget = Budget::new(Timeouts::default(), None);
-        let mut conn = Conn::open("127.0.0.1", port, None, None, &budget).unwrap();
+        let mut conn = Conn::open("127.0.0.1", port, None, None, None, &budget).unwrap();
         let (mut peer, _) = listener.accept().unwrap();
         peer.write_all(b"ready").unwrap();
         budget
             .wait_fd(
-                std::os::fd::AsFd::as_fd(conn.transport.tcp()),
+                std::os::fd::AsFd::as_fd(conn.transport.fd()),
                 false,
                 Op::Read,
                 crate::net::OnCancel::EndConnection,
@@ -748,7 +752,7 @@ mod tests {
     fn conn_blocking_read_ends_at_the_read_timeout() {
         let (listener, port) = silent_server();
         let budget = Budget::new(Timeouts::default(), None);
-        let mut conn = Conn::open("127.0.0.1", port, None, None, &budget).unwrap();
+        let mut conn = Conn::open("127.0.0.1", port, None, None, None, &budget).unwrap();
         let _peer = listener.accept().unwrap();
         let short = Budget::new(
             Timeouts {
@@ -779,7 +783,7 @@ mod tests {
         let (listener, port) = silent_server();
         let budget = Budget::new(Timeouts::default(), None);
         for write in [false, true] {
-            let mut conn = Conn::open("127.0.0.1", port, None, None, &budget).unwrap();
+            let mut conn = Conn::open("127.0.0.1", port, None, None, None, &budget).unwrap();
             let (mut peer, _) = listener.accept().unwrap();
             let cancel = std::sync::Arc::new(crate::net::Cancel::new().unwrap());
             let c2 = cancel.clone();

@@ -16,15 +16,17 @@ mod pool;
 mod proxy;
 pub mod resolver;
 mod socket;
+mod target;
 mod tls;
 
 pub use budget::{Budget, OnCancel, Op, TimeoutOverrides, Timeouts};
 pub use cancel::{Cancel, Waker as CancelWaker};
 pub use conn::{Conn, ConnTimings, Handshake, WriteStep};
-pub use connect::{finish_connect, ip_literal, start_connect};
+pub use connect::{finish_connect, interleave, ip_literal, start_connect, ATTEMPT_DELAY};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{Checkout, KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats, Reservation};
 pub use proxy::{Proxy, Route, TunnelAsk};
+pub use target::{Dial, Endpoint, Targets};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use super::cancel::Cancel;
 use super::conn::Conn;
 use super::error::NetError;
 use super::proxy::Route;
+use super::target::Dial;
 use super::tls::{TlsConfig, TlsInfo};
 
 /// foldhash: the maps hold at most `max_total` keys (one per open
@@ -41,6 +42,9 @@ pub struct PoolKey {
     /// trust store or client certificate never serves a request made under
     /// another.
     pub tls: Option<Arc<TlsConfig>>,
+    /// Where the socket goes when not where DNS says (an address
+    /// override, another host and port, a Unix socket).
+    pub dial: Option<Arc<Dial>>,
 }
 
 /// A pool key made of borrowed parts, for lookups: a request finds its
@@ -53,6 +57,7 @@ pub struct KeyRef<'a> {
     pub port: u16,
     pub route: Route,
     pub tls: Option<Arc<TlsConfig>>,
+    pub dial: Option<Arc<Dial>>,
 }
 
 impl KeyRef<'_> {
@@ -63,6 +68,7 @@ impl KeyRef<'_> {
             port: self.port,
             route: self.route.clone(),
             tls: self.tls.clone(),
+            dial: self.dial.clone(),
         }
     }
 }
@@ -76,6 +82,7 @@ impl Hash for PoolKey {
         self.port.hash(state);
         self.route.hash(state);
         self.tls.hash(state);
+        self.dial.hash(state);
     }
 }
 
@@ -86,6 +93,7 @@ impl Equivalent<Arc<PoolKey>> for KeyRef<'_> {
             && self.port == key.port
             && self.route == key.route
             && self.tls == key.tls
+            && self.dial == key.dial
     }
 }
 
@@ -606,7 +614,14 @@ impl Pool {
             Route::Tunnel(proxy) => Some(proxy.as_ref()),
             Route::Direct | Route::Forward => None,
         };
-        match Conn::open(key.host, key.port, key.tls.as_deref(), tunnel, budget) {
+        match Conn::open(
+            key.host,
+            key.port,
+            key.tls.as_deref(),
+            tunnel,
+            key.dial.as_deref(),
+            budget,
+        ) {
             Ok(conn) => {
                 self.shared.opened.fetch_add(1, Ordering::Relaxed);
                 Ok(Lease {
@@ -691,10 +706,16 @@ mod tests {
             port: 3128,
             authorization: None,
         });
-        for (route, tls) in [
-            (Route::Direct, None),
-            (Route::Forward, None),
-            (Route::Tunnel(proxy), Some(TlsConfig::shared_default())),
+        let unix = Some(Arc::new(Dial::Unix(b"/run/x.sock".to_vec())));
+        for (route, tls, dial) in [
+            (Route::Direct, None, None),
+            (Route::Forward, None, None),
+            (
+                Route::Tunnel(proxy),
+                Some(TlsConfig::shared_default()),
+                None,
+            ),
+            (Route::Direct, None, unix),
         ] {
             let borrowed = KeyRef {
                 scheme: "https",
@@ -702,6 +723,7 @@ mod tests {
                 port: 8443,
                 route,
                 tls,
+                dial,
             };
             let owned = Arc::new(borrowed.to_owned());
             assert_eq!(state.hash_one(&borrowed), state.hash_one(&owned));
@@ -711,6 +733,13 @@ mod tests {
                 ..borrowed.clone()
             };
             assert!(!other.equivalent(&owned));
+            let elsewhere = KeyRef {
+                dial: Some(Arc::new(Dial::Addrs(vec!["127.0.0.2:8443"
+                    .parse()
+                    .unwrap()]))),
+                ..borrowed.clone()
+            };
+            assert!(!elsewhere.equivalent(&owned));
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A connection's TCP socket and the three ways it is called.
+//! A connection's socket (TCP, or a Unix domain socket) and the three
+//! ways it is called.
 //!
 //! Once a connection is open its socket is in blocking mode, and a read or
 //! write under a budget is one system call: the kernel's SO_RCVTIMEO or
@@ -15,8 +16,7 @@
 //! check's TLS reads, close_notify on drop.
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use rustix::net::{RecvFlags, SendFlags};
@@ -36,7 +36,7 @@ enum Dir {
 
 #[derive(Debug)]
 pub(crate) struct Socket {
-    tcp: TcpStream,
+    fd: OwnedFd,
     blocking: bool,
     /// Switch to blocking at the first bounded call: a connection the
     /// event-driven core opened (it only ever calls `Now`) pays for the
@@ -49,23 +49,23 @@ pub(crate) struct Socket {
 
 impl Socket {
     /// Wraps a socket fresh from `connect`, which is non-blocking.
-    pub fn new(tcp: TcpStream) -> Self {
+    pub fn new(fd: OwnedFd) -> Self {
         Socket {
-            tcp,
+            fd,
             blocking: false,
             blocking_later: false,
             kernel_timeout: [None, None],
         }
     }
 
-    pub fn tcp(&self) -> &TcpStream {
-        &self.tcp
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
     }
 
     /// Switches to one blocking call per read or write: the connection is
     /// open, and what follows are exchanges.
     pub fn set_blocking(&mut self) -> io::Result<()> {
-        self.tcp.set_nonblocking(false)?;
+        rustix::io::ioctl_fionbio(&self.fd, false)?;
         self.blocking = true;
         Ok(())
     }
@@ -142,11 +142,11 @@ impl Socket {
             let kernel_bounds = self.blocking && self.fit_kernel_timeout(dir, deadline, now);
             // A blocking call needs the token to be able to end it.
             let watch = match (kernel_bounds, budget.cancel) {
-                (true, Some(c)) => c.watch(self.tcp.as_fd()),
+                (true, Some(c)) => c.watch(self.fd.as_fd()),
                 _ => None,
             };
             let block = kernel_bounds && (budget.cancel.is_none() || watch.is_some());
-            let result = io(self.tcp.as_fd(), !block);
+            let result = io(self.fd.as_fd(), !block);
             drop(watch);
             match result {
                 Ok(n) => {
@@ -159,7 +159,7 @@ impl Socket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !block {
                         budget.wait_fd(
-                            self.tcp.as_fd(),
+                            self.fd.as_fd(),
                             dir == Dir::Write,
                             op,
                             OnCancel::EndConnection,
@@ -203,7 +203,7 @@ impl Socket {
         if fits {
             return true;
         }
-        let sock = socket2::SockRef::from(&self.tcp);
+        let sock = socket2::SockRef::from(&self.fd);
         let set = match dir {
             Dir::Read => sock.set_read_timeout(want),
             Dir::Write => sock.set_write_timeout(want),
@@ -290,7 +290,7 @@ pub(crate) fn net_error(e: io::Error, what: &dyn fmt::Display) -> NetError {
 }
 
 /// The socket called without ever waiting: WouldBlock when it would.
-pub(crate) struct Now<'a>(pub &'a TcpStream);
+pub(crate) struct Now<'a>(pub &'a OwnedFd);
 
 impl Read for Now<'_> {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
@@ -316,16 +316,17 @@ impl Write for Now<'_> {
 mod tests {
     use super::*;
     use crate::net::test_support::tcp_pair;
+    use std::net::TcpStream;
 
     fn connected() -> (Socket, TcpStream) {
         let (client, server) = tcp_pair();
-        let mut sock = Socket::new(client);
+        let mut sock = Socket::new(client.into());
         sock.set_blocking().unwrap();
         (sock, server)
     }
 
     fn kernel_read_timeout(sock: &Socket) -> Option<Duration> {
-        socket2::SockRef::from(&sock.tcp).read_timeout().unwrap()
+        socket2::SockRef::from(&sock.fd).read_timeout().unwrap()
     }
 
     #[test]
@@ -369,10 +370,10 @@ mod tests {
     #[test]
     fn socket_not_yet_blocking_waits_in_poll_and_now_never_waits() {
         let (client, _server) = tcp_pair();
-        let mut sock = Socket::new(client);
+        let mut sock = Socket::new(client.into());
         // Still in blocking mode as std made it, but `Now` must not wait.
         let mut buf = [0u8; 8];
-        let e = Now(sock.tcp()).read(&mut buf).unwrap_err();
+        let e = Now(sock.fd()).read(&mut buf).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         // A socket not switched by `set_blocking` never gets a kernel
         // timeout: its reads poll, under the read timeout.

@@ -83,9 +83,13 @@ cleanup() {
     fi
   done
   [ -z "${TLS_DIR:-}" ] || rm -rf "$TLS_DIR" "$TLS_DIR.ports"
+  rm -f "${REQIVO_TEST_UNIX:-}"
 }
 trap cleanup EXIT
-"$PYTHON" tests/c/server.py >"$OUT/server.port" 2>"$OUT/server.log" &
+# The same routes over a Unix socket too (test_targets.c).
+export REQIVO_TEST_UNIX="$OUT/server.$$.sock"
+rm -f "$REQIVO_TEST_UNIX"
+"$PYTHON" tests/c/server.py "$REQIVO_TEST_UNIX" >"$OUT/server.port" 2>"$OUT/server.log" &
 SERVER_PID=$!
 PORT=
 for _ in $(seq 50); do

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Scripted HTTP/1.1 peer for the C tests (stdlib only).
 
-Binds 127.0.0.1 on a free port, prints the port on the first line of stdout,
+Binds 127.0.0.1 on a free port (and, given a path argument, a Unix socket
+at that path and an abstract one of the same name), prints the port on the
+first line of stdout,
 and answers every request with exact canned bytes chosen by path, so the tests
 see precisely what the library had to parse. Each connection gets its own
 thread and serves requests until the client closes it (keep-alive), unless
@@ -419,7 +421,8 @@ def fault(conn, path):
 def serve(conn):
     global requests
     conn.settimeout(HOLD)
-    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if conn.family != socket.AF_UNIX:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = b""
     try:
         while True:
@@ -538,7 +541,6 @@ def serve(conn):
 
 
 def main():
-    global connections
     threading.Timer(LIFETIME, lambda: os._exit(3)).start()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -548,7 +550,21 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     listener.listen(2048)
+    # With a path argument the same routes are served over a Unix socket
+    # at that path and in Linux's abstract namespace under the same name
+    # (test_targets.c).
+    if len(sys.argv) > 1:
+        for name in (sys.argv[1], "\0" + sys.argv[1]):
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            unix.bind(name)
+            unix.listen(64)
+            threading.Thread(target=accept_all, args=(unix,), daemon=True).start()
     print(listener.getsockname()[1], flush=True)
+    accept_all(listener)
+
+
+def accept_all(listener):
+    global connections
     while True:
         conn, _ = listener.accept()
         with lock:

@@ -237,6 +237,22 @@ static void misuse_session(reqivo_session *s) {
   MISUSE(reqivo_session_set_no_proxy(s, BAD_UTF8, BAD_LEN, ERR));
   MISUSE(reqivo_session_set_no_proxy(s, SOME, SIZE_MAX, ERR));
   MISUSE(reqivo_session_use_env_proxy(NULL, ERR));
+
+  /* where connections go */
+  MISUSE(reqivo_session_add_resolve(NULL, "h:80:127.0.0.1", 14, ERR));
+  MISUSE(reqivo_session_add_resolve(s, NULL, 3, ERR));
+  MISUSE(reqivo_session_add_resolve(s, BAD_UTF8, BAD_LEN, ERR));
+  MISUSE(reqivo_session_add_resolve(s, SOME, SIZE_MAX, ERR));
+  MISUSE(reqivo_session_add_resolve(s, "h:80:not-an-ip", 14, ERR));
+  MISUSE(reqivo_session_add_connect_to(NULL, "h:80:b:81", 9, ERR));
+  MISUSE(reqivo_session_add_connect_to(s, NULL, 3, ERR));
+  MISUSE(reqivo_session_add_connect_to(s, BAD_UTF8, BAD_LEN, ERR));
+  MISUSE(reqivo_session_add_connect_to(s, "h:80:b", 6, ERR));
+  MISUSE(reqivo_session_add_connect_to(s, NULL, 0, ERR)); /* empty is malformed */
+  MISUSE(reqivo_session_set_unix_socket(NULL, "/s", 2, ERR));
+  MISUSE(reqivo_session_set_unix_socket(s, NULL, 3, ERR));
+  MISUSE(reqivo_session_set_unix_socket(s, SOME, SIZE_MAX, ERR));
+  MISUSE(reqivo_session_set_unix_socket(s, "/a\0b", 4, ERR));
 }
 
 /* ---------------------------------------------------------------- request */

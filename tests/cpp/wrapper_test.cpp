@@ -105,8 +105,9 @@ class server {
 };
 
 // tests/c/server.py in a child process ($REQIVO_SERVER_PY, or the path from
-// the repository root, where `make test-cpp` runs); it prints its port on
-// its first line. Killed when the test ends (it also exits by itself).
+// the repository root, where `make test-cpp` runs), also serving on a Unix
+// socket of this process's own; it prints its port on its first line.
+// Killed when the test ends (it also exits by itself).
 class py_server {
  public:
   py_server() {
@@ -114,12 +115,14 @@ class py_server {
     if (script == nullptr) script = "tests/c/server.py";
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe");
+    unix_path_ = "/tmp/reqivo-cpp-" + std::to_string(getpid()) + ".sock";
+    unlink(unix_path_.c_str());
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], 1);
       close(fds[0]);
       close(fds[1]);
-      execlp("python3", "python3", script, static_cast<char *>(nullptr));
+      execlp("python3", "python3", script, unix_path_.c_str(), static_cast<char *>(nullptr));
       _exit(127);
     }
     close(fds[1]);
@@ -137,10 +140,14 @@ class py_server {
       waitpid(pid_, nullptr, 0);
     }
     close(out_);
+    unlink(unix_path_.c_str());
   }
   std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  int port() const { return port_; }
+  const std::string &unix_path() const { return unix_path_; }
 
  private:
+  std::string unix_path_;
   pid_t pid_ = -1;
   int out_ = -1;
   int port_ = 0;
@@ -153,6 +160,27 @@ static bool contains(std::string_view hay, std::string_view needle) {
 struct hook_failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// Address and host overrides and a Unix socket: the name stays in Host.
+static void test_targets(const py_server &py) {
+  const std::string port = std::to_string(py.port());
+  reqivo::session s;
+  s.add_resolve("reqivo.test:" + port + ":127.0.0.1");
+  CHECK(contains(s.get("http://reqivo.test:" + port + "/echo").body(), "\r\nHost: reqivo.test:" + port + "\r\n"));
+  s.add_connect_to("api.invalid:80:127.0.0.1:" + port);
+  CHECK(contains(s.get("http://api.invalid/echo").body(), "\r\nHost: api.invalid\r\n"));
+  try {
+    s.add_resolve("reqivo.test:80");
+    CHECK(!"a malformed entry must throw");
+  } catch (const reqivo::usage_error &e) {
+    CHECK(e.code() == REQIVO_ERR_INVALID_ARGUMENT);
+  }
+  reqivo::session over_unix;
+  over_unix.set_unix_socket(py.unix_path());
+  reqivo::response r = over_unix.get("http://localhost/v1.43/echo");
+  CHECK(contains(r.body(), "GET /v1.43/echo HTTP/1.1\r\nHost: localhost\r\n"));
+  CHECK(over_unix.get("http://localhost/echo").reused());
+}
 
 static void test_proxy(const server &srv, const py_server &py) {
   const std::string proxy = "http://user:p%40ss@" + py.base().substr(7);  // userinfo before 127.0.0.1:port/
@@ -629,6 +657,7 @@ int main() {
   {
     py_server py;
     test_proxy(srv, py);
+    test_targets(py);
     test_hooks(py);
     test_multi_streamed(py);
     test_decompress(py);

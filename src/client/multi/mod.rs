@@ -27,6 +27,7 @@ use super::response::Finish;
 use super::session::Session;
 use crate::net::{Cancel, NetError};
 
+mod race;
 mod sink;
 mod transfer;
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use polling::Poller;
 
+use super::race::{Race, Raced};
 use super::sink::{Flow, Sink, Streamed};
 use super::Shared;
 use crate::client::body::{Body, SourcePump, Tracker};
@@ -23,9 +24,9 @@ use crate::client::response::{Finish, Parts, Timings};
 use crate::client::session::{log_failure, Session, SessionConfig};
 use crate::net::poller::{unwatch, watch, Watched};
 use crate::net::{
-    finish_connect, ip_literal, resolver, start_connect, Budget, Cancel, Checkout, Conn,
-    ConnTimings, Handshake, Lease, NetError, NetErrorKind, Op, Pool, Reservation, Route, Timeouts,
-    TlsConfig, TunnelAsk,
+    interleave, ip_literal, resolver, Budget, Cancel, Checkout, Conn, ConnTimings, Dial, Endpoint,
+    Handshake, Lease, NetError, NetErrorKind, Op, Pool, Reservation, Route, Timeouts, TlsConfig,
+    TunnelAsk,
 };
 use crate::proto::{encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader};
 
@@ -88,13 +89,9 @@ enum Phase {
     /// A slot is reserved; connecting to `addr`, then the rest in turn.
     Connecting {
         slot: Reservation,
-        socket: socket2::Socket,
-        addr: SocketAddr,
-        rest: VecDeque<SocketAddr>,
+        /// Boxed: the phase stays small.
+        race: Box<Race>,
         dns_done: Option<Instant>,
-        /// The connect is under way and the poller has not reported the
-        /// socket since: no need to ask the kernel whether it is done.
-        started: bool,
     },
     /// A slot is reserved and the socket connected; the proxy's tunnel
     /// (the CONNECT and how much of it is written) and TLS come next.
@@ -190,8 +187,17 @@ impl<F> Drop for Transfer<F> {
 impl<F: Finish> Transfer<F> {
     /// Ends the transfer where it stands: its connection closes.
     pub(super) fn abandon(&mut self, poller: &Poller) {
-        unwatch(poller, &mut self.watching);
+        self.unwatch_all(poller);
         self.phase = Phase::Over;
+    }
+
+    /// Makes the poller forget this transfer's sockets: its connection's,
+    /// and the connect attempts of a race under way.
+    fn unwatch_all(&mut self, poller: &Poller) {
+        unwatch(poller, &mut self.watching);
+        if let Phase::Connecting { race, .. } = &mut self.phase {
+            race.abandon(poller);
+        }
     }
 }
 
@@ -351,7 +357,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             unreachable!()
         };
         self.phase = match answer {
-            Ok(addrs) => match self.connect(slot, addrs.into(), Some(Instant::now())) {
+            Ok(addrs) => match self.connect(slot, interleave(addrs), Some(Instant::now())) {
                 Ok(p) => p,
                 Err(e) => {
                     self.failed = Some(e.into());
@@ -371,7 +377,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         match self.advance(ctx) {
             Ok(step) => step,
             Err(e) => {
-                unwatch(ctx.poller, &mut self.watching);
+                self.unwatch_all(ctx.poller);
                 self.phase = Phase::Over;
                 log_failure(self.cfg.log.as_ref(), &self.req.method, &e);
                 Step::Done(Err(e))
@@ -500,7 +506,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let (cfg, req) = (&self.cfg, &self.req);
         let proxy = self.chain.proxy(cfg, req);
         let url = self.chain.url(req);
-        let key = pool_key(url, cfg.tls.as_ref(), proxy);
+        let key = pool_key(url, cfg.tls.as_ref(), proxy, cfg.targets.as_deref());
         if self.out.is_empty() {
             let mut number = itoa::Buffer::new();
             let headers = self
@@ -536,11 +542,19 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             }
             Checkout::Reserved(slot) => {
                 // A tunnel's connection is dialled to its proxy.
-                let (host, port) = match &key.route {
+                let (mut host, mut port) = match &key.route {
                     Route::Tunnel(p) => (p.host.as_str(), p.port),
                     Route::Direct | Route::Forward => (key.host, key.port),
                 };
-                let literal = ip_literal(host, port);
+                let literal = match key.dial.as_deref() {
+                    Some(Dial::Unix(path)) => Some(VecDeque::from([Endpoint::Unix(path.clone())])),
+                    Some(Dial::Addrs(addrs)) => Some(interleave(addrs.iter().copied())),
+                    Some(Dial::Host(h, p)) => {
+                        (host, port) = (h.as_str(), *p);
+                        ip_literal(host, port).map(|a| VecDeque::from([Endpoint::Ip(a)]))
+                    }
+                    None => ip_literal(host, port).map(|a| VecDeque::from([Endpoint::Ip(a)])),
+                };
                 if literal.is_none() {
                     let (weak, key_no, gen) = (self.weak.clone(), ctx.key, self.gen);
                     resolver::resolve(
@@ -551,8 +565,8 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 }
                 self.deadline = None;
                 self.progress(Op::Connect);
-                if let Some(addr) = literal {
-                    self.phase = self.connect(slot, VecDeque::from([addr]), None)?;
+                if let Some(endpoints) = literal {
+                    self.phase = self.connect(slot, endpoints, None)?;
                     return Ok(None);
                 }
                 self.phase = Phase::Resolving { slot };
@@ -569,84 +583,47 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         }
     }
 
-    /// Starts connecting to the first address that takes a connect.
+    /// Starts connecting: the addresses race (`race::Race`).
     fn connect(
         &mut self,
         slot: Reservation,
-        mut addrs: VecDeque<SocketAddr>,
+        addrs: VecDeque<Endpoint>,
         dns_done: Option<Instant>,
     ) -> Result<Phase, NetError> {
-        let mut last = None;
-        while let Some(addr) = addrs.pop_front() {
-            match start_connect(addr) {
-                // Still under way or done at once, the socket is writable
-                // when `step_connect` looks.
-                Ok((socket, pending)) => {
-                    return Ok(Phase::Connecting {
-                        slot,
-                        socket,
-                        addr,
-                        rest: addrs,
-                        dns_done,
-                        started: pending,
-                    })
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| NetError::new(NetErrorKind::Dns, "no address to connect to")))
+        Ok(Phase::Connecting {
+            slot,
+            race: Box::new(Race::new(addrs)),
+            dns_done,
+        })
     }
 
     fn step_connect(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
-        let Phase::Connecting {
-            socket, started, ..
-        } = &mut self.phase
-        else {
+        let Phase::Connecting { race, .. } = &mut self.phase else {
             unreachable!()
         };
-        use std::os::fd::AsFd;
-        // Done when the poller says the socket is writable (this transfer's
-        // socket is watched for nothing else now); otherwise ask the kernel,
-        // unless the connect has only just started.
-        let done = ctx.woken || (!*started && writable_now(socket.as_fd()));
-        if !done {
-            *started = false;
-            let fd = socket.as_fd();
-            watch(ctx.poller, &mut self.watching, fd, ctx.key, false, true)
-                .map_err(|e| NetError::io(&e, "watching a connecting socket"))?;
-            return Ok(Some(self.wait(Op::Connect, "connecting")?));
-        }
-        let Phase::Connecting {
-            slot,
-            socket,
-            addr,
-            rest,
-            dns_done,
-            ..
-        } = std::mem::replace(&mut self.phase, Phase::Over)
-        else {
-            unreachable!()
-        };
-        // Reported writable and clean, the connect has succeeded: the
-        // socket need not be asked for its error (one system call less
-        // per connection).
-        let known_ok = ctx.woken && ctx.clean;
-        if let Err(e) = finish_connect(&socket, addr, known_ok) {
-            unwatch(ctx.poller, &mut self.watching);
-            drop(socket);
-            if rest.is_empty() {
-                return Err(e.into());
+        let (socket, addr, watched) = match race.step(ctx.poller, ctx.key, ctx.woken, ctx.clean)? {
+            Raced::Won(socket, addr, watched) => (socket, addr, watched),
+            Raced::Waiting { next_attempt } => {
+                let mut step = self.wait(Op::Connect, "connecting")?;
+                if let (Step::Wait { deadline }, Some(next)) = (&mut step, next_attempt) {
+                    *deadline = Some(deadline.map_or(next, |d| d.min(next)));
+                }
+                return Ok(Some(step));
             }
-            self.phase = self.connect(slot, rest, dns_done)?;
-            return Ok(None);
-        }
+        };
+        let Phase::Connecting { slot, dns_done, .. } =
+            std::mem::replace(&mut self.phase, Phase::Over)
+        else {
+            unreachable!()
+        };
+        self.watching = watched;
         // The poller keeps watching the descriptor: it is the connection's.
         let timings = ConnTimings {
             dns_done,
             connected: Instant::now(),
             tls_done: None,
         };
-        let conn = Box::new(Conn::plain(socket.into(), addr, timings));
+        let conn = Box::new(Conn::plain(socket.into(), &addr, timings));
         let since = |i: Instant| i.saturating_duration_since(self.started);
         self.timings.dns = dns_done.map(since).unwrap_or_default();
         self.timings.connect = since(timings.connected);
@@ -662,6 +639,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             self.chain.url(req),
             cfg.tls.as_ref(),
             self.chain.proxy(cfg, req),
+            cfg.targets.as_deref(),
         );
         let tunnel = match &key.route {
             Route::Tunnel(proxy) => {
@@ -1171,15 +1149,4 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             trailers: reader.take_trailers(),
         }))
     }
-}
-
-/// Whether a connecting socket is writable now (its connect has ended).
-fn writable_now(fd: std::os::fd::BorrowedFd<'_>) -> bool {
-    use rustix::event::{poll, PollFd, PollFlags};
-    let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
-    let zero = rustix::event::Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
 }

@@ -14,7 +14,6 @@
 //! Close echo) never wait for `send`: they are queued in `state` and
 //! written by whoever holds or next takes it (`flush_control`).
 //! Lock order: `recv`, then `send`, then `state` or `conn` (never both).
-use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -85,7 +84,7 @@ pub(super) struct State {
 
 pub(super) struct Link {
     pub(super) conn: Mutex<Conn>,
-    pub(super) waiter: TcpStream,
+    pub(super) waiter: std::os::fd::OwnedFd,
     pub(super) send: Mutex<Sender>,
     pub(super) recv: Mutex<Receiver>,
     pub(super) state: Mutex<State>,

@@ -95,9 +95,20 @@ module Reqivo
     # public_suffix_list: the text of a public suffix list
     #                (publicsuffix.org format) the cookie jar refuses
     #                Domain=<suffix> cookies with; by default the system's.
+    # resolve:       address overrides in curl's --resolve form, a String
+    #                or an Array: "api.example:443:10.0.0.5,[2001:db8::5]"
+    #                sends connections for that host and port there; the
+    #                URL, Host, SNI and certificate checks keep the name.
+    #                See #add_resolve.
+    # connect_to:    host and port overrides in curl's --connect-to form,
+    #                "HOST1:PORT1:HOST2:PORT2" (a String or an Array).
+    # unix_socket:   a Unix domain socket path every request goes over
+    #                (the URL's host in Host), e.g. "/var/run/docker.sock";
+    #                "\0name" names an abstract socket (Linux).
     def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
                    pool: nil, limits: nil, auth: nil, tls: nil, decompress: true, cookies: true,
-                   proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil)
+                   proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil,
+                   resolve: nil, connect_to: nil, unix_socket: nil)
       raise ArgumentError, "pool must be a Reqivo::Pool, got #{pool.class}" unless pool.nil? || pool.is_a?(Pool)
 
       @own_pool = pool.nil?
@@ -118,6 +129,9 @@ module Reqivo
       self.proxy = proxy unless proxy.nil?
       self.no_proxy = no_proxy unless no_proxy.nil?
       self.public_suffix_list = public_suffix_list unless public_suffix_list.nil?
+      Array(resolve).each { |entry| add_resolve(entry) }
+      Array(connect_to).each { |entry| add_connect_to(entry) }
+      self.unix_socket = unix_socket unless unix_socket.nil?
     rescue StandardError
       close if @handle
       raise
@@ -379,6 +393,33 @@ module Reqivo
     def no_proxy=(list)
       text = list.is_a?(Array) ? list.map(&:to_s).join(',') : list.to_s
       set_text(:reqivo_session_set_no_proxy, text)
+    end
+
+    # Sends later connections for one host and port to the given addresses
+    # instead of what DNS says (curl's --resolve form,
+    # "host:port:addr[,addr]..."; "-host:port" removes the entry, "" forgets
+    # every address and connect-to override). The addresses race (Happy
+    # Eyeballs). Raises Reqivo::UsageError for a malformed entry. Returns
+    # self.
+    def add_resolve(entry)
+      set_text(:reqivo_session_add_resolve, entry.to_s)
+      self
+    end
+
+    # Sends later connections for a host and port to another host and port
+    # (curl's --connect-to form, "HOST1:PORT1:HOST2:PORT2"; an empty part
+    # matches any, or keeps the request's own). Returns self.
+    def add_connect_to(entry)
+      set_text(:reqivo_session_add_connect_to, entry.to_s)
+      self
+    end
+
+    # Sends every later request over the Unix domain socket at `path` (a
+    # String or Pathname; "\0name" is an abstract socket on Linux); nil or
+    # "" returns to TCP. Proxies and address overrides do not apply over
+    # it; connections are pooled per path.
+    def unix_socket=(path)
+      set_text(:reqivo_session_set_unix_socket, path.to_s)
     end
 
     # Replaces the proxy settings with the environment's, read now:
