@@ -1584,7 +1584,8 @@ uint32_t reqivo_request_set_json(struct reqivo_request *r,
  * NULL: `r` or `mp` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
  * Thread safety: a request is modified by one thread at a time; `mp` is
  * only read.
- * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT`; `REQIVO_ERR_INVALID_CONFIG`
+ * when the system gives no random bytes for the boundary.
  * Since: 0.1.0
  */
 uint32_t reqivo_request_set_multipart(struct reqivo_request *r,

@@ -125,8 +125,17 @@ impl Multipart {
     /// The form as a body: a fresh boundary checked against every field
     /// value, and the Content-Type naming it.
     pub(crate) fn freeze(&self) -> Result<(Arc<Form>, String), ClientError> {
+        self.freeze_with(random_boundary)
+    }
+
+    /// `freeze` with the boundaries drawn by `draw`, until one that no
+    /// field holds.
+    fn freeze_with(
+        &self,
+        mut draw: impl FnMut() -> Result<String, ClientError>,
+    ) -> Result<(Arc<Form>, String), ClientError> {
         let boundary = loop {
-            let b = random_boundary()?;
+            let b = draw()?;
             // A field is known, so it is checked; a file is not read here:
             // 192 random bits make the chance that it holds the boundary
             // at most its length times 2^-192, nothing next to a disk error.
@@ -413,6 +422,19 @@ mod tests {
         std::fs::write(&path, b"0123").unwrap();
         assert!(form.clone().open().is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_boundary_a_field_holds_is_drawn_again() {
+        let mut mp = Multipart::new();
+        mp.add_field("a", b"x--reqivo-1y");
+        let mut drawn = vec!["reqivo-2".to_string(), "reqivo-1".to_string()];
+        let (form, ct) = mp.freeze_with(|| Ok(drawn.pop().unwrap())).unwrap();
+        assert!(drawn.is_empty());
+        assert_eq!(ct, "multipart/form-data; boundary=reqivo-2");
+        let body = String::from_utf8(read_all(&form)).unwrap();
+        assert!(body.starts_with("--reqivo-2\r\n"));
+        assert!(body.ends_with("x--reqivo-1y\r\n--reqivo-2--\r\n"));
     }
 
     #[test]

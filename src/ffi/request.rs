@@ -160,7 +160,8 @@ pub extern "C" fn reqivo_request_set_json(
 /// NULL: `r` or `mp` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
 /// Thread safety: a request is modified by one thread at a time; `mp` is
 /// only read.
-/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT`; `REQIVO_ERR_INVALID_CONFIG`
+/// when the system gives no random bytes for the boundary.
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_request_set_multipart(
