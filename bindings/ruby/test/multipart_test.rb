@@ -107,6 +107,7 @@ class MultipartTest < Minitest::Test
     end
     assert_includes e.message, 'missing'
     assert_raises(ArgumentError) { @session.post(FormServer.url('/form'), multipart: 'x') }
+    assert_raises(ArgumentError) { @session.post(FormServer.url('/form'), multipart: { 'f' => StringIO.new('x') }) }
     assert_raises(ArgumentError) { @session.post(FormServer.url('/form'), multipart: {}, body: 'x') }
     grows = File.join(@dir, 'grows')
     File.write(grows, '12345')

@@ -40,7 +40,7 @@ module Reqivo
       end
 
       form.flat_map do |name, value|
-        Array(value.is_a?(Array) ? value : [value]).map { |v| part(name.to_s, v) }
+        (value.is_a?(Array) ? value : [value]).map { |v| part(name.to_s, v) }
       end
     end
 
@@ -53,6 +53,11 @@ module Reqivo
         if value.respond_to?(:local_path) && !value.local_path.to_s.empty?
           type = value.respond_to?(:content_type) ? value.content_type : nil
           [name, value.local_path.to_s, type, true]
+        elsif value.respond_to?(:read)
+          # The library reads files from their paths; an IO without one
+          # (a StringIO, a pipe) would be sent as its #to_s.
+          raise ArgumentError, "multipart value for #{name.inspect} is an IO without a file path " \
+                               "(#{value.class}); pass its contents as a String, or a File"
         else
           [name, value.to_s, nil, false]
         end
