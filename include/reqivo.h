@@ -464,6 +464,13 @@ typedef struct reqivo_hook_request reqivo_hook_request;
 typedef struct reqivo_multi reqivo_multi;
 
 /**
+ * A multipart/form-data form being built: fields held in memory, files
+ * read from disk only while a request using the form is sent. Not
+ * thread-safe to modify.
+ */
+typedef struct reqivo_multipart reqivo_multipart;
+
+/**
  * A connection pool: thread-safe, shareable by any number of sessions,
  * reference-counted (a session keeps its pool alive after
  * `reqivo_pool_free`).
@@ -1338,6 +1345,85 @@ int reqivo_multi_wakeup(const struct reqivo_multi *m);
 size_t reqivo_multi_in_flight(const struct reqivo_multi *m);
 
 /**
+ * Creates an empty form.
+ *
+ * Ownership: the caller owns the form and frees it with
+ * `reqivo_multipart_free`; a request it was set on keeps its own copy.
+ * NULL: no pointer arguments.
+ * Thread safety: a form is modified by one thread at a time.
+ * Returns: the form.
+ * Since: 0.1.0
+ */
+struct reqivo_multipart *reqivo_multipart_new(void);
+
+/**
+ * Adds a field part: `name` (UTF-8) and `value` (any bytes, sent as is,
+ * without a Content-Type, which RFC 7578 reads as text/plain). In the
+ * part's head `"`, CR and LF of the name are sent as `%22`, `%0D` and
+ * `%0A`, as browsers do, and a backslash as `\\`; other bytes, non-ASCII
+ * UTF-8 included, as they are.
+ *
+ * Ownership: `name` and `value` are copied.
+ * NULL: `mp` or `name` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `value` may be
+ * NULL when `value_len` is 0.
+ * Thread safety: a form is modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (also for a name that is
+ * not UTF-8), adding nothing.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_multipart_add_field(struct reqivo_multipart *mp,
+                                    const char *name,
+                                    size_t name_len,
+                                    const char *value,
+                                    size_t value_len,
+                                    struct reqivo_error *err);
+
+/**
+ * Adds a file part: `name` (escaped as in `reqivo_multipart_add_field`),
+ * the file at `path` (UTF-8), sent with the last component of `path` as
+ * its filename and `content_type` as its Content-Type, or
+ * `application/octet-stream` when `content_type` is NULL or empty
+ * (nothing is guessed from the name or the bytes). The file must be a
+ * readable regular file now; its size is taken now and its bytes only
+ * while the request is sent, a piece at a time, so a file of any size
+ * costs no memory. Each send (a redirect's, a retry's) reads it again
+ * from its start; a send that finds the file gone, unreadable or of
+ * another size than now fails with `REQIVO_ERR_IO` (before anything is
+ * written when it is found at the start; otherwise the connection is
+ * closed mid-body, so no wrong length is ever sent whole).
+ *
+ * Ownership: `name`, `path` and `content_type` are copied; the file is not
+ * opened again until a send.
+ * NULL: `mp`, `name` or `path` NULL is `REQIVO_ERR_INVALID_ARGUMENT`;
+ * `content_type` may be NULL.
+ * Thread safety: a form is modified by one thread at a time.
+ * Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT` for a file missing, unreadable
+ * or not a regular file (the message names it and the reason), or a
+ * string not UTF-8; `REQIVO_ERR_INVALID_HEADER` for a `content_type`
+ * with control bytes. Nothing is added on failure.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_multipart_add_file(struct reqivo_multipart *mp,
+                                   const char *name,
+                                   size_t name_len,
+                                   const char *path,
+                                   size_t path_len,
+                                   const char *content_type,
+                                   size_t content_type_len,
+                                   struct reqivo_error *err);
+
+/**
+ * Frees a form. Requests it was set on keep their copy.
+ *
+ * Ownership: the form ends; do not use `mp` afterwards.
+ * NULL: ignored.
+ * Thread safety: no call may be using `mp` in another thread.
+ * Returns: nothing.
+ * Since: 0.1.0
+ */
+void reqivo_multipart_free(struct reqivo_multipart *mp);
+
+/**
  * The default pool settings: 10 per host, 100 in all, 30 s idle expiry,
  * 10 idle per host, with `struct_size` set. Start from this and change
  * the fields you need.
@@ -1480,6 +1566,32 @@ uint32_t reqivo_request_set_json(struct reqivo_request *r,
                                  const char *json,
                                  size_t len,
                                  struct reqivo_error *err);
+
+/**
+ * Sets the body to the form `mp` (multipart/form-data, RFC 7578), with
+ * `Content-Type: multipart/form-data; boundary=...` (replacing an earlier
+ * Content-Type) and a Content-Length computed from the parts' sizes.
+ * Replaces an earlier body. The boundary is drawn now: 192 random bits,
+ * checked against every field value; files are not read to check it
+ * (that a file holds it by chance is at most its length times 2^-192).
+ * Files are read while the request is sent, a piece at a time, on the
+ * sending thread (in a multi, its `reqivo_multi_perform` thread), and
+ * again for each send: a 307/308 redirect resends the form, and a
+ * stale-connection retry is made as for an in-memory body.
+ *
+ * Ownership: the request keeps its own reference to the parts `mp` holds
+ * now; `mp` stays the caller's, who may change or free it at any time
+ * without touching this request.
+ * NULL: `r` or `mp` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a request is modified by one thread at a time; `mp` is
+ * only read.
+ * Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT`; `REQIVO_ERR_INVALID_CONFIG`
+ * when the system gives no random bytes for the boundary.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_request_set_multipart(struct reqivo_request *r,
+                                      const struct reqivo_multipart *mp,
+                                      struct reqivo_error *err);
 
 /**
  * Makes the body come from `cb`, called on the sending thread whenever

@@ -336,6 +336,33 @@ class response {
 };
 
 /** A request: method, URL (maybe relative to the session's base URL), headers, body. */
+/** A multipart/form-data form (RFC 7578): fields copied, files read from
+ *  disk only while a request using the form is sent. A file is checked
+ *  (exists, regular, readable) and sized when added; usage_error if not. */
+class multipart {
+ public:
+  multipart() : h_(reqivo_multipart_new()) {
+    if (!h_) throw internal_error(REQIVO_ERR_PANIC, 0, "no memory for a form");
+  }
+  multipart &field(std::string_view name, std::string_view value) {
+    reqivo_error e;
+    detail::check(reqivo_multipart_add_field(h_.get(), name.data(), name.size(), value.data(), value.size(), &e), e);
+    return *this;
+  }
+  /** An empty `content_type` sends application/octet-stream. */
+  multipart &file(std::string_view name, std::string_view path, std::string_view content_type = {}) {
+    reqivo_error e;
+    detail::check(reqivo_multipart_add_file(h_.get(), name.data(), name.size(), path.data(), path.size(),
+                                            content_type.data(), content_type.size(), &e),
+                  e);
+    return *this;
+  }
+  const reqivo_multipart *get() const noexcept { return h_.get(); }
+
+ private:
+  detail::handle<reqivo_multipart, reqivo_multipart_free> h_;
+};
+
 class request {
  public:
   request(std::string_view method, std::string_view url) {
@@ -350,6 +377,13 @@ class request {
   request &body(std::string_view data) {
     reqivo_error e;
     detail::check(reqivo_request_set_body(h_.get(), reinterpret_cast<const uint8_t *>(data.data()), data.size(), &e), e);
+    return *this;
+  }
+  /** The form as the body, with its Content-Type; the request keeps what
+   *  `form` holds now, so `form` may change or go afterwards. */
+  request &set_multipart(const multipart &form) {
+    reqivo_error e;
+    detail::check(reqivo_request_set_multipart(h_.get(), form.get(), &e), e);
     return *this;
   }
   request &timeout(const reqivo_timeout &t) {

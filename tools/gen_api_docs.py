@@ -145,6 +145,13 @@ TASKS = [
      "JSON Pointer without copying.",
      ["reqivo_request_set_json", "reqivo_response_json", "reqivo_json_lookup", "reqivo_json_value",
       "REQIVO_JSON_*", "reqivo_json_string"]),
+    ("Upload a form",
+     "A multipart/form-data body (RFC 7578): fields from memory, files "
+     "streamed from disk while sending, with a Content-Length and a fresh "
+     "boundary; a redirect or retry reopens the files.",
+     ["reqivo_multipart", "reqivo_multipart_new", "reqivo_multipart_add_field",
+      "reqivo_multipart_add_file", "reqivo_request_set_multipart",
+      "reqivo_multipart_free"]),
     ("Hooks and logging",
      "Hooks see every hop (redirects included) on the sending thread; the "
      "logger receives the session's log lines at a level and above.",

@@ -64,6 +64,10 @@
 //
 // # Request bodies
 //
+// Request.SetMultipart (or Session.PostMultipart) sends a Multipart form:
+// fields from memory, files streamed from disk with a Content-Length and
+// read again for a 307/308 redirect.
+//
 // Request.SetBody copies a []byte; Request.SetBodyReader streams an
 // io.Reader while the request is sent, with Content-Length or chunked,
 // never holding it in memory. The library calls back into Go for each

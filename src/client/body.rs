@@ -1,6 +1,8 @@
-//! Request bodies: bytes held in memory, or a source read while sending.
+//! Request bodies: bytes held in memory, a source read while sending, or a
+//! body that can be opened again from its start (a multipart form).
 //! A source body is sent once; it cannot be replayed for a redirect or a
-//! retry, so the session stops there instead (DESIGN §5).
+//! retry, so the session stops there instead (DESIGN §5). A reopenable one
+//! is, like bytes, sent again as many times as a send needs.
 use std::sync::{Arc, Mutex};
 
 use super::error::{ClientError, ClientErrorKind};
@@ -18,6 +20,22 @@ pub trait BodySource: Send {
     fn read_now(&mut self, buf: &mut [u8]) -> Result<Option<usize>, ClientError> {
         self.read(buf).map(Some)
     }
+}
+
+/// A body produced again from its start for each send (DESIGN §8): its
+/// size is known before anything is opened, and `open` gives a fresh
+/// source every time, so a 307/308 redirect or a stale-connection retry
+/// resends it, and two sends of one request never share a reader. A
+/// separate variant rather than a `rewind` on `BodySource`: a shared
+/// source is read by whichever clone of the request sends first, while a
+/// reopened one belongs to one send.
+pub trait Reopen: Send + Sync {
+    /// The body's length, sent as its Content-Length.
+    fn size(&self) -> u64;
+    /// A source reading the body from its start. Called before the
+    /// request's head is written, so a body that cannot be produced fails
+    /// the send with nothing sent.
+    fn open(self: Arc<Self>) -> Result<Box<dyn BodySource>, ClientError>;
 }
 
 /// Told about transfer progress; returning false aborts the send.
@@ -40,6 +58,8 @@ pub enum Body {
         source: Arc<Mutex<Box<dyn BodySource>>>,
         size: Option<u64>,
     },
+    /// Opened afresh for each send.
+    Reopen(Arc<dyn Reopen>),
 }
 
 impl Body {
@@ -48,11 +68,12 @@ impl Body {
         match self {
             Body::Bytes(b) => Some(b.len() as u64),
             Body::Source { size, .. } => *size,
+            Body::Reopen(r) => Some(r.size()),
         }
     }
 
     pub(crate) fn replayable(&self) -> bool {
-        matches!(self, Body::Bytes(_))
+        matches!(self, Body::Bytes(_) | Body::Reopen(_))
     }
 }
 
@@ -61,6 +82,7 @@ impl std::fmt::Debug for Body {
         match self {
             Body::Bytes(b) => write!(f, "Body::Bytes({} bytes)", b.len()),
             Body::Source { size, .. } => write!(f, "Body::Source(size {:?})", size),
+            Body::Reopen(r) => write!(f, "Body::Reopen(size {})", r.size()),
         }
     }
 }
@@ -70,10 +92,12 @@ impl std::fmt::Debug for Body {
 /// otherwise, with the last chunk at the end. The blocking send writes
 /// each piece with waits, the multi when the socket takes it.
 pub(crate) struct SourcePump {
+    feed: Feed,
     size: Option<u64>,
     /// Body bytes read from the source so far.
     pub sent: u64,
-    /// The source has been read from (it cannot be sent again).
+    /// A shared source has been read from (it cannot be sent again); never
+    /// set for a reopened one.
     pub pulled: bool,
     done: bool,
     buf: Vec<u8>,
@@ -83,14 +107,22 @@ impl SourcePump {
     /// The most read from the source at once.
     pub(crate) const PIECE: usize = 64 * 1024;
 
-    pub fn new(size: Option<u64>) -> SourcePump {
-        SourcePump {
+    /// The pump for one send of `body`, opening a reopenable body afresh;
+    /// None for bytes held in memory.
+    pub fn start(body: &Body) -> Result<Option<SourcePump>, ClientError> {
+        let (feed, size) = match body {
+            Body::Bytes(_) => return Ok(None),
+            Body::Source { source, size } => (Feed::Shared(source.clone()), *size),
+            Body::Reopen(r) => (Feed::Own(r.clone().open()?), Some(r.size())),
+        };
+        Ok(Some(SourcePump {
+            feed,
             size,
             sent: 0,
             pulled: false,
             done: false,
             buf: Vec::new(),
-        }
+        }))
     }
 
     /// Whether the whole body (and its last chunk) has been framed.
@@ -98,32 +130,19 @@ impl SourcePump {
         self.done
     }
 
-    /// Reads the next piece from `source` and appends it, framed, to
+    /// Reads the next piece from the source and appends it, framed, to
     /// `out`; after the last piece `is_done` is true.
-    pub fn next_piece(
-        &mut self,
-        source: &mut dyn BodySource,
-        out: &mut Vec<u8>,
-    ) -> Result<(), ClientError> {
-        self.next_piece_with(out, |buf| source.read(buf).map(Some))
-            .map(|_| ())
+    pub fn next_piece(&mut self, out: &mut Vec<u8>) -> Result<(), ClientError> {
+        self.next_piece_with(out, false).map(|_| ())
     }
 
     /// `next_piece` for the multi: false, with nothing appended, when the
     /// source has nothing ready yet.
-    pub fn next_piece_now(
-        &mut self,
-        source: &mut dyn BodySource,
-        out: &mut Vec<u8>,
-    ) -> Result<bool, ClientError> {
-        self.next_piece_with(out, |buf| source.read_now(buf))
+    pub fn next_piece_now(&mut self, out: &mut Vec<u8>) -> Result<bool, ClientError> {
+        self.next_piece_with(out, true)
     }
 
-    fn next_piece_with(
-        &mut self,
-        out: &mut Vec<u8>,
-        read: impl FnOnce(&mut [u8]) -> Result<Option<usize>, ClientError>,
-    ) -> Result<bool, ClientError> {
+    fn next_piece_with(&mut self, out: &mut Vec<u8>, now: bool) -> Result<bool, ClientError> {
         let want = self.size.map_or(Self::PIECE, |total| {
             (total - self.sent).min(Self::PIECE as u64) as usize
         });
@@ -132,8 +151,21 @@ impl SourcePump {
             return Ok(true);
         }
         self.buf.resize(Self::PIECE, 0);
-        self.pulled = true;
-        let Some(n) = read(&mut self.buf[..want])? else {
+        let buf = &mut self.buf[..want];
+        let read = match &mut self.feed {
+            Feed::Shared(source) => {
+                self.pulled = true;
+                let mut source = source.lock().unwrap_or_else(|p| p.into_inner());
+                if now {
+                    source.read_now(buf)
+                } else {
+                    source.read(buf).map(Some)
+                }
+            }
+            Feed::Own(source) if now => source.read_now(buf),
+            Feed::Own(source) => source.read(buf).map(Some),
+        };
+        let Some(n) = read? else {
             return Ok(false);
         };
         if n > want {
@@ -168,6 +200,13 @@ impl SourcePump {
         self.sent += n as u64;
         Ok(true)
     }
+}
+
+/// Where a pump reads from: the request's shared source, or one opened
+/// for this send.
+enum Feed {
+    Shared(Arc<Mutex<Box<dyn BodySource>>>),
+    Own(Box<dyn BodySource>),
 }
 
 /// Progress reporting for one send, with its running counts.

@@ -312,14 +312,17 @@ fn write_request(
                 hop.tracker.report(sent.bytes, 0, None)?;
             }
         }
-        Some(Body::Source { source, size }) => {
+        Some(body) => {
+            // Opened before the head goes out: a reopened body that cannot
+            // be produced (a file gone) fails with nothing written.
+            let Some(mut pump) = SourcePump::start(body)? else {
+                unreachable!("in-memory bodies are matched above")
+            };
             conn.write_all(head_bytes, budget)?;
-            let mut source = source.lock().unwrap_or_else(|p| p.into_inner());
-            let mut pump = SourcePump::new(*size);
             let mut framed = Vec::with_capacity(SourcePump::PIECE + 16);
             while !pump.is_done() {
                 framed.clear();
-                let read = pump.next_piece(&mut **source, &mut framed);
+                let read = pump.next_piece(&mut framed);
                 sent.pulled = pump.pulled;
                 read?;
                 conn.write_all(&framed, budget)?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::body::{Body, BodySource, Progress};
 use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
+use super::multipart::Multipart;
 use crate::net::{TimeoutOverrides, Timeouts};
 use crate::proto::{validate_header_name, validate_header_value, validate_method};
 
@@ -123,6 +124,17 @@ impl Request {
             source: Arc::new(std::sync::Mutex::new(source)),
             size,
         });
+    }
+
+    /// Sets a multipart/form-data body from `form` (`client::multipart`):
+    /// a fresh boundary, `Content-Type: multipart/form-data; boundary=...`
+    /// (replacing one set before) and a Content-Length. The request keeps
+    /// what `form` holds now; later changes to `form` do not reach it.
+    pub fn set_multipart(&mut self, form: &Multipart) -> Result<(), ClientError> {
+        let (body, content_type) = form.freeze()?;
+        self.headers.set("Content-Type", content_type);
+        self.body = Some(Body::Reopen(body));
+        Ok(())
     }
 
     /// Sets a JSON body: `text` must be one valid JSON value (RFC 8259);

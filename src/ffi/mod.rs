@@ -32,6 +32,7 @@ pub mod hook_request;
 pub mod json;
 pub mod limits;
 pub mod multi;
+pub mod multipart;
 pub mod pool;
 pub mod request;
 pub mod response;

@@ -10,6 +10,7 @@ use super::boundary::{bytes_in, header_in, str_in};
 use super::code::reqivo_code;
 use super::error::{null_argument, reqivo_error, Fail};
 use super::handle::{free_box, to_boxed_ptr, Castable, OwnedBox};
+use super::multipart::reqivo_multipart;
 use super::timeout::reqivo_timeout;
 use crate::client::{is_framing_header, Progress, Request};
 
@@ -138,6 +139,40 @@ pub extern "C" fn reqivo_request_set_json(
         // SAFETY: `json` holds `len` bytes.
         let json = try_or_fail!(unsafe { str_in(json, len, "json") }, err);
         try_or_fail!(req.set_json(json), err);
+        OK
+    })
+}
+
+/// Sets the body to the form `mp` (multipart/form-data, RFC 7578), with
+/// `Content-Type: multipart/form-data; boundary=...` (replacing an earlier
+/// Content-Type) and a Content-Length computed from the parts' sizes.
+/// Replaces an earlier body. The boundary is drawn now: 192 random bits,
+/// checked against every field value; files are not read to check it
+/// (that a file holds it by chance is at most its length times 2^-192).
+/// Files are read while the request is sent, a piece at a time, on the
+/// sending thread (in a multi, its `reqivo_multi_perform` thread), and
+/// again for each send: a 307/308 redirect resends the form, and a
+/// stale-connection retry is made as for an in-memory body.
+///
+/// Ownership: the request keeps its own reference to the parts `mp` holds
+/// now; `mp` stays the caller's, who may change or free it at any time
+/// without touching this request.
+/// NULL: `r` or `mp` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: a request is modified by one thread at a time; `mp` is
+/// only read.
+/// Returns: 0; `REQIVO_ERR_INVALID_ARGUMENT`; `REQIVO_ERR_INVALID_CONFIG`
+/// when the system gives no random bytes for the boundary.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_multipart(
+    r: *mut reqivo_request,
+    mp: *const reqivo_multipart,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let req = borrow!(mut r, err);
+        let form = borrow!(mp, err);
+        try_or_fail!(req.set_multipart(form), err);
         OK
     })
 }

@@ -54,6 +54,13 @@ a fixed route gets its head without the body):
                  /zeros/C/N: N MiB of zeros encoded with C (a bomb)
   /wide/N/M      200 with N header fields X-0..X-(N-1), each a value of M
                  bytes "v", and the body "ok"
+  /multipart-echo  a multipart/form-data request parsed by Python's email
+                 package (policy HTTP), answered as JSON: the request's
+                 Content-Type, the parser's defects, and per part its name,
+                 filename, content type, size, sha256, (UTF-8 with
+                 replacement) text and first 64 bytes in hex; whether a
+                 Content-Length was sent and matched the body;
+                 /multipart-307: 307 to /multipart-echo
 
 Faults (test_faults.c), each on the connection of the request:
 
@@ -238,6 +245,51 @@ FIXED = {
          ("Content-Length", "0")],
     ),
 }
+
+
+def multipart_echo(head, body):
+    """The /multipart-echo answer: what an independent parser (the
+    standard library's email package) makes of a form upload."""
+    import email.parser
+    import email.policy
+    import hashlib
+    import json
+
+    ctype, length = b"", None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-type":
+            ctype = value.strip()
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + ctype + b"\r\n\r\n" + body
+    )
+    parts = []
+    for part in msg.iter_parts() if msg.is_multipart() else []:
+        data = part.get_payload(decode=True) or b""
+        parts.append(
+            {
+                "name": part.get_param("name", header="content-disposition"),
+                "filename": part.get_filename(),
+                "content_type": part.get_content_type(),
+                "explicit_type": "content-type" in part,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "text": data.decode("utf-8", "replace"),
+                "hex": data[:64].hex(),
+            }
+        )
+    defects = len(msg.defects) + sum(len(p.defects) for p in msg.walk())
+    text = json.dumps(
+        {
+            "content_type": ctype.decode("latin-1"),
+            "length_matches": length == len(body),
+            "defects": defects,
+            "parts": parts,
+        }
+    ).encode()
+    return response("HTTP/1.1 200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(text)))], text)
 
 
 def recv_until(conn, buf, needed):
@@ -451,6 +503,10 @@ def serve(conn):
                 conn.sendall(
                     response("HTTP/1.1 200 OK", [("Content-Length", str(len(data)))], data)
                 )
+            elif path == "/multipart-echo":
+                conn.sendall(multipart_echo(head, body))
+            elif path == "/multipart-307":
+                conn.sendall(response("HTTP/1.1 307 Temporary Redirect", [("Location", "/multipart-echo"), ("Content-Length", "0")]))
             elif path.startswith("/cookie/many/"):
                 count, size = (int(x) for x in path.split("/")[3:5])
                 conn.sendall(

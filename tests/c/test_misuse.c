@@ -317,6 +317,36 @@ static void misuse_request(void) {
   reqivo_request_free(r);
 }
 
+/* Forms: a missing, unreadable or non-regular file is refused when added
+ * (REQIVO_ERR_INVALID_ARGUMENT naming it), not when sent. */
+static void misuse_multipart(void) {
+  reqivo_multipart *mp = reqivo_multipart_new();
+  CHECK(mp != NULL);
+  MISUSE(reqivo_multipart_add_field(NULL, "a", 1, "b", 1, ERR));
+  MISUSE(reqivo_multipart_add_field(mp, NULL, 1, "b", 1, ERR));
+  MISUSE(reqivo_multipart_add_field(mp, "a", 1, NULL, 1, ERR));
+  MISUSE(reqivo_multipart_add_field(mp, BAD_UTF8, BAD_LEN, "b", 1, ERR));
+  MISUSE(reqivo_multipart_add_field(mp, SOME, SIZE_MAX, "b", 1, ERR));
+  MISUSE(reqivo_multipart_add_field(mp, "a", 1, SOME, SIZE_MAX, ERR));
+  MISUSE(reqivo_multipart_add_file(NULL, "f", 1, "/etc/hostname", 13, NULL, 0, ERR));
+  MISUSE(reqivo_multipart_add_file(mp, NULL, 1, "/etc/hostname", 13, NULL, 0, ERR));
+  MISUSE(reqivo_multipart_add_file(mp, "f", 1, NULL, 13, NULL, 0, ERR));
+  MISUSE(reqivo_multipart_add_file(mp, "f", 1, "/etc/hostname", 13, NULL, 4, ERR));
+  MISUSE(reqivo_multipart_add_file(mp, "f", 1, BAD_UTF8, BAD_LEN, NULL, 0, ERR));
+  MISUSE(reqivo_multipart_add_file(mp, "f", 1, "/nonexistent/reqivo", 19, NULL, 0, ERR));
+  CHECK_ERR(E, REQIVO_ERR_INVALID_ARGUMENT, "/nonexistent/reqivo");
+  MISUSE(reqivo_multipart_add_file(mp, "f", 1, "/tmp", 4, NULL, 0, ERR));
+  CHECK_ERR(E, REQIVO_ERR_INVALID_ARGUMENT, "not a regular file");
+  MISUSE(reqivo_multipart_add_file(mp, "f", 1, "/etc/hostname", 13, "a\r\nb", 4, ERR));
+  CHECK_ERR(E, REQIVO_ERR_INVALID_HEADER, "Content-Type");
+  reqivo_request *r = request_to("POST", "/ok", NULL);
+  MISUSE(reqivo_request_set_multipart(NULL, mp, ERR));
+  MISUSE(reqivo_request_set_multipart(r, NULL, ERR));
+  reqivo_request_free(r);
+  NOOP(reqivo_multipart_free(NULL));
+  reqivo_multipart_free(mp);
+}
+
 /* ----------------------------------------------------- sending and streams */
 
 static void misuse_send(reqivo_session *s) {
@@ -665,6 +695,7 @@ int main(int argc, char **argv) {
   misuse_pool();
   misuse_session(s);
   misuse_request();
+  misuse_multipart();
   misuse_send(s);
   misuse_response(s);
   misuse_hooks();

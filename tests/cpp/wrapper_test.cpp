@@ -560,6 +560,49 @@ static void test_decompress(const py_server &py) {
   }
 }
 
+// reqivo::multipart: a field and a file posted to /multipart-echo (parsed
+// by Python's email package), blocking and through the multi; a missing
+// file throws usage_error when added.
+static void test_multipart(const py_server &py) {
+  char path[] = "/tmp/reqivo-cpp-mp-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  const std::string content(70000, 'z');
+  CHECK(write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+  close(fd);
+  reqivo::request r("POST", py.base() + "multipart-echo");
+  {
+    reqivo::multipart form;
+    form.field("greeting", "hi \"you\"").file("upload", path, "text/x-test");
+    r.set_multipart(form);
+  }  // the request keeps its own reference
+  reqivo::session s;
+  reqivo::multi m;
+  m.add(s, r, 7);
+  std::string bodies[2] = {std::string(s.send(r).body()), {}};
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (bodies[1].empty() && std::chrono::steady_clock::now() < until) {
+    m.poll(50);
+    while (auto d = m.next()) bodies[1] = std::string(d->take().body());
+  }
+  const std::string name = std::string(path).substr(5);
+  for (const std::string &b : bodies) {
+    CHECK(contains(b, "\"name\": \"greeting\", \"filename\": null"));
+    CHECK(contains(b, "\"text\": \"hi \\\"you\\\"\""));  // a value goes as is
+    CHECK(contains(b, "\"name\": \"upload\", \"filename\": \"" + name + "\", \"content_type\": \"text/x-test\""));
+    CHECK(contains(b, "\"size\": 70000"));
+    CHECK(contains(b, "\"defects\": 0"));
+  }
+  unlink(path);
+  try {
+    reqivo::multipart().file("f", path);
+    CHECK(!"a missing file must throw");
+  } catch (const reqivo::usage_error &e) {
+    CHECK(e.code() == REQIVO_ERR_INVALID_ARGUMENT);
+    CHECK(contains(e.what(), path));
+  }
+}
+
 int main() {
   error_classes();
   server srv;
@@ -661,6 +704,7 @@ int main() {
     test_hooks(py);
     test_multi_streamed(py);
     test_decompress(py);
+    test_multipart(py);
   }
 
   std::printf("cpp-wrapper: %d passed, %d failed\n", checks - failures, failures);

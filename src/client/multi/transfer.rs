@@ -530,7 +530,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             self.pump = None;
             match self.chain.body(req) {
                 Some(Body::Bytes(b)) => self.out.extend_from_slice(b),
-                Some(Body::Source { size, .. }) => self.pump = Some(SourcePump::new(*size)),
+                Some(body) => self.pump = SourcePump::start(body)?,
                 None => {}
             }
         }
@@ -832,16 +832,15 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let pumping = |p: &Option<SourcePump>| p.as_ref().is_some_and(|p| !p.is_done());
         while ex.written < self.out.len() || conn.wants_flush() || pumping(&self.pump) {
             if ex.written == self.out.len() && !conn.wants_flush() {
-                let (Some(pump), Some(Body::Source { source, .. })) =
-                    (&mut self.pump, self.chain.body(&self.req))
-                else {
+                let Some(pump) = &mut self.pump else {
                     unreachable!("pumping a source body")
                 };
                 self.out.clear();
                 ex.written = 0;
-                let mut source = source.lock().unwrap_or_else(|p| p.into_inner());
-                if !pump.next_piece_now(&mut **source, &mut self.out)? {
-                    drop(source);
+                // A reopened body (a multipart form's files) is read here,
+                // on the multi's thread: local file reads, not waits on a
+                // peer.
+                if !pump.next_piece_now(&mut self.out)? {
                     return self.pause_upload(ctx).map(Some);
                 }
                 self.tracker.report(pump.sent, 0, None)?;

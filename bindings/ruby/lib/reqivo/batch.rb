@@ -117,9 +117,10 @@ module Reqivo
     # get(url, **options), post, ...: #request with that method.
     Session::METHODS.each do |m|
       verb = m.to_s.upcase.freeze
-      define_method(m) do |url, params: nil, headers: nil, body: nil, json: nil, timeout: nil, progress: nil, &block|
+      define_method(m) do |url, params: nil, headers: nil, body: nil, json: nil, timeout: nil, progress: nil,
+                           multipart: nil, &block|
         request(verb, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
-                           progress: progress, &block)
+                           progress: progress, multipart: multipart, &block)
       end
     end
 
@@ -128,8 +129,10 @@ module Reqivo
     # result. Callable from the Session#parallel block, from a request's
     # block and from other threads while the batch runs; raises
     # Reqivo::ClosedError once the batch is over.
-    def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil, progress: nil, &block)
-      prep = @session.__send__(:prepare_request, method, url, params, headers, body, json, timeout, progress)
+    def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil, progress: nil,
+                multipart: nil, &block)
+      prep = @session.__send__(:prepare_request, method, url, params, headers, body, json, timeout, progress,
+                               multipart)
       req = Request.new(prep.verb, prep.url, block)
       @lock.synchronize do
         raise ClosedError, 'this batch is over: queue requests while Session#parallel runs' if @state == :over

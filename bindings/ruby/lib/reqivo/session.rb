@@ -12,6 +12,7 @@ require_relative 'blocking'
 require_relative 'response'
 require_relative 'stream'
 require_relative 'callbacks'
+require_relative 'multipart'
 require_relative 'tls'
 require_relative 'hooks'
 require_relative 'fiber_multi'
@@ -143,9 +144,9 @@ module Reqivo
     METHODS.each do |m|
       verb = m.to_s.upcase.freeze
       define_method(m) do |url, params: nil, headers: nil, body: nil, json: nil, timeout: nil, cancel: nil,
-                           progress: nil|
+                           progress: nil, multipart: nil|
         request(verb, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
-                           cancel: cancel, progress: progress)
+                           cancel: cancel, progress: progress, multipart: multipart)
       end
     end
 
@@ -170,9 +171,12 @@ module Reqivo
     #          each piece of body written or read (totals nil when
     #          unknown); an exception it raises aborts the transfer and is
     #          re-raised here.
+    # multipart: a multipart/form-data body from { name => value }: File,
+    #          Pathname and Reqivo::Multipart::File values are file parts
+    #          streamed from disk, others fields (see Reqivo::Multipart).
     def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
-                cancel: nil, progress: nil)
-      req = build_request(method, url, params, headers, body, json, timeout, progress)
+                cancel: nil, progress: nil, multipart: nil)
+      req = build_request(method, url, params, headers, body, json, timeout, progress, multipart)
       check_cancel(cancel)
       if (fibers = FiberMulti.current)
         return @handle.use { |s| fibers.request(s, req, cancel, @hooks) }
@@ -689,16 +693,18 @@ module Reqivo
     # headers, a String body or an IO (json: the body is JSON text, which
     # the library checks and labels), this request's timeouts in
     # milliseconds (nil: the session's), a progress callable.
-    Prepared = Struct.new(:verb, :url, :headers, :body, :io, :timeout_ms, :progress, :json)
+    # form: Multipart.parts of a multipart: option.
+    Prepared = Struct.new(:verb, :url, :headers, :body, :io, :timeout_ms, :progress, :json, :form)
 
-    def build_request(method, url, params, headers, body, json, timeout, progress = nil)
-      native_request(prepare_request(method, url, params, headers, body, json, timeout, progress))
+    def build_request(method, url, params, headers, body, json, timeout, progress = nil, multipart = nil)
+      native_request(prepare_request(method, url, params, headers, body, json, timeout, progress, multipart))
     end
 
     # The Ruby half of a request: every check of the caller's arguments
     # (ArgumentError), nothing in C yet.
-    def prepare_request(method, url, params, headers, body, json, timeout, progress)
+    def prepare_request(method, url, params, headers, body, json, timeout, progress, multipart = nil)
       raise ArgumentError, 'pass body: or json:, not both' if body && !json.nil?
+      raise ArgumentError, 'pass multipart: without body: or json:' if multipart && (body || !json.nil?)
       raise ArgumentError, 'progress must respond to #call' unless progress.nil? || progress.respond_to?(:call)
 
       method = VERB_NAMES[method] || method.to_s.upcase
@@ -706,7 +712,8 @@ module Reqivo
       headers = normalize_headers(headers)
       body, io, headers = encode_body(body, json, headers) unless body.nil? && json.nil?
       ms = Config.timeout_ms(timeout, @timeout_ms) if timeout
-      Prepared.new(method, url, headers, body, io, ms, progress, !json.nil?)
+      form = Multipart.parts(multipart) if multipart
+      Prepared.new(method, url, headers, body, io, ms, progress, !json.nil?, form)
     end
 
     # The reqivo_request for a Prepared, as a Handle::Private whose `keep`
@@ -733,6 +740,8 @@ module Reqivo
         check(Native.reqivo_request_set_json(ptr, body, body.bytesize, err), err)
       elsif body
         check(Native.reqivo_request_set_body(ptr, body, body.bytesize, err), err)
+      elsif prep.form
+        Multipart.attach(ptr, prep.form, err)
       end
       if io || progress
         req.keep = cbs = Callbacks.new
@@ -762,8 +771,10 @@ module Reqivo
     end
 
     # Bytes left in `io` when that is knowable (a regular file, a
-    # StringIO), else -1 (sent chunked).
+    # StringIO, the unread body of Faraday's multipart middleware, which
+    # has #length), else -1 (sent chunked).
     def io_size(io)
+      return io.length if !io.respond_to?(:size) && io.respond_to?(:length) && io.respond_to?(:rewind)
       return -1 unless io.respond_to?(:size) && io.respond_to?(:pos)
       return -1 if io.is_a?(File) && !io.stat.file?
 
