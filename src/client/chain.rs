@@ -12,6 +12,7 @@ use url::{Position, Url};
 use super::body::Body;
 use super::cookies::Jar;
 use super::decode;
+use super::digest::{self, DigestAuth, DigestHop};
 use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
 use super::hooks::{self, HookRequest};
@@ -49,6 +50,8 @@ pub(crate) struct Chain {
     body_dropped: bool,
     guard: LoopGuard,
     redirects: u32,
+    /// The Digest answer of the current hop, and the challenges answered.
+    digest: DigestHop,
 }
 
 /// What a final head means for the chain.
@@ -81,6 +84,7 @@ impl Chain {
             body_dropped: false,
             guard: LoopGuard::default(),
             redirects: 0,
+            digest: DigestHop::default(),
         }
     }
 
@@ -95,7 +99,38 @@ impl Chain {
             self.url_auth = take_userinfo(&mut owned);
             self.origin = Some(owned);
         }
+        self.start_digest(cfg, req)
+    }
+
+    /// The Digest credentials the current hop may carry: only to the
+    /// origin the caller addressed, and only when no other Authorization
+    /// (URL userinfo, a session or request header) was given.
+    fn digest_auth<'c>(&self, cfg: &'c SessionConfig, req: &Request) -> Option<&'c DigestAuth> {
+        let own = |h: &HeaderList<'_>| h.get("authorization").is_some();
+        cfg.digest.as_deref().filter(|_| {
+            self.url_auth.is_none()
+                && !own(&cfg.headers)
+                && !own(&req.headers)
+                && same_origin(self.origin(req), self.url(req))
+        })
+    }
+
+    /// A new URL: answered at once if its origin challenged before.
+    fn start_digest(&mut self, cfg: &SessionConfig, req: &Request) -> Result<(), ClientError> {
+        let auth = self.digest_auth(cfg, req);
+        let target = self.digest_target(req);
+        let mut hop = DigestHop::default();
+        hop.start(auth, &target)?;
+        self.digest = hop;
         Ok(())
+    }
+
+    fn digest_target<'a>(&'a self, req: &'a Request) -> digest::Target<'a> {
+        digest::Target {
+            method: self.method(req),
+            url: self.url(req),
+            body: self.body(req),
+        }
     }
 
     /// The URL the caller addressed.
@@ -150,6 +185,9 @@ impl Chain {
             h.set(n, v);
         }
         if let Some(auth) = self.url_auth.as_deref() {
+            h.set("Authorization", auth);
+        }
+        if let Some(auth) = self.digest.header() {
             h.set("Authorization", auth);
         }
         // Request headers replace session defaults of the same name; repeats
@@ -229,20 +267,23 @@ impl Chain {
         head: &ResponseHead,
         follow: bool,
     ) -> Result<Next, ClientError> {
+        if cfg.cookies {
+            jar.store_from(head, self.url(req));
+        }
+        if let Some(hooks) = &cfg.hooks {
+            if !hooks.on_response(head, self.url(req)) {
+                return Err(hooks::aborted("on_response"));
+            }
+        }
+        if head.status == 401 && self.answer_digest(cfg, req, head)? {
+            return Ok(Next::Follow);
+        }
         // Field by field, not `self.url(req)`: the loop guard below is
         // updated while the URL is borrowed.
         let url = match &self.redirected {
             Some(u) => u,
             None => self.origin.as_ref().unwrap_or_else(|| absolute(req)),
         };
-        if cfg.cookies {
-            jar.store_from(head, url);
-        }
-        if let Some(hooks) = &cfg.hooks {
-            if !hooks.on_response(head, url) {
-                return Err(hooks::aborted("on_response"));
-            }
-        }
         let location = (follow && cfg.max_redirects > 0 && is_redirect(head.status))
             .then(|| head.value("location"))
             .flatten();
@@ -292,7 +333,35 @@ impl Chain {
         self.redirected = Some(next);
         self.method = next_method;
         self.body_dropped |= !keep_body;
+        self.start_digest(cfg, req)?;
         Ok(Next::Follow)
+    }
+
+    /// A 401: true when its Digest challenge is answered by another hop
+    /// (see `DigestHop::on_401` for when it is not).
+    fn answer_digest(
+        &mut self,
+        cfg: &SessionConfig,
+        req: &Request,
+        head: &ResponseHead,
+    ) -> Result<bool, ClientError> {
+        let Some(auth) = self.digest_auth(cfg, req) else {
+            return Ok(false);
+        };
+        let mut hop = std::mem::take(&mut self.digest);
+        let resend = hop.on_401(auth, head, &self.digest_target(req));
+        self.digest = hop;
+        let resend = resend?;
+        if resend {
+            log_at!(
+                cfg.log.as_ref(),
+                Level::Info,
+                "{} {} -> 401, answering its Digest challenge",
+                self.method(req),
+                self.url(req)
+            );
+        }
+        Ok(resend)
     }
 }
 

@@ -52,6 +52,8 @@ a fixed route gets its head without the body):
                  /zeros/C/N: N MiB of zeros encoded with C (a bomb)
   /wide/N/M      200 with N header fields X-0..X-(N-1), each a value of M
                  bytes "v", and the body "ok"
+  /digest/..., /digest-redirect/...  HTTP Digest authentication, checked
+                 with hashlib: see tests/c/digest_peer.py
 
 Faults (test_faults.c), each on the connection of the request:
 
@@ -94,6 +96,8 @@ import struct
 import sys
 import threading
 import time
+
+import digest_peer
 
 LIFETIME = 600
 # How long a stalled route or an idle keep-alive connection is held open.
@@ -515,6 +519,8 @@ def serve(conn):
                 conn.sendall(SLOW_BODY)
                 hold(conn)
                 return
+            elif path.startswith(("/digest/", "/digest-redirect/")):
+                digest_peer.serve(conn, response, head, body, path, target)
             elif path.startswith("/fault/"):
                 if not fault(conn, path):
                     return
