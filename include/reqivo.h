@@ -893,15 +893,16 @@ typedef struct reqivo_limits {
 } reqivo_limits;
 
 /**
- * Called before each hop (the first request and every redirect) is sent.
+ * Called before each hop (the first request, every redirect, a Digest
+ * answer) is sent.
  * Return 0 to go on, non-zero to abort the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
  */
 typedef int32_t (*reqivo_on_request_callback)(void *userdata, struct reqivo_hook_request *req);
 
 /**
- * Called with each response head (redirect hops included), before its body
- * is read. `resp` holds the status, version, reason, headers and the URL
- * that answered; its body is empty and `flags`, `redirect_count`,
+ * Called with each response head (redirect hops and 401s a Digest answer
+ * follows included), before its body is read. `resp` holds the status,
+ * version, reason, headers and the URL that answered; its body is empty and `flags`, `redirect_count`,
  * `timings` and `tls_version` are 0 (they describe a finished send). It is
  * valid only during the call.
  * Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
@@ -1783,7 +1784,8 @@ uint32_t reqivo_session_set_basic_auth(struct reqivo_session *s,
  * or `auth-int`, RFC 2069 challenges without qop, `userhash`, `opaque`;
  * the strongest algorithm offered is chosen. The session remembers the
  * last challenge of each origin, so later requests there answer at once
- * with the nonce count raised. A second 401 after an answer (wrong
+ * with the nonce count raised (or with the `nextnonce` of an
+ * `Authentication-Info` field). A second 401 after an answer (wrong
  * credentials) is delivered, unless it says `stale=true` (answered once
  * more with the new nonce). The 401 is delivered as well when the body
  * comes from a callback (it cannot be sent again) or no challenge can be
@@ -2045,9 +2047,9 @@ uint32_t reqivo_session_set_hooks(struct reqivo_session *s,
 
 /**
  * Sends the session's log lines at `min_level` and above to `cb`:
- * connections opened and reused (DEBUG), retries and redirects (INFO),
- * failed sends with their error (ERROR). `cb` NULL turns logging off.
- * Lines below `min_level` are never formatted.
+ * connections opened and reused (DEBUG), retries, redirects and Digest
+ * answers (INFO), failed sends with their error (ERROR). `cb` NULL turns
+ * logging off. Lines below `min_level` are never formatted.
  *
  * Ownership: `userdata` stays the caller's and must stay valid while
  * sends may run.

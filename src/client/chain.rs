@@ -278,6 +278,9 @@ impl Chain {
         if head.status == 401 && self.answer_digest(cfg, req, head)? {
             return Ok(Next::Follow);
         }
+        if let Some(auth) = self.digest_auth(cfg, req) {
+            self.digest.accepted(auth, head, self.url(req));
+        }
         // Field by field, not `self.url(req)`: the loop guard below is
         // updated while the URL is borrowed.
         let url = match &self.redirected {

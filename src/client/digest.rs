@@ -395,6 +395,30 @@ impl DigestAuth {
         self.memory().remove(&origin_key(url));
     }
 
+    /// Takes the `nextnonce` of an `Authentication-Info` field (RFC 7616
+    /// §3.5) as the nonce of the origin's next answer; its count starts
+    /// over unless the server named the same nonce again.
+    fn next_nonce(&self, head: &ResponseHead, url: &Url) {
+        let Some(info) = head.value("authentication-info") else {
+            return;
+        };
+        // The field is a list of auth-params, without a scheme.
+        let value = format!("x {}", String::from_utf8_lossy(info));
+        let next = parse_challenges(&value)
+            .into_iter()
+            .next()
+            .and_then(|c| c.param("nextnonce").map(str::to_string));
+        let Some(next) = next else {
+            return;
+        };
+        if let Some((p, nc)) = self.memory().get_mut(&origin_key(url)) {
+            if p.nonce != next {
+                p.nonce = next;
+                *nc = 0;
+            }
+        }
+    }
+
     /// The `Authorization` value (RFC 7616 §3.4).
     fn header(&self, t: &Target<'_>, p: &Params, nc: u32, cnonce: &str) -> String {
         let h = |parts: &[&[u8]]| p.algorithm.hex(parts);
@@ -510,6 +534,14 @@ impl DigestHop {
     /// The `Authorization` value for the current hop.
     pub(crate) fn header(&self) -> Option<&str> {
         self.header.as_deref()
+    }
+
+    /// A response other than a 401 to the current hop: an answer it
+    /// accepted may name the nonce to use next.
+    pub(crate) fn accepted(&self, auth: &DigestAuth, head: &ResponseHead, url: &Url) {
+        if self.header.is_some() {
+            auth.next_nonce(head, url);
+        }
     }
 
     /// A new URL (the first hop, or a redirect's): answered at once when

@@ -266,7 +266,8 @@ pub extern "C" fn reqivo_session_set_basic_auth(
 /// or `auth-int`, RFC 2069 challenges without qop, `userhash`, `opaque`;
 /// the strongest algorithm offered is chosen. The session remembers the
 /// last challenge of each origin, so later requests there answer at once
-/// with the nonce count raised. A second 401 after an answer (wrong
+/// with the nonce count raised (or with the `nextnonce` of an
+/// `Authentication-Info` field). A second 401 after an answer (wrong
 /// credentials) is delivered, unless it says `stale=true` (answered once
 /// more with the new nonce). The 401 is delivered as well when the body
 /// comes from a callback (it cannot be sent again) or no challenge can be
@@ -651,9 +652,9 @@ pub extern "C" fn reqivo_session_set_hooks(
 }
 
 /// Sends the session's log lines at `min_level` and above to `cb`:
-/// connections opened and reused (DEBUG), retries and redirects (INFO),
-/// failed sends with their error (ERROR). `cb` NULL turns logging off.
-/// Lines below `min_level` are never formatted.
+/// connections opened and reused (DEBUG), retries, redirects and Digest
+/// answers (INFO), failed sends with their error (ERROR). `cb` NULL turns
+/// logging off. Lines below `min_level` are never formatted.
 ///
 /// Ownership: `userdata` stays the caller's and must stay valid while
 /// sends may run.

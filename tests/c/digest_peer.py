@@ -10,7 +10,9 @@
       SHA-256-sess, SHA-512-256, or default (no algorithm named: MD5).
       Options: stale (the path's first correct answer gets a 401 with
       stale=true and a new nonce), userhash (the challenge offers it
-      and the username must be H(user:realm)). Any other segment is a tag
+      and the username must be H(user:realm)), nextnonce (a correct
+      answer's nonce is retired, and the 200 names the next one in
+      Authentication-Info). Any other segment is a tag
       that makes the path (and its answer count) unique to a test.
       Each 401 carries, in one field, `Basic realm=...` before the Digest
       challenge, and in a second field a Digest challenge with an algorithm
@@ -207,7 +209,12 @@ def serve(conn, response, head, body, path, target):
             "authorization": auth,
         }
         data = json.dumps(echo).encode()
-        conn.sendall(response("HTTP/1.1 200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], data))
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        if "nextnonce" in options:
+            with _lock:
+                del _nonces[p["nonce"]]
+            headers.append(("Authentication-Info", 'rspauth="unchecked", nextnonce=' + _quote(_new_nonce())))
+        conn.sendall(response("HTTP/1.1 200 OK", headers, data))
         return True
     data = json.dumps({"error": why, "answers": answers}).encode()
     headers = _challenge(qop, alg, "userhash" in options, stale)

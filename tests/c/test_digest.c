@@ -3,8 +3,9 @@
  * every algorithm and qop, -sess, RFC 2069, stale=true, userhash, the
  * session's memory of a nonce (answered before any 401, nc raised), a
  * wrong password (one answer, the 401 delivered), a body from a callback
- * (never resent), redirects within and out of the origin, hooks seeing
- * each hop, which credentials win, and the same through the multi. */
+ * (never resent), redirects within and out of the origin, hooks and the
+ * log seeing each hop, a streamed send, which credentials win, and the
+ * same through the multi. */
 #define _POSIX_C_SOURCE 200809L
 #include <unistd.h>
 
@@ -162,6 +163,22 @@ static void test_nonce_memory(void) {
   CHECK_EQ(hops.responses, 1); /* no 401 this time */
   reqivo_response_free(resp);
   reqivo_session_free(s);
+
+  /* A server that retires each nonce names the next in
+   * Authentication-Info: the next request answers with it, nc from 1. */
+  s = digest_session("u", "p");
+  CHECK_CODE(reqivo_session_set_hooks(s, count_request, count_response, &hops), REQIVO_OK);
+  resp = send_path(s, "GET", path_of(path, sizeof path, "/digest/auth/MD5/u/p/nextnonce", "next1"),
+                   NULL, &err);
+  expect_ok(resp, &err, 1, NULL);
+  reqivo_response_free(resp);
+  hops.requests = hops.responses = 0;
+  resp = send_path(s, "GET", path_of(path, sizeof path, "/digest/auth/MD5/u/p/nextnonce", "next2"),
+                   NULL, &err);
+  expect_ok(resp, &err, 1, "\"nc\": \"00000001\"");
+  CHECK_EQ(hops.responses, 1);
+  reqivo_response_free(resp);
+  reqivo_session_free(s);
 }
 
 static void test_stale_and_userhash(void) {
@@ -261,6 +278,42 @@ static void test_redirects(void) {
   reqivo_session_free(s);
 }
 
+static void log_line(void *userdata, uint32_t level, const char *message, size_t len) {
+  (void)len;
+  if (level == REQIVO_LOG_INFO && strstr(message, "-> 401, answering its Digest challenge")) {
+    ++*(int *)userdata;
+  }
+}
+
+/* A streamed send answers as the buffered one does; the log tells of the
+ * answer as it tells of a redirect. */
+static void test_open_and_log(void) {
+  reqivo_error err;
+  char path[256];
+  int answers_logged = 0;
+  reqivo_session *s = digest_session("u", "p");
+  CHECK_CODE(reqivo_session_set_logger(s, log_line, &answers_logged, REQIVO_LOG_INFO), REQIVO_OK);
+  reqivo_request *r = request_to("GET", path_of(path, sizeof path, "/digest/auth/SHA-256/u/p", "open"), &err);
+  reqivo_stream *st = reqivo_session_open(s, r, NULL, &err);
+  CHECKF(st != NULL, "%s", err.message);
+  if (st != NULL) {
+    CHECK_EQ(reqivo_stream_response(st)->status, 200);
+    char body[2048];
+    size_t got = 0;
+    int64_t n;
+    while ((n = reqivo_stream_read(st, (uint8_t *)body + got, sizeof body - 1 - got, &err)) > 0) {
+      got += (size_t)n;
+    }
+    body[got] = '\0';
+    CHECK_EQ(n, 0);
+    CHECK_CONTAINS(body, "\"answers\": 1");
+    reqivo_stream_free(st);
+  }
+  CHECK_EQ(answers_logged, 1);
+  reqivo_request_free(r);
+  reqivo_session_free(s);
+}
+
 /* The last credentials set win; a request's own Authorization turns the
  * digest answer off. */
 static void test_which_credentials(void) {
@@ -356,6 +409,7 @@ int main(int argc, char **argv) {
   test_wrong_password();
   test_body_from_callback();
   test_redirects();
+  test_open_and_log();
   test_which_credentials();
   test_multi();
   test_bad_input();
