@@ -7,6 +7,7 @@
  * log seeing each hop, a streamed send, which credentials win, and the
  * same through the multi. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -17,8 +18,9 @@ static const char *path_of(char *out, size_t cap, const char *route, const char 
   return out;
 }
 
+/* The body as a C string (cut at 4 KiB), in a buffer of the calling thread. */
 static const char *body_text(const reqivo_response *resp) {
-  static char text[4096];
+  static _Thread_local char text[4096];
   size_t n = resp == NULL ? 0 : resp->body_len < sizeof text - 1 ? resp->body_len : sizeof text - 1;
   if (n > 0) {
     memcpy(text, resp->body, n);
@@ -181,6 +183,49 @@ static void test_nonce_memory(void) {
   reqivo_session_free(s);
 }
 
+typedef struct sharer {
+  reqivo_session *s;
+  int index;
+  int ok;
+} sharer;
+
+static void *send_many(void *arg) {
+  sharer *sh = arg;
+  for (int i = 0; i < 10; i++) {
+    reqivo_error err;
+    char path[256], tag[32];
+    snprintf(tag, sizeof tag, "thread%d-%d", sh->index, i);
+    const reqivo_response *resp =
+        send_path(sh->s, "GET", path_of(path, sizeof path, "/digest/auth/SHA-256/u/p", tag), NULL, &err);
+    sh->ok += resp != NULL && resp->status == 200 && strstr(body_text(resp), "\"answers\": 1");
+    reqivo_response_free(resp);
+  }
+  return NULL;
+}
+
+/* Threads sharing a session draw nonce counts from one memory: the peer,
+ * which refuses a repeated nc, accepts every answer, each at once. */
+static void test_threads_share_the_nonce(void) {
+  reqivo_error err;
+  char path[256];
+  reqivo_session *s = digest_session("u", "p");
+  const reqivo_response *resp =
+      send_path(s, "GET", path_of(path, sizeof path, "/digest/auth/SHA-256/u/p", "threads"), NULL, &err);
+  expect_ok(resp, &err, 1, NULL);
+  reqivo_response_free(resp);
+  pthread_t threads[4];
+  sharer sharers[4];
+  for (int i = 0; i < 4; i++) {
+    sharers[i] = (sharer){s, i, 0};
+    CHECK_EQ(pthread_create(&threads[i], NULL, send_many, &sharers[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(threads[i], NULL);
+    CHECK_EQ(sharers[i].ok, 10);
+  }
+  reqivo_session_free(s);
+}
+
 static void test_stale_and_userhash(void) {
   reqivo_error err;
   char path[256];
@@ -250,6 +295,19 @@ static void test_body_from_callback(void) {
   const reqivo_response *resp = reqivo_session_send(s, r, NULL, &err);
   expect_401(resp, &err, 0);
   CHECK_EQ(done, 1);
+  reqivo_response_free(resp);
+  reqivo_request_free(r);
+
+  /* Once the session knows the origin's nonce, such a body is answered
+   * before any 401: sent once, accepted. */
+  resp = send_path(s, "GET", path_of(path, sizeof path, "/digest/auth/MD5/u/p", "cb-first"), NULL, &err);
+  expect_ok(resp, &err, 1, NULL);
+  reqivo_response_free(resp);
+  r = request_to("POST", path_of(path, sizeof path, "/digest/auth/MD5/u/p", "cb-known"), &err);
+  done = 0;
+  CHECK_CODE(reqivo_request_set_body_callback(r, read_once, &done, 5, &err), REQIVO_OK);
+  resp = reqivo_session_send(s, r, NULL, &err);
+  expect_ok(resp, &err, 1, "\"body\": \"hello\"");
   reqivo_response_free(resp);
   reqivo_request_free(r);
   reqivo_session_free(s);
@@ -405,6 +463,7 @@ int main(int argc, char **argv) {
   test_init(argc, argv);
   test_algorithms();
   test_nonce_memory();
+  test_threads_share_the_nonce();
   test_stale_and_userhash();
   test_wrong_password();
   test_body_from_callback();
