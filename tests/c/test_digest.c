@@ -1,11 +1,12 @@
 /* HTTP Digest authentication (RFC 7616) against tests/c/digest_peer.py,
  * which checks each answer with Python's hashlib and echoes it as JSON:
  * every algorithm and qop, -sess, RFC 2069, stale=true, userhash, the
- * session's memory of a nonce (answered before any 401, nc raised), a
- * wrong password (one answer, the 401 delivered), a body from a callback
- * (never resent), redirects within and out of the origin, hooks and the
- * log seeing each hop, a streamed send, which credentials win, and the
- * same through the multi. */
+ * session's memory of a nonce (answered before any 401, nc raised; shared
+ * by threads; a nextnonce taken), a wrong password (one answer, the 401
+ * delivered), a body from a callback (never resent; answered at once when
+ * the nonce is known), redirects within and out of the origin, hooks and
+ * the log seeing each hop, a streamed send, which credentials win, and
+ * the same through the multi. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <unistd.h>
