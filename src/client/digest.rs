@@ -403,12 +403,9 @@ impl DigestAuth {
             return;
         };
         // The field is a list of auth-params, without a scheme.
-        let value = format!("x {}", String::from_utf8_lossy(info));
-        let next = parse_challenges(&value)
-            .into_iter()
-            .next()
-            .and_then(|c| c.param("nextnonce").map(str::to_string));
-        let Some(next) = next else {
+        let mut params = Vec::new();
+        Parser { s: info, i: 0 }.params_into(&mut params);
+        let Some((_, next)) = params.into_iter().find(|(n, _)| n == "nextnonce") else {
             return;
         };
         if let Some((p, nc)) = self.memory().get_mut(&origin_key(url)) {
@@ -615,6 +612,26 @@ mod tests {
                 ),
                 ch("Negotiate", &[]),
                 ch("Bearer", &[]),
+            ]
+        );
+    }
+
+    /// RFC 9110 §11.6.1's example of two challenges in one field.
+    #[test]
+    fn rfc_9110_example() {
+        let v = r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#;
+        assert_eq!(
+            parse_challenges(v),
+            vec![
+                ch(
+                    "Newauth",
+                    &[
+                        ("realm", "apps"),
+                        ("type", "1"),
+                        ("title", r#"Login to "apps""#)
+                    ]
+                ),
+                ch("Basic", &[("realm", "simple")]),
             ]
         );
     }
