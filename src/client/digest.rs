@@ -616,6 +616,48 @@ mod tests {
         );
     }
 
+    /// Header values are the server's: any bytes parse without a panic.
+    #[test]
+    fn any_value_parses() {
+        const PIECES: [&str; 16] = [
+            "Digest",
+            " ",
+            ",",
+            "=",
+            "\"",
+            "\\",
+            "realm",
+            "nonce",
+            "qop=auth-int",
+            "algorithm=",
+            "MD5-sess",
+            "\t",
+            "é",
+            "Basic abc==",
+            "-sess",
+            "stale=TRUE",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut v = String::new();
+            for _ in 0..(seed % 24) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                v.push_str(PIECES[(seed % 16) as usize]);
+            }
+            for c in parse_challenges(&v) {
+                let _ = params_of(&c, true);
+            }
+            let mut params = Vec::new();
+            Parser {
+                s: v.as_bytes(),
+                i: 0,
+            }
+            .params_into(&mut params);
+        }
+    }
+
     /// RFC 9110 §11.6.1's example of two challenges in one field.
     #[test]
     fn rfc_9110_example() {
