@@ -118,19 +118,13 @@ impl Chain {
     /// A new URL: answered at once if its origin challenged before.
     fn start_digest(&mut self, cfg: &SessionConfig, req: &Request) -> Result<(), ClientError> {
         let auth = self.digest_auth(cfg, req);
-        let target = self.digest_target(req);
-        let mut hop = DigestHop::default();
-        hop.start(auth, &target)?;
-        self.digest = hop;
-        Ok(())
-    }
-
-    fn digest_target<'a>(&'a self, req: &'a Request) -> digest::Target<'a> {
-        digest::Target {
+        let target = digest::Target {
             method: self.method(req),
             url: self.url(req),
             body: self.body(req),
-        }
+        };
+        self.digest = DigestHop::start(auth, &target)?;
+        Ok(())
     }
 
     /// The URL the caller addressed.
@@ -267,26 +261,33 @@ impl Chain {
         head: &ResponseHead,
         follow: bool,
     ) -> Result<Next, ClientError> {
-        if cfg.cookies {
-            jar.store_from(head, self.url(req));
-        }
-        if let Some(hooks) = &cfg.hooks {
-            if !hooks.on_response(head, self.url(req)) {
-                return Err(hooks::aborted("on_response"));
-            }
-        }
-        if head.status == 401 && self.answer_digest(cfg, req, head)? {
-            return Ok(Next::Follow);
-        }
-        if let Some(auth) = self.digest_auth(cfg, req) {
-            self.digest.accepted(auth, head, self.url(req));
-        }
         // Field by field, not `self.url(req)`: the loop guard below is
         // updated while the URL is borrowed.
         let url = match &self.redirected {
             Some(u) => u,
             None => self.origin.as_ref().unwrap_or_else(|| absolute(req)),
         };
+        if cfg.cookies {
+            jar.store_from(head, url);
+        }
+        if let Some(hooks) = &cfg.hooks {
+            if !hooks.on_response(head, url) {
+                return Err(hooks::aborted("on_response"));
+            }
+        }
+        if let Some(auth) = self.digest_auth(cfg, req) {
+            let target = digest::Target {
+                method: self.method.unwrap_or(&req.method),
+                url,
+                body: req.body.as_ref().filter(|_| !self.body_dropped),
+            };
+            if self
+                .digest
+                .after_head(auth, head, &target, cfg.log.as_ref())?
+            {
+                return Ok(Next::Follow);
+            }
+        }
         let location = (follow && cfg.max_redirects > 0 && is_redirect(head.status))
             .then(|| head.value("location"))
             .flatten();
@@ -338,33 +339,6 @@ impl Chain {
         self.body_dropped |= !keep_body;
         self.start_digest(cfg, req)?;
         Ok(Next::Follow)
-    }
-
-    /// A 401: true when its Digest challenge is answered by another hop
-    /// (see `DigestHop::on_401` for when it is not).
-    fn answer_digest(
-        &mut self,
-        cfg: &SessionConfig,
-        req: &Request,
-        head: &ResponseHead,
-    ) -> Result<bool, ClientError> {
-        let Some(auth) = self.digest_auth(cfg, req) else {
-            return Ok(false);
-        };
-        let mut hop = std::mem::take(&mut self.digest);
-        let resend = hop.on_401(auth, head, &self.digest_target(req));
-        self.digest = hop;
-        let resend = resend?;
-        if resend {
-            log_at!(
-                cfg.log.as_ref(),
-                Level::Info,
-                "{} {} -> 401, answering its Digest challenge",
-                self.method(req),
-                self.url(req)
-            );
-        }
-        Ok(resend)
     }
 }
 

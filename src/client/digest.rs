@@ -17,6 +17,7 @@ use url::{Position, Url};
 
 use super::body::Body;
 use super::error::ClientError;
+use super::log::{log_at, Level, Log};
 use crate::proto::ResponseHead;
 
 /// Origins remembered per credentials; past it the memory starts over
@@ -533,27 +534,51 @@ impl DigestHop {
         self.header.as_deref()
     }
 
-    /// A response other than a 401 to the current hop: an answer it
-    /// accepted may name the nonce to use next.
-    pub(crate) fn accepted(&self, auth: &DigestAuth, head: &ResponseHead, url: &Url) {
-        if self.header.is_some() {
-            auth.next_nonce(head, url);
+    /// The final head of the current hop `t`: true when it is a 401 to
+    /// send again with the answer to its challenge (logged as a redirect
+    /// is). Another answer to an Authorization may name the next nonce.
+    pub(crate) fn after_head(
+        &mut self,
+        auth: &DigestAuth,
+        head: &ResponseHead,
+        t: &Target<'_>,
+        log: Option<&Log>,
+    ) -> Result<bool, ClientError> {
+        if head.status != 401 {
+            if self.header.is_some() {
+                auth.next_nonce(head, t.url);
+            }
+            return Ok(false);
         }
+        let resend = self.on_401(auth, head, t)?;
+        if resend {
+            let (method, url) = (t.method, t.url);
+            log_at!(
+                log,
+                Level::Info,
+                "{} {} -> 401, answering its Digest challenge",
+                method,
+                url
+            );
+        }
+        Ok(resend)
     }
 
     /// A new URL (the first hop, or a redirect's): answered at once when
     /// its origin challenged before, else sent without credentials.
     /// `auth` is None when the hop may not carry digest credentials.
     pub(crate) fn start(
-        &mut self,
         auth: Option<&DigestAuth>,
         t: &Target<'_>,
-    ) -> Result<(), ClientError> {
-        *self = DigestHop::default();
-        if let Some(auth) = auth {
-            self.header = auth.preempt(t)?;
-        }
-        Ok(())
+    ) -> Result<DigestHop, ClientError> {
+        let header = match auth {
+            Some(auth) => auth.preempt(t)?,
+            None => None,
+        };
+        Ok(DigestHop {
+            header,
+            ..DigestHop::default()
+        })
     }
 
     /// A 401 arrived for `t`: true if it is to be sent again with the
@@ -561,7 +586,7 @@ impl DigestHop {
     /// it offers none this client can answer, when the body cannot be
     /// sent again, or when an answer was refused already (wrong
     /// credentials: the origin's memory is dropped too).
-    pub(crate) fn on_401(
+    fn on_401(
         &mut self,
         auth: &DigestAuth,
         head: &ResponseHead,
