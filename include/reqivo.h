@@ -1779,7 +1779,8 @@ uint32_t reqivo_session_set_basic_auth(struct reqivo_session *s,
  * request goes out without credentials, and a 401 carrying
  * `WWW-Authenticate: Digest` (among other challenges or not) is answered
  * by sending the request again with `Authorization: Digest`, one more hop
- * that hooks and the log see as they see a redirect. Algorithms MD5,
+ * that hooks and the log see as they see a redirect (it does not count in
+ * `redirect_count` or against `max_redirects`). Algorithms MD5,
  * SHA-256 and SHA-512-256 and their `-sess` forms, qop `auth` (preferred)
  * or `auth-int`, RFC 2069 challenges without qop, `userhash`, `opaque`;
  * the strongest algorithm offered is chosen. The session remembers the
