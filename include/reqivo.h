@@ -901,15 +901,16 @@ typedef struct reqivo_limits {
 } reqivo_limits;
 
 /**
- * Called before each hop (the first request and every redirect) is sent.
+ * Called before each hop (the first request, every redirect, a Digest
+ * answer) is sent.
  * Return 0 to go on, non-zero to abort the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
  */
 typedef int32_t (*reqivo_on_request_callback)(void *userdata, struct reqivo_hook_request *req);
 
 /**
- * Called with each response head (redirect hops included), before its body
- * is read. `resp` holds the status, version, reason, headers and the URL
- * that answered; its body is empty and `flags`, `redirect_count`,
+ * Called with each response head (redirect hops and 401s a Digest answer
+ * follows included), before its body is read. `resp` holds the status,
+ * version, reason, headers and the URL that answered; its body is empty and `flags`, `redirect_count`,
  * `timings` and `tls_version` are 0 (they describe a finished send). It is
  * valid only during the call.
  * Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
@@ -1887,6 +1888,44 @@ uint32_t reqivo_session_set_basic_auth(struct reqivo_session *s,
                                        struct reqivo_error *err);
 
 /**
+ * Answers HTTP Digest challenges (RFC 7616) with `user` and `pass`: a
+ * request goes out without credentials, and a 401 carrying
+ * `WWW-Authenticate: Digest` (among other challenges or not) is answered
+ * by sending the request again with `Authorization: Digest`, one more hop
+ * that hooks and the log see as they see a redirect (it does not count in
+ * `redirect_count` or against `max_redirects`). Algorithms MD5,
+ * SHA-256 and SHA-512-256 and their `-sess` forms, qop `auth` (preferred)
+ * or `auth-int`, RFC 2069 challenges without qop, `userhash`, `opaque`;
+ * the strongest algorithm offered is chosen. The session remembers the
+ * last challenge of each origin, so later requests there answer at once
+ * with the nonce count raised (or with the `nextnonce` of an
+ * `Authentication-Info` field). A second 401 after an answer (wrong
+ * credentials) is delivered, unless it says `stale=true` (answered once
+ * more with the new nonce). The 401 is delivered as well when the body
+ * comes from a callback (it cannot be sent again) or no challenge can be
+ * answered. Credentials go only to the origin each request addresses:
+ * after a redirect to another origin, that origin's challenges are not
+ * answered. Like Basic and Bearer credentials, this replaces the
+ * session's earlier ones (the last set wins); Basic or Bearer set later
+ * replace it. A request's own Authorization header, a session
+ * Authorization header set later, or credentials in the URL turn it off.
+ *
+ * Ownership: `user` and `pass` are copied.
+ * NULL: `s` or `user` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `pass` may be
+ * NULL when `plen` is 0.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (non-UTF-8) with `err`
+ * filled.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_digest_auth(struct reqivo_session *s,
+                                        const char *user,
+                                        size_t ulen,
+                                        const char *pass,
+                                        size_t plen,
+                                        struct reqivo_error *err);
+
+/**
  * Sends `Authorization: Bearer <token>` (RFC 6750) with every later
  * request to the origin it addresses; an empty token removes the
  * session's Authorization. A request's own Authorization header replaces it.
@@ -2196,9 +2235,9 @@ uint32_t reqivo_session_set_hooks(struct reqivo_session *s,
 
 /**
  * Sends the session's log lines at `min_level` and above to `cb`:
- * connections opened and reused (DEBUG), retries and redirects (INFO),
- * failed sends with their error (ERROR). `cb` NULL turns logging off.
- * Lines below `min_level` are never formatted.
+ * connections opened and reused (DEBUG), retries, redirects and Digest
+ * answers (INFO), failed sends with their error (ERROR). `cb` NULL turns
+ * logging off. Lines below `min_level` are never formatted.
  *
  * Ownership: `userdata` stays the caller's and must stay valid while
  * sends may run.

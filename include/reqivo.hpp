@@ -577,6 +577,14 @@ class session {
     detail::check(reqivo_session_set_header(h_.get(), name.data(), name.size(), value.data(), value.size(), &e), e);
     return *this;
   }
+  /** Answers HTTP Digest challenges (RFC 7616) with these credentials;
+   * replaces Basic or Bearer credentials set before (the last set wins). */
+  session &digest_auth(std::string_view user, std::string_view password) {
+    reqivo_error e;
+    detail::check(
+        reqivo_session_set_digest_auth(h_.get(), user.data(), user.size(), password.data(), password.size(), &e), e);
+    return *this;
+  }
   session &timeout(const reqivo_timeout &t) {
     reqivo_session_set_timeout(h_.get(), t);
     return *this;

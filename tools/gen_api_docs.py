@@ -61,6 +61,7 @@ TASKS = [
      "every later send through the session, from any thread.",
      ["reqivo_session_set_base_url", "reqivo_session_set_header",
       "reqivo_session_set_basic_auth", "reqivo_session_set_bearer_token",
+      "reqivo_session_set_digest_auth",
       "reqivo_session_set_max_redirects", "reqivo_session_set_decompress"]),
     ("Handle errors",
      "Declare a `reqivo_error` and pass its address last; after a failure "

@@ -104,6 +104,7 @@ type sessionConfig struct {
 	tls          *TLSConfig
 	basicAuth    *[2]string
 	bearerToken  *string
+	digestAuth   *[2]string
 	decompress   *bool
 	cookies      *bool
 	cookieLimits *CookieLimits
@@ -186,7 +187,7 @@ func WithTLS(cfg TLSConfig) Option {
 // made (see Transport, "Credentials"), never to the same host on another
 // port. user must not contain ':'.
 func WithBasicAuth(user, pass string) Option {
-	return func(c *sessionConfig) { c.basicAuth = &[2]string{user, pass}; c.bearerToken = nil }
+	return func(c *sessionConfig) { c.basicAuth = &[2]string{user, pass}; c.bearerToken, c.digestAuth = nil, nil }
 }
 
 // WithBearerToken sends Authorization: Bearer token (RFC 6750) like
@@ -195,7 +196,25 @@ func WithBasicAuth(user, pass string) Option {
 // sends none. The token must be free of whitespace and control bytes
 // (ErrInvalidHeader).
 func WithBearerToken(token string) Option {
-	return func(c *sessionConfig) { c.bearerToken = &token; c.basicAuth = nil }
+	return func(c *sessionConfig) { c.bearerToken = &token; c.basicAuth, c.digestAuth = nil, nil }
+}
+
+// WithDigestAuth answers HTTP Digest challenges (RFC 7616) with user and
+// pass: a request goes out without credentials, and a 401 with
+// WWW-Authenticate: Digest is answered by sending it again with
+// Authorization: Digest (MD5, SHA-256, SHA-512-256 and their -sess forms;
+// qop auth or auth-int; userhash). The session remembers each origin's
+// last challenge, so later requests there answer at once. A wrong password
+// gives the 401 back after one answer; so does a request whose body comes
+// from an io.Reader (it cannot be sent twice: give the bytes instead).
+// Like WithBasicAuth's, the credentials go only to the origin of the
+// request the caller made; the last of WithBasicAuth, WithBearerToken and
+// WithDigestAuth wins, and a request's own Authorization turns it off. In
+// a Transport the answer is part of the one round trip (http.Client sees
+// the final response), and a hop of a redirect http.Client follows to
+// another origin gets no answer to its challenge.
+func WithDigestAuth(user, pass string) Option {
+	return func(c *sessionConfig) { c.digestAuth = &[2]string{user, pass}; c.basicAuth, c.bearerToken = nil, nil }
 }
 
 // WithDecompression turns content decoding on (the default) or off. On,

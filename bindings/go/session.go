@@ -135,6 +135,15 @@ func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error 
 			return err
 		}
 	}
+	if cfg.digestAuth != nil {
+		u, ulen := cstr(cfg.digestAuth[0])
+		pw, plen := cstr(cfg.digestAuth[1])
+		code := C.reqivo_session_set_digest_auth(s.ptr(), u, ulen, pw, plen, &cerr)
+		runtime.KeepAlive(s)
+		if err := codeError(code, &cerr); err != nil {
+			return err
+		}
+	}
 	if l := cfg.cookieLimits; l != nil {
 		code := C.reqivo_session_set_cookie_limits(s.ptr(), C.uint32_t(l.CookieBytes), C.uint32_t(l.PerSite), C.uint32_t(l.Total))
 		runtime.KeepAlive(s)

@@ -78,9 +78,10 @@ import (
 // # Credentials
 //
 // Credentials configured on a Transport (WithBasicAuth, WithBearerToken,
-// and WithHeader of Authorization, Cookie or Proxy-Authorization) and
-// userinfo in a request's URL go only to the origin (scheme, host, port) of
-// the request the caller made: to any origin the caller addresses, and on
+// WithDigestAuth, and WithHeader of Authorization, Cookie or
+// Proxy-Authorization) and userinfo in a request's URL go only to the
+// origin (scheme, host, port) of the request the caller made: to any
+// origin the caller addresses, and on
 // the redirects http.Client follows from there only to hops at that same
 // origin. A redirect to another origin (another host, scheme or port, the
 // same host on another port included) gets none of them, and a later hop
@@ -146,6 +147,10 @@ type Transport struct {
 	creds []credential // sent by RoundTrip, origin permitting; never set on the sessions
 	route traceRoute   // where connections go, for httptrace hooks
 	err   error        // the options' error; every RoundTrip returns it
+
+	// With WithDigestAuth (which s and raw answer): the sessions without
+	// it, for hops of a redirect chain away from the caller's origin.
+	away, awayRaw *Session
 }
 
 // credential is a default header that carries credentials; the library's
@@ -195,6 +200,11 @@ func NewTransport(opts ...Option) *Transport {
 		cfg.pool = pool
 	}
 	t.s, t.raw, t.err = newTransportSessions(&cfg)
+	if t.err == nil && cfg.digestAuth != nil {
+		away := cfg
+		away.digestAuth = nil
+		t.away, t.awayRaw, t.err = newTransportSessions(&away)
+	}
 	if t.err == nil {
 		t.creds, t.err = creds.build(t.s.pool)
 	}
@@ -359,8 +369,10 @@ func (t *Transport) Close() {
 	if t.s != nil {
 		t.s.Close()
 	}
-	if t.raw != nil {
-		t.raw.Close()
+	for _, s := range []*Session{t.raw, t.away, t.awayRaw} {
+		if s != nil {
+			s.Close()
+		}
 	}
 }
 
@@ -431,11 +443,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			defer stop()
 		}
 	}
-	s := t.s
+	s, raw := t.s, t.raw
+	if t.away != nil && !atCallerOrigin(req) {
+		s, raw = t.away, t.awayRaw
+	}
 	// Header keys are canonical: index the map rather than canonicalise
 	// a constant on every request (here and in toHTTPResponse).
-	if t.raw != nil && len(req.Header["Accept-Encoding"]) > 0 {
-		s = t.raw
+	if raw != nil && len(req.Header["Accept-Encoding"]) > 0 {
+		s = raw
 	}
 	trace := httptrace.ContextClientTrace(ctx)
 	if trace != nil {

@@ -12,6 +12,7 @@ use url::{Position, Url};
 use super::body::Body;
 use super::cookies::Jar;
 use super::decode;
+use super::digest::{self, DigestAuth, DigestHop};
 use super::error::{ClientError, ClientErrorKind};
 use super::headers::HeaderList;
 use super::hooks::{self, HookRequest};
@@ -49,6 +50,8 @@ pub(crate) struct Chain {
     body_dropped: bool,
     guard: LoopGuard,
     redirects: u32,
+    /// The Digest answer of the current hop, and the challenges answered.
+    digest: DigestHop,
 }
 
 /// What a final head means for the chain.
@@ -81,6 +84,7 @@ impl Chain {
             body_dropped: false,
             guard: LoopGuard::default(),
             redirects: 0,
+            digest: DigestHop::default(),
         }
     }
 
@@ -95,6 +99,31 @@ impl Chain {
             self.url_auth = take_userinfo(&mut owned);
             self.origin = Some(owned);
         }
+        self.start_digest(cfg, req)
+    }
+
+    /// The Digest credentials the current hop may carry: only to the
+    /// origin the caller addressed, and only when no other Authorization
+    /// (URL userinfo, a session or request header) was given.
+    fn digest_auth<'c>(&self, cfg: &'c SessionConfig, req: &Request) -> Option<&'c DigestAuth> {
+        let own = |h: &HeaderList<'_>| h.get("authorization").is_some();
+        cfg.digest.as_deref().filter(|_| {
+            self.url_auth.is_none()
+                && !own(&cfg.headers)
+                && !own(&req.headers)
+                && same_origin(self.origin(req), self.url(req))
+        })
+    }
+
+    /// A new URL: answered at once if its origin challenged before.
+    fn start_digest(&mut self, cfg: &SessionConfig, req: &Request) -> Result<(), ClientError> {
+        let auth = self.digest_auth(cfg, req);
+        let target = digest::Target {
+            method: self.method(req),
+            url: self.url(req),
+            body: self.body(req),
+        };
+        self.digest = DigestHop::start(auth, &target)?;
         Ok(())
     }
 
@@ -154,6 +183,9 @@ impl Chain {
             h.set(n, v);
         }
         if let Some(auth) = self.url_auth.as_deref() {
+            h.set("Authorization", auth);
+        }
+        if let Some(auth) = self.digest.header() {
             h.set("Authorization", auth);
         }
         // Request headers replace session defaults of the same name; repeats
@@ -247,6 +279,19 @@ impl Chain {
                 return Err(hooks::aborted("on_response"));
             }
         }
+        if let Some(auth) = self.digest_auth(cfg, req) {
+            let target = digest::Target {
+                method: self.method.unwrap_or(&req.method),
+                url,
+                body: req.body.as_ref().filter(|_| !self.body_dropped),
+            };
+            if self
+                .digest
+                .after_head(auth, head, &target, cfg.log.as_ref())?
+            {
+                return Ok(Next::Follow);
+            }
+        }
         let location = (follow && cfg.max_redirects > 0 && is_redirect(head.status))
             .then(|| head.value("location"))
             .flatten();
@@ -296,6 +341,7 @@ impl Chain {
         self.redirected = Some(next);
         self.method = next_method;
         self.body_dropped |= !keep_body;
+        self.start_digest(cfg, req)?;
         Ok(Next::Follow)
     }
 }

@@ -10,6 +10,7 @@ mod body;
 mod chain;
 mod cookies;
 mod decode;
+mod digest;
 mod error;
 mod exchange;
 mod headers;

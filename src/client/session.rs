@@ -8,6 +8,7 @@ use super::body::{Body, Tracker};
 use super::chain::{basic_credentials, Chain, Next, Out};
 use super::cookies::Jar;
 use super::decode;
+use super::digest::DigestAuth;
 use super::error::{ClientError, ClientErrorKind};
 use super::exchange::{exchange, read_body, Exchanged, Hop, ReadBody};
 use super::headers::HeaderList;
@@ -48,6 +49,8 @@ pub struct SessionConfig {
     pub proxy: Option<Arc<ProxySettings>>,
     /// Dialling overrides (addresses, hosts, a Unix socket); `None`: none.
     pub targets: Option<Arc<Targets>>,
+    /// Digest credentials and their nonce memory (`set_digest_auth`).
+    pub(crate) digest: Option<Arc<DigestAuth>>,
 }
 
 /// A session's timeouts when its caller sets none: 5 s to connect (name
@@ -81,6 +84,7 @@ impl Default for SessionConfig {
             tls: None,
             proxy: None,
             targets: None,
+            digest: None,
         }
     }
 }
@@ -238,7 +242,32 @@ impl Session {
                 "basic auth user may not contain ':' (RFC 7617 §2)",
             ));
         }
-        self.set_header("Authorization", &basic_credentials(user, password))
+        self.set_auth_header(&basic_credentials(user, password))
+    }
+
+    /// Answers `WWW-Authenticate: Digest` challenges (RFC 7616) of the
+    /// origin each request addresses with `user` and `password`. Like
+    /// Basic and Bearer it replaces the session's earlier credentials (the
+    /// last one set wins); a request's own Authorization turns it off for
+    /// that request.
+    pub fn set_digest_auth(&self, user: &str, password: &str) -> Result<(), ClientError> {
+        let auth = Arc::new(DigestAuth::new(user, password));
+        self.update(|c| {
+            c.headers.remove("authorization");
+            c.digest = Some(auth);
+            Ok(())
+        })
+    }
+
+    /// The session's Authorization, replacing Digest credentials.
+    fn set_auth_header(&self, value: &str) -> Result<(), ClientError> {
+        validate_header("Authorization", value)?;
+        self.update(|c| {
+            c.headers
+                .set("Authorization".to_string(), value.to_string());
+            c.digest = None;
+            Ok(())
+        })
     }
 
     /// Sends `Authorization: Bearer <token>` (RFC 6750); an empty token
@@ -247,6 +276,7 @@ impl Session {
         if token.is_empty() {
             return self.update(|c| {
                 c.headers.remove("authorization");
+                c.digest = None;
                 Ok(())
             });
         }
@@ -257,7 +287,7 @@ impl Session {
                 "bearer token contains whitespace or control bytes",
             )));
         }
-        self.set_header("Authorization", &format!("Bearer {}", token))
+        self.set_auth_header(&format!("Bearer {}", token))
     }
 
     pub fn set_timeouts(&self, t: Timeouts) {

@@ -119,14 +119,15 @@ impl Progress for CallbackProgress {
     }
 }
 
-/// Called before each hop (the first request and every redirect) is sent.
+/// Called before each hop (the first request, every redirect, a Digest
+/// answer) is sent.
 /// Return 0 to go on, non-zero to abort the send (`REQIVO_ERR_ABORTED_BY_CALLBACK`).
 pub type reqivo_on_request_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, req: *mut reqivo_hook_request) -> i32>;
 
-/// Called with each response head (redirect hops included), before its body
-/// is read. `resp` holds the status, version, reason, headers and the URL
-/// that answered; its body is empty and `flags`, `redirect_count`,
+/// Called with each response head (redirect hops and 401s a Digest answer
+/// follows included), before its body is read. `resp` holds the status,
+/// version, reason, headers and the URL that answered; its body is empty and `flags`, `redirect_count`,
 /// `timings` and `tls_version` are 0 (they describe a finished send). It is
 /// valid only during the call.
 /// Return 0 to go on, non-zero to abort (`REQIVO_ERR_ABORTED_BY_CALLBACK`).

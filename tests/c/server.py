@@ -61,6 +61,8 @@ a fixed route gets its head without the body):
                  replacement) text and first 64 bytes in hex; whether a
                  Content-Length was sent and matched the body;
                  /multipart-307: 307 to /multipart-echo
+  /digest/..., /digest-redirect/...  HTTP Digest authentication, checked
+                 with hashlib: see tests/c/digest_peer.py
 
 Faults (test_faults.c), each on the connection of the request:
 
@@ -103,6 +105,8 @@ import struct
 import sys
 import threading
 import time
+
+import digest_peer
 
 LIFETIME = 600
 # How long a stalled route or an idle keep-alive connection is held open.
@@ -574,6 +578,8 @@ def serve(conn):
                 conn.sendall(SLOW_BODY)
                 hold(conn)
                 return
+            elif path.startswith(("/digest/", "/digest-redirect/")):
+                digest_peer.serve(conn, response, head, body, path, target)
             elif path.startswith("/fault/"):
                 if not fault(conn, path):
                     return

@@ -200,6 +200,15 @@ static void misuse_session(reqivo_session *s) {
   MISUSE(reqivo_session_set_basic_auth(s, "u", 1, SOME, SIZE_MAX, ERR));
   MISUSE(reqivo_session_set_basic_auth(s, "u:v", 3, "p", 1, ERR));
 
+  /* digest auth */
+  MISUSE(reqivo_session_set_digest_auth(NULL, "u", 1, "p", 1, ERR));
+  MISUSE(reqivo_session_set_digest_auth(s, NULL, 1, "p", 1, ERR));
+  MISUSE(reqivo_session_set_digest_auth(s, "u", 1, NULL, 1, ERR));
+  MISUSE(reqivo_session_set_digest_auth(s, BAD_UTF8, BAD_LEN, "p", 1, ERR));
+  MISUSE(reqivo_session_set_digest_auth(s, "u", 1, BAD_UTF8, BAD_LEN, ERR));
+  MISUSE(reqivo_session_set_digest_auth(s, SOME, SIZE_MAX, "p", 1, ERR));
+  MISUSE(reqivo_session_set_digest_auth(s, "u", 1, SOME, SIZE_MAX, ERR));
+
   /* bearer token (empty removes it: not misuse) */
   MISUSE(reqivo_session_set_bearer_token(NULL, "t", 1, ERR));
   MISUSE(reqivo_session_set_bearer_token(s, NULL, 1, ERR));

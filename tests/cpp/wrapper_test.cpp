@@ -601,6 +601,25 @@ static void test_multipart(const py_server &py) {
     CHECK(e.code() == REQIVO_ERR_INVALID_ARGUMENT);
     CHECK(contains(e.what(), path));
   }
+// HTTP Digest through tests/c/digest_peer.py: the 401 answered, the
+// hooks seeing both hops; a wrong password gives the 401 back.
+static void test_digest(const py_server &py) {
+  reqivo::session s;
+  s.base_url(py.base()).digest_auth("Mufasa", "Circle of Life");
+  std::vector<uint16_t> statuses;
+  s.on_response([&](const reqivo::response_view &h) { statuses.push_back(h.status()); });
+  const std::string path = "digest/auth/SHA-256/Mufasa/Circle%20of%20Life/cpp" + std::to_string(getpid());
+  {
+    auto r = s.get(path);
+    CHECK(r.status() == 200);
+    CHECK(contains(r.body(), "\"answers\": 1"));
+    CHECK(contains(r.body(), "algorithm=SHA-256, qop=auth, nc=00000001"));
+    CHECK(statuses.size() == 2 && statuses[0] == 401 && statuses[1] == 200);
+  }
+  s.digest_auth("Mufasa", "wrong");
+  auto r = s.get(path + "-wrong");
+  CHECK(r.status() == 401);
+  CHECK(contains(r.body(), "\"answers\": 1"));
 }
 
 int main() {
@@ -705,6 +724,7 @@ int main() {
     test_multi_streamed(py);
     test_decompress(py);
     test_multipart(py);
+    test_digest(py);
   }
 
   std::printf("cpp-wrapper: %d passed, %d failed\n", checks - failures, failures);

@@ -269,6 +269,7 @@ module Reqivo
       [:reqivo_session_set_max_redirects, %i[pointer uint32], :uint32],
       [:reqivo_session_set_header, %i[pointer pointer size_t pointer size_t error_out], :uint32],
       [:reqivo_session_set_basic_auth, %i[pointer pointer size_t pointer size_t error_out], :uint32],
+      [:reqivo_session_set_digest_auth, %i[pointer pointer size_t pointer size_t error_out], :uint32],
       [:reqivo_session_set_bearer_token, %i[pointer pointer size_t error_out], :uint32],
       [:reqivo_session_set_decompress, %i[pointer bool], :uint32],
       [:reqivo_session_set_proxy, %i[pointer pointer size_t error_out], :uint32],

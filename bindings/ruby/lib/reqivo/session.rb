@@ -66,6 +66,16 @@ module Reqivo
     #                sent to the origin each request addresses, dropped on
     #                a redirect to another origin. Credentials in a URL
     #                (http://user:pass@host/) are used the same way.
+    # digest_auth:   ['user', 'pass']: answer HTTP Digest challenges (RFC
+    #                7616; MD5, SHA-256, SHA-512-256 and -sess, qop auth or
+    #                auth-int, userhash): a 401 with WWW-Authenticate:
+    #                Digest is answered by sending the request again, once
+    #                (a wrong password gives the 401 back; a body from an
+    #                IO is not sent twice, its 401 is returned too). The
+    #                session remembers each origin's nonce and answers
+    #                later requests at once. Only to the origin each
+    #                request addresses; not with auth: (give one of them);
+    #                a request's own Authorization header turns it off.
     # tls:           for https: a Reqivo::TLS::Config (shareable), or a hash
     #                of its options (ca_file:, ca_pem:, ca_path:,
     #                system_roots:, client_cert:, client_key:, min_version:,
@@ -107,8 +117,8 @@ module Reqivo
     #                (the URL's host in Host), e.g. "/var/run/docker.sock";
     #                "\0name" names an abstract socket (Linux).
     def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
-                   pool: nil, limits: nil, auth: nil, tls: nil, decompress: true, cookies: true,
-                   proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil,
+                   pool: nil, limits: nil, auth: nil, digest_auth: nil, tls: nil, decompress: true,
+                   cookies: true, proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil,
                    resolve: nil, connect_to: nil, unix_socket: nil)
       raise ArgumentError, "pool must be a Reqivo::Pool, got #{pool.class}" unless pool.nil? || pool.is_a?(Pool)
 
@@ -123,6 +133,7 @@ module Reqivo
       @timeout_ms = Config.timeout_ms(timeout, Config.default_timeout_ms)
       configure(base_url, headers, max_redirects, limits)
       configure_auth(auth) unless auth.nil?
+      configure_digest_auth(digest_auth, auth) unless digest_auth.nil?
       self.decompress = decompress unless decompress == true
       self.cookies = cookies unless cookies == true
       self.tls = tls unless tls.nil?
@@ -813,6 +824,17 @@ module Reqivo
           check(Native.reqivo_session_set_basic_auth(s, u, u.bytesize, p, p.bytesize, err), err)
         end
       end
+    end
+
+    def configure_digest_auth(digest_auth, auth)
+      raise ArgumentError, 'give auth: or digest_auth:, not both' unless auth.nil?
+      unless digest_auth.is_a?(Array) && digest_auth.size == 2
+        raise ArgumentError, "digest_auth: [user, password] takes two strings, got #{digest_auth.inspect}"
+      end
+
+      err = Native.error_struct
+      u, p = digest_auth.map(&:to_s)
+      @handle.use { |s| check(Native.reqivo_session_set_digest_auth(s, u, u.bytesize, p, p.bytesize, err), err) }
     end
 
     def with_params(url, params)
