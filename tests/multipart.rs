@@ -2,36 +2,16 @@
 //! (sparse, so the disk holds nothing) is read a piece at a time while it
 //! is sent, by the blocking send and by the multi. A server thread reads
 //! the body as it comes, keeping only counts.
-use std::alloc::{GlobalAlloc, Layout, System};
+mod heap_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use reqivo::client::multi::Multi;
 use reqivo::client::{Multipart, Request, Session, ToResponse};
 use reqivo::net::{Pool, PoolConfig};
-
-/// Live heap bytes and their peak.
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
 
 /// The file's size: 1 GiB, or REQIVO_MULTIPART_TEST_MIB MiB.
 fn file_size() -> u64 {
@@ -165,11 +145,10 @@ fn check(seen: &Seen, size: u64) {
 /// by more than a few pieces while it uploaded `size` bytes.
 fn with_flat_memory(size: u64, send: impl FnOnce()) {
     let rss_before = peak_rss();
-    let heap_before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(heap_before, Ordering::Relaxed);
+    let heap_before = heap_support::reset_peak();
     let started = Instant::now();
     send();
-    let heap_growth = PEAK.load(Ordering::Relaxed).saturating_sub(heap_before);
+    let heap_growth = heap_support::peak().saturating_sub(heap_before);
     let rss_growth = peak_rss().saturating_sub(rss_before);
     eprintln!(
         "{} MiB in {:?}: heap peak +{} KiB, peak RSS +{} KiB",

@@ -1,5 +1,6 @@
 //! Streaming uploads from a body source, and progress reporting.
-use std::alloc::{GlobalAlloc, Layout, System};
+mod heap_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -9,26 +10,6 @@ use std::time::Duration;
 
 use reqivo::client::{BodySource, ClientError, ClientErrorKind, Progress, Request, Session};
 use reqivo::net::{Pool, PoolConfig};
-
-/// Live heap bytes and their peak, to prove an upload does not buffer.
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
 
 /// What the test server saw of one request.
 #[derive(Debug, Default, Clone)]
@@ -250,10 +231,9 @@ fn upload_without_size_is_chunked_with_flat_memory() {
         None,
     );
     let s = session();
-    let before = LIVE.load(Ordering::SeqCst);
-    PEAK.store(before, Ordering::SeqCst);
+    let before = heap_support::reset_peak();
     let resp = s.send(&req, None).unwrap();
-    let peak = PEAK.load(Ordering::SeqCst);
+    let peak = heap_support::peak();
     assert_eq!(
         String::from_utf8(resp.body).unwrap(),
         format!("{} {}", total, Pattern::expected_sum(total))

@@ -37,26 +37,36 @@ func WithUnixSocket(path string) Option {
 // configureTargets applies WithResolve, WithConnectTo and WithUnixSocket.
 // s.mu is held.
 func (s *Session) configureTargets(cfg *sessionConfig) error {
-	var cerr C.reqivo_error
+	type setter func(*C.reqivo_session, *C.char, C.size_t, *C.reqivo_error) C.uint32_t
+	var calls []struct {
+		text string
+		set  setter
+	}
+	add := func(text string, set setter) {
+		calls = append(calls, struct {
+			text string
+			set  setter
+		}{text, set})
+	}
 	for _, e := range cfg.resolve {
-		p, n := cstr(e)
-		code := C.reqivo_session_add_resolve(s.ptr(), p, n, &cerr)
-		runtime.KeepAlive(s)
-		if err := codeError(code, &cerr); err != nil {
-			return err
-		}
+		add(e, func(p *C.reqivo_session, t *C.char, n C.size_t, e *C.reqivo_error) C.uint32_t {
+			return C.reqivo_session_add_resolve(p, t, n, e)
+		})
 	}
 	for _, e := range cfg.connectTo {
-		p, n := cstr(e)
-		code := C.reqivo_session_add_connect_to(s.ptr(), p, n, &cerr)
-		runtime.KeepAlive(s)
-		if err := codeError(code, &cerr); err != nil {
-			return err
-		}
+		add(e, func(p *C.reqivo_session, t *C.char, n C.size_t, e *C.reqivo_error) C.uint32_t {
+			return C.reqivo_session_add_connect_to(p, t, n, e)
+		})
 	}
 	if cfg.unixSocket != nil {
-		p, n := cstr(*cfg.unixSocket)
-		code := C.reqivo_session_set_unix_socket(s.ptr(), p, n, &cerr)
+		add(*cfg.unixSocket, func(p *C.reqivo_session, t *C.char, n C.size_t, e *C.reqivo_error) C.uint32_t {
+			return C.reqivo_session_set_unix_socket(p, t, n, e)
+		})
+	}
+	var cerr C.reqivo_error
+	for _, c := range calls {
+		p, n := cstr(c.text)
+		code := c.set(s.ptr(), p, n, &cerr)
 		runtime.KeepAlive(s)
 		if err := codeError(code, &cerr); err != nil {
 			return err
