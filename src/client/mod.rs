@@ -21,6 +21,7 @@ mod proxy;
 mod redirect;
 mod request;
 mod response;
+mod retry;
 mod session;
 mod stream;
 pub mod ws;
@@ -33,6 +34,7 @@ pub use log::{Level, Log, Logger};
 pub use proxy::{parse_proxy_url, NoProxy, ProxySettings};
 pub use request::{is_framing_header, Request};
 pub use response::{Finish, Parts, Response, Timings, ToResponse};
+pub use retry::RetryPolicy;
 pub use session::{Session, SessionConfig, Upgrade, Upgraded, DEFAULT_TIMEOUTS};
 pub use stream::Stream;
 

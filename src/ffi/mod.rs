@@ -35,6 +35,7 @@ pub mod multi;
 pub mod pool;
 pub mod request;
 pub mod response;
+pub mod retry;
 pub mod session;
 pub mod stream;
 pub mod timeout;
