@@ -112,6 +112,7 @@ type sessionConfig struct {
 	envProxy     bool
 	suffixList   *string
 	maxInFlight  *int
+	retry        *RetryPolicy
 }
 
 // DefaultMaxInFlight is how many requests a Session (or Transport) has in

@@ -194,6 +194,9 @@ func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error 
 	if err := s.configureProxy(cfg); err != nil {
 		return err
 	}
+	if err := s.configureRetry(cfg); err != nil {
+		return err
+	}
 	if cfg.maxRedirects != nil {
 		n := *cfg.maxRedirects
 		if n < 0 || int64(n) > int64(^uint32(0)) {
