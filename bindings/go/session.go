@@ -301,7 +301,8 @@ func canceledBeforeSend(ctx context.Context) error {
 
 // Do sends req and reads the whole response into memory. It follows
 // redirects, retries once on a stale pooled connection (idempotent methods
-// only) and honours the session's timeouts and limits. When ctx is done
+// only) and as WithRetry says (nothing by default), and honours the
+// session's timeouts and limits. When ctx is done
 // the request stops within 100 ms and Do returns a *ContextError wrapping
 // ctx.Err() and the *Error (REQIVO_ERR_CANCELLED): errors.Is matches both.
 // Other failures are *Error values.

@@ -1,5 +1,6 @@
 //! Policy that spans exchanges: sessions, URL joining, default headers,
-//! redirects, the stale-connection retry, buffered and streamed bodies.
+//! redirects, the stale-connection retry, the retry policy, buffered and
+//! streamed bodies.
 //!
 //! Rule for this layer: it decides *what* to send and whether to go on; it
 //! never parses bytes (that is `proto`) and never waits on a socket itself

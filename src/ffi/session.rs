@@ -668,8 +668,10 @@ pub extern "C" fn reqivo_session_set_retry(
 
 /// Sends `r` and reads the whole response into memory. Follows redirects
 /// (per the session's policy), retries once on a pooled connection the server
-/// had closed (idempotent methods only), and honours the timeouts, the limits
-/// (body default 1 GiB) and `cancel`. Blocks the calling thread.
+/// had closed (idempotent methods only) and as the session's retry policy
+/// says (`reqivo_session_set_retry`; none by default), and honours the
+/// timeouts, the limits (body default 1 GiB) and `cancel`. Blocks the
+/// calling thread.
 ///
 /// Ownership: the caller owns the response and frees it with
 /// `reqivo_response_free`. `r` is only read and may be sent again.
