@@ -183,6 +183,34 @@
 #define REQIVO_RESPONSE_TRAILERS 32
 
 /**
+ * In `reqivo_retry.flags`: retry a connect that failed (refused, timed
+ * out, a socket error while connecting).
+ */
+#define REQIVO_RETRY_ON_CONNECT_ERROR 1
+
+/**
+ * In `reqivo_retry.flags`: retry when the connection failed before any
+ * byte of the response arrived.
+ */
+#define REQIVO_RETRY_ON_RESET 2
+
+/**
+ * In `reqivo_retry.flags`: retry a 429 Too Many Requests.
+ */
+#define REQIVO_RETRY_ON_429 4
+
+/**
+ * In `reqivo_retry.flags`: retry a 503 Service Unavailable.
+ */
+#define REQIVO_RETRY_ON_503 8
+
+/**
+ * In `reqivo_retry.flags`: wait as long as a retried response's
+ * `Retry-After` asks (seconds or an HTTP-date), capped at `max_backoff_ms`.
+ */
+#define REQIVO_RETRY_AFTER 16
+
+/**
  * TLS 1.2, as `reqivo_tls_config_builder_set_min_version` takes it (the wire number).
  */
 #define REQIVO_TLS_VERSION_1_2 771
@@ -870,6 +898,46 @@ typedef struct reqivo_timeout {
    */
   uint32_t pool_ms;
 } reqivo_timeout;
+
+/**
+ * A session's retry policy (`reqivo_session_set_retry`). Only idempotent
+ * methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) and requests marked
+ * with `reqivo_request_set_idempotent` are retried; a body from a read
+ * callback is never sent twice (only a failed connect is retried for
+ * it). Each wait is random in [0, min(max_backoff_ms, base_backoff_ms *
+ * 2^(attempt-1))], or the `Retry-After` of a retried 429/503 when
+ * `REQIVO_RETRY_AFTER` is set; a wait that would pass the total timeout
+ * is not made: the last response or error is delivered at once. Set
+ * `struct_size = sizeof(reqivo_retry)`; the struct only ever grows by
+ * appending fields. Get one filled from `reqivo_retry_default`.
+ */
+typedef struct reqivo_retry {
+  /**
+   * `sizeof(reqivo_retry)`, set by `reqivo_retry_default`.
+   */
+  uint32_t struct_size;
+  /**
+   * Attempts in all, the first included; 1: no retry; 0 is
+   * `REQIVO_ERR_INVALID_CONFIG`. Default 3.
+   */
+  uint32_t max_attempts;
+  /**
+   * The first backoff's cap before jitter; it doubles per attempt.
+   * Default 100.
+   */
+  uint32_t base_backoff_ms;
+  /**
+   * The cap of every backoff and of `Retry-After`. Default 10000.
+   */
+  uint32_t max_backoff_ms;
+  /**
+   * `REQIVO_RETRY_ON_CONNECT_ERROR`, `REQIVO_RETRY_ON_RESET` (before
+   * any response byte), `REQIVO_RETRY_ON_429`, `REQIVO_RETRY_ON_503`,
+   * `REQIVO_RETRY_AFTER`; other bits are `REQIVO_ERR_INVALID_CONFIG`.
+   * Default all five.
+   */
+  uint32_t flags;
+} reqivo_retry;
 
 /**
  * Limits on what a response may make the library hold. A field left 0
@@ -1649,6 +1717,20 @@ uint32_t reqivo_request_set_progress(struct reqivo_request *r,
 uint32_t reqivo_request_set_timeout(struct reqivo_request *r, struct reqivo_timeout t);
 
 /**
+ * Marks the request safe to send more than once whatever its method, so
+ * that the session's retry policy (`reqivo_session_set_retry`) may send
+ * it again; GET, HEAD, OPTIONS, TRACE, PUT and DELETE need no mark. A
+ * body from a read callback is still never sent twice.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: a request is modified by one thread at a time.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_request_set_idempotent(struct reqivo_request *r, bool on);
+
+/**
  * Frees a request. Responses and streams made from it stay valid.
  *
  * Ownership: the request ends; do not use `r` afterwards.
@@ -1737,6 +1819,20 @@ uint32_t reqivo_response_json(const struct reqivo_response *resp,
  */
 const struct reqivo_header *reqivo_response_trailers(const struct reqivo_response *resp,
                                                      size_t *count);
+
+/**
+ * A sensible retry policy to start from: 3 attempts in all, backoffs
+ * from 100 ms doubling up to 10 s, every flag set (connect errors,
+ * resets, 429, 503, `Retry-After` honoured), `struct_size` set. Sessions
+ * retry nothing until given a policy with `reqivo_session_set_retry`.
+ *
+ * Ownership: returned by value.
+ * NULL: no pointer arguments.
+ * Thread safety: callable from any thread.
+ * Returns: the policy.
+ * Since: 0.1.0
+ */
+struct reqivo_retry reqivo_retry_default(void);
 
 /**
  * Creates a session: base URL, default headers, timeouts, limits and
@@ -2253,10 +2349,30 @@ uint32_t reqivo_session_set_logger(struct reqivo_session *s,
                                    uint32_t min_level);
 
 /**
+ * Sets the retry policy of later sends (blocking and multi alike); see
+ * `reqivo_retry` for what is retried and how long each wait is. Sessions
+ * retry nothing until given one; start from `reqivo_retry_default`.
+ *
+ * Ownership: `*policy` is copied.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `policy` NULL turns
+ * retries off; `err` may be NULL.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (a `struct_size` smaller
+ * than this first version's) / `REQIVO_ERR_INVALID_CONFIG` (`max_attempts`
+ * 0, unknown `flags` bits) with `err` filled, the policy unchanged.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_retry(struct reqivo_session *s,
+                                  const struct reqivo_retry *policy,
+                                  struct reqivo_error *err);
+
+/**
  * Sends `r` and reads the whole response into memory. Follows redirects
  * (per the session's policy), retries once on a pooled connection the server
- * had closed (idempotent methods only), and honours the timeouts, the limits
- * (body default 1 GiB) and `cancel`. Blocks the calling thread.
+ * had closed (idempotent methods only) and as the session's retry policy
+ * says (`reqivo_session_set_retry`; none by default), and honours the
+ * timeouts, the limits (body default 1 GiB) and `cancel`. Blocks the
+ * calling thread.
  *
  * Ownership: the caller owns the response and frees it with
  * `reqivo_response_free`. `r` is only read and may be sent again.

@@ -207,6 +207,12 @@ struct limits : reqivo_limits {
   limits() : reqivo_limits{0, 0, 0, 0} {}
 };
 
+/** A retry policy; starts at reqivo_retry_default() (3 attempts, every
+ * flag). Sessions retry nothing until given one (session::retry). */
+struct retry_policy : reqivo_retry {
+  retry_policy() : reqivo_retry(reqivo_retry_default()) {}
+};
+
 /* ---- handles -------------------------------------------------------- */
 
 /** A cancellation token; trigger() from any thread. */
@@ -388,6 +394,12 @@ class request {
   }
   request &timeout(const reqivo_timeout &t) {
     reqivo_request_set_timeout(h_.get(), t);
+    return *this;
+  }
+  /** Marks the request safe to send again whatever its method, so the
+   *  session's retry policy may retry it (GET, PUT, DELETE... need no mark). */
+  request &idempotent(bool on = true) {
+    reqivo_request_set_idempotent(h_.get(), on);
     return *this;
   }
   const reqivo_request *get() const noexcept { return h_.get(); }
@@ -600,6 +612,20 @@ class session {
   }
   session &max_redirects(uint32_t n) {
     reqivo_session_set_max_redirects(h_.get(), n);
+    return *this;
+  }
+  /** Retries later sends (blocking and multi) under `p`: connect errors,
+   *  resets before any response byte, 429 and 503 as its flags say, for
+   *  idempotent or marked requests. Throws usage_error for a bad policy. */
+  session &retry(const reqivo_retry &p) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_retry(h_.get(), &p, &e), e);
+    return *this;
+  }
+  /** Turns retries off again (the default). */
+  session &no_retry() {
+    reqivo_error e;
+    detail::check(reqivo_session_set_retry(h_.get(), nullptr, &e), e);
     return *this;
   }
   /** Sends later requests through the HTTP proxy at `url`

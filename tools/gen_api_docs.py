@@ -76,6 +76,17 @@ TASKS = [
      ["reqivo_timeout", "reqivo_timeout_default", "reqivo_session_set_timeout",
       "reqivo_request_set_timeout", "reqivo_limits", "reqivo_session_set_limits",
       "REQIVO_NO_LIMIT", "REQIVO_NO_LIMIT_64"]),
+    ("Retry failed requests",
+     "Off by default. `reqivo_session_set_retry` with a policy from "
+     "`reqivo_retry_default` retries connect errors, connections lost before "
+     "any response byte, 429 and 503, for idempotent methods and requests "
+     "marked with `reqivo_request_set_idempotent`, waiting a jittered "
+     "exponential backoff or the server's Retry-After, never past the total "
+     "timeout. The multi makes each wait a timer (`reqivo_multi_timeout_ms`).",
+     ["reqivo_retry", "reqivo_retry_default", "reqivo_session_set_retry",
+      "reqivo_request_set_idempotent", "REQIVO_RETRY_ON_CONNECT_ERROR",
+      "REQIVO_RETRY_ON_RESET", "REQIVO_RETRY_ON_429", "REQIVO_RETRY_ON_503",
+      "REQIVO_RETRY_AFTER"]),
     ("Stream a download",
      "`reqivo_session_open` returns once the response head is read; read the "
      "body piece by piece with flat memory (no body limit by default), then "
@@ -204,6 +215,9 @@ GROUPS = [
     ("REQIVO_READ_", "Body read callback verdicts",
      "What a `reqivo_read_callback` may return besides a byte count (0 is "
      "the end of the body); any other negative value aborts the send."),
+    ("REQIVO_RETRY_", "Retry flags",
+     "Bits of `reqivo_retry.flags`: which outcomes are retried, and whether "
+     "Retry-After is honoured."),
     ("REQIVO_JSON_", "JSON value types",
      "Values of `reqivo_json_value.type`, as `reqivo_response_json` sets it."),
     ("REQIVO_LOG_", "Log levels",

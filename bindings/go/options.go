@@ -116,6 +116,7 @@ type sessionConfig struct {
 	resolve      []string
 	connectTo    []string
 	unixSocket   *string
+	retry        *RetryPolicy
 }
 
 // DefaultMaxInFlight is how many requests a Session (or Transport) has in

@@ -206,6 +206,9 @@ func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error 
 	if err := s.configureTargets(cfg); err != nil {
 		return err
 	}
+	if err := s.configureRetry(cfg); err != nil {
+		return err
+	}
 	if cfg.maxRedirects != nil {
 		n := *cfg.maxRedirects
 		if n < 0 || int64(n) > int64(^uint32(0)) {
@@ -310,7 +313,8 @@ func canceledBeforeSend(ctx context.Context) error {
 
 // Do sends req and reads the whole response into memory. It follows
 // redirects, retries once on a stale pooled connection (idempotent methods
-// only) and honours the session's timeouts and limits. When ctx is done
+// only) and as WithRetry says (nothing by default), and honours the
+// session's timeouts and limits. When ctx is done
 // the request stops within 100 ms and Do returns a *ContextError wrapping
 // ctx.Err() and the *Error (REQIVO_ERR_CANCELLED): errors.Is matches both.
 // Other failures are *Error values.

@@ -587,6 +587,11 @@ func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error)
 			return nil, err
 		}
 	}
+	if markedIdempotent(req.Header) {
+		if err := r.SetIdempotent(true); err != nil {
+			return nil, err
+		}
+	}
 	// Precedence as in the library: the request's own header, then the
 	// URL's userinfo, then the Transport's. The Transport's go as request
 	// headers, which the library ranks above userinfo, so they give way
@@ -704,4 +709,13 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		resp.Body = http.NoBody
 	}
 	return resp
+}
+
+// markedIdempotent reports net/http's convention for a request that may be
+// resent whatever its method: an Idempotency-Key or X-Idempotency-Key
+// field (present, even nil). WithRetry resends such a request.
+func markedIdempotent(h http.Header) bool {
+	_, a := h["Idempotency-Key"]
+	_, b := h["X-Idempotency-Key"]
+	return a || b
 }

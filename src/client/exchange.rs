@@ -10,6 +10,7 @@ use super::headers::HeaderList;
 use super::log::{log_at, Level, Log};
 use super::request::is_idempotent;
 use super::response::Timings;
+use super::retry::Stage;
 use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, Targets, TlsConfig};
 use crate::proto::{
     encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader, Trailers,
@@ -141,13 +142,14 @@ impl Drop for HeadBuffer {
 
 /// Sends `hop` and reads the final response head, skipping 1xx interim
 /// responses. A failure on a reused connection before any response byte,
-/// for an idempotent method, is retried once on a fresh connection.
+/// for an idempotent method, is retried once on a fresh connection. An
+/// error comes with how far the exchange had got (for the retry policy).
 pub(crate) fn exchange(
     pool: &Pool,
     hop: &Hop<'_, '_>,
     limits: &Limits,
     budget: &Budget<'_>,
-) -> Result<Exchanged, ClientError> {
+) -> Result<Exchanged, (ClientError, Stage)> {
     let key = pool_key(hop.url, hop.tls, hop.proxy, hop.targets);
     let mut head_bytes = HeadBuffer::take();
     encode_request_head(
@@ -155,14 +157,16 @@ pub(crate) fn exchange(
         hop.method,
         request_target(hop.url, &key.route),
         hop.headers.iter(),
-    )?;
+    )
+    .map_err(|e| (e.into(), Stage::Connect))?;
     let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
-        Err((e, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
+        Err((e, _, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
             log_retry(hop.log, hop.method, hop.url, &e);
-            attempt(pool, &key, hop, &head_bytes, limits, budget, true).map_err(|(e, _)| e)
+            attempt(pool, &key, hop, &head_bytes, limits, budget, true)
         }
-        other => other.map_err(|(e, _)| e),
-    };
+        other => other,
+    }
+    .map_err(|(e, stage, _)| (e, stage));
     if let Ok(ex) = &result {
         log_connection(
             hop.log,
@@ -216,8 +220,9 @@ pub(crate) fn log_connection(
     }
 }
 
-/// One try. The error's flag says whether it happened on a reused connection
-/// before any response byte arrived.
+/// One try. The error comes with how far the try had got, and a flag
+/// saying whether it happened on a reused connection before any response
+/// byte arrived.
 fn attempt(
     pool: &Pool,
     key: &KeyRef<'_>,
@@ -226,10 +231,10 @@ fn attempt(
     limits: &Limits,
     budget: &Budget<'_>,
     fresh: bool,
-) -> Result<Exchanged, (ClientError, bool)> {
+) -> Result<Exchanged, (ClientError, Stage, bool)> {
     let mut lease = pool
         .checkout(key, fresh, budget)
-        .map_err(|e| (e.into(), false))?;
+        .map_err(|e| (e.into(), Stage::Connect, false))?;
     let reused = lease.reused;
     let mut timings = Timings::default();
     if !reused {
@@ -261,7 +266,14 @@ fn attempt(
         &mut timings,
         &mut progress,
     )
-    .map_err(|e| (e, reused && !reader.head_started() && !progress.pulled))?;
+    .map_err(|e| {
+        let stage = match reader.head_started() {
+            true => Stage::InResponse,
+            false => Stage::BeforeResponse,
+        };
+        let stale = reused && !reader.head_started() && !progress.pulled;
+        (e, stage, stale)
+    })?;
     Ok(Exchanged {
         lease,
         head,

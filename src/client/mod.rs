@@ -1,5 +1,6 @@
 //! Policy that spans exchanges: sessions, URL joining, default headers,
-//! redirects, the stale-connection retry, buffered and streamed bodies.
+//! redirects, the stale-connection retry, the retry policy, buffered and
+//! streamed bodies.
 //!
 //! Rule for this layer: it decides *what* to send and whether to go on; it
 //! never parses bytes (that is `proto`) and never waits on a socket itself
@@ -23,6 +24,7 @@ mod proxy;
 mod redirect;
 mod request;
 mod response;
+mod retry;
 mod session;
 mod stream;
 pub mod ws;
@@ -36,6 +38,7 @@ pub use multipart::{Multipart, DEFAULT_FILE_TYPE};
 pub use proxy::{parse_proxy_url, NoProxy, ProxySettings};
 pub use request::{is_framing_header, Request};
 pub use response::{Finish, Parts, Response, Timings, ToResponse};
+pub use retry::RetryPolicy;
 pub use session::{Session, SessionConfig, Upgrade, Upgraded, DEFAULT_TIMEOUTS};
 pub use stream::Stream;
 

@@ -30,6 +30,9 @@ pub struct Request {
     pub(crate) body: Option<Body>,
     pub(crate) progress: Option<Arc<dyn Progress>>,
     pub(crate) timeouts: TimeoutOverrides,
+    /// The caller says sending it twice does no harm, whatever its method
+    /// (a retry policy may then send it again).
+    pub(crate) idempotent: bool,
 }
 
 /// Parses an absolute http(s) URL; anything else is an error naming the problem.
@@ -100,6 +103,7 @@ impl Request {
             body: None,
             progress: None,
             timeouts: TimeoutOverrides::default(),
+            idempotent: false,
         })
     }
 
@@ -180,6 +184,13 @@ impl Request {
     /// Replaces the session's timeouts that `o` sets, for this request.
     pub fn override_timeouts(&mut self, o: TimeoutOverrides) {
         self.timeouts = o;
+    }
+
+    /// Marks the request safe to send again whatever its method, for the
+    /// session's retry policy (GET, HEAD, OPTIONS, TRACE, PUT and DELETE
+    /// are without the mark).
+    pub fn set_idempotent(&mut self, on: bool) {
+        self.idempotent = on;
     }
 
     pub fn method(&self) -> &str {

@@ -1,6 +1,7 @@
 //! The session: shared configuration and the send loop (redirects, retries,
 //! total deadline) over a pool.
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use url::Url;
 
@@ -17,6 +18,7 @@ use super::log::{log_at, Level, Log};
 use super::proxy::{parse_proxy_url, NoProxy, ProxySettings};
 use super::request::{parse_absolute, validate_header, Request};
 use super::response::{Finish, Parts, Response, Timings, ToResponse};
+use super::retry::{Retry, RetryPolicy};
 use super::stream::Stream;
 use crate::net::{Budget, Cancel, Pool, Targets, Timeouts, TlsConfig};
 use crate::proto::Limits;
@@ -51,6 +53,8 @@ pub struct SessionConfig {
     pub targets: Option<Arc<Targets>>,
     /// Digest credentials and their nonce memory (`set_digest_auth`).
     pub(crate) digest: Option<Arc<DigestAuth>>,
+    /// When a failed attempt is tried again; off by default.
+    pub retry: RetryPolicy,
 }
 
 /// A session's timeouts when its caller sets none: 5 s to connect (name
@@ -85,6 +89,7 @@ impl Default for SessionConfig {
             proxy: None,
             targets: None,
             digest: None,
+            retry: RetryPolicy::OFF,
         }
     }
 }
@@ -398,6 +403,14 @@ impl Session {
         });
     }
 
+    /// Sets the retry policy of later sends (`RetryPolicy::OFF`: none).
+    pub fn set_retry(&self, policy: RetryPolicy) {
+        let _ = self.update(|c| {
+            c.retry = policy;
+            Ok(())
+        });
+    }
+
     pub fn set_max_redirects(&self, n: u32) {
         let _ = self.update(|c| {
             c.max_redirects = n;
@@ -484,6 +497,7 @@ impl Session {
             send_total: req.body.as_ref().and_then(Body::length),
         };
         let follow = !matches!(delivery, Delivery::Upgrade(_));
+        let mut retry = Retry::new(&cfg);
         loop {
             let mut content_length = itoa::Buffer::new();
             let headers = chain.headers(&cfg, req, &self.jar, &mut content_length)?;
@@ -498,9 +512,25 @@ impl Session {
                 targets: cfg.targets.as_deref(),
                 log: cfg.log.as_ref(),
             };
-            let ex = exchange(&self.pool, &hop, &limits, &budget)?;
+            let deadline = budget.total_deadline;
+            let ex = match exchange(&self.pool, &hop, &limits, &budget) {
+                Ok(ex) => ex,
+                Err((e, stage)) => {
+                    let at = retry.after_error(&cfg, req, &chain, deadline, e, stage)?;
+                    budget.sleep(at.saturating_duration_since(Instant::now()))?;
+                    continue;
+                }
+            };
             drop(headers);
-            match chain.after_head(&cfg, req, &self.jar, &ex.head, follow)? {
+            let next = chain.after_head(&cfg, req, &self.jar, &ex.head, follow)?;
+            if let Next::Deliver(_) = next {
+                if let Some(at) = retry.after_head(&cfg, req, &chain, deadline, &ex.head) {
+                    drain(ex, &budget);
+                    budget.sleep(at.saturating_duration_since(Instant::now()))?;
+                    continue;
+                }
+            }
+            match next {
                 Next::Deliver(out) => {
                     return self.deliver(
                         ex,

@@ -85,6 +85,21 @@ impl FailValue for super::response::reqivo_str {
     }
 }
 
+/// A struct with only its size set: `max_attempts` 0, so a caller that
+/// uses it anyway gets `REQIVO_ERR_INVALID_CONFIG` from
+/// `reqivo_session_set_retry`.
+impl FailValue for super::retry::reqivo_retry {
+    fn fail_value(_: reqivo_code) -> Self {
+        Self {
+            struct_size: std::mem::size_of::<Self>() as u32,
+            max_attempts: 0,
+            base_backoff_ms: 0,
+            max_backoff_ms: 0,
+            flags: 0,
+        }
+    }
+}
+
 /// A struct with only its size set: no limit is 0, so a caller that uses
 /// it anyway gets `REQIVO_ERR_INVALID_CONFIG` from `reqivo_pool_new`.
 impl FailValue for super::pool::reqivo_pool_config {

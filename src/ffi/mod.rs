@@ -36,6 +36,7 @@ pub mod multipart;
 pub mod pool;
 pub mod request;
 pub mod response;
+pub mod retry;
 pub mod session;
 pub mod stream;
 pub mod timeout;

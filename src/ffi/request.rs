@@ -263,6 +263,24 @@ pub extern "C" fn reqivo_request_set_timeout(r: *mut reqivo_request, t: reqivo_t
     })
 }
 
+/// Marks the request safe to send more than once whatever its method, so
+/// that the session's retry policy (`reqivo_session_set_retry`) may send
+/// it again; GET, HEAD, OPTIONS, TRACE, PUT and DELETE need no mark. A
+/// body from a read callback is still never sent twice.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `r` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: a request is modified by one thread at a time.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_request_set_idempotent(r: *mut reqivo_request, on: bool) -> u32 {
+    ffi_boundary!({
+        borrow!(mut r).set_idempotent(on);
+        OK
+    })
+}
+
 /// Frees a request. Responses and streams made from it stay valid.
 ///
 /// Ownership: the request ends; do not use `r` afterwards.

@@ -16,10 +16,11 @@ use super::limits::{or_default, reqivo_limits};
 use super::pool::reqivo_pool;
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
+use super::retry::{read_policy, reqivo_retry};
 use super::stream::reqivo_stream;
 use super::timeout::reqivo_timeout;
 use super::tls::reqivo_tls_config;
-use crate::client::{CookieLimits, Hooks, Log, Pool, PoolConfig, Session};
+use crate::client::{CookieLimits, Hooks, Log, Pool, PoolConfig, RetryPolicy, Session};
 
 /// A session: base URL, default headers, timeouts, limits and redirect
 /// policy over a connection pool. Thread-safe: any number of threads may
@@ -789,10 +790,42 @@ pub extern "C" fn reqivo_session_set_logger(
     })
 }
 
+/// Sets the retry policy of later sends (blocking and multi alike); see
+/// `reqivo_retry` for what is retried and how long each wait is. Sessions
+/// retry nothing until given one; start from `reqivo_retry_default`.
+///
+/// Ownership: `*policy` is copied.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`; `policy` NULL turns
+/// retries off; `err` may be NULL.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` (a `struct_size` smaller
+/// than this first version's) / `REQIVO_ERR_INVALID_CONFIG` (`max_attempts`
+/// 0, unknown `flags` bits) with `err` filled, the policy unchanged.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_retry(
+    s: *mut reqivo_session,
+    policy: *const reqivo_retry,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        let policy = match policy.is_null() {
+            true => RetryPolicy::OFF,
+            // SAFETY: non-NULL, a caller's struct of the size it declares.
+            false => try_or_fail!(unsafe { read_policy(policy) }, err),
+        };
+        s.set_retry(policy);
+        OK
+    })
+}
+
 /// Sends `r` and reads the whole response into memory. Follows redirects
 /// (per the session's policy), retries once on a pooled connection the server
-/// had closed (idempotent methods only), and honours the timeouts, the limits
-/// (body default 1 GiB) and `cancel`. Blocks the calling thread.
+/// had closed (idempotent methods only) and as the session's retry policy
+/// says (`reqivo_session_set_retry`; none by default), and honours the
+/// timeouts, the limits (body default 1 GiB) and `cancel`. Blocks the
+/// calling thread.
 ///
 /// Ownership: the caller owns the response and frees it with
 /// `reqivo_response_free`. `r` is only read and may be sent again.

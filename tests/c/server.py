@@ -64,6 +64,16 @@ a fixed route gets its head without the body):
   /digest/..., /digest-redirect/...  HTTP Digest authentication, checked
                  with hashlib: see tests/c/digest_peer.py
 
+Retries (test_retry.c), counted per KEY (any word the test picks):
+
+  /retry/KEY/N/STATUS[/AFTER]  the first N requests for KEY get STATUS
+                 (e.g. 503, 429) with the body "busy" and, with AFTER,
+                 Retry-After: "sS" gives S delay seconds, "dS" an HTTP-date
+                 S seconds ahead; later ones get 200 "done"
+  /retry-close/KEY/N  the first N requests for KEY get the connection
+                 closed without an answer; later ones get 200 "done"
+  /retry-count/KEY  the number of requests seen for KEY, as text
+
 Faults (test_faults.c), each on the connection of the request:
 
   /fault/reset-before-head   resets (RST, SO_LINGER 0) without answering
@@ -95,6 +105,7 @@ refuse.test, which is answered 407.
 The server exits by itself after LIFETIME seconds, so a test run that lost its
 trap cannot leave it behind.
 """
+import email.utils
 import gzip
 import zlib
 import os
@@ -474,6 +485,37 @@ def fault(conn, path):
     return False
 
 
+retry_counts = {}
+
+
+def retry_route(conn, path):
+    """Runs one /retry route; returns True when the connection may go on."""
+    parts = path.split("/")
+    if parts[1] == "retry-count":
+        with lock:
+            text = str(retry_counts.get(parts[2], 0)).encode()
+        conn.sendall(response("HTTP/1.1 200 OK", [("Content-Length", str(len(text)))], text))
+        return True
+    with lock:
+        seen = retry_counts[parts[2]] = retry_counts.get(parts[2], 0) + 1
+    if seen > int(parts[3]):
+        conn.sendall(response("HTTP/1.1 200 OK", [("Content-Length", "4")], b"done"))
+        return True
+    if parts[1] == "retry-close":
+        conn.close()
+        return False
+    headers = [("Content-Length", "4")]
+    if len(parts) > 5:
+        after = parts[5]
+        if after[0] == "d":
+            after = email.utils.formatdate(time.time() + int(after[1:]), usegmt=True)
+        else:
+            after = after[1:]
+        headers.append(("Retry-After", after))
+    conn.sendall(response("HTTP/1.1 %s Busy" % parts[4], headers, b"busy"))
+    return True
+
+
 def serve(conn):
     global requests
     conn.settimeout(HOLD)
@@ -582,6 +624,9 @@ def serve(conn):
                 digest_peer.serve(conn, response, head, body, path, target)
             elif path.startswith("/fault/"):
                 if not fault(conn, path):
+                    return
+            elif path.startswith(("/retry/", "/retry-close/", "/retry-count/")):
+                if not retry_route(conn, path):
                     return
             elif path == "/stats":
                 with lock:

@@ -173,6 +173,20 @@ static void misuse_session(reqivo_session *s) {
   MISUSE_CODE(reqivo_session_set_decompress(NULL, false));
   MISUSE_CODE(reqivo_session_set_hooks(NULL, NULL, NULL, NULL));
   MISUSE_CODE(reqivo_session_set_logger(NULL, log_sink, NULL, REQIVO_LOG_ERROR));
+
+  /* set_retry: a short struct, no attempt, unknown flags; NULL is off. */
+  reqivo_retry rp = reqivo_retry_default();
+  CHECK_EQ(rp.struct_size, sizeof rp);
+  MISUSE(reqivo_session_set_retry(NULL, &rp, ERR));
+  rp.struct_size = 16;
+  MISUSE(reqivo_session_set_retry(s, &rp, ERR));
+  rp = reqivo_retry_default();
+  rp.max_attempts = 0;
+  MISUSE(reqivo_session_set_retry(s, &rp, ERR));
+  rp = reqivo_retry_default();
+  rp.flags |= 1u << 20;
+  MISUSE(reqivo_session_set_retry(s, &rp, ERR));
+  CHECK_EQ(reqivo_session_set_retry(s, NULL, NULL), 0);
   /* An unknown log level, with and without a callback. */
   MISUSE_CODE(reqivo_session_set_logger(s, log_sink, NULL, REQIVO_LOG_ERROR + 1));
   MISUSE_CODE(reqivo_session_set_logger(s, log_sink, NULL, UINT32_MAX));
@@ -291,6 +305,7 @@ static void misuse_request(void) {
   CHECK(r != NULL);
 
   MISUSE(reqivo_request_add_header(NULL, "A", 1, "b", 1, ERR));
+  MISUSE_CODE(reqivo_request_set_idempotent(NULL, true));
   CHECK(!reqivo_request_header_is_framing(NULL, 14));
   CHECK(!reqivo_request_header_is_framing(NULL, 0));
   CHECK(!reqivo_request_header_is_framing("\xff\xfe", 2));

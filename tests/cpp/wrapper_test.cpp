@@ -620,6 +620,39 @@ static void test_digest(const py_server &py) {
   auto r = s.get(path + "-wrong");
   CHECK(r.status() == 401);
   CHECK(contains(r.body(), "\"answers\": 1"));
+// Retries: an always-503 is tried max_attempts times, a POST only when
+// marked idempotent, a bad policy throws; the server counts per key.
+static void test_retry(const py_server &py) {
+  const std::string tag = std::to_string(getpid());
+  auto count = [&](const std::string &key) {
+    // Copied while the response (a temporary) lives.
+    return std::string(reqivo::session().get(py.base() + "retry-count/" + key + tag).body());
+  };
+  reqivo::session s;
+  CHECK(s.get(py.base() + "retry/off" + tag + "/1/503").status() == 503);
+  CHECK(count("off") == "1");
+  reqivo::retry_policy p;
+  CHECK(p.max_attempts == 3);
+  p.base_backoff_ms = 10;
+  p.max_backoff_ms = 50;
+  s.retry(p);
+  CHECK(s.get(py.base() + "retry/always" + tag + "/1000/503").status() == 503);
+  CHECK(count("always") == "3");
+  CHECK(s.send(reqivo::request("POST", py.base() + "retry/post" + tag + "/1/503")).status() == 503);
+  CHECK(count("post") == "1");
+  reqivo::request marked("POST", py.base() + "retry/marked" + tag + "/1/503");
+  CHECK(s.send(marked.idempotent()).status() == 200);
+  CHECK(count("marked") == "2");
+  s.no_retry();
+  CHECK(s.get(py.base() + "retry/off-again" + tag + "/1/503").status() == 503);
+  CHECK(count("off-again") == "1");
+  try {
+    p.max_attempts = 0;
+    s.retry(p);
+    CHECK(!"max_attempts 0 must throw");
+  } catch (const reqivo::usage_error &e) {
+    CHECK(e.code() == REQIVO_ERR_INVALID_CONFIG);
+  }
 }
 
 int main() {
@@ -725,6 +758,7 @@ int main() {
     test_decompress(py);
     test_multipart(py);
     test_digest(py);
+    test_retry(py);
   }
 
   std::printf("cpp-wrapper: %d passed, %d failed\n", checks - failures, failures);

@@ -144,12 +144,16 @@ where
     }
 
     /// Time until the earliest deadline (zero if one has passed, or an add
-    /// or answer waits in the inbox); `None` without any.
+    /// or answer waits in the inbox); `None` without any. Entries of
+    /// finished transfers, and those a retry's backoff replaced, are
+    /// dropped first.
     pub fn timeout(&mut self) -> Option<Duration> {
         // Entries of finished transfers are dropped here, so a multi with
         // nothing in flight reports no timer.
-        while let Some(&Reverse((_, key, gen))) = self.timers.peek() {
-            if self.transfers.get(key).is_some_and(|t| t.gen() == gen) {
+        while let Some(&Reverse((at, key, gen))) = self.timers.peek() {
+            let live =
+                |t: &Transfer<F>| t.gen() == gen && t.armed_at().is_none_or(|armed| at >= armed);
+            if self.transfers.get(key).is_some_and(|t| live(t)) {
                 break;
             }
             self.timers.pop();

@@ -21,6 +21,7 @@ use crate::client::exchange::{
 };
 use crate::client::request::{is_idempotent, Request};
 use crate::client::response::{Finish, Parts, Timings};
+use crate::client::retry::{Retry, Stage};
 use crate::client::session::{log_failure, Session, SessionConfig};
 use crate::net::poller::{unwatch, watch, Watched};
 use crate::net::{
@@ -104,6 +105,11 @@ enum Phase {
         tls_after_tunnel: Option<(String, Arc<TlsConfig>)>,
     },
     Exchange(Box<Exchange>),
+    /// The retry policy sends the request again at `until` (a timer of
+    /// the transfer; the driver never sleeps).
+    Backoff {
+        until: Instant,
+    },
     Over,
 }
 
@@ -174,6 +180,11 @@ pub(crate) struct Transfer<F> {
     tracker: Tracker,
     /// The waker registered with `cancel`, forgotten when the transfer ends.
     cancel_waker: Option<u64>,
+    retry: Retry,
+    /// When the retried response being drained is to be sent again.
+    retry_at: Option<Instant>,
+    /// The current hop has no connection yet (a failure is a connect's).
+    connecting: bool,
 }
 
 impl<F> Drop for Transfer<F> {
@@ -221,6 +232,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let mut chain = Chain::new();
         let failed = chain.begin(&cfg, req).err();
         let budget = Budget::new(timeouts, None);
+        let retry = Retry::new(&cfg);
         Box::new(Transfer {
             user: a.user,
             gen: 0,
@@ -253,6 +265,9 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             head_len: 0,
             tracker,
             cancel_waker: None,
+            retry,
+            retry_at: None,
+            connecting: true,
         })
     }
 
@@ -326,6 +341,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         }
     }
 
+    /// The earliest deadline the transfer has in the multi's heap; an
+    /// entry of it before this one is stale (a backoff replaced it).
+    pub(super) fn armed_at(&self) -> Option<Instant> {
+        self.armed
+    }
+
     pub(super) fn pool_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::WaitPool { until } => until,
@@ -374,14 +395,40 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// Runs as far as the transfer can go now.
     pub(super) fn run(&mut self, ctx: &Ctx<'_>) -> Step<F::Output> {
         self.armed = self.armed.filter(|&a| a > Instant::now());
-        match self.advance(ctx) {
-            Ok(step) => step,
-            Err(e) => {
-                self.unwatch_all(ctx.poller);
-                self.phase = Phase::Over;
-                log_failure(self.cfg.log.as_ref(), &self.req.method, &e);
-                Step::Done(Err(e))
+        let mut ctx = Ctx { ..*ctx };
+        loop {
+            let e = match self.advance(&ctx) {
+                Ok(step) => return step,
+                Err(e) => e,
+            };
+            let stage = self.stage();
+            self.unwatch_all(ctx.poller);
+            self.phase = Phase::Over;
+            let deadline = self.total_deadline;
+            match (self.retry).after_error(&self.cfg, &self.req, &self.chain, deadline, e, stage) {
+                Ok(until) => {
+                    self.retry_at = Some(until);
+                    self.next_hop();
+                    // The poller's report was for the failed attempt's socket.
+                    ctx.woken = false;
+                    ctx.clean = false;
+                }
+                Err(e) => {
+                    log_failure(self.cfg.log.as_ref(), &self.req.method, &e);
+                    return Step::Done(Err(e));
+                }
             }
+        }
+    }
+
+    /// How far the current attempt had got, for the retry policy.
+    fn stage(&self) -> Stage {
+        match &self.phase {
+            Phase::Exchange(ex) if ex.head.is_none() && !ex.reader.head_started() => {
+                Stage::BeforeResponse
+            }
+            _ if self.connecting => Stage::Connect,
+            _ => Stage::InResponse,
         }
     }
 
@@ -421,6 +468,15 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     if let Some(step) = self.step_exchange(ctx)? {
                         return Ok(step);
                     }
+                }
+                Phase::Backoff { until } => {
+                    let until = *until;
+                    if Instant::now() < until {
+                        return Ok(Step::Wait {
+                            deadline: Some(until),
+                        });
+                    }
+                    self.phase = Phase::Start;
                 }
                 Phase::Over => {
                     return Err(ClientError::Net(NetError::new(
@@ -503,6 +559,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         ctx: &Ctx<'_>,
         pool_until: Option<Instant>,
     ) -> Result<Option<Step<F::Output>>, ClientError> {
+        self.connecting = true;
         let (cfg, req) = (&self.cfg, &self.req);
         let proxy = self.chain.proxy(cfg, req);
         let url = self.chain.url(req);
@@ -750,6 +807,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     fn begin_exchange(&mut self, lease: Lease) {
+        self.connecting = false;
         log_connection(
             self.cfg.log.as_ref(),
             self.chain.method(&self.req),
@@ -800,11 +858,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     && !self.pump.as_ref().is_some_and(|p| p.pulled)
                     && is_idempotent(self.chain.method(&self.req))
                     && e.closed_before_response();
-                unwatch(ctx.poller, &mut self.watching);
-                self.phase = Phase::Over;
                 if !retry {
                     return Err(e);
                 }
+                unwatch(ctx.poller, &mut self.watching);
+                self.phase = Phase::Over;
                 log_retry(
                     self.cfg.log.as_ref(),
                     self.chain.method(&self.req),
@@ -975,9 +1033,19 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// not worth draining (its connection cannot be reused, or the body is
     /// larger than `DRAIN_LIMIT`) is followed at once.
     fn on_final_head(&mut self, ctx: &Ctx<'_>, head: ResponseHead) -> Result<bool, ClientError> {
-        let next =
+        let mut next =
             self.chain
                 .after_head(&self.cfg, &self.req, self.session.cookies(), &head, true)?;
+        if let Next::Deliver(_) = next {
+            let (cfg, req, deadline) = (&self.cfg, &self.req, self.total_deadline);
+            self.retry_at = self
+                .retry
+                .after_head(cfg, req, &self.chain, deadline, &head);
+            if self.retry_at.is_some() {
+                // Drained (or closed) like a followed redirect, then the backoff.
+                next = Next::Follow;
+            }
+        }
         let Phase::Exchange(ex) = &mut self.phase else {
             unreachable!()
         };
@@ -1055,12 +1123,19 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         self.next_hop();
     }
 
-    /// Prepares the next hop of a followed redirect.
+    /// Prepares the next hop of a followed redirect, or the next attempt
+    /// of a retry (after its backoff).
     fn next_hop(&mut self) {
         self.out.clear();
         self.retried = false;
         self.fresh = false;
         self.deadline = None;
+        if let Some(until) = self.retry_at.take() {
+            self.phase = Phase::Backoff { until };
+            // The backoff is now the transfer's only timer: earlier ones in
+            // the multi's heap are stale (see `armed_at`).
+            self.armed = None;
+        }
     }
 
     /// The body has ended: the connection goes back to the pool, and the

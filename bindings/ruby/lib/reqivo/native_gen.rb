@@ -46,6 +46,11 @@ module Reqivo
     REQIVO_RESPONSE_TLS_RESUMED = 8
     REQIVO_RESPONSE_REDIRECT_NOT_FOLLOWED = 16
     REQIVO_RESPONSE_TRAILERS = 32
+    REQIVO_RETRY_ON_CONNECT_ERROR = 1
+    REQIVO_RETRY_ON_RESET = 2
+    REQIVO_RETRY_ON_429 = 4
+    REQIVO_RETRY_ON_503 = 8
+    REQIVO_RETRY_AFTER = 16
     REQIVO_TLS_VERSION_1_2 = 771
     REQIVO_TLS_VERSION_1_3 = 772
     REQIVO_VERSION_MAJOR = 0
@@ -168,6 +173,24 @@ module Reqivo
              :pool_ms, :uint32
     end
 
+    # reqivo_retry: A session's retry policy (`reqivo_session_set_retry`). Only
+    # idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) and requests
+    # marked with `reqivo_request_set_idempotent` are retried; a body from a
+    # read callback is never sent twice (only a failed connect is retried for
+    # it). Each wait is random in [0, min(max_backoff_ms, base_backoff_ms *
+    # 2^(attempt-1))], or the `Retry-After` of a retried 429/503 when
+    # `REQIVO_RETRY_AFTER` is set; a wait that would pass the total timeout is
+    # not made: the last response or error is delivered at once. Set
+    # `struct_size = sizeof(reqivo_retry)`; the struct only ever grows by
+    # appending fields. Get one filled from `reqivo_retry_default`.
+    class Retry < FFI::Struct
+      layout :struct_size, :uint32,
+             :max_attempts, :uint32,
+             :base_backoff_ms, :uint32,
+             :max_backoff_ms, :uint32,
+             :flags, :uint32
+    end
+
     # reqivo_limits: Limits on what a response may make the library hold. A
     # field left 0 takes the default; `REQIVO_NO_LIMIT` (`REQIVO_NO_LIMIT_64`
     # for `max_body_bytes`) means no limit. Memory grows with what the server
@@ -253,12 +276,14 @@ module Reqivo
       [:reqivo_request_set_body_callback, %i[pointer reqivo_read_callback pointer int64 error_out], :uint32],
       [:reqivo_request_set_progress, %i[pointer reqivo_progress_callback pointer], :uint32],
       [:reqivo_request_set_timeout, [:pointer, Timeout.by_value], :uint32],
+      [:reqivo_request_set_idempotent, %i[pointer bool], :uint32],
       [:reqivo_request_free, %i[pointer], :void],
       [:reqivo_request_header_is_framing, %i[pointer size_t], :bool],
       [:reqivo_response_free, %i[pointer], :void],
       [:reqivo_response_header, %i[pointer pointer size_t size_t pointer], :bool],
       [:reqivo_response_json, %i[pointer pointer size_t pointer error_out], :uint32],
       [:reqivo_response_trailers, %i[pointer pointer], :pointer],
+      [:reqivo_retry_default, [], Retry.by_value],
       [:reqivo_session_new, %i[pointer error_out], :pointer],
       [:reqivo_session_free, %i[pointer], :void],
       [:reqivo_session_pool, %i[pointer], :pointer],
@@ -286,6 +311,7 @@ module Reqivo
       [:reqivo_session_set_cookie_limits, %i[pointer uint32 uint32 uint32], :uint32],
       [:reqivo_session_set_hooks, %i[pointer reqivo_on_request_callback reqivo_on_response_callback pointer], :uint32],
       [:reqivo_session_set_logger, %i[pointer reqivo_log_callback pointer uint32], :uint32],
+      [:reqivo_session_set_retry, %i[pointer pointer error_out], :uint32],
       [:reqivo_session_send, %i[pointer pointer pointer error_out], :pointer, { blocking: true }],
       [:reqivo_session_open, %i[pointer pointer pointer error_out], :pointer, { blocking: true }],
       [:reqivo_stream_response, %i[pointer], :pointer],

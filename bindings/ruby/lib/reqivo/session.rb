@@ -16,6 +16,7 @@ require_relative 'multipart'
 require_relative 'tls'
 require_relative 'hooks'
 require_relative 'fiber_multi'
+require_relative 'retry'
 
 module Reqivo
   # A session (reqivo_session): base URL, default headers, timeouts, limits
@@ -103,6 +104,11 @@ module Reqivo
     #                the environment, read now (proxy: and no_proxy: given
     #                too win over them). The environment is never read
     #                otherwise.
+    # retries:       true (Reqivo::Retry.new: 3 attempts, every outcome), a
+    #                Hash of Reqivo::Retry.new's options, or a Reqivo::Retry;
+    #                nil or false (the default): nothing is retried. A
+    #                request is retried when its method is idempotent or
+    #                its headers carry an Idempotency-Key. See #retries=.
     # public_suffix_list: the text of a public suffix list
     #                (publicsuffix.org format) the cookie jar refuses
     #                Domain=<suffix> cookies with; by default the system's.
@@ -119,7 +125,7 @@ module Reqivo
     def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
                    pool: nil, limits: nil, auth: nil, digest_auth: nil, tls: nil, decompress: true,
                    cookies: true, proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil,
-                   resolve: nil, connect_to: nil, unix_socket: nil)
+                   resolve: nil, connect_to: nil, unix_socket: nil, retries: nil)
       raise ArgumentError, "pool must be a Reqivo::Pool, got #{pool.class}" unless pool.nil? || pool.is_a?(Pool)
 
       @own_pool = pool.nil?
@@ -144,6 +150,7 @@ module Reqivo
       Array(resolve).each { |entry| add_resolve(entry) }
       Array(connect_to).each { |entry| add_connect_to(entry) }
       self.unix_socket = unix_socket unless unix_socket.nil?
+      self.retries = retries unless retries.nil?
     rescue StandardError
       close if @handle
       raise
@@ -319,6 +326,15 @@ module Reqivo
 
     # Turns content decoding of later responses on or off (see
     # Session.new's decompress:). Callable while other threads send.
+    # Sets the retry policy of later requests (see Reqivo::Retry): true, a
+    # Hash, a Reqivo::Retry; nil or false turns retries off.
+    def retries=(value)
+      policy = Retry.from(value)
+      native = policy&.to_native
+      err = Native.error_struct
+      @handle.use { |s| check(Native.reqivo_session_set_retry(s, native, err), err) }
+    end
+
     def decompress=(on)
       raise ArgumentError, "decompress must be true or false, got #{on.inspect}" unless [true, false].include?(on)
 
@@ -760,6 +776,7 @@ module Reqivo
         check_code(Native.reqivo_request_set_progress(ptr, cbs.progress(progress), nil)) if progress
       end
       check_code(Native.reqivo_request_set_timeout(ptr, Config.native_timeout(prep.timeout_ms))) if prep.timeout_ms
+      check_code(Native.reqivo_request_set_idempotent(ptr, true)) if idempotency_key?(prep.headers)
       req
     rescue StandardError
       req&.close
@@ -875,6 +892,12 @@ module Reqivo
 
     def header?(headers, lower)
       headers.any? { |n, _| n.downcase == lower }
+    end
+
+    # The request says it may be sent twice (the Idempotency-Key field), so
+    # the retry policy may resend it whatever its method.
+    def idempotency_key?(headers)
+      header?(headers, 'idempotency-key') || header?(headers, 'x-idempotency-key')
     end
 
     def check(code, err)
