@@ -99,7 +99,10 @@ impl Chain {
             self.url_auth = take_userinfo(&mut owned);
             self.origin = Some(owned);
         }
-        self.start_digest(cfg, req)
+        match cfg.digest {
+            Some(_) => self.start_digest(cfg, req),
+            None => Ok(()),
+        }
     }
 
     /// The Digest credentials the current hop may carry: only to the
@@ -117,6 +120,11 @@ impl Chain {
 
     /// A new URL: answered at once if its origin challenged before.
     fn start_digest(&mut self, cfg: &SessionConfig, req: &Request) -> Result<(), ClientError> {
+        // Without Digest credentials no hop ever has an answer to clear
+        // (the usual case, kept off the per-request path).
+        if cfg.digest.is_none() {
+            return Ok(());
+        }
         let auth = self.digest_auth(cfg, req);
         let target = digest::Target {
             method: self.method(req),
@@ -151,11 +159,12 @@ impl Chain {
         cfg: &'c SessionConfig,
         req: &Request,
     ) -> Option<&'c std::sync::Arc<Proxy>> {
+        let proxies = cfg.proxy.as_ref()?;
         // A Unix socket replaces every route, proxies included.
         if cfg.targets.as_ref().is_some_and(|t| t.is_unix()) {
             return None;
         }
-        cfg.proxy.as_ref().and_then(|p| p.for_url(self.url(req)))
+        proxies.for_url(self.url(req))
     }
 
     /// The full header list of the current hop: Host, defaults, session

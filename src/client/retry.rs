@@ -137,7 +137,25 @@ impl Retry {
     /// After the current attempt's final head: when to make the next
     /// attempt (the caller drains this response first), or `None` to
     /// deliver it.
+    #[inline]
     pub(crate) fn after_head(
+        &mut self,
+        cfg: &SessionConfig,
+        req: &Request,
+        chain: &Chain,
+        deadline: Option<Instant>,
+        head: &ResponseHead,
+    ) -> Option<Instant> {
+        // Every response passes here: the common case answers inline.
+        if !matches!(head.status, 429 | 503) {
+            return None;
+        }
+        self.after_refusal(cfg, req, chain, deadline, head)
+    }
+
+    /// `after_head` for a 429 or 503.
+    #[cold]
+    fn after_refusal(
         &mut self,
         cfg: &SessionConfig,
         req: &Request,
