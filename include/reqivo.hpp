@@ -57,6 +57,9 @@
  *   reqivo_ws_options_set_deflate, reqivo_ws_options_set_reconnect:
  *   WebSocket has no C++ class yet; use the C API on session::get() (its
  *   failures map to websocket_error through the same classes).
+ * - reqivo_multi_add_ws: a WebSocket dial through the multi hands back a
+ *   connection, and WebSocket has no C++ class yet; multi::next() never
+ *   sees one, since multi keeps its C handle to itself.
  * end unwrapped
  */
 #ifndef REQIVO_HPP

@@ -11,6 +11,7 @@ use polling::Poller;
 
 use super::race::{Race, Raced};
 use super::sink::{Flow, Sink, Streamed};
+use super::upgrade::{WsDial, WsOutcome};
 use super::Shared;
 use crate::client::body::{Body, SourcePump, Tracker};
 use crate::client::chain::{Chain, Next, Out};
@@ -42,6 +43,8 @@ pub(crate) struct Added<F> {
     pub sink: Option<Box<dyn Sink>>,
     /// The transfer's number for `Handle::resume`.
     pub id: u64,
+    /// A WebSocket dial: the 101's connection goes to it (`upgrade.rs`).
+    pub ws: Option<Box<WsDial>>,
 }
 
 /// What a transfer's `run` needs from its multi.
@@ -174,6 +177,7 @@ pub(crate) struct Transfer<F> {
     tracker: Tracker,
     /// The waker registered with `cancel`, forgotten when the transfer ends.
     cancel_waker: Option<u64>,
+    ws: Option<Box<WsDial>>,
 }
 
 impl<F> Drop for Transfer<F> {
@@ -253,6 +257,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             head_len: 0,
             tracker,
             cancel_waker: None,
+            ws: a.ws,
         })
     }
 
@@ -302,6 +307,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
 
     pub(super) fn user(&self) -> usize {
         self.user
+    }
+
+    /// A WebSocket dial's outcome, once the server answered.
+    pub(super) fn take_ws(&mut self) -> Option<WsOutcome> {
+        self.ws.as_mut().and_then(|w| w.take_outcome())
     }
 
     /// Has the transfer's cancel token (if any) tell the multi when it
@@ -975,9 +985,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// not worth draining (its connection cannot be reused, or the body is
     /// larger than `DRAIN_LIMIT`) is followed at once.
     fn on_final_head(&mut self, ctx: &Ctx<'_>, head: ResponseHead) -> Result<bool, ClientError> {
-        let next =
-            self.chain
-                .after_head(&self.cfg, &self.req, self.session.cookies(), &head, true)?;
+        let next = self.chain.after_head(
+            &self.cfg,
+            &self.req,
+            self.session.cookies(),
+            &head,
+            self.ws.is_none(),
+        )?;
         let Phase::Exchange(ex) = &mut self.phase else {
             unreachable!()
         };
@@ -1086,7 +1100,18 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let clean = lease.conn().buffered().is_empty();
         let reused = lease.reused;
         let tls = lease.tls_info();
-        lease.release(reader.keep_alive() && clean);
+        let lease = match (&mut self.ws, &next, &head) {
+            (Some(ws), Some(Next::Deliver(_)), Some(head)) => {
+                let mut timings = self.timings;
+                timings.total = self.started.elapsed();
+                let url = self.chain.url(&self.req);
+                ws.answered(lease, head, &self.session, url, timings, self.timeouts)?
+            }
+            _ => Some(lease),
+        };
+        if let Some(lease) = lease {
+            lease.release(reader.keep_alive() && clean);
+        }
         let out = match next {
             Some(Next::Deliver(out)) => out,
             _ => {
