@@ -37,9 +37,7 @@ module Reqivo
       'Reqivo::Headers, whose lookups are Ruby\'s' => %i[reqivo_response_header],
       'a WebSocket receive that does not wait: under a fiber scheduler WebSocket calls run on a ' \
       'helper thread the fiber waits for (FiberMulti.offload); without one, receive blocks ' \
-      'with the GVL released' => %i[reqivo_ws_try_receive reqivo_ws_fd],
-      'a WebSocket dial through the multi: under a fiber scheduler Session#websocket dials ' \
-      'on a helper thread the fiber waits for (FiberMulti.offload), with reqivo_ws_connect' => %i[reqivo_multi_add_ws]
+      'with the GVL released' => %i[reqivo_ws_try_receive reqivo_ws_fd]
     }.flat_map { |reason, names| names.map { |n| [n, reason] } }.to_h.freeze
 
     # The functions that may wait (and so release the GVL).
