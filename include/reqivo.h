@@ -735,7 +735,8 @@ typedef struct reqivo_multi_done {
   void *user_data;
   /**
    * The response, which the caller frees with `reqivo_response_free`;
-   * NULL when the transfer failed.
+   * NULL when the transfer failed, but for a WebSocket dial the server
+   * refused (its answer, with `error` set).
    */
   const struct reqivo_response *response;
   /**

@@ -52,7 +52,8 @@ pub struct reqivo_multi_done {
     /// As given to `reqivo_multi_add`.
     pub user_data: *mut c_void,
     /// The response, which the caller frees with `reqivo_response_free`;
-    /// NULL when the transfer failed.
+    /// NULL when the transfer failed, but for a WebSocket dial the server
+    /// refused (its answer, with `error` set).
     pub response: *const reqivo_response,
     /// Code 0 on success, else why the transfer failed (the same codes as
     /// `reqivo_session_send`). A WebSocket dial the server refused has
