@@ -763,14 +763,24 @@ typedef struct reqivo_multi_done {
   void *user_data;
   /**
    * The response, which the caller frees with `reqivo_response_free`;
-   * NULL when the transfer failed.
+   * NULL when the transfer failed, but for a WebSocket dial the server
+   * refused (its answer, with `error` set).
    */
   const struct reqivo_response *response;
   /**
    * Code 0 on success, else why the transfer failed (the same codes as
-   * `reqivo_session_send`).
+   * `reqivo_session_send`). A WebSocket dial the server refused has
+   * `REQIVO_ERR_WS_HANDSHAKE` here and its answer in `response`.
    */
   struct reqivo_error error;
+  /**
+   * A WebSocket dial's (`reqivo_multi_add_ws`) open connection, which
+   * the caller frees with `reqivo_ws_free`; NULL for any other
+   * transfer and for a failed dial. Appended: a caller whose
+   * `struct_size` ends before it never gets a connection (see
+   * `reqivo_multi_next`).
+   */
+  struct reqivo_ws *ws;
 } reqivo_multi_done;
 
 /**
@@ -1306,6 +1316,50 @@ int reqivo_multi_add_streamed(struct reqivo_multi *m,
                               struct reqivo_error *err);
 
 /**
+ * Adds a WebSocket dial: the opening handshake `reqivo_ws_connect` makes
+ * (connect, proxy tunnel, TLS, the Upgrade request, the 101 and its
+ * checks), run without blocking as a transfer of the multi. The
+ * session's base URL, default headers, auth, cookies, hooks, TLS
+ * configuration, connect and read timeouts apply as in
+ * `reqivo_ws_connect`; the total timeout bounds the handshake; redirects
+ * are not followed. Its outcome comes back from `reqivo_multi_next`
+ * with `user_data`: on success `ws` is the open connection, which
+ * behaves exactly as one from `reqivo_ws_connect` (send, receive,
+ * `reqivo_ws_try_receive` with `reqivo_ws_fd`, close, and reconnects
+ * when `options` asks for them: those are blocking handshakes on the
+ * thread whose call finds the connection lost), and `response` the 101
+ * (empty body). A server that answers other than 101 gives
+ * `REQIVO_ERR_WS_HANDSHAKE` in `error` with that answer, head and body,
+ * in `response`; any other failure (a wrong accept, extension or
+ * subprotocol in the 101, network, TLS, timeout, cancel) gives no
+ * response.
+ *
+ * Ownership: `url` and `options` are copied (`options` NULL: defaults);
+ * the caller may free them as soon as this returns. The transfer keeps
+ * the session's pool and cookie jar, and `cancel`, alive; `cancel` ends
+ * the dial only (as in `reqivo_ws_connect`, the connection's calls take
+ * their own). The connection and the response from `reqivo_multi_next`
+ * belong to the caller; a multi freed first closes them.
+ * NULL: `m`, `s` or `url` NULL is `REQIVO_ERR_INVALID_ARGUMENT`;
+ * `options` and `cancel` may be NULL; `user_data` is never read; `err`
+ * may be NULL.
+ * Thread safety: any thread, at any time; an add wakes a poll in progress.
+ * Returns: 0, or an error code with `err` filled: `url` not UTF-8 or not
+ * `ws://`/`wss://` (or relative to the base URL), a header the options
+ * cannot send. Failures of the dial itself come through
+ * `reqivo_multi_next`.
+ * Since: 0.1.0
+ */
+int reqivo_multi_add_ws(struct reqivo_multi *m,
+                        struct reqivo_session *s,
+                        const char *url,
+                        size_t url_len,
+                        const struct reqivo_ws_options *options,
+                        const struct reqivo_cancel *cancel,
+                        void *user_data,
+                        struct reqivo_error *err);
+
+/**
  * Lets a streamed transfer its data callback paused go on: the bytes it
  * refused are offered again first, on the driving thread. Also ends the
  * wait of a transfer whose body read callback returned
@@ -1352,14 +1406,23 @@ int reqivo_multi_poll(struct reqivo_multi *m, int32_t timeout_ms, struct reqivo_
 
 /**
  * Takes the next finished transfer into `out`: its `user_data`, its
- * response (the caller frees it) or why it failed.
+ * response (the caller frees it) or why it failed, and for a WebSocket
+ * dial its connection (`ws`, the caller frees it).
  *
- * Ownership: the response in `out` belongs to the caller.
+ * Fields past `out->struct_size` are neither read nor written. A caller
+ * whose struct ends before `ws` (an older header) still gets every
+ * transfer; a WebSocket dial that succeeded then comes back failed with
+ * `REQIVO_ERR_INVALID_ARGUMENT` and no response, its connection closed
+ * by the multi (without a close handshake).
+ *
+ * Ownership: the response and the connection in `out` belong to the
+ * caller.
  * NULL: `m` or `out` NULL returns false.
  * Thread safety: one thread at a time per multi.
  * Returns: true when `out` was filled; false when no transfer has finished
- * since the last call, or `out->struct_size` is smaller than
- * `sizeof(reqivo_multi_done)` (nothing is taken then).
+ * since the last call, or `out->struct_size` is smaller than the first
+ * version's `sizeof(reqivo_multi_done)`, up to `error` (nothing is taken
+ * then).
  * Since: 0.1.0
  */
 bool reqivo_multi_next(struct reqivo_multi *m, struct reqivo_multi_done *out);

@@ -50,7 +50,7 @@
  * - reqivo_ws_connect, reqivo_ws_send, reqivo_ws_send_fragment,
  *   reqivo_ws_receive, reqivo_ws_try_receive, reqivo_ws_fd, reqivo_ws_ping,
  *   reqivo_ws_close, reqivo_ws_protocol,
- *   reqivo_ws_response, reqivo_ws_free, reqivo_ws_message_free,
+ *   reqivo_ws_response, reqivo_ws_message_free,
  *   reqivo_ws_options_new, reqivo_ws_options_free,
  *   reqivo_ws_options_add_protocol, reqivo_ws_options_add_header,
  *   reqivo_ws_options_set_limits, reqivo_ws_options_set_ping,
@@ -774,6 +774,10 @@ class multi {
     std::uintptr_t user;
     std::optional<response> resp;
     reqivo_error error;
+    /** A WebSocket dial's (add_ws) open connection, freed with the done
+     *  unless released; WebSocket has no C++ class yet: use the C API
+     *  (reqivo_ws_send, reqivo_ws_receive, ...) on ws.get(). */
+    detail::handle<reqivo_ws, reqivo_ws_free> ws{};
     /** The response; throws the transfer's error if it failed. */
     response take() {
       if (!resp) detail::throw_error(error);
@@ -825,6 +829,17 @@ class multi {
     streams_.emplace(key, std::move(holder));
     return id;
   }
+  /** Queues a WebSocket dial to `url` (ws://, wss://, or relative to the
+   *  session's base URL) with `opts` (nullptr: defaults; copied); next()
+   *  hands back the connection in done::ws, or a refusal with its answer
+   *  in done::resp and REQIVO_ERR_WS_HANDSHAKE in done::error. Any thread. */
+  void add_ws(const session &s, std::string_view url, std::uintptr_t user, const reqivo_ws_options *opts = nullptr,
+              const cancel *c = nullptr) {
+    reqivo_error e;
+    detail::check(static_cast<uint32_t>(reqivo_multi_add_ws(h_.get(), s.get(), url.data(), url.size(), opts,
+                                                            c ? c->get() : nullptr, reinterpret_cast<void *>(user), &e)),
+                  e);
+  }
   /** Lets streamed transfer `id`, paused by its callback, go on. Any thread. */
   void resume(uint64_t id) const {
     reqivo_error e;
@@ -847,6 +862,7 @@ class multi {
     if (!reqivo_multi_next(h_.get(), &d)) return std::nullopt;
     done out{reinterpret_cast<std::uintptr_t>(d.user_data), std::nullopt, d.error};
     if (d.response != nullptr) out.resp.emplace(d.response);
+    out.ws.reset(d.ws);
     {
       // A streamed transfer's user_data is its callback holder: give back
       // the caller's value and let the holder go.

@@ -1135,3 +1135,79 @@ fn ws_two_senders_large_messages_never_interleave() {
         ws.close(1000, b"", None).unwrap();
     }
 }
+
+/// Dials through the multi keep what the blocking dial does with the
+/// 101: its Set-Cookie goes to the session's jar (the next handshake
+/// sends it), and a frame that came in the same segment as the head is
+/// the connection's first message, not lost with the transfer's buffer.
+#[test]
+fn multi_dial_keeps_cookies_and_bytes_past_the_head() {
+    use reqivo::client::multi::Multi;
+    use reqivo::client::ws::Dial;
+    use reqivo::client::ToResponse;
+
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(BOUND)).unwrap();
+            let head = read_head(&mut s);
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .expect("a key")
+                .trim()
+                .to_string();
+            let mut reply = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nSet-Cookie: seen=1; Path=/\r\n\r\n",
+                accept_for(&key)
+            )
+            .into_bytes();
+            reply.extend_from_slice(b"\x81\x05early");
+            s.write_all(&reply).unwrap();
+            heads.push(head);
+            let mut sink = [0u8; 256];
+            while s.read(&mut sink).unwrap_or(0) > 0 {}
+        }
+        heads
+    });
+    let s = session(5000);
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let h = m.handle();
+    let url = format!("ws://127.0.0.1:{port}/chat");
+    let mut dial_once = |user: usize| -> WebSocket {
+        let dial = Dial::new(&url, &WsOptions::default()).unwrap();
+        h.add_ws(&s, dial, None, ToResponse, user).unwrap();
+        let start = Instant::now();
+        loop {
+            m.poll(Some(Duration::from_millis(100))).unwrap();
+            if let Some(d) = m.next_done() {
+                assert_eq!(d.user, user);
+                assert_eq!(d.result.unwrap().head.status, 101);
+                return d.ws.expect("an outcome").unwrap();
+            }
+            assert!(start.elapsed() < BOUND, "dial {user} did not end");
+        }
+    };
+    let first = dial_once(1);
+    assert_eq!(
+        first.receive(None).unwrap(),
+        Message::Text(b"early".to_vec())
+    );
+    drop(first);
+    let second = dial_once(2);
+    assert_eq!(
+        second.receive(None).unwrap(),
+        Message::Text(b"early".to_vec())
+    );
+    drop(second);
+    let heads = server.join().unwrap();
+    assert!(
+        !heads[0].to_ascii_lowercase().contains("cookie:"),
+        "{}",
+        heads[0]
+    );
+    assert!(heads[1].contains("Cookie: seen=1\r\n"), "{}", heads[1]);
+}

@@ -110,3 +110,63 @@ fn wss_echo_and_split_send_receive_over_tls() {
         }
     );
 }
+
+/// wss:// dials as transfers of the multi: the TLS handshake runs in the
+/// multi's `Opening` phase with the session's config, the connection the
+/// 101 hands over keeps its rustls state and any bytes read past the
+/// head, and the WebSocket it makes echoes like one from `connect`; an
+/// untrusted server fails its dial alone.
+#[test]
+fn wss_dials_through_the_multi() {
+    use reqivo::client::multi::Multi;
+    use reqivo::client::ws::Dial;
+    use reqivo::client::ToResponse;
+
+    let ca = Ca::new("reqivo ws multi CA");
+    let leaf = ca.server(&["127.0.0.1"], Validity::Current);
+    let dir = std::env::temp_dir().join(format!("reqivo-wss-multi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _files = Files(dir.clone());
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, format!("{}{}", leaf.cert_pem, ca.pem())).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let Some(srv) = ws_support::start_tls(&cert, &key) else {
+        return;
+    };
+    let (good, bad) = (session(&ca), session(&Ca::new("another CA")));
+    let mut m: Multi<ToResponse> = Multi::new().unwrap();
+    let h = m.handle();
+    let opts = WsOptions::default();
+    for user in 0..8 {
+        let dial = Dial::new(&srv.wss_url("/echo"), &opts).unwrap();
+        let s = if user == 7 { &bad } else { &good };
+        h.add_ws(s, dial, None, ToResponse, user).unwrap();
+    }
+    let mut done = Vec::new();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while done.len() < 8 && std::time::Instant::now() < until {
+        m.poll(Some(std::time::Duration::from_millis(100))).unwrap();
+        while let Some(d) = m.next_done() {
+            done.push(d);
+        }
+    }
+    assert_eq!(done.len(), 8);
+    for d in done {
+        if d.user == 7 {
+            let e = d.result.expect_err("untrusted");
+            assert!(
+                matches!(&e, reqivo::client::ClientError::Net(n) if n.kind == NetErrorKind::TlsCertUntrusted),
+                "{e}"
+            );
+            assert!(d.ws.is_none());
+            continue;
+        }
+        assert_eq!(d.result.as_ref().unwrap().head.status, 101);
+        let ws = d.ws.expect("a dial's outcome").unwrap();
+        assert!(ws.response().tls.is_some());
+        let data: Vec<u8> = (0..70_000).map(|i| (i % 251) as u8).collect();
+        ws.send(Kind::Binary, &data, None).unwrap();
+        assert_eq!(ws.receive(None).unwrap(), Message::Binary(data));
+        ws.close(1000, b"", None).unwrap();
+    }
+}

@@ -107,7 +107,8 @@ TASKS = [
       "reqivo_multi_perform", "reqivo_multi_next", "reqivo_multi_done",
       "reqivo_multi_fd", "reqivo_multi_timeout_ms", "reqivo_multi_wakeup",
       "reqivo_multi_in_flight", "reqivo_multi", "reqivo_multi_free",
-      "reqivo_multi_add_streamed", "reqivo_data_callback", "reqivo_multi_resume"]),
+      "reqivo_multi_add_streamed", "reqivo_data_callback", "reqivo_multi_resume",
+      "reqivo_multi_add_ws"]),
     ("Upload (body callback)",
      "For a body in memory use `reqivo_request_set_body`. For a body produced "
      "as it goes, give its size (sent as Content-Length) or -1 (sent chunked) "

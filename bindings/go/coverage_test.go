@@ -41,11 +41,15 @@ var unboundC = map[string]string{
 	"reqivo_multi_in_flight": "driver",
 
 	"reqivo_ws_receive": "wsWait",
+
+	"reqivo_ws_connect": "wsDial",
 }
 
 // unboundReasons holds the text of each reason unboundC names, so
 // functions unbound for one reason share it.
 var unboundReasons = map[string]string{
+	"wsDial": "Dial runs the handshake on the driver (reqivo_multi_add_ws), never in a blocking " +
+		"call that would hold a thread",
 	"wsWait": "ReadMessage waits in Go's netpoller between calls of reqivo_ws_try_receive " +
 		"(websocket_wait.go), never in a blocking receive that would hold a thread",
 	"cookieJar": "a Session's jar is on or off with limits (WithCookies, WithCookieLimits); " +

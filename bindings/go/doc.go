@@ -96,7 +96,7 @@
 // Session.Dial opens a ws:// or wss:// connection through the session
 // (headers, auth, cookies, TLS, timeouts; options WithSubprotocols,
 // WithWSHeader, WithMessageLimits, WithPing, WithDeflate, WithReconnect,
-// WithOnReconnect).
+// WithOnReconnect), on the event-driven driver: no thread waits for it.
 // A *WebSocket has ReadMessage, WriteMessage, WriteFragment, Ping,
 // Close(code, reason), Subprotocol and Response. One goroutine may read
 // while others write; each call stops when its context is done, and

@@ -24,13 +24,20 @@ package reqivo
 //   return reqivo_multi_add_streamed(m, s, r, c, reqivo_go_on_data, (void *)id, transfer, err);
 // }
 //
-// /* One finished transfer into *id, *resp and *err; false when none. */
+// static int reqivo_go_multi_add_ws(reqivo_multi *m, reqivo_session *s, const char *url,
+//                                   size_t url_len, const reqivo_ws_options *o,
+//                                   const reqivo_cancel *c, uintptr_t id, reqivo_error *err) {
+//   return reqivo_multi_add_ws(m, s, url, url_len, o, c, (void *)id, err);
+// }
+//
+// /* One finished transfer into *id, *resp, *ws and *err; false when none. */
 // static bool reqivo_go_multi_next(reqivo_multi *m, uintptr_t *id, const reqivo_response **resp,
-//                                  reqivo_error *err) {
+//                                  reqivo_ws **ws, reqivo_error *err) {
 //   reqivo_multi_done d = {.struct_size = sizeof d};
 //   if (!reqivo_multi_next(m, &d)) return false;
 //   *id = (uintptr_t)d.user_data;
 //   *resp = d.response;
+//   *ws = d.ws;
 //   *err = d.error;
 //   return true;
 // }
@@ -81,10 +88,12 @@ type driver struct {
 // multiCall is one request handed to the driver; done is closed once
 // resp or err is set. A streamed call (body set) has its head and body
 // bytes delivered by the data callback, and no done: its end goes to the
-// body.
+// body. A WebSocket dial's connection is ws; a refused dial has both resp
+// (the answer) and err.
 type multiCall struct {
 	done chan struct{}
 	resp *C.reqivo_response
+	ws   *C.reqivo_ws
 	err  *Error
 	body *multiBody
 }
@@ -160,6 +169,23 @@ func (d *driver) add(s *C.reqivo_session, r *C.reqivo_request, k *C.reqivo_cance
 	enterC()
 	code := C.reqivo_go_multi_add(d.m, s, r, k, C.uintptr_t(id), cerr)
 	leaveC()
+	if code != 0 {
+		d.take(id)
+		return nil, errorFromC(cerr)
+	}
+	return call, nil
+}
+
+// addWS hands a WebSocket dial to url to the multi (which copies url and
+// o); the caller waits on the call's done.
+func (d *driver) addWS(s *C.reqivo_session, url string, o *C.reqivo_ws_options, k *C.reqivo_cancel, cerr *C.reqivo_error) (*multiCall, error) {
+	call := &multiCall{done: make(chan struct{})}
+	id := d.register(call)
+	u, ulen := cstr(url)
+	enterC()
+	code := C.reqivo_go_multi_add_ws(d.m, s, u, ulen, o, k, C.uintptr_t(id), cerr)
+	leaveC()
+	runtime.KeepAlive(url)
 	if code != 0 {
 		d.take(id)
 		return nil, errorFromC(cerr)
@@ -256,12 +282,14 @@ func (d *driver) collect() {
 	var (
 		id   C.uintptr_t
 		resp *C.reqivo_response
+		ws   *C.reqivo_ws
 		cerr C.reqivo_error
 	)
-	for C.reqivo_go_multi_next(d.m, &id, &resp, &cerr) {
+	for C.reqivo_go_multi_next(d.m, &id, &resp, &ws, &cerr) {
 		call := d.take(uintptr(id))
 		if call == nil { // cannot happen: every add has its entry
 			C.reqivo_response_free(resp)
+			C.reqivo_ws_free(ws)
 			continue
 		}
 		if call.body != nil {
@@ -269,10 +297,10 @@ func (d *driver) collect() {
 			C.reqivo_response_free(resp)
 			continue
 		}
-		if resp == nil {
+		if cerr.code != 0 {
 			call.err = errorFromC(&cerr)
 		}
-		call.resp = resp
+		call.resp, call.ws = resp, ws
 		close(call.done)
 	}
 }
@@ -333,8 +361,3 @@ func (s *threadSlots) put() { <-s.ch }
 // thread, and a reader may block (a pipe), which must not hold up the
 // driver.
 var readerSlots = &threadSlots{ch: make(chan struct{}, 64), what: "sends with a body reader"}
-
-// dialSlots bounds WebSocket dials, which are blocking calls: ten
-// thousand goroutines dialling at once wait their turn rather than take
-// a thread each.
-var dialSlots = &threadSlots{ch: make(chan struct{}, 64), what: "WebSocket dials"}

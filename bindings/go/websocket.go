@@ -69,9 +69,11 @@ func (e *CloseError) Is(target error) bool {
 
 // Dial opens a WebSocket to url (ws:// or wss://, or relative to the base
 // URL): the handshake goes through the session (its headers, auth,
-// cookies, TLS, timeouts) and stops within 100 ms when ctx is done. Later
-// reads wait under the session's read timeout, writes under its write
-// timeout. A refusal (not 101) is a *HandshakeError.
+// cookies, TLS, timeouts) and stops within 100 ms when ctx is done. It
+// runs on the process's event-driven driver (reqivo_multi_add_ws): no OS
+// thread waits for it, however many goroutines dial. Later reads wait
+// under the session's read timeout, writes under its write timeout. A
+// refusal (not 101) is a *HandshakeError.
 func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebSocket, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -100,33 +102,38 @@ func (s *Session) Dial(ctx context.Context, url string, opts ...WSOption) (*WebS
 		return nil, err
 	}
 	defer k.free()
-	var (
-		cerr    C.reqivo_error
-		refused *C.reqivo_response
-	)
-	if err := dialSlots.wait(ctx); err != nil {
+	d, err := eventDriver()
+	if err != nil {
 		c.free()
 		return nil, err
 	}
-	u, ulen := cstr(url)
+	var cerr C.reqivo_error
+	// The multi copies the URL and options, and keeps the session's pool
+	// and jar for the dial.
 	s.mu.RLock()
-	p := C.reqivo_ws_connect(s.ptr(), u, ulen, o.ptr(), k.ptr(), &refused, &cerr)
+	call, err := d.addWS(s.ptr(), url, o.ptr(), k.ptr(), &cerr)
 	runtime.KeepAlive(s)
 	runtime.KeepAlive(o)
-	runtime.KeepAlive(k)
 	s.mu.RUnlock()
-	dialSlots.put()
+	if err != nil {
+		c.free()
+		return nil, err
+	}
+	<-call.done // the token ends the dial when ctx is done
+	runtime.KeepAlive(k)
+	p := call.ws
 	if p == nil {
 		c.free()
-		c.notifier.repanic()
-		e := withContext(ctx, errorFromC(&cerr))
-		if refused != nil {
-			resp := responseFromC(refused)
-			C.reqivo_response_free(refused)
+		e := withContext(ctx, call.err)
+		if call.resp != nil {
+			resp := responseFromC(call.resp)
+			C.reqivo_response_free(call.resp)
 			return nil, &HandshakeError{Response: resp, Err: e}
 		}
 		return nil, e
 	}
+	// The 101 is read from the connection (reqivo_ws_response) below.
+	C.reqivo_response_free(call.resp)
 	c.ws = p
 	w := &WebSocket{_ptr: p, c: c, inflight: map[*canceler]struct{}{}, redials: cfg.reconnect != nil}
 	w.cleanup = runtime.AddCleanup(w, freeWS, c)

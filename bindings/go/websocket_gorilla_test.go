@@ -3,6 +3,7 @@ package reqivo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -432,10 +433,11 @@ func TestWebSocketThousandReadersOnFewThreads(t *testing.T) {
 	}
 }
 
-// A thousand dials at once wait for one of dialSlots' turns: a dial is
-// still one blocking call, so the threads they take are bounded by the
-// slots, not by the goroutines dialling.
-func TestWebSocketThousandDialsAtOnceAreBounded(t *testing.T) {
+// A thousand dials at once run on the driver (reqivo_multi_add_ws): no
+// dial holds an OS thread, so the process stays within GOMAXPROCS + 8
+// threads however many goroutines dial; each connection then echoes a
+// message through gorilla/websocket's server.
+func TestWebSocketThousandDialsAtOnceOnFewThreads(t *testing.T) {
 	if !inFreshProcess(t) {
 		return
 	}
@@ -445,10 +447,17 @@ func TestWebSocketThousandDialsAtOnceAreBounded(t *testing.T) {
 	}
 	var up websocket.Upgrader
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if conn, err := up.Upgrade(w, r, nil); err == nil {
-			conn.SetReadDeadline(time.Now().Add(connDeadline))
-			conn.ReadMessage() // until the client's Close
-			conn.Close()
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(connDeadline))
+		for { // echo until the client's Close
+			kind, data, err := conn.ReadMessage()
+			if err != nil || conn.WriteMessage(kind, data) != nil {
+				return
+			}
 		}
 	}))
 	t.Cleanup(srv.Close)
@@ -473,14 +482,65 @@ func TestWebSocketThousandDialsAtOnceAreBounded(t *testing.T) {
 	for i, ws := range conns {
 		if errs[i] != nil {
 			t.Errorf("dial %d: %v", i, errs[i])
-		} else {
-			defer ws.Close(1000, "")
+			continue
+		}
+		defer ws.Close(1000, "")
+		if i%50 == 0 {
+			echo(t, ws, TextMessage, []byte(fmt.Sprintf("dial %d", i)))
 		}
 	}
-	limit := runtime.GOMAXPROCS(0) + 8 + cap(dialSlots.ch)
+	limit := runtime.GOMAXPROCS(0) + 8
 	t.Logf("%d dials at once: at most %d OS threads (limit %d)", n, peak.threads, limit)
 	if peak.threads > limit && !instrumentedBuild {
-		t.Errorf("%d OS threads at the peak, want at most GOMAXPROCS + 8 + %d dial slots = %d",
-			peak.threads, cap(dialSlots.ch), limit)
+		t.Errorf("%d OS threads at the peak, want at most GOMAXPROCS + 8 = %d", peak.threads, limit)
 	}
+}
+
+// Dials to a server that never answers the handshake end with their
+// contexts: a cancel and a deadline each end every dial in flight at
+// once (the multi's cancel token), the others staying in flight.
+func TestWebSocketDialsInFlightEndWithTheirContexts(t *testing.T) {
+	rs, got := stalledServer(t)
+	s := newTestSession(t, WithPool(holdPool(t, 64)))
+	url := "ws" + strings.TrimPrefix(rs.URL, "http") + "/"
+	const n = 40
+	ctx, cancel := context.WithCancel(testCtx(t))
+	deadline, cancelDeadline := context.WithTimeout(testCtx(t), 300*time.Millisecond)
+	defer cancelDeadline()
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		c := ctx
+		if i%2 == 1 {
+			c = deadline
+		}
+		go func() {
+			_, err := s.Dial(c, url)
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		recvOrFail(t, got, "the server's read of a handshake")
+	}
+	cancel()
+	var canceled, expired int
+	for i := 0; i < n; i++ {
+		select {
+		case err := <-errs:
+			switch {
+			case errors.Is(err, context.Canceled):
+				canceled++
+			case errors.Is(err, context.DeadlineExceeded):
+				expired++
+			default:
+				t.Errorf("a stalled dial ended with %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d dials still in flight after their contexts ended", n-i, n)
+		}
+	}
+	if canceled != n/2 || expired != n/2 {
+		t.Errorf("%d cancelled and %d past their deadline, want %d each", canceled, expired, n/2)
+	}
+	t.Logf("%d stalled dials ended with their contexts in %v", n, time.Since(start).Round(time.Millisecond))
 }

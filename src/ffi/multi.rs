@@ -2,20 +2,24 @@
 //! caller's loop (`reqivo_multi_poll`) or by an outside event loop watching
 //! `reqivo_multi_fd` and `reqivo_multi_timeout_ms` (DESIGN §6).
 use std::cell::Cell;
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::boundary::str_in;
 use super::callback::Userdata;
 use super::cancel::reqivo_cancel;
 use super::code::reqivo_code;
 use super::error::{fail, null_argument, reqivo_error, Fail};
-use super::handle::{clone_arc, free_box, to_boxed_ptr, CallerOwned, Castable, OwnedBox};
+use super::handle::{clone_arc, free_box, to_boxed_ptr, try_ref, CallerOwned, Castable, OwnedBox};
 use super::request::reqivo_request;
 use super::response::{reqivo_response, ToC};
 use super::session::reqivo_session;
+use super::ws::{reqivo_ws, WsHandle};
+use super::ws_options::reqivo_ws_options;
 use crate::client::multi::{Done, Flow, Handle, Multi, Sink};
+use crate::client::ws::{Dial, WsOptions};
 use crate::client::{Finish, Parts, ResponseHead};
 
 /// A set of transfers in flight, driven without blocking: add requests
@@ -48,30 +52,83 @@ pub struct reqivo_multi_done {
     /// As given to `reqivo_multi_add`.
     pub user_data: *mut c_void,
     /// The response, which the caller frees with `reqivo_response_free`;
-    /// NULL when the transfer failed.
+    /// NULL when the transfer failed, but for a WebSocket dial the server
+    /// refused (its answer, with `error` set).
     pub response: *const reqivo_response,
     /// Code 0 on success, else why the transfer failed (the same codes as
-    /// `reqivo_session_send`).
+    /// `reqivo_session_send`). A WebSocket dial the server refused has
+    /// `REQIVO_ERR_WS_HANDSHAKE` here and its answer in `response`.
     pub error: reqivo_error,
+    /// A WebSocket dial's (`reqivo_multi_add_ws`) open connection, which
+    /// the caller frees with `reqivo_ws_free`; NULL for any other
+    /// transfer and for a failed dial. Appended: a caller whose
+    /// `struct_size` ends before it never gets a connection (see
+    /// `reqivo_multi_next`).
+    pub ws: *mut reqivo_ws,
 }
+
+/// `sizeof(reqivo_multi_done)` before `ws` was appended: the smallest
+/// `struct_size` `reqivo_multi_next` fills.
+const DONE_SIZE_V1: usize = std::mem::offset_of!(reqivo_multi_done, ws);
+
+/// The fields of `reqivo_multi_done` every version has: what a caller
+/// with the first version's size gets written, and nothing past it.
+#[repr(C)]
+struct DoneV1 {
+    struct_size: u32,
+    user_data: *mut c_void,
+    response: *const reqivo_response,
+    error: reqivo_error,
+}
+
+const _: () = assert!(size_of::<DoneV1>() == DONE_SIZE_V1);
 
 impl Castable for reqivo_multi_done {
     type Ownership = CallerOwned;
     type RustType = reqivo_multi_done;
 }
 
-impl reqivo_multi_done {
-    /// Fills in a finished transfer: its response, or why it failed.
-    fn fill(&mut self, done: Done<CResponse>) {
-        self.user_data = done.user as *mut c_void;
-        super::error::clear(&mut self.error);
-        self.response = match done.result {
-            Ok(resp) => resp.into_raw(),
-            Err(e) => {
-                fail::<i32>(e, &mut self.error);
-                std::ptr::null()
-            }
-        };
+/// Fills in a finished transfer at `out`, whose caller's struct is
+/// `size` bytes (at least `DONE_SIZE_V1`): its response, or why it
+/// failed, and a WebSocket dial's connection when `ws` fits. A connection
+/// that does not fit is closed, and the dial fails.
+///
+/// # Safety
+/// `out` is writable for `size` bytes and aligned for `reqivo_multi_done`.
+unsafe fn fill(out: *mut reqivo_multi_done, size: usize, done: Done<CResponse>) {
+    // SAFETY: the first version's fields lie within `size` (per the caller).
+    let head = unsafe { &mut *out.cast::<DoneV1>() };
+    head.user_data = done.user as *mut c_void;
+    super::error::clear(&mut head.error);
+    let room = size >= size_of::<reqivo_multi_done>();
+    let mut ws = std::ptr::null_mut();
+    head.response = match (done.result, done.ws) {
+        (Ok(_), Some(Ok(_))) if !room => {
+            let e = Fail::new(
+                reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+                "the WebSocket dial succeeded, but reqivo_multi_done.struct_size has no room \
+                 for `ws`: the connection was closed",
+            );
+            fail::<i32>(e, &mut head.error);
+            std::ptr::null()
+        }
+        (Ok(resp), Some(Ok(conn))) => {
+            ws = WsHandle::new_c(conn);
+            resp.into_raw()
+        }
+        (Ok(resp), Some(Err(e))) => {
+            fail::<i32>(e, &mut head.error);
+            resp.into_raw()
+        }
+        (Ok(resp), None) => resp.into_raw(),
+        (Err(e), _) => {
+            fail::<i32>(e, &mut head.error);
+            std::ptr::null()
+        }
+    };
+    if room {
+        // SAFETY: the whole struct fits, per `size`.
+        unsafe { (*out).ws = ws };
     }
 }
 
@@ -344,6 +401,74 @@ pub extern "C" fn reqivo_multi_add_streamed(
     })
 }
 
+/// Adds a WebSocket dial: the opening handshake `reqivo_ws_connect` makes
+/// (connect, proxy tunnel, TLS, the Upgrade request, the 101 and its
+/// checks), run without blocking as a transfer of the multi. The
+/// session's base URL, default headers, auth, cookies, hooks, TLS
+/// configuration, connect and read timeouts apply as in
+/// `reqivo_ws_connect`; the total timeout bounds the handshake; redirects
+/// are not followed. Its outcome comes back from `reqivo_multi_next`
+/// with `user_data`: on success `ws` is the open connection, which
+/// behaves exactly as one from `reqivo_ws_connect` (send, receive,
+/// `reqivo_ws_try_receive` with `reqivo_ws_fd`, close, and reconnects
+/// when `options` asks for them: those are blocking handshakes on the
+/// thread whose call finds the connection lost), and `response` the 101
+/// (empty body). A server that answers other than 101 gives
+/// `REQIVO_ERR_WS_HANDSHAKE` in `error` with that answer, head and body,
+/// in `response`; any other failure (a wrong accept, extension or
+/// subprotocol in the 101, network, TLS, timeout, cancel) gives no
+/// response.
+///
+/// Ownership: `url` and `options` are copied (`options` NULL: defaults);
+/// the caller may free them as soon as this returns. The transfer keeps
+/// the session's pool and cookie jar, and `cancel`, alive; `cancel` ends
+/// the dial only (as in `reqivo_ws_connect`, the connection's calls take
+/// their own). The connection and the response from `reqivo_multi_next`
+/// belong to the caller; a multi freed first closes them.
+/// NULL: `m`, `s` or `url` NULL is `REQIVO_ERR_INVALID_ARGUMENT`;
+/// `options` and `cancel` may be NULL; `user_data` is never read; `err`
+/// may be NULL.
+/// Thread safety: any thread, at any time; an add wakes a poll in progress.
+/// Returns: 0, or an error code with `err` filled: `url` not UTF-8 or not
+/// `ws://`/`wss://` (or relative to the base URL), a header the options
+/// cannot send. Failures of the dial itself come through
+/// `reqivo_multi_next`.
+/// Since: 0.1.0
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn reqivo_multi_add_ws(
+    m: *mut reqivo_multi,
+    s: *mut reqivo_session,
+    url: *const c_char,
+    url_len: usize,
+    options: *const reqivo_ws_options,
+    cancel: *const reqivo_cancel,
+    user_data: *mut c_void,
+    err: *mut reqivo_error,
+) -> c_int {
+    ffi_boundary!(err, {
+        let (m, s) = (borrow!(m, err), borrow!(s, err));
+        require!(url, err);
+        // SAFETY: `url` holding `url_len` bytes; NULL or live options and
+        // token.
+        let (url, opts, cancel) = unsafe {
+            (
+                try_or_fail!(str_in(url, url_len, "url"), err),
+                try_ref(options),
+                clone_arc(cancel),
+            )
+        };
+        let dial = match opts {
+            Some(o) => Dial::new(url, o),
+            None => Dial::new(url, &WsOptions::default()),
+        };
+        let dial = try_or_fail!(dial, err);
+        let user = user_data as usize;
+        try_or_fail!(m.handle.add_ws(s, dial, cancel, ToCSend, user), err);
+        0
+    })
+}
+
 /// Lets a streamed transfer its data callback paused go on: the bytes it
 /// refused are offered again first, on the driving thread. Also ends the
 /// wait of a transfer whose body read callback returned
@@ -418,28 +543,40 @@ pub extern "C" fn reqivo_multi_poll(
 }
 
 /// Takes the next finished transfer into `out`: its `user_data`, its
-/// response (the caller frees it) or why it failed.
+/// response (the caller frees it) or why it failed, and for a WebSocket
+/// dial its connection (`ws`, the caller frees it).
 ///
-/// Ownership: the response in `out` belongs to the caller.
+/// Fields past `out->struct_size` are neither read nor written. A caller
+/// whose struct ends before `ws` (an older header) still gets every
+/// transfer; a WebSocket dial that succeeded then comes back failed with
+/// `REQIVO_ERR_INVALID_ARGUMENT` and no response, its connection closed
+/// by the multi (without a close handshake).
+///
+/// Ownership: the response and the connection in `out` belong to the
+/// caller.
 /// NULL: `m` or `out` NULL returns false.
 /// Thread safety: one thread at a time per multi.
 /// Returns: true when `out` was filled; false when no transfer has finished
-/// since the last call, or `out->struct_size` is smaller than
-/// `sizeof(reqivo_multi_done)` (nothing is taken then).
+/// since the last call, or `out->struct_size` is smaller than the first
+/// version's `sizeof(reqivo_multi_done)`, up to `error` (nothing is taken
+/// then).
 /// Since: 0.1.0
 #[no_mangle]
 pub extern "C" fn reqivo_multi_next(m: *mut reqivo_multi, out: *mut reqivo_multi_done) -> bool {
     ffi_boundary!({
-        let (m, out) = (borrow!(m), borrow!(mut out));
-        if (out.struct_size as usize) < size_of::<reqivo_multi_done>()
-            || inside_callback().is_some()
-        {
+        let m = borrow!(m);
+        require!(out);
+        // SAFETY: a non-NULL `out` is the caller's struct, whose first
+        // field every version has.
+        let size = unsafe { (*out).struct_size } as usize;
+        if size < DONE_SIZE_V1 || inside_callback().is_some() {
             return false;
         }
         let Some(done) = lock(m).next_done() else {
             return false;
         };
-        out.fill(done);
+        // SAFETY: `out` holds `size` bytes (the caller's struct_size).
+        unsafe { fill(out, size, done) };
         true
     })
 }

@@ -31,7 +31,7 @@ pub(crate) struct WsHandle {
 
 impl WsHandle {
     /// The handle C gets for a new connection.
-    fn new_c(ws: WebSocket) -> *mut reqivo_ws {
+    pub(crate) fn new_c(ws: WebSocket) -> *mut reqivo_ws {
         let mut protocol = ws.protocol().unwrap_or_default().into_bytes();
         protocol.push(0);
         let head = into_c(&ws.response());

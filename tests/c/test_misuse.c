@@ -682,6 +682,16 @@ static void misuse_multi(reqivo_session *s) {
   MISUSE(reqivo_multi_add_streamed(m, NULL, r, NULL, discard_data, NULL, NULL, ERR));
   MISUSE(reqivo_multi_add_streamed(m, s, NULL, NULL, discard_data, NULL, NULL, ERR));
   MISUSE(reqivo_multi_add_streamed(m, s, r, NULL, NULL, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_ws(NULL, s, "ws://127.0.0.1:1/", 17, NULL, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_ws(m, NULL, "ws://127.0.0.1:1/", 17, NULL, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_ws(m, s, NULL, 17, NULL, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_ws(m, s, BAD_UTF8, BAD_LEN, NULL, NULL, NULL, ERR));
+  MISUSE(reqivo_multi_add_ws(m, s, SOME, SIZE_MAX, NULL, NULL, NULL, ERR));
+  /* Not a WebSocket URL: refused at the add, nothing in flight. */
+  CHECK_EQ(reqivo_multi_add_ws(m, s, "ftp://127.0.0.1/", 16, NULL, NULL, NULL, &E),
+           REQIVO_ERR_UNSUPPORTED_SCHEME);
+  CHECK_EQ(reqivo_multi_add_ws(m, s, "ws://h/#f", 9, NULL, NULL, NULL, &E), REQIVO_ERR_INVALID_URL);
+  CHECK_EQ(reqivo_multi_in_flight(m), 0);
   MISUSE(reqivo_multi_resume(NULL, 1, ERR));
   /* An id no transfer has is ignored. */
   CHECK_EQ(reqivo_multi_resume(m, 424242, NULL), 0);
@@ -695,16 +705,21 @@ static void misuse_multi(reqivo_session *s) {
   reqivo_multi_done d = {.struct_size = sizeof d};
   CHECK(!reqivo_multi_next(NULL, &d));
   CHECK(!reqivo_multi_next(m, NULL));
-  /* An out struct smaller than this header's is refused; nothing is taken. */
+  /* An out struct smaller than the first version's (up to `error`) is
+   * refused; nothing is taken. One of the first version's size gets an
+   * HTTP transfer whole. */
   CHECK_EQ(reqivo_multi_add(m, s, r, NULL, (void *)9, NULL), 0);
   int done = 0;
   for (int i = 0; i < 100 && !done; i++) {
     reqivo_multi_poll(m, 50, NULL);
-    reqivo_multi_done small = {.struct_size = sizeof small - 1};
+    reqivo_multi_done small = {.struct_size = offsetof(reqivo_multi_done, ws) - 1};
     CHECK(!reqivo_multi_next(m, &small));
+    d.struct_size = offsetof(reqivo_multi_done, ws);
+    d.ws = (reqivo_ws *)&d;
     done = reqivo_multi_next(m, &d);
   }
-  CHECK(done && d.user_data == (void *)9 && d.response != NULL);
+  CHECK(done && d.user_data == (void *)9 && d.response != NULL && d.error.code == 0);
+  CHECK(d.ws == (reqivo_ws *)&d); /* past struct_size: untouched */
   reqivo_response_free(d.response);
   reqivo_request_free(r);
   NOOP(reqivo_multi_free(NULL));

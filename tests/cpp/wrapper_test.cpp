@@ -463,6 +463,34 @@ static void test_multi(const server &srv) {
   m.poll(-1);  // returns: woken
 }
 
+// reqivo::multi::add_ws: a dial the server answers 302 (not followed)
+// comes back refused with that answer; a URL that is no WebSocket's is
+// refused at the add.
+static void test_multi_ws(const py_server &py) {
+  reqivo::session s;
+  reqivo::multi m;
+  m.add_ws(s, "ws://" + py.base().substr(7) + "redirect", 3);
+  std::optional<reqivo::multi::done> d;
+  for (int i = 0; i < 100 && !d; i++) {
+    m.poll(50);
+    d = m.next();
+  }
+  CHECK(d.has_value());
+  if (d) {
+    CHECK(d->user == 3);
+    CHECK(d->error.code == REQIVO_ERR_WS_HANDSHAKE);
+    CHECK(d->resp.has_value() && d->resp->status() == 302);
+    CHECK(!d->ws);
+  }
+  bool threw = false;
+  try {
+    m.add_ws(s, "ftp://127.0.0.1/", 4);
+  } catch (const reqivo::error &) {
+    threw = true;
+  }
+  CHECK(threw);
+}
+
 // reqivo::multi::add_streamed: /big-chunked (100,000 pattern bytes in
 // chunks of 1 to 4,000) piece by piece, paused every 5th piece and resumed.
 static void test_multi_streamed(const py_server &py) {
@@ -601,6 +629,8 @@ static void test_multipart(const py_server &py) {
     CHECK(e.code() == REQIVO_ERR_INVALID_ARGUMENT);
     CHECK(contains(e.what(), path));
   }
+}
+
 // HTTP Digest through tests/c/digest_peer.py: the 401 answered, the
 // hooks seeing both hops; a wrong password gives the 401 back.
 static void test_digest(const py_server &py) {
@@ -755,6 +785,7 @@ int main() {
     test_targets(py);
     test_hooks(py);
     test_multi_streamed(py);
+    test_multi_ws(py);
     test_decompress(py);
     test_multipart(py);
     test_digest(py);

@@ -235,6 +235,39 @@ class SchedulerTest < Minitest::Test
     end
   end
 
+  # Dials under the scheduler are transfers of its multi: 100 at once
+  # start no thread, each connection then echoes; a refusal raises with
+  # its answer; a dial whose task is stopped ends at once.
+  def test_websocket_dials_run_on_the_multi
+    base = WsServer.base or skip 'python3 with the websockets package is not available'
+    run_async do |task|
+      threads_before = os_threads
+      threads_peak = threads_before
+      sockets = Array.new(100) do |i|
+        task.async do
+          ws = @session.websocket("#{base}/echo", protocols: ['chat'])
+          threads_peak = [threads_peak, os_threads].max if (i % 10).zero?
+          ws
+        end
+      end.map(&:wait)
+      assert_operator threads_peak, :<=, threads_before, 'OS threads while 100 dials ran'
+      sockets.each { |ws| assert_equal 'chat', ws.protocol }
+      sockets.first.send('through the multi')
+      msg = sockets.first.receive
+      assert_equal [:text, 'through the multi'], [msg.kind, msg.data]
+      sockets.each(&:close)
+
+      e = assert_raises(Reqivo::WebSocketHandshakeError) { @session.websocket("#{base}/reject") }
+      assert_equal 403, e.status
+      assert_equal "not here\n", e.response.body
+
+      dial = task.async { @session.websocket("ws://127.0.0.1:#{@port}/stall") }
+      sleep 0.1
+      assert_operator TestSupport.elapsed { dial.stop }, :<, 0.1
+      assert_equal 0, Reqivo::FiberMulti.current.in_flight
+    end
+  end
+
   def test_stopping_a_task_cancels_its_transfer
     run_async do |task|
       multi = nil

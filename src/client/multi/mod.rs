@@ -30,8 +30,10 @@ use crate::net::{Cancel, NetError};
 mod race;
 mod sink;
 mod transfer;
+mod upgrade;
 
 pub use sink::{Flow, Sink};
+pub use upgrade::WsOutcome;
 
 use transfer::{Step, Transfer};
 
@@ -40,6 +42,10 @@ pub struct Done<T> {
     /// The value given to `add`.
     pub user: usize,
     pub result: Result<T, ClientError>,
+    /// A WebSocket dial's (`Handle::add_ws`) when the server answered:
+    /// the open connection (`result` is the 101), or why the handshake
+    /// failed (`result` is the answer that was not 101).
+    pub ws: Option<WsOutcome>,
 }
 
 /// What other threads hand to the driving thread.
@@ -358,12 +364,12 @@ where
                 }
             }
             Step::Done(result) => {
-                let t = self.transfers.remove(key);
+                let mut t = self.transfers.remove(key);
                 self.streams.remove(&t.id());
-                let user = t.user();
+                let (user, ws) = (t.user(), t.take_ws());
                 drop(t);
                 self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-                self.done.push_back(Done { user, result });
+                self.done.push_back(Done { user, result, ws });
             }
         }
     }
@@ -410,7 +416,23 @@ impl<F: Finish + Send + 'static> Handle<F> {
         finish: F,
         user: usize,
     ) -> Result<(), ClientError> {
-        self.add_with(session, req, cancel, finish, None, user)
+        self.add_with(session, req, cancel, finish, None, None, user)
+            .map(|_| ())
+    }
+
+    /// Queues a WebSocket dial: `dial`'s handshake on `session`, its
+    /// outcome in `Done::ws` beside the answer's response.
+    pub fn add_ws(
+        &self,
+        session: &Session,
+        dial: crate::client::ws::Dial,
+        cancel: Option<Arc<Cancel>>,
+        finish: F,
+        user: usize,
+    ) -> Result<(), ClientError> {
+        let req = dial.req.clone();
+        let ws = Some(upgrade::WsDial::new(dial));
+        self.add_with(session, &req, cancel, finish, None, ws, user)
             .map(|_| ())
     }
 
@@ -426,9 +448,10 @@ impl<F: Finish + Send + 'static> Handle<F> {
         sink: Box<dyn Sink>,
         user: usize,
     ) -> Result<u64, ClientError> {
-        self.add_with(session, req, cancel, finish, Some(sink), user)
+        self.add_with(session, req, cancel, finish, Some(sink), None, user)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_with(
         &self,
         session: &Session,
@@ -436,6 +459,7 @@ impl<F: Finish + Send + 'static> Handle<F> {
         cancel: Option<Arc<Cancel>>,
         finish: F,
         sink: Option<Box<dyn Sink>>,
+        ws: Option<Box<upgrade::WsDial>>,
         user: usize,
     ) -> Result<u64, ClientError> {
         let id = self.shared.last_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -448,6 +472,7 @@ impl<F: Finish + Send + 'static> Handle<F> {
                 weak: Arc::downgrade(&self.shared),
                 sink,
                 id,
+                ws,
             },
             req,
         );

@@ -11,6 +11,7 @@ use polling::Poller;
 
 use super::race::{Race, Raced};
 use super::sink::{Flow, Sink, Streamed};
+use super::upgrade::{WsDial, WsOutcome};
 use super::Shared;
 use crate::client::body::{Body, SourcePump, Tracker};
 use crate::client::chain::{Chain, Next, Out};
@@ -43,6 +44,8 @@ pub(crate) struct Added<F> {
     pub sink: Option<Box<dyn Sink>>,
     /// The transfer's number for `Handle::resume`.
     pub id: u64,
+    /// A WebSocket dial: the 101's connection goes to it (`upgrade.rs`).
+    pub ws: Option<Box<WsDial>>,
 }
 
 /// What a transfer's `run` needs from its multi.
@@ -185,6 +188,7 @@ pub(crate) struct Transfer<F> {
     retry_at: Option<Instant>,
     /// The current hop has no connection yet (a failure is a connect's).
     connecting: bool,
+    ws: Option<Box<WsDial>>,
 }
 
 impl<F> Drop for Transfer<F> {
@@ -268,6 +272,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             retry,
             retry_at: None,
             connecting: true,
+            ws: a.ws,
         })
     }
 
@@ -317,6 +322,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
 
     pub(super) fn user(&self) -> usize {
         self.user
+    }
+
+    /// A WebSocket dial's outcome, once the server answered.
+    pub(super) fn take_ws(&mut self) -> Option<WsOutcome> {
+        self.ws.as_mut().and_then(|w| w.take_outcome())
     }
 
     /// Has the transfer's cancel token (if any) tell the multi when it
@@ -1033,10 +1043,15 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// not worth draining (its connection cannot be reused, or the body is
     /// larger than `DRAIN_LIMIT`) is followed at once.
     fn on_final_head(&mut self, ctx: &Ctx<'_>, head: ResponseHead) -> Result<bool, ClientError> {
-        let mut next =
-            self.chain
-                .after_head(&self.cfg, &self.req, self.session.cookies(), &head, true)?;
-        if let Next::Deliver(_) = next {
+        let mut next = self.chain.after_head(
+            &self.cfg,
+            &self.req,
+            self.session.cookies(),
+            &head,
+            self.ws.is_none(),
+        )?;
+        // A WebSocket dial is not retried: its answer is the caller's.
+        if let (Next::Deliver(_), None) = (&next, &self.ws) {
             let (cfg, req, deadline) = (&self.cfg, &self.req, self.total_deadline);
             self.retry_at = self
                 .retry
@@ -1161,7 +1176,18 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let clean = lease.conn().buffered().is_empty();
         let reused = lease.reused;
         let tls = lease.tls_info();
-        lease.release(reader.keep_alive() && clean);
+        let lease = match (&mut self.ws, &next, &head) {
+            (Some(ws), Some(Next::Deliver(_)), Some(head)) => {
+                let mut timings = self.timings;
+                timings.total = self.started.elapsed();
+                let url = self.chain.url(&self.req);
+                ws.answered(lease, head, &self.session, url, timings, self.timeouts)?
+            }
+            _ => Some(lease),
+        };
+        if let Some(lease) = lease {
+            lease.release(reader.keep_alive() && clean);
+        }
         let out = match next {
             Some(Next::Deliver(out)) => out,
             _ => {

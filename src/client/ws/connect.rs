@@ -9,7 +9,7 @@ use super::websocket::{OnReconnect, Reconnect, WebSocket};
 use crate::client::error::{ClientError, ClientErrorKind};
 use crate::client::request::Request;
 use crate::client::response::Response;
-use crate::client::session::{Session, Upgrade};
+use crate::client::session::{Session, Upgrade, Upgraded};
 use crate::net::Cancel;
 use crate::ws::{self, WsError, WsErrorKind};
 
@@ -193,41 +193,79 @@ pub(super) fn handshake(
     opts: &WsOptions,
     cancel: Option<Arc<Cancel>>,
 ) -> Result<Link, WsConnectError> {
-    let mut req = Request::new("GET", &http_url(url)?)?;
-    for (n, v) in &opts.headers {
-        req.add_header(n, v)?;
+    let dial = Dial::new(url, opts)?;
+    match session.upgrade(&dial.req, cancel)? {
+        Upgrade::Switched(up) => Ok(dial.link(up)?),
+        Upgrade::Refused(resp) => Err(WsConnectError {
+            error: refused(&resp.url, resp.head.status),
+            refused: Some(Box::new(resp)),
+        }),
     }
-    let key = ws::generate_key()?;
-    req.add_header("Upgrade", "websocket")?;
-    req.add_header("Connection", "Upgrade")?;
-    req.add_header("Sec-WebSocket-Key", &key)?;
-    req.add_header("Sec-WebSocket-Version", "13")?;
-    if !opts.protocols.is_empty() {
-        req.add_header("Sec-WebSocket-Protocol", &opts.protocols.join(", "))?;
-    }
-    if let Some(offer) = &opts.deflate {
-        req.add_header("Sec-WebSocket-Extensions", &offer.header_value())?;
-    }
-    match session.upgrade(&req, cancel)? {
-        Upgrade::Switched(up) => {
-            let agreed =
-                ws::check_response(&up.head, &key, &opts.protocols, opts.deflate.as_ref())?;
-            Ok(Link::new(up, agreed, opts)?)
+}
+
+/// An opening handshake prepared: its request, and what the answer is
+/// checked against. The blocking dial sends the request through
+/// `Session::upgrade`; the multi runs it as a transfer (`Handle::add_ws`).
+pub struct Dial {
+    /// The GET with the Upgrade headers.
+    pub req: Request,
+    key: String,
+    /// The URL as the caller gave it (a reconnect dials it again).
+    url: String,
+    opts: WsOptions,
+}
+
+impl Dial {
+    pub fn new(url: &str, opts: &WsOptions) -> Result<Dial, ClientError> {
+        let mut req = Request::new("GET", &http_url(url)?)?;
+        for (n, v) in &opts.headers {
+            req.add_header(n, v)?;
         }
-        Upgrade::Refused(resp) => {
-            let error = WsError::new(
-                WsErrorKind::Handshake,
-                format!(
-                    "WebSocket handshake with {} refused: status {} instead of 101",
-                    resp.url, resp.head.status
-                ),
-            );
-            Err(WsConnectError {
-                error: error.into(),
-                refused: Some(Box::new(resp)),
-            })
+        let key = ws::generate_key()?;
+        req.add_header("Upgrade", "websocket")?;
+        req.add_header("Connection", "Upgrade")?;
+        req.add_header("Sec-WebSocket-Key", &key)?;
+        req.add_header("Sec-WebSocket-Version", "13")?;
+        if !opts.protocols.is_empty() {
+            req.add_header("Sec-WebSocket-Protocol", &opts.protocols.join(", "))?;
         }
+        if let Some(offer) = &opts.deflate {
+            req.add_header("Sec-WebSocket-Extensions", &offer.header_value())?;
+        }
+        Ok(Dial {
+            req,
+            key,
+            url: url.to_string(),
+            opts: opts.clone(),
+        })
     }
+
+    /// Checks the 101 (accept, extensions, subprotocol) and makes the
+    /// connection it handed over a `Link`.
+    fn link(&self, up: Upgraded) -> Result<Link, ClientError> {
+        let o = &self.opts;
+        let agreed = ws::check_response(&up.head, &self.key, &o.protocols, o.deflate.as_ref())?;
+        Link::new(up, agreed, o)
+    }
+
+    /// The server switched protocols: the open WebSocket, which keeps
+    /// `session` for its reconnects.
+    pub fn switched(&self, session: &Session, up: Upgraded) -> Result<WebSocket, ClientError> {
+        let link = self.link(up)?;
+        Ok(WebSocket::new(link, session, &self.url, &self.opts))
+    }
+}
+
+/// The error of a handshake the server answered with `status`, not 101.
+pub fn refused(url: &str, status: u16) -> ClientError {
+    WsError::new(
+        WsErrorKind::Handshake,
+        format!(
+            "WebSocket handshake with {} refused: status {} instead of 101",
+            url, status
+        ),
+    )
+    .into()
 }
 
 impl From<WsError> for WsConnectError {

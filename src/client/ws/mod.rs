@@ -10,7 +10,7 @@ mod websocket;
 
 /// A data message's kind (text or binary), as sends take it.
 pub use crate::ws::Kind;
-pub use connect::{connect, WsConnectError, WsOptions};
+pub use connect::{connect, refused, Dial, WsConnectError, WsOptions};
 pub use receive::Received;
 pub use socket::Message;
 pub use websocket::{OnReconnect, Reconnect, WebSocket};

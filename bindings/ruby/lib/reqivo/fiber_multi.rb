@@ -39,8 +39,9 @@ module Reqivo
   # callables run on whichever fiber drives at the time, inside
   # reqivo_multi_perform: they should not wait.
   #
-  # A WebSocket has no event-driven form in the library, so its blocking
-  # calls run on a helper thread that the fiber waits for (.offload).
+  # A WebSocket dial is a transfer of the multi (reqivo_multi_add_ws); the
+  # connection's blocking calls run on a helper thread that the fiber
+  # waits for (.offload).
   class FiberMulti
     # reqivo_data_callback's answers; any but the header's two ends the
     # transfer (REQIVO_ERR_ABORTED_BY_CALLBACK).
@@ -255,6 +256,22 @@ module Reqivo
         raise failure
       end
       Stream.new(self, t)
+    end
+
+    # Dials a WebSocket (Session#open_websocket's) through the multi:
+    # returns the reqivo_ws pointer, or raises what the blocking dial
+    # would (a refusal with its response).
+    def websocket(s, url, options, cancel, hooks)
+      t = Transfer.new(hooks, nil, cancel, false)
+      curl = FFI::MemoryPointer.from_string(url)
+      add(t) { |ud, c, err| Native.reqivo_multi_add_ws(@multi, s, curl, url.bytesize, options, c, ud, err) }
+      wait(t)
+      failure = t.failure
+      raise failure if failure
+
+      ptr = t.result.ptr
+      ptr.autorelease = false
+      FFI::Pointer.new(ptr.address)
     end
 
     # The next piece of a streamed body (at most Stream::CHUNK bytes), nil

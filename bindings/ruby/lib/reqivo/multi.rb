@@ -40,13 +40,28 @@ module Reqivo
       end
     end
 
-    # The result of the transfer in a filled Native::MultiDone.
+    # A WebSocket dial's open connection (reqivo_multi_add_ws), as
+    # reqivo_multi_next hands it: `ptr` frees it when dropped unclaimed.
+    Dialled = Struct.new(:ptr)
+
+    # The result of the transfer in a filled Native::MultiDone: for a
+    # WebSocket dial a Dialled, or the error with the refusal's answer.
     def result(done)
       resp = done[:response]
+      ws = done[:ws]
+      unless ws.null?
+        Native.reqivo_response_free(resp) # the 101: the connection keeps its own
+        return Dialled.new(FFI::AutoPointer.new(ws, Native::FREE[:ws]))
+      end
       return Error.from_native(done[:error]) if resp.null?
 
       begin
-        Response.from_native(resp)
+        response = Response.from_native(resp)
+        return response if done[:error][:code].zero?
+
+        e = Error.from_native(done[:error])
+        e.response = response if e.respond_to?(:response=)
+        e
       ensure
         Native.reqivo_response_free(resp)
       end

@@ -132,7 +132,8 @@ module Reqivo
       layout :struct_size, :uint32,
              :user_data, :pointer,
              :response, :pointer,
-             :error, Error
+             :error, Error,
+             :ws, :pointer
     end
 
     # reqivo_pool_config: Pool settings. Set `struct_size =
@@ -251,6 +252,7 @@ module Reqivo
       [:reqivo_multi_free, %i[pointer], :void],
       [:reqivo_multi_add, %i[pointer pointer pointer pointer pointer error_out], :int],
       [:reqivo_multi_add_streamed, %i[pointer pointer pointer pointer reqivo_data_callback pointer pointer error_out], :int],
+      [:reqivo_multi_add_ws, %i[pointer pointer pointer size_t pointer pointer pointer error_out], :int],
       [:reqivo_multi_resume, %i[pointer uint64 error_out], :int],
       [:reqivo_multi_perform, %i[pointer error_out], :int],
       [:reqivo_multi_poll, %i[pointer int32 error_out], :int, { blocking: true }],

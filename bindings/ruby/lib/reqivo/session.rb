@@ -661,11 +661,15 @@ module Reqivo
     end
 
     def open_websocket(url, protocols, headers, cancel, opts)
-      # No event-driven WebSocket in the library: under a fiber scheduler
-      # the handshake runs on a helper thread the fiber waits for.
-      return FiberMulti.offload { open_websocket(url, protocols, headers, cancel, opts) } if FiberMulti.scheduled?
-
       options, notifier = WebSocket::Options.build(protocols, normalize_headers(headers), opts)
+      if (fibers = FiberMulti.current)
+        # Under a fiber scheduler the handshake is a transfer of the
+        # scheduler's multi: only this fiber waits.
+        check_cancel(cancel)
+        ptr = @handle.use { |s| fibers.websocket(s, url, options, cancel, @hooks) }
+        return WebSocket.new(ptr, notifier)
+      end
+
       token = own_token(cancel)
       refused = FFI::MemoryPointer.new(:pointer)
       curl = FFI::MemoryPointer.from_string(url) # C memory: the GVL is released during the call
