@@ -63,6 +63,24 @@ static inline const reqivo_response *get(reqivo_session *s, const char *path, re
   return resp;
 }
 
+/* GET url (absolute) through s; the response, or NULL with err filled. */
+static inline const reqivo_response *get_url(reqivo_session *s, const char *url,
+                                             reqivo_error *err) {
+  reqivo_request *r = reqivo_request_new("GET", 3, url, strlen(url), err);
+  if (r == NULL) {
+    return NULL;
+  }
+  const reqivo_response *resp = reqivo_session_send(s, r, NULL, err);
+  reqivo_request_free(r);
+  return resp;
+}
+
+/* True when the body of r (tests/c/server.py's /echo: the request head as
+ * received) contains needle. */
+static inline int echoed(const reqivo_response *r, const char *needle) {
+  return r != NULL && r->body != NULL && strstr((const char *)r->body, needle) != NULL;
+}
+
 /* True when the response body equals the NUL-terminated text. */
 static inline int body_is(const reqivo_response *resp, const char *text) {
   return resp != NULL && resp->body_len == strlen(text) &&

@@ -11,22 +11,6 @@
 
 static int http_port;
 
-/* GET url through s; the response, or NULL with err filled. */
-static const reqivo_response *get_url(reqivo_session *s, const char *url, reqivo_error *err) {
-  reqivo_request *r = reqivo_request_new("GET", 3, url, strlen(url), err);
-  if (r == NULL) {
-    return NULL;
-  }
-  const reqivo_response *resp = reqivo_session_send(s, r, NULL, err);
-  reqivo_request_free(r);
-  return resp;
-}
-
-/* True when the echoed head of r contains needle. */
-static int echoed(const reqivo_response *r, const char *needle) {
-  return r != NULL && r->body != NULL && strstr((const char *)r->body, needle) != NULL;
-}
-
 static void set_proxy(reqivo_session *s, const char *url) {
   reqivo_error err;
   CHECK_CODE(reqivo_session_set_proxy(s, url, strlen(url), &err), REQIVO_OK);

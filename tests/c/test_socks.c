@@ -125,20 +125,6 @@ static reqivo_session *session_via_port(const char *fmt, int port) {
   return session_via(proxy);
 }
 
-static const reqivo_response *get_url(reqivo_session *s, const char *url, reqivo_error *err) {
-  reqivo_request *r = reqivo_request_new("GET", 3, url, strlen(url), err);
-  if (r == NULL) {
-    return NULL;
-  }
-  const reqivo_response *resp = reqivo_session_send(s, r, NULL, err);
-  reqivo_request_free(r);
-  return resp;
-}
-
-static int echoed(const reqivo_response *r, const char *needle) {
-  return r != NULL && r->body != NULL && strstr((const char *)r->body, needle) != NULL;
-}
-
 static uint64_t opened(reqivo_session *s) {
   reqivo_pool *pool = reqivo_session_pool(s);
   reqivo_pool_stats st;

@@ -20,20 +20,6 @@
 static int http_port;
 static const char *unix_path;
 
-static const reqivo_response *get_url(reqivo_session *s, const char *url, reqivo_error *err) {
-  reqivo_request *r = reqivo_request_new("GET", 3, url, strlen(url), err);
-  if (r == NULL) {
-    return NULL;
-  }
-  const reqivo_response *resp = reqivo_session_send(s, r, NULL, err);
-  reqivo_request_free(r);
-  return resp;
-}
-
-static int echoed(const reqivo_response *r, const char *needle) {
-  return r != NULL && r->body != NULL && strstr((const char *)r->body, needle) != NULL;
-}
-
 static void add_resolve(reqivo_session *s, const char *entry) {
   reqivo_error err;
   CHECK_EQ(reqivo_session_add_resolve(s, entry, strlen(entry), &err), 0);

@@ -83,13 +83,7 @@ static const reqivo_response *get_tls(reqivo_session *s, const char *host, int p
                                       const char *path, reqivo_error *err) {
   char url[256];
   snprintf(url, sizeof url, "https://%s:%d%s", host, port, path);
-  reqivo_request *r = reqivo_request_new("GET", 3, url, strlen(url), err);
-  if (r == NULL) {
-    return NULL;
-  }
-  const reqivo_response *resp = reqivo_session_send(s, r, NULL, err);
-  reqivo_request_free(r);
-  return resp;
+  return get_url(s, url, err);
 }
 
 /* The request fails with `code` and a message containing `needle`. */
