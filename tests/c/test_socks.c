@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +289,34 @@ static void test_refusals(void) {
   }
 }
 
+static void *cancel_later(void *c) {
+  sleep_ms(200);
+  reqivo_cancel_trigger((const reqivo_cancel *)c);
+  return NULL;
+}
+
+/* A blocking send waiting on a proxy that stalls after the greeting ends
+ * on cancel, long before its 5 s connect timeout. */
+static void test_blocking_cancel(void) {
+  reqivo_error err;
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", http_port);
+  reqivo_session *s = session_via_port("socks5h://127.0.0.1:%d", peer[STALL]);
+  reqivo_cancel *c = reqivo_cancel_new();
+  reqivo_request *r = reqivo_request_new("GET", 3, url, strlen(url), &err);
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, cancel_later, c), 0);
+  double t0 = now_ms();
+  const reqivo_response *resp = reqivo_session_send(s, r, c, &err);
+  CHECK(resp == NULL);
+  CHECK_ERR(err, REQIVO_ERR_CANCELLED, "");
+  CHECKF(now_ms() - t0 < 3000, "took %.0f ms", now_ms() - t0);
+  pthread_join(t, NULL);
+  reqivo_request_free(r);
+  reqivo_cancel_free(c);
+  reqivo_session_free(s);
+}
+
 static void test_no_proxy(void) {
   reqivo_error err;
   char url[128];
@@ -513,6 +542,7 @@ int main(int argc, char **argv) {
     test_microsocks_login();
     test_names_and_addresses();
     test_refusals();
+    test_blocking_cancel();
     test_no_proxy();
     test_environment();
     test_misuse();
