@@ -70,9 +70,11 @@ DEMO_APT := ruby ruby-ffi openssl
 # openssl (the C TLS tests' PKI), the C++ and CMake toolchain, Ruby's test,
 # Faraday and async (the fiber scheduler tests) packages, the system's
 # public suffix list, and the brotli and zstd command-line tools (they
-# compress the br and zstd bodies of the decoding tests in every language).
+# compress the br and zstd bodies of the decoding tests in every language),
+# and microsocks (the SOCKS5 peer of the proxy tests).
 TEST_APT := $(DEMO_APT) nginx-light valgrind strace g++ cmake pkg-config \
-  ruby-minitest ruby-webrick ruby-faraday ruby-async publicsuffix brotli zstd
+  ruby-minitest ruby-webrick ruby-faraday ruby-async publicsuffix brotli zstd \
+  microsocks
 
 deps-demo:
 	@tools/install_deps.sh $(DEMO_APT)

@@ -325,7 +325,10 @@ enum reqivo_code
   REQIVO_ERR_IO = 2004,
   /**
    * The proxy refused to open a tunnel (its answer to CONNECT was not
-   * 2xx: 407 when it wants credentials; the message has the status).
+   * 2xx: 407 when it wants credentials; the message has the status), or
+   * a SOCKS5 proxy refused (a reply code, rejected credentials, no
+   * acceptable method, or an answer that is not SOCKS5; the message
+   * says which).
    */
   REQIVO_ERR_PROXY = 2005,
   /**
@@ -2126,7 +2129,12 @@ uint32_t reqivo_session_set_decompress(struct reqivo_session *s, bool on);
  * absolute-form targets; `https://` requests go through a CONNECT tunnel,
  * with TLS end to end to the origin. Credentials in the URL
  * (percent-encoded) are sent as `Proxy-Authorization: Basic` to the proxy
- * only. An empty `url` connects directly again. The bypass list of
+ * only. A SOCKS5 proxy (RFC 1928) is `socks5://` (the library resolves
+ * the origin's name and sends the address) or `socks5h://` (the proxy
+ * resolves it), port 1080 by default: every request goes through a tunnel
+ * to its origin (origin-form targets; TLS end to end for https), and
+ * credentials in the URL are its username and password (RFC 1929).
+ * An empty `url` connects directly again. The bypass list of
  * `reqivo_session_set_no_proxy` is kept. The environment is not read
  * unless `reqivo_session_use_env_proxy` is called.
  *
@@ -2135,8 +2143,9 @@ uint32_t reqivo_session_set_decompress(struct reqivo_session *s, bool on);
  * `len` is 0.
  * Thread safety: callable while other threads send; applies to later sends.
  * Returns: 0, or `REQIVO_ERR_INVALID_URL`, `REQIVO_ERR_UNSUPPORTED_SCHEME`
- * (an https or SOCKS proxy) or `REQIVO_ERR_INVALID_ARGUMENT` with `err`
- * filled; a tunnel the proxy refuses later fails the send with
+ * (an https, SOCKS4 or other proxy) or `REQIVO_ERR_INVALID_ARGUMENT` with
+ * `err` filled; a tunnel the proxy refuses later (a CONNECT status, a
+ * SOCKS5 reply code or rejected credentials) fails the send with
  * `REQIVO_ERR_PROXY`.
  * Since: 0.1.0
  */
@@ -2245,8 +2254,10 @@ uint32_t reqivo_session_set_unix_socket(struct reqivo_session *s,
  * `HTTP_PROXY` for `http://` URLs, `HTTPS_PROXY` for `https://` URLs,
  * `NO_PROXY` for the bypass list (each also in lower case; upper case
  * wins). `HTTP_PROXY` is ignored when `REQUEST_METHOD` is set, since in a
- * CGI program it comes from a client's `Proxy:` header. Unset variables
- * mean no proxy. A session reads the environment only through this call.
+ * CGI program it comes from a client's `Proxy:` header. As in curl,
+ * `all_proxy` (then `ALL_PROXY`) serves a scheme whose own variable is
+ * unset. Each may hold any URL `reqivo_session_set_proxy` takes
+ * (`socks5h://...` too). Unset variables mean no proxy. A session reads the environment only through this call.
  *
  * Ownership: nothing changes hands.
  * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
@@ -2257,7 +2268,8 @@ uint32_t reqivo_session_set_unix_socket(struct reqivo_session *s,
  * proxy URL is unusable (the settings are then unchanged).
  * Since: 0.1.0
  */
-uint32_t reqivo_session_use_env_proxy(struct reqivo_session *s, struct reqivo_error *err);
+uint32_t reqivo_session_use_env_proxy(struct reqivo_session *s,
+                                      struct reqivo_error *err);
 
 /**
  * Turns the session's cookie jar on (the default) or off for later sends.

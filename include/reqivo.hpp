@@ -106,7 +106,9 @@ class usage_error : public error { using error::error; };
 /** REQIVO_CLASS_NETWORK: Class of the network errors: DNS, connect, I/O, the proxy. */
 class network_error : public error { using error::error; };
 /** REQIVO_ERR_PROXY: The proxy refused to open a tunnel (its answer to CONNECT was not 2xx: 407
- *  when it wants credentials; the message has the status). */
+ *  when it wants credentials; the message has the status), or a SOCKS5 proxy refused (a reply code,
+ *  rejected credentials, no acceptable method, or an answer that is not SOCKS5; the message says
+ *  which). */
 class proxy_error : public network_error { using network_error::network_error; };
 /** REQIVO_CLASS_TLS: Class of the TLS errors, a kind of network error. */
 class tls_error : public network_error { using network_error::network_error; };

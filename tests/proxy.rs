@@ -381,7 +381,7 @@ fn the_environment_is_read_only_on_request() {
         "127.0.0.1 via the proxy, localhost direct"
     );
     let e = s
-        .use_env_proxy(|n| (n == "HTTPS_PROXY").then(|| "socks5://127.0.0.1:1".to_string()))
+        .use_env_proxy(|n| (n == "HTTPS_PROXY").then(|| "socks4://127.0.0.1:1".to_string()))
         .unwrap_err();
     assert_eq!(e.client_kind(), Some(ClientErrorKind::InvalidConfig));
     assert!(e.to_string().contains("HTTPS_PROXY"), "{e}");

@@ -34,7 +34,7 @@ const (
 	CodeConnectionClosed Code = 2003
 	// CodeIO is REQIVO_ERR_IO: Another socket error; `os_error` holds errno.
 	CodeIO Code = 2004
-	// CodeProxy is REQIVO_ERR_PROXY: The proxy refused to open a tunnel (its answer to CONNECT was not 2xx: 407 when it wants credentials; the message has the status).
+	// CodeProxy is REQIVO_ERR_PROXY: The proxy refused to open a tunnel (its answer to CONNECT was not 2xx: 407 when it wants credentials; the message has the status), or a SOCKS5 proxy refused (a reply code, rejected credentials, no acceptable method, or an answer that is not SOCKS5; the message says which).
 	CodeProxy Code = 2005
 	// CodeTLSHandshake is REQIVO_ERR_TLS_HANDSHAKE: The TLS handshake failed.
 	CodeTLSHandshake Code = 2101

@@ -129,7 +129,7 @@ const (
 	ErrDNS               = CodeDNS
 	ErrConnectRefused    = CodeConnectRefused
 	ErrConnectionClosed  = CodeConnectionClosed
-	ErrProxy             = CodeProxy // the proxy refused the CONNECT tunnel (407 when it wants credentials)
+	ErrProxy             = CodeProxy // the proxy refused the tunnel (CONNECT's status, e.g. 407; a SOCKS5 reply or rejected credentials)
 	ErrConnectTimeout    = CodeTimeoutConnect
 	ErrReadTimeout       = CodeTimeoutRead
 	ErrWriteTimeout      = CodeTimeoutWrite

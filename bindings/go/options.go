@@ -260,8 +260,14 @@ func WithCookieLimits(l CookieLimits) Option {
 // to the origin. Credentials in the URL (percent-encoded) are sent to the
 // proxy only, as Proxy-Authorization: Basic. A tunnel the proxy refuses
 // fails the request with ErrProxy (the message has the proxy's status,
-// e.g. 407). An empty url means no proxy. An https:// or SOCKS proxy URL
-// fails NewSession (or every RoundTrip of a Transport) with
+// e.g. 407). A SOCKS5 proxy is "socks5://[user:password@]host[:port]"
+// (the origin's name is resolved here and its address sent) or
+// "socks5h://..." (the proxy resolves the name); the port defaults to 1080,
+// the credentials are its username and password (RFC 1929), and http and
+// https requests both go through its tunnel (TLS end to end, connections
+// kept); a SOCKS5 refusal is ErrProxy with the reply's meaning in the
+// message. An empty url means no proxy. An https://, socks4:// or other
+// proxy URL fails NewSession (or every RoundTrip of a Transport) with
 // CodeUnsupportedScheme. Given with WithEnvironmentProxy, WithProxy wins.
 //
 // Unlike http.DefaultTransport, which calls http.ProxyFromEnvironment,
@@ -286,7 +292,9 @@ func WithNoProxy(list string) Option {
 // read when the Session or Transport is created: HTTP_PROXY for http URLs,
 // HTTPS_PROXY for https URLs, NO_PROXY for the bypass list (each also in
 // lower case; upper case wins). HTTP_PROXY is ignored when REQUEST_METHOD
-// is set (CGI), as http.ProxyFromEnvironment does. An unusable proxy URL
+// is set (CGI), as http.ProxyFromEnvironment does. Unlike it, and as curl
+// does, all_proxy (then ALL_PROXY) serves a scheme whose own variable is
+// unset, and any URL WithProxy takes fits (socks5h://...). An unusable proxy URL
 // fails with ErrInvalidConfig naming the variable. WithProxy and
 // WithNoProxy, when given too, replace the environment's values.
 func WithEnvironmentProxy() Option {

@@ -289,15 +289,15 @@ func TestProxyTransport(t *testing.T) {
 	if _, err := client.Get("https://refuse.test/"); !errors.Is(err, ErrProxy) {
 		t.Errorf("refused CONNECT through http.Client: %v", err)
 	}
-	if tr := NewTransport(WithProxy("socks5://127.0.0.1:1")); !errors.Is(tr.Err(), CodeUnsupportedScheme) {
-		t.Errorf("a SOCKS proxy: %v", tr.Err())
+	if tr := NewTransport(WithProxy("socks4://127.0.0.1:1")); !errors.Is(tr.Err(), CodeUnsupportedScheme) {
+		t.Errorf("a SOCKS4 proxy: %v", tr.Err())
 	} else {
 		tr.Close()
 	}
 }
 
 func TestProxyUnusableURLs(t *testing.T) {
-	for _, u := range []string{"https://127.0.0.1:1", "socks5://127.0.0.1:1", "http://"} {
+	for _, u := range []string{"https://127.0.0.1:1", "socks4://127.0.0.1:1", "socks5h://", "http://"} {
 		if _, err := NewSession(WithProxy(u)); !errors.Is(err, ErrUsage) {
 			t.Errorf("WithProxy(%q): %v", u, err)
 		}

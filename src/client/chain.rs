@@ -398,10 +398,15 @@ fn has_userinfo(url: &Url) -> bool {
 /// §3.2.1 encodes them); `None` without userinfo. For origins and proxies
 /// alike.
 pub(crate) fn userinfo_credentials(url: &Url) -> Option<String> {
+    userinfo_login(url).map(|(user, pass)| basic_credentials(&user, &pass))
+}
+
+/// The user name and password of `url`, percent-decoded, if it has any.
+pub(crate) fn userinfo_login(url: &Url) -> Option<(String, String)> {
     has_userinfo(url).then(|| {
-        basic_credentials(
-            &decode_userinfo(url.username()),
-            &decode_userinfo(url.password().unwrap_or("")),
+        (
+            decode_userinfo(url.username()),
+            decode_userinfo(url.password().unwrap_or("")),
         )
     })
 }

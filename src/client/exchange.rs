@@ -30,7 +30,7 @@ pub(crate) struct Hop<'a, 'h> {
     /// The session's TLS configuration; `None` means the shared default.
     pub tls: Option<&'a Arc<TlsConfig>>,
     /// The proxy this hop goes through: forwarding for http, a CONNECT
-    /// tunnel for https.
+    /// tunnel for https; a SOCKS5 tunnel for both.
     pub proxy: Option<&'a Arc<Proxy>>,
     /// The session's dialling overrides.
     pub targets: Option<&'a Targets>,
@@ -50,9 +50,10 @@ pub(crate) struct Exchanged {
 }
 
 /// The pool key of `url`: https connections are also keyed by the TLS
-/// configuration they are made with. Through a proxy, http requests share
-/// the connections to the proxy whatever their origin, and https requests
-/// get tunnels of their own per origin and proxy.
+/// configuration they are made with. Through an HTTP proxy, http requests
+/// share the connections to the proxy whatever their origin, and https
+/// requests get tunnels of their own per origin and proxy; through a
+/// SOCKS5 proxy every request gets a tunnel per origin and proxy.
 pub(crate) fn pool_key<'u>(
     url: &'u Url,
     tls: Option<&Arc<TlsConfig>>,
@@ -62,7 +63,7 @@ pub(crate) fn pool_key<'u>(
     let https = url.scheme() == "https";
     let tls = https.then(|| tls.cloned().unwrap_or_else(TlsConfig::shared_default));
     let (host, port, route) = match proxy {
-        Some(p) if !https => (p.host.as_str(), p.port, Route::Forward),
+        Some(p) if !https && p.forwards_http() => (p.host.as_str(), p.port, Route::Forward),
         _ => (
             url.host_str().unwrap_or_default(),
             url.port_or_known_default().unwrap_or(80),

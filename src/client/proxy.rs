@@ -10,9 +10,9 @@ use url::Url;
 
 #[cfg(test)]
 use super::chain::basic_credentials;
-use super::chain::userinfo_credentials;
+use super::chain::{userinfo_credentials, userinfo_login};
 use super::error::{ClientError, ClientErrorKind};
-use crate::net::Proxy;
+use crate::net::{Proxy, ProxyKind};
 
 /// A session's proxies: one for `http://` URLs, one for `https://` URLs
 /// (tunnelled with CONNECT), and the hosts that bypass both.
@@ -38,7 +38,10 @@ impl ProxySettings {
     /// Reads `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` (each also in lower
     /// case; upper case wins, as in Go's net/http) through `var`. Like Go,
     /// `HTTP_PROXY` is ignored when `REQUEST_METHOD` is set: in a CGI
-    /// program it comes from a request's `Proxy:` header (httpoxy).
+    /// program it comes from a request's `Proxy:` header (httpoxy). As
+    /// curl does, `all_proxy` (then `ALL_PROXY`: curl reads lower case
+    /// first) serves each scheme whose own variable is unset; any proxy
+    /// URL fits in each (`socks5h://` as well as `http://`).
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<ProxySettings, ClientError> {
         let any = |names: &[&'static str]| {
             names
@@ -60,9 +63,10 @@ impl ProxySettings {
                 })
                 .transpose()
         };
+        let all = || any(&["all_proxy", "ALL_PROXY"]);
         Ok(ProxySettings {
-            http: parse(any(http_names))?,
-            https: parse(any(&["HTTPS_PROXY", "https_proxy"]))?,
+            http: parse(any(http_names).or_else(all))?,
+            https: parse(any(&["HTTPS_PROXY", "https_proxy"]).or_else(all))?,
             no_proxy: NoProxy::parse(
                 &any(&["NO_PROXY", "no_proxy"])
                     .map(|f| f.1)
@@ -72,11 +76,16 @@ impl ProxySettings {
     }
 }
 
+/// The port of a SOCKS proxy whose URL names none (RFC 1928 §3).
+const SOCKS_PORT: u16 = 1080;
+
 /// Parses a proxy URL: `http://[user:password@]host[:port]`, the scheme
 /// optional as curl and Go allow (`host:3128`); the port defaults to 80.
 /// Credentials become `Proxy-Authorization: Basic` (percent-decoded).
-/// Only `http` proxies are supported: TLS to the proxy itself and SOCKS
-/// are refused with `UnsupportedScheme`.
+/// `socks5://` (the client resolves the origin) and `socks5h://` (the
+/// proxy does) take the port 1080 by default and the credentials as the
+/// RFC 1929 user name and password. TLS to the proxy itself (`https://`)
+/// and other schemes are refused with `UnsupportedScheme`.
 pub fn parse_proxy_url(text: &str) -> Result<Proxy, ClientError> {
     let text = text.trim();
     let with_scheme = if text.contains("://") {
@@ -90,16 +99,21 @@ pub fn parse_proxy_url(text: &str) -> Result<Proxy, ClientError> {
             format!("proxy URL {:?}: {}", text, e),
         )
     })?;
-    if url.scheme() != "http" {
-        return Err(ClientError::new(
-            ClientErrorKind::UnsupportedScheme,
-            format!(
-                "proxy URL {:?}: only http:// proxies are supported, not {}://",
-                text,
-                url.scheme()
-            ),
-        ));
-    }
+    let kind = match url.scheme() {
+        "http" => ProxyKind::Http,
+        "socks5" => ProxyKind::Socks5 { remote_dns: false },
+        "socks5h" => ProxyKind::Socks5 { remote_dns: true },
+        other => {
+            return Err(ClientError::new(
+                ClientErrorKind::UnsupportedScheme,
+                format!(
+                    "proxy URL {:?}: only http://, socks5:// and socks5h:// proxies are \
+                     supported, not {}://",
+                    text, other
+                ),
+            ))
+        }
+    };
     let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
         ClientError::new(
             ClientErrorKind::InvalidUrl,
@@ -115,11 +129,29 @@ pub fn parse_proxy_url(text: &str) -> Result<Proxy, ClientError> {
             ),
         ));
     }
-    let authorization = userinfo_credentials(&url);
+    let host = host.to_string();
+    if kind == ProxyKind::Http {
+        let port = url.port_or_known_default().unwrap_or(80);
+        return Ok(Proxy::http(host, port, userinfo_credentials(&url)));
+    }
+    let socks_login = userinfo_login(&url);
+    if let Some((user, pass)) = &socks_login {
+        if user.len() > 255 || pass.len() > 255 {
+            return Err(ClientError::new(
+                ClientErrorKind::InvalidUrl,
+                format!(
+                    "proxy URL {:?}: a SOCKS5 user name or password is at most 255 bytes",
+                    text
+                ),
+            ));
+        }
+    }
     Ok(Proxy {
-        host: host.to_string(),
-        port: url.port_or_known_default().unwrap_or(80),
-        authorization,
+        host,
+        port: url.port().unwrap_or(SOCKS_PORT),
+        authorization: None,
+        kind,
+        socks_login,
     })
 }
 
@@ -273,8 +305,22 @@ mod tests {
         assert_eq!((p.host.as_str(), p.port), ("[::1]", 8080));
         let e = parse_proxy_url("https://proxy.test").unwrap_err();
         assert_eq!(e.client_kind(), Some(ClientErrorKind::UnsupportedScheme));
-        let e = parse_proxy_url("socks5://proxy.test:1080").unwrap_err();
+        let e = parse_proxy_url("socks4://proxy.test:1080").unwrap_err();
         assert_eq!(e.client_kind(), Some(ClientErrorKind::UnsupportedScheme));
+        let p = parse_proxy_url("socks5://u%40x:p%3Aw@127.0.0.1").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("127.0.0.1", 1080));
+        assert_eq!(p.kind, ProxyKind::Socks5 { remote_dns: false });
+        assert_eq!(p.socks_login, Some(("u@x".into(), "p:w".into())));
+        assert_eq!(p.authorization, None);
+        let p = parse_proxy_url("socks5h://[::1]:9050").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("[::1]", 9050));
+        assert_eq!(p.kind, ProxyKind::Socks5 { remote_dns: true });
+        assert_eq!(p.socks_login, None);
+        let long = format!("socks5://{}:p@h", "u".repeat(256));
+        assert_eq!(
+            parse_proxy_url(&long).unwrap_err().client_kind(),
+            Some(ClientErrorKind::InvalidUrl)
+        );
         for bad in [
             "http://",
             "http://proxy.test/path",
@@ -335,9 +381,27 @@ mod tests {
 
     #[test]
     fn a_bad_environment_proxy_names_the_variable() {
-        let e = ProxySettings::from_env(env(&[("HTTPS_PROXY", "socks5://x:1")])).unwrap_err();
+        let e = ProxySettings::from_env(env(&[("HTTPS_PROXY", "socks4://x:1")])).unwrap_err();
         assert!(e.to_string().contains("HTTPS_PROXY"), "{}", e);
         let none = ProxySettings::from_env(env(&[])).unwrap();
         assert!(none.http.is_none() && none.https.is_none());
+    }
+
+    #[test]
+    fn all_proxy_serves_the_schemes_without_their_own() {
+        let s = ProxySettings::from_env(env(&[
+            ("ALL_PROXY", "socks5h://upper:1"),
+            ("all_proxy", "socks5://lower:2"),
+            ("HTTPS_PROXY", "http://tls:3"),
+        ]))
+        .unwrap();
+        let http = s.for_url(&url("http://a.test/")).unwrap();
+        assert_eq!(
+            (http.host.as_str(), http.kind),
+            ("lower", ProxyKind::Socks5 { remote_dns: false })
+        );
+        assert_eq!(s.for_url(&url("https://a.test/")).unwrap().host, "tls");
+        let s = ProxySettings::from_env(env(&[("ALL_PROXY", "socks5h://p")])).unwrap();
+        assert_eq!(s.for_url(&url("https://a.test/")).unwrap().port, 1080);
     }
 }

@@ -48,7 +48,10 @@ pub enum reqivo_code {
     /// Another socket error; `os_error` holds errno.
     REQIVO_ERR_IO = 2004,
     /// The proxy refused to open a tunnel (its answer to CONNECT was not
-    /// 2xx: 407 when it wants credentials; the message has the status).
+    /// 2xx: 407 when it wants credentials; the message has the status), or
+    /// a SOCKS5 proxy refused (a reply code, rejected credentials, no
+    /// acceptable method, or an answer that is not SOCKS5; the message
+    /// says which).
     REQIVO_ERR_PROXY = 2005,
     /// The TLS handshake failed.
     REQIVO_ERR_TLS_HANDSHAKE = 2101,

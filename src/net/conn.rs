@@ -109,7 +109,7 @@ pub struct Conn {
 
 impl Conn {
     /// Connects to `host:port` (or where `dial` says), directly or through
-    /// a CONNECT tunnel opened by `tunnel`, then, with `tls`, runs the TLS
+    /// a tunnel (CONNECT or SOCKS5) opened by `tunnel`, then, with `tls`, runs the TLS
     /// handshake (SNI and certificate name from `host`) under the connect
     /// timeout.
     pub fn open(
@@ -145,7 +145,7 @@ impl Conn {
         };
         if let Some(proxy) = tunnel {
             conn.via_proxy(host, port);
-            proxy::open_tunnel(&mut conn, proxy, &format!("{}:{}", host, port), budget)?;
+            proxy::open_tunnel(&mut conn, proxy, host, port, budget)?;
         }
         if let Some(cfg) = tls {
             conn = conn.start_tls(host, cfg, budget)?;

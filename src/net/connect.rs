@@ -97,6 +97,16 @@ fn resolve(
     }
 }
 
+/// Resolves an origin's name for a `socks5` proxy (which is sent the
+/// address), under the connect timeout like the proxy's own name.
+pub(crate) fn resolve_for_proxy(
+    host: &str,
+    port: u16,
+    budget: &Budget<'_>,
+) -> Result<Vec<SocketAddr>, NetError> {
+    resolve(host, port, budget.op_deadline(Op::Connect), budget).map(|(addrs, _)| addrs)
+}
+
 /// What the resolver thread found, handed to the waiting caller.
 #[derive(Default)]
 struct Answer {

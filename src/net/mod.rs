@@ -16,6 +16,7 @@ mod pool;
 mod proxy;
 pub mod resolver;
 mod socket;
+mod socks;
 mod target;
 mod tls;
 
@@ -25,7 +26,7 @@ pub use conn::{Conn, ConnTimings, Handshake, WriteStep};
 pub use connect::{finish_connect, interleave, ip_literal, start_connect, ATTEMPT_DELAY};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{Checkout, KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats, Reservation};
-pub use proxy::{Proxy, Route, TunnelAsk};
+pub use proxy::{Proxy, ProxyKind, Route, TunnelAsk};
 pub use target::{Dial, Endpoint, Targets};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};
 

@@ -701,11 +701,7 @@ mod tests {
     #[test]
     fn a_key_and_its_borrowed_form_hash_and_compare_alike() {
         let state = hashbrown::DefaultHashBuilder::default();
-        let proxy = Arc::new(Proxy {
-            host: "proxy.test".into(),
-            port: 3128,
-            authorization: None,
-        });
+        let proxy = Arc::new(Proxy::http("proxy.test".into(), 3128, None));
         let unix = Some(Arc::new(Dial::Unix(b"/run/x.sock".to_vec())));
         for (route, tls, dial) in [
             (Route::Direct, None, None),

@@ -253,7 +253,10 @@ static void misuse_session(reqivo_session *s) {
   MISUSE(reqivo_session_set_proxy(s, NULL, 3, ERR));
   MISUSE(reqivo_session_set_proxy(s, BAD_UTF8, BAD_LEN, ERR));
   MISUSE(reqivo_session_set_proxy(s, SOME, SIZE_MAX, ERR));
-  MISUSE(reqivo_session_set_proxy(s, "socks5://p.test", 15, ERR));
+  MISUSE(reqivo_session_set_proxy(s, "socks4://p.test", 15, ERR));
+  MISUSE(reqivo_session_set_proxy(s, "https://p.test", 14, ERR));
+  MISUSE(reqivo_session_set_proxy(s, "socks5h://", 10, ERR)); /* no host */
+  MISUSE(reqivo_session_set_proxy(s, "socks5://p.test/path", 20, ERR));
   MISUSE(reqivo_session_set_proxy(s, "http://p.test/path", 18, ERR));
   MISUSE(reqivo_session_set_no_proxy(NULL, "a", 1, ERR));
   MISUSE(reqivo_session_set_no_proxy(s, NULL, 3, ERR));

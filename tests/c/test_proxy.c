@@ -99,7 +99,7 @@ static void test_environment(void) {
   r = get_url(s, "http://skip.test/echo", &err);
   CHECK(r == NULL && err.code == REQIVO_ERR_DNS); /* NO_PROXY: direct */
 
-  setenv("HTTP_PROXY", "socks5://127.0.0.1:1", 1);
+  setenv("HTTP_PROXY", "socks4://127.0.0.1:1", 1);
   CHECK_CODE(reqivo_session_use_env_proxy(s, &err), REQIVO_ERR_INVALID_CONFIG);
   CHECK_CONTAINS(err.message, "HTTP_PROXY");
   unsetenv("HTTP_PROXY");

@@ -110,12 +110,15 @@ class server {
 // Killed when the test ends (it also exits by itself).
 class py_server {
  public:
-  py_server() {
-    const char *script = std::getenv("REQIVO_SERVER_PY");
+  // script: tests/c/server.py unless given (its first line's number is
+  // the port; tests/socks_peer.py prints its relay port first).
+  explicit py_server(const char *script = nullptr) {
+    if (script == nullptr) script = std::getenv("REQIVO_SERVER_PY");
     if (script == nullptr) script = "tests/c/server.py";
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe");
-    unix_path_ = "/tmp/reqivo-cpp-" + std::to_string(getpid()) + ".sock";
+    static int made = 0;
+    unix_path_ = "/tmp/reqivo-cpp-" + std::to_string(getpid()) + "-" + std::to_string(made++) + ".sock";
     unlink(unix_path_.c_str());
     pid_ = fork();
     if (pid_ == 0) {
@@ -224,6 +227,16 @@ static void test_proxy(const server &srv, const py_server &py) {
     CHECK(!"an https proxy must throw");
   } catch (const reqivo::usage_error &e) {
     CHECK(e.code() == REQIVO_ERR_UNSUPPORTED_SCHEME);
+  }
+  {
+    // SOCKS5: tests/socks_peer.py's relay is sent the name (socks5h) and
+    // connects to 127.0.0.1; the target is origin-form, the tunnel kept.
+    py_server socks("tests/socks_peer.py");
+    reqivo::session via;
+    via.set_proxy("socks5h://127.0.0.1:" + std::to_string(socks.port()));
+    const std::string url = "http://origin.test:" + std::to_string(py.port()) + "/echo";
+    CHECK(contains(via.get(url).body(), "GET /echo HTTP/1.1\r\n"));
+    CHECK(via.get(url).reused());
   }
   // The environment only on request.
   setenv("HTTP_PROXY", proxy.c_str(), 1);

@@ -77,7 +77,7 @@ class ProxyTest < Minitest::Test
     @session = Reqivo::Session.new
     e = assert_raises(Reqivo::UsageError) { @session.proxy = 'https://127.0.0.1:1' }
     assert_equal 'REQIVO_ERR_UNSUPPORTED_SCHEME', e.name
-    assert_raises(Reqivo::UsageError) { @session.proxy = 'socks5://127.0.0.1:1' }
+    assert_raises(Reqivo::UsageError) { @session.proxy = 'socks4://127.0.0.1:1' }
     assert_raises(Reqivo::UsageError) { Reqivo::Session.new(proxy: 'http://') }
   end
 

@@ -103,7 +103,7 @@ enum Phase {
         slot: Reservation,
         /// Boxed: the lease takes it as it is, and the phase stays small.
         conn: Box<Conn>,
-        tunnel: Option<Box<(TunnelAsk, usize)>>,
+        tunnel: Option<Box<TunnelAsk>>,
         /// TLS to start once the tunnel is open: the origin's name and config.
         tls_after_tunnel: Option<(String, Arc<TlsConfig>)>,
     },
@@ -379,8 +379,20 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         self.deadline = self.budget().op_deadline(op).map(|at| (at, op));
     }
 
-    /// The resolver answered for the current hop.
+    /// The resolver answered for the current hop: the host to dial, or
+    /// the origin a `socks5` proxy is to be sent the address of.
     pub(super) fn resolved(&mut self, answer: Result<Vec<SocketAddr>, NetError>) {
+        if let Phase::Opening {
+            tunnel: Some(ask), ..
+        } = &mut self.phase
+        {
+            if let Err(e) = answer.and_then(|addrs| ask.resolved(addrs)) {
+                self.failed = Some(e.into());
+            }
+            self.deadline = None;
+            self.progress(Op::Connect);
+            return;
+        }
         let Phase::Resolving { .. } = self.phase else {
             return;
         };
@@ -694,13 +706,18 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let since = |i: Instant| i.saturating_duration_since(self.started);
         self.timings.dns = dns_done.map(since).unwrap_or_default();
         self.timings.connect = since(timings.connected);
-        self.phase = self.open(slot, conn)?;
+        self.phase = self.open(slot, conn, ctx.key)?;
         Ok(None)
     }
 
     /// The socket is connected: a proxy tunnel and TLS come next, if the
     /// hop's route has them.
-    fn open(&mut self, slot: Reservation, mut conn: Box<Conn>) -> Result<Phase, NetError> {
+    fn open(
+        &mut self,
+        slot: Reservation,
+        mut conn: Box<Conn>,
+        key_no: usize,
+    ) -> Result<Phase, NetError> {
         let (cfg, req) = (&self.cfg, &self.req);
         let key = pool_key(
             self.chain.url(req),
@@ -711,8 +728,17 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let tunnel = match &key.route {
             Route::Tunnel(proxy) => {
                 conn.via_proxy(key.host, key.port);
-                let authority = format!("{}:{}", key.host, key.port);
-                Some(Box::new((TunnelAsk::new(proxy, &authority)?, 0)))
+                let ask = TunnelAsk::new(proxy, key.host, key.port)?;
+                if let Some(name) = ask.unresolved() {
+                    // socks5: the client resolves the origin's name.
+                    let (weak, gen) = (self.weak.clone(), self.gen);
+                    resolver::resolve(
+                        name,
+                        key.port,
+                        Box::new(move |answer| super::deliver_answer(&weak, key_no, gen, answer)),
+                    )?;
+                }
+                Some(Box::new(ask))
             }
             Route::Direct | Route::Forward => None,
         };
@@ -741,12 +767,14 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         };
         let (read, write, what) = loop {
             if let Some(ask) = tunnel {
-                let (ask, written) = &mut **ask;
-                if *written < ask.request().len() {
-                    let step = conn.try_write(&ask.request()[*written..])?;
-                    *written += step.accepted;
+                if ask.unresolved().is_some() {
+                    break (false, false, "resolving the host");
+                }
+                if !ask.to_send().is_empty() {
+                    let step = conn.try_write(ask.to_send())?;
+                    ask.sent(step.accepted);
                     if step.blocked {
-                        break (false, true, "sending CONNECT to the proxy");
+                        break (false, true, "asking the proxy for a tunnel");
                     }
                     continue;
                 }
@@ -755,8 +783,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     self.tunnel_opened()?;
                     return Ok(None);
                 }
+                if !ask.to_send().is_empty() {
+                    continue;
+                }
                 match conn.try_fill(TunnelAsk::READ_LIMIT)? {
-                    None => break (true, false, "waiting for the proxy's answer to CONNECT"),
+                    None => break (true, false, "waiting for the proxy's answer"),
                     Some(0) => return Err(ask.closed().into()),
                     Some(_) => continue,
                 }
@@ -782,20 +813,25 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         Ok(Some(self.wait(Op::Connect, what)?))
     }
 
-    /// The proxy opened the tunnel: TLS with the origin starts inside it.
+    /// The proxy opened the tunnel: TLS with the origin starts inside it
+    /// (for https; plain http through a SOCKS5 tunnel has none).
     fn tunnel_opened(&mut self) -> Result<(), NetError> {
         let Phase::Opening {
             slot,
             conn,
-            tls_after_tunnel: Some((host, tls)),
+            tls_after_tunnel,
             ..
         } = std::mem::replace(&mut self.phase, Phase::Over)
         else {
-            unreachable!("only https goes through a tunnel")
+            unreachable!()
+        };
+        let conn = match tls_after_tunnel {
+            Some((host, tls)) => Box::new(conn.begin_tls(&host, &tls)?),
+            None => conn,
         };
         self.phase = Phase::Opening {
             slot,
-            conn: Box::new(conn.begin_tls(&host, &tls)?),
+            conn,
             tunnel: None,
             tls_after_tunnel: None,
         };

@@ -28,7 +28,7 @@ module Reqivo
     2002 => Code.new(2002, 'REQIVO_ERR_CONNECT_REFUSED', 2000, :NetworkError, "Every address of the host refused the connection."),
     2003 => Code.new(2003, 'REQIVO_ERR_CONNECTION_CLOSED', 2000, :NetworkError, "The server closed or reset the connection early."),
     2004 => Code.new(2004, 'REQIVO_ERR_IO', 2000, :NetworkError, "Another socket error; `os_error` holds errno."),
-    2005 => Code.new(2005, 'REQIVO_ERR_PROXY', 2000, :ProxyError, "The proxy refused to open a tunnel (its answer to CONNECT was not 2xx: 407 when it wants credentials; the message has the status)."),
+    2005 => Code.new(2005, 'REQIVO_ERR_PROXY', 2000, :ProxyError, "The proxy refused to open a tunnel (its answer to CONNECT was not 2xx: 407 when it wants credentials; the message has the status), or a SOCKS5 proxy refused (a reply code, rejected credentials, no acceptable method, or an answer that is not SOCKS5; the message says which)."),
     2101 => Code.new(2101, 'REQIVO_ERR_TLS_HANDSHAKE', 2100, :TlsError, "The TLS handshake failed."),
     2102 => Code.new(2102, 'REQIVO_ERR_TLS_CERT_UNTRUSTED', 2100, :TlsError, "The server certificate does not chain to a trusted root, has expired or is not valid yet (the message says which)."),
     2103 => Code.new(2103, 'REQIVO_ERR_TLS_HOSTNAME', 2100, :TlsError, "The server certificate is not valid for the host name."),

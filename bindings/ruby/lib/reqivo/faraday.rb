@@ -181,7 +181,7 @@ module Faraday
             begin
               @session.proxy = proxy
             rescue ::Reqivo::UsageError => e
-              raise Faraday::ConnectionFailed, e # an https:// or socks proxy
+              raise Faraday::ConnectionFailed, e # an https:// or socks4 proxy
             end
             @proxy = proxy
           end

@@ -96,12 +96,18 @@ module Reqivo
     #                (a String or URI): http requests are forwarded to it
     #                with absolute-form targets, https requests tunnelled
     #                through CONNECT (TLS stays end to end); credentials go
-    #                to the proxy as Proxy-Authorization: Basic. A tunnel
-    #                the proxy refuses raises Reqivo::ProxyError. See #proxy=.
+    #                to the proxy as Proxy-Authorization: Basic. Or a SOCKS5
+    #                proxy, "socks5h://[user:password@]host[:port]" (the
+    #                proxy resolves names) or "socks5://..." (resolved here,
+    #                the address sent), port 1080 by default: http and https
+    #                both go through its tunnel, credentials are its
+    #                username and password (RFC 1929). A tunnel the proxy
+    #                refuses raises Reqivo::ProxyError. See #proxy=.
     # no_proxy:      hosts that bypass the proxy: "a.example,10.0.0.0/8,
     #                host:8080" or an Array of entries (NO_PROXY form).
     # env_proxy:     true: take HTTP_PROXY, HTTPS_PROXY and NO_PROXY from
-    #                the environment, read now (proxy: and no_proxy: given
+    #                the environment (and, as curl does, ALL_PROXY for a
+    #                scheme without its own), read now (proxy: and no_proxy: given
     #                too win over them). The environment is never read
     #                otherwise.
     # retries:       true (Reqivo::Retry.new: 3 attempts, every outcome), a
@@ -409,7 +415,7 @@ module Reqivo
     # Sends later requests through the HTTP proxy at `url` (see
     # Session.new's proxy:); nil or "" connects directly again. The
     # no_proxy list is kept. Raises Reqivo::UsageError for a URL the
-    # library cannot use (an https:// or socks5:// proxy, no host).
+    # library cannot use (an https:// or socks4:// proxy, no host).
     # Callable while other threads send.
     def proxy=(url)
       text = url.nil? ? '' : url.to_s
@@ -456,7 +462,9 @@ module Reqivo
     # Replaces the proxy settings with the environment's, read now:
     # HTTP_PROXY for http URLs, HTTPS_PROXY for https URLs, NO_PROXY (each
     # also in lower case; upper case wins). HTTP_PROXY is ignored when
-    # REQUEST_METHOD is set (CGI). Unset variables mean no proxy. Raises
+    # REQUEST_METHOD is set (CGI). all_proxy (then ALL_PROXY), as in curl,
+    # serves a scheme whose own variable is unset. Unset variables mean no
+    # proxy. Raises
     # Reqivo::UsageError naming a variable whose URL is unusable (nothing
     # changes then). Do not call it while another thread changes ENV.
     def use_env_proxy
