@@ -108,6 +108,7 @@ impl Chain {
     /// The Digest credentials the current hop may carry: only to the
     /// origin the caller addressed, and only when no other Authorization
     /// (URL userinfo, a session or request header) was given.
+    #[inline]
     fn digest_auth<'c>(&self, cfg: &'c SessionConfig, req: &Request) -> Option<&'c DigestAuth> {
         let own = |h: &HeaderList<'_>| h.get("authorization").is_some();
         cfg.digest.as_deref().filter(|_| {
@@ -154,6 +155,7 @@ impl Chain {
     }
 
     /// The proxy the current hop goes through, if any.
+    #[inline]
     pub(crate) fn proxy<'c>(
         &self,
         cfg: &'c SessionConfig,

@@ -145,12 +145,18 @@ impl Drop for HeadBuffer {
 /// responses. A failure on a reused connection before any response byte,
 /// for an idempotent method, is retried once on a fresh connection. An
 /// error comes with how far the exchange had got (for the retry policy).
+/// Why an exchange failed: the error, how far it got, and whether it
+/// failed on a reused connection before any response byte (so one retry
+/// on a fresh connection may follow). Passed up as is: converting the
+/// `Result` would copy the `Exchanged` on every success.
+pub(crate) type Failure = (ClientError, Stage, bool);
+
 pub(crate) fn exchange(
     pool: &Pool,
     hop: &Hop<'_, '_>,
     limits: &Limits,
     budget: &Budget<'_>,
-) -> Result<Exchanged, (ClientError, Stage)> {
+) -> Result<Exchanged, Failure> {
     let key = pool_key(hop.url, hop.tls, hop.proxy, hop.targets);
     let mut head_bytes = HeadBuffer::take();
     encode_request_head(
@@ -159,15 +165,14 @@ pub(crate) fn exchange(
         request_target(hop.url, &key.route),
         hop.headers.iter(),
     )
-    .map_err(|e| (e.into(), Stage::Connect))?;
+    .map_err(|e| (e.into(), Stage::Connect, false))?;
     let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
         Err((e, _, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
             log_retry(hop.log, hop.method, hop.url, &e);
             attempt(pool, &key, hop, &head_bytes, limits, budget, true)
         }
         other => other,
-    }
-    .map_err(|(e, stage, _)| (e, stage));
+    };
     if let Ok(ex) = &result {
         log_connection(
             hop.log,
@@ -232,7 +237,7 @@ fn attempt(
     limits: &Limits,
     budget: &Budget<'_>,
     fresh: bool,
-) -> Result<Exchanged, (ClientError, Stage, bool)> {
+) -> Result<Exchanged, Failure> {
     let mut lease = pool
         .checkout(key, fresh, budget)
         .map_err(|e| (e.into(), Stage::Connect, false))?;

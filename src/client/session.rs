@@ -515,7 +515,7 @@ impl Session {
             let deadline = budget.total_deadline;
             let ex = match exchange(&self.pool, &hop, &limits, &budget) {
                 Ok(ex) => ex,
-                Err((e, stage)) => {
+                Err((e, stage, _)) => {
                     let at = retry.after_error(&cfg, req, &chain, deadline, e, stage)?;
                     budget.sleep(at.saturating_duration_since(Instant::now()))?;
                     continue;
