@@ -87,12 +87,7 @@ fn raw_with<T: Send + 'static>(
         s.set_nonblocking(false).unwrap();
         s.set_read_timeout(Some(BOUND)).unwrap();
         let head = read_head(&mut s);
-        let key = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .expect("a key")
-            .trim()
-            .to_string();
+        let key = key_of(&head);
         let reply = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{}\r\n",
             accept_for(&key),
@@ -105,6 +100,15 @@ fn raw_with<T: Send + 'static>(
         port,
         thread: Some(thread),
     }
+}
+
+/// The Sec-WebSocket-Key of a handshake request head.
+fn key_of(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a key")
+        .trim()
+        .to_string()
 }
 
 fn read_head(s: &mut TcpStream) -> String {
@@ -893,12 +897,7 @@ fn raw_multi(scripts: Vec<Script>) -> Raw<Vec<Vec<Vec<u8>>>> {
             s.set_nonblocking(false).unwrap();
             s.set_read_timeout(Some(BOUND)).unwrap();
             let head = read_head(&mut s);
-            let key = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                .expect("a key")
-                .trim()
-                .to_string();
+            let key = key_of(&head);
             let reply = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
                 accept_for(&key)
@@ -1154,12 +1153,7 @@ fn multi_dial_keeps_cookies_and_bytes_past_the_head() {
             let (mut s, _) = l.accept().unwrap();
             s.set_read_timeout(Some(BOUND)).unwrap();
             let head = read_head(&mut s);
-            let key = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                .expect("a key")
-                .trim()
-                .to_string();
+            let key = key_of(&head);
             let mut reply = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\nSet-Cookie: seen=1; Path=/\r\n\r\n",
                 accept_for(&key)

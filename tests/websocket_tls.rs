@@ -20,6 +20,20 @@ impl Drop for Files {
     }
 }
 
+/// The `websockets` echo server on TLS with a certificate for 127.0.0.1
+/// from `ca`, its PEM files in a directory named after `tag` (removed when
+/// the returned guard drops); None when the package is missing.
+fn start_wss(ca: &Ca, tag: &str) -> Option<(ws_support::WsServer, Files)> {
+    let leaf = ca.server(&["127.0.0.1"], Validity::Current);
+    let dir = std::env::temp_dir().join(format!("{}-{}", tag, std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = Files(dir.clone());
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, format!("{}{}", leaf.cert_pem, ca.pem())).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    ws_support::start_tls(&cert, &key).map(|srv| (srv, files))
+}
+
 fn session(ca: &Ca) -> Session {
     let s = Session::new(Pool::new(PoolConfig::default()));
     let mut b = TlsConfigBuilder::new();
@@ -32,14 +46,7 @@ fn session(ca: &Ca) -> Session {
 #[test]
 fn wss_echo_and_split_send_receive_over_tls() {
     let ca = Ca::new("reqivo ws test CA");
-    let leaf = ca.server(&["127.0.0.1"], Validity::Current);
-    let dir = std::env::temp_dir().join(format!("reqivo-wss-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let _files = Files(dir.clone());
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, format!("{}{}", leaf.cert_pem, ca.pem())).unwrap();
-    std::fs::write(&key, &leaf.key_pem).unwrap();
-    let Some(srv) = ws_support::start_tls(&cert, &key) else {
+    let Some((srv, _files)) = start_wss(&ca, "reqivo-wss") else {
         return;
     };
 
@@ -123,14 +130,7 @@ fn wss_dials_through_the_multi() {
     use reqivo::client::ToResponse;
 
     let ca = Ca::new("reqivo ws multi CA");
-    let leaf = ca.server(&["127.0.0.1"], Validity::Current);
-    let dir = std::env::temp_dir().join(format!("reqivo-wss-multi-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let _files = Files(dir.clone());
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, format!("{}{}", leaf.cert_pem, ca.pem())).unwrap();
-    std::fs::write(&key, &leaf.key_pem).unwrap();
-    let Some(srv) = ws_support::start_tls(&cert, &key) else {
+    let Some((srv, _files)) = start_wss(&ca, "reqivo-wss-multi") else {
         return;
     };
     let (good, bad) = (session(&ca), session(&Ca::new("another CA")));
