@@ -225,8 +225,8 @@ class SchedulerTest < Minitest::Test
       assert_operator during, :>=, 5, 'ticks while the receive waited'
       assert_operator ticks[:max_gap], :<, 1
 
-      # A task stopped in a receive ends at once; its helper thread stops
-      # the library's receive.
+      # A task stopped in a receive ends at once (it waits on the
+      # connection's descriptor: no call of the library is in progress).
       waiter = task.async { ws.receive }
       sleep 0.05
       assert_operator TestSupport.elapsed { waiter.stop }, :<, 0.1

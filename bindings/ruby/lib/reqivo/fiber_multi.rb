@@ -39,9 +39,10 @@ module Reqivo
   # callables run on whichever fiber drives at the time, inside
   # reqivo_multi_perform: they should not wait.
   #
-  # A WebSocket dial is a transfer of the multi (reqivo_multi_add_ws); the
-  # connection's blocking calls run on a helper thread that the fiber
-  # waits for (.offload).
+  # A WebSocket dial is a transfer of the multi (reqivo_multi_add_ws); a
+  # receive waits on the connection's own descriptor (WebSocket::FiberWait);
+  # the connection's other calls (sends, close) run on a helper thread
+  # that the fiber waits for (.offload).
   class FiberMulti
     # reqivo_data_callback's answers; any but the header's two ends the
     # transfer (REQIVO_ERR_ABORTED_BY_CALLBACK).
@@ -166,6 +167,23 @@ module Reqivo
         fm = new(scheduler)
         th.thread_variable_set(VAR, fm)
         fm
+      end
+
+      # Waits under the scheduler until `io` turns readable, at most `ms`
+      # milliseconds (-1: no limit); true when it did. async 1.x's io_wait
+      # rescues Async::TimeoutError, so the timeout of an enclosing
+      # Task#with_timeout that fires during this wait comes back as "timed
+      # out"; such an answer before `ms` is raised again, unless `woken`
+      # (a callable) says the fiber was woken on purpose (Scheduler#unblock).
+      def wait_readable(io, ms, woken = nil)
+        limit = ms.negative? ? nil : ms / 1000.0
+        t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        return true if io.wait_readable(limit)
+        return false unless limit.nil? || Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0 < limit - 0.001
+        return false unless defined?(::Async::Scheduler) && Fiber.scheduler.is_a?(::Async::Scheduler)
+        return false if woken&.call
+
+        raise ::Async::TimeoutError, 'execution expired'
       end
 
       # Runs the block on a helper thread (a blocking call: the thread has
@@ -387,18 +405,9 @@ module Reqivo
     end
 
     # Waits for the multi's descriptor, at most `ms` milliseconds (-1: no
-    # limit). async 1.x's io_wait rescues Async::TimeoutError, so the
-    # timeout of an enclosing Task#with_timeout that fires during this wait
-    # comes back as "timed out"; such an answer before the multi's own
-    # deadline is raised again.
+    # limit).
     def wait_readable(ms)
-      limit = ms.negative? ? nil : ms / 1000.0
-      t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      return if @io.wait_readable(limit)
-      return unless limit.nil? || Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0 < limit - 0.001
-      return unless defined?(::Async::Scheduler) && Fiber.scheduler.is_a?(::Async::Scheduler)
-
-      raise ::Async::TimeoutError, 'execution expired'
+      FiberMulti.wait_readable(@io, ms)
     end
 
     def sleep_on(t)
