@@ -112,6 +112,36 @@ class WebSocketFiberTest < Minitest::Test
     end
   end
 
+  # #close from another thread wakes it through the scheduler's unblock;
+  # a caller's cancel token ends a waiting receive too.
+  def test_close_from_another_thread_and_cancel_end_a_waiting_receive
+    run_async do |task|
+      ws = @session.websocket("#{@base}/echo")
+      closed_at = nil
+      closer = Thread.new do
+        sleep 0.2
+        closed_at = now
+        ws.close
+      end
+      err = outcome { ws.receive }
+      woke = now - closed_at
+      assert closer.join(10)
+      assert_instance_of Reqivo::WebSocketClosed, err
+      assert_operator woke, :<, 0.5, 'the waiting receive woke when close began'
+
+      ws = @session.websocket("#{@base}/echo")
+      cancel = Reqivo::Cancel.new
+      task.async do
+        sleep 0.2
+        cancel.cancel
+      end
+      t0 = now
+      assert_raises(Reqivo::Cancelled) { ws.receive(cancel: cancel) }
+      assert_operator now - t0, :<, 2
+      ws.close
+    end
+  end
+
   # The session's read timeout bounds a receive under the scheduler as it
   # does a blocking one, and other fibers run meanwhile.
   def test_receive_timeout_under_the_scheduler
