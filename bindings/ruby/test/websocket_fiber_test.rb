@@ -80,8 +80,9 @@ class WebSocketFiberTest < Minitest::Test
       sockets.each_with_index { |ws, i| ws.send("to #{i}") }
       got = receivers.map(&:wait)
       tick.stop
-      assert_equal threads_before, threads_waiting, 'Ruby threads while 50 receives waited'
-      assert_equal os_before, os_waiting, 'OS threads while 50 receives waited'
+      # At most as many: helper threads of earlier tests may still be ending.
+      assert_operator threads_waiting, :<=, threads_before, 'Ruby threads while 50 receives waited'
+      assert_operator os_waiting, :<=, os_before, 'OS threads while 50 receives waited'
       assert_equal Array.new(50) { |i| [:text, "to #{i}"] }, got.map { |m| [m.kind, m.data] }
       assert_operator ticks_waiting, :>=, 10, 'the ticking fiber ran while the receives waited'
       assert_operator ticks[:max_gap], :<, 1

@@ -219,6 +219,7 @@ module Reqivo
       @leader = nil # the Transfer whose fiber drives the multi now
       @performing = false
       @backlog = false # finished transfers left for the next round
+      @added = 0 # transfers added since the last perform
       @waiting = {} # Transfer => true: fibers waiting on their queue, in order
       @unclaimed = nil # SessionHooks => [exception]: log-block failures for a later answer
       @retired = false
@@ -356,6 +357,7 @@ module Reqivo
         if c.zero?
           t.id = id
           @transfers[id] = t
+          @added += 1
         end
         c
       end
@@ -398,6 +400,11 @@ module Reqivo
           ms = Native.reqivo_multi_timeout_ms(@multi)
           wait_readable(ms) unless ms.zero?
         end
+        # Many transfers added since the last perform (fibers started in a
+        # loop that did not yield) make a long perform that starts them
+        # all: let the other fibers run between that loop and it, so the
+        # two pauses do not add up.
+        Kernel.sleep(0) if @added >= ADDS_BEFORE_YIELD
         perform
       end
     ensure
@@ -445,6 +452,9 @@ module Reqivo
     # about 0.1 ms of Ruby, so 500 finishing together would hold the
     # thread for 50 ms; in rounds of this many, other fibers run between.
     DONE_PER_ROUND = 64
+    # Transfers added since the last perform above which the driver lets
+    # the other fibers run before performing (see #drive).
+    ADDS_BEFORE_YIELD = 64
 
     # One reqivo_multi_perform, then the finished transfers (at most
     # DONE_PER_ROUND) taken out and their fibers woken. Interrupts from
@@ -453,6 +463,7 @@ module Reqivo
       sink = []
       finished = []
       @performing = true
+      @added = 0
       Thread.handle_interrupt(Object => :never) do
         SessionHooks.collecting(sink) do
           err = Native.error_struct
