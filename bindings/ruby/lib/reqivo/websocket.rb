@@ -292,9 +292,15 @@ module Reqivo
         @parked = me
       end
       begin
-        waiter.wait(ms, -> { closed? })
-      ensure
-        @lock.synchronize { @parked = nil if @parked.equal?(me) }
+        begin
+          waiter.wait(ms, -> { closed? })
+        ensure
+          @lock.synchronize { @parked = nil if @parked.equal?(me) }
+        end
+      rescue FiberWait::Wake
+        # Raised by #close (which took us out of @parked), during the wait
+        # or while this fiber waited for @lock after it.
+        nil
       end
       raise WebSocketClosed.new('the WebSocket was closed with #close', **CLOSED_FIELDS) if closed?
 
@@ -305,6 +311,10 @@ module Reqivo
     # on its own thread by raising FiberWait::Wake in it (it runs at once
     # and raises WebSocketClosed); from another thread through its
     # scheduler's unblock, which is thread-safe, as Thread::Queue uses it.
+    # (unblock resumes the fiber later, from the scheduler's loop: should
+    # the descriptor wake it first, in that window, the fiber leaves
+    # #receive and the late resume ends whatever wait it is in next, as a
+    # spurious wake-up would.)
     def wake(parked)
       fiber, thread, scheduler = parked
       return unless fiber.alive?

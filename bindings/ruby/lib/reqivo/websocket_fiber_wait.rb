@@ -42,12 +42,10 @@ module Reqivo
       end
 
       # Waits for the descriptor at most `ms` milliseconds (-1: no limit);
-      # returns early when woken (Wake, or Scheduler#unblock with `woken`
-      # true).
+      # returns early when resumed by Scheduler#unblock (`woken` then
+      # true). Wake, raised in to end the wait, is the caller's to rescue.
       def wait(ms, woken)
         FiberMulti.wait_readable(@io, ms, woken)
-      rescue Wake
-        false
       end
 
       def close
