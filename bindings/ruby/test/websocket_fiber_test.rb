@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require_relative 'test_helper'
+require 'digest'
+require 'socket'
 
 begin
   require 'async'
@@ -196,6 +198,35 @@ class WebSocketFiberTest < Minitest::Test
       assert_operator ticks[:max_gap], :<, 1
       ws.close
     end
+  end
+
+  # A peer that completes the handshake and then never answers: the
+  # library's ping and pong deadlines (its wait_ms) wake the waiting fiber,
+  # so the pong timeout ends the receive long before the read timeout.
+  def test_pong_deadline_wakes_a_waiting_receive
+    server = TCPServer.new('127.0.0.1', 0)
+    peer = Thread.new do
+      c = server.accept
+      head = +''
+      head << c.readpartial(4096) until head.include?("\r\n\r\n")
+      key = head[/^sec-websocket-key:\s*(\S+)/i, 1]
+      accept = [Digest::SHA1.digest("#{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11")].pack('m0')
+      c.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" \
+              "Sec-WebSocket-Accept: #{accept}\r\n\r\n")
+      sleep 5 # reads nothing, answers nothing
+      c.close
+    end
+    run_async do
+      ws = @session.websocket("ws://127.0.0.1:#{server.addr[1]}/", ping_interval: 0.1, pong_timeout: 0.2)
+      t0 = now
+      err = outcome { ws.receive }
+      assert_kind_of Reqivo::WebSocketPingTimeout, err
+      assert_operator now - t0, :<, 3, 'the pong deadline ended the receive (the read timeout is 10 s)'
+      ws.close
+    end
+  ensure
+    peer&.kill
+    server&.close
   end
 
   # A reconnect replaces the descriptor: the receive waits on the new one.
