@@ -39,9 +39,10 @@ module Reqivo
   # callables run on whichever fiber drives at the time, inside
   # reqivo_multi_perform: they should not wait.
   #
-  # A WebSocket dial is a transfer of the multi (reqivo_multi_add_ws); the
-  # connection's blocking calls run on a helper thread that the fiber
-  # waits for (.offload).
+  # A WebSocket dial is a transfer of the multi (reqivo_multi_add_ws); a
+  # receive waits on the connection's own descriptor (WebSocket::FiberWait);
+  # the connection's other calls (sends, close) run on a helper thread
+  # that the fiber waits for (.offload).
   class FiberMulti
     # reqivo_data_callback's answers; any but the header's two ends the
     # transfer (REQIVO_ERR_ABORTED_BY_CALLBACK).
@@ -168,6 +169,23 @@ module Reqivo
         fm
       end
 
+      # Waits under the scheduler until `io` turns readable, at most `ms`
+      # milliseconds (-1: no limit); true when it did. async 1.x's io_wait
+      # rescues Async::TimeoutError, so the timeout of an enclosing
+      # Task#with_timeout that fires during this wait comes back as "timed
+      # out"; such an answer before `ms` is raised again, unless `woken`
+      # (a callable) says the fiber was woken on purpose (Scheduler#unblock).
+      def wait_readable(io, ms, woken = nil)
+        limit = ms.negative? ? nil : ms / 1000.0
+        t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        return true if io.wait_readable(limit)
+        return false unless limit.nil? || Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0 < limit - 0.001
+        return false unless defined?(::Async::Scheduler) && Fiber.scheduler.is_a?(::Async::Scheduler)
+        return false if woken&.call
+
+        raise ::Async::TimeoutError, 'execution expired'
+      end
+
       # Runs the block on a helper thread (a blocking call: the thread has
       # no scheduler) and returns its value; the calling fiber waits with
       # Thread#value, which yields to the scheduler. A fiber interrupted
@@ -201,6 +219,7 @@ module Reqivo
       @leader = nil # the Transfer whose fiber drives the multi now
       @performing = false
       @backlog = false # finished transfers left for the next round
+      @added = 0 # transfers added since the last perform
       @waiting = {} # Transfer => true: fibers waiting on their queue, in order
       @unclaimed = nil # SessionHooks => [exception]: log-block failures for a later answer
       @retired = false
@@ -338,6 +357,7 @@ module Reqivo
         if c.zero?
           t.id = id
           @transfers[id] = t
+          @added += 1
         end
         c
       end
@@ -380,6 +400,11 @@ module Reqivo
           ms = Native.reqivo_multi_timeout_ms(@multi)
           wait_readable(ms) unless ms.zero?
         end
+        # Many transfers added since the last perform (fibers started in a
+        # loop that did not yield) make a long perform that starts them
+        # all: let the other fibers run between that loop and it, so the
+        # two pauses do not add up.
+        Kernel.sleep(0) if @added >= ADDS_BEFORE_YIELD
         perform
       end
     ensure
@@ -387,18 +412,9 @@ module Reqivo
     end
 
     # Waits for the multi's descriptor, at most `ms` milliseconds (-1: no
-    # limit). async 1.x's io_wait rescues Async::TimeoutError, so the
-    # timeout of an enclosing Task#with_timeout that fires during this wait
-    # comes back as "timed out"; such an answer before the multi's own
-    # deadline is raised again.
+    # limit).
     def wait_readable(ms)
-      limit = ms.negative? ? nil : ms / 1000.0
-      t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      return if @io.wait_readable(limit)
-      return unless limit.nil? || Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0 < limit - 0.001
-      return unless defined?(::Async::Scheduler) && Fiber.scheduler.is_a?(::Async::Scheduler)
-
-      raise ::Async::TimeoutError, 'execution expired'
+      FiberMulti.wait_readable(@io, ms)
     end
 
     def sleep_on(t)
@@ -436,6 +452,9 @@ module Reqivo
     # about 0.1 ms of Ruby, so 500 finishing together would hold the
     # thread for 50 ms; in rounds of this many, other fibers run between.
     DONE_PER_ROUND = 64
+    # Transfers added since the last perform above which the driver lets
+    # the other fibers run before performing (see #drive).
+    ADDS_BEFORE_YIELD = 64
 
     # One reqivo_multi_perform, then the finished transfers (at most
     # DONE_PER_ROUND) taken out and their fibers woken. Interrupts from
@@ -444,6 +463,7 @@ module Reqivo
       sink = []
       finished = []
       @performing = true
+      @added = 0
       Thread.handle_interrupt(Object => :never) do
         SessionHooks.collecting(sink) do
           err = Native.error_struct

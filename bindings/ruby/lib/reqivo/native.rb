@@ -34,10 +34,7 @@ module Reqivo
       'reqivo_response is freed as soon as it is copied; Response#dig_json runs the same ' \
       'lookup on that copy with reqivo_json_lookup' => %i[reqivo_response_json],
       'header lookup in a reqivo_response: a Ruby Response copies every field into ' \
-      'Reqivo::Headers, whose lookups are Ruby\'s' => %i[reqivo_response_header],
-      'a WebSocket receive that does not wait: under a fiber scheduler WebSocket calls run on a ' \
-      'helper thread the fiber waits for (FiberMulti.offload); without one, receive blocks ' \
-      'with the GVL released' => %i[reqivo_ws_try_receive reqivo_ws_fd]
+      'Reqivo::Headers, whose lookups are Ruby\'s' => %i[reqivo_response_header]
     }.flat_map { |reason, names| names.map { |n| [n, reason] } }.to_h.freeze
 
     # The functions that may wait (and so release the GVL).

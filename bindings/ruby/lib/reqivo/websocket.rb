@@ -8,6 +8,7 @@ require_relative 'cancel'
 require_relative 'config'
 require_relative 'response'
 require_relative 'fiber_multi'
+require_relative 'websocket_fiber_wait'
 
 module Reqivo
   # An open WebSocket connection (reqivo_ws), from Session#websocket. One
@@ -16,6 +17,11 @@ module Reqivo
   # the GVL. Every wait is bounded by the session's timeouts (read for
   # #receive, write for sends) and stops when the thread is interrupted or
   # `cancel:` is cancelled.
+  #
+  # Under a fiber scheduler (inside `Async do ... end`) #receive waits on
+  # the connection's descriptor through the scheduler (FiberWait): a
+  # thousand fibers waiting for messages need no thread. Sends and #close
+  # run on a helper thread the fiber waits for.
   #
   #   session.websocket('ws://127.0.0.1:8765/chat', protocols: ['chat']) do |ws|
   #     ws.send('hi')             # text (a UTF-8 String)
@@ -91,6 +97,7 @@ module Reqivo
       @read_lock = Mutex.new
       @lock = Mutex.new # guards @closing and @tokens
       @closing = false
+      @parked = nil # [fiber, thread, scheduler] of a receive waiting under a scheduler
       @tokens = Set.new.compare_by_identity
       @protocol = Native.reqivo_ws_protocol(ptr).then { |s| s[:ptr].null? ? '' : s[:ptr].read_bytes(s[:len]) }
                         .force_encoding(Encoding::UTF_8)
@@ -132,7 +139,14 @@ module Reqivo
     # Waits for the next message and returns it (a Message). Pings are
     # answered meanwhile. The server's Close comes once, as a :close
     # Message; later calls raise Reqivo::WebSocketClosed.
+    #
+    # Under a fiber scheduler the fiber waits for the connection's
+    # descriptor, not a thread (FiberWait). A `cancel:` triggered meanwhile
+    # is seen within FiberWait::CANCEL_POLL_MS; a reconnect's dial, when
+    # reconnecting is on, runs within the call on the scheduler's thread.
     def receive(cancel: nil)
+      return receive_scheduled(cancel) if FiberMulti.scheduled?
+
       @read_lock.synchronize do
         call(cancel) do |ws, c, err|
           ptr = Native.reqivo_ws_receive(ws, c, err)
@@ -162,35 +176,17 @@ module Reqivo
     # gets the server's Close) -- and frees the connection. Only the first
     # call does anything.
     def close(code = 1000, reason = '')
-      return FiberMulti.offload { close(code, reason) } if FiberMulti.scheduled?
-
       reason = reason.to_s
-      @lock.synchronize do
+      parked = @lock.synchronize do
         return nil if @closing
 
         @closing = true
+        @parked.tap { @parked = nil }
       end
-      begin
-        @handle.use do |ws|
-          token = Cancel::Recycler.checkout
-          begin
-            result = Blocking.run(token) do
-              err = Native.error_struct
-              rc = Native.reqivo_ws_close(ws, code, reason, reason.bytesize, err)
-              rc.zero? ? nil : Error.from_native(err)
-            end
-            raise result if result
-          ensure
-            Cancel::Recycler.checkin(token)
-          end
-        end
-      rescue ClosedError
-        nil
-      ensure
-        @lock.synchronize { @tokens.each(&:cancel) }
-        @handle.close
-      end
-      nil
+      wake(parked) if parked
+      return FiberMulti.offload { close_now(code, reason) } if FiberMulti.scheduled?
+
+      close_now(code, reason)
     end
 
     def closed?
@@ -216,6 +212,120 @@ module Reqivo
 
     private
 
+    # The close handshake and the free, once #close has claimed them.
+    def close_now(code, reason)
+      begin
+        @handle.use do |ws|
+          token = Cancel::Recycler.checkout
+          begin
+            result = Blocking.run(token) do
+              err = Native.error_struct
+              rc = Native.reqivo_ws_close(ws, code, reason, reason.bytesize, err)
+              rc.zero? ? nil : Error.from_native(err)
+            end
+            raise result if result
+          ensure
+            Cancel::Recycler.checkin(token)
+          end
+        end
+      rescue ClosedError
+        nil
+      ensure
+        @lock.synchronize { @tokens.each(&:cancel) }
+        @handle.close
+      end
+      nil
+    end
+
+    # #receive under a fiber scheduler: reqivo_ws_try_receive, then a wait
+    # on the descriptor for as long as it says, until a message or an
+    # error. The descriptor is taken again after each try (a reconnect
+    # replaces it).
+    def receive_scheduled(cancel)
+      waiter = FiberWait.new
+      @read_lock.synchronize do
+        loop do
+          msg, wait_ms, fd = call(cancel, blocking: false) do |ws, c, err|
+            try_receive(ws, c, err)
+          end
+          return msg if msg
+
+          wait_ms = CANCEL_POLL.call(wait_ms) if cancel
+          park(waiter, fd, wait_ms)
+        end
+      end
+    ensure
+      waiter&.close
+    end
+
+    # The shortest wait with a caller's cancel token (-1: none).
+    CANCEL_POLL = lambda do |ms|
+      ms.negative? ? FiberWait::CANCEL_POLL_MS : [ms, FiberWait::CANCEL_POLL_MS].min
+    end
+    private_constant :CANCEL_POLL
+
+    # One reqivo_ws_try_receive: [message] or [nil, wait_ms, fd], or an
+    # error object. Interrupts wait until the message is copied and freed.
+    def try_receive(ws, c, err)
+      wait = FFI::MemoryPointer.new(:int64)
+      Thread.handle_interrupt(Object => :never) do
+        ptr = Native.reqivo_ws_try_receive(ws, c, wait, err)
+        next [nil, wait.read_int64, Native.reqivo_ws_fd(ws)] if ptr.null? && err[:code].zero?
+        next Error.from_native(err) if ptr.null?
+
+        begin
+          [self.class.message_from_native(ptr)]
+        ensure
+          Native.reqivo_ws_message_free(ptr)
+        end
+      end
+    end
+
+    # Waits for `fd` (at most `ms`), registered so that #close can wake the
+    # fiber; raises WebSocketClosed once #close has begun.
+    def park(waiter, fd, ms)
+      io = waiter.watch(fd)
+      me = [Fiber.current, Thread.current, Fiber.scheduler]
+      @lock.synchronize do
+        raise WebSocketClosed.new('the WebSocket was closed with #close', **CLOSED_FIELDS) if @closing
+
+        @parked = me
+      end
+      begin
+        begin
+          waiter.wait(ms, -> { closed? })
+        ensure
+          @lock.synchronize { @parked = nil if @parked.equal?(me) }
+        end
+      rescue FiberWait::Wake
+        # Raised by #close (which took us out of @parked), during the wait
+        # or while this fiber waited for @lock after it.
+        nil
+      end
+      raise WebSocketClosed.new('the WebSocket was closed with #close', **CLOSED_FIELDS) if closed?
+
+      io
+    end
+
+    # Wakes the receive parked in `parked` (taken out of @parked, so once):
+    # on its own thread by raising FiberWait::Wake in it (it runs at once
+    # and raises WebSocketClosed); from another thread through its
+    # scheduler's unblock, which is thread-safe, as Thread::Queue uses it.
+    # (unblock resumes the fiber later, from the scheduler's loop: should
+    # the descriptor wake it first, in that window, the fiber leaves
+    # #receive and the late resume ends whatever wait it is in next, as a
+    # spurious wake-up would.)
+    def wake(parked)
+      fiber, thread, scheduler = parked
+      return unless fiber.alive?
+
+      if thread.equal?(Thread.current)
+        fiber.raise(FiberWait::Wake) unless fiber.equal?(Fiber.current)
+      else
+        scheduler.unblock(nil, fiber)
+      end
+    end
+
     def transmit(kind, data, cancel)
       call(cancel) { |ws, c, err| Native.reqivo_ws_send(ws, kind, bytes(data), data.bytesize, c, err) }
       self
@@ -234,10 +344,11 @@ module Reqivo
     # and this thread's error struct. The block returns a code (0 = done),
     # a result, or a Reqivo::Error; errors are raised.
     #
-    # Under a fiber scheduler the call runs on a helper thread the fiber
-    # waits for (FiberMulti.offload): the library's WebSocket only blocks.
-    def call(cancel, &block)
-      return FiberMulti.offload { call(cancel, &block) } if FiberMulti.scheduled?
+    # Under a fiber scheduler a blocking call runs on a helper thread the
+    # fiber waits for (FiberMulti.offload); one that never waits
+    # (`blocking: false`) runs right here, without Blocking's watchdog.
+    def call(cancel, blocking: true, &block)
+      return FiberMulti.offload { call(cancel, &block) } if blocking && FiberMulti.scheduled?
 
       raise ArgumentError, "cancel must be a Reqivo::Cancel, got #{cancel.class}" unless cancel.nil? || cancel.is_a?(Cancel)
 
@@ -248,7 +359,7 @@ module Reqivo
         @tokens << token unless cancel # a caller's token is the caller's to trigger
       end
       begin
-        result = Blocking.run(token) do
+        run = proc do
           @handle.use do |ws|
             token.use do |c|
               err = Native.error_struct
@@ -257,6 +368,7 @@ module Reqivo
             end
           end
         end
+        result = blocking ? Blocking.run(token, &run) : run.call
       rescue ClosedError
         raise WebSocketClosed.new('the WebSocket was closed with #close', **CLOSED_FIELDS)
       ensure
