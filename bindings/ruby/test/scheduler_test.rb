@@ -16,6 +16,8 @@ end
 # another process (HoldServer). Every wait is bounded: each Async run by
 # Async's with_timeout, the whole file by test.sh.
 class SchedulerTest < Minitest::Test
+  include FiberTestSupport
+
   def setup
     skip 'the async gem is not installed (Debian: ruby-async)' unless defined?(Async::Task)
     @port = HoldServer.port or skip 'python3 and tests/c/server.py are needed'
@@ -29,46 +31,6 @@ class SchedulerTest < Minitest::Test
 
   def url(path)
     "http://127.0.0.1:#{@port}#{path}"
-  end
-
-  def now
-    TestSupport.now
-  end
-
-  def os_threads
-    File.read('/proc/self/status')[/^Threads:\s+(\d+)/, 1].to_i
-  end
-
-  # Runs the block as an Async task (given the task), bounded; raises what
-  # the block raised.
-  def run_async(limit = 30, &block)
-    Async { |task| task.with_timeout(limit) { block.call(task) } }.wait
-  end
-
-  # Starts a fiber that ticks every 10 ms and records the largest gap
-  # between its ticks: [task, {ticks:, max_gap:}].
-  def ticker(task)
-    stats = { ticks: 0, max_gap: 0.0 }
-    last = now
-    t = task.async do
-      loop do
-        sleep 0.01
-        at = now
-        stats[:max_gap] = [stats[:max_gap], at - last].max
-        stats[:ticks] += 1
-        last = at
-      end
-    end
-    [t, stats]
-  end
-
-  # What a call returns, or the exception it raises. (A task of async 1.x
-  # whose value is an exception raises it from Task#wait: tasks return
-  # [outcome].)
-  def outcome
-    yield
-  rescue StandardError => e
-    e
   end
 
   def test_500_held_requests_wait_together_while_another_fiber_ticks

@@ -14,6 +14,53 @@ require 'webrick'
 require 'zlib'
 require 'reqivo'
 
+# What the fiber-scheduler tests share (include it in the test class).
+module FiberTestSupport
+  def now
+    TestSupport.now
+  end
+
+  def os_threads
+    File.read('/proc/self/status')[/^Threads:\s+(\d+)/, 1].to_i
+  end
+
+  # Runs the block as an Async task (given the task), bounded; raises what
+  # it raised. Its value is dropped: async 1.x's Task#wait raises a value
+  # that is an exception, such as assert_raises returns.
+  def run_async(limit = 30, &block)
+    Async do |task|
+      task.with_timeout(limit) { block.call(task) }
+      nil
+    end.wait
+  end
+
+  # Starts a fiber that ticks every 10 ms and records the largest gap
+  # between its ticks: [task, {ticks:, max_gap:}].
+  def ticker(task)
+    stats = { ticks: 0, max_gap: 0.0 }
+    last = now
+    t = task.async do
+      loop do
+        sleep 0.01
+        at = now
+        stats[:max_gap] = [stats[:max_gap], at - last].max
+        stats[:ticks] += 1
+        last = at
+      end
+    end
+    [t, stats]
+  end
+
+  # What a call returns, or the exception it raises. (A task of async 1.x
+  # whose value is an exception raises it from Task#wait: tasks return
+  # [outcome].)
+  def outcome
+    yield
+  rescue StandardError => e
+    e
+  end
+end
+
 module TestSupport
   module_function
 

@@ -16,6 +16,8 @@ end
 # helper thread. Every wait is bounded: each Async run by with_timeout,
 # the whole file by test.sh.
 class WebSocketFiberTest < Minitest::Test
+  include FiberTestSupport
+
   def setup
     skip 'the async gem is not installed (Debian: ruby-async)' unless defined?(Async::Task)
     @base = WsServer.base or skip 'python3 with the websockets package is not available'
@@ -24,46 +26,6 @@ class WebSocketFiberTest < Minitest::Test
 
   def teardown
     @session&.close
-  end
-
-  def now
-    TestSupport.now
-  end
-
-  def os_threads
-    File.read('/proc/self/status')[/^Threads:\s+(\d+)/, 1].to_i
-  end
-
-  # Runs the block as an Async task, bounded; raises what it raised (its
-  # value is dropped: async 1.x's Task#wait raises a value that is an
-  # exception, such as assert_raises returns).
-  def run_async(limit = 30, &block)
-    Async do |task|
-      task.with_timeout(limit) { block.call(task) }
-      nil
-    end.wait
-  end
-
-  # A fiber ticking every 10 ms: [task, {ticks:, max_gap:}].
-  def ticker(task)
-    stats = { ticks: 0, max_gap: 0.0 }
-    last = now
-    t = task.async do
-      loop do
-        sleep 0.01
-        at = now
-        stats[:max_gap] = [stats[:max_gap], at - last].max
-        stats[:ticks] += 1
-        last = at
-      end
-    end
-    [t, stats]
-  end
-
-  def outcome
-    yield
-  rescue StandardError => e
-    e
   end
 
   # 50 connections each wait in a receive while a fiber ticks: no thread
