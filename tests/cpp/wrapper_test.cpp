@@ -663,6 +663,8 @@ static void test_digest(const py_server &py) {
   auto r = s.get(path + "-wrong");
   CHECK(r.status() == 401);
   CHECK(contains(r.body(), "\"answers\": 1"));
+}
+
 // Retries: an always-503 is tried max_attempts times, a POST only when
 // marked idempotent, a bad policy throws; the server counts per key.
 static void test_retry(const py_server &py) {
