@@ -250,6 +250,32 @@ pub fn interleave(addrs: impl IntoIterator<Item = SocketAddr>) -> VecDeque<Endpo
     out
 }
 
+/// Where a connection to a host and port goes, before any I/O.
+pub enum Plan<'a> {
+    /// The endpoints to race, known without DNS: a Unix socket, address
+    /// overrides, an IP literal.
+    Endpoints(VecDeque<Endpoint>),
+    /// This host and port (another, when `dial` named one) to resolve.
+    Resolve(&'a str, u16),
+}
+
+/// The plan for `host:port` under `dial`, for both drivers: the blocking
+/// `connect` resolves on a helper thread, the multi on its resolvers.
+pub fn plan<'a>(host: &'a str, port: u16, dial: Option<&'a Dial>) -> Plan<'a> {
+    let (host, port) = match dial {
+        Some(Dial::Unix(path)) => {
+            return Plan::Endpoints(VecDeque::from([Endpoint::Unix(path.clone())]))
+        }
+        Some(Dial::Addrs(addrs)) => return Plan::Endpoints(interleave(addrs.iter().copied())),
+        Some(Dial::Host(h, p)) => (h.as_str(), *p),
+        None => (host, port),
+    };
+    match ip_literal(host, port) {
+        Some(addr) => Plan::Endpoints(VecDeque::from([Endpoint::Ip(addr)])),
+        None => Plan::Resolve(host, port),
+    }
+}
+
 /// A connected socket, where it goes, and when it got there.
 pub struct Connected {
     pub fd: OwnedFd,
@@ -269,14 +295,9 @@ pub fn connect(
     budget: &Budget<'_>,
 ) -> Result<Connected, NetError> {
     let deadline = budget.op_deadline(Op::Connect);
-    let (endpoints, resolved) = match dial {
-        Some(Dial::Unix(path)) => (VecDeque::from([Endpoint::Unix(path.clone())]), false),
-        Some(Dial::Addrs(addrs)) => (interleave(addrs.iter().copied()), false),
-        Some(Dial::Host(h, p)) => {
-            let (addrs, resolved) = resolve(h, *p, deadline, budget)?;
-            (interleave(addrs), resolved)
-        }
-        None => {
+    let (endpoints, resolved) = match plan(host, port, dial) {
+        Plan::Endpoints(endpoints) => (endpoints, false),
+        Plan::Resolve(host, port) => {
             let (addrs, resolved) = resolve(host, port, deadline, budget)?;
             (interleave(addrs), resolved)
         }

@@ -23,7 +23,9 @@ mod tls;
 pub use budget::{Budget, OnCancel, Op, TimeoutOverrides, Timeouts};
 pub use cancel::{Cancel, Waker as CancelWaker};
 pub use conn::{Conn, ConnTimings, Handshake, WriteStep};
-pub use connect::{finish_connect, interleave, ip_literal, start_connect, ATTEMPT_DELAY};
+pub use connect::{
+    finish_connect, interleave, ip_literal, plan, start_connect, Plan, ATTEMPT_DELAY,
+};
 pub use error::{NetError, NetErrorKind};
 pub use pool::{Checkout, KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats, Reservation};
 pub use proxy::{Proxy, ProxyKind, Route, TunnelAsk};

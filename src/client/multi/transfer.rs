@@ -26,8 +26,8 @@ use crate::client::retry::{Retry, Stage};
 use crate::client::session::{log_failure, Session, SessionConfig};
 use crate::net::poller::{unwatch, watch, Watched};
 use crate::net::{
-    interleave, ip_literal, resolver, Budget, Cancel, Checkout, Conn, ConnTimings, Dial, Endpoint,
-    Handshake, Lease, NetError, NetErrorKind, Op, Pool, Reservation, Route, Timeouts, TlsConfig,
+    interleave, plan, resolver, Budget, Cancel, Checkout, Conn, ConnTimings, Endpoint, Handshake,
+    Lease, NetError, NetErrorKind, Op, Plan, Pool, Reservation, Route, Timeouts, TlsConfig,
     TunnelAsk,
 };
 use crate::proto::{encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader};
@@ -400,13 +400,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             unreachable!()
         };
         self.phase = match answer {
-            Ok(addrs) => match self.connect(slot, interleave(addrs), Some(Instant::now())) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.failed = Some(e.into());
-                    Phase::Over
-                }
-            },
+            Ok(addrs) => connecting(slot, interleave(addrs), Some(Instant::now())),
             Err(e) => {
                 self.failed = Some(e.into());
                 Phase::Over
@@ -621,31 +615,28 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             }
             Checkout::Reserved(slot) => {
                 // A tunnel's connection is dialled to its proxy.
-                let (mut host, mut port) = match &key.route {
+                let (host, port) = match &key.route {
                     Route::Tunnel(p) => (p.host.as_str(), p.port),
                     Route::Direct | Route::Forward => (key.host, key.port),
                 };
-                let literal = match key.dial.as_deref() {
-                    Some(Dial::Unix(path)) => Some(VecDeque::from([Endpoint::Unix(path.clone())])),
-                    Some(Dial::Addrs(addrs)) => Some(interleave(addrs.iter().copied())),
-                    Some(Dial::Host(h, p)) => {
-                        (host, port) = (h.as_str(), *p);
-                        ip_literal(host, port).map(|a| VecDeque::from([Endpoint::Ip(a)]))
+                let known = match plan(host, port, key.dial.as_deref()) {
+                    Plan::Endpoints(endpoints) => Some(endpoints),
+                    Plan::Resolve(host, port) => {
+                        let (weak, key_no, gen) = (self.weak.clone(), ctx.key, self.gen);
+                        resolver::resolve(
+                            host,
+                            port,
+                            Box::new(move |answer| {
+                                super::deliver_answer(&weak, key_no, gen, answer)
+                            }),
+                        )?;
+                        None
                     }
-                    None => ip_literal(host, port).map(|a| VecDeque::from([Endpoint::Ip(a)])),
                 };
-                if literal.is_none() {
-                    let (weak, key_no, gen) = (self.weak.clone(), ctx.key, self.gen);
-                    resolver::resolve(
-                        host,
-                        port,
-                        Box::new(move |answer| super::deliver_answer(&weak, key_no, gen, answer)),
-                    )?;
-                }
                 self.deadline = None;
                 self.progress(Op::Connect);
-                if let Some(endpoints) = literal {
-                    self.phase = self.connect(slot, endpoints, None)?;
+                if let Some(endpoints) = known {
+                    self.phase = connecting(slot, endpoints, None);
                     return Ok(None);
                 }
                 self.phase = Phase::Resolving { slot };
@@ -660,20 +651,6 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 Ok(Some(Step::WaitPool { pool: pool.clone() }))
             }
         }
-    }
-
-    /// Starts connecting: the addresses race (`race::Race`).
-    fn connect(
-        &mut self,
-        slot: Reservation,
-        addrs: VecDeque<Endpoint>,
-        dns_done: Option<Instant>,
-    ) -> Result<Phase, NetError> {
-        Ok(Phase::Connecting {
-            slot,
-            race: Box::new(Race::new(addrs)),
-            dns_done,
-        })
     }
 
     fn step_connect(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
@@ -1284,5 +1261,19 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             tls,
             trailers: reader.take_trailers(),
         }))
+    }
+}
+
+/// The phase that connects to `endpoints`: they race (`race::Race`) when
+/// the transfer next runs.
+fn connecting(
+    slot: Reservation,
+    endpoints: VecDeque<Endpoint>,
+    dns_done: Option<Instant>,
+) -> Phase {
+    Phase::Connecting {
+        slot,
+        race: Box::new(Race::new(endpoints)),
+        dns_done,
     }
 }
