@@ -272,7 +272,10 @@ static void test_total_timeout_bounds_the_waits(void) {
   CHECKF(took < 900, "delivered after %.0f ms", took);
   CHECK_EQ(count_of("total"), 1);
   reqivo_response_free(resp);
-  /* Backoffs of 400 ms: no attempt starts a wait past the total. */
+  /* Backoffs of up to 400 ms: no attempt starts a wait past the total.
+   * The jitter may start a last attempt just before the total runs out;
+   * that attempt then ends in the total timeout, a right outcome too (a
+   * slow machine, or valgrind, makes it likely). */
   p.base_backoff_ms = 400;
   p.max_backoff_ms = 400;
   p.flags = REQIVO_RETRY_ON_503;
@@ -280,7 +283,9 @@ static void test_total_timeout_bounds_the_waits(void) {
   t0 = now_ms();
   resp = send_keyed(s, "GET", "/retry/%s/1000/503", "total-jitter", NULL, &err);
   took = now_ms() - t0;
-  CHECK(resp != NULL && resp->status == 503);
+  CHECKF((resp != NULL && resp->status == 503) ||
+             (resp == NULL && err.code == REQIVO_ERR_TIMEOUT_TOTAL),
+         "status %d, error %d", resp ? resp->status : 0, resp ? 0 : (int)err.code);
   CHECKF(took < 1500, "delivered after %.0f ms", took);
   long n = count_of("total-jitter");
   CHECKF(n >= 1 && n <= 5, "%ld attempts", n);
