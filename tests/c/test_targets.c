@@ -220,8 +220,10 @@ static void test_happy_eyeballs(void) {
   CHECKF(took >= 200 && took < 4000, "took %.0f ms", took);
   reqivo_response_free(r);
 
-  /* Refused first: no 250 ms wait. */
-  snprintf(entry, sizeof entry, "refused.test:%d:::1,127.0.0.1", http_port);
+  /* Four refused first: no 250 ms wait after any of them (waiting would
+   * take a second; the margin holds on a slow machine or under valgrind). */
+  snprintf(entry, sizeof entry, "refused.test:%d:::1,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.1",
+           http_port);
   add_resolve(s, entry);
   snprintf(url, sizeof url, "http://refused.test:%d/ok", http_port);
   t0 = now_ms();
@@ -229,7 +231,7 @@ static void test_happy_eyeballs(void) {
   took = now_ms() - t0;
   CHECK_OK(err);
   CHECK(body_is(r, "hello\n"));
-  CHECKF(took < 200, "took %.0f ms", took);
+  CHECKF(took < 600, "took %.0f ms", took);
   reqivo_response_free(r);
   reqivo_session_free(s);
 
