@@ -2,7 +2,8 @@
 # Installs what the demo or the tests need where it is missing, and says
 # what it installs: the Debian packages named as arguments (through apt,
 # which needs root), then the `websockets` Python package (the WebSocket echo
-# server of the demo and the tests). Prints nothing when all is there.
+# server of the demo and the tests) and the `h2` Python package (the HTTP/2
+# peer of the tests, tests/h2_peer.py). Prints nothing when all is there.
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 
@@ -23,9 +24,12 @@ if [ -n "$missing" ]; then
 fi
 
 # A distribution Python refuses pip installs (PEP 668) unless told that
-# this one package is fine.
-if ! "$PYTHON" -c "import websockets.asyncio.server" 2>/dev/null; then
-  echo "installing (pip): websockets"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check websockets 2>/dev/null ||
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages websockets
-fi
+# the package is fine.
+pip_install() {  # MODULE PACKAGE: installs PACKAGE when MODULE does not import
+  "$PYTHON" -c "import $1" 2>/dev/null && return
+  echo "installing (pip): $2"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check "$2" 2>/dev/null ||
+    "$PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages "$2"
+}
+pip_install websockets.asyncio.server websockets
+pip_install h2 h2
