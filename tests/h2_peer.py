@@ -13,10 +13,13 @@ ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002}:
   silent  accepts, reads what the client sends and never writes (its
           SETTINGS never arrive); the socket stays open
 The server's SETTINGS offer MAX_CONCURRENT_STREAMS N (128 unless told),
-INITIAL_WINDOW_SIZE 1 MiB and a 16 MiB connection window; streams beyond
-N are refused with RST_STREAM(REFUSED_STREAM). They leave ENABLE_PUSH
-out: it is the client's to set, and the peer never pushes (but see
-/hostile/push-promise).
+INITIAL_WINDOW_SIZE 1 MiB, MAX_HEADER_LIST_SIZE 1 MiB and a 16 MiB
+connection window, and leave ENABLE_PUSH out: it is the client's to set,
+and the peer never pushes (but see /hostile/push-promise). Streams beyond
+N are refused with RST_STREAM(REFUSED_STREAM). h2 checks each request's
+fields (RFC 9113 §8.2: lowercase names, no connection-specific fields,
+the pseudo-fields present once): a malformed request ends the connection
+with GOAWAY(PROTOCOL_ERROR), logged.
 
 Routes (the same on h2c and tls; a query string is ignored):
   /ok               200 "hello h2\\n"
@@ -94,6 +97,7 @@ import h2.settings
 LIFETIME = 600
 MAX_STREAMS = 128
 STREAM_WINDOW = 1 << 20
+MAX_HEADER_LIST = 1 << 20
 CONN_WINDOW = 16 << 20
 LOW_WATER = 512 << 10    # routes produce only while less than this awaits the socket
 WRITE_CHUNK = 256 << 10
@@ -469,11 +473,13 @@ class Conn:
             codes = h2.settings.SettingCodes
             settings = h2.settings.Settings(client=False, initial_values={
                 codes.MAX_CONCURRENT_STREAMS: self.peer.max_streams,
-                codes.INITIAL_WINDOW_SIZE: STREAM_WINDOW})
+                codes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                codes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST})
             # Push is the client's to refuse and RFC 8441 is not spoken: the
             # SETTINGS frame says nothing of either (h2 would send both as 0).
             del settings[codes.ENABLE_PUSH], settings[codes.ENABLE_CONNECT_PROTOCOL]
             self.h2.local_settings = settings
+            self.h2.decoder.max_header_list_size = MAX_HEADER_LIST  # h2 set its default in __init__
             self.h2.initiate_connection()
             self.h2.increment_flow_control_window(CONN_WINDOW - 65535)
             self.sel.register(self.sock, selectors.EVENT_READ)
@@ -620,16 +626,12 @@ class Conn:
     # What comes in.
 
     def receive(self, data):
-        if self.muted:
+        if self.muted or self.closing:  # h2 would answer each read with another GOAWAY
             return
         try:
             events = self.h2.receive_data(data)
-        except h2.exceptions.ProtocolError as e:
+        except h2.exceptions.ProtocolError as e:  # h2 has queued its GOAWAY
             log("connection %d: client error: %s" % (self.id, e))
-            try:
-                self.h2.close_connection(error_code=e.error_code)
-            except h2.exceptions.H2Error:
-                pass
             self.closing = True
             return
         for ev in events:
