@@ -23,7 +23,7 @@ with GOAWAY(PROTOCOL_ERROR), logged.
 
 Routes (the same on h2c and tls; a query string is ignored):
   /ok               200 "hello h2\\n"
-  /status/N         status N (200-599), empty body
+  /status/N         status N (200-599; 400 for others), empty body
   /echo             200, JSON {"method", "path", "authority", "scheme",
                     "headers": [[name, value], ...] (the regular fields in
                     the order received), "body_len", "body_sha256"}; the
