@@ -211,6 +211,26 @@
 #define REQIVO_RETRY_AFTER 16
 
 /**
+ * For `reqivo_session_set_http_version`: the library's choice. Today
+ * HTTP/1.1; offering HTTP/2 by ALPN on TLS becomes the default in a
+ * later release.
+ */
+#define REQIVO_HTTP_VERSION_DEFAULT 0
+
+/**
+ * For `reqivo_session_set_http_version`: HTTP/1.1 only.
+ */
+#define REQIVO_HTTP_VERSION_1_1 1
+
+/**
+ * For `reqivo_session_set_http_version`: HTTP/2 only. Over TLS the
+ * handshake offers `h2` alone (a server that does not choose it fails
+ * the send with `REQIVO_ERR_HTTP2_REQUIRED`); over cleartext HTTP/2 is
+ * spoken with prior knowledge (no upgrade).
+ */
+#define REQIVO_HTTP_VERSION_2 2
+
+/**
  * TLS 1.2, as `reqivo_tls_config_builder_set_min_version` takes it (the wire number).
  */
 #define REQIVO_TLS_VERSION_1_2 771
@@ -405,6 +425,17 @@ enum reqivo_code
    * A compressed body could not be decoded.
    */
   REQIVO_ERR_DECOMPRESSION = 4009,
+  /**
+   * The HTTP/2 peer broke the protocol, or reset the stream or the
+   * connection with an error (the RFC 9113 error code is named in the
+   * message).
+   */
+  REQIVO_ERR_HTTP2_PROTOCOL = 4010,
+  /**
+   * HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose
+   * another protocol in TLS negotiation.
+   */
+  REQIVO_ERR_HTTP2_REQUIRED = 4011,
   /**
    * More redirects than `max_redirects`.
    */
@@ -681,11 +712,11 @@ typedef struct reqivo_response {
    */
   uint16_t status;
   /**
-   * 1: the HTTP version is HTTP/`http_major`.`http_minor`.
+   * 1 or 2: the HTTP version is HTTP/`http_major`.`http_minor`.
    */
   uint8_t http_major;
   /**
-   * 0 or 1.
+   * 0 or 1 (0 for HTTP/2).
    */
   uint8_t http_minor;
   /**
@@ -2482,6 +2513,27 @@ struct reqivo_stream *reqivo_session_open(struct reqivo_session *s,
                                           const struct reqivo_request *r,
                                           const struct reqivo_cancel *cancel,
                                           struct reqivo_error *err);
+
+/**
+ * Chooses the HTTP versions later sends of `s` speak:
+ * `REQIVO_HTTP_VERSION_DEFAULT`, `REQIVO_HTTP_VERSION_1_1` or
+ * `REQIVO_HTTP_VERSION_2`. Over HTTP/2 every request to an origin shares
+ * one connection (per TLS configuration), each a stream on it, up to the
+ * server's stream limit; later requests wait for a stream under the pool
+ * timeout. `reqivo_response.http_major` tells which version answered.
+ * WebSocket dials always use HTTP/1.1. Through the multi API HTTP/2 is
+ * not available yet: a transfer of a session set to
+ * `REQIVO_HTTP_VERSION_2` fails with `REQIVO_ERR_HTTP2_REQUIRED`.
+ *
+ * Ownership: nothing is allocated.
+ * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+ * Thread safety: callable while other threads send; applies to later sends.
+ * Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` for another value.
+ * Since: 0.1.0
+ */
+uint32_t reqivo_session_set_http_version(struct reqivo_session *s,
+                                         uint32_t version,
+                                         struct reqivo_error *err);
 
 /**
  * The response head of a stream (status, headers, URL, timings) as a

@@ -612,6 +612,14 @@ class session {
     reqivo_session_set_tls(h_.get(), tls.get());
     return *this;
   }
+  /** REQIVO_HTTP_VERSION_DEFAULT, _1_1 or _2 (HTTP/2: h2 by ALPN over
+   *  TLS, prior knowledge over cleartext). Throws usage_error otherwise. */
+  session &http_version(uint32_t version) {
+    reqivo_error e;
+    detail::check(reqivo_session_set_http_version(h_.get(), version, &e), e);
+    return *this;
+  }
+
   session &max_redirects(uint32_t n) {
     reqivo_session_set_max_redirects(h_.get(), n);
     return *this;

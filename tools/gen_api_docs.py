@@ -87,6 +87,14 @@ TASKS = [
       "reqivo_request_set_idempotent", "REQIVO_RETRY_ON_CONNECT_ERROR",
       "REQIVO_RETRY_ON_RESET", "REQIVO_RETRY_ON_429", "REQIVO_RETRY_ON_503",
       "REQIVO_RETRY_AFTER"]),
+    ("Choose the HTTP version",
+     "`reqivo_session_set_http_version` with `REQIVO_HTTP_VERSION_2` speaks "
+     "HTTP/2: `h2` by ALPN over TLS, prior knowledge over cleartext. Every "
+     "request to an origin then shares one connection, each a stream on it, "
+     "from any number of threads; `reqivo_response.http_major` says which "
+     "version answered. The default is HTTP/1.1 for now.",
+     ["reqivo_session_set_http_version", "REQIVO_HTTP_VERSION_DEFAULT",
+      "REQIVO_HTTP_VERSION_1_1", "REQIVO_HTTP_VERSION_2"]),
     ("Stream a download",
      "`reqivo_session_open` returns once the response head is read; read the "
      "body piece by piece with flat memory (no body limit by default), then "

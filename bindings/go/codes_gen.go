@@ -72,6 +72,10 @@ const (
 	CodeUnexpectedEOF Code = 4008
 	// CodeDecompression is REQIVO_ERR_DECOMPRESSION: A compressed body could not be decoded.
 	CodeDecompression Code = 4009
+	// CodeHttp2Protocol is REQIVO_ERR_HTTP2_PROTOCOL: The HTTP/2 peer broke the protocol, or reset the stream or the connection with an error (the RFC 9113 error code is named in the message).
+	CodeHttp2Protocol Code = 4010
+	// CodeHttp2Required is REQIVO_ERR_HTTP2_REQUIRED: HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose another protocol in TLS negotiation.
+	CodeHttp2Required Code = 4011
 	// CodeTooManyRedirects is REQIVO_ERR_TOO_MANY_REDIRECTS: More redirects than `max_redirects`.
 	CodeTooManyRedirects Code = 5001
 	// CodeRedirectLoop is REQIVO_ERR_REDIRECT_LOOP: A redirect led back to a request already made in the chain.
@@ -157,6 +161,8 @@ var codeTable = [...]codeInfo{
 	{CodeInvalidChunk, "REQIVO_ERR_INVALID_CHUNK", ClassProtocol},
 	{CodeUnexpectedEOF, "REQIVO_ERR_UNEXPECTED_EOF", ClassProtocol},
 	{CodeDecompression, "REQIVO_ERR_DECOMPRESSION", ClassProtocol},
+	{CodeHttp2Protocol, "REQIVO_ERR_HTTP2_PROTOCOL", ClassProtocol},
+	{CodeHttp2Required, "REQIVO_ERR_HTTP2_REQUIRED", ClassProtocol},
 	{CodeTooManyRedirects, "REQIVO_ERR_TOO_MANY_REDIRECTS", ClassRedirect},
 	{CodeRedirectLoop, "REQIVO_ERR_REDIRECT_LOOP", ClassRedirect},
 	{CodeInvalidLocation, "REQIVO_ERR_INVALID_LOCATION", ClassRedirect},

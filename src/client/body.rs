@@ -101,6 +101,9 @@ pub(crate) struct SourcePump {
     pub pulled: bool,
     done: bool,
     buf: Vec<u8>,
+    /// A body without a size goes out as chunks (HTTP/1.1); HTTP/2 frames
+    /// it itself, so its pieces are left as read.
+    chunked: bool,
 }
 
 impl SourcePump {
@@ -110,6 +113,15 @@ impl SourcePump {
     /// The pump for one send of `body`, opening a reopenable body afresh;
     /// None for bytes held in memory.
     pub fn start(body: &Body) -> Result<Option<SourcePump>, ClientError> {
+        Self::start_framed(body, true)
+    }
+
+    /// `start` for HTTP/2: pieces as read, never chunk-framed.
+    pub fn start_unframed(body: &Body) -> Result<Option<SourcePump>, ClientError> {
+        Self::start_framed(body, false)
+    }
+
+    fn start_framed(body: &Body, chunked: bool) -> Result<Option<SourcePump>, ClientError> {
         let (feed, size) = match body {
             Body::Bytes(_) => return Ok(None),
             Body::Source { source, size } => (Feed::Shared(source.clone()), *size),
@@ -122,6 +134,7 @@ impl SourcePump {
             pulled: false,
             done: false,
             buf: Vec::new(),
+            chunked,
         }))
     }
 
@@ -188,14 +201,17 @@ impl SourcePump {
                 ))
             }
             (0, None) => {
-                out.extend_from_slice(LAST_CHUNK);
+                if self.chunked {
+                    out.extend_from_slice(LAST_CHUNK);
+                }
                 self.done = true;
             }
             (n, Some(total)) => {
                 out.extend_from_slice(&self.buf[..n]);
                 self.done = self.sent + n as u64 == total;
             }
-            (n, None) => encode_chunk(out, &self.buf[..n]),
+            (n, None) if self.chunked => encode_chunk(out, &self.buf[..n]),
+            (n, None) => out.extend_from_slice(&self.buf[..n]),
         }
         self.sent += n as u64;
         Ok(true)

@@ -69,6 +69,8 @@ pub enum ErrorKind {
     InvalidChunk,
     UnexpectedEof,
     Decompression,
+    Http2Protocol,
+    Http2Required,
     // Redirects.
     TooManyRedirects,
     RedirectLoop,
@@ -124,6 +126,8 @@ impl From<NetErrorKind> for ErrorKind {
             K::TlsCertUntrusted => ErrorKind::TlsCertUntrusted,
             K::TlsHostname => ErrorKind::TlsHostname,
             K::TlsPinMismatch => ErrorKind::TlsPinMismatch,
+            K::Http2Protocol => ErrorKind::Http2Protocol,
+            K::Http2Required => ErrorKind::Http2Required,
         }
     }
 }

@@ -6,12 +6,14 @@ use url::{Position, Url};
 
 use super::body::{Body, SourcePump, Tracker};
 use super::error::ClientError;
+use super::h2::{self, H2Body};
 use super::headers::HeaderList;
 use super::log::{log_at, Level, Log};
 use super::request::is_idempotent;
 use super::response::Timings;
 use super::retry::Stage;
-use crate::net::{Budget, KeyRef, Lease, Pool, Proxy, Route, Targets, TlsConfig};
+use crate::net::h2::HttpVersion;
+use crate::net::{Budget, KeyRef, Lease, Leased, Pool, Proxy, Route, Targets, TlsConfig, TlsInfo};
 use crate::proto::{
     encode_request_head, Limits, RequestFacts, ResponseHead, ResponseReader, Trailers,
 };
@@ -34,19 +36,85 @@ pub(crate) struct Hop<'a, 'h> {
     pub proxy: Option<&'a Arc<Proxy>>,
     /// The session's dialling overrides.
     pub targets: Option<&'a Targets>,
+    /// The HTTP versions the session speaks.
+    pub version: HttpVersion,
     pub log: Option<&'a Log>,
 }
 
 /// A response whose head has been read; its body is still on the connection.
 pub(crate) struct Exchanged {
-    pub lease: Lease,
     pub head: ResponseHead,
-    /// Reads the body; it also holds the keep-alive verdict.
-    pub reader: ResponseReader,
+    /// Where the body comes from.
+    pub wire: Wire,
     pub timings: Timings,
     /// Request body bytes sent, and who to tell about progress.
     pub sent: u64,
     pub tracker: Tracker,
+}
+
+/// Where a response body comes from: an HTTP/1.1 connection of its own,
+/// read through the framing reader (which also holds the keep-alive
+/// verdict), or a stream on a shared HTTP/2 connection.
+pub(crate) enum Wire {
+    H1 {
+        lease: Lease,
+        reader: ResponseReader,
+    },
+    H2(Box<H2Body>),
+}
+
+impl Wire {
+    /// Whether the connection had served an earlier request.
+    pub fn reused(&self) -> bool {
+        match self {
+            Wire::H1 { lease, .. } => lease.reused,
+            Wire::H2(body) => body.reused(),
+        }
+    }
+
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        match self {
+            Wire::H1 { lease, .. } => lease.tls_info(),
+            Wire::H2(body) => body.tls_info(),
+        }
+    }
+
+    /// True once the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        match self {
+            Wire::H1 { reader, .. } => reader.is_done(),
+            Wire::H2(body) => body.is_done(),
+        }
+    }
+
+    /// What Content-Length (or its HTTP/1.1 framing) says is still to come.
+    pub fn remaining_length(&self) -> Option<u64> {
+        match self {
+            Wire::H1 { reader, .. } => reader.remaining_length(),
+            Wire::H2(body) => body.remaining_length(),
+        }
+    }
+
+    /// Whether reading the body to its end keeps the connection for
+    /// later requests (an HTTP/2 stream never costs its connection).
+    pub fn worth_draining(&self) -> bool {
+        match self {
+            Wire::H1 { reader, .. } => reader.keep_alive(),
+            Wire::H2(_) => true,
+        }
+    }
+}
+
+/// Whether a failed try may go again at once, on a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Again {
+    No,
+    /// A reused HTTP/1.1 connection was found dead before any response
+    /// byte: an idempotent request goes again.
+    IfIdempotent,
+    /// The HTTP/2 server said it never processed the stream (refused, or
+    /// past its GOAWAY): any request goes again.
+    Unprocessed,
 }
 
 /// The pool key of `url`: https connections are also keyed by the TLS
@@ -59,6 +127,7 @@ pub(crate) fn pool_key<'u>(
     tls: Option<&Arc<TlsConfig>>,
     proxy: Option<&'u Arc<Proxy>>,
     targets: Option<&Targets>,
+    version: HttpVersion,
 ) -> KeyRef<'u> {
     let https = url.scheme() == "https";
     let tls = https.then(|| tls.cloned().unwrap_or_else(TlsConfig::shared_default));
@@ -76,6 +145,11 @@ pub(crate) fn pool_key<'u>(
         Route::Tunnel(p) => t.dial_for(&p.host, p.port),
         Route::Direct | Route::Forward => t.dial_for(host, port),
     });
+    // A forwarding proxy is spoken to in HTTP/1.1 (absolute-form targets).
+    let version = match route {
+        Route::Forward => HttpVersion::Http11,
+        _ => version,
+    };
     KeyRef {
         scheme: url.scheme(),
         host,
@@ -83,6 +157,7 @@ pub(crate) fn pool_key<'u>(
         route,
         tls,
         dial,
+        version,
     }
 }
 
@@ -149,7 +224,7 @@ impl Drop for HeadBuffer {
 /// failed on a reused connection before any response byte (so one retry
 /// on a fresh connection may follow). Passed up as is: converting the
 /// `Result` would copy the `Exchanged` on every success.
-pub(crate) type Failure = (ClientError, Stage, bool);
+pub(crate) type Failure = (ClientError, Stage, Again);
 
 pub(crate) fn exchange(
     pool: &Pool,
@@ -157,7 +232,7 @@ pub(crate) fn exchange(
     limits: &Limits,
     budget: &Budget<'_>,
 ) -> Result<Exchanged, Failure> {
-    let key = pool_key(hop.url, hop.tls, hop.proxy, hop.targets);
+    let key = pool_key(hop.url, hop.tls, hop.proxy, hop.targets, hop.version);
     let mut head_bytes = HeadBuffer::take();
     encode_request_head(
         &mut head_bytes,
@@ -165,9 +240,15 @@ pub(crate) fn exchange(
         request_target(hop.url, &key.route),
         hop.headers.iter(),
     )
-    .map_err(|e| (e.into(), Stage::Connect, false))?;
+    .map_err(|e| (e.into(), Stage::Connect, Again::No))?;
     let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
-        Err((e, _, true)) if is_idempotent(hop.method) && e.closed_before_response() => {
+        Err((e, _, Again::IfIdempotent))
+            if is_idempotent(hop.method) && e.closed_before_response() =>
+        {
+            log_retry(hop.log, hop.method, hop.url, &e);
+            attempt(pool, &key, hop, &head_bytes, limits, budget, true)
+        }
+        Err((e, _, Again::Unprocessed)) => {
             log_retry(hop.log, hop.method, hop.url, &e);
             attempt(pool, &key, hop, &head_bytes, limits, budget, true)
         }
@@ -178,7 +259,7 @@ pub(crate) fn exchange(
             hop.log,
             hop.method,
             hop.url,
-            ex.lease.reused,
+            ex.wire.reused(),
             ex.timings.connect,
         );
     }
@@ -238,20 +319,26 @@ fn attempt(
     budget: &Budget<'_>,
     fresh: bool,
 ) -> Result<Exchanged, Failure> {
-    let mut lease = pool
-        .checkout(key, fresh, budget)
-        .map_err(|e| (e.into(), Stage::Connect, false))?;
-    let reused = lease.reused;
+    let leased = pool
+        .checkout(key, fresh, limits.max_header_bytes, budget)
+        .map_err(|e| (e.into(), Stage::Connect, Again::No))?;
+    let (reused, opened) = match &leased {
+        Leased::H1(lease) => (lease.reused, lease.conn_ref().timings),
+        Leased::H2(lease) => (lease.reused, lease.conn.timings),
+    };
     let mut timings = Timings::default();
     if !reused {
         // Reported from the start of the send, so a pool wait before the
         // connect shows in them.
-        let t = lease.conn().timings;
         let since_start = |i: std::time::Instant| i.saturating_duration_since(budget.started);
-        timings.dns = t.dns_done.map(since_start).unwrap_or_default();
-        timings.connect = since_start(t.connected);
-        timings.tls = t.tls_done.map(since_start).unwrap_or_default();
+        timings.dns = opened.dns_done.map(since_start).unwrap_or_default();
+        timings.connect = since_start(opened.connected);
+        timings.tls = opened.tls_done.map(since_start).unwrap_or_default();
     }
+    let mut lease = match leased {
+        Leased::H1(lease) => lease,
+        Leased::H2(lease) => return h2::exchange(lease, hop, limits, budget, timings),
+    };
     let mut progress = Sent::default();
     let mut reader = ResponseReader::new(
         RequestFacts {
@@ -277,13 +364,15 @@ fn attempt(
             true => Stage::InResponse,
             false => Stage::BeforeResponse,
         };
-        let stale = reused && !reader.head_started() && !progress.pulled;
-        (e, stage, stale)
+        let again = match reused && !reader.head_started() && !progress.pulled {
+            true => Again::IfIdempotent,
+            false => Again::No,
+        };
+        (e, stage, again)
     })?;
     Ok(Exchanged {
-        lease,
         head,
-        reader,
+        wire: Wire::H1 { lease, reader },
         timings,
         sent: progress.bytes,
         tracker: hop.tracker.clone(),
@@ -292,11 +381,11 @@ fn attempt(
 
 /// What writing the request body did.
 #[derive(Default)]
-struct Sent {
+pub(crate) struct Sent {
     /// Body bytes written.
-    bytes: u64,
+    pub bytes: u64,
     /// True once a source body was read from (it cannot be sent again).
-    pulled: bool,
+    pub pulled: bool,
 }
 
 /// Piece size for bodies written after the head.
@@ -410,36 +499,58 @@ pub(crate) fn closed_in_head(peer: &str, head_started: bool) -> ClientError {
 /// for itself (see `Finish`); one byte more is reserved past a body of
 /// known length, for a terminator.
 pub(crate) fn read_body(
-    mut ex: Exchanged,
+    ex: Exchanged,
     budget: &Budget<'_>,
     cap: u64,
     front: usize,
 ) -> Result<ReadBody, ClientError> {
-    if ex.reader.remaining_length().unwrap_or(0) > cap {
+    if ex.wire.remaining_length().unwrap_or(0) > cap {
         return Err(too_big_to_drain(cap));
     }
     // Content-Length was checked against the limit when the decoder was made.
     let expected = ex
-        .reader
+        .wire
         .remaining_length()
         .map_or(0, |n| n.min(64 << 20) as usize + 1);
     let mut body = Vec::with_capacity(front + expected);
     body.resize(front, 0);
-    let total = ex.reader.remaining_length();
-    let conn = ex.lease.conn();
-    while !ex.reader.is_done() {
-        if ex.reader.produced() > cap {
+    let total = ex.wire.remaining_length();
+    let Exchanged {
+        head,
+        wire,
+        timings,
+        sent,
+        tracker,
+    } = ex;
+    let (lease, mut reader) = match wire {
+        Wire::H1 { lease, reader } => (lease, reader),
+        Wire::H2(mut h2) => {
+            h2.read_to_end(&mut body, cap, budget, |got| {
+                tracker.report(sent, got, total)
+            })?;
+            tracker.report(sent, (body.len() - front) as u64, total)?;
+            return Ok(ReadBody {
+                head,
+                body,
+                timings,
+                trailers: h2.take_trailers(),
+            });
+        }
+    };
+    let mut lease = lease;
+    let conn = lease.conn();
+    while !reader.is_done() {
+        if reader.produced() > cap {
             return Err(too_big_to_drain(cap));
         }
-        ex.tracker
-            .report(ex.sent, (body.len() - front) as u64, total)?;
+        tracker.report(sent, (body.len() - front) as u64, total)?;
         if !conn.buffered().is_empty() {
-            let step = ex.reader.read_body(conn.buffered())?;
+            let step = reader.read_body(conn.buffered())?;
             body.extend_from_slice(&conn.buffered()[step.data]);
             conn.consume(step.consumed);
             continue;
         }
-        if let Some(left) = ex.reader.remaining_length() {
+        if let Some(left) = reader.remaining_length() {
             // Large known-length bodies: read from the kernel straight into place.
             let at = body.len();
             let want = left.min(1 << 20) as usize;
@@ -447,26 +558,18 @@ pub(crate) fn read_body(
             let n = conn.read_direct(&mut body[at..], budget)?;
             body.truncate(at + n);
             if n == 0 {
-                ex.reader.eof()?;
+                reader.eof()?;
             } else {
-                ex.reader.read_body(&body[at..])?;
+                reader.read_body(&body[at..])?;
             }
             continue;
         }
         if conn.fill(64 * 1024, budget)? == 0 {
-            ex.reader.eof()?;
+            reader.eof()?;
         }
     }
-    ex.tracker
-        .report(ex.sent, (body.len() - front) as u64, total)?;
+    tracker.report(sent, (body.len() - front) as u64, total)?;
     let clean = conn.buffered().is_empty();
-    let Exchanged {
-        lease,
-        head,
-        mut reader,
-        timings,
-        ..
-    } = ex;
     lease.release(reader.keep_alive() && clean);
     Ok(ReadBody {
         head,

@@ -14,6 +14,7 @@ mod decode;
 mod digest;
 mod error;
 mod exchange;
+mod h2;
 mod headers;
 mod hooks;
 pub mod json;
@@ -44,6 +45,7 @@ pub use stream::Stream;
 
 // What callers of this layer pass in or read out that the layers below
 // define. The C ABI (`ffi`) reaches them only through here (DESIGN §2).
+pub use crate::net::h2::HttpVersion;
 pub use crate::net::{
     Cancel, Pool, PoolConfig, TimeoutOverrides, Timeouts, TlsConfig, TlsConfigBuilder, TlsInfo,
     TlsVersion,

@@ -1,5 +1,6 @@
 //! The session: shared configuration and the send loop (redirects, retries,
 //! total deadline) over a pool.
+use crate::net::h2::HttpVersion;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ use super::cookies::Jar;
 use super::decode;
 use super::digest::DigestAuth;
 use super::error::{ClientError, ClientErrorKind};
-use super::exchange::{exchange, read_body, Exchanged, Hop, ReadBody};
+use super::exchange::{exchange, read_body, Exchanged, Hop, ReadBody, Wire};
 use super::headers::HeaderList;
 use super::hooks::Hooks;
 use super::log::{log_at, Level, Log};
@@ -55,6 +56,8 @@ pub struct SessionConfig {
     pub(crate) digest: Option<Arc<DigestAuth>>,
     /// When a failed attempt is tried again; off by default.
     pub retry: RetryPolicy,
+    /// The HTTP versions spoken (`set_http_version`).
+    pub http_version: HttpVersion,
 }
 
 /// A session's timeouts when its caller sets none: 5 s to connect (name
@@ -90,6 +93,7 @@ impl Default for SessionConfig {
             targets: None,
             digest: None,
             retry: RetryPolicy::OFF,
+            http_version: HttpVersion::Default,
         }
     }
 }
@@ -411,6 +415,14 @@ impl Session {
         });
     }
 
+    /// Which HTTP versions later requests speak.
+    pub fn set_http_version(&self, version: HttpVersion) {
+        let _ = self.update(|c| {
+            c.http_version = version;
+            Ok(())
+        });
+    }
+
     pub fn set_max_redirects(&self, n: u32) {
         let _ = self.update(|c| {
             c.max_redirects = n;
@@ -510,6 +522,11 @@ impl Session {
                 tls: cfg.tls.as_ref(),
                 proxy: chain.proxy(&cfg, req),
                 targets: cfg.targets.as_deref(),
+                // An upgrade (WebSocket) is an HTTP/1.1 mechanism.
+                version: match delivery {
+                    Delivery::Upgrade(_) => HttpVersion::Http11,
+                    _ => cfg.http_version,
+                },
                 log: cfg.log.as_ref(),
             };
             let deadline = budget.total_deadline;
@@ -562,15 +579,18 @@ impl Session {
         limits: &Limits,
         decode: bool,
     ) -> Result<Finished<F::Output>, ClientError> {
-        let reused = ex.lease.reused;
-        let tls = ex.lease.tls_info();
+        let reused = ex.wire.reused();
+        let tls = ex.wire.tls_info();
         match delivery {
             Delivery::Upgrade(_) if ex.head.status == 101 => {
                 let mut timings: Timings = ex.timings;
                 timings.total = budget.started.elapsed();
+                let Wire::H1 { lease, .. } = ex.wire else {
+                    unreachable!("an upgrade is sent over HTTP/1.1")
+                };
                 Ok(Finished::Upgraded(Box::new(Upgraded {
                     head: ex.head,
-                    conn: ex.lease.detach(),
+                    conn: lease.detach(),
                     url: url.as_str().to_string(),
                     timings,
                     tls,
@@ -624,7 +644,7 @@ impl Session {
                     false => None,
                 };
                 let coding = coding
-                    .filter(|_| !ex.reader.is_done())
+                    .filter(|_| !ex.wire.is_done())
                     .map(|c| (c, limits.max_body_bytes));
                 let mut stream = Stream::new(
                     ex,
@@ -653,7 +673,7 @@ fn drain(ex: Exchanged, budget: &Budget<'_>) {
     // (Connection: close, HTTP/1.0, a body delimited by close per RFC 9112
     // §6.3 step 8) is closed at once: reading its body could wait for the
     // server's close, i.e. a whole read timeout, for bytes nobody wants.
-    if !ex.reader.keep_alive() {
+    if !ex.wire.worth_draining() {
         return; // dropping the lease closes the connection
     }
     // Errors only mean the connection is closed instead of reused.

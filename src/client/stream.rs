@@ -8,15 +8,25 @@ use std::time::Instant;
 use super::body::Tracker;
 use super::decode::{self, carry, uncarry, Codings};
 use super::error::ClientError;
-use super::exchange::Exchanged;
+use super::exchange::{Exchanged, Wire};
+use super::h2::H2Body;
 use super::response::{Response, Timings};
 use crate::net::{Budget, Cancel, Lease, Timeouts};
 use crate::proto::{ResponseReader, Trailers};
 
+/// Where the raw body comes from: an HTTP/1.1 connection (given back to
+/// the pool once the body has ended), or an HTTP/2 stream.
+enum Source {
+    H1 {
+        lease: Option<Lease>,
+        reader: ResponseReader,
+    },
+    H2(Box<H2Body>),
+}
+
 /// The body as framed on the connection (transfer coding undone).
 struct Raw {
-    lease: Option<Lease>,
-    reader: ResponseReader,
+    source: Source,
     cancel: Option<Arc<Cancel>>,
     timeouts: Timeouts,
     started: Instant,
@@ -75,19 +85,24 @@ impl Stream {
         timeouts: Timeouts,
         decode: Option<(Codings, u64)>,
     ) -> Result<Stream, ClientError> {
+        let receive_total = ex.wire.remaining_length();
+        let tls = ex.wire.tls_info();
         let Exchanged {
-            lease,
+            wire,
             head,
-            reader,
             sent,
             tracker,
             ..
         } = ex;
-        let receive_total = reader.remaining_length();
-        let tls = lease.tls_info();
+        let source = match wire {
+            Wire::H1 { lease, reader } => Source::H1 {
+                lease: Some(lease),
+                reader,
+            },
+            Wire::H2(body) => Source::H2(body),
+        };
         let mut raw = Raw {
-            lease: Some(lease),
-            reader,
+            source,
             cancel,
             timeouts,
             started: budget.started,
@@ -144,7 +159,7 @@ impl Stream {
     /// True once the body has been read to its end.
     pub fn is_done(&self) -> bool {
         match &self.reader {
-            Reader::Plain(raw) => raw.reader.is_done(),
+            Reader::Plain(raw) => raw.is_done(),
             Reader::Decoded { ended, .. } => *ended,
             Reader::Closed => false,
         }
@@ -181,8 +196,15 @@ impl Stream {
 }
 
 impl Raw {
+    fn is_done(&self) -> bool {
+        match &self.source {
+            Source::H1 { reader, .. } => reader.is_done(),
+            Source::H2(body) => body.is_done(),
+        }
+    }
+
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ClientError> {
-        if buf.is_empty() || self.reader.is_done() {
+        if buf.is_empty() || self.is_done() {
             return Ok(0);
         }
         let budget = Budget {
@@ -191,47 +213,67 @@ impl Raw {
             total_deadline: self.total_deadline,
             cancel: self.cancel.as_deref(),
         };
-        let Some(lease) = self.lease.as_mut() else {
-            return Ok(0);
+        let (n, received) = match &mut self.source {
+            Source::H1 { lease, reader } => {
+                let Some(lease) = lease.as_mut() else {
+                    return Ok(0);
+                };
+                (read_h1(lease, reader, buf, &budget)?, reader.produced())
+            }
+            Source::H2(body) => (body.read(buf, &budget)?, body.produced()),
         };
-        let conn = lease.conn();
-        loop {
-            if self.reader.is_done() {
-                break;
-            }
-            if conn.buffered().is_empty() && conn.fill(64 * 1024, &budget)? == 0 {
-                self.reader.eof()?;
-                break;
-            }
-            // Offer at most `buf.len()` bytes so the data always fits.
-            let input = &conn.buffered()[..conn.buffered().len().min(buf.len())];
-            let step = self.reader.read_body(input)?;
-            let n = step.data.len();
-            buf[..n].copy_from_slice(&input[step.data]);
-            conn.consume(step.consumed);
-            if n > 0 {
-                self.finish_if_done();
-                let received = self.reader.produced();
-                self.tracker
-                    .report(self.sent, received, self.receive_total)?;
-                return Ok(n);
-            }
-        }
         self.finish_if_done();
-        Ok(0)
+        if n > 0 {
+            self.tracker
+                .report(self.sent, received, self.receive_total)?;
+        }
+        Ok(n)
     }
 
     /// Returns the connection to the pool once the body has ended, and
     /// hands over the trailer fields.
     fn finish_if_done(&mut self) {
-        if self.reader.is_done() {
-            if self.trailers.get().is_none() {
-                let _ = self.trailers.set(self.reader.take_trailers());
+        if !self.is_done() {
+            return;
+        }
+        let trailers = match &mut self.source {
+            Source::H1 { lease, reader } => {
+                if let Some(mut lease) = lease.take() {
+                    let clean = lease.conn().buffered().is_empty();
+                    lease.release(reader.keep_alive() && clean);
+                }
+                reader.take_trailers()
             }
-            if let Some(mut lease) = self.lease.take() {
-                let clean = lease.conn().buffered().is_empty();
-                lease.release(self.reader.keep_alive() && clean);
-            }
+            Source::H2(body) => body.take_trailers(),
+        };
+        if self.trailers.get().is_none() {
+            let _ = self.trailers.set(trailers);
         }
     }
+}
+
+/// Reads body bytes of an HTTP/1.1 response into `buf`: 0 at its end.
+fn read_h1(
+    lease: &mut Lease,
+    reader: &mut ResponseReader,
+    buf: &mut [u8],
+    budget: &Budget<'_>,
+) -> Result<usize, ClientError> {
+    let conn = lease.conn();
+    while !reader.is_done() {
+        if conn.buffered().is_empty() && conn.fill(64 * 1024, budget)? == 0 {
+            reader.eof()?;
+            break;
+        }
+        // Offer at most `buf.len()` bytes so the data always fits.
+        let input = &conn.buffered()[..conn.buffered().len().min(buf.len())];
+        let step = reader.read_body(input)?;
+        let n = step.data.len();
+        buf[..n].copy_from_slice(&input[step.data]);
+        conn.consume(step.consumed);
+        if n > 0 {
+            return Ok(n);
+        }
+    }
+    Ok(0)
 }

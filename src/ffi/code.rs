@@ -91,6 +91,13 @@ pub enum reqivo_code {
     REQIVO_ERR_UNEXPECTED_EOF = 4008,
     /// A compressed body could not be decoded.
     REQIVO_ERR_DECOMPRESSION = 4009,
+    /// The HTTP/2 peer broke the protocol, or reset the stream or the
+    /// connection with an error (the RFC 9113 error code is named in the
+    /// message).
+    REQIVO_ERR_HTTP2_PROTOCOL = 4010,
+    /// HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose
+    /// another protocol in TLS negotiation.
+    REQIVO_ERR_HTTP2_REQUIRED = 4011,
     /// More redirects than `max_redirects`.
     REQIVO_ERR_TOO_MANY_REDIRECTS = 5001,
     /// A redirect led back to a request already made in the chain.

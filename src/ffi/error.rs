@@ -74,6 +74,8 @@ pub(crate) fn code_of(k: ErrorKind) -> reqivo_code {
         ErrorKind::InvalidChunk => REQIVO_ERR_INVALID_CHUNK,
         ErrorKind::UnexpectedEof => REQIVO_ERR_UNEXPECTED_EOF,
         ErrorKind::Decompression => REQIVO_ERR_DECOMPRESSION,
+        ErrorKind::Http2Protocol => REQIVO_ERR_HTTP2_PROTOCOL,
+        ErrorKind::Http2Required => REQIVO_ERR_HTTP2_REQUIRED,
         ErrorKind::TooManyRedirects => REQIVO_ERR_TOO_MANY_REDIRECTS,
         ErrorKind::RedirectLoop => REQIVO_ERR_REDIRECT_LOOP,
         ErrorKind::InvalidLocation => REQIVO_ERR_INVALID_LOCATION,

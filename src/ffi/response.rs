@@ -84,9 +84,9 @@ pub struct reqivo_response {
     pub struct_size: u32,
     /// The status code, 100-599 (a final response: 1xx other than 101 are skipped).
     pub status: u16,
-    /// 1: the HTTP version is HTTP/`http_major`.`http_minor`.
+    /// 1 or 2: the HTTP version is HTTP/`http_major`.`http_minor`.
     pub http_major: u8,
-    /// 0 or 1.
+    /// 0 or 1 (0 for HTTP/2).
     pub http_minor: u8,
     /// `REQIVO_RESPONSE_*` bits.
     pub flags: u32,
@@ -343,7 +343,7 @@ fn build(r: &Meta<'_>, mut buf: Vec<u8>, body_start: usize) -> *const reqivo_res
             reqivo_response {
                 struct_size: size_of::<reqivo_response>() as u32,
                 status: r.head.status,
-                http_major: 1,
+                http_major: r.head.major,
                 http_minor: r.head.minor,
                 flags,
                 redirect_count: r.redirect_count,

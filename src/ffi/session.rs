@@ -10,7 +10,7 @@ use super::callback::{
 };
 use super::cancel::reqivo_cancel;
 use super::code::reqivo_code;
-use super::error::reqivo_error;
+use super::error::{reqivo_error, Fail};
 use super::handle::{clone_arc, free_box, to_arc_ptr, to_boxed_ptr, Castable, OwnedBox};
 use super::limits::{or_default, reqivo_limits};
 use super::pool::reqivo_pool;
@@ -20,7 +20,9 @@ use super::retry::{read_policy, reqivo_retry};
 use super::stream::reqivo_stream;
 use super::timeout::reqivo_timeout;
 use super::tls::reqivo_tls_config;
-use crate::client::{CookieLimits, Hooks, Log, Pool, PoolConfig, RetryPolicy, Session};
+use crate::client::{
+    CookieLimits, Hooks, HttpVersion, Log, Pool, PoolConfig, RetryPolicy, Session,
+};
 
 /// A session: base URL, default headers, timeouts, limits and redirect
 /// policy over a connection pool. Thread-safe: any number of threads may
@@ -885,5 +887,60 @@ pub extern "C" fn reqivo_session_open(
         let cancel = unsafe { clone_arc(cancel) };
         let stream = try_or_fail!(s.open(r, cancel), err);
         super::stream::new_stream(stream)
+    })
+}
+
+/// For `reqivo_session_set_http_version`: the library's choice. Today
+/// HTTP/1.1; offering HTTP/2 by ALPN on TLS becomes the default in a
+/// later release.
+pub const REQIVO_HTTP_VERSION_DEFAULT: u32 = 0;
+/// For `reqivo_session_set_http_version`: HTTP/1.1 only.
+pub const REQIVO_HTTP_VERSION_1_1: u32 = 1;
+/// For `reqivo_session_set_http_version`: HTTP/2 only. Over TLS the
+/// handshake offers `h2` alone (a server that does not choose it fails
+/// the send with `REQIVO_ERR_HTTP2_REQUIRED`); over cleartext HTTP/2 is
+/// spoken with prior knowledge (no upgrade).
+pub const REQIVO_HTTP_VERSION_2: u32 = 2;
+
+/// Chooses the HTTP versions later sends of `s` speak:
+/// `REQIVO_HTTP_VERSION_DEFAULT`, `REQIVO_HTTP_VERSION_1_1` or
+/// `REQIVO_HTTP_VERSION_2`. Over HTTP/2 every request to an origin shares
+/// one connection (per TLS configuration), each a stream on it, up to the
+/// server's stream limit; later requests wait for a stream under the pool
+/// timeout. `reqivo_response.http_major` tells which version answered.
+/// WebSocket dials always use HTTP/1.1. Through the multi API HTTP/2 is
+/// not available yet: a transfer of a session set to
+/// `REQIVO_HTTP_VERSION_2` fails with `REQIVO_ERR_HTTP2_REQUIRED`.
+///
+/// Ownership: nothing is allocated.
+/// NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.
+/// Thread safety: callable while other threads send; applies to later sends.
+/// Returns: 0, or `REQIVO_ERR_INVALID_ARGUMENT` for another value.
+/// Since: 0.1.0
+#[no_mangle]
+pub extern "C" fn reqivo_session_set_http_version(
+    s: *mut reqivo_session,
+    version: u32,
+    err: *mut reqivo_error,
+) -> u32 {
+    ffi_boundary!(err, {
+        let s = borrow!(s, err);
+        let v = try_or_fail!(
+            match version {
+                REQIVO_HTTP_VERSION_DEFAULT => Ok(HttpVersion::Default),
+                REQIVO_HTTP_VERSION_1_1 => Ok(HttpVersion::Http11),
+                REQIVO_HTTP_VERSION_2 => Ok(HttpVersion::Http2),
+                v => Err(Fail::new(
+                    reqivo_code::REQIVO_ERR_INVALID_ARGUMENT,
+                    format!(
+                        "HTTP version {} is not one of REQIVO_HTTP_VERSION_DEFAULT, _1_1 or _2",
+                        v
+                    ),
+                )),
+            },
+            err
+        );
+        s.set_http_version(v);
+        OK
     })
 }

@@ -110,12 +110,12 @@ pub struct Conn {
 impl Conn {
     /// Connects to `host:port` (or where `dial` says), directly or through
     /// a tunnel (CONNECT or SOCKS5) opened by `tunnel`, then, with `tls`, runs the TLS
-    /// handshake (SNI and certificate name from `host`) under the connect
-    /// timeout.
+    /// handshake (SNI and certificate name from `host`, offering the `alpn`
+    /// protocols) under the connect timeout.
     pub fn open(
         host: &str,
         port: u16,
-        tls: Option<&TlsConfig>,
+        tls: Option<(&TlsConfig, &[&[u8]])>,
         tunnel: Option<&Proxy>,
         dial: Option<&Dial>,
         budget: &Budget<'_>,
@@ -147,8 +147,8 @@ impl Conn {
             conn.via_proxy(host, port);
             proxy::open_tunnel(&mut conn, proxy, host, port, budget)?;
         }
-        if let Some(cfg) = tls {
-            conn = conn.start_tls(host, cfg, budget)?;
+        if let Some((cfg, alpn)) = tls {
+            conn = conn.start_tls(host, cfg, alpn, budget)?;
         }
         conn.transport
             .socket()
@@ -185,8 +185,14 @@ impl Conn {
     }
 
     /// Runs the TLS handshake on this (so far plain) connection.
-    fn start_tls(self, host: &str, cfg: &TlsConfig, budget: &Budget<'_>) -> Result<Conn, NetError> {
-        let mut conn = self.begin_tls(host, cfg)?;
+    fn start_tls(
+        self,
+        host: &str,
+        cfg: &TlsConfig,
+        alpn: &[&[u8]],
+        budget: &Budget<'_>,
+    ) -> Result<Conn, NetError> {
+        let mut conn = self.begin_tls(host, cfg, alpn)?;
         let Transport::Tls(TlsStream { sock, tls, min }) = &mut conn.transport else {
             unreachable!("begin_tls makes a TLS transport");
         };
@@ -197,14 +203,20 @@ impl Conn {
 
     /// Makes this plain connection a TLS one (SNI and certificate name from
     /// `host`) whose handshake has yet to run: `try_handshake` drives it
-    /// without blocking.
-    pub fn begin_tls(self, host: &str, cfg: &TlsConfig) -> Result<Conn, NetError> {
+    /// without blocking. The handshake offers the `alpn` protocols
+    /// (per connection: one configuration serves every HTTP version).
+    pub fn begin_tls(self, host: &str, cfg: &TlsConfig, alpn: &[&[u8]]) -> Result<Conn, NetError> {
         let Transport::Plain(sock) = self.transport else {
             unreachable!("TLS starts once, on a plain connection");
         };
         let min = cfg.min_version();
-        let tls = ClientConnection::new(cfg.client_config(), tls::server_name(host)?)
-            .map_err(|e| tls::map_error(&e, &self.peer, min))?;
+        let protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let tls = ClientConnection::new_with_alpn(
+            cfg.client_config(),
+            tls::server_name(host)?,
+            protocols,
+        )
+        .map_err(|e| tls::map_error(&e, &self.peer, min))?;
         Ok(Conn {
             transport: Transport::Tls(TlsStream {
                 sock,
@@ -287,6 +299,14 @@ impl Conn {
     /// What the TLS handshake settled on; `None` for a plain connection.
     pub fn tls_info(&self) -> Option<TlsInfo> {
         self.tls_info
+    }
+
+    /// Whether the TLS handshake chose HTTP/2 (ALPN `h2`).
+    pub fn negotiated_h2(&self) -> bool {
+        match &self.transport {
+            Transport::Tls(TlsStream { tls, .. }) => tls.alpn_protocol() == Some(b"h2"),
+            Transport::Plain(_) => false,
+        }
     }
 
     /// Bytes read from the socket and not yet consumed.

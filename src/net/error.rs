@@ -33,6 +33,11 @@ pub enum NetErrorKind {
     TlsHostname,
     /// The server key matches none of the configured pins.
     TlsPinMismatch,
+    /// The HTTP/2 peer broke the protocol, or reset the stream or the
+    /// connection with an error code.
+    Http2Protocol,
+    /// HTTP/2 was required and the server did not offer it.
+    Http2Required,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ mod cancel;
 mod conn;
 mod connect;
 mod error;
+pub mod h2;
 pub mod poller;
 mod pool;
 mod proxy;
@@ -27,7 +28,9 @@ pub use connect::{
     finish_connect, interleave, ip_literal, plan, start_connect, Plan, ATTEMPT_DELAY,
 };
 pub use error::{NetError, NetErrorKind};
-pub use pool::{Checkout, KeyRef, Lease, Pool, PoolConfig, PoolKey, PoolStats, Reservation};
+pub use pool::{
+    Checkout, H2Lease, KeyRef, Lease, Leased, Pool, PoolConfig, PoolKey, PoolStats, Reservation,
+};
 pub use proxy::{Proxy, ProxyKind, Route, TunnelAsk};
 pub use target::{Dial, Endpoint, Targets};
 pub use tls::{TlsConfig, TlsConfigBuilder, TlsInfo, TlsVersion};

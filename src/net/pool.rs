@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use super::budget::{Budget, Op};
 use super::cancel::Cancel;
 use super::conn::Conn;
-use super::error::NetError;
+use super::error::{NetError, NetErrorKind};
+use super::h2::{H2Conn, HttpVersion};
 use super::proxy::Route;
 use super::target::Dial;
 use super::tls::{TlsConfig, TlsInfo};
@@ -45,6 +46,8 @@ pub struct PoolKey {
     /// Where the socket goes when not where DNS says (an address
     /// override, another host and port, a Unix socket).
     pub dial: Option<Arc<Dial>>,
+    /// The HTTP versions its connections may speak.
+    pub version: HttpVersion,
 }
 
 /// A pool key made of borrowed parts, for lookups: a request finds its
@@ -58,6 +61,7 @@ pub struct KeyRef<'a> {
     pub route: Route,
     pub tls: Option<Arc<TlsConfig>>,
     pub dial: Option<Arc<Dial>>,
+    pub version: HttpVersion,
 }
 
 impl KeyRef<'_> {
@@ -69,6 +73,7 @@ impl KeyRef<'_> {
             route: self.route.clone(),
             tls: self.tls.clone(),
             dial: self.dial.clone(),
+            version: self.version,
         }
     }
 }
@@ -83,6 +88,7 @@ impl Hash for PoolKey {
         self.route.hash(state);
         self.tls.hash(state);
         self.dial.hash(state);
+        self.version.hash(state);
     }
 }
 
@@ -94,6 +100,7 @@ impl Equivalent<Arc<PoolKey>> for KeyRef<'_> {
             && self.route == key.route
             && self.tls == key.tls
             && self.dial == key.dial
+            && self.version == key.version
     }
 }
 
@@ -147,6 +154,13 @@ pub struct PoolStats {
     pub idle: u64,
     pub in_use: u64,
     pub waiting: u64,
+    /// HTTP/2 streams opened, in all.
+    pub streams_opened: u64,
+    /// HTTP/2 streams open now.
+    pub streams_active: u64,
+    /// HTTP/2 connections taking new streams now (each counts once in
+    /// `in_use`, however many streams it carries).
+    pub h2_connections: u64,
 }
 
 #[derive(Default)]
@@ -164,6 +178,12 @@ struct State {
     idle_count: usize,
     in_use: usize,
     waiting: usize,
+    /// The HTTP/2 connection of each key that takes new streams. It holds
+    /// one slot of its key (open and in use) while it is here.
+    h2: HashMap<Arc<PoolKey>, Arc<H2Conn>>,
+    /// Keys whose first connection is being opened and may come back
+    /// HTTP/2: other checkouts wait for it rather than dial in parallel.
+    h2_opening: Vec<Arc<PoolKey>>,
     /// Event-driven waiters (a multi with requests queued for a slot):
     /// called once, outside the lock, when a connection is released or
     /// closed, then forgotten; a waiter that still needs a slot registers
@@ -182,6 +202,28 @@ impl State {
                 self.idle.remove(key);
             }
         }
+    }
+
+    /// The key's HTTP/2 connection if it takes new streams; one that no
+    /// longer does, or sat without a stream past `max_idle`, leaves the
+    /// pool (its streams finish on it; it closes after the last).
+    fn h2_for(&mut self, key: &KeyRef<'_>, max_idle: Duration) -> Option<Arc<H2Conn>> {
+        let (k, conn) = self.h2.get_key_value(key)?;
+        if conn.is_open() && conn.idle_for() <= max_idle {
+            return Some(conn.clone());
+        }
+        let k = k.clone();
+        self.drop_h2(&k);
+        None
+    }
+
+    /// Takes `key`'s HTTP/2 connection out of the pool, freeing its slot.
+    fn drop_h2(&mut self, key: &Arc<PoolKey>) -> Option<Arc<H2Conn>> {
+        let conn = self.h2.remove(key)?;
+        conn.close_to_new();
+        self.in_use -= 1;
+        self.forget(key);
+        Some(conn)
     }
 
     fn pop_idle(&mut self, key: &KeyRef<'_>) -> Option<(Arc<PoolKey>, Box<Conn>)> {
@@ -240,6 +282,7 @@ struct Shared {
     opened: AtomicU64,
     reused: AtomicU64,
     closed: AtomicU64,
+    streams_opened: AtomicU64,
 }
 
 /// A handle to a pool; clones share it.
@@ -288,6 +331,44 @@ impl Drop for Reservation {
     }
 }
 
+/// A connection just opened, by the protocol it speaks.
+enum Opened {
+    H1(Box<Conn>),
+    H2(Arc<H2Conn>),
+}
+
+/// What a blocking checkout hands out: a connection of its own for one
+/// HTTP/1.1 exchange, or a shared HTTP/2 connection to open a stream on.
+pub enum Leased {
+    H1(Lease),
+    H2(H2Lease),
+}
+
+/// A stream's claim on a shared HTTP/2 connection: counted as open from
+/// checkout until dropped.
+pub struct H2Lease {
+    pub conn: Arc<H2Conn>,
+    /// True when the connection had carried an earlier stream.
+    pub reused: bool,
+}
+
+impl H2Lease {
+    fn new(conn: Arc<H2Conn>, reused: bool, pool: &Pool) -> H2Lease {
+        conn.stream_started();
+        pool.shared.streams_opened.fetch_add(1, Ordering::Relaxed);
+        if reused {
+            pool.shared.reused.fetch_add(1, Ordering::Relaxed);
+        }
+        H2Lease { conn, reused }
+    }
+}
+
+impl Drop for H2Lease {
+    fn drop(&mut self) {
+        self.conn.stream_ended();
+    }
+}
+
 /// A connection checked out of the pool.
 pub struct Lease {
     conn: Option<Box<Conn>>,
@@ -301,6 +382,12 @@ impl Lease {
     pub fn conn(&mut self) -> &mut Conn {
         self.conn
             .as_mut()
+            .expect("a lease holds its connection until released")
+    }
+
+    pub fn conn_ref(&self) -> &Conn {
+        self.conn
+            .as_ref()
             .expect("a lease holds its connection until released")
     }
 
@@ -349,6 +436,7 @@ impl Pool {
                 opened: AtomicU64::new(0),
                 reused: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
+                streams_opened: AtomicU64::new(0),
             }),
         }
     }
@@ -372,6 +460,9 @@ impl Pool {
             idle: st.idle_count as u64,
             in_use: st.in_use as u64,
             waiting: st.waiting as u64,
+            streams_opened: self.shared.streams_opened.load(Ordering::Relaxed),
+            streams_active: st.h2.values().map(|c| c.streams() as u64).sum(),
+            h2_connections: st.h2.len() as u64,
         }
     }
 
@@ -380,7 +471,7 @@ impl Pool {
     /// released, and later checkouts open new connections. Waiters for a
     /// slot are woken, since the closed connections freed theirs.
     pub fn close_idle(&self) -> usize {
-        let idle = {
+        let (idle, h2) = {
             let mut st = self.lock();
             let idle = std::mem::take(&mut st.idle);
             st.idle_count = 0;
@@ -389,10 +480,19 @@ impl Pool {
                     st.forget(key);
                 }
             }
-            idle
+            let quiet: Vec<_> = st
+                .h2
+                .iter()
+                .filter(|(_, c)| c.streams() == 0)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let h2: Vec<_> = quiet.iter().filter_map(|k| st.drop_h2(k)).collect();
+            (idle, h2)
         };
         // Close outside the lock: a TLS connection says goodbye on close.
-        let mut n = 0;
+        let mut n = h2.len();
+        self.shared.closed.fetch_add(n as u64, Ordering::Relaxed);
+        drop(h2);
         for conn in idle.into_values().flatten() {
             self.close(conn);
             n += 1;
@@ -408,34 +508,52 @@ impl Pool {
         drop(conn);
     }
 
-    /// Checks out a connection for `key`: the most recent idle one that is
-    /// still fresh, else a new one when the limits allow, else waits for a
-    /// slot under the pool timeout. `fresh` skips idle connections (the retry
-    /// after a stale reuse).
+    /// Checks out a connection for `key`: its HTTP/2 connection when it
+    /// has one taking streams, else the most recent idle one that is still
+    /// fresh, else a new one when the limits allow, else waits for a slot
+    /// under the pool timeout. While a key's first connection is being
+    /// opened and may come back HTTP/2, other checkouts for it wait for it
+    /// too. `fresh` skips pooled connections (the retry after a stale
+    /// reuse). `max_header_bytes` bounds the header lists a new HTTP/2
+    /// connection accepts.
     pub fn checkout(
         &self,
         key: &KeyRef<'_>,
         fresh: bool,
+        max_header_bytes: usize,
         budget: &Budget<'_>,
-    ) -> Result<Lease, NetError> {
+    ) -> Result<Leased, NetError> {
         let cfg = self.shared.config;
         let mut deadline: Option<Option<Instant>> = None;
         let mut woken_by_cancel = None;
         let mut st = self.lock();
         loop {
             budget.check_cancel()?;
-            if !fresh {
+            let mut opening = false;
+            if key.version.may_use_h2() {
+                if fresh {
+                    let stale = st.h2.get_key_value(key).map(|(k, _)| k.clone());
+                    if let Some(k) = stale {
+                        drop(st.drop_h2(&k));
+                    }
+                } else if let Some(conn) = st.h2_for(key, cfg.max_idle) {
+                    drop(st);
+                    return Ok(Leased::H2(H2Lease::new(conn, true, self)));
+                }
+                opening = st.h2_opening.iter().any(|k| key.equivalent(k));
+            }
+            if !fresh && !opening {
                 while let Some((owned, mut conn)) = st.pop_idle(key) {
                     st.in_use += 1;
                     drop(st);
                     if conn.idle_for() <= cfg.max_idle && !conn.is_stale() {
                         self.shared.reused.fetch_add(1, Ordering::Relaxed);
-                        return Ok(Lease {
+                        return Ok(Leased::H1(Lease {
                             conn: Some(conn),
                             key: owned,
                             pool: self.clone(),
                             reused: true,
-                        });
+                        }));
                     }
                     self.close(conn);
                     st = self.lock();
@@ -443,23 +561,26 @@ impl Pool {
                     st.forget(key);
                 }
             }
-            let per_key = st.open.get(key).copied().unwrap_or(0);
-            if per_key < cfg.max_per_host && st.open_total < cfg.max_total {
-                return self.open_new(st, key, budget);
-            }
-            // Room can be made by closing an idle connection: of another key
-            // when the total is full, of this key when a fresh one is needed.
-            let victim = if per_key < cfg.max_per_host {
-                st.evict_other(key)
-            } else if fresh {
-                st.pop_idle(key)
-            } else {
-                None
-            };
-            if let Some((k, conn)) = victim {
-                st.forget(&k);
-                self.close(conn);
-                continue;
+            if !opening {
+                let per_key = st.open.get(key).copied().unwrap_or(0);
+                if per_key < cfg.max_per_host && st.open_total < cfg.max_total {
+                    return self.open_new(st, key, max_header_bytes, budget);
+                }
+                // Room can be made by closing an idle connection: of another
+                // key when the total is full, of this key when a fresh one is
+                // needed.
+                let victim = if per_key < cfg.max_per_host {
+                    st.evict_other(key)
+                } else if fresh {
+                    st.pop_idle(key)
+                } else {
+                    None
+                };
+                if let Some((k, conn)) = victim {
+                    st.forget(&k);
+                    self.close(conn);
+                    continue;
+                }
             }
             let until = *deadline.get_or_insert_with(|| budget.op_deadline(Op::Pool));
             let now = Instant::now();
@@ -605,37 +726,90 @@ impl Pool {
         &self,
         mut st: MutexGuard<'_, State>,
         key: &KeyRef<'_>,
+        max_header_bytes: usize,
         budget: &Budget<'_>,
-    ) -> Result<Lease, NetError> {
+    ) -> Result<Leased, NetError> {
         // Reserve the slot, then connect without holding the lock.
         let owned = Self::reserve(&mut st, key);
+        let may_h2 = key.version.may_use_h2();
+        if may_h2 {
+            st.h2_opening.push(owned.clone());
+        }
         drop(st);
+        let opened = self.open_conn(key, max_header_bytes, budget);
+        let mut st = self.lock();
+        if may_h2 {
+            st.h2_opening.retain(|k| !Arc::ptr_eq(k, &owned));
+        }
+        match opened {
+            Ok(Opened::H1(conn)) => {
+                if may_h2 {
+                    self.notify_freed(st);
+                }
+                Ok(Leased::H1(Lease {
+                    conn: Some(conn),
+                    key: owned,
+                    pool: self.clone(),
+                    reused: false,
+                }))
+            }
+            Ok(Opened::H2(conn)) => {
+                drop(st.drop_h2(&owned));
+                st.h2.insert(owned, conn.clone());
+                self.notify_freed(st);
+                Ok(Leased::H2(H2Lease::new(conn, false, self)))
+            }
+            Err(e) => {
+                st.in_use -= 1;
+                st.forget(key);
+                self.notify_freed(st);
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects for `key`, and starts HTTP/2 on the connection when TLS
+    /// chose it or the key speaks it with prior knowledge.
+    fn open_conn(
+        &self,
+        key: &KeyRef<'_>,
+        max_header_bytes: usize,
+        budget: &Budget<'_>,
+    ) -> Result<Opened, NetError> {
         let tunnel = match &key.route {
             Route::Tunnel(proxy) => Some(proxy.as_ref()),
             Route::Direct | Route::Forward => None,
         };
-        match Conn::open(
+        let conn = Conn::open(
             key.host,
             key.port,
-            key.tls.as_deref(),
+            key.tls.as_deref().map(|t| (t, key.version.alpn())),
             tunnel,
             key.dial.as_deref(),
             budget,
-        ) {
-            Ok(conn) => {
-                self.shared.opened.fetch_add(1, Ordering::Relaxed);
-                Ok(Lease {
-                    conn: Some(Box::new(conn)),
-                    key: owned,
-                    pool: self.clone(),
-                    reused: false,
-                })
-            }
+        )?;
+        self.shared.opened.fetch_add(1, Ordering::Relaxed);
+        let h2 = match key.tls {
+            Some(_) => conn.negotiated_h2(),
+            None => key.version.requires_h2(),
+        };
+        if !h2 && key.version.requires_h2() {
+            self.shared.closed.fetch_add(1, Ordering::Relaxed);
+            return Err(NetError::new(
+                NetErrorKind::Http2Required,
+                format!(
+                    "{} did not choose HTTP/2 in TLS negotiation, and the session requires it",
+                    conn.peer()
+                ),
+            ));
+        }
+        if !h2 {
+            return Ok(Opened::H1(Box::new(conn)));
+        }
+        match H2Conn::start(conn, max_header_bytes, budget) {
+            Ok(c) => Ok(Opened::H2(c)),
             Err(e) => {
-                let mut st = self.lock();
-                st.in_use -= 1;
-                st.forget(key);
-                self.notify_freed(st);
+                self.shared.closed.fetch_add(1, Ordering::Relaxed);
                 Err(e)
             }
         }
@@ -720,6 +894,7 @@ mod tests {
                 route,
                 tls,
                 dial,
+                version: HttpVersion::Default,
             };
             let owned = Arc::new(borrowed.to_owned());
             assert_eq!(state.hash_one(&borrowed), state.hash_one(&owned));

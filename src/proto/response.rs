@@ -18,7 +18,9 @@ use super::limits::Limits;
 pub struct ResponseHead {
     raw: Vec<u8>,
     pub status: u16,
-    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    /// 1 for HTTP/1.x, 2 for HTTP/2.
+    pub major: u8,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1, 0 for HTTP/2.
     pub minor: u8,
     reason: Range<usize>,
     headers: SmallVec<[(Span, Span); INLINE_FIELDS]>,
@@ -90,6 +92,68 @@ impl ResponseHead {
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.values(name)
             .any(|v| list_has_token(v, token.as_bytes()))
+    }
+
+    /// An HTTP/2 response's head: `status` and the fields as decoded (no
+    /// reason phrase on the wire, so none here), held to the same limits
+    /// as an HTTP/1.1 head: the field count, and the bytes of the head as
+    /// HTTP/1.1 would have sent it.
+    /// `fields` lists them (it is walked twice: sizes, then copies).
+    pub fn from_fields<'a, I>(
+        status: u16,
+        fields: impl Fn() -> I,
+        limits: &Limits,
+    ) -> Result<ResponseHead, ProtoError>
+    where
+        I: Iterator<Item = (&'a [u8], &'a [u8])>,
+    {
+        let (count, text) = fields().fold((0, 0), |(c, t), (n, v)| (c + 1, t + n.len() + v.len()));
+        if count > limits.max_header_count {
+            return Err(ProtoError::new(
+                ProtoErrorKind::TooManyHeaders,
+                format!(
+                    "response has {} header fields, more than max_header_count ({})",
+                    count, limits.max_header_count
+                ),
+            ));
+        }
+        // "HTTP/2 200\r\n", then "name: value\r\n" each, then "\r\n".
+        let size = 14 + text + 4 * count;
+        if size > limits.max_header_bytes {
+            return Err(ProtoError::new(
+                ProtoErrorKind::HeaderTooLarge,
+                format!(
+                    "response head exceeds max_header_bytes ({}): {} bytes",
+                    limits.max_header_bytes, size
+                ),
+            ));
+        }
+        let mut raw = Vec::with_capacity(text);
+        let mut headers = SmallVec::with_capacity(count);
+        for (name, value) in fields() {
+            let at = raw.len() as u32;
+            raw.extend_from_slice(name);
+            raw.extend_from_slice(value);
+            let mid = at + name.len() as u32;
+            headers.push((
+                Span {
+                    start: at,
+                    end: mid,
+                },
+                Span {
+                    start: mid,
+                    end: raw.len() as u32,
+                },
+            ));
+        }
+        Ok(ResponseHead {
+            raw,
+            status,
+            major: 2,
+            minor: 0,
+            reason: 0..0,
+            headers,
+        })
     }
 
     /// Total bytes of names, values and reason: what a flat copy needs.
@@ -259,6 +323,7 @@ pub fn parse_head(
         ResponseHead {
             raw,
             status: code,
+            major: 1,
             minor,
             reason,
             headers,

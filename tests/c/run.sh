@@ -75,8 +75,9 @@ fi
 SERVER_PID=
 TLS_SERVER_PID=
 WS_SERVER_PID=
+H2_PEER_PID=
 cleanup() {
-  for pid in "$SERVER_PID" "$TLS_SERVER_PID" "$WS_SERVER_PID"; do
+  for pid in "$SERVER_PID" "$TLS_SERVER_PID" "$WS_SERVER_PID" "$H2_PEER_PID"; do
     if [ -n "$pid" ]; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -126,6 +127,29 @@ if [ -z "$TLS_PORTS" ]; then
   exit 1
 fi
 export REQIVO_TLS_DIR="$TLS_DIR" REQIVO_TLS_PORTS="$TLS_PORTS"
+
+# The HTTP/2 peer (the `h2` package; TLS on the same PKI) prints a JSON
+# line of its ports; test_h2 reads "H2C TLS SILENT" from REQIVO_H2_PORTS.
+"$PYTHON" tests/h2_peer.py --tls "$TLS_DIR" >"$OUT/h2_peer.json" 2>"$OUT/h2_peer.log" &
+H2_PEER_PID=$!
+H2_PORTS=
+for _ in $(seq 100); do
+  H2_PORTS=$("$PYTHON" -c 'import json, sys
+line = sys.stdin.readline()
+if line:
+    d = json.loads(line)
+    print(d["h2c"], d["tls"], d["silent"])' <"$OUT/h2_peer.json" 2>/dev/null || true)
+  [ -n "$H2_PORTS" ] && break
+  kill -0 "$H2_PEER_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -z "$H2_PORTS" ]; then
+  echo "tests/h2_peer.py did not start:" >&2
+  cat "$OUT/h2_peer.log" >&2
+  echo "c-tests: $passed passed, $((failed + 1)) failed"
+  exit 1
+fi
+export REQIVO_H2_PORTS="$H2_PORTS"
 
 # The WebSocket peer (the `websockets` package, permessage-deflate accepted
 # when offered) prints its port; test_ws

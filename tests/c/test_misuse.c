@@ -187,6 +187,10 @@ static void misuse_session(reqivo_session *s) {
   rp.flags |= 1u << 20;
   MISUSE(reqivo_session_set_retry(s, &rp, ERR));
   CHECK_EQ(reqivo_session_set_retry(s, NULL, NULL), 0);
+  /* set_http_version: NULL, and a version that does not exist. */
+  MISUSE(reqivo_session_set_http_version(NULL, REQIVO_HTTP_VERSION_2, ERR));
+  MISUSE(reqivo_session_set_http_version(s, 3, ERR));
+  CHECK_EQ(reqivo_session_set_http_version(s, REQIVO_HTTP_VERSION_DEFAULT, NULL), 0);
   /* An unknown log level, with and without a callback. */
   MISUSE_CODE(reqivo_session_set_logger(s, log_sink, NULL, REQIVO_LOG_ERROR + 1));
   MISUSE_CODE(reqivo_session_set_logger(s, log_sink, NULL, UINT32_MAX));

@@ -2,6 +2,7 @@
 //! blocks. Each `run` goes as far as the sockets allow, then says what it
 //! waits for; policy is `Chain`'s and bytes are `ResponseReader`'s, as in
 //! the blocking send.
+use crate::net::h2::HttpVersion;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -579,7 +580,22 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let (cfg, req) = (&self.cfg, &self.req);
         let proxy = self.chain.proxy(cfg, req);
         let url = self.chain.url(req);
-        let key = pool_key(url, cfg.tls.as_ref(), proxy, cfg.targets.as_deref());
+        if cfg.http_version.requires_h2() {
+            return Err(crate::net::NetError::new(
+                crate::net::NetErrorKind::Http2Required,
+                "HTTP/2 is not available through the multi yet: send with the blocking API, \
+                 or leave the session's HTTP version at its default",
+            )
+            .into());
+        }
+        // The multi speaks HTTP/1.1 only, for now.
+        let key = pool_key(
+            url,
+            cfg.tls.as_ref(),
+            proxy,
+            cfg.targets.as_deref(),
+            HttpVersion::Http11,
+        );
         if self.out.is_empty() {
             let mut number = itoa::Buffer::new();
             let headers = self
@@ -701,6 +717,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             cfg.tls.as_ref(),
             self.chain.proxy(cfg, req),
             cfg.targets.as_deref(),
+            HttpVersion::Http11,
         );
         let tunnel = match &key.route {
             Route::Tunnel(proxy) => {
@@ -721,7 +738,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         };
         let tls = match (&key.tls, &tunnel) {
             (Some(tls), None) => {
-                conn = Box::new(conn.begin_tls(key.host, tls)?);
+                conn = Box::new(conn.begin_tls(key.host, tls, key.version.alpn())?);
                 None
             }
             (tls, _) => tls.clone().map(|t| (key.host.to_string(), t)),
@@ -803,7 +820,9 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             unreachable!()
         };
         let conn = match tls_after_tunnel {
-            Some((host, tls)) => Box::new(conn.begin_tls(&host, &tls)?),
+            Some((host, tls)) => {
+                Box::new(conn.begin_tls(&host, &tls, HttpVersion::Http11.alpn())?)
+            }
             None => conn,
         };
         self.phase = Phase::Opening {

@@ -51,6 +51,9 @@ module Reqivo
     REQIVO_RETRY_ON_429 = 4
     REQIVO_RETRY_ON_503 = 8
     REQIVO_RETRY_AFTER = 16
+    REQIVO_HTTP_VERSION_DEFAULT = 0
+    REQIVO_HTTP_VERSION_1_1 = 1
+    REQIVO_HTTP_VERSION_2 = 2
     REQIVO_TLS_VERSION_1_2 = 771
     REQIVO_TLS_VERSION_1_3 = 772
     REQIVO_VERSION_MAJOR = 0
@@ -316,6 +319,7 @@ module Reqivo
       [:reqivo_session_set_retry, %i[pointer pointer error_out], :uint32],
       [:reqivo_session_send, %i[pointer pointer pointer error_out], :pointer, { blocking: true }],
       [:reqivo_session_open, %i[pointer pointer pointer error_out], :pointer, { blocking: true }],
+      [:reqivo_session_set_http_version, %i[pointer uint32 error_out], :uint32],
       [:reqivo_stream_response, %i[pointer], :pointer],
       [:reqivo_stream_read, %i[pointer pointer size_t error_out], :int64, { blocking: true }],
       [:reqivo_stream_trailers, %i[pointer pointer], :pointer],

@@ -1,0 +1,505 @@
+//! One HTTP/2 connection shared by every request to its origin: h2's
+//! `Connection` future, the handle that opens streams, and the driver role.
+//!
+//! No thread of reqivo's is dedicated to a connection. A thread whose
+//! stream needs progress (its response, its next DATA, send capacity)
+//! becomes the connection's driver if no one is (the leader): it polls the
+//! `Connection`, and unless its own stream was woken meanwhile, waits in
+//! poll(2) on the socket and on the connection's eventfd, bounded by its own
+//! deadline; then it polls again and hands the role to a queued thread.
+//! A thread that finds the role taken queues and parks; its stream's waker
+//! unparks it. Anything that gives the connection work from another thread
+//! (a new stream, released window, a dropped stream) wakes the connection's
+//! task, whose waker writes the eventfd, so the leader's wait ends and the
+//! frames go out (docs/DESIGN.md §10).
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use h2::client::{Connection, SendRequest};
+use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
+use rustix::io::Errno;
+
+use super::io::{H2Io, IoState};
+use crate::net::budget::{Budget, Op};
+use crate::net::error::{NetError, NetErrorKind};
+use crate::net::{Conn, ConnTimings, TlsInfo};
+
+/// The longest a queued thread parks before looking again on its own: a
+/// guard against a lost hand-over, never the way progress is made.
+const PARK_GUARD: Duration = Duration::from_millis(100);
+
+/// Each stream's receive window, and the connection's: large enough that
+/// one stream moves a large body at the speed of the link (the server
+/// stops once a window is used up, until we release it).
+const STREAM_WINDOW: u32 = 4 << 20;
+const CONNECTION_WINDOW: u32 = 16 << 20;
+
+/// Streams assumed allowed before the server's SETTINGS arrive: the floor
+/// RFC 9113 §6.5.2 recommends servers offer. Without it h2 assumes no limit
+/// and a burst of requests on a new connection is refused by the server.
+const FIRST_STREAM_LIMIT: usize = 100;
+
+/// The settings reqivo's client speaks with; `max_header_bytes` bounds a
+/// response's header list (and with it a CONTINUATION flood).
+fn builder(max_header_bytes: usize) -> h2::client::Builder {
+    let mut b = h2::client::Builder::new();
+    b.enable_push(false)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_max_send_streams(FIRST_STREAM_LIMIT)
+        .max_header_list_size(max_header_bytes.min(u32::MAX as usize) as u32);
+    b
+}
+
+/// A thread's waker: sets its flag and unparks it.
+struct ThreadWake {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for ThreadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+std::thread_local! {
+    /// This thread's waker, made once: a wait allocates nothing.
+    static THIS_THREAD: (Arc<ThreadWake>, Waker) = {
+        let me = Arc::new(ThreadWake {
+            thread: std::thread::current(),
+            woken: AtomicBool::new(false),
+        });
+        let waker = Waker::from(me.clone());
+        (me, waker)
+    };
+}
+
+/// The connection task's waker: writes the eventfd the driver waits on,
+/// once until the driver reads it.
+struct ConnWake {
+    fd: OwnedFd,
+    signalled: AtomicBool,
+}
+
+impl ConnWake {
+    fn signal(&self) {
+        if !self.signalled.swap(true, Ordering::AcqRel) {
+            let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+        }
+    }
+
+    /// Clears the signal before the connection is polled: a wake after
+    /// this writes the eventfd again.
+    fn clear(&self) {
+        if self.signalled.swap(false, Ordering::AcqRel) {
+            let mut buf = [0u8; 8];
+            let _ = rustix::io::read(&self.fd, &mut buf);
+        }
+    }
+}
+
+impl Wake for ConnWake {
+    fn wake(self: Arc<Self>) {
+        self.signal();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.signal();
+    }
+}
+
+struct Driver {
+    conn: Connection<H2Io, Bytes>,
+    /// Set once the connection future has ended: closed after GOAWAY, or
+    /// failed. Its streams have failed with it.
+    ended: Option<String>,
+}
+
+#[derive(Default)]
+struct Role {
+    leader: bool,
+    /// Threads waiting for progress while another leads, first come first.
+    waiting: VecDeque<Arc<ThreadWake>>,
+}
+
+pub struct H2Conn {
+    driver: Mutex<Driver>,
+    send: Mutex<SendRequest<Bytes>>,
+    role: Mutex<Role>,
+    /// A second descriptor for the socket (the first is inside h2's
+    /// connection), for the leader's poll(2).
+    socket: OwnedFd,
+    io: Arc<IoState>,
+    wake: Arc<ConnWake>,
+    waker: Waker,
+    peer: String,
+    tls_info: Option<TlsInfo>,
+    pub timings: ConnTimings,
+    /// No new stream may start: the connection ended, or the server sent
+    /// GOAWAY (a refused `send_request` tells).
+    closing: AtomicBool,
+    /// Streams open on it now (for the pool: idle once none are).
+    streams: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+impl fmt::Debug for H2Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("H2Conn")
+            .field("peer", &self.peer)
+            .field("streams", &self.streams.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl H2Conn {
+    /// Speaks HTTP/2 on `conn` (TLS that chose `h2`, or cleartext with
+    /// prior knowledge): sends the preface and SETTINGS under the connect
+    /// timeout.
+    pub fn start(
+        conn: Conn,
+        max_header_bytes: usize,
+        budget: &Budget<'_>,
+    ) -> Result<Arc<H2Conn>, NetError> {
+        let peer = conn.peer().to_string();
+        let tls_info = conn.tls_info();
+        let timings = conn.timings;
+        let socket = conn
+            .wait_handle()
+            .map_err(|e| NetError::io(&e, &format!("setting up {}", peer)))?;
+        let made = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| NetError::io(&e.into(), "making an eventfd"))?;
+        let wake = Arc::new(ConnWake {
+            fd: made,
+            signalled: AtomicBool::new(false),
+        });
+        let waker = Waker::from(wake.clone());
+        let io = H2Io::new(conn);
+        let state = io.state();
+        let mut handshake = Box::pin(builder(max_header_bytes).handshake::<_, Bytes>(io));
+        let deadline = budget.op_deadline(Op::Connect);
+        let what = format_args!("starting HTTP/2 with {}", peer);
+        let (send, connection) = loop {
+            if let Poll::Ready(r) = handshake.as_mut().poll(&mut Context::from_waker(&waker)) {
+                break r.map_err(|e| protocol_error(&e, &peer))?;
+            }
+            wait_socket(&socket, state.write_blocked(), None, deadline, budget)?
+                .then_some(())
+                .ok_or_else(|| budget.timeout_error(Op::Connect, &what))?;
+        };
+        Ok(Arc::new(H2Conn {
+            driver: Mutex::new(Driver {
+                conn: connection,
+                ended: None,
+            }),
+            send: Mutex::new(send),
+            role: Mutex::new(Role::default()),
+            socket,
+            io: state,
+            wake,
+            waker,
+            peer,
+            tls_info,
+            timings,
+            closing: AtomicBool::new(false),
+            streams: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+        }))
+    }
+
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        self.tls_info
+    }
+
+    /// Whether a new stream may go out on this connection.
+    pub fn is_open(&self) -> bool {
+        !self.closing.load(Ordering::Acquire)
+    }
+
+    /// No new streams from now on (GOAWAY, or a failure).
+    pub fn close_to_new(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    pub fn streams(&self) -> usize {
+        self.streams.load(Ordering::Acquire)
+    }
+
+    /// How long the connection has carried no stream (zero while it does).
+    pub fn idle_for(&self) -> Duration {
+        match self.streams() {
+            0 => lock(&self.idle_since).elapsed(),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Counts a stream as open (`stream_ended` counts it closed).
+    pub fn stream_started(&self) {
+        self.streams.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn stream_ended(&self) {
+        if self.streams.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *lock(&self.idle_since) = Instant::now();
+        }
+    }
+
+    /// A handle that opens streams; each request takes its own clone, so
+    /// a request waiting for a stream slot holds no lock.
+    pub fn sender(&self) -> SendRequest<Bytes> {
+        lock(&self.send).clone()
+    }
+
+    /// Polls `f` (a stream's future) until it is ready, driving the
+    /// connection meanwhile as its leader or waiting for the leader to.
+    /// Bounded by `deadline` (the caller's: a read, a write, the connect),
+    /// reported as a timeout of kind `op`, and by the cancel token.
+    pub fn block_on<T>(
+        &self,
+        mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
+        deadline: Option<Instant>,
+        op: Op,
+        budget: &Budget<'_>,
+        what: &dyn fmt::Display,
+    ) -> Result<T, NetError> {
+        THIS_THREAD.with(|(me, waker)| {
+            // A cancel wakes this thread, parked or leading (the eventfd).
+            let on_cancel = budget.cancel.map(|c| {
+                let (me, wake) = (me.clone(), self.wake.clone());
+                let id = c.on_trigger(Box::new(move || {
+                    me.wake_by_ref();
+                    wake.signal();
+                }));
+                (c, id)
+            });
+            let result = self.poll_until(&mut f, me, waker, deadline, op, budget, what);
+            if let Some((c, id)) = on_cancel {
+                c.forget(id);
+            }
+            self.leave(me);
+            result
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn poll_until<T>(
+        &self,
+        f: &mut impl FnMut(&mut Context<'_>) -> Poll<T>,
+        me: &Arc<ThreadWake>,
+        waker: &Waker,
+        deadline: Option<Instant>,
+        op: Op,
+        budget: &Budget<'_>,
+        what: &dyn fmt::Display,
+    ) -> Result<T, NetError> {
+        loop {
+            me.woken.store(false, Ordering::Release);
+            if let Poll::Ready(v) = f(&mut Context::from_waker(waker)) {
+                return Ok(v);
+            }
+            budget.check_cancel()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(budget.timeout_error(op, what));
+            }
+            if self.try_lead(me) {
+                let driven = self.drive(me, deadline, budget);
+                self.hand_off(me);
+                if let Some(reason) = driven? {
+                    // The connection ended; a stream still pending will
+                    // never be served.
+                    if let Poll::Ready(v) = f(&mut Context::from_waker(waker)) {
+                        return Ok(v);
+                    }
+                    return Err(NetError::new(NetErrorKind::ConnectionClosed, reason));
+                }
+            } else if !me.woken.load(Ordering::Acquire) {
+                let guard = Instant::now() + PARK_GUARD;
+                let until = deadline.map_or(guard, |d| d.min(guard));
+                std::thread::park_timeout(until.saturating_duration_since(Instant::now()));
+            }
+        }
+    }
+
+    /// Takes the driver role if it is free; otherwise queues this thread.
+    fn try_lead(&self, me: &Arc<ThreadWake>) -> bool {
+        let mut role = lock(&self.role);
+        if !role.leader {
+            role.leader = true;
+            return true;
+        }
+        if !role.waiting.iter().any(|w| Arc::ptr_eq(w, me)) {
+            role.waiting.push_back(me.clone());
+        }
+        false
+    }
+
+    /// Gives the role up and wakes the first queued thread to take it.
+    fn hand_off(&self, me: &Arc<ThreadWake>) {
+        let next = {
+            let mut role = lock(&self.role);
+            role.leader = false;
+            role.waiting.iter().find(|w| !Arc::ptr_eq(w, me)).cloned()
+        };
+        if let Some(w) = next {
+            w.wake_by_ref();
+        }
+    }
+
+    /// This thread's wait is over: out of the queue, and if no one leads,
+    /// the next queued thread is woken to.
+    fn leave(&self, me: &Arc<ThreadWake>) {
+        let next = {
+            let mut role = lock(&self.role);
+            role.waiting.retain(|w| !Arc::ptr_eq(w, me));
+            match role.leader {
+                true => None,
+                false => role.waiting.front().cloned(),
+            }
+        };
+        if let Some(w) = next {
+            w.wake_by_ref();
+        }
+    }
+
+    /// One round as leader: poll the connection; unless this thread's own
+    /// stream was woken by that, wait for the socket or the eventfd (never
+    /// past `deadline`) and poll again. `Some(reason)` once the connection
+    /// has ended.
+    fn drive(
+        &self,
+        me: &ThreadWake,
+        deadline: Option<Instant>,
+        budget: &Budget<'_>,
+    ) -> Result<Option<String>, NetError> {
+        let mut driver = lock(&self.driver);
+        self.poll_connection(&mut driver);
+        if driver.ended.is_some() || me.woken.load(Ordering::Acquire) {
+            return Ok(driver.ended.clone());
+        }
+        wait_socket(
+            &self.socket,
+            self.io.write_blocked(),
+            Some(&self.wake.fd),
+            deadline,
+            budget,
+        )?;
+        self.poll_connection(&mut driver);
+        Ok(driver.ended.clone())
+    }
+
+    fn poll_connection(&self, driver: &mut Driver) {
+        if driver.ended.is_some() {
+            return;
+        }
+        self.wake.clear();
+        let polled = Pin::new(&mut driver.conn).poll(&mut Context::from_waker(&self.waker));
+        if let Poll::Ready(r) = polled {
+            self.close_to_new();
+            driver.ended = Some(match r {
+                Ok(()) => format!("{} closed the HTTP/2 connection", self.peer),
+                Err(e) => protocol_error(&e, &self.peer).message,
+            });
+        }
+    }
+}
+
+/// Waits until `socket` is readable (or writable, with `write`), `wake` is
+/// readable, or `deadline` passes (false). A cancel is seen by the caller.
+fn wait_socket(
+    socket: &OwnedFd,
+    write: bool,
+    wake: Option<&OwnedFd>,
+    deadline: Option<Instant>,
+    budget: &Budget<'_>,
+) -> Result<bool, NetError> {
+    let mut flags = PollFlags::IN;
+    if write {
+        flags |= PollFlags::OUT;
+    }
+    loop {
+        budget.check_cancel()?;
+        let timeout = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Ok(false);
+                }
+                Some(d - now)
+            }
+            None => None,
+        };
+        let ts = timeout.map(|t| {
+            rustix::event::Timespec::try_from(t).unwrap_or(rustix::event::Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        let mut both;
+        let mut one;
+        let set: &mut [PollFd<'_>] = match wake {
+            Some(w) => {
+                both = [
+                    PollFd::new(socket, flags),
+                    PollFd::from_borrowed_fd(w.as_fd(), PollFlags::IN),
+                ];
+                &mut both
+            }
+            None => {
+                one = [PollFd::new(socket, flags)];
+                &mut one
+            }
+        };
+        match poll(set, ts.as_ref()) {
+            Ok(0) => continue,
+            Ok(_) => return Ok(true),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(NetError::io(&e.into(), "waiting on an HTTP/2 connection")),
+        }
+    }
+}
+
+/// An h2 error as reqivo's: the RFC 9113 error code by name when there is
+/// one, and whether the server sent it.
+pub(crate) fn protocol_error(e: &h2::Error, peer: &str) -> NetError {
+    if let Some(io) = e.get_io() {
+        return NetError::io(io, &format!("HTTP/2 connection to {}", peer));
+    }
+    let kind = NetErrorKind::Http2Protocol;
+    let by = if e.is_remote() {
+        "the server"
+    } else {
+        "reqivo"
+    };
+    let message = match e.reason() {
+        Some(r) if e.is_go_away() => format!(
+            "{} sent GOAWAY ({:?}) on the HTTP/2 connection to {}",
+            by, r, peer
+        ),
+        Some(r) if e.is_reset() => format!("{} reset the HTTP/2 stream to {} ({:?})", by, peer, r),
+        _ => format!("HTTP/2 error with {}: {}", peer, e),
+    };
+    NetError::new(kind, message)
+}

@@ -1,0 +1,131 @@
+//! An open connection (plain or TLS) as the `AsyncRead`/`AsyncWrite` pair
+//! the `h2` crate drives. Nothing here waits: a read or write the socket
+//! cannot serve now returns `Pending` without registering a waker, and the
+//! driver (`H2Conn`) polls the socket itself, then polls the connection
+//! again. It remembers whether the last write stopped on a full socket, so
+//! the driver asks for writability only then.
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::net::Conn;
+
+/// The largest unconsumed read the adapter buffers: one TLS record, or one
+/// socket read on a plain connection.
+const READ_BUFFER: usize = 16 * 1024;
+
+pub(crate) struct H2Io {
+    conn: Conn,
+    state: Arc<IoState>,
+}
+
+/// What the driver needs to know of the adapter, which h2 owns.
+#[derive(Default)]
+pub(crate) struct IoState {
+    /// The last write found the socket full; the driver then waits for it
+    /// to drain as well as for bytes to read.
+    write_blocked: AtomicBool,
+}
+
+impl IoState {
+    pub fn write_blocked(&self) -> bool {
+        self.write_blocked.load(Ordering::Relaxed)
+    }
+
+    fn set_write_blocked(&self, blocked: bool) {
+        self.write_blocked.store(blocked, Ordering::Relaxed);
+    }
+}
+
+impl H2Io {
+    pub fn new(conn: Conn) -> H2Io {
+        H2Io {
+            conn,
+            state: Arc::default(),
+        }
+    }
+
+    pub fn state(&self) -> Arc<IoState> {
+        self.state.clone()
+    }
+}
+
+fn to_io(e: crate::net::NetError) -> io::Error {
+    let kind = match e.kind {
+        crate::net::NetErrorKind::ConnectionClosed => io::ErrorKind::ConnectionReset,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.message)
+}
+
+impl AsyncRead for H2Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.conn.buffered().is_empty() {
+            match this.conn.try_fill(READ_BUFFER).map_err(to_io)? {
+                None => return Poll::Pending,
+                Some(0) => return Poll::Ready(Ok(())), // EOF: nothing put
+                Some(_) => {}
+            }
+        }
+        let have = this.conn.buffered();
+        let n = have.len().min(buf.remaining());
+        buf.put_slice(&have[..n]);
+        this.conn.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for H2Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let step = this.conn.try_write(data).map_err(to_io)?;
+        this.state.set_write_blocked(step.blocked);
+        match step.accepted {
+            0 if step.blocked => Poll::Pending,
+            n => Poll::Ready(Ok(n)),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        self.poll_write(cx, first)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // Over TLS, records rustls still holds go out now; plain sockets
+        // hold nothing of ours.
+        if this.conn.wants_flush() {
+            let step = this.conn.try_write(&[]).map_err(to_io)?;
+            this.state.set_write_blocked(step.blocked);
+            if step.blocked {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
