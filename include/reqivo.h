@@ -890,6 +890,20 @@ typedef struct reqivo_pool_stats {
    * Callers waiting for a free slot now.
    */
   uint64_t waiting;
+  /**
+   * HTTP/2 streams opened, in all (appended; a `struct_size` that ends
+   * before it gets the fields above only).
+   */
+  uint64_t streams_opened;
+  /**
+   * HTTP/2 streams open now.
+   */
+  uint64_t streams_active;
+  /**
+   * HTTP/2 connections taking new streams now; each counts once in
+   * `in_use`, however many streams it carries.
+   */
+  uint64_t h2_connections;
 } reqivo_pool_stats;
 
 /**
@@ -1632,9 +1646,11 @@ struct reqivo_pool *reqivo_pool_new(const struct reqivo_pool_config *cfg, struct
 void reqivo_pool_free(struct reqivo_pool *pool);
 
 /**
- * Writes the pool's counters (opened, reused, closed since creation) and
- * gauges (idle, in use, waiting now) into `out`, as many fields as
- * `out->struct_size` covers (0 means this first version's size).
+ * Writes the pool's counters (opened, reused, closed, HTTP/2 streams
+ * opened, since creation) and gauges (idle, in use, waiting, HTTP/2
+ * streams and connections now) into `out`, as many fields as
+ * `out->struct_size` covers (0 means the first version's size, up to
+ * `waiting`).
  *
  * Ownership: `out` is caller-owned; nothing is allocated.
  * NULL: does nothing if `pool` or `out` is NULL.

@@ -74,7 +74,19 @@ pub struct reqivo_pool_stats {
     pub in_use: u64,
     /// Callers waiting for a free slot now.
     pub waiting: u64,
+    /// HTTP/2 streams opened, in all (appended; a `struct_size` that ends
+    /// before it gets the fields above only).
+    pub streams_opened: u64,
+    /// HTTP/2 streams open now.
+    pub streams_active: u64,
+    /// HTTP/2 connections taking new streams now; each counts once in
+    /// `in_use`, however many streams it carries.
+    pub h2_connections: u64,
 }
+
+/// `sizeof(reqivo_pool_stats)` before the HTTP/2 fields were appended:
+/// what a `struct_size` of 0 stands for.
+const STATS_SIZE_V1: usize = std::mem::offset_of!(reqivo_pool_stats, streams_opened);
 
 impl reqivo_pool_stats {
     fn of(pool: &Pool) -> reqivo_pool_stats {
@@ -87,12 +99,15 @@ impl reqivo_pool_stats {
             idle: s.idle,
             in_use: s.in_use,
             waiting: s.waiting,
+            streams_opened: s.streams_opened,
+            streams_active: s.streams_active,
+            h2_connections: s.h2_connections,
         }
     }
 
     /// Writes as many fields as `out->struct_size` covers (0 = the first
-    /// version, this one) and sets it to the size written; nothing when it
-    /// declares less than its own field.
+    /// version, up to `waiting`) and sets it to the size written; nothing
+    /// when it declares less than its own field.
     ///
     /// # Safety
     /// `out` points to a caller's struct of the size it declares.
@@ -100,7 +115,7 @@ impl reqivo_pool_stats {
         // SAFETY: per the caller; no more than the declared size is written.
         unsafe {
             let declared = match (*out).struct_size as usize {
-                0 => size_of::<reqivo_pool_stats>(),
+                0 => STATS_SIZE_V1,
                 n if n < size_of::<u32>() => return,
                 n => n.min(size_of::<reqivo_pool_stats>()),
             };
@@ -257,9 +272,11 @@ pub extern "C" fn reqivo_pool_free(pool: *mut reqivo_pool) {
     ffi_boundary!({ unsafe { free_arc(pool.cast_const()) } })
 }
 
-/// Writes the pool's counters (opened, reused, closed since creation) and
-/// gauges (idle, in use, waiting now) into `out`, as many fields as
-/// `out->struct_size` covers (0 means this first version's size).
+/// Writes the pool's counters (opened, reused, closed, HTTP/2 streams
+/// opened, since creation) and gauges (idle, in use, waiting, HTTP/2
+/// streams and connections now) into `out`, as many fields as
+/// `out->struct_size` covers (0 means the first version's size, up to
+/// `waiting`).
 ///
 /// Ownership: `out` is caller-owned; nothing is allocated.
 /// NULL: does nothing if `pool` or `out` is NULL.

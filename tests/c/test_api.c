@@ -50,6 +50,8 @@ static const struct {
     CODE(REQIVO_ERR_INVALID_CHUNK, 4000),
     CODE(REQIVO_ERR_UNEXPECTED_EOF, 4000),
     CODE(REQIVO_ERR_DECOMPRESSION, 4000),
+    CODE(REQIVO_ERR_HTTP2_PROTOCOL, 4000),
+    CODE(REQIVO_ERR_HTTP2_REQUIRED, 4000),
     CODE(REQIVO_ERR_TOO_MANY_REDIRECTS, 5000),
     CODE(REQIVO_ERR_REDIRECT_LOOP, 5000),
     CODE(REQIVO_ERR_INVALID_LOCATION, 5000),
@@ -75,7 +77,7 @@ static void test_codes(void) {
     CHECK(reqivo_code_name(CODES[i].code) == reqivo_code_name(CODES[i].code));
   }
   const uint32_t unknown[] = {12345, 1, 999, 1000, 1011, 2000, 2100, 2105, 3006,
-                              4010, 5004, 6003, 7000, 9000, 9002, UINT32_MAX};
+                              4012, 5004, 6003, 7000, 9000, 9002, UINT32_MAX};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
     CHECKF(strcmp(reqivo_code_name(unknown[i]), "REQIVO_ERR_UNKNOWN") == 0, "code %u named %s",
            unknown[i], reqivo_code_name(unknown[i]));
@@ -194,12 +196,15 @@ static void test_pool_stats_args(void) {
   CHECK(st.opened == 0 && st.reused == 0 && st.closed == 0);
   CHECK(st.idle == 0 && st.in_use == 0 && st.waiting == 0);
 
-  /* 0 means the first version's size: everything is written. */
+  CHECK(st.streams_opened == 0 && st.streams_active == 0 && st.h2_connections == 0);
+
+  /* 0 means the first version's size: up to `waiting`, nothing after. */
   memset(&st, 0x5a, sizeof st);
   st.struct_size = 0;
   reqivo_pool_get_stats(p, &st);
-  CHECK_EQ(st.struct_size, sizeof st);
+  CHECK_EQ(st.struct_size, offsetof(reqivo_pool_stats, streams_opened));
   CHECK_EQ(st.waiting, 0);
+  CHECK_EQ(st.streams_opened, 0x5a5a5a5a5a5a5a5aLL);
 
   /* An older, shorter struct: nothing past its end is touched. */
   memset(&st, 0x5a, sizeof st);

@@ -163,7 +163,10 @@ module Reqivo
              :closed, :uint64,
              :idle, :uint64,
              :in_use, :uint64,
-             :waiting, :uint64
+             :waiting, :uint64,
+             :streams_opened, :uint64,
+             :streams_active, :uint64,
+             :h2_connections, :uint64
     end
 
     # reqivo_timeout: Timeouts in milliseconds. A field left 0 takes the default
