@@ -538,7 +538,16 @@ impl Pool {
                     }
                 } else if let Some(conn) = st.h2_for(key, cfg.max_idle) {
                     drop(st);
-                    return Ok(Leased::H2(H2Lease::new(conn, true, self)));
+                    if conn.streams() == 0 {
+                        // Idle until now: what the server said meanwhile
+                        // (GOAWAY, a close) decides whether it may serve.
+                        conn.refresh();
+                    }
+                    if conn.is_open() {
+                        return Ok(Leased::H2(H2Lease::new(conn, true, self)));
+                    }
+                    st = self.lock();
+                    continue;
                 }
                 opening = st.h2_opening.iter().any(|k| key.equivalent(k));
             }

@@ -35,15 +35,26 @@ fn unprocessed(e: &h2::Error) -> bool {
 
 /// A failed step of the exchange, with how far it got and whether the
 /// request may go again on a new connection.
-fn failed(e: &h2::Error, conn: &H2Conn, stage: Stage, replayable: bool) -> Failure {
-    let again = match unprocessed(e) && replayable {
-        true => Again::Unprocessed,
-        false => Again::No,
-    };
+fn failed(e: &h2::Error, conn: &H2Conn, stage: Stage, replayable: bool, reused: bool) -> Failure {
     if e.is_go_away() || e.is_io() {
         conn.close_to_new();
     }
+    let again = if unprocessed(e) && replayable {
+        Again::Unprocessed
+    } else {
+        lost(reused, replayable)
+    };
     (protocol_error(e, conn.peer()).into(), stage, again)
+}
+
+/// A connection that had served earlier streams was found gone before
+/// this one's response: as over HTTP/1.1, an idempotent request goes again
+/// on a new connection (the exchange checks the method and the error).
+fn lost(reused: bool, replayable: bool) -> Again {
+    match reused && replayable {
+        true => Again::IfIdempotent,
+        false => Again::No,
+    }
 }
 
 pub(crate) fn exchange(
@@ -55,8 +66,15 @@ pub(crate) fn exchange(
 ) -> Result<Exchanged, Failure> {
     let conn = lease.conn.clone();
     let peer = conn.peer();
-    let net = |e: NetError, stage| -> Failure { (e.into(), stage, Again::No) };
+    let reused = lease.reused;
     let replayable = hop.body.is_none_or(Body::replayable);
+    let net = |e: NetError, stage| -> Failure {
+        let again = match stage {
+            Stage::InResponse => Again::No,
+            _ => lost(reused, replayable),
+        };
+        (e.into(), stage, again)
+    };
     let request =
         to_h2(hop.method, hop.url, hop.headers).map_err(|e| (e, Stage::Connect, Again::No))?;
     // A stream slot: the server's SETTINGS_MAX_CONCURRENT_STREAMS may have
@@ -71,11 +89,11 @@ pub(crate) fn exchange(
         &what,
     )
     .map_err(|e| net(e, Stage::Connect))?
-    .map_err(|e| failed(&e, &conn, Stage::Connect, replayable))?;
+    .map_err(|e| failed(&e, &conn, Stage::Connect, replayable, reused))?;
     let empty = hop.body.is_none_or(|b| b.length() == Some(0));
     let (mut response, mut stream) = sender
         .send_request(request, empty)
-        .map_err(|e| failed(&e, &conn, Stage::Connect, replayable))?;
+        .map_err(|e| failed(&e, &conn, Stage::Connect, replayable, reused))?;
     let mut sent = Sent::default();
     if let (Some(body), false) = (hop.body, empty) {
         send_body(&conn, &mut stream, body, hop, budget, &mut sent).map_err(|e| {
@@ -97,7 +115,15 @@ pub(crate) fn exchange(
             &what,
         )
         .map_err(|e| net(e, Stage::BeforeResponse))?
-        .map_err(|e| failed(&e, &conn, Stage::BeforeResponse, replayable && !sent.pulled))?;
+        .map_err(|e| {
+            failed(
+                &e,
+                &conn,
+                Stage::BeforeResponse,
+                replayable && !sent.pulled,
+                reused,
+            )
+        })?;
     timings.first_byte = budget.started.elapsed();
     let (parts, recv) = head.into_parts();
     let fields = || {
@@ -159,9 +185,12 @@ fn send_body(
         |mut data: Bytes, last: bool, sent: &mut Sent| -> Result<(), (ClientError, Again)> {
             if data.is_empty() {
                 // The end of a body whose last read was empty.
-                return stream
-                    .send_data(data, last)
-                    .map_err(|e| (failed(&e, conn, Stage::BeforeResponse, true).0, Again::No));
+                return stream.send_data(data, last).map_err(|e| {
+                    (
+                        failed(&e, conn, Stage::BeforeResponse, true, false).0,
+                        Again::No,
+                    )
+                });
             }
             loop {
                 stream.reserve_capacity(data.len().min(SEND_PIECE));
@@ -177,7 +206,10 @@ fn send_body(
                 let room = match room {
                     Some(Ok(n)) => n,
                     Some(Err(e)) => {
-                        return Err((failed(&e, conn, Stage::BeforeResponse, true).0, Again::No))
+                        return Err((
+                            failed(&e, conn, Stage::BeforeResponse, true, false).0,
+                            Again::No,
+                        ))
                     }
                     None => {
                         return Err((
@@ -199,9 +231,12 @@ fn send_body(
                 let piece = data.split_to(room.min(data.len()));
                 let n = piece.len() as u64;
                 let end = last && data.is_empty();
-                stream
-                    .send_data(piece, end)
-                    .map_err(|e| (failed(&e, conn, Stage::BeforeResponse, true).0, Again::No))?;
+                stream.send_data(piece, end).map_err(|e| {
+                    (
+                        failed(&e, conn, Stage::BeforeResponse, true, false).0,
+                        Again::No,
+                    )
+                })?;
                 sent.bytes += n;
                 hop.tracker
                     .report(sent.bytes, 0, None)

@@ -273,6 +273,21 @@ impl H2Conn {
         lock(&self.send).clone()
     }
 
+    /// Takes in what the server sent while no stream waited (a GOAWAY, a
+    /// close), without waiting: a connection found ended or closing takes
+    /// no new stream. Does nothing if another thread is driving.
+    pub fn refresh(&self) {
+        THIS_THREAD.with(|(me, _)| {
+            if self.try_lead(me) {
+                let mut driver = lock(&self.driver);
+                self.poll_connection(&mut driver);
+                drop(driver);
+                self.hand_off(me);
+            }
+            self.leave(me);
+        });
+    }
+
     /// Polls `f` (a stream's future) until it is ready, driving the
     /// connection meanwhile as its leader or waiting for the leader to.
     /// Bounded by `deadline` (the caller's: a read, a write, the connect),
