@@ -22,7 +22,7 @@ cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-300}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(response_head chunked response_reader location cookies json_pointer ws_frames)
+  targets=(response_head chunked response_reader location cookies json_pointer ws_frames h2_response)
 fi
 
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

@@ -436,13 +436,33 @@ impl Conn {
     /// Like `fill`, but never waits: `Ok(None)` when no byte is available
     /// now (over TLS: no whole record), `Ok(Some(0))` at EOF.
     pub fn try_fill(&mut self, max_buffered: usize) -> Result<Option<usize>, NetError> {
+        self.try_fill_probing(max_buffered, true).map(|(n, _)| n)
+    }
+
+    /// `try_fill` that reads the socket only if `read_socket` (bytes TLS
+    /// already holds are served either way), and tells whether a socket
+    /// read found it emptied (it returned less than asked, or nothing):
+    /// a driver can then wait in poll(2) instead of reading again to learn
+    /// that the socket is empty.
+    pub fn try_fill_probing(
+        &mut self,
+        max_buffered: usize,
+        read_socket: bool,
+    ) -> Result<(Option<usize>, bool), NetError> {
         self.make_room(max_buffered);
         let peer = &self.peer;
         let what = || format!("reading from {}", peer);
         let dst = &mut self.buf[self.end..];
+        let mut drained = false;
         let n = match &mut self.transport {
+            Transport::Plain(_) if !read_socket => return Ok((None, true)),
             Transport::Plain(sock) => loop {
-                match Now(sock.fd()).read(dst) {
+                match (Probe {
+                    fd: sock.fd(),
+                    drained: &mut drained,
+                })
+                .read(dst)
+                {
                     Ok(n) => break Some(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -454,6 +474,9 @@ impl Conn {
                 match tls.reader().read(dst) {
                     Ok(n) => break Some(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if !read_socket {
+                            return Ok((None, true));
+                        }
                         // Replies rustls owes the server (a key update) go
                         // out if the socket takes them now; the rest later.
                         while tls.wants_write() {
@@ -461,7 +484,11 @@ impl Conn {
                                 break;
                             }
                         }
-                        match tls.read_tls(&mut Now(tcp)) {
+                        let mut probe = Probe {
+                            fd: tcp,
+                            drained: &mut drained,
+                        };
+                        match tls.read_tls(&mut probe) {
                             Ok(_) => {
                                 if let Err(e) = tls.process_new_packets() {
                                     let _ = tls.write_tls(&mut Now(tcp));
@@ -482,7 +509,7 @@ impl Conn {
         if let Some(n) = n {
             self.end += n;
         }
-        Ok(n)
+        Ok((n, drained))
     }
 
     /// Writes what the socket takes now, never waiting. Returns how many
@@ -599,6 +626,24 @@ impl Drop for TlsStream {
     fn drop(&mut self) {
         self.tls.send_close_notify();
         let _ = self.tls.write_tls(&mut Now(self.sock.fd()));
+    }
+}
+
+/// A read that never waits and notes whether it found the socket emptied:
+/// it returned less than asked, or would have blocked.
+struct Probe<'a> {
+    fd: &'a OwnedFd,
+    drained: &'a mut bool,
+}
+
+impl Read for Probe<'_> {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        let r = Now(self.fd).read(dst);
+        *self.drained = match &r {
+            Ok(n) => *n < dst.len(),
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        r
     }
 }
 

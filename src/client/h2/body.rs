@@ -2,6 +2,8 @@
 //! read as the caller asks: each frame's bytes are handed over, then their
 //! window is released, so a caller that stops reading stops its own
 //! stream (once the window is used up) and no other.
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes};
 use h2::RecvStream;
 
@@ -16,8 +18,12 @@ pub(crate) struct H2Body {
     reused: bool,
     tls: Option<TlsInfo>,
     recv: RecvStream,
-    /// Received and not yet handed over.
+    /// Received and not yet handed over: the frame being read from, then
+    /// those that came while the request was still being sent.
     chunk: Bytes,
+    queue: VecDeque<Bytes>,
+    /// The server ended the body (its trailers, if any, not taken yet).
+    data_ended: bool,
     produced: u64,
     limit: u64,
     length: Option<u64>,
@@ -26,15 +32,26 @@ pub(crate) struct H2Body {
 }
 
 impl H2Body {
-    pub fn new(lease: H2Lease, recv: RecvStream, limit: u64, length: Option<u64>) -> H2Body {
-        let done = recv.is_end_stream();
+    /// `early` is what `Early` took in while the request went out: DATA,
+    /// its length, and whether the body had ended.
+    pub fn new(
+        lease: H2Lease,
+        recv: RecvStream,
+        limit: u64,
+        length: Option<u64>,
+        early: (VecDeque<Bytes>, u64, bool),
+    ) -> H2Body {
+        let (queue, received, data_ended) = early;
+        let done = recv.is_end_stream() && queue.is_empty() && !data_ended;
         let mut body = H2Body {
             reused: lease.reused,
             tls: lease.conn.tls_info(),
             lease: Some(lease),
             recv,
             chunk: Bytes::new(),
-            produced: 0,
+            queue,
+            data_ended,
+            produced: received,
             limit,
             length,
             done,
@@ -55,7 +72,7 @@ impl H2Body {
     }
 
     pub fn is_done(&self) -> bool {
-        self.done && self.chunk.is_empty()
+        self.done && self.chunk.is_empty() && self.queue.is_empty()
     }
 
     /// Body bytes received so far.
@@ -79,7 +96,9 @@ impl H2Body {
             return Ok(0);
         }
         while self.chunk.is_empty() {
-            if self.done || !self.next_frame(budget)? {
+            if let Some(next) = self.queue.pop_front() {
+                self.chunk = next;
+            } else if self.done || !self.next_frame(budget)? {
                 return Ok(0);
             }
         }
@@ -100,6 +119,9 @@ impl H2Body {
         loop {
             out.extend_from_slice(&self.chunk);
             self.chunk.clear();
+            for early in self.queue.drain(..) {
+                out.extend_from_slice(&early);
+            }
             progress(self.produced)?;
             if self.produced > cap {
                 return Err(ProtoError::new(
@@ -123,13 +145,16 @@ impl H2Body {
         let conn = lease.conn.clone();
         let what = format_args!("reading the response body from {}", conn.peer());
         let deadline = budget.op_deadline(Op::Read);
-        let frame = conn.block_on(
-            |cx| self.recv.poll_data(cx),
-            deadline,
-            Op::Read,
-            budget,
-            &what,
-        )?;
+        let frame = match self.data_ended {
+            true => None,
+            false => conn.block_on(
+                |cx| self.recv.poll_data(cx),
+                deadline,
+                Op::Read,
+                budget,
+                &what,
+            )?,
+        };
         match frame {
             Some(Ok(data)) => {
                 // Our memory holds it now: the server may send the next.

@@ -2,13 +2,12 @@
 //! for its response head. Every wait goes through `H2Conn::block_on`, which
 //! drives the connection as needed, bounded by this request's own timeouts
 //! and cancel token.
-use std::future::Future;
-use std::pin::Pin;
 
 use bytes::Bytes;
 use h2::{Reason, SendStream};
 
 use super::body::H2Body;
+use super::early::Early;
 use super::request::to_h2;
 use crate::client::body::{Body, SourcePump};
 use crate::client::error::ClientError;
@@ -91,12 +90,13 @@ pub(crate) fn exchange(
     .map_err(|e| net(e, Stage::Connect))?
     .map_err(|e| failed(&e, &conn, Stage::Connect, replayable, reused))?;
     let empty = hop.body.is_none_or(|b| b.length() == Some(0));
-    let (mut response, mut stream) = sender
+    let (response, mut stream) = sender
         .send_request(request, empty)
         .map_err(|e| failed(&e, &conn, Stage::Connect, replayable, reused))?;
     let mut sent = Sent::default();
+    let mut early = Early::new(response, limits.max_body_bytes);
     if let (Some(body), false) = (hop.body, empty) {
-        send_body(&conn, &mut stream, body, hop, budget, &mut sent).map_err(|e| {
+        send_body(&conn, &mut stream, &mut early, body, hop, budget, &mut sent).map_err(|e| {
             let again = match sent.pulled {
                 true => Again::No,
                 false => e.1,
@@ -106,26 +106,25 @@ pub(crate) fn exchange(
     }
     timings.sent = budget.started.elapsed();
     let what = format_args!("waiting for the response from {}", peer);
-    let head = conn
-        .block_on(
-            |cx| Pin::new(&mut response).poll(cx),
-            budget.op_deadline(Op::Read),
-            Op::Read,
-            budget,
-            &what,
+    conn.block_on(
+        |cx| early.poll_head(cx),
+        budget.op_deadline(Op::Read),
+        Op::Read,
+        budget,
+        &what,
+    )
+    .map_err(|e| net(e, Stage::BeforeResponse))?
+    .map_err(|e| {
+        failed(
+            &e,
+            &conn,
+            Stage::BeforeResponse,
+            replayable && !sent.pulled,
+            reused,
         )
-        .map_err(|e| net(e, Stage::BeforeResponse))?
-        .map_err(|e| {
-            failed(
-                &e,
-                &conn,
-                Stage::BeforeResponse,
-                replayable && !sent.pulled,
-                reused,
-            )
-        })?;
+    })?;
     timings.first_byte = budget.started.elapsed();
-    let (parts, recv) = head.into_parts();
+    let (parts, recv, chunks, received, ended) = early.into_head();
     let fields = || {
         parts
             .headers
@@ -143,6 +142,7 @@ pub(crate) fn exchange(
         recv,
         limits.max_body_bytes,
         length.filter(|_| !is_head),
+        (chunks, received, ended),
     );
     if let Some(n) = length.filter(|&n| n > limits.max_body_bytes && !is_head) {
         return Err((
@@ -173,6 +173,7 @@ pub(crate) fn exchange(
 fn send_body(
     conn: &H2Conn,
     stream: &mut SendStream<Bytes>,
+    early: &mut Early,
     body: &Body,
     hop: &Hop<'_, '_>,
     budget: &Budget<'_>,
@@ -196,7 +197,10 @@ fn send_body(
                 stream.reserve_capacity(data.len().min(SEND_PIECE));
                 let room = conn
                     .block_on(
-                        |cx| stream.poll_capacity(cx),
+                        |cx| {
+                            early.take_in(cx);
+                            stream.poll_capacity(cx)
+                        },
                         budget.op_deadline(Op::Write),
                         Op::Write,
                         budget,

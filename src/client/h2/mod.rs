@@ -5,6 +5,7 @@
 //! `Chain` as for HTTP/1.1: they see a head and a body whatever carried
 //! them (docs/DESIGN.md §10).
 mod body;
+mod early;
 mod exchange;
 mod request;
 

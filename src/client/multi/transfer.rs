@@ -580,7 +580,8 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let (cfg, req) = (&self.cfg, &self.req);
         let proxy = self.chain.proxy(cfg, req);
         let url = self.chain.url(req);
-        if cfg.http_version.requires_h2() {
+        // A WebSocket dial is an HTTP/1.1 upgrade whatever the version.
+        if cfg.http_version.requires_h2() && self.ws.is_none() {
             return Err(crate::net::NetError::new(
                 crate::net::NetErrorKind::Http2Required,
                 "HTTP/2 is not available through the multi yet: send with the blocking API, \

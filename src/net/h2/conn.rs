@@ -37,6 +37,14 @@ use crate::net::{Conn, ConnTimings, TlsInfo};
 /// guard against a lost hand-over, never the way progress is made.
 const PARK_GUARD: Duration = Duration::from_millis(100);
 
+/// The most read from the socket in one poll of the connection. h2 reads
+/// until the socket is empty, buffering every frame before any stream
+/// takes its data; its small-frame budget (half the connection window)
+/// then ends a connection whose server sends a large body in tiny frames
+/// (ENHANCE_YOUR_CALM) although the reader keeps up. In rounds of this
+/// size, the streams take their data between rounds.
+const READ_ROUND: usize = 128 * 1024;
+
 /// Each stream's receive window, and the connection's: large enough that
 /// one stream moves a large body at the speed of the link (the server
 /// stops once a window is used up, until we release it).
@@ -89,24 +97,51 @@ std::thread_local! {
     };
 }
 
-/// The connection task's waker: writes the eventfd the driver waits on,
-/// once until the driver reads it.
+/// The connection task's waker. It marks the connection as having work;
+/// the eventfd is written only while a leader sleeps in poll(2) (`armed`),
+/// so a thread that wakes the task and then drives it itself (the usual
+/// single-thread request) makes no system call for it.
 struct ConnWake {
     fd: OwnedFd,
     signalled: AtomicBool,
+    /// A leader is in, or about to enter, poll(2) on the eventfd.
+    armed: AtomicBool,
+    /// The eventfd holds a count to read.
+    written: AtomicBool,
 }
 
 impl ConnWake {
     fn signal(&self) {
-        if !self.signalled.swap(true, Ordering::AcqRel) {
+        // SeqCst with `arm`: either the leader sees the signal before it
+        // sleeps, or this sees it armed and writes.
+        if !self.signalled.swap(true, Ordering::SeqCst)
+            && self.armed.load(Ordering::SeqCst)
+            && !self.written.swap(true, Ordering::SeqCst)
+        {
             let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
         }
     }
 
+    /// The leader is about to sleep; false if work came meanwhile (then it
+    /// polls the connection instead).
+    fn arm(&self) -> bool {
+        self.armed.store(true, Ordering::SeqCst);
+        if self.signalled.load(Ordering::SeqCst) {
+            self.armed.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    fn disarm(&self) {
+        self.armed.store(false, Ordering::SeqCst);
+    }
+
     /// Clears the signal before the connection is polled: a wake after
-    /// this writes the eventfd again.
+    /// this counts again.
     fn clear(&self) {
-        if self.signalled.swap(false, Ordering::AcqRel) {
+        self.signalled.store(false, Ordering::SeqCst);
+        if self.written.swap(false, Ordering::SeqCst) {
             let mut buf = [0u8; 8];
             let _ = rustix::io::read(&self.fd, &mut buf);
         }
@@ -191,6 +226,8 @@ impl H2Conn {
         let wake = Arc::new(ConnWake {
             fd: made,
             signalled: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
+            written: AtomicBool::new(false),
         });
         let waker = Waker::from(wake.clone());
         let io = H2Io::new(conn);
@@ -203,7 +240,6 @@ impl H2Conn {
                 break r.map_err(|e| protocol_error(&e, &peer))?;
             }
             wait_socket(&socket, state.write_blocked(), None, deadline, budget)?
-                .then_some(())
                 .ok_or_else(|| budget.timeout_error(Op::Connect, &what))?;
         };
         Ok(Arc::new(H2Conn {
@@ -280,6 +316,7 @@ impl H2Conn {
         THIS_THREAD.with(|(me, _)| {
             if self.try_lead(me) {
                 let mut driver = lock(&self.driver);
+                self.io.set_readable();
                 self.poll_connection(&mut driver);
                 drop(driver);
                 self.hand_off(me);
@@ -411,16 +448,24 @@ impl H2Conn {
     ) -> Result<Option<String>, NetError> {
         let mut driver = lock(&self.driver);
         self.poll_connection(&mut driver);
-        if driver.ended.is_some() || me.woken.load(Ordering::Acquire) {
+        // Bytes left unread in the socket (the read allowance ran out), or
+        // this thread's stream has news: no sleeping.
+        if driver.ended.is_some() || me.woken.load(Ordering::Acquire) || self.io.read_capped() {
             return Ok(driver.ended.clone());
         }
-        wait_socket(
-            &self.socket,
-            self.io.write_blocked(),
-            Some(&self.wake.fd),
-            deadline,
-            budget,
-        )?;
+        if self.wake.arm() {
+            let waited = wait_socket(
+                &self.socket,
+                self.io.write_blocked(),
+                Some(&self.wake.fd),
+                deadline,
+                budget,
+            );
+            self.wake.disarm();
+            if waited? == Some(true) {
+                self.io.set_readable();
+            }
+        }
         self.poll_connection(&mut driver);
         Ok(driver.ended.clone())
     }
@@ -430,6 +475,7 @@ impl H2Conn {
             return;
         }
         self.wake.clear();
+        self.io.allow_reads(READ_ROUND);
         let polled = Pin::new(&mut driver.conn).poll(&mut Context::from_waker(&self.waker));
         if let Poll::Ready(r) = polled {
             self.close_to_new();
@@ -442,14 +488,15 @@ impl H2Conn {
 }
 
 /// Waits until `socket` is readable (or writable, with `write`), `wake` is
-/// readable, or `deadline` passes (false). A cancel is seen by the caller.
+/// readable, or `deadline` passes (`None`); `Some(true)` when the socket
+/// has bytes to read (or hung up). A cancel is seen by the caller.
 fn wait_socket(
     socket: &OwnedFd,
     write: bool,
     wake: Option<&OwnedFd>,
     deadline: Option<Instant>,
     budget: &Budget<'_>,
-) -> Result<bool, NetError> {
+) -> Result<Option<bool>, NetError> {
     let mut flags = PollFlags::IN;
     if write {
         flags |= PollFlags::OUT;
@@ -460,7 +507,7 @@ fn wait_socket(
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 Some(d - now)
             }
@@ -489,7 +536,12 @@ fn wait_socket(
         };
         match poll(set, ts.as_ref()) {
             Ok(0) => continue,
-            Ok(_) => return Ok(true),
+            Ok(_) => {
+                let seen = set[0].revents();
+                return Ok(Some(
+                    seen.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
+                ));
+            }
             Err(Errno::INTR) => continue,
             Err(e) => return Err(NetError::io(&e.into(), "waiting on an HTTP/2 connection")),
         }

@@ -6,7 +6,7 @@
 //! the driver asks for writability only then.
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -23,12 +23,22 @@ pub(crate) struct H2Io {
     state: Arc<IoState>,
 }
 
-/// What the driver needs to know of the adapter, which h2 owns.
+/// What the driver needs to know of the adapter, which h2 owns, and the
+/// allowance of bytes it may read in the current poll.
 #[derive(Default)]
 pub(crate) struct IoState {
     /// The last write found the socket full; the driver then waits for it
     /// to drain as well as for bytes to read.
     write_blocked: AtomicBool,
+    /// Bytes this round may still read; at 0 reads are Pending.
+    allowance: AtomicUsize,
+    /// A read was refused for want of allowance: the socket may hold more.
+    capped: AtomicBool,
+    /// The socket may have bytes: false once a read found it emptied,
+    /// true again when poll(2) says it is readable. While false, reads are
+    /// Pending without a system call (poll(2) is level-triggered, so bytes
+    /// that arrive meanwhile are seen there).
+    readable: AtomicBool,
 }
 
 impl IoState {
@@ -39,13 +49,32 @@ impl IoState {
     fn set_write_blocked(&self, blocked: bool) {
         self.write_blocked.store(blocked, Ordering::Relaxed);
     }
+
+    /// Starts a round of reading up to `n` bytes.
+    pub fn allow_reads(&self, n: usize) {
+        self.allowance.store(n, Ordering::Relaxed);
+        self.capped.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the last round stopped reading with bytes perhaps left.
+    pub fn read_capped(&self) -> bool {
+        self.capped.load(Ordering::Relaxed)
+    }
+
+    /// The socket may have bytes to read (poll(2) said so, or a caller
+    /// wants the connection looked at whatever the last read found).
+    pub fn set_readable(&self) {
+        self.readable.store(true, Ordering::Relaxed);
+    }
 }
 
 impl H2Io {
     pub fn new(conn: Conn) -> H2Io {
+        let state = IoState::default();
+        state.set_readable();
         H2Io {
             conn,
-            state: Arc::default(),
+            state: Arc::new(state),
         }
     }
 
@@ -69,17 +98,31 @@ impl AsyncRead for H2Io {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let allowed = this.state.allowance.load(Ordering::Relaxed);
+        if allowed == 0 {
+            this.state.capped.store(true, Ordering::Relaxed);
+            return Poll::Pending;
+        }
         if this.conn.buffered().is_empty() {
-            match this.conn.try_fill(READ_BUFFER).map_err(to_io)? {
+            let readable = this.state.readable.load(Ordering::Relaxed);
+            let (n, drained) = this
+                .conn
+                .try_fill_probing(READ_BUFFER, readable)
+                .map_err(to_io)?;
+            if drained {
+                this.state.readable.store(false, Ordering::Relaxed);
+            }
+            match n {
                 None => return Poll::Pending,
                 Some(0) => return Poll::Ready(Ok(())), // EOF: nothing put
                 Some(_) => {}
             }
         }
         let have = this.conn.buffered();
-        let n = have.len().min(buf.remaining());
+        let n = have.len().min(buf.remaining()).min(allowed);
         buf.put_slice(&have[..n]);
         this.conn.consume(n);
+        this.state.allowance.store(allowed - n, Ordering::Relaxed);
         Poll::Ready(Ok(()))
     }
 }

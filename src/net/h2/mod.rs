@@ -30,6 +30,16 @@ impl HttpVersion {
         }
     }
 
+    /// The setting as pool keys hold it: settings whose connections are
+    /// alike share them (the default speaks HTTP/1.1 for now, so its
+    /// connections are HTTP/1.1-only ones, shared with the multi's).
+    pub fn keyed(self) -> HttpVersion {
+        match self {
+            HttpVersion::Default => HttpVersion::Http11,
+            v => v,
+        }
+    }
+
     /// Whether connections under this setting may speak HTTP/2.
     pub fn may_use_h2(self) -> bool {
         self == HttpVersion::Http2

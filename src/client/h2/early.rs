@@ -1,0 +1,105 @@
+//! The response side of a stream while its request body is still going
+//! out. A server may answer before it has read the whole request (an echo,
+//! a gRPC-style stream): its DATA is taken in as it comes and its window
+//! released, or the server could block on a full window and stop reading
+//! the body we are still sending, each side waiting for the other.
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use h2::client::ResponseFuture;
+use h2::RecvStream;
+use http::response::Parts;
+
+/// The most response body held while the request is still being sent;
+/// past it the server's window fills and it waits, as over HTTP/1.1 once
+/// the socket buffers are full.
+const EARLY_LIMIT: u64 = 64 << 20;
+
+pub(crate) struct Early {
+    response: ResponseFuture,
+    head: Option<(Parts, RecvStream)>,
+    /// DATA received before the caller reads the body.
+    pub chunks: VecDeque<Bytes>,
+    pub received: u64,
+    /// The server ended its body (END_STREAM) already.
+    pub ended: bool,
+    limit: u64,
+    failed: Option<h2::Error>,
+}
+
+impl Early {
+    pub fn new(response: ResponseFuture, body_limit: u64) -> Early {
+        Early {
+            response,
+            head: None,
+            chunks: VecDeque::new(),
+            received: 0,
+            ended: false,
+            limit: body_limit.min(EARLY_LIMIT),
+            failed: None,
+        }
+    }
+
+    /// Takes in whatever has arrived (the head, DATA up to the limit),
+    /// never waiting; registers `cx` for more.
+    pub fn take_in(&mut self, cx: &mut Context<'_>) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.head.is_none() {
+            match self.poll_head(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    self.failed = Some(e);
+                    return;
+                }
+                Poll::Pending => return,
+            }
+        }
+        let Some((_, recv)) = &mut self.head else {
+            return;
+        };
+        while !self.ended && self.received <= self.limit {
+            match recv.poll_data(cx) {
+                Poll::Ready(Some(Ok(data))) => {
+                    let _ = recv.flow_control().release_capacity(data.len());
+                    self.received += data.len() as u64;
+                    self.chunks.push_back(data);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.failed = Some(e);
+                    return;
+                }
+                Poll::Ready(None) => self.ended = true,
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    /// Ready once the response head has arrived (or the stream failed).
+    pub fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), h2::Error>> {
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Err(e));
+        }
+        if self.head.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut self.response).poll(cx) {
+            Poll::Ready(Ok(r)) => {
+                self.head = Some(r.into_parts());
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The head and the stream, once `poll_head` was ready with `Ok`.
+    pub fn into_head(self) -> (Parts, RecvStream, VecDeque<Bytes>, u64, bool) {
+        let (parts, recv) = self.head.expect("poll_head was ready");
+        (parts, recv, self.chunks, self.received, self.ended)
+    }
+}
