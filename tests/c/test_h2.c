@@ -336,6 +336,37 @@ static void test_hundred_threads_one_connection(void) {
   reqivo_session_free(s);
 }
 
+/* More threads than the server's 128 streams: the ones beyond wait for a
+ * stream slot on the same connection and succeed. */
+static void test_beyond_stream_limit(void) {
+  reqivo_session *s = h2_session();
+  enum { N = 130 };
+  static get_job jobs[N];
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, N + 1);
+  stats_reset();
+  for (int i = 0; i < N; i++) {
+    jobs[i] = (get_job){.s = s, .path = "/hold/500", .start = &start};
+    get_job_start(&jobs[i]);
+  }
+  pthread_barrier_wait(&start);
+  int ok = 0;
+  for (int i = 0; i < N; i++) {
+    get_job_join(&jobs[i]);
+    ok += jobs[i].code == 0 && jobs[i].body_ok;
+  }
+  pthread_barrier_destroy(&start);
+  CHECK_EQ(ok, N);
+  peer_stats st = stats_now();
+  printf("130 threads against a limit of 128 streams: %d ok; peer: %lld connections, "
+         "max_concurrent %lld\n",
+         ok, st.connections, st.max_concurrent);
+  CHECK_EQ(st.connections, 1);
+  CHECK_EQ(st.streams, N);
+  CHECK(st.max_concurrent <= 128);
+  reqivo_session_free(s);
+}
+
 /* ---- request bodies and fields ---- */
 
 /* Checks /echo's JSON: method, body length and digest, authority, and no
@@ -951,6 +982,31 @@ static void test_goaway_open(void) {
   reqivo_session_free(s);
 }
 
+/* A connection error (a PUSH_PROMISE though push is off) ends every stream
+ * in flight on it at once, with the same error, rather than leaving them to
+ * their timeouts; the session then opens a new connection. */
+static void test_connection_error_fails_streams_in_flight(void) {
+  reqivo_session *s = h2_session();
+  reqivo_error err;
+  const reqivo_response *r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+  reqivo_response_free(r);
+  get_job hold = {.s = s, .path = "/hold/3000"};
+  get_job_start(&hold);
+  sleep_ms(300);
+  r = h2c_get(s, "/hostile/push-promise", NO_TIMEOUT, NULL, &err);
+  CHECK(r == NULL);
+  CHECK_ERR(err, REQIVO_ERR_HTTP2_PROTOCOL, "PROTOCOL_ERROR");
+  reqivo_response_free(r);
+  get_job_join(&hold);
+  CHECK_CODE(hold.code, REQIVO_ERR_HTTP2_PROTOCOL);
+  CHECKF(hold.ms < 2000, "the held stream ended after %.0f ms", hold.ms);
+  r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+  CHECK_OK(err);
+  CHECK(r != NULL && (r->flags & REQIVO_RESPONSE_REUSED) == 0);
+  reqivo_response_free(r);
+  reqivo_session_free(s);
+}
+
 /* ---- timeouts and cancel ---- */
 
 /* A stream whose body stops times out alone: another thread's stream on
@@ -1118,12 +1174,17 @@ static void test_silent_server(void) {
 
 /* ---- a hostile peer ---- */
 
+/* window-overflow: h2 ignores a WINDOW_UPDATE on a stream whose sending
+ * side is closed (every request here has sent all of its body before the
+ * peer's route runs), and the peer never answers: the read timeout is the
+ * right end there. */
 typedef struct hostile_case {
   const char *path;
   int must_succeed; /* else an HTTP/2 protocol error or a too-large head also pass */
   size_t body_len;  /* of a success: 9 ("hello h2\n") or the pattern's length */
   int flood;        /* 100,000 frames before the answer: the stream hears nothing for
                        a second or more, and under valgrind for several */
+  int silent;       /* the peer never answers: a read timeout passes too */
 } hostile_case;
 
 /* Under valgrind (its preload library is in LD_PRELOAD) the floods take
@@ -1137,15 +1198,15 @@ static int under_valgrind(void) {
  * and the session still works afterwards. */
 static void test_hostile(void) {
   const hostile_case cases[] = {
-      {"/hostile/continuation-flood", 0, 9, 0},
-      {"/hostile/huge-headers", 0, 9, 0},
-      {"/hostile/settings-flood", 1, 9, 1},
-      {"/hostile/ping-flood", 1, 9, 1},
-      {"/hostile/window-overflow", 0, 9, 0},
-      {"/hostile/window-overflow-conn", 0, 9, 0},
-      {"/hostile/data-after-end", 0, 9, 0},
-      {"/hostile/push-promise", 0, 9, 0},
-      {"/hostile/tiny-data", 1, 1 << 20, 0},
+      {"/hostile/continuation-flood", 0, 9, 0, 0},
+      {"/hostile/huge-headers", 0, 9, 0, 0},
+      {"/hostile/settings-flood", 1, 9, 1, 0},
+      {"/hostile/ping-flood", 1, 9, 1, 0},
+      {"/hostile/window-overflow", 0, 9, 0, 1},
+      {"/hostile/window-overflow-conn", 0, 9, 0, 0},
+      {"/hostile/data-after-end", 0, 9, 0, 0},
+      {"/hostile/push-promise", 0, 9, 0, 0},
+      {"/hostile/tiny-data", 1, 1 << 20, 0, 0},
   };
   reqivo_session *s = h2_session();
   reqivo_limits lim = {.max_header_bytes = 16384};
@@ -1166,7 +1227,8 @@ static void test_hostile(void) {
     int answered = r != NULL && r->status == 200 && r->body_len == hc->body_len &&
                    (hc->body_len == 9 ? body_is(r, "hello h2\n") : is_pattern(r->body, r->body_len, 0));
     int clean_error = r == NULL && (err.code == REQIVO_ERR_HTTP2_PROTOCOL ||
-                                    err.code == REQIVO_ERR_HEADER_TOO_LARGE);
+                                    err.code == REQIVO_ERR_HEADER_TOO_LARGE ||
+                                    (hc->silent && err.code == REQIVO_ERR_TIMEOUT_READ));
     CHECKF(answered || (!hc->must_succeed && clean_error), "%s: status %d, %s \"%s\"", hc->path,
            r ? r->status : 0, reqivo_code_name(err.code), err.message);
     CHECKF(ms < 6000, "%s took %.0f ms", hc->path, ms);
@@ -1199,6 +1261,7 @@ int main(int argc, char **argv) {
       {"h1_client_against_h2_only_server", test_h1_client_against_h2_only_server},
       {"multi_refuses_http2", test_multi_refuses_http2},
       {"hundred_threads_one_connection", test_hundred_threads_one_connection},
+      {"beyond_stream_limit", test_beyond_stream_limit},
       {"post_buffered_body", test_post_buffered_body},
       {"post_callback_body", test_post_callback_body},
       {"body_callback_abort", test_body_callback_abort},
@@ -1220,6 +1283,7 @@ int main(int argc, char **argv) {
       {"rst_refused_callback_body_not_replayed", test_rst_refused_callback_body_not_replayed},
       {"goaway_retries_unprocessed", test_goaway_retries_unprocessed},
       {"goaway_open", test_goaway_open},
+      {"connection_error_fails_streams_in_flight", test_connection_error_fails_streams_in_flight},
       {"read_timeout_one_stream", test_read_timeout_one_stream},
       {"stream_read_timeouts", test_stream_read_timeouts},
       {"cancel_one_stream", test_cancel_one_stream},
