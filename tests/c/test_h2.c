@@ -536,6 +536,106 @@ static void test_concurrent_uploads(void) {
   reqivo_session_free(s);
 }
 
+/* The session's retry policy works over streams: a 503 is sent again up
+ * to max_attempts. Neither a stream reset by the server (RST_STREAM) nor
+ * a connection ended for a protocol error (a PUSH_PROMISE though push is
+ * off) is a connection that closed: REQIVO_RETRY_ON_RESET does not send
+ * them again, as over HTTP/1.1 a protocol error is not retried. */
+static void test_retry_policy(void) {
+  reqivo_session *s = h2_session();
+  reqivo_retry policy = reqivo_retry_default();
+  policy.max_attempts = 3;
+  policy.base_backoff_ms = 10;
+  policy.max_backoff_ms = 20;
+  reqivo_error err;
+  CHECK_EQ(reqivo_session_set_retry(s, &policy, &err), 0);
+  stats_reset();
+  const reqivo_response *r = h2c_get(s, "/status/503", NO_TIMEOUT, NULL, &err);
+  CHECK_OK(err);
+  CHECK(r != NULL && r->status == 503);
+  reqivo_response_free(r);
+  peer_stats st = stats_now();
+  CHECK_EQ(st.streams, 3);
+  CHECK_EQ(st.connections, 1);
+  stats_reset();
+  r = h2c_get(s, "/rst/2", NO_TIMEOUT, NULL, &err);
+  CHECK(r == NULL);
+  CHECK_ERR(err, REQIVO_ERR_HTTP2_PROTOCOL, "INTERNAL_ERROR");
+  st = stats_now();
+  CHECK_EQ(st.streams, 1);
+  stats_reset();
+  r = h2c_get(s, "/hostile/push-promise", NO_TIMEOUT, NULL, &err);
+  CHECK(r == NULL);
+  CHECK_ERR(err, REQIVO_ERR_HTTP2_PROTOCOL, "PROTOCOL_ERROR");
+  st = stats_now();
+  CHECK_EQ(st.streams, 1);
+  reqivo_session_free(s);
+}
+
+/* Session-wide fields and Basic auth reach the peer as regular fields. */
+static void test_session_header_and_auth(void) {
+  reqivo_session *s = h2_session();
+  reqivo_error err;
+  CHECK_EQ(reqivo_session_set_header(s, "X-Session", 9, "yes", 3, &err), 0);
+  CHECK_EQ(reqivo_session_set_basic_auth(s, "user", 4, "pass", 4, &err), 0);
+  const reqivo_response *r = h2c_get(s, "/echo", NO_TIMEOUT, NULL, &err);
+  CHECK_OK(err);
+  CHECK(echoed(r, "[\"x-session\", \"yes\"]"));
+  CHECK(echoed(r, "[\"authorization\", \"Basic dXNlcjpwYXNz\"]"));
+  reqivo_response_free(r);
+  reqivo_session_free(s);
+}
+
+typedef struct progress_seen {
+  uint64_t sent, received;
+  int64_t send_total, receive_total;
+  int calls;
+} progress_seen;
+
+static int32_t note_progress(void *userdata, uint64_t sent, int64_t send_total,
+                             uint64_t received, int64_t receive_total) {
+  progress_seen *p = userdata;
+  p->sent = sent;
+  p->send_total = send_total;
+  p->received = received;
+  p->receive_total = receive_total;
+  p->calls++;
+  return 0;
+}
+
+/* Progress over a stream: the upload's bytes and total, the download's. */
+static void test_progress(void) {
+  reqivo_session *s = h2_session();
+  reqivo_error err;
+  size_t n = 300000;
+  uint8_t *body = malloc(n);
+  fill_pattern(body, n, 0);
+  reqivo_request *req = h2c_request("POST", "/echo");
+  CHECK_EQ(reqivo_request_set_body(req, body, n, &err), 0);
+  progress_seen p = {0};
+  CHECK_EQ(reqivo_request_set_progress(req, note_progress, &p), 0);
+  const reqivo_response *r = reqivo_session_send(s, req, NULL, &err);
+  CHECK_OK(err);
+  CHECK_EQ(json_int(r, "/body_len"), (long long)n);
+  CHECK(p.calls >= 2);
+  CHECK_EQ(p.sent, n);
+  CHECK_EQ(p.send_total, (long long)n);
+  CHECK(r != NULL && p.received == r->body_len);
+  reqivo_response_free(r);
+  reqivo_request_free(req);
+  req = h2c_request("GET", "/bytes/500000");
+  p = (progress_seen){0};
+  CHECK_EQ(reqivo_request_set_progress(req, note_progress, &p), 0);
+  r = reqivo_session_send(s, req, NULL, &err);
+  CHECK_OK(err);
+  CHECK_EQ(p.received, 500000);
+  CHECK_EQ(p.receive_total, 500000);
+  reqivo_response_free(r);
+  reqivo_request_free(req);
+  free(body);
+  reqivo_session_free(s);
+}
+
 /* ---- response bodies ---- */
 
 #define DOWNLOAD (16u << 20)
@@ -1164,8 +1264,8 @@ static void test_silent_server(void) {
   const reqivo_response *r = fetch(s, "http", silent_port, "/ok", &err);
   double ms = now_ms() - t0;
   CHECK(r == NULL);
-  CHECKF(reqivo_code_class(err.code) == REQIVO_CLASS_TIMEOUT, "got %s \"%s\"", reqivo_code_name(err.code),
-         err.message);
+  CHECKF(reqivo_code_class(err.code) == REQIVO_CLASS_TIMEOUT, "got %s \"%s\"",
+         reqivo_code_name(err.code), err.message);
   CHECKF(ms < 4000, "took %.0f ms", ms);
   printf("silent h2c server: %s after %.0f ms\n", reqivo_code_name(err.code), ms);
   reqivo_response_free(r);
@@ -1225,7 +1325,8 @@ static void test_hostile(void) {
     printf("%-30s %s \"%s\" in %.0f ms\n", hc->path, r ? "200" : reqivo_code_name(err.code),
            err.message, ms);
     int answered = r != NULL && r->status == 200 && r->body_len == hc->body_len &&
-                   (hc->body_len == 9 ? body_is(r, "hello h2\n") : is_pattern(r->body, r->body_len, 0));
+                   (hc->body_len == 9 ? body_is(r, "hello h2\n")
+                                      : is_pattern(r->body, r->body_len, 0));
     int clean_error = r == NULL && (err.code == REQIVO_ERR_HTTP2_PROTOCOL ||
                                     err.code == REQIVO_ERR_HEADER_TOO_LARGE ||
                                     (hc->silent && err.code == REQIVO_ERR_TIMEOUT_READ));
@@ -1266,6 +1367,9 @@ int main(int argc, char **argv) {
       {"post_callback_body", test_post_callback_body},
       {"body_callback_abort", test_body_callback_abort},
       {"concurrent_uploads", test_concurrent_uploads},
+      {"retry_policy", test_retry_policy},
+      {"session_header_and_auth", test_session_header_and_auth},
+      {"progress", test_progress},
       {"download", test_download},
       {"trailers", test_trailers},
       {"gzip", test_gzip},
