@@ -1281,7 +1281,6 @@ static void test_silent_server(void) {
 typedef struct hostile_case {
   const char *path;
   int must_succeed; /* else an HTTP/2 protocol error or a too-large head also pass */
-  size_t body_len;  /* of a success: 9 ("hello h2\n") or the pattern's length */
   int flood;        /* 100,000 frames before the answer: the stream hears nothing for
                        a second or more, and under valgrind for several */
   int silent;       /* the peer never answers: a read timeout passes too */
@@ -1298,15 +1297,14 @@ static int under_valgrind(void) {
  * and the session still works afterwards. */
 static void test_hostile(void) {
   const hostile_case cases[] = {
-      {"/hostile/continuation-flood", 0, 9, 0, 0},
-      {"/hostile/huge-headers", 0, 9, 0, 0},
-      {"/hostile/settings-flood", 1, 9, 1, 0},
-      {"/hostile/ping-flood", 1, 9, 1, 0},
-      {"/hostile/window-overflow", 0, 9, 0, 1},
-      {"/hostile/window-overflow-conn", 0, 9, 0, 0},
-      {"/hostile/data-after-end", 0, 9, 0, 0},
-      {"/hostile/push-promise", 0, 9, 0, 0},
-      {"/hostile/tiny-data", 1, 1 << 20, 0, 0},
+      {"/hostile/continuation-flood", 0, 0, 0},
+      {"/hostile/huge-headers", 0, 0, 0},
+      {"/hostile/settings-flood", 1, 1, 0},
+      {"/hostile/ping-flood", 1, 1, 0},
+      {"/hostile/window-overflow", 0, 0, 1},
+      {"/hostile/window-overflow-conn", 0, 0, 0},
+      {"/hostile/data-after-end", 0, 0, 0},
+      {"/hostile/push-promise", 0, 0, 0},
   };
   reqivo_session *s = h2_session();
   reqivo_limits lim = {.max_header_bytes = 16384};
@@ -1324,9 +1322,7 @@ static void test_hostile(void) {
     double ms = now_ms() - t0;
     printf("%-30s %s \"%s\" in %.0f ms\n", hc->path, r ? "200" : reqivo_code_name(err.code),
            err.message, ms);
-    int answered = r != NULL && r->status == 200 && r->body_len == hc->body_len &&
-                   (hc->body_len == 9 ? body_is(r, "hello h2\n")
-                                      : is_pattern(r->body, r->body_len, 0));
+    int answered = r != NULL && r->status == 200 && body_is(r, "hello h2\n");
     int clean_error = r == NULL && (err.code == REQIVO_ERR_HTTP2_PROTOCOL ||
                                     err.code == REQIVO_ERR_HEADER_TOO_LARGE ||
                                     (hc->silent && err.code == REQIVO_ERR_TIMEOUT_READ));
@@ -1339,6 +1335,28 @@ static void test_hostile(void) {
            reqivo_code_name(err.code), err.message);
     reqivo_response_free(r);
   }
+  reqivo_session_free(s);
+}
+
+/* A body in 1-byte DATA frames (legal, if wasteful) arrives whole, in
+ * bounded time. Fails today: the library ends the connection with
+ * GOAWAY(ENHANCE_YOUR_CALM) (h2's budget for small DATA frames runs out
+ * while the frames wait in the connection for the stream to take them). */
+static void test_tiny_data_frames(void) {
+  reqivo_session *s = h2_session();
+  reqivo_error err;
+  double t0 = now_ms();
+  const reqivo_response *r = h2c_get(s, "/hostile/tiny-data", NO_TIMEOUT, NULL, &err);
+  double ms = now_ms() - t0;
+  CHECK_OK(err);
+  CHECK(r != NULL && r->status == 200 && r->body_len == (1u << 20) &&
+        is_pattern(r->body, r->body_len, 0));
+  CHECKF(ms < 10000, "took %.0f ms", ms);
+  reqivo_response_free(r);
+  r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+  CHECK_OK(err);
+  CHECK(body_is(r, "hello h2\n"));
+  reqivo_response_free(r);
   reqivo_session_free(s);
 }
 
@@ -1394,6 +1412,7 @@ int main(int argc, char **argv) {
       {"stream_lifetime_and_cancel", test_stream_lifetime_and_cancel},
       {"silent_server", test_silent_server},
       {"hostile", test_hostile},
+      {"tiny_data_frames", test_tiny_data_frames},
   };
   const char *only = getenv("H2_TEST");
   for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
