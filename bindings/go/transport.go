@@ -62,6 +62,13 @@ import (
 // https uses the TLS configuration of WithTLS; http.Response.TLS is set
 // with the version and whether the session was resumed (no certificates).
 //
+// WithHTTPVersion(HTTP2) sends every request over HTTP/2, each a stream on
+// one connection per origin: http.Response.Proto is "HTTP/2.0"
+// (ProtoMajor 2, ProtoMinor 0) and Status the code with its
+// http.StatusText, as net/http's own HTTP/2 transport gives it (HTTP/2
+// has no reason phrase). Such a round trip holds a thread while it is in
+// flight and while its body is open (see WithHTTPVersion).
+//
 // Proxies are set with the same options as a Session's: WithProxy,
 // WithNoProxy and WithEnvironmentProxy (there is no Proxy func field as
 // in http.Transport: the library decides per request from the list).
@@ -636,8 +643,14 @@ func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error)
 // own Transport does.
 func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.Response {
 	h := head.Header
+	status := head.Status
+	if head.ProtoMajor == 2 && head.Reason == "" {
+		// HTTP/2 has no reason phrase; net/http's own HTTP/2 transport
+		// gives the code's text.
+		status = strconv.Itoa(head.StatusCode) + " " + http.StatusText(head.StatusCode)
+	}
 	resp := &http.Response{
-		Status:        head.Status,
+		Status:        status,
 		StatusCode:    head.StatusCode,
 		Proto:         head.Proto,
 		ProtoMajor:    head.ProtoMajor,
