@@ -471,6 +471,15 @@ func TestHTTP2PriorKnowledgePeer(t *testing.T) {
 		t.Errorf("the cancel took %v", d)
 	}
 
+	// Trailers end an HTTP/2 body without any chunked coding.
+	resp, err = s.Get(ctx, "trailers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Text() != "hello h2\n" || resp.Trailer.Get("X-Checksum") != "abc" || resp.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("Do /trailers: %q, trailer %v", resp.Text(), resp.Trailer)
+	}
+
 	resp, err = s.Get(ctx, "stats")
 	if err != nil {
 		t.Fatal(err)
@@ -479,8 +488,30 @@ func TestHTTP2PriorKnowledgePeer(t *testing.T) {
 	if err := json.Unmarshal(resp.Body, &stats); err != nil {
 		t.Fatalf("/stats: %v in %q", err, resp.Body)
 	}
-	if stats.Connections != 1 || stats.Streams != 5 {
-		t.Errorf("/stats: %+v, want 1 connection carrying 5 streams", stats)
+	if stats.Connections != 1 || stats.Streams != 6 {
+		t.Errorf("/stats: %+v, want 1 connection carrying 6 streams", stats)
+	}
+
+	// Through a Transport: the trailers reach http.Response.Trailer, and
+	// Connection: close (req.Close), a field HTTP/2 forbids, stays out.
+	tr := NewTransport(WithHTTPVersion(HTTP2))
+	t.Cleanup(tr.Close)
+	hreq, err := http.NewRequestWithContext(ctx, "GET", base+"/trailers", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq.Close = true
+	hr, err := (&http.Client{Transport: tr}).Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	if err != nil || string(got) != "hello h2\n" || hr.Proto != "HTTP/2.0" || hr.Status != "200 OK" {
+		t.Errorf("Transport /trailers: %q, %v, %s, %q", got, err, hr.Proto, hr.Status)
+	}
+	if hr.Trailer.Get("X-Checksum") != "abc" || hr.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("Transport /trailers: Trailer %v", hr.Trailer)
 	}
 }
 

@@ -660,10 +660,18 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		ContentLength: -1,
 		Request:       req,
 	}
-	if te := h["Transfer-Encoding"]; len(te) > 0 {
+	te := h["Transfer-Encoding"]
+	if len(te) > 0 {
 		// net/http moves the transfer codings out of Header.
 		resp.TransferEncoding = te
 		h.Del("Transfer-Encoding")
+	} else if cl := h["Content-Length"]; len(cl) > 0 {
+		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
+			resp.ContentLength = n
+		}
+	}
+	// Trailers follow a chunked body, or any HTTP/2 body.
+	if len(te) > 0 || head.ProtoMajor == 2 {
 		// As net/http: the keys the Trailer field announces, with nil
 		// values until the body's end fills them (the same map).
 		if announced := h["Trailer"]; len(announced) > 0 && body != nil {
@@ -681,10 +689,6 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		if body != nil {
 			// Unannounced trailers too, as net/http merges them in.
 			body.trailerTo = &resp.Trailer
-		}
-	} else if cl := h["Content-Length"]; len(cl) > 0 {
-		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
-			resp.ContentLength = n
 		}
 	}
 	if head.TLS {
