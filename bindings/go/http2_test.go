@@ -557,3 +557,61 @@ func TestHTTP2EchoBeyondWindow(t *testing.T) {
 		t.Fatalf("echo: %d bytes back, %d sent", len(resp.Body), len(body))
 	}
 }
+
+// The sends of HTTP/2 sessions hold a thread each, at most h2Slots' worth
+// at once: more wait, under their context.
+func TestHTTP2ThreadBound(t *testing.T) {
+	if !inFreshProcess(t) {
+		return
+	}
+	base := h2Peer(t)
+	s := newTestSession(t, WithHTTPVersion(HTTP2))
+	ctx := testCtx(t)
+	if _, err := s.Get(ctx, base+"/ok"); err != nil { // the connection, opened
+		t.Fatal(err)
+	}
+	const slots, n = 8, 32
+	saved := h2Slots
+	h2Slots = &threadSlots{ch: make(chan struct{}, slots), what: saved.what}
+	t.Cleanup(func() { h2Slots = saved })
+
+	before := procStatus(t, "Threads:")
+	stop := make(chan struct{})
+	peak := samplePeaks(t, stop)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := s.Get(ctx, fmt.Sprintf("%s/hold/300?%d", base, i))
+			if err != nil || resp.Text() != "hello h2\n" {
+				errs <- fmt.Errorf("request %d: %v", i, err)
+			}
+		}()
+	}
+	// One more once every slot is taken, with no time to wait for one (a
+	// round of holds lasts 300 ms).
+	for len(h2Slots.ch) < slots && time.Since(start) < testTimeout {
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	_, err := s.Get(short, base+"/ok")
+	cancel()
+	var ce *ContextError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "HTTP/2 sends") {
+		t.Errorf("a send waiting for a slot past its context: %v, want a *ContextError naming the HTTP/2 sends", err)
+	}
+	wg.Wait()
+	close(stop)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	most := <-peak
+	t.Logf("%d sends of 300 ms, %d slots: %v; threads %d before, at most %d", n, slots, time.Since(start), before, most.threads)
+	if limit := before + slots + 8; most.threads > limit {
+		t.Errorf("%d threads at most, want at most %d (%d before, %d slots, 8 spare)", most.threads, limit, before, slots)
+	}
+}
