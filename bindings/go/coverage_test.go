@@ -18,7 +18,6 @@ import (
 // every export is called or listed here, and nothing listed is called, so
 // a new C function is bound or given a reason in the same change.
 var unboundC = map[string]string{
-	"reqivo_session_set_http_version": "HTTP/2 reaches Go with its own option next",
 	"reqivo_session_clear_cookies": "cookieJar",
 	"reqivo_session_save_cookies":  "cookieJar",
 	"reqivo_session_load_cookies":  "cookieJar",

@@ -117,7 +117,7 @@ const (
 	ErrNetwork   = ClassNetwork   // DNS, connect, I/O, TLS
 	ErrTLS       = ClassTLS       // TLS handshake and certificate checks
 	ErrTimeout   = ClassTimeout   // any timeout
-	ErrProtocol  = ClassProtocol  // the server broke HTTP/1.1
+	ErrProtocol  = ClassProtocol  // the server broke HTTP/1.1 or HTTP/2
 	ErrRedirect  = ClassRedirect  // redirect policy
 	ErrStopped   = ClassStopped   // stopped by the caller (cancel, callback)
 	ErrWebSocket = ClassWebSocket // a WebSocket handshake, close or frame failure
@@ -154,6 +154,8 @@ const (
 	ErrWSInvalidUTF8     = CodeWsInvalidUtf8   // text from the server is not UTF-8 (closed with 1007)
 	ErrWSMessageTooBig   = CodeWsMessageTooBig // over WithMessageLimits (closed with 1009)
 	ErrWSPingTimeout     = CodeWsPingTimeout   // no pong within WithPing's timeout
+	ErrHTTP2Protocol     = CodeHttp2Protocol   // an HTTP/2 stream or connection error: the peer broke RFC 9113, or reset the stream or the connection (its error code is named in the message)
+	ErrHTTP2Required     = CodeHttp2Required   // WithHTTPVersion(HTTP2), and the TLS server chose another protocol
 )
 
 // Error is a failure reported by the library (or, for a few argument

@@ -117,6 +117,7 @@ type sessionConfig struct {
 	connectTo    []string
 	unixSocket   *string
 	retry        *RetryPolicy
+	httpVersion  *HTTPVersion
 }
 
 // DefaultMaxInFlight is how many requests a Session (or Transport) has in

@@ -23,6 +23,9 @@ type Session struct {
 	pool    *Pool // the session's own reference to its pool
 	// inFlight holds a token per request in flight (WithMaxInFlight).
 	inFlight chan struct{}
+	// h2 is set by WithHTTPVersion(HTTP2): its sends never go to the
+	// driver (httpversion.go). Set before the Session is shared.
+	h2 bool
 }
 
 // NewSession creates a session with its own pool, or on WithPool's pool.
@@ -209,6 +212,9 @@ func (s *Session) configure(cfg *sessionConfig, tls *C.reqivo_tls_config) error 
 	if err := s.configureRetry(cfg); err != nil {
 		return err
 	}
+	if err := s.configureHTTPVersion(cfg); err != nil {
+		return err
+	}
 	if cfg.maxRedirects != nil {
 		n := *cfg.maxRedirects
 		if n < 0 || int64(n) > int64(^uint32(0)) {
@@ -347,7 +353,10 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 		}
 		defer readerSlots.put()
 	default:
-		put, ok := takeBlockingSlot()
+		put, ok, err := s.blockingSlot(ctx)
+		if err != nil {
+			return nil, err
+		}
 		if !ok {
 			return s.doEventDriven(ctx, req, k)
 		}
@@ -437,7 +446,10 @@ func (s *Session) openStream(ctx context.Context, req *Request, fields bool) (Re
 	}
 	// A blocking stream holds its slot until it is released: each of its
 	// reads blocks a thread.
-	putSlot, ok := takeBlockingSlot()
+	putSlot, ok, err := s.blockingSlot(ctx)
+	if err != nil {
+		return ResponseHead{}, nil, err
+	}
 	if !ok {
 		return s.openEventDriven(ctx, req, fields)
 	}

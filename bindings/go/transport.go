@@ -62,6 +62,13 @@ import (
 // https uses the TLS configuration of WithTLS; http.Response.TLS is set
 // with the version and whether the session was resumed (no certificates).
 //
+// WithHTTPVersion(HTTP2) sends every request over HTTP/2, each a stream on
+// one connection per origin: http.Response.Proto is "HTTP/2.0"
+// (ProtoMajor 2, ProtoMinor 0) and Status the code with its
+// http.StatusText, as net/http's own HTTP/2 transport gives it (HTTP/2
+// has no reason phrase). Such a round trip holds a thread while it is in
+// flight and while its body is open (see WithHTTPVersion).
+//
 // Proxies are set with the same options as a Session's: WithProxy,
 // WithNoProxy and WithEnvironmentProxy (there is no Proxy func field as
 // in http.Transport: the library decides per request from the list).
@@ -636,8 +643,14 @@ func newRequestFromHTTP(req *http.Request, creds []credential) (*Request, error)
 // own Transport does.
 func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.Response {
 	h := head.Header
+	status := head.Status
+	if head.ProtoMajor == 2 && head.Reason == "" {
+		// HTTP/2 has no reason phrase; net/http's own HTTP/2 transport
+		// gives the code's text.
+		status = strconv.Itoa(head.StatusCode) + " " + http.StatusText(head.StatusCode)
+	}
 	resp := &http.Response{
-		Status:        head.Status,
+		Status:        status,
 		StatusCode:    head.StatusCode,
 		Proto:         head.Proto,
 		ProtoMajor:    head.ProtoMajor,
@@ -647,10 +660,18 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		ContentLength: -1,
 		Request:       req,
 	}
-	if te := h["Transfer-Encoding"]; len(te) > 0 {
+	te := h["Transfer-Encoding"]
+	if len(te) > 0 {
 		// net/http moves the transfer codings out of Header.
 		resp.TransferEncoding = te
 		h.Del("Transfer-Encoding")
+	} else if cl := h["Content-Length"]; len(cl) > 0 {
+		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
+			resp.ContentLength = n
+		}
+	}
+	// Trailers follow a chunked body, or any HTTP/2 body.
+	if len(te) > 0 || head.ProtoMajor == 2 {
 		// As net/http: the keys the Trailer field announces, with nil
 		// values until the body's end fills them (the same map).
 		if announced := h["Trailer"]; len(announced) > 0 && body != nil {
@@ -668,10 +689,6 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		if body != nil {
 			// Unannounced trailers too, as net/http merges them in.
 			body.trailerTo = &resp.Trailer
-		}
-	} else if cl := h["Content-Length"]; len(cl) > 0 {
-		if n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64); err == nil && n >= 0 {
-			resp.ContentLength = n
 		}
 	}
 	if head.TLS {
