@@ -1,7 +1,10 @@
 # frozen_string_literal: true
 
 require_relative 'test_helper'
+require_relative 'tls_helper'
 require 'digest'
+require 'fileutils'
+require 'tmpdir'
 
 begin
   require 'async'
@@ -10,31 +13,43 @@ rescue LoadError
 end
 
 # tests/h2_peer.py (the PyPI `h2` package) in another process, started once
-# on first use: #ports is its {"h2c" => port, "silent" => port}, or false
-# when python3 or the package is missing. Killed after the run.
+# on first use: #ports is its {"h2c" => port, "tls" => port, "silent" =>
+# port}, or false when python3 or the package is missing; #ca_file the CA
+# of its TLS certificate (the peer makes its PKI in a temporary directory).
+# Killed, and the directory removed, after the run.
 module H2Peer
   SCRIPT = File.expand_path('../../../tests/h2_peer.py', __dir__)
 
-  def self.ports
-    return @ports unless @ports.nil?
+  class << self
+    attr_reader :ca_file
 
-    @ports = if system('python3', '-c', 'import h2.connection', out: File::NULL, err: File::NULL)
-               io = IO.popen(['python3', SCRIPT], 'r', err: File::NULL)
-               Minitest.after_run do
-                 Process.kill('KILL', io.pid)
-                 Timeout.timeout(5) { Process.wait(io.pid) }
-               rescue StandardError
-                 nil
-               end
-               JSON.parse(Timeout.timeout(20) { io.gets }.to_s)
-             else
-               false
-             end
+    def ports
+      return @ports unless @ports.nil?
+
+      @ports = system('python3', '-c', 'import h2.connection', out: File::NULL, err: File::NULL) && start
+    end
+
+    private
+
+    def start
+      dir = Dir.mktmpdir('reqivo-h2-')
+      io = IO.popen(['python3', SCRIPT, '--tls', dir], 'r', err: File::NULL)
+      Minitest.after_run do
+        Process.kill('KILL', io.pid)
+        Timeout.timeout(5) { Process.wait(io.pid) }
+      rescue StandardError
+        nil
+      ensure
+        FileUtils.rm_rf(dir)
+      end
+      @ca_file = File.join(dir, 'ca.pem')
+      JSON.parse(Timeout.timeout(30) { io.gets }.to_s)
+    end
   end
 end
 
-# Session.new(http_version: :http2) against a scripted HTTP/2 peer, h2
-# with prior knowledge over cleartext (TLS and ALPN are covered from C).
+# Session.new(http_version: :http2) against a scripted HTTP/2 peer: h2 with
+# prior knowledge over cleartext, and by ALPN over TLS.
 class Http2Test < Minitest::Test
   include FiberTestSupport
 
@@ -170,6 +185,30 @@ class Http2Test < Minitest::Test
     got = nil
     run_async { got = @s.websocket("#{ws_base}/echo") { |ws| echo.(ws) } }
     assert_equal [:text, 'h2 session'], got
+  end
+
+  def test_h2_over_tls_by_alpn
+    s = Reqivo::Session.new(http_version: :http2, tls: { ca_file: H2Peer.ca_file }, timeout: 10)
+    r = s.get("https://localhost:#{H2Peer.ports.fetch('tls')}/echo")
+    assert_equal [200, '2'], [r.status, r.http_version]
+    assert_equal %w[https GET], r.json.values_at('scheme', 'method')
+  ensure
+    s&.close
+  end
+
+  # The peer's TLS port offers only h2: an HTTP/1.1 client is let go after
+  # the handshake; an HTTP/2 client at an HTTP/1.1-only server is told so.
+  def test_tls_without_a_common_protocol_fails_cleanly
+    s = Reqivo::Session.new(tls: { ca_file: H2Peer.ca_file }, timeout: 5)
+    assert_raises(Reqivo::RequestError) { s.get("https://localhost:#{H2Peer.ports.fetch('tls')}/ok") }
+    srv = TlsServer.new(cert: TestPKI.pki[:server])
+    h2 = Reqivo::Session.new(http_version: :http2, tls: { ca_pem: TestPKI.pki[:ca].to_pem }, timeout: 5)
+    e = assert_raises(Reqivo::ProtocolError) { h2.get(srv.url('/')) }
+    assert_equal 'REQIVO_ERR_HTTP2_REQUIRED', e.name
+    h2.http_version = :default
+    assert_equal 'hello tls', h2.get(srv.url('/')).body, 'HTTP/1.1 again'
+  ensure
+    [s, h2, srv].each { |x| x&.close }
   end
 
   private
