@@ -187,6 +187,33 @@ class Http2Test < Minitest::Test
     assert_equal [:text, 'h2 session'], got
   end
 
+  # Timeout.timeout cancels the stream inside the library (Reqivo::Blocking);
+  # the connection carries the next request.
+  def test_an_interrupted_request_leaves_the_connection_working
+    reset_stats(@s)
+    took = TestSupport.elapsed { assert_raises(Timeout::Error) { Timeout.timeout(0.2) { @s.get('/hold/5000') } } }
+    assert_operator took, :<, 2
+    assert_equal 200, @s.get('/ok').status
+    assert_equal 0, @s.get('/stats').json['connections'], 'no new connection'
+  end
+
+  # A stopped fiber kills its helper thread, whose request is cancelled.
+  def test_a_stopped_fiber_cancels_its_http2_request
+    skip 'the async gem is not installed (Debian: ruby-async)' unless defined?(Async::Task)
+    assert_equal 200, @s.get('/ok').status # Reqivo::Blocking's watchdog runs from now on
+    before = Thread.list
+    helpers = []
+    run_async do |task|
+      held = task.async { @s.get('/hold/5000') }
+      task.sleep 0.2
+      helpers = Thread.list - before
+      held.stop
+    end
+    assert_equal 1, helpers.size, 'one helper thread'
+    assert helpers[0].join(2), 'the helper\'s request ended well before the 5 s hold'
+    assert_equal 200, @s.get('/ok').status
+  end
+
   def test_h2_over_tls_by_alpn
     s = Reqivo::Session.new(http_version: :http2, tls: { ca_file: H2Peer.ca_file }, timeout: 10)
     r = s.get("https://localhost:#{H2Peer.ports.fetch('tls')}/echo")
