@@ -28,7 +28,6 @@ module Reqivo
     # called or listed here, and nothing listed is called, so a new C
     # function is used or given a reason in the same change.
     PENDING = {
-      'the HTTP version: HTTP/2 reaches Ruby with its own keyword next' => %i[reqivo_session_set_http_version],
       'the session\'s pool: the binding always creates the session on a Reqivo::Pool, ' \
       'which Session#pool returns' => %i[reqivo_session_pool],
       'JSON pointer lookup into a reqivo_response: a Ruby Response is a copy and the ' \

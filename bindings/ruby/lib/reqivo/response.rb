@@ -76,7 +76,7 @@ module Reqivo
       @url || keep(:@url, @copy&.url)
     end
 
-    # "1.1" or "1.0".
+    # "1.1" or "1.0"; "2" for HTTP/2 (RFC 9113 names it without a minor).
     def http_version
       @http_version || keep(:@http_version, @copy&.http_version)
     end
@@ -371,7 +371,8 @@ module Reqivo
         end
 
         def http_version
-          "#{@blob.unpack1(HTTP_MAJOR_T)}.#{@blob.unpack1(HTTP_MINOR_T)}"
+          major = @blob.unpack1(HTTP_MAJOR_T)
+          major >= 2 ? major.to_s : "#{major}.#{@blob.unpack1(HTTP_MINOR_T)}"
         end
 
         def flag_bits

@@ -46,6 +46,12 @@ module Reqivo
   class Session
     METHODS = %i[get post put patch delete head options].freeze
     BUFFER_TOO_SMALL = CODES_BY_NAME.fetch('REQIVO_ERR_BUFFER_TOO_SMALL').code
+    # Session.new's http_version: values.
+    HTTP_VERSIONS = {
+      default: Native::REQIVO_HTTP_VERSION_DEFAULT,
+      http1_1: Native::REQIVO_HTTP_VERSION_1_1, '1.1' => Native::REQIVO_HTTP_VERSION_1_1,
+      http2: Native::REQIVO_HTTP_VERSION_2, '2' => Native::REQIVO_HTTP_VERSION_2
+    }.freeze
 
     attr_reader :pool, :base_url
 
@@ -128,10 +134,26 @@ module Reqivo
     # unix_socket:   a Unix domain socket path every request goes over
     #                (the URL's host in Host), e.g. "/var/run/docker.sock";
     #                "\0name" names an abstract socket (Linux).
+    # http_version:  :default (the library's choice, HTTP/1.1 today),
+    #                :http1_1 (or "1.1") or :http2 (or "2"): HTTP/2 only,
+    #                h2 by ALPN over TLS and with prior knowledge over
+    #                cleartext (a server that does not speak it fails the
+    #                request); every request to an origin is a stream on
+    #                one shared connection, from any number of threads,
+    #                and Response#http_version is "2". WebSockets stay on
+    #                HTTP/1.1. The multi API has no HTTP/2 yet, so with
+    #                :http2 #parallel raises Reqivo::UsageError (send from
+    #                threads instead: they share the connection), and under
+    #                a fiber scheduler #request, #stream and #websocket's
+    #                handshake run the blocking call on a helper thread the
+    #                fiber waits for (FiberMulti.offload; hooks and progress
+    #                run there, and a Stream's reads then block the
+    #                scheduler's thread).
+    #                See #http_version=.
     def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
                    pool: nil, limits: nil, auth: nil, digest_auth: nil, tls: nil, decompress: true,
                    cookies: true, proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil,
-                   resolve: nil, connect_to: nil, unix_socket: nil, retries: nil)
+                   resolve: nil, connect_to: nil, unix_socket: nil, retries: nil, http_version: nil)
       raise ArgumentError, "pool must be a Reqivo::Pool, got #{pool.class}" unless pool.nil? || pool.is_a?(Pool)
 
       @own_pool = pool.nil?
@@ -142,6 +164,7 @@ module Reqivo
 
       @handle = Handle.new(ptr, Native::FREE[:session], 'session')
       @hooks = SessionHooks.new
+      @http2 = false # the multi (parallel, fibers) has no HTTP/2: see http_version=
       @timeout_ms = Config.timeout_ms(timeout, Config.default_timeout_ms)
       configure(base_url, headers, max_redirects, limits)
       configure_auth(auth) unless auth.nil?
@@ -157,6 +180,7 @@ module Reqivo
       Array(connect_to).each { |entry| add_connect_to(entry) }
       self.unix_socket = unix_socket unless unix_socket.nil?
       self.retries = retries unless retries.nil?
+      self.http_version = http_version unless http_version.nil?
     rescue StandardError
       close if @handle
       raise
@@ -200,6 +224,14 @@ module Reqivo
     #          streamed from disk, others fields (see Reqivo::Multipart).
     def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
                 cancel: nil, progress: nil, multipart: nil)
+      if @http2 && FiberMulti.scheduled?
+        # The multi speaks no HTTP/2: the blocking send, on a helper thread.
+        return FiberMulti.offload do
+          request(method, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
+                               cancel: cancel, progress: progress, multipart: multipart)
+        end
+      end
+
       req = build_request(method, url, params, headers, body, json, timeout, progress, multipart)
       check_cancel(cancel)
       if (fibers = FiberMulti.current)
@@ -267,6 +299,10 @@ module Reqivo
     # a fiber scheduler; there, run the requests as fibers instead.
     def parallel(max_in_flight: Batch::DEFAULT_MAX_IN_FLIGHT, &block)
       raise ArgumentError, 'parallel needs a block' unless block
+      if @http2
+        raise UsageError, 'Session#parallel runs on the multi API, which does not speak HTTP/2 yet; ' \
+                          'with http_version: :http2 send from threads (they share one connection)'
+      end
 
       batch = Batch.new(self, max_in_flight)
       @handle.use { |s| batch.__send__(:run, s, @hooks, &block) }
@@ -330,8 +366,6 @@ module Reqivo
       end
     end
 
-    # Turns content decoding of later responses on or off (see
-    # Session.new's decompress:). Callable while other threads send.
     # Sets the retry policy of later requests (see Reqivo::Retry): true, a
     # Hash, a Reqivo::Retry; nil or false turns retries off.
     def retries=(value)
@@ -341,6 +375,21 @@ module Reqivo
       @handle.use { |s| check(Native.reqivo_session_set_retry(s, native, err), err) }
     end
 
+    # The HTTP versions later requests speak (see Session.new's
+    # http_version:): :default, :http1_1 or "1.1", :http2 or "2". Callable
+    # while other threads send.
+    def http_version=(version)
+      code = HTTP_VERSIONS.fetch(version) do
+        raise ArgumentError,
+              "http_version must be :default, :http1_1 (\"1.1\") or :http2 (\"2\"), got #{version.inspect}"
+      end
+      err = Native.error_struct
+      @handle.use { |s| check(Native.reqivo_session_set_http_version(s, code, err), err) }
+      @http2 = code == Native::REQIVO_HTTP_VERSION_2
+    end
+
+    # Turns content decoding of later responses on or off (see
+    # Session.new's decompress:). Callable while other threads send.
     def decompress=(on)
       raise ArgumentError, "decompress must be true or false, got #{on.inspect}" unless [true, false].include?(on)
 
@@ -634,6 +683,13 @@ module Reqivo
 
     def open_stream(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
                     cancel: nil, progress: nil)
+      if @http2 && FiberMulti.scheduled?
+        return FiberMulti.offload do
+          open_stream(method, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
+                                   cancel: cancel, progress: progress)
+        end
+      end
+
       req = build_request(method, url, params, headers, body, json, timeout, progress)
       if (fibers = FiberMulti.current)
         check_cancel(cancel)
@@ -669,6 +725,12 @@ module Reqivo
     end
 
     def open_websocket(url, protocols, headers, cancel, opts)
+      # A WebSocket dial is HTTP/1.1 whatever the version, but the multi
+      # refuses every transfer of a session set to HTTP/2.
+      if @http2 && FiberMulti.scheduled?
+        return FiberMulti.offload { open_websocket(url, protocols, headers, cancel, opts) }
+      end
+
       options, notifier = WebSocket::Options.build(protocols, normalize_headers(headers), opts)
       if (fibers = FiberMulti.current)
         # Under a fiber scheduler the handshake is a transfer of the
