@@ -1435,7 +1435,8 @@ class Report:
         L.append("")
         L.append("- nginx %s: 1 worker, `keepalive_requests 1000000000`, `keepalive_timeout 300s`, access log "
                  "off, `stub_status`; /small and /json with `sendfile off` (head and body in one write), /big "
-                 "and /huge with sendfile. Files are generated into build/bench/www." % self.nginx_version())
+                 "and /huge with sendfile; a TLS listener with `http2` for the HTTP/2 phases, the other one "
+                 "HTTP/1.1 only. Files are generated into build/bench/www." % self.nginx_version())
         L.append("- Each client program (bench/clients/*.c, bench/go, bench/ruby/bench.rb, "
                  "bench/python/bench.py) takes MODE URL COUNT, runs a warm-up (100 requests), then the measured "
                  "part, and prints one JSON line: wall time, getrusage(RUSAGE_SELF) user and system time "
@@ -1464,10 +1465,11 @@ class Report:
                 rv[x["client"]] = d["lib_version"]
         rc, commit = sh(["git", "-C", str(REQIVO_TREE), "describe", "--always", "--dirty"])
         v.append("reqivo %s (git %s%s, %s)" % (
-            rv.get("reqivo-c") or rv.get("reqivo-multi") or "?", commit.strip(),
+            rv.get("reqivo-c") or rv.get("reqivo-multi") or rv.get("reqivo-h2") or rv.get("reqivo-h2-threads") or "?",
+            commit.strip(),
             "" if REQIVO_TREE == ROOT else ", built in " + str(REQIVO_TREE), first_line(["rustc", "--version"])))
         v.append("nginx %s" % self.nginx_version())
-        v.append(rv.get("curl") or rv.get("curl-multi") or "libcurl ?")
+        v.append(rv.get("curl") or rv.get("curl-multi") or rv.get("curl-h2") or rv.get("curl-h2-multi") or "libcurl ?")
         v.append(first_line(["openssl", "version"]))
         v.append(first_line(["go", "version"]).replace("go version ", ""))
         if "go-gorilla" in rv:
@@ -2494,7 +2496,8 @@ def main():
     ap.add_argument("--phases", help="comma-separated phases: " + ",".join(PHASES))
     ap.add_argument("--report", default=str(BENCH / "REPORT.md"))
     ap.add_argument("--merge", action="store_true",
-                    help="replace only the sections of the phases run (ws_deflate, multi_*, h2_*) in the existing report")
+                    help="replace only the sections of the phases run (ws_deflate, multi_*, h2_*) in the existing "
+                         "report")
     ap.add_argument("--note", help="a sentence added to the report (e.g. what else ran on the machine)")
     args = ap.parse_args()
     if (os.cpu_count() or 1) < 2:
