@@ -14,7 +14,9 @@ which holds every request 1 s, for thousands of transfers at once from
 reqivo's multi API, libcurl's multi_socket, Go net/http and the reqivo Go
 binding (http.Client over its Transport, and Session.Get), a goroutine per
 request (multi_small runs reqivo's and libcurl's multi and wrk against
-nginx /small).
+nginx /small). The HTTP/2 phases (h2_inflight, h2_seq, h2_big) use a third
+nginx listener, TLS with http2, and check that every client got HTTP/2 on
+one connection (h2_verify).
 
     python3 bench/run.py [--reps N] [--quick] [--clients raw,reqivo-c,...]
                          [--phases small,big,...] [--report PATH] [--merge]
@@ -58,7 +60,12 @@ SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
 PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "ws_deflate", "multi_hold", "multi_small",
-          "allocs", "callgrind", "syscalls"]
+          "h2_inflight", "h2_seq", "h2_big", "allocs", "callgrind", "syscalls"]
+# The HTTP/2 phases (h2_phases below): their own clients, listener and
+# report section.
+H2_PHASES = ("h2_inflight", "h2_seq", "h2_big")
+# h2_inflight: requests kept in flight (by threads, handles, goroutines).
+H2_INFLIGHT = 100
 
 # multi_hold: transfers started at once, each on its own connection, all
 # held 1 s by the server; --quick: the first only.
@@ -180,6 +187,12 @@ class Nginx:
         self.tls_port = free_port()
         while self.tls_port == self.port:
             self.tls_port = free_port()
+        # TLS with http2 (ALPN h2): the h2_* phases. The other TLS listener
+        # stays HTTP/1.1 only, so that https_ka and https_new measure what
+        # they always did (libcurl and Go would otherwise choose h2).
+        self.h2_port = free_port()
+        while self.h2_port in (self.port, self.tls_port):
+            self.h2_port = free_port()
         self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
 
     def conf(self):
@@ -209,6 +222,11 @@ http {{
     server {{
         listen 127.0.0.1:{self.port};
         listen 127.0.0.1:{self.tls_port} ssl;
+        listen 127.0.0.1:{self.h2_port} ssl http2;
+        # HTTP/2: more streams than h2_inflight keeps in flight; requests
+        # per connection and idle time are keepalive_requests and
+        # keepalive_timeout's (nginx 1.19.7+)
+        http2_max_concurrent_streams 128;
         ssl_certificate {TLS}/server.pem;
         ssl_certificate_key {TLS}/server.key;
         root {WWW};
@@ -235,6 +253,7 @@ http {{
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
                 socket.create_connection(("127.0.0.1", self.tls_port), 0.2).close()
+                socket.create_connection(("127.0.0.1", self.h2_port), 0.2).close()
                 return
             except OSError:
                 if self.proc.poll() is not None:
@@ -260,7 +279,9 @@ http {{
         # "Active connections: 1 \nserver accepts handled requests\n 5 5 9 \n..."
         return int(body.splitlines()[2].split()[0])
 
-    def url(self, path, tls=False):
+    def url(self, path, tls=False, h2=False):
+        if h2:
+            return "https://127.0.0.1:%d/%s" % (self.h2_port, path)
         if tls:
             return "https://127.0.0.1:%d/%s" % (self.tls_port, path)
         return "http://127.0.0.1:%d/%s" % (self.port, path)
@@ -283,6 +304,8 @@ class Client:
         self.multi = multi  # a client of the multi phases only
         self.multi_phases = {"multi_hold", "multi_small"}  # which of them
         self.multi_sizes = None  # the multi_hold sizes it runs (None: every one)
+        self.h2_phases = set()  # a client of these HTTP/2 phases only (H2_PHASES)
+        self.http_version = None  # h2 phases: the version it asks for and must get, "2" or "1.1"
         self.modes = {}  # a phase's mode -> the argument this client takes for it
 
     def argv(self, mode, url, count, warm=None):
@@ -380,6 +403,8 @@ def build_clients(args):
                    skip=None if wrk else "wrk not installed (apt package wrk)", multi=True)
     wrk_c.multi_phases = {"multi_small"}
     clients.append(wrk_c)
+    clients.extend(h2_clients(clients, lib_skip, lambda: cbuild(
+        "threads_reqivo", "threads_reqivo.c", base + ["-pthread"]), go_skip))
 
     # Ruby.
     ruby = shutil.which("ruby")
@@ -454,6 +479,46 @@ def build_clients(args):
     return clients, notes
 
 
+def h2_clients(clients, lib_skip, build_threads, go_skip):
+    """The HTTP/2 phases' clients, over TLS to nginx: the same programs as
+    elsewhere (and threads_reqivo), with BENCH_HTTP_VERSION saying which
+    version each asks for and must get. h2_inflight: reqivo's blocking API
+    from H2_INFLIGHT threads on one session, libcurl's multi with HTTP/2
+    multiplexing (bench/clients/multi_curl.c), Go net/http with as many
+    goroutines (bench/go/inflight.go), and reqivo over HTTP/1.1 with as
+    many threads and connections for reference; h2_seq and h2_big:
+    reqivo_bench over HTTP/2 and HTTP/1.1, and curl_bench over HTTP/2."""
+    by_id = {c.id: c for c in clients}
+    h2_skip = lib_skip
+    if not h2_skip and "reqivo_session_set_http_version" not in (REQIVO_TREE / "include" / "reqivo.h").read_text():
+        h2_skip = "include/reqivo.h has no reqivo_session_set_http_version (no HTTP/2)"
+    threads_skip = h2_skip or build_threads()
+    k = "{:,}".format(H2_INFLIGHT)
+    out = []
+    for cid, label, argv, skip, version, phases in [
+            ("reqivo-h2-threads", "reqivo, HTTP/2: %s threads, one session" % k, [str(B / "threads_reqivo")],
+             threads_skip, "2", {"h2_inflight"}),
+            ("curl-h2-multi", "libcurl multi, HTTP/2 multiplexed: %s handles" % k, [str(B / "multi_curl")],
+             by_id["curl-multi"].skip if "curl-multi" in by_id else "not built", "2", {"h2_inflight"}),
+            ("go-nethttp-h2", "Go net/http, HTTP/2: %s goroutines" % k, [str(B / "gobench")], go_skip, "2",
+             {"h2_inflight"}),
+            ("reqivo-h1-threads", "reqivo, HTTP/1.1: %s threads, %s connections (reference)" % (k, k),
+             [str(B / "threads_reqivo")], threads_skip, "1.1", {"h2_inflight"}),
+            ("reqivo-h2", "reqivo (C API), HTTP/2", [str(B / "reqivo_bench")],
+             (h2_skip or by_id["reqivo-c"].skip) if "reqivo-c" in by_id else "not built", "2", {"h2_seq", "h2_big"}),
+            ("reqivo-h1", "reqivo (C API), HTTP/1.1", [str(B / "reqivo_bench")],
+             (h2_skip or by_id["reqivo-c"].skip) if "reqivo-c" in by_id else "not built", "1.1", {"h2_seq", "h2_big"}),
+            ("curl-h2", "libcurl easy, HTTP/2", [str(B / "curl_bench")],
+             by_id["curl"].skip if "curl" in by_id else "not built", "2", {"h2_seq", "h2_big"})]:
+        c = Client(cid, label, argv, env={"BENCH_HTTP_VERSION": version}, skip=skip)
+        c.h2_phases = phases
+        c.http_version = version
+        if cid == "go-nethttp-h2":
+            c.modes = {"small": "inflight"}  # gobench inflight URL SECONDSs K
+        out.append(c)
+    return out
+
+
 # ---------------------------------------------------------------- running
 
 
@@ -475,6 +540,7 @@ class Runner:
             "CURL_CA_BUNDLE": ca,
         })
         self.stub_overhead = 0
+        self.h2_failed = []  # the HTTP/2 phases' failed runs and checks (the exit status)
 
     def calibrate(self):
         a0 = self.ngx.accepts()
@@ -552,7 +618,7 @@ def run_phases(runner, clients, args):
     phases = args.phases.split(",") if args.phases else PHASES
     reps = args.reps
     reps_mem = min(reps, 3)  # hold and huge barely vary
-    active = [c for c in clients if not c.skip and not c.ws_only and not c.multi]
+    active = [c for c in clients if not c.skip and not c.ws_only and not c.multi and not c.h2_phases]
 
     def each(phase, fn):
         if phase not in phases:
@@ -601,6 +667,8 @@ def run_phases(runner, clients, args):
     multi = [c for c in clients if not c.skip and c.multi]
     each("multi_hold", lambda: multi_hold(runner, [c for c in multi if "multi_hold" in c.multi_phases], args))
     each("multi_small", lambda: multi_small(runner, [c for c in multi if "multi_small" in c.multi_phases], args))
+    for ph in H2_PHASES:
+        each(ph, lambda ph=ph: h2_phase(runner, ph, [c for c in clients if not c.skip and ph in c.h2_phases], args))
 
     def allocs():
         n = 2000
@@ -943,6 +1011,90 @@ def multi_small(runner, clients, args):
                            "value": [load0, loadavg()]})
 
 
+def h2_phase(runner, phase, clients, args):
+    """The HTTP/2 phases, over TLS to nginx (the http2 listener; the
+    HTTP/1.1 clients on the other TLS listener): h2_inflight, H2_INFLIGHT
+    requests of /small in flight for 5 s after a 1 s warm-up; h2_seq,
+    /small one after another on one connection for 2 s; h2_big, /huge (256
+    MiB) streamed once. Each run is checked (h2_verify) and fails loudly
+    when a response was not of the version asked for or more connections
+    were opened than the phase allows."""
+    if not clients:
+        log("   no client: skipped")
+        return
+    ngx = runner.ngx
+    q = args.quick
+    load0 = loadavg()
+    reps = min(args.reps, 3) if phase == "h2_big" else args.reps
+    for rep in range(1, reps + 1):
+        for c in clients:
+            h2 = c.http_version == "2"
+            if phase == "h2_inflight":
+                rec = runner.run(c, phase, rep, "small", ngx.url("small", tls=True, h2=h2), "1s" if q else "5s",
+                                 warm=str(H2_INFLIGHT), timeout=90)
+            elif phase == "h2_seq":
+                rec = runner.run(c, phase, rep, "ka", ngx.url("small", tls=True, h2=h2), "0.7s" if q else "2s",
+                                 timeout=90)
+            else:
+                rec = runner.run(c, phase, rep, "stream", ngx.url("huge", tls=True, h2=h2), 1,
+                                 warm=ngx.url("small", tls=True, h2=h2), timeout=180)
+            h2_verify(runner, c, rec)
+            if "error" in rec:
+                log("   %-17s rep %d: FAILED %s" % (c.id, rep, rec["error"]))
+                continue
+            d = rec["data"]
+            if phase == "h2_big":
+                log("   %-17s rep %d: HTTP/%s  %6.2f s  %7.0f MB/s  %5.2f s CPU  conns %d" % (
+                    c.id, rep, d["http_version"], d["secs"], d["bytes"] / d["secs"] / 1e6,
+                    (d["utime_us"] + d["stime_us"]) / 1e6, rec["conns"]))
+            else:
+                log("   %-17s rep %d: HTTP/%s  %8.0f req/s  %5.1f us CPU/req (u %.1f s %.1f)  conns %d%s" % (
+                    c.id, rep, d["http_version"], d["n"] / d["secs"], (d["utime_us"] + d["stime_us"]) / d["n"],
+                    d["utime_us"] / d["n"], d["stime_us"] / d["n"], rec["conns"], h2_conn_detail(d)))
+    runner.results.append({"client": "-", "phase": "h2_load", "which": phase, "value": [load0, loadavg()]})
+
+
+def h2_conn_detail(d):
+    """What the client itself says about its connections, for the log and
+    the report: reqivo's pool statistics, libcurl's CURLINFO_NUM_CONNECTS."""
+    if "h2_connections" in d:
+        return " (pool: opened %d, HTTP/2 connections %d, streams %d)" % (
+            d["pool_opened"], d["h2_connections"], d.get("h2_streams_opened", 0))
+    if "conns_opened" in d:
+        return " (libcurl: %d connection%s opened)" % (d["conns_opened"], "" if d["conns_opened"] == 1 else "s")
+    return ""
+
+
+def h2_verify(runner, c, rec):
+    """Fails the run (rec["error"], and the driver's exit status) when the
+    responses were not of the HTTP version the client asked for (each
+    client checks every response and reports the version: reqivo
+    `http_major`, libcurl CURLINFO_HTTP_VERSION, Go `ProtoMajor`), or when
+    more connections were opened than allowed: one, except for HTTP/1.1
+    with requests in flight, whose H2_INFLIGHT threads each have their own.
+    Connections: nginx `stub_status` accepts during the process, and where
+    the client counts them (reqivo's pool, libcurl) its own count too."""
+    if "error" in rec or not rec.get("data"):
+        runner.h2_failed.append("%s %s: %s" % (c.id, rec["phase"], rec.get("error", "no result")))
+        return
+    d = rec["data"]
+    one = not (rec["phase"] == "h2_inflight" and c.http_version == "1.1")
+    why = None
+    if d.get("http_version") != c.http_version:
+        why = "the responses were HTTP/%s, not HTTP/%s as asked" % (d.get("http_version"), c.http_version)
+    elif one and rec["conns"] != 1:
+        why = "nginx accepted %d connections during the run, not 1" % rec["conns"]
+    elif one and d.get("pool_opened", 1) != 1:
+        why = "reqivo's pool opened %d connections, not 1" % d["pool_opened"]
+    elif one and c.http_version == "2" and d.get("h2_connections", 1) != 1:
+        why = "reqivo's pool has %d HTTP/2 connections, not 1" % d["h2_connections"]
+    elif one and d.get("conns_opened", 1) != 1:
+        why = "libcurl opened %d connections, not 1" % d["conns_opened"]
+    if why:
+        rec["error"] = "check failed: " + why
+        runner.h2_failed.append("%s %s rep %d: %s" % (c.id, rec["phase"], rec["rep"], why))
+
+
 def perf_top(data, n=10):
     """The functions taking 1% or more of a perf.data's samples: [pct, object, symbol]."""
     rc, out = sh(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,sym",
@@ -1045,7 +1197,7 @@ class Report:
         self.all_clients = clients
         # the HTTP tables: WebSocket-only clients (gorilla) and the multi
         # phases' clients have no row there
-        self.clients = [c for c in clients if not c.ws_only and not c.multi]
+        self.clients = [c for c in clients if not c.ws_only and not c.multi and not c.h2_phases]
         self.wanted = set(args.phases.split(",")) if args.phases else set(PHASES)
         self.notes = notes
         self.args = args
@@ -1242,6 +1394,7 @@ class Report:
             del L[at:]
         L.extend(self.ws_section())
         L.extend(self.multi_section())
+        L.extend(self.h2_section())
 
         at = len(L)
         L.append("## Cost per keep-alive /small request")
@@ -1282,7 +1435,8 @@ class Report:
         L.append("")
         L.append("- nginx %s: 1 worker, `keepalive_requests 1000000000`, `keepalive_timeout 300s`, access log "
                  "off, `stub_status`; /small and /json with `sendfile off` (head and body in one write), /big "
-                 "and /huge with sendfile. Files are generated into build/bench/www." % self.nginx_version())
+                 "and /huge with sendfile; a TLS listener with `http2` for the HTTP/2 phases, the other one "
+                 "HTTP/1.1 only. Files are generated into build/bench/www." % self.nginx_version())
         L.append("- Each client program (bench/clients/*.c, bench/go, bench/ruby/bench.rb, "
                  "bench/python/bench.py) takes MODE URL COUNT, runs a warm-up (100 requests), then the measured "
                  "part, and prints one JSON line: wall time, getrusage(RUSAGE_SELF) user and system time "
@@ -1311,10 +1465,11 @@ class Report:
                 rv[x["client"]] = d["lib_version"]
         rc, commit = sh(["git", "-C", str(REQIVO_TREE), "describe", "--always", "--dirty"])
         v.append("reqivo %s (git %s%s, %s)" % (
-            rv.get("reqivo-c") or rv.get("reqivo-multi") or "?", commit.strip(),
+            rv.get("reqivo-c") or rv.get("reqivo-multi") or rv.get("reqivo-h2") or rv.get("reqivo-h2-threads") or "?",
+            commit.strip(),
             "" if REQIVO_TREE == ROOT else ", built in " + str(REQIVO_TREE), first_line(["rustc", "--version"])))
         v.append("nginx %s" % self.nginx_version())
-        v.append(rv.get("curl") or rv.get("curl-multi") or "libcurl ?")
+        v.append(rv.get("curl") or rv.get("curl-multi") or rv.get("curl-h2") or rv.get("curl-h2-multi") or "libcurl ?")
         v.append(first_line(["openssl", "version"]))
         v.append(first_line(["go", "version"]).replace("go version ", ""))
         if "go-gorilla" in rv:
@@ -1523,10 +1678,10 @@ class Report:
     def merge(self, path):
         """--merge: replaces (or adds) in the report at `path` only the
         sections of the phases this run measured that have a section of
-        their own (ws_deflate; multi_hold and multi_small), leaving the rest
-        of it as it was."""
+        their own (ws_deflate; multi_hold and multi_small; the h2 phases),
+        leaving the rest of it as it was."""
         text = Path(path).read_text().split("\n")
-        secs = [x for x in (self.ws_section(), self.multi_section()) if x]
+        secs = [x for x in (self.ws_section(), self.multi_section(), self.h2_section()) if x]
         if not secs:
             log("   --merge: no section of its own among the phases run; %s left as it was" % path)
             return
@@ -1538,6 +1693,8 @@ class Report:
                 j = next((k for k in range(i + 1, len(text)) if text[k].startswith("## ")), len(text))
                 if title.startswith("## Event-driven multi API"):
                     body = self.keep_multi_subsections(text[i:j], body)
+                elif title == H2_TITLE:
+                    body = self.keep_h2_subsections(text[i:j], body)
                 text[i:j] = body + [""]
             else:
                 j = next((k for k, line in enumerate(text) if line in (
@@ -1609,6 +1766,241 @@ class Report:
         for _, ls in subs:
             out.extend(ls)
         return out + ntail
+
+    # The HTTP/2 section's subsections, by phase: how their "### " titles begin.
+    H2_SUBSECTIONS = {"h2_inflight": "### %d requests in flight" % H2_INFLIGHT,
+                      "h2_seq": "### One request after another", "h2_big": "### A 256 MiB download"}
+
+    def keep_h2_subsections(self, old, new):
+        """--merge of the HTTP/2 section when some of its phases were not
+        run: their subsections are carried over from the old section (`old`,
+        its lines), in phase order, each with a line saying from which run
+        it is, instead of being dropped."""
+        ran = {x["phase"] for x in self.r if x["phase"] in H2_PHASES}
+
+        def split(lines):
+            """(head, {phase: lines}) of a section."""
+            starts = [k for k, x in enumerate(lines) if x.startswith("### ")] + [len(lines)]
+            subs = {}
+            for a, b in zip(starts, starts[1:]):
+                ph = next((p for p, t in self.H2_SUBSECTIONS.items() if lines[a].startswith(t)), None)
+                while b > a and lines[b - 1] == "":
+                    b -= 1
+                if ph:
+                    subs[ph] = lines[a:b] + [""]  # one blank line after each
+            return lines[:starts[0]], subs
+
+        ohead, osubs = split(old)
+        nhead, nsubs = split(new)
+        date = next((x[len("- Date: "):].split(";")[0] for x in ohead if x.startswith("- Date: ")), "?")
+        lib = next((x[len("- Library: "):].split(";")[0] for x in ohead if x.startswith("- Library: ")), "?")
+        out = list(nhead)
+        for ph in H2_PHASES:
+            if ph in nsubs:
+                out.extend(nsubs[ph])
+            elif ph not in ran and ph in osubs:
+                sub = osubs[ph]
+                mark = "_%s was not run this time: " % ph
+                if not any(x.startswith(mark) for x in sub):
+                    sub = sub[:2] + ["%sthis subsection is the previous report's (%s; %s)._" % (mark, date, lib),
+                                     ""] + sub[2:]
+                out.extend(sub)
+        return out[:-1] if out and out[-1] == "" else out
+
+    def h2_section(self):
+        """The HTTP/2 phases: one subsection each, with the targets set for them."""
+        ran = [ph for ph in H2_PHASES if any(x["phase"] == ph for x in self.r)]
+        if not ran:
+            return []
+        hc = {c.id: c for c in self.all_clients if c.h2_phases}
+        L = [H2_TITLE, ""]
+        loads = {x["which"]: x["value"] for x in self.r if x["phase"] == "h2_load"}
+        rv = {}
+        for x in self.r:
+            d = x.get("data") or {}
+            if d.get("lib_version") and x["client"] in hc:
+                rv[x["client"]] = d["lib_version"]
+        rc, commit = sh(["git", "-C", str(REQIVO_TREE), "describe", "--always", "--dirty"])
+        reps = {"h2_inflight": self.args.reps, "h2_seq": self.args.reps, "h2_big": min(self.args.reps, 3)}
+        L.append("- Date: %s; %s; clients interleaved within each repetition; a cell is the median, `±x%%` half "
+                 "the range over the median" % (self.started.strftime("%Y-%m-%d %H:%M UTC"),
+                                               ", ".join("%s %d repetitions" % (p, reps[p]) for p in ran)))
+        rver = next((v for k, v in rv.items() if k.startswith("reqivo")), "reqivo ?")
+        others = [next((v.split(" OpenSSL")[0] for k, v in rv.items() if k.startswith("curl")), None),
+                  rv.get("go-nethttp-h2"), self.nginx_version()]
+        L.append("- Library: %s, git %s%s; %s" % (
+            rver if rver.startswith("reqivo") else "reqivo " + rver, commit.strip() or "?",
+            "" if REQIVO_TREE == ROOT else " (built in %s, not this working tree)" % REQIVO_TREE,
+            "; ".join(x for x in others if x)))
+        L.append("- Load average (1, 5, 15 min): " + "; ".join(
+            "%s %s at the start, %s at the end" % (k, v[0], v[1]) for k, v in loads.items()))
+        L.append("- Noise: 2 cores, nginx pinned to CPU %s and each client to CPU %s, but nothing keeps other work "
+                 "off them: req/s and MB/s move with whatever else runs, CPU per request much less.%s" % (
+                     SERVER_CPU, CLIENT_CPU, (" " + self.args.note) if self.args.note else ""))
+        L.append("")
+
+        rps = lambda d, x: d["n"] / d["secs"]
+        cpu = lambda d, x: (d["utime_us"] + d["stime_us"]) / d["n"]
+        mbps = lambda d, x: d["bytes"] / d["secs"] / 1e6
+        m = lambda cid, ph, f: med(self.vals(cid, ph, f))
+
+        def status(ok):
+            return "n/a" if ok is None else ("**met**" if ok else "**missed**")
+
+        def vcell(cid, ph, f, fmt="{:,.0f}"):
+            v = self.vals(cid, ph, f)
+            if v:
+                return cell(v, fmt)
+            return self.why(hc[cid], ph) if cid in hc else "—"
+
+        def proto(cid, ph):
+            v = sorted({x["data"].get("http_version") for x in self.recs(cid, ph)})
+            return ", ".join("HTTP/%s" % x for x in v) if v else "—"
+
+        def conns(cid, ph):
+            v = sorted({x["conns"] for x in self.recs(cid, ph)})
+            out = "–".join(str(x) for x in (v[0], v[-1])[:len(v)]) if v else "—"
+            det = sorted({h2_conn_detail(x["data"]).strip(" ()") for x in self.recs(cid, ph)} - {""})
+            return out + ("; " + "; ".join(det) if det else "")
+
+        def per_rep(a, b, ph, f):
+            """a's f over b's, repetition by repetition (they ran one after the other)."""
+            va = {x["rep"]: f(x["data"], x) for x in self.recs(a, ph)}
+            vb = {x["rep"]: f(x["data"], x) for x in self.recs(b, ph)}
+            return ", ".join("%.2f" % (va[k] / vb[k]) for k in sorted(va) if k in vb) or "—"
+
+        def target(name, a, b, ph, f, unit, fmt, ok):
+            va, vb = m(a, ph, f), m(b, ph, f)
+            return "| %s | %s | %s | %s | %s |" % (
+                name, ("%s vs %s %s" % (fmt.format(va), fmt.format(vb), unit)) if va and vb else "not measured",
+                ratio(va, vb), per_rep(a, b, ph, f), status(ok(va / vb) if va and vb else None))
+
+        def failures(ph, ids):
+            F = []
+            for cid in ids:
+                for x in self.r:
+                    if x["client"] == cid and x["phase"] == ph and "error" in x:
+                        F.append("- %s, repetition %d: **failed** — %s" % (
+                            hc[cid].label, x["rep"], x["error"].replace("|", "/")))
+            return F + [""] if F else []
+
+        RT, CM, GO, R1 = "reqivo-h2-threads", "curl-h2-multi", "go-nethttp-h2", "reqivo-h1-threads"
+        if "h2_inflight" in ran:
+            ph = "h2_inflight"
+            ids = [k for k in (RT, CM, GO, R1) if k in hc]
+            L.append("### %d requests in flight on one connection (/small, 100 B)" % H2_INFLIGHT)
+            L.append("")
+            L.append("| client | protocol | req/s | × libcurl | × Go | CPU µs/req (user + sys) | CPU × libcurl | "
+                     "connections opened |")
+            L.append("|---|---|---:|---:|---:|---:|---:|---|")
+            c_rps, g_rps, c_cpu = m(CM, ph, rps), m(GO, ph, rps), m(CM, ph, cpu)
+            for k in ids:
+                v, cp = m(k, ph, rps), m(k, ph, cpu)
+                u = m(k, ph, lambda d, x: d["utime_us"] / d["n"])
+                sy = m(k, ph, lambda d, x: d["stime_us"] / d["n"])
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    hc[k].label, proto(k, ph), vcell(k, ph, rps), ratio(v, c_rps), ratio(v, g_rps),
+                    (vcell(k, ph, cpu, "{:.1f}") + " (%.1f + %.1f)" % (u, sy)) if v else "—", ratio(cp, c_cpu),
+                    conns(k, ph)))
+            L.append("")
+            L.extend(failures(ph, ids))
+            L.append("| target (reqivo, HTTP/2, %d threads) | measured (medians) | ratio | each repetition | "
+                     "status |" % H2_INFLIGHT)
+            L.append("|---|---|---:|---|---|")
+            L.append(target("req/s ≥ 1.2× libcurl multi's", RT, CM, ph, rps, "req/s", "{:,.0f}", lambda r: r >= 1.2))
+            L.append(target("req/s ≥ Go net/http's", RT, GO, ph, rps, "req/s", "{:,.0f}", lambda r: r >= 1.0))
+            L.append(target("CPU/req ≤ 0.6× libcurl multi's", RT, CM, ph, cpu, "µs", "{:.1f}", lambda r: r <= 0.6))
+            L.append("")
+            secs = next((x["data"]["secs"] for x in self.recs(RT, ph)), None)
+            L.append("nginx /small over TLS, %d requests kept in flight, counted for %s s after a 1 s warm-up; every "
+                     "client first makes one request alone, so that the others find the connection open. reqivo: "
+                     "`threads_reqivo` (bench/clients), %d threads each sending its own request through one session "
+                     "(`reqivo_session_set_http_version(s, REQIVO_HTTP_VERSION_2)`; the pool allows %d "
+                     "connections), so all are streams on one connection driven by whichever thread waits; HTTP/1.1: "
+                     "the same with `REQIVO_HTTP_VERSION_1_1`, a connection per thread, against nginx's TLS "
+                     "listener without http2. libcurl: `multi_curl` with `CURLMOPT_PIPELINING = "
+                     "CURLPIPE_MULTIPLEX`, %d easy handles with `CURL_HTTP_VERSION_2TLS` and `CURLOPT_PIPEWAIT`, "
+                     "each added again when done, on `curl_multi_socket_action` and epoll (one thread). Go: "
+                     "`gobench inflight`, %d goroutines doing GETs through one http.Client (a clone of "
+                     "http.DefaultTransport, which negotiates h2 by ALPN), GOMAXPROCS %s. CPU: getrusage of the "
+                     "whole process (every thread) over the measured time, per request. Checked in every run (or "
+                     "it fails): each response's version (reqivo `http_major`, libcurl `CURLINFO_HTTP_VERSION`, "
+                     "Go `ProtoMajor`); connections opened: nginx `stub_status` accepts during the process (1 for "
+                     "every HTTP/2 client), and the client's own count where it has one (reqivo's "
+                     "`reqivo_pool_get_stats`: `opened`, `h2_connections`, `streams_opened`; libcurl's "
+                     "`CURLINFO_NUM_CONNECTS` summed)." % (
+                         H2_INFLIGHT, "%.0f" % secs if secs else "?", H2_INFLIGHT, H2_INFLIGHT, H2_INFLIGHT,
+                         H2_INFLIGHT, next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, ph)), "?")))
+            L.append("")
+
+        RH2, RH1, CH2 = "reqivo-h2", "reqivo-h1", "curl-h2"
+        if "h2_seq" in ran:
+            ph = "h2_seq"
+            ids = [k for k in (RH2, RH1, CH2) if k in hc]
+            L.append("### One request after another on one connection (/small, 100 B)")
+            L.append("")
+            L.append("| client | protocol | req/s | × reqivo HTTP/1.1 | CPU µs/req (user + sys) | "
+                     "CPU × reqivo HTTP/1.1 | connections opened |")
+            L.append("|---|---|---:|---:|---:|---:|---|")
+            h_rps, h_cpu = m(RH1, ph, rps), m(RH1, ph, cpu)
+            for k in ids:
+                v, cp = m(k, ph, rps), m(k, ph, cpu)
+                u = m(k, ph, lambda d, x: d["utime_us"] / d["n"])
+                sy = m(k, ph, lambda d, x: d["stime_us"] / d["n"])
+                L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                    hc[k].label, proto(k, ph), vcell(k, ph, rps), ratio(v, h_rps),
+                    (vcell(k, ph, cpu, "{:.1f}") + " (%.1f + %.1f)" % (u, sy)) if v else "—", ratio(cp, h_cpu),
+                    conns(k, ph)))
+            L.append("")
+            L.extend(failures(ph, ids))
+            L.append("| target (reqivo, HTTP/2) | measured (medians) | ratio | each repetition | status |")
+            L.append("|---|---|---:|---|---|")
+            L.append(target("req/s ≥ 0.9× reqivo HTTP/1.1's", RH2, RH1, ph, rps, "req/s", "{:,.0f}",
+                            lambda r: r >= 0.9))
+            L.append(target("CPU/req ≤ 1.1× reqivo HTTP/1.1's", RH2, RH1, ph, cpu, "µs", "{:.1f}",
+                            lambda r: r <= 1.1))
+            L.append("")
+            L.append("nginx /small over TLS, one client program at a time making GETs one after another on one "
+                     "connection for %s after 100 warm-up requests: `reqivo_bench ka` (one session, one request "
+                     "sent again and again; `BENCH_HTTP_VERSION` sets `reqivo_session_set_http_version`) and "
+                     "`curl_bench ka` (one easy handle, `CURL_HTTP_VERSION_2TLS`). The HTTP/1.1 row is the same "
+                     "program against nginx's TLS listener without http2 (as in the HTTPS section). Checked in "
+                     "every run: each response's version, one connection (nginx `stub_status`; reqivo's pool)." % (
+                         "0.7 s" if self.args.quick else "2 s"))
+            L.append("")
+
+        if "h2_big" in ran:
+            ph = "h2_big"
+            ids = [k for k in (RH2, RH1, CH2) if k in hc]
+            L.append("### A 256 MiB download (/huge), streamed")
+            L.append("")
+            L.append("| client | protocol | seconds | MB/s | × reqivo HTTP/1.1 | CPU s (user + sys) | "
+                     "peak RSS growth MiB | connections opened |")
+            L.append("|---|---|---:|---:|---:|---:|---:|---|")
+            h_mb = m(RH1, ph, mbps)
+            for k in ids:
+                v = m(k, ph, mbps)
+                u = m(k, ph, lambda d, x: d["utime_us"] / 1e6)
+                sy = m(k, ph, lambda d, x: d["stime_us"] / 1e6)
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    hc[k].label, proto(k, ph), vcell(k, ph, lambda d, x: d["secs"], "{:.2f}"),
+                    vcell(k, ph, mbps), ratio(v, h_mb),
+                    ("%.2f (%.2f + %.2f)" % (u + sy, u, sy)) if v else "—",
+                    vcell(k, ph, self.growth, "{:.2f}"), conns(k, ph)))
+            L.append("")
+            L.extend(failures(ph, ids))
+            L.append("| target (reqivo, HTTP/2) | measured (medians) | ratio | each repetition | status |")
+            L.append("|---|---|---:|---|---|")
+            L.append(target("MB/s ≥ 0.9× reqivo HTTP/1.1's", RH2, RH1, ph, mbps, "MB/s", "{:,.0f}",
+                            lambda r: r >= 0.9))
+            L.append("")
+            L.append("One GET of /huge (256 MiB, nginx with sendfile) over TLS after 3 warm-up requests of /small on "
+                     "the same connection, the body read in 64 KiB pieces and dropped: `reqivo_bench stream` "
+                     "(`reqivo_session_open`, `reqivo_stream_read`) and `curl_bench stream` (a write callback that "
+                     "drops). Seconds: from the request to the last byte; MB = 10⁶ bytes; peak RSS growth as in "
+                     "the /huge column above. Checked in every run: the response's version, one connection.")
+            L.append("")
+        return L
 
     def multi_vals(self, cid, phase, f, size=None):
         recs = [x for x in self.recs(cid, phase) if size is None or x.get("size") == size]
@@ -1997,7 +2389,8 @@ class Report:
     def skips(self):
         L = []
         for c in self.all_clients:
-            if c.skip and self.want(*(c.multi_phases if c.multi else set(PHASES) - {"multi_hold", "multi_small"})):
+            if c.skip and self.want(*(c.multi_phases if c.multi else c.h2_phases or
+                                      set(PHASES) - {"multi_hold", "multi_small"} - set(H2_PHASES))):
                 L.append("- %s: skipped — %s" % (c.label, c.skip))
             for ph, why in c.skip_phase.items():
                 if ph in self.wanted or (ph == "https" and self.want("https_ka", "https_new")):
@@ -2012,6 +2405,10 @@ class Report:
         if not L:
             return []
         return ["## Skipped and failed", ""] + L + [""]
+
+
+# The HTTP/2 phases' section of the report (its title: --merge finds it).
+H2_TITLE = "## HTTP/2 over TLS (nginx `http2`)"
 
 
 # Why reqivo's compressed sends are where they are: what the profiles
@@ -2099,7 +2496,8 @@ def main():
     ap.add_argument("--phases", help="comma-separated phases: " + ",".join(PHASES))
     ap.add_argument("--report", default=str(BENCH / "REPORT.md"))
     ap.add_argument("--merge", action="store_true",
-                    help="replace only the sections of the phases run (ws_deflate, multi_*) in the existing report")
+                    help="replace only the sections of the phases run (ws_deflate, multi_*, h2_*) in the existing "
+                         "report")
     ap.add_argument("--note", help="a sentence added to the report (e.g. what else ran on the machine)")
     args = ap.parse_args()
     if (os.cpu_count() or 1) < 2:
@@ -2128,7 +2526,8 @@ def main():
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda s, f: sys.exit(128 + s))
     nginx.start()
-    log("== nginx on 127.0.0.1:%d (http) and :%d (https), worker on CPU %s" % (nginx.port, nginx.tls_port, SERVER_CPU))
+    log("== nginx on 127.0.0.1:%d (http), :%d (https) and :%d (https with http2), worker on CPU %s" % (
+        nginx.port, nginx.tls_port, nginx.h2_port, SERVER_CPU))
     runner = Runner(nginx, args)
     runner.calibrate()
     try:
@@ -2139,6 +2538,11 @@ def main():
     (B / "results.json").write_text(json.dumps({"started": started.isoformat(), "results": runner.results}, indent=1))
     Report(runner, clients, notes, args, started, elapsed, (load0, loadavg())).write(args.report)
     log("== wrote %s and build/bench/results.json (%.1f min)" % (os.path.relpath(args.report), elapsed / 60))
+    if runner.h2_failed:
+        log("== HTTP/2 phases: %d run(s) FAILED or failed their checks:" % len(runner.h2_failed))
+        for f in runner.h2_failed:
+            log("   " + f)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@
 # pip, in a venv under build/bench: requests and Reqivo 0.2.0), then runs
 # bench/run.py, which starts nginx on 127.0.0.1, runs every client and
 # writes bench/REPORT.md. nginx is stopped on every exit (trap here, and
-# atexit in run.py). A full run takes about 14 minutes on 2 cores.
+# atexit in run.py). A full run takes about 17 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

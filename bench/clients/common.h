@@ -19,6 +19,8 @@
  * COUNT  a number of requests, or a duration such as "2s" (ka and newconn)
  *
  * BENCH_WARMUP (default 100) requests run before the measured part.
+ * BENCH_HTTP_VERSION ("2" or "1.1", the h2_* phases): the HTTP version the
+ * client asks for (bench_http_version); every response must be of it.
  */
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
@@ -123,6 +125,24 @@ static inline uint64_t bench_fnv1a(const uint8_t *p, size_t n) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ull; }
   return h;
+}
+
+/* BENCH_HTTP_VERSION: 2 for "2", 1 for "1.1", 0 when unset (the
+ * library's default); anything else is a usage error. */
+static inline int bench_http_version(void) {
+  const char *v = getenv("BENCH_HTTP_VERSION");
+  if (!v || !*v) return 0;
+  if (!strcmp(v, "2")) return 2;
+  if (!strcmp(v, "1.1")) return 1;
+  fprintf(stderr, "BENCH_HTTP_VERSION must be 2 or 1.1, not %s\n", v);
+  exit(2);
+}
+
+/* The JSON value of a response's version: "2" or "1.1" (HTTP/1.0: "1.0"). */
+static inline const char *bench_version_name(int major, int minor) {
+  if (major == 2) return "2";
+  if (major == 1) return minor ? "1.1" : "1.0";
+  return "?";
 }
 
 /* Loop control: returns nonzero while the measured loop should go on. */

@@ -1,7 +1,10 @@
 /* libcurl with one easy handle reused for every request (keep-alive by
  * default). Bodies go into a reused buffer (ka), are dropped (stream), or
  * are copied into one malloc'd buffer each that is kept (hold). newconn:
- * CURLOPT_FRESH_CONNECT + FORBID_REUSE, no TLS session cache. */
+ * CURLOPT_FRESH_CONNECT + FORBID_REUSE, no TLS session cache.
+ * BENCH_HTTP_VERSION=2 (common.h): CURL_HTTP_VERSION_2TLS (HTTP/2 by ALPN
+ * over TLS), =1.1: CURL_HTTP_VERSION_1_1; every response's
+ * CURLINFO_HTTP_VERSION must then be that version. */
 #include "common.h"
 
 #include <curl/curl.h>
@@ -34,6 +37,20 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *ud) {
   return n;
 }
 
+/* BENCH_HTTP_VERSION (0: not asked), and the last response's version
+ * (CURLINFO_HTTP_VERSION). */
+static int want_major;
+static long seen_version;
+
+static const char *version_name(long v) {
+  switch (v) {
+  case CURL_HTTP_VERSION_1_0: return "1.0";
+  case CURL_HTTP_VERSION_1_1: return "1.1";
+  case CURL_HTTP_VERSION_2_0: return "2";
+  default: return "?";
+  }
+}
+
 static size_t perform(CURL *h, struct sink *k) {
   k->len = 0;
   CURLcode rc = curl_easy_perform(h);
@@ -45,6 +62,14 @@ static size_t perform(CURL *h, struct sink *k) {
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
   if (code != 200) { fprintf(stderr, "status %ld\n", code); exit(1); }
+  curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &seen_version);
+  if (want_major && seen_version != (want_major == 2 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1)) {
+    fprintf(stderr, "curl_bench: HTTP/%s asked for, the response is HTTP/%s\n", want_major == 2 ? "2" : "1.1",
+            version_name(seen_version));
+    printf("{\"client\":\"curl\",\"error\":\"HTTP/%s asked for, the response is HTTP/%s\"}\n",
+           want_major == 2 ? "2" : "1.1", version_name(seen_version));
+    exit(1);
+  }
   return k->len;
 }
 
@@ -61,6 +86,10 @@ int main(int argc, char **argv) {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   const char *ca = getenv("BENCH_CA");
   if (ca) curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+  want_major = bench_http_version();
+  if (want_major)
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                     want_major == 2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
   if (a.mode == MODE_NEWCONN) {
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
@@ -107,7 +136,8 @@ int main(int argc, char **argv) {
     bench_mark_end(&en);
   }
   curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-  snprintf(extra, sizeof extra, "\"lib_version\":\"libcurl %s %s\"", v->version, v->ssl_version ? v->ssl_version : "");
+  snprintf(extra, sizeof extra, "\"lib_version\":\"libcurl %s %s\",\"http_version\":\"%s\"", v->version,
+           v->ssl_version ? v->ssl_version : "", version_name(seen_version));
   bench_report("curl", &a, n, bytes, &st, &en, extra);
   free(k.buf);
   curl_easy_cleanup(h);

@@ -18,7 +18,8 @@
  * (while all are in flight), and once more at the end; the CPU time those
  * reads cost (getrusage RUSAGE_THREAD around each) is reported apart
  * ("sample_us") and left out of utime_us/stime_us. */
-#define _GNU_SOURCE
+#include "common.h" /* bench_http_version */
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -139,7 +140,7 @@ static void mc_sample(struct mc_peak *p) {
 
 /* Milliseconds to wait at most: until the next sample (when sampling) and
  * never more than 100 ms, so that the deadline is checked. */
-static int mc_wait_ms(const struct mc_peak *p, int sampling) {
+__attribute__((unused)) static int mc_wait_ms(const struct mc_peak *p, int sampling) {
   if (!sampling) return 100;
   double ms = (p->next - mc_now()) * 1e3;
   if (ms < 0) return 0;

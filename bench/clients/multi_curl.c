@@ -12,6 +12,14 @@
  *                               connections alive), for 5 s after a
  *                               warm-up
  *
+ * BENCH_HTTP_VERSION=2 (the h2_inflight phase): HTTP/2 multiplexing, as
+ * libcurl's documentation has it: CURLMOPT_PIPELINING = CURLPIPE_MULTIPLEX,
+ * each handle CURL_HTTP_VERSION_2TLS and CURLOPT_PIPEWAIT (wait for the
+ * first connection to say whether it multiplexes rather than open more),
+ * CURLMOPT_MAX_CONCURRENT_STREAMS at least K; every transfer's
+ * CURLINFO_HTTP_VERSION must be HTTP/2, and the connections the transfers
+ * opened (CURLINFO_NUM_CONNECTS) are counted.
+ *
  * One thread: the URL is an IP literal, so libcurl starts no resolver
  * thread. Arguments, sampling and the JSON line: multi_common.c. */
 #include "multi_common.c"
@@ -59,6 +67,18 @@ static size_t discard(char *p, size_t sz, size_t nm, void *ud) {
 }
 
 static unsigned long long body_bytes;
+static int want_major;      /* BENCH_HTTP_VERSION (0: not asked) */
+static long seen_version;   /* CURLINFO_HTTP_VERSION of the last transfer */
+static long conns_opened;   /* CURLINFO_NUM_CONNECTS, summed */
+
+static const char *version_name(long v) {
+  switch (v) {
+  case CURL_HTTP_VERSION_1_0: return "1.0";
+  case CURL_HTTP_VERSION_1_1: return "1.1";
+  case CURL_HTTP_VERSION_2_0: return "2";
+  default: return "?";
+  }
+}
 
 static CURL *make_easy(const char *url) {
   CURL *h = curl_easy_init();
@@ -67,6 +87,14 @@ static CURL *make_easy(const char *url) {
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &body_bytes);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  const char *ca = getenv("BENCH_CA");
+  if (ca) curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+  if (want_major == 2) {
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+  } else if (want_major == 1) {
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  }
   return h;
 }
 
@@ -111,9 +139,20 @@ static long drain(struct tally *t, const int *readd) {
     CURLcode rc = msg->data.result;
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    long version = 0, opened = 0;
+    curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened);
+    conns_opened += opened;
     got++;
     t->collected++;
-    if (rc == CURLE_OK && code == 200) {
+    int version_ok = !want_major || version == (want_major == 2 ? CURL_HTTP_VERSION_2_0 : CURL_HTTP_VERSION_1_1);
+    if (rc == CURLE_OK) seen_version = version;
+    if (rc == CURLE_OK && code == 200 && !version_ok) {
+      t->failed++;
+      if (!t->first_error[0])
+        snprintf(t->first_error, sizeof t->first_error, "HTTP/%s asked for, the response is HTTP/%s",
+                 want_major == 2 ? "2" : "1.1", version_name(version));
+    } else if (rc == CURLE_OK && code == 200) {
       t->ok++;
     } else {
       t->failed++;
@@ -143,7 +182,13 @@ int main(int argc, char **argv) {
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
   curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
-  curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+  want_major = bench_http_version();
+  if (want_major == 2) {
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, conns > 100 ? conns : 100L);
+  } else {
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+  }
   /* Keep every connection when its transfer ends (the default cache is 4x
    * the handles added, so this changes nothing in practice). */
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, conns);
@@ -212,7 +257,8 @@ int main(int argc, char **argv) {
       if (phase == 1) counted += got;
       if (!readd) in_flight -= got; /* draining: nothing added again */
     }
-    snprintf(extra, sizeof extra, "\"bytes\":%llu,\"lib_version\":\"libcurl %s\"", body_bytes, vi->version);
+    snprintf(extra, sizeof extra, "\"bytes\":%llu,\"lib_version\":\"libcurl %s\",\"http_version\":\"%s\","
+             "\"conns_opened\":%ld", body_bytes, vi->version, version_name(seen_version), conns_opened);
     mc_report(CLIENT, &a, counted, t.ok, t.failed, t.first_error, &st, &en, NULL, fds_base, nofile, extra);
   }
   curl_multi_cleanup(multi);

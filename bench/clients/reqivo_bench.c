@@ -4,10 +4,15 @@
  * 64 KiB buffer. Mode ws: one WebSocket (reqivo_ws_connect, deflate
  * offered with no context takeover either way), COUNT binary messages of
  * SIZE bytes with reqivo_ws_send, then reqivo_ws_close, which waits for
- * the server's Close: the server has read every message by then. */
+ * the server's Close: the server has read every message by then.
+ * BENCH_HTTP_VERSION=2 or 1.1 (common.h): reqivo_session_set_http_version
+ * with that version, and every response must be of it. */
 #include "common.h"
 
 #include "reqivo.h"
+#ifdef BENCH_HAVE_TLS_API
+#include "reqivo_ca.h"
+#endif
 
 static void fail(const char *what, const reqivo_error *err) {
   fprintf(stderr, "reqivo_bench: %s: %s (%u): %s\n", what, reqivo_code_name(err->code), err->code,
@@ -25,11 +30,27 @@ static reqivo_request *make(const char *url, int close_hdr) {
   return r;
 }
 
+/* BENCH_HTTP_VERSION (0: not asked), and the version of the last response. */
+static int want_major, seen_major, seen_minor;
+
+static void check_version(const reqivo_response *resp) {
+  seen_major = resp->http_major;
+  seen_minor = resp->http_minor;
+  if (want_major && resp->http_major != want_major) {
+    fprintf(stderr, "reqivo_bench: HTTP/%s asked for, the response is HTTP/%u.%u\n", want_major == 2 ? "2" : "1.1",
+            resp->http_major, resp->http_minor);
+    printf("{\"client\":\"reqivo-c\",\"error\":\"HTTP/%s asked for, the response is HTTP/%u.%u\"}\n",
+           want_major == 2 ? "2" : "1.1", resp->http_major, resp->http_minor);
+    exit(1);
+  }
+}
+
 static size_t send1(reqivo_session *s, const reqivo_request *r) {
   reqivo_error err;
   const reqivo_response *resp = reqivo_session_send(s, r, NULL, &err);
   if (!resp) fail("send", &err);
   if (resp->status != 200) { fprintf(stderr, "status %u\n", resp->status); exit(1); }
+  check_version(resp);
   size_t n = resp->body_len;
   reqivo_response_free(resp);
   return n;
@@ -41,20 +62,9 @@ static size_t send1(reqivo_session *s, const reqivo_request *r) {
  * SSL_CERT_FILE, which the driver points at the CA. */
 static void setup_tls(reqivo_session *s) {
 #ifdef BENCH_HAVE_TLS_API
-  const char *ca = getenv("BENCH_CA");
-  if (!ca) return;
-  FILE *f = fopen(ca, "rb");
-  if (!f) return;
-  static char pem[65536];
-  size_t len = fread(pem, 1, sizeof pem, f);
-  fclose(f);
   reqivo_error err;
-  reqivo_tls_config_builder *b = reqivo_tls_config_builder_new();
-  if (reqivo_tls_config_builder_add_root_pem(b, (const uint8_t *)pem, len, &err) != 0) fail("add_root_pem", &err);
-  const reqivo_tls_config *cfg = reqivo_tls_config_builder_build(b, &err);
-  if (!cfg) fail("tls build", &err);
-  reqivo_session_set_tls(s, cfg);
-  reqivo_tls_config_free(cfg);
+  const char *step = bench_reqivo_trust_ca(s, &err);
+  if (step) fail(step, &err);
 #else
   (void)s;
 #endif
@@ -127,6 +137,17 @@ int main(int argc, char **argv) {
   reqivo_session *s = reqivo_session_new(pool, &err);
   if (!s) fail("session_new", &err);
   if (!strncmp(a.url, "https:", 6) || !strncmp(a.url, "wss:", 4)) setup_tls(s);
+  want_major = bench_http_version();
+  if (want_major) {
+#ifdef REQIVO_HTTP_VERSION_2
+    if (reqivo_session_set_http_version(s, want_major == 2 ? REQIVO_HTTP_VERSION_2 : REQIVO_HTTP_VERSION_1_1, &err))
+      fail("set_http_version", &err);
+#else
+    fprintf(stderr, "reqivo_bench: this reqivo has no reqivo_session_set_http_version\n");
+    printf("{\"client\":\"reqivo-c\",\"error\":\"no reqivo_session_set_http_version in this reqivo\"}\n");
+    return 1;
+#endif
+  }
   if (a.mode == MODE_WS) {
     run_ws(&a, s);
     reqivo_session_free(s);
@@ -150,6 +171,7 @@ int main(int argc, char **argv) {
     bench_mark_start(&st);
     reqivo_stream *str = reqivo_session_open(s, r, NULL, &err);
     if (!str) fail("open", &err);
+    check_version(reqivo_stream_response(str));
     for (;;) {
       int64_t got = reqivo_stream_read(str, buf, sizeof buf, &err);
       if (got < 0) fail("stream_read", &err);
@@ -199,8 +221,15 @@ int main(int argc, char **argv) {
   ps.struct_size = sizeof ps;
   reqivo_pool_get_stats(pool, &ps);
   size_t el = strlen(extra);
-  snprintf(extra + el, sizeof extra - el, "%s\"lib_version\":\"%s\",\"pool_opened\":%llu,\"pool_reused\":%llu",
-           el ? "," : "", reqivo_version(), (unsigned long long)ps.opened, (unsigned long long)ps.reused);
+  snprintf(extra + el, sizeof extra - el,
+           "%s\"lib_version\":\"%s\",\"pool_opened\":%llu,\"pool_reused\":%llu,\"http_version\":\"%s\"",
+           el ? "," : "", reqivo_version(), (unsigned long long)ps.opened, (unsigned long long)ps.reused,
+           bench_version_name(seen_major, seen_minor));
+#ifdef REQIVO_HTTP_VERSION_2
+  el = strlen(extra);
+  snprintf(extra + el, sizeof extra - el, ",\"h2_streams_opened\":%llu,\"h2_connections\":%llu",
+           (unsigned long long)ps.streams_opened, (unsigned long long)ps.h2_connections);
+#endif
   bench_report("reqivo-c", &a, n, bytes, &st, &en, extra);
   reqivo_session_free(s);
   reqivo_pool_free(pool);

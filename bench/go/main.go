@@ -3,8 +3,10 @@
 //	gobench reqivo|transport|nethttp MODE URL COUNT [WARM_URL]
 //	gobench reqivo|gorilla ws ws://HOST:PORT/ws?size=SIZE COUNT SIZE
 //	gobench wsserver 127.0.0.1:PORT
+//	gobench inflight URL SECONDSs K
 //
-// (ws mode and the WebSocket server: ws.go.)
+// (ws mode and the WebSocket server: ws.go; inflight, K goroutines of
+// net/http over HTTP/2 for the h2_inflight phase: inflight.go.)
 //
 // reqivo: the binding's plain calls (Session.Get; newconn: a Request with
 // Connection: close sent with Session.Do; stream: Session.Open).
@@ -117,7 +119,7 @@ func main() {
 	if wsMain(os.Args) {
 		return
 	}
-	if holdMain(os.Args) || multiMain(os.Args) { // hold.go, multi.go: the multi phases
+	if holdMain(os.Args) || multiMain(os.Args) || inflightMain(os.Args) { // hold.go, multi.go, inflight.go
 		return
 	}
 	if len(os.Args) < 5 {
