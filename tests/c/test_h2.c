@@ -1339,10 +1339,14 @@ static void test_hostile(void) {
 }
 
 /* A body in 1-byte DATA frames (legal, if wasteful) arrives whole, in
- * bounded time. Fails today: the library ends the connection with
- * GOAWAY(ENHANCE_YOUR_CALM) (h2's budget for small DATA frames runs out
- * while the frames wait in the connection for the stream to take them). */
+ * bounded time: the connection is read in rounds, so the stream takes its
+ * frames before h2's budget for small DATA frames runs out (it ended the
+ * connection with GOAWAY(ENHANCE_YOUR_CALM) when every frame waited in
+ * the connection first). A million frames take too long under valgrind. */
 static void test_tiny_data_frames(void) {
+  if (under_valgrind()) {
+    return;
+  }
   reqivo_session *s = h2_session();
   reqivo_error err;
   double t0 = now_ms();
