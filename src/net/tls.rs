@@ -447,6 +447,11 @@ pub(crate) fn map_error(e: &rustls::Error, peer: &str, min: TlsVersion) -> NetEr
                 | AlertDescription::CertificateExpired => {
                     "; the server rejected the client certificate".to_string()
                 }
+                AlertDescription::NoApplicationProtocol => {
+                    "; the server speaks none of the protocols offered by ALPN (HTTP/2 only, \
+                     or HTTP/1.1 only, as the session's HTTP version says)"
+                        .to_string()
+                }
                 AlertDescription::HandshakeFailure => {
                     "; no common protocol parameters, or a required client certificate is missing"
                         .to_string()
