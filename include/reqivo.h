@@ -2537,9 +2537,10 @@ struct reqivo_stream *reqivo_session_open(struct reqivo_session *s,
  * one connection (per TLS configuration), each a stream on it, up to the
  * server's stream limit; later requests wait for a stream under the pool
  * timeout. `reqivo_response.http_major` tells which version answered.
- * WebSocket dials always use HTTP/1.1. Through the multi API HTTP/2 is
- * not available yet: a transfer of a session set to
- * `REQIVO_HTTP_VERSION_2` fails with `REQIVO_ERR_HTTP2_REQUIRED`.
+ * Blocking sends (from any number of threads) and multi transfers share
+ * the connection; whichever needs progress drives it, the multi from its
+ * poller, never waiting (the library starts no thread for it). WebSocket
+ * dials always use HTTP/1.1.
  *
  * Ownership: nothing is allocated.
  * NULL: `s` NULL is `REQIVO_ERR_INVALID_ARGUMENT`.

@@ -91,8 +91,8 @@ TASKS = [
      "`reqivo_session_set_http_version` with `REQIVO_HTTP_VERSION_2` speaks "
      "HTTP/2: `h2` by ALPN over TLS, prior knowledge over cleartext. Every "
      "request to an origin then shares one connection, each a stream on it, "
-     "from any number of threads; `reqivo_response.http_major` says which "
-     "version answered. The default is HTTP/1.1 for now.",
+     "from any number of threads and multis; `reqivo_response.http_major` "
+     "says which version answered. The default is HTTP/1.1 for now.",
      ["reqivo_session_set_http_version", "REQIVO_HTTP_VERSION_DEFAULT",
       "REQIVO_HTTP_VERSION_1_1", "REQIVO_HTTP_VERSION_2"]),
     ("Stream a download",

@@ -551,23 +551,20 @@ func TestHTTP2EchoBeyondWindow(t *testing.T) {
 	}
 }
 
-// The sends of HTTP/2 sessions hold a thread each, at most h2Slots' worth
-// at once: more wait, under their context.
-func TestHTTP2ThreadBound(t *testing.T) {
+// Through the driver (no fast path): goroutines' requests over HTTP/2
+// share one connection, and hold no OS thread each while they wait.
+func TestHTTP2ThroughTheDriver(t *testing.T) {
 	if !inFreshProcess(t) {
 		return
 	}
+	withoutFastPath(t)
 	base := h2Peer(t)
 	s := newTestSession(t, WithHTTPVersion(HTTP2))
 	ctx := testCtx(t)
-	if _, err := s.Get(ctx, base+"/ok"); err != nil { // the connection, opened
+	if _, err := s.Get(ctx, base+"/stats/reset"); err != nil {
 		t.Fatal(err)
 	}
-	const slots, n = 8, 32
-	saved := h2Slots
-	h2Slots = &threadSlots{ch: make(chan struct{}, slots), what: saved.what}
-	t.Cleanup(func() { h2Slots = saved })
-
+	const n = 200
 	before := procStatus(t, "Threads:")
 	stop := make(chan struct{})
 	peak := samplePeaks(t, stop)
@@ -579,22 +576,10 @@ func TestHTTP2ThreadBound(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			resp, err := s.Get(ctx, fmt.Sprintf("%s/hold/300?%d", base, i))
-			if err != nil || resp.Text() != "hello h2\n" {
+			if err != nil || resp.Text() != "hello h2\n" || resp.Proto != "HTTP/2.0" {
 				errs <- fmt.Errorf("request %d: %v", i, err)
 			}
 		}()
-	}
-	// One more once every slot is taken, with no time to wait for one (a
-	// round of holds lasts 300 ms).
-	for len(h2Slots.ch) < slots && time.Since(start) < testTimeout {
-		time.Sleep(time.Millisecond)
-	}
-	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
-	_, err := s.Get(short, base+"/ok")
-	cancel()
-	var ce *ContextError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "HTTP/2 sends") {
-		t.Errorf("a send waiting for a slot past its context: %v, want a *ContextError naming the HTTP/2 sends", err)
 	}
 	wg.Wait()
 	close(stop)
@@ -603,8 +588,24 @@ func TestHTTP2ThreadBound(t *testing.T) {
 		t.Error(err)
 	}
 	most := <-peak
-	t.Logf("%d sends of 300 ms, %d slots: %v; threads %d before, at most %d", n, slots, time.Since(start), before, most.threads)
-	if limit := before + slots + 8; most.threads > limit {
-		t.Errorf("%d threads at most, want at most %d (%d before, %d slots, 8 spare)", most.threads, limit, before, slots)
+	resp, err := s.Get(ctx, base+"/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Connections   int `json:"connections"`
+		MaxConcurrent int `json:"max_concurrent"`
+	}
+	if err := json.Unmarshal(resp.Body, &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d sends of 300 ms through the driver: %v; threads %d before, at most %d; peer: %+v",
+		n, time.Since(start), before, most.threads, st)
+	// The reset request opened the connection; every send shared it.
+	if st.Connections != 0 {
+		t.Errorf("the peer saw %d new connections, want 0", st.Connections)
+	}
+	if limit := before + 16; most.threads > limit {
+		t.Errorf("%d threads at most, want at most %d (%d before)", most.threads, limit, before)
 	}
 }

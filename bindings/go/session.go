@@ -23,9 +23,6 @@ type Session struct {
 	pool    *Pool // the session's own reference to its pool
 	// inFlight holds a token per request in flight (WithMaxInFlight).
 	inFlight chan struct{}
-	// h2 is set by WithHTTPVersion(HTTP2): its sends never go to the
-	// driver (httpversion.go). Set before the Session is shared.
-	h2 bool
 }
 
 // NewSession creates a session with its own pool, or on WithPool's pool.
@@ -353,10 +350,7 @@ func (s *Session) Do(ctx context.Context, req *Request) (*Response, error) {
 		}
 		defer readerSlots.put()
 	default:
-		put, ok, err := s.blockingSlot(ctx)
-		if err != nil {
-			return nil, err
-		}
+		put, ok := takeBlockingSlot()
 		if !ok {
 			return s.doEventDriven(ctx, req, k)
 		}
@@ -446,10 +440,7 @@ func (s *Session) openStream(ctx context.Context, req *Request, fields bool) (Re
 	}
 	// A blocking stream holds its slot until it is released: each of its
 	// reads blocks a thread.
-	putSlot, ok, err := s.blockingSlot(ctx)
-	if err != nil {
-		return ResponseHead{}, nil, err
-	}
+	putSlot, ok := takeBlockingSlot()
 	if !ok {
 		return s.openEventDriven(ctx, req, fields)
 	}

@@ -300,6 +300,8 @@ pub enum Checkout {
     /// No idle connection and no room; `Pool::wake_on_free` tells when to
     /// try again.
     Full,
+    /// The key's HTTP/2 connection, to open a stream on.
+    H2(H2Lease),
 }
 
 /// A slot in the pool held for a connection being opened without
@@ -310,10 +312,33 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    /// The connection is open and speaks HTTP/2: it becomes the key's
+    /// shared connection (replacing one that was, which takes no new
+    /// streams from now on), and this stream's lease on it.
+    pub fn fill_h2(mut self, conn: Arc<H2Conn>) -> H2Lease {
+        let pool = self.pool.take().expect("a reservation is filled once");
+        pool.shared.opened.fetch_add(1, Ordering::Relaxed);
+        let mut st = pool.lock();
+        drop(st.drop_h2(&self.key));
+        st.h2.insert(self.key.clone(), conn.clone());
+        st.h2_opening.retain(|k| !Arc::ptr_eq(k, &self.key));
+        let lease = H2Lease::new(conn, false, &pool);
+        // Checkouts that waited for this connection share it now.
+        pool.notify_freed(st);
+        lease
+    }
+
     /// The connection is open: it becomes a lease in the reserved slot.
     pub fn fill(mut self, conn: Box<Conn>) -> Lease {
         let pool = self.pool.take().expect("a reservation is filled once");
         pool.shared.opened.fetch_add(1, Ordering::Relaxed);
+        if self.key.version.may_use_h2() {
+            // It came back HTTP/1.1: checkouts that waited for it dial
+            // their own.
+            let mut st = pool.lock();
+            st.h2_opening.retain(|k| !Arc::ptr_eq(k, &self.key));
+            pool.notify_freed(st);
+        }
         Lease {
             conn: Some(conn),
             key: self.key.clone(),
@@ -633,6 +658,17 @@ impl Pool {
         let cfg = self.shared.config;
         let mut st = self.lock();
         loop {
+            if key.version.may_use_h2() {
+                if fresh {
+                    let stale = st.h2.get_key_value(key).map(|(k, _)| k.clone());
+                    if let Some(k) = stale {
+                        drop(st.drop_h2(&k));
+                    }
+                } else if let Some(conn) = st.h2_for(key, cfg.max_idle) {
+                    drop(st);
+                    return Checkout::H2(H2Lease::new(conn, true, self));
+                }
+            }
             if !fresh {
                 while let Some((owned, mut conn)) = st.pop_idle(key) {
                     st.in_use += 1;
@@ -652,9 +688,17 @@ impl Pool {
                     st.forget(key);
                 }
             }
+            // The key's first connection is being opened and will speak
+            // HTTP/2: wait for it (the pool wakes its waiters then).
+            if key.version.may_use_h2() && st.h2_opening.iter().any(|k| key.equivalent(k)) {
+                return Checkout::Full;
+            }
             let per_key = st.open.get(key).copied().unwrap_or(0);
             if per_key < cfg.max_per_host && st.open_total < cfg.max_total {
                 let owned = Self::reserve(&mut st, key);
+                if key.version.may_use_h2() {
+                    st.h2_opening.push(owned.clone());
+                }
                 return Checkout::Reserved(Reservation {
                     key: owned,
                     pool: Some(self.clone()),
@@ -711,6 +755,7 @@ impl Pool {
     /// A reserved slot was given up before its connection opened.
     fn forget_detached_slot(&self, key: &Arc<PoolKey>) {
         let mut st = self.lock();
+        st.h2_opening.retain(|k| !Arc::ptr_eq(k, key));
         st.in_use -= 1;
         st.forget(key);
         self.notify_freed(st);

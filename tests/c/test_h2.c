@@ -262,28 +262,109 @@ static void test_h1_client_against_h2_only_server(void) {
 }
 
 /* The multi speaks HTTP/1.1 only so far, and says so. */
-static void test_multi_refuses_http2(void) {
+/* The multi over HTTP/2: 100 transfers added at once share one
+ * connection (the first transfer opens it, the others wait for it rather
+ * than dial their own), many streams open together; over TLS too; and
+ * blocking threads sharing the session's connection meanwhile. */
+#define MULTI_MANY 100
+
+static int run_multi(reqivo_multi *m, int n, const char *want_body, int *h2) {
+  reqivo_error err;
+  int done = 0, ok = 0;
+  double until = now_ms() + 20000;
+  while (done < n && now_ms() < until) {
+    reqivo_multi_poll(m, 200, &err);
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    while (reqivo_multi_next(m, &d)) {
+      done++;
+      if (d.response != NULL && d.response->status == 200 &&
+          (want_body == NULL || body_is(d.response, want_body))) {
+        ok++;
+        *h2 += d.response->http_major == 2;
+      } else {
+        fprintf(stderr, "transfer: %s %s\n", reqivo_code_name(d.error.code), d.error.message);
+      }
+      reqivo_response_free(d.response);
+    }
+  }
+  CHECKF(done == n, "%d of %d transfers done", done, n);
+  return ok;
+}
+
+static void add_get(reqivo_multi *m, reqivo_session *s, const char *url) {
+  reqivo_error err;
+  reqivo_request *req = reqivo_request_new("GET", 3, url, strlen(url), &err);
+  CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
+  reqivo_request_free(req);
+}
+
+static void test_multi_one_connection(void) {
   reqivo_session *s = h2_session();
   reqivo_error err;
   reqivo_multi *m = reqivo_multi_new(&err);
   char url[128];
-  h2c_url(url, sizeof url, "/ok");
-  reqivo_request *req = reqivo_request_new("GET", 3, url, strlen(url), &err);
-  int rc = reqivo_multi_add(m, s, req, NULL, NULL, &err);
-  if (rc == 0) {
-    reqivo_multi_done done = {.struct_size = sizeof done};
-    int got = 0;
-    for (int i = 0; i < 100 && !got; i++) {
-      reqivo_multi_poll(m, 100, &err);
-      got = reqivo_multi_next(m, &done);
-    }
-    CHECK(got == 1);
-    CHECK(done.response == NULL);
-    CHECK_CODE(done.error.code, REQIVO_ERR_HTTP2_REQUIRED);
-  } else {
-    CHECK_CODE(err.code, REQIVO_ERR_HTTP2_REQUIRED);
+  h2c_url(url, sizeof url, "/hold/500");
+  stats_reset();
+  for (int i = 0; i < MULTI_MANY; i++) {
+    add_get(m, s, url);
   }
-  reqivo_request_free(req);
+  int h2 = 0;
+  int ok = run_multi(m, MULTI_MANY, "hello h2\n", &h2);
+  CHECK_EQ(ok, MULTI_MANY);
+  CHECK_EQ(h2, MULTI_MANY);
+  peer_stats st = stats_now();
+  printf("multi: %d x /hold/500: peer saw %lld connections, max_concurrent %lld\n", ok,
+         st.connections, st.max_concurrent);
+  CHECK_EQ(st.connections, 1);
+  CHECK_EQ(st.streams, MULTI_MANY);
+  CHECKF(st.max_concurrent >= MULTI_MANY / 2, "max_concurrent %lld", st.max_concurrent);
+  /* Over TLS (ALPN h2), and a 4 MiB body through the same multi. */
+  snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", tls_port);
+  for (int i = 0; i < 10; i++) {
+    add_get(m, s, url);
+  }
+  h2 = 0;
+  CHECK_EQ(run_multi(m, 10, "hello h2\n", &h2), 10);
+  CHECK_EQ(h2, 10);
+  h2c_url(url, sizeof url, "/bytes/4194304");
+  add_get(m, s, url);
+  h2 = 0;
+  CHECK_EQ(run_multi(m, 1, NULL, &h2), 1);
+  reqivo_multi_free(m);
+  reqivo_session_free(s);
+}
+
+/* Blocking threads and the multi on one session at once: every request
+ * goes over the session's one connection, whichever of them drives it. */
+static void test_multi_with_threads(void) {
+  reqivo_session *s = h2_session();
+  reqivo_error err;
+  const reqivo_response *warm = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+  CHECK_OK(err);
+  reqivo_response_free(warm);
+  stats_reset();
+  enum { THREADS = 8 };
+  static get_job jobs[THREADS];
+  for (int i = 0; i < THREADS; i++) {
+    jobs[i] = (get_job){.s = s, .path = "/hold/300"};
+    get_job_start(&jobs[i]);
+  }
+  reqivo_multi *m = reqivo_multi_new(&err);
+  char url[128];
+  h2c_url(url, sizeof url, "/hold/300");
+  for (int i = 0; i < 20; i++) {
+    add_get(m, s, url);
+  }
+  int h2 = 0;
+  CHECK_EQ(run_multi(m, 20, "hello h2\n", &h2), 20);
+  for (int i = 0; i < THREADS; i++) {
+    get_job_join(&jobs[i]);
+    CHECKF(jobs[i].code == 0 && jobs[i].body_ok, "thread %d: %s", i,
+           reqivo_code_name(jobs[i].code));
+  }
+  peer_stats st = stats_now();
+  CHECK_EQ(st.connections, 0);
+  CHECK_EQ(st.streams, 20 + THREADS);
   reqivo_multi_free(m);
   reqivo_session_free(s);
 }
@@ -1382,7 +1463,8 @@ int main(int argc, char **argv) {
       {"prior_knowledge", test_prior_knowledge},
       {"alpn", test_alpn},
       {"h1_client_against_h2_only_server", test_h1_client_against_h2_only_server},
-      {"multi_refuses_http2", test_multi_refuses_http2},
+      {"multi_one_connection", test_multi_one_connection},
+      {"multi_with_threads", test_multi_with_threads},
       {"hundred_threads_one_connection", test_hundred_threads_one_connection},
       {"beyond_stream_limit", test_beyond_stream_limit},
       {"post_buffered_body", test_post_buffered_body},

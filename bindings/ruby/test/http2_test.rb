@@ -145,24 +145,39 @@ class Http2Test < Minitest::Test
     s&.close
   end
 
-  def test_parallel_names_the_limitation
-    e = assert_raises(Reqivo::UsageError) { @s.parallel { |b| b.get('/ok') } }
-    assert_match(/HTTP\/2/, e.message)
+  # A batch (the multi, one thread) over HTTP/2: its requests are streams
+  # on the session's one connection, open at once.
+  def test_parallel_sends_streams_on_one_connection
+    reset_stats(@s)
+    s = Reqivo::Session.new(base_url: @base, http_version: :http2, timeout: 10)
+    rs = s.parallel { |b| Array.new(20) { |i| b.get("/hold/#{300 + i}") } }
+    assert_equal [[200, '2']] * 20, rs.map { |r| [r.response.status, r.response.http_version] }
+    stats = s.get('/stats').json
+    assert_equal 1, stats['connections'], stats.inspect
+    assert_operator stats['max_concurrent'], :>, 10, 'the batch\'s streams were open at once'
+  ensure
+    s&.close
   end
 
-  # Under a fiber scheduler each request runs on a helper thread (the
-  # multi has no HTTP/2): the fibers still wait together, on one connection.
+  # Under a fiber scheduler the requests go through the scheduler's multi,
+  # with no helper thread: the fibers wait together, on one connection.
   def test_fibers_send_over_http2
     skip 'the async gem is not installed (Debian: ruby-async)' unless defined?(Async::Task)
     reset_stats(@s)
     s = Reqivo::Session.new(base_url: @base, http_version: :http2, timeout: 10)
     rs = []
+    threads = nil
     run_async do |task|
       tick, stats = ticker(task)
-      rs = Array.new(4) { |i| task.async { s.get("/hold/#{400 + i}") } }.map(&:wait)
+      before = Thread.list.size
+      rs = Array.new(4) { |i| task.async { s.get("/hold/#{400 + i}") } }
+      task.sleep 0.1
+      threads = Thread.list.size - before
+      rs = rs.map(&:wait)
       tick.stop
       assert_operator stats[:ticks], :>=, 10, 'the scheduler ran other fibers meanwhile'
     end
+    assert_operator threads, :<=, 1, 'no helper thread per request (4 requests)'
     assert_equal [[200, '2']] * 4, rs.map { |r| [r.status, r.http_version] }
     stats = s.get('/stats').json
     assert_equal 1, stats['connections'], stats.inspect
@@ -172,7 +187,7 @@ class Http2Test < Minitest::Test
   end
 
   # A WebSocket stays HTTP/1.1 on an HTTP/2 session, blocking and under a
-  # fiber scheduler (where the multi would refuse the dial: a helper thread).
+  # fiber scheduler (dialled through the scheduler's multi).
   def test_a_websocket_dials_http1_1_from_an_http2_session
     ws_base = WsServer.base or skip 'python3 with the websockets package is not available'
     echo = lambda do |ws|
@@ -197,21 +212,21 @@ class Http2Test < Minitest::Test
     assert_equal 0, @s.get('/stats').json['connections'], 'no new connection'
   end
 
-  # A stopped fiber kills its helper thread, whose request is cancelled.
+  # A stopped fiber cancels its request (a stream of the scheduler's
+  # multi); the connection carries the next one.
   def test_a_stopped_fiber_cancels_its_http2_request
     skip 'the async gem is not installed (Debian: ruby-async)' unless defined?(Async::Task)
-    assert_equal 200, @s.get('/ok').status # Reqivo::Blocking's watchdog runs from now on
-    before = Thread.list
-    helpers = []
-    run_async do |task|
-      held = task.async { @s.get('/hold/5000') }
-      task.sleep 0.2
-      helpers = Thread.list - before
-      held.stop
+    reset_stats(@s)
+    took = TestSupport.elapsed do
+      run_async do |task|
+        held = task.async { @s.get('/hold/5000') }
+        task.sleep 0.2
+        held.stop
+      end
     end
-    assert_equal 1, helpers.size, 'one helper thread'
-    assert helpers[0].join(2), 'the helper\'s request ended well before the 5 s hold'
+    assert_operator took, :<, 2, 'the fiber stopped well before the 5 s hold'
     assert_equal 200, @s.get('/ok').status
+    assert_equal 0, @s.get('/stats').json['connections'], 'no new connection'
   end
 
   def test_h2_over_tls_by_alpn

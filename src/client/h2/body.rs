@@ -3,6 +3,7 @@
 //! window is released, so a caller that stops reading stops its own
 //! stream (once the window is used up) and no other.
 use std::collections::VecDeque;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use h2::RecvStream;
@@ -145,60 +146,70 @@ impl H2Body {
         let conn = lease.conn.clone();
         let what = format_args!("reading the response body from {}", conn.peer());
         let deadline = budget.op_deadline(Op::Read);
-        let frame = match self.data_ended {
-            true => None,
-            false => conn.block_on(
-                |cx| self.recv.poll_data(cx),
-                deadline,
-                Op::Read,
-                budget,
-                &what,
-            )?,
-        };
-        match frame {
-            Some(Ok(data)) => {
-                // Our memory holds it now: the server may send the next.
-                let _ = self.recv.flow_control().release_capacity(data.len());
-                self.produced += data.len() as u64;
-                if self.produced > self.limit {
-                    return Err(ProtoError::new(
-                        ProtoErrorKind::BodyTooLarge,
-                        format!("response body exceeds max_body_bytes ({})", self.limit),
-                    )
-                    .into());
-                }
+        match conn.block_on(|cx| self.poll_chunk(cx), deadline, Op::Read, budget, &what)?? {
+            Some(data) => {
                 self.chunk = data;
                 Ok(true)
             }
-            Some(Err(e)) => Err(protocol_error(&e, conn.peer()).into()),
-            None => {
-                let trailers = conn
-                    .block_on(
-                        |cx| self.recv.poll_trailers(cx),
-                        deadline,
-                        Op::Read,
-                        budget,
-                        &what,
-                    )?
-                    .map_err(|e| protocol_error(&e, conn.peer()))?;
-                if let Some(map) = trailers {
-                    for (name, value) in &map {
-                        name.as_str()
-                            .bytes()
-                            .for_each(|b| self.trailers.push_byte(b));
-                        self.trailers.push_byte(b':');
-                        self.trailers.push_byte(b' ');
-                        value
-                            .as_bytes()
-                            .iter()
-                            .for_each(|&b| self.trailers.push_byte(b));
-                        self.trailers.end_line();
+            None => Ok(false),
+        }
+    }
+
+    /// The next piece of the body without waiting (`Pending` registers
+    /// `cx`): what came early first, then DATA as it arrives, its window
+    /// released at once; `None` once the body and its trailers are in.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, ClientError>> {
+        if let Some(early) = self.queue.pop_front() {
+            return Poll::Ready(Ok(Some(early)));
+        }
+        let Some(lease) = &self.lease else {
+            return Poll::Ready(Ok(None));
+        };
+        if !self.data_ended {
+            match self.recv.poll_data(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(data))) => {
+                    // Our memory holds it now: the server may send the next.
+                    let _ = self.recv.flow_control().release_capacity(data.len());
+                    self.produced += data.len() as u64;
+                    if self.produced > self.limit {
+                        return Poll::Ready(Err(ProtoError::new(
+                            ProtoErrorKind::BodyTooLarge,
+                            format!("response body exceeds max_body_bytes ({})", self.limit),
+                        )
+                        .into()));
                     }
+                    return Poll::Ready(Ok(Some(data)));
                 }
-                self.done = true;
-                self.lease = None;
-                Ok(false)
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Err(protocol_error(&e, lease.conn.peer()).into()))
+                }
+                Poll::Ready(None) => self.data_ended = true,
             }
         }
+        let trailers = match self.recv.poll_trailers(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(t)) => t,
+            Poll::Ready(Err(e)) => {
+                return Poll::Ready(Err(protocol_error(&e, lease.conn.peer()).into()))
+            }
+        };
+        if let Some(map) = trailers {
+            for (name, value) in &map {
+                name.as_str()
+                    .bytes()
+                    .for_each(|b| self.trailers.push_byte(b));
+                self.trailers.push_byte(b':');
+                self.trailers.push_byte(b' ');
+                value
+                    .as_bytes()
+                    .iter()
+                    .for_each(|&b| self.trailers.push_byte(b));
+                self.trailers.end_line();
+            }
+        }
+        self.done = true;
+        self.lease = None;
+        Poll::Ready(Ok(None))
     }
 }

@@ -27,7 +27,7 @@ const SEND_PIECE: usize = 256 * 1024;
 /// (REFUSED_STREAM), or above the last stream id of its GOAWAY. Such a
 /// request may go again on a new connection whatever its method (RFC 9113
 /// §8.7).
-fn unprocessed(e: &h2::Error) -> bool {
+pub(crate) fn unprocessed(e: &h2::Error) -> bool {
     e.reason() == Some(Reason::REFUSED_STREAM)
         || (e.is_go_away() && e.reason() == Some(Reason::NO_ERROR))
 }

@@ -10,4 +10,6 @@ mod exchange;
 mod request;
 
 pub(crate) use body::H2Body;
-pub(crate) use exchange::exchange;
+pub(crate) use early::Early;
+pub(crate) use exchange::{exchange, unprocessed};
+pub(crate) use request::to_h2;

@@ -27,6 +27,7 @@ use super::response::Finish;
 use super::session::Session;
 use crate::net::{Cancel, NetError};
 
+mod conns;
 mod race;
 mod sink;
 mod transfer;
@@ -58,8 +59,12 @@ struct Inbox<F> {
     freed_pools: Vec<usize>,
     /// Streamed transfers (by id) to go on after their sink paused them.
     resumed: Vec<u64>,
-    /// Transfers (key, generation) whose cancel token fired.
+    /// Transfers (key, generation) whose cancel token fired, or whose
+    /// HTTP/2 stream made progress.
     cancelled: Vec<(usize, u64)>,
+    /// HTTP/2 connections (`conns` ids) a thread handed the driver role
+    /// back to this multi for.
+    driven: Vec<usize>,
 }
 
 /// The part of a multi other threads reach.
@@ -98,6 +103,10 @@ pub struct Multi<F: Finish> {
     /// Streamed transfers: id to key, for `resume`.
     streams: HashMap<u64, usize>,
     next_gen: u64,
+    /// The HTTP/2 connections its transfers have streams on.
+    conns: conns::Conns,
+    /// Asks the multi to drive an HTTP/2 connection (made once).
+    nudge: conns::Nudge,
 }
 
 impl<F> Multi<F>
@@ -107,19 +116,28 @@ where
     pub fn new() -> Result<Multi<F>, ClientError> {
         let poller = Poller::new()
             .map_err(|e| ClientError::Net(NetError::io(&e, "creating the multi's poller")))?;
-        Ok(Multi {
-            shared: Arc::new(Shared {
-                poller,
-                inbox: Mutex::new(Inbox {
-                    added: Vec::new(),
-                    resolved: Vec::new(),
-                    freed_pools: Vec::new(),
-                    resumed: Vec::new(),
-                    cancelled: Vec::new(),
-                }),
-                in_flight: AtomicUsize::new(0),
-                last_id: AtomicU64::new(0),
+        let shared = Arc::new(Shared {
+            poller,
+            inbox: Mutex::new(Inbox {
+                added: Vec::new(),
+                resolved: Vec::new(),
+                freed_pools: Vec::new(),
+                resumed: Vec::new(),
+                cancelled: Vec::new(),
+                driven: Vec::new(),
             }),
+            in_flight: AtomicUsize::new(0),
+            last_id: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&shared);
+        let nudge: conns::Nudge = Arc::new(move |id| {
+            if let Some(shared) = weak.upgrade() {
+                shared.inbox().driven.push(id);
+                let _ = shared.poller.notify();
+            }
+        });
+        Ok(Multi {
+            shared,
             transfers: Slab::new(),
             timers: BinaryHeap::new(),
             done: VecDeque::new(),
@@ -129,6 +147,8 @@ where
             scratch: Vec::new(),
             streams: HashMap::new(),
             next_gen: 0,
+            conns: conns::Conns::default(),
+            nudge,
         })
     }
 
@@ -171,6 +191,7 @@ where
                 || !inbox.freed_pools.is_empty()
                 || !inbox.resumed.is_empty()
                 || !inbox.cancelled.is_empty()
+                || !inbox.driven.is_empty()
             {
                 return Some(Duration::ZERO);
             }
@@ -244,6 +265,11 @@ where
                 .map(|e| (e.key, e.is_err() == Some(false) && !e.is_interrupt())),
         );
         for &(key, clean) in &ready {
+            if key >= conns::CONN_KEYS {
+                self.conns
+                    .drive(key - conns::CONN_KEYS, &self.shared.poller, true);
+                continue;
+            }
             self.step(key, Some(clean));
         }
         self.scratch = ready;
@@ -257,7 +283,7 @@ where
     }
 
     fn perform_inner(&mut self) {
-        let (added, resolved, freed, resumed, cancelled) = {
+        let (added, resolved, freed, resumed, cancelled, driven) = {
             let mut inbox = self.shared.inbox();
             (
                 std::mem::take(&mut inbox.added),
@@ -265,8 +291,12 @@ where
                 std::mem::take(&mut inbox.freed_pools),
                 std::mem::take(&mut inbox.resumed),
                 std::mem::take(&mut inbox.cancelled),
+                std::mem::take(&mut inbox.driven),
             )
         };
+        for id in driven {
+            self.conns.drive(id, &self.shared.poller, true);
+        }
         for mut t in added {
             self.next_gen += 1;
             let gen = self.next_gen;
@@ -320,6 +350,7 @@ where
                 self.step(key, None);
             }
         }
+        self.conns.flush(&self.shared.poller);
     }
 
     /// Runs transfer `key` as far as it goes now and files what it waits on.
@@ -330,13 +361,22 @@ where
         let Some(t) = self.transfers.get_mut(key) else {
             return;
         };
+        let gen = t.gen();
+        let make_waker = || stream_waker(shared, key, gen);
         let ctx = transfer::Ctx {
             poller: &shared.poller,
             key,
             woken: woken.is_some(),
             clean: woken == Some(true),
+            waker: &make_waker,
         };
-        match t.run(&ctx) {
+        let step = t.run(&ctx);
+        match t.h2_conn() {
+            Some(conn) => self.conns.stream_on(key, conn, &shared.poller, &self.nudge),
+            None if !self.conns.is_empty() => self.conns.forget(key, &shared.poller),
+            None => {}
+        }
+        match step {
             Step::Wait { deadline } => {
                 if let Some(at) = deadline {
                     if t.arm(at) {
@@ -382,7 +422,38 @@ impl<F: Finish> Drop for Multi<F> {
         for (_, t) in self.transfers.iter_mut() {
             t.abandon(&self.shared.poller);
         }
+        self.conns.clear(&self.shared.poller);
     }
+}
+
+/// The waker of transfer `key`'s HTTP/2 stream: its progress steps the
+/// transfer (as a cancel does), from whichever thread drove it.
+fn stream_waker<F: Send + 'static>(
+    shared: &Arc<Shared<F>>,
+    key: usize,
+    gen: u64,
+) -> std::task::Waker {
+    struct StreamWake<F> {
+        shared: std::sync::Weak<Shared<F>>,
+        key: usize,
+        gen: u64,
+    }
+    impl<F: Send + 'static> std::task::Wake for StreamWake<F> {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            if let Some(shared) = self.shared.upgrade() {
+                shared.inbox().cancelled.push((self.key, self.gen));
+                let _ = shared.poller.notify();
+            }
+        }
+    }
+    std::task::Waker::from(Arc::new(StreamWake {
+        shared: Arc::downgrade(shared),
+        key,
+        gen,
+    }))
 }
 
 /// Adds transfers and wakes the poll, from any thread.

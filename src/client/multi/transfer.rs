@@ -4,6 +4,9 @@
 //! the blocking send.
 use crate::net::h2::HttpVersion;
 use std::collections::VecDeque;
+
+#[path = "transfer_h2.rs"]
+mod h2;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -58,6 +61,8 @@ pub(super) struct Ctx<'a> {
     pub woken: bool,
     /// The poller's report carried no error or hang-up condition.
     pub clean: bool,
+    /// Makes the waker an HTTP/2 stream of this transfer wakes it with.
+    pub waker: &'a dyn Fn() -> std::task::Waker,
 }
 
 /// Where a `run` stopped.
@@ -109,6 +114,8 @@ enum Phase {
         tls_after_tunnel: Option<(String, Arc<TlsConfig>)>,
     },
     Exchange(Box<Exchange>),
+    /// The request as a stream on a shared HTTP/2 connection.
+    H2(Box<h2::H2Exchange>),
     /// The retry policy sends the request again at `until` (a timer of
     /// the transfer; the driver never sleeps).
     Backoff {
@@ -125,6 +132,13 @@ struct Exchange {
     /// The whole request has been written.
     request_sent: bool,
     reader: ResponseReader,
+    answer: Answer,
+}
+
+/// The response half of an exchange, whatever carried it (HTTP/1.1 or an
+/// HTTP/2 stream): the final head, what it means, and the body so far.
+#[derive(Default)]
+struct Answer {
     head: Option<ResponseHead>,
     /// What the final head means; `None` before it.
     next: Option<Next>,
@@ -136,6 +150,17 @@ struct Exchange {
     streamed: Option<Streamed>,
     /// The body's length, when the head gave it (for progress).
     body_total: Option<u64>,
+}
+
+/// What the answer's handling needs to know of the connection that
+/// carried the head.
+struct Carrier {
+    reused: bool,
+    tls: Option<crate::net::TlsInfo>,
+    /// The body's announced remaining length.
+    remaining: Option<u64>,
+    /// Reading the body to its end keeps the connection for later.
+    worth_draining: bool,
 }
 
 pub(crate) struct Transfer<F> {
@@ -190,6 +215,12 @@ pub(crate) struct Transfer<F> {
     /// The current hop has no connection yet (a failure is a connect's).
     connecting: bool,
     ws: Option<Box<WsDial>>,
+    /// The HTTP versions the current hop may speak (HTTP/1.1 for a
+    /// WebSocket dial whatever the session says).
+    version: HttpVersion,
+    /// The hop's request as an HTTP/2 stream opens it, when the hop
+    /// speaks HTTP/2.
+    h2_request: Option<http::Request<()>>,
 }
 
 impl<F> Drop for Transfer<F> {
@@ -274,6 +305,8 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             retry_at: None,
             connecting: true,
             ws: a.ws,
+            version: HttpVersion::Default,
+            h2_request: None,
         })
     }
 
@@ -290,8 +323,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// A sink that paused at the head has not stopped the transfer yet
     /// (it stops once body bytes come): its resume counts all the same.
     pub(super) fn resume(&mut self) {
-        let Phase::Exchange(ex) = &mut self.phase else {
-            return;
+        let answer = match &mut self.phase {
+            Phase::Exchange(ex) => &mut ex.answer,
+            Phase::H2(ex) => &mut ex.answer,
+            _ => return,
         };
         if self.upload_paused {
             // The body source is asked again, from the start of the piece.
@@ -299,7 +334,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             self.paused = false;
             return;
         }
-        let Some(st) = ex.streamed.as_mut().filter(|st| st.is_paused()) else {
+        let Some(st) = answer.streamed.as_mut().filter(|st| st.is_paused()) else {
             return;
         };
         self.deadline = None;
@@ -441,9 +476,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// How far the current attempt had got, for the retry policy.
     fn stage(&self) -> Stage {
         match &self.phase {
-            Phase::Exchange(ex) if ex.head.is_none() && !ex.reader.head_started() => {
+            Phase::Exchange(ex) if ex.answer.head.is_none() && !ex.reader.head_started() => {
                 Stage::BeforeResponse
             }
+            Phase::H2(ex) if ex.answer.head.is_none() => Stage::BeforeResponse,
             _ if self.connecting => Stage::Connect,
             _ => Stage::InResponse,
         }
@@ -483,6 +519,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 }
                 Phase::Exchange(_) => {
                     if let Some(step) = self.step_exchange(ctx)? {
+                        return Ok(step);
+                    }
+                }
+                Phase::H2(_) => {
+                    if let Some(step) = self.step_h2(ctx)? {
                         return Ok(step);
                     }
                 }
@@ -581,23 +622,32 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let proxy = self.chain.proxy(cfg, req);
         let url = self.chain.url(req);
         // A WebSocket dial is an HTTP/1.1 upgrade whatever the version.
-        if cfg.http_version.requires_h2() && self.ws.is_none() {
-            return Err(crate::net::NetError::new(
-                crate::net::NetErrorKind::Http2Required,
-                "HTTP/2 is not available through the multi yet: send with the blocking API, \
-                 or leave the session's HTTP version at its default",
-            )
-            .into());
-        }
-        // The multi speaks HTTP/1.1 only, for now.
+        self.version = match self.ws {
+            Some(_) => HttpVersion::Http11,
+            None => cfg.http_version,
+        };
         let key = pool_key(
             url,
             cfg.tls.as_ref(),
             proxy,
             cfg.targets.as_deref(),
-            HttpVersion::Http11,
+            self.version,
         );
-        if self.out.is_empty() {
+        if key.version.requires_h2() && self.h2_request.is_none() {
+            let mut number = itoa::Buffer::new();
+            let headers = self
+                .chain
+                .headers(cfg, req, self.session.cookies(), &mut number)?;
+            self.h2_request = Some(crate::client::h2::to_h2(
+                self.chain.method(req),
+                url,
+                &headers,
+            )?);
+            self.pump = match self.chain.body(req) {
+                Some(Body::Bytes(_)) | None => None,
+                Some(body) => SourcePump::start_unframed(body)?,
+            };
+        } else if !key.version.requires_h2() && self.out.is_empty() {
             let mut number = itoa::Buffer::new();
             let headers = self
                 .chain
@@ -628,6 +678,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         match pool.try_checkout(&key, self.fresh) {
             Checkout::Idle(lease) => {
                 self.begin_exchange(lease);
+                Ok(None)
+            }
+            Checkout::H2(lease) => {
+                self.begin_h2(ctx, lease);
                 Ok(None)
             }
             Checkout::Reserved(slot) => {
@@ -718,7 +772,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             cfg.tls.as_ref(),
             self.chain.proxy(cfg, req),
             cfg.targets.as_deref(),
-            HttpVersion::Http11,
+            self.version,
         );
         let tunnel = match &key.route {
             Route::Tunnel(proxy) => {
@@ -789,7 +843,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             }
             match conn.try_handshake()? {
                 Handshake::Done => {
-                    self.opened();
+                    self.opened(ctx)?;
                     return Ok(None);
                 }
                 Handshake::WantRead => break (true, false, "doing the TLS handshake"),
@@ -821,9 +875,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             unreachable!()
         };
         let conn = match tls_after_tunnel {
-            Some((host, tls)) => {
-                Box::new(conn.begin_tls(&host, &tls, HttpVersion::Http11.alpn())?)
-            }
+            Some((host, tls)) => Box::new(conn.begin_tls(&host, &tls, self.version.alpn())?),
             None => conn,
         };
         self.phase = Phase::Opening {
@@ -838,7 +890,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     }
 
     /// The connection is set up: the exchange starts on it.
-    fn opened(&mut self) {
+    fn opened(&mut self, ctx: &Ctx<'_>) -> Result<(), ClientError> {
         let Phase::Opening { slot, conn, .. } = std::mem::replace(&mut self.phase, Phase::Over)
         else {
             unreachable!()
@@ -846,7 +898,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         if let Some(at) = conn.timings.tls_done {
             self.timings.tls = at.saturating_duration_since(self.started);
         }
+        if self.version.requires_h2() {
+            return self.opened_h2(ctx, slot, *conn);
+        }
         self.begin_exchange(slot.fill(conn));
+        Ok(())
     }
 
     fn begin_exchange(&mut self, lease: Lease) {
@@ -868,13 +924,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             written: 0,
             request_sent: false,
             reader: ResponseReader::new(facts, &self.limits),
-            head: None,
-            next: None,
-            body: Vec::new(),
-            front: 0,
-            codings: None,
-            streamed: None,
-            body_total: None,
+            answer: Answer::default(),
         }));
         self.deadline = None;
         self.progress(Op::Write);
@@ -889,7 +939,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 };
                 // A redirect's body is drained only to keep its connection;
                 // when that fails the redirect is followed all the same.
-                if matches!(ex.next, Some(Next::Follow)) {
+                if matches!(ex.answer.next, Some(Next::Follow)) {
                     self.drop_exchange(ctx);
                     return Ok(None);
                 }
@@ -1002,7 +1052,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             if ex.reader.wants_head() {
                 if let Some((n, head)) = ex.reader.read_head(conn.buffered())? {
                     conn.consume(n);
-                    if !ex.reader.wants_head() && !self.on_final_head(ctx, head)? {
+                    let carrier = Carrier {
+                        reused: ex.lease.reused,
+                        tls: ex.lease.tls_info(),
+                        remaining: ex.reader.remaining_length(),
+                        worth_draining: ex.reader.keep_alive(),
+                    };
+                    if !ex.reader.wants_head() && !self.on_final_head(ctx, head, carrier)? {
                         return Ok(None);
                     }
                     continue;
@@ -1011,10 +1067,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 if !conn.buffered().is_empty() {
                     let step = ex.reader.read_body(conn.buffered())?;
                     let data = &conn.buffered()[step.data];
-                    let delivered = matches!(ex.next, Some(Next::Deliver(_)));
-                    match &mut ex.streamed {
+                    let delivered = matches!(ex.answer.next, Some(Next::Deliver(_)));
+                    match &mut ex.answer.streamed {
                         Some(st) => st.take(data)?,
-                        None if delivered => ex.body.extend_from_slice(data),
+                        None if delivered => ex.answer.body.extend_from_slice(data),
                         None if ex.reader.produced() > DRAIN_LIMIT => {
                             self.drop_exchange(ctx);
                             return Ok(None);
@@ -1023,16 +1079,16 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     }
                     conn.consume(step.consumed);
                     if delivered {
-                        let total = ex.body_total;
+                        let total = ex.answer.body_total;
                         self.tracker.report(sent, ex.reader.produced(), total)?;
                     }
-                    if ex.streamed.as_ref().is_some_and(Streamed::is_paused) {
+                    if ex.answer.streamed.as_ref().is_some_and(Streamed::is_paused) {
                         return self.pause(ctx);
                     }
                     continue;
                 }
             } else {
-                if let Some(st) = &mut ex.streamed {
+                if let Some(st) = &mut ex.answer.streamed {
                     if !st.finish()? {
                         return self.pause(ctx);
                     }
@@ -1075,7 +1131,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// False when the exchange is over already: a redirect whose body is
     /// not worth draining (its connection cannot be reused, or the body is
     /// larger than `DRAIN_LIMIT`) is followed at once.
-    fn on_final_head(&mut self, ctx: &Ctx<'_>, head: ResponseHead) -> Result<bool, ClientError> {
+    fn on_final_head(
+        &mut self,
+        ctx: &Ctx<'_>,
+        head: ResponseHead,
+        carrier: Carrier,
+    ) -> Result<bool, ClientError> {
         let mut next = self.chain.after_head(
             &self.cfg,
             &self.req,
@@ -1094,16 +1155,18 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 next = Next::Follow;
             }
         }
-        let Phase::Exchange(ex) = &mut self.phase else {
-            unreachable!()
+        let answer = match &mut self.phase {
+            Phase::Exchange(ex) => &mut ex.answer,
+            Phase::H2(ex) => &mut ex.answer,
+            _ => unreachable!(),
         };
         if let Next::Deliver(_) = next {
-            ex.codings = match self.cfg.decompress {
+            answer.codings = match self.cfg.decompress {
                 true => decode::codings_of(&head)?,
                 false => None,
             };
             let url = self.chain.url(&self.req);
-            ex.body_total = ex.reader.remaining_length();
+            answer.body_total = carrier.remaining;
             if let (Some(mut sink), Next::Deliver(out)) = (self.sink.take(), &next) {
                 let mut timings = self.timings;
                 timings.total = self.started.elapsed();
@@ -1112,12 +1175,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                     body: Vec::new(),
                     body_start: 0,
                     url,
-                    reused: ex.lease.reused,
+                    reused: carrier.reused,
                     redirect_count: out.redirect_count,
                     timings,
                     redirect_not_followed: out.not_followed,
-                    decompressed: ex.codings.is_some(),
-                    tls: ex.lease.tls_info(),
+                    decompressed: answer.codings.is_some(),
+                    tls: carrier.tls,
                     trailers: Default::default(),
                 });
                 if flow == Flow::Abort {
@@ -1126,39 +1189,37 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                         "the data callback aborted the transfer at its head",
                     ));
                 }
-                let codings = ex.codings.take();
+                let codings = answer.codings.take();
                 let mut streamed = Streamed::new(sink, codings, self.limits.max_body_bytes);
                 if flow == Flow::Pause {
                     streamed.hold();
                 }
-                ex.streamed = Some(streamed);
+                answer.streamed = Some(streamed);
                 // The finished result has no body: only the finisher's room.
-                ex.front = self
+                answer.front = self
                     .finish
                     .as_ref()
                     .map_or(0, |f| f.front(&head, url.as_str()));
-                ex.body.resize(ex.front, 0);
-                ex.head = Some(head);
-                ex.next = Some(next);
+                answer.body.resize(answer.front, 0);
+                answer.head = Some(head);
+                answer.next = Some(next);
                 return Ok(true);
             }
-            ex.front = match (&ex.codings, &self.finish) {
+            answer.front = match (&answer.codings, &self.finish) {
                 (None, Some(f)) => f.front(&head, url.as_str()),
                 _ => 0,
             };
-            let expected = ex
-                .reader
-                .remaining_length()
+            let expected = carrier
+                .remaining
                 .map_or(0, |n| n.min(64 << 20) as usize + 1);
-            ex.body.reserve_exact(ex.front + expected);
-            ex.body.resize(ex.front, 0);
-        } else if !ex.reader.keep_alive() || ex.reader.remaining_length().unwrap_or(0) > DRAIN_LIMIT
-        {
+            answer.body.reserve_exact(answer.front + expected);
+            answer.body.resize(answer.front, 0);
+        } else if !carrier.worth_draining || carrier.remaining.unwrap_or(0) > DRAIN_LIMIT {
             self.drop_exchange(ctx);
             return Ok(false);
         }
-        ex.head = Some(head);
-        ex.next = Some(next);
+        answer.head = Some(head);
+        answer.next = Some(next);
         Ok(true)
     }
 
@@ -1175,6 +1236,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
     /// of a retry (after its backoff).
     fn next_hop(&mut self) {
         self.out.clear();
+        self.h2_request = None;
         self.retried = false;
         self.fresh = false;
         self.deadline = None;
@@ -1196,12 +1258,16 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let Exchange {
             mut lease,
             mut reader,
-            head,
-            next,
-            body,
-            front,
-            codings,
-            streamed,
+            answer:
+                Answer {
+                    head,
+                    next,
+                    body,
+                    front,
+                    codings,
+                    streamed,
+                    ..
+                },
             ..
         } = *ex;
         let decoded = streamed.as_ref().is_some_and(Streamed::decoded);
@@ -1239,7 +1305,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             out,
             reused,
             tls,
-            &mut reader,
+            reader.take_trailers(),
         ))))
     }
 
@@ -1254,7 +1320,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         out: Out,
         reused: bool,
         tls: Option<crate::net::TlsInfo>,
-        reader: &mut ResponseReader,
+        trailers: crate::proto::Trailers,
     ) -> Result<F::Output, ClientError> {
         let finish = self.finish.take().expect("a transfer finishes once");
         let url = self.chain.url(&self.req);
@@ -1279,7 +1345,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             redirect_not_followed: out.not_followed,
             decompressed,
             tls,
-            trailers: reader.take_trailers(),
+            trailers,
         }))
     }
 }

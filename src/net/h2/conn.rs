@@ -168,8 +168,9 @@ struct Driver {
 #[derive(Default)]
 struct Role {
     leader: bool,
-    /// Threads waiting for progress while another leads, first come first.
-    waiting: VecDeque<Arc<ThreadWake>>,
+    /// Threads (and multis) waiting for progress while another leads,
+    /// first come first; each is woken to take the role in turn.
+    waiting: VecDeque<Waker>,
 }
 
 pub struct H2Conn {
@@ -313,16 +314,40 @@ impl H2Conn {
     /// close), without waiting: a connection found ended or closing takes
     /// no new stream. Does nothing if another thread is driving.
     pub fn refresh(&self) {
-        THIS_THREAD.with(|(me, _)| {
-            if self.try_lead(me) {
-                let mut driver = lock(&self.driver);
-                self.io.set_readable();
-                self.poll_connection(&mut driver);
-                drop(driver);
-                self.hand_off(me);
-            }
-            self.leave(me);
+        THIS_THREAD.with(|(_, waker)| {
+            self.drive_now(waker, true);
         });
+    }
+
+    /// Polls the connection once without waiting, for an event loop (the
+    /// multi) or a look at an idle connection: true when it did; false
+    /// when another thread leads, and then `waker` is woken once the role
+    /// is free, to try again. `readable`: the socket was reported
+    /// readable (or should be read whatever the last read found).
+    pub fn drive_now(&self, waker: &Waker, readable: bool) -> bool {
+        if !self.try_lead(waker) {
+            return false;
+        }
+        let mut driver = lock(&self.driver);
+        if readable {
+            self.io.set_readable();
+        }
+        self.poll_connection(&mut driver);
+        drop(driver);
+        self.hand_off(waker);
+        self.leave(waker);
+        true
+    }
+
+    /// The socket, for an event loop to watch (the connection's own
+    /// descriptor stays inside h2).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// The socket is full with frames h2 holds: watch for writability too.
+    pub fn write_blocked(&self) -> bool {
+        self.io.write_blocked()
     }
 
     /// Polls `f` (a stream's future) until it is ready, driving the
@@ -351,7 +376,7 @@ impl H2Conn {
             if let Some((c, id)) = on_cancel {
                 c.forget(id);
             }
-            self.leave(me);
+            self.leave(waker);
             result
         })
     }
@@ -376,9 +401,9 @@ impl H2Conn {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(budget.timeout_error(op, what));
             }
-            if self.try_lead(me) {
+            if self.try_lead(waker) {
                 let driven = self.drive(me, deadline, budget);
-                self.hand_off(me);
+                self.hand_off(waker);
                 if let Some(reason) = driven? {
                     // The connection ended; a stream still pending will
                     // never be served.
@@ -395,44 +420,44 @@ impl H2Conn {
         }
     }
 
-    /// Takes the driver role if it is free; otherwise queues this thread.
-    fn try_lead(&self, me: &Arc<ThreadWake>) -> bool {
+    /// Takes the driver role if it is free; otherwise queues `me`.
+    fn try_lead(&self, me: &Waker) -> bool {
         let mut role = lock(&self.role);
         if !role.leader {
             role.leader = true;
             return true;
         }
-        if !role.waiting.iter().any(|w| Arc::ptr_eq(w, me)) {
+        if !role.waiting.iter().any(|w| w.will_wake(me)) {
             role.waiting.push_back(me.clone());
         }
         false
     }
 
-    /// Gives the role up and wakes the first queued thread to take it.
-    fn hand_off(&self, me: &Arc<ThreadWake>) {
+    /// Gives the role up and wakes the first queued waiter to take it.
+    fn hand_off(&self, me: &Waker) {
         let next = {
             let mut role = lock(&self.role);
             role.leader = false;
-            role.waiting.iter().find(|w| !Arc::ptr_eq(w, me)).cloned()
+            role.waiting.iter().find(|w| !w.will_wake(me)).cloned()
         };
         if let Some(w) = next {
-            w.wake_by_ref();
+            w.wake();
         }
     }
 
-    /// This thread's wait is over: out of the queue, and if no one leads,
-    /// the next queued thread is woken to.
-    fn leave(&self, me: &Arc<ThreadWake>) {
+    /// `me`'s wait is over: out of the queue, and if no one leads, the
+    /// next queued waiter is woken to.
+    fn leave(&self, me: &Waker) {
         let next = {
             let mut role = lock(&self.role);
-            role.waiting.retain(|w| !Arc::ptr_eq(w, me));
+            role.waiting.retain(|w| !w.will_wake(me));
             match role.leader {
                 true => None,
                 false => role.waiting.front().cloned(),
             }
         };
         if let Some(w) = next {
-            w.wake_by_ref();
+            w.wake();
         }
     }
 

@@ -140,16 +140,9 @@ module Reqivo
     #                cleartext (a server that does not speak it fails the
     #                request); every request to an origin is a stream on
     #                one shared connection, from any number of threads,
-    #                and Response#http_version is "2". WebSockets stay on
-    #                HTTP/1.1. The multi API has no HTTP/2 yet, so with
-    #                :http2 #parallel raises Reqivo::UsageError (send from
-    #                threads instead: they share the connection), and under
-    #                a fiber scheduler #request, #stream and #websocket's
-    #                handshake run the blocking call on a helper thread the
-    #                fiber waits for (FiberMulti.offload; hooks and progress
-    #                run there, and a Stream's reads then block the
-    #                scheduler's thread).
-    #                See #http_version=.
+    #                and Response#http_version is "2". Threads, #parallel
+    #                and fibers under a scheduler all share that connection.
+    #                WebSockets stay on HTTP/1.1. See #http_version=.
     def initialize(base_url: nil, timeout: nil, headers: nil, max_redirects: nil,
                    pool: nil, limits: nil, auth: nil, digest_auth: nil, tls: nil, decompress: true,
                    cookies: true, proxy: nil, no_proxy: nil, env_proxy: false, public_suffix_list: nil,
@@ -164,7 +157,6 @@ module Reqivo
 
       @handle = Handle.new(ptr, Native::FREE[:session], 'session')
       @hooks = SessionHooks.new
-      @http2 = false # the multi (parallel, fibers) has no HTTP/2: see http_version=
       @timeout_ms = Config.timeout_ms(timeout, Config.default_timeout_ms)
       configure(base_url, headers, max_redirects, limits)
       configure_auth(auth) unless auth.nil?
@@ -224,14 +216,6 @@ module Reqivo
     #          streamed from disk, others fields (see Reqivo::Multipart).
     def request(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
                 cancel: nil, progress: nil, multipart: nil)
-      if @http2 && FiberMulti.scheduled?
-        # The multi speaks no HTTP/2: the blocking send, on a helper thread.
-        return FiberMulti.offload do
-          request(method, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
-                               cancel: cancel, progress: progress, multipart: multipart)
-        end
-      end
-
       req = build_request(method, url, params, headers, body, json, timeout, progress, multipart)
       check_cancel(cancel)
       if (fibers = FiberMulti.current)
@@ -299,11 +283,6 @@ module Reqivo
     # a fiber scheduler; there, run the requests as fibers instead.
     def parallel(max_in_flight: Batch::DEFAULT_MAX_IN_FLIGHT, &block)
       raise ArgumentError, 'parallel needs a block' unless block
-      if @http2
-        raise UsageError, 'Session#parallel runs on the multi API, which does not speak HTTP/2 yet; ' \
-                          'with http_version: :http2 send from threads (they share one connection)'
-      end
-
       batch = Batch.new(self, max_in_flight)
       @handle.use { |s| batch.__send__(:run, s, @hooks, &block) }
     end
@@ -385,7 +364,6 @@ module Reqivo
       end
       err = Native.error_struct
       @handle.use { |s| check(Native.reqivo_session_set_http_version(s, code, err), err) }
-      @http2 = code == Native::REQIVO_HTTP_VERSION_2
     end
 
     # Turns content decoding of later responses on or off (see
@@ -683,13 +661,6 @@ module Reqivo
 
     def open_stream(method, url, params: nil, headers: nil, body: nil, json: nil, timeout: nil,
                     cancel: nil, progress: nil)
-      if @http2 && FiberMulti.scheduled?
-        return FiberMulti.offload do
-          open_stream(method, url, params: params, headers: headers, body: body, json: json, timeout: timeout,
-                                   cancel: cancel, progress: progress)
-        end
-      end
-
       req = build_request(method, url, params, headers, body, json, timeout, progress)
       if (fibers = FiberMulti.current)
         check_cancel(cancel)
@@ -725,12 +696,6 @@ module Reqivo
     end
 
     def open_websocket(url, protocols, headers, cancel, opts)
-      # A WebSocket dial is HTTP/1.1 whatever the version, but the multi
-      # refuses every transfer of a session set to HTTP/2.
-      if @http2 && FiberMulti.scheduled?
-        return FiberMulti.offload { open_websocket(url, protocols, headers, cancel, opts) }
-      end
-
       options, notifier = WebSocket::Options.build(protocols, normalize_headers(headers), opts)
       if (fibers = FiberMulti.current)
         # Under a fiber scheduler the handshake is a transfer of the
