@@ -288,46 +288,66 @@ impl<'a> Budget<'a> {
         };
         loop {
             self.check_cancel()?;
-            let timeout = match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(false);
-                    }
-                    Some(d - now)
-                }
-                None => None,
-            };
-            let ts = timeout.map(|t| {
-                rustix::event::Timespec::try_from(t).unwrap_or(rustix::event::Timespec {
-                    tv_sec: i64::MAX,
-                    tv_nsec: 0,
-                })
-            });
-            let mut fds = [PollFd::from_borrowed_fd(fd, flags)];
-            let mut with_wake;
-            let set: &mut [PollFd<'_>] = match wake {
-                Some(wake) => {
-                    with_wake = [
-                        PollFd::from_borrowed_fd(fd, flags),
-                        PollFd::from_borrowed_fd(wake, PollFlags::IN),
-                    ];
-                    &mut with_wake
-                }
-                None => &mut fds,
-            };
-            match poll(set, ts.as_ref()) {
-                Ok(0) => continue, // deadline check at the loop head reports it
-                Ok(_) => {
+            match poll_once(fd, flags, wake, deadline)
+                .map_err(|e| NetError::io(&e, &what.to_string()))?
+            {
+                None => return Ok(false),
+                Some(ready) => {
                     self.check_cancel()?;
                     // HUP/ERR count as ready: the following read or write reports them.
-                    if !set[0].revents().is_empty() {
+                    if !ready.is_empty() {
                         return Ok(true);
                     }
                 }
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(NetError::io(&e.into(), &what.to_string())),
             }
+        }
+    }
+}
+
+/// One wait in poll(2) on `fd` (for `flags`) and, if given, `wake` (for
+/// reading), until either is ready or `deadline` passes: what `fd` is
+/// ready for (empty when only `wake` is), or `None` at the deadline. A
+/// signal or a wake-up with nothing ready waits again.
+pub(crate) fn poll_once(
+    fd: BorrowedFd<'_>,
+    flags: PollFlags,
+    wake: Option<BorrowedFd<'_>>,
+    deadline: Option<Instant>,
+) -> std::io::Result<Option<PollFlags>> {
+    loop {
+        let timeout = match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Ok(None);
+                }
+                Some(d - now)
+            }
+            None => None,
+        };
+        let ts = timeout.map(|t| {
+            rustix::event::Timespec::try_from(t).unwrap_or(rustix::event::Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        let mut fds = [PollFd::from_borrowed_fd(fd, flags)];
+        let mut with_wake;
+        let set: &mut [PollFd<'_>] = match wake {
+            Some(wake) => {
+                with_wake = [
+                    PollFd::from_borrowed_fd(fd, flags),
+                    PollFd::from_borrowed_fd(wake, PollFlags::IN),
+                ];
+                &mut with_wake
+            }
+            None => &mut fds,
+        };
+        match poll(set, ts.as_ref()) {
+            Ok(0) => continue, // the deadline check at the loop head reports it
+            Ok(_) => return Ok(Some(set[0].revents())),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }

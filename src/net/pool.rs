@@ -556,24 +556,10 @@ impl Pool {
             budget.check_cancel()?;
             let mut opening = false;
             if key.version.may_use_h2() {
-                if fresh {
-                    let stale = st.h2.get_key_value(key).map(|(k, _)| k.clone());
-                    if let Some(k) = stale {
-                        drop(st.drop_h2(&k));
-                    }
-                } else if let Some(conn) = st.h2_for(key, cfg.max_idle) {
-                    drop(st);
-                    if conn.streams() == 0 {
-                        // Idle until now: what the server said meanwhile
-                        // (GOAWAY, a close) decides whether it may serve.
-                        conn.refresh();
-                    }
-                    if conn.is_open() {
-                        return Ok(Leased::H2(H2Lease::new(conn, true, self)));
-                    }
-                    st = self.lock();
-                    continue;
-                }
+                st = match self.claim_h2(st, key, fresh) {
+                    Ok(lease) => return Ok(Leased::H2(lease)),
+                    Err(st) => st,
+                };
                 opening = st.h2_opening.iter().any(|k| key.equivalent(k));
             }
             if !fresh && !opening {
@@ -659,15 +645,10 @@ impl Pool {
         let mut st = self.lock();
         loop {
             if key.version.may_use_h2() {
-                if fresh {
-                    let stale = st.h2.get_key_value(key).map(|(k, _)| k.clone());
-                    if let Some(k) = stale {
-                        drop(st.drop_h2(&k));
-                    }
-                } else if let Some(conn) = st.h2_for(key, cfg.max_idle) {
-                    drop(st);
-                    return Checkout::H2(H2Lease::new(conn, true, self));
-                }
+                st = match self.claim_h2(st, key, fresh) {
+                    Ok(lease) => return Checkout::H2(lease),
+                    Err(st) => st,
+                };
             }
             if !fresh {
                 while let Some((owned, mut conn)) = st.pop_idle(key) {
@@ -719,6 +700,38 @@ impl Pool {
                 None => return Checkout::Full,
             }
         }
+    }
+
+    /// A new stream's lease on `key`'s HTTP/2 connection, if it takes one
+    /// (the lock released); else the lock back. `fresh` retires the
+    /// connection instead (the retry after a failure on it). One that sat
+    /// idle is polled first, never waiting: a GOAWAY or a close that came
+    /// meanwhile retires it.
+    fn claim_h2<'p>(
+        &'p self,
+        mut st: MutexGuard<'p, State>,
+        key: &KeyRef<'_>,
+        fresh: bool,
+    ) -> Result<H2Lease, MutexGuard<'p, State>> {
+        if fresh {
+            let stale = st.h2.get_key_value(key).map(|(k, _)| k.clone());
+            if let Some(k) = stale {
+                drop(st.drop_h2(&k));
+            }
+            return Err(st);
+        }
+        let max_idle = self.shared.config.max_idle;
+        while let Some(conn) = st.h2_for(key, max_idle) {
+            drop(st);
+            if conn.streams() == 0 {
+                conn.refresh();
+            }
+            if conn.is_open() {
+                return Ok(H2Lease::new(conn, true, self));
+            }
+            st = self.lock();
+        }
+        Err(st)
     }
 
     /// This pool's identity (every clone has the same), for a waiter that

@@ -1258,24 +1258,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let Exchange {
             mut lease,
             mut reader,
-            answer:
-                Answer {
-                    head,
-                    next,
-                    body,
-                    front,
-                    codings,
-                    streamed,
-                    ..
-                },
+            answer,
             ..
         } = *ex;
-        let decoded = streamed.as_ref().is_some_and(Streamed::decoded);
-        drop(streamed);
         let clean = lease.conn().buffered().is_empty();
         let reused = lease.reused;
         let tls = lease.tls_info();
-        let lease = match (&mut self.ws, &next, &head) {
+        let lease = match (&mut self.ws, &answer.next, &answer.head) {
             (Some(ws), Some(Next::Deliver(_)), Some(head)) => {
                 let mut timings = self.timings;
                 timings.total = self.started.elapsed();
@@ -1287,6 +1276,29 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         if let Some(lease) = lease {
             lease.release(reader.keep_alive() && clean);
         }
+        self.finish_answer(answer, reused, tls, reader.take_trailers())
+    }
+
+    /// The hop's answer is whole (whatever carried it): the response is
+    /// finished, or the redirect (or retry) goes on to the next hop.
+    fn finish_answer(
+        &mut self,
+        answer: Answer,
+        reused: bool,
+        tls: Option<crate::net::TlsInfo>,
+        trailers: crate::proto::Trailers,
+    ) -> Result<Option<Step<F::Output>>, ClientError> {
+        let Answer {
+            head,
+            next,
+            body,
+            front,
+            codings,
+            streamed,
+            ..
+        } = answer;
+        let decoded = streamed.as_ref().is_some_and(Streamed::decoded);
+        drop(streamed);
         let out = match next {
             Some(Next::Deliver(out)) => out,
             _ => {
@@ -1296,17 +1308,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             }
         };
         let head = head.expect("a delivered exchange has its head");
-        Ok(Some(Step::Done(self.deliver(
-            head,
-            body,
-            front,
-            codings,
-            decoded,
-            out,
-            reused,
-            tls,
-            reader.take_trailers(),
-        ))))
+        let finished = self.deliver(
+            head, body, front, codings, decoded, out, reused, tls, trailers,
+        );
+        Ok(Some(Step::Done(finished)))
     }
 
     #[allow(clippy::too_many_arguments)]

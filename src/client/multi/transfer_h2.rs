@@ -388,34 +388,11 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             conn,
             reused,
             body,
-            answer:
-                Answer {
-                    head,
-                    next,
-                    body: bytes,
-                    front,
-                    codings,
-                    streamed,
-                    ..
-                },
+            answer,
             ..
         } = *ex;
-        let decoded = streamed.as_ref().is_some_and(Streamed::decoded);
-        drop(streamed);
-        let tls = conn.tls_info();
         let trailers = body.map(|mut b| b.take_trailers()).unwrap_or_default();
-        let out = match next {
-            Some(Next::Deliver(out)) => out,
-            _ => {
-                self.phase = Phase::Start;
-                self.next_hop();
-                return Ok(None);
-            }
-        };
-        let head = head.expect("a delivered exchange has its head");
-        Ok(Some(Step::Done(self.deliver(
-            head, bytes, front, codings, decoded, out, reused, tls, trailers,
-        ))))
+        self.finish_answer(answer, reused, conn.tls_info(), trailers)
     }
 }
 

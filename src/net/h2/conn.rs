@@ -25,11 +25,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
-use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
-use rustix::io::Errno;
+use rustix::event::{eventfd, EventfdFlags, PollFlags};
 
 use super::io::{H2Io, IoState};
-use crate::net::budget::{Budget, Op};
+use crate::net::budget::{poll_once, Budget, Op};
 use crate::net::error::{NetError, NetErrorKind};
 use crate::net::{Conn, ConnTimings, TlsInfo};
 
@@ -526,51 +525,10 @@ fn wait_socket(
     if write {
         flags |= PollFlags::OUT;
     }
-    loop {
-        budget.check_cancel()?;
-        let timeout = match deadline {
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    return Ok(None);
-                }
-                Some(d - now)
-            }
-            None => None,
-        };
-        let ts = timeout.map(|t| {
-            rustix::event::Timespec::try_from(t).unwrap_or(rustix::event::Timespec {
-                tv_sec: i64::MAX,
-                tv_nsec: 0,
-            })
-        });
-        let mut both;
-        let mut one;
-        let set: &mut [PollFd<'_>] = match wake {
-            Some(w) => {
-                both = [
-                    PollFd::new(socket, flags),
-                    PollFd::from_borrowed_fd(w.as_fd(), PollFlags::IN),
-                ];
-                &mut both
-            }
-            None => {
-                one = [PollFd::new(socket, flags)];
-                &mut one
-            }
-        };
-        match poll(set, ts.as_ref()) {
-            Ok(0) => continue,
-            Ok(_) => {
-                let seen = set[0].revents();
-                return Ok(Some(
-                    seen.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR),
-                ));
-            }
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(NetError::io(&e.into(), "waiting on an HTTP/2 connection")),
-        }
-    }
+    budget.check_cancel()?;
+    let ready = poll_once(socket.as_fd(), flags, wake.map(|w| w.as_fd()), deadline)
+        .map_err(|e| NetError::io(&e, "waiting on an HTTP/2 connection"))?;
+    Ok(ready.map(|r| r.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)))
 }
 
 /// An h2 error as reqivo's: the RFC 9113 error code by name when there is
