@@ -482,8 +482,10 @@ def build_clients(args):
 def h2_clients(clients, lib_skip, build_threads, go_skip):
     """The HTTP/2 phases' clients, over TLS to nginx: the same programs as
     elsewhere (and threads_reqivo), with BENCH_HTTP_VERSION saying which
-    version each asks for and must get. h2_inflight: reqivo's blocking API
-    from H2_INFLIGHT threads on one session, libcurl's multi with HTTP/2
+    version each asks for and must get. h2_inflight: reqivo's multi with
+    H2_INFLIGHT transfers on one thread (bench/clients/multi_reqivo.c),
+    reqivo's blocking API from H2_INFLIGHT threads on one session,
+    libcurl's multi with HTTP/2
     multiplexing (bench/clients/multi_curl.c), Go net/http with as many
     goroutines (bench/go/inflight.go), and reqivo over HTTP/1.1 with as
     many threads and connections for reference; h2_seq and h2_big:
@@ -495,7 +497,10 @@ def h2_clients(clients, lib_skip, build_threads, go_skip):
     threads_skip = h2_skip or build_threads()
     k = "{:,}".format(H2_INFLIGHT)
     out = []
+    multi_skip = (h2_skip or by_id["reqivo-multi"].skip) if "reqivo-multi" in by_id else "not built"
     for cid, label, argv, skip, version, phases in [
+            ("reqivo-h2-multi", "reqivo multi, HTTP/2: %s transfers, one thread, one session" % k,
+             [str(B / "multi_reqivo")], multi_skip, "2", {"h2_inflight"}),
             ("reqivo-h2-threads", "reqivo, HTTP/2: %s threads, one session" % k, [str(B / "threads_reqivo")],
              threads_skip, "2", {"h2_inflight"}),
             ("curl-h2-multi", "libcurl multi, HTTP/2 multiplexed: %s handles" % k, [str(B / "multi_curl")],
@@ -1465,7 +1470,8 @@ class Report:
                 rv[x["client"]] = d["lib_version"]
         rc, commit = sh(["git", "-C", str(REQIVO_TREE), "describe", "--always", "--dirty"])
         v.append("reqivo %s (git %s%s, %s)" % (
-            rv.get("reqivo-c") or rv.get("reqivo-multi") or rv.get("reqivo-h2") or rv.get("reqivo-h2-threads") or "?",
+            rv.get("reqivo-c") or rv.get("reqivo-multi") or rv.get("reqivo-h2") or rv.get("reqivo-h2-multi")
+            or rv.get("reqivo-h2-threads") or "?",
             commit.strip(),
             "" if REQIVO_TREE == ROOT else ", built in " + str(REQIVO_TREE), first_line(["rustc", "--version"])))
         v.append("nginx %s" % self.nginx_version())
@@ -1884,10 +1890,11 @@ class Report:
                             hc[cid].label, x["rep"], x["error"].replace("|", "/")))
             return F + [""] if F else []
 
-        RT, CM, GO, R1 = "reqivo-h2-threads", "curl-h2-multi", "go-nethttp-h2", "reqivo-h1-threads"
+        RM, RT, CM, GO, R1 = "reqivo-h2-multi", "reqivo-h2-threads", "curl-h2-multi", "go-nethttp-h2", \
+            "reqivo-h1-threads"
         if "h2_inflight" in ran:
             ph = "h2_inflight"
-            ids = [k for k in (RT, CM, GO, R1) if k in hc]
+            ids = [k for k in (RM, RT, CM, GO, R1) if k in hc]
             L.append("### %d requests in flight on one connection (/small, 100 B)" % H2_INFLIGHT)
             L.append("")
             L.append("| client | protocol | req/s | × libcurl | × Go | CPU µs/req (user + sys) | CPU × libcurl | "
@@ -1904,18 +1911,22 @@ class Report:
                     conns(k, ph)))
             L.append("")
             L.extend(failures(ph, ids))
-            L.append("| target (reqivo, HTTP/2, %d threads) | measured (medians) | ratio | each repetition | "
+            L.append("| target (reqivo multi, HTTP/2, %d transfers) | measured (medians) | ratio | each repetition | "
                      "status |" % H2_INFLIGHT)
             L.append("|---|---|---:|---|---|")
-            L.append(target("req/s ≥ 1.2× libcurl multi's", RT, CM, ph, rps, "req/s", "{:,.0f}", lambda r: r >= 1.2))
-            L.append(target("req/s ≥ Go net/http's", RT, GO, ph, rps, "req/s", "{:,.0f}", lambda r: r >= 1.0))
-            L.append(target("CPU/req ≤ 0.6× libcurl multi's", RT, CM, ph, cpu, "µs", "{:.1f}", lambda r: r <= 0.6))
+            L.append(target("req/s ≥ 1.2× libcurl multi's", RM, CM, ph, rps, "req/s", "{:,.0f}", lambda r: r >= 1.2))
+            L.append(target("req/s ≥ Go net/http's", RM, GO, ph, rps, "req/s", "{:,.0f}", lambda r: r >= 1.0))
+            L.append(target("CPU/req ≤ 0.6× libcurl multi's", RM, CM, ph, cpu, "µs", "{:.1f}", lambda r: r <= 0.6))
             L.append("")
-            secs = next((x["data"]["secs"] for x in self.recs(RT, ph)), None)
+            secs = next((x["data"]["secs"] for k in (RM, RT) for x in self.recs(k, ph)), None)
             L.append("nginx /small over TLS, %d requests kept in flight, counted for %s s after a 1 s warm-up; every "
-                     "client first makes one request alone, so that the others find the connection open. reqivo: "
-                     "`threads_reqivo` (bench/clients), %d threads each sending its own request through one session "
-                     "(`reqivo_session_set_http_version(s, REQIVO_HTTP_VERSION_2)`; the pool allows %d "
+                     "client first makes one request alone, so that the others find the connection open. reqivo "
+                     "multi: `multi_reqivo` (bench/clients), %d transfers added with `reqivo_multi_add` to one "
+                     "multi on one thread, each added again when `reqivo_multi_next` gives it back, through one "
+                     "session set to `REQIVO_HTTP_VERSION_2`, so all are streams on one connection, driven by "
+                     "`reqivo_multi_poll`. reqivo threads: `threads_reqivo`, %d threads each sending its own "
+                     "request through one session (`reqivo_session_set_http_version(s, REQIVO_HTTP_VERSION_2)`; "
+                     "the pool allows %d "
                      "connections), so all are streams on one connection driven by whichever thread waits; HTTP/1.1: "
                      "the same with `REQIVO_HTTP_VERSION_1_1`, a connection per thread, against nginx's TLS "
                      "listener without http2. libcurl: `multi_curl` with `CURLMOPT_PIPELINING = "
@@ -1930,7 +1941,8 @@ class Report:
                      "`reqivo_pool_get_stats`: `opened`, `h2_connections`, `streams_opened`; libcurl's "
                      "`CURLINFO_NUM_CONNECTS` summed)." % (
                          H2_INFLIGHT, "%.0f" % secs if secs else "?", H2_INFLIGHT, H2_INFLIGHT, H2_INFLIGHT,
-                         H2_INFLIGHT, next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, ph)), "?")))
+                         H2_INFLIGHT, H2_INFLIGHT,
+                         next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, ph)), "?")))
             L.append("")
 
         RH2, RH1, CH2 = "reqivo-h2", "reqivo-h1", "curl-h2"

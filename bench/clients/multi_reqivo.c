@@ -10,11 +10,22 @@
  *                               connections, for 5 s after a warm-up
  *
  * The session's pool allows C (or K) connections to the host, as
- * tests/c/test_multi.c sizes it. Arguments, sampling and the JSON line:
+ * tests/c/test_multi.c sizes it.
+ *
+ * BENCH_HTTP_VERSION=2 (the h2_inflight phase, common.h): the session
+ * speaks HTTP/2 (reqivo_session_set_http_version), so the K transfers are
+ * streams on one shared connection; =1.1 asks for HTTP/1.1. When a
+ * version is asked for, the small mode runs one transfer alone first (the
+ * connection is then open, as threads_reqivo does it), and every
+ * response must be of that version (`http_major`) or the run fails. The
+ * JSON line carries the version seen and the pool's statistics (`opened`,
+ * `h2_connections`, `streams_opened`) that run.py checks. BENCH_CA: the CA the session
+ * trusts (reqivo_ca.h). Arguments, sampling and the JSON line:
  * multi_common.c. */
 #include "multi_common.c"
 
 #include "reqivo.h"
+#include "reqivo_ca.h"
 
 #define CLIENT "reqivo-multi"
 
@@ -23,9 +34,12 @@ static void fail_err(const char *what, const reqivo_error *err) {
           err->os_error, err->message);
 }
 
+static int want_major; /* BENCH_HTTP_VERSION: 2, 1 (HTTP/1.1) or 0 (not asked) */
+
 struct tally {
   long collected, ok, failed;
   unsigned long long bytes;
+  int seen_major, seen_minor; /* the last response's version */
   char first_error[400];
 };
 
@@ -39,7 +53,17 @@ static long drain(reqivo_multi *m, struct tally *t) {
     if (!reqivo_multi_next(m, &d)) break;
     got++;
     t->collected++;
-    if (d.error.code == 0 && d.response && d.response->status == 200) {
+    if (d.response) {
+      t->seen_major = d.response->http_major;
+      t->seen_minor = d.response->http_minor;
+    }
+    if (d.error.code == 0 && d.response && d.response->status == 200 && want_major &&
+        d.response->http_major != want_major) {
+      t->failed++;
+      if (!t->first_error[0])
+        snprintf(t->first_error, sizeof t->first_error, "HTTP/%s asked for, the response is HTTP/%u.%u",
+                 want_major == 2 ? "2" : "1.1", d.response->http_major, d.response->http_minor);
+    } else if (d.error.code == 0 && d.response && d.response->status == 200) {
       t->ok++;
       t->bytes += d.response->body_len;
     } else {
@@ -55,6 +79,35 @@ static long drain(reqivo_multi *m, struct tally *t) {
     if (d.response) reqivo_response_free(d.response);
   }
   return got;
+}
+
+/* One transfer alone, polled until collected (or the deadline): the
+ * connection is open when the others are added. */
+static void first_alone(reqivo_multi *m, reqivo_session *s, const reqivo_request *r, struct tally *t,
+                        double deadline) {
+  reqivo_error err;
+  if (reqivo_multi_add(m, s, r, NULL, NULL, &err) != 0) fail_err("multi_add", &err);
+  while (t->collected == 0) {
+    if (mc_now() > deadline) mc_fail(CLIENT, "deadline: the first transfer did not finish");
+    if (reqivo_multi_poll(m, 100, &err) != 0) fail_err("multi_poll", &err);
+    drain(m, t);
+  }
+  if (t->failed) mc_fail(CLIENT, "the first transfer failed: %s", t->first_error);
+}
+
+/* The JSON fields every mode reports about the connections and the
+ * version: the pool's statistics and the last response's version. */
+static void conn_fields(reqivo_pool *pool, const struct tally *t, char *out, size_t n) {
+  reqivo_pool_stats ps;
+  memset(&ps, 0, sizeof ps);
+  ps.struct_size = sizeof ps;
+  reqivo_pool_get_stats(pool, &ps);
+  snprintf(out, n,
+           "\"pool_opened\":%llu,\"pool_reused\":%llu,\"h2_streams_opened\":%llu,\"h2_connections\":%llu,"
+           "\"http_version\":\"%s\",\"lib_version\":\"%s\"",
+           (unsigned long long)ps.opened, (unsigned long long)ps.reused, (unsigned long long)ps.streams_opened,
+           (unsigned long long)ps.h2_connections, bench_version_name(t->seen_major, t->seen_minor),
+           reqivo_version());
 }
 
 int main(int argc, char **argv) {
@@ -73,6 +126,12 @@ int main(int argc, char **argv) {
   if (!pool) fail_err("pool_new", &err);
   reqivo_session *s = reqivo_session_new(pool, &err);
   if (!s) fail_err("session_new", &err);
+  const char *step = bench_reqivo_trust_ca(s, &err);
+  if (step) fail_err(step, &err);
+  want_major = bench_http_version();
+  if (want_major &&
+      reqivo_session_set_http_version(s, want_major == 2 ? REQIVO_HTTP_VERSION_2 : REQIVO_HTTP_VERSION_1_1, &err) != 0)
+    fail_err("set_http_version", &err);
   reqivo_request *r = reqivo_request_new("GET", 3, a.url, strlen(a.url), &err);
   if (!r) fail_err("request_new", &err);
   reqivo_multi *m = reqivo_multi_new(&err);
@@ -84,7 +143,7 @@ int main(int argc, char **argv) {
   struct mc_peak pk;
   memset(&pk, 0, sizeof pk);
   long fds_base = mc_fds();
-  char extra[512];
+  char extra[512], cf[300];
 
   if (a.mode == MULTI_HOLD) {
     mc_mark(&st);
@@ -110,15 +169,9 @@ int main(int argc, char **argv) {
     mc_mark(&en);
     mc_sample_after(&pk); /* the end: threads and descriptors once more (connections idle in the pool) */
     size_t left = reqivo_multi_in_flight(m);
-    reqivo_pool_stats ps;
-    memset(&ps, 0, sizeof ps);
-    ps.struct_size = sizeof ps;
-    reqivo_pool_get_stats(pool, &ps);
-    snprintf(extra, sizeof extra,
-             "\"first_done_secs\":%.3f,\"in_flight_after\":%zu,\"bytes\":%llu,\"pool_opened\":%llu,"
-             "\"pool_reused\":%llu,\"lib_version\":\"%s\"",
-             first_done, left, t.bytes, (unsigned long long)ps.opened, (unsigned long long)ps.reused,
-             reqivo_version());
+    conn_fields(pool, &t, cf, sizeof cf);
+    snprintf(extra, sizeof extra, "\"first_done_secs\":%.3f,\"in_flight_after\":%zu,\"bytes\":%llu,%s",
+             first_done, left, t.bytes, cf);
     mc_report(CLIENT, &a, a.count, t.ok, t.failed, t.first_error, &st, &en, &pk, fds_base, nofile, extra);
   } else {
     /* small: K in flight; each completion adds one. Warm-up, then the
@@ -126,11 +179,15 @@ int main(int argc, char **argv) {
      * in flight are drained, not counted. */
     double t0 = mc_now(), deadline = t0 + a.deadline;
     long added = 0;
+    if (want_major) {
+      first_alone(m, s, r, &t, deadline);
+      added++;
+    }
     for (long i = 0; i < a.concurrency; i++, added++)
       if (reqivo_multi_add(m, s, r, NULL, NULL, &err) != 0) fail_err("multi_add", &err);
     int phase = 0; /* 0 warm-up, 1 measured, 2 draining */
     long counted = 0;
-    double phase_end = t0 + a.warmup;
+    double phase_end = mc_now() + a.warmup; /* after the first transfer, if any */
     while (phase < 2 || reqivo_multi_in_flight(m) > 0) {
       double now = mc_now();
       if (now > deadline)
@@ -157,13 +214,8 @@ int main(int argc, char **argv) {
     if (t.failed)
       mc_fail(CLIENT, "%ld transfers failed, first: %s", t.failed, t.first_error);
     if (phase < 2) mc_mark(&en);
-    reqivo_pool_stats ps;
-    memset(&ps, 0, sizeof ps);
-    ps.struct_size = sizeof ps;
-    reqivo_pool_get_stats(pool, &ps);
-    snprintf(extra, sizeof extra,
-             "\"added\":%ld,\"bytes\":%llu,\"pool_opened\":%llu,\"pool_reused\":%llu,\"lib_version\":\"%s\"", added,
-             t.bytes, (unsigned long long)ps.opened, (unsigned long long)ps.reused, reqivo_version());
+    conn_fields(pool, &t, cf, sizeof cf);
+    snprintf(extra, sizeof extra, "\"added\":%ld,\"bytes\":%llu,%s", added, t.bytes, cf);
     mc_report(CLIENT, &a, counted, t.ok, t.failed, t.first_error, &st, &en, NULL, fds_base, nofile, extra);
   }
   reqivo_multi_free(m);

@@ -1,6 +1,6 @@
-/* Shared by the reqivo C clients (reqivo_bench.c, threads_reqivo.c): trust
- * the benchmark's CA (BENCH_CA, a PEM file) through the TLS configuration
- * API. */
+/* Shared by the reqivo C clients (reqivo_bench.c, threads_reqivo.c,
+ * multi_reqivo.c): trust the benchmark's CA (BENCH_CA, a PEM file) through
+ * the TLS configuration API. */
 #ifndef BENCH_REQIVO_CA_H
 #define BENCH_REQIVO_CA_H
 
