@@ -10,8 +10,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use h2::client::ResponseFuture;
-use h2::RecvStream;
-use http::response::Parts;
+
+use super::body::H2Body;
+use crate::client::error::ClientError;
+use crate::net::H2Lease;
+use crate::proto::{Limits, ProtoError, ProtoErrorKind, ResponseHead};
 
 /// The most response body held while the request is still being sent;
 /// past it the server's window fills and it waits, as over HTTP/1.1 once
@@ -20,7 +23,7 @@ const EARLY_LIMIT: u64 = 64 << 20;
 
 pub(crate) struct Early {
     response: ResponseFuture,
-    head: Option<(Parts, RecvStream)>,
+    head: Option<(http::response::Parts, h2::RecvStream)>,
     /// DATA received before the caller reads the body.
     pub chunks: VecDeque<Bytes>,
     pub received: u64,
@@ -97,9 +100,41 @@ impl Early {
         }
     }
 
-    /// The head and the stream, once `poll_head` was ready with `Ok`.
-    pub fn into_head(self) -> (Parts, RecvStream, VecDeque<Bytes>, u64, bool) {
+    /// The head as reqivo's (held to `limits`, as an HTTP/1.1 head is) and
+    /// the body that follows, with what came early, once `poll_head` was
+    /// ready with `Ok`. `lease` is the stream's claim on its connection;
+    /// the answer to a HEAD request has no body whatever Content-Length
+    /// says.
+    pub fn into_answer(
+        self,
+        lease: H2Lease,
+        is_head: bool,
+        limits: &Limits,
+    ) -> Result<(ResponseHead, H2Body), ClientError> {
         let (parts, recv) = self.head.expect("poll_head was ready");
-        (parts, recv, self.chunks, self.received, self.ended)
+        let fields = || {
+            parts
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+        };
+        let head = ResponseHead::from_fields(parts.status.as_u16(), fields, limits)?;
+        let length = head
+            .value("content-length")
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+            .filter(|_| !is_head);
+        if let Some(n) = length.filter(|&n| n > limits.max_body_bytes) {
+            return Err(ProtoError::new(
+                ProtoErrorKind::BodyTooLarge,
+                format!(
+                    "response body of {} bytes exceeds max_body_bytes ({})",
+                    n, limits.max_body_bytes
+                ),
+            )
+            .into());
+        }
+        let early = (self.chunks, self.received, self.ended);
+        let body = H2Body::new(lease, recv, limits.max_body_bytes, length, early);
+        Ok((head, body))
     }
 }

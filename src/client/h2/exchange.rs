@@ -6,7 +6,6 @@
 use bytes::Bytes;
 use h2::{Reason, SendStream};
 
-use super::body::H2Body;
 use super::early::Early;
 use super::request::to_h2;
 use crate::client::body::{Body, SourcePump};
@@ -16,7 +15,7 @@ use crate::client::response::Timings;
 use crate::client::retry::Stage;
 use crate::net::h2::{protocol_error, H2Conn};
 use crate::net::{Budget, H2Lease, NetError, Op};
-use crate::proto::{Limits, ResponseHead};
+use crate::proto::Limits;
 
 /// The most DATA asked for at once: large enough to fill the windows a
 /// fast server offers, small enough to keep one stream from hogging the
@@ -124,40 +123,10 @@ pub(crate) fn exchange(
         )
     })?;
     timings.first_byte = budget.started.elapsed();
-    let (parts, recv, chunks, received, ended) = early.into_head();
-    let fields = || {
-        parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-    };
-    let head = ResponseHead::from_fields(parts.status.as_u16(), fields, limits)
-        .map_err(|e| (e.into(), Stage::InResponse, Again::No))?;
-    let length = head
-        .value("content-length")
-        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
     let is_head = hop.method.eq_ignore_ascii_case("HEAD");
-    let body = H2Body::new(
-        lease,
-        recv,
-        limits.max_body_bytes,
-        length.filter(|_| !is_head),
-        (chunks, received, ended),
-    );
-    if let Some(n) = length.filter(|&n| n > limits.max_body_bytes && !is_head) {
-        return Err((
-            crate::proto::ProtoError::new(
-                crate::proto::ProtoErrorKind::BodyTooLarge,
-                format!(
-                    "response body of {} bytes exceeds max_body_bytes ({})",
-                    n, limits.max_body_bytes
-                ),
-            )
-            .into(),
-            Stage::InResponse,
-            Again::No,
-        ));
-    }
+    let (head, body) = early
+        .into_answer(lease, is_head, limits)
+        .map_err(|e| (e, Stage::InResponse, Again::No))?;
     Ok(Exchanged {
         head,
         wire: Wire::H2(Box::new(body)),

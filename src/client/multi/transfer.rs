@@ -152,6 +152,46 @@ struct Answer {
     body_total: Option<u64>,
 }
 
+/// What became of a piece of the body `Answer::take` was given.
+enum Taken {
+    /// Kept (or, for a redirect being drained, dropped): read on.
+    More,
+    /// The sink paused: stop reading until `resume`.
+    Paused,
+    /// A redirect's body past `DRAIN_LIMIT`: not worth its connection.
+    TooBigToDrain,
+}
+
+impl Answer {
+    /// Takes a piece of the body, `produced` bytes so far in all: to the
+    /// sink, into the buffer, or dropped while a redirect is drained;
+    /// progress is reported for a delivered body (`sent` request bytes).
+    fn take(
+        &mut self,
+        data: &[u8],
+        produced: u64,
+        sent: u64,
+        tracker: &Tracker,
+    ) -> Result<Taken, ClientError> {
+        let delivered = matches!(self.next, Some(Next::Deliver(_)));
+        match &mut self.streamed {
+            Some(st) => st.take(data)?,
+            None if delivered => self.body.extend_from_slice(data),
+            None if produced > DRAIN_LIMIT => return Ok(Taken::TooBigToDrain),
+            None => {}
+        }
+        if delivered {
+            tracker.report(sent, produced, self.body_total)?;
+        }
+        Ok(
+            match self.streamed.as_ref().is_some_and(Streamed::is_paused) {
+                true => Taken::Paused,
+                false => Taken::More,
+            },
+        )
+    }
+}
+
 /// What the answer's handling needs to know of the connection that
 /// carried the head.
 struct Carrier {
@@ -1067,25 +1107,18 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 if !conn.buffered().is_empty() {
                     let step = ex.reader.read_body(conn.buffered())?;
                     let data = &conn.buffered()[step.data];
-                    let delivered = matches!(ex.answer.next, Some(Next::Deliver(_)));
-                    match &mut ex.answer.streamed {
-                        Some(st) => st.take(data)?,
-                        None if delivered => ex.answer.body.extend_from_slice(data),
-                        None if ex.reader.produced() > DRAIN_LIMIT => {
+                    let taken = ex
+                        .answer
+                        .take(data, ex.reader.produced(), sent, &self.tracker)?;
+                    conn.consume(step.consumed);
+                    match taken {
+                        Taken::More => continue,
+                        Taken::Paused => return self.pause(ctx),
+                        Taken::TooBigToDrain => {
                             self.drop_exchange(ctx);
                             return Ok(None);
                         }
-                        None => {}
                     }
-                    conn.consume(step.consumed);
-                    if delivered {
-                        let total = ex.answer.body_total;
-                        self.tracker.report(sent, ex.reader.produced(), total)?;
-                    }
-                    if ex.answer.streamed.as_ref().is_some_and(Streamed::is_paused) {
-                        return self.pause(ctx);
-                    }
-                    continue;
                 }
             } else {
                 if let Some(st) = &mut ex.answer.streamed {

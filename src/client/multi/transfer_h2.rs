@@ -11,18 +11,15 @@ use bytes::Bytes;
 use h2::client::SendRequest;
 use h2::SendStream;
 
-use super::{Answer, Carrier, Ctx, Phase, Step, Transfer, DRAIN_LIMIT};
+use super::{Answer, Carrier, Ctx, Phase, Step, Taken, Transfer};
 use crate::client::body::{Body, SourcePump};
-use crate::client::chain::Next;
 use crate::client::error::ClientError;
 use crate::client::exchange::log_connection;
 use crate::client::h2::{unprocessed, Early, H2Body};
-use crate::client::multi::sink::Streamed;
 use crate::client::response::Finish;
 use crate::net::h2::{protocol_error, H2Conn};
 use crate::net::poller::unwatch;
 use crate::net::{Conn, H2Lease, NetError, NetErrorKind, Op, Reservation};
-use crate::proto::ResponseHead;
 
 /// The most DATA asked for at once (as in the blocking send).
 const SEND_PIECE: usize = 256 * 1024;
@@ -142,13 +139,15 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             let Phase::H2(ex) = &mut self.phase else {
                 unreachable!()
             };
-            let peer = ex.conn.peer().to_string();
+            // Named in errors only; an Arc clone, not a String a step.
+            let conn = ex.conn.clone();
+            let peer = conn.peer();
             let waker = ex.waker.clone();
             let mut cx = Context::from_waker(&waker);
             if ex.early.is_none() && ex.body.is_none() {
                 match ex.sender.poll_ready(&mut cx) {
                     Poll::Pending => return Ok(Some(self.wait(Op::Pool, "waiting for a stream")?)),
-                    Poll::Ready(Err(e)) => return Err(H2Failed::of(&e, &peer)),
+                    Poll::Ready(Err(e)) => return Err(H2Failed::of(&e, peer)),
                     Poll::Ready(Ok(())) => {}
                 }
                 let request = self
@@ -162,7 +161,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 let (response, stream) = ex
                     .sender
                     .send_request(request, empty)
-                    .map_err(|e| H2Failed::of(&e, &peer))?;
+                    .map_err(|e| H2Failed::of(&e, peer))?;
                 ex.early = Some(Early::new(response, self.limits.max_body_bytes));
                 ex.stream = (!empty).then_some(stream);
                 ex.body_done = empty;
@@ -171,7 +170,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 continue;
             }
             if ex.stream.is_some() {
-                if let Some(step) = self.h2_send(ctx, &mut cx, &peer)? {
+                if let Some(step) = self.h2_send(ctx, &mut cx, peer)? {
                     return Ok(Some(step));
                 }
                 continue;
@@ -180,7 +179,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 let early = ex.early.as_mut().expect("the stream is open");
                 match early.poll_head(&mut cx) {
                     Poll::Pending => return Ok(Some(self.wait(Op::Read, "reading the response")?)),
-                    Poll::Ready(Err(e)) => return Err(H2Failed::of(&e, &peer)),
+                    Poll::Ready(Err(e)) => return Err(H2Failed::of(&e, peer)),
                     Poll::Ready(Ok(())) => {}
                 }
                 if !self.h2_head(ctx)? {
@@ -195,7 +194,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 Poll::Ready(Ok(None)) => {
                     if let Some(st) = &mut ex.answer.streamed {
                         if !st.finish()? {
-                            return Ok(Some(self.pause(ctx)?.expect("a pause waits")));
+                            return Ok(self.pause(ctx)?);
                         }
                     }
                     return Ok(self.end_h2()?);
@@ -206,22 +205,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                         unreachable!()
                     };
                     let produced = ex.body.as_ref().map_or(0, H2Body::produced);
-                    let delivered = matches!(ex.answer.next, Some(Next::Deliver(_)));
-                    match &mut ex.answer.streamed {
-                        Some(st) => st.take(&data)?,
-                        None if delivered => ex.answer.body.extend_from_slice(&data),
-                        None if produced > DRAIN_LIMIT => {
+                    match ex.answer.take(&data, produced, ex.sent, &self.tracker)? {
+                        Taken::More => {}
+                        Taken::Paused => return Ok(self.pause(ctx)?),
+                        Taken::TooBigToDrain => {
                             self.drop_exchange(ctx);
                             return Ok(None);
                         }
-                        None => {}
-                    }
-                    if delivered {
-                        let total = ex.answer.body_total;
-                        self.tracker.report(ex.sent, produced, total)?;
-                    }
-                    if ex.answer.streamed.as_ref().is_some_and(Streamed::is_paused) {
-                        return Ok(Some(self.pause(ctx)?.expect("a pause waits")));
                     }
                 }
             }
@@ -332,41 +322,10 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         let Phase::H2(ex) = &mut self.phase else {
             unreachable!()
         };
-        let (parts, recv, chunks, received, ended) =
-            ex.early.take().expect("the stream is open").into_head();
-        let fields = || {
-            parts
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-        };
-        let head = ResponseHead::from_fields(parts.status.as_u16(), fields, &self.limits)
-            .map_err(|e| H2Failed::Other(e.into()))?;
         let is_head = self.chain.method(&self.req).eq_ignore_ascii_case("HEAD");
-        let length = head
-            .value("content-length")
-            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
-            .filter(|_| !is_head);
-        if let Some(n) = length.filter(|&n| n > self.limits.max_body_bytes) {
-            return Err(H2Failed::Other(
-                crate::proto::ProtoError::new(
-                    crate::proto::ProtoErrorKind::BodyTooLarge,
-                    format!(
-                        "response body of {} bytes exceeds max_body_bytes ({})",
-                        n, self.limits.max_body_bytes
-                    ),
-                )
-                .into(),
-            ));
-        }
+        let early = ex.early.take().expect("the stream is open");
         let lease = ex.lease.take().expect("the stream's claim, until the body");
-        let body = H2Body::new(
-            lease,
-            recv,
-            self.limits.max_body_bytes,
-            length,
-            (chunks, received, ended),
-        );
+        let (head, body) = early.into_answer(lease, is_head, &self.limits)?;
         let carrier = Carrier {
             reused: ex.reused,
             tls: ex.conn.tls_info(),
