@@ -211,9 +211,10 @@
 #define REQIVO_RETRY_AFTER 16
 
 /**
- * For `reqivo_session_set_http_version`: the library's choice. Today
- * HTTP/1.1; offering HTTP/2 by ALPN on TLS becomes the default in a
- * later release.
+ * For `reqivo_session_set_http_version`: the library's choice, and what
+ * a session speaks until set. Over TLS the handshake offers `h2`, then
+ * `http/1.1`: HTTP/2 when the server chooses it, HTTP/1.1 otherwise.
+ * Over cleartext, HTTP/1.1.
  */
 #define REQIVO_HTTP_VERSION_DEFAULT 0
 
@@ -2533,7 +2534,9 @@ struct reqivo_stream *reqivo_session_open(struct reqivo_session *s,
 /**
  * Chooses the HTTP versions later sends of `s` speak:
  * `REQIVO_HTTP_VERSION_DEFAULT`, `REQIVO_HTTP_VERSION_1_1` or
- * `REQIVO_HTTP_VERSION_2`. Over HTTP/2 every request to an origin shares
+ * `REQIVO_HTTP_VERSION_2` (the default offers HTTP/2 over TLS and lets
+ * the server choose; the other two restrict). Over HTTP/2 every request
+ * to an origin shares
  * one connection (per TLS configuration), each a stream on it, up to the
  * server's stream limit; later requests wait for a stream under the pool
  * timeout. `reqivo_response.http_major` tells which version answered.

@@ -612,8 +612,9 @@ class session {
     reqivo_session_set_tls(h_.get(), tls.get());
     return *this;
   }
-  /** REQIVO_HTTP_VERSION_DEFAULT, _1_1 or _2 (HTTP/2: h2 by ALPN over
-   *  TLS, prior knowledge over cleartext). Throws usage_error otherwise. */
+  /** REQIVO_HTTP_VERSION_DEFAULT (h2 then http/1.1 offered over TLS),
+   *  _1_1 or _2 (HTTP/2 only: h2 by ALPN over TLS, prior knowledge over
+   *  cleartext). Throws usage_error otherwise. */
   session &http_version(uint32_t version) {
     reqivo_error e;
     detail::check(reqivo_session_set_http_version(h_.get(), version, &e), e);

@@ -1,7 +1,7 @@
 //! HTTP/2 against a real nginx (its `http2` module, OpenSSL's ALPN) on
 //! 127.0.0.1, started and stopped by the test: negotiation, many threads
 //! sharing one connection (nginx's access log names the connection of
-//! every request), large bodies, and the default staying HTTP/1.1.
+//! every request), large bodies, and what each version setting speaks.
 //! Skipped (with a message) where nginx is not installed, unless
 //! REQIVO_REQUIRE_NGINX or CI is set.
 mod tls_support;
@@ -152,23 +152,31 @@ fn nginx_h2_large_bodies_buffered_and_streamed() {
 }
 
 #[test]
-fn nginx_default_version_stays_http1() {
+fn nginx_default_negotiates_http2_and_http11_restricts() {
     let ca = Ca::new("reqivo h2 CA");
     let Some(nginx) = start("h2-default", &ca) else {
         return;
     };
     let pool = Pool::new(PoolConfig::default());
-    for version in [HttpVersion::Default, HttpVersion::Http11] {
-        let s = session(&ca, &pool, version);
-        let url = format!("https://localhost:{}/index.html", nginx.port);
+    let url = format!("https://localhost:{}/index.html", nginx.port);
+    let get = |s: &Session| {
         let r = s.send(&Request::new("GET", &url).unwrap(), None).unwrap();
-        assert_eq!((r.head.major, r.head.minor), (1, 1), "{version:?}");
         let mut body = Vec::new();
         (&r.body[..]).read_to_end(&mut body).unwrap();
         assert_eq!(body, b"hello over h2\n");
-    }
-    assert_eq!(pool.stats().streams_opened, 0);
-    let lines = log_lines(&nginx, 2);
-    assert_eq!(lines.len(), 2);
-    assert!(lines.iter().all(|l| l[1] == "HTTP/1.1"), "{lines:?}");
+        (r.head.major, r.head.minor)
+    };
+    // The default offers h2 first, nginx takes it; two requests share
+    // the connection.
+    let s = session(&ca, &pool, HttpVersion::Default);
+    assert_eq!(get(&s), (2, 0));
+    assert_eq!(get(&s), (2, 0));
+    assert_eq!(pool.stats().streams_opened, 2);
+    assert_eq!(pool.stats().opened, 1);
+    // Restricted to HTTP/1.1: http/1.1 alone is offered.
+    assert_eq!(get(&session(&ca, &pool, HttpVersion::Http11)), (1, 1));
+    assert_eq!(pool.stats().streams_opened, 2);
+    let lines = log_lines(&nginx, 3);
+    let protocols: Vec<&str> = lines.iter().map(|l| l[1].as_str()).collect();
+    assert_eq!(protocols, ["HTTP/2.0", "HTTP/2.0", "HTTP/1.1"], "{lines:?}");
 }

@@ -88,11 +88,14 @@ TASKS = [
       "REQIVO_RETRY_ON_RESET", "REQIVO_RETRY_ON_429", "REQIVO_RETRY_ON_503",
       "REQIVO_RETRY_AFTER"]),
     ("Choose the HTTP version",
-     "`reqivo_session_set_http_version` with `REQIVO_HTTP_VERSION_2` speaks "
-     "HTTP/2: `h2` by ALPN over TLS, prior knowledge over cleartext. Every "
-     "request to an origin then shares one connection, each a stream on it, "
-     "from any number of threads and multis; `reqivo_response.http_major` "
-     "says which version answered. The default is HTTP/1.1 for now.",
+     "By default a TLS handshake offers `h2`, then `http/1.1`: HTTP/2 when "
+     "the server chooses it, HTTP/1.1 otherwise, and HTTP/1.1 over "
+     "cleartext. Over HTTP/2 every request to an origin shares one "
+     "connection, each a stream on it, from any number of threads and "
+     "multis; `reqivo_response.http_major` says which version answered. "
+     "`reqivo_session_set_http_version` restricts a session to "
+     "`REQIVO_HTTP_VERSION_1_1`, or to `REQIVO_HTTP_VERSION_2` (`h2` alone "
+     "over TLS, prior knowledge over cleartext).",
      ["reqivo_session_set_http_version", "REQIVO_HTTP_VERSION_DEFAULT",
       "REQIVO_HTTP_VERSION_1_1", "REQIVO_HTTP_VERSION_2"]),
     ("Stream a download",

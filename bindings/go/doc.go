@@ -31,12 +31,12 @@
 // WithEnvironmentProxy (the environment is read only on that opt-in,
 // never by default, not even by a Transport).
 //
-// HTTP/2 is opt-in: WithHTTPVersion(HTTP2) speaks it (h2 by ALPN over
-// TLS, prior knowledge over cleartext), every request to an origin a
-// stream on one shared connection, and a response's Proto reads
-// "HTTP/2.0", through a Transport too; the default stays HTTP/1.1 for
-// now. Such a session's requests each hold a thread while they are in
-// flight (see WithHTTPVersion).
+// HTTP/2 is negotiated by default over TLS, as net/http does (h2 offered
+// first by ALPN): every request to such an origin is a stream on one
+// shared connection, and a response's Proto reads "HTTP/2.0", through a
+// Transport too. Cleartext speaks HTTP/1.1 unless WithHTTPVersion(HTTP2)
+// asks for prior knowledge; WithHTTPVersion(HTTP11) restricts a session
+// to HTTP/1.1.
 //
 // Pool, Session, Request and the streamed body (Stream) wrap C handles:
 // call Close when done. Close is idempotent; a cleanup frees a forgotten

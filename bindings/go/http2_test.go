@@ -314,30 +314,44 @@ func TestHTTP2GoServerTransport(t *testing.T) {
 	}
 }
 
-// The default (and HTTP11) stays HTTP/1.1 against a server that offers h2.
-func TestHTTP2DefaultStaysHTTP11(t *testing.T) {
+// The default offers h2 then http/1.1, as net/http does: HTTP/2 with a
+// server that takes h2, HTTP/1.1 with one that does not; HTTP11 restricts
+// a session to HTTP/1.1. A Session and a Transport alike.
+func TestHTTP2DefaultNegotiates(t *testing.T) {
 	p := newTestPKI(t)
-	srv := newH2GoServer(t, p, true)
+	h2srv := newH2GoServer(t, p, true)
+	h1srv := newH2GoServer(t, p, false)
 	trust := WithTLS(TLSConfig{RootCAsPEM: [][]byte{p.caPEM}})
-	for _, opts := range [][]Option{{trust}, {trust, WithHTTPVersion(HTTPDefault)}, {trust, WithHTTPVersion(HTTP11)}} {
-		s := newTestSession(t, opts...)
-		resp, err := s.Get(testCtx(t), srv.URL+"/proto")
+	cases := []struct {
+		name  string
+		opts  []Option
+		url   string
+		proto string
+	}{
+		{"default, h2 server", []Option{trust}, h2srv.URL, "HTTP/2.0"},
+		{"HTTPDefault, h2 server", []Option{trust, WithHTTPVersion(HTTPDefault)}, h2srv.URL, "HTTP/2.0"},
+		{"default, HTTP/1.1 server", []Option{trust}, h1srv.URL, "HTTP/1.1"},
+		{"HTTP11, h2 server", []Option{trust, WithHTTPVersion(HTTP11)}, h2srv.URL, "HTTP/1.1"},
+	}
+	for _, c := range cases {
+		s := newTestSession(t, c.opts...)
+		resp, err := s.Get(testCtx(t), c.url+"/proto")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", c.name, err)
 		}
-		if resp.Proto != "HTTP/1.1" || resp.ProtoMajor != 1 || resp.ProtoMinor != 1 || resp.Text() != "HTTP/1.1" {
-			t.Errorf("%d options: Proto %q, the server saw %q", len(opts), resp.Proto, resp.Text())
+		if resp.Proto != c.proto || resp.Text() != c.proto {
+			t.Errorf("%s: Proto %q, the server saw %q, want %q", c.name, resp.Proto, resp.Text(), c.proto)
 		}
-		tr := NewTransport(opts...)
+		tr := NewTransport(c.opts...)
 		t.Cleanup(tr.Close)
-		hr, err := (&http.Client{Transport: tr, Timeout: testTimeout}).Get(srv.URL + "/proto")
+		hr, err := (&http.Client{Transport: tr, Timeout: testTimeout}).Get(c.url + "/proto")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s, Transport: %v", c.name, err)
 		}
 		got, _ := io.ReadAll(hr.Body)
 		hr.Body.Close()
-		if hr.Proto != "HTTP/1.1" || hr.ProtoMajor != 1 || string(got) != "HTTP/1.1" {
-			t.Errorf("Transport, %d options: Proto %q, the server saw %q", len(opts), hr.Proto, got)
+		if hr.Proto != c.proto || string(got) != c.proto {
+			t.Errorf("%s, Transport: Proto %q, the server saw %q, want %q", c.name, hr.Proto, got, c.proto)
 		}
 	}
 }

@@ -13,8 +13,9 @@ import (
 type HTTPVersion uint32
 
 const (
-	// HTTPDefault is the library's choice: HTTP/1.1 today; offering h2 by
-	// ALPN over TLS becomes the default in a later release.
+	// HTTPDefault is the library's choice: over TLS the handshake offers
+	// "h2", then "http/1.1" (HTTP/2 when the server chooses it, as
+	// net/http does), HTTP/1.1 over cleartext.
 	HTTPDefault HTTPVersion = C.REQIVO_HTTP_VERSION_DEFAULT
 	// HTTP11 speaks HTTP/1.1 only.
 	HTTP11 HTTPVersion = C.REQIVO_HTTP_VERSION_1_1
@@ -38,14 +39,15 @@ func (v HTTPVersion) String() string {
 }
 
 // WithHTTPVersion chooses the HTTP versions the session speaks (by
-// default HTTPDefault). With HTTP2 every request to an origin shares one
+// default HTTPDefault, which speaks HTTP/2 with TLS servers that choose
+// it). Over HTTP/2 every request to an origin shares one
 // connection, each a stream on it, however many goroutines send at once,
 // on the fast path and through the driver alike (the library's threads
 // and its multi share the connection: whichever needs progress drives it,
 // with no OS thread of its own); a response's Proto is then "HTTP/2.0"
 // (ProtoMajor 2, ProtoMinor 0), in a Session and through a Transport
 // alike. Stream and connection errors match ErrHTTP2Protocol (the RFC
-// 9113 error code is named in the message). A TLS server that refuses
+// 9113 error code is named in the message). With HTTP2, a TLS server that refuses
 // the handshake because it does not speak h2 (alert
 // no_application_protocol, as Go's does) fails it with ErrTLSHandshake
 // instead. WebSocket dials are HTTP/1.1 whatever the version. An unknown

@@ -148,7 +148,7 @@ pub(crate) fn pool_key<'u>(
     // A forwarding proxy is spoken to in HTTP/1.1 (absolute-form targets).
     let version = match route {
         Route::Forward => HttpVersion::Http11,
-        _ => version.keyed(),
+        _ => version.keyed(https),
     };
     KeyRef {
         scheme: url.scheme(),

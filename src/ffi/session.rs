@@ -890,9 +890,10 @@ pub extern "C" fn reqivo_session_open(
     })
 }
 
-/// For `reqivo_session_set_http_version`: the library's choice. Today
-/// HTTP/1.1; offering HTTP/2 by ALPN on TLS becomes the default in a
-/// later release.
+/// For `reqivo_session_set_http_version`: the library's choice, and what
+/// a session speaks until set. Over TLS the handshake offers `h2`, then
+/// `http/1.1`: HTTP/2 when the server chooses it, HTTP/1.1 otherwise.
+/// Over cleartext, HTTP/1.1.
 pub const REQIVO_HTTP_VERSION_DEFAULT: u32 = 0;
 /// For `reqivo_session_set_http_version`: HTTP/1.1 only.
 pub const REQIVO_HTTP_VERSION_1_1: u32 = 1;
@@ -904,7 +905,9 @@ pub const REQIVO_HTTP_VERSION_2: u32 = 2;
 
 /// Chooses the HTTP versions later sends of `s` speak:
 /// `REQIVO_HTTP_VERSION_DEFAULT`, `REQIVO_HTTP_VERSION_1_1` or
-/// `REQIVO_HTTP_VERSION_2`. Over HTTP/2 every request to an origin shares
+/// `REQIVO_HTTP_VERSION_2` (the default offers HTTP/2 over TLS and lets
+/// the server choose; the other two restrict). Over HTTP/2 every request
+/// to an origin shares
 /// one connection (per TLS configuration), each a stream on it, up to the
 /// server's stream limit; later requests wait for a stream under the pool
 /// timeout. `reqivo_response.http_major` tells which version answered.

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use super::budget::{Budget, Op};
 use super::cancel::Cancel;
 use super::conn::Conn;
-use super::error::{NetError, NetErrorKind};
-use super::h2::{H2Conn, HttpVersion};
+use super::error::NetError;
+use super::h2::{speaks_h2, H2Conn, HttpVersion};
 use super::proxy::Route;
 use super::target::Dial;
 use super::tls::{TlsConfig, TlsInfo};
@@ -204,6 +204,24 @@ impl State {
         }
     }
 
+    /// Whether `key`'s next new connection is to be waited for by other
+    /// checkouts: it may come back HTTP/2, which none of the key's open
+    /// connections did (one that came back HTTP/1.1 leaves the key an
+    /// entry in `idle`, kept while it has open connections).
+    fn opens_h2(&self, key: &KeyRef<'_>) -> bool {
+        key.version.may_use_h2() && !self.idle.contains_key(key)
+    }
+
+    /// A connection of `key` that may have spoken HTTP/2 came back
+    /// HTTP/1.1: the key is known to (`opens_h2`), and checkouts that
+    /// waited for it dial their own.
+    fn opened_h1(&mut self, key: &Arc<PoolKey>) {
+        self.h2_opening.retain(|k| !Arc::ptr_eq(k, key));
+        if !self.idle.contains_key(key) {
+            self.idle.insert(key.clone(), Vec::new());
+        }
+    }
+
     /// The key's HTTP/2 connection if it takes new streams; one that no
     /// longer does, or sat without a stream past `max_idle`, leaves the
     /// pool (its streams finish on it; it closes after the last).
@@ -333,10 +351,8 @@ impl Reservation {
         let pool = self.pool.take().expect("a reservation is filled once");
         pool.shared.opened.fetch_add(1, Ordering::Relaxed);
         if self.key.version.may_use_h2() {
-            // It came back HTTP/1.1: checkouts that waited for it dial
-            // their own.
             let mut st = pool.lock();
-            st.h2_opening.retain(|k| !Arc::ptr_eq(k, &self.key));
+            st.opened_h1(&self.key);
             pool.notify_freed(st);
         }
         Lease {
@@ -404,6 +420,12 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// How the connection reaches its origin (a forwarding proxy takes
+    /// absolute-form request targets).
+    pub fn route(&self) -> &Route {
+        &self.key.route
+    }
+
     pub fn conn(&mut self) -> &mut Conn {
         self.conn
             .as_mut()
@@ -676,8 +698,9 @@ impl Pool {
             }
             let per_key = st.open.get(key).copied().unwrap_or(0);
             if per_key < cfg.max_per_host && st.open_total < cfg.max_total {
+                let may_h2 = st.opens_h2(key);
                 let owned = Self::reserve(&mut st, key);
-                if key.version.may_use_h2() {
+                if may_h2 {
                     st.h2_opening.push(owned.clone());
                 }
                 return Checkout::Reserved(Reservation {
@@ -797,8 +820,8 @@ impl Pool {
         budget: &Budget<'_>,
     ) -> Result<Leased, NetError> {
         // Reserve the slot, then connect without holding the lock.
+        let may_h2 = st.opens_h2(key);
         let owned = Self::reserve(&mut st, key);
-        let may_h2 = key.version.may_use_h2();
         if may_h2 {
             st.h2_opening.push(owned.clone());
         }
@@ -810,7 +833,8 @@ impl Pool {
         }
         match opened {
             Ok(Opened::H1(conn)) => {
-                if may_h2 {
+                if key.version.may_use_h2() {
+                    st.opened_h1(&owned);
                     self.notify_freed(st);
                 }
                 Ok(Leased::H1(Lease {
@@ -856,20 +880,13 @@ impl Pool {
             budget,
         )?;
         self.shared.opened.fetch_add(1, Ordering::Relaxed);
-        let h2 = match key.tls {
-            Some(_) => conn.negotiated_h2(),
-            None => key.version.requires_h2(),
+        let h2 = match speaks_h2(&conn, key.version) {
+            Ok(h2) => h2,
+            Err(e) => {
+                self.shared.closed.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
         };
-        if !h2 && key.version.requires_h2() {
-            self.shared.closed.fetch_add(1, Ordering::Relaxed);
-            return Err(NetError::new(
-                NetErrorKind::Http2Required,
-                format!(
-                    "{} did not choose HTTP/2 in TLS negotiation, and the session requires it",
-                    conn.peer()
-                ),
-            ));
-        }
         if !h2 {
             return Ok(Opened::H1(Box::new(conn)));
         }

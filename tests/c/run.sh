@@ -21,8 +21,8 @@ DEBUG_LIB=$ROOT/target/debug
 # Bounds on every wait: a hung program is killed and counted as failed, and
 # the whole suite stops starting programs after SUITE_LIMIT seconds (a normal
 # run takes about a minute, two on a machine shared with other builds).
-RUN_TIMEOUT=30
-VALGRIND_TIMEOUT=60
+RUN_TIMEOUT=60
+VALGRIND_TIMEOUT=90
 SUITE_LIMIT=360
 SUITE_DEADLINE=$(($(date +%s) + SUITE_LIMIT))
 

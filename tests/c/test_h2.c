@@ -221,47 +221,43 @@ static void test_alpn(void) {
   CHECK(r == NULL);
   CHECK_CODE(err.code, REQIVO_ERR_HTTP2_REQUIRED);
   reqivo_session_free(s);
+}
 
-  /* The default session keeps HTTP/1.1 with the same server. */
-  s = reqivo_session_new(NULL, &err);
+/* A session trusting the tests' CA, speaking `version`, on `pool` (NULL:
+ * a pool of its own). */
+static reqivo_session *versioned_session(uint32_t version, reqivo_pool *pool) {
+  reqivo_error err;
+  reqivo_session *s = reqivo_session_new(pool, &err);
+  CHECK(s != NULL);
   const reqivo_tls_config *tls = test_ca_tls();
   reqivo_session_set_tls(s, tls);
   reqivo_tls_config_free(tls);
-  r = fetch(s, "https", plain_tls_port, "/ok", &err);
-  CHECK_OK(err);
-  CHECK(r != NULL && r->http_major == 1 && r->http_minor == 1);
+  CHECK_EQ(reqivo_session_set_http_version(s, version, &err), 0);
+  return s;
+}
+
+/* The peer's TLS port offers only h2 and drops a client that does not
+ * choose it: a session restricted to HTTP/1.1 gets a clean error (a
+ * network or protocol code with a message), in bounded time. */
+static void test_h1_client_against_h2_only_server(void) {
+  reqivo_error err;
+  reqivo_session *s = versioned_session(REQIVO_HTTP_VERSION_1_1, NULL);
+  double t0 = now_ms();
+  const reqivo_response *r = fetch(s, "https", tls_port, "/ok", &err);
+  double ms = now_ms() - t0;
+  CHECK(r == NULL);
+  uint32_t cls = reqivo_code_class(err.code);
+  CHECKF(err.code != 0 && err.code != REQIVO_ERR_PANIC && err.message[0] != '\0' &&
+             (cls == REQIVO_CLASS_NETWORK || cls == REQIVO_CLASS_TLS ||
+              cls == REQIVO_CLASS_PROTOCOL),
+         "got %s \"%s\"", reqivo_code_name(err.code), err.message);
+  CHECKF(ms < 5000, "took %.0f ms", ms);
+  printf("HTTP/1.1-only client against h2-only TLS: %s \"%s\"\n", reqivo_code_name(err.code),
+         err.message);
   reqivo_response_free(r);
   reqivo_session_free(s);
 }
 
-/* The peer's TLS port offers only h2 and drops a client that does not
- * choose it: a session left at the default version or set to HTTP/1.1
- * gets a clean error (a network or protocol code with a message), in
- * bounded time. */
-static void test_h1_client_against_h2_only_server(void) {
-  const uint32_t versions[] = {REQIVO_HTTP_VERSION_DEFAULT, REQIVO_HTTP_VERSION_1_1};
-  for (size_t i = 0; i < 2; i++) {
-    reqivo_error err;
-    reqivo_session *s = h2_session();
-    CHECK_EQ(reqivo_session_set_http_version(s, versions[i], &err), 0);
-    double t0 = now_ms();
-    const reqivo_response *r = fetch(s, "https", tls_port, "/ok", &err);
-    double ms = now_ms() - t0;
-    CHECK(r == NULL);
-    uint32_t cls = reqivo_code_class(err.code);
-    CHECKF(err.code != 0 && err.code != REQIVO_ERR_PANIC && err.message[0] != '\0' &&
-               (cls == REQIVO_CLASS_NETWORK || cls == REQIVO_CLASS_TLS ||
-            cls == REQIVO_CLASS_PROTOCOL),
-           "version %u: got %s \"%s\"", versions[i], reqivo_code_name(err.code), err.message);
-    CHECKF(ms < 5000, "took %.0f ms", ms);
-    printf("h1 client against h2-only TLS (version %u): %s \"%s\"\n", versions[i],
-           reqivo_code_name(err.code), err.message);
-    reqivo_response_free(r);
-    reqivo_session_free(s);
-  }
-}
-
-/* The multi speaks HTTP/1.1 only so far, and says so. */
 /* The multi over HTTP/2: 100 transfers added at once share one
  * connection (the first transfer opens it, the others wait for it rather
  * than dial their own), many streams open together; over TLS too; and
@@ -296,6 +292,56 @@ static void add_get(reqivo_multi *m, reqivo_session *s, const char *url) {
   reqivo_request *req = reqivo_request_new("GET", 3, url, strlen(url), &err);
   CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
   reqivo_request_free(req);
+}
+
+/* The default offers h2, then http/1.1: HTTP/2 with a server that takes
+ * h2, HTTP/1.1 with one that does not, from threads and the multi. */
+static void test_default_negotiates(void) {
+  reqivo_error err;
+  reqivo_session *s = versioned_session(REQIVO_HTTP_VERSION_DEFAULT, NULL);
+  stats_reset();
+  for (int i = 0; i < 3; i++) {
+    const reqivo_response *r = fetch(s, "https", tls_port, "/ok", &err);
+    CHECK_OK(err);
+    CHECK(body_is(r, "hello h2\n"));
+    CHECK(r != NULL && r->http_major == 2 && r->http_minor == 0);
+    reqivo_response_free(r);
+  }
+  const reqivo_response *r = fetch(s, "https", plain_tls_port, "/ok", &err);
+  CHECK_OK(err);
+  CHECK(r != NULL && r->http_major == 1 && r->http_minor == 1);
+  reqivo_response_free(r);
+
+  /* The multi: the same two servers, 20 transfers each at once. Those
+   * to the HTTP/1.1 server open connections side by side once the
+   * first said it speaks HTTP/1.1. */
+  reqivo_multi *m = reqivo_multi_new(&err);
+  char url[128];
+  for (int round = 0; round < 2; round++) {
+    int port = round == 0 ? tls_port : plain_tls_port;
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", port);
+    for (int i = 0; i < 20; i++) {
+      add_get(m, s, url);
+    }
+    int h2 = 0;
+    CHECK_EQ(run_multi(m, 20, NULL, &h2), 20);
+    CHECKF(h2 == (round == 0 ? 20 : 0), "round %d: %d of 20 over HTTP/2", round, h2);
+  }
+  reqivo_multi_free(m);
+  peer_stats st = stats_now();
+  /* One connection served the blocking sends and the multi's transfers. */
+  CHECK_EQ(st.connections, 1);
+  CHECK_EQ(st.streams, 3 + 20);
+  reqivo_session_free(s);
+
+  /* Restricted to HTTP/1.1: the HTTP/1.1 server as before (the h2-only
+   * one refuses it: the next test). */
+  s = versioned_session(REQIVO_HTTP_VERSION_1_1, NULL);
+  r = fetch(s, "https", plain_tls_port, "/ok", &err);
+  CHECK_OK(err);
+  CHECK(r != NULL && r->http_major == 1 && r->http_minor == 1);
+  reqivo_response_free(r);
+  reqivo_session_free(s);
 }
 
 static void test_multi_one_connection(void) {
@@ -1436,7 +1482,9 @@ static void test_tiny_data_frames(void) {
   CHECK_OK(err);
   CHECK(r != NULL && r->status == 200 && r->body_len == (1u << 20) &&
         is_pattern(r->body, r->body_len, 0));
-  CHECKF(ms < 10000, "took %.0f ms", ms);
+  /* Bounded, not timed: the peer itself needs seconds for a million
+   * frames, more on a loaded machine. */
+  CHECKF(ms < 60000, "took %.0f ms", ms);
   reqivo_response_free(r);
   r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
   CHECK_OK(err);
@@ -1462,6 +1510,7 @@ int main(int argc, char **argv) {
   } tests[] = {
       {"prior_knowledge", test_prior_knowledge},
       {"alpn", test_alpn},
+      {"default_negotiates", test_default_negotiates},
       {"h1_client_against_h2_only_server", test_h1_client_against_h2_only_server},
       {"multi_one_connection", test_multi_one_connection},
       {"multi_with_threads", test_multi_with_threads},

@@ -238,10 +238,24 @@ class Http2Test < Minitest::Test
     s&.close
   end
 
-  # The peer's TLS port offers only h2: an HTTP/1.1 client is let go after
-  # the handshake; an HTTP/2 client at an HTTP/1.1-only server is told so.
+  # The default offers h2 then http/1.1: HTTP/2 with the peer's TLS port,
+  # HTTP/1.1 with a server that speaks only that.
+  def test_default_negotiates_by_alpn
+    s = Reqivo::Session.new(tls: { ca_file: H2Peer.ca_file, ca_pem: TestPKI.pki[:ca].to_pem }, timeout: 10)
+    r = s.get("https://localhost:#{H2Peer.ports.fetch('tls')}/ok")
+    assert_equal [200, '2'], [r.status, r.http_version]
+    srv = TlsServer.new(cert: TestPKI.pki[:server])
+    r = s.get(srv.url('/'))
+    assert_equal ['hello tls', '1.1'], [r.body, r.http_version]
+  ensure
+    [s, srv].each { |x| x&.close }
+  end
+
+  # The peer's TLS port offers only h2: an HTTP/1.1-only client is let go
+  # after the handshake; an HTTP/2 client at an HTTP/1.1-only server is
+  # told so.
   def test_tls_without_a_common_protocol_fails_cleanly
-    s = Reqivo::Session.new(tls: { ca_file: H2Peer.ca_file }, timeout: 5)
+    s = Reqivo::Session.new(http_version: :http1_1, tls: { ca_file: H2Peer.ca_file }, timeout: 5)
     assert_raises(Reqivo::RequestError) { s.get("https://localhost:#{H2Peer.ports.fetch('tls')}/ok") }
     srv = TlsServer.new(cert: TestPKI.pki[:server])
     h2 = Reqivo::Session.new(http_version: :http2, tls: { ca_pem: TestPKI.pki[:ca].to_pem }, timeout: 5)

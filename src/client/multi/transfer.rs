@@ -2,7 +2,7 @@
 //! blocks. Each `run` goes as far as the sockets allow, then says what it
 //! waits for; policy is `Chain`'s and bytes are `ResponseReader`'s, as in
 //! the blocking send.
-use crate::net::h2::HttpVersion;
+use crate::net::h2::{speaks_h2, HttpVersion};
 use std::collections::VecDeque;
 
 #[path = "transfer_h2.rs"]
@@ -81,6 +81,12 @@ pub(super) enum Step<T> {
 
 /// Room reserved for a request head before it is encoded: most fit.
 const HEAD_GUESS: usize = 512;
+
+/// A hop's request encoded for HTTP/1.1: the bytes, `Connection: close`,
+/// the head's length, the pump of a source body.
+type EncodedH1 = (Vec<u8>, bool, usize, Option<SourcePump>);
+/// A hop's request for an HTTP/2 stream, and the pump of a source body.
+type EncodedH2 = (Option<http::Request<()>>, Option<SourcePump>);
 
 /// A redirect body larger than this is not drained; its connection closes.
 const DRAIN_LIMIT: u64 = 64 * 1024;
@@ -673,55 +679,22 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             cfg.targets.as_deref(),
             self.version,
         );
+        // The request is encoded for the protocol the hop speaks; when
+        // that is up to TLS (h2 offered, HTTP/1.1 allowed), once the
+        // lease says which.
         if key.version.requires_h2() && self.h2_request.is_none() {
-            let mut number = itoa::Buffer::new();
-            let headers = self
-                .chain
-                .headers(cfg, req, self.session.cookies(), &mut number)?;
-            self.h2_request = Some(crate::client::h2::to_h2(
-                self.chain.method(req),
-                url,
-                &headers,
-            )?);
-            self.pump = match self.chain.body(req) {
-                Some(Body::Bytes(_)) | None => None,
-                Some(body) => SourcePump::start_unframed(body)?,
-            };
-        } else if !key.version.requires_h2() && self.out.is_empty() {
-            let mut number = itoa::Buffer::new();
-            let headers = self
-                .chain
-                .headers(cfg, req, self.session.cookies(), &mut number)?;
-            // One allocation for the head and an in-memory body, rather than
-            // the doublings of pushing field by field into an empty vector.
-            let body_len = match self.chain.body(req) {
-                Some(Body::Bytes(b)) => b.len(),
-                _ => 0,
-            };
-            self.out.reserve(HEAD_GUESS + body_len);
-            encode_request_head(
-                &mut self.out,
-                self.chain.method(req),
-                request_target(url, &key.route),
-                headers.iter(),
-            )?;
-            self.close = headers.has_token("connection", "close");
-            self.head_len = self.out.len();
-            self.pump = None;
-            match self.chain.body(req) {
-                Some(Body::Bytes(b)) => self.out.extend_from_slice(b),
-                Some(body) => self.pump = SourcePump::start(body)?,
-                None => {}
-            }
+            (self.h2_request, self.pump) = self.encode_h2()?;
+        } else if !key.version.may_use_h2() && self.out.is_empty() {
+            (self.out, self.close, self.head_len, self.pump) = self.encode_h1(&key.route)?;
         }
         let pool = self.session.pool();
         match pool.try_checkout(&key, self.fresh) {
             Checkout::Idle(lease) => {
-                self.begin_exchange(lease);
+                self.begin_exchange(lease)?;
                 Ok(None)
             }
             Checkout::H2(lease) => {
-                self.begin_h2(ctx, lease);
+                self.begin_h2(ctx, lease)?;
                 Ok(None)
             }
             Checkout::Reserved(slot) => {
@@ -762,6 +735,61 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 Ok(Some(Step::WaitPool { pool: pool.clone() }))
             }
         }
+    }
+
+    /// The hop's request as HTTP/1.1 bytes (the head, then an in-memory
+    /// body): the bytes, whether it says `Connection: close`, the head's
+    /// length, and the pump of a body that comes from a source.
+    fn encode_h1(&self, route: &Route) -> Result<EncodedH1, ClientError> {
+        let (cfg, req) = (&self.cfg, &self.req);
+        let mut number = itoa::Buffer::new();
+        let headers = self
+            .chain
+            .headers(cfg, req, self.session.cookies(), &mut number)?;
+        // One allocation for the head and an in-memory body, rather than
+        // the doublings of pushing field by field into an empty vector.
+        let body = self.chain.body(req);
+        let body_len = match body {
+            Some(Body::Bytes(b)) => b.len(),
+            _ => 0,
+        };
+        let mut out = Vec::with_capacity(HEAD_GUESS + body_len);
+        encode_request_head(
+            &mut out,
+            self.chain.method(req),
+            request_target(self.chain.url(req), route),
+            headers.iter(),
+        )?;
+        let head_len = out.len();
+        let mut pump = None;
+        match body {
+            Some(Body::Bytes(b)) => out.extend_from_slice(b),
+            Some(body) => pump = SourcePump::start(body)?,
+            None => {}
+        }
+        Ok((
+            out,
+            headers.has_token("connection", "close"),
+            head_len,
+            pump,
+        ))
+    }
+
+    /// The hop's request as an HTTP/2 stream opens it, and the pump of a
+    /// body that comes from a source.
+    fn encode_h2(&self) -> Result<EncodedH2, ClientError> {
+        let (cfg, req) = (&self.cfg, &self.req);
+        let mut number = itoa::Buffer::new();
+        let headers = self
+            .chain
+            .headers(cfg, req, self.session.cookies(), &mut number)?;
+        let request =
+            crate::client::h2::to_h2(self.chain.method(req), self.chain.url(req), &headers)?;
+        let pump = match self.chain.body(req) {
+            Some(Body::Bytes(_)) | None => None,
+            Some(body) => SourcePump::start_unframed(body)?,
+        };
+        Ok((Some(request), pump))
     }
 
     fn step_connect(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {
@@ -938,14 +966,16 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         if let Some(at) = conn.timings.tls_done {
             self.timings.tls = at.saturating_duration_since(self.started);
         }
-        if self.version.requires_h2() {
+        if speaks_h2(&conn, self.version)? {
             return self.opened_h2(ctx, slot, *conn);
         }
-        self.begin_exchange(slot.fill(conn));
-        Ok(())
+        self.begin_exchange(slot.fill(conn))
     }
 
-    fn begin_exchange(&mut self, lease: Lease) {
+    fn begin_exchange(&mut self, lease: Lease) -> Result<(), ClientError> {
+        if self.out.is_empty() {
+            (self.out, self.close, self.head_len, self.pump) = self.encode_h1(lease.route())?;
+        }
         self.connecting = false;
         log_connection(
             self.cfg.log.as_ref(),
@@ -968,6 +998,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         }));
         self.deadline = None;
         self.progress(Op::Write);
+        Ok(())
     }
 
     fn step_exchange(&mut self, ctx: &Ctx<'_>) -> Result<Option<Step<F::Output>>, ClientError> {

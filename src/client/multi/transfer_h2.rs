@@ -66,23 +66,15 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         // The poller forgets the socket: the connection watches a
         // descriptor of its own from now on.
         unwatch(ctx.poller, &mut self.watching);
-        if conn.tls_info().is_some() && !conn.negotiated_h2() {
-            return Err(NetError::new(
-                NetErrorKind::Http2Required,
-                format!(
-                    "{} did not choose HTTP/2 in TLS negotiation, and the session requires it",
-                    conn.peer()
-                ),
-            )
-            .into());
-        }
         let budget = self.budget();
         let h2 = H2Conn::start(conn, self.limits.max_header_bytes, &budget)?;
-        self.begin_h2(ctx, slot.fill_h2(h2));
-        Ok(())
+        self.begin_h2(ctx, slot.fill_h2(h2))
     }
 
-    pub(super) fn begin_h2(&mut self, ctx: &Ctx<'_>, lease: H2Lease) {
+    pub(super) fn begin_h2(&mut self, ctx: &Ctx<'_>, lease: H2Lease) -> Result<(), ClientError> {
+        if self.h2_request.is_none() {
+            (self.h2_request, self.pump) = self.encode_h2()?;
+        }
         self.connecting = false;
         unwatch(ctx.poller, &mut self.watching);
         log_connection(
@@ -110,6 +102,7 @@ impl<F: Finish + Send + 'static> Transfer<F> {
         }));
         self.deadline = None;
         self.progress(Op::Pool);
+        Ok(())
     }
 
     pub(super) fn step_h2(

@@ -134,7 +134,8 @@ module Reqivo
     # unix_socket:   a Unix domain socket path every request goes over
     #                (the URL's host in Host), e.g. "/var/run/docker.sock";
     #                "\0name" names an abstract socket (Linux).
-    # http_version:  :default (the library's choice, HTTP/1.1 today),
+    # http_version:  :default (h2 then http/1.1 offered over TLS, HTTP/2
+    #                when the server chooses it; HTTP/1.1 over cleartext),
     #                :http1_1 (or "1.1") or :http2 (or "2"): HTTP/2 only,
     #                h2 by ALPN over TLS and with prior knowledge over
     #                cleartext (a server that does not speak it fails the
