@@ -9,7 +9,11 @@ Commands given after --ws (each its own argument) are WebSocket clients:
 they get the URL of a WebSocket echo server (ws://127.0.0.1:PORT/chat,
 selecting the subprotocol "chat", permessage-deflate accepted) that runs
 only when the `websockets` package is importable; without it they are
-skipped, with a note, and the demo still succeeds."""
+skipped, with a note, and the demo still succeeds.
+
+With the `h2` package importable, an HTTPS server that speaks HTTP/2 (ALPN
+h2) serves /hello too: its URL is the clients' last argument and is in
+REQIVO_DEMO_H2_URL, so each shows HTTP/2 negotiated by default."""
 import http.server
 import json
 import os
@@ -130,6 +134,59 @@ def start_ws_echo():
     return server, "ws://127.0.0.1:%d/chat" % server.socket.getsockname()[1]
 
 
+H2_HELLO = b"Hello over HTTP/2 from the reqivo demo server\n"
+
+
+def start_h2_server(pki):
+    """An HTTPS server on 127.0.0.1 that speaks HTTP/2 alone (ALPN h2, the
+    `h2` package), answering every request with H2_HELLO; its URL, or None
+    when the package is not importable."""
+    try:
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+    except ImportError:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(pki, "server.pem"), os.path.join(pki, "server.key"))
+    context.set_alpn_protocols(["h2"])
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_connection(sock):
+        # The SETTINGS acknowledgement and the answer are separate small
+        # writes: without this, Nagle holds the second for the client's ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(config=config)
+        try:
+            with context.wrap_socket(sock, server_side=True) as tls:
+                conn.initiate_connection()
+                tls.sendall(conn.data_to_send())
+                while True:
+                    data = tls.recv(65536)
+                    if not data:
+                        return
+                    for event in conn.receive_data(data):
+                        if isinstance(event, h2.events.RequestReceived):
+                            conn.send_headers(event.stream_id, [
+                                (":status", "200"), ("server", "reqivo-demo-h2"),
+                                ("content-type", "text/plain; charset=utf-8"),
+                                ("content-length", str(len(H2_HELLO)))])
+                            conn.send_data(event.stream_id, H2_HELLO, end_stream=True)
+                    tls.sendall(conn.data_to_send())
+        except (OSError, ssl.SSLError, h2.exceptions.H2Error):
+            pass  # the client went away or spoke something else
+
+    def accept_forever():
+        while True:
+            sock, _ = listener.accept()
+            threading.Thread(target=serve_connection, args=(sock,), daemon=True).start()
+
+    threading.Thread(target=accept_forever, daemon=True).start()
+    return "https://127.0.0.1:%d/hello" % listener.getsockname()[1]
+
+
 def serve(server):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -152,6 +209,14 @@ def main():
             urls.append("https://127.0.0.1:%d/hello" % tls_server.server_address[1])
             env["REQIVO_DEMO_CA"] = os.path.join(pki, "ca.pem")
             print("demo HTTPS server on %s (CA in REQIVO_DEMO_CA)" % urls[-1], flush=True)
+            h2_url = start_h2_server(pki)
+            if h2_url is None:
+                print("the h2 package is not importable: no HTTP/2 server in this demo "
+                      "(pip install h2)", flush=True)
+            else:
+                urls.append(h2_url)
+                env["REQIVO_DEMO_H2_URL"] = h2_url
+                print("demo HTTP/2 server on %s" % h2_url, flush=True)
         else:
             print("openssl not found: no HTTPS in this demo", flush=True)
         http_clients, ws_clients = [], []

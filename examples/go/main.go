@@ -139,5 +139,33 @@ func run(arg string) error {
 		return err
 	}
 	fmt.Printf("http.Client GET %s -> %s: %s\n", hr.Request.URL, hr.Status, strings.TrimSpace(string(body)))
+
+	// 5. HTTP/2, negotiated by default over TLS (make demo serves it).
+	if h2URL := os.Getenv("REQIVO_DEMO_H2_URL"); h2URL != "" {
+		return getHTTP2(ctx, h2URL)
+	}
+	return nil
+}
+
+// getHTTP2 GETs url twice through one session trusting the demo's CA:
+// both are streams on one connection.
+func getHTTP2(ctx context.Context, url string) error {
+	ca, err := os.ReadFile(os.Getenv("REQIVO_DEMO_CA"))
+	if err != nil {
+		return err
+	}
+	s, err := reqivo.NewSession(reqivo.WithTLS(reqivo.TLSConfig{RootCAsPEM: [][]byte{ca}}))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for i := 0; i < 2; i++ {
+		resp, err := s.Get(ctx, url)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("GET %s -> %s %s, connection reused: %v: %s\n", resp.URL, resp.Proto, resp.Status,
+			resp.Reused, strings.TrimSpace(resp.Text()))
+	}
 	return nil
 }

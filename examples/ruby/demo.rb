@@ -46,3 +46,14 @@ puts "STREAM #{head.url} -> #{head.status}, #{bytes} bytes in #{chunks} chunks, 
 stats = session.pool.stats
 puts "pool: #{stats.opened} opened, #{stats.reused} reused"
 session.close
+
+# 5. HTTP/2, negotiated by default over TLS (make demo serves it): two
+# requests, two streams on one connection
+if (h2_url = ENV.fetch('REQIVO_DEMO_H2_URL', nil))
+  h2 = Reqivo::Session.new(tls: { ca_file: ENV.fetch('REQIVO_DEMO_CA') }, timeout: 10)
+  2.times do
+    r = h2.get(h2_url)
+    puts "GET #{r.url} -> HTTP/#{r.http_version} #{r.status}, reused connection: #{r.reused?}: #{r.text.strip}"
+  end
+  h2.close
+end
