@@ -238,12 +238,23 @@ class Http2Test < Minitest::Test
     s&.close
   end
 
-  # The default offers h2 then http/1.1: HTTP/2 with the peer's TLS port,
+  # The default offers h2 then http/1.1: HTTP/2 with the peer's TLS port
+  # (blocking, a parallel batch and fibers, all on one connection),
   # HTTP/1.1 with a server that speaks only that.
   def test_default_negotiates_by_alpn
+    reset_stats(@s)
     s = Reqivo::Session.new(tls: { ca_file: H2Peer.ca_file, ca_pem: TestPKI.pki[:ca].to_pem }, timeout: 10)
-    r = s.get("https://localhost:#{H2Peer.ports.fetch('tls')}/ok")
+    url = "https://localhost:#{H2Peer.ports.fetch('tls')}/ok"
+    r = s.get(url)
     assert_equal [200, '2'], [r.status, r.http_version]
+    rs = s.parallel { |b| Array.new(10) { b.get(url) } }
+    assert_equal [[200, '2']] * 10, rs.map { |x| [x.response.status, x.response.http_version] }
+    if defined?(Async::Task)
+      rs = []
+      run_async { |task| rs = Array.new(3) { task.async { s.get(url) } }.map(&:wait) }
+      assert_equal [[200, '2']] * 3, rs.map { |x| [x.status, x.http_version] }
+    end
+    assert_equal 1, @s.get('/stats').json['connections'], 'one TLS connection for all'
     srv = TlsServer.new(cert: TestPKI.pki[:server])
     r = s.get(srv.url('/'))
     assert_equal ['hello tls', '1.1'], [r.body, r.http_version]
