@@ -145,6 +145,19 @@ def hpack_string(s):
     return bytes(out) + s
 
 
+def hpack_int(value, prefix_bits, flags):
+    """An integer with an N-bit prefix (RFC 7541 §5.1), `flags` above it."""
+    top = (1 << prefix_bits) - 1
+    if value < top:
+        return bytes([flags | value])
+    out, value = bytearray([flags | top]), value - top
+    while value >= 128:
+        out.append(value % 128 | 128)
+        value //= 128
+    out.append(value)
+    return bytes(out)
+
+
 def literal(name, value):
     """A field without indexing, new name: the client's table never changes."""
     return b"\x00" + hpack_string(name) + hpack_string(value)
@@ -386,6 +399,31 @@ def hostile_push_promise(c, sid, req, arg):
     yield from c.respond(sid, 200, TEXT, HELLO)
 
 
+def hostile_table_size(c, sid, req, arg):
+    """A dynamic table size update to 1 MiB, far past the 4096 bytes the
+    client's SETTINGS allow: a COMPRESSION_ERROR (RFC 7541 §4.2)."""
+    c.write_raw(frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack_int(1 << 20, 5, 0x20) + STATUS_200))
+    c.muted = True
+    return
+    yield
+
+
+def hostile_table_churn(c, sid, req, arg):
+    """Twelve fields of 1,000 bytes each added to the client's dynamic
+    table, every one evicting older ones: a legal answer the client must
+    decode within its 4096-byte table. The client's table then holds what
+    h2's encoder here does not know of, so the connection ends after it
+    (GOAWAY with this stream as the last)."""
+    block = STATUS_200 + b"".join(
+        b"\x40" + hpack_string(b"x-churn-%d" % i) + hpack_string((b"%x" % i) * 990)
+        for i in range(12))
+    c.write_raw(frame(HEADERS, END_HEADERS, sid, block) + frame(DATA, END_STREAM, sid, HELLO)
+                + goaway_frame(sid))
+    c.muted = c.closing = True
+    return
+    yield
+
+
 def hostile_tiny_data(c, sid, req, arg):
     c.send_headers(sid, 200, [("content-type", "application/octet-stream"),
                               ("content-length", str(TINY_BODY))])
@@ -404,7 +442,7 @@ def hostile_tiny_data(c, sid, req, arg):
 
 
 EXACT = {
-    "/ok": route_ok, "/echo": route_echo, "/trailers": route_trailers,
+    "/ok": route_ok, "/echo": route_echo, "/trailers": route_trailers, "/stall": route_ok,
     "/gzip": route_gzip, "/redirect": route_redirect, "/cookie/set": route_cookie_set,
     "/never-ends": route_never_ends, "/goaway-open": route_goaway_open,
     "/stats": route_stats, "/stats/reset": route_stats_reset,
@@ -417,6 +455,8 @@ EXACT = {
     "/hostile/data-after-end": hostile_data_after_end,
     "/hostile/push-promise": hostile_push_promise,
     "/hostile/tiny-data": hostile_tiny_data,
+    "/hostile/table-size": hostile_table_size,
+    "/hostile/table-churn": hostile_table_churn,
 }
 WITH_NUMBER = {
     "/status": route_status, "/bytes": route_bytes, "/hold": route_hold,
@@ -663,6 +703,8 @@ class Conn:
         req = self.requests.get(ev.stream_id)
         if req is not None:
             req.add(ev.data)
+            if req.path == "/stall":
+                return  # its window never opens again: the upload stalls
         try:
             self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
         except h2.exceptions.H2Error:

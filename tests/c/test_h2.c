@@ -549,6 +549,66 @@ static void test_post_buffered_body(void) {
   reqivo_session_free(s);
 }
 
+/* A server that never opens its window to an upload (it sends no
+ * WINDOW_UPDATE for the stream): the send waits under the write timeout
+ * and ends with it, from a thread and from the multi, while the
+ * connection's other streams go on. */
+static void test_upload_stall(void) {
+  reqivo_session *s = h2_session();
+  size_t n = 4 << 20; /* past the peer's 1 MiB stream window */
+  uint8_t *body = calloc(n, 1);
+  reqivo_request *r = h2c_request("POST", "/stall");
+  reqivo_error err;
+  CHECK_EQ(reqivo_request_set_body(r, body, n, &err), 0);
+  reqivo_timeout t = {.write_ms = 300, .read_ms = 300, .total_ms = 5000};
+  reqivo_request_set_timeout(r, t);
+  double t0 = now_ms();
+  const reqivo_response *resp = reqivo_session_send(s, r, NULL, &err);
+  double ms = now_ms() - t0;
+  CHECK(resp == NULL);
+  CHECKF(err.code == REQIVO_ERR_TIMEOUT_WRITE, "%s \"%s\"", reqivo_code_name(err.code),
+         err.message);
+  CHECKF(ms < 3000, "took %.0f ms", ms);
+  printf("stalled upload, blocking: %s \"%s\" after %.0f ms\n", reqivo_code_name(err.code),
+         err.message, ms);
+  resp = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+  CHECK_OK(err);
+  CHECK(body_is(resp, "hello h2\n"));
+  CHECK(resp != NULL && (resp->flags & REQIVO_RESPONSE_REUSED) != 0);
+  reqivo_response_free(resp);
+
+  /* The multi: the stalled upload and a GET beside it. */
+  reqivo_multi *m = reqivo_multi_new(&err);
+  CHECK_EQ(reqivo_multi_add(m, s, r, NULL, (void *)1, &err), 0);
+  char url[128];
+  h2c_url(url, sizeof url, "/ok");
+  add_get(m, s, url);
+  int done = 0, stalled = 0, ok = 0;
+  double until = now_ms() + 10000;
+  while (done < 2 && now_ms() < until) {
+    reqivo_multi_poll(m, 200, &err);
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    while (reqivo_multi_next(m, &d)) {
+      done++;
+      if (d.user_data == (void *)1) {
+        stalled += d.response == NULL && d.error.code == REQIVO_ERR_TIMEOUT_WRITE;
+        printf("stalled upload, multi: %s \"%s\"\n", reqivo_code_name(d.error.code),
+               d.error.message);
+      } else {
+        ok += body_is(d.response, "hello h2\n");
+      }
+      reqivo_response_free(d.response);
+    }
+  }
+  CHECK_EQ(done, 2);
+  CHECK_EQ(stalled, 1);
+  CHECK_EQ(ok, 1);
+  reqivo_multi_free(m);
+  reqivo_request_free(r);
+  free(body);
+  reqivo_session_free(s);
+}
+
 typedef struct pattern_source {
   size_t total, sent, calls;
 } pattern_source;
@@ -1432,6 +1492,8 @@ static void test_hostile(void) {
       {"/hostile/window-overflow-conn", 0, 0, 0},
       {"/hostile/data-after-end", 0, 0, 0},
       {"/hostile/push-promise", 0, 0, 0},
+      {"/hostile/table-size", 0, 0, 0},
+      {"/hostile/table-churn", 1, 0, 0},
   };
   reqivo_session *s = h2_session();
   reqivo_limits lim = {.max_header_bytes = 16384};
@@ -1511,6 +1573,7 @@ int main(int argc, char **argv) {
       {"prior_knowledge", test_prior_knowledge},
       {"alpn", test_alpn},
       {"default_negotiates", test_default_negotiates},
+      {"upload_stall", test_upload_stall},
       {"h1_client_against_h2_only_server", test_h1_client_against_h2_only_server},
       {"multi_one_connection", test_multi_one_connection},
       {"multi_with_threads", test_multi_with_threads},
