@@ -353,6 +353,10 @@ func TestHTTP2DefaultNegotiates(t *testing.T) {
 		if hr.Proto != c.proto || string(got) != c.proto {
 			t.Errorf("%s, Transport: Proto %q, the server saw %q, want %q", c.name, hr.Proto, got, c.proto)
 		}
+		wantALPN := map[string]string{"HTTP/2.0": "h2", "HTTP/1.1": ""}[c.proto]
+		if hr.TLS == nil || hr.TLS.NegotiatedProtocol != wantALPN {
+			t.Errorf("%s, Transport: TLS %+v, want NegotiatedProtocol %q", c.name, hr.TLS, wantALPN)
+		}
 	}
 }
 

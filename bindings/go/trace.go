@@ -98,7 +98,7 @@ func (r traceRoute) traceSent(trace *httptrace.ClientTrace, req *http.Request, h
 	}
 	var state *tls.ConnectionState
 	if head.TLS {
-		state = traceTLSState(req, head)
+		state = tlsState(req, head)
 	}
 	if !head.Reused {
 		if head.Timings.DNS > 0 {
@@ -182,13 +182,18 @@ func traceTLS(trace *httptrace.ClientTrace, state tls.ConnectionState, err error
 	}
 }
 
-// traceTLSState is what the binding knows of a TLS connection (the same
-// as http.Response.TLS).
-func traceTLSState(req *http.Request, head *ResponseHead) *tls.ConnectionState {
+// tlsState is what the binding knows of a TLS connection, for
+// http.Response.TLS and the trace's TLSHandshakeDone. HTTP/2 over TLS is
+// only ever negotiated by ALPN, so its protocol is known; HTTP/1.1 may
+// have gone without ALPN, and is left unsaid.
+func tlsState(req *http.Request, head *ResponseHead) *tls.ConnectionState {
 	st := &tls.ConnectionState{
 		Version:           head.TLSVersion,
 		HandshakeComplete: true,
 		DidResume:         head.TLSResumed,
+	}
+	if head.ProtoMajor == 2 {
+		st.NegotiatedProtocol = "h2"
 	}
 	if host := req.URL.Hostname(); !isIPLiteral(host) {
 		st.ServerName = host // the SNI the library sent

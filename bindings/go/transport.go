@@ -5,13 +5,11 @@ import "C"
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -60,14 +58,15 @@ import (
 // (10 per host, 100 in all).
 //
 // https uses the TLS configuration of WithTLS; http.Response.TLS is set
-// with the version and whether the session was resumed (no certificates).
+// with the version, whether the session was resumed and, over HTTP/2,
+// NegotiatedProtocol "h2" (no certificates).
 //
-// WithHTTPVersion(HTTP2) sends every request over HTTP/2, each a stream on
-// one connection per origin: http.Response.Proto is "HTTP/2.0"
-// (ProtoMajor 2, ProtoMinor 0) and Status the code with its
+// As with net/http, a TLS server that chooses h2 gets HTTP/2, each
+// request a stream on one connection per origin: http.Response.Proto is
+// "HTTP/2.0" (ProtoMajor 2, ProtoMinor 0) and Status the code with its
 // http.StatusText, as net/http's own HTTP/2 transport gives it (HTTP/2
-// has no reason phrase). Such a round trip holds a thread while it is in
-// flight and while its body is open (see WithHTTPVersion).
+// has no reason phrase). WithHTTPVersion(HTTP11) keeps HTTP/1.1;
+// WithHTTPVersion(HTTP2) requires HTTP/2.
 //
 // Proxies are set with the same options as a Session's: WithProxy,
 // WithNoProxy and WithEnvironmentProxy (there is no Proxy func field as
@@ -139,8 +138,8 @@ import (
 // for a name). GotConnInfo.IdleTime is 0; DNSDone has no Addrs;
 // ConnectStart and ConnectDone get the name and port, not the address
 // the name resolved to; TLSHandshakeDone's tls.ConnectionState has
-// Version, HandshakeComplete, DidResume and ServerName only (no cipher
-// suite, negotiated protocol or certificates). The host dialled is the
+// Version, HandshakeComplete, DidResume, ServerName and (over HTTP/2)
+// NegotiatedProtocol only (no cipher suite or certificates). The host dialled is the
 // request's, or the proxy's when WithProxy is given without WithNoProxy
 // or WithEnvironmentProxy; with those, whether the library went through
 // the proxy is not known, and the request's host is reported.
@@ -692,14 +691,7 @@ func toHTTPResponse(req *http.Request, head *ResponseHead, body *Stream) *http.R
 		}
 	}
 	if head.TLS {
-		resp.TLS = &tls.ConnectionState{
-			Version:           head.TLSVersion,
-			HandshakeComplete: true,
-			DidResume:         head.TLSResumed,
-		}
-		if host := req.URL.Hostname(); net.ParseIP(host) == nil {
-			resp.TLS.ServerName = host // the SNI the library sent
-		}
+		resp.TLS = tlsState(req, head)
 	}
 	if head.Decompressed {
 		resp.Uncompressed = true
