@@ -1,28 +1,43 @@
 //! reqivo's request as h2's: the method and target as pseudo-header
 //! fields (`:authority` from the Host field, RFC 9113 §8.3.1), and the
 //! header fields minus those HTTP/2 forbids (§8.2.2).
-use http::header::{HeaderName, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Uri, Version};
 use url::{Position, Url};
 
+use crate::client::chain::USER_AGENT;
+use crate::client::decode::ACCEPT_ENCODING;
 use crate::client::error::{ClientError, ClientErrorKind};
 use crate::client::headers::HeaderList;
 
 /// Fields that mean something only to an HTTP/1.1 connection; an HTTP/2
-/// message carrying them is malformed.
-const CONNECTION_SPECIFIC: [&str; 5] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
+/// message carrying them is malformed. (Host becomes `:authority`.)
+static CONNECTION_SPECIFIC: [HeaderName; 6] = [
+    header::HOST,
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+/// Values reqivo sends by default (chain.rs): taken as they are, where any
+/// other value is copied into the request.
+const DEFAULT_VALUES: [&str; 3] = [USER_AGENT, "*/*", ACCEPT_ENCODING];
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> ClientError {
     ClientError::new(
         ClientErrorKind::InvalidArgument,
         format!("{} cannot be sent over HTTP/2: {}", what, e),
     )
+}
+
+/// `value` as a field value; one of `DEFAULT_VALUES` without a copy.
+fn field_value(value: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    match DEFAULT_VALUES.iter().find(|d| **d == value) {
+        Some(d) => Ok(HeaderValue::from_static(d)),
+        None => HeaderValue::from_str(value),
+    }
 }
 
 /// The h2 request for `method` to `url` with `headers` (Host included,
@@ -49,19 +64,19 @@ pub(crate) fn to_h2(
         .map_err(|e| invalid("the URL", e))?;
     let mut map = HeaderMap::with_capacity(headers.iter().count());
     for (name, value) in headers.iter() {
-        let lower = name.to_ascii_lowercase();
-        if lower == "host" || CONNECTION_SPECIFIC.contains(&lower.as_str()) {
+        // Any case: a standard name comes back as `http`'s own, no copy.
+        let field = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| invalid(&format!("header field {:?}", name), e))?;
+        if CONNECTION_SPECIFIC.contains(&field) {
             continue;
         }
         // TE may only say that trailers are welcome (§8.2.2).
-        if lower == "te" && !value.trim().eq_ignore_ascii_case("trailers") {
+        if field == header::TE && !value.trim().eq_ignore_ascii_case("trailers") {
             continue;
         }
-        let name = HeaderName::from_bytes(lower.as_bytes())
-            .map_err(|e| invalid(&format!("header field {:?}", name), e))?;
-        let value = HeaderValue::from_str(value)
-            .map_err(|e| invalid(&format!("the value of {:?}", name.as_str()), e))?;
-        map.append(name, value);
+        let value = field_value(value)
+            .map_err(|e| invalid(&format!("the value of {:?}", field.as_str()), e))?;
+        map.append(field, value);
     }
     let mut request = Request::new(());
     *request.method_mut() = method;
@@ -83,6 +98,8 @@ mod tests {
         h.set("Connection", "keep-alive");
         h.set("Transfer-Encoding", "chunked");
         h.set("TE", "gzip");
+        h.set("Keep-Alive", "timeout=5");
+        h.set("PROXY-CONNECTION", "keep-alive");
         h.set("X-Custom", "yes");
         let r = to_h2("GET", &url, &h).unwrap();
         assert_eq!(r.uri().authority().unwrap().as_str(), "other.test");
@@ -90,10 +107,15 @@ mod tests {
         assert_eq!(r.uri().scheme_str(), Some("https"));
         let names: Vec<_> = r.headers().keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-custom"]);
+        assert_eq!(r.headers()["x-custom"], "yes");
         let mut h = HeaderList::default();
         h.set("te", "trailers");
+        h.set("user-agent", USER_AGENT);
+        h.set("Accept-Encoding", "identity");
         let r = to_h2("POST", &url, &h).unwrap();
         assert_eq!(r.uri().authority().unwrap().as_str(), "example.test:8443");
         assert_eq!(r.headers()["te"], "trailers");
+        assert_eq!(r.headers()["user-agent"], USER_AGENT);
+        assert_eq!(r.headers()["accept-encoding"], "identity");
     }
 }
