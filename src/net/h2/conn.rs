@@ -30,6 +30,7 @@ use rustix::event::{eventfd, EventfdFlags, PollFlags};
 use super::io::{H2Io, IoState};
 use crate::net::budget::{poll_once, Budget, Op};
 use crate::net::error::{NetError, NetErrorKind};
+use crate::net::conn::readable_now;
 use crate::net::{Conn, ConnTimings, TlsInfo};
 
 /// The longest a queued thread parks before looking again on its own: a
@@ -311,8 +312,13 @@ impl H2Conn {
 
     /// Takes in what the server sent while no stream waited (a GOAWAY, a
     /// close), without waiting: a connection found ended or closing takes
-    /// no new stream. Does nothing if another thread is driving.
+    /// no new stream. Does nothing if another thread is driving, or if the
+    /// last read found the socket empty and nothing came since (one
+    /// poll(2) without waiting tells, as HTTP/1.1's stale check).
     pub fn refresh(&self) {
+        if !self.io.may_read() && !readable_now(&self.socket) {
+            return;
+        }
         THIS_THREAD.with(|(_, waker)| {
             self.drive_now(waker, true);
         });
