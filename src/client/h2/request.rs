@@ -21,9 +21,14 @@ static CONNECTION_SPECIFIC: [HeaderName; 6] = [
     header::UPGRADE,
 ];
 
-/// Values reqivo sends by default (chain.rs): taken as they are, where any
-/// other value is copied into the request.
-const DEFAULT_VALUES: [&str; 3] = [USER_AGENT, "*/*", ACCEPT_ENCODING];
+/// Values reqivo sends by default (chain.rs), made (and checked) at
+/// compile time: taken as they are, where any other value is checked and
+/// copied into the request.
+static DEFAULT_VALUES: [(&str, HeaderValue); 3] = [
+    (USER_AGENT, HeaderValue::from_static(USER_AGENT)),
+    ("*/*", HeaderValue::from_static("*/*")),
+    (ACCEPT_ENCODING, HeaderValue::from_static(ACCEPT_ENCODING)),
+];
 
 fn invalid(what: &str, e: impl std::fmt::Display) -> ClientError {
     ClientError::new(
@@ -34,8 +39,8 @@ fn invalid(what: &str, e: impl std::fmt::Display) -> ClientError {
 
 /// `value` as a field value; one of `DEFAULT_VALUES` without a copy.
 fn field_value(value: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
-    match DEFAULT_VALUES.iter().find(|d| **d == value) {
-        Some(d) => Ok(HeaderValue::from_static(d)),
+    match DEFAULT_VALUES.iter().find(|(text, _)| *text == value) {
+        Some((_, made)) => Ok(made.clone()),
         None => HeaderValue::from_str(value),
     }
 }
