@@ -29,8 +29,8 @@ use rustix::event::{eventfd, EventfdFlags, PollFlags};
 
 use super::io::{H2Io, IoState};
 use crate::net::budget::{poll_once, Budget, Op};
-use crate::net::error::{NetError, NetErrorKind};
 use crate::net::conn::readable_now;
+use crate::net::error::{NetError, NetErrorKind};
 use crate::net::{Conn, ConnTimings, TlsInfo};
 
 /// The longest a queued thread parks before looking again on its own: a
