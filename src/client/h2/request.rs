@@ -2,7 +2,7 @@
 //! fields (`:authority` from the Host field, RFC 9113 §8.3.1), and the
 //! header fields minus those HTTP/2 forbids (§8.2.2).
 use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Request, Uri, Version};
+use http::{uri, HeaderMap, Method, Request, Uri, Version};
 use url::{Position, Url};
 
 use crate::client::chain::USER_AGENT;
@@ -61,12 +61,17 @@ pub(crate) fn to_h2(
         "" => "/",
         p => p,
     };
-    let uri = Uri::builder()
-        .scheme(url.scheme())
-        .authority(authority)
-        .path_and_query(path)
-        .build()
-        .map_err(|e| invalid("the URL", e))?;
+    // By parts rather than `Uri::builder`, whose large state is moved at
+    // every step.
+    let mut parts = uri::Parts::default();
+    parts.scheme = Some(match url.scheme() {
+        "https" => uri::Scheme::HTTPS,
+        "http" => uri::Scheme::HTTP,
+        other => other.parse().map_err(|e| invalid("the URL", e))?,
+    });
+    parts.authority = Some(authority.parse().map_err(|e| invalid("the URL", e))?);
+    parts.path_and_query = Some(path.parse().map_err(|e| invalid("the URL", e))?);
+    let uri = Uri::from_parts(parts).map_err(|e| invalid("the URL", e))?;
     let mut map = HeaderMap::with_capacity(headers.iter().count());
     for (name, value) in headers.iter() {
         // Any case: a standard name comes back as `http`'s own, no copy.
