@@ -61,6 +61,11 @@ CLIENT_CPU = "1"
 
 PHASES = ["small", "big", "huge", "hold", "https_ka", "https_new", "ws_deflate", "multi_hold", "multi_small",
           "h2_inflight", "h2_seq", "h2_big", "allocs", "callgrind", "syscalls"]
+# Run only when named in --phases, and only logged (not in the report):
+# h2_cost, allocations and callgrind instructions a request of reqivo_bench
+# one request after another over TLS, HTTP/2 and HTTP/1.1 (h2_seq's
+# listener and clients, reqivo-h2 and reqivo-h1).
+EXTRA_PHASES = ["h2_cost"]
 # The HTTP/2 phases (h2_phases below): their own clients, listener and
 # report section.
 H2_PHASES = ("h2_inflight", "h2_seq", "h2_big")
@@ -675,62 +680,90 @@ def run_phases(runner, clients, args):
     for ph in H2_PHASES:
         each(ph, lambda ph=ph: h2_phase(runner, ph, [c for c in clients if not c.skip and ph in c.h2_phases], args))
 
+    def count_allocs(c, phase, url):
+        """Allocations a request in reqivo_bench's measured loop of 2,000
+        (bench/malloc_count.c): calls and bytes, logged and recorded."""
+        rec = runner.run(c, phase, 1, "ka", url, 2000, env={"LD_PRELOAD": str(B / "malloc_count.so")})
+        if "error" in rec:
+            log("   %-14s FAILED %s" % (c.id, rec["error"]))
+            return
+        d = rec["data"]
+        extra = ""
+        if "go_mallocs" in d:
+            extra = "  Go heap objects/req %.1f" % (d["go_mallocs"] / d["n"])
+        if "ruby_objects" in d:
+            extra = "  Ruby objects/req %.1f" % (d["ruby_objects"] / d["n"])
+        if "mallocs" in d:
+            log("   %-14s malloc-family calls/req %.2f (realloc %.2f) bytes/req %.0f%s" % (
+                c.id, (d["mallocs"] + d["reallocs"]) / d["n"], d["reallocs"] / d["n"],
+                d["malloc_bytes"] / d["n"], extra))
+        else:
+            log("   %-14s no counter readable%s" % (c.id, extra))
+
     def allocs():
-        n = 2000
         for c in active:
-            rec = runner.run(c, "allocs", 1, "ka", ngx.url("small"), n,
-                             env={"LD_PRELOAD": str(B / "malloc_count.so")})
-            if "error" in rec:
-                log("   %-14s FAILED %s" % (c.id, rec["error"]))
-                continue
-            d = rec["data"]
-            extra = ""
-            if "go_mallocs" in d:
-                extra = "  Go heap objects/req %.1f" % (d["go_mallocs"] / d["n"])
-            if "ruby_objects" in d:
-                extra = "  Ruby objects/req %.1f" % (d["ruby_objects"] / d["n"])
-            if "mallocs" in d:
-                log("   %-14s malloc-family calls/req %.2f (realloc %.2f) bytes/req %.0f%s" % (
-                    c.id, (d["mallocs"] + d["reallocs"]) / d["n"], d["reallocs"] / d["n"],
-                    d["malloc_bytes"] / d["n"], extra))
-            else:
-                log("   %-14s no counter readable%s" % (c.id, extra))
+            count_allocs(c, "allocs", ngx.url("small"))
 
     each("allocs", allocs)
+
+    def count_instructions(c, url, tag):
+        """callgrind's instructions a request: the totals of two runs of
+        reqivo_bench (n_lo and n_hi requests after a warm-up), their
+        difference over n_hi - n_lo, so start-up and handshakes cancel.
+        The profiles stay in build/bench/callgrind.TAG.N.out."""
+        n_hi, n_lo = (1000, 100) if q else (2000, 200)
+        totals = {}
+        for n in (n_lo, n_hi):
+            out = B / ("callgrind.%s.%d.out" % (tag, n))
+            rec = runner.run(c, "callgrind", 1, "ka", url, n,
+                             wrapper=["valgrind", "--tool=callgrind", "--dump-instr=yes",
+                                      "--callgrind-out-file=" + str(out)],
+                             env={"BENCH_WARMUP": "20"}, timeout=600)
+            if "error" in rec or not out.exists():
+                log("   %-14s FAILED %s" % (c.id, rec.get("error")))
+                return None
+            m = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(errors="replace"), re.M)
+            totals[n] = int(m.group(1)) if m else None
+            rec["callgrind_total"] = totals[n]
+        if not all(totals.values()):
+            return None
+        per = (totals[n_hi] - totals[n_lo]) / (n_hi - n_lo)
+        log("   %-14s %8.0f instructions/request" % (c.id, per))
+        return per, n_lo, n_hi
 
     def callgrind():
         if not shutil.which("valgrind"):
             log("   valgrind missing: skipped")
             return
-        n_hi, n_lo = (1000, 100) if q else (2000, 200)
         for c in active:
             if not c.c_api:
                 continue
-            totals = {}
-            for n in (n_lo, n_hi):
-                out = B / ("callgrind.%s.%d.out" % (c.id, n))
-                rec = runner.run(c, "callgrind", 1, "ka", ngx.url("small"), n,
-                                 wrapper=["valgrind", "--tool=callgrind", "--dump-instr=yes",
-                                          "--callgrind-out-file=" + str(out)],
-                                 env={"BENCH_WARMUP": "20"}, timeout=600)
-                if "error" in rec or not out.exists():
-                    log("   %-14s FAILED %s" % (c.id, rec.get("error")))
-                    break
-                m = re.search(r"^(?:summary|totals):\s*(\d+)", out.read_text(errors="replace"), re.M)
-                totals[n] = int(m.group(1)) if m else None
-                rec["callgrind_total"] = totals[n]
-            if len(totals) == 2 and all(totals.values()):
-                per = (totals[n_hi] - totals[n_lo]) / (n_hi - n_lo)
-                runner.results.append({"client": c.id, "phase": "callgrind_per_req", "value": per,
-                                       "n_hi": n_hi, "n_lo": n_lo})
-                log("   %-14s %8.0f instructions/request" % (c.id, per))
-                if c.id == "reqivo-c":
-                    runner.results.append({"client": c.id, "phase": "callgrind_functions",
-                                           "value": callgrind_functions(B / ("callgrind.%s.%d.out" % (c.id, n_lo)),
-                                                                        B / ("callgrind.%s.%d.out" % (c.id, n_hi)),
-                                                                        n_hi - n_lo)})
+            got = count_instructions(c, ngx.url("small"), c.id)
+            if not got:
+                continue
+            per, n_lo, n_hi = got
+            runner.results.append({"client": c.id, "phase": "callgrind_per_req", "value": per,
+                                   "n_hi": n_hi, "n_lo": n_lo})
+            if c.id == "reqivo-c":
+                runner.results.append({"client": c.id, "phase": "callgrind_functions",
+                                       "value": callgrind_functions(B / ("callgrind.%s.%d.out" % (c.id, n_lo)),
+                                                                    B / ("callgrind.%s.%d.out" % (c.id, n_hi)),
+                                                                    n_hi - n_lo)})
 
     each("callgrind", callgrind)
+
+    def h2_cost():
+        # One request after another over TLS (h2_seq's clients and
+        # listener), counted: HTTP/2 against HTTP/1.1 on the same TLS.
+        for c in clients:
+            if c.skip or c.id not in ("reqivo-h2", "reqivo-h1"):
+                continue
+            url = ngx.url("small", tls=True, h2=c.http_version == "2")
+            count_allocs(c, "h2_cost_allocs", url)
+            if shutil.which("valgrind"):
+                count_instructions(c, url, c.id)
+
+    each("h2_cost", h2_cost)
 
     def syscalls():
         # perf's syscall tracepoints count without slowing the client (strace
@@ -2505,7 +2538,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5, help="repetitions of the timed phases (hold and huge: at most 3)")
     ap.add_argument("--quick", action="store_true", help="short runs (a smoke test, not for the report)")
     ap.add_argument("--clients", help="comma-separated client ids")
-    ap.add_argument("--phases", help="comma-separated phases: " + ",".join(PHASES))
+    ap.add_argument("--phases", help="comma-separated phases: " + ",".join(PHASES + EXTRA_PHASES))
     ap.add_argument("--report", default=str(BENCH / "REPORT.md"))
     ap.add_argument("--merge", action="store_true",
                     help="replace only the sections of the phases run (ws_deflate, multi_*, h2_*) in the existing "

@@ -23,7 +23,7 @@ use super::session::SessionConfig;
 use crate::net::Proxy;
 use crate::proto::ResponseHead;
 
-const USER_AGENT: &str = concat!("reqivo/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("reqivo/", env!("CARGO_PKG_VERSION"));
 /// Headers that carry credentials: never sent to another origin than the
 /// one the caller addressed (DESIGN §5).
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];

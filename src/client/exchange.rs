@@ -216,6 +216,61 @@ impl Drop for HeadBuffer {
     }
 }
 
+/// What goes on the wire for a hop, made before a connection is taken, so
+/// a field that cannot be sent fails without one: the HTTP/1.1 head, or
+/// for a session that asks for HTTP/2 the h2 request, and then the
+/// HTTP/1.1 head only if the connection speaks HTTP/1.1 (ALPN chose it).
+struct Prepared {
+    head: HeadBuffer,
+    encoded: bool,
+    h2: Option<http::Request<()>>,
+}
+
+impl Prepared {
+    fn new() -> Prepared {
+        Prepared {
+            head: HeadBuffer::take(),
+            encoded: false,
+            h2: None,
+        }
+    }
+
+    /// A key that speaks one protocol has its request made before the
+    /// checkout (a field that cannot be sent fails before any
+    /// connection); under the default over TLS the lease says which, and
+    /// only that one is made. Made in place: the h2 request is large, and
+    /// moves are copies.
+    fn prepare(&mut self, hop: &Hop<'_, '_>, key: &KeyRef<'_>) -> Result<(), ClientError> {
+        if key.version.requires_h2() {
+            self.h2 = Some(h2::to_h2(hop.method, hop.url, hop.headers)?);
+        } else if !key.version.may_use_h2() {
+            self.h1_head(hop, &key.route)?;
+        }
+        Ok(())
+    }
+
+    fn h1_head(&mut self, hop: &Hop<'_, '_>, route: &Route) -> Result<&[u8], ClientError> {
+        if !self.encoded {
+            encode_request_head(
+                &mut self.head,
+                hop.method,
+                request_target(hop.url, route),
+                hop.headers.iter(),
+            )?;
+            self.encoded = true;
+        }
+        Ok(&self.head)
+    }
+
+    /// The h2 request: the one made up front, or (a retry) a new one.
+    fn h2_request(&mut self, hop: &Hop<'_, '_>) -> Result<http::Request<()>, ClientError> {
+        match self.h2.take() {
+            Some(r) => Ok(r),
+            None => h2::to_h2(hop.method, hop.url, hop.headers),
+        }
+    }
+}
+
 /// Sends `hop` and reads the final response head, skipping 1xx interim
 /// responses. A failure on a reused connection before any response byte,
 /// for an idempotent method, is retried once on a fresh connection. An
@@ -233,24 +288,19 @@ pub(crate) fn exchange(
     budget: &Budget<'_>,
 ) -> Result<Exchanged, Failure> {
     let key = pool_key(hop.url, hop.tls, hop.proxy, hop.targets, hop.version);
-    let mut head_bytes = HeadBuffer::take();
-    encode_request_head(
-        &mut head_bytes,
-        hop.method,
-        request_target(hop.url, &key.route),
-        hop.headers.iter(),
-    )
-    .map_err(|e| (e.into(), Stage::Connect, Again::No))?;
-    let result = match attempt(pool, &key, hop, &head_bytes, limits, budget, false) {
+    let mut wire = Prepared::new();
+    wire.prepare(hop, &key)
+        .map_err(|e| (e, Stage::Connect, Again::No))?;
+    let result = match attempt(pool, &key, hop, &mut wire, limits, budget, false) {
         Err((e, _, Again::IfIdempotent))
             if is_idempotent(hop.method) && e.closed_before_response() =>
         {
             log_retry(hop.log, hop.method, hop.url, &e);
-            attempt(pool, &key, hop, &head_bytes, limits, budget, true)
+            attempt(pool, &key, hop, &mut wire, limits, budget, true)
         }
         Err((e, _, Again::Unprocessed)) => {
             log_retry(hop.log, hop.method, hop.url, &e);
-            attempt(pool, &key, hop, &head_bytes, limits, budget, true)
+            attempt(pool, &key, hop, &mut wire, limits, budget, true)
         }
         other => other,
     };
@@ -314,7 +364,7 @@ fn attempt(
     pool: &Pool,
     key: &KeyRef<'_>,
     hop: &Hop<'_, '_>,
-    head_bytes: &[u8],
+    wire: &mut Prepared,
     limits: &Limits,
     budget: &Budget<'_>,
     fresh: bool,
@@ -337,8 +387,16 @@ fn attempt(
     }
     let mut lease = match leased {
         Leased::H1(lease) => lease,
-        Leased::H2(lease) => return h2::exchange(lease, hop, limits, budget, timings),
+        Leased::H2(lease) => {
+            let request = wire
+                .h2_request(hop)
+                .map_err(|e| (e, Stage::Connect, Again::No))?;
+            return h2::exchange(lease, hop, request, limits, budget, timings);
+        }
     };
+    let head_bytes = wire
+        .h1_head(hop, &key.route)
+        .map_err(|e| (e, Stage::Connect, Again::No))?;
     let mut progress = Sent::default();
     let mut reader = ResponseReader::new(
         RequestFacts {

@@ -647,7 +647,8 @@ impl Read for Probe<'_> {
     }
 }
 
-fn readable_now(stream: &OwnedFd) -> bool {
+/// Whether `stream` has bytes to read (or hung up) now, without waiting.
+pub(crate) fn readable_now(stream: &OwnedFd) -> bool {
     let mut fds = [PollFd::new(stream, PollFlags::IN)];
     let zero = rustix::event::Timespec {
         tv_sec: 0,

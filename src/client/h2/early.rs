@@ -119,9 +119,10 @@ impl Early {
                 .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
         };
         let head = ResponseHead::from_fields(parts.status.as_u16(), fields, limits)?;
-        let length = head
-            .value("content-length")
-            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+        let length = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
             .filter(|_| !is_head);
         if let Some(n) = length.filter(|&n| n > limits.max_body_bytes) {
             return Err(ProtoError::new(

@@ -7,7 +7,6 @@ use bytes::Bytes;
 use h2::{Reason, SendStream};
 
 use super::early::Early;
-use super::request::to_h2;
 use crate::client::body::{Body, SourcePump};
 use crate::client::error::ClientError;
 use crate::client::exchange::{Again, Exchanged, Failure, Hop, Sent, Wire};
@@ -58,6 +57,7 @@ fn lost(reused: bool, replayable: bool) -> Again {
 pub(crate) fn exchange(
     lease: H2Lease,
     hop: &Hop<'_, '_>,
+    request: http::Request<()>,
     limits: &Limits,
     budget: &Budget<'_>,
     mut timings: Timings,
@@ -73,8 +73,6 @@ pub(crate) fn exchange(
         };
         (e.into(), stage, again)
     };
-    let request =
-        to_h2(hop.method, hop.url, hop.headers).map_err(|e| (e, Stage::Connect, Again::No))?;
     // A stream slot: the server's SETTINGS_MAX_CONCURRENT_STREAMS may have
     // every slot taken; waiting for one is a wait for the pool.
     let mut sender = conn.sender();

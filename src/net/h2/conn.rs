@@ -29,6 +29,7 @@ use rustix::event::{eventfd, EventfdFlags, PollFlags};
 
 use super::io::{H2Io, IoState};
 use crate::net::budget::{poll_once, Budget, Op};
+use crate::net::conn::readable_now;
 use crate::net::error::{NetError, NetErrorKind};
 use crate::net::{Conn, ConnTimings, TlsInfo};
 
@@ -311,8 +312,13 @@ impl H2Conn {
 
     /// Takes in what the server sent while no stream waited (a GOAWAY, a
     /// close), without waiting: a connection found ended or closing takes
-    /// no new stream. Does nothing if another thread is driving.
+    /// no new stream. Does nothing if another thread is driving, or if the
+    /// last read found the socket empty and nothing came since (one
+    /// poll(2) without waiting tells, as HTTP/1.1's stale check).
     pub fn refresh(&self) {
+        if !self.io.may_read() && !readable_now(&self.socket) {
+            return;
+        }
         THIS_THREAD.with(|(_, waker)| {
             self.drive_now(waker, true);
         });
@@ -362,6 +368,12 @@ impl H2Conn {
         what: &dyn fmt::Display,
     ) -> Result<T, NetError> {
         THIS_THREAD.with(|(me, waker)| {
+            // Ready already (the usual case once the response is in): no
+            // cancel hook, no driver role, no queue to leave.
+            me.woken.store(false, Ordering::Release);
+            if let Poll::Ready(v) = f(&mut Context::from_waker(waker)) {
+                return Ok(v);
+            }
             // A cancel wakes this thread, parked or leading (the eventfd).
             let on_cancel = budget.cancel.map(|c| {
                 let (me, wake) = (me.clone(), self.wake.clone());
@@ -391,11 +403,10 @@ impl H2Conn {
         budget: &Budget<'_>,
         what: &dyn fmt::Display,
     ) -> Result<T, NetError> {
+        // `f` was polled once already (`block_on`), with `me.woken` cleared
+        // before: each round clears it, then polls `f`, so a wake after
+        // the clear is seen by the next wait.
         loop {
-            me.woken.store(false, Ordering::Release);
-            if let Poll::Ready(v) = f(&mut Context::from_waker(waker)) {
-                return Ok(v);
-            }
             budget.check_cancel()?;
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(budget.timeout_error(op, what));
@@ -415,6 +426,10 @@ impl H2Conn {
                 let guard = Instant::now() + PARK_GUARD;
                 let until = deadline.map_or(guard, |d| d.min(guard));
                 std::thread::park_timeout(until.saturating_duration_since(Instant::now()));
+            }
+            me.woken.store(false, Ordering::Release);
+            if let Poll::Ready(v) = f(&mut Context::from_waker(waker)) {
+                return Ok(v);
             }
         }
     }

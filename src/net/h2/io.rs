@@ -61,6 +61,12 @@ impl IoState {
         self.capped.load(Ordering::Relaxed)
     }
 
+    /// Whether a read may find bytes: false while the last read found the
+    /// socket emptied.
+    pub fn may_read(&self) -> bool {
+        self.readable.load(Ordering::Relaxed)
+    }
+
     /// The socket may have bytes to read (poll(2) said so, or a caller
     /// wants the connection looked at whatever the last read found).
     pub fn set_readable(&self) {
