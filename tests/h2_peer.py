@@ -4,7 +4,7 @@
 Usage: h2_peer.py [--tls DIR] [--max-streams N]
 
 Listens on 127.0.0.1 and prints one line of stdout, a JSON object of
-ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002}:
+ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002, ...}:
   h2c     HTTP/2 with prior knowledge over cleartext (no upgrade)
   tls     HTTP/2 over TLS, ALPN "h2" only (with --tls; the PKI of
           tests/c/tls_server.py in DIR: server.pem/.key for localhost and
@@ -12,6 +12,9 @@ ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002}:
           that does not choose h2 is disconnected after the handshake
   silent  accepts, reads what the client sends and never writes (its
           SETTINGS never arrive); the socket stays open
+  tls-silent  the same after a TLS handshake that chose "h2" (with --tls)
+  no-ack  h2c: sends its SETTINGS, then reads and never writes again (the
+          client's SETTINGS are never acknowledged, no request answered)
 The server's SETTINGS offer MAX_CONCURRENT_STREAMS N (128 unless told),
 INITIAL_WINDOW_SIZE 1 MiB, MAX_HEADER_LIST_SIZE 1 MiB and a 16 MiB
 connection window, and leave ENABLE_PUSH out: it is the client's to set,
@@ -759,8 +762,14 @@ def serve(peer, kind, raw):
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if kind == "silent":
         return serve_silent(raw)
+    if kind == "no-ack":
+        try:
+            raw.sendall(frame(0x4, 0, 0, struct.pack(">HI", 0x3, MAX_STREAMS)))
+        except OSError:
+            pass
+        return serve_silent(raw)
     sock = raw
-    if kind == "tls":
+    if kind in ("tls", "tls-silent"):
         raw.settimeout(10)
         try:
             sock = peer.tls.wrap_socket(raw, server_side=True)
@@ -772,6 +781,9 @@ def serve(peer, kind, raw):
             log("tls: the client did not choose h2 (ALPN %r)" % sock.selected_alpn_protocol())
             linger_close(sock)
             return
+        if kind == "tls-silent":
+            sock.settimeout(None)
+            return serve_silent(sock)
     sock.setblocking(False)
     Conn(sock, peer).run()
 
@@ -821,7 +833,9 @@ def main():
     ports = {"h2c": listen(peer, "h2c")}
     if args.tls:
         ports["tls"] = listen(peer, "tls")
+        ports["tls-silent"] = listen(peer, "tls-silent")
     ports["silent"] = listen(peer, "silent")
+    ports["no-ack"] = listen(peer, "no-ack")
     print(json.dumps(ports), flush=True)
     threading.Event().wait(LIFETIME)
 

@@ -1,6 +1,6 @@
 /* HTTP/2 from C, against the scripted peer on the Python `h2` package
  * (tests/h2_peer.py; tests/c/run.sh starts it and sets REQIVO_H2_PORTS to
- * "H2C TLS SILENT") and tests/c/tls_server.py (a TLS server without h2).
+ * "H2C TLS SILENT TLS_SILENT NO_ACK") and tests/c/tls_server.py (a TLS server without h2).
  * Negotiation, prior knowledge over cleartext, multiplexing many threads
  * on one connection, bodies both ways, the HTTP features carried over
  * streams, stream resets, GOAWAY, timeouts and cancel of one stream among
@@ -16,7 +16,7 @@
 
 #include "support.h"
 
-static int h2c_port, tls_port, silent_port, plain_tls_port;
+static int h2c_port, tls_port, silent_port, tls_silent_port, no_ack_port, plain_tls_port;
 static reqivo_session *stats_s;
 
 /* SHA-256 of the first N bytes of the pattern byte i = i % 251, for /echo's
@@ -1335,22 +1335,60 @@ static void test_cancel_one_stream(void) {
   reqivo_session_free(s);
 }
 
-/* A server that accepts and never sends SETTINGS: a timeout, not a hang. */
-static void test_silent_server(void) {
-  reqivo_session *s = h2_session();
-  reqivo_timeout t = {.connect_ms = 500, .read_ms = 500};
-  CHECK_EQ(reqivo_session_set_timeout(s, t), 0);
-  reqivo_error err;
-  double t0 = now_ms();
-  const reqivo_response *r = fetch(s, "http", silent_port, "/ok", &err);
-  double ms = now_ms() - t0;
-  CHECK(r == NULL);
-  CHECKF(reqivo_code_class(err.code) == REQIVO_CLASS_TIMEOUT, "got %s \"%s\"",
-         reqivo_code_name(err.code), err.message);
-  CHECKF(ms < 4000, "took %.0f ms", ms);
-  printf("silent h2c server: %s after %.0f ms\n", reqivo_code_name(err.code), ms);
-  reqivo_response_free(r);
-  reqivo_session_free(s);
+/* The connection's setup (the server's SETTINGS, and its ACK of ours) is
+ * bounded by the connect timeout, not the read timeout: a server that
+ * accepts and never sends SETTINGS (h2c, and after a TLS handshake that
+ * chose h2), and one that sends SETTINGS but never acknowledges ours, end
+ * in REQIVO_ERR_TIMEOUT_CONNECT after about 300 ms, from the blocking send
+ * and from the multi. The read timeout (5 s) is far off. */
+static void test_settings_deadline(void) {
+  const struct {
+    const char *scheme;
+    int *port;
+    const char *what; /* in the message */
+  } cases[] = {
+      {"http", &silent_port, "sent no HTTP/2 SETTINGS"},
+      {"https", &tls_silent_port, "sent no HTTP/2 SETTINGS"},
+      {"http", &no_ack_port, "did not acknowledge"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    for (int multi = 0; multi < 2; multi++) {
+      reqivo_session *s = h2_session();
+      reqivo_timeout t = {.connect_ms = 300, .read_ms = 5000};
+      CHECK_EQ(reqivo_session_set_timeout(s, t), 0);
+      char url[128];
+      snprintf(url, sizeof url, "%s://127.0.0.1:%d/ok", cases[i].scheme, *cases[i].port);
+      reqivo_error err = {0};
+      const reqivo_response *r = NULL;
+      double t0 = now_ms();
+      if (multi) {
+        reqivo_multi *m = reqivo_multi_new(&err);
+        add_get(m, s, url);
+        reqivo_multi_done d = {.struct_size = sizeof d};
+        int done = 0;
+        while (!done && now_ms() - t0 < 10000) {
+          reqivo_multi_poll(m, 200, &err);
+          done = reqivo_multi_next(m, &d);
+        }
+        CHECK(done);
+        r = d.response;
+        err = d.error;
+        reqivo_multi_free(m);
+      } else {
+        r = get_url(s, url, &err);
+      }
+      double ms = now_ms() - t0;
+      printf("%s port %s (%s): %s \"%s\" after %.0f ms\n", cases[i].scheme,
+             i == 2 ? "no-ack" : "silent", multi ? "multi" : "blocking",
+             reqivo_code_name(err.code), err.message, ms);
+      CHECK(r == NULL);
+      CHECK_CODE(err.code, REQIVO_ERR_TIMEOUT_CONNECT);
+      CHECKF(strstr(err.message, cases[i].what) != NULL, "message \"%s\"", err.message);
+      CHECKF(ms >= 250 && ms < 3000, "took %.0f ms", ms);
+      reqivo_response_free(r);
+      reqivo_session_free(s);
+    }
+  }
 }
 
 /* ---- a hostile peer ---- */
@@ -1449,7 +1487,9 @@ int main(int argc, char **argv) {
   test_init(argc, argv);
   const char *ports = getenv("REQIVO_H2_PORTS");
   const char *tls_ports = getenv("REQIVO_TLS_PORTS");
-  if (ports == NULL || sscanf(ports, "%d %d %d", &h2c_port, &tls_port, &silent_port) != 3 ||
+  if (ports == NULL ||
+      sscanf(ports, "%d %d %d %d %d", &h2c_port, &tls_port, &silent_port, &tls_silent_port,
+             &no_ack_port) != 5 ||
       tls_ports == NULL || sscanf(tls_ports, "%d", &plain_tls_port) != 1) {
     fprintf(stderr, "REQIVO_H2_PORTS and REQIVO_TLS_PORTS must be set (tests/c/run.sh does)\n");
     return 2;
@@ -1496,7 +1536,7 @@ int main(int argc, char **argv) {
       {"stream_read_timeouts", test_stream_read_timeouts},
       {"cancel_one_stream", test_cancel_one_stream},
       {"stream_lifetime_and_cancel", test_stream_lifetime_and_cancel},
-      {"silent_server", test_silent_server},
+      {"settings_deadline", test_settings_deadline},
       {"hostile", test_hostile},
       {"tiny_data_frames", test_tiny_data_frames},
   };

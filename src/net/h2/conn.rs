@@ -28,6 +28,7 @@ use h2::client::{Connection, SendRequest};
 use rustix::event::{eventfd, EventfdFlags, PollFlags};
 
 use super::io::{H2Io, IoState};
+use super::setup::Setup;
 use crate::net::budget::{poll_once, Budget, Op};
 use crate::net::error::{NetError, NetErrorKind};
 use crate::net::{Conn, ConnTimings, TlsInfo};
@@ -180,6 +181,8 @@ pub struct H2Conn {
     /// connection), for the leader's poll(2).
     socket: OwnedFd,
     io: Arc<IoState>,
+    /// Until the server's SETTINGS and its ACK of ours: the deadline.
+    setup: Setup,
     wake: Arc<ConnWake>,
     waker: Waker,
     peer: String,
@@ -209,7 +212,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl H2Conn {
     /// Speaks HTTP/2 on `conn` (TLS that chose `h2`, or cleartext with
     /// prior knowledge): sends the preface and SETTINGS under the connect
-    /// timeout.
+    /// timeout, which from now on also bounds the server's SETTINGS and
+    /// its ACK of ours (`Setup`).
     pub fn start(
         conn: Conn,
         max_header_bytes: usize,
@@ -232,6 +236,7 @@ impl H2Conn {
         let waker = Waker::from(wake.clone());
         let io = H2Io::new(conn);
         let state = io.state();
+        let setup = Setup::new(io.setup_seen(), budget.timeouts.connect);
         let mut handshake = Box::pin(builder(max_header_bytes).handshake::<_, Bytes>(io));
         let deadline = budget.op_deadline(Op::Connect);
         let what = format_args!("starting HTTP/2 with {}", peer);
@@ -251,6 +256,7 @@ impl H2Conn {
             role: Mutex::new(Role::default()),
             socket,
             io: state,
+            setup,
             wake,
             waker,
             peer,
@@ -272,7 +278,22 @@ impl H2Conn {
 
     /// Whether a new stream may go out on this connection.
     pub fn is_open(&self) -> bool {
-        !self.closing.load(Ordering::Acquire)
+        !self.closing.load(Ordering::Acquire) && self.setup.failed(&self.peer).is_none()
+    }
+
+    /// While the connection is not yet set up (the server's SETTINGS and
+    /// its ACK of ours), the deadline by which it must be: every wait on
+    /// it ends there at the latest.
+    pub fn setup_deadline(&self) -> Option<Instant> {
+        self.setup.deadline()
+    }
+
+    /// The connect timeout's error once the setup deadline has passed
+    /// unmet; the connection then takes no new stream.
+    pub fn setup_failed(&self) -> Option<NetError> {
+        let e = self.setup.failed(&self.peer)?;
+        self.close_to_new();
+        Some(e)
     }
 
     /// No new streams from now on (GOAWAY, or a failure).
@@ -397,9 +418,13 @@ impl H2Conn {
                 return Ok(v);
             }
             budget.check_cancel()?;
+            if let Some(e) = self.setup_failed() {
+                return Err(e);
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(budget.timeout_error(op, what));
             }
+            let deadline = earliest(deadline, self.setup.deadline());
             if self.try_lead(waker) {
                 let driven = self.drive(me, deadline, budget);
                 self.hand_off(waker);
@@ -508,6 +533,13 @@ impl H2Conn {
                 Err(e) => protocol_error(&e, &self.peer).message,
             });
         }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

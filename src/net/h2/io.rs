@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::setup::{FrameWatch, SetupSeen};
 use crate::net::Conn;
 
 /// The largest unconsumed read the adapter buffers: one TLS record, or one
@@ -21,6 +22,9 @@ const READ_BUFFER: usize = 16 * 1024;
 pub(crate) struct H2Io {
     conn: Conn,
     state: Arc<IoState>,
+    /// Until the connection is set up: the frames that tell.
+    watch: Option<FrameWatch>,
+    seen: Arc<SetupSeen>,
 }
 
 /// What the driver needs to know of the adapter, which h2 owns, and the
@@ -75,11 +79,18 @@ impl H2Io {
         H2Io {
             conn,
             state: Arc::new(state),
+            watch: Some(FrameWatch::default()),
+            seen: Arc::default(),
         }
     }
 
     pub fn state(&self) -> Arc<IoState> {
         self.state.clone()
+    }
+
+    /// What the connection's setup deadline watches.
+    pub fn setup_seen(&self) -> Arc<SetupSeen> {
+        self.seen.clone()
     }
 }
 
@@ -121,6 +132,11 @@ impl AsyncRead for H2Io {
         let have = this.conn.buffered();
         let n = have.len().min(buf.remaining()).min(allowed);
         buf.put_slice(&have[..n]);
+        if let Some(w) = &mut this.watch {
+            if w.feed(&have[..n], &this.seen) {
+                this.watch = None;
+            }
+        }
         this.conn.consume(n);
         this.state.allowance.store(allowed - n, Ordering::Relaxed);
         Poll::Ready(Ok(()))

@@ -3,6 +3,7 @@
 //! (docs/DESIGN.md §10).
 mod conn;
 mod io;
+mod setup;
 
 pub(crate) use conn::protocol_error;
 pub use conn::H2Conn;
