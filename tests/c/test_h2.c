@@ -1391,6 +1391,87 @@ static void test_settings_deadline(void) {
   }
 }
 
+/* ---- through a proxy ---- */
+
+/* The CONNECT tunnels tests/c/server.py (the proxy) has opened. */
+static long tunnels_opened(void) {
+  reqivo_error err;
+  reqivo_session *s = reqivo_session_new(NULL, &err);
+  char url[128];
+  snprintf(url, sizeof url, "%s/stats", test_origin);
+  const reqivo_response *r = get_url(s, url, &err);
+  CHECK_OK(err);
+  long n = -1;
+  if (r != NULL) {
+    char text[128] = {0};
+    memcpy(text, r->body, r->body_len < sizeof text - 1 ? r->body_len : sizeof text - 1);
+    const char *t = strstr(text, "tunnels=");
+    n = t != NULL ? atol(t + 8) : -1;
+  }
+  reqivo_response_free(r);
+  reqivo_session_free(s);
+  return n;
+}
+
+/* HTTPS through a CONNECT proxy negotiates h2 end to end (the CONNECT
+ * itself is HTTP/1.1): from the blocking send and the multi, the answer is
+ * HTTP/2.0, the proxy opened a tunnel, and the peer saw the request. */
+static void test_connect_proxy(void) {
+  reqivo_session *s = h2_session();
+  reqivo_error err;
+  char proxy[128], url[128];
+  snprintf(proxy, sizeof proxy, "%s", test_origin);
+  CHECK_EQ(reqivo_session_set_proxy(s, proxy, strlen(proxy), &err), 0);
+  snprintf(url, sizeof url, "https://localhost:%d/echo", tls_port);
+  for (int multi = 0; multi < 2; multi++) {
+    long tunnels = tunnels_opened();
+    stats_reset();
+    const reqivo_response *r = NULL;
+    reqivo_multi *m = NULL;
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    if (multi) {
+      /* A session of its own: the blocking pass left a tunnel in the pool. */
+      reqivo_session_free(s);
+      s = h2_session();
+      CHECK_EQ(reqivo_session_set_proxy(s, proxy, strlen(proxy), &err), 0);
+      m = reqivo_multi_new(&err);
+      add_get(m, s, url);
+      double until = now_ms() + 10000;
+      int done = 0;
+      while (!done && now_ms() < until) {
+        reqivo_multi_poll(m, 200, &err);
+        done = reqivo_multi_next(m, &d);
+      }
+      CHECK(done);
+      r = d.response;
+      err = d.error;
+    } else {
+      r = get_url(s, url, &err);
+    }
+    CHECKF(err.code == 0, "%s: %s \"%s\"", multi ? "multi" : "blocking",
+           reqivo_code_name(err.code), err.message);
+    CHECK(r != NULL && r->status == 200 && r->http_major == 2 && r->http_minor == 0);
+    CHECK(r != NULL && (r->flags & REQIVO_RESPONSE_TLS) != 0);
+    char got[64];
+    CHECK(strcmp(json_str(r, "/method", got, sizeof got), "GET") == 0);
+    CHECK(strcmp(json_str(r, "/path", got, sizeof got), "/echo") == 0);
+    CHECK(strcmp(json_str(r, "/scheme", got, sizeof got), "https") == 0);
+    reqivo_response_free(r);
+    if (m != NULL) {
+      reqivo_multi_free(m);
+    }
+    peer_stats st = stats_now();
+    long opened = tunnels_opened() - tunnels;
+    printf("through the proxy (%s): peer saw %lld connections, %lld streams; proxy opened %ld "
+           "tunnels\n",
+           multi ? "multi" : "blocking", st.connections, st.streams, opened);
+    CHECK_EQ(st.connections, 1);
+    CHECK_EQ(st.streams, 1);
+    CHECK_EQ(opened, 1);
+  }
+  reqivo_session_free(s);
+}
+
 /* ---- a hostile peer ---- */
 
 /* window-overflow: h2 ignores a WINDOW_UPDATE on a stream whose sending
@@ -1537,6 +1618,7 @@ int main(int argc, char **argv) {
       {"cancel_one_stream", test_cancel_one_stream},
       {"stream_lifetime_and_cancel", test_stream_lifetime_and_cancel},
       {"settings_deadline", test_settings_deadline},
+      {"connect_proxy", test_connect_proxy},
       {"hostile", test_hostile},
       {"tiny_data_frames", test_tiny_data_frames},
   };
