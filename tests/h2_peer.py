@@ -55,6 +55,9 @@ Routes (the same on h2c and tls; a query string is ignored):
                     /stats counts itself
   /stats/reset      zeroes them, answers them zeroed
   anything else     404
+HEAD to any route answers with the head GET would have (content-length
+included where GET's has it) with END_STREAM on HEADERS, and no DATA or
+trailers.
 Hostile routes, written as raw frames where `h2` would refuse:
   /hostile/continuation-flood  HEADERS without END_HEADERS, then
                     CONTINUATION frames of 500 bytes of literal fields until
@@ -459,6 +462,7 @@ class Conn:
         self.h2 = H2Server(h2.config.H2Configuration(client_side=False, header_encoding=None))
         self.out = bytearray()
         self.requests, self.tasks, self.waits, self.open = {}, {}, {}, set()
+        self.heads = set()    # streams of HEAD requests: no DATA, no trailers
         self.timers, self.seq = [], itertools.count()
         self.highest = 0
         self.goaway_last = self.goaway_at = None
@@ -586,11 +590,14 @@ class Conn:
         self.h2._get_stream_by_id(sid).outbound_flow_control_window -= n
 
     def send_headers(self, sid, status, fields=(), end=False):
+        end = end or sid in self.heads
         self.h2.send_headers(sid, [(":status", str(status)), *fields], end_stream=end)
         self.flush()
 
     def send_body(self, sid, total, piece, end=True, trailers=None):
         """DATA frames of piece(offset, size) as windows and frame size allow."""
+        if sid in self.heads:
+            return  # the head ended the stream
         off = 0
         while off < total:
             n = min(self.room(sid), self.h2.max_outbound_frame_size, total - off, 65536)
@@ -659,6 +666,8 @@ class Conn:
             self.h2.reset_stream(sid, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
             return
         self.requests[sid] = Request(ev.headers)
+        if self.requests[sid].pseudo.get(":method") == "HEAD":
+            self.heads.add(sid)
         self.open.add(sid)
         self.peer.stats.stream(self.id, len(self.open))
 
@@ -703,6 +712,7 @@ class Conn:
         self.waits.pop(sid, None)
         self.requests.pop(sid, None)
         self.open.discard(sid)
+        self.heads.discard(sid)
 
     def kill(self, sid):
         task = self.tasks.get(sid)

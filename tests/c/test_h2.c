@@ -977,6 +977,63 @@ static void test_status_and_methods(void) {
   reqivo_session_free(s);
 }
 
+/* HEAD: the head GET would have (content-length 9 for /ok, 1000 for
+ * /bytes/1000), no body, no error and no wait for one, from the blocking
+ * send and the multi; the connection serves a GET afterwards. */
+static void test_head(void) {
+  const struct {
+    const char *path;
+    const char *length;
+  } cases[] = {{"/ok", "9"}, {"/bytes/1000", "1000"}};
+  for (int multi = 0; multi < 2; multi++) {
+    reqivo_session *s = h2_session();
+    reqivo_timeout t = {.read_ms = 3000};
+    CHECK_EQ(reqivo_session_set_timeout(s, t), 0);
+    reqivo_multi *m = multi ? reqivo_multi_new(NULL) : NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+      reqivo_error err = {0};
+      reqivo_request *req = h2c_request("HEAD", cases[i].path);
+      double t0 = now_ms();
+      const reqivo_response *r = NULL;
+      if (multi) {
+        CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
+        reqivo_multi_done d = {.struct_size = sizeof d};
+        int done = 0;
+        while (!done && now_ms() - t0 < 10000) {
+          reqivo_multi_poll(m, 200, &err);
+          done = reqivo_multi_next(m, &d);
+        }
+        CHECK(done);
+        r = d.response;
+        err = d.error;
+      } else {
+        r = reqivo_session_send(s, req, NULL, &err);
+      }
+      double ms = now_ms() - t0;
+      reqivo_request_free(req);
+      CHECKF(err.code == 0, "HEAD %s (%s): %s \"%s\"", cases[i].path,
+             multi ? "multi" : "blocking", reqivo_code_name(err.code), err.message);
+      CHECK(r != NULL && r->status == 200 && r->http_major == 2 && r->body_len == 0);
+      reqivo_str len = {0};
+      CHECK(reqivo_response_header(r, "content-length", 14, 0, &len));
+      CHECK(len.len == strlen(cases[i].length) &&
+            memcmp(len.ptr, cases[i].length, len.len) == 0);
+      CHECKF(ms < 2000, "HEAD %s took %.0f ms", cases[i].path, ms);
+      reqivo_response_free(r);
+    }
+    reqivo_error err;
+    const reqivo_response *r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+    CHECK_OK(err);
+    CHECK(body_is(r, "hello h2\n"));
+    CHECK(r != NULL && (r->flags & REQIVO_RESPONSE_REUSED) != 0);
+    reqivo_response_free(r);
+    if (m != NULL) {
+      reqivo_multi_free(m);
+    }
+    reqivo_session_free(s);
+  }
+}
+
 /* Many requests one after another on one thread: one connection, every
  * one after the first marked reused. */
 static void test_sequential_reuse(void) {
@@ -1605,6 +1662,7 @@ int main(int argc, char **argv) {
       {"stream_freed_early", test_stream_freed_early},
       {"body_limit", test_body_limit},
       {"status_and_methods", test_status_and_methods},
+      {"head", test_head},
       {"sequential_reuse", test_sequential_reuse},
       {"threads_over_tls", test_threads_over_tls},
       {"rst_internal_error", test_rst_internal_error},
