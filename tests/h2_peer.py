@@ -34,6 +34,9 @@ Routes (the same on h2c and tls; a query string is ignored):
   /bytes/N          N bytes, byte i = i % 251, in DATA frames sized to the
                     client's windows and max frame size
   /hold/MS          "hello h2\\n" after MS milliseconds; other streams go on
+  /big-head/N       "hello h2\\n" after a head of about N bytes of fields
+                    (names and values; x-big-I: "aaa...", 1000 bytes of
+                    value each), encoded by h2
   /trailers         "hello h2\\n", then trailers x-checksum: abc and
                     grpc-status: 0
   /gzip             content-encoding: gzip, gunzips to "hello h2\\n"
@@ -271,6 +274,17 @@ def route_hold(c, sid, req, ms):
     yield from c.respond(sid, 200, TEXT, HELLO)
 
 
+def route_big_head(c, sid, req, n):
+    fields, left, i = [], n, 0
+    while left > 0:
+        name = "x-big-%d" % i
+        size = max(1, min(1000, left - len(name)))
+        fields.append((name, "a" * size))
+        left -= len(name) + size
+        i += 1
+    yield from c.respond(sid, 200, TEXT + fields, HELLO)
+
+
 def route_trailers(c, sid, req, arg):
     c.send_headers(sid, 200, TEXT)
     yield from c.send_body(sid, len(HELLO), lambda off, n: HELLO[off:off + n],
@@ -426,7 +440,7 @@ EXACT = {
 }
 WITH_NUMBER = {
     "/status": route_status, "/bytes": route_bytes, "/hold": route_hold,
-    "/rst": route_rst, "/goaway": route_goaway,
+    "/rst": route_rst, "/goaway": route_goaway, "/big-head": route_big_head,
 }
 
 

@@ -1529,6 +1529,74 @@ static void test_connect_proxy(void) {
   reqivo_session_free(s);
 }
 
+/* A response head over max_header_bytes fails as over HTTP/1.1
+ * (REQIVO_ERR_HEADER_TOO_LARGE naming the limit), from the blocking send
+ * and the multi: just over it (reqivo's own count, after h2), far over it
+ * (h2's guard resets the stream; the connection saw the block's size),
+ * and the raw 1 MiB block of CONTINUATIONs; a head under it passes, and
+ * the session goes on. */
+static void test_head_too_large(void) {
+  const struct {
+    const char *path;
+    int ok;
+  } cases[] = {
+      {"/big-head/12000", 1},
+      {"/big-head/20000", 0},
+      {"/big-head/200000", 0},
+      {"/hostile/huge-headers", 0},
+  };
+  for (int multi = 0; multi < 2; multi++) {
+    reqivo_session *s = h2_session();
+    reqivo_limits lim = {.max_header_bytes = 16384};
+    CHECK_EQ(reqivo_session_set_limits(s, lim), 0);
+    reqivo_multi *m = multi ? reqivo_multi_new(NULL) : NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+      reqivo_error err = {0};
+      reqivo_request *req = h2c_request("GET", cases[i].path);
+      reqivo_timeout t = {.read_ms = 5000};
+      reqivo_request_set_timeout(req, t);
+      double t0 = now_ms();
+      const reqivo_response *r = NULL;
+      if (multi) {
+        CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
+        reqivo_multi_done d = {.struct_size = sizeof d};
+        int done = 0;
+        while (!done && now_ms() - t0 < 10000) {
+          reqivo_multi_poll(m, 200, &err);
+          done = reqivo_multi_next(m, &d);
+        }
+        CHECK(done);
+        r = d.response;
+        err = d.error;
+      } else {
+        r = reqivo_session_send(s, req, NULL, &err);
+      }
+      double ms = now_ms() - t0;
+      reqivo_request_free(req);
+      printf("%-22s (%s): %s \"%s\" in %.0f ms\n", cases[i].path, multi ? "multi" : "blocking",
+             r != NULL ? "200" : reqivo_code_name(err.code), err.message, ms);
+      if (cases[i].ok) {
+        CHECK_OK(err);
+        CHECK(body_is(r, "hello h2\n"));
+      } else {
+        CHECK(r == NULL);
+        CHECK_ERR(err, REQIVO_ERR_HEADER_TOO_LARGE, "max_header_bytes (16384)");
+      }
+      CHECKF(ms < 4000, "%s took %.0f ms", cases[i].path, ms);
+      reqivo_response_free(r);
+    }
+    reqivo_error err;
+    const reqivo_response *r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+    CHECK_OK(err);
+    CHECK(body_is(r, "hello h2\n"));
+    reqivo_response_free(r);
+    if (m != NULL) {
+      reqivo_multi_free(m);
+    }
+    reqivo_session_free(s);
+  }
+}
+
 /* ---- a hostile peer ---- */
 
 /* window-overflow: h2 ignores a WINDOW_UPDATE on a stream whose sending
@@ -1541,6 +1609,7 @@ typedef struct hostile_case {
   int flood;        /* 100,000 frames before the answer: the stream hears nothing for
                        a second or more, and under valgrind for several */
   int silent;       /* the peer never answers: a read timeout passes too */
+  uint32_t want;    /* the one error code that passes, when set */
 } hostile_case;
 
 /* Under valgrind (its preload library is in LD_PRELOAD) the floods take
@@ -1554,14 +1623,18 @@ static int under_valgrind(void) {
  * and the session still works afterwards. */
 static void test_hostile(void) {
   const hostile_case cases[] = {
-      {"/hostile/continuation-flood", 0, 0, 0},
-      {"/hostile/huge-headers", 0, 0, 0},
-      {"/hostile/settings-flood", 1, 1, 0},
-      {"/hostile/ping-flood", 1, 1, 0},
-      {"/hostile/window-overflow", 0, 0, 1},
-      {"/hostile/window-overflow-conn", 0, 0, 0},
-      {"/hostile/data-after-end", 0, 0, 0},
-      {"/hostile/push-promise", 0, 0, 0},
+      /* A head that never ends: h2 counts its CONTINUATION frames and
+       * ends the connection (ENHANCE_YOUR_CALM) after a few kilobytes,
+       * long before max_header_bytes. A head of 1 MiB: over
+       * max_header_bytes, as HTTP/1.1 says it. */
+      {"/hostile/continuation-flood", 0, 0, 0, REQIVO_ERR_HTTP2_PROTOCOL},
+      {"/hostile/huge-headers", 0, 0, 0, REQIVO_ERR_HEADER_TOO_LARGE},
+      {"/hostile/settings-flood", 1, 1, 0, 0},
+      {"/hostile/ping-flood", 1, 1, 0, 0},
+      {"/hostile/window-overflow", 0, 0, 1, 0},
+      {"/hostile/window-overflow-conn", 0, 0, 0, 0},
+      {"/hostile/data-after-end", 0, 0, 0, 0},
+      {"/hostile/push-promise", 0, 0, 0, 0},
   };
   reqivo_session *s = h2_session();
   reqivo_limits lim = {.max_header_bytes = 16384};
@@ -1583,6 +1656,9 @@ static void test_hostile(void) {
     int clean_error = r == NULL && (err.code == REQIVO_ERR_HTTP2_PROTOCOL ||
                                     err.code == REQIVO_ERR_HEADER_TOO_LARGE ||
                                     (hc->silent && err.code == REQIVO_ERR_TIMEOUT_READ));
+    if (hc->want != 0) {
+      clean_error = r == NULL && err.code == hc->want;
+    }
     CHECKF(answered || (!hc->must_succeed && clean_error), "%s: status %d, %s \"%s\"", hc->path,
            r ? r->status : 0, reqivo_code_name(err.code), err.message);
     CHECKF(ms < 6000, "%s took %.0f ms", hc->path, ms);
@@ -1677,6 +1753,7 @@ int main(int argc, char **argv) {
       {"stream_lifetime_and_cancel", test_stream_lifetime_and_cancel},
       {"settings_deadline", test_settings_deadline},
       {"connect_proxy", test_connect_proxy},
+      {"head_too_large", test_head_too_large},
       {"hostile", test_hostile},
       {"tiny_data_frames", test_tiny_data_frames},
   };

@@ -191,7 +191,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                             "reading the response",
                         )?))
                     }
-                    Poll::Ready(Err(e)) => return Err(H2Failed::of(&e, peer)),
+                    Poll::Ready(Err(e)) => {
+                        let max = self.limits.max_header_bytes;
+                        return Err(match early.head_too_large(&e, &conn, max) {
+                            Some(too_large) => H2Failed::Other(too_large),
+                            None => H2Failed::of(&e, peer),
+                        });
+                    }
                     Poll::Ready(Ok(())) => {}
                 }
                 if !self.h2_head(ctx)? {

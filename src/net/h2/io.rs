@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::setup::{FrameWatch, SetupSeen};
+use super::frames::{FrameWatch, FramesSeen};
 use crate::net::Conn;
 
 /// The largest unconsumed read the adapter buffers: one TLS record, or one
@@ -22,9 +22,9 @@ const READ_BUFFER: usize = 16 * 1024;
 pub(crate) struct H2Io {
     conn: Conn,
     state: Arc<IoState>,
-    /// Until the connection is set up: the frames that tell.
-    watch: Option<FrameWatch>,
-    seen: Arc<SetupSeen>,
+    /// The frame headers of what h2 reads (`frames.rs`).
+    watch: FrameWatch,
+    seen: Arc<FramesSeen>,
 }
 
 /// What the driver needs to know of the adapter, which h2 owns, and the
@@ -73,13 +73,14 @@ impl IoState {
 }
 
 impl H2Io {
-    pub fn new(conn: Conn) -> H2Io {
+    /// `head_limit`: a header block larger is noted (`frames.rs`).
+    pub fn new(conn: Conn, head_limit: usize) -> H2Io {
         let state = IoState::default();
         state.set_readable();
         H2Io {
             conn,
             state: Arc::new(state),
-            watch: Some(FrameWatch::default()),
+            watch: FrameWatch::new(head_limit),
             seen: Arc::default(),
         }
     }
@@ -88,8 +89,8 @@ impl H2Io {
         self.state.clone()
     }
 
-    /// What the connection's setup deadline watches.
-    pub fn setup_seen(&self) -> Arc<SetupSeen> {
+    /// What the frame headers told.
+    pub fn seen(&self) -> Arc<FramesSeen> {
         self.seen.clone()
     }
 }
@@ -132,11 +133,7 @@ impl AsyncRead for H2Io {
         let have = this.conn.buffered();
         let n = have.len().min(buf.remaining()).min(allowed);
         buf.put_slice(&have[..n]);
-        if let Some(w) = &mut this.watch {
-            if w.feed(&have[..n], &this.seen) {
-                this.watch = None;
-            }
-        }
+        this.watch.feed(&have[..n], &this.seen);
         this.conn.consume(n);
         this.state.allowance.store(allowed - n, Ordering::Relaxed);
         Poll::Ready(Ok(()))

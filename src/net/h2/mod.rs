@@ -2,8 +2,8 @@
 //! stream to an origin shares, driven by whichever thread needs progress
 //! (docs/DESIGN.md §10).
 mod conn;
+mod frames;
 mod io;
-mod setup;
 
 pub(crate) use conn::protocol_error;
 pub use conn::H2Conn;
