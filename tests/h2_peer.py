@@ -15,6 +15,9 @@ ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002, ...}:
   tls-silent  the same after a TLS handshake that chose "h2" (with --tls)
   no-ack  h2c: sends its SETTINGS, then reads and never writes again (the
           client's SETTINGS are never acknowledged, no request answered)
+  alpn-refuse  reads the TLS ClientHello and answers it with a fatal
+          no_application_protocol alert (what OpenSSL servers such as
+          nginx send when ALPN offers nothing they speak), then closes
 The server's SETTINGS offer MAX_CONCURRENT_STREAMS N (128 unless told),
 INITIAL_WINDOW_SIZE 1 MiB, MAX_HEADER_LIST_SIZE 1 MiB and a 16 MiB
 connection window, and leave ENABLE_PUSH out: it is the client's to set,
@@ -781,11 +784,24 @@ def serve_silent(raw):
     raw.close()
 
 
+def serve_alpn_refuse(raw):
+    """A TLS alert record in the clear: fatal (2), no_application_protocol (120)."""
+    try:
+        raw.settimeout(5)
+        raw.recv(65536)  # the ClientHello (its contents do not matter)
+        raw.sendall(b"\x15\x03\x03\x00\x02\x02\x78")
+    except OSError:
+        pass
+    linger_close(raw)
+
+
 def serve(peer, kind, raw):
     peer.stats.connection()
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if kind == "silent":
         return serve_silent(raw)
+    if kind == "alpn-refuse":
+        return serve_alpn_refuse(raw)
     if kind == "no-ack":
         try:
             raw.sendall(frame(0x4, 0, 0, struct.pack(">HI", 0x3, MAX_STREAMS)))
@@ -860,6 +876,7 @@ def main():
         ports["tls-silent"] = listen(peer, "tls-silent")
     ports["silent"] = listen(peer, "silent")
     ports["no-ack"] = listen(peer, "no-ack")
+    ports["alpn-refuse"] = listen(peer, "alpn-refuse")
     print(json.dumps(ports), flush=True)
     threading.Event().wait(LIFETIME)
 

@@ -360,16 +360,16 @@ func TestHTTP2RequiredAndBadVersion(t *testing.T) {
 	}
 
 	// A server whose ALPN list lacks h2 refuses the handshake itself
-	// (RFC 7301 §3.2: alert no_application_protocol); the library reports
-	// that alert as a handshake failure.
+	// (RFC 7301 §3.2: alert no_application_protocol): it does not speak
+	// HTTP/2, which the session requires, and the error says so.
 	srv11 := httptest.NewUnstartedServer(http.NotFoundHandler())
 	srv11.TLS = &tls.Config{Certificates: []tls.Certificate{p.serverTC}} // httptest offers http/1.1
 	srv11.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv11.StartTLS()
 	t.Cleanup(srv11.Close)
 	_, err = s.Get(testCtx(t), srv11.URL+"/")
-	if !errors.Is(err, ErrHTTP2Required) && !(errors.Is(err, ErrTLSHandshake) && strings.Contains(err.Error(), "no_application_protocol")) {
-		t.Errorf("HTTP2 against an http/1.1-only ALPN server: %v", err)
+	if !errors.Is(err, ErrHTTP2Required) || errors.Is(err, ErrTLSHandshake) || !strings.Contains(err.Error(), "refused HTTP/2") {
+		t.Errorf("HTTP2 against an http/1.1-only ALPN server: %v, want ErrHTTP2Required", err)
 	}
 
 	if _, err := NewSession(WithHTTPVersion(HTTPVersion(3))); !errors.Is(err, ErrInvalidArgument) {
@@ -393,7 +393,7 @@ func h2Peer(t *testing.T) string {
 }
 
 // h2PeerPorts is h2Peer's, every port the peer printed (without --tls:
-// "h2c", "silent", "no-ack").
+// "h2c", "silent", "no-ack", "alpn-refuse").
 func h2PeerPorts(t *testing.T) map[string]int {
 	t.Helper()
 	if err := exec.Command("python3", "-c", "import h2.connection").Run(); err != nil {

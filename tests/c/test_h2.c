@@ -1,6 +1,6 @@
 /* HTTP/2 from C, against the scripted peer on the Python `h2` package
  * (tests/h2_peer.py; tests/c/run.sh starts it and sets REQIVO_H2_PORTS to
- * "H2C TLS SILENT TLS_SILENT NO_ACK") and tests/c/tls_server.py (a TLS server without h2).
+ * "H2C TLS SILENT TLS_SILENT NO_ACK ALPN_REFUSE") and tests/c/tls_server.py (a TLS server without h2).
  * Negotiation, prior knowledge over cleartext, multiplexing many threads
  * on one connection, bodies both ways, the HTTP features carried over
  * streams, stream resets, GOAWAY, timeouts and cancel of one stream among
@@ -16,7 +16,8 @@
 
 #include "support.h"
 
-static int h2c_port, tls_port, silent_port, tls_silent_port, no_ack_port, plain_tls_port;
+static int h2c_port, tls_port, silent_port, tls_silent_port, no_ack_port, alpn_refuse_port;
+static int plain_tls_port;
 static reqivo_session *stats_s;
 
 /* SHA-256 of the first N bytes of the pattern byte i = i % 251, for /echo's
@@ -1448,6 +1449,42 @@ static void test_settings_deadline(void) {
   }
 }
 
+/* A server that refuses the ALPN offer of h2 with a no_application_protocol
+ * alert does not speak HTTP/2: REQIVO_ERR_HTTP2_REQUIRED saying so, not a
+ * TLS failure, from the blocking send and the multi. */
+static void test_alpn_refused(void) {
+  char url[128];
+  snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", alpn_refuse_port);
+  for (int multi = 0; multi < 2; multi++) {
+    reqivo_session *s = h2_session();
+    reqivo_error err = {0};
+    const reqivo_response *r = NULL;
+    double t0 = now_ms();
+    if (multi) {
+      reqivo_multi *m = reqivo_multi_new(&err);
+      add_get(m, s, url);
+      reqivo_multi_done d = {.struct_size = sizeof d};
+      int done = 0;
+      while (!done && now_ms() - t0 < 10000) {
+        reqivo_multi_poll(m, 200, &err);
+        done = reqivo_multi_next(m, &d);
+      }
+      CHECK(done);
+      r = d.response;
+      err = d.error;
+      reqivo_multi_free(m);
+    } else {
+      r = get_url(s, url, &err);
+    }
+    printf("ALPN refused (%s): %s \"%s\"\n", multi ? "multi" : "blocking",
+           reqivo_code_name(err.code), err.message);
+    CHECK(r == NULL);
+    CHECK_ERR(err, REQIVO_ERR_HTTP2_REQUIRED, "refused HTTP/2");
+    reqivo_response_free(r);
+    reqivo_session_free(s);
+  }
+}
+
 /* ---- through a proxy ---- */
 
 /* The CONNECT tunnels tests/c/server.py (the proxy) has opened. */
@@ -1702,8 +1739,8 @@ int main(int argc, char **argv) {
   const char *ports = getenv("REQIVO_H2_PORTS");
   const char *tls_ports = getenv("REQIVO_TLS_PORTS");
   if (ports == NULL ||
-      sscanf(ports, "%d %d %d %d %d", &h2c_port, &tls_port, &silent_port, &tls_silent_port,
-             &no_ack_port) != 5 ||
+      sscanf(ports, "%d %d %d %d %d %d", &h2c_port, &tls_port, &silent_port, &tls_silent_port,
+             &no_ack_port, &alpn_refuse_port) != 6 ||
       tls_ports == NULL || sscanf(tls_ports, "%d", &plain_tls_port) != 1) {
     fprintf(stderr, "REQIVO_H2_PORTS and REQIVO_TLS_PORTS must be set (tests/c/run.sh does)\n");
     return 2;
@@ -1716,6 +1753,7 @@ int main(int argc, char **argv) {
   } tests[] = {
       {"prior_knowledge", test_prior_knowledge},
       {"alpn", test_alpn},
+      {"alpn_refused", test_alpn_refused},
       {"h1_client_against_h2_only_server", test_h1_client_against_h2_only_server},
       {"multi_one_connection", test_multi_one_connection},
       {"multi_with_threads", test_multi_with_threads},

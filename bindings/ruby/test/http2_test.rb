@@ -268,6 +268,17 @@ class Http2Test < Minitest::Test
     end
   end
 
+  # A server that refuses the ALPN offer of h2 (alert
+  # no_application_protocol) does not speak HTTP/2: not a TLS failure.
+  def test_a_refused_alpn_offer_is_http2_required
+    s = Reqivo::Session.new(http_version: :http2, timeout: 5)
+    e = assert_raises(Reqivo::ProtocolError) { s.get("https://127.0.0.1:#{H2Peer.ports.fetch('alpn-refuse')}/ok") }
+    assert_equal 'REQIVO_ERR_HTTP2_REQUIRED', e.name
+    assert_match(/refused HTTP\/2/, e.message)
+  ensure
+    s&.close
+  end
+
   private
 
   def reset_stats(session)
