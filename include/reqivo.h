@@ -225,8 +225,9 @@
 
 /**
  * For `reqivo_session_set_http_version`: HTTP/2 only. Over TLS the
- * handshake offers `h2` alone (a server that does not choose it fails
- * the send with `REQIVO_ERR_HTTP2_REQUIRED`); over cleartext HTTP/2 is
+ * handshake offers `h2` alone (a server that does not choose it, or
+ * refuses the handshake for it with a `no_application_protocol` alert,
+ * fails the send with `REQIVO_ERR_HTTP2_REQUIRED`); over cleartext HTTP/2 is
  * spoken with prior knowledge (no upgrade).
  */
 #define REQIVO_HTTP_VERSION_2 2
@@ -434,7 +435,8 @@ enum reqivo_code
   REQIVO_ERR_HTTP2_PROTOCOL = 4010,
   /**
    * HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose
-   * another protocol in TLS negotiation.
+   * another protocol in TLS negotiation, or refused `h2` (alert
+   * no_application_protocol).
    */
   REQIVO_ERR_HTTP2_REQUIRED = 4011,
   /**

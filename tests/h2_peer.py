@@ -4,7 +4,7 @@
 Usage: h2_peer.py [--tls DIR] [--max-streams N]
 
 Listens on 127.0.0.1 and prints one line of stdout, a JSON object of
-ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002}:
+ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002, ...}:
   h2c     HTTP/2 with prior knowledge over cleartext (no upgrade)
   tls     HTTP/2 over TLS, ALPN "h2" only (with --tls; the PKI of
           tests/c/tls_server.py in DIR: server.pem/.key for localhost and
@@ -12,6 +12,12 @@ ports, e.g. {"h2c": 41000, "tls": 41001, "silent": 41002}:
           that does not choose h2 is disconnected after the handshake
   silent  accepts, reads what the client sends and never writes (its
           SETTINGS never arrive); the socket stays open
+  tls-silent  the same after a TLS handshake that chose "h2" (with --tls)
+  no-ack  h2c: sends its SETTINGS, then reads and never writes again (the
+          client's SETTINGS are never acknowledged, no request answered)
+  alpn-refuse  reads the TLS ClientHello and answers it with a fatal
+          no_application_protocol alert (what OpenSSL servers such as
+          nginx send when ALPN offers nothing they speak), then closes
 The server's SETTINGS offer MAX_CONCURRENT_STREAMS N (128 unless told),
 INITIAL_WINDOW_SIZE 1 MiB, MAX_HEADER_LIST_SIZE 1 MiB and a 16 MiB
 connection window, and leave ENABLE_PUSH out: it is the client's to set,
@@ -31,6 +37,9 @@ Routes (the same on h2c and tls; a query string is ignored):
   /bytes/N          N bytes, byte i = i % 251, in DATA frames sized to the
                     client's windows and max frame size
   /hold/MS          "hello h2\\n" after MS milliseconds; other streams go on
+  /big-head/N       "hello h2\\n" after a head of about N bytes of fields
+                    (names and values; x-big-I: "aaa...", 1000 bytes of
+                    value each), encoded by h2
   /trailers         "hello h2\\n", then trailers x-checksum: abc and
                     grpc-status: 0
   /gzip             content-encoding: gzip, gunzips to "hello h2\\n"
@@ -52,6 +61,9 @@ Routes (the same on h2c and tls; a query string is ignored):
                     /stats counts itself
   /stats/reset      zeroes them, answers them zeroed
   anything else     404
+HEAD to any route answers with the head GET would have (content-length
+included where GET's has it) with END_STREAM on HEADERS, and no DATA or
+trailers.
 Hostile routes, written as raw frames where `h2` would refuse:
   /hostile/continuation-flood  HEADERS without END_HEADERS, then
                     CONTINUATION frames of 500 bytes of literal fields until
@@ -278,6 +290,17 @@ def route_hold(c, sid, req, ms):
     yield from c.respond(sid, 200, TEXT, HELLO)
 
 
+def route_big_head(c, sid, req, n):
+    fields, left, i = [], n, 0
+    while left > 0:
+        name = "x-big-%d" % i
+        size = max(1, min(1000, left - len(name)))
+        fields.append((name, "a" * size))
+        left -= len(name) + size
+        i += 1
+    yield from c.respond(sid, 200, TEXT + fields, HELLO)
+
+
 def route_trailers(c, sid, req, arg):
     c.send_headers(sid, 200, TEXT)
     yield from c.send_body(sid, len(HELLO), lambda off, n: HELLO[off:off + n],
@@ -460,7 +483,7 @@ EXACT = {
 }
 WITH_NUMBER = {
     "/status": route_status, "/bytes": route_bytes, "/hold": route_hold,
-    "/rst": route_rst, "/goaway": route_goaway,
+    "/rst": route_rst, "/goaway": route_goaway, "/big-head": route_big_head,
 }
 
 
@@ -496,6 +519,7 @@ class Conn:
         self.h2 = H2Server(h2.config.H2Configuration(client_side=False, header_encoding=None))
         self.out = bytearray()
         self.requests, self.tasks, self.waits, self.open = {}, {}, {}, set()
+        self.heads = set()    # streams of HEAD requests: no DATA, no trailers
         self.timers, self.seq = [], itertools.count()
         self.highest = 0
         self.goaway_last = self.goaway_at = None
@@ -623,11 +647,14 @@ class Conn:
         self.h2._get_stream_by_id(sid).outbound_flow_control_window -= n
 
     def send_headers(self, sid, status, fields=(), end=False):
+        end = end or sid in self.heads
         self.h2.send_headers(sid, [(":status", str(status)), *fields], end_stream=end)
         self.flush()
 
     def send_body(self, sid, total, piece, end=True, trailers=None):
         """DATA frames of piece(offset, size) as windows and frame size allow."""
+        if sid in self.heads:
+            return  # the head ended the stream
         off = 0
         while off < total:
             n = min(self.room(sid), self.h2.max_outbound_frame_size, total - off, 65536)
@@ -696,6 +723,8 @@ class Conn:
             self.h2.reset_stream(sid, error_code=h2.errors.ErrorCodes.REFUSED_STREAM)
             return
         self.requests[sid] = Request(ev.headers)
+        if self.requests[sid].pseudo.get(":method") == "HEAD":
+            self.heads.add(sid)
         self.open.add(sid)
         self.peer.stats.stream(self.id, len(self.open))
 
@@ -742,6 +771,7 @@ class Conn:
         self.waits.pop(sid, None)
         self.requests.pop(sid, None)
         self.open.discard(sid)
+        self.heads.discard(sid)
 
     def kill(self, sid):
         task = self.tasks.get(sid)
@@ -796,13 +826,32 @@ def serve_silent(raw):
     raw.close()
 
 
+def serve_alpn_refuse(raw):
+    """A TLS alert record in the clear: fatal (2), no_application_protocol (120)."""
+    try:
+        raw.settimeout(5)
+        raw.recv(65536)  # the ClientHello (its contents do not matter)
+        raw.sendall(b"\x15\x03\x03\x00\x02\x02\x78")
+    except OSError:
+        pass
+    linger_close(raw)
+
+
 def serve(peer, kind, raw):
     peer.stats.connection()
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if kind == "silent":
         return serve_silent(raw)
+    if kind == "alpn-refuse":
+        return serve_alpn_refuse(raw)
+    if kind == "no-ack":
+        try:
+            raw.sendall(frame(0x4, 0, 0, struct.pack(">HI", 0x3, MAX_STREAMS)))
+        except OSError:
+            pass
+        return serve_silent(raw)
     sock = raw
-    if kind == "tls":
+    if kind in ("tls", "tls-silent"):
         raw.settimeout(10)
         try:
             sock = peer.tls.wrap_socket(raw, server_side=True)
@@ -814,6 +863,9 @@ def serve(peer, kind, raw):
             log("tls: the client did not choose h2 (ALPN %r)" % sock.selected_alpn_protocol())
             linger_close(sock)
             return
+        if kind == "tls-silent":
+            sock.settimeout(None)
+            return serve_silent(sock)
     sock.setblocking(False)
     Conn(sock, peer).run()
 
@@ -863,7 +915,10 @@ def main():
     ports = {"h2c": listen(peer, "h2c")}
     if args.tls:
         ports["tls"] = listen(peer, "tls")
+        ports["tls-silent"] = listen(peer, "tls-silent")
     ports["silent"] = listen(peer, "silent")
+    ports["no-ack"] = listen(peer, "no-ack")
+    ports["alpn-refuse"] = listen(peer, "alpn-refuse")
     print(json.dumps(ports), flush=True)
     threading.Event().wait(LIFETIME)
 

@@ -69,6 +69,11 @@ code=$(fails 5 --http1.1 --cacert "$TMP/pki/ca.pem" "$TLS/ok")
 check "tls without h2 in ALPN fails (curl $code)" "yes" "$([ "$code" != 0 ] && echo yes)"
 check "/status/503" "503 0" "$(c2 "$H2C/status/503" -o /dev/null -w '%{http_code} %{size_download}')"
 check "unknown route" "404" "$(c2 "$H2C/nope" -o /dev/null -w '%{http_code}')"
+check "HEAD /ok: the head, no body" "200 0 content-length: 9" \
+  "$(c2 -I "$H2C/ok" -w '%{http_code} %{size_download} ' -o /dev/null -D "$TMP/head" &&
+    tr -d '\r' <"$TMP/head" | grep '^content-length:')"
+check "/big-head/20000" "200 hello h2" "$(c2 "$H2C/big-head/20000" -w '%{http_code} ' -o "$TMP/big" &&
+  cat "$TMP/big")"
 check "/gzip" "hello h2" "$(c2 --compressed "$H2C/gzip")"
 check "/redirect followed" "hello h2" "$(ctls -L "$TLS/redirect")"
 c2 -c "$TMP/jar" "$H2C/cookie/set" -o /dev/null

@@ -180,3 +180,41 @@ fn nginx_default_negotiates_http2_and_http11_restricts() {
     let protocols: Vec<&str> = lines.iter().map(|l| l[1].as_str()).collect();
     assert_eq!(protocols, ["HTTP/2.0", "HTTP/2.0", "HTTP/1.1"], "{lines:?}");
 }
+
+/// nginx without `http2` answers an ALPN offer of `h2` alone with a fatal
+/// no_application_protocol alert: a session that requires HTTP/2 reports
+/// that the server refused it (`Http2Required`), not a TLS failure.
+#[test]
+fn nginx_without_http2_refuses_h2_by_alpn() {
+    let ca = Ca::new("reqivo h2 CA");
+    let server = ca.server(&["localhost", "127.0.0.1"], Validity::Current);
+    let Some(nginx) = nginx_support::start(
+        "h2-refused",
+        |dir| {
+            std::fs::write(dir.join("www/index.html"), "hello over h1\n").unwrap();
+            std::fs::write(dir.join("server.pem"), &server.cert_pem).unwrap();
+            std::fs::write(dir.join("server.key"), &server.key_pem).unwrap();
+        },
+        |d, port| {
+            format!(
+                "server {{ listen 127.0.0.1:{port} ssl; root {d}/www;\n\
+                   ssl_certificate {d}/server.pem; ssl_certificate_key {d}/server.key;\n\
+                   ssl_protocols TLSv1.2 TLSv1.3; }}"
+            )
+        },
+    ) else {
+        return;
+    };
+    let pool = Pool::new(PoolConfig::default());
+    let s = session(&ca, &pool, HttpVersion::Http2);
+    let url = format!("https://localhost:{}/index.html", nginx.port);
+    let e = s
+        .send(&Request::new("GET", &url).unwrap(), None)
+        .unwrap_err();
+    assert_eq!(e.kind(), reqivo::client::ErrorKind::Http2Required, "{e}");
+    assert!(e.to_string().contains("refused HTTP/2"), "{e}");
+    // HTTP/1.1 from the same server still works.
+    let s = session(&ca, &pool, HttpVersion::Http11);
+    let r = s.send(&Request::new("GET", &url).unwrap(), None).unwrap();
+    assert_eq!((r.head.major, r.head.minor), (1, 1));
+}

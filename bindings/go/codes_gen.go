@@ -74,7 +74,7 @@ const (
 	CodeDecompression Code = 4009
 	// CodeHttp2Protocol is REQIVO_ERR_HTTP2_PROTOCOL: The HTTP/2 peer broke the protocol, or reset the stream or the connection with an error (the RFC 9113 error code is named in the message).
 	CodeHttp2Protocol Code = 4010
-	// CodeHttp2Required is REQIVO_ERR_HTTP2_REQUIRED: HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose another protocol in TLS negotiation.
+	// CodeHttp2Required is REQIVO_ERR_HTTP2_REQUIRED: HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose another protocol in TLS negotiation, or refused `h2` (alert no_application_protocol).
 	CodeHttp2Required Code = 4011
 	// CodeTooManyRedirects is REQIVO_ERR_TOO_MANY_REDIRECTS: More redirects than `max_redirects`.
 	CodeTooManyRedirects Code = 5001

@@ -378,16 +378,16 @@ func TestHTTP2RequiredAndBadVersion(t *testing.T) {
 	}
 
 	// A server whose ALPN list lacks h2 refuses the handshake itself
-	// (RFC 7301 §3.2: alert no_application_protocol); the library reports
-	// that alert as a handshake failure.
+	// (RFC 7301 §3.2: alert no_application_protocol): it does not speak
+	// HTTP/2, which the session requires, and the error says so.
 	srv11 := httptest.NewUnstartedServer(http.NotFoundHandler())
 	srv11.TLS = &tls.Config{Certificates: []tls.Certificate{p.serverTC}} // httptest offers http/1.1
 	srv11.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv11.StartTLS()
 	t.Cleanup(srv11.Close)
 	_, err = s.Get(testCtx(t), srv11.URL+"/")
-	if !errors.Is(err, ErrHTTP2Required) && !(errors.Is(err, ErrTLSHandshake) && strings.Contains(err.Error(), "no_application_protocol")) {
-		t.Errorf("HTTP2 against an http/1.1-only ALPN server: %v", err)
+	if !errors.Is(err, ErrHTTP2Required) || errors.Is(err, ErrTLSHandshake) || !strings.Contains(err.Error(), "refused HTTP/2") {
+		t.Errorf("HTTP2 against an http/1.1-only ALPN server: %v, want ErrHTTP2Required", err)
 	}
 
 	if _, err := NewSession(WithHTTPVersion(HTTPVersion(3))); !errors.Is(err, ErrInvalidArgument) {
@@ -406,6 +406,13 @@ func TestHTTP2RequiredAndBadVersion(t *testing.T) {
 // (tools/install_deps.sh installs it). The peer is killed at the end: it
 // does not watch its stdin.
 func h2Peer(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("http://127.0.0.1:%d", h2PeerPorts(t)["h2c"])
+}
+
+// h2PeerPorts is h2Peer's, every port the peer printed (without --tls:
+// "h2c", "silent", "no-ack", "alpn-refuse").
+func h2PeerPorts(t *testing.T) map[string]int {
 	t.Helper()
 	if err := exec.Command("python3", "-c", "import h2.connection").Run(); err != nil {
 		if os.Getenv("CI") != "" {
@@ -434,11 +441,44 @@ func h2Peer(t *testing.T) string {
 		if m["h2c"] == 0 {
 			t.Fatalf("h2_peer.py printed no h2c port: %v", m)
 		}
-		return fmt.Sprintf("http://127.0.0.1:%d", m["h2c"])
+		return m
 	case <-time.After(testTimeout):
 		t.Fatal("h2_peer.py printed nothing in time")
 	}
-	return ""
+	return nil
+}
+
+// The HTTP/2 connection's setup (the server's SETTINGS, and its ACK of
+// ours) is bounded by the connect timeout: a server that never sends
+// SETTINGS, and one that never acknowledges ours, fail with
+// ErrConnectTimeout after about 300 ms, far from the 5 s read timeout, in
+// a Session (the fast path or the driver) and through a Transport.
+func TestHTTP2SettingsDeadline(t *testing.T) {
+	withoutFastPath(t)
+	ports := h2PeerPorts(t)
+	timeouts := WithTimeouts(Timeouts{Connect: 300 * time.Millisecond, Read: 5 * time.Second})
+	s := newTestSession(t, WithHTTPVersion(HTTP2), timeouts)
+	tr := NewTransport(WithHTTPVersion(HTTP2), timeouts)
+	t.Cleanup(tr.Close)
+	client := &http.Client{Transport: tr, Timeout: testTimeout}
+	for _, c := range []struct{ port, says string }{
+		{"silent", "sent no HTTP/2 SETTINGS"},
+		{"no-ack", "did not acknowledge"},
+	} {
+		url := fmt.Sprintf("http://127.0.0.1:%d/ok", ports[c.port])
+		start := time.Now()
+		_, err := s.Get(testCtx(t), url)
+		took := time.Since(start)
+		if !errors.Is(err, ErrConnectTimeout) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want ErrConnectTimeout saying %q", c.port, err, c.says)
+		}
+		if took < 250*time.Millisecond || took > 3*time.Second {
+			t.Errorf("%s: took %v, want about the 300 ms connect timeout", c.port, took)
+		}
+		if _, err := client.Get(url); !errors.Is(err, ErrConnectTimeout) {
+			t.Errorf("%s, Transport: %v, want ErrConnectTimeout", c.port, err)
+		}
+	}
 }
 
 func TestHTTP2PriorKnowledgePeer(t *testing.T) {

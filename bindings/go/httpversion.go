@@ -47,10 +47,10 @@ func (v HTTPVersion) String() string {
 // with no OS thread of its own); a response's Proto is then "HTTP/2.0"
 // (ProtoMajor 2, ProtoMinor 0), in a Session and through a Transport
 // alike. Stream and connection errors match ErrHTTP2Protocol (the RFC
-// 9113 error code is named in the message). With HTTP2, a TLS server that refuses
-// the handshake because it does not speak h2 (alert
-// no_application_protocol, as Go's does) fails it with ErrTLSHandshake
-// instead. WebSocket dials are HTTP/1.1 whatever the version. An unknown
+// 9113 error code is named in the message). With HTTP2, a TLS server
+// that does not choose h2, or refuses the handshake because it does not
+// speak it (alert no_application_protocol, as Go's does), fails with
+// ErrHTTP2Required. WebSocket dials are HTTP/1.1 whatever the version. An unknown
 // value fails NewSession (or every RoundTrip of a Transport) with
 // ErrInvalidArgument.
 func WithHTTPVersion(v HTTPVersion) Option {

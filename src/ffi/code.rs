@@ -96,7 +96,8 @@ pub enum reqivo_code {
     /// message).
     REQIVO_ERR_HTTP2_PROTOCOL = 4010,
     /// HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose
-    /// another protocol in TLS negotiation.
+    /// another protocol in TLS negotiation, or refused `h2` (alert
+    /// no_application_protocol).
     REQIVO_ERR_HTTP2_REQUIRED = 4011,
     /// More redirects than `max_redirects`.
     REQIVO_ERR_TOO_MANY_REDIRECTS = 5001,

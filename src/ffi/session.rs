@@ -898,8 +898,9 @@ pub const REQIVO_HTTP_VERSION_DEFAULT: u32 = 0;
 /// For `reqivo_session_set_http_version`: HTTP/1.1 only.
 pub const REQIVO_HTTP_VERSION_1_1: u32 = 1;
 /// For `reqivo_session_set_http_version`: HTTP/2 only. Over TLS the
-/// handshake offers `h2` alone (a server that does not choose it fails
-/// the send with `REQIVO_ERR_HTTP2_REQUIRED`); over cleartext HTTP/2 is
+/// handshake offers `h2` alone (a server that does not choose it, or
+/// refuses the handshake for it with a `no_application_protocol` alert,
+/// fails the send with `REQIVO_ERR_HTTP2_REQUIRED`); over cleartext HTTP/2 is
 /// spoken with prior knowledge (no upgrade).
 pub const REQIVO_HTTP_VERSION_2: u32 = 2;
 

@@ -17,7 +17,7 @@ use super::connect;
 use super::error::{NetError, NetErrorKind};
 use super::proxy::{self, Proxy};
 use super::socket::{net_error, Bounded, Now, Socket};
-use super::tls::{self, TlsConfig, TlsInfo, TlsVersion};
+use super::tls::{self, TlsConfig, TlsHints, TlsInfo};
 
 /// Read buffer size: large enough for typical heads and one socket read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -46,7 +46,7 @@ enum Transport {
 struct TlsStream {
     sock: Socket,
     tls: Box<ClientConnection>,
-    min: TlsVersion,
+    hints: TlsHints,
 }
 
 impl Transport {
@@ -193,10 +193,10 @@ impl Conn {
         budget: &Budget<'_>,
     ) -> Result<Conn, NetError> {
         let mut conn = self.begin_tls(host, cfg, alpn)?;
-        let Transport::Tls(TlsStream { sock, tls, min }) = &mut conn.transport else {
+        let Transport::Tls(TlsStream { sock, tls, hints }) = &mut conn.transport else {
             unreachable!("begin_tls makes a TLS transport");
         };
-        handshake(sock, tls, &conn.peer, *min, budget)?;
+        handshake(sock, tls, &conn.peer, *hints, budget)?;
         conn.tls_done();
         Ok(conn)
     }
@@ -209,19 +209,22 @@ impl Conn {
         let Transport::Plain(sock) = self.transport else {
             unreachable!("TLS starts once, on a plain connection");
         };
-        let min = cfg.min_version();
+        let hints = TlsHints {
+            min: cfg.min_version(),
+            h2_only: matches!(alpn, [p] if *p == b"h2"),
+        };
         let protocols = alpn.iter().map(|p| p.to_vec()).collect();
         let tls = ClientConnection::new_with_alpn(
             cfg.client_config(),
             tls::server_name(host)?,
             protocols,
         )
-        .map_err(|e| tls::map_error(&e, &self.peer, min))?;
+        .map_err(|e| tls::map_error(&e, &self.peer, hints))?;
         Ok(Conn {
             transport: Transport::Tls(TlsStream {
                 sock,
                 tls: Box::new(tls),
-                min,
+                hints,
             }),
             ..self
         })
@@ -230,7 +233,7 @@ impl Conn {
     /// Takes the handshake as far as the socket allows now, never waiting;
     /// `Done` at once on a plain connection or a finished handshake.
     pub fn try_handshake(&mut self) -> Result<Handshake, NetError> {
-        let Transport::Tls(TlsStream { sock, tls, min }) = &mut self.transport else {
+        let Transport::Tls(TlsStream { sock, tls, hints }) = &mut self.transport else {
             return Ok(Handshake::Done);
         };
         if self.tls_info.is_some() {
@@ -257,7 +260,7 @@ impl Conn {
                 Ok(_) => {
                     if let Err(e) = tls.process_new_packets() {
                         let _ = tls.write_tls(&mut Now(tcp));
-                        return Err(tls::map_error(&e, peer, *min));
+                        return Err(tls::map_error(&e, peer, *hints));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Handshake::WantRead),
@@ -469,7 +472,7 @@ impl Conn {
                     Err(e) => return Err(NetError::io(&e, &what())),
                 }
             },
-            Transport::Tls(TlsStream { sock, tls, min }) => loop {
+            Transport::Tls(TlsStream { sock, tls, hints }) => loop {
                 let tcp = sock.fd();
                 match tls.reader().read(dst) {
                     Ok(n) => break Some(n),
@@ -492,7 +495,7 @@ impl Conn {
                             Ok(_) => {
                                 if let Err(e) = tls.process_new_packets() {
                                     let _ = tls.write_tls(&mut Now(tcp));
-                                    return Err(tls::map_error(&e, peer, *min));
+                                    return Err(tls::map_error(&e, peer, *hints));
                                 }
                             }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
@@ -662,7 +665,7 @@ fn handshake(
     sock: &mut Socket,
     tls: &mut ClientConnection,
     peer: &str,
-    min: TlsVersion,
+    hints: TlsHints,
     budget: &Budget<'_>,
 ) -> Result<(), NetError> {
     let what = format!("doing the TLS handshake with {}", peer);
@@ -671,7 +674,7 @@ fn handshake(
             flush_tls(sock, tls, budget, Op::Connect, &what)?;
             continue;
         }
-        if !pump_tls(sock, tls, peer, min, budget, Op::Connect, &what)? {
+        if !pump_tls(sock, tls, peer, hints, budget, Op::Connect, &what)? {
             return Err(closed_in_handshake(peer));
         }
     }
@@ -714,7 +717,7 @@ fn pump_tls(
     sock: &mut Socket,
     tls: &mut ClientConnection,
     peer: &str,
-    min: TlsVersion,
+    hints: TlsHints,
     budget: &Budget<'_>,
     op: Op,
     what: &dyn fmt::Display,
@@ -729,7 +732,7 @@ fn pump_tls(
     if let Err(e) = tls.process_new_packets() {
         // rustls queued an alert saying why; best effort, no wait.
         let _ = tls.write_tls(&mut Now(input.sock.fd()));
-        return Err(tls::map_error(&e, peer, min));
+        return Err(tls::map_error(&e, peer, hints));
     }
     Ok(n > 0)
 }
@@ -744,7 +747,7 @@ fn read_with(
     let what = format_args!("reading from {}", peer);
     match transport {
         Transport::Plain(sock) => sock.recv(dst, op, budget, &what),
-        Transport::Tls(TlsStream { sock, tls, min }) => loop {
+        Transport::Tls(TlsStream { sock, tls, hints }) => loop {
             // Checked here too: plaintext rustls already holds is read
             // without a socket call, and a server that never stops sending
             // must not keep a cancelled or overdue transfer alive.
@@ -757,7 +760,7 @@ fn read_with(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Replies rustls owes the server (a key update) go first.
                     flush_tls(sock, tls, budget, Op::Write, &what)?;
-                    pump_tls(sock, tls, peer, *min, budget, op, &what)?;
+                    pump_tls(sock, tls, peer, *hints, budget, op, &what)?;
                 }
                 // The server closed without close_notify. Bodies framed by
                 // length or chunks still detect truncation in proto; a

@@ -424,10 +424,36 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, NetError> {
     })
 }
 
+/// What the message of a connection's TLS error needs to know of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TlsHints {
+    /// The oldest version this client allows.
+    pub min: TlsVersion,
+    /// ALPN offered `h2` alone: the session requires HTTP/2.
+    pub h2_only: bool,
+}
+
 /// Maps a rustls error seen talking to `peer` to this layer's error, with a
 /// message naming the cause.
-pub(crate) fn map_error(e: &rustls::Error, peer: &str, min: TlsVersion) -> NetError {
+pub(crate) fn map_error(e: &rustls::Error, peer: &str, hints: TlsHints) -> NetError {
     use NetErrorKind::*;
+    let min = hints.min;
+    if hints.h2_only
+        && matches!(
+            e,
+            rustls::Error::AlertReceived(AlertDescription::NoApplicationProtocol)
+        )
+    {
+        // Not a TLS failure: the server said it does not speak HTTP/2.
+        return NetError::new(
+            Http2Required,
+            format!(
+                "{} refused HTTP/2: it answered the ALPN offer of h2 with alert \
+                 no_application_protocol, and the session requires HTTP/2",
+                peer
+            ),
+        );
+    }
     let (kind, cause) = match e {
         rustls::Error::InvalidCertificate(c) => cert_error(c),
         rustls::Error::AlertReceived(a) => {
@@ -448,8 +474,8 @@ pub(crate) fn map_error(e: &rustls::Error, peer: &str, min: TlsVersion) -> NetEr
                     "; the server rejected the client certificate".to_string()
                 }
                 AlertDescription::NoApplicationProtocol => {
-                    "; the server speaks none of the protocols offered by ALPN (HTTP/2 only, \
-                     or HTTP/1.1 only, as the session's HTTP version says)"
+                    "; the server speaks none of the protocols offered by ALPN (as the \
+                     session's HTTP version says)"
                         .to_string()
                 }
                 AlertDescription::HandshakeFailure => {

@@ -129,7 +129,8 @@ fi
 export REQIVO_TLS_DIR="$TLS_DIR" REQIVO_TLS_PORTS="$TLS_PORTS"
 
 # The HTTP/2 peer (the `h2` package; TLS on the same PKI) prints a JSON
-# line of its ports; test_h2 reads "H2C TLS SILENT" from REQIVO_H2_PORTS.
+# line of its ports; test_h2 reads "H2C TLS SILENT TLS_SILENT NO_ACK
+# ALPN_REFUSE" from REQIVO_H2_PORTS.
 "$PYTHON" tests/h2_peer.py --tls "$TLS_DIR" >"$OUT/h2_peer.json" 2>"$OUT/h2_peer.log" &
 H2_PEER_PID=$!
 H2_PORTS=
@@ -138,7 +139,7 @@ for _ in $(seq 100); do
 line = sys.stdin.readline()
 if line:
     d = json.loads(line)
-    print(d["h2c"], d["tls"], d["silent"])' <"$OUT/h2_peer.json" 2>/dev/null || true)
+    print(d["h2c"], d["tls"], d["silent"], d["tls-silent"], d["no-ack"], d["alpn-refuse"])' <"$OUT/h2_peer.json" 2>/dev/null || true)
   [ -n "$H2_PORTS" ] && break
   kill -0 "$H2_PEER_PID" 2>/dev/null || break
   sleep 0.1

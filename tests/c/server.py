@@ -38,8 +38,9 @@ a fixed route gets its head without the body):
   /hold/MS       answers "held" (Content-Length) after MS milliseconds: many
                  requests in flight at once (test_multi.c)
   /slow-body     Content-Length 10, sends 5 bytes, then stalls
-  /stats         "connections=N requests=M" and close: N counts accepted
-                 connections (this one included), M requests other than /stats
+  /stats         "connections=N requests=M tunnels=T" and close: N counts
+                 accepted connections (this one included), M requests other
+                 than /stats, T CONNECT tunnels opened
   /cookie/psl    sets a=1 for Domain=example.co.uk and b=2 for Domain=co.uk
   /cookie/many/N/M  sets N cookies c0..c(N-1), each with a value of M bytes
   /redirect-userinfo  302 to http://user:secret@127.0.0.1:PORT/ok (this
@@ -126,6 +127,7 @@ HOLD = 60
 lock = threading.Lock()
 connections = 0
 requests = 0
+tunnels = 0
 
 PATTERN = bytes(i % 251 for i in range(100000))
 
@@ -392,7 +394,10 @@ def tunnel(conn, authority, rest):
         conn.sendall(response("HTTP/1.1 407 Proxy Authentication Required",
                               [("Content-Length", "0")]))
         return False
+    global tunnels
     upstream = socket.create_connection(("127.0.0.1", int(port)), timeout=HOLD)
+    with lock:
+        tunnels += 1
     conn.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
     if rest:
         upstream.sendall(rest)
@@ -630,7 +635,7 @@ def serve(conn):
                     return
             elif path == "/stats":
                 with lock:
-                    text = "connections=%d requests=%d" % (connections, requests)
+                    text = "connections=%d requests=%d tunnels=%d" % (connections, requests, tunnels)
                 conn.sendall(
                     response(
                         "HTTP/1.1 200 OK",

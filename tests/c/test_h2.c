@@ -1,6 +1,6 @@
 /* HTTP/2 from C, against the scripted peer on the Python `h2` package
  * (tests/h2_peer.py; tests/c/run.sh starts it and sets REQIVO_H2_PORTS to
- * "H2C TLS SILENT") and tests/c/tls_server.py (a TLS server without h2).
+ * "H2C TLS SILENT TLS_SILENT NO_ACK ALPN_REFUSE") and tests/c/tls_server.py (a TLS server without h2).
  * Negotiation, prior knowledge over cleartext, multiplexing many threads
  * on one connection, bodies both ways, the HTTP features carried over
  * streams, stream resets, GOAWAY, timeouts and cancel of one stream among
@@ -16,7 +16,8 @@
 
 #include "support.h"
 
-static int h2c_port, tls_port, silent_port, plain_tls_port;
+static int h2c_port, tls_port, silent_port, tls_silent_port, no_ack_port, alpn_refuse_port;
+static int plain_tls_port;
 static reqivo_session *stats_s;
 
 /* SHA-256 of the first N bytes of the pattern byte i = i % 251, for /echo's
@@ -1083,6 +1084,63 @@ static void test_status_and_methods(void) {
   reqivo_session_free(s);
 }
 
+/* HEAD: the head GET would have (content-length 9 for /ok, 1000 for
+ * /bytes/1000), no body, no error and no wait for one, from the blocking
+ * send and the multi; the connection serves a GET afterwards. */
+static void test_head(void) {
+  const struct {
+    const char *path;
+    const char *length;
+  } cases[] = {{"/ok", "9"}, {"/bytes/1000", "1000"}};
+  for (int multi = 0; multi < 2; multi++) {
+    reqivo_session *s = h2_session();
+    reqivo_timeout t = {.read_ms = 3000};
+    CHECK_EQ(reqivo_session_set_timeout(s, t), 0);
+    reqivo_multi *m = multi ? reqivo_multi_new(NULL) : NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+      reqivo_error err = {0};
+      reqivo_request *req = h2c_request("HEAD", cases[i].path);
+      double t0 = now_ms();
+      const reqivo_response *r = NULL;
+      if (multi) {
+        CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
+        reqivo_multi_done d = {.struct_size = sizeof d};
+        int done = 0;
+        while (!done && now_ms() - t0 < 10000) {
+          reqivo_multi_poll(m, 200, &err);
+          done = reqivo_multi_next(m, &d);
+        }
+        CHECK(done);
+        r = d.response;
+        err = d.error;
+      } else {
+        r = reqivo_session_send(s, req, NULL, &err);
+      }
+      double ms = now_ms() - t0;
+      reqivo_request_free(req);
+      CHECKF(err.code == 0, "HEAD %s (%s): %s \"%s\"", cases[i].path,
+             multi ? "multi" : "blocking", reqivo_code_name(err.code), err.message);
+      CHECK(r != NULL && r->status == 200 && r->http_major == 2 && r->body_len == 0);
+      reqivo_str len = {0};
+      CHECK(reqivo_response_header(r, "content-length", 14, 0, &len));
+      CHECK(len.len == strlen(cases[i].length) &&
+            memcmp(len.ptr, cases[i].length, len.len) == 0);
+      CHECKF(ms < 2000, "HEAD %s took %.0f ms", cases[i].path, ms);
+      reqivo_response_free(r);
+    }
+    reqivo_error err;
+    const reqivo_response *r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+    CHECK_OK(err);
+    CHECK(body_is(r, "hello h2\n"));
+    CHECK(r != NULL && (r->flags & REQIVO_RESPONSE_REUSED) != 0);
+    reqivo_response_free(r);
+    if (m != NULL) {
+      reqivo_multi_free(m);
+    }
+    reqivo_session_free(s);
+  }
+}
+
 /* Many requests one after another on one thread: one connection, every
  * one after the first marked reused. */
 static void test_sequential_reuse(void) {
@@ -1441,22 +1499,245 @@ static void test_cancel_one_stream(void) {
   reqivo_session_free(s);
 }
 
-/* A server that accepts and never sends SETTINGS: a timeout, not a hang. */
-static void test_silent_server(void) {
-  reqivo_session *s = h2_session();
-  reqivo_timeout t = {.connect_ms = 500, .read_ms = 500};
-  CHECK_EQ(reqivo_session_set_timeout(s, t), 0);
+/* The connection's setup (the server's SETTINGS, and its ACK of ours) is
+ * bounded by the connect timeout, not the read timeout: a server that
+ * accepts and never sends SETTINGS (h2c, and after a TLS handshake that
+ * chose h2), and one that sends SETTINGS but never acknowledges ours, end
+ * in REQIVO_ERR_TIMEOUT_CONNECT after about 300 ms, from the blocking send
+ * and from the multi. The read timeout (5 s) is far off. */
+static void test_settings_deadline(void) {
+  const struct {
+    const char *scheme;
+    int *port;
+    const char *what; /* in the message */
+  } cases[] = {
+      {"http", &silent_port, "sent no HTTP/2 SETTINGS"},
+      {"https", &tls_silent_port, "sent no HTTP/2 SETTINGS"},
+      {"http", &no_ack_port, "did not acknowledge"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    for (int multi = 0; multi < 2; multi++) {
+      reqivo_session *s = h2_session();
+      reqivo_timeout t = {.connect_ms = 300, .read_ms = 5000};
+      CHECK_EQ(reqivo_session_set_timeout(s, t), 0);
+      char url[128];
+      snprintf(url, sizeof url, "%s://127.0.0.1:%d/ok", cases[i].scheme, *cases[i].port);
+      reqivo_error err = {0};
+      const reqivo_response *r = NULL;
+      double t0 = now_ms();
+      if (multi) {
+        reqivo_multi *m = reqivo_multi_new(&err);
+        add_get(m, s, url);
+        reqivo_multi_done d = {.struct_size = sizeof d};
+        int done = 0;
+        while (!done && now_ms() - t0 < 10000) {
+          reqivo_multi_poll(m, 200, &err);
+          done = reqivo_multi_next(m, &d);
+        }
+        CHECK(done);
+        r = d.response;
+        err = d.error;
+        reqivo_multi_free(m);
+      } else {
+        r = get_url(s, url, &err);
+      }
+      double ms = now_ms() - t0;
+      printf("%s port %s (%s): %s \"%s\" after %.0f ms\n", cases[i].scheme,
+             i == 2 ? "no-ack" : "silent", multi ? "multi" : "blocking",
+             reqivo_code_name(err.code), err.message, ms);
+      CHECK(r == NULL);
+      CHECK_CODE(err.code, REQIVO_ERR_TIMEOUT_CONNECT);
+      CHECKF(strstr(err.message, cases[i].what) != NULL, "message \"%s\"", err.message);
+      CHECKF(ms >= 250 && ms < 3000, "took %.0f ms", ms);
+      reqivo_response_free(r);
+      reqivo_session_free(s);
+    }
+  }
+}
+
+/* A server that refuses the ALPN offer of h2 with a no_application_protocol
+ * alert does not speak HTTP/2: REQIVO_ERR_HTTP2_REQUIRED saying so, not a
+ * TLS failure, from the blocking send and the multi. */
+static void test_alpn_refused(void) {
+  char url[128];
+  snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", alpn_refuse_port);
+  for (int multi = 0; multi < 2; multi++) {
+    reqivo_session *s = h2_session();
+    reqivo_error err = {0};
+    const reqivo_response *r = NULL;
+    double t0 = now_ms();
+    if (multi) {
+      reqivo_multi *m = reqivo_multi_new(&err);
+      add_get(m, s, url);
+      reqivo_multi_done d = {.struct_size = sizeof d};
+      int done = 0;
+      while (!done && now_ms() - t0 < 10000) {
+        reqivo_multi_poll(m, 200, &err);
+        done = reqivo_multi_next(m, &d);
+      }
+      CHECK(done);
+      r = d.response;
+      err = d.error;
+      reqivo_multi_free(m);
+    } else {
+      r = get_url(s, url, &err);
+    }
+    printf("ALPN refused (%s): %s \"%s\"\n", multi ? "multi" : "blocking",
+           reqivo_code_name(err.code), err.message);
+    CHECK(r == NULL);
+    CHECK_ERR(err, REQIVO_ERR_HTTP2_REQUIRED, "refused HTTP/2");
+    reqivo_response_free(r);
+    reqivo_session_free(s);
+  }
+}
+
+/* ---- through a proxy ---- */
+
+/* The CONNECT tunnels tests/c/server.py (the proxy) has opened. */
+static long tunnels_opened(void) {
   reqivo_error err;
-  double t0 = now_ms();
-  const reqivo_response *r = fetch(s, "http", silent_port, "/ok", &err);
-  double ms = now_ms() - t0;
-  CHECK(r == NULL);
-  CHECKF(reqivo_code_class(err.code) == REQIVO_CLASS_TIMEOUT, "got %s \"%s\"",
-         reqivo_code_name(err.code), err.message);
-  CHECKF(ms < 4000, "took %.0f ms", ms);
-  printf("silent h2c server: %s after %.0f ms\n", reqivo_code_name(err.code), ms);
+  reqivo_session *s = reqivo_session_new(NULL, &err);
+  char url[128];
+  snprintf(url, sizeof url, "%s/stats", test_origin);
+  const reqivo_response *r = get_url(s, url, &err);
+  CHECK_OK(err);
+  long n = -1;
+  if (r != NULL) {
+    char text[128] = {0};
+    memcpy(text, r->body, r->body_len < sizeof text - 1 ? r->body_len : sizeof text - 1);
+    const char *t = strstr(text, "tunnels=");
+    n = t != NULL ? atol(t + 8) : -1;
+  }
   reqivo_response_free(r);
   reqivo_session_free(s);
+  return n;
+}
+
+/* HTTPS through a CONNECT proxy negotiates h2 end to end (the CONNECT
+ * itself is HTTP/1.1): from the blocking send and the multi, the answer is
+ * HTTP/2.0, the proxy opened a tunnel, and the peer saw the request. */
+static void test_connect_proxy(void) {
+  reqivo_session *s = h2_session();
+  reqivo_error err;
+  char proxy[128], url[128];
+  snprintf(proxy, sizeof proxy, "%s", test_origin);
+  CHECK_EQ(reqivo_session_set_proxy(s, proxy, strlen(proxy), &err), 0);
+  snprintf(url, sizeof url, "https://localhost:%d/echo", tls_port);
+  for (int multi = 0; multi < 2; multi++) {
+    long tunnels = tunnels_opened();
+    stats_reset();
+    const reqivo_response *r = NULL;
+    reqivo_multi *m = NULL;
+    reqivo_multi_done d = {.struct_size = sizeof d};
+    if (multi) {
+      /* A session of its own: the blocking pass left a tunnel in the pool. */
+      reqivo_session_free(s);
+      s = h2_session();
+      CHECK_EQ(reqivo_session_set_proxy(s, proxy, strlen(proxy), &err), 0);
+      m = reqivo_multi_new(&err);
+      add_get(m, s, url);
+      double until = now_ms() + 10000;
+      int done = 0;
+      while (!done && now_ms() < until) {
+        reqivo_multi_poll(m, 200, &err);
+        done = reqivo_multi_next(m, &d);
+      }
+      CHECK(done);
+      r = d.response;
+      err = d.error;
+    } else {
+      r = get_url(s, url, &err);
+    }
+    CHECKF(err.code == 0, "%s: %s \"%s\"", multi ? "multi" : "blocking",
+           reqivo_code_name(err.code), err.message);
+    CHECK(r != NULL && r->status == 200 && r->http_major == 2 && r->http_minor == 0);
+    CHECK(r != NULL && (r->flags & REQIVO_RESPONSE_TLS) != 0);
+    char got[64];
+    CHECK(strcmp(json_str(r, "/method", got, sizeof got), "GET") == 0);
+    CHECK(strcmp(json_str(r, "/path", got, sizeof got), "/echo") == 0);
+    CHECK(strcmp(json_str(r, "/scheme", got, sizeof got), "https") == 0);
+    reqivo_response_free(r);
+    if (m != NULL) {
+      reqivo_multi_free(m);
+    }
+    peer_stats st = stats_now();
+    long opened = tunnels_opened() - tunnels;
+    printf("through the proxy (%s): peer saw %lld connections, %lld streams; proxy opened %ld "
+           "tunnels\n",
+           multi ? "multi" : "blocking", st.connections, st.streams, opened);
+    CHECK_EQ(st.connections, 1);
+    CHECK_EQ(st.streams, 1);
+    CHECK_EQ(opened, 1);
+  }
+  reqivo_session_free(s);
+}
+
+/* A response head over max_header_bytes fails as over HTTP/1.1
+ * (REQIVO_ERR_HEADER_TOO_LARGE naming the limit), from the blocking send
+ * and the multi: just over it (reqivo's own count, after h2), far over it
+ * (h2's guard resets the stream; the connection saw the block's size),
+ * and the raw 1 MiB block of CONTINUATIONs; a head under it passes, and
+ * the session goes on. */
+static void test_head_too_large(void) {
+  const struct {
+    const char *path;
+    int ok;
+  } cases[] = {
+      {"/big-head/12000", 1},
+      {"/big-head/20000", 0},
+      {"/big-head/200000", 0},
+      {"/hostile/huge-headers", 0},
+  };
+  for (int multi = 0; multi < 2; multi++) {
+    reqivo_session *s = h2_session();
+    reqivo_limits lim = {.max_header_bytes = 16384};
+    CHECK_EQ(reqivo_session_set_limits(s, lim), 0);
+    reqivo_multi *m = multi ? reqivo_multi_new(NULL) : NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+      reqivo_error err = {0};
+      reqivo_request *req = h2c_request("GET", cases[i].path);
+      reqivo_timeout t = {.read_ms = 5000};
+      reqivo_request_set_timeout(req, t);
+      double t0 = now_ms();
+      const reqivo_response *r = NULL;
+      if (multi) {
+        CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
+        reqivo_multi_done d = {.struct_size = sizeof d};
+        int done = 0;
+        while (!done && now_ms() - t0 < 10000) {
+          reqivo_multi_poll(m, 200, &err);
+          done = reqivo_multi_next(m, &d);
+        }
+        CHECK(done);
+        r = d.response;
+        err = d.error;
+      } else {
+        r = reqivo_session_send(s, req, NULL, &err);
+      }
+      double ms = now_ms() - t0;
+      reqivo_request_free(req);
+      printf("%-22s (%s): %s \"%s\" in %.0f ms\n", cases[i].path, multi ? "multi" : "blocking",
+             r != NULL ? "200" : reqivo_code_name(err.code), err.message, ms);
+      if (cases[i].ok) {
+        CHECK_OK(err);
+        CHECK(body_is(r, "hello h2\n"));
+      } else {
+        CHECK(r == NULL);
+        CHECK_ERR(err, REQIVO_ERR_HEADER_TOO_LARGE, "max_header_bytes (16384)");
+      }
+      CHECKF(ms < 4000, "%s took %.0f ms", cases[i].path, ms);
+      reqivo_response_free(r);
+    }
+    reqivo_error err;
+    const reqivo_response *r = h2c_get(s, "/ok", NO_TIMEOUT, NULL, &err);
+    CHECK_OK(err);
+    CHECK(body_is(r, "hello h2\n"));
+    reqivo_response_free(r);
+    if (m != NULL) {
+      reqivo_multi_free(m);
+    }
+    reqivo_session_free(s);
+  }
 }
 
 /* ---- a hostile peer ---- */
@@ -1471,6 +1752,7 @@ typedef struct hostile_case {
   int flood;        /* 100,000 frames before the answer: the stream hears nothing for
                        a second or more, and under valgrind for several */
   int silent;       /* the peer never answers: a read timeout passes too */
+  uint32_t want;    /* the one error code that passes, when set */
 } hostile_case;
 
 /* Under valgrind (its preload library is in LD_PRELOAD) the floods take
@@ -1484,16 +1766,22 @@ static int under_valgrind(void) {
  * and the session still works afterwards. */
 static void test_hostile(void) {
   const hostile_case cases[] = {
-      {"/hostile/continuation-flood", 0, 0, 0},
-      {"/hostile/huge-headers", 0, 0, 0},
-      {"/hostile/settings-flood", 1, 1, 0},
-      {"/hostile/ping-flood", 1, 1, 0},
-      {"/hostile/window-overflow", 0, 0, 1},
-      {"/hostile/window-overflow-conn", 0, 0, 0},
-      {"/hostile/data-after-end", 0, 0, 0},
-      {"/hostile/push-promise", 0, 0, 0},
-      {"/hostile/table-size", 0, 0, 0},
-      {"/hostile/table-churn", 1, 0, 0},
+      /* A head that never ends: h2 counts its CONTINUATION frames and
+       * ends the connection (ENHANCE_YOUR_CALM) after a few kilobytes,
+       * long before max_header_bytes. A head of 1 MiB: over
+       * max_header_bytes, as HTTP/1.1 says it. */
+      {"/hostile/continuation-flood", 0, 0, 0, REQIVO_ERR_HTTP2_PROTOCOL},
+      {"/hostile/huge-headers", 0, 0, 0, REQIVO_ERR_HEADER_TOO_LARGE},
+      {"/hostile/settings-flood", 1, 1, 0, 0},
+      {"/hostile/ping-flood", 1, 1, 0, 0},
+      {"/hostile/window-overflow", 0, 0, 1, 0},
+      {"/hostile/window-overflow-conn", 0, 0, 0, 0},
+      {"/hostile/data-after-end", 0, 0, 0, 0},
+      {"/hostile/push-promise", 0, 0, 0, 0},
+      /* The HPACK table: a size update past the 4096 bytes allowed ends
+       * the connection; a table churned by indexed fields is decoded. */
+      {"/hostile/table-size", 0, 0, 0, REQIVO_ERR_HTTP2_PROTOCOL},
+      {"/hostile/table-churn", 1, 0, 0, 0},
   };
   reqivo_session *s = h2_session();
   reqivo_limits lim = {.max_header_bytes = 16384};
@@ -1515,6 +1803,9 @@ static void test_hostile(void) {
     int clean_error = r == NULL && (err.code == REQIVO_ERR_HTTP2_PROTOCOL ||
                                     err.code == REQIVO_ERR_HEADER_TOO_LARGE ||
                                     (hc->silent && err.code == REQIVO_ERR_TIMEOUT_READ));
+    if (hc->want != 0) {
+      clean_error = r == NULL && err.code == hc->want;
+    }
     CHECKF(answered || (!hc->must_succeed && clean_error), "%s: status %d, %s \"%s\"", hc->path,
            r ? r->status : 0, reqivo_code_name(err.code), err.message);
     CHECKF(ms < 6000, "%s took %.0f ms", hc->path, ms);
@@ -1559,7 +1850,9 @@ int main(int argc, char **argv) {
   test_init(argc, argv);
   const char *ports = getenv("REQIVO_H2_PORTS");
   const char *tls_ports = getenv("REQIVO_TLS_PORTS");
-  if (ports == NULL || sscanf(ports, "%d %d %d", &h2c_port, &tls_port, &silent_port) != 3 ||
+  if (ports == NULL ||
+      sscanf(ports, "%d %d %d %d %d %d", &h2c_port, &tls_port, &silent_port, &tls_silent_port,
+             &no_ack_port, &alpn_refuse_port) != 6 ||
       tls_ports == NULL || sscanf(tls_ports, "%d", &plain_tls_port) != 1) {
     fprintf(stderr, "REQIVO_H2_PORTS and REQIVO_TLS_PORTS must be set (tests/c/run.sh does)\n");
     return 2;
@@ -1574,6 +1867,7 @@ int main(int argc, char **argv) {
       {"alpn", test_alpn},
       {"default_negotiates", test_default_negotiates},
       {"upload_stall", test_upload_stall},
+      {"alpn_refused", test_alpn_refused},
       {"h1_client_against_h2_only_server", test_h1_client_against_h2_only_server},
       {"multi_one_connection", test_multi_one_connection},
       {"multi_with_threads", test_multi_with_threads},
@@ -1596,6 +1890,7 @@ int main(int argc, char **argv) {
       {"stream_freed_early", test_stream_freed_early},
       {"body_limit", test_body_limit},
       {"status_and_methods", test_status_and_methods},
+      {"head", test_head},
       {"sequential_reuse", test_sequential_reuse},
       {"threads_over_tls", test_threads_over_tls},
       {"rst_internal_error", test_rst_internal_error},
@@ -1608,7 +1903,9 @@ int main(int argc, char **argv) {
       {"stream_read_timeouts", test_stream_read_timeouts},
       {"cancel_one_stream", test_cancel_one_stream},
       {"stream_lifetime_and_cancel", test_stream_lifetime_and_cancel},
-      {"silent_server", test_silent_server},
+      {"settings_deadline", test_settings_deadline},
+      {"connect_proxy", test_connect_proxy},
+      {"head_too_large", test_head_too_large},
       {"hostile", test_hostile},
       {"tiny_data_frames", test_tiny_data_frames},
   };

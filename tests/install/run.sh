@@ -206,7 +206,8 @@ timeout 1800 python3 -u -m http.server --bind 127.0.0.1 --directory "$work/www" 
 http_pid=$!
 go_url=
 for _ in $(seq 100); do
-  port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\) .*/\1/p' "$work/http.log")
+  # The log may not exist yet: the background shell opens it.
+  port=$(sed -n 's/^Serving HTTP on .* port \([0-9]*\) .*/\1/p' "$work/http.log" 2>/dev/null || true)
   if [ -n "$port" ]; then go_url="http://127.0.0.1:$port/"; break; fi
   sleep 0.1
 done

@@ -14,7 +14,7 @@ end
 
 # tests/h2_peer.py (the PyPI `h2` package) in another process, started once
 # on first use: #ports is its {"h2c" => port, "tls" => port, "silent" =>
-# port}, or false when python3 or the package is missing; #ca_file the CA
+# port, ...}, or false when python3 or the package is missing; #ca_file the CA
 # of its TLS certificate (the peer makes its PKI in a temporary directory).
 # Killed, and the directory removed, after the run.
 module H2Peer
@@ -276,6 +276,32 @@ class Http2Test < Minitest::Test
     assert_equal 'hello tls', h2.get(srv.url('/')).body, 'HTTP/1.1 again'
   ensure
     [s, h2, srv].each { |x| x&.close }
+  end
+
+  # The HTTP/2 connection's setup (the server's SETTINGS, and its ACK of
+  # ours) is bounded by the connect timeout, not the read timeout.
+  def test_the_settings_deadline_is_the_connect_timeout
+    { 'silent' => /sent no HTTP\/2 SETTINGS/, 'no-ack' => /did not acknowledge/ }.each do |port, says|
+      s = Reqivo::Session.new(http_version: :http2, timeout: { connect: 0.3, read: 5 })
+      t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      e = assert_raises(Reqivo::ConnectTimeout, port) { s.get("http://127.0.0.1:#{H2Peer.ports.fetch(port)}/ok") }
+      took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0
+      assert_equal 'REQIVO_ERR_TIMEOUT_CONNECT', e.name
+      assert_match says, e.message
+      assert_operator took, :<, 3, "#{port}: #{took} s"
+      s.close
+    end
+  end
+
+  # A server that refuses the ALPN offer of h2 (alert
+  # no_application_protocol) does not speak HTTP/2: not a TLS failure.
+  def test_a_refused_alpn_offer_is_http2_required
+    s = Reqivo::Session.new(http_version: :http2, timeout: 5)
+    e = assert_raises(Reqivo::ProtocolError) { s.get("https://127.0.0.1:#{H2Peer.ports.fetch('alpn-refuse')}/ok") }
+    assert_equal 'REQIVO_ERR_HTTP2_REQUIRED', e.name
+    assert_match(/refused HTTP\/2/, e.message)
+  ensure
+    s&.close
   end
 
   private

@@ -13,6 +13,7 @@ use h2::client::ResponseFuture;
 
 use super::body::H2Body;
 use crate::client::error::ClientError;
+use crate::net::h2::H2Conn;
 use crate::net::H2Lease;
 use crate::proto::{Limits, ProtoError, ProtoErrorKind, ResponseHead};
 
@@ -80,6 +81,35 @@ impl Early {
                 Poll::Pending => return,
             }
         }
+    }
+
+    /// What a failed `poll_head` means when the head was over
+    /// `max_header_bytes`: the error HTTP/1.1 gives. h2 fails such a stream
+    /// with PROTOCOL_ERROR, or the connection with COMPRESSION_ERROR, the
+    /// codes a malformed head gets too; the connection saw how large the
+    /// header block was (`H2Conn::big_head`). `None` for any other failure.
+    pub fn head_too_large(
+        &self,
+        e: &h2::Error,
+        conn: &H2Conn,
+        max_header_bytes: usize,
+    ) -> Option<ClientError> {
+        if e.is_remote() {
+            return None;
+        }
+        let size = conn.big_head(self.response.stream_id())?;
+        Some(
+            ProtoError::new(
+                ProtoErrorKind::HeaderTooLarge,
+                format!(
+                    "response head from {} exceeds max_header_bytes ({}): its HTTP/2 header block reached {} bytes",
+                    conn.peer(),
+                    max_header_bytes,
+                    size
+                ),
+            )
+            .into(),
+        )
     }
 
     /// Ready once the response head has arrived (or the stream failed).

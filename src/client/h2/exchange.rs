@@ -111,15 +111,18 @@ pub(crate) fn exchange(
         &what,
     )
     .map_err(|e| net(e, Stage::BeforeResponse))?
-    .map_err(|e| {
-        failed(
-            &e,
-            &conn,
-            Stage::BeforeResponse,
-            replayable && !sent.pulled,
-            reused,
-        )
-    })?;
+    .map_err(
+        |e| match early.head_too_large(&e, &conn, limits.max_header_bytes) {
+            Some(too_large) => (too_large, Stage::InResponse, Again::No),
+            None => failed(
+                &e,
+                &conn,
+                Stage::BeforeResponse,
+                replayable && !sent.pulled,
+                reused,
+            ),
+        },
+    )?;
     timings.first_byte = budget.started.elapsed();
     let is_head = hop.method.eq_ignore_ascii_case("HEAD");
     let (head, body) = early

@@ -139,7 +139,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             let mut cx = Context::from_waker(&waker);
             if ex.early.is_none() && ex.body.is_none() {
                 match ex.sender.poll_ready(&mut cx) {
-                    Poll::Pending => return Ok(Some(self.wait(Op::Pool, "waiting for a stream")?)),
+                    Poll::Pending => {
+                        return Ok(Some(self.h2_wait(
+                            &conn,
+                            Op::Pool,
+                            "waiting for a stream",
+                        )?))
+                    }
                     Poll::Ready(Err(e)) => return Err(H2Failed::of(&e, peer)),
                     Poll::Ready(Ok(())) => {}
                 }
@@ -171,8 +177,20 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             if ex.body.is_none() {
                 let early = ex.early.as_mut().expect("the stream is open");
                 match early.poll_head(&mut cx) {
-                    Poll::Pending => return Ok(Some(self.wait(Op::Read, "reading the response")?)),
-                    Poll::Ready(Err(e)) => return Err(H2Failed::of(&e, peer)),
+                    Poll::Pending => {
+                        return Ok(Some(self.h2_wait(
+                            &conn,
+                            Op::Read,
+                            "reading the response",
+                        )?))
+                    }
+                    Poll::Ready(Err(e)) => {
+                        let max = self.limits.max_header_bytes;
+                        return Err(match early.head_too_large(&e, &conn, max) {
+                            Some(too_large) => H2Failed::Other(too_large),
+                            None => H2Failed::of(&e, peer),
+                        });
+                    }
                     Poll::Ready(Ok(())) => {}
                 }
                 if !self.h2_head(ctx)? {
@@ -182,7 +200,13 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             }
             let body = ex.body.as_mut().expect("after the head");
             match body.poll_chunk(&mut cx) {
-                Poll::Pending => return Ok(Some(self.wait(Op::Read, "reading the response")?)),
+                Poll::Pending => {
+                    return Ok(Some(self.h2_wait(
+                        &conn,
+                        Op::Read,
+                        "reading the response",
+                    )?))
+                }
                 Poll::Ready(Err(e)) => return Err(H2Failed::Other(e)),
                 Poll::Ready(Ok(None)) => {
                     if let Some(st) = &mut ex.answer.streamed {
@@ -259,7 +283,12 @@ impl<F: Finish + Send + 'static> Transfer<F> {
                 if let Some(early) = &mut ex.early {
                     early.take_in(cx);
                 }
-                return Ok(Some(self.wait(Op::Write, "sending the request body")?));
+                let conn = ex.conn.clone();
+                return Ok(Some(self.h2_wait(
+                    &conn,
+                    Op::Write,
+                    "sending the request body",
+                )?));
             }
             Poll::Ready(Some(Ok(n))) => n,
             Poll::Ready(Some(Err(e))) => return Err(H2Failed::of(&e, peer)),
@@ -293,6 +322,24 @@ impl<F: Finish + Send + 'static> Transfer<F> {
             self.request_out();
         }
         Ok(None)
+    }
+
+    /// A wait on the stream, which the connection's setup deadline ends
+    /// too while the server's SETTINGS (or its ACK of ours) are awaited.
+    fn h2_wait(
+        &mut self,
+        conn: &H2Conn,
+        op: Op,
+        what: &str,
+    ) -> Result<Step<F::Output>, ClientError> {
+        if let Some(e) = conn.setup_failed() {
+            return Err(e.into());
+        }
+        let mut step = self.wait(op, what)?;
+        if let (Step::Wait { deadline }, Some(at)) = (&mut step, conn.setup_deadline()) {
+            *deadline = Some(deadline.map_or(at, |d| d.min(at)));
+        }
+        Ok(step)
     }
 
     /// The request (and its body) is out: the wait for the answer starts.

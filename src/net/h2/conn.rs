@@ -27,6 +27,7 @@ use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
 use rustix::event::{eventfd, EventfdFlags, PollFlags};
 
+use super::frames::{FramesSeen, Setup};
 use super::io::{H2Io, IoState};
 use crate::net::budget::{poll_once, Budget, Op};
 use crate::net::conn::readable_now;
@@ -56,15 +57,21 @@ const CONNECTION_WINDOW: u32 = 16 << 20;
 /// and a burst of requests on a new connection is refused by the server.
 const FIRST_STREAM_LIMIT: usize = 100;
 
-/// The settings reqivo's client speaks with; `max_header_bytes` bounds a
-/// response's header list (and with it a CONTINUATION flood).
+/// The settings reqivo's client speaks with. h2's header list limit is a
+/// guard (it bounds a CONTINUATION flood); `max_header_bytes` itself is
+/// held by the same count as HTTP/1.1's, after h2 (`ResponseHead`), so
+/// that a head over it fails as over HTTP/1.1. h2 counts 32 bytes a field
+/// beyond its name and value where reqivo counts 4, and a field costs
+/// reqivo at least 4: a head within `max_header_bytes` comes to at most 8
+/// times it in h2's count.
 fn builder(max_header_bytes: usize) -> h2::client::Builder {
+    let guard = max_header_bytes.saturating_mul(8).min(u32::MAX as usize) as u32;
     let mut b = h2::client::Builder::new();
     b.enable_push(false)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .initial_max_send_streams(FIRST_STREAM_LIMIT)
-        .max_header_list_size(max_header_bytes.min(u32::MAX as usize) as u32);
+        .max_header_list_size(guard);
     b
 }
 
@@ -181,6 +188,10 @@ pub struct H2Conn {
     /// connection), for the leader's poll(2).
     socket: OwnedFd,
     io: Arc<IoState>,
+    /// Until the server's SETTINGS and its ACK of ours: the deadline.
+    setup: Setup,
+    /// What the frame headers h2 read told (`frames.rs`).
+    seen: Arc<FramesSeen>,
     wake: Arc<ConnWake>,
     waker: Waker,
     peer: String,
@@ -210,7 +221,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl H2Conn {
     /// Speaks HTTP/2 on `conn` (TLS that chose `h2`, or cleartext with
     /// prior knowledge): sends the preface and SETTINGS under the connect
-    /// timeout.
+    /// timeout, which from now on also bounds the server's SETTINGS and
+    /// its ACK of ours (`Setup`).
     pub fn start(
         conn: Conn,
         max_header_bytes: usize,
@@ -231,8 +243,10 @@ impl H2Conn {
             written: AtomicBool::new(false),
         });
         let waker = Waker::from(wake.clone());
-        let io = H2Io::new(conn);
+        let io = H2Io::new(conn, max_header_bytes);
         let state = io.state();
+        let seen = io.seen();
+        let setup = Setup::new(seen.clone(), budget.timeouts.connect);
         let mut handshake = Box::pin(builder(max_header_bytes).handshake::<_, Bytes>(io));
         let deadline = budget.op_deadline(Op::Connect);
         let what = format_args!("starting HTTP/2 with {}", peer);
@@ -252,6 +266,8 @@ impl H2Conn {
             role: Mutex::new(Role::default()),
             socket,
             io: state,
+            setup,
+            seen,
             wake,
             waker,
             peer,
@@ -273,7 +289,29 @@ impl H2Conn {
 
     /// Whether a new stream may go out on this connection.
     pub fn is_open(&self) -> bool {
-        !self.closing.load(Ordering::Acquire)
+        !self.closing.load(Ordering::Acquire) && self.setup.failed(&self.peer).is_none()
+    }
+
+    /// While the connection is not yet set up (the server's SETTINGS and
+    /// its ACK of ours), the deadline by which it must be: every wait on
+    /// it ends there at the latest.
+    pub fn setup_deadline(&self) -> Option<Instant> {
+        self.setup.deadline()
+    }
+
+    /// How large `stream`'s header block had grown when it passed
+    /// `max_header_bytes`, if it did: h2 then fails the stream (or the
+    /// connection) with codes that do not say so.
+    pub fn big_head(&self, stream: h2::StreamId) -> Option<usize> {
+        self.seen.big_head(stream.into())
+    }
+
+    /// The connect timeout's error once the setup deadline has passed
+    /// unmet; the connection then takes no new stream.
+    pub fn setup_failed(&self) -> Option<NetError> {
+        let e = self.setup.failed(&self.peer)?;
+        self.close_to_new();
+        Some(e)
     }
 
     /// No new streams from now on (GOAWAY, or a failure).
@@ -408,9 +446,13 @@ impl H2Conn {
         // the clear is seen by the next wait.
         loop {
             budget.check_cancel()?;
+            if let Some(e) = self.setup_failed() {
+                return Err(e);
+            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(budget.timeout_error(op, what));
             }
+            let deadline = earliest(deadline, self.setup.deadline());
             if self.try_lead(waker) {
                 let driven = self.drive(me, deadline, budget);
                 self.hand_off(waker);
@@ -523,6 +565,13 @@ impl H2Conn {
                 Err(e) => protocol_error(&e, &self.peer).message,
             });
         }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::frames::{FrameWatch, FramesSeen};
 use crate::net::Conn;
 
 /// The largest unconsumed read the adapter buffers: one TLS record, or one
@@ -21,6 +22,9 @@ const READ_BUFFER: usize = 16 * 1024;
 pub(crate) struct H2Io {
     conn: Conn,
     state: Arc<IoState>,
+    /// The frame headers of what h2 reads (`frames.rs`).
+    watch: FrameWatch,
+    seen: Arc<FramesSeen>,
 }
 
 /// What the driver needs to know of the adapter, which h2 owns, and the
@@ -75,17 +79,25 @@ impl IoState {
 }
 
 impl H2Io {
-    pub fn new(conn: Conn) -> H2Io {
+    /// `head_limit`: a header block larger is noted (`frames.rs`).
+    pub fn new(conn: Conn, head_limit: usize) -> H2Io {
         let state = IoState::default();
         state.set_readable();
         H2Io {
             conn,
             state: Arc::new(state),
+            watch: FrameWatch::new(head_limit),
+            seen: Arc::default(),
         }
     }
 
     pub fn state(&self) -> Arc<IoState> {
         self.state.clone()
+    }
+
+    /// What the frame headers told.
+    pub fn seen(&self) -> Arc<FramesSeen> {
+        self.seen.clone()
     }
 }
 
@@ -127,6 +139,7 @@ impl AsyncRead for H2Io {
         let have = this.conn.buffered();
         let n = have.len().min(buf.remaining()).min(allowed);
         buf.put_slice(&have[..n]);
+        this.watch.feed(&have[..n], &this.seen);
         this.conn.consume(n);
         this.state.allowance.store(allowed - n, Ordering::Relaxed);
         Poll::Ready(Ok(()))

@@ -2,6 +2,7 @@
 //! stream to an origin shares, driven by whichever thread needs progress
 //! (docs/DESIGN.md §10).
 mod conn;
+mod frames;
 mod io;
 
 pub(crate) use conn::protocol_error;

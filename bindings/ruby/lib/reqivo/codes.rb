@@ -48,7 +48,7 @@ module Reqivo
     4008 => Code.new(4008, 'REQIVO_ERR_UNEXPECTED_EOF', 4000, :InvalidResponseError, "The connection closed inside a response."),
     4009 => Code.new(4009, 'REQIVO_ERR_DECOMPRESSION', 4000, :InvalidResponseError, "A compressed body could not be decoded."),
     4010 => Code.new(4010, 'REQIVO_ERR_HTTP2_PROTOCOL', 4000, :ProtocolError, "The HTTP/2 peer broke the protocol, or reset the stream or the connection with an error (the RFC 9113 error code is named in the message)."),
-    4011 => Code.new(4011, 'REQIVO_ERR_HTTP2_REQUIRED', 4000, :ProtocolError, "HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose another protocol in TLS negotiation."),
+    4011 => Code.new(4011, 'REQIVO_ERR_HTTP2_REQUIRED', 4000, :ProtocolError, "HTTP/2 was required (`REQIVO_HTTP_VERSION_2`) and the server chose another protocol in TLS negotiation, or refused `h2` (alert no_application_protocol)."),
     5001 => Code.new(5001, 'REQIVO_ERR_TOO_MANY_REDIRECTS', 5000, :TooManyRedirects, "More redirects than `max_redirects`."),
     5002 => Code.new(5002, 'REQIVO_ERR_REDIRECT_LOOP', 5000, :RedirectLoopError, "A redirect led back to a request already made in the chain."),
     5003 => Code.new(5003, 'REQIVO_ERR_INVALID_LOCATION', 5000, :RedirectError, "A redirect's Location is invalid or has an unsupported scheme."),
