@@ -276,6 +276,24 @@ http {{
                 self.proc.wait()
         self.proc = None
 
+    def cpu_us(self):
+        """CPU time (user + system, µs) nginx's processes have used so far:
+        the master and its workers (/proc, in clock ticks)."""
+        if not self.proc:
+            return None
+        tick, total = os.sysconf("SC_CLK_TCK"), 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == self.proc.pid or int(fields[1]) == self.proc.pid:
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total * 1e6 / tick
+
     def accepts(self):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         c.request("GET", "/nginx_status", headers={"Connection": "close"})
@@ -519,7 +537,9 @@ def h2_clients(clients, lib_skip, build_threads, go_skip):
             ("reqivo-h1", "reqivo (C API), HTTP/1.1", [str(B / "reqivo_bench")],
              (h2_skip or by_id["reqivo-c"].skip) if "reqivo-c" in by_id else "not built", "1.1", {"h2_seq", "h2_big"}),
             ("curl-h2", "libcurl easy, HTTP/2", [str(B / "curl_bench")],
-             by_id["curl"].skip if "curl" in by_id else "not built", "2", {"h2_seq", "h2_big"})]:
+             by_id["curl"].skip if "curl" in by_id else "not built", "2", {"h2_seq", "h2_big"}),
+            ("curl-h1", "libcurl easy, HTTP/1.1", [str(B / "curl_bench")],
+             by_id["curl"].skip if "curl" in by_id else "not built", "1.1", {"h2_seq"})]:
         c = Client(cid, label, argv, env={"BENCH_HTTP_VERSION": version}, skip=skip)
         c.h2_phases = phases
         c.http_version = version
@@ -1071,8 +1091,13 @@ def h2_phase(runner, phase, clients, args):
                 rec = runner.run(c, phase, rep, "small", ngx.url("small", tls=True, h2=h2), "1s" if q else "5s",
                                  warm=str(H2_INFLIGHT), timeout=90)
             elif phase == "h2_seq":
+                # The server's CPU a request too: its share of the round
+                # trip differs between the protocols.
+                server0 = ngx.cpu_us()
                 rec = runner.run(c, phase, rep, "ka", ngx.url("small", tls=True, h2=h2), "0.7s" if q else "2s",
                                  timeout=90)
+                if "data" in rec and server0 is not None:
+                    rec["data"]["server_us"] = ngx.cpu_us() - server0
             else:
                 rec = runner.run(c, phase, rep, "stream", ngx.url("huge", tls=True, h2=h2), 1,
                                  warm=ngx.url("small", tls=True, h2=h2), timeout=180)
@@ -1899,7 +1924,9 @@ class Report:
         def conns(cid, ph):
             v = sorted({x["conns"] for x in self.recs(cid, ph)})
             out = "–".join(str(x) for x in (v[0], v[-1])[:len(v)]) if v else "—"
-            det = sorted({h2_conn_detail(x["data"]).strip(" ()") for x in self.recs(cid, ph)} - {""})
+            # The streams' count differs with each repetition's length: left out.
+            det = sorted({re.sub(r", streams \d+", "", h2_conn_detail(x["data"]).strip(" ()"))
+                          for x in self.recs(cid, ph)} - {""})
             return out + ("; " + "; ".join(det) if det else "")
 
         def per_rep(a, b, ph, f):
@@ -1978,24 +2005,25 @@ class Report:
                          next((str(x["data"]["gomaxprocs"]) for x in self.recs(GO, ph)), "?")))
             L.append("")
 
-        RH2, RH1, CH2 = "reqivo-h2", "reqivo-h1", "curl-h2"
+        RH2, RH1, CH2, CH1 = "reqivo-h2", "reqivo-h1", "curl-h2", "curl-h1"
         if "h2_seq" in ran:
             ph = "h2_seq"
-            ids = [k for k in (RH2, RH1, CH2) if k in hc]
+            ids = [k for k in (RH2, RH1, CH2, CH1) if k in hc]
+            server = lambda d, x: d["server_us"] / d["n"]
             L.append("### One request after another on one connection (/small, 100 B)")
             L.append("")
             L.append("| client | protocol | req/s | × reqivo HTTP/1.1 | CPU µs/req (user + sys) | "
-                     "CPU × reqivo HTTP/1.1 | connections opened |")
-            L.append("|---|---|---:|---:|---:|---:|---|")
+                     "CPU × reqivo HTTP/1.1 | nginx CPU µs/req | connections opened |")
+            L.append("|---|---|---:|---:|---:|---:|---:|---|")
             h_rps, h_cpu = m(RH1, ph, rps), m(RH1, ph, cpu)
             for k in ids:
                 v, cp = m(k, ph, rps), m(k, ph, cpu)
                 u = m(k, ph, lambda d, x: d["utime_us"] / d["n"])
                 sy = m(k, ph, lambda d, x: d["stime_us"] / d["n"])
-                L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     hc[k].label, proto(k, ph), vcell(k, ph, rps), ratio(v, h_rps),
                     (vcell(k, ph, cpu, "{:.1f}") + " (%.1f + %.1f)" % (u, sy)) if v else "—", ratio(cp, h_cpu),
-                    conns(k, ph)))
+                    vcell(k, ph, server, "{:.1f}"), conns(k, ph)))
             L.append("")
             L.extend(failures(ph, ids))
             L.append("| target (reqivo, HTTP/2) | measured (medians) | ratio | each repetition | status |")
@@ -2008,9 +2036,11 @@ class Report:
             L.append("nginx /small over TLS, one client program at a time making GETs one after another on one "
                      "connection for %s after 100 warm-up requests: `reqivo_bench ka` (one session, one request "
                      "sent again and again; `BENCH_HTTP_VERSION` sets `reqivo_session_set_http_version`) and "
-                     "`curl_bench ka` (one easy handle, `CURL_HTTP_VERSION_2TLS`). The HTTP/1.1 row is the same "
-                     "program against nginx's TLS listener without http2 (as in the HTTPS section). Checked in "
-                     "every run: each response's version, one connection (nginx `stub_status`; reqivo's pool)." % (
+                     "`curl_bench ka` (one easy handle, `CURL_HTTP_VERSION_2TLS`). The HTTP/1.1 rows are the same "
+                     "programs against nginx's TLS listener without http2 (as in the HTTPS section). nginx CPU: "
+                     "the user and system time of nginx's processes (/proc) over the run, per request: the "
+                     "server's share of each round trip. Checked in every run: each response's version, one "
+                     "connection (nginx `stub_status`; reqivo's pool)." % (
                          "0.7 s" if self.args.quick else "2 s"))
             L.append("")
 
