@@ -295,6 +295,37 @@ static void add_get(reqivo_multi *m, reqivo_session *s, const char *url) {
   reqivo_request_free(req);
 }
 
+/* Sends req through s: from this thread, or through the multi m when it
+ * is not NULL (polled until the transfer is done, 10 s at most). */
+static const reqivo_response *send_one(reqivo_session *s, reqivo_multi *m, reqivo_request *req,
+                                       reqivo_error *err) {
+  if (m == NULL) {
+    return reqivo_session_send(s, req, NULL, err);
+  }
+  if (reqivo_multi_add(m, s, req, NULL, NULL, err) != 0) {
+    return NULL;
+  }
+  reqivo_multi_done d = {.struct_size = sizeof d};
+  int done = 0;
+  double until = now_ms() + 10000;
+  while (!done && now_ms() < until) {
+    reqivo_multi_poll(m, 200, err);
+    done = reqivo_multi_next(m, &d);
+  }
+  CHECK(done);
+  *err = d.error;
+  return d.response;
+}
+
+/* A GET of url by send_one. */
+static const reqivo_response *get_one(reqivo_session *s, reqivo_multi *m, const char *url,
+                                      reqivo_error *err) {
+  reqivo_request *req = reqivo_request_new("GET", 3, url, strlen(url), err);
+  const reqivo_response *r = req != NULL ? send_one(s, m, req, err) : NULL;
+  reqivo_request_free(req);
+  return r;
+}
+
 /* The default offers h2, then http/1.1: HTTP/2 with a server that takes
  * h2, HTTP/1.1 with one that does not, from threads and the multi. */
 static void test_default_negotiates(void) {
@@ -1101,21 +1132,7 @@ static void test_head(void) {
       reqivo_error err = {0};
       reqivo_request *req = h2c_request("HEAD", cases[i].path);
       double t0 = now_ms();
-      const reqivo_response *r = NULL;
-      if (multi) {
-        CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
-        reqivo_multi_done d = {.struct_size = sizeof d};
-        int done = 0;
-        while (!done && now_ms() - t0 < 10000) {
-          reqivo_multi_poll(m, 200, &err);
-          done = reqivo_multi_next(m, &d);
-        }
-        CHECK(done);
-        r = d.response;
-        err = d.error;
-      } else {
-        r = reqivo_session_send(s, req, NULL, &err);
-      }
+      const reqivo_response *r = send_one(s, m, req, &err);
       double ms = now_ms() - t0;
       reqivo_request_free(req);
       CHECKF(err.code == 0, "HEAD %s (%s): %s \"%s\"", cases[i].path,
@@ -1525,22 +1542,9 @@ static void test_settings_deadline(void) {
       reqivo_error err = {0};
       const reqivo_response *r = NULL;
       double t0 = now_ms();
-      if (multi) {
-        reqivo_multi *m = reqivo_multi_new(&err);
-        add_get(m, s, url);
-        reqivo_multi_done d = {.struct_size = sizeof d};
-        int done = 0;
-        while (!done && now_ms() - t0 < 10000) {
-          reqivo_multi_poll(m, 200, &err);
-          done = reqivo_multi_next(m, &d);
-        }
-        CHECK(done);
-        r = d.response;
-        err = d.error;
-        reqivo_multi_free(m);
-      } else {
-        r = get_url(s, url, &err);
-      }
+      reqivo_multi *m = multi ? reqivo_multi_new(&err) : NULL;
+      r = get_one(s, m, url, &err);
+      reqivo_multi_free(m);
       double ms = now_ms() - t0;
       printf("%s port %s (%s): %s \"%s\" after %.0f ms\n", cases[i].scheme,
              i == 2 ? "no-ack" : "silent", multi ? "multi" : "blocking",
@@ -1564,24 +1568,9 @@ static void test_alpn_refused(void) {
   for (int multi = 0; multi < 2; multi++) {
     reqivo_session *s = h2_session();
     reqivo_error err = {0};
-    const reqivo_response *r = NULL;
-    double t0 = now_ms();
-    if (multi) {
-      reqivo_multi *m = reqivo_multi_new(&err);
-      add_get(m, s, url);
-      reqivo_multi_done d = {.struct_size = sizeof d};
-      int done = 0;
-      while (!done && now_ms() - t0 < 10000) {
-        reqivo_multi_poll(m, 200, &err);
-        done = reqivo_multi_next(m, &d);
-      }
-      CHECK(done);
-      r = d.response;
-      err = d.error;
-      reqivo_multi_free(m);
-    } else {
-      r = get_url(s, url, &err);
-    }
+    reqivo_multi *m = multi ? reqivo_multi_new(&err) : NULL;
+    const reqivo_response *r = get_one(s, m, url, &err);
+    reqivo_multi_free(m);
     printf("ALPN refused (%s): %s \"%s\"\n", multi ? "multi" : "blocking",
            reqivo_code_name(err.code), err.message);
     CHECK(r == NULL);
@@ -1626,28 +1615,15 @@ static void test_connect_proxy(void) {
   for (int multi = 0; multi < 2; multi++) {
     long tunnels = tunnels_opened();
     stats_reset();
-    const reqivo_response *r = NULL;
     reqivo_multi *m = NULL;
-    reqivo_multi_done d = {.struct_size = sizeof d};
     if (multi) {
       /* A session of its own: the blocking pass left a tunnel in the pool. */
       reqivo_session_free(s);
       s = h2_session();
       CHECK_EQ(reqivo_session_set_proxy(s, proxy, strlen(proxy), &err), 0);
       m = reqivo_multi_new(&err);
-      add_get(m, s, url);
-      double until = now_ms() + 10000;
-      int done = 0;
-      while (!done && now_ms() < until) {
-        reqivo_multi_poll(m, 200, &err);
-        done = reqivo_multi_next(m, &d);
-      }
-      CHECK(done);
-      r = d.response;
-      err = d.error;
-    } else {
-      r = get_url(s, url, &err);
     }
+    const reqivo_response *r = get_one(s, m, url, &err);
     CHECKF(err.code == 0, "%s: %s \"%s\"", multi ? "multi" : "blocking",
            reqivo_code_name(err.code), err.message);
     CHECK(r != NULL && r->status == 200 && r->http_major == 2 && r->http_minor == 0);
@@ -1657,9 +1633,7 @@ static void test_connect_proxy(void) {
     CHECK(strcmp(json_str(r, "/path", got, sizeof got), "/echo") == 0);
     CHECK(strcmp(json_str(r, "/scheme", got, sizeof got), "https") == 0);
     reqivo_response_free(r);
-    if (m != NULL) {
-      reqivo_multi_free(m);
-    }
+    reqivo_multi_free(m);
     peer_stats st = stats_now();
     long opened = tunnels_opened() - tunnels;
     printf("through the proxy (%s): peer saw %lld connections, %lld streams; proxy opened %ld "
@@ -1699,21 +1673,7 @@ static void test_head_too_large(void) {
       reqivo_timeout t = {.read_ms = 5000};
       reqivo_request_set_timeout(req, t);
       double t0 = now_ms();
-      const reqivo_response *r = NULL;
-      if (multi) {
-        CHECK_EQ(reqivo_multi_add(m, s, req, NULL, NULL, &err), 0);
-        reqivo_multi_done d = {.struct_size = sizeof d};
-        int done = 0;
-        while (!done && now_ms() - t0 < 10000) {
-          reqivo_multi_poll(m, 200, &err);
-          done = reqivo_multi_next(m, &d);
-        }
-        CHECK(done);
-        r = d.response;
-        err = d.error;
-      } else {
-        r = reqivo_session_send(s, req, NULL, &err);
-      }
+      const reqivo_response *r = send_one(s, m, req, &err);
       double ms = now_ms() - t0;
       reqivo_request_free(req);
       printf("%-22s (%s): %s \"%s\" in %.0f ms\n", cases[i].path, multi ? "multi" : "blocking",
